@@ -7,6 +7,8 @@
 // change one only together with the other.
 package workflow
 
+import "encoding/json"
+
 // File is one restored object named by the triggering event, with its key
 // already decoded.
 type File struct {
@@ -41,11 +43,15 @@ type StatusRequest struct {
 	CopyError *StateError `json:"copy_error,omitempty"`
 }
 
-// Job is the open job found in request_status for a file: the output of the
-// find_open_job operation.
+// Job is the job found in request_status for a file: the output of the
+// find_open_job operation. The newest open job (job_status <> 'complete') is
+// preferred; when the key has none but has a complete one, that one is
+// returned with AlreadyComplete set, so a duplicate event after success copies
+// the file again (idempotent) and succeeds instead of failing.
 type Job struct {
-	RequestID    string `json:"request_id"`
-	TargetBucket string `json:"target_bucket"`
+	RequestID       string `json:"request_id"`
+	TargetBucket    string `json:"target_bucket"`
+	AlreadyComplete bool   `json:"already_complete,omitempty"`
 }
 
 // Recorded is the output of the record_outcome operation.
@@ -111,4 +117,23 @@ type FileResult struct {
 	TargetBucket string `json:"target_bucket"`
 	Success      bool   `json:"success"`
 	ErrMsg       string `json:"err_msg"`
+}
+
+// Message returns the human-readable message of a caught error: the
+// errorMessage of a Lambda error's JSON cause, else the cause as it is, else
+// the error name.
+func (e *StateError) Message() string {
+	if e == nil {
+		return ""
+	}
+	var lambdaErr struct {
+		ErrorMessage string `json:"errorMessage"`
+	}
+	if err := json.Unmarshal([]byte(e.Cause), &lambdaErr); err == nil && lambdaErr.ErrorMessage != "" {
+		return lambdaErr.ErrorMessage
+	}
+	if e.Cause != "" {
+		return e.Cause
+	}
+	return e.Error
 }
