@@ -1,0 +1,52 @@
+# The two commands a new machine needs: `make demo` runs the workflow locally
+# on embedded S3 and Postgres; `make test` runs every check CI runs.
+# Needs Go, Node >= 20 with npm, and (for the tests) a Postgres server.
+
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+# Database tests use their own schema in this database; they skip (fail under
+# CI=true) when it is unset.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+export TEST_DATABASE_URL
+
+FUZZTIME ?= 20s
+GO_TEST_FLAGS ?= -timeout 40m
+
+.PHONY: demo test check tools bench lambdas synth clean
+
+## demo: run the sample restore event through the real workflow, locally.
+demo: node_modules
+	go run ./cmd/local demo
+
+## test: formatting, vet, every test (unit, Postgres, S3, engine, CDK), then a short fuzz run.
+test: check node_modules
+	go test $(GO_TEST_FLAGS) ./...
+	go test -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME) ./shared/restore
+
+## check: gofmt and go vet.
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	go vet ./...
+
+## bench: the benchmarks (parsing, one file's copy path, multipart throughput).
+bench: node_modules
+	go test -run '^$$' -bench . -benchmem ./shared/...
+
+## lambdas: build the Lambda binaries as deployed (linux/arm64, stripped) into bin/.
+lambdas:
+	@for f in functions/*/; do \
+		n=$$(basename $$f); \
+		GOOS=linux GOARCH=arm64 CGO_ENABLED=0 go build -tags lambda.norpc -trimpath -ldflags '-s -w' -o bin/$$n/bootstrap ./$$f || exit 1; \
+		printf '%-16s %s bytes\n' $$n $$(stat -c %s bin/$$n/bootstrap); \
+	done
+
+## synth: synthesize the CloudFormation template offline (no AWS account needed).
+synth: node_modules
+	npx cdk synth
+
+node_modules: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch node_modules
+
+clean:
+	rm -rf bin cdk.out .local
