@@ -1,0 +1,265 @@
+// Package invokeapi serves the AWS Lambda Invoke API on a loopback port,
+// backed by Lambda handlers running in this process, so that a Step Functions
+// engine pointed at it (AWS_ENDPOINT_URL_LAMBDA) invokes our own Go handlers
+// exactly as it would invoke the deployed functions.
+//
+// Only synchronous invocation (RequestResponse) is served. A handler error is
+// answered as AWS answers it: HTTP 200, header X-Amz-Function-Error:
+// Unhandled, body {"errorType": ..., "errorMessage": ...}, the errorType
+// computed by the same rule aws-lambda-go uses in the Lambda runtime.
+package invokeapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+// ErrorTypeFunc names a handler error the way the Lambda runtime reports it
+// as errorType.
+type ErrorTypeFunc func(error) string
+
+// Function is one Lambda function the server answers for.
+type Function struct {
+	// Name is the function name; invocations by name or by any ARN ending in
+	// ":function:<Name>" (optionally with a qualifier) reach it.
+	Name    string
+	Handler lambda.Handler
+}
+
+// Invocation is one invocation in progress.
+type Invocation struct {
+	Function string
+	Payload  []byte
+	Started  time.Time
+}
+
+// Server is a running Invoke API endpoint.
+type Server struct {
+	// URL is the endpoint to give the engine, e.g. http://127.0.0.1:41234.
+	URL string
+
+	functions map[string]lambda.Handler
+	errorType ErrorTypeFunc
+	http      *http.Server
+	cancel    context.CancelFunc
+
+	mu          sync.Mutex
+	nextID      int
+	inFlight    map[int]Invocation
+	perFunction map[string]int
+	maxInFlight map[string]int
+	calls       map[string]int
+}
+
+// Start listens on a free loopback port and serves the given functions.
+// errorType names handler errors; pass the runtime's rule.
+func Start(functions []Function, errorType ErrorTypeFunc) (*Server, error) {
+	if errorType == nil {
+		return nil, errors.New("invokeapi: errorType is required")
+	}
+	byName := make(map[string]lambda.Handler, len(functions))
+	for _, f := range functions {
+		if f.Name == "" || f.Handler == nil {
+			return nil, fmt.Errorf("invokeapi: function %q has no name or no handler", f.Name)
+		}
+		byName[f.Name] = f.Handler
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("invokeapi: listen on loopback: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		URL:         "http://" + ln.Addr().String(),
+		functions:   byName,
+		errorType:   errorType,
+		cancel:      cancel,
+		inFlight:    map[int]Invocation{},
+		perFunction: map[string]int{},
+		maxInFlight: map[string]int{},
+		calls:       map[string]int{},
+	}
+	s.http = &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	go s.http.Serve(ln) //nolint:errcheck // Serve returns ErrServerClosed on Close.
+	return s, nil
+}
+
+// Close stops the server and cancels the contexts of running invocations.
+func (s *Server) Close() error {
+	s.cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.http.Shutdown(ctx); err != nil {
+		return s.http.Close()
+	}
+	return nil
+}
+
+// InFlight returns the invocations running now, oldest first.
+func (s *Server) InFlight() []Invocation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Invocation, 0, len(s.inFlight))
+	for _, inv := range s.inFlight {
+		out = append(out, inv)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Started.Before(out[j].Started) })
+	return out
+}
+
+// MaxInFlight returns the largest number of concurrent invocations of the
+// named function seen so far.
+func (s *Server) MaxInFlight(function string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxInFlight[function]
+}
+
+// Calls returns how many times the named function was invoked.
+func (s *Server) Calls(function string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.calls[function]
+}
+
+// invokeError is the body of an Unhandled function error, as AWS sends it.
+type invokeError struct {
+	ErrorType    string `json:"errorType"`
+	ErrorMessage string `json:"errorMessage"`
+}
+
+const invokePrefix = "/2015-03-31/functions/"
+
+// ServeHTTP answers POST /2015-03-31/functions/{FunctionName}/invocations.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), invokePrefix)
+	nameEscaped, ok2 := strings.CutSuffix(rest, "/invocations")
+	if !ok || !ok2 || r.Method != http.MethodPost {
+		writeServiceError(w, http.StatusNotFound, "UnknownOperationException", "only POST "+invokePrefix+"{FunctionName}/invocations is served")
+		return
+	}
+	name, err := url.PathUnescape(nameEscaped)
+	if err != nil {
+		writeServiceError(w, http.StatusBadRequest, "InvalidParameterValueException", "bad function name: "+err.Error())
+		return
+	}
+	name = FunctionName(name)
+	handler, ok := s.functions[name]
+	if !ok {
+		writeServiceError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: "+name)
+		return
+	}
+	if t := r.Header.Get("X-Amz-Invocation-Type"); t != "" && t != "RequestResponse" {
+		writeServiceError(w, http.StatusBadRequest, "InvalidParameterValueException", "only RequestResponse invocations are served, got "+t)
+		return
+	}
+	payload, err := io.ReadAll(r.Body)
+	if err != nil {
+		writeServiceError(w, http.StatusBadRequest, "InvalidRequestContentException", "read payload: "+err.Error())
+		return
+	}
+	if len(payload) == 0 {
+		payload = []byte("{}")
+	}
+
+	id := s.begin(name, payload)
+	ctx := lambdacontext.NewContext(r.Context(), &lambdacontext.LambdaContext{
+		AwsRequestID:       fmt.Sprintf("local-%08d", id),
+		InvokedFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:" + name,
+	})
+	out, err := s.invoke(ctx, handler, payload)
+	s.end(id, name)
+
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amz-Executed-Version", "$LATEST")
+	if err != nil {
+		w.Header().Set("X-Amz-Function-Error", "Unhandled")
+		body, _ := json.Marshal(invokeError{ErrorType: s.errorType(err), ErrorMessage: err.Error()})
+		w.WriteHeader(http.StatusOK)
+		w.Write(body) //nolint:errcheck // the engine sees a broken connection.
+		return
+	}
+	w.WriteHeader(http.StatusOK)
+	w.Write(out) //nolint:errcheck // the engine sees a broken connection.
+}
+
+// invoke runs the handler, turning a panic into an error as the Lambda
+// runtime reports it (errorType from the panic value).
+func (s *Server) invoke(ctx context.Context, handler lambda.Handler, payload []byte) (out []byte, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if pe, ok := p.(error); ok {
+				err = pe
+			} else {
+				err = &panicError{value: fmt.Sprint(p)}
+			}
+		}
+	}()
+	return handler.Invoke(ctx, payload)
+}
+
+// panicError reports a handler panic whose value is not an error.
+type panicError struct{ value string }
+
+func (e *panicError) Error() string { return "panic: " + e.value }
+
+func (s *Server) begin(name string, payload []byte) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	s.inFlight[s.nextID] = Invocation{Function: name, Payload: payload, Started: time.Now()}
+	s.perFunction[name]++
+	s.calls[name]++
+	if s.perFunction[name] > s.maxInFlight[name] {
+		s.maxInFlight[name] = s.perFunction[name]
+	}
+	return s.nextID
+}
+
+func (s *Server) end(id int, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.inFlight, id)
+	s.perFunction[name]--
+}
+
+// FunctionName returns the function name of a name, a partial ARN
+// ("123456789012:function:name") or a full ARN, dropping any version or
+// alias qualifier.
+func FunctionName(nameOrARN string) string {
+	if _, after, ok := strings.Cut(nameOrARN, ":function:"); ok {
+		name, _, _ := strings.Cut(after, ":")
+		return name
+	}
+	if name, _, ok := strings.Cut(nameOrARN, ":"); ok {
+		return name // name:qualifier
+	}
+	return nameOrARN
+}
+
+// writeServiceError answers a request the Lambda service itself rejects
+// (not a function error), in the JSON shape the AWS SDKs parse.
+func writeServiceError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amzn-ErrorType", code)
+	w.WriteHeader(status)
+	body, _ := json.Marshal(map[string]string{"Type": "User", "message": message})
+	w.Write(body) //nolint:errcheck // the caller sees a broken connection.
+}

@@ -1,0 +1,108 @@
+// Runs one Step Functions execution with aws-local-stepfunctions (JS API, so
+// Lambda error names survive for Retry/Catch) and streams its event log to
+// stdout as JSON lines, then one result line. Input: one JSON document on
+// stdin: {definition, input, region, retryIntervalOverrides, waitTimeOverrides}.
+// Lambda tasks are invoked through the AWS SDK, which reads
+// AWS_ENDPOINT_URL_LAMBDA from the environment. Run with cwd = repository
+// root so require() finds node_modules.
+'use strict';
+
+// aws-local-stepfunctions 3.x uses Promise.withResolvers (Node >= 22).
+if (typeof Promise.withResolvers !== 'function') {
+  Promise.withResolvers = function withResolvers() {
+    let resolve, reject;
+    const promise = new Promise((res, rej) => { resolve = res; reject = rej; });
+    return { promise, resolve, reject };
+  };
+}
+
+const path = require('node:path');
+const { createRequire } = require('node:module');
+const requireFromRoot = createRequire(path.join(process.cwd(), 'package.json'));
+const { StateMachine } = requireFromRoot('aws-local-stepfunctions');
+
+function emit(line) {
+  process.stdout.write(JSON.stringify(line) + '\n');
+}
+
+// Map iteration events repeat the Map state's whole input; drop it.
+function slim(event) {
+  if (event.parentState && 'input' in event.parentState) {
+    const { input, ...parent } = event.parentState;
+    return { ...event, parentState: parent };
+  }
+  return event;
+}
+
+// The readable cause of a runtime error: a Lambda error's errorMessage, a Fail
+// state's Cause, else the error's message.
+function causeOf(err) {
+  if (err && err.cause && typeof err.cause === 'object' && 'errorMessage' in err.cause) {
+    return String(err.cause.errorMessage);
+  }
+  if (err && typeof err.cause === 'string') return err.cause;
+  return err && err.message ? String(err.message) : String(err);
+}
+
+async function readStdin() {
+  const chunks = [];
+  for await (const chunk of process.stdin) chunks.push(chunk);
+  return JSON.parse(Buffer.concat(chunks).toString('utf8'));
+}
+
+async function main() {
+  const job = await readStdin();
+  let machine;
+  try {
+    machine = new StateMachine(job.definition, {
+      validationOptions: job.validationOptions || {},
+      awsConfig: {
+        region: job.region || 'us-east-1',
+        credentials: { accessKeys: { accessKeyId: 'local', secretAccessKey: 'local' } },
+      },
+    });
+  } catch (err) {
+    emit({ result: { status: 'INVALID', error: 'InvalidDefinition', cause: String(err.message || err) } });
+    return;
+  }
+
+  const execution = machine.run(job.input, {
+    overrides: {
+      retryIntervalOverrides: job.retryIntervalOverrides || {},
+      waitTimeOverrides: job.waitTimeOverrides || {},
+    },
+  });
+  const stop = () => execution.abort();
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+
+  const pump = (async () => {
+    for await (const event of execution.eventLogs) emit({ event: slim(event) });
+  })();
+
+  try {
+    const output = await execution.result;
+    await pump;
+    emit({ result: { status: 'SUCCEEDED', output } });
+  } catch (err) {
+    await pump.catch(() => {});
+    let error = err && err.name ? err.name : 'Error';
+    let cause = causeOf(err);
+    if (err && err.name === 'ExecutionError' && err.cause) {
+      error = err.cause.name || 'Error';
+      cause = causeOf(err.cause);
+    } else if (err && err.name === 'ExecutionTimeoutError') {
+      error = 'States.Timeout';
+      cause = 'the execution timed out';
+    } else if (err && err.name === 'ExecutionAbortedError') {
+      error = 'ExecutionAborted';
+      cause = 'the execution was aborted';
+    }
+    emit({ result: { status: 'FAILED', error, cause } });
+  }
+}
+
+main().catch((err) => {
+  emit({ result: { status: 'INVALID', error: 'EngineError', cause: String((err && err.stack) || err) } });
+  process.exitCode = 1;
+});

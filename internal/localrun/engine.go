@@ -1,0 +1,259 @@
+package localrun
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+//go:embed engine.cjs
+var engineScript string
+
+// EngineJob is what the engine script reads on stdin.
+type EngineJob struct {
+	Definition json.RawMessage `json:"definition"`
+	Input      json.RawMessage `json:"input"`
+	Region     string          `json:"region,omitempty"`
+	// RetryIntervalOverrides maps a state name to the pause in milliseconds
+	// before each retry (a number, or one number per retrier, -1 meaning
+	// "not overridden").
+	RetryIntervalOverrides map[string]any `json:"retryIntervalOverrides,omitempty"`
+	// WaitTimeOverrides maps a Wait state name to its pause in milliseconds.
+	WaitTimeOverrides map[string]int `json:"waitTimeOverrides,omitempty"`
+}
+
+// Event is one entry of the engine's execution event log
+// (aws-local-stepfunctions docs/execution-event-logs.md). Raw keeps the
+// whole event as the engine reported it.
+type Event struct {
+	Type        string          `json:"type"`
+	Timestamp   int64           `json:"timestamp"` // Unix milliseconds
+	State       *EventState     `json:"state,omitempty"`
+	ParentState *EventState     `json:"parentState,omitempty"`
+	Index       *int            `json:"index,omitempty"`
+	Input       json.RawMessage `json:"input,omitempty"`
+	Output      json.RawMessage `json:"output,omitempty"`
+	Error       string          `json:"Error,omitempty"`
+	Cause       json.RawMessage `json:"Cause,omitempty"`
+	Retry       *struct {
+		Attempt int `json:"attempt"`
+	} `json:"retry,omitempty"`
+
+	Raw json.RawMessage `json:"-"`
+}
+
+// EventState names the state an event is about.
+type EventState struct {
+	Name   string          `json:"name"`
+	Type   string          `json:"type"`
+	Input  json.RawMessage `json:"input,omitempty"`
+	Output json.RawMessage `json:"output,omitempty"`
+}
+
+// Time returns the event's timestamp.
+func (e Event) Time() time.Time { return time.UnixMilli(e.Timestamp) }
+
+// CauseText returns the event's cause as text: a string as it is, a Lambda
+// error object's errorMessage, else the JSON.
+func (e Event) CauseText() string {
+	if len(e.Cause) == 0 {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(e.Cause, &s) == nil {
+		return s
+	}
+	var lambdaErr struct {
+		ErrorMessage string `json:"errorMessage"`
+	}
+	if json.Unmarshal(e.Cause, &lambdaErr) == nil && lambdaErr.ErrorMessage != "" {
+		return lambdaErr.ErrorMessage
+	}
+	return string(e.Cause)
+}
+
+// EngineResult is how the execution ended.
+type EngineResult struct {
+	Status string          `json:"status"` // SUCCEEDED, FAILED or INVALID
+	Output json.RawMessage `json:"output,omitempty"`
+	Error  string          `json:"error,omitempty"`
+	Cause  string          `json:"cause,omitempty"`
+}
+
+type engineLine struct {
+	Event  json.RawMessage `json:"event,omitempty"`
+	Result *EngineResult   `json:"result,omitempty"`
+}
+
+// Engine runs executions with aws-local-stepfunctions under Node.
+type Engine struct {
+	// RepoRoot is the directory holding node_modules (the Node cwd).
+	RepoRoot string
+	// LambdaEndpoint is the Invoke API URL (AWS_ENDPOINT_URL_LAMBDA).
+	LambdaEndpoint string
+	// Node is the node binary; "node" when empty.
+	Node string
+	// Stderr receives the engine's own diagnostics; discarded when nil.
+	Stderr io.Writer
+}
+
+// Run runs one execution, calling onEvent for each event as it happens
+// (from this goroutine), and returns how it ended. An error means the engine
+// itself could not run. Cancelling ctx stops the Node process group.
+func (e *Engine) Run(ctx context.Context, job EngineJob, onEvent func(Event)) (*EngineResult, error) {
+	stdin, err := json.Marshal(job)
+	if err != nil {
+		return nil, fmt.Errorf("engine: encode job: %w", err)
+	}
+	node := e.Node
+	if node == "" {
+		node = "node"
+	}
+	cmd := exec.CommandContext(ctx, node, "-e", engineScript)
+	cmd.Dir = e.RepoRoot
+	cmd.Env = engineEnv(os.Environ(), e.LambdaEndpoint)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stderr tailBuffer
+	cmd.Stderr = &stderr
+	if e.Stderr != nil {
+		cmd.Stderr = io.MultiWriter(&stderr, e.Stderr)
+	}
+	setProcessGroup(cmd)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("engine: start %s: %w", node, err)
+	}
+
+	var result *EngineResult
+	scanner := bufio.NewScanner(stdout)
+	scanner.Buffer(make([]byte, 0, 1<<20), 256<<20)
+	var decodeErr error
+	for scanner.Scan() {
+		var line engineLine
+		if err := json.Unmarshal(scanner.Bytes(), &line); err != nil {
+			decodeErr = fmt.Errorf("engine: unreadable output line %q: %w", truncate(scanner.Text(), 200), err)
+			continue
+		}
+		switch {
+		case line.Result != nil:
+			result = line.Result
+		case line.Event != nil:
+			var ev Event
+			if err := json.Unmarshal(line.Event, &ev); err != nil {
+				decodeErr = fmt.Errorf("engine: unreadable event: %w", err)
+				continue
+			}
+			ev.Raw = append(json.RawMessage(nil), line.Event...)
+			if onEvent != nil {
+				onEvent(ev)
+			}
+		}
+	}
+	scanErr := scanner.Err()
+	waitErr := cmd.Wait()
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("engine: %w", ctx.Err())
+	}
+	if result == nil {
+		msg := strings.TrimSpace(stderr.String())
+		switch {
+		case scanErr != nil:
+			return nil, fmt.Errorf("engine: read output: %w", scanErr)
+		case decodeErr != nil:
+			return nil, decodeErr
+		case waitErr != nil:
+			return nil, fmt.Errorf("engine: node exited without a result (%v): %s", waitErr, msg)
+		default:
+			return nil, fmt.Errorf("engine: no result: %s", msg)
+		}
+	}
+	if result.Status == "INVALID" {
+		return nil, &InvalidDefinitionError{Message: result.Cause}
+	}
+	return result, nil
+}
+
+// InvalidDefinitionError reports a definition the engine refused to load.
+type InvalidDefinitionError struct{ Message string }
+
+func (e *InvalidDefinitionError) Error() string {
+	return "the engine refused the state machine definition: " + e.Message
+}
+
+// engineEnv returns the Node process environment: the caller's, with the
+// Lambda endpoint pointed at the local Invoke API and dummy credentials so the
+// AWS SDK never looks for real ones.
+func engineEnv(base []string, lambdaEndpoint string) []string {
+	drop := map[string]bool{
+		"AWS_ENDPOINT_URL_LAMBDA": true, "AWS_ENDPOINT_URL": true,
+		"AWS_ACCESS_KEY_ID": true, "AWS_SECRET_ACCESS_KEY": true, "AWS_SESSION_TOKEN": true,
+		"AWS_PROFILE": true,
+	}
+	env := make([]string, 0, len(base)+4)
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if !drop[k] {
+			env = append(env, kv)
+		}
+	}
+	return append(env,
+		"AWS_ENDPOINT_URL_LAMBDA="+lambdaEndpoint,
+		"AWS_ACCESS_KEY_ID=local",
+		"AWS_SECRET_ACCESS_KEY=local",
+		"AWS_EC2_METADATA_DISABLED=true",
+	)
+}
+
+// setProcessGroup makes the command lead its own process group and stops the
+// whole group (SIGTERM, then SIGKILL after a grace period) on cancellation.
+func setProcessGroup(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error {
+		if cmd.Process == nil {
+			return nil
+		}
+		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		if errors.Is(err, syscall.ESRCH) {
+			return os.ErrProcessDone
+		}
+		go func(pid int) {
+			time.Sleep(3 * time.Second)
+			syscall.Kill(-pid, syscall.SIGKILL) //nolint:errcheck // already gone is fine.
+		}(cmd.Process.Pid)
+		return err
+	}
+	cmd.WaitDelay = 5 * time.Second
+}
+
+// tailBuffer keeps the last 8 KiB written to it.
+type tailBuffer struct{ b []byte }
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.b = append(t.b, p...)
+	if len(t.b) > 8<<10 {
+		t.b = t.b[len(t.b)-8<<10:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string { return string(t.b) }
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,138 @@
+package localrun
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
+)
+
+// TransientCopyError stands in for copy-file's error type of that name.
+type TransientCopyError struct{ msg string }
+
+func (e *TransientCopyError) Error() string { return e.msg }
+
+// PermanentCopyError stands in for copy-file's error type of that name.
+type PermanentCopyError struct{ msg string }
+
+func (e *PermanentCopyError) Error() string { return e.msg }
+
+func testErrorType(err error) string {
+	switch err.(type) {
+	case *TransientCopyError:
+		return "TransientCopyError"
+	case *PermanentCopyError:
+		return "PermanentCopyError"
+	}
+	return "errorString"
+}
+
+// TestEngineRetriesAndCatchesByLambdaErrorName proves that error names from
+// our Invoke API reach the engine's Retry and Catch matching.
+func TestEngineRetriesAndCatchesByLambdaErrorName(t *testing.T) {
+	root := requireEngine(t)
+	var calls atomic.Int32
+	flaky := lambda.NewHandler(func(ctx context.Context, in struct {
+		Fail string `json:"fail"`
+	}) (map[string]any, error) {
+		n := calls.Add(1)
+		switch {
+		case in.Fail == "permanent":
+			return nil, &PermanentCopyError{msg: "gone for good"}
+		case n <= 2:
+			return nil, &TransientCopyError{msg: fmt.Sprintf("slow down (call %d)", n)}
+		}
+		return map[string]any{"copied": true}, nil
+	})
+	srv, err := invokeapi.Start([]invokeapi.Function{{Name: "flaky", Handler: flaky}}, testErrorType)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+
+	definition := json.RawMessage(`{
+	  "StartAt": "Copy",
+	  "States": {
+	    "Copy": {
+	      "Type": "Task",
+	      "Resource": "arn:aws:lambda:us-east-1:123456789012:function:flaky",
+	      "TimeoutSeconds": 30,
+	      "Retry": [{"ErrorEquals": ["TransientCopyError"], "IntervalSeconds": 30, "MaxAttempts": 2}],
+	      "Catch": [{"ErrorEquals": ["PermanentCopyError"], "ResultPath": "$.caught", "Next": "Caught"}],
+	      "End": true
+	    },
+	    "Caught": {"Type": "Pass", "End": true}
+	  }
+	}`)
+	tests := []struct {
+		name       string
+		input      string
+		wantStatus string
+		wantOutput string
+		wantRetry  int
+	}{
+		{name: "transient retried", input: `{}`, wantStatus: "SUCCEEDED", wantOutput: `{"copied":true}`, wantRetry: 2},
+		{name: "permanent caught", input: `{"fail":"permanent"}`, wantStatus: "SUCCEEDED",
+			wantOutput: `{"fail":"permanent","caught":{"Error":"PermanentCopyError","Cause":"PermanentCopyError: gone for good"}}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			calls.Store(0)
+			engine := &Engine{RepoRoot: root, LambdaEndpoint: srv.URL}
+			var retries int
+			start := time.Now()
+			res, err := engine.Run(context.Background(), EngineJob{
+				Definition:             definition,
+				Input:                  json.RawMessage(tc.input),
+				RetryIntervalOverrides: map[string]any{"Copy": 10},
+			}, func(ev Event) {
+				if ev.Type == "StateRetried" {
+					retries++
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if time.Since(start) > 20*time.Second {
+				t.Errorf("took %v: retry interval override not applied", time.Since(start))
+			}
+			got := struct{ Status, Output string }{res.Status, compactJSON(t, res.Output)}
+			want := struct{ Status, Output string }{tc.wantStatus, compactJSON(t, json.RawMessage(tc.wantOutput))}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("result (-want +got):\n%s\nerror %s cause %s", diff, res.Error, res.Cause)
+			}
+			if retries != tc.wantRetry {
+				t.Errorf("StateRetried events = %d, want %d", retries, tc.wantRetry)
+			}
+		})
+	}
+}
+
+func compactJSON(t *testing.T, raw json.RawMessage) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("bad JSON %q: %v", raw, err)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func requireEngine(t *testing.T) string {
+	t.Helper()
+	root, err := FindRepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckNodeModules(root); err != nil {
+		t.Fatalf("%v", err)
+	}
+	return root
+}
