@@ -1,0 +1,46 @@
+package restore
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+)
+
+// ParseHandler is the parse-event Lambda: it turns the triggering event into
+// the list of files the workflow's Map iterates over.
+type ParseHandler struct {
+	Logger *slog.Logger
+}
+
+// Handle parses one event. A rejected event is returned as the
+// *InvalidEventError itself, unwrapped, so that Lambda reports errorType
+// "InvalidEventError" and the workflow can route on it.
+func (h *ParseHandler) Handle(ctx context.Context, event json.RawMessage) (workflow.ParsedEvent, error) {
+	logger := h.logger(ctx)
+	files, err := ParseEvent(event)
+	if err != nil {
+		logger.WarnContext(ctx, "event rejected", "files", 0, "error", err.Error())
+		return workflow.ParsedEvent{}, err
+	}
+	attrs := []any{"files", len(files)}
+	if len(files) > 0 {
+		attrs = append(attrs, "bucket", files[0].SourceBucket, "first_key", files[0].SourceKey)
+	}
+	logger.InfoContext(ctx, "event parsed", attrs...)
+	return workflow.ParsedEvent{Files: files}, nil
+}
+
+func (h *ParseHandler) logger(ctx context.Context) *slog.Logger {
+	logger := h.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		logger = logger.With("request_id", lc.AwsRequestID)
+	}
+	return logger
+}
