@@ -1,0 +1,264 @@
+// Package s3server starts a real S3-compatible server (versitygw on a POSIX
+// directory, listening on loopback only) for tests and the local runner, so
+// the copy path talks to a real protocol peer instead of a mock.
+package s3server
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// Version is the versitygw release this package builds and runs.
+const Version = "v1.8.0"
+
+// Module is the Go package installed to get the server binary.
+const Module = "github.com/versity/versitygw/cmd/versitygw"
+
+// BinEnv names the environment variable that, when set, points to a
+// versitygw binary to use instead of building one.
+const BinEnv = "VERSITYGW_BIN"
+
+// Fixed credentials of the server's root account. They guard nothing (the
+// server listens on 127.0.0.1 only) and are not secrets.
+const (
+	rootAccessKey = "cfa-local-access"
+	rootSecretKey = "cfa-local-secret"
+	region        = "us-east-1"
+)
+
+// Server is a running S3-compatible server.
+type Server struct {
+	// Endpoint is the base URL, e.g. http://127.0.0.1:41234.
+	Endpoint string
+	// AccessKey and SecretKey are the root account's credentials.
+	AccessKey, SecretKey string
+	// Region is the region the server signs for.
+	Region string
+	// Dir is the directory holding the buckets (one subdirectory each).
+	Dir string
+
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	waitErr   error
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start builds the server binary if needed (see Binary), starts it on a free
+// loopback port serving buckets from dataDir, and waits until it answers.
+// The server's output goes to log (nil discards it). Close stops it.
+func Start(ctx context.Context, dataDir string, log io.Writer) (*Server, error) {
+	bin, err := Binary(ctx, log)
+	if err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = io.Discard
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("s3server: data dir: %w", err)
+	}
+	dataDir, err = filepath.Abs(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("s3server: data dir: %w", err)
+	}
+	// A free port can be taken by someone else between our probe and the
+	// server's bind; try a few times.
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		s, err := start(ctx, bin, dataDir, log)
+		if err == nil {
+			return s, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, lastErr
+}
+
+func start(ctx context.Context, bin, dataDir string, log io.Writer) (*Server, error) {
+	addr, err := freeLoopbackAddr()
+	if err != nil {
+		return nil, fmt.Errorf("s3server: find a free port: %w", err)
+	}
+	tail := &tailBuffer{max: 8 << 10}
+	cmd := exec.Command(bin,
+		"--port", addr,
+		"--region", region,
+		"--keep-alive",
+		"posix", dataDir)
+	cmd.Env = append(filteredEnv(),
+		"ROOT_ACCESS_KEY="+rootAccessKey,
+		"ROOT_SECRET_KEY="+rootSecretKey,
+	)
+	cmd.Stdout = io.MultiWriter(log, tail)
+	cmd.Stderr = io.MultiWriter(log, tail)
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("s3server: start %s: %w", bin, err)
+	}
+	s := &Server{
+		Endpoint:  "http://" + addr,
+		AccessKey: rootAccessKey,
+		SecretKey: rootSecretKey,
+		Region:    region,
+		Dir:       dataDir,
+		cmd:       cmd,
+		exited:    make(chan struct{}),
+	}
+	go func() {
+		s.waitErr = cmd.Wait()
+		close(s.exited)
+	}()
+	if err := s.waitReady(ctx, 30*time.Second); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("%w; server output:\n%s", err, tail.String())
+	}
+	return s, nil
+}
+
+// waitReady polls the endpoint until it answers any HTTP response (an
+// unsigned request gets 403 AccessDenied, which proves it is serving).
+func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/", nil)
+		resp, err := client.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("s3server: versitygw exited before answering: %v", s.waitErr)
+		case <-ctx.Done():
+			return fmt.Errorf("s3server: versitygw did not answer on %s: %w", s.Endpoint, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Close stops the server and its process group: SIGTERM, then SIGKILL after
+// five seconds. It is safe to call more than once.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		pid := s.cmd.Process.Pid
+		_ = syscall.Kill(-pid, syscall.SIGTERM)
+		select {
+		case <-s.exited:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+			<-s.exited
+		}
+	})
+	return s.closeErr
+}
+
+// Client returns an S3 client for the server: path-style addressing, static
+// credentials, nothing read from the environment or ~/.aws.
+func (s *Server) Client(ctx context.Context) (*s3.Client, error) {
+	return s3.NewFromConfig(s.AWSConfig(), func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(s.Endpoint)
+		o.UsePathStyle = true
+	}), nil
+}
+
+// ClientFor is Client with another endpoint (e.g. a fault proxy in front of
+// the server) and the same credentials.
+func (s *Server) ClientFor(endpoint string) *s3.Client {
+	return s3.NewFromConfig(s.AWSConfig(), func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(endpoint)
+		o.UsePathStyle = true
+	})
+}
+
+// AWSConfig returns an aws.Config with the server's region and credentials.
+func (s *Server) AWSConfig() aws.Config {
+	return aws.Config{
+		Region:      s.Region,
+		Credentials: credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, ""),
+	}
+}
+
+// CreateBucket creates a bucket on the server.
+func (s *Server) CreateBucket(ctx context.Context, name string) error {
+	c, err := s.Client(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+		return fmt.Errorf("s3server: create bucket %s: %w", name, err)
+	}
+	return nil
+}
+
+// freeLoopbackAddr returns 127.0.0.1:<port> for a port that was free a
+// moment ago.
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// filteredEnv is the test process's environment without the variables that
+// would change the server's behaviour behind our back.
+func filteredEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "VGW_") || strings.HasPrefix(name, "ROOT_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = append([]byte(nil), t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(bytes.ToValidUTF8(t.buf, nil))
+}
+
+var errNoGo = errors.New("s3server: the go command is needed to build versitygw")

@@ -1,0 +1,31 @@
+package s3server
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// StartForTest starts a server on a fresh t.TempDir and stops it in
+// t.Cleanup. If the server cannot be built or started the test fails with the
+// reason (set VERSITYGW_BIN to a prebuilt versitygw to skip the build). The
+// server's output is shown only when the test fails.
+func StartForTest(t testing.TB) *Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	log := &tailBuffer{max: 16 << 10}
+	s, err := Start(ctx, t.TempDir(), log)
+	if err != nil {
+		t.Fatalf("s3server: cannot start versitygw %s for this test: %v", Version, err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("s3server: close: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("s3server output (last 16 KiB):\n%s", log.String())
+		}
+	})
+	return s
+}
