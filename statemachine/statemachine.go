@@ -1,0 +1,331 @@
+// Package statemachine renders the copy workflow's Step Functions definition,
+// statemachine/definition.asl.json, with the function ARNs and the retry,
+// concurrency and timeout settings. The CDK app deploys what Render returns and
+// the local runner runs the same bytes, so what is tested is what is deployed.
+//
+// The package imports nothing from the CDK: the settings come from a plain map
+// of CDK context values (cdk.json's "context"), so a local run reads the same
+// policy as a deploy.
+package statemachine
+
+import (
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// definition is the workflow in JSONPath ASL, with "${Name}" placeholders for
+// the values Settings provides.
+//
+//go:embed definition.asl.json
+var definition []byte
+
+// Settings are the values the definition leaves open: the four function ARNs
+// and the workflow's policy (concurrency, retries, timeouts).
+type Settings struct {
+	// Function ARNs (CDK passes tokens, the local runner plain ARNs).
+	ParseEventFunctionARN    string
+	RequestStatusFunctionARN string
+	CopyFileFunctionARN      string
+	AggregateFunctionARN     string
+
+	// MapMaxConcurrency is how many files are handled at once; it also
+	// bounds the database connections (context key mapMaxConcurrency).
+	MapMaxConcurrency int
+
+	// CopyRetries is the total number of copy attempts, as the original's
+	// COPY_RETRIES: ASL MaxAttempts = CopyRetries - 1 (context copyRetries).
+	CopyRetries int
+	// CopyRetrySleepSecs is the wait before the first retry, as the
+	// original's COPY_RETRY_SLEEP_SECS; ASL needs at least 1, so 0 gives 1
+	// (context copyRetrySleepSecs).
+	CopyRetrySleepSecs int
+	// CopyRetryBackoffRate multiplies the wait after each retry (context
+	// copyRetryBackoffRate).
+	CopyRetryBackoffRate float64
+	// CopyRetryMaxDelaySecs caps the wait between copy attempts (context
+	// copyRetryMaxDelaySecs).
+	CopyRetryMaxDelaySecs int
+
+	// DatabaseRetries is the total number of attempts of a status lookup or
+	// update when the database is unavailable (context databaseRetries).
+	DatabaseRetries int
+	// DatabaseRetryIntervalSecs is the wait before the first retry (context
+	// databaseRetryIntervalSecs).
+	DatabaseRetryIntervalSecs int
+	// DatabaseRetryBackoffRate multiplies the wait after each retry
+	// (context databaseRetryBackoffRate).
+	DatabaseRetryBackoffRate float64
+	// DatabaseRetryMaxDelaySecs caps the wait between attempts (context
+	// databaseRetryMaxDelaySecs).
+	DatabaseRetryMaxDelaySecs int
+
+	// CopyTaskTimeoutSecs bounds one copy attempt; keep it above the copy
+	// Lambda's own timeout (900 s in AWS) so the Lambda's timeout is the one
+	// that fires (context copyTaskTimeoutSecs).
+	CopyTaskTimeoutSecs int
+	// TaskTimeoutSecs bounds every other task (context taskTimeoutSecs).
+	TaskTimeoutSecs int
+}
+
+// The CDK context keys (cdk.json "context") that SettingsFromContext reads.
+const (
+	ContextMapMaxConcurrency         = "mapMaxConcurrency"
+	ContextCopyRetries               = "copyRetries"
+	ContextCopyRetrySleepSecs        = "copyRetrySleepSecs"
+	ContextCopyRetryBackoffRate      = "copyRetryBackoffRate"
+	ContextCopyRetryMaxDelaySecs     = "copyRetryMaxDelaySecs"
+	ContextDatabaseRetries           = "databaseRetries"
+	ContextDatabaseRetryIntervalSecs = "databaseRetryIntervalSecs"
+	ContextDatabaseRetryBackoffRate  = "databaseRetryBackoffRate"
+	ContextDatabaseRetryMaxDelaySecs = "databaseRetryMaxDelaySecs"
+	ContextCopyTaskTimeoutSecs       = "copyTaskTimeoutSecs"
+	ContextTaskTimeoutSecs           = "taskTimeoutSecs"
+)
+
+// Limits the settings must respect.
+const (
+	// MaxInlineMapConcurrency is the most iterations an inline Map runs at
+	// once; a higher MaxConcurrency changes nothing.
+	MaxInlineMapConcurrency = 40
+	maxRetries              = 100
+	maxSeconds              = 99999999 // ASL's bound on IntervalSeconds, TimeoutSeconds
+	maxBackoffRate          = 10
+)
+
+// DefaultSettings returns the policy cdk.json ships with and no function ARNs.
+func DefaultSettings() Settings {
+	return Settings{
+		MapMaxConcurrency:         10,
+		CopyRetries:               3,
+		CopyRetrySleepSecs:        0,
+		CopyRetryBackoffRate:      2,
+		CopyRetryMaxDelaySecs:     60,
+		DatabaseRetries:           5,
+		DatabaseRetryIntervalSecs: 1,
+		DatabaseRetryBackoffRate:  2,
+		DatabaseRetryMaxDelaySecs: 30,
+		CopyTaskTimeoutSecs:       960,
+		TaskTimeoutSecs:           60,
+	}
+}
+
+// CopyRetryIntervalSecs is the ASL IntervalSeconds of the copy retry:
+// CopyRetrySleepSecs, but at least 1.
+func (s Settings) CopyRetryIntervalSecs() int {
+	return max(1, s.CopyRetrySleepSecs)
+}
+
+// Validate reports every setting that is missing or out of range, each named
+// with its context key (or field) and the value it got.
+func (s Settings) Validate() error {
+	var errs []error
+	for _, f := range []struct{ name, arn string }{
+		{"ParseEventFunctionARN", s.ParseEventFunctionARN},
+		{"RequestStatusFunctionARN", s.RequestStatusFunctionARN},
+		{"CopyFileFunctionARN", s.CopyFileFunctionARN},
+		{"AggregateFunctionARN", s.AggregateFunctionARN},
+	} {
+		if strings.TrimSpace(f.arn) == "" {
+			errs = append(errs, fmt.Errorf("%s is empty: every task needs its function ARN", f.name))
+		}
+	}
+	return errors.Join(append(errs, s.validatePolicy())...)
+}
+
+// validatePolicy checks the settings that come from context.
+func (s Settings) validatePolicy() error {
+	var errs []error
+	intIn := func(key string, v, lo, hi int) {
+		if v < lo || v > hi {
+			errs = append(errs, fmt.Errorf("%s = %d: must be between %d and %d", key, v, lo, hi))
+		}
+	}
+	rateIn := func(key string, v float64) {
+		if v < 1 || v > maxBackoffRate {
+			errs = append(errs, fmt.Errorf("%s = %v: must be between 1 and %d", key, v, maxBackoffRate))
+		}
+	}
+	intIn(ContextMapMaxConcurrency, s.MapMaxConcurrency, 1, MaxInlineMapConcurrency)
+	intIn(ContextCopyRetries, s.CopyRetries, 1, maxRetries)
+	intIn(ContextCopyRetrySleepSecs, s.CopyRetrySleepSecs, 0, maxSeconds)
+	rateIn(ContextCopyRetryBackoffRate, s.CopyRetryBackoffRate)
+	intIn(ContextCopyRetryMaxDelaySecs, s.CopyRetryMaxDelaySecs, s.CopyRetryIntervalSecs(), maxSeconds)
+	intIn(ContextDatabaseRetries, s.DatabaseRetries, 1, maxRetries)
+	intIn(ContextDatabaseRetryIntervalSecs, s.DatabaseRetryIntervalSecs, 1, maxSeconds)
+	rateIn(ContextDatabaseRetryBackoffRate, s.DatabaseRetryBackoffRate)
+	intIn(ContextDatabaseRetryMaxDelaySecs, s.DatabaseRetryMaxDelaySecs, max(1, s.DatabaseRetryIntervalSecs), maxSeconds)
+	intIn(ContextCopyTaskTimeoutSecs, s.CopyTaskTimeoutSecs, 1, maxSeconds)
+	intIn(ContextTaskTimeoutSecs, s.TaskTimeoutSecs, 1, maxSeconds)
+	return errors.Join(errs...)
+}
+
+// SettingsFromContext reads the workflow policy from CDK context values
+// (cdk.json's "context" object, or the values `-c key=value` gives, which are
+// strings). Every key must be present: cdk.json holds the defaults. The
+// function ARNs are left empty for the caller to set.
+func SettingsFromContext(ctx map[string]any) (Settings, error) {
+	var s Settings
+	var errs []error
+	ints := []struct {
+		key string
+		dst *int
+	}{
+		{ContextMapMaxConcurrency, &s.MapMaxConcurrency},
+		{ContextCopyRetries, &s.CopyRetries},
+		{ContextCopyRetrySleepSecs, &s.CopyRetrySleepSecs},
+		{ContextCopyRetryMaxDelaySecs, &s.CopyRetryMaxDelaySecs},
+		{ContextDatabaseRetries, &s.DatabaseRetries},
+		{ContextDatabaseRetryIntervalSecs, &s.DatabaseRetryIntervalSecs},
+		{ContextDatabaseRetryMaxDelaySecs, &s.DatabaseRetryMaxDelaySecs},
+		{ContextCopyTaskTimeoutSecs, &s.CopyTaskTimeoutSecs},
+		{ContextTaskTimeoutSecs, &s.TaskTimeoutSecs},
+	}
+	for _, f := range ints {
+		v, err := contextNumber(ctx, f.key)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if v != float64(int(v)) {
+			errs = append(errs, fmt.Errorf("context %s = %v: must be a whole number", f.key, v))
+			continue
+		}
+		*f.dst = int(v)
+	}
+	floats := []struct {
+		key string
+		dst *float64
+	}{
+		{ContextCopyRetryBackoffRate, &s.CopyRetryBackoffRate},
+		{ContextDatabaseRetryBackoffRate, &s.DatabaseRetryBackoffRate},
+	}
+	for _, f := range floats {
+		v, err := contextNumber(ctx, f.key)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		*f.dst = v
+	}
+	if err := errors.Join(errs...); err != nil {
+		return Settings{}, err
+	}
+	if err := s.validatePolicy(); err != nil {
+		return Settings{}, fmt.Errorf("context: %w", err)
+	}
+	return s, nil
+}
+
+// ContextKeys lists the context keys SettingsFromContext reads, sorted.
+func ContextKeys() []string {
+	keys := []string{
+		ContextMapMaxConcurrency, ContextCopyRetries, ContextCopyRetrySleepSecs,
+		ContextCopyRetryBackoffRate, ContextCopyRetryMaxDelaySecs,
+		ContextDatabaseRetries, ContextDatabaseRetryIntervalSecs,
+		ContextDatabaseRetryBackoffRate, ContextDatabaseRetryMaxDelaySecs,
+		ContextCopyTaskTimeoutSecs, ContextTaskTimeoutSecs,
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// contextNumber reads a number given as a JSON number (cdk.json) or as a
+// string (`-c key=value`).
+func contextNumber(ctx map[string]any, key string) (float64, error) {
+	raw, ok := ctx[key]
+	if !ok || raw == nil {
+		return 0, fmt.Errorf("context %s is missing (cdk.json defines the defaults)", key)
+	}
+	switch v := raw.(type) {
+	case float64:
+		return v, nil
+	case int:
+		return float64(v), nil
+	case int64:
+		return float64(v), nil
+	case json.Number:
+		f, err := v.Float64()
+		if err != nil {
+			return 0, fmt.Errorf("context %s = %q: not a number", key, v)
+		}
+		return f, nil
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return 0, fmt.Errorf("context %s = %q: not a number", key, v)
+		}
+		return f, nil
+	default:
+		return 0, fmt.Errorf("context %s = %v (%T): not a number", key, raw, raw)
+	}
+}
+
+// placeholder matches a "${Name}" value in the definition, quotes included.
+// CDK tokens ("${Token[...]}") do not match it.
+var placeholder = regexp.MustCompile(`"\$\{([A-Za-z][A-Za-z0-9]*)\}"`)
+
+// anyPlaceholder finds a "${Name}" anywhere, e.g. inside a longer string,
+// where Render does not replace it.
+var anyPlaceholder = regexp.MustCompile(`\$\{[A-Za-z][A-Za-z0-9]*\}`)
+
+// values maps each placeholder of the definition to its value.
+func (s Settings) values() map[string]any {
+	return map[string]any{
+		"ParseEventFunctionArn":        s.ParseEventFunctionARN,
+		"RequestStatusFunctionArn":     s.RequestStatusFunctionARN,
+		"CopyFileFunctionArn":          s.CopyFileFunctionARN,
+		"AggregateFunctionArn":         s.AggregateFunctionARN,
+		"MapMaxConcurrency":            s.MapMaxConcurrency,
+		"CopyMaxAttempts":              s.CopyRetries - 1,
+		"CopyRetryIntervalSeconds":     s.CopyRetryIntervalSecs(),
+		"CopyRetryBackoffRate":         s.CopyRetryBackoffRate,
+		"CopyRetryMaxDelaySeconds":     s.CopyRetryMaxDelaySecs,
+		"DatabaseMaxAttempts":          s.DatabaseRetries - 1,
+		"DatabaseRetryIntervalSeconds": s.DatabaseRetryIntervalSecs,
+		"DatabaseRetryBackoffRate":     s.DatabaseRetryBackoffRate,
+		"DatabaseRetryMaxDelaySeconds": s.DatabaseRetryMaxDelaySecs,
+		"CopyTaskTimeoutSeconds":       s.CopyTaskTimeoutSecs,
+		"TaskTimeoutSeconds":           s.TaskTimeoutSecs,
+	}
+}
+
+// Render returns the definition with every placeholder replaced by its
+// setting: the ASL JSON to deploy or run. The layout and state order of
+// definition.asl.json are kept.
+func Render(s Settings) ([]byte, error) {
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("render state machine: %w", err)
+	}
+	vals := s.values()
+	var errs []error
+	out := placeholder.ReplaceAllFunc(definition, func(m []byte) []byte {
+		name := string(placeholder.FindSubmatch(m)[1])
+		v, ok := vals[name]
+		if !ok {
+			errs = append(errs, fmt.Errorf("definition.asl.json has unknown placeholder ${%s}", name))
+			return m
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("placeholder ${%s}: %w", name, err))
+			return m
+		}
+		return b
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("render state machine: %w", err)
+	}
+	if left := anyPlaceholder.Find(out); left != nil {
+		return nil, fmt.Errorf("render state machine: placeholder %s is left in the output (only whole string values are replaced)", left)
+	}
+	if !json.Valid(out) {
+		return nil, errors.New("render state machine: the result is not valid JSON")
+	}
+	return out, nil
+}

@@ -1,0 +1,559 @@
+package statemachine
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current output")
+
+// The ASL as the tests read it back.
+type (
+	definitionDoc struct {
+		StartAt string           `json:"StartAt"`
+		States  map[string]state `json:"States"`
+	}
+	state struct {
+		Type           string         `json:"Type"`
+		Resource       string         `json:"Resource"`
+		TimeoutSeconds *int           `json:"TimeoutSeconds"`
+		Parameters     map[string]any `json:"Parameters"`
+		ResultPath     *string        `json:"ResultPath"`
+		MaxConcurrency *int           `json:"MaxConcurrency"`
+		Retry          []retrier      `json:"Retry"`
+		Catch          []catcher      `json:"Catch"`
+		Next           string         `json:"Next"`
+		End            bool           `json:"End"`
+		ItemProcessor  *definitionDoc `json:"ItemProcessor"`
+	}
+	retrier struct {
+		ErrorEquals     []string `json:"ErrorEquals"`
+		IntervalSeconds int      `json:"IntervalSeconds"`
+		MaxAttempts     int      `json:"MaxAttempts"`
+		BackoffRate     float64  `json:"BackoffRate"`
+		MaxDelaySeconds int      `json:"MaxDelaySeconds"`
+		JitterStrategy  string   `json:"JitterStrategy"`
+	}
+	catcher struct {
+		ErrorEquals []string `json:"ErrorEquals"`
+		ResultPath  string   `json:"ResultPath"`
+		Next        string   `json:"Next"`
+	}
+)
+
+const (
+	parseARN  = "arn:aws:lambda:us-east-1:123456789012:function:parse-event"
+	statusARN = "arn:aws:lambda:us-east-1:123456789012:function:request-status"
+	copyARN   = "arn:aws:lambda:us-east-1:123456789012:function:copy-file"
+	aggARN    = "arn:aws:lambda:us-east-1:123456789012:function:aggregate"
+)
+
+func withARNs(s Settings) Settings {
+	s.ParseEventFunctionARN = parseARN
+	s.RequestStatusFunctionARN = statusARN
+	s.CopyFileFunctionARN = copyARN
+	s.AggregateFunctionARN = aggARN
+	return s
+}
+
+func renderDoc(t *testing.T, s Settings) definitionDoc {
+	t.Helper()
+	out, err := Render(s)
+	if err != nil {
+		t.Fatalf("Render: %v", err)
+	}
+	var doc definitionDoc
+	if err := json.Unmarshal(out, &doc); err != nil {
+		t.Fatalf("rendered definition does not read back: %v", err)
+	}
+	return doc
+}
+
+// allStates flattens the top-level states and the Map's iteration states.
+func allStates(doc definitionDoc) map[string]state {
+	all := map[string]state{}
+	for name, st := range doc.States {
+		all[name] = st
+		if st.ItemProcessor != nil {
+			for inner, ist := range allStates(*st.ItemProcessor) {
+				all[inner] = ist
+			}
+		}
+	}
+	return all
+}
+
+var lambdaFaults = []string{
+	"Lambda.ServiceException",
+	"Lambda.AWSLambdaException",
+	"Lambda.SdkClientException",
+	"Lambda.TooManyRequestsException",
+}
+
+var lambdaFaultRetrier = retrier{
+	ErrorEquals: lambdaFaults, IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2, MaxDelaySeconds: 10, JitterStrategy: "FULL",
+}
+
+func TestRenderRetryAndCatch(t *testing.T) {
+	custom := DefaultSettings()
+	custom.CopyRetries = 5
+	custom.CopyRetrySleepSecs = 7
+	custom.CopyRetryBackoffRate = 1.5
+	custom.CopyRetryMaxDelaySecs = 120
+	custom.DatabaseRetries = 2
+	custom.DatabaseRetryIntervalSecs = 3
+	custom.DatabaseRetryBackoffRate = 3
+	custom.DatabaseRetryMaxDelaySecs = 9
+
+	onlyOnce := DefaultSettings()
+	onlyOnce.CopyRetries = 1
+
+	tests := []struct {
+		name      string
+		settings  Settings
+		wantCopy  retrier
+		wantDBTry retrier
+	}{
+		{
+			name:     "defaults: 3 copy attempts, sleep 0 becomes interval 1",
+			settings: DefaultSettings(),
+			wantCopy: retrier{IntervalSeconds: 1, MaxAttempts: 2, BackoffRate: 2, MaxDelaySeconds: 60},
+			wantDBTry: retrier{IntervalSeconds: 1, MaxAttempts: 4, BackoffRate: 2, MaxDelaySeconds: 30},
+		},
+		{
+			name:      "custom settings reach the retriers",
+			settings:  custom,
+			wantCopy:  retrier{IntervalSeconds: 7, MaxAttempts: 4, BackoffRate: 1.5, MaxDelaySeconds: 120},
+			wantDBTry: retrier{IntervalSeconds: 3, MaxAttempts: 1, BackoffRate: 3, MaxDelaySeconds: 9},
+		},
+		{
+			name:      "COPY_RETRIES=1 means one attempt, no retry",
+			settings:  onlyOnce,
+			wantCopy:  retrier{IntervalSeconds: 1, MaxAttempts: 0, BackoffRate: 2, MaxDelaySeconds: 60},
+			wantDBTry: retrier{IntervalSeconds: 1, MaxAttempts: 4, BackoffRate: 2, MaxDelaySeconds: 30},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			states := allStates(renderDoc(t, withARNs(tc.settings)))
+
+			copyRetrier := tc.wantCopy
+			copyRetrier.ErrorEquals = append([]string{"TransientCopyError"}, append(lambdaFaults, "Lambda.Unknown")...)
+			copyRetrier.JitterStrategy = "FULL"
+			dbRetrier := tc.wantDBTry
+			dbRetrier.ErrorEquals = []string{"DatabaseUnavailableError"}
+			dbRetrier.JitterStrategy = "FULL"
+
+			want := map[string]struct {
+				retry []retrier
+				catch []catcher
+			}{
+				"Read restored files": {
+					retry: []retrier{lambdaFaultRetrier},
+					catch: []catcher{
+						{ErrorEquals: []string{"InvalidEventError"}, ResultPath: "$.event_error", Next: "Event rejected"},
+						{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.event_error", Next: "Event rejected"},
+					},
+				},
+				"Find open job": {
+					retry: []retrier{dbRetrier, lambdaFaultRetrier},
+					catch: []catcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.lookup_error", Next: "Job lookup failed"}},
+				},
+				"Copy file": {
+					retry: []retrier{copyRetrier},
+					catch: []catcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.copy_error", Next: "Record copy error"}},
+				},
+				"Record copy complete": {
+					retry: []retrier{dbRetrier, lambdaFaultRetrier},
+					catch: []catcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.record_error", Next: "Status not recorded"}},
+				},
+				"Record copy error": {
+					retry: []retrier{dbRetrier, lambdaFaultRetrier},
+					catch: []catcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.record_error", Next: "Status not recorded"}},
+				},
+				"Report results": {
+					retry: []retrier{lambdaFaultRetrier},
+				},
+			}
+			for name, w := range want {
+				st, ok := states[name]
+				if !ok {
+					t.Errorf("state %q is missing", name)
+					continue
+				}
+				if diff := cmp.Diff(w.retry, st.Retry); diff != "" {
+					t.Errorf("%s Retry (-want +got):\n%s", name, diff)
+				}
+				if diff := cmp.Diff(w.catch, st.Catch); diff != "" {
+					t.Errorf("%s Catch (-want +got):\n%s", name, diff)
+				}
+			}
+			for name, st := range states {
+				if _, ok := want[name]; !ok && st.Type == "Task" {
+					t.Errorf("task %q has no expectation in this test", name)
+				}
+			}
+		})
+	}
+}
+
+// TestPermanentErrorsAreNotRetried: a PermanentCopyError, NoOpenJobError or
+// StatusUpdateError must go straight to the Catch.
+func TestPermanentErrorsAreNotRetried(t *testing.T) {
+	states := allStates(renderDoc(t, withARNs(DefaultSettings())))
+	for name, st := range states {
+		for _, r := range st.Retry {
+			for _, e := range r.ErrorEquals {
+				switch e {
+				case "PermanentCopyError", "NoOpenJobError", "StatusUpdateError", "InvalidEventError", "CopyRequestError", "States.ALL", "States.TaskFailed":
+					t.Errorf("%s retries %s", name, e)
+				}
+			}
+		}
+	}
+}
+
+// TestStatesAllAloneAndLast checks the ASL rule for every Retry and Catch
+// list of every state.
+func TestStatesAllAloneAndLast(t *testing.T) {
+	states := allStates(renderDoc(t, withARNs(DefaultSettings())))
+	check := func(where string, lists [][]string) {
+		for i, errs := range lists {
+			for _, e := range errs {
+				if e == "States.ALL" && (len(errs) != 1 || i != len(lists)-1) {
+					t.Errorf("%s: States.ALL must stand alone in the last entry, got %v at entry %d of %d", where, errs, i+1, len(lists))
+				}
+			}
+		}
+	}
+	for name, st := range states {
+		var retries, catches [][]string
+		for _, r := range st.Retry {
+			retries = append(retries, r.ErrorEquals)
+		}
+		for _, c := range st.Catch {
+			catches = append(catches, c.ErrorEquals)
+		}
+		check(name+" Retry", retries)
+		check(name+" Catch", catches)
+	}
+}
+
+func TestRenderTimeoutsResourcesAndConcurrency(t *testing.T) {
+	s := withARNs(DefaultSettings())
+	s.CopyTaskTimeoutSecs = 1000
+	s.TaskTimeoutSecs = 45
+	s.MapMaxConcurrency = 7
+	doc := renderDoc(t, s)
+	states := allStates(doc)
+
+	type task struct {
+		Resource string
+		Timeout  int
+	}
+	want := map[string]task{
+		"Read restored files":  {parseARN, 45},
+		"Find open job":        {statusARN, 45},
+		"Copy file":            {copyARN, 1000},
+		"Record copy complete": {statusARN, 45},
+		"Record copy error":    {statusARN, 45},
+		"Report results":       {aggARN, 45},
+	}
+	got := map[string]task{}
+	for name, st := range states {
+		if st.Type != "Task" {
+			continue
+		}
+		if st.TimeoutSeconds == nil {
+			t.Errorf("task %q has no TimeoutSeconds", name)
+			continue
+		}
+		got[name] = task{st.Resource, *st.TimeoutSeconds}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("tasks (-want +got):\n%s", diff)
+	}
+	m := doc.States["Copy each file"]
+	if m.MaxConcurrency == nil || *m.MaxConcurrency != 7 {
+		t.Errorf("Map MaxConcurrency = %v, want 7", m.MaxConcurrency)
+	}
+}
+
+// TestRenderParameters pins the documents the states hand the Lambdas: the
+// contract of shared/workflow.
+func TestRenderParameters(t *testing.T) {
+	states := allStates(renderDoc(t, withARNs(DefaultSettings())))
+	want := map[string]map[string]any{
+		"Find open job": {"operation": "find_open_job", "source_key.$": "$.file.source_key"},
+		"Copy file": {
+			"source_bucket.$": "$.file.source_bucket", "source_key.$": "$.file.source_key",
+			"size.$": "$.file.size", "target_bucket.$": "$.job.target_bucket",
+		},
+		"Record copy complete": {"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key"},
+		"Record copy error": {
+			"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key",
+			"copy_error.$": "$.copy_error",
+		},
+		"Event rejected": {"iterations": []any{}, "event_error.$": "$.event_error"},
+	}
+	for name, w := range want {
+		if diff := cmp.Diff(w, states[name].Parameters); diff != "" {
+			t.Errorf("%s Parameters (-want +got):\n%s", name, diff)
+		}
+	}
+	resultPaths := map[string]string{"Find open job": "$.job", "Copy file": "$.copy", "Record copy complete": "$.recorded", "Record copy error": "$.recorded"}
+	for name, w := range resultPaths {
+		if got := states[name].ResultPath; got == nil || *got != w {
+			t.Errorf("%s ResultPath = %v, want %s", name, got, w)
+		}
+	}
+}
+
+// TestEveryPlaceholderHasASetting: the definition and Settings.values name
+// the same placeholders, so none is left unreplaced and no setting is lost.
+func TestEveryPlaceholderHasASetting(t *testing.T) {
+	inFile := map[string]bool{}
+	for _, m := range placeholder.FindAllSubmatch(definition, -1) {
+		inFile[string(m[1])] = true
+	}
+	inSettings := map[string]bool{}
+	for k := range withARNs(DefaultSettings()).values() {
+		inSettings[k] = true
+	}
+	if diff := cmp.Diff(inSettings, inFile); diff != "" {
+		t.Errorf("placeholders (-settings +definition):\n%s", diff)
+	}
+	if all := anyPlaceholder.FindAll(definition, -1); len(all) != len(placeholder.FindAll(definition, -1)) {
+		t.Errorf("definition has placeholders inside longer strings, which Render does not replace: %s", all)
+	}
+	out, err := Render(withARNs(DefaultSettings()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := regexp.MustCompile(`\$\{`).FindAll(out, -1); len(left) > 0 {
+		t.Errorf("rendered definition still has %d placeholders", len(left))
+	}
+}
+
+// TestRenderKeepsCDKTokens: CDK passes the function ARNs as tokens, which
+// Render must carry through untouched for CDK to resolve.
+func TestRenderKeepsCDKTokens(t *testing.T) {
+	s := withARNs(DefaultSettings())
+	s.CopyFileFunctionARN = "${Token[TOKEN.123]}"
+	out, err := Render(s)
+	if err != nil {
+		t.Fatalf("Render: %v", err)
+	}
+	if !bytes.Contains(out, []byte(`"Resource": "${Token[TOKEN.123]}"`)) {
+		t.Errorf("token not carried into Copy file's Resource:\n%s", out)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*Settings)
+		want   []string // substrings of the error; none means valid
+	}{
+		{name: "defaults with ARNs are valid", change: func(*Settings) {}},
+		{name: "missing ARN", change: func(s *Settings) { s.CopyFileFunctionARN = "" }, want: []string{"CopyFileFunctionARN is empty"}},
+		{name: "zero concurrency", change: func(s *Settings) { s.MapMaxConcurrency = 0 }, want: []string{"mapMaxConcurrency = 0"}},
+		{name: "concurrency above inline Map's 40", change: func(s *Settings) { s.MapMaxConcurrency = 41 }, want: []string{"mapMaxConcurrency = 41"}},
+		{name: "no copy attempt", change: func(s *Settings) { s.CopyRetries = 0 }, want: []string{"copyRetries = 0"}},
+		{name: "negative sleep", change: func(s *Settings) { s.CopyRetrySleepSecs = -1 }, want: []string{"copyRetrySleepSecs = -1"}},
+		{name: "backoff below 1", change: func(s *Settings) { s.CopyRetryBackoffRate = 0.5 }, want: []string{"copyRetryBackoffRate = 0.5"}},
+		{name: "max delay below interval", change: func(s *Settings) { s.CopyRetrySleepSecs = 90 }, want: []string{"copyRetryMaxDelaySecs = 60"}},
+		{name: "zero timeout", change: func(s *Settings) { s.TaskTimeoutSecs = 0 }, want: []string{"taskTimeoutSecs = 0"}},
+		{
+			name: "several at once are all named",
+			change: func(s *Settings) {
+				s.DatabaseRetries = 0
+				s.DatabaseRetryBackoffRate = 11
+				s.CopyTaskTimeoutSecs = -5
+			},
+			want: []string{"databaseRetries = 0", "databaseRetryBackoffRate = 11", "copyTaskTimeoutSecs = -5"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := withARNs(DefaultSettings())
+			tc.change(&s)
+			err := s.Validate()
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate accepted invalid settings, want error with %q", tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if _, rerr := Render(s); rerr == nil {
+				t.Errorf("Render accepted settings Validate rejects")
+			}
+		})
+	}
+}
+
+// readCDKContext returns the "context" object of the repository's cdk.json.
+func readCDKContext(t *testing.T) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "cdk.json"))
+	if err != nil {
+		t.Fatalf("read cdk.json: %v", err)
+	}
+	var cdk struct {
+		Context map[string]any `json:"context"`
+	}
+	if err := json.Unmarshal(b, &cdk); err != nil {
+		t.Fatalf("parse cdk.json: %v", err)
+	}
+	return cdk.Context
+}
+
+func TestSettingsFromContext(t *testing.T) {
+	// cdk.json's defaults are DefaultSettings: a local run and a deploy with
+	// no overrides use the same policy.
+	t.Run("cdk.json equals DefaultSettings", func(t *testing.T) {
+		got, err := SettingsFromContext(readCDKContext(t))
+		if err != nil {
+			t.Fatalf("SettingsFromContext(cdk.json): %v", err)
+		}
+		if diff := cmp.Diff(DefaultSettings(), got); diff != "" {
+			t.Errorf("cdk.json context vs DefaultSettings (-default +cdk.json):\n%s", diff)
+		}
+	})
+
+	tests := []struct {
+		name    string
+		change  map[string]any
+		delete  string
+		check   func(Settings) bool
+		wantErr string
+	}{
+		{
+			name:   "-c overrides arrive as strings",
+			change: map[string]any{"copyRetries": "5", "copyRetryBackoffRate": "1.5", "mapMaxConcurrency": " 4 "},
+			check:  func(s Settings) bool { return s.CopyRetries == 5 && s.CopyRetryBackoffRate == 1.5 && s.MapMaxConcurrency == 4 },
+		},
+		{name: "missing key is named", delete: "copyRetries", wantErr: "context copyRetries is missing"},
+		{name: "not a number", change: map[string]any{"copyRetrySleepSecs": "soon"}, wantErr: `context copyRetrySleepSecs = "soon": not a number`},
+		{name: "fraction where a whole number is needed", change: map[string]any{"copyRetries": 2.5}, wantErr: "context copyRetries = 2.5: must be a whole number"},
+		{name: "out of range", change: map[string]any{"mapMaxConcurrency": "0"}, wantErr: "mapMaxConcurrency = 0"},
+		{name: "wrong type", change: map[string]any{"taskTimeoutSecs": []any{1}}, wantErr: "context taskTimeoutSecs"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := readCDKContext(t)
+			for k, v := range tc.change {
+				ctx[k] = v
+			}
+			if tc.delete != "" {
+				delete(ctx, tc.delete)
+			}
+			got, err := SettingsFromContext(ctx)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("error = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("SettingsFromContext: %v", err)
+			}
+			if !tc.check(got) {
+				t.Errorf("settings not taken from context: %+v", got)
+			}
+		})
+	}
+}
+
+func TestContextKeysAreInCDKJSON(t *testing.T) {
+	ctx := readCDKContext(t)
+	var missing []string
+	for _, k := range ContextKeys() {
+		if _, ok := ctx[k]; !ok {
+			missing = append(missing, k)
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Errorf("cdk.json lacks context keys %v", missing)
+	}
+}
+
+// TestGoldenDefaultDefinition keeps a reviewed copy of the rendered default
+// definition; refresh with `go test ./statemachine -update`.
+func TestGoldenDefaultDefinition(t *testing.T) {
+	out, err := Render(withARNs(DefaultSettings()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "definition.default.golden.json")
+	if *update {
+		if err := os.WriteFile(golden, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("read golden (run with -update to create it): %v", err)
+	}
+	if diff := cmp.Diff(string(want), string(out)); diff != "" {
+		t.Errorf("rendered definition differs from %s (-golden +got); run with -update if intended:\n%s", golden, diff)
+	}
+}
+
+// TestASLValidator runs the pinned asl-validator (npm) on rendered
+// definitions. It needs node_modules (npm ci at the repository root).
+func TestASLValidator(t *testing.T) {
+	validator, err := filepath.Abs(filepath.Join("..", "node_modules", ".bin", "asl-validator"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(validator); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("asl-validator not installed (%v): run npm ci at the repository root", err)
+		}
+		t.Skipf("SKIPPED: asl-validator not installed (%v): run npm ci at the repository root", err)
+	}
+	custom := DefaultSettings()
+	custom.CopyRetries = 1
+	custom.CopyRetrySleepSecs = 30
+	custom.CopyRetryBackoffRate = 1.5
+	for name, s := range map[string]Settings{"defaults": DefaultSettings(), "one attempt, fractional backoff": custom} {
+		t.Run(name, func(t *testing.T) {
+			out, err := Render(withARNs(s))
+			if err != nil {
+				t.Fatal(err)
+			}
+			file := filepath.Join(t.TempDir(), "definition.asl.json")
+			if err := os.WriteFile(file, out, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(validator, "--json-path", file)
+			got, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("asl-validator rejects the rendered definition: %v\n%s", err, got)
+			}
+			if !strings.Contains(string(got), "✓") && !strings.Contains(strings.ToLower(string(got)), "valid") {
+				t.Errorf("asl-validator output does not say valid:\n%s", got)
+			}
+		})
+	}
+}
