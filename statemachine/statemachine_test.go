@@ -125,9 +125,9 @@ func TestRenderRetryAndCatch(t *testing.T) {
 		wantDBTry retrier
 	}{
 		{
-			name:     "defaults: 3 copy attempts, sleep 0 becomes interval 1",
-			settings: DefaultSettings(),
-			wantCopy: retrier{IntervalSeconds: 1, MaxAttempts: 2, BackoffRate: 2, MaxDelaySeconds: 60},
+			name:      "defaults: 3 copy attempts, sleep 0 becomes interval 1",
+			settings:  DefaultSettings(),
+			wantCopy:  retrier{IntervalSeconds: 1, MaxAttempts: 2, BackoffRate: 2, MaxDelaySeconds: 60},
 			wantDBTry: retrier{IntervalSeconds: 1, MaxAttempts: 4, BackoffRate: 2, MaxDelaySeconds: 30},
 		},
 		{
@@ -449,7 +449,9 @@ func TestSettingsFromContext(t *testing.T) {
 		{
 			name:   "-c overrides arrive as strings",
 			change: map[string]any{"copyRetries": "5", "copyRetryBackoffRate": "1.5", "mapMaxConcurrency": " 4 "},
-			check:  func(s Settings) bool { return s.CopyRetries == 5 && s.CopyRetryBackoffRate == 1.5 && s.MapMaxConcurrency == 4 },
+			check: func(s Settings) bool {
+				return s.CopyRetries == 5 && s.CopyRetryBackoffRate == 1.5 && s.MapMaxConcurrency == 4
+			},
 		},
 		{name: "missing key is named", delete: "copyRetries", wantErr: "context copyRetries is missing"},
 		{name: "not a number", change: map[string]any{"copyRetrySleepSecs": "soon"}, wantErr: `context copyRetrySleepSecs = "soon": not a number`},
