@@ -1,0 +1,255 @@
+package workflow
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/google/go-cmp/cmp"
+)
+
+// aggLambdaCause is a Catch's Cause for a Lambda error, as AWS writes it.
+func aggLambdaCause(errorType, message string) string {
+	b, _ := json.Marshal(map[string]string{"errorType": errorType, "errorMessage": message})
+	return string(b)
+}
+
+var (
+	aggFile     = File{SourceBucket: "restore", SourceKey: "granules/a+b=c café.iso.xml", Size: 512}
+	aggJob      = &Job{RequestID: "req-1", TargetBucket: "archive"}
+	aggCopied   = &CopyOutcome{TargetBucket: "archive", TargetKey: "granules/a+b=c café.iso.xml", Bytes: 512}
+	aggComplete = &Recorded{JobStatus: "complete"}
+)
+
+func TestIterationResult(t *testing.T) {
+	ok := func(msg string) FileResult {
+		return FileResult{RequestID: "req-1", SourceBucket: "restore", SourceKey: aggFile.SourceKey, TargetBucket: "archive", Success: msg == "", ErrMsg: msg}
+	}
+	tests := []struct {
+		name string
+		it   Iteration
+		want FileResult
+	}{
+		{
+			name: "copied and recorded",
+			it:   Iteration{File: aggFile, Job: aggJob, Copy: aggCopied, Recorded: aggComplete},
+			want: ok(""),
+		},
+		{
+			name: "already complete job copied again",
+			it:   Iteration{File: aggFile, Job: &Job{RequestID: "req-1", TargetBucket: "archive", AlreadyComplete: true}, Copy: aggCopied, Recorded: aggComplete},
+			want: ok(""),
+		},
+		{
+			name: "no open job",
+			it: Iteration{File: aggFile, LookupError: &StateError{Error: "NoOpenJobError",
+				Cause: aggLambdaCause("NoOpenJobError", `no job for key "granules/a+b=c café.iso.xml"`)}},
+			want: FileResult{SourceBucket: "restore", SourceKey: aggFile.SourceKey,
+				ErrMsg: `no open job in request_status for key "granules/a+b=c café.iso.xml": no job for key "granules/a+b=c café.iso.xml"`},
+		},
+		{
+			name: "database down during lookup",
+			it:   Iteration{File: aggFile, LookupError: &StateError{Error: "DatabaseUnavailableError", Cause: "connection refused"}},
+			want: FileResult{SourceBucket: "restore", SourceKey: aggFile.SourceKey,
+				ErrMsg: `looking up the job in request_status for key "granules/a+b=c café.iso.xml" failed (DatabaseUnavailableError): connection refused`},
+		},
+		{
+			name: "lookup timed out without cause",
+			it:   Iteration{File: aggFile, LookupError: &StateError{Error: "States.Timeout"}},
+			want: FileResult{SourceBucket: "restore", SourceKey: aggFile.SourceKey,
+				ErrMsg: `looking up the job in request_status for key "granules/a+b=c café.iso.xml" failed (States.Timeout): States.Timeout`},
+		},
+		{
+			name: "copy failed, failure recorded",
+			it: Iteration{File: aggFile, Job: aggJob, Recorded: &Recorded{JobStatus: "error"},
+				CopyError: &StateError{Error: "PermanentCopyError", Cause: aggLambdaCause("PermanentCopyError", "NoSuchKey: the source object does not exist")}},
+			want: ok("NoSuchKey: the source object does not exist"),
+		},
+		{
+			name: "copy failed and recording failed too",
+			it: Iteration{File: aggFile, Job: aggJob,
+				CopyError:   &StateError{Error: "TransientCopyError", Cause: aggLambdaCause("TransientCopyError", "SlowDown after 3 attempts")},
+				RecordError: &StateError{Error: "DatabaseUnavailableError", Cause: aggLambdaCause("DatabaseUnavailableError", "connection refused")}},
+			want: ok("SlowDown after 3 attempts; and the status could not be recorded: connection refused"),
+		},
+		{
+			name: "copied but recording failed is never success",
+			it: Iteration{File: aggFile, Job: aggJob, Copy: aggCopied,
+				RecordError: &StateError{Error: "StatusUpdateError", Cause: aggLambdaCause("StatusUpdateError", "no row updated")}},
+			want: ok("copied to archive/granules/a+b=c café.iso.xml but the status could not be recorded: no row updated"),
+		},
+		{
+			name: "copied but nothing recorded",
+			it:   Iteration{File: aggFile, Job: aggJob, Copy: aggCopied},
+			want: ok("copied to archive/granules/a+b=c café.iso.xml but no status was recorded"),
+		},
+		{
+			name: "copied but recorded as error",
+			it:   Iteration{File: aggFile, Job: aggJob, Copy: aggCopied, Recorded: &Recorded{JobStatus: "error"}},
+			want: ok(`copied to archive/granules/a+b=c café.iso.xml but the status was recorded as "error"`),
+		},
+		{
+			name: "no copy outcome",
+			it:   Iteration{File: aggFile, Job: aggJob, Recorded: aggComplete},
+			want: ok(`no copy outcome for key "granules/a+b=c café.iso.xml"`),
+		},
+		{
+			name: "no lookup at all",
+			it:   Iteration{File: aggFile},
+			want: FileResult{SourceBucket: "restore", SourceKey: aggFile.SourceKey,
+				ErrMsg: `no job was looked up in request_status for key "granules/a+b=c café.iso.xml"`},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, IterationResult(tc.it)); diff != "" {
+				t.Errorf("result (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestAggregate(t *testing.T) {
+	good := Iteration{File: aggFile, Job: aggJob, Copy: aggCopied, Recorded: aggComplete}
+	missing := Iteration{File: File{SourceBucket: "restore", SourceKey: "gone&lost.h5"}, Job: &Job{RequestID: "req-2", TargetBucket: "archive"},
+		CopyError: &StateError{Error: "PermanentCopyError", Cause: aggLambdaCause("PermanentCopyError", "NoSuchKey")}}
+	tests := []struct {
+		name    string
+		req     AggregateRequest
+		want    []FileResult
+		wantErr string
+	}{
+		{
+			name: "all succeeded",
+			req:  AggregateRequest{Iterations: []Iteration{good, good}},
+			want: []FileResult{IterationResult(good), IterationResult(good)},
+		},
+		{
+			name: "no files",
+			req:  AggregateRequest{Iterations: nil},
+			want: []FileResult{},
+		},
+		{
+			name: "one failed",
+			req:  AggregateRequest{Iterations: []Iteration{good, missing}},
+			wantErr: `File copy failed. [` +
+				`{"request_id":"req-1","source_bucket":"restore","source_key":"granules/a+b=c café.iso.xml","target_bucket":"archive","success":true,"err_msg":""},` +
+				`{"request_id":"req-2","source_bucket":"restore","source_key":"gone&lost.h5","target_bucket":"archive","success":false,"err_msg":"NoSuchKey"}]`,
+		},
+		{
+			name: "invalid event",
+			req: AggregateRequest{EventError: &StateError{Error: "InvalidEventError",
+				Cause: aggLambdaCause("InvalidEventError", "Records[0].s3.object.key is missing")}},
+			wantErr: `File copy failed. [{"request_id":"","source_bucket":"","source_key":"","target_bucket":"","success":false,` +
+				`"err_msg":"invalid event, nothing was copied: Records[0].s3.object.key is missing"}]`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Aggregate(tc.req)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Aggregate: %v", err)
+				}
+				if diff := cmp.Diff(tc.want, got); diff != "" {
+					t.Errorf("results (-want +got):\n%s", diff)
+				}
+				if got == nil {
+					t.Error("results are nil, want a list (JSON [] rather than null)")
+				}
+				return
+			}
+			cre, ok := err.(*CopyRequestError)
+			if !ok {
+				t.Fatalf("error %v is a %T, want *CopyRequestError", err, err)
+			}
+			if err.Error() != tc.wantErr {
+				t.Errorf("message\n got %s\nwant %s", err, tc.wantErr)
+			}
+			if got != nil {
+				t.Errorf("results %v returned with the error", got)
+			}
+			// The message's list is the error's Results, as JSON.
+			var inMessage []FileResult
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(err.Error(), "File copy failed. ")), &inMessage); err != nil {
+				t.Fatalf("message list is not JSON: %v", err)
+			}
+			if diff := cmp.Diff(cre.Results, inMessage); diff != "" {
+				t.Errorf("message list differs from Results (-Results +message):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestCopyRequestErrorNilResults(t *testing.T) {
+	if got, want := (&CopyRequestError{}).Error(), "File copy failed. []"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestAggregateHandler(t *testing.T) {
+	good := Iteration{File: aggFile, Job: aggJob, Copy: aggCopied, Recorded: aggComplete}
+	bad := Iteration{File: File{SourceBucket: "restore", SourceKey: "k2"}, LookupError: &StateError{Error: "NoOpenJobError", Cause: "none"}}
+	tests := []struct {
+		name     string
+		req      AggregateRequest
+		wantErr  bool
+		wantLogs []string // "level msg" per line
+	}{
+		{
+			name:     "success",
+			req:      AggregateRequest{Iterations: []Iteration{good}},
+			wantLogs: []string{"INFO file copied", "INFO copy request finished"},
+		},
+		{
+			name:     "failure",
+			req:      AggregateRequest{Iterations: []Iteration{good, bad}},
+			wantErr:  true,
+			wantLogs: []string{"INFO file copied", "ERROR file failed", "INFO copy request finished"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			h := &AggregateHandler{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
+			ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "lambda-req"})
+
+			got, err := h.Handle(ctx, tc.req)
+
+			if tc.wantErr {
+				if _, ok := err.(*CopyRequestError); !ok {
+					t.Fatalf("error %v is a %T, want *CopyRequestError unwrapped", err, err)
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("Handle: %v", err)
+				}
+				want, _ := Aggregate(tc.req)
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("results (-want +got):\n%s", diff)
+				}
+			}
+			var gotLogs []string
+			for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+				var rec struct {
+					Level, Msg string
+					RequestID  string `json:"request_id"`
+				}
+				if err := json.Unmarshal([]byte(line), &rec); err != nil {
+					t.Fatal(err)
+				}
+				if rec.RequestID != "lambda-req" {
+					t.Errorf("log line without the request id: %s", line)
+				}
+				gotLogs = append(gotLogs, rec.Level+" "+rec.Msg)
+			}
+			if diff := cmp.Diff(tc.wantLogs, gotLogs); diff != "" {
+				t.Errorf("log lines (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
