@@ -1,0 +1,198 @@
+package requeststatus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// The environment variables Config reads.
+const (
+	EnvDatabaseURL       = "DATABASE_URL"
+	EnvDatabasePort      = "DATABASE_PORT"
+	EnvDatabaseName      = "DATABASE_NAME"
+	EnvDatabaseUser      = "DATABASE_USER"
+	EnvHostParameter     = "DATABASE_HOST_PARAMETER"
+	EnvPasswordParameter = "DATABASE_PASSWORD_PARAMETER"
+	EnvSSLMode           = "DATABASE_SSLMODE"
+	EnvMaxConns          = "DATABASE_MAX_CONNS"
+)
+
+// Defaults, as in the original Lambda where it had them.
+const (
+	DefaultPort              = 5432
+	DefaultHostParameter     = "drdb-host"
+	DefaultPasswordParameter = "drdb-user-pass"
+	DefaultSSLMode           = "require"
+	DefaultMaxConns          = 2
+	// DefaultConnectTimeout bounds one connection attempt when DATABASE_URL
+	// does not set connect_timeout.
+	DefaultConnectTimeout = 5 * time.Second
+	// ApplicationName is reported to Postgres (pg_stat_activity) unless
+	// DATABASE_URL sets application_name.
+	ApplicationName = "copy-files-to-archive"
+)
+
+var sslModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+
+// Config says how to reach the database. DatabaseURL, when set, replaces
+// every connection setting (for local use); otherwise host and password come
+// from SSM Parameter Store and the rest from the environment. MaxConns
+// applies either way.
+type Config struct {
+	DatabaseURL       string // DATABASE_URL
+	Port              int    // DATABASE_PORT
+	Name              string // DATABASE_NAME
+	User              string // DATABASE_USER
+	HostParameter     string // DATABASE_HOST_PARAMETER: SSM parameter holding the host
+	PasswordParameter string // DATABASE_PASSWORD_PARAMETER: SSM SecureString holding the password
+	SSLMode           string // DATABASE_SSLMODE
+	MaxConns          int32  // DATABASE_MAX_CONNS: pool size per Lambda container
+}
+
+// ConfigFromEnv reads Config from the environment through getenv (os.Getenv
+// in main, a map in tests). Every invalid or missing value is reported, each
+// naming its variable and the value it got.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	c := Config{
+		DatabaseURL:       strings.TrimSpace(getenv(EnvDatabaseURL)),
+		Port:              DefaultPort,
+		Name:              getenv(EnvDatabaseName),
+		User:              getenv(EnvDatabaseUser),
+		HostParameter:     orDefault(getenv(EnvHostParameter), DefaultHostParameter),
+		PasswordParameter: orDefault(getenv(EnvPasswordParameter), DefaultPasswordParameter),
+		SSLMode:           orDefault(getenv(EnvSSLMode), DefaultSSLMode),
+		MaxConns:          DefaultMaxConns,
+	}
+	var errs []error
+	if v := getenv(EnvDatabasePort); v != "" {
+		port, err := strconv.Atoi(v)
+		if err != nil || port < 1 || port > 65535 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a port number from 1 to 65535", EnvDatabasePort, v))
+		}
+		c.Port = port
+	}
+	if v := getenv(EnvMaxConns); v != "" {
+		n, err := strconv.ParseInt(v, 10, 32)
+		if err != nil || n < 1 || n > 100 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a whole number from 1 to 100", EnvMaxConns, v))
+		}
+		c.MaxConns = int32(n)
+	}
+	if !slices.Contains(sslModes, c.SSLMode) {
+		errs = append(errs, fmt.Errorf("%s=%q: want one of %s", EnvSSLMode, c.SSLMode, strings.Join(sslModes, ", ")))
+	}
+	if c.DatabaseURL == "" {
+		if c.Name == "" {
+			errs = append(errs, fmt.Errorf("%s is not set (needed unless %s is set)", EnvDatabaseName, EnvDatabaseURL))
+		}
+		if c.User == "" {
+			errs = append(errs, fmt.Errorf("%s is not set (needed unless %s is set)", EnvDatabaseUser, EnvDatabaseURL))
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, fmt.Errorf("database configuration: %w", errors.Join(errs...))
+	}
+	return c, nil
+}
+
+// UsesSSM reports whether PoolConfig will read SSM Parameter Store.
+func (c Config) UsesSSM() bool { return c.DatabaseURL == "" }
+
+// ParameterReader is the part of the SSM client PoolConfig uses; *ssm.Client
+// satisfies it.
+type ParameterReader interface {
+	GetParameter(ctx context.Context, in *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+}
+
+// PoolConfig builds the pgx pool configuration. Without DATABASE_URL it reads
+// the host and the password from SSM (decrypted); params may be nil when
+// DATABASE_URL is set. The password is set as a field, never written into a
+// connection string.
+func (c Config) PoolConfig(ctx context.Context, params ParameterReader) (*pgxpool.Config, error) {
+	var (
+		cfg *pgxpool.Config
+		err error
+	)
+	if c.DatabaseURL != "" {
+		// pgx redacts the password in its parse errors.
+		cfg, err = pgxpool.ParseConfig(c.DatabaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("%s is not a valid connection string: %w", EnvDatabaseURL, err)
+		}
+	} else {
+		if params == nil {
+			return nil, errors.New("database configuration: an SSM client is needed to read the host and password")
+		}
+		host, err := readParameter(ctx, params, c.HostParameter, EnvHostParameter)
+		if err != nil {
+			return nil, err
+		}
+		password, err := readParameter(ctx, params, c.PasswordParameter, EnvPasswordParameter)
+		if err != nil {
+			return nil, err
+		}
+		dsn := fmt.Sprintf("host=%s port=%d dbname=%s user=%s sslmode=%s",
+			quoteDSNValue(strings.TrimSpace(host)), c.Port, quoteDSNValue(c.Name), quoteDSNValue(c.User), c.SSLMode)
+		cfg, err = pgxpool.ParseConfig(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("database configuration (host from SSM parameter %q): %w", c.HostParameter, err)
+		}
+		// Fallback configs (sslmode=prefer, several hosts) share this field.
+		cfg.ConnConfig.Password = password
+	}
+	cfg.MaxConns = c.MaxConns
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		cfg.ConnConfig.RuntimeParams["application_name"] = ApplicationName
+	}
+	return cfg, nil
+}
+
+// Describe summarizes a pool configuration for logs: host, port, database,
+// user, TLS and pool size; never the password.
+func Describe(cfg *pgxpool.Config) string {
+	cc := cfg.ConnConfig
+	return fmt.Sprintf("host=%s port=%d database=%s user=%s tls=%t max_conns=%d",
+		cc.Host, cc.Port, cc.Database, cc.User, cc.TLSConfig != nil, cfg.MaxConns)
+}
+
+func readParameter(ctx context.Context, params ParameterReader, name, envName string) (string, error) {
+	out, err := params.GetParameter(ctx, &ssm.GetParameterInput{
+		Name:           aws.String(name),
+		WithDecryption: aws.Bool(true),
+	})
+	var notFound *ssmtypes.ParameterNotFound
+	switch {
+	case errors.As(err, &notFound):
+		return "", fmt.Errorf("SSM parameter %q (named by %s) does not exist", name, envName)
+	case err != nil:
+		return "", fmt.Errorf("read SSM parameter %q (named by %s): %w", name, envName, err)
+	case out == nil || out.Parameter == nil || aws.ToString(out.Parameter.Value) == "":
+		return "", fmt.Errorf("SSM parameter %q (named by %s) is empty", name, envName)
+	}
+	return aws.ToString(out.Parameter.Value), nil
+}
+
+// quoteDSNValue quotes a value for a keyword/value connection string.
+func quoteDSNValue(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,168 @@
+package requeststatus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+)
+
+// JobStore is what the StatusHandler needs from the database; *Store
+// satisfies it.
+type JobStore interface {
+	FindOpenJob(ctx context.Context, key string) (workflow.Job, error)
+	RecordOutcome(ctx context.Context, requestID, key string, copyErr *workflow.StateError) (string, error)
+}
+
+var _ JobStore = (*Store)(nil)
+
+// StatusResponse is the request-status Lambda's output: exactly one of Job
+// (find_open_job) or Recorded (record_outcome). It marshals to that one
+// document alone: {"request_id","target_bucket"[,"already_complete"]} or
+// {"job_status"}.
+type StatusResponse struct {
+	Job      *workflow.Job
+	Recorded *workflow.Recorded
+}
+
+// MarshalJSON writes the document of the operation that ran.
+func (r StatusResponse) MarshalJSON() ([]byte, error) {
+	switch {
+	case r.Job != nil && r.Recorded == nil:
+		return json.Marshal(r.Job)
+	case r.Recorded != nil && r.Job == nil:
+		return json.Marshal(r.Recorded)
+	default:
+		return nil, errors.New("StatusResponse: exactly one of Job and Recorded must be set")
+	}
+}
+
+// StatusHandler serves the request-status Lambda: it finds a file's open job
+// before the copy and records the copy's outcome after it.
+type StatusHandler struct {
+	Store  JobStore
+	Logger *slog.Logger
+}
+
+// Handle runs the operation req names. Its errors are returned unwrapped, so
+// that their type names reach Step Functions as errorType:
+// *InvalidStatusRequestError, *NoOpenJobError, *DatabaseUnavailableError,
+// *StatusUpdateError, *DatabaseError.
+func (h *StatusHandler) Handle(ctx context.Context, req workflow.StatusRequest) (StatusResponse, error) {
+	start := time.Now()
+	resp, status, err := h.run(ctx, req)
+	err = routable(err)
+
+	attrs := []slog.Attr{
+		slog.String("operation", req.Operation),
+		slog.String("key", req.SourceKey),
+		slog.String("request_id", req.RequestID),
+		slog.String("status", status),
+		slog.Int64("duration_ms", time.Since(start).Milliseconds()),
+	}
+	if resp.Job != nil {
+		attrs[2] = slog.String("request_id", resp.Job.RequestID)
+		attrs = append(attrs, slog.String("target_bucket", resp.Job.TargetBucket))
+	}
+	level, msg := slog.LevelInfo, "request status "+req.Operation
+	if err != nil {
+		level = slog.LevelError
+		attrs = append(attrs, slog.String("error_type", fmt.Sprintf("%T", err)), slog.String("error", err.Error()))
+	}
+	h.logger().LogAttrs(ctx, level, msg, attrs...)
+	return resp, err
+}
+
+// run does the work of Handle and names the outcome for the log line.
+func (h *StatusHandler) run(ctx context.Context, req workflow.StatusRequest) (StatusResponse, string, error) {
+	if err := validate(req); err != nil {
+		return StatusResponse{}, "invalid", err
+	}
+	switch req.Operation {
+	case workflow.OperationFindOpenJob:
+		job, err := h.Store.FindOpenJob(ctx, req.SourceKey)
+		if err != nil {
+			return StatusResponse{}, "failed", err
+		}
+		status := "found"
+		if job.AlreadyComplete {
+			status = "already_complete"
+		}
+		return StatusResponse{Job: &job}, status, nil
+	default: // workflow.OperationRecordOutcome; validate allows no other
+		jobStatus, err := h.Store.RecordOutcome(ctx, req.RequestID, req.SourceKey, req.CopyError)
+		if err != nil {
+			return StatusResponse{}, "failed", err
+		}
+		return StatusResponse{Recorded: &workflow.Recorded{JobStatus: jobStatus}}, jobStatus, nil
+	}
+}
+
+func validate(req workflow.StatusRequest) error {
+	var missing string
+	switch req.Operation {
+	case workflow.OperationFindOpenJob:
+		if req.SourceKey == "" {
+			missing = "source_key"
+		}
+	case workflow.OperationRecordOutcome:
+		switch {
+		case req.SourceKey == "" && req.RequestID == "":
+			missing = "source_key and request_id"
+		case req.SourceKey == "":
+			missing = "source_key"
+		case req.RequestID == "":
+			missing = "request_id"
+		}
+	case "":
+		return &InvalidStatusRequestError{Reason: fmt.Sprintf("operation is missing; want %q or %q",
+			workflow.OperationFindOpenJob, workflow.OperationRecordOutcome)}
+	default:
+		return &InvalidStatusRequestError{Reason: fmt.Sprintf("unknown operation %q; want %q or %q",
+			req.Operation, workflow.OperationFindOpenJob, workflow.OperationRecordOutcome)}
+	}
+	if missing != "" {
+		return &InvalidStatusRequestError{Reason: fmt.Sprintf("operation %q needs %s", req.Operation, missing)}
+	}
+	return nil
+}
+
+// routable returns the routed error type inside err, unwrapped, so the Lambda
+// runtime reports its name; an error of no routed type becomes a
+// *DatabaseError.
+func routable(err error) error {
+	if err == nil {
+		return nil
+	}
+	var (
+		invalid     *InvalidStatusRequestError
+		noJob       *NoOpenJobError
+		unavailable *DatabaseUnavailableError
+		update      *StatusUpdateError
+		dbErr       *DatabaseError
+	)
+	switch {
+	case errors.As(err, &invalid):
+		return invalid
+	case errors.As(err, &noJob):
+		return noJob
+	case errors.As(err, &unavailable):
+		return unavailable
+	case errors.As(err, &update):
+		return update
+	case errors.As(err, &dbErr):
+		return dbErr
+	}
+	return &DatabaseError{Op: "request status", Err: err}
+}
+
+func (h *StatusHandler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.Default()
+}

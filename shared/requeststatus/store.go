@@ -1,0 +1,168 @@
+// Package requeststatus keeps the request_status table of the restore
+// workflow: it finds the job a restored file belongs to and records the
+// outcome of the file's copy. It also holds the table's schema, the database
+// configuration (environment and SSM Parameter Store) and the handler of the
+// request-status Lambda.
+package requeststatus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// The values of request_status.job_status (its CHECK constraint allows
+// exactly these).
+const (
+	StatusInProgress = "inprogress"
+	StatusComplete   = "complete"
+	StatusError      = "error"
+)
+
+// DefaultQueryTimeout bounds one Store operation, connecting included, when
+// the caller's context allows longer.
+const DefaultQueryTimeout = 10 * time.Second
+
+// DB is what the Store needs from a database handle: *pgxpool.Pool,
+// *pgx.Conn and pgx.Tx satisfy it.
+type DB interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Store reads and updates request_status. Every query is parameterized.
+type Store struct {
+	db DB
+	// QueryTimeout bounds each operation; zero leaves only the caller's
+	// context deadline.
+	QueryTimeout time.Duration
+}
+
+// NewStore returns a Store on db with DefaultQueryTimeout.
+func NewStore(db DB) *Store {
+	return &Store{db: db, QueryTimeout: DefaultQueryTimeout}
+}
+
+// findJobSQL picks the key's newest open job (job_status is not 'complete';
+// NULL counts as open, as in the original Lambda, whose Python test
+// `job_status != "complete"` was true for NULL), else its newest complete one.
+// It is served by idx_reqstat_keylstupd (object_key, last_update_time).
+const findJobSQL = `SELECT request_id::text, archive_bucket_dest, job_status
+FROM request_status
+WHERE object_key = $1
+ORDER BY job_status IS NOT DISTINCT FROM 'complete', last_update_time DESC, request_time DESC
+LIMIT 1`
+
+// FindOpenJob returns the job for a restored file's key: the newest job
+// whose job_status is not 'complete'; if there is none but the key has a
+// complete job, the newest complete one with AlreadyComplete set (a
+// duplicate event after a successful copy). Errors: *NoOpenJobError when the
+// key has no row, or its job names no archive bucket;
+// *DatabaseUnavailableError when retrying may help; *DatabaseError otherwise.
+func (s *Store) FindOpenJob(ctx context.Context, key string) (workflow.Job, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+
+	var (
+		requestID string
+		archive   *string
+		status    *string
+	)
+	err := s.db.QueryRow(ctx, findJobSQL, key).Scan(&requestID, &archive, &status)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return workflow.Job{}, &NoOpenJobError{Key: key}
+	}
+	if err != nil {
+		return workflow.Job{}, classify(fmt.Sprintf("find open job for key %q", key), err)
+	}
+	if archive == nil || *archive == "" {
+		return workflow.Job{}, &NoOpenJobError{
+			Key:    key,
+			Reason: fmt.Sprintf("its job %s has no archive_bucket_dest", requestID),
+		}
+	}
+	return workflow.Job{
+		RequestID:       requestID,
+		TargetBucket:    *archive,
+		AlreadyComplete: status != nil && *status == StatusComplete,
+	}, nil
+}
+
+// recordSQL updates one job and reports, in one statement, what the row held
+// and what it ends with. The no-downgrade rule is in the UPDATE's WHERE, so
+// it holds against concurrent writers: an error ($5 false) is recorded only
+// on a row that is not 'complete'. target locks the row, so its job_status
+// is the committed value the UPDATE decided on.
+//
+//	$1 request_id  $2 object_key  $3 new job_status  $4 err_msg  $5 success
+const recordSQL = `WITH target AS (
+    SELECT request_id, object_key, job_status
+    FROM request_status
+    WHERE request_id = $1
+    FOR UPDATE
+), updated AS (
+    UPDATE request_status r
+    SET job_status = $3, err_msg = $4, last_update_time = now()
+    FROM target t
+    WHERE r.request_id = t.request_id
+      AND r.object_key = $2
+      AND ($5::boolean OR r.job_status IS DISTINCT FROM 'complete')
+    RETURNING r.job_status
+)
+SELECT t.object_key, t.job_status, u.job_status
+FROM target t LEFT JOIN updated u ON true`
+
+// RecordOutcome records a copy's outcome on the job requestID: copyErr nil
+// sets job_status 'complete', clears err_msg; otherwise it sets 'error' with
+// err_msg = copyErr.Message(). Either sets last_update_time = now(). A job
+// already 'complete' is never turned back to 'error': it keeps its status
+// and row untouched. It returns the job_status the row ends with.
+//
+// Errors: *StatusUpdateError when requestID names no row, names a row for
+// another key, or is not a valid id; *DatabaseUnavailableError when retrying
+// may help; *DatabaseError otherwise.
+func (s *Store) RecordOutcome(ctx context.Context, requestID, key string, copyErr *workflow.StateError) (string, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+
+	newStatus, errMsg, success := StatusComplete, (*string)(nil), true
+	if copyErr != nil {
+		msg := copyErr.Message()
+		newStatus, errMsg, success = StatusError, &msg, false
+	}
+
+	var (
+		rowKey       string
+		before, ends *string
+	)
+	err := s.db.QueryRow(ctx, recordSQL, requestID, key, newStatus, errMsg, success).Scan(&rowKey, &before, &ends)
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return "", &StatusUpdateError{RequestID: requestID, Key: key, Reason: "no row in request_status has this request_id"}
+	case errors.As(err, &pgErr) && pgErr.Code == "22P02": // invalid_text_representation
+		return "", &StatusUpdateError{RequestID: requestID, Key: key, Reason: "request_id is not a valid id", Err: err}
+	case err != nil:
+		return "", classify(fmt.Sprintf("record %s for request %q (key %q)", newStatus, requestID, key), err)
+	case rowKey != key:
+		return "", &StatusUpdateError{RequestID: requestID, Key: key, Reason: fmt.Sprintf("its row is for key %q", rowKey)}
+	case ends != nil:
+		return *ends, nil
+	case before != nil:
+		return *before, nil // not updated: the no-downgrade rule kept 'complete'
+	default:
+		return "", &StatusUpdateError{RequestID: requestID, Key: key, Reason: "the row was not updated"}
+	}
+}
+
+func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.QueryTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.QueryTimeout)
+}
