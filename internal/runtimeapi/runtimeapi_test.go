@@ -1,0 +1,67 @@
+package runtimeapi
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/lambdaerr"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/runtimeapi/testdata/errorfn/samples"
+)
+
+// TestErrorTypeMatchesRuntime runs a fixture Lambda that fails with errors
+// of every shape, and checks lambdaerr.ErrorType and ErrorMessage give
+// exactly what the real aws-lambda-go runtime reported.
+func TestErrorTypeMatchesRuntime(t *testing.T) {
+	binary := BuildFunction(t, "./internal/runtimeapi/testdata/errorfn")
+	errs := samples.Errors()
+	kinds := make([]string, 0, len(errs))
+	for kind := range errs {
+		kinds = append(kinds, kind)
+	}
+	sort.Strings(kinds)
+	// What the runtime is known to report (DESIGN.md: outermost type only).
+	known := map[string]string{"pointer": "PointerError", "wrapped": "wrapError", "wrapped-twice": "wrapErrors"}
+	for _, kind := range kinds {
+		t.Run(kind, func(t *testing.T) {
+			event, _ := json.Marshal(kind)
+			got := InvokeFunction(t, binary, Invocation{Event: event})
+			if got.Error == nil {
+				t.Fatalf("no error reported; response %s", got.Response)
+			}
+			want := FunctionError{ErrorType: lambdaerr.ErrorType(errs[kind]), ErrorMessage: lambdaerr.ErrorMessage(errs[kind])}
+			if diff := cmp.Diff(want, *got.Error); diff != "" {
+				t.Errorf("lambdaerr (-) and the runtime (+) disagree:\n%s", diff)
+			}
+			if name, ok := known[kind]; ok && got.Error.ErrorType != name {
+				t.Errorf("runtime reported %q, want %q", got.Error.ErrorType, name)
+			}
+		})
+	}
+}
+
+// An invocation that never reports ends at its deadline with an error.
+func TestInvokeDeadline(t *testing.T) {
+	binary := BuildFunction(t, "./internal/runtimeapi/testdata/errorfn")
+	start := time.Now()
+	_, err := Invoke(context.Background(), binary, Invocation{Event: []byte(`"hang"`), Deadline: 300 * time.Millisecond})
+	if err == nil || !strings.Contains(err.Error(), "reported nothing") {
+		t.Fatalf("err = %v, want a deadline error", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v to give up", d)
+	}
+}
+
+// A binary that exits before reporting gives an error with its logs.
+func TestInvokeProcessExits(t *testing.T) {
+	_, err := Invoke(context.Background(), "/bin/sh", Invocation{Event: []byte(`{}`), Env: []string{"X=1"}})
+	if err == nil || !strings.Contains(err.Error(), "exited without reporting") {
+		t.Fatalf("err = %v, want an exit error", err)
+	}
+}
