@@ -1,0 +1,220 @@
+package requeststatus
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/lambdaerr"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/google/go-cmp/cmp"
+)
+
+// fakeStore records its calls and answers with canned results.
+type fakeStore struct {
+	job       workflow.Job
+	findErr   error
+	status    string
+	recordErr error
+	calls     []string
+}
+
+var _ JobStore = (*fakeStore)(nil)
+
+func (f *fakeStore) FindOpenJob(_ context.Context, key string) (workflow.Job, error) {
+	f.calls = append(f.calls, fmt.Sprintf("find %q", key))
+	return f.job, f.findErr
+}
+
+func (f *fakeStore) RecordOutcome(_ context.Context, requestID, key string, copyErr *workflow.StateError) (string, error) {
+	f.calls = append(f.calls, fmt.Sprintf("record %q %q %+v", requestID, key, copyErr))
+	return f.status, f.recordErr
+}
+
+func TestStatusHandler(t *testing.T) {
+	tests := []struct {
+		name          string
+		input         string // the Lambda's JSON input
+		store         fakeStore
+		wantOutput    string // exact JSON output; "" when an error is expected
+		wantErrorType string // as aws-lambda-go reports it
+		wantErrText   string // a fragment of the error message
+		wantCalls     []string
+	}{
+		{
+			name:       "find open job",
+			input:      `{"operation":"find_open_job","source_key":"dir/a b.txt"}`,
+			store:      fakeStore{job: workflow.Job{RequestID: "r-1", TargetBucket: "archive"}},
+			wantOutput: `{"request_id":"r-1","target_bucket":"archive"}`,
+			wantCalls:  []string{`find "dir/a b.txt"`},
+		},
+		{
+			name:       "find already complete job",
+			input:      `{"operation":"find_open_job","source_key":"a.txt"}`,
+			store:      fakeStore{job: workflow.Job{RequestID: "r-1", TargetBucket: "archive", AlreadyComplete: true}},
+			wantOutput: `{"request_id":"r-1","target_bucket":"archive","already_complete":true}`,
+			wantCalls:  []string{`find "a.txt"`},
+		},
+		{
+			name:       "record success",
+			input:      `{"operation":"record_outcome","source_key":"a.txt","request_id":"r-1"}`,
+			store:      fakeStore{status: "complete"},
+			wantOutput: `{"job_status":"complete"}`,
+			wantCalls:  []string{`record "r-1" "a.txt" <nil>`},
+		},
+		{
+			name:       "record failure passes the caught error",
+			input:      `{"operation":"record_outcome","source_key":"a.txt","request_id":"r-1","copy_error":{"Error":"PermanentCopyError","Cause":"gone"}}`,
+			store:      fakeStore{status: "error"},
+			wantOutput: `{"job_status":"error"}`,
+			wantCalls:  []string{`record "r-1" "a.txt" &{Error:PermanentCopyError Cause:gone}`},
+		},
+		{
+			name:          "unknown operation",
+			input:         `{"operation":"delete_job","source_key":"a.txt"}`,
+			wantErrorType: "InvalidStatusRequestError",
+			wantErrText:   `unknown operation "delete_job"`,
+		},
+		{
+			name:          "missing operation",
+			input:         `{"source_key":"a.txt"}`,
+			wantErrorType: "InvalidStatusRequestError",
+			wantErrText:   "operation is missing",
+		},
+		{
+			name:          "find without key",
+			input:         `{"operation":"find_open_job"}`,
+			wantErrorType: "InvalidStatusRequestError",
+			wantErrText:   `"find_open_job" needs source_key`,
+		},
+		{
+			name:          "record without request id",
+			input:         `{"operation":"record_outcome","source_key":"a.txt"}`,
+			wantErrorType: "InvalidStatusRequestError",
+			wantErrText:   `"record_outcome" needs request_id`,
+		},
+		{
+			name:          "record without anything",
+			input:         `{"operation":"record_outcome"}`,
+			wantErrorType: "InvalidStatusRequestError",
+			wantErrText:   "needs source_key and request_id",
+		},
+		{
+			name:          "no open job",
+			input:         `{"operation":"find_open_job","source_key":"a.txt"}`,
+			store:         fakeStore{findErr: &NoOpenJobError{Key: "a.txt"}},
+			wantErrorType: "NoOpenJobError",
+			wantErrText:   `no open job in request_status for key "a.txt"`,
+			wantCalls:     []string{`find "a.txt"`},
+		},
+		{
+			name:          "wrapped unavailable database is unwrapped",
+			input:         `{"operation":"find_open_job","source_key":"a.txt"}`,
+			store:         fakeStore{findErr: fmt.Errorf("context: %w", &DatabaseUnavailableError{Op: "find", Err: errors.New("connection refused")})},
+			wantErrorType: "DatabaseUnavailableError",
+			wantErrText:   "database unavailable: find: connection refused",
+			wantCalls:     []string{`find "a.txt"`},
+		},
+		{
+			name:          "status update error",
+			input:         `{"operation":"record_outcome","source_key":"a.txt","request_id":"r-9"}`,
+			store:         fakeStore{recordErr: &StatusUpdateError{RequestID: "r-9", Key: "a.txt", Reason: "no row"}},
+			wantErrorType: "StatusUpdateError",
+			wantErrText:   `request "r-9" (key "a.txt"): no row`,
+			wantCalls:     []string{`record "r-9" "a.txt" <nil>`},
+		},
+		{
+			name:          "unnamed error becomes DatabaseError",
+			input:         `{"operation":"record_outcome","source_key":"a.txt","request_id":"r-9"}`,
+			store:         fakeStore{recordErr: errors.New("scan failed")},
+			wantErrorType: "DatabaseError",
+			wantErrText:   "scan failed",
+			wantCalls:     []string{`record "r-9" "a.txt" <nil>`},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			h := &StatusHandler{Store: &tc.store, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
+
+			// Through aws-lambda-go's own decoding and encoding.
+			out, err := lambda.NewHandler(h.Handle).Invoke(context.Background(), []byte(tc.input))
+
+			if got := lambdaerr.ErrorType(err); got != tc.wantErrorType {
+				t.Errorf("errorType = %q (%v), want %q", got, err, tc.wantErrorType)
+			}
+			if err != nil && !strings.Contains(err.Error(), tc.wantErrText) {
+				t.Errorf("error %q does not contain %q", err, tc.wantErrText)
+			}
+			if tc.wantOutput != "" && string(out) != tc.wantOutput {
+				t.Errorf("output = %s, want %s", out, tc.wantOutput)
+			}
+			if diff := cmp.Diff(tc.wantCalls, tc.store.calls); diff != "" {
+				t.Errorf("store calls (-want +got):\n%s", diff)
+			}
+
+			// One log line per operation, with key, status and duration.
+			lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+			if len(lines) != 1 {
+				t.Fatalf("log lines = %d, want 1:\n%s", len(lines), logs.String())
+			}
+			var line map[string]any
+			if err := json.Unmarshal([]byte(lines[0]), &line); err != nil {
+				t.Fatal(err)
+			}
+			for _, field := range []string{"operation", "key", "request_id", "status", "duration_ms"} {
+				if _, ok := line[field]; !ok {
+					t.Errorf("log line lacks %q: %s", field, lines[0])
+				}
+			}
+			if wantLevel := map[bool]string{true: "ERROR", false: "INFO"}[err != nil]; line["level"] != wantLevel {
+				t.Errorf("log level = %v, want %s", line["level"], wantLevel)
+			}
+		})
+	}
+}
+
+func TestStatusResponseNeedsExactlyOneDocument(t *testing.T) {
+	for _, r := range []StatusResponse{{}, {Job: &workflow.Job{}, Recorded: &workflow.Recorded{}}} {
+		if _, err := json.Marshal(r); err == nil {
+			t.Errorf("json.Marshal(%+v) succeeded, want an error", r)
+		}
+	}
+}
+
+// The handler on a real database, end to end through aws-lambda-go.
+func TestStatusHandlerOnPostgres(t *testing.T) {
+	t.Parallel()
+	pool := testPool(t)
+	job := mustInsert(t, pool, JobRow{ObjectKey: "dir/a b+c.txt", ArchiveBucketDest: "archive"})
+	invoke := lambda.NewHandler((&StatusHandler{Store: NewStore(pool), Logger: slog.New(slog.DiscardHandler)}).Handle).Invoke
+
+	steps := []struct {
+		input, want string
+	}{
+		{`{"operation":"find_open_job","source_key":"dir/a b+c.txt"}`,
+			fmt.Sprintf(`{"request_id":%q,"target_bucket":"archive"}`, job.RequestID)},
+		{fmt.Sprintf(`{"operation":"record_outcome","source_key":"dir/a b+c.txt","request_id":%q}`, job.RequestID),
+			`{"job_status":"complete"}`},
+		{fmt.Sprintf(`{"operation":"record_outcome","source_key":"dir/a b+c.txt","request_id":%q,"copy_error":{"Error":"PermanentCopyError","Cause":"late"}}`, job.RequestID),
+			`{"job_status":"complete"}`},
+		{`{"operation":"find_open_job","source_key":"dir/a b+c.txt"}`,
+			fmt.Sprintf(`{"request_id":%q,"target_bucket":"archive","already_complete":true}`, job.RequestID)},
+	}
+	for i, s := range steps {
+		out, err := invoke(context.Background(), []byte(s.input))
+		if err != nil || string(out) != s.want {
+			t.Fatalf("step %d: output %s, error %v; want %s", i, out, err, s.want)
+		}
+	}
+	_, err := invoke(context.Background(), []byte(`{"operation":"find_open_job","source_key":"missing.txt"}`))
+	if got := lambdaerr.ErrorType(err); got != "NoOpenJobError" {
+		t.Fatalf("missing key: errorType %q (%v), want NoOpenJobError", got, err)
+	}
+}

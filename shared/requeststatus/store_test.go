@@ -1,0 +1,379 @@
+package requeststatus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// base is a fixed time far enough in the past that now() is always later.
+var base = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
+
+const hostileKey = `it's "quoted"'; DROP TABLE request_status; --`
+
+func TestFindOpenJob(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testPool(t)
+	store := NewStore(pool)
+
+	// Several rows per key; the request ids say which one must win.
+	type row struct {
+		id, status, archive string
+		updated             time.Duration // after base
+	}
+	seed := map[string][]row{
+		"newest-open": {
+			{"00000000-0000-4000-8000-000000000001", "inprogress", "old-archive", 0},
+			{"00000000-0000-4000-8000-000000000002", "error", "archive", 2 * time.Hour},
+			{"00000000-0000-4000-8000-000000000003", "inprogress", "mid-archive", time.Hour},
+			{"00000000-0000-4000-8000-000000000004", "complete", "done-archive", 3 * time.Hour},
+		},
+		"only-complete": {
+			{"00000000-0000-4000-8000-000000000011", "complete", "old-archive", 0},
+			{"00000000-0000-4000-8000-000000000012", "complete", "archive", time.Hour},
+		},
+		"open-without-archive": {
+			{"00000000-0000-4000-8000-000000000021", "inprogress", "", time.Hour},
+			{"00000000-0000-4000-8000-000000000022", "complete", "archive", 2 * time.Hour},
+		},
+		hostileKey: {
+			{"00000000-0000-4000-8000-000000000031", "inprogress", "hostile-archive", 0},
+		},
+		"Case.TXT": {
+			{"00000000-0000-4000-8000-000000000041", "inprogress", "upper", 0},
+		},
+	}
+	for key, rows := range seed {
+		for _, r := range rows {
+			mustInsert(t, pool, JobRow{RequestID: r.id, ObjectKey: key, JobStatus: r.status,
+				ArchiveBucketDest: r.archive, RequestTime: base, LastUpdateTime: base.Add(r.updated)})
+		}
+	}
+	// A NULL job_status counts as open, as in the original Lambda.
+	if _, err := pool.Exec(ctx, `INSERT INTO request_status
+		(request_id, request_group_id, granule_id, object_key, archive_bucket_dest, job_status, request_time, last_update_time)
+		VALUES ('00000000-0000-4000-8000-000000000051', gen_random_uuid(), 'g', 'null-status', 'null-archive', NULL, $1, $1)`, base); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		key     string
+		want    workflow.Job
+		wantErr error
+	}{
+		{key: "newest-open", want: workflow.Job{RequestID: "00000000-0000-4000-8000-000000000002", TargetBucket: "archive"}},
+		{key: "only-complete", want: workflow.Job{RequestID: "00000000-0000-4000-8000-000000000012", TargetBucket: "archive", AlreadyComplete: true}},
+		{key: "open-without-archive", wantErr: &NoOpenJobError{Key: "open-without-archive",
+			Reason: "its job 00000000-0000-4000-8000-000000000021 has no archive_bucket_dest"}},
+		{key: "no-such-key", wantErr: &NoOpenJobError{Key: "no-such-key"}},
+		{key: "case.txt", wantErr: &NoOpenJobError{Key: "case.txt"}},
+		{key: hostileKey, want: workflow.Job{RequestID: "00000000-0000-4000-8000-000000000031", TargetBucket: "hostile-archive"}},
+		{key: "null-status", want: workflow.Job{RequestID: "00000000-0000-4000-8000-000000000051", TargetBucket: "null-archive"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.key, func(t *testing.T) {
+			got, err := store.FindOpenJob(ctx, tc.key)
+			if diff := cmp.Diff(tc.wantErr, err, cmp.Comparer(sameError)); diff != "" {
+				t.Fatalf("FindOpenJob(%q) error (-want +got):\n%s", tc.key, diff)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("FindOpenJob(%q) (-want +got):\n%s", tc.key, diff)
+			}
+		})
+	}
+
+	var n int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM request_status").Scan(&n); err != nil {
+		t.Fatalf("request_status after the hostile key: %v", err)
+	}
+}
+
+// sameError compares errors by type and message.
+func sameError(a, b error) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return fmt.Sprintf("%T %v", a, a) == fmt.Sprintf("%T %v", b, b)
+}
+
+func TestRecordOutcome(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testPool(t)
+	store := NewStore(pool)
+
+	copyErr := &workflow.StateError{
+		Error: "PermanentCopyError",
+		Cause: `{"errorMessage":"copy s/a.txt: NoSuchKey: it's gone","errorType":"PermanentCopyError"}`,
+	}
+	tests := []struct {
+		name       string
+		seed       JobRow // ObjectKey set from the name; RequestID generated
+		requestID  string // "" means the seeded row's id
+		key        string // "" means the seeded row's key
+		copyErr    *workflow.StateError
+		wantStatus string
+		wantErr    string // %T of the error, "" for none
+		wantRow    JobRow // JobStatus and ErrMsg of the row afterwards
+		wantTouch  bool   // last_update_time moved to now()
+	}{
+		{name: "inprogress then success", seed: JobRow{JobStatus: "inprogress"},
+			wantStatus: "complete", wantRow: JobRow{JobStatus: "complete"}, wantTouch: true},
+		{name: "inprogress then error", seed: JobRow{JobStatus: "inprogress"}, copyErr: copyErr,
+			wantStatus: "error", wantRow: JobRow{JobStatus: "error", ErrMsg: "copy s/a.txt: NoSuchKey: it's gone"}, wantTouch: true},
+		{name: "error with a bare cause", seed: JobRow{JobStatus: "inprogress"},
+			copyErr:    &workflow.StateError{Error: "States.Timeout", Cause: "task timed out"},
+			wantStatus: "error", wantRow: JobRow{JobStatus: "error", ErrMsg: "task timed out"}, wantTouch: true},
+		{name: "error then success clears err_msg", seed: JobRow{JobStatus: "error", ErrMsg: "earlier failure"},
+			wantStatus: "complete", wantRow: JobRow{JobStatus: "complete"}, wantTouch: true},
+		{name: "error then error", seed: JobRow{JobStatus: "error", ErrMsg: "earlier failure"}, copyErr: copyErr,
+			wantStatus: "error", wantRow: JobRow{JobStatus: "error", ErrMsg: "copy s/a.txt: NoSuchKey: it's gone"}, wantTouch: true},
+		{name: "complete then error is not downgraded", seed: JobRow{JobStatus: "complete"}, copyErr: copyErr,
+			wantStatus: "complete", wantRow: JobRow{JobStatus: "complete"}, wantTouch: false},
+		{name: "complete then success", seed: JobRow{JobStatus: "complete"},
+			wantStatus: "complete", wantRow: JobRow{JobStatus: "complete"}, wantTouch: true},
+		{name: "hostile key", seed: JobRow{ObjectKey: hostileKey}, copyErr: &workflow.StateError{Cause: hostileKey},
+			wantStatus: "error", wantRow: JobRow{JobStatus: "error", ErrMsg: hostileKey}, wantTouch: true},
+		{name: "unknown request id", seed: JobRow{}, requestID: "00000000-0000-4000-8000-0000000000ff",
+			wantErr: "*requeststatus.StatusUpdateError", wantRow: JobRow{JobStatus: "inprogress"}},
+		{name: "malformed request id", seed: JobRow{}, requestID: "not-a-uuid'; --",
+			wantErr: "*requeststatus.StatusUpdateError", wantRow: JobRow{JobStatus: "inprogress"}},
+		{name: "request id of another key", seed: JobRow{}, key: "some/other/key",
+			wantErr: "*requeststatus.StatusUpdateError", wantRow: JobRow{JobStatus: "inprogress"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			seed := tc.seed
+			if seed.ObjectKey == "" {
+				seed.ObjectKey = "record/" + tc.name
+			}
+			seed.ArchiveBucketDest, seed.RequestTime = "archive", base
+			job := mustInsert(t, pool, seed)
+			requestID, key := job.RequestID, job.ObjectKey
+			if tc.requestID != "" {
+				requestID = tc.requestID
+			}
+			if tc.key != "" {
+				key = tc.key
+			}
+
+			status, err := store.RecordOutcome(ctx, requestID, key, tc.copyErr)
+			if got := errorTypeName(err); got != tc.wantErr {
+				t.Fatalf("RecordOutcome error = %v (%s), want %q", err, got, tc.wantErr)
+			}
+			if status != tc.wantStatus {
+				t.Errorf("RecordOutcome status = %q, want %q", status, tc.wantStatus)
+			}
+			row := mustRead(t, pool, job.RequestID)
+			if diff := cmp.Diff(tc.wantRow, JobRow{JobStatus: row.JobStatus, ErrMsg: row.ErrMsg}); diff != "" {
+				t.Errorf("row afterwards (-want +got):\n%s", diff)
+			}
+			if touched := row.LastUpdateTime.After(base); touched != tc.wantTouch {
+				t.Errorf("last_update_time = %v; moved = %t, want %t", row.LastUpdateTime, touched, tc.wantTouch)
+			}
+		})
+	}
+}
+
+func errorTypeName(err error) string {
+	if err == nil {
+		return ""
+	}
+	return fmt.Sprintf("%T", err)
+}
+
+// A duplicate event after success, and outcomes racing each other, never
+// leave a completed job in error.
+func TestNoDowngradeSequenceAndRace(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testPool(t)
+	store := NewStore(pool)
+	failed := &workflow.StateError{Error: "PermanentCopyError", Cause: "late failure"}
+
+	job := mustInsert(t, pool, JobRow{ObjectKey: "dup.txt", ArchiveBucketDest: "archive"})
+	if s, err := store.RecordOutcome(ctx, job.RequestID, "dup.txt", nil); err != nil || s != StatusComplete {
+		t.Fatalf("record success: %q, %v", s, err)
+	}
+	found, err := store.FindOpenJob(ctx, "dup.txt")
+	if err != nil || !found.AlreadyComplete || found.RequestID != job.RequestID {
+		t.Fatalf("FindOpenJob after success = %+v, %v; want the same job, already complete", found, err)
+	}
+	if s, err := store.RecordOutcome(ctx, job.RequestID, "dup.txt", failed); err != nil || s != StatusComplete {
+		t.Fatalf("record error after success: %q, %v; want \"complete\"", s, err)
+	}
+	if row := mustRead(t, pool, job.RequestID); row.JobStatus != StatusComplete || row.ErrMsg != "" {
+		t.Fatalf("row after a late error: %+v", row)
+	}
+
+	// Successes and failures racing on one open job: once any success has
+	// committed, the row stays complete.
+	race := mustInsert(t, pool, JobRow{ObjectKey: "race.txt", ArchiveBucketDest: "archive"})
+	var wg sync.WaitGroup
+	errs := make([]error, 16)
+	for i := range errs {
+		wg.Go(func() {
+			var e *workflow.StateError
+			if i%2 == 1 {
+				e = failed
+			}
+			_, errs[i] = store.RecordOutcome(ctx, race.RequestID, "race.txt", e)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if row := mustRead(t, pool, race.RequestID); row.JobStatus != StatusComplete || row.ErrMsg != "" {
+		t.Fatalf("row after racing outcomes: %+v, want complete without err_msg", row)
+	}
+}
+
+// closedPort returns a local TCP port nothing listens on.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}
+
+func TestDatabaseUnavailable(t *testing.T) {
+	t.Parallel()
+	// No TEST_DATABASE_URL needed: nothing listens on the port.
+	cfg, err := Config{
+		DatabaseURL: fmt.Sprintf("postgres://u:secret-pw@127.0.0.1:%d/db?sslmode=disable", closedPort(t)),
+		MaxConns:    1,
+	}.PoolConfig(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("pgxpool.NewWithConfig must not connect: %v", err)
+	}
+	defer pool.Close()
+	store := NewStore(pool)
+
+	_, findErr := store.FindOpenJob(context.Background(), "a.txt")
+	_, recordErr := store.RecordOutcome(context.Background(), NewRequestID(), "a.txt", nil)
+	for name, err := range map[string]error{"FindOpenJob": findErr, "RecordOutcome": recordErr} {
+		var unavailable *DatabaseUnavailableError
+		if !errors.As(err, &unavailable) || err != error(unavailable) {
+			t.Errorf("%s error = %T %v, want an unwrapped *DatabaseUnavailableError", name, err, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "secret-pw") {
+			t.Errorf("%s error message contains the password: %v", name, err)
+		}
+	}
+}
+
+func TestDatabaseUnavailableAfterAdminShutdown(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testPool(t)
+	job := mustInsert(t, pool, JobRow{ObjectKey: "terminated.txt", ArchiveBucketDest: "archive"})
+
+	// A one-connection pool whose connection an administrator terminates.
+	cfg := pool.Config().Copy()
+	cfg.MaxConns = 1
+	one, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	store := NewStore(one)
+	if _, err := store.FindOpenJob(ctx, "terminated.txt"); err != nil {
+		t.Fatal(err)
+	}
+	var pid uint32
+	if err := one.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err = store.FindOpenJob(ctx, "terminated.txt")
+	var unavailable *DatabaseUnavailableError
+	if !errors.As(err, &unavailable) {
+		t.Fatalf("FindOpenJob on a terminated connection: %T %v, want *DatabaseUnavailableError", err, err)
+	}
+	// Transient: the retry gets a new connection and succeeds.
+	if got, err := store.FindOpenJob(ctx, "terminated.txt"); err != nil || got.RequestID != job.RequestID {
+		t.Fatalf("FindOpenJob retried: %+v, %v", got, err)
+	}
+}
+
+func TestDatabaseUnavailableTooManyConnections(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testPool(t)
+	role := "requeststatus_nolimit_" + strings.ReplaceAll(NewRequestID()[:8], "-", "")
+	if _, err := pool.Exec(ctx, "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN CONNECTION LIMIT 0"); err != nil {
+		t.Skipf("SKIPPED: cannot create a role to provoke too_many_connections: %v", err)
+	}
+	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), "DROP ROLE "+pgx.Identifier{role}.Sanitize()) })
+
+	cfg := pool.Config().Copy()
+	cfg.ConnConfig.User = role
+	limited, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer limited.Close()
+	_, err = NewStore(limited).FindOpenJob(ctx, "a.txt")
+	var unavailable *DatabaseUnavailableError
+	if !errors.As(err, &unavailable) || !strings.Contains(err.Error(), "53300") {
+		t.Fatalf("FindOpenJob as a role over its connection limit: %T %v, want *DatabaseUnavailableError (53300)", err, err)
+	}
+}
+
+func TestDatabaseUnavailableOnTimeout(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testPool(t)
+	job := mustInsert(t, pool, JobRow{ObjectKey: "locked.txt", ArchiveBucketDest: "archive"})
+
+	// Another transaction holds the row, so the update waits past the timeout.
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck
+	if _, err := tx.Exec(ctx, "SELECT 1 FROM request_status WHERE request_id = $1 FOR UPDATE", job.RequestID); err != nil {
+		t.Fatal(err)
+	}
+	store := NewStore(pool)
+	store.QueryTimeout = 200 * time.Millisecond
+	_, err = store.RecordOutcome(ctx, job.RequestID, "locked.txt", nil)
+	var unavailable *DatabaseUnavailableError
+	if !errors.As(err, &unavailable) {
+		t.Fatalf("RecordOutcome on a locked row past its timeout: %T %v, want *DatabaseUnavailableError", err, err)
+	}
+}
+
+func TestMissingTableIsPermanent(t *testing.T) {
+	t.Parallel()
+	pool, _ := emptySchemaPool(t) // no ApplySchema
+	_, err := NewStore(pool).FindOpenJob(context.Background(), "a.txt")
+	var dbErr *DatabaseError
+	if !errors.As(err, &dbErr) || !strings.Contains(err.Error(), "42P01") {
+		t.Fatalf("FindOpenJob without the table: %T %v, want *DatabaseError (42P01)", err, err)
+	}
+}
