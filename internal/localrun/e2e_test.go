@@ -1,0 +1,723 @@
+package localrun_test
+
+// End-to-end scenarios: the real definition (statemachine.Render with
+// cdk.json's settings) on the real engine (aws-local-stepfunctions under
+// Node), the real handlers behind the local Lambda Invoke API, a real S3
+// server (versitygw) and a real Postgres (TEST_DATABASE_URL, one schema per
+// test). Retry pauses are shortened through the engine's
+// retryIntervalOverrides, never by editing the definition.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/faultproxy"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+)
+
+const (
+	restoreBucket = "my-dr-fake-glacier-bucket" // the bucket the sample events name
+	archiveBucket = "my-dr-archive-bucket"
+	singleKey     = "dr-glacier/MOD09GQ.A0219114.N5aUCG.006.0656338553321.txt"
+)
+
+// harness is one scenario's world: its own S3 server, its own database
+// schema, a runner wired to both.
+type harness struct {
+	t      *testing.T
+	ctx    context.Context
+	s3srv  *s3server.Server
+	s3     *s3.Client
+	db     *pgxpool.Pool
+	dbURL  string
+	env    map[string]string
+	lambda map[string]string
+	out    *syncBuffer
+	runner *localrun.Runner
+}
+
+type harnessOptions struct {
+	env       map[string]string // extra runner environment (e.g. MAP_MAX_CONCURRENCY)
+	lambdaEnv func(h *harness) map[string]string
+}
+
+func newHarness(t *testing.T, opts harnessOptions) *harness {
+	t.Helper()
+	ctx := context.Background()
+	root, err := localrun.FindRepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := localrun.CheckNodeModules(root); err != nil {
+		t.Fatal(err)
+	}
+	dbURL := testSchemaURL(t)
+	srv := s3server.StartForTest(t)
+	h := &harness{t: t, ctx: ctx, s3srv: srv, dbURL: dbURL, out: &syncBuffer{}}
+	h.s3, _ = srv.Client(ctx)
+	for _, b := range []string{restoreBucket, archiveBucket} {
+		if err := srv.CreateBucket(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.env = map[string]string{
+		"AWS_ENDPOINT_URL_S3":   srv.Endpoint,
+		"AWS_ACCESS_KEY_ID":     srv.AccessKey,
+		"AWS_SECRET_ACCESS_KEY": srv.SecretKey,
+		"AWS_REGION":            srv.Region,
+		"DATABASE_URL":          dbURL,
+		"DATABASE_MAX_CONNS":    "5",
+	}
+	for k, v := range opts.env {
+		h.env[k] = v
+	}
+	if opts.lambdaEnv != nil {
+		h.lambda = opts.lambdaEnv(h)
+	}
+	runner, err := localrun.NewRunner(ctx, localrun.Config{
+		RepoRoot:   root,
+		Getenv:     func(k string) string { return h.env[k] },
+		Out:        h.out,
+		LambdaEnv:  h.lambda,
+		LambdaLog:  h.out,
+		RetryPause: 20 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(runner.Close)
+	h.runner = runner
+	h.db, err = pgxpool.New(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.db.Close)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("runner output:\n%s", h.out.String())
+		}
+	})
+	return h
+}
+
+// testSchemaURL returns TEST_DATABASE_URL with the search_path set to a fresh
+// schema, dropped when the test ends.
+func testSchemaURL(t *testing.T) string {
+	t.Helper()
+	base := os.Getenv("TEST_DATABASE_URL")
+	if base == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("TEST_DATABASE_URL is not set (required under CI)")
+		}
+		t.Skip("TEST_DATABASE_URL is not set: skipping the end-to-end scenarios, which need a real Postgres")
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to TEST_DATABASE_URL: %v", err)
+	}
+	defer conn.Close(ctx)
+	schema := "e2e_" + randomHex(6)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c, err := pgx.Connect(context.Background(), base)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer c.Close(context.Background())
+		if _, err := c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("TEST_DATABASE_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func (h *harness) putObject(key string, body []byte) {
+	h.t.Helper()
+	if _, err := h.s3.PutObject(h.ctx, &s3.PutObjectInput{
+		Bucket: aws.String(restoreBucket), Key: aws.String(key), Body: bytes.NewReader(body),
+	}); err != nil {
+		h.t.Fatalf("put %s: %v", key, err)
+	}
+}
+
+func (h *harness) archived(key string) ([]byte, bool) {
+	h.t.Helper()
+	out, err := h.s3.GetObject(h.ctx, &s3.GetObjectInput{Bucket: aws.String(archiveBucket), Key: aws.String(key)})
+	if err != nil {
+		return nil, false
+	}
+	defer out.Body.Close()
+	b, err := io.ReadAll(out.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return b, true
+}
+
+func (h *harness) archiveKeys() []string {
+	h.t.Helper()
+	out, err := h.s3.ListObjectsV2(h.ctx, &s3.ListObjectsV2Input{Bucket: aws.String(archiveBucket)})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var keys []string
+	for _, o := range out.Contents {
+		keys = append(keys, aws.ToString(o.Key))
+	}
+	return keys
+}
+
+func (h *harness) insertJob(key string) requeststatus.JobRow {
+	h.t.Helper()
+	job, err := requeststatus.InsertJob(h.ctx, h.db, requeststatus.JobRow{
+		ObjectKey: key, RestoreBucketDest: restoreBucket, ArchiveBucketDest: archiveBucket,
+	})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return job
+}
+
+func (h *harness) job(requestID string) requeststatus.JobRow {
+	h.t.Helper()
+	job, err := requeststatus.ReadJob(h.ctx, h.db, requestID)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return job
+}
+
+func (h *harness) run(event []byte) *localrun.Result {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(h.ctx, 3*time.Minute)
+	defer cancel()
+	res, err := h.runner.Run(ctx, event)
+	if err != nil {
+		h.t.Fatalf("run: %v", err)
+	}
+	return res
+}
+
+func readEvent(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// outputResults decodes a succeeded execution's output.
+func outputResults(t *testing.T, res *localrun.Result) []workflow.FileResult {
+	t.Helper()
+	if !res.Succeeded() {
+		t.Fatalf("execution %s: %s: %s", res.Status, res.ErrorName(), res.CauseText())
+	}
+	var results []workflow.FileResult
+	if err := json.Unmarshal(res.Output, &results); err != nil {
+		t.Fatalf("output %s: %v", res.Output, err)
+	}
+	return results
+}
+
+// failedResults checks that the execution failed with CopyRequestError and
+// returns the file results its message lists.
+func failedResults(t *testing.T, res *localrun.Result) []workflow.FileResult {
+	t.Helper()
+	if res.Succeeded() || res.ErrorName() != "CopyRequestError" {
+		t.Fatalf("execution %s with error %q (%s), want FAILED with CopyRequestError", res.Status, res.ErrorName(), res.CauseText())
+	}
+	_, list, ok := strings.Cut(res.CauseText(), "File copy failed. ")
+	if !ok {
+		t.Fatalf("cause %q lacks the original's prefix", res.CauseText())
+	}
+	var results []workflow.FileResult
+	if err := json.Unmarshal([]byte(list), &results); err != nil {
+		t.Fatalf("cause list %q: %v", list, err)
+	}
+	return results
+}
+
+// countEvents counts history events of a type in a state.
+func countEvents(res *localrun.Result, typ, state string) int {
+	n := 0
+	for _, ev := range res.History {
+		if ev.Type == typ && ev.State != nil && ev.State.Name == state {
+			n++
+		}
+	}
+	return n
+}
+
+func ignoreRequestIDs() cmp.Option {
+	return cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".RequestID" }, cmp.Ignore())
+}
+
+// Scenarios 1, 2, 3: files copied byte for byte under their decoded keys,
+// rows complete, output lists each file with success.
+func TestScenarioCopiesFiles(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		event string
+		keys  []string
+	}{
+		{"1 one file", "s3-records-restore-completed.json", []string{singleKey}},
+		{"2 two encoded keys", "s3-records-two-files-encoded-keys.json",
+			[]string{"granules/L0A RAD RAW product (1 of 20).h5", "granules/a+b=c café.iso.xml"}},
+		{"3 EventBridge shape", "eventbridge-object-restore-completed.json",
+			[]string{"dr-glacier/MOD09GQ.A0219114.N5aUCG.006.0656338553321.hdf"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, harnessOptions{})
+			bodies := map[string][]byte{}
+			var jobs []requeststatus.JobRow
+			var want []workflow.FileResult
+			for i, key := range tc.keys {
+				bodies[key] = []byte(fmt.Sprintf("content of file %d, key %q: %s", i, key, randomHex(64)))
+				h.putObject(key, bodies[key])
+				job := h.insertJob(key)
+				jobs = append(jobs, job)
+				want = append(want, workflow.FileResult{
+					RequestID: job.RequestID, SourceBucket: restoreBucket, SourceKey: key,
+					TargetBucket: archiveBucket, Success: true,
+				})
+			}
+
+			res := h.run(readEvent(t, tc.event))
+
+			if diff := cmp.Diff(want, outputResults(t, res)); diff != "" {
+				t.Errorf("output (-want +got):\n%s", diff)
+			}
+			for _, key := range tc.keys {
+				got, ok := h.archived(key)
+				if !ok {
+					t.Errorf("%q not in the archive bucket", key)
+				} else if !bytes.Equal(got, bodies[key]) {
+					t.Errorf("%q archived with different bytes", key)
+				}
+			}
+			for _, job := range jobs {
+				if got := h.job(job.RequestID); got.JobStatus != "complete" || got.ErrMsg != "" {
+					t.Errorf("row %s: status %q err_msg %q, want complete without error", job.ObjectKey, got.JobStatus, got.ErrMsg)
+				}
+			}
+		})
+	}
+}
+
+// Scenario 4: S3 answers 503 SlowDown to the first two copy attempts; the
+// workflow retries and the file ends complete.
+func TestScenarioSlowDownRetried(t *testing.T) {
+	t.Parallel()
+	slowDown := &faultproxy.Rule{Match: faultproxy.IsCopyObject, Times: 2, Status: http.StatusServiceUnavailable,
+		Code: "SlowDown", Message: "Please reduce your request rate."}
+	h := newHarness(t, harnessOptions{lambdaEnv: func(h *harness) map[string]string {
+		proxy, err := faultproxy.New(h.s3srv.Endpoint, slowDown)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(proxy.Close)
+		return map[string]string{"AWS_ENDPOINT_URL_S3": proxy.URL}
+	}})
+	body := []byte("retried " + randomHex(32))
+	h.putObject(singleKey, body)
+	job := h.insertJob(singleKey)
+
+	res := h.run(readEvent(t, "s3-records-restore-completed.json"))
+
+	results := outputResults(t, res)
+	if len(results) != 1 || !results[0].Success {
+		t.Errorf("results = %+v, want one success", results)
+	}
+	if got := countEvents(res, "StateRetried", "Copy file"); got != 2 {
+		t.Errorf("history shows %d retries of Copy file, want 2", got)
+	}
+	if got := countEvents(res, "StateFailed", "Copy file"); got != 2 {
+		t.Errorf("history shows %d failures of Copy file, want 2", got)
+	}
+	for _, ev := range res.History {
+		if ev.Type == "StateFailed" && ev.State.Name == "Copy file" && ev.Error != "TransientCopyError" {
+			t.Errorf("copy failed with %q, want TransientCopyError", ev.Error)
+		}
+	}
+	if slowDown.Hits() != 2 {
+		t.Errorf("SlowDown answered %d times, want 2", slowDown.Hits())
+	}
+	if got, _ := h.archived(singleKey); !bytes.Equal(got, body) {
+		t.Error("file not archived intact")
+	}
+	if got := h.job(job.RequestID); got.JobStatus != "complete" {
+		t.Errorf("row status %q, want complete", got.JobStatus)
+	}
+}
+
+// Scenario 5: the source object is missing: no retry, row error with S3's
+// message, execution FAILED with CopyRequestError listing the file.
+func TestScenarioMissingSource(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	job := h.insertJob(singleKey)
+
+	res := h.run(readEvent(t, "s3-records-restore-completed.json"))
+
+	results := failedResults(t, res)
+	if len(results) != 1 || results[0].SourceKey != singleKey || results[0].Success || results[0].RequestID != job.RequestID {
+		t.Fatalf("results = %+v, want one failed result for %s", results, singleKey)
+	}
+	if got := countEvents(res, "StateRetried", "Copy file"); got != 0 {
+		t.Errorf("Copy file retried %d times, want none (a missing object is permanent)", got)
+	}
+	if got := countEvents(res, "StateFailed", "Copy file"); got != 1 {
+		t.Errorf("Copy file failed %d times, want once", got)
+	}
+	row := h.job(job.RequestID)
+	if row.JobStatus != "error" {
+		t.Errorf("row status %q, want error", row.JobStatus)
+	}
+	if !strings.Contains(row.ErrMsg, "NoSuchKey") && !strings.Contains(row.ErrMsg, "NotFound") && !strings.Contains(row.ErrMsg, "does not exist") {
+		t.Errorf("row err_msg %q does not carry S3's message", row.ErrMsg)
+	}
+	if results[0].ErrMsg == "" {
+		t.Error("the failed result has no err_msg")
+	}
+	if keys := h.archiveKeys(); len(keys) != 0 {
+		t.Errorf("archive holds %q, want nothing", keys)
+	}
+}
+
+// Scenario 6: no open job for the key: nothing copied, CopyRequestError
+// naming the key.
+func TestScenarioNoOpenJob(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	h.putObject(singleKey, []byte("orphan"))
+
+	res := h.run(readEvent(t, "s3-records-restore-completed.json"))
+
+	results := failedResults(t, res)
+	if len(results) != 1 || results[0].SourceKey != singleKey || results[0].Success {
+		t.Fatalf("results = %+v, want one failed result for %s", results, singleKey)
+	}
+	if !strings.Contains(res.CauseText(), singleKey) {
+		t.Errorf("cause %q does not name the key", res.CauseText())
+	}
+	if !strings.Contains(results[0].ErrMsg, "no open job") {
+		t.Errorf("err_msg %q does not say there is no open job", results[0].ErrMsg)
+	}
+	if keys := h.archiveKeys(); len(keys) != 0 {
+		t.Errorf("archive holds %q, want nothing", keys)
+	}
+	if got := countEvents(res, "StateEntered", "Copy file"); got != 0 {
+		t.Errorf("Copy file entered %d times, want never", got)
+	}
+}
+
+// Scenario 7: a record without a key: the execution fails naming the
+// field; nothing copied, no row changed.
+func TestScenarioRecordWithoutKey(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	h.putObject(singleKey, []byte("untouched"))
+	job := h.insertJob(singleKey)
+	before := h.job(job.RequestID)
+
+	res := h.run(readEvent(t, "s3-records-missing-key.json"))
+
+	if res.Succeeded() {
+		t.Fatal("execution succeeded, want FAILED")
+	}
+	if res.ErrorName() != "CopyRequestError" {
+		t.Errorf("error %q, want CopyRequestError", res.ErrorName())
+	}
+	if !strings.Contains(res.CauseText(), "key") {
+		t.Errorf("cause %q does not name the missing field", res.CauseText())
+	}
+	if keys := h.archiveKeys(); len(keys) != 0 {
+		t.Errorf("archive holds %q, want nothing", keys)
+	}
+	if diff := cmp.Diff(before, h.job(job.RequestID)); diff != "" {
+		t.Errorf("row changed (-before +after):\n%s", diff)
+	}
+	if got := countEvents(res, "StateEntered", "Find open job"); got != 0 {
+		t.Errorf("Find open job entered %d times, want never", got)
+	}
+}
+
+// Scenario 8: the database refuses connections once the copy starts (after
+// the job lookup): the status update is retried, then the execution fails
+// and the file's result says the status was not recorded.
+func TestScenarioDatabaseDownWhileRecording(t *testing.T) {
+	t.Parallel()
+	var dbProxy *tcpProxy
+	h := newHarness(t, harnessOptions{lambdaEnv: func(h *harness) map[string]string {
+		u, err := url.Parse(h.dbURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dbProxy = startTCPProxy(t, u.Host)
+		u.Host = dbProxy.Addr()
+		// The copy request closes the database proxy: the lookup has
+		// happened, the status update has not.
+		closeDB := &faultproxy.Rule{Match: func(r *http.Request) bool {
+			if faultproxy.IsCopyObject(r) {
+				dbProxy.Close()
+			}
+			return false
+		}}
+		s3proxy, err := faultproxy.New(h.s3srv.Endpoint, closeDB)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(s3proxy.Close)
+		return map[string]string{"DATABASE_URL": u.String(), "AWS_ENDPOINT_URL_S3": s3proxy.URL}
+	}})
+	body := []byte("copied, not recorded " + randomHex(16))
+	h.putObject(singleKey, body)
+	job := h.insertJob(singleKey)
+
+	res := h.run(readEvent(t, "s3-records-restore-completed.json"))
+
+	results := failedResults(t, res)
+	if len(results) != 1 || results[0].Success {
+		t.Fatalf("results = %+v, want one failed result", results)
+	}
+	if !strings.Contains(results[0].ErrMsg, "status could not be recorded") {
+		t.Errorf("err_msg %q does not say the status was not recorded", results[0].ErrMsg)
+	}
+	wantRetries := h.runner.Settings.DatabaseRetries - 1
+	if got := countEvents(res, "StateRetried", "Record copy complete"); got != wantRetries {
+		t.Errorf("Record copy complete retried %d times, want %d", got, wantRetries)
+	}
+	for _, ev := range res.History {
+		if ev.Type == "StateFailed" && ev.State.Name == "Record copy complete" && ev.Error != "DatabaseUnavailableError" {
+			t.Errorf("status update failed with %q, want DatabaseUnavailableError", ev.Error)
+		}
+	}
+	if got, _ := h.archived(singleKey); !bytes.Equal(got, body) {
+		t.Error("file not archived intact")
+	}
+	if got := h.job(job.RequestID); got.JobStatus != "inprogress" {
+		t.Errorf("row status %q, want it left inprogress (nothing could be recorded)", got.JobStatus)
+	}
+}
+
+// Scenario 9: the same event twice: rows stay complete, the second run
+// succeeds too.
+func TestScenarioSameEventTwice(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	body := []byte("twice " + randomHex(16))
+	h.putObject(singleKey, body)
+	job := h.insertJob(singleKey)
+	event := readEvent(t, "s3-records-restore-completed.json")
+
+	for run := 1; run <= 2; run++ {
+		res := h.run(event)
+		results := outputResults(t, res)
+		if len(results) != 1 || !results[0].Success || results[0].RequestID != job.RequestID {
+			t.Errorf("run %d: results %+v, want one success for request %s", run, results, job.RequestID)
+		}
+		if got := h.job(job.RequestID); got.JobStatus != "complete" || got.ErrMsg != "" {
+			t.Errorf("run %d: row %q %q, want complete", run, got.JobStatus, got.ErrMsg)
+		}
+	}
+	if got, _ := h.archived(singleKey); !bytes.Equal(got, body) {
+		t.Error("file not archived intact")
+	}
+}
+
+// Scenario 10: fifty files with Map concurrency 5: all copied and complete,
+// never more than five copies in flight (by the history and by the Invoke
+// API server).
+func TestScenarioFiftyFilesConcurrencyFive(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{
+		env: map[string]string{"MAP_MAX_CONCURRENCY": "5"},
+		lambdaEnv: func(h *harness) map[string]string {
+			// Each copy takes a moment, so that iterations overlap.
+			slow := &faultproxy.Rule{Match: faultproxy.IsCopyObject, Delay: 40 * time.Millisecond}
+			proxy, err := faultproxy.New(h.s3srv.Endpoint, slow)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(proxy.Close)
+			return map[string]string{"AWS_ENDPOINT_URL_S3": proxy.URL}
+		},
+	})
+	var records []map[string]any
+	var want []string
+	for i := range 50 {
+		key := fmt.Sprintf("batch/file %02d.dat", i)
+		h.putObject(key, []byte(key))
+		h.insertJob(key)
+		want = append(want, key)
+		records = append(records, map[string]any{
+			"eventSource": "aws:s3", "eventName": "ObjectRestore:Completed",
+			"s3": map[string]any{
+				"bucket": map[string]any{"name": restoreBucket},
+				"object": map[string]any{"key": url.QueryEscape(key), "size": len(key)},
+			},
+		})
+	}
+	event, _ := json.Marshal(map[string]any{"Records": records})
+
+	start := time.Now()
+	res := h.run(event)
+	t.Logf("50 files, Map concurrency 5: execution took %v", res.Duration.Round(time.Millisecond))
+
+	results := outputResults(t, res)
+	if len(results) != 50 {
+		t.Fatalf("%d results, want 50", len(results))
+	}
+	for _, r := range results {
+		if !r.Success {
+			t.Errorf("%s failed: %s", r.SourceKey, r.ErrMsg)
+		}
+	}
+	got := h.archiveKeys()
+	sort.Strings(got)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("archive keys (-want +got):\n%s", diff)
+	}
+	var incomplete int
+	if err := h.db.QueryRow(h.ctx, "SELECT count(*) FROM request_status WHERE job_status <> 'complete'").Scan(&incomplete); err != nil {
+		t.Fatal(err)
+	}
+	if incomplete != 0 {
+		t.Errorf("%d rows not complete", incomplete)
+	}
+	t.Logf("copies in flight at most: %d by the history, %d by the Invoke API server (wall time %v)",
+		res.MaxCopiesInHistory, res.MaxCopiesInFlight, time.Since(start).Round(time.Millisecond))
+	if res.MaxCopiesInHistory > 5 || res.MaxCopiesInFlight > 5 {
+		t.Errorf("copies in flight: %d (history), %d (server), want at most 5", res.MaxCopiesInHistory, res.MaxCopiesInFlight)
+	}
+	if res.MaxCopiesInFlight < 2 {
+		t.Errorf("at most %d copy in flight: the Map did not run iterations concurrently", res.MaxCopiesInFlight)
+	}
+}
+
+// tcpProxy forwards TCP connections to a target until closed; Close also
+// cuts the connections it carries, so the database looks gone.
+type tcpProxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool
+}
+
+func startTCPProxy(t *testing.T, target string) *tcpProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tcpProxy{ln: ln, target: target}
+	go p.serve()
+	t.Cleanup(p.Close)
+	return p
+}
+
+func (p *tcpProxy) Addr() string { return p.ln.Addr().String() }
+
+func (p *tcpProxy) serve() {
+	for {
+		in, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		out, err := net.Dial("tcp", p.target)
+		if err != nil {
+			in.Close()
+			continue
+		}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			in.Close()
+			out.Close()
+			return
+		}
+		p.conns = append(p.conns, in, out)
+		p.mu.Unlock()
+		go func() { io.Copy(out, in); out.Close() }()
+		go func() { io.Copy(in, out); in.Close() }()
+	}
+}
+
+// Close stops accepting (new connections are refused) and cuts the open ones.
+func (p *tcpProxy) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.closed = true
+	p.ln.Close()
+	for _, c := range p.conns {
+		c.Close()
+	}
+}
+
+// syncBuffer is a goroutine-safe bytes.Buffer.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+

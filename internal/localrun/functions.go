@@ -1,0 +1,64 @@
+package localrun
+
+import (
+	"context"
+	"io"
+	"log/slog"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/restore"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+)
+
+// Functions builds the four Lambdas as their main.go files do (the same
+// handler structs, configured by the same Config-from-environment code), but
+// reading getenv's environment and logging JSON to log. close releases what
+// they hold (the request-status pool).
+func Functions(ctx context.Context, getenv func(string) string, log io.Writer) (fns []invokeapi.Function, close func(), err error) {
+	if log == nil {
+		log = io.Discard
+	}
+	logger := slog.New(slog.NewJSONHandler(log, &slog.HandlerOptions{ReplaceAttr: lambdacontext.ReplaceAttr}))
+	var closers []func()
+	close = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			close()
+		}
+	}()
+
+	parse := &restore.ParseHandler{Logger: logger.With("function", FunctionParseEvent)}
+	aggregate := &workflow.AggregateHandler{Logger: logger.With("function", FunctionAggregate)}
+
+	// request-status: functions/request-status/main.go's wiring, with the
+	// connection string always given (no SSM locally).
+	pool, err := NewPool(ctx, getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	closers = append(closers, pool.Close)
+	status := &requeststatus.StatusHandler{
+		Store:  requeststatus.NewStore(pool),
+		Logger: logger.With("function", FunctionRequestStatus),
+	}
+
+	copyFile, err := copyFileHandler(ctx, getenv, logger.With("function", FunctionCopyFile))
+	if err != nil {
+		return nil, nil, err
+	}
+
+	return []invokeapi.Function{
+		{Name: FunctionParseEvent, Handler: lambda.NewHandler(parse.Handle)},
+		{Name: FunctionRequestStatus, Handler: lambda.NewHandler(status.Handle)},
+		{Name: FunctionCopyFile, Handler: copyFile},
+		{Name: FunctionAggregate, Handler: lambda.NewHandler(aggregate.Handle)},
+	}, close, nil
+}
