@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -27,9 +28,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 )
 
-// ErrorTypeFunc names a handler error the way the Lambda runtime reports it
-// as errorType.
-type ErrorTypeFunc func(error) string
+// ErrorReport names a handler error and gives its message the way the
+// Lambda runtime reports them as errorType and errorMessage.
+type ErrorReport func(error) (errorType, errorMessage string)
 
 // Function is one Lambda function the server answers for.
 type Function struct {
@@ -52,7 +53,7 @@ type Server struct {
 	URL string
 
 	functions map[string]lambda.Handler
-	errorType ErrorTypeFunc
+	report    ErrorReport
 	http      *http.Server
 	cancel    context.CancelFunc
 
@@ -65,10 +66,10 @@ type Server struct {
 }
 
 // Start listens on a free loopback port and serves the given functions.
-// errorType names handler errors; pass the runtime's rule.
-func Start(functions []Function, errorType ErrorTypeFunc) (*Server, error) {
-	if errorType == nil {
-		return nil, errors.New("invokeapi: errorType is required")
+// report names handler errors; pass the runtime's rule.
+func Start(functions []Function, report ErrorReport) (*Server, error) {
+	if report == nil {
+		return nil, errors.New("invokeapi: an ErrorReport is required")
 	}
 	byName := make(map[string]lambda.Handler, len(functions))
 	for _, f := range functions {
@@ -85,7 +86,7 @@ func Start(functions []Function, errorType ErrorTypeFunc) (*Server, error) {
 	s := &Server{
 		URL:         "http://" + ln.Addr().String(),
 		functions:   byName,
-		errorType:   errorType,
+		report:      report,
 		cancel:      cancel,
 		inFlight:    map[int]Invocation{},
 		perFunction: map[string]int{},
@@ -191,7 +192,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Amz-Executed-Version", "$LATEST")
 	if err != nil {
 		w.Header().Set("X-Amz-Function-Error", "Unhandled")
-		body, _ := json.Marshal(invokeError{ErrorType: s.errorType(err), ErrorMessage: err.Error()})
+		errorType, errorMessage := s.report(err)
+		if pe, ok := err.(*panicError); ok {
+			errorType, errorMessage = pe.typ, pe.msg
+		}
+		body, _ := json.Marshal(invokeError{ErrorType: errorType, ErrorMessage: errorMessage})
 		w.WriteHeader(http.StatusOK)
 		w.Write(body) //nolint:errcheck // the engine sees a broken connection.
 		return
@@ -200,25 +205,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Write(out) //nolint:errcheck // the engine sees a broken connection.
 }
 
-// invoke runs the handler, turning a panic into an error as the Lambda
-// runtime reports it (errorType from the panic value).
+// invoke runs the handler. A panic is reported as the Lambda runtime
+// reports it: errorType is the type name of the panic value, errorMessage
+// its text.
 func (s *Server) invoke(ctx context.Context, handler lambda.Handler, payload []byte) (out []byte, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			if pe, ok := p.(error); ok {
-				err = pe
-			} else {
-				err = &panicError{value: fmt.Sprint(p)}
-			}
+			err = &panicError{typ: typeName(p), msg: fmt.Sprint(p)}
 		}
 	}()
 	return handler.Invoke(ctx, payload)
 }
 
-// panicError reports a handler panic whose value is not an error.
-type panicError struct{ value string }
+// panicError carries a recovered panic's errorType and errorMessage.
+type panicError struct{ typ, msg string }
 
-func (e *panicError) Error() string { return "panic: " + e.value }
+func (e *panicError) Error() string { return e.msg }
+
+func typeName(v any) string {
+	t := reflect.TypeOf(v)
+	if t.Kind() == reflect.Pointer {
+		return t.Elem().Name()
+	}
+	return t.Name()
+}
 
 func (s *Server) begin(name string, payload []byte) int {
 	s.mu.Lock()

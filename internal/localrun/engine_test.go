@@ -24,14 +24,14 @@ type PermanentCopyError struct{ msg string }
 
 func (e *PermanentCopyError) Error() string { return e.msg }
 
-func testErrorType(err error) string {
+func testErrorReport(err error) (string, string) {
 	switch err.(type) {
 	case *TransientCopyError:
-		return "TransientCopyError"
+		return "TransientCopyError", err.Error()
 	case *PermanentCopyError:
-		return "PermanentCopyError"
+		return "PermanentCopyError", err.Error()
 	}
-	return "errorString"
+	return "errorString", err.Error()
 }
 
 // TestEngineRetriesAndCatchesByLambdaErrorName proves that error names from
@@ -51,7 +51,7 @@ func TestEngineRetriesAndCatchesByLambdaErrorName(t *testing.T) {
 		}
 		return map[string]any{"copied": true}, nil
 	})
-	srv, err := invokeapi.Start([]invokeapi.Function{{Name: "flaky", Handler: flaky}}, testErrorType)
+	srv, err := invokeapi.Start([]invokeapi.Function{{Name: "flaky", Handler: flaky}}, testErrorReport)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,8 +19,8 @@ type Execution struct {
 	Definition []byte
 	// Functions serve the definition's Lambda tasks, by function name.
 	Functions []invokeapi.Function
-	// ErrorType names handler errors as the Lambda runtime does.
-	ErrorType invokeapi.ErrorTypeFunc
+	// ErrorReport names handler errors as the Lambda runtime does.
+	ErrorReport invokeapi.ErrorReport
 	// RetryIntervalOverrides shortens Retry pauses (engine option; the
 	// definition is unchanged). Nil keeps the definition's timing.
 	RetryIntervalOverrides map[string]any
@@ -83,7 +83,7 @@ func Execute(ctx context.Context, x Execution, event []byte) (*Result, error) {
 	if !json.Valid(event) {
 		return nil, &ConfigError{fmt.Errorf("the event is not valid JSON")}
 	}
-	srv, err := invokeapi.Start(x.Functions, x.ErrorType)
+	srv, err := invokeapi.Start(x.Functions, x.ErrorReport)
 	if err != nil {
 		return nil, err
 	}

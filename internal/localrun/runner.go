@@ -126,7 +126,7 @@ func (r *Runner) Run(ctx context.Context, event []byte) (*Result, error) {
 		RepoRoot:               r.cfg.RepoRoot,
 		Definition:             r.Definition,
 		Functions:              r.functions,
-		ErrorType:              lambdaerr.ErrorType,
+		ErrorReport:            lambdaErrorReport,
 		RetryIntervalOverrides: r.retryOverrides,
 		Out:                    r.cfg.Out,
 		EngineLog:              r.cfg.ServerLog,
@@ -144,4 +144,9 @@ func (r *Runner) Close() {
 	if r.Services != nil {
 		r.Services.Close()
 	}
+}
+
+// lambdaErrorReport reports a handler error as aws-lambda-go does.
+func lambdaErrorReport(err error) (string, string) {
+	return lambdaerr.ErrorType(err), lambdaerr.ErrorMessage(err)
 }

@@ -1,0 +1,100 @@
+package invokeapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/google/go-cmp/cmp"
+)
+
+type NamedError struct{ msg string }
+
+func (e *NamedError) Error() string { return e.msg }
+
+func report(err error) (string, string) {
+	var ne *NamedError
+	if errors.As(err, &ne) {
+		return "NamedError", err.Error()
+	}
+	return "errorString", err.Error()
+}
+
+func TestServeHTTP(t *testing.T) {
+	echo := lambda.NewHandler(func(ctx context.Context, in map[string]string) (map[string]string, error) {
+		switch in["fail"] {
+		case "named":
+			return nil, &NamedError{msg: "it failed"}
+		case "panic":
+			panic("boom")
+		}
+		return map[string]string{"echo": in["say"]}, nil
+	})
+	srv, err := Start([]Function{{Name: "echo", Handler: echo}}, report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	type answer struct {
+		Status        int
+		FunctionError string
+		Body          string
+	}
+	tests := []struct {
+		name     string
+		function string
+		payload  string
+		want     answer
+	}{
+		{"by name", "echo", `{"say":"hi"}`, answer{200, "", `{"echo":"hi"}`}},
+		{"by ARN", "arn:aws:lambda:us-east-1:123456789012:function:echo", `{"say":"arn"}`, answer{200, "", `{"echo":"arn"}`}},
+		{"by qualified ARN", "arn:aws:lambda:us-east-1:123456789012:function:echo:$LATEST", `{"say":"q"}`, answer{200, "", `{"echo":"q"}`}},
+		{"handler error", "echo", `{"fail":"named"}`,
+			answer{200, "Unhandled", `{"errorType":"NamedError","errorMessage":"it failed"}`}},
+		{"handler panic", "echo", `{"fail":"panic"}`,
+			answer{200, "Unhandled", `{"errorType":"string","errorMessage":"boom"}`}},
+		{"bad payload", "echo", `[1]`, answer{200, "Unhandled", ""}},
+		{"unknown function", "nope", `{}`, answer{404, "", ""}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, err := http.Post(srv.URL+"/2015-03-31/functions/"+url.PathEscape(tc.function)+"/invocations",
+				"application/json", strings.NewReader(tc.payload))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			got := answer{resp.StatusCode, resp.Header.Get("X-Amz-Function-Error"), string(body)}
+			if tc.want.Body == "" { // only status and header matter
+				got.Body = ""
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("answer (-want +got):\n%s", diff)
+			}
+		})
+	}
+	if got := srv.Calls("echo"); got != 6 {
+		t.Errorf("Calls(echo) = %d, want 6", got)
+	}
+}
+
+func TestFunctionName(t *testing.T) {
+	for in, want := range map[string]string{
+		"copy-file":                       "copy-file",
+		"copy-file:live":                  "copy-file",
+		"123456789012:function:copy-file": "copy-file",
+		"arn:aws:lambda:us-east-1:123456789012:function:copy-file":   "copy-file",
+		"arn:aws:lambda:us-east-1:123456789012:function:copy-file:7": "copy-file",
+	} {
+		if got := FunctionName(in); got != want {
+			t.Errorf("FunctionName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
