@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // ErrorNameNoOpenJob is the error name request-status reports when a key has
@@ -90,6 +91,10 @@ func iterationFailure(it Iteration) string {
 	switch {
 	case it.LookupError != nil:
 		if it.LookupError.Error == ErrorNameNoOpenJob {
+			// request-status's own message already says so; do not say it twice.
+			if msg := it.LookupError.Message(); strings.HasPrefix(msg, "no open job") {
+				return msg
+			}
 			return fmt.Sprintf("no open job in request_status for key %q: %s", key, it.LookupError.Message())
 		}
 		return fmt.Sprintf("looking up the job in request_status for key %q failed (%s): %s",

@@ -52,6 +52,13 @@ func TestIterationResult(t *testing.T) {
 				ErrMsg: `no open job in request_status for key "granules/a+b=c café.iso.xml": no job for key "granules/a+b=c café.iso.xml"`},
 		},
 		{
+			name: "no open job, as request-status words it",
+			it: Iteration{File: aggFile, LookupError: &StateError{Error: "NoOpenJobError",
+				Cause: aggLambdaCause("NoOpenJobError", `no open job in request_status for key "granules/a+b=c café.iso.xml"`)}},
+			want: FileResult{SourceBucket: "restore", SourceKey: aggFile.SourceKey,
+				ErrMsg: `no open job in request_status for key "granules/a+b=c café.iso.xml"`},
+		},
+		{
 			name: "database down during lookup",
 			it:   Iteration{File: aggFile, LookupError: &StateError{Error: "DatabaseUnavailableError", Cause: "connection refused"}},
 			want: FileResult{SourceBucket: "restore", SourceKey: aggFile.SourceKey,
