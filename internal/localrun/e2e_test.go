@@ -348,49 +348,72 @@ func TestScenarioCopiesFiles(t *testing.T) {
 	}
 }
 
-// Scenario 4: S3 answers 503 SlowDown to the first two copy attempts; the
-// workflow retries and the file ends complete.
+// Scenario 4: S3 answers 503 SlowDown to the first two copy attempts of a
+// file; the workflow retries twice and the file ends complete.
+//
+// A copy attempt is one copy-file invocation. Its S3 client keeps the SDK's
+// own retries (3 requests per call by default, as deployed), so with the
+// defaults S3 must refuse 2 x 3 requests for the workflow to see two failed
+// attempts; with AWS_MAX_ATTEMPTS=1 each attempt is one request.
 func TestScenarioSlowDownRetried(t *testing.T) {
 	t.Parallel()
-	slowDown := &faultproxy.Rule{Match: faultproxy.IsCopyObject, Times: 2, Status: http.StatusServiceUnavailable,
-		Code: "SlowDown", Message: "Please reduce your request rate."}
-	h := newHarness(t, harnessOptions{lambdaEnv: func(h *harness) map[string]string {
-		proxy, err := faultproxy.New(h.s3srv.Endpoint, slowDown)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(proxy.Close)
-		return map[string]string{"AWS_ENDPOINT_URL_S3": proxy.URL}
-	}})
-	body := []byte("retried " + randomHex(32))
-	h.putObject(singleKey, body)
-	job := h.insertJob(singleKey)
+	tests := []struct {
+		name        string
+		maxAttempts string // AWS_MAX_ATTEMPTS for copy-file; "" keeps the SDK default (3)
+		slowDowns   int
+	}{
+		{"SDK retries off", "1", 2},
+		{"SDK default retries", "", 2 * 3},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			slowDown := &faultproxy.Rule{Match: faultproxy.IsCopyObject, Times: tc.slowDowns,
+				Status: http.StatusServiceUnavailable, Code: "SlowDown", Message: "Please reduce your request rate."}
+			h := newHarness(t, harnessOptions{lambdaEnv: func(h *harness) map[string]string {
+				proxy, err := faultproxy.New(h.s3srv.Endpoint, slowDown)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(proxy.Close)
+				env := map[string]string{"AWS_ENDPOINT_URL_S3": proxy.URL}
+				if tc.maxAttempts != "" {
+					env["AWS_MAX_ATTEMPTS"] = tc.maxAttempts
+				}
+				return env
+			}})
+			body := []byte("retried " + randomHex(32))
+			h.putObject(singleKey, body)
+			job := h.insertJob(singleKey)
 
-	res := h.run(readEvent(t, "s3-records-restore-completed.json"))
+			res := h.run(readEvent(t, "s3-records-restore-completed.json"))
 
-	results := outputResults(t, res)
-	if len(results) != 1 || !results[0].Success {
-		t.Errorf("results = %+v, want one success", results)
-	}
-	if got := countEvents(res, "StateRetried", "Copy file"); got != 2 {
-		t.Errorf("history shows %d retries of Copy file, want 2", got)
-	}
-	if got := countEvents(res, "StateFailed", "Copy file"); got != 2 {
-		t.Errorf("history shows %d failures of Copy file, want 2", got)
-	}
-	for _, ev := range res.History {
-		if ev.Type == "StateFailed" && ev.State.Name == "Copy file" && ev.Error != "TransientCopyError" {
-			t.Errorf("copy failed with %q, want TransientCopyError", ev.Error)
-		}
-	}
-	if slowDown.Hits() != 2 {
-		t.Errorf("SlowDown answered %d times, want 2", slowDown.Hits())
-	}
-	if got, _ := h.archived(singleKey); !bytes.Equal(got, body) {
-		t.Error("file not archived intact")
-	}
-	if got := h.job(job.RequestID); got.JobStatus != "complete" {
-		t.Errorf("row status %q, want complete", got.JobStatus)
+			results := outputResults(t, res)
+			if len(results) != 1 || !results[0].Success {
+				t.Errorf("results = %+v, want one success", results)
+			}
+			if got := countEvents(res, "StateRetried", "Copy file"); got != 2 {
+				t.Errorf("history shows %d retries of Copy file, want 2", got)
+			}
+			if got := countEvents(res, "StateFailed", "Copy file"); got != 2 {
+				t.Errorf("history shows %d failures of Copy file, want 2", got)
+			}
+			for _, ev := range res.History {
+				if ev.Type == "StateFailed" && ev.State.Name == "Copy file" &&
+					(ev.Error != "TransientCopyError" || !strings.Contains(ev.CauseText(), "SlowDown")) {
+					t.Errorf("copy failed with %s: %s, want TransientCopyError naming SlowDown", ev.Error, ev.CauseText())
+				}
+			}
+			if slowDown.Hits() != tc.slowDowns {
+				t.Errorf("SlowDown answered %d times, want %d", slowDown.Hits(), tc.slowDowns)
+			}
+			if got, _ := h.archived(singleKey); !bytes.Equal(got, body) {
+				t.Error("file not archived intact")
+			}
+			if got := h.job(job.RequestID); got.JobStatus != "complete" {
+				t.Errorf("row status %q, want complete", got.JobStatus)
+			}
+		})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -181,7 +182,7 @@ func NewPool(ctx context.Context, getenv func(string) string) (*pgxpool.Pool, er
 // AWSConfig loads the AWS configuration from getenv's environment: region
 // and credentials as the SDK reads them from the process environment
 // (AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
-// else the SDK's default chain).
+// AWS_MAX_ATTEMPTS; else the SDK's default chain).
 func AWSConfig(ctx context.Context, getenv func(string) string) (aws.Config, error) {
 	var opts []func(*awsconfig.LoadOptions) error
 	if r := getenv(envRegion); r != "" {
@@ -194,6 +195,13 @@ func AWSConfig(ctx context.Context, getenv func(string) string) (aws.Config, err
 	if id, secret := getenv(envAccessKey), getenv(envSecretKey); id != "" && secret != "" {
 		opts = append(opts, awsconfig.WithCredentialsProvider(
 			credentials.NewStaticCredentialsProvider(id, secret, getenv(envSession))))
+	}
+	if v := strings.TrimSpace(getenv("AWS_MAX_ATTEMPTS")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return aws.Config{}, &ConfigError{fmt.Errorf("AWS_MAX_ATTEMPTS=%q: want a whole number >= 1", v)}
+		}
+		opts = append(opts, awsconfig.WithRetryMaxAttempts(n))
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
