@@ -14,7 +14,7 @@ import (
 
 // testDatabaseURL returns TEST_DATABASE_URL, skipping the test loudly when it
 // is unset, or failing it when CI=true.
-func testDatabaseURL(t *testing.T) string {
+func testDatabaseURL(t testing.TB) string {
 	t.Helper()
 	url := os.Getenv("TEST_DATABASE_URL")
 	if url == "" {
@@ -30,7 +30,7 @@ func testDatabaseURL(t *testing.T) string {
 
 // emptySchemaPool creates a schema with a random name, returns a pool whose
 // search_path is that schema, and drops the schema when the test ends.
-func emptySchemaPool(t *testing.T) (*pgxpool.Pool, string) {
+func emptySchemaPool(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
 	url := testDatabaseURL(t)
 	ctx := context.Background()
@@ -77,7 +77,7 @@ func emptySchemaPool(t *testing.T) (*pgxpool.Pool, string) {
 }
 
 // testPool is emptySchemaPool with the schema applied.
-func testPool(t *testing.T) *pgxpool.Pool {
+func testPool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	pool, _ := emptySchemaPool(t)
 	if err := ApplySchema(context.Background(), pool); err != nil {
@@ -87,7 +87,7 @@ func testPool(t *testing.T) *pgxpool.Pool {
 }
 
 // mustInsert seeds a job and returns it as inserted.
-func mustInsert(t *testing.T, db DB, job JobRow) JobRow {
+func mustInsert(t testing.TB, db DB, job JobRow) JobRow {
 	t.Helper()
 	got, err := InsertJob(context.Background(), db, job)
 	if err != nil {
@@ -96,7 +96,7 @@ func mustInsert(t *testing.T, db DB, job JobRow) JobRow {
 	return got
 }
 
-func mustRead(t *testing.T, db DB, requestID string) JobRow {
+func mustRead(t testing.TB, db DB, requestID string) JobRow {
 	t.Helper()
 	got, err := ReadJob(context.Background(), db, requestID)
 	if err != nil {
