@@ -1,0 +1,209 @@
+package runtimeapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/lambdaerr"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/archivecopy"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+)
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// awsEnv is the environment of a Lambda that must not reach AWS: dummy
+// credentials, no shared config files, no instance metadata.
+func awsEnv(t *testing.T, extra ...string) []string {
+	return append([]string{
+		"HOME=" + t.TempDir(),
+		"AWS_REGION=us-west-2",
+		"AWS_ACCESS_KEY_ID=AKIDEXAMPLE",
+		"AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+		"AWS_EC2_METADATA_DISABLED=true",
+	}, extra...)
+}
+
+func invokeJSON(t *testing.T, binary string, in any, env []string) Result {
+	t.Helper()
+	event, err := json.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return InvokeFunction(t, binary, Invocation{Event: event, Env: env, Deadline: 2 * time.Minute})
+}
+
+// checkError checks the function reported errorType want, the name
+// lambdaerr.ErrorType gives sample, with a message containing each of
+// fragments.
+func checkError(t *testing.T, got Result, want string, sample error, fragments ...string) {
+	t.Helper()
+	if got.Error == nil {
+		t.Fatalf("no error reported, want %s; response %s\nlogs:\n%s", want, got.Response, got.Logs)
+	}
+	t.Logf("%s: %s", got.Error.ErrorType, got.Error.ErrorMessage)
+	if got.Error.ErrorType != want {
+		t.Errorf("errorType %q (%s), want %q\nlogs:\n%s", got.Error.ErrorType, got.Error.ErrorMessage, want, got.Logs)
+	}
+	if name := lambdaerr.ErrorType(sample); name != got.Error.ErrorType {
+		t.Errorf("lambdaerr.ErrorType(%T) = %q, the runtime reported %q", sample, name, got.Error.ErrorType)
+	}
+	for _, f := range fragments {
+		if !strings.Contains(got.Error.ErrorMessage, f) {
+			t.Errorf("errorMessage %q does not mention %q", got.Error.ErrorMessage, f)
+		}
+	}
+}
+
+// TestCopyFileErrorType runs the real copy-file binary: S3 not answering is
+// TransientCopyError (retried by the workflow), a bucket outside the
+// allowlist is PermanentCopyError (refused before any S3 call: the endpoint
+// is closed, so reaching it would be transient).
+func TestCopyFileErrorType(t *testing.T) {
+	binary := BuildFunction(t, "./functions/copy-file")
+	endpoint := "AWS_ENDPOINT_URL_S3=http://" + closedPort(t)
+	req := workflow.CopyRequest{SourceBucket: "restore", SourceKey: "granules/a+b=c café.h5", TargetBucket: "archive", Size: 10}
+
+	t.Run("S3 unreachable", func(t *testing.T) {
+		got := invokeJSON(t, binary, req, awsEnv(t, endpoint, "COPY_DEADLINE_MARGIN_SECS=1"))
+		checkError(t, got, "TransientCopyError", &archivecopy.TransientCopyError{}, req.SourceKey, "ConnectionError")
+	})
+	t.Run("source bucket outside the allowlist", func(t *testing.T) {
+		got := invokeJSON(t, binary, req, awsEnv(t, endpoint, "SOURCE_BUCKETS=allowed-restore", "ARCHIVE_BUCKETS=archive"))
+		checkError(t, got, "PermanentCopyError", &archivecopy.PermanentCopyError{}, "BucketNotAllowed", "SOURCE_BUCKETS")
+	})
+	t.Run("archive bucket outside the allowlist", func(t *testing.T) {
+		got := invokeJSON(t, binary, req, awsEnv(t, endpoint, "SOURCE_BUCKETS=restore", "ARCHIVE_BUCKETS=other-archive"))
+		checkError(t, got, "PermanentCopyError", &archivecopy.PermanentCopyError{}, "BucketNotAllowed", "ARCHIVE_BUCKETS")
+	})
+}
+
+// testDatabaseURL returns TEST_DATABASE_URL, skipping loudly when it is
+// unset, failing when CI=true.
+func testDatabaseURL(t *testing.T) string {
+	t.Helper()
+	u := os.Getenv("TEST_DATABASE_URL")
+	if u == "" {
+		const msg = "TEST_DATABASE_URL is not set: this test needs a Postgres, e.g. " +
+			"TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip("SKIPPED: " + msg)
+	}
+	return u
+}
+
+// schemaURL creates a schema with a random name holding the request_status
+// table, dropped when the test ends, and returns TEST_DATABASE_URL with its
+// search_path set to it.
+func schemaURL(t *testing.T) (string, *pgx.Conn) {
+	t.Helper()
+	base := testDatabaseURL(t)
+	ctx := context.Background()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "runtimeapi_test_" + hex.EncodeToString(b[:])
+
+	admin, err := pgx.Connect(ctx, base)
+	if err != nil {
+		t.Fatalf("connect to TEST_DATABASE_URL: %v", err)
+	}
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+		admin.Close(context.Background())
+	})
+
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("TEST_DATABASE_URL: %v", err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+
+	conn, err := pgx.Connect(ctx, u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	if err := requeststatus.ApplySchema(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	return u.String(), conn
+}
+
+// TestRequestStatusErrorType runs the real request-status binary: a
+// database that refuses connections is DatabaseUnavailableError (retried),
+// a key without a job NoOpenJobError, an unknown request_id
+// StatusUpdateError; a key with a job returns it.
+func TestRequestStatusErrorType(t *testing.T) {
+	binary := BuildFunction(t, "./functions/request-status")
+	find := func(key string) workflow.StatusRequest {
+		return workflow.StatusRequest{Operation: workflow.OperationFindOpenJob, SourceKey: key}
+	}
+
+	t.Run("database refuses connections", func(t *testing.T) {
+		dbURL := "postgres://postgres@" + closedPort(t) + "/test?sslmode=disable&connect_timeout=2"
+		got := invokeJSON(t, binary, find("a b.h5"), []string{"DATABASE_URL=" + dbURL})
+		checkError(t, got, "DatabaseUnavailableError", &requeststatus.DatabaseUnavailableError{}, "a b.h5", "connection refused")
+	})
+
+	dbURL, conn := schemaURL(t)
+	env := []string{"DATABASE_URL=" + dbURL}
+	t.Run("no job for the key", func(t *testing.T) {
+		got := invokeJSON(t, binary, find("granules/no such key.h5"), env)
+		checkError(t, got, "NoOpenJobError", &requeststatus.NoOpenJobError{}, "granules/no such key.h5")
+	})
+	t.Run("unknown request_id", func(t *testing.T) {
+		req := workflow.StatusRequest{Operation: workflow.OperationRecordOutcome, SourceKey: "k", RequestID: "6f1f5f2e-8d3c-4f59-9f57-3e2b1f0a9c11"}
+		got := invokeJSON(t, binary, req, env)
+		checkError(t, got, "StatusUpdateError", &requeststatus.StatusUpdateError{}, "6f1f5f2e-8d3c-4f59-9f57-3e2b1f0a9c11")
+	})
+	t.Run("open job found", func(t *testing.T) {
+		const requestID = "0b6f3a44-2a8e-4c1b-9a7e-5d0c1e2f3a4b"
+		key := "granules/a+b=c café.iso.xml"
+		_, err := conn.Exec(context.Background(), `INSERT INTO request_status
+			(request_id, request_group_id, granule_id, object_key, archive_bucket_dest, job_status, request_time, last_update_time)
+			VALUES ($1, $1, 'g1', $2, 'archive', 'inprogress', now(), now())`, requestID, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := invokeJSON(t, binary, find(key), env)
+		if got.Error != nil {
+			t.Fatalf("error %+v\nlogs:\n%s", got.Error, got.Logs)
+		}
+		var job workflow.Job
+		if err := json.Unmarshal(got.Response, &job); err != nil {
+			t.Fatalf("response %s: %v", got.Response, err)
+		}
+		if want := (workflow.Job{RequestID: requestID, TargetBucket: "archive"}); job != want {
+			t.Errorf("job %+v, want %+v", job, want)
+		}
+	})
+}
