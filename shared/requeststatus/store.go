@@ -39,7 +39,9 @@ type DB interface {
 type Store struct {
 	db DB
 	// QueryTimeout bounds each operation; zero leaves only the caller's
-	// context deadline.
+	// deadline. Either way an operation gives up deadlineMargin before the
+	// caller's deadline, so that a Lambda reports DatabaseUnavailableError
+	// rather than timing out.
 	QueryTimeout time.Duration
 }
 
@@ -160,9 +162,22 @@ func (s *Store) RecordOutcome(ctx context.Context, requestID, key string, copyEr
 	}
 }
 
+// deadlineMargin is how long before the caller's deadline (the Lambda's) an
+// operation gives up, so that the Lambda returns DatabaseUnavailableError
+// itself instead of being stopped by its own timeout.
+const deadlineMargin = 500 * time.Millisecond
+
+// withTimeout bounds an operation by QueryTimeout and by the caller's
+// deadline less deadlineMargin, whichever comes first.
 func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	if s.QueryTimeout <= 0 {
+	d := s.QueryTimeout
+	if deadline, ok := ctx.Deadline(); ok {
+		if left := time.Until(deadline) - deadlineMargin; left > 0 && (d <= 0 || left < d) {
+			d = left
+		}
+	}
+	if d <= 0 {
 		return ctx, func() {}
 	}
-	return context.WithTimeout(ctx, s.QueryTimeout)
+	return context.WithTimeout(ctx, d)
 }

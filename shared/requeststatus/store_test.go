@@ -366,6 +366,19 @@ func TestDatabaseUnavailableOnTimeout(t *testing.T) {
 	if !errors.As(err, &unavailable) {
 		t.Fatalf("RecordOutcome on a locked row past its timeout: %T %v, want *DatabaseUnavailableError", err, err)
 	}
+
+	// Under a Lambda's deadline, the store gives up deadlineMargin before it,
+	// so the handler still returns its own error in time.
+	store.QueryTimeout = time.Minute
+	lambdaCtx, cancel := context.WithTimeout(ctx, deadlineMargin+300*time.Millisecond)
+	defer cancel()
+	_, err = store.RecordOutcome(lambdaCtx, job.RequestID, "locked.txt", nil)
+	if !errors.As(err, &unavailable) {
+		t.Fatalf("RecordOutcome near the caller's deadline: %T %v, want *DatabaseUnavailableError", err, err)
+	}
+	if lambdaCtx.Err() != nil {
+		t.Errorf("RecordOutcome returned after the caller's deadline; want %v before it", deadlineMargin)
+	}
 }
 
 func TestMissingTableIsPermanent(t *testing.T) {
