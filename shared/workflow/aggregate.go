@@ -7,9 +7,13 @@ import (
 	"strings"
 )
 
-// ErrorNameNoOpenJob is the error name request-status reports when a key has
-// no job in request_status.
-const ErrorNameNoOpenJob = "NoOpenJobError"
+// Error names (Lambda errorType) the aggregator tells apart.
+const (
+	// ErrorNameInvalidEvent: parse-event rejected the event.
+	ErrorNameInvalidEvent = "InvalidEventError"
+	// ErrorNameNoOpenJob: request-status found no job for the key.
+	ErrorNameNoOpenJob = "NoOpenJobError"
+)
 
 // CopyRequestError is the aggregate Lambda's error when any file was not
 // copied and recorded, or the event was rejected. Its message is the
@@ -43,15 +47,18 @@ func resultsJSON(results []FileResult) string {
 // Aggregate turns each iteration of the workflow's Map into the file's
 // result, in the same order. When every file was copied and its status
 // recorded it returns the results; otherwise it returns them inside a
-// *CopyRequestError. A rejected event (EventError) gives a single failed
-// result saying nothing was copied.
+// *CopyRequestError. An event that was rejected or could not be read
+// (EventError) gives a single failed result saying nothing was copied.
 func Aggregate(req AggregateRequest) ([]FileResult, error) {
 	if req.EventError != nil {
-		results := []FileResult{{
-			Success: false,
-			ErrMsg:  "invalid event, nothing was copied: " + req.EventError.Message(),
-		}}
-		return nil, &CopyRequestError{Results: results}
+		msg := "invalid event, nothing was copied: " + req.EventError.Message()
+		if req.EventError.Error != ErrorNameInvalidEvent {
+			// parse-event failed for another reason (a timeout, a Lambda
+			// service fault): the event itself may be fine.
+			msg = fmt.Sprintf("the event could not be read (%s), nothing was copied: %s",
+				req.EventError.Error, req.EventError.Message())
+		}
+		return nil, &CopyRequestError{Results: []FileResult{{Success: false, ErrMsg: msg}}}
 	}
 	results := make([]FileResult, 0, len(req.Iterations))
 	failed := false

@@ -154,6 +154,12 @@ func TestAggregate(t *testing.T) {
 			wantErr: `File copy failed. [{"request_id":"","source_bucket":"","source_key":"","target_bucket":"","success":false,` +
 				`"err_msg":"invalid event, nothing was copied: Records[0].s3.object.key is missing"}]`,
 		},
+		{
+			name: "event not read: parse-event timed out",
+			req:  AggregateRequest{EventError: &StateError{Error: "States.Timeout", Cause: "Task timed out after 30 seconds"}},
+			wantErr: `File copy failed. [{"request_id":"","source_bucket":"","source_key":"","target_bucket":"","success":false,` +
+				`"err_msg":"the event could not be read (States.Timeout), nothing was copied: Task timed out after 30 seconds"}]`,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
