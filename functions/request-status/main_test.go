@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/runtimeapi"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
+)
+
+// These tests run the real request-status binary, built as it is deployed,
+// against a fake Lambda Runtime API, and check what Step Functions would
+// receive.
+
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}
+
+// A database that is down at cold start does not crash the function: the
+// first query reports DatabaseUnavailableError, and nothing logs the password.
+func TestDatabaseDownAtColdStart(t *testing.T) {
+	binary := runtimeapi.BuildFunction(t, "./functions/request-status")
+	dbURL := fmt.Sprintf("postgres://druser:s3cret-pw@127.0.0.1:%d/dr?sslmode=disable", closedPort(t))
+	for _, event := range []string{
+		`{"operation":"find_open_job","source_key":"a.txt"}`,
+		`{"operation":"record_outcome","source_key":"a.txt","request_id":"00000000-0000-4000-8000-000000000001"}`,
+	} {
+		got := runtimeapi.InvokeFunction(t, binary, runtimeapi.Invocation{
+			Event: []byte(event),
+			Env:   []string{"DATABASE_URL=" + dbURL, "AWS_LAMBDA_LOG_FORMAT=JSON"},
+		})
+		if got.Error == nil || got.Error.ErrorType != "DatabaseUnavailableError" {
+			t.Errorf("%s: reported %+v, response %s; want errorType DatabaseUnavailableError\nlogs:\n%s", event, got.Error, got.Response, got.Logs)
+		}
+		if strings.Contains(got.Logs, "s3cret-pw") || (got.Error != nil && strings.Contains(got.Error.ErrorMessage, "s3cret-pw")) {
+			t.Errorf("the password appears in the logs or the error:\n%s", got.Logs)
+		}
+	}
+}
+
+// A configuration error stops the function before lambda.Start with a message
+// naming the variable.
+func TestBadConfigurationFailsInit(t *testing.T) {
+	binary := runtimeapi.BuildFunction(t, "./functions/request-status")
+	_, err := runtimeapi.Invoke(t.Context(), binary, runtimeapi.Invocation{
+		Event: []byte(`{"operation":"find_open_job","source_key":"a.txt"}`),
+		Env:   []string{"DATABASE_USER=druser", "DATABASE_PORT=none"},
+	})
+	if err == nil {
+		t.Fatal("the function served an invocation without DATABASE_NAME")
+	}
+	for _, want := range []string{"DATABASE_NAME is not set", `DATABASE_PORT=\"none\"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("init failure %q does not mention %s", err, want)
+		}
+	}
+}
+
+// Against a real Postgres: the documents Step Functions receives.
+func TestRequestStatusOnPostgres(t *testing.T) {
+	baseURL := os.Getenv("TEST_DATABASE_URL")
+	if baseURL == "" {
+		const msg = "TEST_DATABASE_URL is not set: this test needs a Postgres, e.g. " +
+			"TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip("SKIPPED: " + msg)
+	}
+	ctx := context.Background()
+	schema := "request_status_fn_" + strings.ReplaceAll(requeststatus.NewRequestID()[:8], "-", "")
+	conn, err := pgx.Connect(ctx, baseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	ident := pgx.Identifier{schema}.Sanitize()
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+ident); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = conn.Exec(context.Background(), "DROP SCHEMA "+ident+" CASCADE") })
+	if _, err := conn.Exec(ctx, "SET search_path TO "+ident); err != nil {
+		t.Fatal(err)
+	}
+	if err := requeststatus.ApplySchema(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	job, err := requeststatus.InsertJob(ctx, conn, requeststatus.JobRow{ObjectKey: "dir/a b+c.txt", ArchiveBucketDest: "archive"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The function's DATABASE_URL selects the schema through search_path.
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	binary := runtimeapi.BuildFunction(t, "./functions/request-status")
+
+	tests := []struct {
+		name, event   string
+		wantResponse  string
+		wantErrorType string
+	}{
+		{name: "find", event: `{"operation":"find_open_job","source_key":"dir/a b+c.txt"}`,
+			wantResponse: fmt.Sprintf(`{"request_id":%q,"target_bucket":"archive"}`, job.RequestID)},
+		{name: "record error", event: fmt.Sprintf(`{"operation":"record_outcome","source_key":"dir/a b+c.txt","request_id":%q,"copy_error":{"Error":"TransientCopyError","Cause":"{\"errorMessage\":\"slow down\",\"errorType\":\"TransientCopyError\"}"}}`, job.RequestID),
+			wantResponse: `{"job_status":"error"}`},
+		{name: "record complete", event: fmt.Sprintf(`{"operation":"record_outcome","source_key":"dir/a b+c.txt","request_id":%q}`, job.RequestID),
+			wantResponse: `{"job_status":"complete"}`},
+		{name: "late error keeps complete", event: fmt.Sprintf(`{"operation":"record_outcome","source_key":"dir/a b+c.txt","request_id":%q,"copy_error":{"Error":"PermanentCopyError","Cause":"late"}}`, job.RequestID),
+			wantResponse: `{"job_status":"complete"}`},
+		{name: "duplicate event", event: `{"operation":"find_open_job","source_key":"dir/a b+c.txt"}`,
+			wantResponse: fmt.Sprintf(`{"request_id":%q,"target_bucket":"archive","already_complete":true}`, job.RequestID)},
+		{name: "no job", event: `{"operation":"find_open_job","source_key":"missing.txt"}`, wantErrorType: "NoOpenJobError"},
+		{name: "unknown request", event: `{"operation":"record_outcome","source_key":"missing.txt","request_id":"00000000-0000-4000-8000-000000000001"}`,
+			wantErrorType: "StatusUpdateError"},
+		{name: "bad operation", event: `{"operation":"delete","source_key":"a.txt"}`, wantErrorType: "InvalidStatusRequestError"},
+	}
+	for _, tc := range tests {
+		got := runtimeapi.InvokeFunction(t, binary, runtimeapi.Invocation{
+			Event: []byte(tc.event),
+			Env:   []string{"DATABASE_URL=" + u.String()},
+		})
+		gotType := ""
+		if got.Error != nil {
+			gotType = got.Error.ErrorType
+		}
+		if gotType != tc.wantErrorType || string(got.Response) != tc.wantResponse {
+			t.Fatalf("%s: response %s, error %+v; want response %s, errorType %q\nlogs:\n%s",
+				tc.name, got.Response, got.Error, tc.wantResponse, tc.wantErrorType, got.Logs)
+		}
+	}
+	final, err := requeststatus.ReadJob(ctx, conn, job.RequestID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"complete", ""}, []string{final.JobStatus, final.ErrMsg}); diff != "" {
+		t.Errorf("final row (-want +got):\n%s", diff)
+	}
+}
