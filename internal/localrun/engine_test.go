@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sort"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -135,4 +138,73 @@ func requireEngine(t *testing.T) string {
 		t.Fatalf("%v", err)
 	}
 	return root
+}
+
+// TestExecuteReportsLongCopies checks the progress line printed while a copy
+// runs, and the in-flight count.
+func TestExecuteReportsLongCopies(t *testing.T) {
+	root := requireEngine(t)
+	slowCopy := lambda.NewHandler(func(ctx context.Context, in map[string]any) (map[string]any, error) {
+		time.Sleep(400 * time.Millisecond)
+		return map[string]any{"ok": true}, nil
+	})
+	definition := json.RawMessage(`{
+	  "StartAt": "Copy file",
+	  "States": {
+	    "Copy file": {"Type": "Task", "Resource": "arn:aws:lambda:us-east-1:123456789012:function:copy-file",
+	                  "Parameters": {"source_key.$": "$.key"}, "End": true}
+	  }
+	}`)
+	var out syncWriter
+	res, err := Execute(context.Background(), Execution{
+		RepoRoot:      root,
+		Definition:    definition,
+		Functions:     []invokeapi.Function{{Name: FunctionCopyFile, Handler: slowCopy}},
+		ErrorReport:   testErrorReport,
+		Out:           &out,
+		ProgressEvery: 50 * time.Millisecond,
+		ProgressAfter: 100 * time.Millisecond,
+	}, []byte(`{"key":"big/file.bin"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Succeeded() {
+		t.Fatalf("status %s: %s %s", res.Status, res.ErrorName(), res.CauseText())
+	}
+	if !strings.Contains(out.String(), "copying big/file.bin: still running after") {
+		t.Errorf("no progress line in:\n%s", out.String())
+	}
+	if res.MaxCopiesInFlight != 1 || res.Calls[FunctionCopyFile] != 1 {
+		t.Errorf("in flight %d, calls %d; want 1 and 1", res.MaxCopiesInFlight, res.Calls[FunctionCopyFile])
+	}
+	var doc map[string]any
+	b, _ := json.Marshal(res)
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for k := range doc {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if diff := cmp.Diff([]string{"cause", "error", "events", "output", "status"}, keys); diff != "" {
+		t.Errorf("--json document keys (-want +got):\n%s", diff)
+	}
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }

@@ -16,23 +16,22 @@ type History struct {
 	// CopyState is the name of the copy task state (for the in-flight count).
 	CopyState string
 
-	mu          sync.Mutex
-	out         io.Writer
-	events      []Event
-	keyByIndex  map[int]string
-	copying     map[int]bool
-	maxCopying  int
-	retriesByID map[string]int
+	mu         sync.Mutex
+	out        io.Writer
+	events     []Event
+	keyByIndex map[int]string
+	copying    map[int]bool
+	maxCopying int
+	headed     bool
 }
 
 // NewHistory returns a History printing to out (nil prints nothing).
 func NewHistory(out io.Writer, copyState string) *History {
 	return &History{
-		CopyState:   copyState,
-		out:         out,
-		keyByIndex:  map[int]string{},
-		copying:     map[int]bool{},
-		retriesByID: map[string]int{},
+		CopyState:  copyState,
+		out:        out,
+		keyByIndex: map[int]string{},
+		copying:    map[int]bool{},
 	}
 }
 
@@ -59,6 +58,10 @@ func (h *History) Add(ev Event) {
 		delete(h.copying, *ev.Index)
 	}
 	if h.out != nil {
+		if !h.headed {
+			h.headed = true
+			fmt.Fprintf(h.out, "%-12s  %-22s  %-19s  %-40s  %s\n", "TIME", "STATE", "EVENT", "FILE", "DETAIL")
+		}
 		fmt.Fprintln(h.out, h.line(ev))
 	}
 }
