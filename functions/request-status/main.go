@@ -53,6 +53,6 @@ func newHandler(ctx context.Context, logger *slog.Logger) (*requeststatus.Status
 	if err != nil {
 		return nil, fmt.Errorf("create database pool (%s): %w", requeststatus.Describe(poolCfg), err)
 	}
-	logger.Info("request-status: database pool ready", "database", requeststatus.Describe(poolCfg))
+	logger.Info("request-status: database pool configured; it connects at the first query", "database", requeststatus.Describe(poolCfg))
 	return &requeststatus.StatusHandler{Store: requeststatus.NewStore(pool), Logger: logger}, nil
 }

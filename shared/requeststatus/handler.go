@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"time"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
@@ -62,7 +63,7 @@ func (h *StatusHandler) Handle(ctx context.Context, req workflow.StatusRequest) 
 		slog.String("key", req.SourceKey),
 		slog.String("request_id", req.RequestID),
 		slog.String("status", status),
-		slog.Int64("duration_ms", time.Since(start).Milliseconds()),
+		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 	}
 	if resp.Job != nil {
 		attrs[2] = slog.String("request_id", resp.Job.RequestID)
@@ -71,7 +72,7 @@ func (h *StatusHandler) Handle(ctx context.Context, req workflow.StatusRequest) 
 	level, msg := slog.LevelInfo, "request status "+req.Operation
 	if err != nil {
 		level = slog.LevelError
-		attrs = append(attrs, slog.String("error_type", fmt.Sprintf("%T", err)), slog.String("error", err.Error()))
+		attrs = append(attrs, slog.String("error_type", errorTypeName(err)), slog.String("error", err.Error()))
 	}
 	h.logger().LogAttrs(ctx, level, msg, attrs...)
 	return resp, err
@@ -158,6 +159,16 @@ func routable(err error) error {
 		return dbErr
 	}
 	return &DatabaseError{Op: "request status", Err: err}
+}
+
+// errorTypeName is the errorType the Lambda runtime reports for err: the name
+// of its type, without the pointer.
+func errorTypeName(err error) string {
+	t := reflect.TypeOf(err)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Name()
 }
 
 func (h *StatusHandler) logger() *slog.Logger {

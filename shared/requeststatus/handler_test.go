@@ -176,6 +176,9 @@ func TestStatusHandler(t *testing.T) {
 			if wantLevel := map[bool]string{true: "ERROR", false: "INFO"}[err != nil]; line["level"] != wantLevel {
 				t.Errorf("log level = %v, want %s", line["level"], wantLevel)
 			}
+			if err != nil && line["error_type"] != tc.wantErrorType {
+				t.Errorf("logged error_type = %v, want %s", line["error_type"], tc.wantErrorType)
+			}
 		})
 	}
 }

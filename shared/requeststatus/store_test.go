@@ -169,7 +169,7 @@ func TestRecordOutcome(t *testing.T) {
 			}
 
 			status, err := store.RecordOutcome(ctx, requestID, key, tc.copyErr)
-			if got := errorTypeName(err); got != tc.wantErr {
+			if got := goTypeName(err); got != tc.wantErr {
 				t.Fatalf("RecordOutcome error = %v (%s), want %q", err, got, tc.wantErr)
 			}
 			if status != tc.wantStatus {
@@ -186,7 +186,7 @@ func TestRecordOutcome(t *testing.T) {
 	}
 }
 
-func errorTypeName(err error) string {
+func goTypeName(err error) string {
 	if err == nil {
 		return ""
 	}
