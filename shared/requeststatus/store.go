@@ -121,7 +121,7 @@ FROM target t LEFT JOIN updated u ON true`
 
 // RecordOutcome records a copy's outcome on the job requestID: copyErr nil
 // sets job_status 'complete', clears err_msg; otherwise it sets 'error' with
-// err_msg = copyErr.Message(). Either sets last_update_time = now(). A job
+// err_msg = copyErr.Message() (a fixed text if that is empty). Either sets last_update_time = now(). A job
 // already 'complete' is never turned back to 'error': it keeps its status
 // and row untouched. It returns the job_status the row ends with.
 //
@@ -135,6 +135,9 @@ func (s *Store) RecordOutcome(ctx context.Context, requestID, key string, copyEr
 	newStatus, errMsg, success := StatusComplete, (*string)(nil), true
 	if copyErr != nil {
 		msg := copyErr.Message()
+		if msg == "" {
+			msg = "copy failed without an error message"
+		}
 		newStatus, errMsg, success = StatusError, &msg, false
 	}
 

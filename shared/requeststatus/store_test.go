@@ -135,6 +135,8 @@ func TestRecordOutcome(t *testing.T) {
 		{name: "error with a bare cause", seed: JobRow{JobStatus: "inprogress"},
 			copyErr:    &workflow.StateError{Error: "States.Timeout", Cause: "task timed out"},
 			wantStatus: "error", wantRow: JobRow{JobStatus: "error", ErrMsg: "task timed out"}, wantTouch: true},
+		{name: "error without any message", seed: JobRow{JobStatus: "inprogress"}, copyErr: &workflow.StateError{},
+			wantStatus: "error", wantRow: JobRow{JobStatus: "error", ErrMsg: "copy failed without an error message"}, wantTouch: true},
 		{name: "error then success clears err_msg", seed: JobRow{JobStatus: "error", ErrMsg: "earlier failure"},
 			wantStatus: "complete", wantRow: JobRow{JobStatus: "complete"}, wantTouch: true},
 		{name: "error then error", seed: JobRow{JobStatus: "error", ErrMsg: "earlier failure"}, copyErr: copyErr,
