@@ -1,0 +1,352 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
+)
+
+// The CDK context keys (cdk.json "context") the app reads besides the
+// workflow policy keys of package statemachine.
+const (
+	ctxRestoreBuckets                 = "restoreBuckets"
+	ctxArchiveBuckets                 = "archiveBuckets"
+	ctxArchiveKMSKeyARN               = "archiveKmsKeyArn"
+	ctxEnableRestoreBucketEventBridge = "enableRestoreBucketEventBridge"
+	ctxMultipartThresholdMB           = "multipartThresholdMb"
+	ctxMultipartChunkSizeMB           = "multipartChunksizeMb"
+	ctxMultipartConcurrency           = "multipartConcurrency"
+	ctxDatabasePort                   = "databasePort"
+	ctxDatabaseName                   = "databaseName"
+	ctxDatabaseUser                   = "databaseUser"
+	ctxDatabaseHostParameter          = "databaseHostParameter"
+	ctxDatabasePasswordParameter      = "databasePasswordParameter"
+	ctxDatabaseSSLMode                = "databaseSslMode"
+	ctxVPCID                          = "vpcId"
+	ctxSubnetIDs                      = "subnetIds"
+	ctxSecurityGroupID                = "securityGroupId"
+	ctxAlarmEmail                     = "alarmEmail"
+	ctxLogRetentionDays               = "logRetentionDays"
+)
+
+// contextKeys lists every key Config reads, so main can collect them from the
+// CDK app's context.
+func contextKeys() []string {
+	keys := []string{
+		ctxRestoreBuckets, ctxArchiveBuckets, ctxArchiveKMSKeyARN, ctxEnableRestoreBucketEventBridge,
+		ctxMultipartThresholdMB, ctxMultipartChunkSizeMB, ctxMultipartConcurrency,
+		ctxDatabasePort, ctxDatabaseName, ctxDatabaseUser, ctxDatabaseHostParameter,
+		ctxDatabasePasswordParameter, ctxDatabaseSSLMode,
+		ctxVPCID, ctxSubnetIDs, ctxSecurityGroupID, ctxAlarmEmail, ctxLogRetentionDays,
+	}
+	return append(keys, statemachine.ContextKeys()...)
+}
+
+// Config is everything the stack is built from: the CDK context, read and
+// checked once.
+type Config struct {
+	// RestoreBuckets receive the restored objects: the rule listens to them
+	// and the copy Lambda may read only them.
+	RestoreBuckets []string
+	// ArchiveBuckets are the only buckets the copy Lambda may write.
+	ArchiveBuckets []string
+	// ArchiveKMSKeyARN, when set, is the KMS key that encrypts the archive
+	// buckets; the copy Lambda may use it.
+	ArchiveKMSKeyARN string
+	// EnableRestoreBucketEventBridge turns on EventBridge notifications on
+	// the (existing) restore buckets.
+	EnableRestoreBucketEventBridge bool
+
+	// Workflow is the state machine policy (function ARNs left empty).
+	Workflow statemachine.Settings
+
+	MultipartThresholdMB int
+	MultipartChunkSizeMB int
+	MultipartConcurrency int
+
+	Database DatabaseConfig
+
+	// VPC placement of the database Lambda; all or none.
+	VPCID           string
+	SubnetIDs       []string
+	SecurityGroupID string
+
+	// AlarmEmail, when set, is subscribed to the alarm topic.
+	AlarmEmail       string
+	LogRetentionDays int
+}
+
+// DatabaseConfig is what the request-status Lambda needs to reach Postgres.
+type DatabaseConfig struct {
+	Port              int
+	Name              string
+	User              string
+	HostParameter     string // SSM String parameter with the host
+	PasswordParameter string // SSM SecureString parameter with the password
+	SSLMode           string
+}
+
+// The retention periods CloudWatch Logs accepts.
+var logRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+
+var (
+	bucketName   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	paramName    = regexp.MustCompile(`^/?[A-Za-z0-9_.\-/]+$`)
+	kmsKeyARN    = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$`)
+	vpcIDPattern = regexp.MustCompile(`^vpc-[0-9a-f]+$`)
+	subnetID     = regexp.MustCompile(`^subnet-[0-9a-f]+$`)
+	sgID         = regexp.MustCompile(`^sg-[0-9a-f]+$`)
+	dbIdentifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$-]{0,62}$`)
+)
+
+// ConfigFromContext reads and checks the configuration from CDK context
+// values (lookup returns nil for a key that is not set). Every missing or
+// invalid setting is reported, each naming its context key and value.
+func ConfigFromContext(lookup func(key string) any) (Config, error) {
+	ctx := map[string]any{}
+	for _, k := range contextKeys() {
+		if v := lookup(k); v != nil {
+			ctx[k] = v
+		}
+	}
+	r := &contextReader{ctx: ctx}
+	c := Config{
+		RestoreBuckets:                 r.list(ctxRestoreBuckets, true),
+		ArchiveBuckets:                 r.list(ctxArchiveBuckets, true),
+		ArchiveKMSKeyARN:               r.str(ctxArchiveKMSKeyARN, false),
+		EnableRestoreBucketEventBridge: r.boolean(ctxEnableRestoreBucketEventBridge),
+		MultipartThresholdMB:           r.integer(ctxMultipartThresholdMB, 5, 5*1024*1024),
+		MultipartChunkSizeMB:           r.integer(ctxMultipartChunkSizeMB, 5, 5*1024),
+		MultipartConcurrency:           r.integer(ctxMultipartConcurrency, 1, 100),
+		Database: DatabaseConfig{
+			Port:              r.integer(ctxDatabasePort, 1, 65535),
+			Name:              r.str(ctxDatabaseName, true),
+			User:              r.str(ctxDatabaseUser, true),
+			HostParameter:     r.str(ctxDatabaseHostParameter, true),
+			PasswordParameter: r.str(ctxDatabasePasswordParameter, true),
+			SSLMode:           r.str(ctxDatabaseSSLMode, true),
+		},
+		VPCID:            r.str(ctxVPCID, false),
+		SubnetIDs:        r.list(ctxSubnetIDs, false),
+		SecurityGroupID:  r.str(ctxSecurityGroupID, false),
+		AlarmEmail:       r.str(ctxAlarmEmail, false),
+		LogRetentionDays: r.integer(ctxLogRetentionDays, 1, 3653),
+	}
+	wf, err := statemachine.SettingsFromContext(ctx)
+	if err != nil {
+		r.errs = append(r.errs, err)
+	}
+	c.Workflow = wf
+	r.errs = append(r.errs, c.check()...)
+	if err := errors.Join(r.errs...); err != nil {
+		return Config{}, fmt.Errorf("invalid CDK context (cdk.json or -c key=value):\n%w", err)
+	}
+	return c, nil
+}
+
+// check validates the values' formats and how settings fit together.
+func (c Config) check() []error {
+	var errs []error
+	for key, buckets := range map[string][]string{ctxRestoreBuckets: c.RestoreBuckets, ctxArchiveBuckets: c.ArchiveBuckets} {
+		for _, b := range buckets {
+			if !bucketName.MatchString(b) {
+				errs = append(errs, fmt.Errorf("%s: %q is not an S3 bucket name", key, b))
+			}
+		}
+	}
+	for _, b := range c.RestoreBuckets {
+		if slices.Contains(c.ArchiveBuckets, b) {
+			errs = append(errs, fmt.Errorf("%s and %s both name %q: a restore bucket must not be an archive bucket", ctxRestoreBuckets, ctxArchiveBuckets, b))
+		}
+	}
+	if c.ArchiveKMSKeyARN != "" && !kmsKeyARN.MatchString(c.ArchiveKMSKeyARN) {
+		errs = append(errs, fmt.Errorf("%s = %q: want a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)", ctxArchiveKMSKeyARN, c.ArchiveKMSKeyARN))
+	}
+	if c.MultipartChunkSizeMB > 0 && c.MultipartThresholdMB > 0 && c.MultipartChunkSizeMB > c.MultipartThresholdMB {
+		errs = append(errs, fmt.Errorf("%s = %d is larger than %s = %d", ctxMultipartChunkSizeMB, c.MultipartChunkSizeMB, ctxMultipartThresholdMB, c.MultipartThresholdMB))
+	}
+	if c.MultipartThresholdMB > 5*1024 {
+		errs = append(errs, fmt.Errorf("%s = %d: CopyObject copies at most 5120 MB, so the threshold cannot be higher", ctxMultipartThresholdMB, c.MultipartThresholdMB))
+	}
+	for key, v := range map[string]string{ctxDatabaseName: c.Database.Name, ctxDatabaseUser: c.Database.User} {
+		if v != "" && !dbIdentifier.MatchString(v) {
+			errs = append(errs, fmt.Errorf("%s = %q: not a Postgres identifier", key, v))
+		}
+	}
+	for key, v := range map[string]string{ctxDatabaseHostParameter: c.Database.HostParameter, ctxDatabasePasswordParameter: c.Database.PasswordParameter} {
+		if v != "" && !paramName.MatchString(v) {
+			errs = append(errs, fmt.Errorf("%s = %q: not an SSM parameter name", key, v))
+		}
+	}
+	if c.Database.SSLMode != "" && !slices.Contains([]string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}, c.Database.SSLMode) {
+		errs = append(errs, fmt.Errorf("%s = %q: want disable, allow, prefer, require, verify-ca or verify-full", ctxDatabaseSSLMode, c.Database.SSLMode))
+	}
+	inVPC := c.VPCID != "" || len(c.SubnetIDs) > 0 || c.SecurityGroupID != ""
+	if inVPC {
+		if !vpcIDPattern.MatchString(c.VPCID) {
+			errs = append(errs, fmt.Errorf("%s = %q: want vpc-... (vpcId, subnetIds and securityGroupId go together)", ctxVPCID, c.VPCID))
+		}
+		if len(c.SubnetIDs) == 0 {
+			errs = append(errs, fmt.Errorf("%s is empty: name the subnets of %s (vpcId, subnetIds and securityGroupId go together)", ctxSubnetIDs, c.VPCID))
+		}
+		for _, s := range c.SubnetIDs {
+			if !subnetID.MatchString(s) {
+				errs = append(errs, fmt.Errorf("%s: %q is not a subnet id (subnet-...)", ctxSubnetIDs, s))
+			}
+		}
+		if !sgID.MatchString(c.SecurityGroupID) {
+			errs = append(errs, fmt.Errorf("%s = %q: want sg-... (vpcId, subnetIds and securityGroupId go together)", ctxSecurityGroupID, c.SecurityGroupID))
+		}
+	}
+	if c.AlarmEmail != "" {
+		if _, err := mail.ParseAddress(c.AlarmEmail); err != nil {
+			errs = append(errs, fmt.Errorf("%s = %q: not an email address", ctxAlarmEmail, c.AlarmEmail))
+		}
+	}
+	if c.LogRetentionDays != 0 && !slices.Contains(logRetentionDays, c.LogRetentionDays) {
+		errs = append(errs, fmt.Errorf("%s = %d: CloudWatch Logs accepts %v", ctxLogRetentionDays, c.LogRetentionDays, logRetentionDays))
+	}
+	return errs
+}
+
+// InVPC reports whether the database Lambda runs in a VPC.
+func (c Config) InVPC() bool { return c.VPCID != "" }
+
+// contextReader reads typed values from context, collecting every error.
+// Values from cdk.json arrive as JSON types; values from `-c key=value` as
+// strings.
+type contextReader struct {
+	ctx  map[string]any
+	errs []error
+}
+
+func (r *contextReader) missing(key string) {
+	r.errs = append(r.errs, fmt.Errorf("%s is missing (cdk.json defines it; set it with -c %s=...)", key, key))
+}
+
+func (r *contextReader) str(key string, required bool) string {
+	raw, ok := r.ctx[key]
+	if !ok {
+		if required {
+			r.missing(key)
+		}
+		return ""
+	}
+	s, ok := raw.(string)
+	if !ok {
+		r.errs = append(r.errs, fmt.Errorf("%s = %v (%T): want a string", key, raw, raw))
+		return ""
+	}
+	s = strings.TrimSpace(s)
+	if required && s == "" {
+		r.errs = append(r.errs, fmt.Errorf("%s is empty", key))
+	}
+	return s
+}
+
+// list reads a JSON array of strings, or a string holding a JSON array or a
+// comma-separated list (`-c restoreBuckets=a,b`).
+func (r *contextReader) list(key string, required bool) []string {
+	raw, ok := r.ctx[key]
+	if !ok {
+		if required {
+			r.missing(key)
+		}
+		return nil
+	}
+	var items []string
+	switch v := raw.(type) {
+	case []any:
+		for _, item := range v {
+			s, ok := item.(string)
+			if !ok {
+				r.errs = append(r.errs, fmt.Errorf("%s: %v (%T) is not a string", key, item, item))
+				return nil
+			}
+			items = append(items, s)
+		}
+	case []string:
+		items = v
+	case string:
+		v = strings.TrimSpace(v)
+		if strings.HasPrefix(v, "[") {
+			if err := json.Unmarshal([]byte(v), &items); err != nil {
+				r.errs = append(r.errs, fmt.Errorf("%s = %q: not a JSON list of strings: %v", key, v, err))
+				return nil
+			}
+		} else if v != "" {
+			items = strings.Split(v, ",")
+		}
+	default:
+		r.errs = append(r.errs, fmt.Errorf("%s = %v (%T): want a list of strings", key, raw, raw))
+		return nil
+	}
+	var out []string
+	for _, s := range items {
+		if s = strings.TrimSpace(s); s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	if required && len(out) == 0 {
+		r.errs = append(r.errs, fmt.Errorf("%s is empty: set it in cdk.json or with -c %s=name1,name2", key, key))
+	}
+	return out
+}
+
+func (r *contextReader) integer(key string, lo, hi int) int {
+	raw, ok := r.ctx[key]
+	if !ok {
+		r.missing(key)
+		return 0
+	}
+	var f float64
+	switch v := raw.(type) {
+	case float64:
+		f = v
+	case int:
+		f = float64(v)
+	case string:
+		var err error
+		if f, err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
+			r.errs = append(r.errs, fmt.Errorf("%s = %q: not a number", key, v))
+			return 0
+		}
+	default:
+		r.errs = append(r.errs, fmt.Errorf("%s = %v (%T): want a number", key, raw, raw))
+		return 0
+	}
+	n := int(f)
+	if float64(n) != f || n < lo || n > hi {
+		r.errs = append(r.errs, fmt.Errorf("%s = %v: want a whole number from %d to %d", key, raw, lo, hi))
+		return 0
+	}
+	return n
+}
+
+func (r *contextReader) boolean(key string) bool {
+	raw, ok := r.ctx[key]
+	if !ok {
+		r.missing(key)
+		return false
+	}
+	switch v := raw.(type) {
+	case bool:
+		return v
+	case string:
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			r.errs = append(r.errs, fmt.Errorf("%s = %q: want true or false", key, v))
+		}
+		return b
+	default:
+		r.errs = append(r.errs, fmt.Errorf("%s = %v (%T): want true or false", key, raw, raw))
+		return false
+	}
+}

@@ -1,0 +1,63 @@
+// Command infra is the CDK app of copy-files-to-archive: it reads the
+// settings from CDK context (cdk.json, -c key=value), builds the four Go
+// Lambdas for provided.al2023/arm64 with the local Go toolchain, and
+// synthesizes one stack: the Lambdas, the Step Functions workflow rendered
+// from statemachine/definition.asl.json, the EventBridge trigger on restore
+// completion and the alarms, checked by cdk-nag's AwsSolutions pack.
+//
+// Run it through the CDK CLI from the repository root: npx cdk synth.
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/jsii-runtime-go"
+)
+
+// stackID is the stack's id and CloudFormation name.
+const stackID = "CopyFilesToArchive"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "infra:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	defer jsii.Close()
+	app := awscdk.NewApp(nil)
+
+	cfg, err := ConfigFromContext(func(key string) any { return app.Node().TryGetContext(jsii.String(key)) })
+	if err != nil {
+		return err
+	}
+
+	// The CLI runs the app from the directory of cdk.json: the module root.
+	builder := lambdaBuilder{ModuleDir: ".", OutDir: filepath.Join("bin", "lambda")}
+	code := map[string]awslambda.Code{}
+	for _, name := range functionNames {
+		dir, err := builder.Build(name, "./functions/"+name)
+		if err != nil {
+			return err
+		}
+		code[name] = awslambda.Code_FromAsset(jsii.String(dir), nil)
+	}
+
+	// No env: the stack is environment-agnostic, so synth needs no account.
+	if _, err := NewArchiveCopyStack(app, stackID, &ArchiveCopyStackProps{
+		StackProps: awscdk.StackProps{
+			Description: jsii.String("copy-files-to-archive: copies files restored from Glacier to their archive bucket and records their status"),
+		},
+		Config:       cfg,
+		FunctionCode: func(name string) awslambda.Code { return code[name] },
+	}); err != nil {
+		return err
+	}
+	app.Synth(nil)
+	return nil
+}

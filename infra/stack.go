@@ -1,0 +1,273 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+)
+
+// The Lambda functions, by the folder name under functions/.
+const (
+	fnParseEvent    = "parse-event"
+	fnRequestStatus = "request-status"
+	fnCopyFile      = "copy-file"
+	fnAggregate     = "aggregate"
+)
+
+// functionNames lists the functions the stack deploys.
+var functionNames = []string{fnParseEvent, fnRequestStatus, fnCopyFile, fnAggregate}
+
+// copyFunctionTimeoutSecs is the copy Lambda's timeout: Lambda's maximum, as a
+// multipart copy of a large object takes minutes.
+const copyFunctionTimeoutSecs = 900
+
+// ArchiveCopyStackProps is the stack's configuration and the code of its
+// functions.
+type ArchiveCopyStackProps struct {
+	awscdk.StackProps
+	Config Config
+	// FunctionCode returns the code asset of a function, by name (main
+	// builds them with lambdaBuilder; tests pass a stand-in).
+	FunctionCode func(name string) awslambda.Code
+}
+
+// ArchiveCopyStack is the whole system: four Lambdas, the state machine, the
+// EventBridge trigger and the alarms.
+type ArchiveCopyStack struct {
+	awscdk.Stack
+	Functions map[string]*GoFunction
+	Workflow  *CopyWorkflow
+	Trigger   *RestoreTrigger
+	Alarms    *WorkflowAlarms
+}
+
+// NewArchiveCopyStack builds the stack and applies cdk-nag's AwsSolutions
+// checks to it.
+func NewArchiveCopyStack(scope constructs.Construct, id string, props *ArchiveCopyStackProps) (*ArchiveCopyStack, error) {
+	cfg := props.Config
+	if cfg.Workflow.CopyTaskTimeoutSecs <= copyFunctionTimeoutSecs {
+		return nil, fmt.Errorf("%s = %d: must exceed the copy Lambda's timeout of %d s, so that the Lambda's own timeout fires first and is retried",
+			"copyTaskTimeoutSecs", cfg.Workflow.CopyTaskTimeoutSecs, copyFunctionTimeoutSecs)
+	}
+	if cfg.Workflow.TaskTimeoutSecs <= 30 {
+		return nil, fmt.Errorf("taskTimeoutSecs = %d: must exceed the other Lambdas' timeout of 30 s", cfg.Workflow.TaskTimeoutSecs)
+	}
+
+	stack := awscdk.NewStack(scope, jsii.String(id), &props.StackProps)
+	s := &ArchiveCopyStack{Stack: stack, Functions: map[string]*GoFunction{}}
+	logRetention := retention(cfg.LogRetentionDays)
+
+	s.Functions[fnParseEvent] = NewGoFunction(stack, "ParseEvent", &GoFunctionProps{
+		Description:  "Reads the restored files from an S3 or EventBridge restore event",
+		Code:         props.FunctionCode(fnParseEvent),
+		Timeout:      awscdk.Duration_Seconds(jsii.Number(30)),
+		MemoryMB:     256,
+		LogRetention: logRetention,
+	})
+	s.Functions[fnRequestStatus] = newRequestStatusFunction(stack, cfg, props.FunctionCode(fnRequestStatus))
+	s.Functions[fnCopyFile] = newCopyFileFunction(stack, cfg, props.FunctionCode(fnCopyFile))
+	s.Functions[fnAggregate] = NewGoFunction(stack, "Aggregate", &GoFunctionProps{
+		Description:  "Reports one result per file; fails with CopyRequestError when any file failed",
+		Code:         props.FunctionCode(fnAggregate),
+		Timeout:      awscdk.Duration_Seconds(jsii.Number(30)),
+		MemoryMB:     256,
+		LogRetention: logRetention,
+	})
+
+	wf, err := NewCopyWorkflow(stack, "CopyWorkflow", &CopyWorkflowProps{
+		ParseEvent:    s.Functions[fnParseEvent].Function,
+		RequestStatus: s.Functions[fnRequestStatus].Function,
+		CopyFile:      s.Functions[fnCopyFile].Function,
+		Aggregate:     s.Functions[fnAggregate].Function,
+		Settings:      cfg.Workflow,
+		LogRetention:  logRetention,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Workflow = wf
+
+	s.Trigger = NewRestoreTrigger(stack, "RestoreTrigger", &RestoreTriggerProps{
+		StateMachine:              wf.StateMachine,
+		RestoreBuckets:            cfg.RestoreBuckets,
+		EnableBucketNotifications: cfg.EnableRestoreBucketEventBridge,
+	})
+	s.Alarms = NewWorkflowAlarms(stack, "Alarms", &WorkflowAlarmsProps{
+		StateMachine:    wf.StateMachine,
+		DeadLetterQueue: s.Trigger.DeadLetterQueue,
+		AlarmEmail:      cfg.AlarmEmail,
+	})
+
+	awscdk.NewCfnOutput(stack, jsii.String("StateMachineArn"), &awscdk.CfnOutputProps{
+		Value:       wf.StateMachine.StateMachineArn(),
+		Description: jsii.String("Start an execution with an S3 event ({\"Records\": [...]}) to copy files by hand"),
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("DeadLetterQueueUrl"), &awscdk.CfnOutputProps{
+		Value: s.Trigger.DeadLetterQueue.QueueUrl(),
+	})
+	awscdk.NewCfnOutput(stack, jsii.String("AlarmTopicArn"), &awscdk.CfnOutputProps{
+		Value: s.Alarms.Topic.TopicArn(),
+	})
+
+	if cfg.EnableRestoreBucketEventBridge {
+		suppressBucketNotificationsHandler(stack)
+	}
+	awscdk.Aspects_Of(stack).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
+	return s, nil
+}
+
+// newRequestStatusFunction is the only function that reaches the database,
+// and the only one that may read its two SSM parameters.
+func newRequestStatusFunction(stack awscdk.Stack, cfg Config, code awslambda.Code) *GoFunction {
+	db := cfg.Database
+	props := &GoFunctionProps{
+		Description: "Finds a file's open job in request_status and records the copy's outcome",
+		Code:        code,
+		Timeout:     awscdk.Duration_Seconds(jsii.Number(30)),
+		MemoryMB:    256,
+		Environment: map[string]string{
+			"DATABASE_PORT":               strconv.Itoa(db.Port),
+			"DATABASE_NAME":               db.Name,
+			"DATABASE_USER":               db.User,
+			"DATABASE_HOST_PARAMETER":     db.HostParameter,
+			"DATABASE_PASSWORD_PARAMETER": db.PasswordParameter,
+			"DATABASE_SSLMODE":            db.SSLMode,
+		},
+		LogRetention: retention(cfg.LogRetentionDays),
+	}
+	if cfg.InVPC() {
+		vpc := awsec2.Vpc_FromVpcAttributes(stack, jsii.String("DatabaseVpc"), &awsec2.VpcAttributes{
+			VpcId:             jsii.String(cfg.VPCID),
+			AvailabilityZones: stack.AvailabilityZones(),
+		})
+		props.VPC = vpc
+		for i, id := range cfg.SubnetIDs {
+			props.Subnets = append(props.Subnets, awsec2.Subnet_FromSubnetId(stack, jsii.String(fmt.Sprintf("DatabaseSubnet%d", i+1)), jsii.String(id)))
+		}
+		props.SecurityGroups = []awsec2.ISecurityGroup{
+			awsec2.SecurityGroup_FromSecurityGroupId(stack, jsii.String("DatabaseSecurityGroup"), jsii.String(cfg.SecurityGroupID), nil),
+		}
+	}
+	fn := NewGoFunction(stack, "RequestStatus", props)
+
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:     jsii.String("ReadDatabaseParameters"),
+		Actions: jsii.Strings("ssm:GetParameter"),
+		Resources: &[]*string{
+			parameterARN(stack, db.HostParameter),
+			parameterARN(stack, db.PasswordParameter),
+		},
+	}))
+	// The SecureString's key (aws/ssm unless the parameter names another) may
+	// be used only by SSM on this function's behalf, for these parameters.
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("DecryptDatabasePasswordThroughSSM"),
+		Actions:   jsii.Strings("kms:Decrypt"),
+		Resources: &[]*string{awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"), nil)},
+		Conditions: &map[string]any{
+			"StringEquals": map[string]any{
+				"kms:ViaService": awscdk.Fn_Sub(jsii.String("ssm.${AWS::Region}.${AWS::URLSuffix}"), nil),
+			},
+			"ForAnyValue:StringEquals": map[string]any{
+				"kms:EncryptionContext:PARAMETER_ARN": []*string{parameterARN(stack, db.PasswordParameter)},
+			},
+		},
+	}))
+	cdknag.NagSuppressions_AddResourceSuppressions(fn.Role, &[]*cdknag.NagPackSuppression{{
+		Id: jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("The SSM SecureString's KMS key is not known at synth (aws/ssm by default); kms:Decrypt is limited to " +
+			"calls SSM makes for the password parameter (kms:ViaService and the PARAMETER_ARN encryption context)."),
+		AppliesTo: &[]any{"Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*"},
+	}}, jsii.Bool(true))
+	return fn
+}
+
+// parameterARN is the ARN of an SSM parameter in the stack's account and
+// region; a name with a leading slash has no extra slash in its ARN.
+func parameterARN(stack awscdk.Stack, name string) *string {
+	return awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/"+strings.TrimPrefix(name, "/")), nil)
+}
+
+// newCopyFileFunction is the only function that touches S3: it reads the
+// restore buckets and writes the archive buckets, nothing else.
+func newCopyFileFunction(stack awscdk.Stack, cfg Config, code awslambda.Code) *GoFunction {
+	fn := NewGoFunction(stack, "CopyFile", &GoFunctionProps{
+		Description: "Copies one restored object server-side to its archive bucket (multipart above the threshold)",
+		Code:        code,
+		Timeout:     awscdk.Duration_Seconds(jsii.Number(copyFunctionTimeoutSecs)),
+		MemoryMB:    512,
+		Environment: map[string]string{
+			"SOURCE_BUCKETS":         strings.Join(cfg.RestoreBuckets, ","),
+			"ARCHIVE_BUCKETS":        strings.Join(cfg.ArchiveBuckets, ","),
+			"MULTIPART_THRESHOLD_MB": strconv.Itoa(cfg.MultipartThresholdMB),
+			"MULTIPART_CHUNKSIZE_MB": strconv.Itoa(cfg.MultipartChunkSizeMB),
+			"MULTIPART_CONCURRENCY":  strconv.Itoa(cfg.MultipartConcurrency),
+		},
+		LogRetention: retention(cfg.LogRetentionDays),
+	})
+
+	objects := func(buckets []string) *[]*string {
+		var arns []*string
+		for _, b := range buckets {
+			arns = append(arns, awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:s3:::"+b+"/*"), nil))
+		}
+		return &arns
+	}
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("ReadRestoredObjects"),
+		Actions:   jsii.Strings("s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"),
+		Resources: objects(cfg.RestoreBuckets),
+	}))
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("WriteArchiveObjects"),
+		Actions:   jsii.Strings("s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"),
+		Resources: objects(cfg.ArchiveBuckets),
+	}))
+	if cfg.ArchiveKMSKeyARN != "" {
+		// A copy into an SSE-KMS bucket encrypts with the key (and a
+		// multipart upload reads it back to complete).
+		fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("UseArchiveKey"),
+			Actions:   jsii.Strings("kms:GenerateDataKey", "kms:Decrypt"),
+			Resources: jsii.Strings(cfg.ArchiveKMSKeyARN),
+		}))
+	}
+
+	var appliesTo []any
+	for _, b := range append(append([]string{}, cfg.RestoreBuckets...), cfg.ArchiveBuckets...) {
+		appliesTo = append(appliesTo, "Resource::arn:<AWS::Partition>:s3:::"+b+"/*")
+	}
+	cdknag.NagSuppressions_AddResourceSuppressions(fn.Role, &[]*cdknag.NagPackSuppression{{
+		Id:        jsii.String("AwsSolutions-IAM5"),
+		Reason:    jsii.String("Any object of a restore bucket may be restored and any object of an archive bucket written: object ARNs are bucket/*, limited to the configured buckets."),
+		AppliesTo: &appliesTo,
+	}}, jsii.Bool(true))
+	return fn
+}
+
+// suppressBucketNotificationsHandler documents the findings on the Lambda
+// CDK adds to turn on EventBridge notifications of existing buckets.
+func suppressBucketNotificationsHandler(stack awscdk.Stack) {
+	// The singleton's construct id, fixed by CDK (aws-s3 notifications-resource).
+	path := "/" + *stack.Node().Path() + "/BucketNotificationsHandler050a0587b7544547bf325f094a3db834"
+	cdknag.NagSuppressions_AddResourceSuppressionsByPath(stack, jsii.String(path), &[]*cdknag.NagPackSuppression{
+		{
+			Id:        jsii.String("AwsSolutions-IAM4"),
+			Reason:    jsii.String("CDK's BucketNotificationsHandler (turns on EventBridge for the existing restore buckets) uses AWSLambdaBasicExecutionRole; CDK owns that function."),
+			AppliesTo: &[]any{"Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"},
+		},
+		{
+			Id:        jsii.String("AwsSolutions-IAM5"),
+			Reason:    jsii.String("CDK's BucketNotificationsHandler calls s3:PutBucketNotification on the buckets it is given; CDK writes its policy with Resource \"*\"."),
+			AppliesTo: &[]any{"Resource::*"},
+		},
+	}, jsii.Bool(true))
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
+)
+
+// CopyWorkflowProps are the workflow's functions and policy.
+type CopyWorkflowProps struct {
+	ParseEvent    awslambda.IFunction
+	RequestStatus awslambda.IFunction
+	CopyFile      awslambda.IFunction
+	Aggregate     awslambda.IFunction
+	// Settings is the workflow policy; the function ARNs are filled in here.
+	Settings     statemachine.Settings
+	LogRetention awslogs.RetentionDays
+}
+
+// CopyWorkflow is the Standard state machine rendered from
+// statemachine/definition.asl.json, logging every event with execution data,
+// traced with X-Ray, and allowed to invoke its four functions and nothing
+// else.
+type CopyWorkflow struct {
+	constructs.Construct
+	StateMachine awsstepfunctions.StateMachine
+	Role         awsiam.Role
+	LogGroup     awslogs.LogGroup
+	// Definition is the rendered ASL, with the ARNs as CDK tokens.
+	Definition string
+}
+
+// NewCopyWorkflow renders the definition and creates the state machine.
+func NewCopyWorkflow(scope constructs.Construct, id string, props *CopyWorkflowProps) (*CopyWorkflow, error) {
+	c := constructs.NewConstruct(scope, jsii.String(id))
+
+	s := props.Settings
+	s.ParseEventFunctionARN = *props.ParseEvent.FunctionArn()
+	s.RequestStatusFunctionARN = *props.RequestStatus.FunctionArn()
+	s.CopyFileFunctionARN = *props.CopyFile.FunctionArn()
+	s.AggregateFunctionARN = *props.Aggregate.FunctionArn()
+	definition, err := statemachine.Render(s)
+	if err != nil {
+		return nil, err
+	}
+
+	role := awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{
+		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("states.amazonaws.com"), nil),
+		Description: jsii.String("Runs the copy-files-to-archive state machine"),
+	})
+	// The function ARNs exactly: grantInvoke would add "ARN:*" (every
+	// version and alias), which the definition never calls.
+	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:     jsii.String("InvokeWorkflowFunctions"),
+		Actions: jsii.Strings("lambda:InvokeFunction"),
+		Resources: &[]*string{
+			props.ParseEvent.FunctionArn(), props.RequestStatus.FunctionArn(),
+			props.CopyFile.FunctionArn(), props.Aggregate.FunctionArn(),
+		},
+	}))
+
+	logGroup := awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
+		// The /aws/vendedlogs/ prefix keeps CloudWatch Logs' resource policy
+		// small, as AWS advises for Step Functions logging.
+		LogGroupName:  jsii.String(fmt.Sprintf("/aws/vendedlogs/states/%s-copy-workflow", *awscdk.Stack_Of(c).StackName())),
+		Retention:     props.LogRetention,
+		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
+	})
+
+	sm := awsstepfunctions.NewStateMachine(c, jsii.String("StateMachine"), &awsstepfunctions.StateMachineProps{
+		Comment:          jsii.String("Copies files restored from Glacier to their archive bucket and records each file's status"),
+		DefinitionBody:   awsstepfunctions.DefinitionBody_FromString(jsii.String(string(definition))),
+		StateMachineType: awsstepfunctions.StateMachineType_STANDARD,
+		Role:             role,
+		Logs: &awsstepfunctions.LogOptions{
+			Destination:          logGroup,
+			Level:                awsstepfunctions.LogLevel_ALL,
+			IncludeExecutionData: jsii.Bool(true),
+		},
+		TracingEnabled: jsii.Bool(true),
+	})
+
+	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
+		Id: jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("Step Functions logging (logs:CreateLogDelivery, GetLogDelivery, UpdateLogDelivery, DeleteLogDelivery, " +
+			"ListLogDeliveries, PutResourcePolicy, DescribeResourcePolicies, DescribeLogGroups) and X-Ray tracing " +
+			"(PutTraceSegments, PutTelemetryRecords, GetSamplingRules, GetSamplingTargets) support no resource-level permissions."),
+		AppliesTo: &[]any{"Resource::*"},
+	}}, jsii.Bool(true))
+
+	return &CopyWorkflow{Construct: c, StateMachine: sm, Role: role, LogGroup: logGroup, Definition: string(definition)}, nil
+}
