@@ -40,7 +40,7 @@ func (h *ParseHandler) logger(ctx context.Context) *slog.Logger {
 		logger = slog.Default()
 	}
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
-		logger = logger.With("request_id", lc.AwsRequestID)
+		logger = logger.With("requestId", lc.AwsRequestID)
 	}
 	return logger
 }

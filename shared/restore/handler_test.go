@@ -30,7 +30,7 @@ func TestParseHandler(t *testing.T) {
 				{SourceBucket: "my-dr-fake-glacier-bucket", SourceKey: "granules/a+b=c café.iso.xml", Size: 512},
 			}},
 			wantLog: map[string]any{
-				"level": "INFO", "msg": "event parsed", "request_id": "req-1", "files": 2.0,
+				"level": "INFO", "msg": "event parsed", "requestId": "req-1", "files": 2.0,
 				"bucket": "my-dr-fake-glacier-bucket", "first_key": "granules/L0A RAD RAW product (1 of 20).h5",
 			},
 		},
@@ -39,7 +39,7 @@ func TestParseHandler(t *testing.T) {
 			event:   string(readTestdata(t, "s3-records-missing-key.json")),
 			wantErr: "Records[0].s3.object.key is missing",
 			wantLog: map[string]any{
-				"level": "WARN", "msg": "event rejected", "request_id": "req-1", "files": 0.0,
+				"level": "WARN", "msg": "event rejected", "requestId": "req-1", "files": 0.0,
 				"error": "Records[0].s3.object.key is missing",
 			},
 		},

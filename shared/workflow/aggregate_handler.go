@@ -23,7 +23,7 @@ func (h *AggregateHandler) Handle(ctx context.Context, req AggregateRequest) ([]
 		logger = slog.Default()
 	}
 	if lc, ok := lambdacontext.FromContext(ctx); ok {
-		logger = logger.With("request_id", lc.AwsRequestID)
+		logger = logger.With("requestId", lc.AwsRequestID)
 	}
 
 	results, err := Aggregate(req)
@@ -33,7 +33,7 @@ func (h *AggregateHandler) Handle(ctx context.Context, req AggregateRequest) ([]
 	failed := 0
 	for _, r := range results {
 		attrs := []any{
-			"job_request_id", r.RequestID, "source_bucket", r.SourceBucket, "source_key", r.SourceKey,
+			"request_id", r.RequestID, "source_bucket", r.SourceBucket, "source_key", r.SourceKey,
 			"target_bucket", r.TargetBucket, "success", r.Success,
 		}
 		if r.Success {

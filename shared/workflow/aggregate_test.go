@@ -250,7 +250,7 @@ func TestAggregateHandler(t *testing.T) {
 			for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 				var rec struct {
 					Level, Msg string
-					RequestID  string `json:"request_id"`
+					RequestID  string `json:"requestId"`
 				}
 				if err := json.Unmarshal([]byte(line), &rec); err != nil {
 					t.Fatal(err)
