@@ -6,7 +6,9 @@
 package faultproxy
 
 import (
+	"context"
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -88,6 +90,12 @@ func New(target string, rules ...*Rule) (*Proxy, error) {
 			pr.Out.Host = pr.In.Host
 		},
 		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if errors.Is(err, context.Canceled) {
+				return // the client gave up; nothing to answer
+			}
+			writeS3Error(w, r, http.StatusBadGateway, "BadGateway", "faultproxy: "+err.Error())
+		},
 	}
 	p := &Proxy{rules: rules}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {

@@ -1,0 +1,256 @@
+package archivecopy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// partRange is one part of a multipart copy: bytes First..Last (inclusive)
+// of the source.
+type partRange struct {
+	Number      int32
+	First, Last int64
+}
+
+// planParts splits size bytes into parts of partSize (the last one smaller).
+func planParts(size, partSize int64) []partRange {
+	var parts []partRange
+	for first, n := int64(0), int32(1); first < size; first, n = first+partSize, n+1 {
+		parts = append(parts, partRange{Number: n, First: first, Last: min(first+partSize, size) - 1})
+	}
+	return parts
+}
+
+// copyMultipart copies src with CreateMultipartUpload, UploadPartCopy of its
+// parts (Concurrency at a time) and CompleteMultipartUpload. On any failure
+// the upload is aborted. It returns the number of parts.
+func (a *ArchiveCopier) copyMultipart(copyCtx, ctx context.Context, c Copy, src sourceObject) (int, error) {
+	h := src.head
+	create := &s3.CreateMultipartUploadInput{
+		Bucket:             aws.String(c.TargetBucket),
+		Key:                aws.String(c.SourceKey),
+		Metadata:           h.Metadata,
+		ContentType:        h.ContentType,
+		CacheControl:       h.CacheControl,
+		ContentDisposition: h.ContentDisposition,
+		ContentEncoding:    h.ContentEncoding,
+		ContentLanguage:    h.ContentLanguage,
+		Expires:            h.Expires, //nolint:staticcheck // the parsed Expires header is what CreateMultipartUpload takes
+		StorageClass:       a.Config.StorageClass,
+	}
+	create.ServerSideEncryption, create.SSEKMSKeyId, create.BucketKeyEnabled = a.encryption(h)
+	fullChecksum := a.Config.MultipartChecksum != ChecksumOff && src.hasChecksum && supportsFullObjectMultipart(src.checksum.alg)
+	if fullChecksum {
+		create.ChecksumAlgorithm = src.checksum.alg
+		create.ChecksumType = types.ChecksumTypeFullObject
+	}
+	tagging, err := a.sourceTagging(copyCtx, c, h)
+	if err != nil {
+		return 0, err
+	}
+	create.Tagging = tagging
+
+	mpu, err := a.S3.CreateMultipartUpload(copyCtx, create)
+	if err != nil {
+		return 0, err
+	}
+	uploadID := aws.ToString(mpu.UploadId)
+
+	parts := planParts(src.size, a.Config.partSize(src.size))
+	completed, err := a.copyParts(copyCtx, c, src, uploadID, parts, fullChecksum)
+	if err == nil {
+		complete := &s3.CompleteMultipartUploadInput{
+			Bucket:          aws.String(c.TargetBucket),
+			Key:             aws.String(c.SourceKey),
+			UploadId:        aws.String(uploadID),
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: completed},
+			MpuObjectSize:   aws.Int64(src.size),
+		}
+		if fullChecksum {
+			setExpectedChecksum(src.checksum, complete)
+		}
+		_, err = a.S3.CompleteMultipartUpload(copyCtx, complete)
+	}
+	if err != nil {
+		if aerr := a.abort(ctx, c, uploadID); aerr != nil {
+			a.logger().ErrorContext(ctx, "abort multipart upload failed; parts may be left until the bucket's lifecycle rule removes them",
+				"target_bucket", c.TargetBucket, "key", c.SourceKey, "upload_id", uploadID, "error", aerr.Error())
+		}
+		return len(parts), err
+	}
+	return len(parts), nil
+}
+
+// sourceTagging returns the source's tags encoded for x-amz-tagging, or nil
+// when it has none.
+func (a *ArchiveCopier) sourceTagging(ctx context.Context, c Copy, h *s3.HeadObjectOutput) (*string, error) {
+	if h.TagCount != nil && *h.TagCount == 0 {
+		return nil, nil
+	}
+	out, err := a.S3.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{
+		Bucket: aws.String(c.SourceBucket), Key: aws.String(c.SourceKey), VersionId: h.VersionId,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(out.TagSet) == 0 {
+		return nil, nil
+	}
+	tags := make([][2]string, 0, len(out.TagSet))
+	for _, t := range out.TagSet {
+		tags = append(tags, [2]string{aws.ToString(t.Key), aws.ToString(t.Value)})
+	}
+	return aws.String(encodeTagging(tags)), nil
+}
+
+// copyParts copies the parts, at most Concurrency at once, and returns them
+// completed in part order. After the first failure, or when the measured
+// pace says the copy cannot finish before ctx's deadline, it starts no more
+// parts but lets those in flight finish: a part copy cancelled on our side
+// may still complete on S3's side after the abort and leave a part behind.
+// Only ctx's own end (the copy deadline) cancels parts in flight.
+func (a *ArchiveCopier) copyParts(ctx context.Context, c Copy, src sourceObject, uploadID string, parts []partRange, withChecksum bool) ([]types.CompletedPart, error) {
+	var (
+		mu        sync.Mutex
+		failure   error
+		stopped   = make(chan struct{})
+		completed = make([]types.CompletedPart, 0, len(parts))
+		doneBytes int64
+		doneParts int
+		wg        sync.WaitGroup
+		sem       = make(chan struct{}, max(a.Config.Concurrency, 1))
+		started   = a.clock()
+		source    = CopySource(c.SourceBucket, c.SourceKey)
+	)
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if failure == nil {
+			failure = err
+			close(stopped)
+		}
+	}
+schedule:
+	for _, p := range parts {
+		select {
+		case sem <- struct{}{}:
+		case <-stopped:
+			break schedule
+		case <-ctx.Done():
+			fail(ctx.Err())
+			break schedule
+		}
+		mu.Lock()
+		err := failure
+		if err == nil {
+			err = a.pace(ctx, c, src.size, doneBytes, doneParts, started)
+		}
+		mu.Unlock()
+		if err != nil {
+			fail(err)
+			break
+		}
+		wg.Add(1)
+		go func(p partRange) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out, err := a.S3.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
+				Bucket:            aws.String(c.TargetBucket),
+				Key:               aws.String(c.SourceKey),
+				UploadId:          aws.String(uploadID),
+				PartNumber:        aws.Int32(p.Number),
+				CopySource:        aws.String(source),
+				CopySourceRange:   aws.String(fmt.Sprintf("bytes=%d-%d", p.First, p.Last)),
+				CopySourceIfMatch: src.head.ETag,
+			})
+			if err != nil {
+				fail(fmt.Errorf("part %d (bytes %d-%d): %w", p.Number, p.First, p.Last, err))
+				return
+			}
+			part := types.CompletedPart{PartNumber: aws.Int32(p.Number)}
+			if out.CopyPartResult != nil {
+				part.ETag = out.CopyPartResult.ETag
+			}
+			if withChecksum {
+				partChecksum(src.checksum.alg, out.CopyPartResult, &part)
+			}
+			mu.Lock()
+			completed = append(completed, part)
+			doneBytes += p.Last - p.First + 1
+			doneParts++
+			mu.Unlock()
+		}(p)
+	}
+	wg.Wait()
+	if failure != nil {
+		return nil, failure
+	}
+	sort.Slice(completed, func(i, j int) bool { return *completed[i].PartNumber < *completed[j].PartNumber })
+	return completed, nil
+}
+
+// pace fails with a DeadlineExceeded TransientCopyError when, at the pace
+// measured so far, the remaining bytes cannot be copied before ctx's
+// deadline. It judges only after the first wave of parts has completed.
+func (a *ArchiveCopier) pace(ctx context.Context, c Copy, size, doneBytes int64, doneParts int, started time.Time) error {
+	deadline, ok := ctx.Deadline()
+	if !ok || doneBytes == 0 || doneParts < a.Config.Concurrency {
+		return nil
+	}
+	now := a.clock()
+	elapsed := now.Sub(started)
+	rate := float64(doneBytes) / elapsed.Seconds() // bytes per second
+	need := time.Duration(float64(size-doneBytes) / rate * float64(time.Second))
+	if now.Add(need).Before(deadline) {
+		return nil
+	}
+	return &TransientCopyError{Copy: c, Code: "DeadlineExceeded", Message: fmt.Sprintf(
+		"at %.1f MiB/s the remaining %d of %d bytes need %s but only %s is left before the Lambda deadline minus the %s margin; stopped and aborted",
+		rate/MiB, size-doneBytes, size, need.Round(time.Second), deadline.Sub(now).Round(time.Second), a.Config.DeadlineMargin)}
+}
+
+// abort aborts the multipart upload under a context not yet cancelled, then
+// checks with ListParts that it is gone (S3 may still finish a part that was
+// in flight; AWS advises aborting again then).
+func (a *ArchiveCopier) abort(ctx context.Context, c Copy, uploadID string) error {
+	ctx, cancel := cleanupContext(ctx)
+	defer cancel()
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		_, err = a.S3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+			Bucket: aws.String(c.TargetBucket), Key: aws.String(c.SourceKey), UploadId: aws.String(uploadID),
+		})
+		if err != nil && !isNoSuchUpload(err) {
+			continue
+		}
+		_, lerr := a.S3.ListParts(ctx, &s3.ListPartsInput{
+			Bucket: aws.String(c.TargetBucket), Key: aws.String(c.SourceKey), UploadId: aws.String(uploadID),
+		})
+		if lerr != nil && isNoSuchUpload(lerr) {
+			return nil
+		}
+		err = fmt.Errorf("upload %s still listed after abort: %v", uploadID, lerr)
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+func isNoSuchUpload(err error) bool {
+	var nsu *types.NoSuchUpload
+	if errors.As(err, &nsu) {
+		return true
+	}
+	return httpStatus(err) == 404
+}
