@@ -1,6 +1,7 @@
 package localrun
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -184,6 +185,9 @@ func (c *CLI) execute(ctx context.Context, cmd string, f cliFlags) (*Result, err
 	if cmd == "demo" {
 		getenv = demoEnv(c.Getenv, c.Stderr)
 	}
+	if _, err := LoadSettings(root, getenv); err != nil {
+		return nil, err // before any server starts or builds
+	}
 	if getenv(EnvS3Endpoint) == "" {
 		// Build versitygw now (first time only) so the user sees why it
 		// takes minutes.
@@ -342,10 +346,9 @@ func printResult(w io.Writer, r *Result) {
 	fmt.Fprintln(w)
 	if r.Succeeded() {
 		fmt.Fprintf(w, "SUCCEEDED in %s\n", r.Duration.Round(time.Millisecond))
-		var v any
-		if json.Unmarshal(r.Output, &v) == nil {
-			b, _ := json.MarshalIndent(v, "", "  ")
-			fmt.Fprintf(w, "output:\n%s\n", b)
+		var b bytes.Buffer
+		if json.Indent(&b, r.Output, "", "  ") == nil {
+			fmt.Fprintf(w, "output:\n%s\n", b.String())
 		}
 		return
 	}

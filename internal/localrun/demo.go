@@ -140,10 +140,9 @@ func (d *demoSeed) show(ctx context.Context, w io.Writer, s *Services) error {
 func jsonTail(msg string) (text, doc string, ok bool) {
 	i := strings.IndexAny(msg, "[{")
 	for i >= 0 {
-		var v any
-		if json.Unmarshal([]byte(msg[i:]), &v) == nil {
-			b, _ := json.MarshalIndent(v, "", "  ")
-			return strings.TrimSpace(msg[:i]), string(b), true
+		var b bytes.Buffer
+		if json.Indent(&b, []byte(msg[i:]), "", "  ") == nil {
+			return strings.TrimSpace(msg[:i]), b.String(), true
 		}
 		j := strings.IndexAny(msg[i+1:], "[{")
 		if j < 0 {

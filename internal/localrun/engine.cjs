@@ -20,6 +20,31 @@ const path = require('node:path');
 const { createRequire } = require('node:module');
 const requireFromRoot = createRequire(path.join(process.cwd(), 'package.json'));
 const { StateMachine } = requireFromRoot('aws-local-stepfunctions');
+const lambdaSdk = requireFromRoot('@aws-sdk/client-lambda');
+
+// Report a Lambda function error as Step Functions does in AWS: the error
+// name is the function's errorType and the cause is the error payload as JSON
+// text ({"errorMessage": ..., "errorType": ...}). The engine would otherwise
+// make the cause "errorType: errorMessage", a shape AWS never produces. The
+// engine uses this same SDK module, so patching its send() is enough; error
+// names, Retry and Catch work as before.
+const originalSend = lambdaSdk.LambdaClient.prototype.send;
+lambdaSdk.LambdaClient.prototype.send = async function send(command, ...rest) {
+  const out = await originalSend.call(this, command, ...rest);
+  if (command instanceof lambdaSdk.InvokeCommand && out && out.FunctionError) {
+    const text = out.Payload ? new TextDecoder().decode(out.Payload) : '';
+    let payload;
+    try {
+      payload = JSON.parse(text);
+    } catch {
+      payload = { errorMessage: text, errorType: 'Lambda.Unknown' };
+    }
+    const err = new Error(JSON.stringify(payload));
+    err.name = (payload && payload.errorType) || 'Lambda.Unknown';
+    throw err;
+  }
+  return out;
+};
 
 function emit(line) {
   process.stdout.write(JSON.stringify(line) + '\n');
@@ -41,7 +66,14 @@ function causeOf(err) {
     return String(err.cause.errorMessage);
   }
   if (err && typeof err.cause === 'string') return err.cause;
-  return err && err.message ? String(err.message) : String(err);
+  const message = err && err.message ? String(err.message) : String(err);
+  try {
+    const payload = JSON.parse(message);
+    if (payload && typeof payload.errorMessage === 'string') return payload.errorMessage;
+  } catch {
+    // not a Lambda error payload
+  }
+  return message;
 }
 
 async function readStdin() {

@@ -63,23 +63,25 @@ type EventState struct {
 // Time returns the event's timestamp.
 func (e Event) Time() time.Time { return time.UnixMilli(e.Timestamp) }
 
-// CauseText returns the event's cause as text: a string as it is, a Lambda
-// error object's errorMessage, else the JSON.
+// CauseText returns the event's cause as text: a Lambda error's
+// errorMessage (the cause being its JSON payload, as text or as an object),
+// else the cause as it is.
 func (e Event) CauseText() string {
 	if len(e.Cause) == 0 {
 		return ""
 	}
+	raw := []byte(e.Cause)
 	var s string
 	if json.Unmarshal(e.Cause, &s) == nil {
-		return s
+		raw = []byte(s)
 	}
 	var lambdaErr struct {
 		ErrorMessage string `json:"errorMessage"`
 	}
-	if json.Unmarshal(e.Cause, &lambdaErr) == nil && lambdaErr.ErrorMessage != "" {
+	if json.Unmarshal(raw, &lambdaErr) == nil && lambdaErr.ErrorMessage != "" {
 		return lambdaErr.ErrorMessage
 	}
-	return string(e.Cause)
+	return string(raw)
 }
 
 // EngineResult is how the execution ended.

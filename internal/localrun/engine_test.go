@@ -83,7 +83,7 @@ func TestEngineRetriesAndCatchesByLambdaErrorName(t *testing.T) {
 	}{
 		{name: "transient retried", input: `{}`, wantStatus: "SUCCEEDED", wantOutput: `{"copied":true}`, wantRetry: 2},
 		{name: "permanent caught", input: `{"fail":"permanent"}`, wantStatus: "SUCCEEDED",
-			wantOutput: `{"fail":"permanent","caught":{"Error":"PermanentCopyError","Cause":"PermanentCopyError: gone for good"}}`},
+			wantOutput: `{"fail":"permanent","caught":{"Error":"PermanentCopyError","Cause":"{\"errorType\":\"PermanentCopyError\",\"errorMessage\":\"gone for good\"}"}}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
