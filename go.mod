@@ -50,3 +50,6 @@ require (
 	golang.org/x/tools/cmd/godoc v0.1.0-deprecated // indirect
 	golang.org/x/tools/godoc v0.1.0-deprecated // indirect
 )
+
+// node_modules holds the CDK CLI's Go init templates, which are not part of this module.
+ignore ./node_modules
