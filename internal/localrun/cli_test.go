@@ -1,0 +1,83 @@
+package localrun
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCLIUsageErrors(t *testing.T) {
+	root := requireEngine(t)
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string
+	}{
+		{"no command", nil, nil, "usage:"},
+		{"unknown command", []string{"deploy"}, nil, `unknown command "deploy"`},
+		{"run without event", []string{"run"}, nil, "run needs --event FILE"},
+		{"unknown flag", []string{"run", "--evnt", "x"}, nil, "flag provided but not defined: -evnt"},
+		{"missing event file", []string{"run", "--event", "/no/such/event.json"}, nil, "read the event"},
+		{"event not JSON", []string{"run", "--event", "cli_test.go"}, nil, "is not valid JSON"},
+		{"bad COPY_RETRIES", []string{"run", "--event", "testdata/s3-records-restore-completed.json"},
+			map[string]string{"COPY_RETRIES": "three"}, `COPY_RETRIES="three": not a whole number`},
+		{"MAP_MAX_CONCURRENCY out of range", []string{"run", "--event", "testdata/s3-records-restore-completed.json"},
+			map[string]string{"MAP_MAX_CONCURRENCY": "0"}, "mapMaxConcurrency = 0"},
+		{"repo without cdk.json", []string{"demo", "--repo", t.TempDir()}, nil, "no cdk.json there"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			cli := &CLI{Stdout: &stdout, Stderr: &stderr, Dir: root,
+				Getenv: func(k string) string { return tc.env[k] }}
+			code := cli.Main(context.Background(), tc.args)
+			if code != ExitUsage {
+				t.Errorf("exit %d, want %d; stderr:\n%s", code, ExitUsage, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.wantErr) {
+				t.Errorf("stderr does not contain %q:\n%s", tc.wantErr, stderr.String())
+			}
+		})
+	}
+}
+
+// TestDemoOnEmbeddedServices runs `demo` end to end on a fresh embedded S3
+// server and PGlite (twice: the second run starts from the same state).
+func TestDemoOnEmbeddedServices(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts versitygw and PGlite")
+	}
+	root := requireEngine(t)
+	dir := t.TempDir()
+	for run := 1; run <= 2; run++ {
+		var stdout, stderr bytes.Buffer
+		cli := &CLI{Stdout: &stdout, Stderr: &stderr, Dir: root,
+			Getenv: func(k string) string { return map[string]string{"DATABASE_URL": "postgres://ignored"}[k] }}
+		code := cli.Main(context.Background(), []string{"demo",
+			"--data-dir", filepath.Join(dir, "s3"), "--db-dir", filepath.Join(dir, "pglite"),
+			"--log-file", filepath.Join(dir, "demo.log")})
+		out := stdout.String()
+		if code != ExitSucceeded {
+			t.Fatalf("run %d: exit %d\nstdout:\n%s\nstderr:\n%s", run, code, out, stderr.String())
+		}
+		for _, want := range []string{
+			"ExecutionSucceeded", "SUCCEEDED in",
+			"archive bucket s3://my-dr-archive-bucket:",
+			"granules/a+b=c café.iso.xml", "granules/L0A RAD RAW product (1 of 20).h5",
+		} {
+			if !strings.Contains(out, want) {
+				t.Errorf("run %d: output lacks %q:\n%s", run, want, out)
+			}
+		}
+		_, rows, _ := strings.Cut(out, "request_status rows:")
+		if n := strings.Count(rows, " complete "); n != 3 {
+			t.Errorf("run %d: %d complete rows, want 3:\n%s", run, n, rows)
+		}
+		if !strings.Contains(stderr.String(), "demo ignores DATABASE_URL") {
+			t.Errorf("run %d: no note that DATABASE_URL is ignored:\n%s", run, stderr.String())
+		}
+	}
+}
