@@ -38,6 +38,10 @@ type Function struct {
 	// ":function:<Name>" (optionally with a qualifier) reach it.
 	Name    string
 	Handler lambda.Handler
+	// Timeout, when set, is the function's configured timeout: each
+	// invocation's context gets that deadline, as in Lambda, so handlers
+	// that plan around their deadline behave as deployed.
+	Timeout time.Duration
 }
 
 // Invocation is one invocation in progress.
@@ -52,7 +56,7 @@ type Server struct {
 	// URL is the endpoint to give the engine, e.g. http://127.0.0.1:41234.
 	URL string
 
-	functions map[string]lambda.Handler
+	functions map[string]Function
 	report    ErrorReport
 	http      *http.Server
 	cancel    context.CancelFunc
@@ -71,12 +75,12 @@ func Start(functions []Function, report ErrorReport) (*Server, error) {
 	if report == nil {
 		return nil, errors.New("invokeapi: an ErrorReport is required")
 	}
-	byName := make(map[string]lambda.Handler, len(functions))
+	byName := make(map[string]Function, len(functions))
 	for _, f := range functions {
 		if f.Name == "" || f.Handler == nil {
 			return nil, fmt.Errorf("invokeapi: function %q has no name or no handler", f.Name)
 		}
-		byName[f.Name] = f.Handler
+		byName[f.Name] = f
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -162,7 +166,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name = FunctionName(name)
-	handler, ok := s.functions[name]
+	fn, ok := s.functions[name]
 	if !ok {
 		writeServiceError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: "+name)
 		return
@@ -185,7 +189,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		AwsRequestID:       fmt.Sprintf("local-%08d", id),
 		InvokedFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:" + name,
 	})
-	out, err := s.invoke(ctx, handler, payload)
+	if fn.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, fn.Timeout)
+		defer cancel()
+	}
+	out, err := s.invoke(ctx, fn.Handler, payload)
 	s.end(id, name)
 
 	w.Header().Set("Content-Type", "application/json")

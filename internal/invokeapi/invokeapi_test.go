@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/google/go-cmp/cmp"
@@ -95,6 +96,35 @@ func TestFunctionName(t *testing.T) {
 	} {
 		if got := FunctionName(in); got != want {
 			t.Errorf("FunctionName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestInvocationDeadline(t *testing.T) {
+	deadline := lambda.NewHandler(func(ctx context.Context) (map[string]any, error) {
+		d, ok := ctx.Deadline()
+		return map[string]any{"has_deadline": ok, "within": ok && time.Until(d) <= 30*time.Second && time.Until(d) > 25*time.Second}, nil
+	})
+	srv, err := Start([]Function{
+		{Name: "timed", Handler: deadline, Timeout: 30 * time.Second},
+		{Name: "untimed", Handler: deadline},
+	}, report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	for name, want := range map[string]string{
+		"timed":   `{"has_deadline":true,"within":true}`,
+		"untimed": `{"has_deadline":false,"within":false}`,
+	} {
+		resp, err := http.Post(srv.URL+"/2015-03-31/functions/"+name+"/invocations", "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(body) != want {
+			t.Errorf("%s: %s, want %s", name, body, want)
 		}
 	}
 }

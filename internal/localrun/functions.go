@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -56,9 +57,16 @@ func Functions(ctx context.Context, getenv func(string) string, log io.Writer) (
 	}
 
 	return []invokeapi.Function{
-		{Name: FunctionParseEvent, Handler: lambda.NewHandler(parse.Handle)},
-		{Name: FunctionRequestStatus, Handler: lambda.NewHandler(status.Handle)},
-		{Name: FunctionCopyFile, Handler: copyFile},
-		{Name: FunctionAggregate, Handler: lambda.NewHandler(aggregate.Handle)},
+		{Name: FunctionParseEvent, Handler: lambda.NewHandler(parse.Handle), Timeout: otherFunctionTimeout},
+		{Name: FunctionRequestStatus, Handler: lambda.NewHandler(status.Handle), Timeout: otherFunctionTimeout},
+		{Name: FunctionCopyFile, Handler: copyFile, Timeout: copyFunctionTimeout},
+		{Name: FunctionAggregate, Handler: lambda.NewHandler(aggregate.Handle), Timeout: otherFunctionTimeout},
 	}, close, nil
 }
+
+// The functions' timeouts as infra/stack.go deploys them (copy-file 900 s,
+// the others 30 s): each local invocation gets that deadline in its context.
+const (
+	copyFunctionTimeout  = 900 * time.Second
+	otherFunctionTimeout = 30 * time.Second
+)
