@@ -100,9 +100,9 @@ var (
 	bucketName   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 	paramName    = regexp.MustCompile(`^/?[A-Za-z0-9_.\-/]+$`)
 	kmsKeyARN    = regexp.MustCompile(`^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$`)
-	vpcIDPattern = regexp.MustCompile(`^vpc-[0-9a-f]+$`)
-	subnetID     = regexp.MustCompile(`^subnet-[0-9a-f]+$`)
-	sgID         = regexp.MustCompile(`^sg-[0-9a-f]+$`)
+	vpcIDPattern = regexp.MustCompile(`^vpc-([0-9a-f]{8}|[0-9a-f]{17})$`)
+	subnetID     = regexp.MustCompile(`^subnet-([0-9a-f]{8}|[0-9a-f]{17})$`)
+	sgID         = regexp.MustCompile(`^sg-([0-9a-f]{8}|[0-9a-f]{17})$`)
 	dbIdentifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_$-]{0,62}$`)
 )
 

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"debug/elf"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestConfigFromContext(t *testing.T) {
+	base := func(t *testing.T) map[string]any {
+		ctx := cdkJSONContext(t)
+		ctx["restoreBuckets"] = []any{"restore-a"}
+		ctx["archiveBuckets"] = []any{"archive-a"}
+		return ctx
+	}
+	tests := []struct {
+		name    string
+		change  map[string]any
+		delete  string
+		want    func(Config) any // what to compare, with wantVal
+		wantVal any
+		wantErr []string
+	}{
+		{
+			name:    "cdk.json as shipped needs the bucket lists",
+			change:  map[string]any{"restoreBuckets": []any{}, "archiveBuckets": []any{}},
+			wantErr: []string{"restoreBuckets is empty", "archiveBuckets is empty"},
+		},
+		{
+			name:    "-c lists as comma-separated strings",
+			change:  map[string]any{"restoreBuckets": "r-one, r-two,r-one", "archiveBuckets": `["a-one"]`},
+			want:    func(c Config) any { return [][]string{c.RestoreBuckets, c.ArchiveBuckets} },
+			wantVal: [][]string{{"r-one", "r-two"}, {"a-one"}},
+		},
+		{
+			name:   "-c numbers and booleans as strings",
+			change: map[string]any{"databasePort": "6432", "enableRestoreBucketEventBridge": "true", "logRetentionDays": "30"},
+			want: func(c Config) any {
+				return []any{c.Database.Port, c.EnableRestoreBucketEventBridge, c.LogRetentionDays}
+			},
+			wantVal: []any{6432, true, 30},
+		},
+		{name: "missing key", delete: "databaseName", wantErr: []string{"databaseName is missing"}},
+		{name: "bad bucket name", change: map[string]any{"restoreBuckets": "Not_A_Bucket"}, wantErr: []string{`restoreBuckets: "Not_A_Bucket" is not an S3 bucket name`}},
+		{name: "restore bucket is an archive bucket", change: map[string]any{"archiveBuckets": "restore-a"}, wantErr: []string{`both name "restore-a"`}},
+		{name: "port out of range", change: map[string]any{"databasePort": 70000}, wantErr: []string{"databasePort = 70000"}},
+		{name: "bad boolean", change: map[string]any{"enableRestoreBucketEventBridge": "yes please"}, wantErr: []string{`enableRestoreBucketEventBridge = "yes please"`}},
+		{name: "VPC without subnets and security group", change: map[string]any{"vpcId": "vpc-0123456789abcdef0"}, wantErr: []string{"subnetIds is empty", `securityGroupId = ""`}},
+		{name: "subnets without VPC", change: map[string]any{"subnetIds": "subnet-0123456789abcdef0"}, wantErr: []string{`vpcId = ""`}},
+		{name: "bad email", change: map[string]any{"alarmEmail": "ops at example"}, wantErr: []string{`alarmEmail = "ops at example"`}},
+		{name: "bad KMS key", change: map[string]any{"archiveKmsKeyArn": "alias/archive"}, wantErr: []string{`archiveKmsKeyArn = "alias/archive"`}},
+		{name: "chunk larger than threshold", change: map[string]any{"multipartChunksizeMb": 300, "multipartThresholdMb": 200}, wantErr: []string{"multipartChunksizeMb = 300 is larger than multipartThresholdMb = 200"}},
+		{name: "threshold above CopyObject's 5 GB", change: map[string]any{"multipartThresholdMb": 6000}, wantErr: []string{"multipartThresholdMb = 6000"}},
+		{name: "retention CloudWatch does not offer", change: map[string]any{"logRetentionDays": 42}, wantErr: []string{"logRetentionDays = 42"}},
+		{name: "bad ssl mode", change: map[string]any{"databaseSslMode": "always"}, wantErr: []string{`databaseSslMode = "always"`}},
+		{name: "workflow setting checked by statemachine", change: map[string]any{"copyRetries": "0"}, wantErr: []string{"copyRetries = 0"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := base(t)
+			for k, v := range tc.change {
+				ctx[k] = v
+			}
+			if tc.delete != "" {
+				delete(ctx, tc.delete)
+			}
+			cfg, err := ConfigFromContext(func(k string) any { return ctx[k] })
+			if len(tc.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("accepted, want errors %q", tc.wantErr)
+				}
+				for _, w := range tc.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q\ndoes not contain %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ConfigFromContext: %v", err)
+			}
+			if diff := cmp.Diff(tc.wantVal, tc.want(cfg)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestCDKJSONKeys: cdk.json defines exactly the keys the app reads, so no
+// setting is silently ignored and none lacks its default.
+func TestCDKJSONKeys(t *testing.T) {
+	var inFile []string
+	for k := range cdkJSONContext(t) {
+		inFile = append(inFile, k)
+	}
+	read := contextKeys()
+	sort.Strings(inFile)
+	sort.Strings(read)
+	if diff := cmp.Diff(read, inFile); diff != "" {
+		t.Errorf("context keys (-read by the app +in cdk.json):\n%s", diff)
+	}
+}
+
+// TestLambdaBuilder builds a tiny main package the way synth builds the
+// functions and checks the result is a Linux arm64 executable.
+func TestLambdaBuilder(t *testing.T) {
+	out := t.TempDir()
+	dir, err := lambdaBuilder{ModuleDir: "..", OutDir: out}.Build("hello", "./infra/testdata/hello")
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	if dir != filepath.Join(out, "hello") {
+		t.Errorf("dir = %s, want %s", dir, filepath.Join(out, "hello"))
+	}
+	f, err := elf.Open(filepath.Join(dir, "bootstrap"))
+	if err != nil {
+		t.Fatalf("bootstrap is not an ELF executable: %v", err)
+	}
+	defer f.Close()
+	if f.Machine != elf.EM_AARCH64 || f.Type != elf.ET_EXEC {
+		t.Errorf("bootstrap is %v %v, want EM_AARCH64 ET_EXEC", f.Machine, f.Type)
+	}
+
+	_, err = lambdaBuilder{ModuleDir: "..", OutDir: out}.Build("missing", "./functions/no-such-function")
+	if err == nil || !strings.Contains(err.Error(), "build Lambda missing") {
+		t.Errorf("building a missing package: error = %v", err)
+	}
+}

@@ -1,0 +1,757 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/assertions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
+)
+
+// TestMain stops the jsii runtime (a Node process) after the tests. jsii
+// prints a Node end-of-life banner unless JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20
+// is in the environment of `go test`.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	jsii.Close()
+	os.Exit(code)
+}
+
+// cdkJSONContext is the "context" of the repository's cdk.json.
+func cdkJSONContext(t *testing.T) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "cdk.json"))
+	if err != nil {
+		t.Fatalf("read cdk.json: %v", err)
+	}
+	var doc struct {
+		Context map[string]any `json:"context"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("parse cdk.json: %v", err)
+	}
+	return doc.Context
+}
+
+// synthesized is one synthesized variant of the stack, shared by subtests
+// (a synth costs seconds of jsii).
+type synthesized struct {
+	stack    *ArchiveCopyStack
+	template assertions.Template
+	json     map[string]any // the template as plain JSON
+	cfg      Config
+}
+
+// synth builds the stack from cdk.json's context plus overrides, the way
+// `cdk synth -c key=value` would, with a stand-in for the Lambda code.
+func synth(t *testing.T, overrides map[string]any) synthesized {
+	t.Helper()
+	ctx := cdkJSONContext(t)
+	for k, v := range overrides {
+		ctx[k] = v
+	}
+	app := awscdk.NewApp(&awscdk.AppProps{Context: &ctx, Outdir: jsii.String(t.TempDir())})
+	cfg, err := ConfigFromContext(func(key string) any { return app.Node().TryGetContext(jsii.String(key)) })
+	if err != nil {
+		t.Fatalf("ConfigFromContext: %v", err)
+	}
+	codeDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(codeDir, "bootstrap"), []byte("stand-in"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stack, err := NewArchiveCopyStack(app, stackID, &ArchiveCopyStackProps{
+		Config:       cfg,
+		FunctionCode: func(string) awslambda.Code { return awslambda.Code_FromAsset(jsii.String(codeDir), nil) },
+	})
+	if err != nil {
+		t.Fatalf("NewArchiveCopyStack: %v", err)
+	}
+	tmpl := assertions.Template_FromStack(stack.Stack, nil)
+	raw, err := json.Marshal(tmpl.ToJSON())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	return synthesized{stack: stack, template: tmpl, json: doc, cfg: cfg}
+}
+
+// resources returns the template's resources of one type, by logical id.
+func (s synthesized) resources(typ string) map[string]map[string]any {
+	out := map[string]map[string]any{}
+	for id, r := range s.json["Resources"].(map[string]any) {
+		res := r.(map[string]any)
+		if res["Type"] == typ {
+			out[id] = res
+		}
+	}
+	return out
+}
+
+// props returns the Properties of the resource with the logical id.
+func (s synthesized) props(t *testing.T, id string) map[string]any {
+	t.Helper()
+	r, ok := s.json["Resources"].(map[string]any)[id].(map[string]any)
+	if !ok {
+		t.Fatalf("no resource %s in the template", id)
+	}
+	p, _ := r["Properties"].(map[string]any)
+	return p
+}
+
+// logicalID is the logical id of a construct's CloudFormation resource.
+func (s synthesized) logicalID(defaultChild any) string {
+	return *s.stack.GetLogicalId(defaultChild.(awscdk.CfnElement))
+}
+
+func (s synthesized) functionID(name string) string {
+	return s.logicalID(s.stack.Functions[name].Function.Node().DefaultChild())
+}
+
+func (s synthesized) roleID(name string) string {
+	return s.logicalID(s.stack.Functions[name].Role.Node().DefaultChild())
+}
+
+// statements returns the IAM statements of every AWS::IAM::Policy attached
+// to the role with the given logical id, plus its inline policies.
+func (s synthesized) statements(roleID string) []map[string]any {
+	var out []map[string]any
+	for _, p := range s.resources("AWS::IAM::Policy") {
+		props := p["Properties"].(map[string]any)
+		attached := false
+		for _, r := range props["Roles"].([]any) {
+			if ref, ok := r.(map[string]any)["Ref"]; ok && ref == roleID {
+				attached = true
+			}
+		}
+		if !attached {
+			continue
+		}
+		for _, st := range props["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+			out = append(out, st.(map[string]any))
+		}
+	}
+	return out
+}
+
+// bySid finds the statement with the Sid.
+func bySid(t *testing.T, sts []map[string]any, sid string) map[string]any {
+	t.Helper()
+	for _, st := range sts {
+		if st["Sid"] == sid {
+			return st
+		}
+	}
+	t.Fatalf("no statement %q among %v", sid, sts)
+	return nil
+}
+
+// actions lists a statement's actions (Action may be a string or a list).
+func actions(st map[string]any) []string {
+	switch a := st["Action"].(type) {
+	case string:
+		return []string{a}
+	case []any:
+		var out []string
+		for _, x := range a {
+			out = append(out, x.(string))
+		}
+		return out
+	}
+	return nil
+}
+
+// asList turns a Resource (string, object or list) into a list.
+func asList(v any) []any {
+	if l, ok := v.([]any); ok {
+		return l
+	}
+	return []any{v}
+}
+
+// sub is how the template spells awscdk.Fn_Sub(s).
+func sub(s string) map[string]any { return map[string]any{"Fn::Sub": s} }
+
+// getAttArn is how the template refers to a resource's ARN.
+func getAttArn(id string) map[string]any { return map[string]any{"Fn::GetAtt": []any{id, "Arn"}} }
+
+// expect runs a CDK assertion, which reports failure by panicking through
+// jsii, as a test error.
+func expect(t *testing.T, what string, assertion func()) {
+	t.Helper()
+	defer func() {
+		if r := recover(); r != nil {
+			t.Errorf("%s: %v", what, r)
+		}
+	}()
+	assertion()
+}
+
+// nagFindings lists cdk-nag's unsuppressed AwsSolutions errors and warnings.
+func nagFindings(s synthesized) []string {
+	var out []string
+	ann := assertions.Annotations_FromStack(s.stack.Stack)
+	pattern := assertions.Match_StringLikeRegexp(jsii.String("AwsSolutions-.*"))
+	for _, m := range *ann.FindError(jsii.String("*"), pattern) {
+		out = append(out, fmt.Sprintf("error at %s: %v", *m.Id, m.Entry.Data))
+	}
+	for _, m := range *ann.FindWarning(jsii.String("*"), pattern) {
+		out = append(out, fmt.Sprintf("warning at %s: %v", *m.Id, m.Entry.Data))
+	}
+	return out
+}
+
+// resolveDefinition turns the state machine's DefinitionString (an Fn::Join
+// of text and Fn::GetAtt of the functions) into text, writing each function
+// ARN as "arn:<logical id>".
+func resolveDefinition(t *testing.T, def any) string {
+	t.Helper()
+	if s, ok := def.(string); ok {
+		return s
+	}
+	join, ok := def.(map[string]any)["Fn::Join"].([]any)
+	if !ok || len(join) != 2 || join[0] != "" {
+		t.Fatalf("DefinitionString is neither text nor Fn::Join: %v", def)
+	}
+	var b strings.Builder
+	for _, part := range join[1].([]any) {
+		switch p := part.(type) {
+		case string:
+			b.WriteString(p)
+		case map[string]any:
+			att, ok := p["Fn::GetAtt"].([]any)
+			if !ok || att[1] != "Arn" {
+				t.Fatalf("unexpected part of the definition: %v", p)
+			}
+			b.WriteString("arn:" + att[0].(string))
+		default:
+			t.Fatalf("unexpected part of the definition: %v", p)
+		}
+	}
+	return b.String()
+}
+
+// checkDeployedDefinition: what CloudFormation receives is Render of the
+// same settings, with the functions' ARNs in the right tasks.
+func checkDeployedDefinition(t *testing.T, s synthesized) {
+	t.Helper()
+	// GIVEN the synthesized state machine
+	sms := s.resources("AWS::StepFunctions::StateMachine")
+	if len(sms) != 1 {
+		t.Fatalf("want 1 state machine, got %d", len(sms))
+	}
+	var deployed any
+	for _, sm := range sms {
+		deployed = sm["Properties"].(map[string]any)["DefinitionString"]
+	}
+	// WHEN the definition is resolved and the settings rendered locally
+	settings := s.cfg.Workflow
+	settings.ParseEventFunctionARN = "arn:" + s.functionID(fnParseEvent)
+	settings.RequestStatusFunctionARN = "arn:" + s.functionID(fnRequestStatus)
+	settings.CopyFileFunctionARN = "arn:" + s.functionID(fnCopyFile)
+	settings.AggregateFunctionARN = "arn:" + s.functionID(fnAggregate)
+	want, err := statemachine.Render(settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// THEN they are the same document
+	var gotDoc, wantDoc any
+	if err := json.Unmarshal([]byte(resolveDefinition(t, deployed)), &gotDoc); err != nil {
+		t.Fatalf("deployed definition is not JSON: %v", err)
+	}
+	if err := json.Unmarshal(want, &wantDoc); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(wantDoc, gotDoc); diff != "" {
+		t.Errorf("deployed definition differs from statemachine.Render (-render +deployed):\n%s", diff)
+	}
+}
+
+func TestStackWithDefaults(t *testing.T) {
+	// GIVEN cdk.json's defaults and the two required bucket lists
+	// WHEN the stack is synthesized (once; the subtests share the template)
+	s := synth(t, map[string]any{
+		"restoreBuckets": []any{"restore-a", "restore-b"},
+		"archiveBuckets": []any{"archive-a"},
+	})
+
+	t.Run("four Go Lambdas on provided.al2023 arm64 with JSON logs and X-Ray", func(t *testing.T) {
+		// THEN each function is a bootstrap on provided.al2023/arm64, traced,
+		// logging JSON to its own log group
+		fns := s.resources("AWS::Lambda::Function")
+		if len(fns) != 4 {
+			t.Errorf("want 4 functions, got %d", len(fns))
+		}
+		timeouts := map[string]float64{fnParseEvent: 30, fnRequestStatus: 30, fnCopyFile: copyFunctionTimeoutSecs, fnAggregate: 30}
+		for _, name := range functionNames {
+			p := s.props(t, s.functionID(name))
+			got := map[string]any{
+				"Runtime": p["Runtime"], "Architectures": p["Architectures"], "Handler": p["Handler"],
+				"TracingConfig": p["TracingConfig"], "LogFormat": p["LoggingConfig"].(map[string]any)["LogFormat"],
+				"Timeout": p["Timeout"],
+			}
+			want := map[string]any{
+				"Runtime": "provided.al2023", "Architectures": []any{"arm64"}, "Handler": "bootstrap",
+				"TracingConfig": map[string]any{"Mode": "Active"}, "LogFormat": "JSON", "Timeout": timeouts[name],
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", name, diff)
+			}
+			logGroup := p["LoggingConfig"].(map[string]any)["LogGroup"]
+			if diff := cmp.Diff(map[string]any{"Ref": s.logicalID(s.stack.Functions[name].LogGroup.Node().DefaultChild())}, logGroup); diff != "" {
+				t.Errorf("%s logs to the wrong log group (-want +got):\n%s", name, diff)
+			}
+			if _, inVPC := p["VpcConfig"]; inVPC {
+				t.Errorf("%s is in a VPC though no vpcId is set", name)
+			}
+		}
+	})
+
+	t.Run("log groups keep logs for logRetentionDays", func(t *testing.T) {
+		// THEN the four function log groups and the state machine's keep 90 days
+		groups := s.resources("AWS::Logs::LogGroup")
+		if len(groups) != 5 {
+			t.Errorf("want 5 log groups, got %d", len(groups))
+		}
+		for id, g := range groups {
+			if got := g["Properties"].(map[string]any)["RetentionInDays"]; got != float64(90) {
+				t.Errorf("%s RetentionInDays = %v, want 90", id, got)
+			}
+		}
+	})
+
+	t.Run("copy Lambda environment", func(t *testing.T) {
+		// THEN the copy Lambda gets the allowlists and the multipart settings
+		env := s.props(t, s.functionID(fnCopyFile))["Environment"].(map[string]any)["Variables"]
+		want := map[string]any{
+			"SOURCE_BUCKETS": "restore-a,restore-b", "ARCHIVE_BUCKETS": "archive-a",
+			"MULTIPART_THRESHOLD_MB": "5120", "MULTIPART_CHUNKSIZE_MB": "250", "MULTIPART_CONCURRENCY": "10",
+		}
+		if diff := cmp.Diff(want, env); diff != "" {
+			t.Errorf("copy-file environment (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("database Lambda environment", func(t *testing.T) {
+		// THEN the request-status Lambda gets the database settings and the
+		// names (not the values) of the SSM parameters
+		env := s.props(t, s.functionID(fnRequestStatus))["Environment"].(map[string]any)["Variables"]
+		want := map[string]any{
+			"DATABASE_PORT": "5432", "DATABASE_NAME": "disaster_recovery", "DATABASE_USER": "druser",
+			"DATABASE_HOST_PARAMETER": "drdb-host", "DATABASE_PASSWORD_PARAMETER": "drdb-user-pass",
+			"DATABASE_SSLMODE": "require",
+		}
+		if diff := cmp.Diff(want, env); diff != "" {
+			t.Errorf("request-status environment (-want +got):\n%s", diff)
+		}
+		for _, name := range []string{fnParseEvent, fnCopyFile, fnAggregate} {
+			env, _ := s.props(t, s.functionID(name))["Environment"].(map[string]any)
+			vars, _ := env["Variables"].(map[string]any)
+			for k := range vars {
+				if strings.HasPrefix(k, "DATABASE_") {
+					t.Errorf("%s has database setting %s", name, k)
+				}
+			}
+		}
+	})
+
+	t.Run("Standard state machine logging ALL with execution data and X-Ray", func(t *testing.T) {
+		// THEN
+		expect(t, "state machine properties", func() {
+			s.template.HasResourceProperties(jsii.String("AWS::StepFunctions::StateMachine"), assertions.Match_ObjectLike(&map[string]any{
+				"StateMachineType": "STANDARD",
+				"LoggingConfiguration": assertions.Match_ObjectLike(&map[string]any{
+					"Level":                "ALL",
+					"IncludeExecutionData": true,
+				}),
+				"TracingConfiguration": map[string]any{"Enabled": true},
+			}))
+		})
+	})
+
+	t.Run("deployed definition is statemachine.Render of the same settings", func(t *testing.T) {
+		checkDeployedDefinition(t, s)
+	})
+
+	t.Run("EventBridge rule on restore completion in the restore buckets", func(t *testing.T) {
+		// THEN the pattern names the source, the detail type and the buckets
+		pattern := assertions.NewCapture(nil)
+		expect(t, "rule", func() {
+			s.template.HasResourceProperties(jsii.String("AWS::Events::Rule"), assertions.Match_ObjectLike(&map[string]any{
+				"EventPattern": pattern,
+				"State":        "ENABLED",
+			}))
+		})
+		wantPattern := map[string]any{
+			"source":      []any{"aws.s3"},
+			"detail-type": []any{"Object Restore Completed"},
+			"detail":      map[string]any{"bucket": map[string]any{"name": []any{"restore-a", "restore-b"}}},
+		}
+		got := map[string]any{}
+		for k, v := range *pattern.AsObject() {
+			got[k] = v
+		}
+		gotJSON, _ := json.Marshal(got)
+		var gotPattern map[string]any
+		_ = json.Unmarshal(gotJSON, &gotPattern)
+		if diff := cmp.Diff(wantPattern, gotPattern); diff != "" {
+			t.Errorf("event pattern (-want +got):\n%s", diff)
+		}
+
+		// AND the target is the state machine, with retries and the DLQ
+		smID := s.logicalID(s.stack.Workflow.StateMachine.Node().DefaultChild())
+		dlqID := s.logicalID(s.stack.Trigger.DeadLetterQueue.Node().DefaultChild())
+		var targets []any
+		for _, r := range s.resources("AWS::Events::Rule") {
+			targets = r["Properties"].(map[string]any)["Targets"].([]any)
+		}
+		if len(targets) != 1 {
+			t.Fatalf("want 1 target, got %v", targets)
+		}
+		target := targets[0].(map[string]any)
+		got2 := map[string]any{"Arn": target["Arn"], "DeadLetterConfig": target["DeadLetterConfig"], "RetryPolicy": target["RetryPolicy"], "Input": target["Input"]}
+		want2 := map[string]any{
+			"Arn":              map[string]any{"Ref": smID},
+			"DeadLetterConfig": map[string]any{"Arn": getAttArn(dlqID)},
+			"RetryPolicy":      map[string]any{"MaximumRetryAttempts": float64(185), "MaximumEventAgeInSeconds": float64(86400)},
+			"Input":            nil, // the whole event: parse-event reads the EventBridge shape
+		}
+		if diff := cmp.Diff(want2, got2); diff != "" {
+			t.Errorf("rule target (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("dead-letter queue is encrypted, TLS-only, and only the rule may send", func(t *testing.T) {
+		// THEN
+		expect(t, "queue encryption", func() {
+			s.template.HasResourceProperties(jsii.String("AWS::SQS::Queue"), assertions.Match_ObjectLike(&map[string]any{
+				"SqsManagedSseEnabled":   true,
+				"MessageRetentionPeriod": 1209600,
+			}))
+		})
+		ruleID := s.logicalID(s.stack.Trigger.Rule.Node().DefaultChild())
+		expect(t, "queue policy", func() {
+			s.template.HasResourceProperties(jsii.String("AWS::SQS::QueuePolicy"), assertions.Match_ObjectLike(&map[string]any{
+				"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{
+					"Statement": assertions.Match_ArrayWith(&[]any{
+						assertions.Match_ObjectLike(&map[string]any{
+							"Effect":    "Deny",
+							"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+						}),
+						assertions.Match_ObjectLike(&map[string]any{
+							"Effect":    "Allow",
+							"Action":    "sqs:SendMessage",
+							"Principal": map[string]any{"Service": "events.amazonaws.com"},
+							"Condition": map[string]any{"ArnEquals": map[string]any{"aws:SourceArn": getAttArn(ruleID)}},
+						}),
+					}),
+				}),
+			}))
+		})
+	})
+
+	t.Run("alarms on failed executions and dead letters go to an encrypted topic", func(t *testing.T) {
+		topicID := s.logicalID(s.stack.Alarms.Topic.Node().DefaultChild())
+		smID := s.logicalID(s.stack.Workflow.StateMachine.Node().DefaultChild())
+		dlqID := s.logicalID(s.stack.Trigger.DeadLetterQueue.Node().DefaultChild())
+		// THEN
+		expect(t, "failed-executions alarm", func() {
+			s.template.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), assertions.Match_ObjectLike(&map[string]any{
+				"Namespace":          "AWS/States",
+				"MetricName":         "ExecutionsFailed",
+				"Dimensions":         []any{map[string]any{"Name": "StateMachineArn", "Value": map[string]any{"Ref": smID}}},
+				"Threshold":          1,
+				"ComparisonOperator": "GreaterThanOrEqualToThreshold",
+				"AlarmActions":       []any{map[string]any{"Ref": topicID}},
+			}))
+		})
+		expect(t, "dead-letter alarm", func() {
+			s.template.HasResourceProperties(jsii.String("AWS::CloudWatch::Alarm"), assertions.Match_ObjectLike(&map[string]any{
+				"Namespace":    "AWS/SQS",
+				"MetricName":   "ApproximateNumberOfMessagesVisible",
+				"Dimensions":   []any{map[string]any{"Name": "QueueName", "Value": getAttName(dlqID)}},
+				"Threshold":    1,
+				"AlarmActions": []any{map[string]any{"Ref": topicID}},
+			}))
+		})
+		expect(t, "topic encryption", func() {
+			s.template.HasResourceProperties(jsii.String("AWS::SNS::Topic"), assertions.Match_ObjectLike(&map[string]any{
+				"KmsMasterKeyId": getAttArn(s.logicalID(s.stack.Alarms.Topic.MasterKey().Node().DefaultChild())),
+			}))
+		})
+		if n := len(s.resources("AWS::SNS::Subscription")); n != 0 {
+			t.Errorf("no alarmEmail but %d subscriptions", n)
+		}
+	})
+
+	t.Run("copy Lambda reads only the restore buckets and writes only the archive buckets", func(t *testing.T) {
+		sts := s.statements(s.roleID(fnCopyFile))
+		read := bySid(t, sts, "ReadRestoredObjects")
+		write := bySid(t, sts, "WriteArchiveObjects")
+		got := map[string]any{
+			"read":            actions(read),
+			"read resources":  asList(read["Resource"]),
+			"write":           actions(write),
+			"write resources": asList(write["Resource"]),
+		}
+		want := map[string]any{
+			"read":            []string{"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"},
+			"read resources":  []any{sub("arn:${AWS::Partition}:s3:::restore-a/*"), sub("arn:${AWS::Partition}:s3:::restore-b/*")},
+			"write":           []string{"s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"},
+			"write resources": []any{sub("arn:${AWS::Partition}:s3:::archive-a/*")},
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("copy-file S3 statements (-want +got):\n%s", diff)
+		}
+		for _, st := range sts {
+			for _, a := range actions(st) {
+				if strings.HasPrefix(a, "s3:") && st["Sid"] != "ReadRestoredObjects" && st["Sid"] != "WriteArchiveObjects" {
+					t.Errorf("copy-file has another S3 statement: %v", st)
+				}
+				if strings.HasPrefix(a, "kms:") {
+					t.Errorf("copy-file may use KMS without archiveKmsKeyArn: %v", st)
+				}
+			}
+		}
+	})
+
+	t.Run("only the database Lambda reads the two SSM parameters", func(t *testing.T) {
+		sts := s.statements(s.roleID(fnRequestStatus))
+		params := bySid(t, sts, "ReadDatabaseParameters")
+		decrypt := bySid(t, sts, "DecryptDatabasePasswordThroughSSM")
+		passwordARN := sub("arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/drdb-user-pass")
+		got := map[string]any{
+			"params actions": actions(params), "params": asList(params["Resource"]),
+			"decrypt actions": actions(decrypt), "decrypt condition": decrypt["Condition"],
+		}
+		want := map[string]any{
+			"params actions": []string{"ssm:GetParameter"},
+			"params": []any{
+				sub("arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/drdb-host"),
+				passwordARN,
+			},
+			"decrypt actions": []string{"kms:Decrypt"},
+			"decrypt condition": map[string]any{
+				"StringEquals":             map[string]any{"kms:ViaService": sub("ssm.${AWS::Region}.${AWS::URLSuffix}")},
+				"ForAnyValue:StringEquals": map[string]any{"kms:EncryptionContext:PARAMETER_ARN": []any{passwordARN}},
+			},
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("request-status SSM statements (-want +got):\n%s", diff)
+		}
+		for _, other := range []string{fnParseEvent, fnCopyFile, fnAggregate} {
+			for _, st := range s.statements(s.roleID(other)) {
+				for _, a := range actions(st) {
+					if strings.HasPrefix(a, "ssm:") || strings.HasPrefix(a, "kms:") {
+						t.Errorf("%s may %s: %v", other, a, st)
+					}
+				}
+			}
+		}
+	})
+
+	t.Run("the state machine may invoke exactly its four functions", func(t *testing.T) {
+		smRole := s.logicalID(s.stack.Workflow.Role.Node().DefaultChild())
+		sts := s.statements(smRole)
+		invoke := bySid(t, sts, "InvokeWorkflowFunctions")
+		var want []any
+		for _, name := range functionNames {
+			want = append(want, getAttArn(s.functionID(name)))
+		}
+		if diff := cmp.Diff(want, asList(invoke["Resource"])); diff != "" {
+			t.Errorf("lambda:InvokeFunction resources (-want +got):\n%s", diff)
+		}
+		for _, st := range sts {
+			for _, a := range actions(st) {
+				if strings.HasPrefix(a, "lambda:") && st["Sid"] != "InvokeWorkflowFunctions" {
+					t.Errorf("another Lambda statement: %v", st)
+				}
+			}
+		}
+	})
+
+	t.Run("every function role starts from its own log group, no managed policy", func(t *testing.T) {
+		for _, name := range functionNames {
+			role := s.props(t, s.roleID(name))
+			if mp, ok := role["ManagedPolicyArns"]; ok {
+				t.Errorf("%s role has managed policies %v", name, mp)
+			}
+			var logs []map[string]any
+			for _, st := range s.statements(s.roleID(name)) {
+				if slices.Contains(actions(st), "logs:PutLogEvents") {
+					logs = append(logs, st)
+				}
+			}
+			wantRes := getAttArn(s.logicalID(s.stack.Functions[name].LogGroup.Node().DefaultChild()))
+			if len(logs) != 1 || !cmp.Equal(asList(logs[0]["Resource"]), []any{wantRes}) {
+				t.Errorf("%s: logs statements %v, want one on %v", name, logs, wantRes)
+			}
+		}
+	})
+
+	t.Run("no wildcard action anywhere", func(t *testing.T) {
+		for id, p := range s.resources("AWS::IAM::Policy") {
+			for _, st := range p["Properties"].(map[string]any)["PolicyDocument"].(map[string]any)["Statement"].([]any) {
+				for _, a := range actions(st.(map[string]any)) {
+					if a == "*" || strings.HasSuffix(a, ":*") {
+						t.Errorf("%s allows %s", id, a)
+					}
+				}
+			}
+		}
+	})
+
+	t.Run("optional features are off", func(t *testing.T) {
+		if n := len(s.resources("Custom::S3BucketNotifications")); n != 0 {
+			t.Errorf("enableRestoreBucketEventBridge is false but %d bucket notification resources exist", n)
+		}
+	})
+
+	t.Run("cdk-nag AwsSolutions has no unsuppressed finding", func(t *testing.T) {
+		if f := nagFindings(s); len(f) > 0 {
+			t.Errorf("cdk-nag findings:\n%s", strings.Join(f, "\n"))
+		}
+	})
+
+	t.Run("resource list", func(t *testing.T) {
+		counts := map[string]int{}
+		for _, r := range s.json["Resources"].(map[string]any) {
+			counts[r.(map[string]any)["Type"].(string)]++
+		}
+		var lines []string
+		for typ, n := range counts {
+			lines = append(lines, fmt.Sprintf("%3d %s", n, typ))
+		}
+		sort.Strings(lines)
+		t.Logf("synthesized resources:\n%s", strings.Join(lines, "\n"))
+	})
+}
+
+func getAttName(id string) map[string]any {
+	return map[string]any{"Fn::GetAtt": []any{id, "QueueName"}}
+}
+
+func TestStackWithEveryOption(t *testing.T) {
+	// GIVEN every optional setting, overrides given as strings (as -c does)
+	// WHEN the stack is synthesized
+	s := synth(t, map[string]any{
+		"restoreBuckets":                 "restore-a",
+		"archiveBuckets":                 `["archive-a","archive-b"]`,
+		"archiveKmsKeyArn":               "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+		"enableRestoreBucketEventBridge": "true",
+		"vpcId":                          "vpc-0123456789abcdef0",
+		"subnetIds":                      "subnet-0123456789abcdef0,subnet-0fedcba9876543210",
+		"securityGroupId":                "sg-0123456789abcdef0",
+		"alarmEmail":                     "ops@example.org",
+		"copyRetries":                    "5",
+		"copyRetrySleepSecs":             "10",
+		"mapMaxConcurrency":              "4",
+	})
+
+	t.Run("database Lambda runs in the VPC", func(t *testing.T) {
+		// THEN only the request-status Lambda has a VpcConfig, with the
+		// given subnets and security group
+		p := s.props(t, s.functionID(fnRequestStatus))
+		want := map[string]any{"SubnetIds": []any{"subnet-0123456789abcdef0", "subnet-0fedcba9876543210"}, "SecurityGroupIds": []any{"sg-0123456789abcdef0"}}
+		if diff := cmp.Diff(want, p["VpcConfig"]); diff != "" {
+			t.Errorf("VpcConfig (-want +got):\n%s", diff)
+		}
+		role := s.props(t, s.roleID(fnRequestStatus))
+		mps, _ := json.Marshal(role["ManagedPolicyArns"])
+		if !strings.Contains(string(mps), "AWSLambdaVPCAccessExecutionRole") {
+			t.Errorf("request-status role lacks the VPC access policy: %s", mps)
+		}
+		for _, name := range []string{fnParseEvent, fnCopyFile, fnAggregate} {
+			if _, ok := s.props(t, s.functionID(name))["VpcConfig"]; ok {
+				t.Errorf("%s is in the VPC too", name)
+			}
+		}
+	})
+
+	t.Run("copy Lambda may use the archive key", func(t *testing.T) {
+		st := bySid(t, s.statements(s.roleID(fnCopyFile)), "UseArchiveKey")
+		got := map[string]any{"actions": actions(st), "resource": st["Resource"]}
+		want := map[string]any{
+			"actions":  []string{"kms:GenerateDataKey", "kms:Decrypt"},
+			"resource": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("UseArchiveKey (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("alarm email is subscribed", func(t *testing.T) {
+		expect(t, "subscription", func() {
+			s.template.HasResourceProperties(jsii.String("AWS::SNS::Subscription"), assertions.Match_ObjectLike(&map[string]any{
+				"Protocol": "email",
+				"Endpoint": "ops@example.org",
+			}))
+		})
+	})
+
+	t.Run("EventBridge notifications are turned on for the restore bucket", func(t *testing.T) {
+		expect(t, "bucket notifications", func() {
+			s.template.HasResourceProperties(jsii.String("Custom::S3BucketNotifications"), assertions.Match_ObjectLike(&map[string]any{
+				"BucketName":                "restore-a",
+				"NotificationConfiguration": map[string]any{"EventBridgeConfiguration": map[string]any{}},
+				"Managed":                   false,
+			}))
+		})
+	})
+
+	t.Run("deployed definition carries the overridden policy", func(t *testing.T) {
+		if s.cfg.Workflow.CopyRetries != 5 || s.cfg.Workflow.CopyRetrySleepSecs != 10 || s.cfg.Workflow.MapMaxConcurrency != 4 {
+			t.Fatalf("overrides not read: %+v", s.cfg.Workflow)
+		}
+		checkDeployedDefinition(t, s)
+	})
+
+	t.Run("cdk-nag AwsSolutions has no unsuppressed finding", func(t *testing.T) {
+		if f := nagFindings(s); len(f) > 0 {
+			t.Errorf("cdk-nag findings:\n%s", strings.Join(f, "\n"))
+		}
+	})
+}
+
+func TestStackRejectsTimeoutsBelowTheLambdas(t *testing.T) {
+	// GIVEN task timeouts that would cut the Lambdas short
+	// WHEN the stack is built THEN it fails naming the setting (before any
+	// construct is made, so no synth is needed)
+	tests := []struct {
+		name   string
+		change func(*Config)
+		want   string
+	}{
+		{"copy task not above 900 s", func(c *Config) { c.Workflow.CopyTaskTimeoutSecs = 900 }, "copyTaskTimeoutSecs = 900"},
+		{"other tasks not above 30 s", func(c *Config) { c.Workflow.TaskTimeoutSecs = 30 }, "taskTimeoutSecs = 30"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := cdkJSONContext(t)
+			ctx["restoreBuckets"] = []any{"restore-a"}
+			ctx["archiveBuckets"] = []any{"archive-a"}
+			cfg, err := ConfigFromContext(func(k string) any { return ctx[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.change(&cfg)
+			_, err = NewArchiveCopyStack(nil, stackID, &ArchiveCopyStackProps{Config: cfg})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
