@@ -7,12 +7,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -27,7 +29,7 @@ func main() {
 	if err != nil {
 		fail(logger, "invalid configuration", err)
 	}
-	client, err := newS3Client(context.Background())
+	client, err := newS3Client(context.Background(), cfg.Concurrency)
 	if err != nil {
 		fail(logger, "cannot load AWS configuration", err)
 	}
@@ -37,12 +39,16 @@ func main() {
 	lambda.Start(h.Handle)
 }
 
-// newS3Client builds the S3 client from the default AWS configuration. The
-// SDK itself honours AWS_ENDPOINT_URL_S3 (e.g. a local S3-compatible
-// server); with such an endpoint, path-style addressing is used unless
-// S3_FORCE_PATH_STYLE says otherwise.
-func newS3Client(ctx context.Context) (*s3.Client, error) {
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+// newS3Client builds the S3 client from the default AWS configuration,
+// keeping an idle connection for each part copied at once. The SDK itself
+// honours AWS_ENDPOINT_URL_S3 (e.g. a local S3-compatible server); with such
+// an endpoint, path-style addressing is used unless S3_FORCE_PATH_STYLE says
+// otherwise.
+func newS3Client(ctx context.Context, concurrency int) (*s3.Client, error) {
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, concurrency)
+	})
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(httpClient))
 	if err != nil {
 		return nil, err
 	}
