@@ -19,6 +19,7 @@ const (
 	ctxRestoreBuckets                 = "restoreBuckets"
 	ctxArchiveBuckets                 = "archiveBuckets"
 	ctxArchiveKMSKeyARN               = "archiveKmsKeyArn"
+	ctxArchiveStorageClass            = "archiveStorageClass"
 	ctxEnableRestoreBucketEventBridge = "enableRestoreBucketEventBridge"
 	ctxMultipartThresholdMB           = "multipartThresholdMb"
 	ctxMultipartChunkSizeMB           = "multipartChunksizeMb"
@@ -40,7 +41,7 @@ const (
 // CDK app's context.
 func contextKeys() []string {
 	keys := []string{
-		ctxRestoreBuckets, ctxArchiveBuckets, ctxArchiveKMSKeyARN, ctxEnableRestoreBucketEventBridge,
+		ctxRestoreBuckets, ctxArchiveBuckets, ctxArchiveKMSKeyARN, ctxArchiveStorageClass, ctxEnableRestoreBucketEventBridge,
 		ctxMultipartThresholdMB, ctxMultipartChunkSizeMB, ctxMultipartConcurrency,
 		ctxDatabasePort, ctxDatabaseName, ctxDatabaseUser, ctxDatabaseHostParameter,
 		ctxDatabasePasswordParameter, ctxDatabaseSSLMode,
@@ -57,9 +58,12 @@ type Config struct {
 	RestoreBuckets []string
 	// ArchiveBuckets are the only buckets the copy Lambda may write.
 	ArchiveBuckets []string
-	// ArchiveKMSKeyARN, when set, is the KMS key that encrypts the archive
-	// buckets; the copy Lambda may use it.
+	// ArchiveKMSKeyARN, when set, is the KMS key the archive copies are
+	// encrypted with (SSE-KMS); the copy Lambda may use it.
 	ArchiveKMSKeyARN string
+	// ArchiveStorageClass, when set, is the storage class of the archive
+	// copies; empty keeps the archive bucket's default.
+	ArchiveStorageClass string
 	// EnableRestoreBucketEventBridge turns on EventBridge notifications on
 	// the (existing) restore buckets.
 	EnableRestoreBucketEventBridge bool
@@ -93,6 +97,9 @@ type DatabaseConfig struct {
 	SSLMode           string
 }
 
+// The storage classes an archive copy may be written in.
+var storageClasses = []string{"STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "REDUCED_REDUNDANCY"}
+
 // The retention periods CloudWatch Logs accepts.
 var logRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 
@@ -121,10 +128,11 @@ func ConfigFromContext(lookup func(key string) any) (Config, error) {
 		RestoreBuckets:                 r.list(ctxRestoreBuckets, true),
 		ArchiveBuckets:                 r.list(ctxArchiveBuckets, true),
 		ArchiveKMSKeyARN:               r.str(ctxArchiveKMSKeyARN, false),
+		ArchiveStorageClass:            r.str(ctxArchiveStorageClass, false),
 		EnableRestoreBucketEventBridge: r.boolean(ctxEnableRestoreBucketEventBridge),
-		MultipartThresholdMB:           r.integer(ctxMultipartThresholdMB, 5, 5*1024*1024),
+		MultipartThresholdMB:           r.integer(ctxMultipartThresholdMB, 0, 5*1024*1024),
 		MultipartChunkSizeMB:           r.integer(ctxMultipartChunkSizeMB, 5, 5*1024),
-		MultipartConcurrency:           r.integer(ctxMultipartConcurrency, 1, 100),
+		MultipartConcurrency:           r.integer(ctxMultipartConcurrency, 1, 64),
 		Database: DatabaseConfig{
 			Port:              r.integer(ctxDatabasePort, 1, 65535),
 			Name:              r.str(ctxDatabaseName, true),
@@ -169,8 +177,8 @@ func (c Config) check() []error {
 	if c.ArchiveKMSKeyARN != "" && !kmsKeyARN.MatchString(c.ArchiveKMSKeyARN) {
 		errs = append(errs, fmt.Errorf("%s = %q: want a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)", ctxArchiveKMSKeyARN, c.ArchiveKMSKeyARN))
 	}
-	if c.MultipartChunkSizeMB > 0 && c.MultipartThresholdMB > 0 && c.MultipartChunkSizeMB > c.MultipartThresholdMB {
-		errs = append(errs, fmt.Errorf("%s = %d is larger than %s = %d", ctxMultipartChunkSizeMB, c.MultipartChunkSizeMB, ctxMultipartThresholdMB, c.MultipartThresholdMB))
+	if c.ArchiveStorageClass != "" && !slices.Contains(storageClasses, c.ArchiveStorageClass) {
+		errs = append(errs, fmt.Errorf("%s = %q: want one of %s", ctxArchiveStorageClass, c.ArchiveStorageClass, strings.Join(storageClasses, ", ")))
 	}
 	if c.MultipartThresholdMB > 5*1024 {
 		errs = append(errs, fmt.Errorf("%s = %d: CopyObject copies at most 5120 MB, so the threshold cannot be higher", ctxMultipartThresholdMB, c.MultipartThresholdMB))

@@ -199,18 +199,26 @@ func parameterARN(stack awscdk.Stack, name string) *string {
 // newCopyFileFunction is the only function that touches S3: it reads the
 // restore buckets and writes the archive buckets, nothing else.
 func newCopyFileFunction(stack awscdk.Stack, cfg Config, code awslambda.Code) *GoFunction {
+	// The variables of archivecopy.ConfigFromEnv.
+	env := map[string]string{
+		"SOURCE_BUCKETS":         strings.Join(cfg.RestoreBuckets, ","),
+		"ARCHIVE_BUCKETS":        strings.Join(cfg.ArchiveBuckets, ","),
+		"MULTIPART_THRESHOLD_MB": strconv.Itoa(cfg.MultipartThresholdMB),
+		"MULTIPART_CHUNKSIZE_MB": strconv.Itoa(cfg.MultipartChunkSizeMB),
+		"MULTIPART_CONCURRENCY":  strconv.Itoa(cfg.MultipartConcurrency),
+	}
+	if cfg.ArchiveKMSKeyARN != "" {
+		env["ARCHIVE_KMS_KEY_ID"] = cfg.ArchiveKMSKeyARN
+	}
+	if cfg.ArchiveStorageClass != "" {
+		env["STORAGE_CLASS"] = cfg.ArchiveStorageClass
+	}
 	fn := NewGoFunction(stack, "CopyFile", &GoFunctionProps{
-		Description: "Copies one restored object server-side to its archive bucket (multipart above the threshold)",
-		Code:        code,
-		Timeout:     awscdk.Duration_Seconds(jsii.Number(copyFunctionTimeoutSecs)),
-		MemoryMB:    512,
-		Environment: map[string]string{
-			"SOURCE_BUCKETS":         strings.Join(cfg.RestoreBuckets, ","),
-			"ARCHIVE_BUCKETS":        strings.Join(cfg.ArchiveBuckets, ","),
-			"MULTIPART_THRESHOLD_MB": strconv.Itoa(cfg.MultipartThresholdMB),
-			"MULTIPART_CHUNKSIZE_MB": strconv.Itoa(cfg.MultipartChunkSizeMB),
-			"MULTIPART_CONCURRENCY":  strconv.Itoa(cfg.MultipartConcurrency),
-		},
+		Description:  "Copies one restored object server-side to its archive bucket (multipart above the threshold)",
+		Code:         code,
+		Timeout:      awscdk.Duration_Seconds(jsii.Number(copyFunctionTimeoutSecs)),
+		MemoryMB:     512,
+		Environment:  env,
 		LogRetention: retention(cfg.LogRetentionDays),
 	})
 

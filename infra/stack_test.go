@@ -338,7 +338,7 @@ func TestStackWithDefaults(t *testing.T) {
 		env := s.props(t, s.functionID(fnCopyFile))["Environment"].(map[string]any)["Variables"]
 		want := map[string]any{
 			"SOURCE_BUCKETS": "restore-a,restore-b", "ARCHIVE_BUCKETS": "archive-a",
-			"MULTIPART_THRESHOLD_MB": "5120", "MULTIPART_CHUNKSIZE_MB": "250", "MULTIPART_CONCURRENCY": "10",
+			"MULTIPART_THRESHOLD_MB": "256", "MULTIPART_CHUNKSIZE_MB": "250", "MULTIPART_CONCURRENCY": "16",
 		}
 		if diff := cmp.Diff(want, env); diff != "" {
 			t.Errorf("copy-file environment (-want +got):\n%s", diff)
@@ -651,6 +651,7 @@ func TestStackWithEveryOption(t *testing.T) {
 		"restoreBuckets":                 "restore-a",
 		"archiveBuckets":                 `["archive-a","archive-b"]`,
 		"archiveKmsKeyArn":               "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+		"archiveStorageClass":            "DEEP_ARCHIVE",
 		"enableRestoreBucketEventBridge": "true",
 		"vpcId":                          "vpc-0123456789abcdef0",
 		"subnetIds":                      "subnet-0123456789abcdef0,subnet-0fedcba9876543210",
@@ -678,6 +679,18 @@ func TestStackWithEveryOption(t *testing.T) {
 			if _, ok := s.props(t, s.functionID(name))["VpcConfig"]; ok {
 				t.Errorf("%s is in the VPC too", name)
 			}
+		}
+	})
+
+	t.Run("copy Lambda encrypts with the archive key in the storage class", func(t *testing.T) {
+		env := s.props(t, s.functionID(fnCopyFile))["Environment"].(map[string]any)["Variables"].(map[string]any)
+		got := map[string]any{"ARCHIVE_KMS_KEY_ID": env["ARCHIVE_KMS_KEY_ID"], "STORAGE_CLASS": env["STORAGE_CLASS"]}
+		want := map[string]any{
+			"ARCHIVE_KMS_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+			"STORAGE_CLASS":      "DEEP_ARCHIVE",
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("copy-file environment (-want +got):\n%s", diff)
 		}
 	})
 
