@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
@@ -68,10 +66,9 @@ func NewCopyWorkflow(scope constructs.Construct, id string, props *CopyWorkflowP
 		},
 	}))
 
+	// A generated name: with a fixed one (e.g. /aws/vendedlogs/states/...),
+	// the retained group would block re-creating the stack.
 	logGroup := awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
-		// The /aws/vendedlogs/ prefix keeps CloudWatch Logs' resource policy
-		// small, as AWS advises for Step Functions logging.
-		LogGroupName:  jsii.String(fmt.Sprintf("/aws/vendedlogs/states/%s-copy-workflow", *awscdk.Stack_Of(c).StackName())),
 		Retention:     props.LogRetention,
 		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 	})
