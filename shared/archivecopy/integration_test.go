@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -437,6 +438,48 @@ func TestMultipartChecksumRefusedByServer(t *testing.T) {
 	if _, err := e.client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("archive"), Key: aws.String(key)}); err == nil {
 		t.Error("an archive object exists after the refused copy")
 	}
+	ups, err := e.client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String("archive")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ups.Uploads) != 0 {
+		t.Errorf("%d multipart uploads left", len(ups.Uploads))
+	}
+}
+
+// TestMultipartStopsBeforeTheDeadline gives the copy a Lambda deadline it
+// cannot meet (every part copy is slowed by the proxy): it must fail as
+// TransientCopyError DeadlineExceeded before the deadline, with the upload
+// aborted.
+func TestMultipartStopsBeforeTheDeadline(t *testing.T) {
+	e := newS3Env(t)
+	key := "granules/too slow.h5"
+	e.put(t, source{key: key, data: randomBytes(t, 40<<20), contentType: "application/x-hdf5"})
+	slow := &faultproxy.Rule{Match: faultproxy.IsUploadPartCopy, Delay: 400 * time.Millisecond}
+	p, err := faultproxy.New(e.srv.Endpoint, slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	env := map[string]string{"COPY_DEADLINE_MARGIN_SECS": "1", "MULTIPART_CONCURRENCY": "2"}
+	for k, v := range multipartEnv {
+		if _, set := env[k]; !set {
+			env[k] = v
+		}
+	}
+	copier := archivecopy.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, env))
+	// 8 parts, 2 at a time, 400 ms each: 1.6 s of copying; 1 s margin.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err = copier.Copy(ctx, workflow.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
+	var te *archivecopy.TransientCopyError
+	if !errors.As(err, &te) || te.Code != "DeadlineExceeded" {
+		t.Fatalf("err = %T %v, want TransientCopyError DeadlineExceeded", err, err)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("returned after the deadline")
+	}
+	t.Logf("stopped as wanted: %v", err)
 	ups, err := e.client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String("archive")})
 	if err != nil {
 		t.Fatal(err)

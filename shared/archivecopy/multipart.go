@@ -214,7 +214,7 @@ func (a *ArchiveCopier) pace(ctx context.Context, c Copy, size, doneBytes int64,
 	}
 	return &TransientCopyError{Copy: c, Code: "DeadlineExceeded", Message: fmt.Sprintf(
 		"at %.1f MiB/s the remaining %d of %d bytes need %s but only %s is left before the Lambda deadline minus the %s margin; stopped and aborted",
-		rate/MiB, size-doneBytes, size, need.Round(time.Second), deadline.Sub(now).Round(time.Second), a.Config.DeadlineMargin)}
+		rate/MiB, size-doneBytes, size, need.Round(100*time.Millisecond), deadline.Sub(now).Round(100*time.Millisecond), a.Config.DeadlineMargin)}
 }
 
 // abort aborts the multipart upload under a context not yet cancelled, then
