@@ -197,7 +197,8 @@ func parameterARN(stack awscdk.Stack, name string) *string {
 }
 
 // newCopyFileFunction is the only function that touches S3: it reads the
-// restore buckets and writes the archive buckets, nothing else.
+// restore buckets, writes the archive buckets and reads back (and, when the
+// check fails, deletes) its own copies there; nothing else.
 func newCopyFileFunction(stack awscdk.Stack, cfg Config, code awslambda.Code) *GoFunction {
 	// The variables of archivecopy.ConfigFromEnv.
 	env := map[string]string{
@@ -234,9 +235,28 @@ func newCopyFileFunction(stack awscdk.Stack, cfg Config, code awslambda.Code) *G
 		Actions:   jsii.Strings("s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"),
 		Resources: objects(cfg.RestoreBuckets),
 	}))
+	// Without s3:ListBucket, HeadObject of a missing object answers 403
+	// AccessDenied instead of 404 NoSuchKey: the recorded err_msg would
+	// blame permissions for a file that is simply gone.
+	var restoreBuckets []*string
+	for _, b := range cfg.RestoreBuckets {
+		restoreBuckets = append(restoreBuckets, awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:s3:::"+b), nil))
+	}
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("TellMissingRestoredObjects"),
+		Actions:   jsii.Strings("s3:ListBucket"),
+		Resources: &restoreBuckets,
+	}))
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("WriteArchiveObjects"),
 		Actions:   jsii.Strings("s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"),
+		Resources: objects(cfg.ArchiveBuckets),
+	}))
+	// archivecopy checks each copy with HeadObject on the archive object
+	// and deletes a copy that fails the check.
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("VerifyArchiveObjects"),
+		Actions:   jsii.Strings("s3:GetObject", "s3:DeleteObject"),
 		Resources: objects(cfg.ArchiveBuckets),
 	}))
 	if cfg.ArchiveKMSKeyARN != "" {

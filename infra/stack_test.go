@@ -501,24 +501,35 @@ func TestStackWithDefaults(t *testing.T) {
 		sts := s.statements(s.roleID(fnCopyFile))
 		read := bySid(t, sts, "ReadRestoredObjects")
 		write := bySid(t, sts, "WriteArchiveObjects")
+		verify := bySid(t, sts, "VerifyArchiveObjects")
+		list := bySid(t, sts, "TellMissingRestoredObjects")
 		got := map[string]any{
-			"read":            actions(read),
-			"read resources":  asList(read["Resource"]),
-			"write":           actions(write),
-			"write resources": asList(write["Resource"]),
+			"list":             actions(list),
+			"list resources":   asList(list["Resource"]),
+			"read":             actions(read),
+			"read resources":   asList(read["Resource"]),
+			"write":            actions(write),
+			"write resources":  asList(write["Resource"]),
+			"verify":           actions(verify),
+			"verify resources": asList(verify["Resource"]),
 		}
+		archive := []any{sub("arn:${AWS::Partition}:s3:::archive-a/*")}
 		want := map[string]any{
-			"read":            []string{"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"},
-			"read resources":  []any{sub("arn:${AWS::Partition}:s3:::restore-a/*"), sub("arn:${AWS::Partition}:s3:::restore-b/*")},
-			"write":           []string{"s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"},
-			"write resources": []any{sub("arn:${AWS::Partition}:s3:::archive-a/*")},
+			"list":             []string{"s3:ListBucket"},
+			"list resources":   []any{sub("arn:${AWS::Partition}:s3:::restore-a"), sub("arn:${AWS::Partition}:s3:::restore-b")},
+			"read":             []string{"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"},
+			"read resources":   []any{sub("arn:${AWS::Partition}:s3:::restore-a/*"), sub("arn:${AWS::Partition}:s3:::restore-b/*")},
+			"write":            []string{"s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"},
+			"write resources":  archive,
+			"verify":           []string{"s3:GetObject", "s3:DeleteObject"},
+			"verify resources": archive,
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("copy-file S3 statements (-want +got):\n%s", diff)
 		}
 		for _, st := range sts {
 			for _, a := range actions(st) {
-				if strings.HasPrefix(a, "s3:") && st["Sid"] != "ReadRestoredObjects" && st["Sid"] != "WriteArchiveObjects" {
+				if strings.HasPrefix(a, "s3:") && !slices.Contains([]string{"TellMissingRestoredObjects", "ReadRestoredObjects", "WriteArchiveObjects", "VerifyArchiveObjects"}, st["Sid"].(string)) {
 					t.Errorf("copy-file has another S3 statement: %v", st)
 				}
 				if strings.HasPrefix(a, "kms:") {
