@@ -110,7 +110,7 @@ func (a *ArchiveCopier) admit(c Copy) error {
 		{"source_key", c.SourceKey},
 		{"target_bucket", c.TargetBucket},
 	} {
-		if strings.TrimSpace(f.value) == "" {
+		if f.value == "" { // " " is a valid key: only empty is invalid
 			return &PermanentCopyError{Copy: c, Code: "InvalidInput", Message: f.name + " is empty"}
 		}
 	}

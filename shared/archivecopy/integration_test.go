@@ -33,6 +33,8 @@ var specialKeys = []string{
 	"unicode/données ünï 文件.h5",
 	"deep/1/2/3/4/5/6/7/8/9/granule.nc",
 	"odd/#hash;semi:colon,comma'quote\"dq!*()[]{}.dat",
+	" ",
+	"trailing space /x ",
 }
 
 // s3env is a server with buckets "restore" and "archive" and a client.
