@@ -440,11 +440,10 @@ func TestScenarioMissingSource(t *testing.T) {
 	if row.JobStatus != "error" {
 		t.Errorf("row status %q, want error", row.JobStatus)
 	}
-	if !strings.Contains(row.ErrMsg, "NoSuchKey") && !strings.Contains(row.ErrMsg, "NotFound") && !strings.Contains(row.ErrMsg, "does not exist") {
-		t.Errorf("row err_msg %q does not carry S3's message", row.ErrMsg)
-	}
-	if results[0].ErrMsg == "" {
-		t.Error("the failed result has no err_msg")
+	for name, msg := range map[string]string{"row err_msg": row.ErrMsg, "result err_msg": results[0].ErrMsg} {
+		if !strings.Contains(msg, "NoSuchKey: The specified key does not exist.") || !strings.Contains(msg, singleKey) {
+			t.Errorf("%s %q does not carry S3's error and the key", name, msg)
+		}
 	}
 	if keys := h.archiveKeys(); len(keys) != 0 {
 		t.Errorf("archive holds %q, want nothing", keys)
