@@ -494,7 +494,7 @@ func TestScenarioRecordWithoutKey(t *testing.T) {
 	if res.ErrorName() != "CopyRequestError" {
 		t.Errorf("error %q, want CopyRequestError", res.ErrorName())
 	}
-	if !strings.Contains(res.CauseText(), "key") {
+	if !strings.Contains(res.CauseText(), "Records[0].s3.object.key") {
 		t.Errorf("cause %q does not name the missing field", res.CauseText())
 	}
 	if keys := h.archiveKeys(); len(keys) != 0 {
