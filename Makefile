@@ -3,6 +3,7 @@
 # Needs Go, Node >= 20 with npm, and (for the tests) a Postgres server.
 
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 # Database tests use their own schema in this database; they skip (fail under
 # CI=true) when it is unset.
