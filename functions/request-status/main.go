@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -29,30 +30,41 @@ func main() {
 	lambda.Start(handler.Handle)
 }
 
-// newHandler builds the handler and its pool. pgxpool.NewWithConfig does not
-// connect, so a database that is down now does not fail the cold start: the
-// first query reports it as DatabaseUnavailableError.
+// newHandler builds the handler. Configuration errors (environment
+// variables) stop the cold start. Nothing here talks to the network:
+//   - with DATABASE_URL the pool is built now (pgxpool.NewWithConfig does
+//     not connect; a database that is down is reported by the first query
+//     as DatabaseUnavailableError);
+//   - otherwise the host and password are read from SSM, and the pool
+//     built, by the first invocation (requeststatus.LazyPool), so that an
+//     SSM failure is that invocation's DatabaseUnavailableError or
+//     DatabaseError, not a failed init.
 func newHandler(ctx context.Context, logger *slog.Logger) (*requeststatus.StatusHandler, error) {
 	cfg, err := requeststatus.ConfigFromEnv(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	var params requeststatus.ParameterReader
+	var db requeststatus.DB
 	if cfg.UsesSSM() {
 		awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("load AWS configuration: %w", err)
 		}
-		params = ssm.NewFromConfig(awsCfg)
+		if awsCfg.Region == "" {
+			return nil, errors.New("AWS_REGION is not set: it is needed to read the database settings from SSM (or set DATABASE_URL)")
+		}
+		db = requeststatus.NewLazyPool(cfg, ssm.NewFromConfig(awsCfg), logger)
+	} else {
+		poolCfg, err := cfg.PoolConfig(ctx, nil)
+		if err != nil {
+			return nil, err
+		}
+		pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+		if err != nil {
+			return nil, fmt.Errorf("create database pool (%s): %w", requeststatus.Describe(poolCfg), err)
+		}
+		logger.Info("request-status: database pool configured; it connects at the first query", "database", requeststatus.Describe(poolCfg))
+		db = pool
 	}
-	poolCfg, err := cfg.PoolConfig(ctx, params)
-	if err != nil {
-		return nil, err
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
-	if err != nil {
-		return nil, fmt.Errorf("create database pool (%s): %w", requeststatus.Describe(poolCfg), err)
-	}
-	logger.Info("request-status: database pool configured; it connects at the first query", "database", requeststatus.Describe(poolCfg))
-	return &requeststatus.StatusHandler{Store: requeststatus.NewStore(pool), Logger: logger}, nil
+	return &requeststatus.StatusHandler{Store: requeststatus.NewStore(db), Logger: logger}, nil
 }

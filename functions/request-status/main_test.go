@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"strings"
@@ -50,6 +53,96 @@ func TestDatabaseDownAtColdStart(t *testing.T) {
 		if strings.Contains(got.Logs, "s3cret-pw") || (got.Error != nil && strings.Contains(got.Error.ErrorMessage, "s3cret-pw")) {
 			t.Errorf("the password appears in the logs or the error:\n%s", got.Logs)
 		}
+	}
+}
+
+// fakeSSM serves GetParameter (awsJson1_1) from values; errType, when set,
+// is the error every call gets instead (400, as SSM sends its errors).
+func fakeSSM(t *testing.T, values map[string]string, errType string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Name           string
+			WithDecryption bool
+		}
+		if r.Header.Get("X-Amz-Target") != "AmazonSSM.GetParameter" || json.NewDecoder(r.Body).Decode(&in) != nil {
+			http.Error(w, "fake SSM serves GetParameter only", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		v, ok := values[in.Name]
+		switch {
+		case errType != "":
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"__type":%q,"message":"fake SSM says %s"}`, errType, errType)
+		case !ok || !in.WithDecryption:
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"__type":"ParameterNotFound"}`)
+		default:
+			_ = json.NewEncoder(w).Encode(map[string]any{"Parameter": map[string]any{"Name": in.Name, "Value": v, "Type": "SecureString"}})
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// Without DATABASE_URL, SSM is read by the first invocation, not at init:
+// an SSM or database failure is that invocation's routed error, never an
+// init failure, and the password appears nowhere.
+func TestSSMReadAtFirstInvocation(t *testing.T) {
+	binary := runtimeapi.BuildFunction(t, "./functions/request-status")
+	dbPort := closedPort(t)
+	values := map[string]string{"drdb-host": "127.0.0.1", "drdb-user-pass": "s3cret-pw"}
+	tests := []struct {
+		name          string
+		endpoint      string
+		wantErrorType string
+		wantMsg       []string
+	}{
+		{name: "SSM unreachable", endpoint: fmt.Sprintf("http://127.0.0.1:%d", closedPort(t)),
+			wantErrorType: "DatabaseUnavailableError", wantMsg: []string{`SSM parameter "drdb-host"`, "connection refused"}},
+		{name: "SSM throttled", endpoint: fakeSSM(t, values, "ThrottlingException"),
+			wantErrorType: "DatabaseUnavailableError", wantMsg: []string{`SSM parameter "drdb-host"`, "ThrottlingException"}},
+		{name: "access denied", endpoint: fakeSSM(t, values, "AccessDeniedException"),
+			wantErrorType: "DatabaseError", wantMsg: []string{`SSM parameter "drdb-host"`, "AccessDeniedException"}},
+		{name: "parameter not found", endpoint: fakeSSM(t, map[string]string{"drdb-host": "127.0.0.1"}, ""),
+			wantErrorType: "DatabaseError", wantMsg: []string{`SSM parameter "drdb-user-pass"`, "DATABASE_PASSWORD_PARAMETER", "does not exist"}},
+		{name: "SSM read, database down", endpoint: fakeSSM(t, values, ""),
+			wantErrorType: "DatabaseUnavailableError", wantMsg: []string{`find open job for key "a.txt"`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := runtimeapi.InvokeFunction(t, binary, runtimeapi.Invocation{
+				Event: []byte(`{"operation":"find_open_job","source_key":"a.txt"}`),
+				Env: []string{"DATABASE_NAME=dr", "DATABASE_USER=druser", "DATABASE_SSLMODE=disable",
+					fmt.Sprintf("DATABASE_PORT=%d", dbPort), "AWS_LAMBDA_LOG_FORMAT=JSON",
+					"AWS_REGION=us-west-2", "AWS_ACCESS_KEY_ID=AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY=secret",
+					"AWS_EC2_METADATA_DISABLED=true", "AWS_MAX_ATTEMPTS=1", "AWS_ENDPOINT_URL_SSM=" + tc.endpoint},
+			})
+			if got.Error == nil || got.Error.ErrorType != tc.wantErrorType {
+				t.Fatalf("reported %+v, response %s; want errorType %s\nlogs:\n%s", got.Error, got.Response, tc.wantErrorType, got.Logs)
+			}
+			for _, frag := range tc.wantMsg {
+				if !strings.Contains(got.Error.ErrorMessage, frag) {
+					t.Errorf("errorMessage %q does not contain %s", got.Error.ErrorMessage, frag)
+				}
+			}
+			if strings.Contains(got.Logs, "s3cret-pw") || strings.Contains(got.Error.ErrorMessage, "s3cret-pw") {
+				t.Errorf("the password appears in the logs or the error:\n%s", got.Logs)
+			}
+		})
+	}
+}
+
+// Reading SSM needs a region: without one the function does not start.
+func TestNoRegionFailsInit(t *testing.T) {
+	binary := runtimeapi.BuildFunction(t, "./functions/request-status")
+	_, err := runtimeapi.Invoke(t.Context(), binary, runtimeapi.Invocation{
+		Event: []byte(`{"operation":"find_open_job","source_key":"a.txt"}`),
+		Env:   []string{"DATABASE_NAME=dr", "DATABASE_USER=druser", "AWS_EC2_METADATA_DISABLED=true"},
+	})
+	if err == nil || !strings.Contains(err.Error(), "AWS_REGION is not set") {
+		t.Errorf("Invoke error %v; want an init failure naming AWS_REGION", err)
 	}
 }
 

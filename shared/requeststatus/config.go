@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -117,7 +118,9 @@ type ParameterReader interface {
 // PoolConfig builds the pgx pool configuration. Without DATABASE_URL it reads
 // the host and the password from SSM (decrypted); params may be nil when
 // DATABASE_URL is set. The password is set as a field, never written into a
-// connection string.
+// connection string. SSM failures are *DatabaseUnavailableError (transient)
+// or *DatabaseError (permanent), each naming the parameter; see
+// readParameter.
 func (c Config) PoolConfig(ctx context.Context, params ParameterReader) (*pgxpool.Config, error) {
 	var (
 		cfg *pgxpool.Config
@@ -145,7 +148,7 @@ func (c Config) PoolConfig(ctx context.Context, params ParameterReader) (*pgxpoo
 			quoteDSNValue(strings.TrimSpace(host)), c.Port, quoteDSNValue(c.Name), quoteDSNValue(c.User), c.SSLMode)
 		cfg, err = pgxpool.ParseConfig(dsn)
 		if err != nil {
-			return nil, fmt.Errorf("database configuration (host from SSM parameter %q): %w", c.HostParameter, err)
+			return nil, &DatabaseError{Op: fmt.Sprintf("database configuration (host from SSM parameter %q)", c.HostParameter), Err: err}
 		}
 		// Fallback configs (sslmode=prefer, several hosts) share this field.
 		cfg.ConnConfig.Password = password
@@ -168,7 +171,14 @@ func Describe(cfg *pgxpool.Config) string {
 		cc.Host, cc.Port, cc.Database, cc.User, cc.TLSConfig != nil, cfg.MaxConns)
 }
 
+// readParameter reads one SSM parameter, decrypted. Its errors name the
+// parameter and the variable that named it, never the value:
+// *DatabaseUnavailableError when SSM could not answer now (throttling, a 5xx,
+// a network failure or timeout: see ssmTransient), *DatabaseError when
+// retrying will not help (the parameter does not exist or is empty, access to
+// it or its KMS key is denied, ...).
 func readParameter(ctx context.Context, params ParameterReader, name, envName string) (string, error) {
+	op := fmt.Sprintf("read SSM parameter %q (named by %s)", name, envName)
 	out, err := params.GetParameter(ctx, &ssm.GetParameterInput{
 		Name:           aws.String(name),
 		WithDecryption: aws.Bool(true),
@@ -176,13 +186,34 @@ func readParameter(ctx context.Context, params ParameterReader, name, envName st
 	var notFound *ssmtypes.ParameterNotFound
 	switch {
 	case errors.As(err, &notFound):
-		return "", fmt.Errorf("SSM parameter %q (named by %s) does not exist", name, envName)
+		return "", &DatabaseError{Op: op, Err: fmt.Errorf("the parameter does not exist: %w", err)}
+	case err != nil && ssmTransient(err):
+		return "", &DatabaseUnavailableError{Op: op, Err: err}
 	case err != nil:
-		return "", fmt.Errorf("read SSM parameter %q (named by %s): %w", name, envName, err)
+		return "", &DatabaseError{Op: op, Err: err}
 	case out == nil || out.Parameter == nil || aws.ToString(out.Parameter.Value) == "":
-		return "", fmt.Errorf("SSM parameter %q (named by %s) is empty", name, envName)
+		return "", &DatabaseError{Op: op, Err: errors.New("the parameter is empty")}
 	}
 	return aws.ToString(out.Parameter.Value), nil
+}
+
+// ssmTransient reports whether an SSM error may go away when retried: what
+// the SDK's own retryer retries (throttling codes, HTTP 500/502/503/504,
+// connection errors, request timeouts), any other 5xx answer, and what
+// isTransient counts for the database (deadline exceeded, network errors).
+// The SDK has already retried it by the time it reaches us; the state
+// machine's retry waits longer. Everything else (ParameterNotFound,
+// AccessDeniedException, a KMS key that cannot be used, validation errors,
+// context.Canceled) is permanent.
+func ssmTransient(err error) bool {
+	if retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary {
+		return true
+	}
+	var status interface{ HTTPStatusCode() int }
+	if errors.As(err, &status) && status.HTTPStatusCode() >= 500 {
+		return true
+	}
+	return isTransient(err)
 }
 
 // quoteDSNValue quotes a value for a keyword/value connection string.

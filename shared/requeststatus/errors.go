@@ -121,7 +121,20 @@ func (e *InvalidStatusRequestError) Error() string {
 //     except a TLS certificate verification failure, which is permanent.
 //
 // Everything else, including context.Canceled, is permanent.
+//
+// An error that is already a *DatabaseUnavailableError or *DatabaseError
+// (from LazyPool: SSM could not be read) keeps its kind, with op prefixed.
 func classify(op string, err error) error {
+	var (
+		unavailable *DatabaseUnavailableError
+		dbErr       *DatabaseError
+	)
+	switch {
+	case errors.As(err, &unavailable):
+		return &DatabaseUnavailableError{Op: op + ": " + unavailable.Op, Err: unavailable.Err}
+	case errors.As(err, &dbErr):
+		return &DatabaseError{Op: op + ": " + dbErr.Op, Err: dbErr.Err}
+	}
 	if isTransient(err) {
 		return &DatabaseUnavailableError{Op: op, Err: err}
 	}
