@@ -68,6 +68,30 @@ func TestServerSupportsTheCopyPath(t *testing.T) {
 		}
 	})
 
+	t.Run("CopyObject REPLACE directive", func(t *testing.T) {
+		_, err := c.CopyObject(ctx, &s3.CopyObjectInput{
+			Bucket:            aws.String("archive"),
+			Key:               aws.String("replaced"),
+			CopySource:        aws.String("restore/dir%20one/a%2Bb%3Dc%26d%3Fe%20%C3%BCn%C3%AF.txt"),
+			MetadataDirective: types.MetadataDirectiveReplace,
+			Metadata:          map[string]string{"new": "v"},
+			ContentType:       aws.String("application/json"),
+		})
+		if err != nil {
+			t.Fatalf("CopyObject: %v", err)
+		}
+		head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("archive"), Key: aws.String("replaced")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(map[string]string{"new": "v"}, head.Metadata); diff != "" {
+			t.Errorf("metadata (-want +got):\n%s", diff)
+		}
+		if got := aws.ToString(head.ContentType); got != "application/json" {
+			t.Errorf("content type = %q", got)
+		}
+	})
+
 	t.Run("UploadPartCopy with ranges", func(t *testing.T) {
 		dst := "mp/" + key
 		up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
