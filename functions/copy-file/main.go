@@ -5,16 +5,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -31,7 +26,7 @@ func main() {
 	}
 	client, err := newS3Client(context.Background(), cfg.Concurrency)
 	if err != nil {
-		fail(logger, "cannot load AWS configuration", err)
+		fail(logger, "cannot build the S3 client", err)
 	}
 	copier := archivecopy.NewArchiveCopier(client, cfg)
 	copier.Logger = logger
@@ -39,26 +34,19 @@ func main() {
 	lambda.Start(h.Handle)
 }
 
-// newS3Client builds the S3 client from the default AWS configuration,
-// keeping an idle connection for each part copied at once. The SDK itself
-// honours AWS_ENDPOINT_URL_S3 (e.g. a local S3-compatible server); with such
-// an endpoint, path-style addressing is used unless S3_FORCE_PATH_STYLE says
-// otherwise.
+// newS3Client builds the S3 client from the default AWS configuration with
+// archivecopy's HTTP client and endpoint options (AWS_ENDPOINT_URL_S3,
+// S3_FORCE_PATH_STYLE).
 func newS3Client(ctx context.Context, concurrency int) (*s3.Client, error) {
-	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-		t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, concurrency)
-	})
-	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(httpClient))
+	opt, err := archivecopy.S3ClientOptions(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	pathStyle := os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
-	if v := strings.TrimSpace(os.Getenv("S3_FORCE_PATH_STYLE")); v != "" {
-		if pathStyle, err = strconv.ParseBool(v); err != nil {
-			return nil, fmt.Errorf("S3_FORCE_PATH_STYLE=%q: not true or false", v)
-		}
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(archivecopy.HTTPClient(concurrency)))
+	if err != nil {
+		return nil, err
 	}
-	return s3.NewFromConfig(awsCfg, func(o *s3.Options) { o.UsePathStyle = pathStyle }), nil
+	return s3.NewFromConfig(awsCfg, opt), nil
 }
 
 func fail(logger *slog.Logger, msg string, err error) {

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"strconv"
-	"strings"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -15,10 +13,14 @@ import (
 
 // copyFileHandler builds the copy-file Lambda's handler as
 // functions/copy-file/main.go does: archivecopy.ConfigFromEnv, an S3 client
-// from the AWS configuration (AWS_ENDPOINT_URL_S3 with path-style addressing
-// unless S3_FORCE_PATH_STYLE says otherwise), ArchiveCopier, CopyHandler.
+// from the AWS configuration with archivecopy.HTTPClient and
+// archivecopy.S3ClientOptions, ArchiveCopier, CopyHandler.
 func copyFileHandler(ctx context.Context, getenv func(string) string, logger *slog.Logger) (lambda.Handler, error) {
 	cfg, err := archivecopy.ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, &ConfigError{fmt.Errorf("copy-file: %w", err)}
+	}
+	opt, err := archivecopy.S3ClientOptions(getenv)
 	if err != nil {
 		return nil, &ConfigError{fmt.Errorf("copy-file: %w", err)}
 	}
@@ -26,23 +28,8 @@ func copyFileHandler(ctx context.Context, getenv func(string) string, logger *sl
 	if err != nil {
 		return nil, err
 	}
-	endpoint := strings.TrimSpace(getenv(EnvS3Endpoint))
-	if endpoint == "" {
-		endpoint = strings.TrimSpace(getenv("AWS_ENDPOINT_URL"))
-	}
-	pathStyle := endpoint != ""
-	if v := strings.TrimSpace(getenv("S3_FORCE_PATH_STYLE")); v != "" {
-		if pathStyle, err = strconv.ParseBool(v); err != nil {
-			return nil, &ConfigError{fmt.Errorf("S3_FORCE_PATH_STYLE=%q: not true or false", v)}
-		}
-	}
-	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
-		if endpoint != "" {
-			o.BaseEndpoint = &endpoint
-		}
-		o.UsePathStyle = pathStyle
-	})
-	copier := archivecopy.NewArchiveCopier(client, cfg)
+	awsCfg.HTTPClient = archivecopy.HTTPClient(cfg.Concurrency)
+	copier := archivecopy.NewArchiveCopier(s3.NewFromConfig(awsCfg, opt), cfg)
 	copier.Logger = logger
 	h := &archivecopy.CopyHandler{Copier: copier, Logger: logger}
 	return lambda.NewHandler(h.Handle), nil

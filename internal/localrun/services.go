@@ -17,13 +17,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/archivecopy"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 // The environment variables that select given services instead of embedded
 // ones, and the AWS variables the runner sets for embedded S3.
 const (
-	EnvS3Endpoint  = "AWS_ENDPOINT_URL_S3"
+	EnvS3Endpoint  = archivecopy.EnvS3Endpoint
 	EnvDatabaseURL = requeststatus.EnvDatabaseURL
 	envAccessKey   = "AWS_ACCESS_KEY_ID"
 	envSecretKey   = "AWS_SECRET_ACCESS_KEY"
@@ -210,20 +211,20 @@ func AWSConfig(ctx context.Context, getenv func(string) string) (aws.Config, err
 	return cfg, nil
 }
 
-// NewS3Client returns an S3 client for getenv's environment, on
-// AWS_ENDPOINT_URL_S3 (path-style) when set.
+// NewS3Client returns an S3 client for getenv's environment, pointed at its
+// endpoint as copy-file's is (archivecopy.S3ClientOptions:
+// AWS_ENDPOINT_URL_S3, path-style unless S3_FORCE_PATH_STYLE says
+// otherwise).
 func NewS3Client(ctx context.Context, getenv func(string) string) (*s3.Client, error) {
+	opt, err := archivecopy.S3ClientOptions(getenv)
+	if err != nil {
+		return nil, &ConfigError{err}
+	}
 	cfg, err := AWSConfig(ctx, getenv)
 	if err != nil {
 		return nil, err
 	}
-	endpoint := strings.TrimSpace(getenv(EnvS3Endpoint))
-	return s3.NewFromConfig(cfg, func(o *s3.Options) {
-		if endpoint != "" {
-			o.BaseEndpoint = aws.String(endpoint)
-			o.UsePathStyle = true
-		}
-	}), nil
+	return s3.NewFromConfig(cfg, opt), nil
 }
 
 func ensureBucket(ctx context.Context, c *s3.Client, name string) error {
