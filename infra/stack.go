@@ -12,22 +12,13 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
-// The Lambda functions, by the folder name under functions/.
-const (
-	fnParseEvent    = "parse-event"
-	fnRequestStatus = "request-status"
-	fnCopyFile      = "copy-file"
-	fnAggregate     = "aggregate"
-)
-
-// functionNames lists the functions the stack deploys.
-var functionNames = []string{fnParseEvent, fnRequestStatus, fnCopyFile, fnAggregate}
-
-// copyFunctionTimeoutSecs is the copy Lambda's timeout: Lambda's maximum, as a
-// multipart copy of a large object takes minutes.
-const copyFunctionTimeoutSecs = 900
+// functionNames lists the functions the stack deploys, by the folder name
+// under functions/.
+var functionNames = []string{statemachine.FunctionParseEvent, statemachine.FunctionRequestStatus, statemachine.FunctionCopyFile, statemachine.FunctionAggregate}
 
 // ArchiveCopyStackProps is the stack's configuration and the code of its
 // functions.
@@ -53,40 +44,38 @@ type ArchiveCopyStack struct {
 // checks to it.
 func NewArchiveCopyStack(scope constructs.Construct, id string, props *ArchiveCopyStackProps) (*ArchiveCopyStack, error) {
 	cfg := props.Config
-	if cfg.Workflow.CopyTaskTimeoutSecs <= copyFunctionTimeoutSecs {
-		return nil, fmt.Errorf("%s = %d: must exceed the copy Lambda's timeout of %d s, so that the Lambda's own timeout fires first and is retried",
-			"copyTaskTimeoutSecs", cfg.Workflow.CopyTaskTimeoutSecs, copyFunctionTimeoutSecs)
-	}
-	if cfg.Workflow.TaskTimeoutSecs <= 30 {
-		return nil, fmt.Errorf("taskTimeoutSecs = %d: must exceed the other Lambdas' timeout of 30 s", cfg.Workflow.TaskTimeoutSecs)
+	// The task timeouts must exceed the functions' (checked here too, as
+	// Config may have been changed after ConfigFromContext).
+	if err := cfg.Workflow.ValidatePolicy(); err != nil {
+		return nil, fmt.Errorf("workflow settings: %w", err)
 	}
 
 	stack := awscdk.NewStack(scope, jsii.String(id), &props.StackProps)
 	s := &ArchiveCopyStack{Stack: stack, Functions: map[string]*GoFunction{}}
 	logRetention := retention(cfg.LogRetentionDays)
 
-	s.Functions[fnParseEvent] = NewGoFunction(stack, "ParseEvent", &GoFunctionProps{
+	s.Functions[statemachine.FunctionParseEvent] = NewGoFunction(stack, "ParseEvent", &GoFunctionProps{
 		Description:  "Reads the restored files from an S3 or EventBridge restore event",
-		Code:         props.FunctionCode(fnParseEvent),
-		Timeout:      awscdk.Duration_Seconds(jsii.Number(30)),
+		Code:         props.FunctionCode(statemachine.FunctionParseEvent),
+		Timeout:      awscdk.Duration_Seconds(jsii.Number(statemachine.FunctionTimeoutSecs)),
 		MemoryMB:     256,
 		LogRetention: logRetention,
 	})
-	s.Functions[fnRequestStatus] = newRequestStatusFunction(stack, cfg, props.FunctionCode(fnRequestStatus))
-	s.Functions[fnCopyFile] = newCopyFileFunction(stack, cfg, props.FunctionCode(fnCopyFile))
-	s.Functions[fnAggregate] = NewGoFunction(stack, "Aggregate", &GoFunctionProps{
+	s.Functions[statemachine.FunctionRequestStatus] = newRequestStatusFunction(stack, cfg, props.FunctionCode(statemachine.FunctionRequestStatus))
+	s.Functions[statemachine.FunctionCopyFile] = newCopyFileFunction(stack, cfg, props.FunctionCode(statemachine.FunctionCopyFile))
+	s.Functions[statemachine.FunctionAggregate] = NewGoFunction(stack, "Aggregate", &GoFunctionProps{
 		Description:  "Reports one result per file; fails with CopyRequestError when any file failed",
-		Code:         props.FunctionCode(fnAggregate),
-		Timeout:      awscdk.Duration_Seconds(jsii.Number(30)),
+		Code:         props.FunctionCode(statemachine.FunctionAggregate),
+		Timeout:      awscdk.Duration_Seconds(jsii.Number(statemachine.FunctionTimeoutSecs)),
 		MemoryMB:     256,
 		LogRetention: logRetention,
 	})
 
 	wf, err := NewCopyWorkflow(stack, "CopyWorkflow", &CopyWorkflowProps{
-		ParseEvent:    s.Functions[fnParseEvent].Function,
-		RequestStatus: s.Functions[fnRequestStatus].Function,
-		CopyFile:      s.Functions[fnCopyFile].Function,
-		Aggregate:     s.Functions[fnAggregate].Function,
+		ParseEvent:    s.Functions[statemachine.FunctionParseEvent].Function,
+		RequestStatus: s.Functions[statemachine.FunctionRequestStatus].Function,
+		CopyFile:      s.Functions[statemachine.FunctionCopyFile].Function,
+		Aggregate:     s.Functions[statemachine.FunctionAggregate].Function,
 		Settings:      cfg.Workflow,
 		LogRetention:  logRetention,
 	})
@@ -131,7 +120,7 @@ func newRequestStatusFunction(stack awscdk.Stack, cfg Config, code awslambda.Cod
 	props := &GoFunctionProps{
 		Description: "Finds a file's open job in request_status and records the copy's outcome",
 		Code:        code,
-		Timeout:     awscdk.Duration_Seconds(jsii.Number(30)),
+		Timeout:     awscdk.Duration_Seconds(jsii.Number(statemachine.FunctionTimeoutSecs)),
 		MemoryMB:    256,
 		Environment: map[string]string{
 			"DATABASE_PORT":               strconv.Itoa(db.Port),
@@ -217,7 +206,7 @@ func newCopyFileFunction(stack awscdk.Stack, cfg Config, code awslambda.Code) *G
 	fn := NewGoFunction(stack, "CopyFile", &GoFunctionProps{
 		Description:  "Copies one restored object server-side to its archive bucket (multipart above the threshold)",
 		Code:         code,
-		Timeout:      awscdk.Duration_Seconds(jsii.Number(copyFunctionTimeoutSecs)),
+		Timeout:      awscdk.Duration_Seconds(jsii.Number(statemachine.CopyFunctionTimeoutSecs)),
 		MemoryMB:     512,
 		Environment:  env,
 		LogRetention: retention(cfg.LogRetentionDays),

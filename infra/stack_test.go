@@ -259,10 +259,10 @@ func checkDeployedDefinition(t *testing.T, s synthesized) {
 	}
 	// WHEN the definition is resolved and the settings rendered locally
 	settings := s.cfg.Workflow
-	settings.ParseEventFunctionARN = "arn:" + s.functionID(fnParseEvent)
-	settings.RequestStatusFunctionARN = "arn:" + s.functionID(fnRequestStatus)
-	settings.CopyFileFunctionARN = "arn:" + s.functionID(fnCopyFile)
-	settings.AggregateFunctionARN = "arn:" + s.functionID(fnAggregate)
+	settings.ParseEventFunctionARN = "arn:" + s.functionID(statemachine.FunctionParseEvent)
+	settings.RequestStatusFunctionARN = "arn:" + s.functionID(statemachine.FunctionRequestStatus)
+	settings.CopyFileFunctionARN = "arn:" + s.functionID(statemachine.FunctionCopyFile)
+	settings.AggregateFunctionARN = "arn:" + s.functionID(statemachine.FunctionAggregate)
 	want, err := statemachine.Render(settings)
 	if err != nil {
 		t.Fatal(err)
@@ -295,7 +295,7 @@ func TestStackWithDefaults(t *testing.T) {
 		if len(fns) != 4 {
 			t.Errorf("want 4 functions, got %d", len(fns))
 		}
-		timeouts := map[string]float64{fnParseEvent: 30, fnRequestStatus: 30, fnCopyFile: copyFunctionTimeoutSecs, fnAggregate: 30}
+		timeouts := map[string]float64{statemachine.FunctionParseEvent: 30, statemachine.FunctionRequestStatus: 30, statemachine.FunctionCopyFile: 900, statemachine.FunctionAggregate: 30}
 		for _, name := range functionNames {
 			p := s.props(t, s.functionID(name))
 			got := map[string]any{
@@ -335,7 +335,7 @@ func TestStackWithDefaults(t *testing.T) {
 
 	t.Run("copy Lambda environment", func(t *testing.T) {
 		// THEN the copy Lambda gets the allowlists and the multipart settings
-		env := s.props(t, s.functionID(fnCopyFile))["Environment"].(map[string]any)["Variables"]
+		env := s.props(t, s.functionID(statemachine.FunctionCopyFile))["Environment"].(map[string]any)["Variables"]
 		want := map[string]any{
 			"SOURCE_BUCKETS": "restore-a,restore-b", "ARCHIVE_BUCKETS": "archive-a",
 			"MULTIPART_THRESHOLD_MB": "256", "MULTIPART_CHUNKSIZE_MB": "250", "MULTIPART_CONCURRENCY": "16",
@@ -348,7 +348,7 @@ func TestStackWithDefaults(t *testing.T) {
 	t.Run("database Lambda environment", func(t *testing.T) {
 		// THEN the request-status Lambda gets the database settings and the
 		// names (not the values) of the SSM parameters
-		env := s.props(t, s.functionID(fnRequestStatus))["Environment"].(map[string]any)["Variables"]
+		env := s.props(t, s.functionID(statemachine.FunctionRequestStatus))["Environment"].(map[string]any)["Variables"]
 		want := map[string]any{
 			"DATABASE_PORT": "5432", "DATABASE_NAME": "disaster_recovery", "DATABASE_USER": "druser",
 			"DATABASE_HOST_PARAMETER": "drdb-host", "DATABASE_PASSWORD_PARAMETER": "drdb-user-pass",
@@ -357,7 +357,7 @@ func TestStackWithDefaults(t *testing.T) {
 		if diff := cmp.Diff(want, env); diff != "" {
 			t.Errorf("request-status environment (-want +got):\n%s", diff)
 		}
-		for _, name := range []string{fnParseEvent, fnCopyFile, fnAggregate} {
+		for _, name := range []string{statemachine.FunctionParseEvent, statemachine.FunctionCopyFile, statemachine.FunctionAggregate} {
 			env, _ := s.props(t, s.functionID(name))["Environment"].(map[string]any)
 			vars, _ := env["Variables"].(map[string]any)
 			for k := range vars {
@@ -498,7 +498,7 @@ func TestStackWithDefaults(t *testing.T) {
 	})
 
 	t.Run("copy Lambda reads only the restore buckets and writes only the archive buckets", func(t *testing.T) {
-		sts := s.statements(s.roleID(fnCopyFile))
+		sts := s.statements(s.roleID(statemachine.FunctionCopyFile))
 		read := bySid(t, sts, "ReadRestoredObjects")
 		write := bySid(t, sts, "WriteArchiveObjects")
 		verify := bySid(t, sts, "VerifyArchiveObjects")
@@ -540,7 +540,7 @@ func TestStackWithDefaults(t *testing.T) {
 	})
 
 	t.Run("only the database Lambda reads the two SSM parameters", func(t *testing.T) {
-		sts := s.statements(s.roleID(fnRequestStatus))
+		sts := s.statements(s.roleID(statemachine.FunctionRequestStatus))
 		params := bySid(t, sts, "ReadDatabaseParameters")
 		decrypt := bySid(t, sts, "DecryptDatabasePasswordThroughSSM")
 		passwordARN := sub("arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/drdb-user-pass")
@@ -563,7 +563,7 @@ func TestStackWithDefaults(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("request-status SSM statements (-want +got):\n%s", diff)
 		}
-		for _, other := range []string{fnParseEvent, fnCopyFile, fnAggregate} {
+		for _, other := range []string{statemachine.FunctionParseEvent, statemachine.FunctionCopyFile, statemachine.FunctionAggregate} {
 			for _, st := range s.statements(s.roleID(other)) {
 				for _, a := range actions(st) {
 					if strings.HasPrefix(a, "ssm:") || strings.HasPrefix(a, "kms:") {
@@ -676,17 +676,17 @@ func TestStackWithEveryOption(t *testing.T) {
 	t.Run("database Lambda runs in the VPC", func(t *testing.T) {
 		// THEN only the request-status Lambda has a VpcConfig, with the
 		// given subnets and security group
-		p := s.props(t, s.functionID(fnRequestStatus))
+		p := s.props(t, s.functionID(statemachine.FunctionRequestStatus))
 		want := map[string]any{"SubnetIds": []any{"subnet-0123456789abcdef0", "subnet-0fedcba9876543210"}, "SecurityGroupIds": []any{"sg-0123456789abcdef0"}}
 		if diff := cmp.Diff(want, p["VpcConfig"]); diff != "" {
 			t.Errorf("VpcConfig (-want +got):\n%s", diff)
 		}
-		role := s.props(t, s.roleID(fnRequestStatus))
+		role := s.props(t, s.roleID(statemachine.FunctionRequestStatus))
 		mps, _ := json.Marshal(role["ManagedPolicyArns"])
 		if !strings.Contains(string(mps), "AWSLambdaVPCAccessExecutionRole") {
 			t.Errorf("request-status role lacks the VPC access policy: %s", mps)
 		}
-		for _, name := range []string{fnParseEvent, fnCopyFile, fnAggregate} {
+		for _, name := range []string{statemachine.FunctionParseEvent, statemachine.FunctionCopyFile, statemachine.FunctionAggregate} {
 			if _, ok := s.props(t, s.functionID(name))["VpcConfig"]; ok {
 				t.Errorf("%s is in the VPC too", name)
 			}
@@ -694,7 +694,7 @@ func TestStackWithEveryOption(t *testing.T) {
 	})
 
 	t.Run("copy Lambda encrypts with the archive key in the storage class", func(t *testing.T) {
-		env := s.props(t, s.functionID(fnCopyFile))["Environment"].(map[string]any)["Variables"].(map[string]any)
+		env := s.props(t, s.functionID(statemachine.FunctionCopyFile))["Environment"].(map[string]any)["Variables"].(map[string]any)
 		got := map[string]any{"ARCHIVE_KMS_KEY_ID": env["ARCHIVE_KMS_KEY_ID"], "STORAGE_CLASS": env["STORAGE_CLASS"]}
 		want := map[string]any{
 			"ARCHIVE_KMS_KEY_ID": "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
@@ -706,7 +706,7 @@ func TestStackWithEveryOption(t *testing.T) {
 	})
 
 	t.Run("copy Lambda may use the archive key", func(t *testing.T) {
-		st := bySid(t, s.statements(s.roleID(fnCopyFile)), "UseArchiveKey")
+		st := bySid(t, s.statements(s.roleID(statemachine.FunctionCopyFile)), "UseArchiveKey")
 		got := map[string]any{"actions": actions(st), "resource": st["Resource"]}
 		want := map[string]any{
 			"actions":  []string{"kms:GenerateDataKey", "kms:Decrypt"},

@@ -65,13 +65,34 @@ type Settings struct {
 	// databaseRetryMaxDelaySecs).
 	DatabaseRetryMaxDelaySecs int
 
-	// CopyTaskTimeoutSecs bounds one copy attempt; keep it above the copy
-	// Lambda's own timeout (900 s in AWS) so the Lambda's timeout is the one
-	// that fires (context copyTaskTimeoutSecs).
+	// CopyTaskTimeoutSecs bounds one copy attempt; it must exceed
+	// CopyFunctionTimeoutSecs so the Lambda's timeout is the one that fires
+	// (context copyTaskTimeoutSecs).
 	CopyTaskTimeoutSecs int
-	// TaskTimeoutSecs bounds every other task (context taskTimeoutSecs).
+	// TaskTimeoutSecs bounds every other task; it must exceed
+	// FunctionTimeoutSecs (context taskTimeoutSecs).
 	TaskTimeoutSecs int
 }
+
+// The Lambda function names: the folder under functions/ each is built
+// from, the name the CDK app deploys it under (with a prefix) and the name
+// the local Invoke API serves it by.
+const (
+	FunctionParseEvent    = "parse-event"
+	FunctionRequestStatus = "request-status"
+	FunctionCopyFile      = "copy-file"
+	FunctionAggregate     = "aggregate"
+)
+
+// The Lambda functions' timeouts, as deployed and as the local runner
+// enforces them: the copy function gets Lambda's maximum, as a multipart
+// copy of a large object takes minutes; the others are quick. A task's
+// timeout in the definition must exceed its function's, so that the
+// Lambda's own timeout fires first and the workflow retries it.
+const (
+	CopyFunctionTimeoutSecs = 900
+	FunctionTimeoutSecs     = 30
+)
 
 // The CDK context keys (cdk.json "context") that SettingsFromContext reads.
 const (
@@ -135,11 +156,14 @@ func (s Settings) Validate() error {
 			errs = append(errs, fmt.Errorf("%s is empty: every task needs its function ARN", f.name))
 		}
 	}
-	return errors.Join(append(errs, s.validatePolicy())...)
+	return errors.Join(append(errs, s.ValidatePolicy())...)
 }
 
-// validatePolicy checks the settings that come from context.
-func (s Settings) validatePolicy() error {
+// ValidatePolicy reports every policy setting (those that come from
+// context, not the function ARNs) that is out of range, including task
+// timeouts that do not exceed their functions' (CopyFunctionTimeoutSecs,
+// FunctionTimeoutSecs).
+func (s Settings) ValidatePolicy() error {
 	var errs []error
 	intIn := func(key string, v, lo, hi int) {
 		if v < lo || v > hi {
@@ -160,8 +184,16 @@ func (s Settings) validatePolicy() error {
 	intIn(ContextDatabaseRetryIntervalSecs, s.DatabaseRetryIntervalSecs, 1, maxSeconds)
 	rateIn(ContextDatabaseRetryBackoffRate, s.DatabaseRetryBackoffRate)
 	intIn(ContextDatabaseRetryMaxDelaySecs, s.DatabaseRetryMaxDelaySecs, max(1, s.DatabaseRetryIntervalSecs), maxSeconds)
-	intIn(ContextCopyTaskTimeoutSecs, s.CopyTaskTimeoutSecs, 1, maxSeconds)
-	intIn(ContextTaskTimeoutSecs, s.TaskTimeoutSecs, 1, maxSeconds)
+	timeoutAbove := func(key string, v, fnSecs int, fn string) {
+		switch {
+		case v <= fnSecs:
+			errs = append(errs, fmt.Errorf("%s = %d: must exceed %s timeout of %d s, so that the Lambda's own timeout fires first and is retried", key, v, fn, fnSecs))
+		case v > maxSeconds:
+			errs = append(errs, fmt.Errorf("%s = %d: must be at most %d", key, v, maxSeconds))
+		}
+	}
+	timeoutAbove(ContextCopyTaskTimeoutSecs, s.CopyTaskTimeoutSecs, CopyFunctionTimeoutSecs, "the copy Lambda's")
+	timeoutAbove(ContextTaskTimeoutSecs, s.TaskTimeoutSecs, FunctionTimeoutSecs, "the other Lambdas'")
 	return errors.Join(errs...)
 }
 
@@ -216,7 +248,7 @@ func SettingsFromContext(ctx map[string]any) (Settings, error) {
 	if err := errors.Join(errs...); err != nil {
 		return Settings{}, err
 	}
-	if err := s.validatePolicy(); err != nil {
+	if err := s.ValidatePolicy(); err != nil {
 		return Settings{}, fmt.Errorf("context: %w", err)
 	}
 	return s, nil

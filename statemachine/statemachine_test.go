@@ -374,6 +374,13 @@ func TestValidate(t *testing.T) {
 		{name: "backoff below 1", change: func(s *Settings) { s.CopyRetryBackoffRate = 0.5 }, want: []string{"copyRetryBackoffRate = 0.5"}},
 		{name: "max delay below interval", change: func(s *Settings) { s.CopyRetrySleepSecs = 90 }, want: []string{"copyRetryMaxDelaySecs = 60"}},
 		{name: "zero timeout", change: func(s *Settings) { s.TaskTimeoutSecs = 0 }, want: []string{"taskTimeoutSecs = 0"}},
+		{name: "copy task not above the copy Lambda's 900 s", change: func(s *Settings) { s.CopyTaskTimeoutSecs = CopyFunctionTimeoutSecs }, want: []string{"copyTaskTimeoutSecs = 900: must exceed the copy Lambda's timeout of 900 s"}},
+		{name: "other tasks not above the Lambdas' 30 s", change: func(s *Settings) { s.TaskTimeoutSecs = FunctionTimeoutSecs }, want: []string{"taskTimeoutSecs = 30: must exceed the other Lambdas' timeout of 30 s"}},
+		{name: "timeouts just above the Lambdas' are valid", change: func(s *Settings) {
+			s.CopyTaskTimeoutSecs = CopyFunctionTimeoutSecs + 1
+			s.TaskTimeoutSecs = FunctionTimeoutSecs + 1
+		}},
+		{name: "timeout above ASL's bound", change: func(s *Settings) { s.CopyTaskTimeoutSecs = 100000000 }, want: []string{"copyTaskTimeoutSecs = 100000000: must be at most 99999999"}},
 		{
 			name: "several at once are all named",
 			change: func(s *Settings) {
@@ -458,6 +465,7 @@ func TestSettingsFromContext(t *testing.T) {
 		{name: "fraction where a whole number is needed", change: map[string]any{"copyRetries": 2.5}, wantErr: "context copyRetries = 2.5: must be a whole number"},
 		{name: "out of range", change: map[string]any{"mapMaxConcurrency": "0"}, wantErr: "mapMaxConcurrency = 0"},
 		{name: "wrong type", change: map[string]any{"taskTimeoutSecs": []any{1}}, wantErr: "context taskTimeoutSecs"},
+		{name: "copy task timeout not above the copy Lambda's", change: map[string]any{"copyTaskTimeoutSecs": "900"}, wantErr: "copyTaskTimeoutSecs = 900: must exceed the copy Lambda's timeout"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
 // TransientCopyError stands in for copy-file's error type of that name.
@@ -159,7 +160,7 @@ func TestExecuteReportsLongCopies(t *testing.T) {
 	res, err := Execute(context.Background(), Execution{
 		RepoRoot:      root,
 		Definition:    definition,
-		Functions:     []invokeapi.Function{{Name: FunctionCopyFile, Handler: slowCopy}},
+		Functions:     []invokeapi.Function{{Name: statemachine.FunctionCopyFile, Handler: slowCopy}},
 		ErrorReport:   testErrorReport,
 		Out:           &out,
 		ProgressEvery: 50 * time.Millisecond,
@@ -174,8 +175,8 @@ func TestExecuteReportsLongCopies(t *testing.T) {
 	if !strings.Contains(out.String(), "copying big/file.bin: still running after") {
 		t.Errorf("no progress line in:\n%s", out.String())
 	}
-	if res.MaxCopiesInFlight != 1 || res.Calls[FunctionCopyFile] != 1 {
-		t.Errorf("in flight %d, calls %d; want 1 and 1", res.MaxCopiesInFlight, res.Calls[FunctionCopyFile])
+	if res.MaxCopiesInFlight != 1 || res.Calls[statemachine.FunctionCopyFile] != 1 {
+		t.Errorf("in flight %d, calls %d; want 1 and 1", res.MaxCopiesInFlight, res.Calls[statemachine.FunctionCopyFile])
 	}
 	var doc map[string]any
 	b, _ := json.Marshal(res)

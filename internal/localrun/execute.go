@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
 // Execution is one run of a definition on the local engine, with the Lambda
@@ -107,7 +108,7 @@ func Execute(ctx context.Context, x Execution, event []byte) (*Result, error) {
 	out := &Result{
 		Status:             res.Status,
 		History:            history.Events(),
-		MaxCopiesInFlight:  srv.MaxInFlight(FunctionCopyFile),
+		MaxCopiesInFlight:  srv.MaxInFlight(statemachine.FunctionCopyFile),
 		MaxCopiesInHistory: history.MaxCopiesInFlight(),
 		Duration:           time.Since(start),
 		Calls:              map[string]int{},
@@ -151,7 +152,7 @@ func reportProgress(srv *invokeapi.Server, h *History, every, after time.Duratio
 				return
 			case now := <-t.C:
 				for _, inv := range srv.InFlight() {
-					if inv.Function != FunctionCopyFile || now.Sub(inv.Started) < after {
+					if inv.Function != statemachine.FunctionCopyFile || now.Sub(inv.Started) < after {
 						continue
 					}
 					key := findString(inv.Payload, "source_key")

@@ -13,6 +13,7 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/restore"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
 // Functions builds the four Lambdas as their main.go files do (the same
@@ -36,8 +37,8 @@ func Functions(ctx context.Context, getenv func(string) string, log io.Writer) (
 		}
 	}()
 
-	parse := &restore.ParseHandler{Logger: logger.With("function", FunctionParseEvent)}
-	aggregate := &workflow.AggregateHandler{Logger: logger.With("function", FunctionAggregate)}
+	parse := &restore.ParseHandler{Logger: logger.With("function", statemachine.FunctionParseEvent)}
+	aggregate := &workflow.AggregateHandler{Logger: logger.With("function", statemachine.FunctionAggregate)}
 
 	// request-status: functions/request-status/main.go's wiring, with the
 	// connection string always given (no SSM locally).
@@ -48,25 +49,25 @@ func Functions(ctx context.Context, getenv func(string) string, log io.Writer) (
 	closers = append(closers, pool.Close)
 	status := &requeststatus.StatusHandler{
 		Store:  requeststatus.NewStore(pool),
-		Logger: logger.With("function", FunctionRequestStatus),
+		Logger: logger.With("function", statemachine.FunctionRequestStatus),
 	}
 
-	copyFile, err := copyFileHandler(ctx, getenv, logger.With("function", FunctionCopyFile))
+	copyFile, err := copyFileHandler(ctx, getenv, logger.With("function", statemachine.FunctionCopyFile))
 	if err != nil {
 		return nil, nil, err
 	}
 
 	return []invokeapi.Function{
-		{Name: FunctionParseEvent, Handler: lambda.NewHandler(parse.Handle), Timeout: otherFunctionTimeout},
-		{Name: FunctionRequestStatus, Handler: lambda.NewHandler(status.Handle), Timeout: otherFunctionTimeout},
-		{Name: FunctionCopyFile, Handler: copyFile, Timeout: copyFunctionTimeout},
-		{Name: FunctionAggregate, Handler: lambda.NewHandler(aggregate.Handle), Timeout: otherFunctionTimeout},
+		{Name: statemachine.FunctionParseEvent, Handler: lambda.NewHandler(parse.Handle), Timeout: otherFunctionTimeout},
+		{Name: statemachine.FunctionRequestStatus, Handler: lambda.NewHandler(status.Handle), Timeout: otherFunctionTimeout},
+		{Name: statemachine.FunctionCopyFile, Handler: copyFile, Timeout: copyFunctionTimeout},
+		{Name: statemachine.FunctionAggregate, Handler: lambda.NewHandler(aggregate.Handle), Timeout: otherFunctionTimeout},
 	}, close, nil
 }
 
-// The functions' timeouts as infra/stack.go deploys them (copy-file 900 s,
-// the others 30 s): each local invocation gets that deadline in its context.
+// The functions' timeouts as infra/stack.go deploys them: each local
+// invocation gets that deadline in its context.
 const (
-	copyFunctionTimeout  = 900 * time.Second
-	otherFunctionTimeout = 30 * time.Second
+	copyFunctionTimeout  = statemachine.CopyFunctionTimeoutSecs * time.Second
+	otherFunctionTimeout = statemachine.FunctionTimeoutSecs * time.Second
 )

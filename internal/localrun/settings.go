@@ -12,16 +12,8 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
-// The Lambda function names, as deployed and as the local Invoke API serves
-// them.
-const (
-	FunctionParseEvent    = "parse-event"
-	FunctionRequestStatus = "request-status"
-	FunctionCopyFile      = "copy-file"
-	FunctionAggregate     = "aggregate"
-)
-
-// FunctionARN is the ARN the local definition names a function by.
+// FunctionARN is the ARN the local definition names a function by
+// (statemachine.FunctionParseEvent, ...).
 func FunctionARN(name string) string {
 	return "arn:aws:lambda:us-east-1:123456789012:function:" + name
 }
@@ -81,10 +73,10 @@ func LoadSettings(repoRoot string, getenv func(string) string) (statemachine.Set
 	if err := errors.Join(errs...); err != nil {
 		return statemachine.Settings{}, &ConfigError{err}
 	}
-	s.ParseEventFunctionARN = FunctionARN(FunctionParseEvent)
-	s.RequestStatusFunctionARN = FunctionARN(FunctionRequestStatus)
-	s.CopyFileFunctionARN = FunctionARN(FunctionCopyFile)
-	s.AggregateFunctionARN = FunctionARN(FunctionAggregate)
+	s.ParseEventFunctionARN = FunctionARN(statemachine.FunctionParseEvent)
+	s.RequestStatusFunctionARN = FunctionARN(statemachine.FunctionRequestStatus)
+	s.CopyFileFunctionARN = FunctionARN(statemachine.FunctionCopyFile)
+	s.AggregateFunctionARN = FunctionARN(statemachine.FunctionAggregate)
 	if err := s.Validate(); err != nil {
 		return statemachine.Settings{}, &ConfigError{fmt.Errorf("workflow settings (cdk.json context with %s, %s, %s): %w",
 			EnvCopyRetries, EnvCopyRetrySleepSecs, EnvMapMaxConcurrency, err)}
