@@ -310,6 +310,9 @@ func (c *CLI) describeServices(r *Runner, logPath string) {
 	s := r.Services
 	if s.EmbeddedS3 {
 		fmt.Fprintf(c.Stderr, "local: S3: embedded versitygw at %s\n", s.S3Endpoint)
+		for _, n := range s.Notes {
+			fmt.Fprintf(c.Stderr, "local: %s\n", n)
+		}
 	} else {
 		fmt.Fprintf(c.Stderr, "local: S3: %s (from %s)\n", s.S3Endpoint, EnvS3Endpoint)
 	}

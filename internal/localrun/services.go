@@ -60,6 +60,9 @@ type Services struct {
 	S3Endpoint string
 	// EmbeddedS3 and EmbeddedDB say which services were started here.
 	EmbeddedS3, EmbeddedDB bool
+	// Notes are the settings the runner chose for the Lambdas because of
+	// the embedded services, one sentence each (also written to the log).
+	Notes []string
 
 	base    func(string) string
 	overlay map[string]string
@@ -123,6 +126,11 @@ func StartServices(ctx context.Context, cfg ServicesConfig) (_ *Services, err er
 		s.overlay[envSecretKey] = srv.SecretKey
 		s.overlay[envSession] = ""
 		s.overlay[envRegion] = srv.Region
+		for name, v := range embeddedS3Defaults(getenv) {
+			s.overlay[name] = v.value
+			s.Notes = append(s.Notes, v.why)
+			fmt.Fprintf(log, "local: %s\n", v.why)
+		}
 	}
 	s.S3, err = NewS3Client(ctx, s.Getenv)
 	if err != nil {
@@ -157,6 +165,27 @@ func StartServices(ctx context.Context, cfg ServicesConfig) (_ *Services, err er
 		return nil, fmt.Errorf("apply the request_status schema: %w", err)
 	}
 	return s, nil
+}
+
+type envDefault struct{ value, why string }
+
+// embeddedS3Defaults returns the variables the Lambdas get when the runner
+// starts its own S3 server and getenv leaves them unset, each with the
+// reason. versitygw v1.8.0 records the whole source's checksum for each part
+// UploadPartCopy copies, so a multipart copy asking for the source's
+// full-object checksum fails with BadDigest there (archivecopy.Config's
+// MultipartChecksum, TestMultipartChecksumRefusedByServer):
+// MULTIPART_CHECKSUM=off unless set.
+func embeddedS3Defaults(getenv func(string) string) map[string]envDefault {
+	out := map[string]envDefault{}
+	if strings.TrimSpace(getenv(archivecopy.EnvMultipartChecksum)) == "" {
+		out[archivecopy.EnvMultipartChecksum] = envDefault{
+			value: archivecopy.ChecksumOff,
+			why: fmt.Sprintf("%s=%s for copy-file: the embedded S3 server (versitygw) computes copied parts' checksums wrongly; set %s to override",
+				archivecopy.EnvMultipartChecksum, archivecopy.ChecksumOff, archivecopy.EnvMultipartChecksum),
+		}
+	}
+	return out
 }
 
 // NewPool builds a pgx pool with request-status's own configuration code

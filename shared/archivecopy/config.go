@@ -25,6 +25,9 @@ const (
 	MaxParts = 10000
 )
 
+// EnvMultipartChecksum is the variable that sets Config.MultipartChecksum.
+const EnvMultipartChecksum = "MULTIPART_CHECKSUM"
+
 // The values of MULTIPART_CHECKSUM.
 const (
 	ChecksumSource = "source"
@@ -123,12 +126,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		c.StorageClass = sc
 	}
 	c.KMSKeyID = strings.TrimSpace(getenv("ARCHIVE_KMS_KEY_ID"))
-	switch v := strings.ToLower(strings.TrimSpace(getenv("MULTIPART_CHECKSUM"))); v {
+	switch v := strings.ToLower(strings.TrimSpace(getenv(EnvMultipartChecksum))); v {
 	case "":
 	case ChecksumSource, ChecksumOff:
 		c.MultipartChecksum = v
 	default:
-		return Config{}, fmt.Errorf("MULTIPART_CHECKSUM=%q: must be %q or %q", v, ChecksumSource, ChecksumOff)
+		return Config{}, fmt.Errorf("%s=%q: must be %q or %q", EnvMultipartChecksum, v, ChecksumSource, ChecksumOff)
 	}
 	return c, nil
 }
