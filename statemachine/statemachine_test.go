@@ -161,8 +161,14 @@ func TestRenderRetryAndCatch(t *testing.T) {
 				"Read restored files": {
 					retry: []retrier{lambdaFaultRetrier},
 					catch: []catcher{
-						{ErrorEquals: []string{"InvalidEventError"}, ResultPath: "$.event_error", Next: "Event rejected"},
-						{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.event_error", Next: "Event rejected"},
+						// No ResultPath: it defaults to "$", the error replaces
+						// the input. An input that is not an object (e.g. [1,2])
+						// cannot take "$.event_error" and would end the
+						// execution with States.ResultPathMatchFailure instead
+						// of the report; an explicit "$" is mishandled by
+						// aws-local-stepfunctions 3.0.0 (it fails the same way).
+						{ErrorEquals: []string{"InvalidEventError"}, Next: "Event rejected"},
+						{ErrorEquals: []string{"States.ALL"}, Next: "Event rejected"},
 					},
 				},
 				"Find open job": {
@@ -304,7 +310,7 @@ func TestRenderParameters(t *testing.T) {
 			"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key",
 			"copy_error.$": "$.copy_error",
 		},
-		"Event rejected": {"iterations": []any{}, "event_error.$": "$.event_error"},
+		"Event rejected": {"iterations": []any{}, "event_error.$": "$"},
 	}
 	for name, w := range want {
 		if diff := cmp.Diff(w, states[name].Parameters); diff != "" {

@@ -524,6 +524,44 @@ func TestScenarioRecordWithoutKey(t *testing.T) {
 	}
 }
 
+// An execution input that is not a JSON object (Step Functions accepts any
+// JSON value): the execution fails with CopyRequestError saying why, not
+// with States.ResultPathMatchFailure from the Catcher; nothing is copied.
+func TestScenarioInputNotAnObject(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	h.putObject(singleKey, []byte("untouched"))
+	job := h.insertJob(singleKey)
+	before := h.job(job.RequestID)
+
+	for _, input := range []string{`[1,2]`, `"x"`} {
+		t.Run(input, func(t *testing.T) {
+			res := h.run([]byte(input))
+
+			if res.Succeeded() || res.ErrorName() != "CopyRequestError" {
+				t.Fatalf("execution %s with error %q (%s), want FAILED with CopyRequestError", res.Status, res.ErrorName(), res.CauseText())
+			}
+			for _, want := range []string{"nothing was copied", "event is not a JSON object"} {
+				if !strings.Contains(res.CauseText(), want) {
+					t.Errorf("cause %q does not say %q", res.CauseText(), want)
+				}
+			}
+			if got := countEvents(res, "StateEntered", "Event rejected"); got != 1 {
+				t.Errorf("Event rejected entered %d times, want once", got)
+			}
+			if got := countEvents(res, "StateEntered", "Find open job"); got != 0 {
+				t.Errorf("Find open job entered %d times, want never", got)
+			}
+		})
+	}
+	if keys := h.archiveKeys(); len(keys) != 0 {
+		t.Errorf("archive holds %q, want nothing", keys)
+	}
+	if diff := cmp.Diff(before, h.job(job.RequestID)); diff != "" {
+		t.Errorf("row changed (-before +after):\n%s", diff)
+	}
+}
+
 // Scenario 8: the database refuses connections once the copy starts (after
 // the job lookup): the status update is retried, then the execution fails
 // and the file's result says the status was not recorded.
