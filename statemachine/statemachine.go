@@ -88,7 +88,11 @@ const (
 // enforces them: the copy function gets Lambda's maximum, as a multipart
 // copy of a large object takes minutes; the others are quick. A task's
 // timeout in the definition must exceed its function's, so that the
-// Lambda's own timeout fires first and the workflow retries it.
+// Lambda's own timeout fires first and reaches the workflow as
+// Lambda.Unknown ("Task timed out after ..."), not as States.Timeout. Only
+// "Copy file" retries Lambda.Unknown; the other tasks go straight to their
+// Catch (the status tasks count the file as failed, "Read restored files"
+// rejects the event) and "Report results" fails the execution.
 const (
 	CopyFunctionTimeoutSecs = 900
 	FunctionTimeoutSecs     = 30
@@ -187,7 +191,7 @@ func (s Settings) ValidatePolicy() error {
 	timeoutAbove := func(key string, v, fnSecs int, fn string) {
 		switch {
 		case v <= fnSecs:
-			errs = append(errs, fmt.Errorf("%s = %d: must exceed %s timeout of %d s, so that the Lambda's own timeout fires first and is retried", key, v, fn, fnSecs))
+			errs = append(errs, fmt.Errorf("%s = %d: must exceed %s timeout of %d s, so that the Lambda's own timeout fires first (Lambda.Unknown, which only the copy task retries)", key, v, fn, fnSecs))
 		case v > maxSeconds:
 			errs = append(errs, fmt.Errorf("%s = %d: must be at most %d", key, v, maxSeconds))
 		}
