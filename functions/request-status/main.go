@@ -38,7 +38,9 @@ func main() {
 //   - otherwise the host and password are read from SSM, and the pool
 //     built, by the first invocation (requeststatus.LazyPool), so that an
 //     SSM failure is that invocation's DatabaseUnavailableError or
-//     DatabaseError, not a failed init.
+//     DatabaseError, not a failed init; if the database later refuses that
+//     password (it was rotated), the pool is dropped and the retry reads
+//     SSM again.
 func newHandler(ctx context.Context, logger *slog.Logger) (*requeststatus.StatusHandler, error) {
 	cfg, err := requeststatus.ConfigFromEnv(os.Getenv)
 	if err != nil {

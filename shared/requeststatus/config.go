@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -38,6 +39,16 @@ const (
 	// DefaultConnectTimeout bounds one connection attempt when DATABASE_URL
 	// does not set connect_timeout.
 	DefaultConnectTimeout = 5 * time.Second
+	// DefaultMaxConnIdleTime is how long a pooled connection may stay idle
+	// before the pool closes it, unless DATABASE_URL sets
+	// pool_max_conn_idle_time (pgx's own default is 30 minutes). A short
+	// time keeps idle Lambda containers from holding Postgres connections
+	// long after their last invocation. pgx enforces it in its background
+	// health check (every minute), which runs only while the container runs:
+	// Lambda freezes a container between invocations, and a frozen
+	// container's connections stay open until it is thawed (the next
+	// invocation then closes the stale ones) or recycled.
+	DefaultMaxConnIdleTime = 60 * time.Second
 	// ApplicationName is reported to Postgres (pg_stat_activity) unless
 	// DATABASE_URL sets application_name.
 	ApplicationName = "copy-files-to-archive"
@@ -154,6 +165,9 @@ func (c Config) PoolConfig(ctx context.Context, params ParameterReader) (*pgxpoo
 		cfg.ConnConfig.Password = password
 	}
 	cfg.MaxConns = c.MaxConns
+	if !setsPoolParam(c.DatabaseURL, "pool_max_conn_idle_time") {
+		cfg.MaxConnIdleTime = DefaultMaxConnIdleTime
+	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
 	}
@@ -161,6 +175,22 @@ func (c Config) PoolConfig(ctx context.Context, params ParameterReader) (*pgxpoo
 		cfg.ConnConfig.RuntimeParams["application_name"] = ApplicationName
 	}
 	return cfg, nil
+}
+
+// setsPoolParam reports whether the connection string databaseURL (empty:
+// none) sets the pgxpool setting name. pgxpool.ParseConfig removes its
+// settings from the parsed configuration, so the string is parsed again
+// (pgconn keeps settings it does not know as runtime parameters).
+func setsPoolParam(databaseURL, name string) bool {
+	if databaseURL == "" {
+		return false
+	}
+	cc, err := pgconn.ParseConfig(databaseURL)
+	if err != nil {
+		return false
+	}
+	_, ok := cc.RuntimeParams[name]
+	return ok
 }
 
 // Describe summarizes a pool configuration for logs: host, port, database,

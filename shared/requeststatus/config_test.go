@@ -135,15 +135,15 @@ func TestPoolConfigFromSSM(t *testing.T) {
 		Port                                    uint16
 		TLS, InsecureSkipVerify                 bool
 		MaxConns                                int32
-		ConnectTimeout                          time.Duration
+		ConnectTimeout, MaxConnIdleTime         time.Duration
 	}
 	got := summary{Host: cc.Host, Database: cc.Database, User: cc.User, Password: cc.Password,
 		AppName: cc.RuntimeParams["application_name"], Port: cc.Port, TLS: cc.TLSConfig != nil,
 		InsecureSkipVerify: cc.TLSConfig != nil && cc.TLSConfig.InsecureSkipVerify,
-		MaxConns:           cfg.MaxConns, ConnectTimeout: cc.ConnectTimeout}
+		MaxConns:           cfg.MaxConns, ConnectTimeout: cc.ConnectTimeout, MaxConnIdleTime: cfg.MaxConnIdleTime}
 	want := summary{Host: "db.example.internal", Database: "dis aster's", User: "dr user", Password: password,
 		AppName: "copy-files-to-archive", Port: 6432, TLS: true, InsecureSkipVerify: true,
-		MaxConns: 3, ConnectTimeout: 5 * time.Second}
+		MaxConns: 3, ConnectTimeout: 5 * time.Second, MaxConnIdleTime: 60 * time.Second}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("pool config (-want +got):\n%s", diff)
 	}
@@ -245,5 +245,32 @@ func TestPoolConfigFromURL(t *testing.T) {
 	want := []any{"10.0.0.7", uint16(6543), "dr", "app", "pw", true, 9 * time.Second, "mine", int32(4)}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("pool config from DATABASE_URL (-want +got):\n%s", diff)
+	}
+}
+
+// Idle connections are closed after DefaultMaxConnIdleTime unless
+// DATABASE_URL sets pool_max_conn_idle_time.
+func TestPoolConfigMaxConnIdleTime(t *testing.T) {
+	tests := []struct {
+		name string
+		url  string
+		want time.Duration
+	}{
+		{name: "URL without the setting", url: "postgres://app@db/dr?sslmode=disable", want: 60 * time.Second},
+		{name: "URL sets it", url: "postgres://app@db/dr?sslmode=disable&pool_max_conn_idle_time=5m", want: 5 * time.Minute},
+		{name: "URL sets pgx's default", url: "postgres://app@db/dr?pool_max_conn_idle_time=30m", want: 30 * time.Minute},
+		{name: "keyword/value string sets it", url: "host=db dbname=dr pool_max_conn_idle_time=7s", want: 7 * time.Second},
+		{name: "password contains the name", url: "postgres://app:pool_max_conn_idle_time@db/dr", want: 60 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Config{DatabaseURL: tc.url, MaxConns: 2}.PoolConfig(context.Background(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.MaxConnIdleTime != tc.want {
+				t.Errorf("MaxConnIdleTime = %v, want %v", cfg.MaxConnIdleTime, tc.want)
+			}
+		})
 	}
 }

@@ -112,7 +112,9 @@ func (e *InvalidStatusRequestError) Error() string {
 //     serialization_failure, 40P01 deadlock_detected, 58000/58030 system/IO
 //     error;
 //   - any other server error is permanent (28P01 bad password, 3D000 no such
-//     database, 42P01 no such table, 42501 permission denied, ...);
+//     database, 42P01 no such table, 42501 permission denied, ...); but a
+//     LazyPool built from SSM turns 28P01 into *DatabaseUnavailableError
+//     and rebuilds its pool (the password may have been rotated);
 //   - no server error: context deadline exceeded, a pgconn timeout, any
 //     net.Error (refused, unreachable, DNS, resets), io.EOF /
 //     io.ErrUnexpectedEOF (connection dropped), ECONNREFUSED / ECONNRESET /

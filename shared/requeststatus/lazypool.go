@@ -18,9 +18,10 @@ import (
 // machine can route (*DatabaseUnavailableError is retried) instead of a
 // failed Lambda init.
 //
-// The pool is built once per LazyPool (once per Lambda container).
-// Concurrent first calls wait for one another: only one reads SSM at a
-// time, and the others use its pool. A failure is not remembered: the next
+// The pool is built once per LazyPool (once per Lambda container), and
+// rebuilt only when the database refuses the password read from SSM (see
+// Exec). Concurrent first calls wait for one another: only one reads SSM at
+// a time, and the others use its pool. A failure is not remembered: the next
 // call tries again.
 type LazyPool struct {
 	config Config
@@ -92,23 +93,64 @@ func (p *LazyPool) Pool(ctx context.Context) (*pgxpool.Pool, error) {
 }
 
 // Exec runs sql on the pool, building it first if needed.
+//
+// When the settings come from SSM and the database refuses the password
+// (SQLSTATE 28P01 invalid_password, e.g. drdb-user-pass was rotated after
+// this container read it), the pool is closed and dropped, and the error is
+// *DatabaseUnavailableError: the state machine retries it, and the next call
+// reads SSM again and builds a new pool. Connections opened before the
+// rotation keep working (Postgres does not end them), so this happens when
+// the pool next opens a connection. With DATABASE_URL a refused password
+// is returned as it is (Store reports it as *DatabaseError: a wrong static
+// password will not fix itself).
 func (p *LazyPool) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	pool, err := p.Pool(ctx)
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
-	return pool.Exec(ctx, sql, args...)
+	tag, err := pool.Exec(ctx, sql, args...)
+	return tag, p.checkPassword(ctx, pool, err)
 }
 
 // QueryRow runs sql on the pool, building it first if needed; if that fails,
 // the row's Scan returns the error (as pgxpool does when it cannot acquire a
-// connection).
+// connection). A refused password is handled as in Exec, at Scan.
 func (p *LazyPool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
 	pool, err := p.Pool(ctx)
 	if err != nil {
 		return errRow{err}
 	}
-	return pool.QueryRow(ctx, sql, args...)
+	return checkedRow{row: pool.QueryRow(ctx, sql, args...), ctx: ctx, lazy: p, pool: pool}
+}
+
+// invalidPassword is SQLSTATE 28P01 invalid_password: Postgres' answer to a
+// wrong password (also on RDS).
+const invalidPassword = "28P01"
+
+// checkPassword returns err, except when the pool was built from SSM and err
+// is the server refusing the password: then it drops pool (if it is still
+// the current one; another call may have dropped it already) and returns
+// *DatabaseUnavailableError. See Exec.
+//
+// Closing the pool waits for connections other calls hold on it; a Lambda
+// container serves one invocation at a time, so there are none there.
+func (p *LazyPool) checkPassword(ctx context.Context, pool *pgxpool.Pool, err error) error {
+	var pgErr *pgconn.PgError
+	if err == nil || !p.config.UsesSSM() || !errors.As(err, &pgErr) || pgErr.Code != invalidPassword {
+		return err
+	}
+	if p.pool.CompareAndSwap(pool, nil) {
+		pool.Close()
+		p.log().WarnContext(ctx, "request-status: the database refused the password from SSM; "+
+			"the pool is dropped and the next call reads the parameter again",
+			"password_parameter", p.config.PasswordParameter, "database", Describe(pool.Config()))
+	}
+	return &DatabaseUnavailableError{
+		Op: fmt.Sprintf("the database refused the password read from SSM parameter %q (named by %s) "+
+			"for user %q; was it rotated? The next attempt reads the parameter again",
+			p.config.PasswordParameter, EnvPasswordParameter, p.config.User),
+		Err: err,
+	}
 }
 
 // Close closes the pool if it has been built. Call it after the last use.
@@ -123,6 +165,19 @@ func (p *LazyPool) log() *slog.Logger {
 		return p.logger
 	}
 	return slog.Default()
+}
+
+// checkedRow is a row of a LazyPool's pool whose Scan error goes through
+// checkPassword.
+type checkedRow struct {
+	row  pgx.Row
+	ctx  context.Context
+	lazy *LazyPool
+	pool *pgxpool.Pool
+}
+
+func (r checkedRow) Scan(dest ...any) error {
+	return r.lazy.checkPassword(r.ctx, r.pool, r.row.Scan(dest...))
 }
 
 // errRow is a pgx.Row whose Scan fails with err.
