@@ -30,6 +30,7 @@ const (
 	ctxDatabaseHostParameter          = "databaseHostParameter"
 	ctxDatabasePasswordParameter      = "databasePasswordParameter"
 	ctxDatabaseSSLMode                = "databaseSslMode"
+	ctxRequestStatusConcurrency       = "requestStatusConcurrency"
 	ctxVPCID                          = "vpcId"
 	ctxSubnetIDs                      = "subnetIds"
 	ctxSecurityGroupID                = "securityGroupId"
@@ -44,7 +45,7 @@ func contextKeys() []string {
 		ctxRestoreBuckets, ctxArchiveBuckets, ctxArchiveKMSKeyARN, ctxArchiveStorageClass, ctxEnableRestoreBucketEventBridge,
 		ctxMultipartThresholdMB, ctxMultipartChunkSizeMB, ctxMultipartConcurrency,
 		ctxDatabasePort, ctxDatabaseName, ctxDatabaseUser, ctxDatabaseHostParameter,
-		ctxDatabasePasswordParameter, ctxDatabaseSSLMode,
+		ctxDatabasePasswordParameter, ctxDatabaseSSLMode, ctxRequestStatusConcurrency,
 		ctxVPCID, ctxSubnetIDs, ctxSecurityGroupID, ctxAlarmEmail, ctxLogRetentionDays,
 	}
 	return append(keys, statemachine.ContextKeys()...)
@@ -77,6 +78,12 @@ type Config struct {
 
 	Database DatabaseConfig
 
+	// RequestStatusConcurrency is the request-status Lambda's reserved
+	// concurrency, 0 for none. With one database connection per container
+	// (DATABASE_MAX_CONNS=1) it bounds the workflow's connections across
+	// executions, which the Map's MaxConcurrency bounds only within one.
+	RequestStatusConcurrency int
+
 	// VPC placement of the database Lambda; all or none.
 	VPCID           string
 	SubnetIDs       []string
@@ -96,6 +103,10 @@ type DatabaseConfig struct {
 	PasswordParameter string // SSM SecureString parameter with the password
 	SSLMode           string
 }
+
+// maxReservedConcurrency bounds requestStatusConcurrency: Lambda's default
+// account concurrency quota is 1000.
+const maxReservedConcurrency = 1000
 
 // The storage classes an archive copy may be written in.
 var storageClasses = []string{"STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE", "REDUCED_REDUNDANCY"}
@@ -141,11 +152,12 @@ func ConfigFromContext(lookup func(key string) any) (Config, error) {
 			PasswordParameter: r.str(ctxDatabasePasswordParameter, true),
 			SSLMode:           r.str(ctxDatabaseSSLMode, true),
 		},
-		VPCID:            r.str(ctxVPCID, false),
-		SubnetIDs:        r.list(ctxSubnetIDs, false),
-		SecurityGroupID:  r.str(ctxSecurityGroupID, false),
-		AlarmEmail:       r.str(ctxAlarmEmail, false),
-		LogRetentionDays: r.integer(ctxLogRetentionDays, 1, 3653),
+		RequestStatusConcurrency: r.integer(ctxRequestStatusConcurrency, 0, maxReservedConcurrency),
+		VPCID:                    r.str(ctxVPCID, false),
+		SubnetIDs:                r.list(ctxSubnetIDs, false),
+		SecurityGroupID:          r.str(ctxSecurityGroupID, false),
+		AlarmEmail:               r.str(ctxAlarmEmail, false),
+		LogRetentionDays:         r.integer(ctxLogRetentionDays, 1, 3653),
 	}
 	wf, err := statemachine.SettingsFromContext(ctx)
 	if err != nil {

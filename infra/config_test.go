@@ -58,6 +58,15 @@ func TestConfigFromContext(t *testing.T) {
 		{name: "threshold above CopyObject's 5 GB", change: map[string]any{"multipartThresholdMb": 6000}, wantErr: []string{"multipartThresholdMb = 6000"}},
 		{name: "retention CloudWatch does not offer", change: map[string]any{"logRetentionDays": 42}, wantErr: []string{"logRetentionDays = 42"}},
 		{name: "bad ssl mode", change: map[string]any{"databaseSslMode": "always"}, wantErr: []string{`databaseSslMode = "always"`}},
+		{
+			name:    "requestStatusConcurrency as shipped and as -c string",
+			change:  map[string]any{"requestStatusConcurrency": " 25 "},
+			want:    func(c Config) any { return c.RequestStatusConcurrency },
+			wantVal: 25,
+		},
+		{name: "requestStatusConcurrency above the account quota", change: map[string]any{"requestStatusConcurrency": 1001}, wantErr: []string{"requestStatusConcurrency = 1001"}},
+		{name: "negative requestStatusConcurrency", change: map[string]any{"requestStatusConcurrency": "-1"}, wantErr: []string{"requestStatusConcurrency = -1: want a whole number from 0 to 1000"}},
+		{name: "fractional requestStatusConcurrency", change: map[string]any{"requestStatusConcurrency": 2.5}, wantErr: []string{"requestStatusConcurrency = 2.5"}},
 		{name: "workflow setting checked by statemachine", change: map[string]any{"copyRetries": "0"}, wantErr: []string{"copyRetries = 0"}},
 	}
 	for _, tc := range tests {

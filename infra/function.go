@@ -19,6 +19,11 @@ type GoFunctionProps struct {
 	Timeout     awscdk.Duration
 	MemoryMB    float64
 	Environment map[string]string
+	// ReservedConcurrency, when above 0, is the function's reserved
+	// concurrency: at most that many invocations at once (more are
+	// throttled with Lambda.TooManyRequestsException), and as many kept
+	// aside from the account's pool.
+	ReservedConcurrency int
 	// LogRetention is how long the function's log group keeps its logs.
 	LogRetention awslogs.RetentionDays
 	// VPC placement; all nil for a Lambda outside any VPC.
@@ -70,6 +75,9 @@ func NewGoFunction(scope constructs.Construct, id string, props *GoFunctionProps
 		LogGroup:      logGroup,
 		LoggingFormat: awslambda.LoggingFormat_JSON,
 		Tracing:       awslambda.Tracing_ACTIVE,
+	}
+	if props.ReservedConcurrency > 0 {
+		fnProps.ReservedConcurrentExecutions = jsii.Number(props.ReservedConcurrency)
 	}
 	if props.VPC != nil {
 		fnProps.Vpc = props.VPC

@@ -129,8 +129,13 @@ func newRequestStatusFunction(stack awscdk.Stack, cfg Config, code awslambda.Cod
 			"DATABASE_HOST_PARAMETER":     db.HostParameter,
 			"DATABASE_PASSWORD_PARAMETER": db.PasswordParameter,
 			"DATABASE_SSLMODE":            db.SSLMode,
+			// A Lambda container serves one invocation at a time: one
+			// connection is all it uses, and the reserved concurrency then
+			// bounds the connections of all executions together.
+			"DATABASE_MAX_CONNS": "1",
 		},
-		LogRetention: retention(cfg.LogRetentionDays),
+		ReservedConcurrency: cfg.RequestStatusConcurrency,
+		LogRetention:        retention(cfg.LogRetentionDays),
 	}
 	if cfg.InVPC() {
 		vpc := awsec2.Vpc_FromVpcAttributes(stack, jsii.String("DatabaseVpc"), &awsec2.VpcAttributes{

@@ -352,7 +352,7 @@ func TestStackWithDefaults(t *testing.T) {
 		want := map[string]any{
 			"DATABASE_PORT": "5432", "DATABASE_NAME": "disaster_recovery", "DATABASE_USER": "druser",
 			"DATABASE_HOST_PARAMETER": "drdb-host", "DATABASE_PASSWORD_PARAMETER": "drdb-user-pass",
-			"DATABASE_SSLMODE": "require",
+			"DATABASE_SSLMODE": "require", "DATABASE_MAX_CONNS": "1",
 		}
 		if diff := cmp.Diff(want, env); diff != "" {
 			t.Errorf("request-status environment (-want +got):\n%s", diff)
@@ -365,6 +365,23 @@ func TestStackWithDefaults(t *testing.T) {
 					t.Errorf("%s has database setting %s", name, k)
 				}
 			}
+		}
+	})
+
+	t.Run("database Lambda reserves requestStatusConcurrency", func(t *testing.T) {
+		// THEN the request-status Lambda has cdk.json's reserved concurrency
+		// (10), which with one connection per container bounds the database
+		// connections across executions; the other functions reserve none
+		got := map[string]any{}
+		for _, name := range functionNames {
+			got[name] = s.props(t, s.functionID(name))["ReservedConcurrentExecutions"]
+		}
+		want := map[string]any{
+			statemachine.FunctionParseEvent: nil, statemachine.FunctionRequestStatus: float64(10),
+			statemachine.FunctionCopyFile: nil, statemachine.FunctionAggregate: nil,
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("ReservedConcurrentExecutions (-want +got):\n%s", diff)
 		}
 	})
 
@@ -671,6 +688,18 @@ func TestStackWithEveryOption(t *testing.T) {
 		"copyRetries":                    "5",
 		"copyRetrySleepSecs":             "10",
 		"mapMaxConcurrency":              "4",
+		"requestStatusConcurrency":       "0",
+	})
+
+	t.Run("requestStatusConcurrency 0 reserves nothing", func(t *testing.T) {
+		p := s.props(t, s.functionID(statemachine.FunctionRequestStatus))
+		if v, ok := p["ReservedConcurrentExecutions"]; ok {
+			t.Errorf("ReservedConcurrentExecutions = %v, want none", v)
+		}
+		env := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+		if env["DATABASE_MAX_CONNS"] != "1" {
+			t.Errorf("DATABASE_MAX_CONNS = %v, want 1", env["DATABASE_MAX_CONNS"])
+		}
 	})
 
 	t.Run("database Lambda runs in the VPC", func(t *testing.T) {

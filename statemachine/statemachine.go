@@ -34,8 +34,16 @@ type Settings struct {
 	CopyFileFunctionARN      string
 	AggregateFunctionARN     string
 
-	// MapMaxConcurrency is how many files are handled at once; it also
-	// bounds the database connections (context key mapMaxConcurrency).
+	// MapMaxConcurrency is how many files one execution handles at once
+	// (context key mapMaxConcurrency). It bounds the database connections
+	// per execution only: every S3 or EventBridge event starts its own
+	// execution, usually with one file. Across executions the
+	// request-status Lambda's reserved concurrency (the CDK app's context
+	// key requestStatusConcurrency, one connection per container) bounds
+	// them; the status tasks retry the throttling that causes
+	// (Lambda.TooManyRequestsException) longer than other Lambda faults: a
+	// fixed retrier in definition.asl.json, up to 6 retries from 2 s
+	// doubling to at most 60 s, full jitter (about two minutes at worst).
 	MapMaxConcurrency int
 
 	// CopyRetries is the total number of copy attempts, as the original's

@@ -104,6 +104,20 @@ var lambdaFaultRetrier = retrier{
 	ErrorEquals: lambdaFaults, IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2, MaxDelaySeconds: 10, JitterStrategy: "FULL",
 }
 
+// The status tasks reach the database through the request-status Lambda,
+// whose reserved concurrency (requestStatusConcurrency) throttles when more
+// executions call it at once than it allows: they retry
+// Lambda.TooManyRequestsException on their own, longer retrier, before the
+// other Lambda faults' (whose list therefore leaves it out).
+var (
+	throttleRetrier = retrier{
+		ErrorEquals: []string{"Lambda.TooManyRequestsException"}, IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2, MaxDelaySeconds: 60, JitterStrategy: "FULL",
+	}
+	statusLambdaFaultRetrier = retrier{
+		ErrorEquals: []string{"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"}, IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2, MaxDelaySeconds: 10, JitterStrategy: "FULL",
+	}
+)
+
 func TestRenderRetryAndCatch(t *testing.T) {
 	custom := DefaultSettings()
 	custom.CopyRetries = 5
@@ -172,7 +186,7 @@ func TestRenderRetryAndCatch(t *testing.T) {
 					},
 				},
 				"Find open job": {
-					retry: []retrier{dbRetrier, lambdaFaultRetrier},
+					retry: []retrier{dbRetrier, throttleRetrier, statusLambdaFaultRetrier},
 					catch: []catcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.lookup_error", Next: "Job lookup failed"}},
 				},
 				"Copy file": {
@@ -180,11 +194,11 @@ func TestRenderRetryAndCatch(t *testing.T) {
 					catch: []catcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.copy_error", Next: "Record copy error"}},
 				},
 				"Record copy complete": {
-					retry: []retrier{dbRetrier, lambdaFaultRetrier},
+					retry: []retrier{dbRetrier, throttleRetrier, statusLambdaFaultRetrier},
 					catch: []catcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.record_error", Next: "Status not recorded"}},
 				},
 				"Record copy error": {
-					retry: []retrier{dbRetrier, lambdaFaultRetrier},
+					retry: []retrier{dbRetrier, throttleRetrier, statusLambdaFaultRetrier},
 					catch: []catcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.record_error", Next: "Status not recorded"}},
 				},
 				"Report results": {
@@ -210,6 +224,30 @@ func TestRenderRetryAndCatch(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestEveryTaskRetriesLambdaFaults: whatever retrier handles it, no task
+// lets a Lambda service fault or throttle go to its Catch unretried.
+func TestEveryTaskRetriesLambdaFaults(t *testing.T) {
+	for name, st := range allStates(renderDoc(t, withARNs(DefaultSettings()))) {
+		if st.Type != "Task" {
+			continue
+		}
+		retried := map[string]bool{}
+		for _, r := range st.Retry {
+			if r.MaxAttempts == 0 {
+				continue
+			}
+			for _, e := range r.ErrorEquals {
+				retried[e] = true
+			}
+		}
+		for _, e := range lambdaFaults {
+			if !retried[e] {
+				t.Errorf("%s does not retry %s", name, e)
+			}
+		}
 	}
 }
 
