@@ -4,10 +4,13 @@ import (
 	"debug/elf"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/archivecopy"
 )
 
 func TestConfigFromContext(t *testing.T) {
@@ -138,5 +141,61 @@ func TestLambdaBuilder(t *testing.T) {
 	_, err = lambdaBuilder{ModuleDir: "..", OutDir: out}.Build("missing", "./functions/no-such-function")
 	if err == nil || !strings.Contains(err.Error(), "build Lambda missing") {
 		t.Errorf("building a missing package: error = %v", err)
+	}
+}
+
+// TestMultipartDefaultsMatchArchiveCopy: cdk.json's multipart settings are
+// the copy Lambda's own defaults (shared/archivecopy), so a deploy with no
+// override copies as the Lambda does without its environment, and the two
+// cannot drift apart unnoticed.
+func TestMultipartDefaultsMatchArchiveCopy(t *testing.T) {
+	ctx := cdkJSONContext(t)
+	ctx["restoreBuckets"] = []any{"restore-a"}
+	ctx["archiveBuckets"] = []any{"archive-a"}
+	cfg, err := ConfigFromContext(func(k string) any { return ctx[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := archivecopy.DefaultConfig()
+	want := map[string]int64{
+		ctxMultipartThresholdMB: def.MultipartThreshold / archivecopy.MiB,
+		ctxMultipartChunkSizeMB: def.ChunkSize / archivecopy.MiB,
+		ctxMultipartConcurrency: int64(def.Concurrency),
+	}
+	got := map[string]int64{
+		ctxMultipartThresholdMB: int64(cfg.MultipartThresholdMB),
+		ctxMultipartChunkSizeMB: int64(cfg.MultipartChunkSizeMB),
+		ctxMultipartConcurrency: int64(cfg.MultipartConcurrency),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("multipart settings (-archivecopy.DefaultConfig +cdk.json):\n%s", diff)
+	}
+}
+
+// TestMultipartRangesMatchArchiveCopy: a multipart setting the CDK app
+// accepts is one the copy Lambda accepts from its environment, and the
+// reverse, at the edges of each range.
+func TestMultipartRangesMatchArchiveCopy(t *testing.T) {
+	tests := []struct {
+		key, env string
+		values   []int
+	}{
+		{ctxMultipartThresholdMB, "MULTIPART_THRESHOLD_MB", []int{-1, 0, 5120, 5121}},
+		{ctxMultipartChunkSizeMB, "MULTIPART_CHUNKSIZE_MB", []int{4, 5, 5120, 5121}},
+		{ctxMultipartConcurrency, "MULTIPART_CONCURRENCY", []int{0, 1, 64, 65}},
+	}
+	for _, tc := range tests {
+		for _, v := range tc.values {
+			ctx := cdkJSONContext(t)
+			ctx["restoreBuckets"] = []any{"restore-a"}
+			ctx["archiveBuckets"] = []any{"archive-a"}
+			ctx[tc.key] = float64(v)
+			_, infraErr := ConfigFromContext(func(k string) any { return ctx[k] })
+			env := map[string]string{tc.env: strconv.Itoa(v)}
+			_, lambdaErr := archivecopy.ConfigFromEnv(func(k string) string { return env[k] })
+			if (infraErr == nil) != (lambdaErr == nil) {
+				t.Errorf("%s = %d: CDK app error %v, copy Lambda (%s) error %v; want both to accept or both to reject", tc.key, v, infraErr, tc.env, lambdaErr)
+			}
+		}
 	}
 }
