@@ -85,7 +85,7 @@ func TestCopyFileErrorType(t *testing.T) {
 	req := workflow.CopyRequest{SourceBucket: "restore", SourceKey: "granules/a+b=c café.h5", TargetBucket: "archive", Size: 10}
 
 	t.Run("S3 unreachable", func(t *testing.T) {
-		got := invokeJSON(t, binary, req, awsEnv(t, endpoint, "COPY_DEADLINE_MARGIN_SECS=1"))
+		got := invokeJSON(t, binary, req, awsEnv(t, endpoint, "COPY_DEADLINE_MARGIN_SECS=5"))
 		checkError(t, got, "TransientCopyError", &archivecopy.TransientCopyError{}, req.SourceKey, "ConnectionError")
 	})
 	t.Run("source bucket outside the allowlist", func(t *testing.T) {

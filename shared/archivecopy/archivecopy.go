@@ -125,34 +125,47 @@ func (a *ArchiveCopier) admit(c Copy) error {
 	return nil
 }
 
-// copyContext returns the context the copy's S3 calls run under: it ends
-// DeadlineMargin before ctx's deadline, so a copy that runs long is stopped
-// and cleaned up while the Lambda still runs.
+// copyContext returns the context the copy's S3 calls run under: it ends the
+// deadline margin before ctx's deadline, so a copy that runs long is stopped
+// while the Lambda still runs, and the cleanup (cleanupContext, which may run
+// until one second before the deadline) has at least MinDeadlineMargin minus
+// one second to abort a multipart upload.
 func (a *ArchiveCopier) copyContext(ctx context.Context, c Copy) (context.Context, context.CancelFunc, error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		ctx, cancel := context.WithCancel(ctx)
 		return ctx, cancel, nil
 	}
-	stop := deadline.Add(-a.Config.DeadlineMargin)
+	stop := deadline.Add(-a.margin())
 	if !a.clock().Before(stop) {
 		return nil, nil, &TransientCopyError{Copy: c, Code: "DeadlineExceeded",
-			Message: fmt.Sprintf("no time left before the Lambda deadline (%s) minus the %s margin", deadline.UTC().Format(time.RFC3339), a.Config.DeadlineMargin)}
+			Message: fmt.Sprintf("no time left before the Lambda deadline (%s) minus the %s margin", deadline.UTC().Format(time.RFC3339), a.margin())}
 	}
 	ctx, cancel := context.WithDeadline(ctx, stop)
 	return ctx, cancel, nil
 }
 
+// margin is Config.DeadlineMargin, raised to MinDeadlineMargin.
+func (a *ArchiveCopier) margin() time.Duration {
+	return max(a.Config.DeadlineMargin, MinDeadlineMargin)
+}
+
 // classify turns err into one of the two copy errors, naming a stop at the
-// copy deadline DeadlineExceeded (the Lambda itself still has time).
+// copy deadline DeadlineExceeded (the Lambda itself still has time). When
+// err comes from a multipart copy, the message says whether its upload was
+// aborted or the abort failed.
 func (a *ArchiveCopier) classify(copyCtx, ctx context.Context, c Copy, err error) error {
+	var mp *multipartError
+	if errors.As(err, &mp) {
+		return withNote(a.classify(copyCtx, ctx, c, mp.err), mp.note())
+	}
 	if copyCtx.Err() != nil && ctx.Err() == nil && errors.Is(copyCtx.Err(), context.DeadlineExceeded) {
 		var te *TransientCopyError
 		if errors.As(err, &te) && te.Code == "DeadlineExceeded" {
 			return te
 		}
 		return &TransientCopyError{Copy: c, Code: "DeadlineExceeded", Err: err,
-			Message: fmt.Sprintf("the copy would not finish before the Lambda deadline minus the %s margin; stopped and cleaned up", a.Config.DeadlineMargin)}
+			Message: fmt.Sprintf("the copy would not finish before the Lambda deadline minus the %s margin; stopped", a.margin())}
 	}
 	return Classify(c, err)
 }
@@ -285,13 +298,19 @@ func (a *ArchiveCopier) verify(copyCtx, ctx context.Context, c Copy, src sourceO
 	return &PermanentCopyError{Copy: c, Code: "IntegrityCheckFailed", Message: problem}
 }
 
+// cleanupEndsBefore is how long before ctx's deadline (the Lambda's) the
+// cleanup after a failure must end, leaving time to return the error.
+const cleanupEndsBefore = time.Second
+
 // cleanupContext returns a context for cleaning up after a failure: not
-// cancelled with ctx, but ending a little before ctx's deadline (the Lambda's),
-// or after 30 seconds when ctx has none.
+// cancelled with ctx, but ending cleanupEndsBefore ctx's deadline (the
+// Lambda's), or after 30 seconds when ctx has none. The copy itself stopped
+// at least MinDeadlineMargin before that deadline, so the cleanup has at
+// least MinDeadlineMargin - cleanupEndsBefore.
 func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	base := context.WithoutCancel(ctx)
 	if d, ok := ctx.Deadline(); ok {
-		return context.WithDeadline(base, d.Add(-time.Second))
+		return context.WithDeadline(base, d.Add(-cleanupEndsBefore))
 	}
 	return context.WithTimeout(base, 30*time.Second)
 }

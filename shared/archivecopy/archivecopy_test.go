@@ -347,9 +347,9 @@ func TestCopyDeadline(t *testing.T) {
 		f.delay = 100 * time.Millisecond
 		cfg := testConfig()
 		cfg.Concurrency = 2
-		cfg.DeadlineMargin = 100 * time.Millisecond
-		// 20 parts, 2 at a time, 100 ms each: about 1 s; give it 600 ms.
-		ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+		cfg.DeadlineMargin = MinDeadlineMargin
+		// 20 parts, 2 at a time, 100 ms each: about 1 s; give it 700 ms.
+		ctx, cancel := context.WithTimeout(context.Background(), MinDeadlineMargin+700*time.Millisecond)
 		defer cancel()
 		start := time.Now()
 		_, err := NewArchiveCopier(f, cfg).Copy(ctx, workflow.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"})
@@ -364,27 +364,105 @@ func TestCopyDeadline(t *testing.T) {
 			t.Errorf("%d multipart uploads left open", len(f.uploads))
 		}
 	})
-	t.Run("deadline reached mid-part: stopped and aborted", func(t *testing.T) {
+	// The copy stops at the deadline minus the margin with parts in flight;
+	// the abort then runs under the cleanup context, which must leave it
+	// seconds (the fake refuses calls whose ctx has ended, as the SDK does).
+	for _, tc := range []struct {
+		name       string
+		margin     time.Duration
+		abortDelay time.Duration
+	}{
+		{name: "margin 5 s", margin: 5 * time.Second},
+		{name: "margin 1 s set in code: raised to 5 s", margin: time.Second},
+		{name: "margin 0 set in code: raised to 5 s", margin: 0},
+		{name: "abort takes 2 s", margin: 5 * time.Second, abortDelay: 2 * time.Second},
+	} {
+		t.Run("deadline reached mid-part: stopped and aborted: "+tc.name, func(t *testing.T) {
+			f := newFakeS3("restore", "archive")
+			f.put("restore", "big", pattern(20*MiB), s3.HeadObjectOutput{}) // 4 parts, one wave
+			f.delay = time.Hour
+			f.abortDelay = tc.abortDelay
+			cfg := testConfig()
+			cfg.Concurrency = 4
+			cfg.DeadlineMargin = tc.margin
+			ctx, cancel := context.WithTimeout(context.Background(), MinDeadlineMargin+300*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			_, err := NewArchiveCopier(f, cfg).Copy(ctx, workflow.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"})
+			var te *TransientCopyError
+			if !errors.As(err, &te) || te.Code != "DeadlineExceeded" {
+				t.Fatalf("err = %v, want TransientCopyError DeadlineExceeded", err)
+			}
+			if !strings.Contains(te.Message, "; stopped; multipart upload upload-1 aborted") {
+				t.Errorf("message %q does not say the copy stopped and the upload was aborted", te.Message)
+			}
+			if ctx.Err() != nil {
+				t.Errorf("returned after the Lambda deadline, not before it")
+			}
+			if elapsed := time.Since(start); elapsed > tc.abortDelay+3*time.Second {
+				t.Errorf("returned after %s; the copy should stop at the deadline minus the 5 s margin (0.3 s)", elapsed)
+			}
+			if len(f.uploads) != 0 {
+				t.Errorf("%d multipart uploads left open", len(f.uploads))
+			}
+		})
+	}
+	t.Run("deadline reached mid-part, abort fails: says so, still transient", func(t *testing.T) {
 		f := newFakeS3("restore", "archive")
-		f.put("restore", "big", pattern(20*MiB), s3.HeadObjectOutput{}) // 4 parts, one wave of 3
+		f.put("restore", "big", pattern(20*MiB), s3.HeadObjectOutput{})
 		f.delay = time.Hour
+		f.fail = func(op string, in any) error {
+			if op == "AbortMultipartUpload" {
+				return apiError(500, "InternalError", "We encountered an internal error.")
+			}
+			return nil
+		}
 		cfg := testConfig()
 		cfg.Concurrency = 4
-		cfg.DeadlineMargin = 100 * time.Millisecond
-		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		cfg.DeadlineMargin = MinDeadlineMargin
+		ctx, cancel := context.WithTimeout(context.Background(), MinDeadlineMargin+300*time.Millisecond)
 		defer cancel()
 		_, err := NewArchiveCopier(f, cfg).Copy(ctx, workflow.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"})
 		var te *TransientCopyError
 		if !errors.As(err, &te) || te.Code != "DeadlineExceeded" {
-			t.Fatalf("err = %v, want TransientCopyError DeadlineExceeded", err)
+			t.Fatalf("err = %T %v, want TransientCopyError DeadlineExceeded", err, err)
 		}
-		if ctx.Err() != nil {
-			t.Errorf("returned after the Lambda deadline, not before it")
+		for _, want := range []string{"abort failed for multipart upload upload-1", "InternalError", "AbortIncompleteMultipartUpload"} {
+			if !strings.Contains(te.Message, want) {
+				t.Errorf("message %q does not mention %q", te.Message, want)
+			}
 		}
-		if len(f.uploads) != 0 {
-			t.Errorf("%d multipart uploads left open", len(f.uploads))
+		if strings.Contains(te.Message, "cleaned up") || strings.Contains(te.Message, "upload-1 aborted") {
+			t.Errorf("message %q claims a cleanup that failed", te.Message)
+		}
+		if n := strings.Count(strings.Join(f.callList(), " "), "AbortMultipartUpload"); n != 3 {
+			t.Errorf("%d aborts tried, want 3", n)
 		}
 	})
+}
+
+// TestMultipartAbortFails: a part refused for good and an abort that fails
+// too: the error stays permanent and says the abort failed.
+func TestMultipartAbortFails(t *testing.T) {
+	f := newFakeS3("restore", "archive")
+	f.put("restore", "big", pattern(30*MiB), s3.HeadObjectOutput{})
+	f.fail = func(op string, in any) error {
+		switch op {
+		case "UploadPartCopy":
+			return apiError(403, "AccessDenied", "Access Denied")
+		case "AbortMultipartUpload":
+			return apiError(403, "AccessDenied", "Access Denied")
+		}
+		return nil
+	}
+	_, err := NewArchiveCopier(f, testConfig()).Copy(context.Background(), workflow.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"})
+	var pe *PermanentCopyError
+	if !errors.As(err, &pe) || pe.Code != "AccessDenied" {
+		t.Fatalf("err = %T %v, want PermanentCopyError AccessDenied", err, err)
+	}
+	if want := "abort failed for multipart upload upload-1: AbortMultipartUpload: "; !strings.Contains(pe.Message, want) {
+		t.Errorf("message %q does not contain %q", pe.Message, want)
+	}
 }
 
 func TestCopyIntegrity(t *testing.T) {

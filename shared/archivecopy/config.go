@@ -42,6 +42,16 @@ const (
 	DefaultDeadlineMarginSecs   = 30
 )
 
+// MinDeadlineMargin is the smallest COPY_DEADLINE_MARGIN_SECS accepted. The
+// copy stops DeadlineMargin before the Lambda's deadline and the cleanup
+// (aborting a multipart upload, checking it is gone) may run until one second
+// before it, so the cleanup always has at least four seconds. A
+// Config.DeadlineMargin set below it in code is raised to it.
+const MinDeadlineMargin = 5 * time.Second
+
+// MaxDeadlineMarginSecs is the largest COPY_DEADLINE_MARGIN_SECS accepted.
+const MaxDeadlineMarginSecs = 600
+
 // Config is the copy Lambda's configuration, read from the environment by
 // ConfigFromEnv.
 type Config struct {
@@ -77,8 +87,9 @@ type Config struct {
 	// checksum the destination has in the source's algorithm is compared.
 	MultipartChecksum string
 	// DeadlineMargin is the time kept free before the Lambda's deadline: a
-	// copy that would end later stops and fails as transient
-	// (COPY_DEADLINE_MARGIN_SECS).
+	// copy that would end later stops and fails as transient, and the
+	// cleanup (aborting a multipart upload) runs in this time
+	// (COPY_DEADLINE_MARGIN_SECS, at least 5: MinDeadlineMargin).
 	DeadlineMargin time.Duration
 }
 
@@ -112,9 +123,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	c.Concurrency = int(n)
-	secs, err := intVar(getenv, "COPY_DEADLINE_MARGIN_SECS", DefaultDeadlineMarginSecs, 0, 600)
+	secs, err := intVar(getenv, "COPY_DEADLINE_MARGIN_SECS", DefaultDeadlineMarginSecs, int64(MinDeadlineMargin/time.Second), MaxDeadlineMarginSecs)
 	if err != nil {
-		return Config{}, err
+		return Config{}, fmt.Errorf("%w (the copy stops this long before the Lambda deadline; aborting a multipart upload runs in that time)", err)
 	}
 	c.DeadlineMargin = time.Duration(secs) * time.Second
 

@@ -50,7 +50,10 @@ func TestConfigFromEnv(t *testing.T) {
 		{name: "concurrency zero", env: map[string]string{"MULTIPART_CONCURRENCY": "0"}, wantErr: `MULTIPART_CONCURRENCY="0": must be between 1 and 64`},
 		{name: "unknown storage class", env: map[string]string{"STORAGE_CLASS": "COLD"}, wantErr: `STORAGE_CLASS="COLD": not an S3 storage class`},
 		{name: "unknown checksum mode", env: map[string]string{"MULTIPART_CHECKSUM": "sha1"}, wantErr: `MULTIPART_CHECKSUM="sha1": must be "source" or "off"`},
-		{name: "negative margin", env: map[string]string{"COPY_DEADLINE_MARGIN_SECS": "-1"}, wantErr: `COPY_DEADLINE_MARGIN_SECS="-1"`},
+		{name: "negative margin", env: map[string]string{"COPY_DEADLINE_MARGIN_SECS": "-1"}, wantErr: `COPY_DEADLINE_MARGIN_SECS="-1": must be between 5 and 600`},
+		{name: "margin 0 leaves no time to abort", env: map[string]string{"COPY_DEADLINE_MARGIN_SECS": "0"}, wantErr: `COPY_DEADLINE_MARGIN_SECS="0": must be between 5 and 600`},
+		{name: "margin 4 leaves too little time to abort", env: map[string]string{"COPY_DEADLINE_MARGIN_SECS": "4"}, wantErr: `COPY_DEADLINE_MARGIN_SECS="4": must be between 5 and 600`},
+		{name: "margin above 600", env: map[string]string{"COPY_DEADLINE_MARGIN_SECS": "601"}, wantErr: `COPY_DEADLINE_MARGIN_SECS="601": must be between 5 and 600`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

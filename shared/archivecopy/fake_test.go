@@ -35,6 +35,8 @@ type fakeS3 struct {
 	fail func(op string, in any) error
 	// delay, if set, is waited in UploadPartCopy (honouring ctx).
 	delay time.Duration
+	// abortDelay, if set, is waited in AbortMultipartUpload (honouring ctx).
+	abortDelay time.Duration
 	// corrupt, if set, makes HeadObject of the destination report this size.
 	corruptSize int64
 	// dstChecksum, if set, is the CRC32 HeadObject reports for the
@@ -289,6 +291,16 @@ func (f *fakeS3) AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipart
 	if err := f.begin("AbortMultipartUpload", in); err != nil {
 		return nil, err
 	}
+	if err := ctx.Err(); err != nil { // as the SDK does: no request once ctx has ended
+		return nil, &smithy.OperationError{ServiceID: "S3", OperationName: "AbortMultipartUpload", Err: err}
+	}
+	if f.abortDelay > 0 {
+		select {
+		case <-time.After(f.abortDelay):
+		case <-ctx.Done():
+			return nil, &smithy.OperationError{ServiceID: "S3", OperationName: "AbortMultipartUpload", Err: ctx.Err()}
+		}
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.uploads[*in.UploadId] == nil {
@@ -301,6 +313,9 @@ func (f *fakeS3) AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipart
 func (f *fakeS3) ListParts(ctx context.Context, in *s3.ListPartsInput, _ ...func(*s3.Options)) (*s3.ListPartsOutput, error) {
 	if err := f.begin("ListParts", in); err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil { // as the SDK does: no request once ctx has ended
+		return nil, &smithy.OperationError{ServiceID: "S3", OperationName: "ListParts", Err: err}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -452,7 +453,8 @@ func TestMultipartChecksumRefusedByServer(t *testing.T) {
 // TestMultipartStopsBeforeTheDeadline gives the copy a Lambda deadline it
 // cannot meet (every part copy is slowed by the proxy): it must fail as
 // TransientCopyError DeadlineExceeded before the deadline, with the upload
-// aborted.
+// aborted. The margin is the smallest allowed (5 s), the context deadline
+// 6 s, so the copy itself gets 1 s and the abort up to 4 s.
 func TestMultipartStopsBeforeTheDeadline(t *testing.T) {
 	e := newS3Env(t)
 	key := "granules/too slow.h5"
@@ -463,16 +465,18 @@ func TestMultipartStopsBeforeTheDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	env := map[string]string{"COPY_DEADLINE_MARGIN_SECS": "1", "MULTIPART_CONCURRENCY": "2"}
+	env := map[string]string{"COPY_DEADLINE_MARGIN_SECS": "5", "MULTIPART_CONCURRENCY": "2"}
 	for k, v := range multipartEnv {
 		if _, set := env[k]; !set {
 			env[k] = v
 		}
 	}
 	copier := archivecopy.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, env))
-	// 8 parts, 2 at a time, 400 ms each: 1.6 s of copying; 1 s margin.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	// 8 parts, 2 at a time, 400 ms each: 1.6 s of copying; 1 s before the
+	// margin.
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
 	defer cancel()
+	start := time.Now()
 	_, err = copier.Copy(ctx, workflow.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
 	var te *archivecopy.TransientCopyError
 	if !errors.As(err, &te) || te.Code != "DeadlineExceeded" {
@@ -481,7 +485,10 @@ func TestMultipartStopsBeforeTheDeadline(t *testing.T) {
 	if ctx.Err() != nil {
 		t.Errorf("returned after the deadline")
 	}
-	t.Logf("stopped as wanted: %v", err)
+	if !strings.Contains(te.Message, "aborted") || strings.Contains(te.Message, "abort failed") {
+		t.Errorf("message %q does not say the upload was aborted", te.Message)
+	}
+	t.Logf("stopped after %s as wanted: %v", time.Since(start).Round(time.Millisecond), err)
 	ups, err := e.client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String("archive")})
 	if err != nil {
 		t.Fatal(err)

@@ -80,13 +80,51 @@ func (a *ArchiveCopier) copyMultipart(copyCtx, ctx context.Context, c Copy, src 
 		_, err = a.S3.CompleteMultipartUpload(copyCtx, complete)
 	}
 	if err != nil {
-		if aerr := a.abort(ctx, c, uploadID); aerr != nil {
-			a.logger().ErrorContext(ctx, "abort multipart upload failed; parts may be left until the bucket's lifecycle rule removes them",
+		aerr := a.abort(ctx, c, uploadID)
+		if aerr != nil {
+			a.logger().ErrorContext(ctx, "abort multipart upload failed; parts may be left until the bucket's AbortIncompleteMultipartUpload lifecycle rule removes them",
 				"target_bucket", c.TargetBucket, "key", c.SourceKey, "upload_id", uploadID, "error", aerr.Error())
 		}
-		return len(parts), err
+		return len(parts), &multipartError{err: err, uploadID: uploadID, abortErr: aerr}
 	}
 	return len(parts), nil
+}
+
+// multipartError is a failed multipart copy and the outcome of aborting its
+// upload, so the error reported says whether the upload is gone.
+type multipartError struct {
+	err      error
+	uploadID string
+	abortErr error // nil: aborted, and ListParts confirmed it
+}
+
+func (e *multipartError) Error() string { return e.err.Error() + " (" + e.note() + ")" }
+func (e *multipartError) Unwrap() error { return e.err }
+
+func (e *multipartError) note() string {
+	if e.abortErr == nil {
+		return fmt.Sprintf("multipart upload %s aborted", e.uploadID)
+	}
+	return fmt.Sprintf("abort failed for multipart upload %s: %v; its parts stay until the archive bucket's AbortIncompleteMultipartUpload lifecycle rule removes them",
+		e.uploadID, e.abortErr)
+}
+
+// withNote appends note to the message of err, a *TransientCopyError or
+// *PermanentCopyError.
+func withNote(err error, note string) error {
+	add := func(msg string) string {
+		if msg == "" {
+			return note
+		}
+		return msg + "; " + note
+	}
+	switch e := err.(type) {
+	case *TransientCopyError:
+		e.Message = add(e.Message)
+	case *PermanentCopyError:
+		e.Message = add(e.Message)
+	}
+	return err
 }
 
 // sourceTagging returns the source's tags encoded for x-amz-tagging, or nil
@@ -213,38 +251,56 @@ func (a *ArchiveCopier) pace(ctx context.Context, c Copy, size, doneBytes int64,
 		return nil
 	}
 	return &TransientCopyError{Copy: c, Code: "DeadlineExceeded", Message: fmt.Sprintf(
-		"at %.1f MiB/s the remaining %d of %d bytes need %s but only %s is left before the Lambda deadline minus the %s margin; stopped and aborted",
-		rate/MiB, size-doneBytes, size, need.Round(100*time.Millisecond), deadline.Sub(now).Round(100*time.Millisecond), a.Config.DeadlineMargin)}
+		"at %.1f MiB/s the remaining %d of %d bytes need %s but only %s is left before the Lambda deadline minus the %s margin; stopped",
+		rate/MiB, size-doneBytes, size, need.Round(100*time.Millisecond), deadline.Sub(now).Round(100*time.Millisecond), a.margin())}
 }
 
-// abort aborts the multipart upload under a context not yet cancelled, then
-// checks with ListParts that it is gone (S3 may still finish a part that was
-// in flight; AWS advises aborting again then).
+// abort aborts the multipart upload under cleanupContext (at least
+// MinDeadlineMargin minus one second when the copy stopped at its deadline),
+// then checks with ListParts that it is gone, trying up to three times.
+//
+// S3 may still finish a part copy that was in flight when the abort arrived,
+// and AWS advises aborting again then; but once ListParts answers
+// NoSuchUpload the upload can no longer be listed or completed, and a part
+// finishing after that may still occupy storage for a while. Nor can a
+// Lambda killed mid-copy abort anything. The archive buckets should
+// therefore carry a lifecycle rule with AbortIncompleteMultipartUpload (for
+// example after 1 day) as the backstop.
 func (a *ArchiveCopier) abort(ctx context.Context, c Copy, uploadID string) error {
 	ctx, cancel := cleanupContext(ctx)
 	defer cancel()
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		_, err = a.S3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-			Bucket: aws.String(c.TargetBucket), Key: aws.String(c.SourceKey), UploadId: aws.String(uploadID),
-		})
-		if err != nil && !isNoSuchUpload(err) {
-			continue
+	for attempt := 1; ; attempt++ {
+		err := a.abortOnce(ctx, c, uploadID)
+		if err == nil || attempt == 3 {
+			return err
 		}
-		_, lerr := a.S3.ListParts(ctx, &s3.ListPartsInput{
-			Bucket: aws.String(c.TargetBucket), Key: aws.String(c.SourceKey), UploadId: aws.String(uploadID),
-		})
-		if lerr != nil && isNoSuchUpload(lerr) {
-			return nil
-		}
-		err = fmt.Errorf("upload %s still listed after abort: %v", uploadID, lerr)
 		select {
 		case <-ctx.Done():
-			return errors.Join(err, ctx.Err())
-		case <-time.After(time.Duration(attempt+1) * 200 * time.Millisecond):
+			return fmt.Errorf("%w (then the cleanup time ran out: %v)", err, ctx.Err())
+		case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
 		}
 	}
-	return err
+}
+
+// abortOnce sends AbortMultipartUpload and checks with ListParts that the
+// upload is gone (NoSuchUpload).
+func (a *ArchiveCopier) abortOnce(ctx context.Context, c Copy, uploadID string) error {
+	_, err := a.S3.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket: aws.String(c.TargetBucket), Key: aws.String(c.SourceKey), UploadId: aws.String(uploadID),
+	})
+	if err != nil && !isNoSuchUpload(err) {
+		return fmt.Errorf("AbortMultipartUpload: %w", err)
+	}
+	_, err = a.S3.ListParts(ctx, &s3.ListPartsInput{
+		Bucket: aws.String(c.TargetBucket), Key: aws.String(c.SourceKey), UploadId: aws.String(uploadID),
+	})
+	switch {
+	case err != nil && isNoSuchUpload(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("ListParts after the abort: %w", err)
+	}
+	return errors.New("the upload is still listed after the abort")
 }
 
 func isNoSuchUpload(err error) bool {
