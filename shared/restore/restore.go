@@ -4,7 +4,11 @@
 //
 // Two shapes are accepted: the classic S3 event notification
 // ({"Records":[{"s3":{...}}]}) and the EventBridge "Object Restore Completed"
-// event (one object in detail.bucket.name / detail.object.key). An event that
+// event (one object in detail.bucket.name / detail.object.key). A classic
+// record whose eventName is present must be "ObjectRestore:Completed" (a
+// record of a restore that has only started, "ObjectRestore:Post", names an
+// object that cannot be copied yet); a record without eventName is accepted,
+// as hand-written test events often omit it. An event that
 // is malformed in any record is rejected as a whole with an
 // *InvalidEventError, so that nothing is copied from a half-understood event.
 package restore
@@ -26,6 +30,10 @@ import (
 // DetailTypeObjectRestoreCompleted is the EventBridge detail-type of the
 // event S3 sends when a restore has completed.
 const DetailTypeObjectRestoreCompleted = "Object Restore Completed"
+
+// EventNameObjectRestoreCompleted is the eventName of a classic S3 event
+// notification record sent when a restore has completed.
+const EventNameObjectRestoreCompleted = "ObjectRestore:Completed"
 
 // InvalidEventError says why an event was rejected: which field, of which
 // record, is missing or bad. The workflow routes on its type name: the event
@@ -107,6 +115,9 @@ func parseNotification(rawRecords json.RawMessage) ([]workflow.File, error) {
 		if err := json.Unmarshal(raw, &record); err != nil {
 			return nil, recordError(path, raw, err)
 		}
+		if err := checkEventName(path, raw, record.EventName); err != nil {
+			return nil, err
+		}
 		// record.S3.Object.URLDecodedKey is ignored: the key is decoded by
 		// DecodeKey, the same way for both shapes.
 		file, err := restoredFile(path+".s3", record.S3.Bucket.Name, record.S3.Object.Key, record.S3.Object.Size)
@@ -116,6 +127,26 @@ func parseNotification(rawRecords json.RawMessage) ([]workflow.File, error) {
 		files = append(files, file)
 	}
 	return files, nil
+}
+
+// checkEventName rejects a record whose eventName is present and is not
+// EventNameObjectRestoreCompleted. name is the record's decoded eventName;
+// when it is empty, raw tells an absent (or null) eventName, accepted, from
+// an empty one, rejected.
+func checkEventName(path string, raw json.RawMessage, name string) *InvalidEventError {
+	if name == EventNameObjectRestoreCompleted {
+		return nil
+	}
+	if name == "" {
+		var present struct {
+			EventName *string `json:"eventName"`
+		}
+		if json.Unmarshal(raw, &present) != nil || present.EventName == nil {
+			return nil
+		}
+	}
+	return &InvalidEventError{Field: path + ".eventName",
+		Problem: strconv.Quote(name) + " is not " + strconv.Quote(EventNameObjectRestoreCompleted)}
 }
 
 // recordError explains why a record could not be decoded.

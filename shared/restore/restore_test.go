@@ -1,6 +1,7 @@
 package restore
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -83,6 +84,11 @@ func record(bucket, keyJSON string) string {
 	return fmt.Sprintf(`{"eventSource":"aws:s3","s3":{"bucket":{"name":%q},"object":{"key":%s,"size":1}}}`, bucket, keyJSON)
 }
 
+// withEventName adds an eventName to a record built by record.
+func withEventName(name, rec string) string {
+	return fmt.Sprintf(`{"eventName":%q,`, name) + strings.TrimPrefix(rec, "{")
+}
+
 func records(rs ...string) string {
 	return `{"Records":[` + strings.Join(rs, ",") + `]}`
 }
@@ -125,6 +131,22 @@ func TestParseEventValid(t *testing.T) {
 				{SourceBucket: "b2", SourceKey: "a", Size: 1},
 				{SourceBucket: "b1", SourceKey: "m", Size: 1},
 			},
+		},
+		{
+			name:  "eventName ObjectRestore:Completed",
+			event: `{"Records":[{"eventName":"ObjectRestore:Completed","s3":{"bucket":{"name":"b"},"object":{"key":"k","size":2}}}]}`,
+			want:  []workflow.File{{SourceBucket: "b", SourceKey: "k", Size: 2}},
+		},
+		{
+			name:  "eventName null is absent",
+			event: `{"Records":[{"eventName":null,"s3":{"bucket":{"name":"b"},"object":{"key":"k","size":2}}}]}`,
+			want:  []workflow.File{{SourceBucket: "b", SourceKey: "k", Size: 2}},
+		},
+		{
+			name: "records with and without eventName",
+			event: records(`{"eventName":"ObjectRestore:Completed","s3":{"bucket":{"name":"b"},"object":{"key":"k1","size":1}}}`,
+				record("b", `"k2"`)),
+			want: []workflow.File{{SourceBucket: "b", SourceKey: "k1", Size: 1}, {SourceBucket: "b", SourceKey: "k2", Size: 1}},
 		},
 		{
 			name:  "eventbridge key decoded the same way",
@@ -176,6 +198,20 @@ func TestParseEventInvalid(t *testing.T) {
 		{"bad eventTime", records(`{"eventTime":"yesterday","s3":{"bucket":{"name":"b"},"object":{"key":"k"}}}`),
 			`Records[0] is not an S3 event record: parsing time "yesterday" as "2006-01-02T15:04:05Z07:00": cannot parse "yesterday" as "2006"`},
 		{"one bad record rejects all", records(record("b", `"ok"`), record("b", `"ok2"`), `{"s3":{"bucket":{"name":"b"}}}`), `Records[2].s3.object.key is missing`},
+		{"restore only started", records(withEventName("ObjectRestore:Post", record("b", `"k"`))),
+			`Records[0].eventName "ObjectRestore:Post" is not "ObjectRestore:Completed"`},
+		{"restored copy expired", records(withEventName("ObjectRestore:Delete", record("b", `"k"`))),
+			`Records[0].eventName "ObjectRestore:Delete" is not "ObjectRestore:Completed"`},
+		{"object created, in second record", records(withEventName("ObjectRestore:Completed", record("b", `"ok"`)), withEventName("ObjectCreated:Put", record("b", `"k"`))),
+			`Records[1].eventName "ObjectCreated:Put" is not "ObjectRestore:Completed"`},
+		{"empty eventName", records(withEventName("", record("b", `"k"`))),
+			`Records[0].eventName "" is not "ObjectRestore:Completed"`},
+		{"eventName of another case", records(withEventName("objectrestore:completed", record("b", `"k"`))),
+			`Records[0].eventName "objectrestore:completed" is not "ObjectRestore:Completed"`},
+		{"eventName not a string", records(`{"eventName":5,"s3":{"bucket":{"name":"b"},"object":{"key":"k"}}}`),
+			`Records[0].eventName is a JSON number, not a string`},
+		{"eventName checked before the key", records(withEventName("ObjectRestore:Post", `{"s3":{"bucket":{"name":"b"},"object":{}}}`)),
+			`Records[0].eventName "ObjectRestore:Post" is not "ObjectRestore:Completed"`},
 
 		{"wrong detail-type", eventBridge("Object Created", `{"bucket":{"name":"b"},"object":{"key":"k"}}`), `detail-type "Object Created" is not "Object Restore Completed"`},
 		{"detail-type not a string", `{"detail-type":5,"detail":{}}`, `detail-type is a JSON number, not a string`},
@@ -249,6 +285,8 @@ func FuzzParseEvent(f *testing.F) {
 	}
 	f.Add([]byte(records(record("b", `"a%zz"`))))
 	f.Add([]byte(`{"Records":[5]}`))
+	f.Add([]byte(records(withEventName("ObjectRestore:Post", record("b", `"k"`)))))
+	f.Add([]byte(`{"Records":[{"eventName":null,"s3":{"bucket":{"name":"b"},"object":{"key":"k"}}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		files, err := ParseEvent(data)
 		if err != nil {
@@ -265,6 +303,19 @@ func FuzzParseEvent(f *testing.F) {
 		}
 		if len(files) == 0 {
 			t.Fatal("success with no files")
+		}
+		// No record of an event that is not a completed restore gets through.
+		var classic struct {
+			Records []struct {
+				EventName *string `json:"eventName"`
+			}
+		}
+		if json.Unmarshal(data, &classic) == nil {
+			for i, r := range classic.Records {
+				if r.EventName != nil && *r.EventName != EventNameObjectRestoreCompleted {
+					t.Fatalf("record %d with eventName %q accepted", i, *r.EventName)
+				}
+			}
 		}
 		for i, f := range files {
 			if f.SourceBucket == "" || f.SourceKey == "" {
