@@ -6,6 +6,7 @@ package s3server
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -34,19 +35,24 @@ const Module = "github.com/versity/versitygw/cmd/versitygw"
 // versitygw binary to use instead of building one.
 const BinEnv = "VERSITYGW_BIN"
 
-// Fixed credentials of the server's root account. They guard nothing (the
-// server listens on 127.0.0.1 only) and are not secrets.
-const (
-	rootAccessKey = "cfa-local-access"
-	rootSecretKey = "cfa-local-secret"
-	region        = "us-east-1"
-)
+// region is the region the server signs for.
+const region = "us-east-1"
+
+// newRootKeys returns fresh credentials for a server's root account. They
+// guard nothing (the server listens on 127.0.0.1 only) and are not secrets;
+// they are random so that each server accepts only its own clients, and a
+// different server answering on a port one of ours failed to bind refuses
+// them (see waitReady).
+func newRootKeys() (access, secret string) {
+	return "cfa" + strings.ToLower(rand.Text())[:17], rand.Text() + rand.Text()
+}
 
 // Server is a running S3-compatible server.
 type Server struct {
 	// Endpoint is the base URL, e.g. http://127.0.0.1:41234.
 	Endpoint string
-	// AccessKey and SecretKey are the root account's credentials.
+	// AccessKey and SecretKey are the root account's credentials, random
+	// for each server.
 	AccessKey, SecretKey string
 	// Region is the region the server signs for.
 	Region string
@@ -100,14 +106,15 @@ func start(ctx context.Context, bin, dataDir string, log io.Writer) (*Server, er
 		return nil, fmt.Errorf("s3server: find a free port: %w", err)
 	}
 	tail := &tailBuffer{max: 8 << 10}
+	accessKey, secretKey := newRootKeys()
 	cmd := exec.Command(bin,
 		"--port", addr,
 		"--region", region,
 		"--keep-alive",
 		"posix", dataDir)
 	cmd.Env = append(filteredEnv(),
-		"ROOT_ACCESS_KEY="+rootAccessKey,
-		"ROOT_SECRET_KEY="+rootSecretKey,
+		"ROOT_ACCESS_KEY="+accessKey,
+		"ROOT_SECRET_KEY="+secretKey,
 	)
 	cmd.Stdout = io.MultiWriter(log, tail)
 	cmd.Stderr = io.MultiWriter(log, tail)
@@ -117,8 +124,8 @@ func start(ctx context.Context, bin, dataDir string, log io.Writer) (*Server, er
 	}
 	s := &Server{
 		Endpoint:  "http://" + addr,
-		AccessKey: rootAccessKey,
-		SecretKey: rootSecretKey,
+		AccessKey: accessKey,
+		SecretKey: secretKey,
 		Region:    region,
 		Dir:       dataDir,
 		cmd:       cmd,
@@ -135,25 +142,47 @@ func start(ctx context.Context, bin, dataDir string, log io.Writer) (*Server, er
 	return s, nil
 }
 
-// waitReady polls the endpoint until it answers any HTTP response (an
-// unsigned request gets 403 AccessDenied, which proves it is serving).
+// waitReady polls the endpoint until this server answers: a ListBuckets
+// signed with its own random root keys must succeed and name its access key
+// as the owner (versitygw answers with the caller's account), and its process
+// must still be running afterwards. Any other answer does not count: if
+// another process took the port, ours fails to bind and exits while the
+// other one refuses our keys (or is no S3 server at all), and Start tries
+// another port.
 func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	client := &http.Client{Timeout: time.Second}
+	client := s3.NewFromConfig(s.AWSConfig(), func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(s.Endpoint)
+		o.UsePathStyle = true
+		o.Retryer = aws.NopRetryer{}
+		o.HTTPClient = &http.Client{Timeout: time.Second}
+	})
+	var last error
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/", nil)
-		resp, err := client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			return nil
+		out, err := client.ListBuckets(ctx, &s3.ListBucketsInput{})
+		switch {
+		case err != nil:
+			last = err
+		case out.Owner == nil || aws.ToString(out.Owner.ID) != s.AccessKey:
+			owner := "none"
+			if out.Owner != nil {
+				owner = fmt.Sprintf("%q", aws.ToString(out.Owner.ID))
+			}
+			last = fmt.Errorf("ListBuckets answered with owner %s, not this server's account", owner)
+		default:
+			select {
+			case <-s.exited:
+				return fmt.Errorf("s3server: versitygw exited (%v) although %s answered: another process holds the port", s.waitErr, s.Endpoint)
+			default:
+				return nil
+			}
 		}
 		select {
 		case <-s.exited:
-			return fmt.Errorf("s3server: versitygw exited before answering: %v", s.waitErr)
+			return fmt.Errorf("s3server: versitygw exited before answering (%v); last probe of %s: %v", s.waitErr, s.Endpoint, last)
 		case <-ctx.Done():
-			return fmt.Errorf("s3server: versitygw did not answer on %s: %w", s.Endpoint, ctx.Err())
+			return fmt.Errorf("s3server: versitygw did not answer on %s: %w; last probe: %v", s.Endpoint, ctx.Err(), last)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

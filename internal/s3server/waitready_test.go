@@ -1,0 +1,77 @@
+package s3server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/smithy-go"
+)
+
+// TestWaitReadyAcceptsOnlyItsOwnServer: a server counts as ready only when
+// it accepts its own random keys and names its own account, and its process
+// is still running. Another server on the port (as when ours failed to bind
+// a port someone else took) must not count.
+func TestWaitReadyAcceptsOnlyItsOwnServer(t *testing.T) {
+	srv := StartForTest(t)
+	impostor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A well-formed ListBuckets answer, but not for our account.
+		w.Header().Set("Content-Type", "application/xml")
+		_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><ListAllMyBucketsResult><Buckets></Buckets><Owner><ID>someone-else</ID></Owner></ListAllMyBucketsResult>`))
+	}))
+	defer impostor.Close()
+
+	// like returns a Server whose process is "running" (exited open) but
+	// whose endpoint and keys may be another's.
+	like := func(endpoint, access, secret string) *Server {
+		return &Server{Endpoint: endpoint, AccessKey: access, SecretKey: secret, Region: region, exited: make(chan struct{})}
+	}
+	otherAccess, otherSecret := newRootKeys()
+	exited := like(srv.Endpoint, srv.AccessKey, srv.SecretKey)
+	close(exited.exited)
+
+	tests := []struct {
+		name    string
+		s       *Server
+		wantErr string // "" means ready
+	}{
+		{name: "its own server, running", s: like(srv.Endpoint, srv.AccessKey, srv.SecretKey)},
+		{name: "another versitygw with other keys", s: like(srv.Endpoint, otherAccess, otherSecret), wantErr: "did not answer"},
+		{name: "another HTTP server naming another owner", s: like(impostor.URL, srv.AccessKey, srv.SecretKey), wantErr: `owner "someone-else"`},
+		{name: "answers, but its process has exited", s: exited, wantErr: "another process holds the port"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.s.waitReady(context.Background(), 500*time.Millisecond)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("not ready: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+			}
+			if err != nil {
+				t.Logf("refused as wanted: %v", err)
+			}
+		})
+	}
+}
+
+// TestServersHaveTheirOwnKeys: two servers never share credentials, so a
+// client of one is refused by the other.
+func TestServersHaveTheirOwnKeys(t *testing.T) {
+	a, b := StartForTest(t), StartForTest(t)
+	if a.AccessKey == b.AccessKey || a.SecretKey == b.SecretKey {
+		t.Fatalf("two servers share keys: %s and %s", a.AccessKey, b.AccessKey)
+	}
+	c := a.ClientFor(b.Endpoint)
+	_, err := c.ListBuckets(context.Background(), nil)
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) {
+		t.Fatalf("ListBuckets on b with a's keys: err = %v, want b to refuse them", err)
+	}
+	t.Logf("refused as wanted: %s: %s", apiErr.ErrorCode(), apiErr.ErrorMessage())
+}
