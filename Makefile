@@ -13,7 +13,7 @@ export TEST_DATABASE_URL
 FUZZTIME ?= 20s
 GO_TEST_FLAGS ?= -timeout 40m
 
-.PHONY: demo test check tools bench lambdas synth clean
+.PHONY: demo test check bench lambdas synth clean
 
 ## demo: run the sample restore event through the real workflow, locally.
 demo: node_modules
@@ -42,8 +42,11 @@ lambdas:
 	done
 
 ## synth: synthesize the CloudFormation template offline (no AWS account needed).
+RESTORE_BUCKETS ?= my-dr-fake-glacier-bucket
+ARCHIVE_BUCKETS ?= my-dr-archive-bucket
 synth: node_modules
-	npx cdk synth
+	npx cdk synth -c restoreBuckets=$(RESTORE_BUCKETS) -c archiveBuckets=$(ARCHIVE_BUCKETS) > /dev/null
+	@echo "synthesized into cdk.out/ (restore buckets: $(RESTORE_BUCKETS); archive buckets: $(ARCHIVE_BUCKETS))"
 
 node_modules: package.json package-lock.json
 	npm ci --no-audit --no-fund
