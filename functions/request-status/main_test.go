@@ -4,17 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/runtimeapi"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
@@ -23,22 +21,11 @@ import (
 // against a fake Lambda Runtime API, and check what Step Functions would
 // receive.
 
-func closedPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port
-}
-
 // A database that is down at cold start does not crash the function: the
 // first query reports DatabaseUnavailableError, and nothing logs the password.
 func TestDatabaseDownAtColdStart(t *testing.T) {
 	binary := runtimeapi.BuildFunction(t, "./functions/request-status")
-	dbURL := fmt.Sprintf("postgres://druser:s3cret-pw@127.0.0.1:%d/dr?sslmode=disable", closedPort(t))
+	dbURL := fmt.Sprintf("postgres://druser:s3cret-pw@127.0.0.1:%d/dr?sslmode=disable", pgtest.ClosedPort(t))
 	for _, event := range []string{
 		`{"operation":"find_open_job","source_key":"a.txt"}`,
 		`{"operation":"record_outcome","source_key":"a.txt","request_id":"00000000-0000-4000-8000-000000000001"}`,
@@ -91,7 +78,7 @@ func fakeSSM(t *testing.T, values map[string]string, errType string) string {
 // init failure, and the password appears nowhere.
 func TestSSMReadAtFirstInvocation(t *testing.T) {
 	binary := runtimeapi.BuildFunction(t, "./functions/request-status")
-	dbPort := closedPort(t)
+	dbPort := pgtest.ClosedPort(t)
 	values := map[string]string{"drdb-host": "127.0.0.1", "drdb-user-pass": "s3cret-pw"}
 	tests := []struct {
 		name          string
@@ -99,7 +86,7 @@ func TestSSMReadAtFirstInvocation(t *testing.T) {
 		wantErrorType string
 		wantMsg       []string
 	}{
-		{name: "SSM unreachable", endpoint: fmt.Sprintf("http://127.0.0.1:%d", closedPort(t)),
+		{name: "SSM unreachable", endpoint: fmt.Sprintf("http://127.0.0.1:%d", pgtest.ClosedPort(t)),
 			wantErrorType: "DatabaseUnavailableError", wantMsg: []string{`SSM parameter "drdb-host"`, "connection refused"}},
 		{name: "SSM throttled", endpoint: fakeSSM(t, values, "ThrottlingException"),
 			wantErrorType: "DatabaseUnavailableError", wantMsg: []string{`SSM parameter "drdb-host"`, "ThrottlingException"}},
@@ -166,30 +153,14 @@ func TestBadConfigurationFailsInit(t *testing.T) {
 
 // Against a real Postgres: the documents Step Functions receives.
 func TestRequestStatusOnPostgres(t *testing.T) {
-	baseURL := os.Getenv("TEST_DATABASE_URL")
-	if baseURL == "" {
-		const msg = "TEST_DATABASE_URL is not set: this test needs a Postgres, e.g. " +
-			"TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPED: " + msg)
-	}
 	ctx := context.Background()
-	schema := "request_status_fn_" + strings.ReplaceAll(requeststatus.NewRequestID()[:8], "-", "")
-	conn, err := pgx.Connect(ctx, baseURL)
+	// The function's DATABASE_URL selects the schema through search_path.
+	dbURL, _ := pgtest.Schema(t, "request_status_fn")
+	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	ident := pgx.Identifier{schema}.Sanitize()
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+ident); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = conn.Exec(context.Background(), "DROP SCHEMA "+ident+" CASCADE") })
-	if _, err := conn.Exec(ctx, "SET search_path TO "+ident); err != nil {
-		t.Fatal(err)
-	}
 	if err := requeststatus.ApplySchema(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
@@ -197,15 +168,6 @@ func TestRequestStatusOnPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-
-	// The function's DATABASE_URL selects the schema through search_path.
-	u, err := url.Parse(baseURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
 	binary := runtimeapi.BuildFunction(t, "./functions/request-status")
 
 	tests := []struct {
@@ -231,7 +193,7 @@ func TestRequestStatusOnPostgres(t *testing.T) {
 	for _, tc := range tests {
 		got := runtimeapi.InvokeFunction(t, binary, runtimeapi.Invocation{
 			Event: []byte(tc.event),
-			Env:   []string{"DATABASE_URL=" + u.String()},
+			Env:   []string{"DATABASE_URL=" + dbURL},
 		})
 		gotType := ""
 		if got.Error != nil {

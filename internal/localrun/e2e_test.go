@@ -29,11 +29,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/faultproxy"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
@@ -81,7 +81,7 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 	if err := localrun.CheckNodeModules(root); err != nil {
 		t.Fatal(err)
 	}
-	dbURL := testSchemaURL(t)
+	dbURL, _ := pgtest.Schema(t, "e2e") // the runner applies the schema
 	h := &harness{t: t, ctx: ctx, dbURL: dbURL, out: &syncBuffer{}, serverLog: &syncBuffer{}}
 	h.env = map[string]string{
 		"DATABASE_URL":       dbURL,
@@ -137,48 +137,6 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 		}
 	})
 	return h
-}
-
-// testSchemaURL returns TEST_DATABASE_URL with the search_path set to a fresh
-// schema, dropped when the test ends.
-func testSchemaURL(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("TEST_DATABASE_URL")
-	if base == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("TEST_DATABASE_URL is not set (required under CI)")
-		}
-		t.Skip("TEST_DATABASE_URL is not set: skipping the end-to-end scenarios, which need a real Postgres")
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to TEST_DATABASE_URL: %v", err)
-	}
-	defer conn.Close(ctx)
-	schema := "e2e_" + randomHex(6)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer c.Close(context.Background())
-		if _, err := c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("TEST_DATABASE_URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 func randomHex(n int) string {

@@ -2,12 +2,8 @@ package runtimeapi
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
-	"net"
-	"net/url"
-	"os"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -15,21 +11,15 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/lambdaerr"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/archivecopy"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
 )
 
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+// closedAddr returns a loopback address nothing listens on.
+func closedAddr(t *testing.T) string {
+	return fmt.Sprintf("127.0.0.1:%d", pgtest.ClosedPort(t))
 }
 
 // awsEnv is the environment of a Lambda that must not reach AWS: dummy
@@ -81,7 +71,7 @@ func checkError(t *testing.T, got Result, want string, sample error, fragments .
 // is closed, so reaching it would be transient).
 func TestCopyFileErrorType(t *testing.T) {
 	binary := BuildFunction(t, "./functions/copy-file")
-	endpoint := "AWS_ENDPOINT_URL_S3=http://" + closedPort(t)
+	endpoint := "AWS_ENDPOINT_URL_S3=http://" + closedAddr(t)
 	req := workflow.CopyRequest{SourceBucket: "restore", SourceKey: "granules/a+b=c café.h5", TargetBucket: "archive", Size: 10}
 
 	t.Run("S3 unreachable", func(t *testing.T) {
@@ -98,56 +88,14 @@ func TestCopyFileErrorType(t *testing.T) {
 	})
 }
 
-// testDatabaseURL returns TEST_DATABASE_URL, skipping loudly when it is
-// unset, failing when CI=true.
-func testDatabaseURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("TEST_DATABASE_URL")
-	if u == "" {
-		const msg = "TEST_DATABASE_URL is not set: this test needs a Postgres, e.g. " +
-			"TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPED: " + msg)
-	}
-	return u
-}
-
-// schemaURL creates a schema with a random name holding the request_status
-// table, dropped when the test ends, and returns TEST_DATABASE_URL with its
-// search_path set to it.
+// schemaURL returns TEST_DATABASE_URL with its search_path set to a fresh
+// schema holding the request_status table (pgtest.Schema: dropped when the
+// test ends), and a connection to it.
 func schemaURL(t *testing.T) (string, *pgx.Conn) {
 	t.Helper()
-	base := testDatabaseURL(t)
 	ctx := context.Background()
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "runtimeapi_test_" + hex.EncodeToString(b[:])
-
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to TEST_DATABASE_URL: %v", err)
-	}
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec(context.Background(), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		admin.Close(context.Background())
-	})
-
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("TEST_DATABASE_URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-
-	conn, err := pgx.Connect(ctx, u.String())
+	dbURL, _ := pgtest.Schema(t, "runtimeapi_test")
+	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +103,7 @@ func schemaURL(t *testing.T) (string, *pgx.Conn) {
 	if err := requeststatus.ApplySchema(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
-	return u.String(), conn
+	return dbURL, conn
 }
 
 // TestRequestStatusErrorType runs the real request-status binary: a
@@ -169,7 +117,7 @@ func TestRequestStatusErrorType(t *testing.T) {
 	}
 
 	t.Run("database refuses connections", func(t *testing.T) {
-		dbURL := "postgres://postgres@" + closedPort(t) + "/test?sslmode=disable&connect_timeout=2"
+		dbURL := "postgres://postgres@" + closedAddr(t) + "/test?sslmode=disable&connect_timeout=2"
 		got := invokeJSON(t, binary, find("a b.h5"), []string{"DATABASE_URL=" + dbURL})
 		checkError(t, got, "DatabaseUnavailableError", &requeststatus.DatabaseUnavailableError{}, "a b.h5", "connection refused")
 	})

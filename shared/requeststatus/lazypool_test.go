@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
 )
 
@@ -333,7 +334,7 @@ func TestSSMTransient(t *testing.T) {
 // On a real Postgres: the first invocation fails on a throttled SSM, the
 // second reads it, connects and finds the job.
 func TestLazyPoolOnPostgres(t *testing.T) {
-	url := testDatabaseURL(t)
+	url := pgtest.URL(t)
 	pool := testPool(t)
 	job := mustInsert(t, pool, JobRow{ObjectKey: "a.txt", ArchiveBucketDest: "archive"})
 	schema := pool.Config().ConnConfig.RuntimeParams["search_path"]

@@ -19,6 +19,7 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
 )
 
@@ -325,7 +326,7 @@ func TestLazyPoolRefusedStaticPassword(t *testing.T) {
 // DatabaseUnavailableError and the one after reads SSM again and finds the
 // job.
 func TestLazyPoolRotatedPasswordOnPostgres(t *testing.T) {
-	url := testDatabaseURL(t)
+	url := pgtest.URL(t)
 	pool := testPool(t)
 	job := mustInsert(t, pool, JobRow{ObjectKey: "a.txt", ArchiveBucketDest: "archive"})
 	schema := pool.Config().ConnConfig.RuntimeParams["search_path"]

@@ -4,16 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
 )
 
 // base is a fixed time far enough in the past that now() is always later.
@@ -242,23 +243,11 @@ func TestNoDowngradeSequenceAndRace(t *testing.T) {
 	}
 }
 
-// closedPort returns a local TCP port nothing listens on.
-func closedPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return port
-}
-
 func TestDatabaseUnavailable(t *testing.T) {
 	t.Parallel()
 	// No TEST_DATABASE_URL needed: nothing listens on the port.
 	cfg, err := Config{
-		DatabaseURL: fmt.Sprintf("postgres://u:secret-pw@127.0.0.1:%d/db?sslmode=disable", closedPort(t)),
+		DatabaseURL: fmt.Sprintf("postgres://u:secret-pw@127.0.0.1:%d/db?sslmode=disable", pgtest.ClosedPort(t)),
 		MaxConns:    1,
 	}.PoolConfig(context.Background(), nil)
 	if err != nil {
