@@ -6,14 +6,14 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
 )
 
 //go:embed engine.cjs
@@ -130,7 +130,8 @@ func (e *Engine) Run(ctx context.Context, job EngineJob, onEvent func(Event)) (*
 	if e.Stderr != nil {
 		cmd.Stderr = io.MultiWriter(&stderr, e.Stderr)
 	}
-	setProcessGroup(cmd)
+	// Cancelling ctx stops node and its children: SIGTERM, SIGKILL after 3 s.
+	childproc.StopOnCancel(cmd, 3*time.Second)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
@@ -217,27 +218,6 @@ func engineEnv(base []string, lambdaEndpoint string) []string {
 		"AWS_SECRET_ACCESS_KEY=local",
 		"AWS_EC2_METADATA_DISABLED=true",
 	)
-}
-
-// setProcessGroup makes the command lead its own process group and stops the
-// whole group (SIGTERM, then SIGKILL after a grace period) on cancellation.
-func setProcessGroup(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error {
-		if cmd.Process == nil {
-			return nil
-		}
-		err := syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		if errors.Is(err, syscall.ESRCH) {
-			return os.ErrProcessDone
-		}
-		go func(pid int) {
-			time.Sleep(3 * time.Second)
-			syscall.Kill(-pid, syscall.SIGKILL) //nolint:errcheck // already gone is fine.
-		}(cmd.Process.Pid)
-		return err
-	}
-	cmd.WaitDelay = 5 * time.Second
 }
 
 // tailBuffer keeps the last 8 KiB written to it.

@@ -9,11 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
 )
 
 // PGlite is a running PGlite server (Postgres compiled to WebAssembly, served
@@ -34,11 +35,8 @@ type PGlite struct {
 	// Dir holds the database files.
 	Dir string
 
-	cmd       *exec.Cmd
-	lock      *os.File
-	exited    chan struct{}
-	waitErr   error
-	closeOnce sync.Once
+	proc *childproc.Process
+	lock *os.File
 }
 
 // PGlite connection limits: the server's, and the pool's given in URL.
@@ -99,23 +97,18 @@ func startPGlite(ctx context.Context, bin, repoRoot, dir string, log io.Writer) 
 	cmd.Dir = repoRoot
 	cmd.Stdout = io.MultiWriter(log, tail)
 	cmd.Stderr = io.MultiWriter(log, tail)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	proc, err := childproc.Start(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("pglite: start %s: %w", bin, err)
 	}
 	p := &PGlite{
 		URL: fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable"+
 			"&default_query_exec_mode=simple_protocol&pool_max_conns=%d", port, PGlitePoolMaxConns),
-		Dir:    dir,
-		cmd:    cmd,
-		exited: make(chan struct{}),
+		Dir:  dir,
+		proc: proc,
 	}
-	go func() {
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
 	if err := p.waitReady(ctx, port, 90*time.Second); err != nil {
-		p.stop()
+		p.proc.Stop()
 		return nil, fmt.Errorf("%w; pglite-server output:\n%s", err, tail.String())
 	}
 	return p, nil
@@ -137,8 +130,8 @@ func (p *PGlite) waitReady(ctx context.Context, port int, limit time.Duration) e
 			}
 		}
 		select {
-		case <-p.exited:
-			return fmt.Errorf("pglite: pglite-server exited before answering: %v", p.waitErr)
+		case <-p.proc.Exited():
+			return fmt.Errorf("pglite: pglite-server exited before answering: %v", p.proc.Err())
 		case <-ctx.Done():
 			return fmt.Errorf("pglite: no answer on port %d: %w (last error: %v)", port, ctx.Err(), err)
 		case <-time.After(200 * time.Millisecond):
@@ -146,27 +139,14 @@ func (p *PGlite) waitReady(ctx context.Context, port int, limit time.Duration) e
 	}
 }
 
-// Close stops the server (SIGTERM to its process group, SIGKILL after five
-// seconds) and releases the data directory.
+// Close stops the server (childproc's Stop: SIGTERM to its process group,
+// SIGKILL after five seconds) and releases the data directory.
 func (p *PGlite) Close() error {
-	p.stop()
+	p.proc.Stop()
 	if p.lock != nil {
 		p.lock.Close()
 	}
 	return nil
-}
-
-func (p *PGlite) stop() {
-	p.closeOnce.Do(func() {
-		pid := p.cmd.Process.Pid
-		_ = syscall.Kill(-pid, syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-			<-p.exited
-		}
-	})
 }
 
 // lockDir takes an exclusive, non-blocking lock on dir/.lock.

@@ -17,12 +17,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
 )
 
 // Version is the versitygw release this package builds and runs.
@@ -59,11 +60,7 @@ type Server struct {
 	// Dir is the directory holding the buckets (one subdirectory each).
 	Dir string
 
-	cmd       *exec.Cmd
-	exited    chan struct{}
-	waitErr   error
-	closeOnce sync.Once
-	closeErr  error
+	proc *childproc.Process
 }
 
 // Start builds the server binary if needed (see Binary), starts it on a free
@@ -118,8 +115,8 @@ func start(ctx context.Context, bin, dataDir string, log io.Writer) (*Server, er
 	)
 	cmd.Stdout = io.MultiWriter(log, tail)
 	cmd.Stderr = io.MultiWriter(log, tail)
-	cmd.SysProcAttr = sysProcAttr()
-	if err := cmd.Start(); err != nil {
+	proc, err := childproc.Start(cmd)
+	if err != nil {
 		return nil, fmt.Errorf("s3server: start %s: %w", bin, err)
 	}
 	s := &Server{
@@ -128,13 +125,8 @@ func start(ctx context.Context, bin, dataDir string, log io.Writer) (*Server, er
 		SecretKey: secretKey,
 		Region:    region,
 		Dir:       dataDir,
-		cmd:       cmd,
-		exited:    make(chan struct{}),
+		proc:      proc,
 	}
-	go func() {
-		s.waitErr = cmd.Wait()
-		close(s.exited)
-	}()
 	if err := s.waitReady(ctx, 30*time.Second); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("%w; server output:\n%s", err, tail.String())
@@ -172,15 +164,15 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 			last = fmt.Errorf("ListBuckets answered with owner %s, not this server's account", owner)
 		default:
 			select {
-			case <-s.exited:
-				return fmt.Errorf("s3server: versitygw exited (%v) although %s answered: another process holds the port", s.waitErr, s.Endpoint)
+			case <-s.proc.Exited():
+				return fmt.Errorf("s3server: versitygw exited (%v) although %s answered: another process holds the port", s.proc.Err(), s.Endpoint)
 			default:
 				return nil
 			}
 		}
 		select {
-		case <-s.exited:
-			return fmt.Errorf("s3server: versitygw exited before answering (%v); last probe of %s: %v", s.waitErr, s.Endpoint, last)
+		case <-s.proc.Exited():
+			return fmt.Errorf("s3server: versitygw exited before answering (%v); last probe of %s: %v", s.proc.Err(), s.Endpoint, last)
 		case <-ctx.Done():
 			return fmt.Errorf("s3server: versitygw did not answer on %s: %w; last probe: %v", s.Endpoint, ctx.Err(), last)
 		case <-time.After(50 * time.Millisecond):
@@ -188,20 +180,12 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 	}
 }
 
-// Close stops the server and its process group: SIGTERM, then SIGKILL after
-// five seconds. It is safe to call more than once.
+// Close stops the server and its process group (childproc's Stop: SIGTERM,
+// then SIGKILL after five seconds). It is safe to call more than once, and
+// returns nil.
 func (s *Server) Close() error {
-	s.closeOnce.Do(func() {
-		pid := s.cmd.Process.Pid
-		_ = syscall.Kill(-pid, syscall.SIGTERM)
-		select {
-		case <-s.exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-pid, syscall.SIGKILL)
-			<-s.exited
-		}
-	})
-	return s.closeErr
+	s.proc.Stop()
+	return nil
 }
 
 // Client returns an S3 client for the server: path-style addressing, static

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/smithy-go"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
 )
 
 // TestWaitReadyAcceptsOnlyItsOwnServer: a server counts as ready only when
@@ -25,14 +28,19 @@ func TestWaitReadyAcceptsOnlyItsOwnServer(t *testing.T) {
 	}))
 	defer impostor.Close()
 
-	// like returns a Server whose process is "running" (exited open) but
-	// whose endpoint and keys may be another's.
+	// like returns a Server whose process (a sleep) is running but whose
+	// endpoint and keys may be another's.
 	like := func(endpoint, access, secret string) *Server {
-		return &Server{Endpoint: endpoint, AccessKey: access, SecretKey: secret, Region: region, exited: make(chan struct{})}
+		proc, err := childproc.Start(exec.Command("sleep", "60"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(proc.Stop)
+		return &Server{Endpoint: endpoint, AccessKey: access, SecretKey: secret, Region: region, proc: proc}
 	}
 	otherAccess, otherSecret := newRootKeys()
 	exited := like(srv.Endpoint, srv.AccessKey, srv.SecretKey)
-	close(exited.exited)
+	exited.proc.Stop()
 
 	tests := []struct {
 		name    string

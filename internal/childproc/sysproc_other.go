@@ -1,11 +1,11 @@
 //go:build !linux
 
-package s3server
+package childproc
 
 import "syscall"
 
-// sysProcAttr puts the server in its own process group so Close can stop all
-// of it.
+// sysProcAttr puts the child in its own process group, so that stopping it
+// stops all of it.
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
 }
