@@ -18,13 +18,8 @@ import (
 // from AWS_ENDPOINT_URL_S3 and addressing is path-style (a bucket name as a
 // host would not resolve on 127.0.0.1).
 func TestClientHonoursEndpointEnv(t *testing.T) {
-	srv := s3server.StartForTest(t)
+	srv := s3server.StartForTest(t, "restore", "archive")
 	ctx := context.Background()
-	for _, b := range []string{"restore", "archive"} {
-		if err := srv.CreateBucket(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-	}
 	direct, _ := srv.Client(ctx)
 	if _, err := direct.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("restore"), Key: aws.String("a b+c.txt"), Body: strings.NewReader("hello")}); err != nil {
 		t.Fatal(err)

@@ -16,13 +16,8 @@ import (
 )
 
 func TestProxyInjectsThenForwards(t *testing.T) {
-	srv := s3server.StartForTest(t)
+	srv := s3server.StartForTest(t, "src", "dst")
 	ctx := context.Background()
-	for _, b := range []string{"src", "dst"} {
-		if err := srv.CreateBucket(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-	}
 	direct, _ := srv.Client(ctx)
 	if _, err := direct.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("src"), Key: aws.String("a b"), Body: strings.NewReader("x")}); err != nil {
 		t.Fatal(err)

@@ -88,14 +88,9 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 		"DATABASE_MAX_CONNS": "5",
 	}
 	if !opts.embeddedS3 {
-		srv := s3server.StartForTest(t)
+		srv := s3server.StartForTest(t, restoreBucket, archiveBucket)
 		h.s3srv = srv
 		h.s3, _ = srv.Client(ctx)
-		for _, b := range []string{restoreBucket, archiveBucket} {
-			if err := srv.CreateBucket(ctx, b); err != nil {
-				t.Fatal(err)
-			}
-		}
 		h.env["AWS_ENDPOINT_URL_S3"] = srv.Endpoint
 		h.env["AWS_ACCESS_KEY_ID"] = srv.AccessKey
 		h.env["AWS_SECRET_ACCESS_KEY"] = srv.SecretKey

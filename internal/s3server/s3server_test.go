@@ -21,16 +21,11 @@ import (
 // metadata directives), UploadPartCopy with ranges, tagging, and full-object
 // checksums.
 func TestServerSupportsTheCopyPath(t *testing.T) {
-	srv := s3server.StartForTest(t)
+	srv := s3server.StartForTest(t, "restore", "archive")
 	ctx := context.Background()
 	c, err := srv.Client(ctx)
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, b := range []string{"restore", "archive"} {
-		if err := srv.CreateBucket(ctx, b); err != nil {
-			t.Fatal(err)
-		}
 	}
 	key := "dir one/a+b=c&d?e ünï.txt"
 	body := bytes.Repeat([]byte("0123456789abcdef"), 6<<16) // 6 MiB: parts of 5 MiB and 1 MiB

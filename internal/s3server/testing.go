@@ -6,11 +6,11 @@ import (
 	"time"
 )
 
-// StartForTest starts a server on a fresh t.TempDir and stops it in
-// t.Cleanup. If the server cannot be built or started the test fails with the
+// StartForTest starts a server on a fresh t.TempDir with the given buckets
+// created, and stops it in t.Cleanup. If the server cannot be built or started the test fails with the
 // reason (set VERSITYGW_BIN to a prebuilt versitygw to skip the build). The
 // server's output is shown only when the test fails.
-func StartForTest(t testing.TB) *Server {
+func StartForTest(t testing.TB, buckets ...string) *Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -27,5 +27,10 @@ func StartForTest(t testing.TB) *Server {
 			t.Logf("s3server output (last 16 KiB):\n%s", log.String())
 		}
 	})
+	for _, b := range buckets {
+		if err := s.CreateBucket(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return s
 }

@@ -24,13 +24,7 @@ import (
 // benchEnv is a server with buckets "restore" and "archive" for benchmarks.
 func benchEnv(b *testing.B) (*s3server.Server, *s3.Client) {
 	b.Helper()
-	srv := s3server.StartForTest(b)
-	ctx := context.Background()
-	for _, bucket := range []string{"restore", "archive"} {
-		if err := srv.CreateBucket(ctx, bucket); err != nil {
-			b.Fatal(err)
-		}
-	}
+	srv := s3server.StartForTest(b, "restore", "archive")
 	// As the Lambda does: keep as many idle connections as parts in flight.
 	client := s3.NewFromConfig(srv.AWSConfig(), func(o *s3.Options) {
 		o.BaseEndpoint = aws.String(srv.Endpoint)

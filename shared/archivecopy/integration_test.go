@@ -46,14 +46,8 @@ type s3env struct {
 
 func newS3Env(t *testing.T) *s3env {
 	t.Helper()
-	srv := s3server.StartForTest(t)
-	ctx := context.Background()
-	for _, b := range []string{"restore", "archive"} {
-		if err := srv.CreateBucket(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c, err := srv.Client(ctx)
+	srv := s3server.StartForTest(t, "restore", "archive")
+	c, err := srv.Client(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
