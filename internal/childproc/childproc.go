@@ -3,7 +3,8 @@
 // their own process group, so that stopping one stops everything it started:
 // SIGTERM to the group, SIGKILL after a grace period. On Linux the kernel
 // also kills the child when its parent dies (Pdeathsig), so a killed test or
-// runner leaves no server behind.
+// runner leaves no server behind. Output keeps what such processes write,
+// for error messages and failed tests' logs.
 package childproc
 
 import (

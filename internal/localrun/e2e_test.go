@@ -31,6 +31,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/faultproxy"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
@@ -56,10 +57,10 @@ type harness struct {
 	dbURL  string
 	env    map[string]string
 	lambda map[string]string
-	out    *syncBuffer
+	out    *childproc.Output
 	// serverLog is the runner's ServerLog: the embedded servers' output
 	// and the runner's notes.
-	serverLog *syncBuffer
+	serverLog *childproc.Output
 	runner    *localrun.Runner
 }
 
@@ -82,7 +83,7 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	dbURL, _ := pgtest.Schema(t, "e2e") // the runner applies the schema
-	h := &harness{t: t, ctx: ctx, dbURL: dbURL, out: &syncBuffer{}, serverLog: &syncBuffer{}}
+	h := &harness{t: t, ctx: ctx, dbURL: dbURL, out: &childproc.Output{}, serverLog: &childproc.Output{}}
 	h.env = map[string]string{
 		"DATABASE_URL":       dbURL,
 		"DATABASE_MAX_CONNS": "5",
@@ -788,22 +789,4 @@ func (p *tcpProxy) Close() {
 	for _, c := range p.conns {
 		c.Close()
 	}
-}
-
-// syncBuffer is a goroutine-safe bytes.Buffer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -125,7 +125,7 @@ func (e *Engine) Run(ctx context.Context, job EngineJob, onEvent func(Event)) (*
 	cmd.Dir = e.RepoRoot
 	cmd.Env = engineEnv(os.Environ(), e.LambdaEndpoint)
 	cmd.Stdin = bytes.NewReader(stdin)
-	var stderr tailBuffer
+	stderr := childproc.Output{Max: 8 << 10}
 	cmd.Stderr = &stderr
 	if e.Stderr != nil {
 		cmd.Stderr = io.MultiWriter(&stderr, e.Stderr)
@@ -219,19 +219,6 @@ func engineEnv(base []string, lambdaEndpoint string) []string {
 		"AWS_EC2_METADATA_DISABLED=true",
 	)
 }
-
-// tailBuffer keeps the last 8 KiB written to it.
-type tailBuffer struct{ b []byte }
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.b = append(t.b, p...)
-	if len(t.b) > 8<<10 {
-		t.b = t.b[len(t.b)-8<<10:]
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string { return string(t.b) }
 
 func truncate(s string, n int) string {
 	if len(s) <= n {

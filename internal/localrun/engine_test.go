@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
@@ -156,7 +156,7 @@ func TestExecuteReportsLongCopies(t *testing.T) {
 	                  "Parameters": {"source_key.$": "$.key"}, "End": true}
 	  }
 	}`)
-	var out syncWriter
+	var out childproc.Output
 	res, err := Execute(context.Background(), Execution{
 		RepoRoot:      root,
 		Definition:    definition,
@@ -191,21 +191,4 @@ func TestExecuteReportsLongCopies(t *testing.T) {
 	if diff := cmp.Diff([]string{"cause", "error", "events", "output", "status"}, keys); diff != "" {
 		t.Errorf("--json document keys (-want +got):\n%s", diff)
 	}
-}
-
-type syncWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
 }

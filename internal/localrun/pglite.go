@@ -88,15 +88,18 @@ func startPGlite(ctx context.Context, bin, repoRoot, dir string, log io.Writer) 
 	if err != nil {
 		return nil, fmt.Errorf("pglite: find a free port: %w", err)
 	}
-	tail := &tailBuffer{}
+	tail := &childproc.Output{Max: 8 << 10}
 	cmd := exec.Command(bin,
 		"--db="+filepath.Join(dir, "data"),
 		"--host=127.0.0.1",
 		fmt.Sprintf("--port=%d", port),
 		fmt.Sprintf("--max-connections=%d", PGliteMaxConnections))
 	cmd.Dir = repoRoot
-	cmd.Stdout = io.MultiWriter(log, tail)
-	cmd.Stderr = io.MultiWriter(log, tail)
+	// One writer for both streams: exec then copies them in one goroutine,
+	// so log and tail are never written to at once.
+	out := io.MultiWriter(log, tail)
+	cmd.Stdout = out
+	cmd.Stderr = out
 	proc, err := childproc.Start(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("pglite: start %s: %w", bin, err)

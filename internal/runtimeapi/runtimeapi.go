@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
 )
 
 // FunctionError is the error document a function posts to the Runtime API.
@@ -176,7 +178,7 @@ func Invoke(ctx context.Context, binary string, inv Invocation) (Result, error) 
 
 	ctx, cancel := context.WithDeadline(ctx, api.deadline)
 	defer cancel()
-	var logs syncBuffer
+	var logs childproc.Output
 	cmd := exec.Command(binary)
 	cmd.Env = append(append([]string{
 		"AWS_LAMBDA_FUNCTION_NAME=" + name,
@@ -213,25 +215,6 @@ func Invoke(ctx context.Context, binary string, inv Invocation) (Result, error) 
 		stop()
 		return Result{Logs: logs.String()}, fmt.Errorf("%s reported nothing: %w; logs:\n%s", name, context.Cause(ctx), logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer the process's stdout and stderr copiers can
-// write to at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 var errNoModule = errors.New("not inside a Go module")

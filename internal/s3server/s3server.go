@@ -4,7 +4,6 @@
 package s3server
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -16,7 +15,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -102,7 +100,7 @@ func start(ctx context.Context, bin, dataDir string, log io.Writer) (*Server, er
 	if err != nil {
 		return nil, fmt.Errorf("s3server: find a free port: %w", err)
 	}
-	tail := &tailBuffer{max: 8 << 10}
+	tail := &childproc.Output{Max: 8 << 10}
 	accessKey, secretKey := newRootKeys()
 	cmd := exec.Command(bin,
 		"--port", addr,
@@ -113,8 +111,11 @@ func start(ctx context.Context, bin, dataDir string, log io.Writer) (*Server, er
 		"ROOT_ACCESS_KEY="+accessKey,
 		"ROOT_SECRET_KEY="+secretKey,
 	)
-	cmd.Stdout = io.MultiWriter(log, tail)
-	cmd.Stderr = io.MultiWriter(log, tail)
+	// One writer for both streams: exec then copies them in one goroutine,
+	// so log is never written to at once.
+	out := io.MultiWriter(log, tail)
+	cmd.Stdout = out
+	cmd.Stderr = out
 	proc, err := childproc.Start(cmd)
 	if err != nil {
 		return nil, fmt.Errorf("s3server: start %s: %w", bin, err)
@@ -249,29 +250,6 @@ func filteredEnv() []string {
 		env = append(env, kv)
 	}
 	return env
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = append([]byte(nil), t.buf[len(t.buf)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(bytes.ToValidUTF8(t.buf, nil))
 }
 
 var errNoGo = errors.New("s3server: the go command is needed to build versitygw")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
 )
 
 // StartForTest starts a server on a fresh t.TempDir with the given buckets
@@ -14,7 +16,7 @@ func StartForTest(t testing.TB, buckets ...string) *Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	log := &tailBuffer{max: 16 << 10}
+	log := &childproc.Output{Max: 16 << 10}
 	s, err := Start(ctx, t.TempDir(), log)
 	if err != nil {
 		t.Fatalf("s3server: cannot start versitygw %s for this test: %v", Version, err)
