@@ -11,7 +11,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 export TEST_DATABASE_URL
 
 FUZZTIME ?= 20s
-GO_TEST_FLAGS ?= -timeout 40m
+GO_TEST_FLAGS ?= -count=1 -timeout 40m
 
 .PHONY: demo test check bench lambdas synth clean
 
