@@ -1,6 +1,8 @@
 // Package archivecopy copies a restored object server-side from its restore
 // bucket to its archive bucket under the same key: one CopyObject up to a
-// threshold, a parallel multipart UploadPartCopy above it. What the object
+// threshold, a parallel multipart UploadPartCopy above it, which pauses
+// before the Lambda's deadline and resumes in the next invocation when the
+// object is too large for one. What the object
 // carries (metadata, content headers, tags, encryption) arrives with it, the
 // copy's size and full-object checksum are verified, and every failure is
 // classified as a TransientCopyError or a PermanentCopyError for the
