@@ -59,8 +59,8 @@ type multipartProgress struct {
 // the workflow cannot loop without progress.
 //
 // On failure an upload this invocation created is aborted (nobody else knows
-// its id); an upload named in req is aborted only on a permanent failure and
-// kept on a transient one, which the workflow retries with the same token.
+// its id); an upload named in req is kept on a transient failure, which the
+// workflow retries with the same token (see multipartFailed).
 func (a *ArchiveCopier) copyMultipart(copyCtx, ctx context.Context, c Copy, src sourceObject, req resumeToken) (multipartProgress, error) {
 	partSize := a.Config.partSize(src.size)
 	parts := planParts(src.size, partSize)
@@ -221,12 +221,14 @@ func (a *ArchiveCopier) resumeUpload(copyCtx, ctx context.Context, c Copy, src s
 }
 
 // multipartFailed ends a failed multipart copy: it aborts the upload when
-// this invocation created it (resumed false) or the failure is permanent,
-// and keeps it on a transient failure of a resumed upload, which the
-// workflow's retry resumes with the same token. The error says which.
+// this invocation created it (resumed false), the failure is permanent, or
+// the source changed under the copy (PreconditionFailed: the parts copied
+// are of another object), and keeps it on another transient failure of a
+// resumed upload, which the workflow's retry resumes with the same token.
+// The error says which.
 func (a *ArchiveCopier) multipartFailed(ctx context.Context, c Copy, uploadID string, resumed bool, err error) error {
 	if resumed {
-		if _, transient := Classify(c, err).(*TransientCopyError); transient {
+		if te, transient := Classify(c, err).(*TransientCopyError); transient && te.Code != "PreconditionFailed" {
 			return &multipartError{err: err, uploadID: uploadID, kept: true}
 		}
 	}

@@ -179,6 +179,19 @@ func TestCopyResume(t *testing.T) {
 			wantKept: true,
 		},
 		{
+			name:  "source changed mid-copy (PreconditionFailed): transient, the useless upload aborted",
+			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			fail: func(op string, in any) error {
+				if p, ok := in.(*s3.UploadPartCopyInput); ok && *p.PartNumber == 6 {
+					return apiError(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+				}
+				return nil
+			},
+			wantErr:   "Transient PreconditionFailed",
+			wantNote:  "multipart upload upload-old aborted",
+			wantAbort: true,
+		},
+		{
 			name:  "permanent part failure: upload aborted",
 			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
 			fail: func(op string, in any) error {
