@@ -35,6 +35,14 @@ type (
 		Next           string         `json:"Next"`
 		End            bool           `json:"End"`
 		ItemProcessor  *definitionDoc `json:"ItemProcessor"`
+		ItemSelector   map[string]any `json:"ItemSelector"`
+		Choices        []choiceRule   `json:"Choices"`
+		Default        string         `json:"Default"`
+	}
+	choiceRule struct {
+		Variable      string `json:"Variable"`
+		BooleanEquals *bool  `json:"BooleanEquals"`
+		Next          string `json:"Next"`
 	}
 	retrier struct {
 		ErrorEquals     []string `json:"ErrorEquals"`
@@ -342,6 +350,7 @@ func TestRenderParameters(t *testing.T) {
 		"Copy file": {
 			"source_bucket.$": "$.file.source_bucket", "source_key.$": "$.file.source_key",
 			"size.$": "$.file.size", "target_bucket.$": "$.job.target_bucket",
+			"upload_id.$": "$.copy.upload_id", "source_etag.$": "$.copy.source_etag",
 		},
 		"Record copy complete": {"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key"},
 		"Record copy error": {
@@ -360,6 +369,32 @@ func TestRenderParameters(t *testing.T) {
 		if got := states[name].ResultPath; got == nil || *got != w {
 			t.Errorf("%s ResultPath = %v, want %s", name, got, w)
 		}
+	}
+}
+
+// TestCopyLoopsUntilComplete pins the resumable copy's loop: the Map
+// starts every iteration with an unfinished, token-less $.copy (so "Copy
+// file" finds $.copy.upload_id on its first pass), "Copy file" goes to the
+// Choice, which sends an outcome with complete=false back to "Copy file"
+// and any other to "Record copy complete".
+func TestCopyLoopsUntilComplete(t *testing.T) {
+	doc := renderDoc(t, withARNs(DefaultSettings()))
+	wantSelector := map[string]any{
+		"file.$": "$$.Map.Item.Value",
+		"copy":   map[string]any{"complete": false, "upload_id": "", "source_etag": ""},
+	}
+	if diff := cmp.Diff(wantSelector, doc.States["Copy each file"].ItemSelector); diff != "" {
+		t.Errorf("Map ItemSelector (-want +got):\n%s", diff)
+	}
+	states := allStates(doc)
+	if got := states["Copy file"].Next; got != "Copy finished?" {
+		t.Errorf("Copy file's Next = %q, want the Choice", got)
+	}
+	choice := states["Copy finished?"]
+	no := false
+	want := state{Type: "Choice", Choices: []choiceRule{{Variable: "$.copy.complete", BooleanEquals: &no, Next: "Copy file"}}, Default: "Record copy complete"}
+	if diff := cmp.Diff(want, choice); diff != "" {
+		t.Errorf("Copy finished? (-want +got):\n%s", diff)
 	}
 }
 

@@ -70,6 +70,9 @@ type harnessOptions struct {
 	// embeddedS3: the runner starts its own S3 server (no
 	// AWS_ENDPOINT_URL_S3), as `make local` does; h.s3srv is nil.
 	embeddedS3 bool
+	// copyTimeout, when positive, is the copy-file function's timeout
+	// (each copy invocation's deadline) instead of the deployed 900 s.
+	copyTimeout time.Duration
 }
 
 func newHarness(t *testing.T, opts harnessOptions) *harness {
@@ -113,6 +116,8 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 		LambdaEnv:  h.lambda,
 		LambdaLog:  h.out,
 		RetryPause: 20 * time.Millisecond,
+
+		CopyFunctionTimeout: opts.copyTimeout,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -711,7 +716,8 @@ func TestScenarioMultipartOnEmbeddedS3(t *testing.T) {
 			outcomes = append(outcomes, *it.Copy)
 		}
 	}
-	wantOutcome := []workflow.CopyOutcome{{TargetBucket: archiveBucket, TargetKey: key, Bytes: 12 << 20, Multipart: true, Parts: 3}}
+	wantOutcome := []workflow.CopyOutcome{{TargetBucket: archiveBucket, TargetKey: key, Bytes: 12 << 20, Multipart: true, Parts: 3,
+		Complete: true, PartSize: 5 << 20, PartsDone: 3, PartsTotal: 3, BytesDone: 12 << 20}}
 	if diff := cmp.Diff(wantOutcome, outcomes, cmpopts.IgnoreFields(workflow.CopyOutcome{}, "DurationMS")); diff != "" {
 		t.Errorf("copy outcomes (-want +got):\n%s", diff)
 	}
@@ -725,6 +731,121 @@ func TestScenarioMultipartOnEmbeddedS3(t *testing.T) {
 	}
 	if note := "MULTIPART_CHECKSUM=off for copy-file"; !strings.Contains(h.serverLog.String(), note) {
 		t.Errorf("the runner's log does not say %q", note)
+	}
+}
+
+// Scenario 12: a file too large for one copy invocation. The copy-file
+// function's timeout is 8.5 s here (the runner's test knob; 900 s deployed)
+// with the smallest deadline margin (5 s), and every part copy is slowed to
+// 1 s by the fault proxy, one at a time: an invocation copies about three of
+// the 30 MiB file's six 5 MiB parts, returns complete=false with its resume
+// token, and the "Copy finished?" Choice sends the iteration back to "Copy
+// file", which resumes the same upload. The history shows the loop; the file
+// is copied byte for byte with one upload, each part copied once (give or
+// take one cut off at a deadline), no upload left open, and the row ends
+// complete.
+func TestScenarioResumableCopyLoops(t *testing.T) {
+	t.Parallel()
+	slowParts := &faultproxy.Rule{Match: faultproxy.IsUploadPartCopy, Delay: time.Second}
+	creates := &faultproxy.Rule{Match: func(r *http.Request) bool { return r.Method == http.MethodPost && r.URL.Query().Has("uploads") }}
+	h := newHarness(t, harnessOptions{
+		copyTimeout: 8500 * time.Millisecond,
+		lambdaEnv: func(h *harness) map[string]string {
+			proxy, err := faultproxy.New(h.s3srv.Endpoint, creates, slowParts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(proxy.Close)
+			return map[string]string{
+				"AWS_ENDPOINT_URL_S3":       proxy.URL,
+				"MULTIPART_THRESHOLD_MB":    "5",
+				"MULTIPART_CHUNKSIZE_MB":    "5",
+				"MULTIPART_CONCURRENCY":     "1",
+				"MULTIPART_CHECKSUM":        "off", // versitygw's part-checksum bug (README, Known limits)
+				"COPY_DEADLINE_MARGIN_SECS": "5",
+			}
+		},
+	})
+	const key = "granules/too big for one invocation+1.h5"
+	body := make([]byte, 30<<20)
+	rand.Read(body)
+	h.putObject(key, body)
+	job := h.insertJob(key)
+	event, _ := json.Marshal(map[string]any{"Records": []any{map[string]any{
+		"eventSource": "aws:s3", "eventName": "ObjectRestore:Completed",
+		"s3": map[string]any{
+			"bucket": map[string]any{"name": restoreBucket},
+			"object": map[string]any{"key": url.QueryEscape(key), "size": len(body)},
+		},
+	}}})
+
+	res := h.run(event)
+	t.Logf("execution took %v", res.Duration.Round(time.Millisecond))
+
+	want := []workflow.FileResult{{
+		RequestID: job.RequestID, SourceBucket: restoreBucket, SourceKey: key,
+		TargetBucket: archiveBucket, Success: true,
+	}}
+	if diff := cmp.Diff(want, outputResults(t, res)); diff != "" {
+		t.Errorf("output (-want +got):\n%s", diff)
+	}
+	var outcomes []workflow.CopyOutcome
+	for _, ev := range res.History {
+		if ev.Type == "StateExited" && ev.State != nil && ev.State.Name == "Copy file" {
+			var it workflow.Iteration
+			if err := json.Unmarshal(ev.State.Output, &it); err != nil || it.Copy == nil {
+				t.Fatalf("Copy file output %s: no copy outcome (%v)", ev.State.Output, err)
+			}
+			outcomes = append(outcomes, *it.Copy)
+		}
+	}
+	for i, o := range outcomes {
+		t.Logf("pass %d: complete=%v parts %d/%d, %d ms", i+1, o.Complete, o.PartsDone, o.PartsTotal, o.DurationMS)
+	}
+	if len(outcomes) < 2 {
+		t.Fatalf("%d passes through Copy file, want at least 2 (the copy should not fit one invocation)", len(outcomes))
+	}
+	first, last := outcomes[0], outcomes[len(outcomes)-1]
+	if first.Complete || first.PartsDone < 1 || first.PartsDone >= 6 || first.PartsTotal != 6 || first.UploadID == "" || first.SourceETag == "" {
+		t.Errorf("first pass = %+v, want incomplete with some of 6 parts and a resume token", first)
+	}
+	for i, o := range outcomes[:len(outcomes)-1] {
+		if o.Complete || o.UploadID != first.UploadID {
+			t.Errorf("pass %d = %+v, want incomplete, resuming upload %s", i+1, o, first.UploadID)
+		}
+		if next := outcomes[i+1]; next.PartsDone <= o.PartsDone {
+			t.Errorf("pass %d made no progress: %d parts after %d", i+2, next.PartsDone, o.PartsDone)
+		}
+	}
+	if !last.Complete || last.PartsDone != 6 || last.BytesDone != 30<<20 || last.UploadID != "" {
+		t.Errorf("last pass = %+v, want complete with 6 parts", last)
+	}
+	if got := countEvents(res, "StateEntered", "Copy finished?"); got != len(outcomes) {
+		t.Errorf("the Choice was entered %d times, want once per pass (%d)", got, len(outcomes))
+	}
+	if got := countEvents(res, "StateEntered", "Copy file"); got != len(outcomes) {
+		t.Errorf("Copy file entered %d times, want %d (no retries expected)", got, len(outcomes))
+	}
+	if creates.Hits() != 1 {
+		t.Errorf("%d multipart uploads created, want 1: every later pass resumes it", creates.Hits())
+	}
+	if n := slowParts.Hits(); n < 6 || n > 6+len(outcomes)-1 {
+		t.Errorf("%d part copies for 6 parts over %d passes: parts copied again", n, len(outcomes))
+	}
+	if got, ok := h.archived(key); !ok {
+		t.Errorf("%q not in the archive bucket", key)
+	} else if !bytes.Equal(got, body) {
+		t.Errorf("%q archived with different bytes (%d bytes, want %d)", key, len(got), len(body))
+	}
+	ups, err := h.s3.ListMultipartUploads(h.ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(archiveBucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ups.Uploads) != 0 {
+		t.Errorf("%d multipart uploads left open", len(ups.Uploads))
+	}
+	if got := h.job(job.RequestID); got.JobStatus != "complete" || got.ErrMsg != "" {
+		t.Errorf("row: status %q err_msg %q, want complete without error", got.JobStatus, got.ErrMsg)
 	}
 }
 

@@ -18,9 +18,11 @@ import (
 
 // Functions builds the four Lambdas as their main.go files do (the same
 // handler structs, configured by the same Config-from-environment code), but
-// reading getenv's environment and logging JSON to log. close releases what
-// they hold (the request-status pool).
-func Functions(ctx context.Context, getenv func(string) string, log io.Writer) (fns []invokeapi.Function, close func(), err error) {
+// reading getenv's environment and logging JSON to log. copyTimeout, when
+// positive, replaces the copy-file function's deployed timeout (900 s) as
+// its invocations' deadline (tests of the resumable copy). close releases
+// what they hold (the request-status pool).
+func Functions(ctx context.Context, getenv func(string) string, log io.Writer, copyTimeout time.Duration) (fns []invokeapi.Function, close func(), err error) {
 	if log == nil {
 		log = io.Discard
 	}
@@ -57,10 +59,13 @@ func Functions(ctx context.Context, getenv func(string) string, log io.Writer) (
 		return nil, nil, err
 	}
 
+	if copyTimeout <= 0 {
+		copyTimeout = copyFunctionTimeout
+	}
 	return []invokeapi.Function{
 		{Name: statemachine.FunctionParseEvent, Handler: lambda.NewHandler(parse.Handle), Timeout: otherFunctionTimeout},
 		{Name: statemachine.FunctionRequestStatus, Handler: lambda.NewHandler(status.Handle), Timeout: otherFunctionTimeout},
-		{Name: statemachine.FunctionCopyFile, Handler: copyFile, Timeout: copyFunctionTimeout},
+		{Name: statemachine.FunctionCopyFile, Handler: copyFile, Timeout: copyTimeout},
 		{Name: statemachine.FunctionAggregate, Handler: lambda.NewHandler(aggregate.Handle), Timeout: otherFunctionTimeout},
 	}, close, nil
 }

@@ -40,6 +40,11 @@ type Config struct {
 	// runner's own S3 client and pool): tests point a function at a fault
 	// proxy this way.
 	LambdaEnv map[string]string
+	// CopyFunctionTimeout, when positive, is the copy-file function's
+	// timeout for this runner instead of the deployed 900 s: each copy
+	// invocation's context deadline. Tests shorten it so that a small
+	// object needs several invocations of the resumable copy.
+	CopyFunctionTimeout time.Duration
 	// ProgressEvery and ProgressAfter tune the "still running" lines.
 	ProgressEvery, ProgressAfter time.Duration
 }
@@ -113,7 +118,7 @@ func NewRunner(ctx context.Context, cfg Config) (_ *Runner, err error) {
 		}
 		return r.Services.Getenv(name)
 	}
-	r.functions, r.closeFns, err = Functions(ctx, lambdaEnv, cfg.LambdaLog)
+	r.functions, r.closeFns, err = Functions(ctx, lambdaEnv, cfg.LambdaLog, cfg.CopyFunctionTimeout)
 	if err != nil {
 		return nil, err
 	}

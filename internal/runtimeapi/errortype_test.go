@@ -90,7 +90,7 @@ func TestAggregateErrorType(t *testing.T) {
 	file := workflow.File{SourceBucket: "restore", SourceKey: "a b.h5", Size: 1}
 	job := &workflow.Job{RequestID: "req-1", TargetBucket: "archive"}
 	succeeded := workflow.Iteration{File: file, Job: job,
-		Copy: &workflow.CopyOutcome{TargetBucket: "archive", TargetKey: "a b.h5", Bytes: 1}, Recorded: &workflow.Recorded{JobStatus: "complete"}}
+		Copy: &workflow.CopyOutcome{TargetBucket: "archive", TargetKey: "a b.h5", Bytes: 1, Complete: true}, Recorded: &workflow.Recorded{JobStatus: "complete"}}
 	failed := workflow.Iteration{File: file, Job: job,
 		CopyError: &workflow.StateError{Error: "PermanentCopyError", Cause: `{"errorType":"PermanentCopyError","errorMessage":"NoSuchKey"}`}}
 	tests := []struct {

@@ -1,6 +1,8 @@
 // Package archivecopy copies a restored object server-side from its restore
 // bucket to its archive bucket under the same key: one CopyObject up to a
-// threshold, a parallel multipart UploadPartCopy above it. What the object
+// threshold, a parallel multipart UploadPartCopy above it, which pauses
+// before the Lambda's deadline and resumes in the next invocation when the
+// object is too large for one. What the object
 // carries (metadata, content headers, tags, encryption) arrives with it, the
 // copy's size and full-object checksum are verified, and every failure is
 // classified as a TransientCopyError or a PermanentCopyError for the
@@ -57,6 +59,11 @@ func NewArchiveCopier(client S3API, cfg Config) *ArchiveCopier {
 
 // Copy copies req's source object to req.TargetBucket under the same key.
 // Its error is always a *TransientCopyError or a *PermanentCopyError.
+//
+// A multipart copy that cannot finish before ctx's deadline (minus the
+// margin) returns, without error, an outcome with Complete false and the
+// resume token (UploadID, SourceETag); called again with that token in req,
+// Copy continues the same upload. Every finished copy has Complete true.
 func (a *ArchiveCopier) Copy(ctx context.Context, req workflow.CopyRequest) (workflow.CopyOutcome, error) {
 	start := a.clock()
 	c := Copy{SourceBucket: req.SourceBucket, SourceKey: req.SourceKey, TargetBucket: req.TargetBucket}
@@ -88,18 +95,44 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req workflow.CopyRequest) (wor
 
 	if src.size > a.Config.MultipartThreshold && src.size > 0 || src.size > MaxCopyObjectSize {
 		out.Multipart = true
-		out.Parts, err = a.copyMultipart(copyCtx, ctx, c, src)
+		prog, err := a.copyMultipart(copyCtx, ctx, c, src, resumeToken{uploadID: req.UploadID, sourceETag: req.SourceETag})
+		out.Parts = prog.partsTotal
+		out.PartSize, out.PartsTotal, out.PartsDone, out.BytesDone = prog.partSize, prog.partsTotal, prog.partsDone, prog.bytesDone
+		if err != nil {
+			return out, a.classify(copyCtx, ctx, c, err)
+		}
+		if !prog.complete {
+			// Not finished before the deadline: hand back the resume token;
+			// the workflow invokes the copy again with it.
+			out.UploadID, out.SourceETag = prog.uploadID, aws.ToString(head.ETag)
+			out.DurationMS = a.clock().Sub(start).Milliseconds()
+			return out, nil
+		}
 	} else {
-		err = a.copySingle(copyCtx, c, src)
-	}
-	if err != nil {
-		return out, a.classify(copyCtx, ctx, c, err)
+		if req.UploadID != "" {
+			// A resume token for an object now copied whole (the source
+			// changed, or the threshold did): its upload is of no use.
+			a.dropUpload(ctx, c, req.UploadID)
+		}
+		if err := a.copySingle(copyCtx, c, src); err != nil {
+			return out, a.classify(copyCtx, ctx, c, err)
+		}
 	}
 	if err := a.verify(copyCtx, ctx, c, src); err != nil {
 		return out, err
 	}
+	out.Complete = true
 	out.DurationMS = a.clock().Sub(start).Milliseconds()
 	return out, nil
+}
+
+// dropUpload aborts a multipart upload no longer needed, logging a failure
+// (the archive bucket's lifecycle rule is then the backstop).
+func (a *ArchiveCopier) dropUpload(ctx context.Context, c Copy, uploadID string) {
+	if err := a.abort(ctx, c, uploadID); err != nil {
+		a.logger().ErrorContext(ctx, "abort multipart upload failed; parts may be left until the bucket's AbortIncompleteMultipartUpload lifecycle rule removes them",
+			"target_bucket", c.TargetBucket, "key", c.SourceKey, "upload_id", uploadID, "error", err.Error())
+	}
 }
 
 // admit checks the request's fields and the bucket allowlists before any S3

@@ -61,6 +61,19 @@ func partChecksum(alg types.ChecksumAlgorithm, r *types.CopyPartResult, p *types
 	}
 }
 
+// listedPartChecksum copies a listed part's checksum of alg (ListParts)
+// into the completed part.
+func listedPartChecksum(alg types.ChecksumAlgorithm, r types.Part, p *types.CompletedPart) {
+	switch alg {
+	case types.ChecksumAlgorithmCrc32:
+		p.ChecksumCRC32 = r.ChecksumCRC32
+	case types.ChecksumAlgorithmCrc32c:
+		p.ChecksumCRC32C = r.ChecksumCRC32C
+	case types.ChecksumAlgorithmCrc64nvme:
+		p.ChecksumCRC64NVME = r.ChecksumCRC64NVME
+	}
+}
+
 // setExpectedChecksum puts the source's full-object checksum on the
 // CompleteMultipartUpload request, so S3 itself refuses a copy that differs.
 func setExpectedChecksum(c checksum, in *s3.CompleteMultipartUploadInput) {

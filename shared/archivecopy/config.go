@@ -87,8 +87,9 @@ type Config struct {
 	// checksum the destination has in the source's algorithm is compared.
 	MultipartChecksum string
 	// DeadlineMargin is the time kept free before the Lambda's deadline: a
-	// copy that would end later stops and fails as transient, and the
-	// cleanup (aborting a multipart upload) runs in this time
+	// multipart copy that would end later pauses (it returns its resume
+	// token; with no part copied it fails as transient), and the cleanup
+	// (aborting a multipart upload) runs in this time
 	// (COPY_DEADLINE_MARGIN_SECS, at least 5: MinDeadlineMargin).
 	DeadlineMargin time.Duration
 }

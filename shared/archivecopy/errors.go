@@ -15,8 +15,10 @@ import (
 
 // TransientCopyError is a copy failure worth retrying: S3 throttling or a
 // server fault (SlowDown, InternalError, ServiceUnavailable, 5xx), a timeout,
-// a dropped connection, or a copy that would not finish before the Lambda's
-// deadline. The workflow retries it (Step Functions Retry on its name).
+// a dropped connection, or a copy invocation that could not copy a single
+// part (or do its first steps) before the Lambda's deadline (DeadlineExceeded;
+// a multipart copy that made progress pauses instead and is resumed). The
+// workflow retries it (Step Functions Retry on its name).
 type TransientCopyError struct {
 	Copy
 	// Code is the S3 error code (e.g. SlowDown), or a name for a failure S3

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +43,12 @@ type fakeS3 struct {
 	// dstChecksum, if set, is the CRC32 HeadObject reports for the
 	// destination.
 	dstChecksum *string
+	// listPageSize is the number of parts a ListParts page holds (0: 1000).
+	listPageSize int
+	// partCalls records UploadPartCopy's part numbers, in call order.
+	partCalls []int32
+	// listCalls counts ListParts answers about an existing upload.
+	listCalls int
 	// created records CreateMultipartUpload inputs.
 	created []*s3.CreateMultipartUploadInput
 	copied  []*s3.CopyObjectInput
@@ -223,6 +230,9 @@ func (f *fakeS3) UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyInput,
 		f.inFlight--
 		f.mu.Unlock()
 	}()
+	f.mu.Lock()
+	f.partCalls = append(f.partCalls, *in.PartNumber)
+	f.mu.Unlock()
 	if err := f.begin("UploadPartCopy", in); err != nil {
 		return nil, err
 	}
@@ -240,6 +250,9 @@ func (f *fakeS3) UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyInput,
 	src := f.object(b, k)
 	if src == nil {
 		return nil, apiError(404, "NoSuchKey", "The specified key does not exist.")
+	}
+	if in.CopySourceIfMatch != nil && *in.CopySourceIfMatch != aws.ToString(src.head.ETag) {
+		return nil, apiError(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
 	}
 	var first, last int64
 	if _, err := fmt.Sscanf(*in.CopySourceRange, "bytes=%d-%d", &first, &last); err != nil {
@@ -319,10 +332,42 @@ func (f *fakeS3) ListParts(ctx context.Context, in *s3.ListPartsInput, _ ...func
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.uploads[*in.UploadId] == nil {
+	up := f.uploads[*in.UploadId]
+	if up == nil {
 		return nil, apiError(404, "NoSuchUpload", "The specified upload does not exist.")
 	}
-	return &s3.ListPartsOutput{}, nil
+	// Parts in order after PartNumberMarker, listPageSize (default 1000)
+	// a page, as S3 pages them.
+	marker := int32(0)
+	if in.PartNumberMarker != nil {
+		n, err := strconv.Atoi(*in.PartNumberMarker)
+		if err != nil {
+			return nil, apiError(400, "InvalidArgument", "bad part-number-marker")
+		}
+		marker = int32(n)
+	}
+	page := f.listPageSize
+	if page == 0 {
+		page = 1000
+	}
+	var numbers []int32
+	for n := range up.parts {
+		if n > marker {
+			numbers = append(numbers, n)
+		}
+	}
+	sort.Slice(numbers, func(i, j int) bool { return numbers[i] < numbers[j] })
+	out := &s3.ListPartsOutput{IsTruncated: aws.Bool(len(numbers) > page)}
+	if len(numbers) > page {
+		numbers = numbers[:page]
+		out.NextPartNumberMarker = aws.String(strconv.Itoa(int(numbers[page-1])))
+	}
+	for _, n := range numbers {
+		out.Parts = append(out.Parts, types.Part{PartNumber: aws.Int32(n), Size: aws.Int64(int64(len(up.parts[n]))),
+			ETag: aws.String(fmt.Sprintf(`"part-%d"`, n))})
+	}
+	f.listCalls++
+	return out, nil
 }
 
 func (f *fakeS3) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, _ ...func(*s3.Options)) (*s3.DeleteObjectOutput, error) {

@@ -45,6 +45,14 @@ func (h *CopyHandler) Handle(ctx context.Context, req workflow.CopyRequest) (wor
 		"parts", out.Parts,
 		"duration_ms", out.DurationMS,
 	}
+	if out.Multipart {
+		attrs = append(attrs, "parts_done", out.PartsDone, "part_size", out.PartSize)
+	}
+	if err == nil && !out.Complete {
+		log.InfoContext(ctx, "file copy paused before the deadline; the workflow resumes it",
+			append(attrs, "upload_id", out.UploadID, "source_etag", out.SourceETag, "bytes_done", out.BytesDone)...)
+		return out, nil
+	}
 	if err == nil {
 		log.InfoContext(ctx, "file copied", attrs...)
 		return out, nil

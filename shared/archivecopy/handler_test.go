@@ -74,27 +74,53 @@ func TestHandlerReturnsRoutedErrorsUnwrapped(t *testing.T) {
 }
 
 func TestHandlerLogsOneLinePerCopy(t *testing.T) {
-	var logs bytes.Buffer
-	want := workflow.CopyOutcome{TargetBucket: "archive", TargetKey: "k", Bytes: 42 * MiB, Multipart: true, Parts: 9, DurationMS: 1234}
-	h := &CopyHandler{
-		Copier: copierFunc(func(context.Context, workflow.CopyRequest) (workflow.CopyOutcome, error) { return want, nil }),
-		Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+	tests := []struct {
+		name     string
+		outcome  workflow.CopyOutcome
+		wantLine map[string]any
+	}{
+		{
+			name: "finished",
+			outcome: workflow.CopyOutcome{TargetBucket: "archive", TargetKey: "k", Bytes: 42 * MiB, Multipart: true, Parts: 9, DurationMS: 1234,
+				Complete: true, PartSize: 5 * MiB, PartsDone: 9, PartsTotal: 9, BytesDone: 42 * MiB},
+			wantLine: map[string]any{
+				"level": "INFO", "msg": "file copied", "source_bucket": "restore", "source_key": "k", "target_bucket": "archive",
+				"bytes": float64(42 * MiB), "multipart": true, "parts": float64(9), "duration_ms": float64(1234),
+				"parts_done": float64(9), "part_size": float64(5 * MiB),
+			},
+		},
+		{
+			name: "paused before the deadline: the resume token is logged",
+			outcome: workflow.CopyOutcome{TargetBucket: "archive", TargetKey: "k", Bytes: 42 * MiB, Multipart: true, Parts: 9, DurationMS: 1234,
+				UploadID: "u-1", SourceETag: `"e-1"`, PartSize: 5 * MiB, PartsDone: 4, PartsTotal: 9, BytesDone: 20 * MiB},
+			wantLine: map[string]any{
+				"level": "INFO", "msg": "file copy paused before the deadline; the workflow resumes it",
+				"source_bucket": "restore", "source_key": "k", "target_bucket": "archive",
+				"bytes": float64(42 * MiB), "multipart": true, "parts": float64(9), "duration_ms": float64(1234),
+				"parts_done": float64(4), "part_size": float64(5 * MiB), "upload_id": "u-1", "source_etag": `"e-1"`, "bytes_done": float64(20 * MiB),
+			},
+		},
 	}
-	got, err := h.Handle(context.Background(), workflow.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("outcome (-want +got):\n%s", diff)
-	}
-	line := oneLogLine(t, &logs)
-	delete(line, "time")
-	wantLine := map[string]any{
-		"level": "INFO", "msg": "file copied", "source_bucket": "restore", "source_key": "k", "target_bucket": "archive",
-		"bytes": float64(42 * MiB), "multipart": true, "parts": float64(9), "duration_ms": float64(1234),
-	}
-	if diff := cmp.Diff(wantLine, line); diff != "" {
-		t.Errorf("log line (-want +got):\n%s", diff)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			h := &CopyHandler{
+				Copier: copierFunc(func(context.Context, workflow.CopyRequest) (workflow.CopyOutcome, error) { return tc.outcome, nil }),
+				Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+			}
+			got, err := h.Handle(context.Background(), workflow.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.outcome, got); diff != "" {
+				t.Errorf("outcome (-want +got):\n%s", diff)
+			}
+			line := oneLogLine(t, &logs)
+			delete(line, "time")
+			if diff := cmp.Diff(tc.wantLine, line); diff != "" {
+				t.Errorf("log line (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -444,34 +444,51 @@ func TestMultipartChecksumRefusedByServer(t *testing.T) {
 	}
 }
 
-// TestMultipartStopsBeforeTheDeadline gives the copy a Lambda deadline it
-// cannot meet (every part copy is slowed by the proxy): it must fail as
-// TransientCopyError DeadlineExceeded before the deadline, with the upload
-// aborted. The margin is the smallest allowed (5 s), the context deadline
-// 6 s, so the copy itself gets 1 s and the abort up to 4 s.
-func TestMultipartStopsBeforeTheDeadline(t *testing.T) {
-	e := newS3Env(t)
-	key := "granules/too slow.h5"
-	e.put(t, source{key: key, data: randomBytes(t, 40<<20), contentType: "application/x-hdf5"})
-	slow := &faultproxy.Rule{Match: faultproxy.IsUploadPartCopy, Delay: 400 * time.Millisecond}
+// slowCopier returns a copier whose part copies are each delayed by delay
+// (a fault proxy in front of the server), 2 at a time, with the smallest
+// deadline margin (5 s).
+func slowCopier(t *testing.T, e *s3env, delay time.Duration) *archivecopy.ArchiveCopier {
+	t.Helper()
+	slow := &faultproxy.Rule{Match: faultproxy.IsUploadPartCopy, Delay: delay}
 	p, err := faultproxy.New(e.srv.Endpoint, slow)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(p.Close)
 	env := map[string]string{"COPY_DEADLINE_MARGIN_SECS": "5", "MULTIPART_CONCURRENCY": "2"}
 	for k, v := range multipartEnv {
 		if _, set := env[k]; !set {
 			env[k] = v
 		}
 	}
-	copier := archivecopy.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, env))
-	// 8 parts, 2 at a time, 400 ms each: 1.6 s of copying; 1 s before the
-	// margin.
+	return archivecopy.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, env))
+}
+
+func (e *s3env) openUploads(t *testing.T) []types.MultipartUpload {
+	t.Helper()
+	ups, err := e.client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String("archive")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ups.Uploads
+}
+
+// TestMultipartStopsBeforeTheDeadline gives the copy a Lambda deadline
+// before which not one part can be copied (each part copy is slowed by the
+// proxy beyond it): it must fail as TransientCopyError DeadlineExceeded
+// before the deadline, with the upload aborted (this invocation created it,
+// so no one else could resume it). The margin is the smallest allowed (5 s),
+// the context deadline 6 s, so the copy itself gets 1 s and the abort up to
+// 4 s.
+func TestMultipartStopsBeforeTheDeadline(t *testing.T) {
+	e := newS3Env(t)
+	key := "granules/too slow.h5"
+	e.put(t, source{key: key, data: randomBytes(t, 40<<20), contentType: "application/x-hdf5"})
+	copier := slowCopier(t, e, 3*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err = copier.Copy(ctx, workflow.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
+	_, err := copier.Copy(ctx, workflow.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
 	var te *archivecopy.TransientCopyError
 	if !errors.As(err, &te) || te.Code != "DeadlineExceeded" {
 		t.Fatalf("err = %T %v, want TransientCopyError DeadlineExceeded", err, err)
@@ -483,11 +500,65 @@ func TestMultipartStopsBeforeTheDeadline(t *testing.T) {
 		t.Errorf("message %q does not say the upload was aborted", te.Message)
 	}
 	t.Logf("stopped after %s as wanted: %v", time.Since(start).Round(time.Millisecond), err)
-	ups, err := e.client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String("archive")})
-	if err != nil {
-		t.Fatal(err)
+	if ups := e.openUploads(t); len(ups) != 0 {
+		t.Errorf("%d multipart uploads left", len(ups))
 	}
-	if len(ups.Uploads) != 0 {
-		t.Errorf("%d multipart uploads left", len(ups.Uploads))
+}
+
+// TestMultipartResumesAcrossInvocations: the first invocation has a 6 s
+// Lambda deadline (1 s of copying after the 5 s margin) and part copies
+// slowed to 400 ms, 2 at a time, so it copies some of the 8 parts and
+// returns complete false with its resume token, leaving the upload open; the
+// second invocation, given the token, copies the rest and completes. The
+// copy is byte-equal, with the source's metadata and tags.
+func TestMultipartResumesAcrossInvocations(t *testing.T) {
+	e := newS3Env(t)
+	key := "granules/resumed copy+1 ü.h5"
+	data := randomBytes(t, 40<<20)
+	e.put(t, source{key: key, data: data, contentType: "application/x-hdf5",
+		metadata: map[string]string{"granule-id": "G7"}, tags: "project=cumulus&note=a%20b"})
+	copier := slowCopier(t, e, 400*time.Millisecond)
+	req := workflow.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	first, err := copier.Copy(ctx, req)
+	if err != nil {
+		t.Fatalf("first invocation: %v", err)
+	}
+	t.Logf("first invocation: %d of %d parts in %d ms", first.PartsDone, first.PartsTotal, first.DurationMS)
+	if first.Complete || first.PartsDone < 1 || first.PartsDone >= 8 || first.PartsTotal != 8 ||
+		first.UploadID == "" || first.SourceETag == "" || first.BytesDone != int64(first.PartsDone)*5<<20 {
+		t.Fatalf("first outcome = %+v, want incomplete with some of 8 parts and a resume token", first)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("first invocation returned after its deadline")
+	}
+	ups := e.openUploads(t)
+	if len(ups) != 1 || aws.ToString(ups[0].UploadId) != first.UploadID {
+		t.Fatalf("open uploads = %d, want the paused one (%s)", len(ups), first.UploadID)
+	}
+
+	req.UploadID, req.SourceETag = first.UploadID, first.SourceETag
+	second, err := copier.Copy(context.Background(), req)
+	if err != nil {
+		t.Fatalf("second invocation: %v", err)
+	}
+	if !second.Complete || second.PartsDone != 8 || second.BytesDone != 40<<20 || second.UploadID != "" {
+		t.Errorf("second outcome = %+v, want complete, 8 parts", second)
+	}
+	want, _ := e.state(t, "restore", key)
+	got, copied := e.state(t, "archive", key)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("archive copy differs from the source (-source +copy):\n%s", diff)
+	}
+	if want.Tags["note"] != "a b" || want.Metadata["granule-id"] != "G7" {
+		t.Errorf("source tags %v, metadata %v", want.Tags, want.Metadata)
+	}
+	if !bytes.Equal(copied, data) {
+		t.Errorf("archive copy's bytes differ from the source's")
+	}
+	if ups := e.openUploads(t); len(ups) != 0 {
+		t.Errorf("%d multipart uploads left", len(ups))
 	}
 }

@@ -29,10 +29,120 @@ func planParts(size, partSize int64) []partRange {
 	return parts
 }
 
+// multipartProgress is how far a multipart copy got.
+type multipartProgress struct {
+	uploadID   string
+	partSize   int64
+	partsTotal int
+	// partsDone and bytesDone count the parts the upload holds after this
+	// invocation (all of them once complete), newParts those this
+	// invocation copied.
+	partsDone int
+	bytesDone int64
+	newParts  int
+	complete  bool
+}
+
 // copyMultipart copies src with CreateMultipartUpload, UploadPartCopy of its
-// parts (Concurrency at a time) and CompleteMultipartUpload. On any failure
-// the upload is aborted. It returns the number of parts.
-func (a *ArchiveCopier) copyMultipart(copyCtx, ctx context.Context, c Copy, src sourceObject) (int, error) {
+// parts (Concurrency at a time) and CompleteMultipartUpload.
+//
+// With a resume token in req (UploadID and SourceETag of an upload an earlier
+// invocation left unfinished) it lists that upload's parts and copies only
+// the missing ones; if the upload is gone (NoSuchUpload) or the source's ETag
+// is no longer the token's, it aborts the old upload (if it still exists) and
+// starts a new one.
+//
+// When the copy cannot finish before copyCtx's deadline it stops starting
+// parts, lets those in flight finish and returns its progress with complete
+// false, leaving the upload for the next invocation to resume. If it copied
+// no part at all it fails instead (TransientCopyError DeadlineExceeded), so
+// the workflow cannot loop without progress.
+//
+// On failure an upload this invocation created is aborted (nobody else knows
+// its id); an upload named in req is kept on a transient failure, which the
+// workflow retries with the same token (see multipartFailed).
+func (a *ArchiveCopier) copyMultipart(copyCtx, ctx context.Context, c Copy, src sourceObject, req resumeToken) (multipartProgress, error) {
+	partSize := a.Config.partSize(src.size)
+	parts := planParts(src.size, partSize)
+	prog := multipartProgress{partSize: partSize, partsTotal: len(parts)}
+	fullChecksum := a.Config.MultipartChecksum != ChecksumOff && src.hasChecksum && supportsFullObjectMultipart(src.checksum.alg)
+
+	var have map[int32]types.CompletedPart
+	resumed := false
+	if req.uploadID != "" {
+		var err error
+		have, resumed, err = a.resumeUpload(copyCtx, ctx, c, src, req, parts, fullChecksum)
+		if err != nil {
+			return prog, a.multipartFailed(ctx, c, req.uploadID, true, err)
+		}
+	}
+	if resumed {
+		prog.uploadID = req.uploadID
+	} else {
+		id, err := a.createUpload(copyCtx, c, src, fullChecksum)
+		if err != nil {
+			return prog, err
+		}
+		prog.uploadID = id
+	}
+
+	todo := make([]partRange, 0, len(parts))
+	for _, p := range parts {
+		if _, ok := have[p.Number]; !ok {
+			todo = append(todo, p)
+		}
+	}
+	copied, stopped, err := a.copyParts(copyCtx, c, src, prog.uploadID, todo, fullChecksum)
+	prog.newParts = len(copied)
+	all := make([]types.CompletedPart, 0, len(parts))
+	for _, p := range have {
+		all = append(all, p)
+	}
+	all = append(all, copied...)
+	sort.Slice(all, func(i, j int) bool { return *all[i].PartNumber < *all[j].PartNumber })
+	prog.partsDone = len(all)
+	for _, p := range all {
+		r := parts[*p.PartNumber-1]
+		prog.bytesDone += r.Last - r.First + 1
+	}
+	if err != nil {
+		return prog, a.multipartFailed(ctx, c, prog.uploadID, resumed, err)
+	}
+	if stopped {
+		if prog.newParts == 0 {
+			err := &TransientCopyError{Copy: c, Code: "DeadlineExceeded", Message: fmt.Sprintf(
+				"no part could be copied before the Lambda deadline minus the %s margin (%d of %d parts done); stopped", a.margin(), prog.partsDone, prog.partsTotal)}
+			return prog, a.multipartFailed(ctx, c, prog.uploadID, resumed, err)
+		}
+		return prog, nil
+	}
+
+	complete := &s3.CompleteMultipartUploadInput{
+		Bucket:          aws.String(c.TargetBucket),
+		Key:             aws.String(c.SourceKey),
+		UploadId:        aws.String(prog.uploadID),
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: all},
+		MpuObjectSize:   aws.Int64(src.size),
+	}
+	if fullChecksum {
+		setExpectedChecksum(src.checksum, complete)
+	}
+	if _, err := a.S3.CompleteMultipartUpload(copyCtx, complete); err != nil {
+		return prog, a.multipartFailed(ctx, c, prog.uploadID, resumed, err)
+	}
+	prog.complete = true
+	return prog, nil
+}
+
+// resumeToken names an unfinished multipart upload to continue.
+type resumeToken struct {
+	uploadID, sourceETag string
+}
+
+// createUpload starts the multipart upload with the source's metadata,
+// content headers, tags, the configured storage class and the encryption
+// settings.
+func (a *ArchiveCopier) createUpload(ctx context.Context, c Copy, src sourceObject, fullChecksum bool) (string, error) {
 	h := src.head
 	create := &s3.CreateMultipartUploadInput{
 		Bucket:             aws.String(c.TargetBucket),
@@ -47,47 +157,87 @@ func (a *ArchiveCopier) copyMultipart(copyCtx, ctx context.Context, c Copy, src 
 		StorageClass:       a.Config.StorageClass,
 	}
 	create.ServerSideEncryption, create.SSEKMSKeyId, create.BucketKeyEnabled = a.encryption(h)
-	fullChecksum := a.Config.MultipartChecksum != ChecksumOff && src.hasChecksum && supportsFullObjectMultipart(src.checksum.alg)
 	if fullChecksum {
 		create.ChecksumAlgorithm = src.checksum.alg
 		create.ChecksumType = types.ChecksumTypeFullObject
 	}
-	tagging, err := a.sourceTagging(copyCtx, c, h)
+	tagging, err := a.sourceTagging(ctx, c, h)
 	if err != nil {
-		return 0, err
+		return "", err
 	}
 	create.Tagging = tagging
-
-	mpu, err := a.S3.CreateMultipartUpload(copyCtx, create)
+	mpu, err := a.S3.CreateMultipartUpload(ctx, create)
 	if err != nil {
-		return 0, err
+		return "", err
 	}
-	uploadID := aws.ToString(mpu.UploadId)
+	return aws.ToString(mpu.UploadId), nil
+}
 
-	parts := planParts(src.size, a.Config.partSize(src.size))
-	completed, err := a.copyParts(copyCtx, c, src, uploadID, parts, fullChecksum)
-	if err == nil {
-		complete := &s3.CompleteMultipartUploadInput{
-			Bucket:          aws.String(c.TargetBucket),
-			Key:             aws.String(c.SourceKey),
-			UploadId:        aws.String(uploadID),
-			MultipartUpload: &types.CompletedMultipartUpload{Parts: completed},
-			MpuObjectSize:   aws.Int64(src.size),
-		}
-		if fullChecksum {
-			setExpectedChecksum(src.checksum, complete)
-		}
-		_, err = a.S3.CompleteMultipartUpload(copyCtx, complete)
+// resumeUpload lists the parts of the upload named by tok (all pages) and
+// returns those that match the plan (same number, same size), with their
+// ETags and, when the upload carries a full-object checksum, their
+// checksums. ok is false when the upload cannot be resumed: it is gone
+// (NoSuchUpload), or the source's ETag differs from the token's (the source
+// changed, so the parts copied so far are of another object); the old
+// upload is then aborted if it still exists. Any other ListParts failure is
+// returned.
+func (a *ArchiveCopier) resumeUpload(copyCtx, ctx context.Context, c Copy, src sourceObject, tok resumeToken, plan []partRange, fullChecksum bool) (have map[int32]types.CompletedPart, ok bool, err error) {
+	log := a.logger().With("source_bucket", c.SourceBucket, "source_key", c.SourceKey, "target_bucket", c.TargetBucket, "upload_id", tok.uploadID)
+	if etag := aws.ToString(src.head.ETag); tok.sourceETag != etag {
+		log.WarnContext(ctx, "the source changed since the multipart upload began; aborting it and starting over",
+			"source_etag", etag, "upload_source_etag", tok.sourceETag)
+		a.dropUpload(ctx, c, tok.uploadID)
+		return nil, false, nil
 	}
-	if err != nil {
-		aerr := a.abort(ctx, c, uploadID)
-		if aerr != nil {
-			a.logger().ErrorContext(ctx, "abort multipart upload failed; parts may be left until the bucket's AbortIncompleteMultipartUpload lifecycle rule removes them",
-				"target_bucket", c.TargetBucket, "key", c.SourceKey, "upload_id", uploadID, "error", aerr.Error())
+	have = map[int32]types.CompletedPart{}
+	in := &s3.ListPartsInput{Bucket: aws.String(c.TargetBucket), Key: aws.String(c.SourceKey), UploadId: aws.String(tok.uploadID)}
+	for {
+		out, err := a.S3.ListParts(copyCtx, in)
+		if err != nil {
+			if isNoSuchUpload(err) {
+				log.WarnContext(ctx, "the multipart upload to resume is gone; starting over")
+				return nil, false, nil
+			}
+			return nil, false, fmt.Errorf("ListParts of upload %s: %w", tok.uploadID, err)
 		}
-		return len(parts), &multipartError{err: err, uploadID: uploadID, abortErr: aerr}
+		for _, p := range out.Parts {
+			n := aws.ToInt32(p.PartNumber)
+			if n < 1 || int(n) > len(plan) || aws.ToInt64(p.Size) != plan[n-1].Last-plan[n-1].First+1 {
+				continue // not a part of this plan (another part size): copied again
+			}
+			part := types.CompletedPart{PartNumber: aws.Int32(n), ETag: p.ETag}
+			if fullChecksum {
+				listedPartChecksum(src.checksum.alg, p, &part)
+			}
+			have[n] = part
+		}
+		if !aws.ToBool(out.IsTruncated) || aws.ToString(out.NextPartNumberMarker) == "" {
+			break
+		}
+		in.PartNumberMarker = out.NextPartNumberMarker
 	}
-	return len(parts), nil
+	log.InfoContext(ctx, "resuming multipart copy", "parts_done", len(have), "parts_total", len(plan))
+	return have, true, nil
+}
+
+// multipartFailed ends a failed multipart copy: it aborts the upload when
+// this invocation created it (resumed false), the failure is permanent, or
+// the source changed under the copy (PreconditionFailed: the parts copied
+// are of another object), and keeps it on another transient failure of a
+// resumed upload, which the workflow's retry resumes with the same token.
+// The error says which.
+func (a *ArchiveCopier) multipartFailed(ctx context.Context, c Copy, uploadID string, resumed bool, err error) error {
+	if resumed {
+		if te, transient := Classify(c, err).(*TransientCopyError); transient && te.Code != "PreconditionFailed" {
+			return &multipartError{err: err, uploadID: uploadID, kept: true}
+		}
+	}
+	aerr := a.abort(ctx, c, uploadID)
+	if aerr != nil {
+		a.logger().ErrorContext(ctx, "abort multipart upload failed; parts may be left until the bucket's AbortIncompleteMultipartUpload lifecycle rule removes them",
+			"target_bucket", c.TargetBucket, "key", c.SourceKey, "upload_id", uploadID, "error", aerr.Error())
+	}
+	return &multipartError{err: err, uploadID: uploadID, abortErr: aerr}
 }
 
 // multipartError is a failed multipart copy and the outcome of aborting its
@@ -96,12 +246,17 @@ type multipartError struct {
 	err      error
 	uploadID string
 	abortErr error // nil: aborted, and ListParts confirmed it
+	// kept: not aborted, so that the workflow's retry resumes it.
+	kept bool
 }
 
 func (e *multipartError) Error() string { return e.err.Error() + " (" + e.note() + ")" }
 func (e *multipartError) Unwrap() error { return e.err }
 
 func (e *multipartError) note() string {
+	if e.kept {
+		return fmt.Sprintf("multipart upload %s kept for the retry to resume", e.uploadID)
+	}
 	if e.abortErr == nil {
 		return fmt.Sprintf("multipart upload %s aborted", e.uploadID)
 	}
@@ -149,51 +304,62 @@ func (a *ArchiveCopier) sourceTagging(ctx context.Context, c Copy, h *s3.HeadObj
 	return aws.String(encodeTagging(tags)), nil
 }
 
-// copyParts copies the parts, at most Concurrency at once, and returns them
-// completed in part order. After the first failure, or when the measured
-// pace says the copy cannot finish before ctx's deadline, it starts no more
-// parts but lets those in flight finish: a part copy cancelled on our side
-// may still complete on S3's side after the abort and leave a part behind.
-// Only ctx's own end (the copy deadline) cancels parts in flight.
-func (a *ArchiveCopier) copyParts(ctx context.Context, c Copy, src sourceObject, uploadID string, parts []partRange, withChecksum bool) ([]types.CompletedPart, error) {
+// copyParts copies the parts, at most Concurrency at once, and returns those
+// copied, in part order. After the first failure it starts no more parts but
+// lets those in flight finish (a part copy cancelled on our side may still
+// complete on S3's side after an abort and leave a part behind), then
+// returns the failure.
+//
+// It also stops starting parts (stopped true, no error) when ctx's deadline
+// (the copy deadline) is too near for another part: a part is started only
+// if, at the mean duration of the parts copied so far, it would end before
+// that deadline. Parts in flight are then waited for; only ctx's own end
+// cancels them, and a part cancelled that way just counts as not copied.
+func (a *ArchiveCopier) copyParts(ctx context.Context, c Copy, src sourceObject, uploadID string, parts []partRange, withChecksum bool) (copied []types.CompletedPart, stopped bool, err error) {
 	var (
 		mu        sync.Mutex
 		failure   error
-		stopped   = make(chan struct{})
-		completed = make([]types.CompletedPart, 0, len(parts))
-		doneBytes int64
-		doneParts int
+		failed    = make(chan struct{})
+		busy      time.Duration // sum of the copied parts' durations
 		wg        sync.WaitGroup
 		sem       = make(chan struct{}, max(a.Config.Concurrency, 1))
-		started   = a.clock()
 		source    = CopySource(c.SourceBucket, c.SourceKey)
+		cutOff    bool // a part in flight was cancelled at the copy deadline
+		deadline  time.Time
+		hasLimit  bool
+		startedAt = make(map[int32]time.Time)
 	)
+	deadline, hasLimit = ctx.Deadline()
 	fail := func(err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if failure == nil {
 			failure = err
-			close(stopped)
+			close(failed)
 		}
 	}
 schedule:
 	for _, p := range parts {
 		select {
 		case sem <- struct{}{}:
-		case <-stopped:
+		case <-failed:
 			break schedule
 		case <-ctx.Done():
-			fail(ctx.Err())
+			stopped = true
 			break schedule
 		}
 		mu.Lock()
-		err := failure
-		if err == nil {
-			err = a.pace(ctx, c, src.size, doneBytes, doneParts, started)
+		quit := failure != nil
+		if !quit && hasLimit && len(copied) > 0 {
+			mean := busy / time.Duration(len(copied))
+			if !a.clock().Add(mean).Before(deadline) {
+				stopped, quit = true, true
+			}
 		}
+		startedAt[p.Number] = a.clock()
 		mu.Unlock()
-		if err != nil {
-			fail(err)
+		if quit {
+			<-sem
 			break
 		}
 		wg.Add(1)
@@ -210,6 +376,12 @@ schedule:
 				CopySourceIfMatch: src.head.ETag,
 			})
 			if err != nil {
+				if ctx.Err() != nil {
+					mu.Lock()
+					cutOff = true
+					mu.Unlock()
+					return
+				}
 				fail(fmt.Errorf("part %d (bytes %d-%d): %w", p.Number, p.First, p.Last, err))
 				return
 			}
@@ -221,38 +393,17 @@ schedule:
 				partChecksum(src.checksum.alg, out.CopyPartResult, &part)
 			}
 			mu.Lock()
-			completed = append(completed, part)
-			doneBytes += p.Last - p.First + 1
-			doneParts++
+			copied = append(copied, part)
+			busy += a.clock().Sub(startedAt[p.Number])
 			mu.Unlock()
 		}(p)
 	}
 	wg.Wait()
 	if failure != nil {
-		return nil, failure
+		return copied, false, failure
 	}
-	sort.Slice(completed, func(i, j int) bool { return *completed[i].PartNumber < *completed[j].PartNumber })
-	return completed, nil
-}
-
-// pace fails with a DeadlineExceeded TransientCopyError when, at the pace
-// measured so far, the remaining bytes cannot be copied before ctx's
-// deadline. It judges only after the first wave of parts has completed.
-func (a *ArchiveCopier) pace(ctx context.Context, c Copy, size, doneBytes int64, doneParts int, started time.Time) error {
-	deadline, ok := ctx.Deadline()
-	if !ok || doneBytes == 0 || doneParts < a.Config.Concurrency {
-		return nil
-	}
-	now := a.clock()
-	elapsed := now.Sub(started)
-	rate := float64(doneBytes) / elapsed.Seconds() // bytes per second
-	need := time.Duration(float64(size-doneBytes) / rate * float64(time.Second))
-	if now.Add(need).Before(deadline) {
-		return nil
-	}
-	return &TransientCopyError{Copy: c, Code: "DeadlineExceeded", Message: fmt.Sprintf(
-		"at %.1f MiB/s the remaining %d of %d bytes need %s but only %s is left before the Lambda deadline minus the %s margin; stopped",
-		rate/MiB, size-doneBytes, size, need.Round(100*time.Millisecond), deadline.Sub(now).Round(100*time.Millisecond), a.margin())}
+	sort.Slice(copied, func(i, j int) bool { return *copied[i].PartNumber < *copied[j].PartNumber })
+	return copied, stopped || cutOff, nil
 }
 
 // abort aborts the multipart upload under cleanupContext (at least

@@ -114,6 +114,10 @@ func iterationFailure(it Iteration) string {
 		return it.CopyError.Message()
 	case it.Copy == nil:
 		return fmt.Sprintf("no copy outcome for key %q", key)
+	case !it.Copy.Complete:
+		// The workflow loops until the copy is complete; never count an
+		// unfinished one as a success.
+		return fmt.Sprintf("the copy of key %q did not finish (%d of %d parts copied)", key, it.Copy.PartsDone, it.Copy.PartsTotal)
 	case it.RecordError != nil:
 		return fmt.Sprintf("copied to %s but the status could not be recorded: %s", copyTarget(it), it.RecordError.Message())
 	case it.Recorded == nil:

@@ -21,7 +21,7 @@ func aggLambdaCause(errorType, message string) string {
 var (
 	aggFile     = File{SourceBucket: "restore", SourceKey: "granules/a+b=c café.iso.xml", Size: 512}
 	aggJob      = &Job{RequestID: "req-1", TargetBucket: "archive"}
-	aggCopied   = &CopyOutcome{TargetBucket: "archive", TargetKey: "granules/a+b=c café.iso.xml", Bytes: 512}
+	aggCopied   = &CopyOutcome{TargetBucket: "archive", TargetKey: "granules/a+b=c café.iso.xml", Bytes: 512, Complete: true}
 	aggComplete = &Recorded{JobStatus: "complete"}
 )
 
@@ -98,6 +98,17 @@ func TestIterationResult(t *testing.T) {
 			name: "copied but recorded as error",
 			it:   Iteration{File: aggFile, Job: aggJob, Copy: aggCopied, Recorded: &Recorded{JobStatus: "error"}},
 			want: ok(`copied to archive/granules/a+b=c café.iso.xml but the status was recorded as "error"`),
+		},
+		{
+			name: "copy not finished is never success",
+			it: Iteration{File: aggFile, Job: aggJob, Recorded: aggComplete, Copy: &CopyOutcome{TargetBucket: "archive",
+				TargetKey: aggFile.SourceKey, Bytes: 512, Multipart: true, UploadID: "u-1", SourceETag: `"e"`, PartsDone: 2, PartsTotal: 5}},
+			want: ok(`the copy of key "granules/a+b=c café.iso.xml" did not finish (2 of 5 parts copied)`),
+		},
+		{
+			name: "initial copy document (the Map's ItemSelector) and nothing else",
+			it:   Iteration{File: aggFile, Job: aggJob, Recorded: aggComplete, Copy: &CopyOutcome{}},
+			want: ok(`the copy of key "granules/a+b=c café.iso.xml" did not finish (0 of 0 parts copied)`),
 		},
 		{
 			name: "no copy outcome",

@@ -67,9 +67,24 @@ type CopyRequest struct {
 	// Size is the size the event reported; 0 when unknown. The copier reads
 	// the real size from HeadObject and does not trust this value.
 	Size int64 `json:"size,omitempty"`
+	// UploadID and SourceETag are the resume token of a multipart copy that
+	// an earlier invocation left unfinished (its CopyOutcome with Complete
+	// false): the copier lists the upload's parts and copies only the
+	// missing ones, still pinned to SourceETag. Empty starts a new copy.
+	// If the upload is gone or the source's ETag is no longer SourceETag,
+	// the copy starts over with a new upload.
+	UploadID   string `json:"upload_id,omitempty"`
+	SourceETag string `json:"source_etag,omitempty"`
 }
 
 // CopyOutcome is the copy-file Lambda's output.
+//
+// Complete is true for every finished copy. A multipart copy that cannot
+// finish before the Lambda's deadline stops early and returns Complete
+// false with its resume token (UploadID, SourceETag): the workflow then
+// invokes the copy again with that token in its CopyRequest. UploadID and
+// SourceETag are always present in the JSON (empty when Complete), so the
+// state machine can pass them on without a missing-path error.
 type CopyOutcome struct {
 	TargetBucket string `json:"target_bucket"`
 	TargetKey    string `json:"target_key"`
@@ -77,6 +92,16 @@ type CopyOutcome struct {
 	Multipart    bool   `json:"multipart"`
 	Parts        int    `json:"parts,omitempty"`
 	DurationMS   int64  `json:"duration_ms"`
+	Complete     bool   `json:"complete"`
+	UploadID     string `json:"upload_id"`
+	SourceETag   string `json:"source_etag"`
+	// PartSize, PartsDone, PartsTotal and BytesDone say how far a
+	// multipart copy has got: the parts the upload holds after this
+	// invocation, of PartsTotal.
+	PartSize   int64 `json:"part_size,omitempty"`
+	PartsDone  int   `json:"parts_done,omitempty"`
+	PartsTotal int   `json:"parts_total,omitempty"`
+	BytesDone  int64 `json:"bytes_done,omitempty"`
 }
 
 // StateError is what a Step Functions Catch puts at its ResultPath:

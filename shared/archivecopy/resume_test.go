@@ -1,0 +1,284 @@
+package archivecopy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+)
+
+// partNumbers returns the part numbers UploadPartCopy was called for, in
+// call order, from the fake's record of inputs.
+func (f *fakeS3) partNumbers() []int32 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]int32(nil), f.partCalls...)
+}
+
+// TestCopyPausesThenResumes: a copy that cannot finish before its deadline
+// returns its progress (complete false, the resume token) without aborting;
+// the next invocation with the token copies only the missing parts and
+// completes.
+func TestCopyPausesThenResumes(t *testing.T) {
+	f := newFakeS3("restore", "archive")
+	data := pattern(50 * MiB) // 10 parts of 5 MiB
+	f.put("restore", "big", data, s3.HeadObjectOutput{Metadata: map[string]string{"granule": "G1"}})
+	f.delay = 300 * time.Millisecond
+	f.listPageSize = 3 // the resume reads the parts over several pages
+	cfg := testConfig()
+	cfg.Concurrency = 2
+	cfg.DeadlineMargin = MinDeadlineMargin
+	a := NewArchiveCopier(f, cfg)
+	req := workflow.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"}
+
+	// 10 parts, 2 at a time, 300 ms each: at least 1.5 s; the copy gets
+	// 1.2 s, so it copies some parts and stops.
+	const window = 1200 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), MinDeadlineMargin+window)
+	defer cancel()
+	start := time.Now()
+	first, err := a.Copy(ctx, req)
+	elapsed := time.Since(start)
+	if err != nil {
+		t.Fatalf("first invocation: %v", err)
+	}
+	if first.Complete || first.PartsDone < 1 || first.PartsDone >= 10 {
+		t.Fatalf("first outcome = %+v, want incomplete with some of the 10 parts done", first)
+	}
+	wantFirst := workflow.CopyOutcome{TargetBucket: "archive", TargetKey: "big", Bytes: 50 * MiB, Multipart: true, Parts: 10,
+		UploadID: "upload-1", SourceETag: fmt.Sprintf(`"etag-%d"`, 50*MiB),
+		PartSize: 5 * MiB, PartsDone: first.PartsDone, PartsTotal: 10, BytesDone: int64(first.PartsDone) * 5 * MiB}
+	if diff := cmp.Diff(wantFirst, first, cmpopts.IgnoreFields(workflow.CopyOutcome{}, "DurationMS")); diff != "" {
+		t.Errorf("first outcome (-want +got):\n%s", diff)
+	}
+	if elapsed > window+time.Second {
+		t.Errorf("first invocation returned after %s; it should stop at the copy deadline (%s) at the latest", elapsed, window)
+	}
+	if calls := strings.Join(f.callList(), " "); strings.Contains(calls, "Abort") || strings.Contains(calls, "Complete") {
+		t.Errorf("a paused copy aborted or completed its upload: %s", calls)
+	}
+	if n := len(f.uploads["upload-1"].parts); n != first.PartsDone {
+		t.Errorf("the upload holds %d parts, the outcome says %d", n, first.PartsDone)
+	}
+	if f.object("archive", "big") != nil {
+		t.Errorf("an archive object exists before the copy completed")
+	}
+
+	before := len(f.partNumbers())
+	req.UploadID, req.SourceETag = first.UploadID, first.SourceETag
+	second, err := a.Copy(context.Background(), req)
+	if err != nil {
+		t.Fatalf("second invocation: %v", err)
+	}
+	wantSecond := workflow.CopyOutcome{TargetBucket: "archive", TargetKey: "big", Bytes: 50 * MiB, Multipart: true, Parts: 10,
+		Complete: true, PartSize: 5 * MiB, PartsDone: 10, PartsTotal: 10, BytesDone: 50 * MiB}
+	if diff := cmp.Diff(wantSecond, second, cmpopts.IgnoreFields(workflow.CopyOutcome{}, "DurationMS")); diff != "" {
+		t.Errorf("second outcome (-want +got):\n%s", diff)
+	}
+	if n := len(f.partNumbers()) - before; n != 10-first.PartsDone {
+		t.Errorf("the second invocation copied %d parts, want only the %d missing", n, 10-first.PartsDone)
+	}
+	if len(f.created) != 1 {
+		t.Errorf("%d uploads created, want 1 (resumed, not restarted)", len(f.created))
+	}
+	if f.listCalls < 2 {
+		t.Errorf("ListParts answered %d pages, want the parts read over several", f.listCalls)
+	}
+	got := f.object("archive", "big")
+	if got == nil || !bytes.Equal(got.data, data) {
+		t.Fatal("archive copy missing or different")
+	}
+	if got.head.Metadata["granule"] != "G1" {
+		t.Errorf("metadata = %v, want the source's", got.head.Metadata)
+	}
+	if len(f.uploads) != 0 {
+		t.Errorf("%d multipart uploads left open", len(f.uploads))
+	}
+}
+
+// TestCopyResume covers the resume token's cases with an upload prepared in
+// the fake: parts 1, 2 and 4 of 6 copied, part 5 of another size (a part
+// size that changed since), so it must be copied again.
+func TestCopyResume(t *testing.T) {
+	data := pattern(28 * MiB) // 6 parts: 5 x 5 MiB + 3 MiB
+	etag := fmt.Sprintf(`"etag-%d"`, 28*MiB)
+	tests := []struct {
+		name string
+		// token names the upload to resume; "" + etag of the source.
+		token      workflow.CopyRequest
+		newSource  []byte // put before the copy: the source changed
+		fail       func(op string, in any) error
+		delay      time.Duration
+		deadline   time.Duration // context timeout; 0: none
+		wantErr    string        // "Transient Code" or "Permanent Code"; "" success
+		wantNote   string
+		wantParts  []int32 // parts copied, sorted
+		wantCreate int     // uploads created
+		wantAbort  bool
+		wantKept   bool // upload-old still open after the call
+	}{
+		{
+			name:       "copies only the missing parts and completes",
+			token:      workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			wantParts:  []int32{3, 5, 6},
+			wantCreate: 0,
+		},
+		{
+			name:       "upload gone (NoSuchUpload): a new upload",
+			token:      workflow.CopyRequest{UploadID: "upload-gone", SourceETag: etag},
+			wantParts:  []int32{1, 2, 3, 4, 5, 6},
+			wantCreate: 1,
+			wantKept:   true, // upload-old is not the one named: untouched
+		},
+		{
+			name:       "source ETag changed: old upload aborted, a new one",
+			token:      workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			newSource:  pattern(27 * MiB),
+			wantParts:  []int32{1, 2, 3, 4, 5, 6},
+			wantCreate: 1,
+			wantAbort:  true,
+		},
+		{
+			name:       "token without ETag: cannot be trusted, old upload aborted, a new one",
+			token:      workflow.CopyRequest{UploadID: "upload-old"},
+			wantParts:  []int32{1, 2, 3, 4, 5, 6},
+			wantCreate: 1,
+			wantAbort:  true,
+		},
+		{
+			name:      "no part copied before the deadline: transient, upload kept for the retry",
+			token:     workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			delay:     time.Hour,
+			deadline:  MinDeadlineMargin + 300*time.Millisecond,
+			wantErr:   "Transient DeadlineExceeded",
+			wantNote:  "(3 of 6 parts done); stopped; multipart upload upload-old kept for the retry to resume",
+			wantParts: nil,
+			wantKept:  true,
+		},
+		{
+			name:  "transient part failure: upload kept for the retry",
+			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			fail: func(op string, in any) error {
+				if p, ok := in.(*s3.UploadPartCopyInput); ok && *p.PartNumber == 5 {
+					return apiError(503, "SlowDown", "Please reduce your request rate.")
+				}
+				return nil
+			},
+			wantErr:  "Transient SlowDown",
+			wantNote: "multipart upload upload-old kept for the retry to resume",
+			wantKept: true,
+		},
+		{
+			name:  "source changed mid-copy (PreconditionFailed): transient, the useless upload aborted",
+			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			fail: func(op string, in any) error {
+				if p, ok := in.(*s3.UploadPartCopyInput); ok && *p.PartNumber == 6 {
+					return apiError(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+				}
+				return nil
+			},
+			wantErr:   "Transient PreconditionFailed",
+			wantNote:  "multipart upload upload-old aborted",
+			wantAbort: true,
+		},
+		{
+			name:  "permanent part failure: upload aborted",
+			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			fail: func(op string, in any) error {
+				if p, ok := in.(*s3.UploadPartCopyInput); ok && *p.PartNumber == 3 {
+					return apiError(403, "AccessDenied", "Access Denied")
+				}
+				return nil
+			},
+			wantErr:   "Permanent AccessDenied",
+			wantNote:  "multipart upload upload-old aborted",
+			wantAbort: true,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeS3("restore", "archive")
+			f.put("restore", "big", data, s3.HeadObjectOutput{})
+			f.listPageSize = 2
+			f.uploads["upload-old"] = &fakeUpload{bucket: "archive", key: "big", create: &s3.CreateMultipartUploadInput{},
+				parts: map[int32][]byte{
+					1: data[0 : 5*MiB], 2: data[5*MiB : 10*MiB], 4: data[15*MiB : 20*MiB],
+					5: data[20*MiB : 22*MiB], // another part size: not part of this plan
+				}}
+			want := data
+			if tc.newSource != nil {
+				f.put("restore", "big", tc.newSource, s3.HeadObjectOutput{})
+				want = tc.newSource
+			}
+			f.fail = tc.fail
+			f.delay = tc.delay
+			cfg := testConfig()
+			cfg.DeadlineMargin = MinDeadlineMargin
+			ctx := context.Background()
+			if tc.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.deadline)
+				defer cancel()
+			}
+			req := tc.token
+			req.SourceBucket, req.SourceKey, req.TargetBucket = "restore", "big", "archive"
+			out, err := NewArchiveCopier(f, cfg).Copy(ctx, req)
+
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !out.Complete || out.PartsDone != out.PartsTotal || out.UploadID != "" {
+					t.Errorf("outcome = %+v, want complete without a resume token", out)
+				}
+				got := f.object("archive", "big")
+				if got == nil || !bytes.Equal(got.data, want) {
+					t.Errorf("archive copy missing or different")
+				}
+			} else {
+				var te *TransientCopyError
+				var pe *PermanentCopyError
+				var got, msg string
+				switch {
+				case errors.As(err, &te):
+					got, msg = "Transient "+te.Code, te.Message
+				case errors.As(err, &pe):
+					got, msg = "Permanent "+pe.Code, pe.Message
+				}
+				if got != tc.wantErr || !strings.Contains(msg, tc.wantNote) {
+					t.Errorf("err = %v; want %s saying %q", err, tc.wantErr, tc.wantNote)
+				}
+			}
+			parts := f.partNumbers()
+			slices.Sort(parts)
+			if tc.wantErr == "" || tc.wantParts != nil {
+				if diff := cmp.Diff(tc.wantParts, parts); diff != "" {
+					t.Errorf("parts copied (-want +got):\n%s", diff)
+				}
+			}
+			if len(f.created) != tc.wantCreate {
+				t.Errorf("%d uploads created, want %d", len(f.created), tc.wantCreate)
+			}
+			calls := strings.Join(f.callList(), " ")
+			if aborted := strings.Contains(calls, "AbortMultipartUpload"); aborted != tc.wantAbort {
+				t.Errorf("aborted = %v, want %v (calls: %s)", aborted, tc.wantAbort, calls)
+			}
+			if _, open := f.uploads["upload-old"]; open != tc.wantKept {
+				t.Errorf("upload-old open = %v, want %v", open, tc.wantKept)
+			}
+			if !tc.wantKept && len(f.uploads) != 0 {
+				t.Errorf("%d multipart uploads left open", len(f.uploads))
+			}
+		})
+	}
+}
