@@ -64,6 +64,8 @@ func NewArchiveCopier(client S3API, cfg Config) *ArchiveCopier {
 // margin) returns, without error, an outcome with Complete false and the
 // resume token (UploadID, SourceETag); called again with that token in req,
 // Copy continues the same upload. Every finished copy has Complete true.
+// A permanent failure of a call with a token aborts the token's upload,
+// whichever step fails; a transient one keeps it for the retry.
 func (a *ArchiveCopier) Copy(ctx context.Context, req workflow.CopyRequest) (workflow.CopyOutcome, error) {
 	start := a.clock()
 	c := Copy{SourceBucket: req.SourceBucket, SourceKey: req.SourceKey, TargetBucket: req.TargetBucket}
@@ -84,10 +86,11 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req workflow.CopyRequest) (wor
 		ChecksumMode: types.ChecksumModeEnabled,
 	})
 	if err != nil {
-		return out, a.sourceHeadError(copyCtx, ctx, c, err)
+		return out, a.dropResumedOnPermanent(ctx, c, req.UploadID, a.sourceHeadError(copyCtx, ctx, c, err))
 	}
 	if reason, archived := notRestored(head); archived {
-		return out, &PermanentCopyError{Copy: c, Code: "InvalidObjectState", Message: reason}
+		return out, a.dropResumedOnPermanent(ctx, c, req.UploadID,
+			&PermanentCopyError{Copy: c, Code: "InvalidObjectState", Message: reason})
 	}
 	src := sourceObject{head: head, size: aws.ToInt64(head.ContentLength)}
 	src.checksum, src.hasChecksum = fullObjectChecksum(head)
@@ -133,6 +136,27 @@ func (a *ArchiveCopier) dropUpload(ctx context.Context, c Copy, uploadID string)
 		a.logger().ErrorContext(ctx, "abort multipart upload failed; parts may be left until the bucket's AbortIncompleteMultipartUpload lifecycle rule removes them",
 			"target_bucket", c.TargetBucket, "key", c.SourceKey, "upload_id", uploadID, "error", err.Error())
 	}
+}
+
+// dropResumedOnPermanent handles a failure before the multipart step of a
+// call that carries a resume token: a permanent error ends the copy (the
+// workflow records it and does not retry), so the upload named by the token
+// would otherwise be left until the archive bucket's lifecycle rule removes
+// it. It is aborted, and err's message says so. A transient error keeps the
+// upload for the retry, which resumes it with the same token.
+func (a *ArchiveCopier) dropResumedOnPermanent(ctx context.Context, c Copy, uploadID string, err error) error {
+	if uploadID == "" {
+		return err
+	}
+	if _, permanent := err.(*PermanentCopyError); !permanent {
+		return err
+	}
+	aerr := a.abort(ctx, c, uploadID)
+	if aerr != nil {
+		a.logger().ErrorContext(ctx, "abort multipart upload failed; parts may be left until the bucket's AbortIncompleteMultipartUpload lifecycle rule removes them",
+			"target_bucket", c.TargetBucket, "key", c.SourceKey, "upload_id", uploadID, "error", aerr.Error())
+	}
+	return withNote(err, (&multipartError{uploadID: uploadID, abortErr: aerr}).note())
 }
 
 // admit checks the request's fields and the bucket allowlists before any S3

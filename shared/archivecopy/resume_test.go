@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
@@ -117,6 +118,7 @@ func TestCopyResume(t *testing.T) {
 		// token names the upload to resume; "" + etag of the source.
 		token      workflow.CopyRequest
 		newSource  []byte // put before the copy: the source changed
+		prepare    func(f *fakeS3)
 		fail       func(op string, in any) error
 		delay      time.Duration
 		deadline   time.Duration // context timeout; 0: none
@@ -192,6 +194,36 @@ func TestCopyResume(t *testing.T) {
 			wantAbort: true,
 		},
 		{
+			name:      "source gone (NoSuchKey): permanent, the resumed upload aborted",
+			token:     workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			prepare:   func(f *fakeS3) { delete(f.objects, "restore/big") },
+			wantErr:   "Permanent NoSuchKey",
+			wantNote:  "multipart upload upload-old aborted",
+			wantAbort: true,
+		},
+		{
+			name:  "restored copy expired (InvalidObjectState): permanent, the resumed upload aborted",
+			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			prepare: func(f *fakeS3) {
+				f.objects["restore/big"].head.StorageClass = types.StorageClassGlacier
+			},
+			wantErr:   "Permanent InvalidObjectState",
+			wantNote:  "multipart upload upload-old aborted",
+			wantAbort: true,
+		},
+		{
+			name:  "transient failure reading the source: upload kept for the retry",
+			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			fail: func(op string, in any) error {
+				if op == "HeadObject" {
+					return apiError(503, "ServiceUnavailable", "Please try again.")
+				}
+				return nil
+			},
+			wantErr:  "Transient ServiceUnavailable",
+			wantKept: true,
+		},
+		{
 			name:  "permanent part failure: upload aborted",
 			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
 			fail: func(op string, in any) error {
@@ -219,6 +251,9 @@ func TestCopyResume(t *testing.T) {
 			if tc.newSource != nil {
 				f.put("restore", "big", tc.newSource, s3.HeadObjectOutput{})
 				want = tc.newSource
+			}
+			if tc.prepare != nil {
+				tc.prepare(f)
 			}
 			f.fail = tc.fail
 			f.delay = tc.delay
