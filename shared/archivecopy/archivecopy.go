@@ -96,6 +96,7 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req workflow.CopyRequest) (wor
 	src.checksum, src.hasChecksum = fullObjectChecksum(head)
 	out.Bytes = src.size
 
+	verifyCtx := copyCtx
 	if src.size > a.Config.MultipartThreshold && src.size > 0 || src.size > MaxCopyObjectSize {
 		out.Multipart = true
 		prog, err := a.copyMultipart(copyCtx, ctx, c, src, resumeToken{uploadID: req.UploadID, sourceETag: req.SourceETag})
@@ -111,6 +112,12 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req workflow.CopyRequest) (wor
 			out.DurationMS = a.clock().Sub(start).Milliseconds()
 			return out, nil
 		}
+		if !prog.finishBy.IsZero() {
+			// The integrity check shares CompleteMultipartUpload's budget.
+			var cancelVerify context.CancelFunc
+			verifyCtx, cancelVerify = context.WithDeadline(context.WithoutCancel(ctx), prog.finishBy)
+			defer cancelVerify()
+		}
 	} else {
 		if req.UploadID != "" {
 			// A resume token for an object now copied whole (the source
@@ -121,7 +128,7 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req workflow.CopyRequest) (wor
 			return out, a.classify(copyCtx, ctx, c, err)
 		}
 	}
-	if err := a.verify(copyCtx, ctx, c, src); err != nil {
+	if err := a.verify(verifyCtx, ctx, c, src); err != nil {
 		return out, err
 	}
 	out.Complete = true

@@ -38,6 +38,9 @@ type fakeS3 struct {
 	delay time.Duration
 	// abortDelay, if set, is waited in AbortMultipartUpload (honouring ctx).
 	abortDelay time.Duration
+	// completeDelay, if set, is waited in CompleteMultipartUpload
+	// (honouring ctx: a cancelled wait completes nothing).
+	completeDelay time.Duration
 	// corrupt, if set, makes HeadObject of the destination report this size.
 	corruptSize int64
 	// dstChecksum, if set, is the CRC32 HeadObject reports for the
@@ -272,6 +275,13 @@ func (f *fakeS3) UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyInput,
 func (f *fakeS3) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput, _ ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error) {
 	if err := f.begin("CompleteMultipartUpload", in); err != nil {
 		return nil, err
+	}
+	if f.completeDelay > 0 {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(f.completeDelay):
+		}
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

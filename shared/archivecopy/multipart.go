@@ -41,6 +41,38 @@ type multipartProgress struct {
 	bytesDone int64
 	newParts  int
 	complete  bool
+	// finishBy is when CompleteMultipartUpload's budget ends; the
+	// integrity check runs under the same budget (see finishContext).
+	finishBy time.Time
+}
+
+// finishReserve is the time a multipart copy keeps free before its copy
+// deadline for CompleteMultipartUpload and the integrity check: a quarter
+// of the mean part duration, at least one second, never more than the
+// deadline margin.
+func (a *ArchiveCopier) finishReserve(mean time.Duration) time.Duration {
+	return min(max(time.Second, mean/4), a.margin())
+}
+
+// finishContext returns the context CompleteMultipartUpload and the
+// integrity check run under: not cancelled with copyCtx, ending at the copy
+// deadline or, when that is less than reserve away (parts in flight ran
+// long), reserve from now, but never later than half the deadline margin
+// before the Lambda's deadline, so the cleanup after a failure still has at
+// least half the margin minus one second.
+func (a *ArchiveCopier) finishContext(ctx, copyCtx context.Context, reserve time.Duration) (context.Context, context.CancelFunc) {
+	stop, ok := copyCtx.Deadline()
+	lambda, hasLambda := ctx.Deadline()
+	if !ok || !hasLambda {
+		return context.WithCancel(copyCtx)
+	}
+	if later := a.clock().Add(reserve); later.After(stop) {
+		stop = later
+	}
+	if limit := lambda.Add(-a.margin() / 2); stop.After(limit) {
+		stop = limit
+	}
+	return context.WithDeadline(context.WithoutCancel(ctx), stop)
 }
 
 // copyMultipart copies src with CreateMultipartUpload, UploadPartCopy of its
@@ -92,7 +124,7 @@ func (a *ArchiveCopier) copyMultipart(copyCtx, ctx context.Context, c Copy, src 
 			todo = append(todo, p)
 		}
 	}
-	copied, stopped, err := a.copyParts(copyCtx, c, src, prog.uploadID, todo, fullChecksum)
+	copied, stopped, mean, err := a.copyParts(copyCtx, c, src, prog.uploadID, todo, fullChecksum)
 	prog.newParts = len(copied)
 	all := make([]types.CompletedPart, 0, len(parts))
 	for _, p := range have {
@@ -127,7 +159,19 @@ func (a *ArchiveCopier) copyMultipart(copyCtx, ctx context.Context, c Copy, src 
 	if fullChecksum {
 		setExpectedChecksum(src.checksum, complete)
 	}
-	if _, err := a.S3.CompleteMultipartUpload(copyCtx, complete); err != nil {
+	finishCtx, cancel := a.finishContext(ctx, copyCtx, a.finishReserve(mean))
+	defer cancel()
+	prog.finishBy, _ = finishCtx.Deadline()
+	if _, err := a.S3.CompleteMultipartUpload(finishCtx, complete); err != nil {
+		if finishCtx.Err() != nil && ctx.Err() == nil && prog.newParts > 0 {
+			// Only time ran out, and this pass made progress: pause as if
+			// stopped before Complete; the next pass lists the parts and
+			// completes. Should S3 have completed the upload after all, the
+			// next pass finds it gone (NoSuchUpload) and copies again.
+			a.logger().WarnContext(ctx, "CompleteMultipartUpload did not finish before the copy deadline; pausing for the next pass",
+				"target_bucket", c.TargetBucket, "key", c.SourceKey, "upload_id", prog.uploadID, "error", err.Error())
+			return prog, nil
+		}
 		return prog, a.multipartFailed(ctx, c, prog.uploadID, resumed, err)
 	}
 	prog.complete = true
@@ -312,10 +356,13 @@ func (a *ArchiveCopier) sourceTagging(ctx context.Context, c Copy, h *s3.HeadObj
 //
 // It also stops starting parts (stopped true, no error) when ctx's deadline
 // (the copy deadline) is too near for another part: a part is started only
-// if, at the mean duration of the parts copied so far, it would end before
-// that deadline. Parts in flight are then waited for; only ctx's own end
-// cancels them, and a part cancelled that way just counts as not copied.
-func (a *ArchiveCopier) copyParts(ctx context.Context, c Copy, src sourceObject, uploadID string, parts []partRange, withChecksum bool) (copied []types.CompletedPart, stopped bool, err error) {
+// if, at the mean duration of the parts copied so far, it would end
+// finishReserve before that deadline, which keeps time for
+// CompleteMultipartUpload and the integrity check. Parts in flight are then
+// waited for; only ctx's own end cancels them, and a part cancelled that
+// way just counts as not copied. mean is the mean duration of the parts
+// copied (0 if none).
+func (a *ArchiveCopier) copyParts(ctx context.Context, c Copy, src sourceObject, uploadID string, parts []partRange, withChecksum bool) (copied []types.CompletedPart, stopped bool, mean time.Duration, err error) {
 	var (
 		mu        sync.Mutex
 		failure   error
@@ -352,7 +399,7 @@ schedule:
 		quit := failure != nil
 		if !quit && hasLimit && len(copied) > 0 {
 			mean := busy / time.Duration(len(copied))
-			if !a.clock().Add(mean).Before(deadline) {
+			if !a.clock().Add(mean + a.finishReserve(mean)).Before(deadline) {
 				stopped, quit = true, true
 			}
 		}
@@ -399,11 +446,14 @@ schedule:
 		}(p)
 	}
 	wg.Wait()
+	if len(copied) > 0 {
+		mean = busy / time.Duration(len(copied))
+	}
 	if failure != nil {
-		return copied, false, failure
+		return copied, false, mean, failure
 	}
 	sort.Slice(copied, func(i, j int) bool { return *copied[i].PartNumber < *copied[j].PartNumber })
-	return copied, stopped || cutOff, nil
+	return copied, stopped || cutOff, mean, nil
 }
 
 // abort aborts the multipart upload under cleanupContext (at least

@@ -43,8 +43,9 @@ func TestCopyPausesThenResumes(t *testing.T) {
 	req := workflow.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"}
 
 	// 10 parts, 2 at a time, 300 ms each: at least 1.5 s; the copy gets
-	// 1.2 s, so it copies some parts and stops.
-	const window = 1200 * time.Millisecond
+	// 2 s but starts a part only if it would end a second (the finish
+	// reserve) before that, so it copies some parts (about 6) and stops.
+	const window = 2000 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), MinDeadlineMargin+window)
 	defer cancel()
 	start := time.Now()
@@ -313,6 +314,118 @@ func TestCopyResume(t *testing.T) {
 			}
 			if !tc.wantKept && len(f.uploads) != 0 {
 				t.Errorf("%d multipart uploads left open", len(f.uploads))
+			}
+		})
+	}
+}
+
+// TestCopyKeepsTimeToFinish: parts are scheduled so that
+// CompleteMultipartUpload and the integrity check have time left, they get
+// a budget of their own when parts in flight ran up to the copy deadline,
+// and a Complete that runs out of time after a pass that made progress
+// pauses with the resume token instead of failing.
+func TestCopyKeepsTimeToFinish(t *testing.T) {
+	data := pattern(20 * MiB) // 4 parts of 5 MiB
+	etag := fmt.Sprintf(`"etag-%d"`, 20*MiB)
+	tests := []struct {
+		name          string
+		token         workflow.CopyRequest
+		held          []int32 // parts upload-old holds
+		concurrency   int
+		delay         time.Duration
+		completeDelay time.Duration
+		window        time.Duration // copy time before the margin
+		wantErr       string        // "Transient Code"; "" no error
+		wantComplete  bool
+		wantKept      bool // the upload is still open after the call
+	}{
+		{
+			// Without the reserve the 4th part starts at 0.9 s (ends 1.2 s
+			// < 1.3 s) and Complete has 0.1 s for its 0.5 s: it fails.
+			name:          "a part that would leave no time to complete is not started",
+			concurrency:   1,
+			delay:         300 * time.Millisecond,
+			completeDelay: 500 * time.Millisecond,
+			window:        1300 * time.Millisecond,
+			wantKept:      true,
+		},
+		{
+			// All parts start at once and end 0.3 s before the copy
+			// deadline; Complete takes 0.5 s.
+			name:          "Complete and the check get their own budget after parts that ran long",
+			concurrency:   4,
+			delay:         1700 * time.Millisecond,
+			completeDelay: 500 * time.Millisecond,
+			window:        2000 * time.Millisecond,
+			wantComplete:  true,
+		},
+		{
+			name:          "resumed: Complete out of time after progress pauses with the token",
+			token:         workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			held:          []int32{1, 2},
+			concurrency:   2,
+			completeDelay: time.Hour,
+			window:        300 * time.Millisecond,
+			wantKept:      true,
+		},
+		{
+			name:          "resumed: Complete out of time without progress fails, upload kept",
+			token:         workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			held:          []int32{1, 2, 3, 4},
+			concurrency:   2,
+			completeDelay: time.Hour,
+			window:        300 * time.Millisecond,
+			wantErr:       "Transient DeadlineExceeded",
+			wantKept:      true,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeS3("restore", "archive")
+			f.put("restore", "big", data, s3.HeadObjectOutput{})
+			if tc.held != nil {
+				up := &fakeUpload{bucket: "archive", key: "big", create: &s3.CreateMultipartUploadInput{}, parts: map[int32][]byte{}}
+				for _, n := range tc.held {
+					up.parts[n] = data[int(n-1)*5*MiB : int(n)*5*MiB]
+				}
+				f.uploads["upload-old"] = up
+			}
+			f.delay, f.completeDelay = tc.delay, tc.completeDelay
+			cfg := testConfig()
+			cfg.Concurrency = tc.concurrency
+			cfg.DeadlineMargin = MinDeadlineMargin
+			ctx, cancel := context.WithTimeout(context.Background(), MinDeadlineMargin+tc.window)
+			defer cancel()
+			req := tc.token
+			req.SourceBucket, req.SourceKey, req.TargetBucket = "restore", "big", "archive"
+			out, err := NewArchiveCopier(f, cfg).Copy(ctx, req)
+
+			var got string
+			var te *TransientCopyError
+			if errors.As(err, &te) {
+				got = "Transient " + te.Code
+			} else if err != nil {
+				got = err.Error()
+			}
+			if got != tc.wantErr {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+			if err == nil {
+				if out.Complete != tc.wantComplete {
+					t.Errorf("outcome = %+v, want complete %v", out, tc.wantComplete)
+				}
+				if !out.Complete && (out.UploadID == "" || out.SourceETag != etag) {
+					t.Errorf("paused outcome = %+v, want its resume token", out)
+				}
+				if out.Complete && f.object("archive", "big") == nil {
+					t.Errorf("complete, but no archive object")
+				}
+			}
+			if calls := strings.Join(f.callList(), " "); strings.Contains(calls, "Abort") {
+				t.Errorf("the upload was aborted: %s", calls)
+			}
+			if open := len(f.uploads) == 1; open != tc.wantKept {
+				t.Errorf("upload open = %v, want %v", open, tc.wantKept)
 			}
 		})
 	}
