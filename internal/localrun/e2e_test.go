@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -736,22 +737,28 @@ func TestScenarioMultipartOnEmbeddedS3(t *testing.T) {
 
 // Scenario 12: a file too large for one copy invocation. The copy-file
 // function's timeout is 8.5 s here (the runner's test knob; 900 s deployed)
-// with the smallest deadline margin (5 s), and every part copy is slowed to
-// 1 s by the fault proxy, one at a time: an invocation copies about three of
-// the 30 MiB file's six 5 MiB parts, returns complete=false with its resume
-// token, and the "Copy finished?" Choice sends the iteration back to "Copy
-// file", which resumes the same upload. The history shows the loop; the file
-// is copied byte for byte with one upload, each part copied once (give or
-// take one cut off at a deadline), no upload left open, and the row ends
-// complete.
+// with the smallest deadline margin (5 s), so a pass may copy for 3.5 s,
+// one part at a time. A gate in the fault proxy holds the first copy of
+// part 3 until the copier gives up on it at its copy deadline (the proxy
+// never forwards it), so the first pass copies exactly parts 1 and 2 and
+// returns complete=false with its resume token, whatever the machine's
+// load; the "Copy finished?" Choice sends the iteration back to "Copy
+// file", which resumes the same upload, the gate now open, and copies
+// parts 3 to 6. The history shows the loop without a retry; the file is
+// copied byte for byte with one upload, each part forwarded to S3 once, no
+// upload left open, and the row ends complete.
 func TestScenarioResumableCopyLoops(t *testing.T) {
 	t.Parallel()
-	slowParts := &faultproxy.Rule{Match: faultproxy.IsUploadPartCopy, Delay: time.Second}
+	gate := &faultproxy.Rule{Match: func(r *http.Request) bool {
+		n, err := strconv.Atoi(r.URL.Query().Get("partNumber"))
+		return faultproxy.IsUploadPartCopy(r) && err == nil && n >= 3
+	}, Times: 1, Delay: time.Hour}
+	parts := &faultproxy.Rule{Match: faultproxy.IsUploadPartCopy} // counts the parts forwarded
 	creates := &faultproxy.Rule{Match: func(r *http.Request) bool { return r.Method == http.MethodPost && r.URL.Query().Has("uploads") }}
 	h := newHarness(t, harnessOptions{
 		copyTimeout: 8500 * time.Millisecond,
 		lambdaEnv: func(h *harness) map[string]string {
-			proxy, err := faultproxy.New(h.s3srv.Endpoint, creates, slowParts)
+			proxy, err := faultproxy.New(h.s3srv.Endpoint, creates, gate, parts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -802,12 +809,12 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 	for i, o := range outcomes {
 		t.Logf("pass %d: complete=%v parts %d/%d, %d ms", i+1, o.Complete, o.PartsDone, o.PartsTotal, o.DurationMS)
 	}
-	if len(outcomes) < 2 {
-		t.Fatalf("%d passes through Copy file, want at least 2 (the copy should not fit one invocation)", len(outcomes))
+	if len(outcomes) != 2 {
+		t.Fatalf("%d passes through Copy file, want 2 (the gate stops the first after two parts)", len(outcomes))
 	}
 	first, last := outcomes[0], outcomes[len(outcomes)-1]
-	if first.Complete || first.PartsDone < 1 || first.PartsDone >= 6 || first.PartsTotal != 6 || first.UploadID == "" || first.SourceETag == "" {
-		t.Errorf("first pass = %+v, want incomplete with some of 6 parts and a resume token", first)
+	if first.Complete || first.PartsDone != 2 || first.PartsTotal != 6 || first.UploadID == "" || first.SourceETag == "" {
+		t.Errorf("first pass = %+v, want incomplete with parts 1 and 2 of 6 and a resume token", first)
 	}
 	for i, o := range outcomes[:len(outcomes)-1] {
 		if o.Complete || o.UploadID != first.UploadID {
@@ -823,14 +830,21 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 	if got := countEvents(res, "StateEntered", "Copy finished?"); got != len(outcomes) {
 		t.Errorf("the Choice was entered %d times, want once per pass (%d)", got, len(outcomes))
 	}
-	if got := countEvents(res, "StateEntered", "Copy file"); got != len(outcomes) {
-		t.Errorf("Copy file entered %d times, want %d (no retries expected)", got, len(outcomes))
+	// A retry of the task shows as StateRetried (a failed attempt), not as
+	// another StateEntered.
+	for _, typ := range []string{"StateRetried", "StateFailed", "StateCaught"} {
+		if got := countEvents(res, typ, "Copy file"); got != 0 {
+			t.Errorf("Copy file has %d %s events, want none: every pass should succeed", got, typ)
+		}
 	}
 	if creates.Hits() != 1 {
 		t.Errorf("%d multipart uploads created, want 1: every later pass resumes it", creates.Hits())
 	}
-	if n := slowParts.Hits(); n < 6 || n > 6+len(outcomes)-1 {
-		t.Errorf("%d part copies for 6 parts over %d passes: parts copied again", n, len(outcomes))
+	if gate.Hits() != 1 {
+		t.Errorf("the gate held %d part copies, want 1", gate.Hits())
+	}
+	if n := parts.Hits(); n != 6 {
+		t.Errorf("%d part copies forwarded for 6 parts over %d passes, want each part copied once", n, len(outcomes))
 	}
 	if got, ok := h.archived(key); !ok {
 		t.Errorf("%q not in the archive bucket", key)

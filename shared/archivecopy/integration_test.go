@@ -9,7 +9,9 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -505,31 +507,51 @@ func TestMultipartStopsBeforeTheDeadline(t *testing.T) {
 	}
 }
 
-// TestMultipartResumesAcrossInvocations: the first invocation has a 6 s
-// Lambda deadline (1 s of copying after the 5 s margin) and part copies
-// slowed to 400 ms, 2 at a time, so it copies some of the 8 parts and
-// returns complete false with its resume token, leaving the upload open; the
-// second invocation, given the token, copies the rest and completes. The
-// copy is byte-equal, with the source's metadata and tags.
+// TestMultipartResumesAcrossInvocations: the first invocation has an 8 s
+// Lambda deadline (3 s of copying after the 5 s margin), 2 parts at a time,
+// and a gate in the fault proxy holds every copy of parts 4 and above until
+// the copier gives up on it at its copy deadline (never forwarding it), so
+// it copies exactly parts 1 to 3 of 8, whatever the machine's load, and
+// returns complete false with its resume token, leaving the upload open.
+// The second invocation, the gate open, given the token, copies the other
+// five and completes: each part is forwarded to S3 once. The copy is
+// byte-equal, with the source's metadata and tags.
 func TestMultipartResumesAcrossInvocations(t *testing.T) {
 	e := newS3Env(t)
 	key := "granules/resumed copy+1 ü.h5"
 	data := randomBytes(t, 40<<20)
 	e.put(t, source{key: key, data: data, contentType: "application/x-hdf5",
 		metadata: map[string]string{"granule-id": "G7"}, tags: "project=cumulus&note=a%20b"})
-	copier := slowCopier(t, e, 400*time.Millisecond)
+	var gateOpen atomic.Bool
+	gate := &faultproxy.Rule{Match: func(r *http.Request) bool {
+		n, err := strconv.Atoi(r.URL.Query().Get("partNumber"))
+		return !gateOpen.Load() && faultproxy.IsUploadPartCopy(r) && err == nil && n >= 4
+	}, Delay: time.Hour}
+	forwarded := &faultproxy.Rule{Match: faultproxy.IsUploadPartCopy}
+	p, err := faultproxy.New(e.srv.Endpoint, gate, forwarded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	env := map[string]string{"COPY_DEADLINE_MARGIN_SECS": "5", "MULTIPART_CONCURRENCY": "2"}
+	for k, v := range multipartEnv {
+		if _, set := env[k]; !set {
+			env[k] = v
+		}
+	}
+	copier := archivecopy.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, env))
 	req := workflow.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()
 	first, err := copier.Copy(ctx, req)
 	if err != nil {
 		t.Fatalf("first invocation: %v", err)
 	}
 	t.Logf("first invocation: %d of %d parts in %d ms", first.PartsDone, first.PartsTotal, first.DurationMS)
-	if first.Complete || first.PartsDone < 1 || first.PartsDone >= 8 || first.PartsTotal != 8 ||
-		first.UploadID == "" || first.SourceETag == "" || first.BytesDone != int64(first.PartsDone)*5<<20 {
-		t.Fatalf("first outcome = %+v, want incomplete with some of 8 parts and a resume token", first)
+	if first.Complete || first.PartsDone != 3 || first.PartsTotal != 8 ||
+		first.UploadID == "" || first.SourceETag == "" || first.BytesDone != 3*5<<20 {
+		t.Fatalf("first outcome = %+v, want incomplete with parts 1 to 3 of 8 and a resume token", first)
 	}
 	if ctx.Err() != nil {
 		t.Errorf("first invocation returned after its deadline")
@@ -539,6 +561,7 @@ func TestMultipartResumesAcrossInvocations(t *testing.T) {
 		t.Fatalf("open uploads = %d, want the paused one (%s)", len(ups), first.UploadID)
 	}
 
+	gateOpen.Store(true)
 	req.UploadID, req.SourceETag = first.UploadID, first.SourceETag
 	second, err := copier.Copy(context.Background(), req)
 	if err != nil {
@@ -546,6 +569,9 @@ func TestMultipartResumesAcrossInvocations(t *testing.T) {
 	}
 	if !second.Complete || second.PartsDone != 8 || second.BytesDone != 40<<20 || second.UploadID != "" {
 		t.Errorf("second outcome = %+v, want complete, 8 parts", second)
+	}
+	if n := forwarded.Hits(); n != 8 {
+		t.Errorf("%d part copies forwarded for 8 parts, want each part copied once", n)
 	}
 	want, _ := e.state(t, "restore", key)
 	got, copied := e.state(t, "archive", key)
