@@ -351,6 +351,7 @@ func TestRenderParameters(t *testing.T) {
 			"source_bucket.$": "$.file.source_bucket", "source_key.$": "$.file.source_key",
 			"size.$": "$.file.size", "target_bucket.$": "$.job.target_bucket",
 			"upload_id.$": "$.copy.upload_id", "source_etag.$": "$.copy.source_etag",
+			"resumable": true,
 		},
 		"Record copy complete": {"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key"},
 		"Record copy error": {

@@ -60,10 +60,12 @@ func NewArchiveCopier(client S3API, cfg Config) *ArchiveCopier {
 // Copy copies req's source object to req.TargetBucket under the same key.
 // Its error is always a *TransientCopyError or a *PermanentCopyError.
 //
-// A multipart copy that cannot finish before ctx's deadline (minus the
-// margin) returns, without error, an outcome with Complete false and the
-// resume token (UploadID, SourceETag); called again with that token in req,
-// Copy continues the same upload. Every finished copy has Complete true.
+// When req.Resumable is set, a multipart copy that cannot finish before
+// ctx's deadline (minus the margin) returns, without error, an outcome with
+// Complete false and the resume token (UploadID, SourceETag); called again
+// with that token in req, Copy continues the same upload. Without it such a
+// copy fails with TransientCopyError DeadlineExceeded and aborts its upload.
+// Every finished copy has Complete true.
 // A permanent failure of a call with a token aborts the token's upload,
 // whichever step fails; a transient one keeps it for the retry.
 func (a *ArchiveCopier) Copy(ctx context.Context, req workflow.CopyRequest) (workflow.CopyOutcome, error) {
@@ -99,7 +101,7 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req workflow.CopyRequest) (wor
 	verifyCtx := copyCtx
 	if src.size > a.Config.MultipartThreshold && src.size > 0 || src.size > MaxCopyObjectSize {
 		out.Multipart = true
-		prog, err := a.copyMultipart(copyCtx, ctx, c, src, resumeToken{uploadID: req.UploadID, sourceETag: req.SourceETag})
+		prog, err := a.copyMultipart(copyCtx, ctx, c, src, resumeToken{uploadID: req.UploadID, sourceETag: req.SourceETag}, req.Resumable)
 		out.Parts = prog.partsTotal
 		out.PartSize, out.PartsTotal, out.PartsDone, out.BytesDone = prog.partSize, prog.partsTotal, prog.partsDone, prog.bytesDone
 		if err != nil {

@@ -540,7 +540,7 @@ func TestMultipartResumesAcrossInvocations(t *testing.T) {
 		}
 	}
 	copier := archivecopy.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, env))
-	req := workflow.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"}
+	req := workflow.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive", Resumable: true}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()

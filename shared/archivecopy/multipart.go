@@ -85,15 +85,17 @@ func (a *ArchiveCopier) finishContext(ctx, copyCtx context.Context, reserve time
 // starts a new one.
 //
 // When the copy cannot finish before copyCtx's deadline it stops starting
-// parts, lets those in flight finish and returns its progress with complete
-// false, leaving the upload for the next invocation to resume. If it copied
-// no part at all it fails instead (TransientCopyError DeadlineExceeded), so
-// the workflow cannot loop without progress.
+// parts, lets those in flight finish and, if resumable (the caller loops
+// until complete), returns its progress with complete false, leaving the
+// upload for the next invocation to resume. If it copied no part at all, or
+// is not resumable, it fails instead (TransientCopyError DeadlineExceeded),
+// so the workflow cannot loop without progress, and an old definition that
+// records any success as complete never sees an unfinished copy.
 //
 // On failure an upload this invocation created is aborted (nobody else knows
 // its id); an upload named in req is kept on a transient failure, which the
 // workflow retries with the same token (see multipartFailed).
-func (a *ArchiveCopier) copyMultipart(copyCtx, ctx context.Context, c Copy, src sourceObject, req resumeToken) (multipartProgress, error) {
+func (a *ArchiveCopier) copyMultipart(copyCtx, ctx context.Context, c Copy, src sourceObject, req resumeToken, resumable bool) (multipartProgress, error) {
 	partSize := a.Config.partSize(src.size)
 	parts := planParts(src.size, partSize)
 	prog := multipartProgress{partSize: partSize, partsTotal: len(parts)}
@@ -141,6 +143,11 @@ func (a *ArchiveCopier) copyMultipart(copyCtx, ctx context.Context, c Copy, src 
 		return prog, a.multipartFailed(ctx, c, prog.uploadID, resumed, err)
 	}
 	if stopped {
+		if !resumable {
+			err := &TransientCopyError{Copy: c, Code: "DeadlineExceeded", Message: fmt.Sprintf(
+				"the copy would not finish before the Lambda deadline minus the %s margin (%d of %d parts done) and the request is not resumable; stopped", a.margin(), prog.partsDone, prog.partsTotal)}
+			return prog, a.multipartFailed(ctx, c, prog.uploadID, resumed, err)
+		}
 		if prog.newParts == 0 {
 			err := &TransientCopyError{Copy: c, Code: "DeadlineExceeded", Message: fmt.Sprintf(
 				"no part could be copied before the Lambda deadline minus the %s margin (%d of %d parts done); stopped", a.margin(), prog.partsDone, prog.partsTotal)}
@@ -163,7 +170,7 @@ func (a *ArchiveCopier) copyMultipart(copyCtx, ctx context.Context, c Copy, src 
 	defer cancel()
 	prog.finishBy, _ = finishCtx.Deadline()
 	if _, err := a.S3.CompleteMultipartUpload(finishCtx, complete); err != nil {
-		if finishCtx.Err() != nil && ctx.Err() == nil && prog.newParts > 0 {
+		if resumable && finishCtx.Err() != nil && ctx.Err() == nil && prog.newParts > 0 {
 			// Only time ran out, and this pass made progress: pause as if
 			// stopped before Complete; the next pass lists the parts and
 			// completes. Should S3 have completed the upload after all, the

@@ -40,7 +40,7 @@ func TestCopyPausesThenResumes(t *testing.T) {
 	cfg.Concurrency = 2
 	cfg.DeadlineMargin = MinDeadlineMargin
 	a := NewArchiveCopier(f, cfg)
-	req := workflow.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"}
+	req := workflow.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive", Resumable: true}
 
 	// 10 parts, 2 at a time, 300 ms each: at least 1.5 s; the copy gets
 	// 2 s but starts a part only if it would end a second (the finish
@@ -268,6 +268,7 @@ func TestCopyResume(t *testing.T) {
 			}
 			req := tc.token
 			req.SourceBucket, req.SourceKey, req.TargetBucket = "restore", "big", "archive"
+			req.Resumable = true
 			out, err := NewArchiveCopier(f, cfg).Copy(ctx, req)
 
 			if tc.wantErr == "" {
@@ -398,6 +399,7 @@ func TestCopyKeepsTimeToFinish(t *testing.T) {
 			defer cancel()
 			req := tc.token
 			req.SourceBucket, req.SourceKey, req.TargetBucket = "restore", "big", "archive"
+			req.Resumable = true
 			out, err := NewArchiveCopier(f, cfg).Copy(ctx, req)
 
 			var got string
@@ -426,6 +428,71 @@ func TestCopyKeepsTimeToFinish(t *testing.T) {
 			}
 			if open := len(f.uploads) == 1; open != tc.wantKept {
 				t.Errorf("upload open = %v, want %v", open, tc.wantKept)
+			}
+		})
+	}
+}
+
+// TestCopyResumableOnlyWhenAsked: a copy that cannot finish before its
+// deadline pauses (complete false, token, upload kept) only when the
+// request is Resumable. Without it (an execution of a definition from
+// before the resumable copy, which records any success as complete) it
+// fails as TransientCopyError DeadlineExceeded and aborts its upload, and
+// never returns an unfinished outcome without an error.
+func TestCopyResumableOnlyWhenAsked(t *testing.T) {
+	data := pattern(20 * MiB) // 4 parts of 5 MiB
+	tests := []struct {
+		name          string
+		resumable     bool
+		delay         time.Duration
+		completeDelay time.Duration
+		window        time.Duration
+		wantErr       string
+		wantPaused    bool
+	}{
+		{name: "resumable: parts out of time pause", resumable: true,
+			delay: 300 * time.Millisecond, window: 1300 * time.Millisecond, wantPaused: true},
+		{name: "not resumable: parts out of time fail, upload aborted",
+			delay: 300 * time.Millisecond, window: 1300 * time.Millisecond, wantErr: "Transient DeadlineExceeded"},
+		{name: "resumable: Complete out of time pauses", resumable: true,
+			completeDelay: time.Hour, window: 300 * time.Millisecond, wantPaused: true},
+		{name: "not resumable: Complete out of time fails, upload aborted",
+			completeDelay: time.Hour, window: 300 * time.Millisecond, wantErr: "Transient DeadlineExceeded"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeS3("restore", "archive")
+			f.put("restore", "big", data, s3.HeadObjectOutput{})
+			f.delay, f.completeDelay = tc.delay, tc.completeDelay
+			cfg := testConfig()
+			cfg.Concurrency = 1
+			cfg.DeadlineMargin = MinDeadlineMargin
+			ctx, cancel := context.WithTimeout(context.Background(), MinDeadlineMargin+tc.window)
+			defer cancel()
+			req := workflow.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive", Resumable: tc.resumable}
+			out, err := NewArchiveCopier(f, cfg).Copy(ctx, req)
+
+			var got string
+			var te *TransientCopyError
+			if errors.As(err, &te) {
+				got = "Transient " + te.Code
+				if !strings.Contains(te.Message, "multipart upload upload-1 aborted") {
+					t.Errorf("message %q does not say the upload was aborted", te.Message)
+				}
+			} else if err != nil {
+				got = err.Error()
+			}
+			if got != tc.wantErr {
+				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			}
+			if paused := err == nil && !out.Complete && out.UploadID == "upload-1"; paused != tc.wantPaused {
+				t.Errorf("outcome = %+v, paused = %v, want %v", out, paused, tc.wantPaused)
+			}
+			if open := len(f.uploads) == 1; open != tc.wantPaused {
+				t.Errorf("upload open = %v, want %v (kept only when paused)", open, tc.wantPaused)
+			}
+			if f.object("archive", "big") != nil {
+				t.Errorf("an archive object exists, though the copy did not finish")
 			}
 		})
 	}

@@ -75,6 +75,14 @@ type CopyRequest struct {
 	// the copy starts over with a new upload.
 	UploadID   string `json:"upload_id,omitempty"`
 	SourceETag string `json:"source_etag,omitempty"`
+	// Resumable says the caller loops until the outcome is Complete (the
+	// state machine's "Copy finished?" Choice), so a multipart copy may
+	// pause with Complete false. Without it (an execution started under a
+	// definition older than the resumable copy, which records any success
+	// as complete) a copy that cannot finish before the deadline fails
+	// with TransientCopyError DeadlineExceeded and its upload is aborted,
+	// as before the resumable copy, and Complete is true on every success.
+	Resumable bool `json:"resumable,omitempty"`
 }
 
 // CopyOutcome is the copy-file Lambda's output.
