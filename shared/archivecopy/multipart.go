@@ -297,7 +297,7 @@ type multipartError struct {
 	err      error
 	uploadID string
 	abortErr error // nil: aborted, and ListParts confirmed it
-	// kept: not aborted, so that the workflow's retry resumes it.
+	// kept: not aborted, so that a retry by the workflow resumes it.
 	kept bool
 }
 
@@ -306,7 +306,10 @@ func (e *multipartError) Unwrap() error { return e.err }
 
 func (e *multipartError) note() string {
 	if e.kept {
-		return fmt.Sprintf("multipart upload %s kept for the retry to resume", e.uploadID)
+		// This error may be the copy's last attempt (the workflow's
+		// retries run out; the copier cannot tell), so say what happens
+		// then too.
+		return fmt.Sprintf("multipart upload %s kept for a retry to resume; if none follows, the archive bucket's AbortIncompleteMultipartUpload lifecycle rule removes it", e.uploadID)
 	}
 	if e.abortErr == nil {
 		return fmt.Sprintf("multipart upload %s aborted", e.uploadID)

@@ -164,7 +164,7 @@ func TestCopyResume(t *testing.T) {
 			delay:     time.Hour,
 			deadline:  MinDeadlineMargin + 300*time.Millisecond,
 			wantErr:   "Transient DeadlineExceeded",
-			wantNote:  "(3 of 6 parts done); stopped; multipart upload upload-old kept for the retry to resume",
+			wantNote:  "(3 of 6 parts done); stopped; multipart upload upload-old kept for a retry to resume; if none follows, the archive bucket's AbortIncompleteMultipartUpload lifecycle rule removes it",
 			wantParts: nil,
 			wantKept:  true,
 		},
@@ -178,7 +178,7 @@ func TestCopyResume(t *testing.T) {
 				return nil
 			},
 			wantErr:  "Transient SlowDown",
-			wantNote: "multipart upload upload-old kept for the retry to resume",
+			wantNote: "multipart upload upload-old kept for a retry to resume; if none follows, the archive bucket's AbortIncompleteMultipartUpload lifecycle rule removes it",
 			wantKept: true,
 		},
 		{
