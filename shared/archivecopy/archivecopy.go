@@ -101,7 +101,7 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req workflow.CopyRequest) (wor
 	verifyCtx := copyCtx
 	if src.size > a.Config.MultipartThreshold && src.size > 0 || src.size > MaxCopyObjectSize {
 		out.Multipart = true
-		prog, err := a.copyMultipart(copyCtx, ctx, c, src, resumeToken{uploadID: req.UploadID, sourceETag: req.SourceETag}, req.Resumable)
+		prog, err := a.copyMultipart(copyCtx, ctx, c, src, resumeToken{uploadID: req.UploadID, sourceETag: req.SourceETag, partSize: req.PartSize}, req.Resumable)
 		out.Parts = prog.partsTotal
 		out.PartSize, out.PartsTotal, out.PartsDone, out.BytesDone = prog.partSize, prog.partsTotal, prog.partsDone, prog.bytesDone
 		if err != nil {

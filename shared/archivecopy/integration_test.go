@@ -562,7 +562,7 @@ func TestMultipartResumesAcrossInvocations(t *testing.T) {
 	}
 
 	gateOpen.Store(true)
-	req.UploadID, req.SourceETag = first.UploadID, first.SourceETag
+	req.UploadID, req.SourceETag, req.PartSize = first.UploadID, first.SourceETag, first.PartSize
 	second, err := copier.Copy(context.Background(), req)
 	if err != nil {
 		t.Fatalf("second invocation: %v", err)

@@ -105,7 +105,7 @@ func (a *ArchiveCopier) copyMultipart(copyCtx, ctx context.Context, c Copy, src 
 	resumed := false
 	if req.uploadID != "" {
 		var err error
-		have, resumed, err = a.resumeUpload(copyCtx, ctx, c, src, req, parts, fullChecksum)
+		have, resumed, err = a.resumeUpload(copyCtx, ctx, c, src, req, partSize, parts, fullChecksum)
 		if err != nil {
 			return prog, a.multipartFailed(ctx, c, req.uploadID, true, err)
 		}
@@ -188,6 +188,9 @@ func (a *ArchiveCopier) copyMultipart(copyCtx, ctx context.Context, c Copy, src 
 // resumeToken names an unfinished multipart upload to continue.
 type resumeToken struct {
 	uploadID, sourceETag string
+	// partSize is the part size the upload was planned with; 0 when the
+	// caller did not say (then the parts cannot be trusted).
+	partSize int64
 }
 
 // createUpload starts the multipart upload with the source's metadata,
@@ -228,15 +231,24 @@ func (a *ArchiveCopier) createUpload(ctx context.Context, c Copy, src sourceObje
 // returns those that match the plan (same number, same size), with their
 // ETags and, when the upload carries a full-object checksum, their
 // checksums. ok is false when the upload cannot be resumed: it is gone
-// (NoSuchUpload), or the source's ETag differs from the token's (the source
-// changed, so the parts copied so far are of another object); the old
-// upload is then aborted if it still exists. Any other ListParts failure is
-// returned.
-func (a *ArchiveCopier) resumeUpload(copyCtx, ctx context.Context, c Copy, src sourceObject, tok resumeToken, plan []partRange, fullChecksum bool) (have map[int32]types.CompletedPart, ok bool, err error) {
+// (NoSuchUpload); the source's ETag differs from the token's (the source
+// changed, so the parts copied so far are of another object); or the
+// token's part size is not partSize, this pass's (the configuration
+// changed: a part of the same number and size may then hold other bytes,
+// e.g. the last part of the old plan), or the token has none (a caller
+// from before the part size was carried); the old upload is then aborted
+// if it still exists. Any other ListParts failure is returned.
+func (a *ArchiveCopier) resumeUpload(copyCtx, ctx context.Context, c Copy, src sourceObject, tok resumeToken, partSize int64, plan []partRange, fullChecksum bool) (have map[int32]types.CompletedPart, ok bool, err error) {
 	log := a.logger().With("source_bucket", c.SourceBucket, "source_key", c.SourceKey, "target_bucket", c.TargetBucket, "upload_id", tok.uploadID)
 	if etag := aws.ToString(src.head.ETag); tok.sourceETag != etag {
 		log.WarnContext(ctx, "the source changed since the multipart upload began; aborting it and starting over",
 			"source_etag", etag, "upload_source_etag", tok.sourceETag)
+		a.dropUpload(ctx, c, tok.uploadID)
+		return nil, false, nil
+	}
+	if tok.partSize != partSize {
+		log.WarnContext(ctx, "the multipart upload was planned with another part size (or the token does not say); aborting it and starting over",
+			"part_size", partSize, "upload_part_size", tok.partSize)
 		a.dropUpload(ctx, c, tok.uploadID)
 		return nil, false, nil
 	}
@@ -254,7 +266,7 @@ func (a *ArchiveCopier) resumeUpload(copyCtx, ctx context.Context, c Copy, src s
 		for _, p := range out.Parts {
 			n := aws.ToInt32(p.PartNumber)
 			if n < 1 || int(n) > len(plan) || aws.ToInt64(p.Size) != plan[n-1].Last-plan[n-1].First+1 {
-				continue // not a part of this plan (another part size): copied again
+				continue // not a part of this plan: copied again
 			}
 			part := types.CompletedPart{PartNumber: aws.Int32(n), ETag: p.ETag}
 			if fullChecksum {

@@ -77,7 +77,7 @@ func TestCopyPausesThenResumes(t *testing.T) {
 	}
 
 	before := len(f.partNumbers())
-	req.UploadID, req.SourceETag = first.UploadID, first.SourceETag
+	req.UploadID, req.SourceETag, req.PartSize = first.UploadID, first.SourceETag, first.PartSize
 	second, err := a.Copy(context.Background(), req)
 	if err != nil {
 		t.Fatalf("second invocation: %v", err)
@@ -109,8 +109,8 @@ func TestCopyPausesThenResumes(t *testing.T) {
 }
 
 // TestCopyResume covers the resume token's cases with an upload prepared in
-// the fake: parts 1, 2 and 4 of 6 copied, part 5 of another size (a part
-// size that changed since), so it must be copied again.
+// the fake: parts 1, 2 and 4 of 6 copied, part 5 of another size (not of
+// this plan, e.g. cut short), so it must be copied again.
 func TestCopyResume(t *testing.T) {
 	data := pattern(28 * MiB) // 6 parts: 5 x 5 MiB + 3 MiB
 	etag := fmt.Sprintf(`"etag-%d"`, 28*MiB)
@@ -132,20 +132,20 @@ func TestCopyResume(t *testing.T) {
 	}{
 		{
 			name:       "copies only the missing parts and completes",
-			token:      workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			token:      workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			wantParts:  []int32{3, 5, 6},
 			wantCreate: 0,
 		},
 		{
 			name:       "upload gone (NoSuchUpload): a new upload",
-			token:      workflow.CopyRequest{UploadID: "upload-gone", SourceETag: etag},
+			token:      workflow.CopyRequest{UploadID: "upload-gone", SourceETag: etag, PartSize: 5 * MiB},
 			wantParts:  []int32{1, 2, 3, 4, 5, 6},
 			wantCreate: 1,
 			wantKept:   true, // upload-old is not the one named: untouched
 		},
 		{
 			name:       "source ETag changed: old upload aborted, a new one",
-			token:      workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			token:      workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			newSource:  pattern(27 * MiB),
 			wantParts:  []int32{1, 2, 3, 4, 5, 6},
 			wantCreate: 1,
@@ -153,14 +153,37 @@ func TestCopyResume(t *testing.T) {
 		},
 		{
 			name:       "token without ETag: cannot be trusted, old upload aborted, a new one",
-			token:      workflow.CopyRequest{UploadID: "upload-old"},
+			token:      workflow.CopyRequest{UploadID: "upload-old", PartSize: 5 * MiB},
+			wantParts:  []int32{1, 2, 3, 4, 5, 6},
+			wantCreate: 1,
+			wantAbort:  true,
+		},
+		{
+			// Parts of a 3 MiB plan: parts 1 and 2 differ in size from
+			// this 5 MiB plan's, but part 6 (bytes 15-18 MiB) has the size
+			// of this plan's part 6 (bytes 25-28 MiB): matched by number
+			// and size it would put the wrong bytes in the copy.
+			name:  "part size changed: old upload aborted, a new one",
+			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 3 * MiB},
+			prepare: func(f *fakeS3) {
+				f.uploads["upload-old"].parts = map[int32][]byte{
+					1: data[0 : 3*MiB], 2: data[3*MiB : 6*MiB], 6: data[15*MiB : 18*MiB],
+				}
+			},
+			wantParts:  []int32{1, 2, 3, 4, 5, 6},
+			wantCreate: 1,
+			wantAbort:  true,
+		},
+		{
+			name:       "token without part size: cannot be trusted, old upload aborted, a new one",
+			token:      workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
 			wantParts:  []int32{1, 2, 3, 4, 5, 6},
 			wantCreate: 1,
 			wantAbort:  true,
 		},
 		{
 			name:      "no part copied before the deadline: transient, upload kept for the retry",
-			token:     workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			token:     workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			delay:     time.Hour,
 			deadline:  MinDeadlineMargin + 300*time.Millisecond,
 			wantErr:   "Transient DeadlineExceeded",
@@ -170,7 +193,7 @@ func TestCopyResume(t *testing.T) {
 		},
 		{
 			name:  "transient part failure: upload kept for the retry",
-			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			fail: func(op string, in any) error {
 				if p, ok := in.(*s3.UploadPartCopyInput); ok && *p.PartNumber == 5 {
 					return apiError(503, "SlowDown", "Please reduce your request rate.")
@@ -183,7 +206,7 @@ func TestCopyResume(t *testing.T) {
 		},
 		{
 			name:  "source changed mid-copy (PreconditionFailed): transient, the useless upload aborted",
-			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			fail: func(op string, in any) error {
 				if p, ok := in.(*s3.UploadPartCopyInput); ok && *p.PartNumber == 6 {
 					return apiError(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
@@ -196,7 +219,7 @@ func TestCopyResume(t *testing.T) {
 		},
 		{
 			name:      "source gone (NoSuchKey): permanent, the resumed upload aborted",
-			token:     workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			token:     workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			prepare:   func(f *fakeS3) { delete(f.objects, "restore/big") },
 			wantErr:   "Permanent NoSuchKey",
 			wantNote:  "multipart upload upload-old aborted",
@@ -204,7 +227,7 @@ func TestCopyResume(t *testing.T) {
 		},
 		{
 			name:  "restored copy expired (InvalidObjectState): permanent, the resumed upload aborted",
-			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			prepare: func(f *fakeS3) {
 				f.objects["restore/big"].head.StorageClass = types.StorageClassGlacier
 			},
@@ -214,7 +237,7 @@ func TestCopyResume(t *testing.T) {
 		},
 		{
 			name:  "transient failure reading the source: upload kept for the retry",
-			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			fail: func(op string, in any) error {
 				if op == "HeadObject" {
 					return apiError(503, "ServiceUnavailable", "Please try again.")
@@ -226,7 +249,7 @@ func TestCopyResume(t *testing.T) {
 		},
 		{
 			name:  "permanent part failure: upload aborted",
-			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			fail: func(op string, in any) error {
 				if p, ok := in.(*s3.UploadPartCopyInput); ok && *p.PartNumber == 3 {
 					return apiError(403, "AccessDenied", "Access Denied")
@@ -362,7 +385,7 @@ func TestCopyKeepsTimeToFinish(t *testing.T) {
 		},
 		{
 			name:          "resumed: Complete out of time after progress pauses with the token",
-			token:         workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			token:         workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			held:          []int32{1, 2},
 			concurrency:   2,
 			completeDelay: time.Hour,
@@ -371,7 +394,7 @@ func TestCopyKeepsTimeToFinish(t *testing.T) {
 		},
 		{
 			name:          "resumed: Complete out of time without progress fails, upload kept",
-			token:         workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			token:         workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			held:          []int32{1, 2, 3, 4},
 			concurrency:   2,
 			completeDelay: time.Hour,

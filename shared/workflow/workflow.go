@@ -75,6 +75,11 @@ type CopyRequest struct {
 	// the copy starts over with a new upload.
 	UploadID   string `json:"upload_id,omitempty"`
 	SourceETag string `json:"source_etag,omitempty"`
+	// PartSize is the part size of the upload named by UploadID (its
+	// CopyOutcome's PartSize). A resume whose part size differs from the
+	// copier's plan, or is 0 (not carried), starts over with a new upload:
+	// parts of the same number and size may hold other bytes.
+	PartSize int64 `json:"part_size,omitempty"`
 	// Resumable says the caller loops until the outcome is Complete (the
 	// state machine's "Copy finished?" Choice), so a multipart copy may
 	// pause with Complete false. Without it (an execution started under a
