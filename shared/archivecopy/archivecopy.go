@@ -371,8 +371,11 @@ const cleanupEndsBefore = time.Second
 // cleanupContext returns a context for cleaning up after a failure: not
 // cancelled with ctx, but ending cleanupEndsBefore ctx's deadline (the
 // Lambda's), or after 30 seconds when ctx has none. The copy itself stopped
-// at least MinDeadlineMargin before that deadline, so the cleanup has at
-// least MinDeadlineMargin - cleanupEndsBefore.
+// at least the margin before that deadline, so the cleanup has at least
+// MinDeadlineMargin - cleanupEndsBefore; after a CompleteMultipartUpload
+// or integrity check that used its own budget (finishContext, which ends
+// half the margin before that deadline) at least half of it, minus
+// cleanupEndsBefore.
 func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	base := context.WithoutCancel(ctx)
 	if d, ok := ctx.Deadline(); ok {
