@@ -117,7 +117,7 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req workflow.CopyRequest) (wor
 		if !prog.finishBy.IsZero() {
 			// The integrity check shares CompleteMultipartUpload's budget.
 			var cancelVerify context.CancelFunc
-			verifyCtx, cancelVerify = context.WithDeadline(context.WithoutCancel(ctx), prog.finishBy)
+			verifyCtx, cancelVerify = context.WithDeadline(ctx, prog.finishBy)
 			defer cancelVerify()
 		}
 	} else {
@@ -195,7 +195,8 @@ func (a *ArchiveCopier) admit(c Copy) error {
 // deadline margin before ctx's deadline, so a copy that runs long is stopped
 // while the Lambda still runs, and the cleanup (cleanupContext, which may run
 // until one second before the deadline) has at least MinDeadlineMargin minus
-// one second to abort a multipart upload.
+// one second to abort a multipart upload (half of it after a
+// CompleteMultipartUpload that used its own budget, see finishContext).
 func (a *ArchiveCopier) copyContext(ctx context.Context, c Copy) (context.Context, context.CancelFunc, error) {
 	deadline, ok := ctx.Deadline()
 	if !ok {

@@ -55,7 +55,8 @@ func (a *ArchiveCopier) finishReserve(mean time.Duration) time.Duration {
 }
 
 // finishContext returns the context CompleteMultipartUpload and the
-// integrity check run under: not cancelled with copyCtx, ending at the copy
+// integrity check run under: derived from ctx (the Lambda's), not from
+// copyCtx, so it outlives the copy deadline; it ends at the copy
 // deadline or, when that is less than reserve away (parts in flight ran
 // long), reserve from now, but never later than half the deadline margin
 // before the Lambda's deadline, so the cleanup after a failure still has at
@@ -72,7 +73,7 @@ func (a *ArchiveCopier) finishContext(ctx, copyCtx context.Context, reserve time
 	if limit := lambda.Add(-a.margin() / 2); stop.After(limit) {
 		stop = limit
 	}
-	return context.WithDeadline(context.WithoutCancel(ctx), stop)
+	return context.WithDeadline(ctx, stop)
 }
 
 // copyMultipart copies src with CreateMultipartUpload, UploadPartCopy of its
