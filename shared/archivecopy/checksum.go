@@ -45,32 +45,17 @@ func supportsFullObjectMultipart(alg types.ChecksumAlgorithm) bool {
 	return false
 }
 
-// partChecksum copies a part's checksum of alg from the UploadPartCopy
-// result into the completed part.
-func partChecksum(alg types.ChecksumAlgorithm, r *types.CopyPartResult, p *types.CompletedPart) {
-	if r == nil {
-		return
-	}
+// setPartChecksum puts a part's checksum of alg on the completed part, from
+// the three checksums S3 reports for a part (UploadPartCopy's CopyPartResult
+// or a ListParts entry).
+func setPartChecksum(alg types.ChecksumAlgorithm, crc32, crc32c, crc64nvme *string, p *types.CompletedPart) {
 	switch alg {
 	case types.ChecksumAlgorithmCrc32:
-		p.ChecksumCRC32 = r.ChecksumCRC32
+		p.ChecksumCRC32 = crc32
 	case types.ChecksumAlgorithmCrc32c:
-		p.ChecksumCRC32C = r.ChecksumCRC32C
+		p.ChecksumCRC32C = crc32c
 	case types.ChecksumAlgorithmCrc64nvme:
-		p.ChecksumCRC64NVME = r.ChecksumCRC64NVME
-	}
-}
-
-// listedPartChecksum copies a listed part's checksum of alg (ListParts)
-// into the completed part.
-func listedPartChecksum(alg types.ChecksumAlgorithm, r types.Part, p *types.CompletedPart) {
-	switch alg {
-	case types.ChecksumAlgorithmCrc32:
-		p.ChecksumCRC32 = r.ChecksumCRC32
-	case types.ChecksumAlgorithmCrc32c:
-		p.ChecksumCRC32C = r.ChecksumCRC32C
-	case types.ChecksumAlgorithmCrc64nvme:
-		p.ChecksumCRC64NVME = r.ChecksumCRC64NVME
+		p.ChecksumCRC64NVME = crc64nvme
 	}
 }
 

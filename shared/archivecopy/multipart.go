@@ -271,7 +271,7 @@ func (a *ArchiveCopier) resumeUpload(copyCtx, ctx context.Context, c Copy, src s
 			}
 			part := types.CompletedPart{PartNumber: aws.Int32(n), ETag: p.ETag}
 			if fullChecksum {
-				listedPartChecksum(src.checksum.alg, p, &part)
+				setPartChecksum(src.checksum.alg, p.ChecksumCRC32, p.ChecksumCRC32C, p.ChecksumCRC64NVME, &part)
 			}
 			have[n] = part
 		}
@@ -456,11 +456,11 @@ schedule:
 				return
 			}
 			part := types.CompletedPart{PartNumber: aws.Int32(p.Number)}
-			if out.CopyPartResult != nil {
-				part.ETag = out.CopyPartResult.ETag
-			}
-			if withChecksum {
-				partChecksum(src.checksum.alg, out.CopyPartResult, &part)
+			if r := out.CopyPartResult; r != nil {
+				part.ETag = r.ETag
+				if withChecksum {
+					setPartChecksum(src.checksum.alg, r.ChecksumCRC32, r.ChecksumCRC32C, r.ChecksumCRC64NVME, &part)
+				}
 			}
 			mu.Lock()
 			copied = append(copied, part)
