@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/archivecopy"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
 )
 
 func TestConfigFromContext(t *testing.T) {
@@ -145,7 +145,7 @@ func TestLambdaBuilder(t *testing.T) {
 }
 
 // TestMultipartDefaultsMatchArchiveCopy: cdk.json's multipart settings are
-// the copy Lambda's own defaults (shared/archivecopy), so a deploy with no
+// the copy Lambda's own defaults (shared/copyfile), so a deploy with no
 // override copies as the Lambda does without its environment, and the two
 // cannot drift apart unnoticed.
 func TestMultipartDefaultsMatchArchiveCopy(t *testing.T) {
@@ -156,10 +156,10 @@ func TestMultipartDefaultsMatchArchiveCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	def := archivecopy.DefaultConfig()
+	def := copyfile.DefaultConfig()
 	want := map[string]int64{
-		ctxMultipartThresholdMB: def.MultipartThreshold / archivecopy.MiB,
-		ctxMultipartChunkSizeMB: def.ChunkSize / archivecopy.MiB,
+		ctxMultipartThresholdMB: def.MultipartThreshold / copyfile.MiB,
+		ctxMultipartChunkSizeMB: def.ChunkSize / copyfile.MiB,
 		ctxMultipartConcurrency: int64(def.Concurrency),
 	}
 	got := map[string]int64{
@@ -168,7 +168,7 @@ func TestMultipartDefaultsMatchArchiveCopy(t *testing.T) {
 		ctxMultipartConcurrency: int64(cfg.MultipartConcurrency),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("multipart settings (-archivecopy.DefaultConfig +cdk.json):\n%s", diff)
+		t.Errorf("multipart settings (-copyfile.DefaultConfig +cdk.json):\n%s", diff)
 	}
 }
 
@@ -192,7 +192,7 @@ func TestMultipartRangesMatchArchiveCopy(t *testing.T) {
 			ctx[tc.key] = float64(v)
 			_, infraErr := ConfigFromContext(func(k string) any { return ctx[k] })
 			env := map[string]string{tc.env: strconv.Itoa(v)}
-			_, lambdaErr := archivecopy.ConfigFromEnv(func(k string) string { return env[k] })
+			_, lambdaErr := copyfile.ConfigFromEnv(func(k string) string { return env[k] })
 			if (infraErr == nil) != (lambdaErr == nil) {
 				t.Errorf("%s = %d: CDK app error %v, copy Lambda (%s) error %v; want both to accept or both to reject", tc.key, v, infraErr, tc.env, lambdaErr)
 			}

@@ -194,7 +194,7 @@ func parameterARN(stack awscdk.Stack, name string) *string {
 // restore buckets, writes the archive buckets and reads back (and, when the
 // check fails, deletes) its own copies there; nothing else.
 func newCopyFileFunction(stack awscdk.Stack, cfg Config, code awslambda.Code) *GoFunction {
-	// The variables of archivecopy.ConfigFromEnv.
+	// The variables of copyfile.ConfigFromEnv.
 	env := map[string]string{
 		"SOURCE_BUCKETS":         strings.Join(cfg.RestoreBuckets, ","),
 		"ARCHIVE_BUCKETS":        strings.Join(cfg.ArchiveBuckets, ","),
@@ -246,7 +246,7 @@ func newCopyFileFunction(stack awscdk.Stack, cfg Config, code awslambda.Code) *G
 		Actions:   jsii.Strings("s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"),
 		Resources: objects(cfg.ArchiveBuckets),
 	}))
-	// archivecopy checks each copy with HeadObject on the archive object
+	// copyfile checks each copy with HeadObject on the archive object
 	// and deletes a copy that fails the check.
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("VerifyArchiveObjects"),

@@ -342,7 +342,7 @@ func TestRenderTimeoutsResourcesAndConcurrency(t *testing.T) {
 }
 
 // TestRenderParameters pins the documents the states hand the Lambdas: the
-// contract of shared/workflow.
+// contract of shared/contract.
 func TestRenderParameters(t *testing.T) {
 	states := allStates(renderDoc(t, withARNs(DefaultSettings())))
 	want := map[string]map[string]any{

@@ -13,14 +13,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/archivecopy"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
 )
 
 func main() {
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{ReplaceAttr: lambdacontext.ReplaceAttr}))
 	slog.SetDefault(logger)
 
-	cfg, err := archivecopy.ConfigFromEnv(os.Getenv)
+	cfg, err := copyfile.ConfigFromEnv(os.Getenv)
 	if err != nil {
 		fail(logger, "invalid configuration", err)
 	}
@@ -28,21 +28,21 @@ func main() {
 	if err != nil {
 		fail(logger, "cannot build the S3 client", err)
 	}
-	copier := archivecopy.NewArchiveCopier(client, cfg)
+	copier := copyfile.NewArchiveCopier(client, cfg)
 	copier.Logger = logger
-	h := &archivecopy.CopyHandler{Copier: copier, Logger: logger}
+	h := &copyfile.CopyHandler{Copier: copier, Logger: logger}
 	lambda.Start(h.Handle)
 }
 
 // newS3Client builds the S3 client from the default AWS configuration with
-// archivecopy's HTTP client and endpoint options (AWS_ENDPOINT_URL_S3,
+// copyfile's HTTP client and endpoint options (AWS_ENDPOINT_URL_S3,
 // S3_FORCE_PATH_STYLE).
 func newS3Client(ctx context.Context, concurrency int) (*s3.Client, error) {
-	opt, err := archivecopy.S3ClientOptions(os.Getenv)
+	opt, err := copyfile.S3ClientOptions(os.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(archivecopy.HTTPClient(concurrency)))
+	awsCfg, err := config.LoadDefaultConfig(ctx, config.WithHTTPClient(copyfile.HTTPClient(concurrency)))
 	if err != nil {
 		return nil, err
 	}

@@ -9,8 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/archivecopy"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
 )
 
 // TestClientHonoursEndpointEnv wires the client as main does, from the
@@ -36,12 +36,12 @@ func TestClientHonoursEndpointEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := archivecopy.ConfigFromEnv(func(string) string { return "" })
+	cfg, err := copyfile.ConfigFromEnv(func(string) string { return "" })
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &archivecopy.CopyHandler{Copier: archivecopy.NewArchiveCopier(client, cfg)}
-	out, err := h.Handle(ctx, workflow.CopyRequest{SourceBucket: "restore", SourceKey: "a b+c.txt", TargetBucket: "archive"})
+	h := &copyfile.CopyHandler{Copier: copyfile.NewArchiveCopier(client, cfg)}
+	out, err := h.Handle(ctx, contract.CopyRequest{SourceBucket: "restore", SourceKey: "a b+c.txt", TargetBucket: "archive"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,12 +9,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/restore"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 )
 
 func main() {
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{ReplaceAttr: lambdacontext.ReplaceAttr}))
 	slog.SetDefault(logger)
-	h := &restore.ParseHandler{Logger: logger}
+	h := &parseevent.ParseHandler{Logger: logger}
 	lambda.Start(h.Handle)
 }

@@ -7,8 +7,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda/messages"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/restore"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 )
 
 type valueError struct{}
@@ -16,7 +16,7 @@ type valueError struct{}
 func (valueError) Error() string { return "value receiver" }
 
 func TestErrorType(t *testing.T) {
-	invalid := &restore.InvalidEventError{Field: "Records", Problem: "is not a list"}
+	invalid := &parseevent.InvalidEventError{Field: "Records", Problem: "is not a list"}
 	tests := []struct {
 		name string
 		err  error
@@ -24,7 +24,7 @@ func TestErrorType(t *testing.T) {
 	}{
 		{"nil", nil, ""},
 		{"pointer to named struct", invalid, "InvalidEventError"},
-		{"aggregate error", &workflow.CopyRequestError{}, "CopyRequestError"},
+		{"aggregate error", &aggregate.CopyRequestError{}, "CopyRequestError"},
 		{"wrapped: outermost type only", fmt.Errorf("parse: %w", invalid), "wrapError"},
 		{"errors.New", errors.New("x"), "errorString"},
 		{"errors.Join", errors.Join(invalid, invalid), "joinError"},
@@ -49,7 +49,7 @@ func TestErrorMessage(t *testing.T) {
 		want string
 	}{
 		{"nil", nil, ""},
-		{"named error", &restore.InvalidEventError{Field: "Records", Problem: "is not a list"}, "Records is not a list"},
+		{"named error", &parseevent.InvalidEventError{Field: "Records", Problem: "is not a list"}, "Records is not a list"},
 		{"wrapped", fmt.Errorf("parse: %w", errors.New("bad")), "parse: bad"},
 		{"runtime's own error value", messages.InvokeResponse_Error{Type: "T", Message: "chosen"}, "chosen"},
 	}

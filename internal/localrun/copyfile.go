@@ -8,19 +8,19 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/archivecopy"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
 )
 
 // copyFileHandler builds the copy-file Lambda's handler as
-// functions/copy-file/main.go does: archivecopy.ConfigFromEnv, an S3 client
-// from the AWS configuration with archivecopy.HTTPClient and
-// archivecopy.S3ClientOptions, ArchiveCopier, CopyHandler.
+// functions/copy-file/main.go does: copyfile.ConfigFromEnv, an S3 client
+// from the AWS configuration with copyfile.HTTPClient and
+// copyfile.S3ClientOptions, ArchiveCopier, CopyHandler.
 func copyFileHandler(ctx context.Context, getenv func(string) string, logger *slog.Logger) (lambda.Handler, error) {
-	cfg, err := archivecopy.ConfigFromEnv(getenv)
+	cfg, err := copyfile.ConfigFromEnv(getenv)
 	if err != nil {
 		return nil, &ConfigError{fmt.Errorf("copy-file: %w", err)}
 	}
-	opt, err := archivecopy.S3ClientOptions(getenv)
+	opt, err := copyfile.S3ClientOptions(getenv)
 	if err != nil {
 		return nil, &ConfigError{fmt.Errorf("copy-file: %w", err)}
 	}
@@ -28,9 +28,9 @@ func copyFileHandler(ctx context.Context, getenv func(string) string, logger *sl
 	if err != nil {
 		return nil, err
 	}
-	awsCfg.HTTPClient = archivecopy.HTTPClient(cfg.Concurrency)
-	copier := archivecopy.NewArchiveCopier(s3.NewFromConfig(awsCfg, opt), cfg)
+	awsCfg.HTTPClient = copyfile.HTTPClient(cfg.Concurrency)
+	copier := copyfile.NewArchiveCopier(s3.NewFromConfig(awsCfg, opt), cfg)
 	copier.Logger = logger
-	h := &archivecopy.CopyHandler{Copier: copier, Logger: logger}
+	h := &copyfile.CopyHandler{Copier: copier, Logger: logger}
 	return lambda.NewHandler(h.Handle), nil
 }

@@ -10,9 +10,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/restore"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
@@ -39,8 +39,8 @@ func Functions(ctx context.Context, getenv func(string) string, log io.Writer, c
 		}
 	}()
 
-	parse := &restore.ParseHandler{Logger: logger.With("function", statemachine.FunctionParseEvent)}
-	aggregate := &workflow.AggregateHandler{Logger: logger.With("function", statemachine.FunctionAggregate)}
+	parse := &parseevent.ParseHandler{Logger: logger.With("function", statemachine.FunctionParseEvent)}
+	aggregate := &aggregate.AggregateHandler{Logger: logger.With("function", statemachine.FunctionAggregate)}
 
 	// request-status: functions/request-status/main.go's wiring, with the
 	// connection string always given (no SSM locally).

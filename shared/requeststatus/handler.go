@@ -9,14 +9,14 @@ import (
 	"reflect"
 	"time"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // JobStore is what the StatusHandler needs from the database; *Store
 // satisfies it.
 type JobStore interface {
-	FindOpenJob(ctx context.Context, key string) (workflow.Job, error)
-	RecordOutcome(ctx context.Context, requestID, key string, copyErr *workflow.StateError) (string, error)
+	FindOpenJob(ctx context.Context, key string) (contract.Job, error)
+	RecordOutcome(ctx context.Context, requestID, key string, copyErr *contract.StateError) (string, error)
 }
 
 var _ JobStore = (*Store)(nil)
@@ -26,8 +26,8 @@ var _ JobStore = (*Store)(nil)
 // document alone: {"request_id","target_bucket"[,"already_complete"]} or
 // {"job_status"}.
 type StatusResponse struct {
-	Job      *workflow.Job
-	Recorded *workflow.Recorded
+	Job      *contract.Job
+	Recorded *contract.Recorded
 }
 
 // MarshalJSON writes the document of the operation that ran.
@@ -53,7 +53,7 @@ type StatusHandler struct {
 // that their type names reach Step Functions as errorType:
 // *InvalidStatusRequestError, *NoOpenJobError, *DatabaseUnavailableError,
 // *StatusUpdateError, *DatabaseError.
-func (h *StatusHandler) Handle(ctx context.Context, req workflow.StatusRequest) (StatusResponse, error) {
+func (h *StatusHandler) Handle(ctx context.Context, req contract.StatusRequest) (StatusResponse, error) {
 	start := time.Now()
 	resp, status, err := h.run(ctx, req)
 	err = routable(err)
@@ -79,12 +79,12 @@ func (h *StatusHandler) Handle(ctx context.Context, req workflow.StatusRequest) 
 }
 
 // run does the work of Handle and names the outcome for the log line.
-func (h *StatusHandler) run(ctx context.Context, req workflow.StatusRequest) (StatusResponse, string, error) {
+func (h *StatusHandler) run(ctx context.Context, req contract.StatusRequest) (StatusResponse, string, error) {
 	if err := validate(req); err != nil {
 		return StatusResponse{}, "invalid", err
 	}
 	switch req.Operation {
-	case workflow.OperationFindOpenJob:
+	case contract.OperationFindOpenJob:
 		job, err := h.Store.FindOpenJob(ctx, req.SourceKey)
 		if err != nil {
 			return StatusResponse{}, "failed", err
@@ -94,23 +94,23 @@ func (h *StatusHandler) run(ctx context.Context, req workflow.StatusRequest) (St
 			status = "already_complete"
 		}
 		return StatusResponse{Job: &job}, status, nil
-	default: // workflow.OperationRecordOutcome; validate allows no other
+	default: // contract.OperationRecordOutcome; validate allows no other
 		jobStatus, err := h.Store.RecordOutcome(ctx, req.RequestID, req.SourceKey, req.CopyError)
 		if err != nil {
 			return StatusResponse{}, "failed", err
 		}
-		return StatusResponse{Recorded: &workflow.Recorded{JobStatus: jobStatus}}, jobStatus, nil
+		return StatusResponse{Recorded: &contract.Recorded{JobStatus: jobStatus}}, jobStatus, nil
 	}
 }
 
-func validate(req workflow.StatusRequest) error {
+func validate(req contract.StatusRequest) error {
 	var missing string
 	switch req.Operation {
-	case workflow.OperationFindOpenJob:
+	case contract.OperationFindOpenJob:
 		if req.SourceKey == "" {
 			missing = "source_key"
 		}
-	case workflow.OperationRecordOutcome:
+	case contract.OperationRecordOutcome:
 		switch {
 		case req.SourceKey == "" && req.RequestID == "":
 			missing = "source_key and request_id"
@@ -121,10 +121,10 @@ func validate(req workflow.StatusRequest) error {
 		}
 	case "":
 		return &InvalidStatusRequestError{Reason: fmt.Sprintf("operation is missing; want %q or %q",
-			workflow.OperationFindOpenJob, workflow.OperationRecordOutcome)}
+			contract.OperationFindOpenJob, contract.OperationRecordOutcome)}
 	default:
 		return &InvalidStatusRequestError{Reason: fmt.Sprintf("unknown operation %q; want %q or %q",
-			req.Operation, workflow.OperationFindOpenJob, workflow.OperationRecordOutcome)}
+			req.Operation, contract.OperationFindOpenJob, contract.OperationRecordOutcome)}
 	}
 	if missing != "" {
 		return &InvalidStatusRequestError{Reason: fmt.Sprintf("operation %q needs %s", req.Operation, missing)}

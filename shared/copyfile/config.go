@@ -1,4 +1,4 @@
-package archivecopy
+package copyfile
 
 import (
 	"fmt"

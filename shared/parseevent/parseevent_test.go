@@ -1,4 +1,4 @@
-package restore
+package parseevent
 
 import (
 	"encoding/json"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 func readTestdata(t testing.TB, name string) []byte {
@@ -28,24 +28,24 @@ func TestParseEventSamples(t *testing.T) {
 	const bucket = "my-dr-fake-glacier-bucket"
 	tests := []struct {
 		file string
-		want []workflow.File
+		want []contract.File
 	}{
 		{
 			file: "s3-records-restore-completed.json",
-			want: []workflow.File{
+			want: []contract.File{
 				{SourceBucket: bucket, SourceKey: "dr-glacier/MOD09GQ.A0219114.N5aUCG.006.0656338553321.txt", Size: 645},
 			},
 		},
 		{
 			file: "s3-records-two-files-encoded-keys.json",
-			want: []workflow.File{
+			want: []contract.File{
 				{SourceBucket: bucket, SourceKey: "granules/L0A RAD RAW product (1 of 20).h5", Size: 2048},
 				{SourceBucket: bucket, SourceKey: "granules/a+b=c café.iso.xml", Size: 512},
 			},
 		},
 		{
 			file: "eventbridge-object-restore-completed.json",
-			want: []workflow.File{
+			want: []contract.File{
 				{SourceBucket: bucket, SourceKey: "dr-glacier/MOD09GQ.A0219114.N5aUCG.006.0656338553321.hdf", Size: 5242880},
 			},
 		},
@@ -101,32 +101,32 @@ func TestParseEventValid(t *testing.T) {
 	tests := []struct {
 		name  string
 		event string
-		want  []workflow.File
+		want  []contract.File
 	}{
 		{
 			name:  "special characters",
 			event: records(record("b", `"deep/a/b/c/%25+%26+%3F+%3D+%2B+%E2%9C%93~.txt"`)),
-			want:  []workflow.File{{SourceBucket: "b", SourceKey: "deep/a/b/c/% & ? = + ✓~.txt", Size: 1}},
+			want:  []contract.File{{SourceBucket: "b", SourceKey: "deep/a/b/c/% & ? = + ✓~.txt", Size: 1}},
 		},
 		{
 			name:  "unencoded non-ASCII passes through",
 			event: records(record("b", `"données/été.h5"`)),
-			want:  []workflow.File{{SourceBucket: "b", SourceKey: "données/été.h5", Size: 1}},
+			want:  []contract.File{{SourceBucket: "b", SourceKey: "données/été.h5", Size: 1}},
 		},
 		{
 			name:  "size absent is zero",
 			event: `{"Records":[{"s3":{"bucket":{"name":"b"},"object":{"key":"k"}}}]}`,
-			want:  []workflow.File{{SourceBucket: "b", SourceKey: "k"}},
+			want:  []contract.File{{SourceBucket: "b", SourceKey: "k"}},
 		},
 		{
 			name:  "leading whitespace",
 			event: " \n\t" + records(record("b", `"k"`)),
-			want:  []workflow.File{{SourceBucket: "b", SourceKey: "k", Size: 1}},
+			want:  []contract.File{{SourceBucket: "b", SourceKey: "k", Size: 1}},
 		},
 		{
 			name:  "order kept",
 			event: records(record("b1", `"z"`), record("b2", `"a"`), record("b1", `"m"`)),
-			want: []workflow.File{
+			want: []contract.File{
 				{SourceBucket: "b1", SourceKey: "z", Size: 1},
 				{SourceBucket: "b2", SourceKey: "a", Size: 1},
 				{SourceBucket: "b1", SourceKey: "m", Size: 1},
@@ -135,23 +135,23 @@ func TestParseEventValid(t *testing.T) {
 		{
 			name:  "eventName ObjectRestore:Completed",
 			event: `{"Records":[{"eventName":"ObjectRestore:Completed","s3":{"bucket":{"name":"b"},"object":{"key":"k","size":2}}}]}`,
-			want:  []workflow.File{{SourceBucket: "b", SourceKey: "k", Size: 2}},
+			want:  []contract.File{{SourceBucket: "b", SourceKey: "k", Size: 2}},
 		},
 		{
 			name:  "eventName null is absent",
 			event: `{"Records":[{"eventName":null,"s3":{"bucket":{"name":"b"},"object":{"key":"k","size":2}}}]}`,
-			want:  []workflow.File{{SourceBucket: "b", SourceKey: "k", Size: 2}},
+			want:  []contract.File{{SourceBucket: "b", SourceKey: "k", Size: 2}},
 		},
 		{
 			name: "records with and without eventName",
 			event: records(`{"eventName":"ObjectRestore:Completed","s3":{"bucket":{"name":"b"},"object":{"key":"k1","size":1}}}`,
 				record("b", `"k2"`)),
-			want: []workflow.File{{SourceBucket: "b", SourceKey: "k1", Size: 1}, {SourceBucket: "b", SourceKey: "k2", Size: 1}},
+			want: []contract.File{{SourceBucket: "b", SourceKey: "k1", Size: 1}, {SourceBucket: "b", SourceKey: "k2", Size: 1}},
 		},
 		{
 			name:  "eventbridge key decoded the same way",
 			event: eventBridge("Object Restore Completed", `{"bucket":{"name":"b"},"object":{"key":"a+b%2Bc","size":7}}`),
-			want:  []workflow.File{{SourceBucket: "b", SourceKey: "a b+c", Size: 7}},
+			want:  []contract.File{{SourceBucket: "b", SourceKey: "a b+c", Size: 7}},
 		},
 	}
 	for _, tc := range tests {

@@ -1,10 +1,15 @@
-package workflow
+// Package aggregate is the aggregate function, the workflow's last step: it
+// turns every file's iteration into the original Lambda's per-file result
+// and fails with CopyRequestError when any file was not copied and recorded.
+package aggregate
 
 import (
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // Error names (Lambda errorType) the aggregator tells apart.
@@ -21,7 +26,7 @@ const (
 // file's result.
 type CopyRequestError struct {
 	// Results holds every file's result, the successful ones too.
-	Results []FileResult
+	Results []contract.FileResult
 }
 
 func (e *CopyRequestError) Error() string {
@@ -30,9 +35,9 @@ func (e *CopyRequestError) Error() string {
 
 // resultsJSON renders results as a JSON list ("[]", never "null"), without
 // HTML escaping so that keys with &, < or > stay readable in the message.
-func resultsJSON(results []FileResult) string {
+func resultsJSON(results []contract.FileResult) string {
 	if results == nil {
-		results = []FileResult{}
+		results = []contract.FileResult{}
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -49,7 +54,7 @@ func resultsJSON(results []FileResult) string {
 // recorded it returns the results; otherwise it returns them inside a
 // *CopyRequestError. An event that was rejected or could not be read
 // (EventError) gives a single failed result saying nothing was copied.
-func Aggregate(req AggregateRequest) ([]FileResult, error) {
+func Aggregate(req contract.AggregateRequest) ([]contract.FileResult, error) {
 	if req.EventError != nil {
 		msg := "invalid event, nothing was copied: " + req.EventError.Message()
 		if req.EventError.Error != ErrorNameInvalidEvent {
@@ -58,9 +63,9 @@ func Aggregate(req AggregateRequest) ([]FileResult, error) {
 			msg = fmt.Sprintf("the event could not be read (%s), nothing was copied: %s",
 				req.EventError.Error, req.EventError.Message())
 		}
-		return nil, &CopyRequestError{Results: []FileResult{{Success: false, ErrMsg: msg}}}
+		return nil, &CopyRequestError{Results: []contract.FileResult{{Success: false, ErrMsg: msg}}}
 	}
-	results := make([]FileResult, 0, len(req.Iterations))
+	results := make([]contract.FileResult, 0, len(req.Iterations))
 	failed := false
 	for _, it := range req.Iterations {
 		r := IterationResult(it)
@@ -75,8 +80,8 @@ func Aggregate(req AggregateRequest) ([]FileResult, error) {
 
 // IterationResult is one file's result: success only when its job was
 // found, the copy succeeded and the outcome was recorded.
-func IterationResult(it Iteration) FileResult {
-	r := FileResult{
+func IterationResult(it contract.Iteration) contract.FileResult {
+	r := contract.FileResult{
 		SourceBucket: it.File.SourceBucket,
 		SourceKey:    it.File.SourceKey,
 	}
@@ -93,7 +98,7 @@ func IterationResult(it Iteration) FileResult {
 }
 
 // iterationFailure says why an iteration failed, or "" when it succeeded.
-func iterationFailure(it Iteration) string {
+func iterationFailure(it contract.Iteration) string {
 	key := it.File.SourceKey
 	switch {
 	case it.LookupError != nil:
@@ -129,7 +134,7 @@ func iterationFailure(it Iteration) string {
 }
 
 // copyTarget names where a successful copy went: bucket/key.
-func copyTarget(it Iteration) string {
+func copyTarget(it contract.Iteration) string {
 	bucket, key := it.Copy.TargetBucket, it.Copy.TargetKey
 	if bucket == "" {
 		bucket = it.Job.TargetBucket

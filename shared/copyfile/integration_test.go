@@ -1,4 +1,4 @@
-package archivecopy_test
+package copyfile_test
 
 import (
 	"bytes"
@@ -22,8 +22,8 @@ import (
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/faultproxy"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/archivecopy"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
 )
 
 // specialKeys are keys that break naive CopySource encoding.
@@ -137,12 +137,12 @@ func randomBytes(t testing.TB, n int) []byte {
 
 // configFromEnv reads the copier's configuration from the environment, set
 // by the test with t.Setenv.
-func configFromEnv(t *testing.T, env map[string]string) archivecopy.Config {
+func configFromEnv(t *testing.T, env map[string]string) copyfile.Config {
 	t.Helper()
 	for k, v := range env {
 		t.Setenv(k, v)
 	}
-	cfg, err := archivecopy.ConfigFromEnv(os.Getenv)
+	cfg, err := copyfile.ConfigFromEnv(os.Getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +152,7 @@ func configFromEnv(t *testing.T, env map[string]string) archivecopy.Config {
 func TestCopyAgainstS3Server(t *testing.T) {
 	e := newS3Env(t)
 	cfg := configFromEnv(t, nil)
-	copier := archivecopy.NewArchiveCopier(e.client, cfg)
+	copier := copyfile.NewArchiveCopier(e.client, cfg)
 	for _, key := range specialKeys {
 		t.Run(key, func(t *testing.T) {
 			src := source{
@@ -163,7 +163,7 @@ func TestCopyAgainstS3Server(t *testing.T) {
 				tags:        "project=cumulus&stage=restored%20copy",
 			}
 			e.put(t, src)
-			out, err := copier.Copy(context.Background(), workflow.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
+			out, err := copier.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
 			if err != nil {
 				t.Fatalf("Copy: %v", err)
 			}
@@ -190,31 +190,31 @@ func TestCopyAgainstS3ServerFailures(t *testing.T) {
 	e.put(t, source{key: "present", data: []byte("x"), contentType: "text/plain"})
 	tests := []struct {
 		name    string
-		req     workflow.CopyRequest
+		req     contract.CopyRequest
 		env     map[string]string
 		code    string
 		message string
 	}{
 		{
 			name:    "missing source",
-			req:     workflow.CopyRequest{SourceBucket: "restore", SourceKey: "no/such key", TargetBucket: "archive"},
+			req:     contract.CopyRequest{SourceBucket: "restore", SourceKey: "no/such key", TargetBucket: "archive"},
 			code:    "NoSuchKey",
 			message: "copy s3://restore/no/such key to s3://archive/no/such key: NoSuchKey: The specified key does not exist.",
 		},
 		{
 			name:    "missing source bucket",
-			req:     workflow.CopyRequest{SourceBucket: "nobucket", SourceKey: "k", TargetBucket: "archive"},
+			req:     contract.CopyRequest{SourceBucket: "nobucket", SourceKey: "k", TargetBucket: "archive"},
 			code:    "NoSuchBucket",
 			message: "copy s3://nobucket/k to s3://archive/k: NoSuchBucket: The specified bucket does not exist.",
 		},
 		{
 			name: "missing archive bucket",
-			req:  workflow.CopyRequest{SourceBucket: "restore", SourceKey: "present", TargetBucket: "noarchive"},
+			req:  contract.CopyRequest{SourceBucket: "restore", SourceKey: "present", TargetBucket: "noarchive"},
 			code: "NoSuchBucket",
 		},
 		{
 			name:    "archive bucket outside the allowlist",
-			req:     workflow.CopyRequest{SourceBucket: "restore", SourceKey: "present", TargetBucket: "archive"},
+			req:     contract.CopyRequest{SourceBucket: "restore", SourceKey: "present", TargetBucket: "archive"},
 			env:     map[string]string{"ARCHIVE_BUCKETS": "other-archive"},
 			code:    "BucketNotAllowed",
 			message: `copy s3://restore/present to s3://archive/present: BucketNotAllowed: archive bucket "archive" is not in ARCHIVE_BUCKETS`,
@@ -222,9 +222,9 @@ func TestCopyAgainstS3ServerFailures(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			copier := archivecopy.NewArchiveCopier(e.client, configFromEnv(t, tc.env))
+			copier := copyfile.NewArchiveCopier(e.client, configFromEnv(t, tc.env))
 			_, err := copier.Copy(context.Background(), tc.req)
-			var pe *archivecopy.PermanentCopyError
+			var pe *copyfile.PermanentCopyError
 			if !errors.As(err, &pe) || pe.Code != tc.code {
 				t.Fatalf("err = %T %v, want PermanentCopyError %s", err, err, tc.code)
 			}
@@ -253,7 +253,7 @@ var multipartEnv = map[string]string{
 
 func TestMultipartCopyAgainstS3Server(t *testing.T) {
 	e := newS3Env(t)
-	copier := archivecopy.NewArchiveCopier(e.client, configFromEnv(t, multipartEnv))
+	copier := copyfile.NewArchiveCopier(e.client, configFromEnv(t, multipartEnv))
 	data := randomBytes(t, 40<<20)
 	for _, key := range []string{"granules/big file+1.h5", "unicode/données=ü&?%.nc"} {
 		t.Run(key, func(t *testing.T) {
@@ -262,7 +262,7 @@ func TestMultipartCopyAgainstS3Server(t *testing.T) {
 				metadata: map[string]string{"granule-id": "G1", "checksum-md5": "abc"},
 				tags:     "project=cumulus&note=a%20b%2Bc",
 			})
-			out, err := copier.Copy(context.Background(), workflow.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
+			out, err := copier.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
 			if err != nil {
 				t.Fatalf("Copy: %v", err)
 			}
@@ -320,10 +320,10 @@ func TestMultipartFailureLeavesNoUpload(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer p.Close()
-			copier := archivecopy.NewArchiveCopier(e.srv.ClientFor(p.URL), cfg)
-			_, err = copier.Copy(context.Background(), workflow.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
-			var te *archivecopy.TransientCopyError
-			var pe *archivecopy.PermanentCopyError
+			copier := copyfile.NewArchiveCopier(e.srv.ClientFor(p.URL), cfg)
+			_, err = copier.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
+			var te *copyfile.TransientCopyError
+			var pe *copyfile.PermanentCopyError
 			switch {
 			case tc.transient && errors.As(err, &te), !tc.transient && errors.As(err, &pe):
 				t.Logf("failed as wanted: %v", err)
@@ -347,8 +347,8 @@ func TestMultipartFailureLeavesNoUpload(t *testing.T) {
 	}
 
 	t.Run("retry after the failures succeeds", func(t *testing.T) {
-		out, err := archivecopy.NewArchiveCopier(e.client, cfg).Copy(context.Background(),
-			workflow.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
+		out, err := copyfile.NewArchiveCopier(e.client, cfg).Copy(context.Background(),
+			contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -367,7 +367,7 @@ func TestMultipartFailureLeavesNoUpload(t *testing.T) {
 // compared them.
 func TestChecksumCarriedAcross(t *testing.T) {
 	e := newS3Env(t)
-	copier := archivecopy.NewArchiveCopier(e.client, configFromEnv(t, multipartEnv))
+	copier := copyfile.NewArchiveCopier(e.client, configFromEnv(t, multipartEnv))
 	tests := []struct {
 		name string
 		size int
@@ -387,7 +387,7 @@ func TestChecksumCarriedAcross(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := copier.Copy(context.Background(), workflow.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"}); err != nil {
+			if _, err := copier.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"}); err != nil {
 				t.Fatal(err)
 			}
 			var sums []string
@@ -420,7 +420,7 @@ func TestMultipartChecksumRefusedByServer(t *testing.T) {
 		env[k] = v
 	}
 	env["MULTIPART_CHECKSUM"] = "source"
-	copier := archivecopy.NewArchiveCopier(e.client, configFromEnv(t, env))
+	copier := copyfile.NewArchiveCopier(e.client, configFromEnv(t, env))
 	key := "checksummed/refused copy.h5"
 	_, err := e.client.PutObject(context.Background(), &s3.PutObjectInput{
 		Bucket: aws.String("restore"), Key: aws.String(key), Body: bytes.NewReader(randomBytes(t, 12<<20)),
@@ -429,8 +429,8 @@ func TestMultipartChecksumRefusedByServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = copier.Copy(context.Background(), workflow.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
-	var pe *archivecopy.PermanentCopyError
+	_, err = copier.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
+	var pe *copyfile.PermanentCopyError
 	if !errors.As(err, &pe) || pe.Code != "BadDigest" {
 		t.Fatalf("err = %T %v, want PermanentCopyError BadDigest (if versitygw now computes part checksums right, this test has done its job: drop MULTIPART_CHECKSUM=off from multipartEnv)", err, err)
 	}
@@ -449,7 +449,7 @@ func TestMultipartChecksumRefusedByServer(t *testing.T) {
 // slowCopier returns a copier whose part copies are each delayed by delay
 // (a fault proxy in front of the server), 2 at a time, with the smallest
 // deadline margin (5 s).
-func slowCopier(t *testing.T, e *s3env, delay time.Duration) *archivecopy.ArchiveCopier {
+func slowCopier(t *testing.T, e *s3env, delay time.Duration) *copyfile.ArchiveCopier {
 	t.Helper()
 	slow := &faultproxy.Rule{Match: faultproxy.IsUploadPartCopy, Delay: delay}
 	p, err := faultproxy.New(e.srv.Endpoint, slow)
@@ -463,7 +463,7 @@ func slowCopier(t *testing.T, e *s3env, delay time.Duration) *archivecopy.Archiv
 			env[k] = v
 		}
 	}
-	return archivecopy.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, env))
+	return copyfile.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, env))
 }
 
 func (e *s3env) openUploads(t *testing.T) []types.MultipartUpload {
@@ -490,8 +490,8 @@ func TestMultipartStopsBeforeTheDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err := copier.Copy(ctx, workflow.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
-	var te *archivecopy.TransientCopyError
+	_, err := copier.Copy(ctx, contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
+	var te *copyfile.TransientCopyError
 	if !errors.As(err, &te) || te.Code != "DeadlineExceeded" {
 		t.Fatalf("err = %T %v, want TransientCopyError DeadlineExceeded", err, err)
 	}
@@ -539,8 +539,8 @@ func TestMultipartResumesAcrossInvocations(t *testing.T) {
 			env[k] = v
 		}
 	}
-	copier := archivecopy.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, env))
-	req := workflow.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive", Resumable: true}
+	copier := copyfile.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, env))
+	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive", Resumable: true}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()

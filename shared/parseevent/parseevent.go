@@ -1,4 +1,4 @@
-// Package restore reads the event S3 emits when an object restored from
+// Package parseevent is the parse-event function: it reads the event S3 emits when an object restored from
 // Glacier is ready, and turns it into the list of restored files to copy,
 // with their keys decoded.
 //
@@ -11,7 +11,7 @@
 // as hand-written test events often omit it. An event that
 // is malformed in any record is rejected as a whole with an
 // *InvalidEventError, so that nothing is copied from a half-understood event.
-package restore
+package parseevent
 
 import (
 	"bytes"
@@ -24,7 +24,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // DetailTypeObjectRestoreCompleted is the EventBridge detail-type of the
@@ -73,7 +73,7 @@ func DecodeKey(encoded string) (string, error) {
 
 // ParseEvent returns the restored files an event names, in the order it
 // names them. Any error is an *InvalidEventError.
-func ParseEvent(data []byte) ([]workflow.File, error) {
+func ParseEvent(data []byte) ([]contract.File, error) {
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, &InvalidEventError{Problem: "event is not a JSON object"}
@@ -100,7 +100,7 @@ func ParseEvent(data []byte) ([]workflow.File, error) {
 
 // parseNotification reads the Records of a classic S3 event notification.
 // Each record is decoded on its own so that an error names its index.
-func parseNotification(rawRecords json.RawMessage) ([]workflow.File, error) {
+func parseNotification(rawRecords json.RawMessage) ([]contract.File, error) {
 	var records []json.RawMessage
 	if err := json.Unmarshal(rawRecords, &records); err != nil {
 		return nil, &InvalidEventError{Field: "Records", Problem: "is not a list"}
@@ -108,7 +108,7 @@ func parseNotification(rawRecords json.RawMessage) ([]workflow.File, error) {
 	if len(records) == 0 {
 		return nil, &InvalidEventError{Problem: "event has no Records"}
 	}
-	files := make([]workflow.File, 0, len(records))
+	files := make([]contract.File, 0, len(records))
 	for i, raw := range records {
 		path := "Records[" + strconv.Itoa(i) + "]"
 		var record events.S3EventRecord
@@ -233,7 +233,7 @@ type objectRestoreCompleted struct {
 
 // parseEventBridge reads an EventBridge Object Restore Completed event: one
 // file.
-func parseEventBridge(data []byte) ([]workflow.File, error) {
+func parseEventBridge(data []byte) ([]contract.File, error) {
 	var event events.EventBridgeEvent
 	if err := json.Unmarshal(data, &event); err != nil {
 		return nil, decodeError("", "a valid EventBridge event", err)
@@ -253,24 +253,24 @@ func parseEventBridge(data []byte) ([]workflow.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []workflow.File{file}, nil
+	return []contract.File{file}, nil
 }
 
 // restoredFile checks one object's fields, found under path, and decodes
 // its key.
-func restoredFile(path, bucket, encodedKey string, size int64) (workflow.File, error) {
+func restoredFile(path, bucket, encodedKey string, size int64) (contract.File, error) {
 	if bucket == "" {
-		return workflow.File{}, &InvalidEventError{Field: path + ".bucket.name", Problem: "is missing"}
+		return contract.File{}, &InvalidEventError{Field: path + ".bucket.name", Problem: "is missing"}
 	}
 	if encodedKey == "" {
-		return workflow.File{}, &InvalidEventError{Field: path + ".object.key", Problem: "is missing"}
+		return contract.File{}, &InvalidEventError{Field: path + ".object.key", Problem: "is missing"}
 	}
 	key, err := DecodeKey(encodedKey)
 	if err != nil {
-		return workflow.File{}, keyError(path+".object.key", encodedKey, err)
+		return contract.File{}, keyError(path+".object.key", encodedKey, err)
 	}
 	if size < 0 {
-		return workflow.File{}, &InvalidEventError{Field: path + ".object.size", Problem: strconv.FormatInt(size, 10) + " is negative"}
+		return contract.File{}, &InvalidEventError{Field: path + ".object.size", Problem: strconv.FormatInt(size, 10) + " is negative"}
 	}
-	return workflow.File{SourceBucket: bucket, SourceKey: key, Size: size}, nil
+	return contract.File{SourceBucket: bucket, SourceKey: key, Size: size}, nil
 }

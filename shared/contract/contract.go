@@ -1,11 +1,11 @@
-// Package workflow defines the documents that flow between the states of the
+// Package contract defines the documents that flow between the states of the
 // copy workflow: the restored files the event names, the job found for each,
 // the outcome of each copy, the errors Step Functions catches, and the
 // per-file results the aggregator reports.
 //
 // The JSON field names here are the contract with statemachine/definition.asl.json:
 // change one only together with the other.
-package workflow
+package contract
 
 import "encoding/json"
 

@@ -1,4 +1,4 @@
-package archivecopy
+package copyfile
 
 import (
 	"bytes"
@@ -21,20 +21,20 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // copierFunc adapts a function to Copier.
-type copierFunc func(context.Context, workflow.CopyRequest) (workflow.CopyOutcome, error)
+type copierFunc func(context.Context, contract.CopyRequest) (contract.CopyOutcome, error)
 
-func (f copierFunc) Copy(ctx context.Context, r workflow.CopyRequest) (workflow.CopyOutcome, error) {
+func (f copierFunc) Copy(ctx context.Context, r contract.CopyRequest) (contract.CopyOutcome, error) {
 	return f(ctx, r)
 }
 
 var _ Copier = copierFunc(nil)
 
 func TestHandlerReturnsRoutedErrorsUnwrapped(t *testing.T) {
-	req := workflow.CopyRequest{SourceBucket: "restore", SourceKey: "a b", TargetBucket: "archive"}
+	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: "a b", TargetBucket: "archive"}
 	c := Copy{SourceBucket: "restore", SourceKey: "a b", TargetBucket: "archive"}
 	tests := []struct {
 		name     string
@@ -44,17 +44,17 @@ func TestHandlerReturnsRoutedErrorsUnwrapped(t *testing.T) {
 		level    string
 	}{
 		{"wrapped transient", fmt.Errorf("ctx: %w", &TransientCopyError{Copy: c, Code: "SlowDown", Message: "Please reduce your request rate."}),
-			"*archivecopy.TransientCopyError", "copy s3://restore/a b to s3://archive/a b: SlowDown: Please reduce your request rate.", "WARN"},
+			"*copyfile.TransientCopyError", "copy s3://restore/a b to s3://archive/a b: SlowDown: Please reduce your request rate.", "WARN"},
 		{"raw S3 error", apiError(404, "NoSuchKey", "The specified key does not exist."),
-			"*archivecopy.PermanentCopyError", "copy s3://restore/a b to s3://archive/a b: NoSuchKey: The specified key does not exist.", "ERROR"},
-		{"plain error", errors.New("boom"), "*archivecopy.PermanentCopyError", "copy s3://restore/a b to s3://archive/a b: boom", "ERROR"},
+			"*copyfile.PermanentCopyError", "copy s3://restore/a b to s3://archive/a b: NoSuchKey: The specified key does not exist.", "ERROR"},
+		{"plain error", errors.New("boom"), "*copyfile.PermanentCopyError", "copy s3://restore/a b to s3://archive/a b: boom", "ERROR"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
 			h := &CopyHandler{
-				Copier: copierFunc(func(context.Context, workflow.CopyRequest) (workflow.CopyOutcome, error) {
-					return workflow.CopyOutcome{}, tc.err
+				Copier: copierFunc(func(context.Context, contract.CopyRequest) (contract.CopyOutcome, error) {
+					return contract.CopyOutcome{}, tc.err
 				}),
 				Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 			}
@@ -76,12 +76,12 @@ func TestHandlerReturnsRoutedErrorsUnwrapped(t *testing.T) {
 func TestHandlerLogsOneLinePerCopy(t *testing.T) {
 	tests := []struct {
 		name     string
-		outcome  workflow.CopyOutcome
+		outcome  contract.CopyOutcome
 		wantLine map[string]any
 	}{
 		{
 			name: "finished",
-			outcome: workflow.CopyOutcome{TargetBucket: "archive", TargetKey: "k", Bytes: 42 * MiB, Multipart: true, Parts: 9, DurationMS: 1234,
+			outcome: contract.CopyOutcome{TargetBucket: "archive", TargetKey: "k", Bytes: 42 * MiB, Multipart: true, Parts: 9, DurationMS: 1234,
 				Complete: true, PartSize: 5 * MiB, PartsDone: 9, PartsTotal: 9, BytesDone: 42 * MiB},
 			wantLine: map[string]any{
 				"level": "INFO", "msg": "file copied", "source_bucket": "restore", "source_key": "k", "target_bucket": "archive",
@@ -91,7 +91,7 @@ func TestHandlerLogsOneLinePerCopy(t *testing.T) {
 		},
 		{
 			name: "paused before the deadline: the resume token is logged",
-			outcome: workflow.CopyOutcome{TargetBucket: "archive", TargetKey: "k", Bytes: 42 * MiB, Multipart: true, Parts: 9, DurationMS: 1234,
+			outcome: contract.CopyOutcome{TargetBucket: "archive", TargetKey: "k", Bytes: 42 * MiB, Multipart: true, Parts: 9, DurationMS: 1234,
 				UploadID: "u-1", SourceETag: `"e-1"`, PartSize: 5 * MiB, PartsDone: 4, PartsTotal: 9, BytesDone: 20 * MiB},
 			wantLine: map[string]any{
 				"level": "INFO", "msg": "file copy paused before the deadline; the workflow resumes it",
@@ -105,10 +105,10 @@ func TestHandlerLogsOneLinePerCopy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
 			h := &CopyHandler{
-				Copier: copierFunc(func(context.Context, workflow.CopyRequest) (workflow.CopyOutcome, error) { return tc.outcome, nil }),
+				Copier: copierFunc(func(context.Context, contract.CopyRequest) (contract.CopyOutcome, error) { return tc.outcome, nil }),
 				Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
 			}
-			got, err := h.Handle(context.Background(), workflow.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"})
+			got, err := h.Handle(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -209,8 +209,8 @@ func TestMain(m *testing.M) {
 		// failing as S3 would with code.
 		status := map[string]int{"SlowDown": 503, "NoSuchKey": 404}[code]
 		h := &CopyHandler{
-			Copier: copierFunc(func(context.Context, workflow.CopyRequest) (workflow.CopyOutcome, error) {
-				return workflow.CopyOutcome{}, apiError(status, code, "from the fake")
+			Copier: copierFunc(func(context.Context, contract.CopyRequest) (contract.CopyOutcome, error) {
+				return contract.CopyOutcome{}, apiError(status, code, "from the fake")
 			}),
 			Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		}

@@ -1,4 +1,4 @@
-package archivecopy
+package copyfile
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 func testConfig() Config {
@@ -95,12 +95,12 @@ func TestCopySingle(t *testing.T) {
 				tc.config(&cfg)
 			}
 			a := NewArchiveCopier(f, cfg)
-			out, err := a.Copy(context.Background(), workflow.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
+			out, err := a.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := workflow.CopyOutcome{TargetBucket: "archive", TargetKey: key, Bytes: 100, Complete: true}
-			if diff := cmp.Diff(want, out, cmpopts.IgnoreFields(workflow.CopyOutcome{}, "DurationMS")); diff != "" {
+			want := contract.CopyOutcome{TargetBucket: "archive", TargetKey: key, Bytes: 100, Complete: true}
+			if diff := cmp.Diff(want, out, cmpopts.IgnoreFields(contract.CopyOutcome{}, "DurationMS")); diff != "" {
 				t.Errorf("outcome (-want +got):\n%s", diff)
 			}
 			if len(f.copied) != 1 {
@@ -119,7 +119,7 @@ func TestCopySingle(t *testing.T) {
 func TestCopyRefusals(t *testing.T) {
 	tests := []struct {
 		name      string
-		req       workflow.CopyRequest
+		req       contract.CopyRequest
 		config    func(*Config)
 		head      *s3.HeadObjectOutput
 		fail      func(op string, in any) error
@@ -127,38 +127,38 @@ func TestCopyRefusals(t *testing.T) {
 		msg       string
 		wantCalls []string
 	}{
-		{name: "empty source bucket", req: workflow.CopyRequest{SourceKey: "k", TargetBucket: "archive"}, code: "InvalidInput", msg: "source_bucket is empty"},
-		{name: "empty key", req: workflow.CopyRequest{SourceBucket: "restore", TargetBucket: "archive"}, code: "InvalidInput", msg: "source_key is empty"},
-		{name: "empty target", req: workflow.CopyRequest{SourceBucket: "restore", SourceKey: "k"}, code: "InvalidInput", msg: "target_bucket is empty"},
+		{name: "empty source bucket", req: contract.CopyRequest{SourceKey: "k", TargetBucket: "archive"}, code: "InvalidInput", msg: "source_bucket is empty"},
+		{name: "empty key", req: contract.CopyRequest{SourceBucket: "restore", TargetBucket: "archive"}, code: "InvalidInput", msg: "source_key is empty"},
+		{name: "empty target", req: contract.CopyRequest{SourceBucket: "restore", SourceKey: "k"}, code: "InvalidInput", msg: "target_bucket is empty"},
 		{
 			name:   "source bucket not allowed",
-			req:    workflow.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"},
+			req:    contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"},
 			config: func(c *Config) { c.SourceBuckets = []string{"other"} },
 			code:   "BucketNotAllowed", msg: `source bucket "restore" is not in SOURCE_BUCKETS`,
 		},
 		{
 			name:   "archive bucket not allowed",
-			req:    workflow.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"},
+			req:    contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"},
 			config: func(c *Config) { c.SourceBuckets = []string{"restore"}; c.ArchiveBuckets = []string{"a1", "a2"} },
 			code:   "BucketNotAllowed", msg: `archive bucket "archive" is not in ARCHIVE_BUCKETS`,
 		},
 		{
 			name:      "missing key",
-			req:       workflow.CopyRequest{SourceBucket: "restore", SourceKey: "missing", TargetBucket: "archive"},
+			req:       contract.CopyRequest{SourceBucket: "restore", SourceKey: "missing", TargetBucket: "archive"},
 			code:      "NoSuchKey",
 			msg:       "The specified key does not exist.",
 			wantCalls: []string{"HeadObject", "HeadBucket"},
 		},
 		{
 			name:      "missing bucket",
-			req:       workflow.CopyRequest{SourceBucket: "gone", SourceKey: "k", TargetBucket: "archive"},
+			req:       contract.CopyRequest{SourceBucket: "gone", SourceKey: "k", TargetBucket: "archive"},
 			code:      "NoSuchBucket",
 			msg:       "The specified bucket does not exist.",
 			wantCalls: []string{"HeadObject", "HeadBucket"},
 		},
 		{
 			name:      "archived, not restored",
-			req:       workflow.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"},
+			req:       contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"},
 			head:      &s3.HeadObjectOutput{StorageClass: types.StorageClassDeepArchive},
 			code:      "InvalidObjectState",
 			msg:       "the object is archived (DEEP_ARCHIVE) and not restored, or its restored copy has expired",
@@ -166,7 +166,7 @@ func TestCopyRefusals(t *testing.T) {
 		},
 		{
 			name:      "intelligent-tiering archive, restore in progress",
-			req:       workflow.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"},
+			req:       contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"},
 			head:      &s3.HeadObjectOutput{StorageClass: types.StorageClassIntelligentTiering, ArchiveStatus: types.ArchiveStatusArchiveAccess, Restore: aws.String(`ongoing-request="true"`)},
 			code:      "InvalidObjectState",
 			msg:       "the object is archived (ARCHIVE_ACCESS) and its restore is still in progress",
@@ -174,7 +174,7 @@ func TestCopyRefusals(t *testing.T) {
 		},
 		{
 			name: "copy refused by S3",
-			req:  workflow.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"},
+			req:  contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"},
 			fail: func(op string, _ any) error {
 				if op == "CopyObject" {
 					return apiError(403, "ObjectNotInActiveTierError", "The source object of the COPY action is not in the active tier")
@@ -228,13 +228,13 @@ func TestCopyMultipart(t *testing.T) {
 	cfg := testConfig()
 	cfg.StorageClass = types.StorageClassStandardIa
 
-	out, err := NewArchiveCopier(f, cfg).Copy(context.Background(), workflow.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
+	out, err := NewArchiveCopier(f, cfg).Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := workflow.CopyOutcome{TargetBucket: "archive", TargetKey: key, Bytes: int64(len(data)), Multipart: true, Parts: 5,
+	want := contract.CopyOutcome{TargetBucket: "archive", TargetKey: key, Bytes: int64(len(data)), Multipart: true, Parts: 5,
 		Complete: true, PartSize: 5 * MiB, PartsDone: 5, PartsTotal: 5, BytesDone: int64(len(data))}
-	if diff := cmp.Diff(want, out, cmpopts.IgnoreFields(workflow.CopyOutcome{}, "DurationMS")); diff != "" {
+	if diff := cmp.Diff(want, out, cmpopts.IgnoreFields(contract.CopyOutcome{}, "DurationMS")); diff != "" {
 		t.Errorf("outcome (-want +got):\n%s", diff)
 	}
 	got := f.object("archive", key)
@@ -304,7 +304,7 @@ func TestCopyMultipartFailureAborts(t *testing.T) {
 			f := newFakeS3("restore", "archive")
 			f.put("restore", "big", pattern(30*MiB), s3.HeadObjectOutput{})
 			f.fail = tc.fail
-			_, err := NewArchiveCopier(f, testConfig()).Copy(context.Background(), workflow.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"})
+			_, err := NewArchiveCopier(f, testConfig()).Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"})
 			var te *TransientCopyError
 			var pe *PermanentCopyError
 			switch {
@@ -333,7 +333,7 @@ func TestCopyDeadline(t *testing.T) {
 		f.put("restore", "k", []byte("x"), s3.HeadObjectOutput{})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // margin is 30 s
 		defer cancel()
-		_, err := NewArchiveCopier(f, testConfig()).Copy(ctx, workflow.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"})
+		_, err := NewArchiveCopier(f, testConfig()).Copy(ctx, contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"})
 		var te *TransientCopyError
 		if !errors.As(err, &te) || te.Code != "DeadlineExceeded" {
 			t.Fatalf("err = %v, want TransientCopyError DeadlineExceeded", err)
@@ -366,7 +366,7 @@ func TestCopyDeadline(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), MinDeadlineMargin+300*time.Millisecond)
 			defer cancel()
 			start := time.Now()
-			_, err := NewArchiveCopier(f, cfg).Copy(ctx, workflow.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"})
+			_, err := NewArchiveCopier(f, cfg).Copy(ctx, contract.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"})
 			var te *TransientCopyError
 			if !errors.As(err, &te) || te.Code != "DeadlineExceeded" {
 				t.Fatalf("err = %v, want TransientCopyError DeadlineExceeded", err)
@@ -400,7 +400,7 @@ func TestCopyDeadline(t *testing.T) {
 		cfg.DeadlineMargin = MinDeadlineMargin
 		ctx, cancel := context.WithTimeout(context.Background(), MinDeadlineMargin+300*time.Millisecond)
 		defer cancel()
-		_, err := NewArchiveCopier(f, cfg).Copy(ctx, workflow.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"})
+		_, err := NewArchiveCopier(f, cfg).Copy(ctx, contract.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"})
 		var te *TransientCopyError
 		if !errors.As(err, &te) || te.Code != "DeadlineExceeded" {
 			t.Fatalf("err = %T %v, want TransientCopyError DeadlineExceeded", err, err)
@@ -433,7 +433,7 @@ func TestMultipartAbortFails(t *testing.T) {
 		}
 		return nil
 	}
-	_, err := NewArchiveCopier(f, testConfig()).Copy(context.Background(), workflow.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"})
+	_, err := NewArchiveCopier(f, testConfig()).Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"})
 	var pe *PermanentCopyError
 	if !errors.As(err, &pe) || pe.Code != "AccessDenied" {
 		t.Fatalf("err = %T %v, want PermanentCopyError AccessDenied", err, err)
@@ -468,7 +468,7 @@ func TestCopyIntegrity(t *testing.T) {
 			f.objects["restore/k"].checksum = tc.srcChecksum
 			f.corruptSize = tc.corruptSize
 			f.dstChecksum = tc.dstChecksum
-			_, err := NewArchiveCopier(f, testConfig()).Copy(context.Background(), workflow.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"})
+			_, err := NewArchiveCopier(f, testConfig()).Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"})
 			if tc.srcChecksum != nil && len(f.created) == 1 {
 				if c := f.created[0]; c.ChecksumAlgorithm != types.ChecksumAlgorithmCrc32 || c.ChecksumType != types.ChecksumTypeFullObject {
 					t.Errorf("multipart upload created with checksum %q %q, want CRC32 FULL_OBJECT", c.ChecksumAlgorithm, c.ChecksumType)

@@ -1,4 +1,4 @@
-package workflow
+package aggregate
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // aggLambdaCause is a Catch's Cause for a Lambda error, as AWS writes it.
@@ -19,106 +21,106 @@ func aggLambdaCause(errorType, message string) string {
 }
 
 var (
-	aggFile     = File{SourceBucket: "restore", SourceKey: "granules/a+b=c café.iso.xml", Size: 512}
-	aggJob      = &Job{RequestID: "req-1", TargetBucket: "archive"}
-	aggCopied   = &CopyOutcome{TargetBucket: "archive", TargetKey: "granules/a+b=c café.iso.xml", Bytes: 512, Complete: true}
-	aggComplete = &Recorded{JobStatus: "complete"}
+	aggFile     = contract.File{SourceBucket: "restore", SourceKey: "granules/a+b=c café.iso.xml", Size: 512}
+	aggJob      = &contract.Job{RequestID: "req-1", TargetBucket: "archive"}
+	aggCopied   = &contract.CopyOutcome{TargetBucket: "archive", TargetKey: "granules/a+b=c café.iso.xml", Bytes: 512, Complete: true}
+	aggComplete = &contract.Recorded{JobStatus: "complete"}
 )
 
 func TestIterationResult(t *testing.T) {
-	ok := func(msg string) FileResult {
-		return FileResult{RequestID: "req-1", SourceBucket: "restore", SourceKey: aggFile.SourceKey, TargetBucket: "archive", Success: msg == "", ErrMsg: msg}
+	ok := func(msg string) contract.FileResult {
+		return contract.FileResult{RequestID: "req-1", SourceBucket: "restore", SourceKey: aggFile.SourceKey, TargetBucket: "archive", Success: msg == "", ErrMsg: msg}
 	}
 	tests := []struct {
 		name string
-		it   Iteration
-		want FileResult
+		it   contract.Iteration
+		want contract.FileResult
 	}{
 		{
 			name: "copied and recorded",
-			it:   Iteration{File: aggFile, Job: aggJob, Copy: aggCopied, Recorded: aggComplete},
+			it:   contract.Iteration{File: aggFile, Job: aggJob, Copy: aggCopied, Recorded: aggComplete},
 			want: ok(""),
 		},
 		{
 			name: "already complete job copied again",
-			it:   Iteration{File: aggFile, Job: &Job{RequestID: "req-1", TargetBucket: "archive", AlreadyComplete: true}, Copy: aggCopied, Recorded: aggComplete},
+			it:   contract.Iteration{File: aggFile, Job: &contract.Job{RequestID: "req-1", TargetBucket: "archive", AlreadyComplete: true}, Copy: aggCopied, Recorded: aggComplete},
 			want: ok(""),
 		},
 		{
 			name: "no open job",
-			it: Iteration{File: aggFile, LookupError: &StateError{Error: "NoOpenJobError",
+			it: contract.Iteration{File: aggFile, LookupError: &contract.StateError{Error: "NoOpenJobError",
 				Cause: aggLambdaCause("NoOpenJobError", `no job for key "granules/a+b=c café.iso.xml"`)}},
-			want: FileResult{SourceBucket: "restore", SourceKey: aggFile.SourceKey,
+			want: contract.FileResult{SourceBucket: "restore", SourceKey: aggFile.SourceKey,
 				ErrMsg: `no open job in request_status for key "granules/a+b=c café.iso.xml": no job for key "granules/a+b=c café.iso.xml"`},
 		},
 		{
 			name: "no open job, as request-status words it",
-			it: Iteration{File: aggFile, LookupError: &StateError{Error: "NoOpenJobError",
+			it: contract.Iteration{File: aggFile, LookupError: &contract.StateError{Error: "NoOpenJobError",
 				Cause: aggLambdaCause("NoOpenJobError", `no open job in request_status for key "granules/a+b=c café.iso.xml"`)}},
-			want: FileResult{SourceBucket: "restore", SourceKey: aggFile.SourceKey,
+			want: contract.FileResult{SourceBucket: "restore", SourceKey: aggFile.SourceKey,
 				ErrMsg: `no open job in request_status for key "granules/a+b=c café.iso.xml"`},
 		},
 		{
 			name: "database down during lookup",
-			it:   Iteration{File: aggFile, LookupError: &StateError{Error: "DatabaseUnavailableError", Cause: "connection refused"}},
-			want: FileResult{SourceBucket: "restore", SourceKey: aggFile.SourceKey,
+			it:   contract.Iteration{File: aggFile, LookupError: &contract.StateError{Error: "DatabaseUnavailableError", Cause: "connection refused"}},
+			want: contract.FileResult{SourceBucket: "restore", SourceKey: aggFile.SourceKey,
 				ErrMsg: `looking up the job in request_status for key "granules/a+b=c café.iso.xml" failed (DatabaseUnavailableError): connection refused`},
 		},
 		{
 			name: "lookup timed out without cause",
-			it:   Iteration{File: aggFile, LookupError: &StateError{Error: "States.Timeout"}},
-			want: FileResult{SourceBucket: "restore", SourceKey: aggFile.SourceKey,
+			it:   contract.Iteration{File: aggFile, LookupError: &contract.StateError{Error: "States.Timeout"}},
+			want: contract.FileResult{SourceBucket: "restore", SourceKey: aggFile.SourceKey,
 				ErrMsg: `looking up the job in request_status for key "granules/a+b=c café.iso.xml" failed (States.Timeout): States.Timeout`},
 		},
 		{
 			name: "copy failed, failure recorded",
-			it: Iteration{File: aggFile, Job: aggJob, Recorded: &Recorded{JobStatus: "error"},
-				CopyError: &StateError{Error: "PermanentCopyError", Cause: aggLambdaCause("PermanentCopyError", "NoSuchKey: the source object does not exist")}},
+			it: contract.Iteration{File: aggFile, Job: aggJob, Recorded: &contract.Recorded{JobStatus: "error"},
+				CopyError: &contract.StateError{Error: "PermanentCopyError", Cause: aggLambdaCause("PermanentCopyError", "NoSuchKey: the source object does not exist")}},
 			want: ok("NoSuchKey: the source object does not exist"),
 		},
 		{
 			name: "copy failed and recording failed too",
-			it: Iteration{File: aggFile, Job: aggJob,
-				CopyError:   &StateError{Error: "TransientCopyError", Cause: aggLambdaCause("TransientCopyError", "SlowDown after 3 attempts")},
-				RecordError: &StateError{Error: "DatabaseUnavailableError", Cause: aggLambdaCause("DatabaseUnavailableError", "connection refused")}},
+			it: contract.Iteration{File: aggFile, Job: aggJob,
+				CopyError:   &contract.StateError{Error: "TransientCopyError", Cause: aggLambdaCause("TransientCopyError", "SlowDown after 3 attempts")},
+				RecordError: &contract.StateError{Error: "DatabaseUnavailableError", Cause: aggLambdaCause("DatabaseUnavailableError", "connection refused")}},
 			want: ok("SlowDown after 3 attempts; and the status could not be recorded: connection refused"),
 		},
 		{
 			name: "copied but recording failed is never success",
-			it: Iteration{File: aggFile, Job: aggJob, Copy: aggCopied,
-				RecordError: &StateError{Error: "StatusUpdateError", Cause: aggLambdaCause("StatusUpdateError", "no row updated")}},
+			it: contract.Iteration{File: aggFile, Job: aggJob, Copy: aggCopied,
+				RecordError: &contract.StateError{Error: "StatusUpdateError", Cause: aggLambdaCause("StatusUpdateError", "no row updated")}},
 			want: ok("copied to archive/granules/a+b=c café.iso.xml but the status could not be recorded: no row updated"),
 		},
 		{
 			name: "copied but nothing recorded",
-			it:   Iteration{File: aggFile, Job: aggJob, Copy: aggCopied},
+			it:   contract.Iteration{File: aggFile, Job: aggJob, Copy: aggCopied},
 			want: ok("copied to archive/granules/a+b=c café.iso.xml but no status was recorded"),
 		},
 		{
 			name: "copied but recorded as error",
-			it:   Iteration{File: aggFile, Job: aggJob, Copy: aggCopied, Recorded: &Recorded{JobStatus: "error"}},
+			it:   contract.Iteration{File: aggFile, Job: aggJob, Copy: aggCopied, Recorded: &contract.Recorded{JobStatus: "error"}},
 			want: ok(`copied to archive/granules/a+b=c café.iso.xml but the status was recorded as "error"`),
 		},
 		{
 			name: "copy not finished is never success",
-			it: Iteration{File: aggFile, Job: aggJob, Recorded: aggComplete, Copy: &CopyOutcome{TargetBucket: "archive",
+			it: contract.Iteration{File: aggFile, Job: aggJob, Recorded: aggComplete, Copy: &contract.CopyOutcome{TargetBucket: "archive",
 				TargetKey: aggFile.SourceKey, Bytes: 512, Multipart: true, UploadID: "u-1", SourceETag: `"e"`, PartsDone: 2, PartsTotal: 5}},
 			want: ok(`the copy of key "granules/a+b=c café.iso.xml" did not finish (2 of 5 parts copied)`),
 		},
 		{
 			name: "initial copy document (the Map's ItemSelector) and nothing else",
-			it:   Iteration{File: aggFile, Job: aggJob, Recorded: aggComplete, Copy: &CopyOutcome{}},
+			it:   contract.Iteration{File: aggFile, Job: aggJob, Recorded: aggComplete, Copy: &contract.CopyOutcome{}},
 			want: ok(`the copy of key "granules/a+b=c café.iso.xml" did not finish (0 of 0 parts copied)`),
 		},
 		{
 			name: "no copy outcome",
-			it:   Iteration{File: aggFile, Job: aggJob, Recorded: aggComplete},
+			it:   contract.Iteration{File: aggFile, Job: aggJob, Recorded: aggComplete},
 			want: ok(`no copy outcome for key "granules/a+b=c café.iso.xml"`),
 		},
 		{
 			name: "no lookup at all",
-			it:   Iteration{File: aggFile},
-			want: FileResult{SourceBucket: "restore", SourceKey: aggFile.SourceKey,
+			it:   contract.Iteration{File: aggFile},
+			want: contract.FileResult{SourceBucket: "restore", SourceKey: aggFile.SourceKey,
 				ErrMsg: `no job was looked up in request_status for key "granules/a+b=c café.iso.xml"`},
 		},
 	}
@@ -132,42 +134,42 @@ func TestIterationResult(t *testing.T) {
 }
 
 func TestAggregate(t *testing.T) {
-	good := Iteration{File: aggFile, Job: aggJob, Copy: aggCopied, Recorded: aggComplete}
-	missing := Iteration{File: File{SourceBucket: "restore", SourceKey: "gone&lost.h5"}, Job: &Job{RequestID: "req-2", TargetBucket: "archive"},
-		CopyError: &StateError{Error: "PermanentCopyError", Cause: aggLambdaCause("PermanentCopyError", "NoSuchKey")}}
+	good := contract.Iteration{File: aggFile, Job: aggJob, Copy: aggCopied, Recorded: aggComplete}
+	missing := contract.Iteration{File: contract.File{SourceBucket: "restore", SourceKey: "gone&lost.h5"}, Job: &contract.Job{RequestID: "req-2", TargetBucket: "archive"},
+		CopyError: &contract.StateError{Error: "PermanentCopyError", Cause: aggLambdaCause("PermanentCopyError", "NoSuchKey")}}
 	tests := []struct {
 		name    string
-		req     AggregateRequest
-		want    []FileResult
+		req     contract.AggregateRequest
+		want    []contract.FileResult
 		wantErr string
 	}{
 		{
 			name: "all succeeded",
-			req:  AggregateRequest{Iterations: []Iteration{good, good}},
-			want: []FileResult{IterationResult(good), IterationResult(good)},
+			req:  contract.AggregateRequest{Iterations: []contract.Iteration{good, good}},
+			want: []contract.FileResult{IterationResult(good), IterationResult(good)},
 		},
 		{
 			name: "no files",
-			req:  AggregateRequest{Iterations: nil},
-			want: []FileResult{},
+			req:  contract.AggregateRequest{Iterations: nil},
+			want: []contract.FileResult{},
 		},
 		{
 			name: "one failed",
-			req:  AggregateRequest{Iterations: []Iteration{good, missing}},
+			req:  contract.AggregateRequest{Iterations: []contract.Iteration{good, missing}},
 			wantErr: `File copy failed. [` +
 				`{"request_id":"req-1","source_bucket":"restore","source_key":"granules/a+b=c café.iso.xml","target_bucket":"archive","success":true,"err_msg":""},` +
 				`{"request_id":"req-2","source_bucket":"restore","source_key":"gone&lost.h5","target_bucket":"archive","success":false,"err_msg":"NoSuchKey"}]`,
 		},
 		{
 			name: "invalid event",
-			req: AggregateRequest{EventError: &StateError{Error: "InvalidEventError",
+			req: contract.AggregateRequest{EventError: &contract.StateError{Error: "InvalidEventError",
 				Cause: aggLambdaCause("InvalidEventError", "Records[0].s3.object.key is missing")}},
 			wantErr: `File copy failed. [{"request_id":"","source_bucket":"","source_key":"","target_bucket":"","success":false,` +
 				`"err_msg":"invalid event, nothing was copied: Records[0].s3.object.key is missing"}]`,
 		},
 		{
 			name: "event not read: parse-event timed out",
-			req:  AggregateRequest{EventError: &StateError{Error: "States.Timeout", Cause: "Task timed out after 30 seconds"}},
+			req:  contract.AggregateRequest{EventError: &contract.StateError{Error: "States.Timeout", Cause: "Task timed out after 30 seconds"}},
 			wantErr: `File copy failed. [{"request_id":"","source_bucket":"","source_key":"","target_bucket":"","success":false,` +
 				`"err_msg":"the event could not be read (States.Timeout), nothing was copied: Task timed out after 30 seconds"}]`,
 		},
@@ -198,7 +200,7 @@ func TestAggregate(t *testing.T) {
 				t.Errorf("results %v returned with the error", got)
 			}
 			// The message's list is the error's Results, as JSON.
-			var inMessage []FileResult
+			var inMessage []contract.FileResult
 			if err := json.Unmarshal([]byte(strings.TrimPrefix(err.Error(), "File copy failed. ")), &inMessage); err != nil {
 				t.Fatalf("message list is not JSON: %v", err)
 			}
@@ -216,22 +218,22 @@ func TestCopyRequestErrorNilResults(t *testing.T) {
 }
 
 func TestAggregateHandler(t *testing.T) {
-	good := Iteration{File: aggFile, Job: aggJob, Copy: aggCopied, Recorded: aggComplete}
-	bad := Iteration{File: File{SourceBucket: "restore", SourceKey: "k2"}, LookupError: &StateError{Error: "NoOpenJobError", Cause: "none"}}
+	good := contract.Iteration{File: aggFile, Job: aggJob, Copy: aggCopied, Recorded: aggComplete}
+	bad := contract.Iteration{File: contract.File{SourceBucket: "restore", SourceKey: "k2"}, LookupError: &contract.StateError{Error: "NoOpenJobError", Cause: "none"}}
 	tests := []struct {
 		name     string
-		req      AggregateRequest
+		req      contract.AggregateRequest
 		wantErr  bool
 		wantLogs []string // "level msg" per line
 	}{
 		{
 			name:     "success",
-			req:      AggregateRequest{Iterations: []Iteration{good}},
+			req:      contract.AggregateRequest{Iterations: []contract.Iteration{good}},
 			wantLogs: []string{"INFO file copied", "INFO copy request finished"},
 		},
 		{
 			name:     "failure",
-			req:      AggregateRequest{Iterations: []Iteration{good, bad}},
+			req:      contract.AggregateRequest{Iterations: []contract.Iteration{good, bad}},
 			wantErr:  true,
 			wantLogs: []string{"INFO file copied", "ERROR file failed", "INFO copy request finished"},
 		},

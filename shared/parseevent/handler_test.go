@@ -1,4 +1,4 @@
-package restore
+package parseevent
 
 import (
 	"bytes"
@@ -11,21 +11,21 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 func TestParseHandler(t *testing.T) {
 	tests := []struct {
 		name    string
 		event   string
-		want    workflow.ParsedEvent
+		want    contract.ParsedEvent
 		wantErr string
 		wantLog map[string]any
 	}{
 		{
 			name:  "two files",
 			event: string(readTestdata(t, "s3-records-two-files-encoded-keys.json")),
-			want: workflow.ParsedEvent{Files: []workflow.File{
+			want: contract.ParsedEvent{Files: []contract.File{
 				{SourceBucket: "my-dr-fake-glacier-bucket", SourceKey: "granules/L0A RAD RAW product (1 of 20).h5", Size: 2048},
 				{SourceBucket: "my-dr-fake-glacier-bucket", SourceKey: "granules/a+b=c café.iso.xml", Size: 512},
 			}},

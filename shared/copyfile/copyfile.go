@@ -1,4 +1,4 @@
-// Package archivecopy copies a restored object server-side from its restore
+// Package copyfile is the copy-file function: it copies a restored object server-side from its restore
 // bucket to its archive bucket under the same key: one CopyObject up to a
 // threshold, a parallel multipart UploadPartCopy above it, which pauses
 // before the Lambda's deadline and resumes in the next invocation when the
@@ -7,7 +7,7 @@
 // copy's size and full-object checksum are verified, and every failure is
 // classified as a TransientCopyError or a PermanentCopyError for the
 // workflow to route on.
-package archivecopy
+package copyfile
 
 import (
 	"context"
@@ -22,7 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // S3API is the part of the S3 client the copier uses.
@@ -68,10 +68,10 @@ func NewArchiveCopier(client S3API, cfg Config) *ArchiveCopier {
 // Every finished copy has Complete true.
 // A permanent failure of a call with a token aborts the token's upload,
 // whichever step fails; a transient one keeps it for the retry.
-func (a *ArchiveCopier) Copy(ctx context.Context, req workflow.CopyRequest) (workflow.CopyOutcome, error) {
+func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (contract.CopyOutcome, error) {
 	start := a.clock()
 	c := Copy{SourceBucket: req.SourceBucket, SourceKey: req.SourceKey, TargetBucket: req.TargetBucket}
-	out := workflow.CopyOutcome{TargetBucket: req.TargetBucket, TargetKey: req.SourceKey}
+	out := contract.CopyOutcome{TargetBucket: req.TargetBucket, TargetKey: req.SourceKey}
 	if err := a.admit(c); err != nil {
 		return out, err
 	}

@@ -1,4 +1,4 @@
-package restore
+package parseevent
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // ParseHandler is the parse-event Lambda: it turns the triggering event into
@@ -19,19 +19,19 @@ type ParseHandler struct {
 // Handle parses one event. A rejected event is returned as the
 // *InvalidEventError itself, unwrapped, so that Lambda reports errorType
 // "InvalidEventError" and the workflow can route on it.
-func (h *ParseHandler) Handle(ctx context.Context, event json.RawMessage) (workflow.ParsedEvent, error) {
+func (h *ParseHandler) Handle(ctx context.Context, event json.RawMessage) (contract.ParsedEvent, error) {
 	logger := h.logger(ctx)
 	files, err := ParseEvent(event)
 	if err != nil {
 		logger.WarnContext(ctx, "event rejected", "files", 0, "error", err.Error())
-		return workflow.ParsedEvent{}, err
+		return contract.ParsedEvent{}, err
 	}
 	attrs := []any{"files", len(files)}
 	if len(files) > 0 {
 		attrs = append(attrs, "bucket", files[0].SourceBucket, "first_key", files[0].SourceKey)
 	}
 	logger.InfoContext(ctx, "event parsed", attrs...)
-	return workflow.ParsedEvent{Files: files}, nil
+	return contract.ParsedEvent{Files: files}, nil
 }
 
 func (h *ParseHandler) logger(ctx context.Context) *slog.Logger {

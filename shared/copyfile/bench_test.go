@@ -1,4 +1,4 @@
-package archivecopy_test
+package copyfile_test
 
 import (
 	"bytes"
@@ -17,8 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/archivecopy"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
 )
 
 // benchEnv is a server with buckets "restore" and "archive" for benchmarks.
@@ -82,11 +82,11 @@ func BenchmarkCopyFile(b *testing.B) {
 	const size = 1 << 20
 	key := "granules/2024/MOD09GA A2024001 h10v05+copy ü.hdf"
 	putSized(b, client, key, size)
-	h := &archivecopy.CopyHandler{
-		Copier: archivecopy.NewArchiveCopier(client, archivecopy.DefaultConfig()),
+	h := &copyfile.CopyHandler{
+		Copier: copyfile.NewArchiveCopier(client, copyfile.DefaultConfig()),
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	}
-	req := workflow.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"}
+	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"}
 	b.SetBytes(size)
 	b.ResetTimer()
 	for b.Loop() {
@@ -118,7 +118,7 @@ func BenchmarkCopyThroughput(b *testing.B) {
 	for _, size := range sizes {
 		key := fmt.Sprintf("bench/%dMiB object", size>>20)
 		putSized(b, client, key, size)
-		req := workflow.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"}
+		req := contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"}
 		modes := []struct {
 			name        string
 			multipart   bool
@@ -132,15 +132,15 @@ func BenchmarkCopyThroughput(b *testing.B) {
 		}
 		for _, m := range modes {
 			b.Run(fmt.Sprintf("size=%dMiB/%s", size>>20, m.name), func(b *testing.B) {
-				cfg := archivecopy.DefaultConfig()
-				cfg.MultipartChecksum = archivecopy.ChecksumOff // versitygw v1.8.0 gap; see multipartEnv
-				cfg.ChunkSize = chunkMB * archivecopy.MiB
+				cfg := copyfile.DefaultConfig()
+				cfg.MultipartChecksum = copyfile.ChecksumOff // versitygw v1.8.0 gap; see multipartEnv
+				cfg.ChunkSize = chunkMB * copyfile.MiB
 				cfg.Concurrency = m.concurrency
-				cfg.MultipartThreshold = archivecopy.MaxCopyObjectSize
+				cfg.MultipartThreshold = copyfile.MaxCopyObjectSize
 				if m.multipart {
 					cfg.MultipartThreshold = 0
 				}
-				copier := archivecopy.NewArchiveCopier(client, cfg)
+				copier := copyfile.NewArchiveCopier(client, cfg)
 				b.SetBytes(size)
 				b.ResetTimer()
 				for b.Loop() {

@@ -1,16 +1,16 @@
-package archivecopy
+package copyfile
 
 import (
 	"context"
 	"log/slog"
 	"time"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // Copier is what the handler needs: one copy.
 type Copier interface {
-	Copy(ctx context.Context, req workflow.CopyRequest) (workflow.CopyOutcome, error)
+	Copy(ctx context.Context, req contract.CopyRequest) (contract.CopyOutcome, error)
 }
 
 var _ Copier = (*ArchiveCopier)(nil)
@@ -24,7 +24,7 @@ type CopyHandler struct {
 // Handle copies one file and logs one line about it. Its error is a
 // *TransientCopyError or a *PermanentCopyError, never wrapped, so the Lambda
 // runtime reports errorType TransientCopyError or PermanentCopyError.
-func (h *CopyHandler) Handle(ctx context.Context, req workflow.CopyRequest) (workflow.CopyOutcome, error) {
+func (h *CopyHandler) Handle(ctx context.Context, req contract.CopyRequest) (contract.CopyOutcome, error) {
 	start := time.Now()
 	out, err := h.Copier.Copy(ctx, req)
 	c := Copy{SourceBucket: req.SourceBucket, SourceKey: req.SourceKey, TargetBucket: req.TargetBucket}
@@ -60,13 +60,13 @@ func (h *CopyHandler) Handle(ctx context.Context, req workflow.CopyRequest) (wor
 	switch e := Classify(c, err).(type) {
 	case *TransientCopyError:
 		log.WarnContext(ctx, "file copy failed", append(attrs, "error_type", "TransientCopyError", "code", e.Code, "error", e.Error())...)
-		return workflow.CopyOutcome{}, e
+		return contract.CopyOutcome{}, e
 	case *PermanentCopyError:
 		log.ErrorContext(ctx, "file copy failed", append(attrs, "error_type", "PermanentCopyError", "code", e.Code, "error", e.Error())...)
-		return workflow.CopyOutcome{}, e
+		return contract.CopyOutcome{}, e
 	default: // Classify returns only the two types; keep the contract regardless
 		pe := &PermanentCopyError{Copy: c, Message: err.Error(), Err: err}
 		log.ErrorContext(ctx, "file copy failed", append(attrs, "error_type", "PermanentCopyError", "error", pe.Error())...)
-		return workflow.CopyOutcome{}, pe
+		return contract.CopyOutcome{}, pe
 	}
 }

@@ -1,10 +1,12 @@
-package workflow
+package aggregate
 
 import (
 	"context"
 	"log/slog"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // AggregateHandler is the aggregate Lambda: the workflow's last step, which
@@ -17,7 +19,7 @@ type AggregateHandler struct {
 // Handle logs one line per file and returns the results, or the
 // *CopyRequestError itself (unwrapped, so Lambda reports errorType
 // "CopyRequestError").
-func (h *AggregateHandler) Handle(ctx context.Context, req AggregateRequest) ([]FileResult, error) {
+func (h *AggregateHandler) Handle(ctx context.Context, req contract.AggregateRequest) ([]contract.FileResult, error) {
 	logger := h.Logger
 	if logger == nil {
 		logger = slog.Default()

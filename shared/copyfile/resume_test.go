@@ -1,4 +1,4 @@
-package archivecopy
+package copyfile
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // partNumbers returns the part numbers UploadPartCopy was called for, in
@@ -40,7 +40,7 @@ func TestCopyPausesThenResumes(t *testing.T) {
 	cfg.Concurrency = 2
 	cfg.DeadlineMargin = MinDeadlineMargin
 	a := NewArchiveCopier(f, cfg)
-	req := workflow.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive", Resumable: true}
+	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive", Resumable: true}
 
 	// 10 parts, 2 at a time, 300 ms each: at least 1.5 s; the copy gets
 	// 2 s but starts a part only if it would end a second (the finish
@@ -57,10 +57,10 @@ func TestCopyPausesThenResumes(t *testing.T) {
 	if first.Complete || first.PartsDone < 1 || first.PartsDone >= 10 {
 		t.Fatalf("first outcome = %+v, want incomplete with some of the 10 parts done", first)
 	}
-	wantFirst := workflow.CopyOutcome{TargetBucket: "archive", TargetKey: "big", Bytes: 50 * MiB, Multipart: true, Parts: 10,
+	wantFirst := contract.CopyOutcome{TargetBucket: "archive", TargetKey: "big", Bytes: 50 * MiB, Multipart: true, Parts: 10,
 		UploadID: "upload-1", SourceETag: fmt.Sprintf(`"etag-%d"`, 50*MiB),
 		PartSize: 5 * MiB, PartsDone: first.PartsDone, PartsTotal: 10, BytesDone: int64(first.PartsDone) * 5 * MiB}
-	if diff := cmp.Diff(wantFirst, first, cmpopts.IgnoreFields(workflow.CopyOutcome{}, "DurationMS")); diff != "" {
+	if diff := cmp.Diff(wantFirst, first, cmpopts.IgnoreFields(contract.CopyOutcome{}, "DurationMS")); diff != "" {
 		t.Errorf("first outcome (-want +got):\n%s", diff)
 	}
 	if elapsed > window+time.Second {
@@ -82,9 +82,9 @@ func TestCopyPausesThenResumes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second invocation: %v", err)
 	}
-	wantSecond := workflow.CopyOutcome{TargetBucket: "archive", TargetKey: "big", Bytes: 50 * MiB, Multipart: true, Parts: 10,
+	wantSecond := contract.CopyOutcome{TargetBucket: "archive", TargetKey: "big", Bytes: 50 * MiB, Multipart: true, Parts: 10,
 		Complete: true, PartSize: 5 * MiB, PartsDone: 10, PartsTotal: 10, BytesDone: 50 * MiB}
-	if diff := cmp.Diff(wantSecond, second, cmpopts.IgnoreFields(workflow.CopyOutcome{}, "DurationMS")); diff != "" {
+	if diff := cmp.Diff(wantSecond, second, cmpopts.IgnoreFields(contract.CopyOutcome{}, "DurationMS")); diff != "" {
 		t.Errorf("second outcome (-want +got):\n%s", diff)
 	}
 	if n := len(f.partNumbers()) - before; n != 10-first.PartsDone {
@@ -117,7 +117,7 @@ func TestCopyResume(t *testing.T) {
 	tests := []struct {
 		name string
 		// token names the upload to resume; "" + etag of the source.
-		token      workflow.CopyRequest
+		token      contract.CopyRequest
 		newSource  []byte // put before the copy: the source changed
 		prepare    func(f *fakeS3)
 		fail       func(op string, in any) error
@@ -132,20 +132,20 @@ func TestCopyResume(t *testing.T) {
 	}{
 		{
 			name:       "copies only the missing parts and completes",
-			token:      workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
+			token:      contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			wantParts:  []int32{3, 5, 6},
 			wantCreate: 0,
 		},
 		{
 			name:       "upload gone (NoSuchUpload): a new upload",
-			token:      workflow.CopyRequest{UploadID: "upload-gone", SourceETag: etag, PartSize: 5 * MiB},
+			token:      contract.CopyRequest{UploadID: "upload-gone", SourceETag: etag, PartSize: 5 * MiB},
 			wantParts:  []int32{1, 2, 3, 4, 5, 6},
 			wantCreate: 1,
 			wantKept:   true, // upload-old is not the one named: untouched
 		},
 		{
 			name:       "source ETag changed: old upload aborted, a new one",
-			token:      workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
+			token:      contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			newSource:  pattern(27 * MiB),
 			wantParts:  []int32{1, 2, 3, 4, 5, 6},
 			wantCreate: 1,
@@ -153,7 +153,7 @@ func TestCopyResume(t *testing.T) {
 		},
 		{
 			name:       "token without ETag: cannot be trusted, old upload aborted, a new one",
-			token:      workflow.CopyRequest{UploadID: "upload-old", PartSize: 5 * MiB},
+			token:      contract.CopyRequest{UploadID: "upload-old", PartSize: 5 * MiB},
 			wantParts:  []int32{1, 2, 3, 4, 5, 6},
 			wantCreate: 1,
 			wantAbort:  true,
@@ -164,7 +164,7 @@ func TestCopyResume(t *testing.T) {
 			// of this plan's part 6 (bytes 25-28 MiB): matched by number
 			// and size it would put the wrong bytes in the copy.
 			name:  "part size changed: old upload aborted, a new one",
-			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 3 * MiB},
+			token: contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 3 * MiB},
 			prepare: func(f *fakeS3) {
 				f.uploads["upload-old"].parts = map[int32][]byte{
 					1: data[0 : 3*MiB], 2: data[3*MiB : 6*MiB], 6: data[15*MiB : 18*MiB],
@@ -176,14 +176,14 @@ func TestCopyResume(t *testing.T) {
 		},
 		{
 			name:       "token without part size: cannot be trusted, old upload aborted, a new one",
-			token:      workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag},
+			token:      contract.CopyRequest{UploadID: "upload-old", SourceETag: etag},
 			wantParts:  []int32{1, 2, 3, 4, 5, 6},
 			wantCreate: 1,
 			wantAbort:  true,
 		},
 		{
 			name:      "no part copied before the deadline: transient, upload kept for the retry",
-			token:     workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
+			token:     contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			delay:     time.Hour,
 			deadline:  MinDeadlineMargin + 300*time.Millisecond,
 			wantErr:   "Transient DeadlineExceeded",
@@ -193,7 +193,7 @@ func TestCopyResume(t *testing.T) {
 		},
 		{
 			name:  "transient part failure: upload kept for the retry",
-			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
+			token: contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			fail: func(op string, in any) error {
 				if p, ok := in.(*s3.UploadPartCopyInput); ok && *p.PartNumber == 5 {
 					return apiError(503, "SlowDown", "Please reduce your request rate.")
@@ -206,7 +206,7 @@ func TestCopyResume(t *testing.T) {
 		},
 		{
 			name:  "source changed mid-copy (PreconditionFailed): transient, the useless upload aborted",
-			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
+			token: contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			fail: func(op string, in any) error {
 				if p, ok := in.(*s3.UploadPartCopyInput); ok && *p.PartNumber == 6 {
 					return apiError(412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
@@ -219,7 +219,7 @@ func TestCopyResume(t *testing.T) {
 		},
 		{
 			name:      "source gone (NoSuchKey): permanent, the resumed upload aborted",
-			token:     workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
+			token:     contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			prepare:   func(f *fakeS3) { delete(f.objects, "restore/big") },
 			wantErr:   "Permanent NoSuchKey",
 			wantNote:  "multipart upload upload-old aborted",
@@ -227,7 +227,7 @@ func TestCopyResume(t *testing.T) {
 		},
 		{
 			name:  "restored copy expired (InvalidObjectState): permanent, the resumed upload aborted",
-			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
+			token: contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			prepare: func(f *fakeS3) {
 				f.objects["restore/big"].head.StorageClass = types.StorageClassGlacier
 			},
@@ -237,7 +237,7 @@ func TestCopyResume(t *testing.T) {
 		},
 		{
 			name:  "transient failure reading the source: upload kept for the retry",
-			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
+			token: contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			fail: func(op string, in any) error {
 				if op == "HeadObject" {
 					return apiError(503, "ServiceUnavailable", "Please try again.")
@@ -249,7 +249,7 @@ func TestCopyResume(t *testing.T) {
 		},
 		{
 			name:  "permanent part failure: upload aborted",
-			token: workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
+			token: contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			fail: func(op string, in any) error {
 				if p, ok := in.(*s3.UploadPartCopyInput); ok && *p.PartNumber == 3 {
 					return apiError(403, "AccessDenied", "Access Denied")
@@ -353,7 +353,7 @@ func TestCopyKeepsTimeToFinish(t *testing.T) {
 	etag := fmt.Sprintf(`"etag-%d"`, 20*MiB)
 	tests := []struct {
 		name          string
-		token         workflow.CopyRequest
+		token         contract.CopyRequest
 		held          []int32 // parts upload-old holds
 		concurrency   int
 		delay         time.Duration
@@ -385,7 +385,7 @@ func TestCopyKeepsTimeToFinish(t *testing.T) {
 		},
 		{
 			name:          "resumed: Complete out of time after progress pauses with the token",
-			token:         workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
+			token:         contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			held:          []int32{1, 2},
 			concurrency:   2,
 			completeDelay: time.Hour,
@@ -394,7 +394,7 @@ func TestCopyKeepsTimeToFinish(t *testing.T) {
 		},
 		{
 			name:          "resumed: Complete out of time without progress fails, upload kept",
-			token:         workflow.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
+			token:         contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			held:          []int32{1, 2, 3, 4},
 			concurrency:   2,
 			completeDelay: time.Hour,
@@ -492,7 +492,7 @@ func TestCopyResumableOnlyWhenAsked(t *testing.T) {
 			cfg.DeadlineMargin = MinDeadlineMargin
 			ctx, cancel := context.WithTimeout(context.Background(), MinDeadlineMargin+tc.window)
 			defer cancel()
-			req := workflow.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive", Resumable: tc.resumable}
+			req := contract.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive", Resumable: tc.resumable}
 			out, err := NewArchiveCopier(f, cfg).Copy(ctx, req)
 
 			var got string
