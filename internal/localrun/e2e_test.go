@@ -50,7 +50,10 @@ const (
 // harness is one scenario's world: its own S3 server, its own database
 // schema, a runner wired to both.
 type harness struct {
-	t      *testing.T
+	t *testing.T
+	// engine is the engine running this scenario (localrun.EngineNode or
+	// EngineMoto).
+	engine string
 	ctx    context.Context
 	s3srv  *s3server.Server
 	s3     *s3.Client
@@ -66,6 +69,10 @@ type harness struct {
 }
 
 type harnessOptions struct {
+	// engine runs the definition: localrun.EngineNode or EngineMoto; empty
+	// takes $LOCAL_E2E_ENGINE (see scenarioEngine), so every scenario runs
+	// on the engine `make test` asks for.
+	engine string
 	env       map[string]string // extra runner environment (e.g. MAP_MAX_CONCURRENCY)
 	lambdaEnv func(h *harness) map[string]string
 	// embeddedS3: the runner starts its own S3 server (no
@@ -86,8 +93,9 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 	if err := localrun.CheckNodeModules(root); err != nil {
 		t.Fatal(err)
 	}
+	engine := scenarioEngine(t, opts.engine)
 	dbURL, _ := pgtest.Schema(t, "e2e") // the runner applies the schema
-	h := &harness{t: t, ctx: ctx, dbURL: dbURL, out: &childproc.Output{}, serverLog: &childproc.Output{}}
+	h := &harness{t: t, ctx: ctx, engine: engine, dbURL: dbURL, out: &childproc.Output{}, serverLog: &childproc.Output{}}
 	h.env = map[string]string{
 		"DATABASE_URL":       dbURL,
 		"DATABASE_MAX_CONNS": "5",
@@ -108,6 +116,7 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 		h.lambda = opts.lambdaEnv(h)
 	}
 	runner, err := localrun.NewRunner(ctx, localrun.Config{
+		Engine:     engine,
 		RepoRoot:   root,
 		Getenv:     func(k string) string { return h.env[k] },
 		S3Dir:      t.TempDir(),
@@ -134,11 +143,53 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 	}
 	t.Cleanup(h.db.Close)
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("E2E_SHOW_OUTPUT") != "" {
 			t.Logf("runner output:\n%s", h.out.String())
 		}
 	})
 	return h
+}
+
+// engineEnv names the variable choosing the scenarios' engine: `make test`
+// runs the scenarios once per engine, the second time with
+// LOCAL_E2E_ENGINE=moto.
+const engineEnv = "LOCAL_E2E_ENGINE"
+
+// scenarioEngine returns the engine a scenario runs on: want, else
+// $LOCAL_E2E_ENGINE, else the Node engine. Without a usable moto the moto
+// runs skip, saying why, and fail under CI=true.
+func scenarioEngine(t *testing.T, want string) string {
+	t.Helper()
+	engine := want
+	if engine == "" {
+		engine = os.Getenv(engineEnv)
+	}
+	if engine == "" {
+		engine = localrun.EngineNode
+	}
+	if engine == localrun.EngineMoto {
+		requireMoto(t)
+	}
+	return engine
+}
+
+var (
+	motoOnce sync.Once
+	motoErr  error
+)
+
+// requireMoto skips the test when the moto engine cannot run here (fails
+// under CI=true, where it must).
+func requireMoto(t *testing.T) {
+	t.Helper()
+	motoOnce.Do(func() { motoErr = localrun.CheckMoto(context.Background(), "") })
+	if motoErr == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true and the moto engine cannot run: %v", motoErr)
+	}
+	t.Skipf("SKIPPED on the moto engine: %v", motoErr)
 }
 
 func randomHex(n int) string {

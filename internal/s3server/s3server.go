@@ -55,11 +55,26 @@ type Server struct {
 	AccessKey, SecretKey string
 	// Region is the region the server signs for.
 	Region string
-	// Dir is the directory holding the buckets (one subdirectory each).
+	// Dir is the directory holding the buckets (one subdirectory each);
+	// empty for moto, which keeps them in memory.
 	Dir string
+	// Backend is BackendVersityGW or BackendMoto.
+	Backend string
 
 	proc *childproc.Process
+	stop func() // stops a server not started as proc (moto)
 }
+
+// The S3 servers this package starts.
+const (
+	// BackendVersityGW is versitygw on a POSIX directory: CopyObject,
+	// UploadPartCopy, metadata, odd keys; no storage classes.
+	BackendVersityGW = "versitygw"
+	// BackendMoto is moto's server: storage classes (GLACIER,
+	// DEEP_ARCHIVE), RestoreObject, versioning; no per-part checksums
+	// from UploadPartCopy.
+	BackendMoto = "moto"
+)
 
 // Start builds the server binary if needed (see Binary), starts it on a free
 // loopback port serving buckets from dataDir, and waits until it answers.
@@ -126,6 +141,7 @@ func start(ctx context.Context, bin, dataDir string, log io.Writer) (*Server, er
 		SecretKey: secretKey,
 		Region:    region,
 		Dir:       dataDir,
+		Backend:   BackendVersityGW,
 		proc:      proc,
 	}
 	if err := s.waitReady(ctx, 30*time.Second); err != nil {
@@ -185,6 +201,10 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 // then SIGKILL after five seconds). It is safe to call more than once, and
 // returns nil.
 func (s *Server) Close() error {
+	if s.stop != nil {
+		s.stop()
+		return nil
+	}
 	s.proc.Stop()
 	return nil
 }
