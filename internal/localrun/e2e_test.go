@@ -72,7 +72,7 @@ type harnessOptions struct {
 	// engine runs the definition: localrun.EngineNode or EngineMoto; empty
 	// takes $LOCAL_E2E_ENGINE (see scenarioEngine), so every scenario runs
 	// on the engine `make test` asks for.
-	engine string
+	engine    string
 	env       map[string]string // extra runner environment (e.g. MAP_MAX_CONCURRENCY)
 	lambdaEnv func(h *harness) map[string]string
 	// embeddedS3: the runner starts its own S3 server (no
