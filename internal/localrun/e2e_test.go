@@ -75,6 +75,9 @@ type harnessOptions struct {
 	engine    string
 	env       map[string]string // extra runner environment (e.g. MAP_MAX_CONCURRENCY)
 	lambdaEnv func(h *harness) map[string]string
+	// s3: the S3 server, s3server.BackendVersityGW (default) or
+	// BackendMoto (storage classes, RestoreObject, versioning).
+	s3 string
 	// embeddedS3: the runner starts its own S3 server (no
 	// AWS_ENDPOINT_URL_S3), as `make local` does; h.s3srv is nil.
 	embeddedS3 bool
@@ -101,7 +104,11 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 		"DATABASE_MAX_CONNS": "5",
 	}
 	if !opts.embeddedS3 {
-		srv := s3server.StartForTest(t, restoreBucket, archiveBucket)
+		backend := opts.s3
+		if backend == "" {
+			backend = s3server.BackendVersityGW
+		}
+		srv := s3server.StartBackendForTest(t, backend, restoreBucket, archiveBucket)
 		h.s3srv = srv
 		h.s3, _ = srv.Client(ctx)
 		h.env["AWS_ENDPOINT_URL_S3"] = srv.Endpoint
