@@ -53,7 +53,7 @@ type CLI struct {
 
 type cliFlags struct {
 	event, engine, repo, dataDir, dbDir, logFile string
-	json, verbose                        bool
+	json, verbose                                bool
 }
 
 // Main runs the command line and returns the exit status: 0 when the
