@@ -155,18 +155,25 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 // Close stops the server. Safe to call more than once.
 func (s *Server) Close() { s.proc.Stop() }
 
-// StartForTest starts a server stopped in t.Cleanup. Without a usable moto
-// the test is skipped, saying why, or fails when CI=true (CI must run it).
-func StartForTest(t testing.TB) *Server {
+// Require skips the test when moto's server cannot run here, saying why,
+// or fails it when CI=true (CI must run it).
+func Require(t testing.TB) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	if err := Check(ctx); err != nil {
+	if err := Check(context.Background()); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("CI=true and moto's server cannot run: %v", err)
 		}
 		t.Skipf("SKIPPED: %v", err)
 	}
+}
+
+// StartForTest starts a server stopped in t.Cleanup (see Require for what
+// happens without moto).
+func StartForTest(t testing.TB) *Server {
+	t.Helper()
+	Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
 	log := &childproc.Output{Max: 16 << 10}
 	s, err := Start(ctx, log)
 	if err != nil {
