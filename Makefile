@@ -22,10 +22,12 @@ demo: node_modules
 	go run ./cmd/local demo
 
 ## test: formatting, vet, every test (unit, Postgres, S3, engine, CDK, cfn-lint), the
-## end-to-end scenarios again on the moto engine, then a short fuzz run.
+## end-to-end scenarios again on the moto engine, the copy integration tests again on
+## moto's S3, then a short fuzz run.
 test: check node_modules
 	go test $(GO_TEST_FLAGS) ./...
 	LOCAL_E2E_ENGINE=moto go test $(GO_TEST_FLAGS) -run '^TestScenario' ./internal/localrun
+	S3_TEST_BACKEND=moto go test $(GO_TEST_FLAGS) ./shared/copyfile
 	go test -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME) ./shared/parseevent
 
 ## check: gofmt and go vet.
