@@ -352,6 +352,7 @@ func TestRenderParameters(t *testing.T) {
 			"size.$": "$.file.size", "target_bucket.$": "$.job.target_bucket",
 			"upload_id.$": "$.copy.upload_id", "source_etag.$": "$.copy.source_etag",
 			"part_size.$": "$.copy.part_size", "resumable": true,
+			"retry_count.$": "$$.State.RetryCount", "max_retries": float64(2),
 		},
 		"Record copy complete": {"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key"},
 		"Record copy error": {
@@ -369,6 +370,28 @@ func TestRenderParameters(t *testing.T) {
 	for name, w := range resultPaths {
 		if got := states[name].ResultPath; got == nil || *got != w {
 			t.Errorf("%s ResultPath = %v, want %s", name, got, w)
+		}
+	}
+}
+
+// TestCopyKnowsItsLastAttempt pins that "Copy file" hands the copier
+// $$.State.RetryCount (AWS's Context object:
+// https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html)
+// and, as max_retries, its one retrier's MaxAttempts, whatever COPY_RETRIES
+// is, so the copier knows when no retry follows.
+func TestCopyKnowsItsLastAttempt(t *testing.T) {
+	for _, retries := range []int{1, 3, 7} {
+		s := withARNs(DefaultSettings())
+		s.CopyRetries = retries
+		st := allStates(renderDoc(t, s))["Copy file"]
+		if len(st.Retry) != 1 {
+			t.Fatalf("Copy file has %d retriers, want 1 (max_retries names one MaxAttempts)", len(st.Retry))
+		}
+		if got := st.Parameters["max_retries"]; got != float64(st.Retry[0].MaxAttempts) || got != float64(retries-1) {
+			t.Errorf("COPY_RETRIES=%d: max_retries = %v, retrier MaxAttempts = %d, want both %d", retries, got, st.Retry[0].MaxAttempts, retries-1)
+		}
+		if got := st.Parameters["retry_count.$"]; got != "$$.State.RetryCount" {
+			t.Errorf("retry_count.$ = %v, want $$.State.RetryCount", got)
 		}
 	}
 }

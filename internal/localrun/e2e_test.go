@@ -323,6 +323,32 @@ func countEvents(res *localrun.Result, typ, state string) int {
 	return n
 }
 
+// scheduledRetryCounts returns the retry_count each invocation of a Task
+// state was scheduled with, from the moto engine's AWS history events.
+func scheduledRetryCounts(t *testing.T, res *localrun.Result, state string) []int {
+	t.Helper()
+	var counts []int
+	for _, ev := range res.History {
+		var aws struct {
+			Type    string `json:"type"`
+			Details *struct {
+				Input string `json:"input"`
+			} `json:"lambdaFunctionScheduledEventDetails"`
+		}
+		if ev.State == nil || ev.State.Name != state || json.Unmarshal(ev.Raw, &aws) != nil || aws.Details == nil {
+			continue
+		}
+		var in struct {
+			RetryCount *int `json:"retry_count"`
+		}
+		if err := json.Unmarshal([]byte(aws.Details.Input), &in); err != nil || in.RetryCount == nil {
+			t.Fatalf("%s scheduled with input %s: no retry_count (%v)", state, aws.Details.Input, err)
+		}
+		counts = append(counts, *in.RetryCount)
+	}
+	return counts
+}
+
 func ignoreRequestIDs() cmp.Option {
 	return cmp.FilterPath(func(p cmp.Path) bool { return p.Last().String() == ".RequestID" }, cmp.Ignore())
 }
@@ -436,6 +462,14 @@ func TestScenarioSlowDownRetried(t *testing.T) {
 				if ev.Type == "StateFailed" && ev.State.Name == "Copy file" &&
 					(ev.Error != "TransientCopyError" || !strings.Contains(ev.CauseText(), "SlowDown")) {
 					t.Errorf("copy failed with %s: %s, want TransientCopyError naming SlowDown", ev.Error, ev.CauseText())
+				}
+			}
+			if h.engine == localrun.EngineMoto {
+				// AWS's history: each attempt's LambdaFunctionScheduled
+				// input carries $$.State.RetryCount (engine_compare_test
+				// pins the Node engine's constant 0).
+				if diff := cmp.Diff([]int{0, 1, 2}, scheduledRetryCounts(t, res, "Copy file")); diff != "" {
+					t.Errorf("retry_count of the copy attempts (-want +got):\n%s", diff)
 				}
 			}
 			if slowDown.Hits() != tc.slowDowns {

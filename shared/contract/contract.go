@@ -88,6 +88,22 @@ type CopyRequest struct {
 	// with TransientCopyError DeadlineExceeded and its upload is aborted,
 	// as before the resumable copy, and Complete is true on every success.
 	Resumable bool `json:"resumable,omitempty"`
+	// RetryCount is this invocation's $$.State.RetryCount (0 on the first
+	// attempt; AWS's Context object,
+	// https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html)
+	// and MaxRetries the "Copy file" retrier's MaxAttempts. When both are
+	// set and RetryCount has reached MaxRetries, no retry follows this
+	// attempt (see LastAttempt). Nil: not known (a definition without
+	// them), treated as not the last attempt.
+	RetryCount *int `json:"retry_count,omitempty"`
+	MaxRetries *int `json:"max_retries,omitempty"`
+}
+
+// LastAttempt reports whether the workflow will not retry this copy after
+// a failure: RetryCount and MaxRetries are known and the retries are used
+// up.
+func (r CopyRequest) LastAttempt() bool {
+	return r.RetryCount != nil && r.MaxRetries != nil && *r.RetryCount >= *r.MaxRetries
 }
 
 // CopyOutcome is the copy-file Lambda's output.
