@@ -2,72 +2,70 @@ package localrun
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
-
-	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/lambdafn"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
-// Functions builds the four Lambdas as their main.go files do (the same
-// handler structs, configured by the same Config-from-environment code), but
-// reading getenv's environment and logging JSON to log. copyTimeout, when
-// positive, replaces the copy-file function's deployed timeout (900 s) as
-// its invocations' deadline (tests of the resumable copy). close releases
+// Functions builds the four Lambdas with the constructors their main.go
+// files call (parseevent.NewHandlerFromEnv, ...), from getenv's environment
+// and the AWS configuration it names (AWSConfig), logging JSON to log as
+// deployed (lambdafn.NewLogger, with a "function" attribute). copyTimeout,
+// when positive, replaces the copy-file function's deployed timeout (900 s)
+// as its invocations' deadline (tests of the resumable copy). close releases
 // what they hold (the request-status pool).
 func Functions(ctx context.Context, getenv func(string) string, log io.Writer, copyTimeout time.Duration) (fns []invokeapi.Function, close func(), err error) {
 	if log == nil {
 		log = io.Discard
 	}
-	logger := slog.New(slog.NewJSONHandler(log, &slog.HandlerOptions{ReplaceAttr: lambdacontext.ReplaceAttr}))
-	var closers []func()
-	close = func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
+	logger := lambdafn.NewLogger(log, lambdafn.LevelFromEnv(getenv))
+	// request-status reads SSM without a connection string; locally there
+	// is none to read.
+	if strings.TrimSpace(getenv(EnvDatabaseURL)) == "" {
+		return nil, nil, &ConfigError{fmt.Errorf("%s is empty: the local runner needs a connection string", EnvDatabaseURL)}
 	}
-	defer func() {
-		if err != nil {
-			close()
-		}
-	}()
-
-	parse := &parseevent.ParseHandler{Logger: logger.With("function", statemachine.FunctionParseEvent)}
-	aggregate := &aggregate.AggregateHandler{Logger: logger.With("function", statemachine.FunctionAggregate)}
-
-	// request-status: functions/request-status/main.go's wiring, with the
-	// connection string always given (no SSM locally).
-	pool, err := NewPool(ctx, getenv)
+	awsCfg, err := AWSConfig(ctx, getenv)
 	if err != nil {
 		return nil, nil, err
 	}
-	closers = append(closers, pool.Close)
-	status := &requeststatus.StatusHandler{
-		Store:  requeststatus.NewStore(pool),
-		Logger: logger.With("function", statemachine.FunctionRequestStatus),
-	}
+	named := func(name string) *slog.Logger { return logger.With("function", name) }
 
-	copyFile, err := copyFileHandler(ctx, getenv, logger.With("function", statemachine.FunctionCopyFile))
+	parse, err := parseevent.NewHandlerFromEnv(ctx, awsCfg, getenv, named(statemachine.FunctionParseEvent))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, &ConfigError{fmt.Errorf("%s: %w", statemachine.FunctionParseEvent, err)}
+	}
+	agg, err := aggregate.NewHandlerFromEnv(ctx, awsCfg, getenv, named(statemachine.FunctionAggregate))
+	if err != nil {
+		return nil, nil, &ConfigError{fmt.Errorf("%s: %w", statemachine.FunctionAggregate, err)}
+	}
+	copyFile, err := copyfile.NewHandlerFromEnv(ctx, awsCfg, getenv, named(statemachine.FunctionCopyFile))
+	if err != nil {
+		return nil, nil, &ConfigError{fmt.Errorf("%s: %w", statemachine.FunctionCopyFile, err)}
+	}
+	status, err := requeststatus.NewHandlerFromEnv(ctx, awsCfg, getenv, named(statemachine.FunctionRequestStatus))
+	if err != nil {
+		return nil, nil, &ConfigError{fmt.Errorf("%s: %w", statemachine.FunctionRequestStatus, err)}
 	}
 
 	if copyTimeout <= 0 {
 		copyTimeout = copyFunctionTimeout
 	}
 	return []invokeapi.Function{
-		{Name: statemachine.FunctionParseEvent, Handler: lambda.NewHandler(parse.Handle), Timeout: otherFunctionTimeout},
-		{Name: statemachine.FunctionRequestStatus, Handler: lambda.NewHandler(status.Handle), Timeout: otherFunctionTimeout},
+		{Name: statemachine.FunctionParseEvent, Handler: parse, Timeout: otherFunctionTimeout},
+		{Name: statemachine.FunctionRequestStatus, Handler: status, Timeout: otherFunctionTimeout},
 		{Name: statemachine.FunctionCopyFile, Handler: copyFile, Timeout: copyTimeout},
-		{Name: statemachine.FunctionAggregate, Handler: lambda.NewHandler(aggregate.Handle), Timeout: otherFunctionTimeout},
-	}, close, nil
+		{Name: statemachine.FunctionAggregate, Handler: agg, Timeout: otherFunctionTimeout},
+	}, status.Close, nil
 }
 
 // The functions' timeouts as infra/stack.go deploys them: each local
