@@ -259,10 +259,10 @@ func checkDeployedDefinition(t *testing.T, s synthesized) {
 	}
 	// WHEN the definition is resolved and the settings rendered locally
 	settings := s.cfg.Workflow
-	settings.ParseEventFunctionARN = "arn:" + s.functionID(statemachine.FunctionParseEvent)
-	settings.RequestStatusFunctionARN = "arn:" + s.functionID(statemachine.FunctionRequestStatus)
-	settings.CopyFileFunctionARN = "arn:" + s.functionID(statemachine.FunctionCopyFile)
-	settings.AggregateFunctionARN = "arn:" + s.functionID(statemachine.FunctionAggregate)
+	settings.FunctionARNs = map[string]string{}
+	for _, name := range functionNames {
+		settings.FunctionARNs[name] = "arn:" + s.functionID(name)
+	}
 	want, err := statemachine.Render(settings)
 	if err != nil {
 		t.Fatal(err)

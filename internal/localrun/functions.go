@@ -4,9 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
@@ -17,13 +18,22 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
-// Functions builds the four Lambdas with the constructors their main.go
-// files call (parseevent.NewHandlerFromEnv, ...), from getenv's environment
-// and the AWS configuration it names (AWSConfig), logging JSON to log as
-// deployed (lambdafn.NewLogger, with a "function" attribute). copyTimeout,
-// when positive, replaces the copy-file function's deployed timeout (900 s)
-// as its invocations' deadline (tests of the resumable copy). close releases
-// what they hold (the request-status pool).
+// constructors are the functions' own constructors, the ones their main.go
+// files pass to lambdafn.Start, by statemachine.Functions name.
+var constructors = map[string]lambdafn.Constructor[lambda.Handler]{
+	statemachine.FunctionParseEvent:    lambdafn.Any(parseevent.NewHandlerFromEnv),
+	statemachine.FunctionRequestStatus: lambdafn.Any(requeststatus.NewHandlerFromEnv),
+	statemachine.FunctionCopyFile:      lambdafn.Any(copyfile.NewHandlerFromEnv),
+	statemachine.FunctionAggregate:     lambdafn.Any(aggregate.NewHandlerFromEnv),
+}
+
+// Functions builds every function of statemachine.Functions with the
+// constructor its main.go calls, from getenv's environment and the AWS
+// configuration it names (AWSConfig), logging JSON to log as deployed
+// (lambdafn.NewLogger, with a "function" attribute). Each invocation gets
+// the function's deployed timeout as its deadline; copyTimeout, when
+// positive, replaces copy-file's (tests of the resumable copy). close
+// releases what they hold (the request-status pool).
 func Functions(ctx context.Context, getenv func(string) string, log io.Writer, copyTimeout time.Duration) (fns []invokeapi.Function, close func(), err error) {
 	if log == nil {
 		log = io.Discard
@@ -38,39 +48,31 @@ func Functions(ctx context.Context, getenv func(string) string, log io.Writer, c
 	if err != nil {
 		return nil, nil, err
 	}
-	named := func(name string) *slog.Logger { return logger.With("function", name) }
-
-	parse, err := parseevent.NewHandlerFromEnv(ctx, awsCfg, getenv, named(statemachine.FunctionParseEvent))
-	if err != nil {
-		return nil, nil, &ConfigError{fmt.Errorf("%s: %w", statemachine.FunctionParseEvent, err)}
+	var closers []func()
+	close = func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
 	}
-	agg, err := aggregate.NewHandlerFromEnv(ctx, awsCfg, getenv, named(statemachine.FunctionAggregate))
-	if err != nil {
-		return nil, nil, &ConfigError{fmt.Errorf("%s: %w", statemachine.FunctionAggregate, err)}
+	for _, f := range statemachine.Functions {
+		build, ok := constructors[f.Name]
+		if !ok {
+			close()
+			return nil, nil, fmt.Errorf("local runner: no constructor for function %s", f.Name)
+		}
+		h, err := build(ctx, awsCfg, getenv, logger.With("function", f.Name))
+		if err != nil {
+			close()
+			return nil, nil, &ConfigError{fmt.Errorf("%s: %w", f.Name, err)}
+		}
+		if c, ok := h.(interface{ Close() }); ok {
+			closers = append(closers, c.Close)
+		}
+		timeout := time.Duration(f.TimeoutSecs) * time.Second
+		if f.Name == statemachine.FunctionCopyFile && copyTimeout > 0 {
+			timeout = copyTimeout
+		}
+		fns = append(fns, invokeapi.Function{Name: f.Name, Handler: h, Timeout: timeout})
 	}
-	copyFile, err := copyfile.NewHandlerFromEnv(ctx, awsCfg, getenv, named(statemachine.FunctionCopyFile))
-	if err != nil {
-		return nil, nil, &ConfigError{fmt.Errorf("%s: %w", statemachine.FunctionCopyFile, err)}
-	}
-	status, err := requeststatus.NewHandlerFromEnv(ctx, awsCfg, getenv, named(statemachine.FunctionRequestStatus))
-	if err != nil {
-		return nil, nil, &ConfigError{fmt.Errorf("%s: %w", statemachine.FunctionRequestStatus, err)}
-	}
-
-	if copyTimeout <= 0 {
-		copyTimeout = copyFunctionTimeout
-	}
-	return []invokeapi.Function{
-		{Name: statemachine.FunctionParseEvent, Handler: parse, Timeout: otherFunctionTimeout},
-		{Name: statemachine.FunctionRequestStatus, Handler: status, Timeout: otherFunctionTimeout},
-		{Name: statemachine.FunctionCopyFile, Handler: copyFile, Timeout: copyTimeout},
-		{Name: statemachine.FunctionAggregate, Handler: agg, Timeout: otherFunctionTimeout},
-	}, status.Close, nil
+	return fns, close, nil
 }
-
-// The functions' timeouts as infra/stack.go deploys them: each local
-// invocation gets that deadline in its context.
-const (
-	copyFunctionTimeout  = statemachine.CopyFunctionTimeoutSecs * time.Second
-	otherFunctionTimeout = statemachine.FunctionTimeoutSecs * time.Second
-)

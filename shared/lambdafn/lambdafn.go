@@ -112,3 +112,16 @@ func Start[H lambda.Handler](name string, newHandler Constructor[H]) {
 	slog.SetDefault(logger)
 	lambda.Start(h)
 }
+
+// Any returns newHandler as a constructor of lambda.Handler, so that
+// constructors of different handler types can be listed together (the local
+// runner's table of functions).
+func Any[H lambda.Handler](newHandler Constructor[H]) Constructor[lambda.Handler] {
+	return func(ctx context.Context, awsCfg aws.Config, getenv func(string) string, logger *slog.Logger) (lambda.Handler, error) {
+		h, err := newHandler(ctx, awsCfg, getenv, logger)
+		if err != nil {
+			return nil, err
+		}
+		return h, nil
+	}
+}
