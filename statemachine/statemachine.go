@@ -214,7 +214,7 @@ func SettingsFromContext(ctx map[string]any) (Settings, error) {
 		{ContextTaskTimeoutSecs, &s.TaskTimeoutSecs},
 	}
 	for _, f := range ints {
-		v, err := contextNumber(ctx, f.key)
+		v, err := ContextNumber(ctx, f.key)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -233,7 +233,7 @@ func SettingsFromContext(ctx map[string]any) (Settings, error) {
 		{ContextDatabaseRetryBackoffRate, &s.DatabaseRetryBackoffRate},
 	}
 	for _, f := range floats {
-		v, err := contextNumber(ctx, f.key)
+		v, err := ContextNumber(ctx, f.key)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -264,7 +264,7 @@ func ContextKeys() []string {
 
 // contextNumber reads a number given as a JSON number (cdk.json) or as a
 // string (`-c key=value`).
-func contextNumber(ctx map[string]any, key string) (float64, error) {
+func ContextNumber(ctx map[string]any, key string) (float64, error) {
 	raw, ok := ctx[key]
 	if !ok || raw == nil {
 		return 0, fmt.Errorf("context %s is missing (cdk.json defines the defaults)", key)
