@@ -6,9 +6,8 @@ import (
 	"github.com/aws/aws-lambda-go/lambda/messages"
 )
 
-// The routed errors: the error names the functions report and the state
-// machine's Retry and Catch, the aggregate function and the README's table
-// route on. Each is the name of the Go error type that carries it (in the
+// The routed errors: the error names the functions report, on which the
+// state machine's Retry and Catch and the aggregate function route. Each is the name of the Go error type that carries it (in the
 // function's package), since the Lambda runtime reports a returned error's
 // type name as errorType (ErrorType). Tests check that every error type is
 // listed, that each type's name equals its constant, that
@@ -40,8 +39,8 @@ const (
 	CopyRequestError = "CopyRequestError"
 )
 
-// RoutedErrors lists every routed error name, in the order of the README's
-// table.
+// RoutedErrors lists every routed error name, in the order of
+// docs/workflow.md's table.
 var RoutedErrors = []string{
 	InvalidEventError,
 	TransientCopyError,

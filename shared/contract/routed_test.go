@@ -4,7 +4,6 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
-	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -23,7 +22,8 @@ import (
 )
 
 // Each routed error's constant is the name the Lambda runtime reports for
-// its Go type, and the list holds each once.
+// its Go type (reflection, as the runtime does), and the list holds each
+// once.
 func TestRoutedErrorNamesAreTypeNames(t *testing.T) {
 	types := map[string]error{
 		contract.InvalidEventError:         &parseevent.InvalidEventError{},
@@ -41,9 +41,13 @@ func TestRoutedErrorNamesAreTypeNames(t *testing.T) {
 			t.Errorf("constant %q names the type %T, which the runtime reports as %q", name, err, got)
 		}
 	}
+	// TestEveryErrorTypeIsListed checks that the list is complete; a new
+	// routed error need not be added here.
 	listed := slices.Sorted(slices.Values(contract.RoutedErrors))
-	if diff := cmp.Diff(slices.Sorted(maps.Keys(types)), listed); diff != "" {
-		t.Errorf("RoutedErrors (+) and the constants checked here (-) differ:\n%s", diff)
+	for name := range types {
+		if !slices.Contains(listed, name) {
+			t.Errorf("constant %q is not in RoutedErrors", name)
+		}
 	}
 	if len(slices.Compact(listed)) != len(contract.RoutedErrors) {
 		t.Errorf("RoutedErrors lists a name twice: %v", contract.RoutedErrors)
@@ -89,7 +93,7 @@ func TestEveryErrorTypeIsListed(t *testing.T) {
 }
 
 // routedErrorsDoc holds the table of routed errors.
-const routedErrorsDoc = "../../README.md"
+const routedErrorsDoc = "../../docs/workflow.md"
 
 // The documentation's table of routed errors lists exactly RoutedErrors, in
 // their order.
@@ -99,7 +103,7 @@ func TestDocumentedRoutedErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	row := regexp.MustCompile("(?m)^\\| `([A-Za-z]+)` \\|")
-	_, table, ok := strings.Cut(string(b), "### Errors the workflow routes on")
+	_, table, ok := strings.Cut(string(b), "## Errors the workflow routes on\n")
 	if !ok {
 		t.Fatalf("%s has no section \"Errors the workflow routes on\"", routedErrorsDoc)
 	}
