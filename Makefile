@@ -22,7 +22,7 @@ demo: node_modules
 ## test: formatting, vet, every test (unit, Postgres, S3, engine, CDK), then a short fuzz run.
 test: check node_modules
 	go test $(GO_TEST_FLAGS) ./...
-	go test -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME) ./shared/restore
+	go test -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME) ./shared/parseevent
 
 ## check: gofmt and go vet.
 check:

@@ -10,7 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/archivecopy"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 func TestConfigFromContext(t *testing.T) {
@@ -145,7 +146,7 @@ func TestLambdaBuilder(t *testing.T) {
 }
 
 // TestMultipartDefaultsMatchArchiveCopy: cdk.json's multipart settings are
-// the copy Lambda's own defaults (shared/archivecopy), so a deploy with no
+// the copy Lambda's own defaults (shared/copyfile), so a deploy with no
 // override copies as the Lambda does without its environment, and the two
 // cannot drift apart unnoticed.
 func TestMultipartDefaultsMatchArchiveCopy(t *testing.T) {
@@ -156,10 +157,10 @@ func TestMultipartDefaultsMatchArchiveCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	def := archivecopy.DefaultConfig()
+	def := copyfile.DefaultConfig()
 	want := map[string]int64{
-		ctxMultipartThresholdMB: def.MultipartThreshold / archivecopy.MiB,
-		ctxMultipartChunkSizeMB: def.ChunkSize / archivecopy.MiB,
+		ctxMultipartThresholdMB: def.MultipartThreshold / copyfile.MiB,
+		ctxMultipartChunkSizeMB: def.ChunkSize / copyfile.MiB,
 		ctxMultipartConcurrency: int64(def.Concurrency),
 	}
 	got := map[string]int64{
@@ -168,7 +169,7 @@ func TestMultipartDefaultsMatchArchiveCopy(t *testing.T) {
 		ctxMultipartConcurrency: int64(cfg.MultipartConcurrency),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("multipart settings (-archivecopy.DefaultConfig +cdk.json):\n%s", diff)
+		t.Errorf("multipart settings (-copyfile.DefaultConfig +cdk.json):\n%s", diff)
 	}
 }
 
@@ -180,9 +181,9 @@ func TestMultipartRangesMatchArchiveCopy(t *testing.T) {
 		key, env string
 		values   []int
 	}{
-		{ctxMultipartThresholdMB, "MULTIPART_THRESHOLD_MB", []int{-1, 0, 5120, 5121}},
-		{ctxMultipartChunkSizeMB, "MULTIPART_CHUNKSIZE_MB", []int{4, 5, 5120, 5121}},
-		{ctxMultipartConcurrency, "MULTIPART_CONCURRENCY", []int{0, 1, 64, 65}},
+		{ctxMultipartThresholdMB, "MULTIPART_THRESHOLD_MB", edges(copyfile.MinMultipartThresholdMB, copyfile.MaxMultipartThresholdMB)},
+		{ctxMultipartChunkSizeMB, "MULTIPART_CHUNKSIZE_MB", edges(copyfile.MinMultipartChunkSizeMB, copyfile.MaxMultipartChunkSizeMB)},
+		{ctxMultipartConcurrency, "MULTIPART_CONCURRENCY", edges(copyfile.MinMultipartConcurrency, copyfile.MaxMultipartConcurrency)},
 	}
 	for _, tc := range tests {
 		for _, v := range tc.values {
@@ -192,10 +193,23 @@ func TestMultipartRangesMatchArchiveCopy(t *testing.T) {
 			ctx[tc.key] = float64(v)
 			_, infraErr := ConfigFromContext(func(k string) any { return ctx[k] })
 			env := map[string]string{tc.env: strconv.Itoa(v)}
-			_, lambdaErr := archivecopy.ConfigFromEnv(func(k string) string { return env[k] })
+			_, lambdaErr := copyfile.ConfigFromEnv(func(k string) string { return env[k] })
 			if (infraErr == nil) != (lambdaErr == nil) {
 				t.Errorf("%s = %d: CDK app error %v, copy Lambda (%s) error %v; want both to accept or both to reject", tc.key, v, infraErr, tc.env, lambdaErr)
 			}
 		}
+	}
+}
+
+// edges are the values around the range lo..hi.
+func edges(lo, hi int) []int { return []int{lo - 1, lo, hi, hi + 1} }
+
+// TestSSLModeDefaultMatchesRequestStatus: cdk.json's databaseSslMode is the
+// request-status Lambda's own default (requeststatus.DefaultSSLMode), so a
+// deploy with no override connects as the Lambda does without its
+// environment.
+func TestSSLModeDefaultMatchesRequestStatus(t *testing.T) {
+	if got := cdkJSONContext(t)[ctxDatabaseSSLMode]; got != requeststatus.DefaultSSLMode {
+		t.Errorf("cdk.json %s = %v, requeststatus.DefaultSSLMode = %q: change them together", ctxDatabaseSSLMode, got, requeststatus.DefaultSSLMode)
 	}
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/restore"
 )
 
 // The demonstration's buckets: the restore bucket the sample events name,
@@ -55,7 +55,7 @@ type demoSeed struct {
 // job for each in request_status, after removing what an earlier demo left
 // (its archive copies and its rows), so every demo starts the same way.
 func seedDemo(ctx context.Context, s *Services) (*demoSeed, error) {
-	files, err := restore.ParseEvent(demoEventJSON)
+	files, err := parseevent.ParseEvent(demoEventJSON)
 	if err != nil {
 		return nil, fmt.Errorf("demo event: %w", err)
 	}

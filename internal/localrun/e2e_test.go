@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,8 +38,8 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
 )
 
 const (
@@ -214,9 +215,13 @@ func (h *harness) run(event []byte) *localrun.Result {
 	return res
 }
 
+// sampleEvents holds the project's sample events (one copy, beside the
+// event parser).
+var sampleEvents = filepath.Join("..", "..", "shared", "parseevent", "testdata")
+
 func readEvent(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile("testdata/" + name)
+	b, err := os.ReadFile(filepath.Join(sampleEvents, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,12 +229,12 @@ func readEvent(t *testing.T, name string) []byte {
 }
 
 // outputResults decodes a succeeded execution's output.
-func outputResults(t *testing.T, res *localrun.Result) []workflow.FileResult {
+func outputResults(t *testing.T, res *localrun.Result) []contract.FileResult {
 	t.Helper()
 	if !res.Succeeded() {
 		t.Fatalf("execution %s: %s: %s", res.Status, res.ErrorName(), res.CauseText())
 	}
-	var results []workflow.FileResult
+	var results []contract.FileResult
 	if err := json.Unmarshal(res.Output, &results); err != nil {
 		t.Fatalf("output %s: %v", res.Output, err)
 	}
@@ -238,7 +243,7 @@ func outputResults(t *testing.T, res *localrun.Result) []workflow.FileResult {
 
 // failedResults checks that the execution failed with CopyRequestError and
 // returns the file results its message lists.
-func failedResults(t *testing.T, res *localrun.Result) []workflow.FileResult {
+func failedResults(t *testing.T, res *localrun.Result) []contract.FileResult {
 	t.Helper()
 	if res.Succeeded() || res.ErrorName() != "CopyRequestError" {
 		t.Fatalf("execution %s with error %q (%s), want FAILED with CopyRequestError", res.Status, res.ErrorName(), res.CauseText())
@@ -247,7 +252,7 @@ func failedResults(t *testing.T, res *localrun.Result) []workflow.FileResult {
 	if !ok {
 		t.Fatalf("cause %q lacks the original's prefix", res.CauseText())
 	}
-	var results []workflow.FileResult
+	var results []contract.FileResult
 	if err := json.Unmarshal([]byte(list), &results); err != nil {
 		t.Fatalf("cause list %q: %v", list, err)
 	}
@@ -290,13 +295,13 @@ func TestScenarioCopiesFiles(t *testing.T) {
 			h := newHarness(t, harnessOptions{})
 			bodies := map[string][]byte{}
 			var jobs []requeststatus.JobRow
-			var want []workflow.FileResult
+			var want []contract.FileResult
 			for i, key := range tc.keys {
 				bodies[key] = []byte(fmt.Sprintf("content of file %d, key %q: %s", i, key, randomHex(64)))
 				h.putObject(key, bodies[key])
 				job := h.insertJob(key)
 				jobs = append(jobs, job)
-				want = append(want, workflow.FileResult{
+				want = append(want, contract.FileResult{
 					RequestID: job.RequestID, SourceBucket: restoreBucket, SourceKey: key,
 					TargetBucket: archiveBucket, Success: true,
 				})
@@ -700,26 +705,26 @@ func TestScenarioMultipartOnEmbeddedS3(t *testing.T) {
 
 	res := h.run(event)
 
-	want := []workflow.FileResult{{
+	want := []contract.FileResult{{
 		RequestID: job.RequestID, SourceBucket: restoreBucket, SourceKey: key,
 		TargetBucket: archiveBucket, Success: true,
 	}}
 	if diff := cmp.Diff(want, outputResults(t, res)); diff != "" {
 		t.Errorf("output (-want +got):\n%s", diff)
 	}
-	var outcomes []workflow.CopyOutcome
+	var outcomes []contract.CopyOutcome
 	for _, ev := range res.History {
 		if ev.Type == "StateExited" && ev.State != nil && ev.State.Name == "Copy file" {
-			var it workflow.Iteration
+			var it contract.Iteration
 			if err := json.Unmarshal(ev.State.Output, &it); err != nil || it.Copy == nil {
 				t.Fatalf("Copy file output %s: no copy outcome (%v)", ev.State.Output, err)
 			}
 			outcomes = append(outcomes, *it.Copy)
 		}
 	}
-	wantOutcome := []workflow.CopyOutcome{{TargetBucket: archiveBucket, TargetKey: key, Bytes: 12 << 20, Multipart: true, Parts: 3,
+	wantOutcome := []contract.CopyOutcome{{TargetBucket: archiveBucket, TargetKey: key, Bytes: 12 << 20, Multipart: true, Parts: 3,
 		Complete: true, PartSize: 5 << 20, PartsDone: 3, PartsTotal: 3, BytesDone: 12 << 20}}
-	if diff := cmp.Diff(wantOutcome, outcomes, cmpopts.IgnoreFields(workflow.CopyOutcome{}, "DurationMS")); diff != "" {
+	if diff := cmp.Diff(wantOutcome, outcomes, cmpopts.IgnoreFields(contract.CopyOutcome{}, "DurationMS")); diff != "" {
 		t.Errorf("copy outcomes (-want +got):\n%s", diff)
 	}
 	if got, ok := h.archived(key); !ok {
@@ -768,7 +773,7 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 				"MULTIPART_THRESHOLD_MB":    "5",
 				"MULTIPART_CHUNKSIZE_MB":    "5",
 				"MULTIPART_CONCURRENCY":     "1",
-				"MULTIPART_CHECKSUM":        "off", // versitygw's part-checksum bug (README, Known limits)
+				"MULTIPART_CHECKSUM":        "off", // versitygw's part-checksum bug (docs/limits.md)
 				"COPY_DEADLINE_MARGIN_SECS": "5",
 			}
 		},
@@ -789,17 +794,17 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 	res := h.run(event)
 	t.Logf("execution took %v", res.Duration.Round(time.Millisecond))
 
-	want := []workflow.FileResult{{
+	want := []contract.FileResult{{
 		RequestID: job.RequestID, SourceBucket: restoreBucket, SourceKey: key,
 		TargetBucket: archiveBucket, Success: true,
 	}}
 	if diff := cmp.Diff(want, outputResults(t, res)); diff != "" {
 		t.Errorf("output (-want +got):\n%s", diff)
 	}
-	var outcomes []workflow.CopyOutcome
+	var outcomes []contract.CopyOutcome
 	for _, ev := range res.History {
 		if ev.Type == "StateExited" && ev.State != nil && ev.State.Name == "Copy file" {
-			var it workflow.Iteration
+			var it contract.Iteration
 			if err := json.Unmarshal(ev.State.Output, &it); err != nil || it.Copy == nil {
 				t.Fatalf("Copy file output %s: no copy outcome (%v)", ev.State.Output, err)
 			}

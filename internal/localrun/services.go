@@ -17,14 +17,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/archivecopy"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 // The environment variables that select given services instead of embedded
 // ones, and the AWS variables the runner sets for embedded S3.
 const (
-	EnvS3Endpoint  = archivecopy.EnvS3Endpoint
+	EnvS3Endpoint  = copyfile.EnvS3Endpoint
 	EnvDatabaseURL = requeststatus.EnvDatabaseURL
 	envAccessKey   = "AWS_ACCESS_KEY_ID"
 	envSecretKey   = "AWS_SECRET_ACCESS_KEY"
@@ -173,38 +173,30 @@ type envDefault struct{ value, why string }
 // starts its own S3 server and getenv leaves them unset, each with the
 // reason. versitygw v1.8.0 records the whole source's checksum for each part
 // UploadPartCopy copies, so a multipart copy asking for the source's
-// full-object checksum fails with BadDigest there (archivecopy.Config's
+// full-object checksum fails with BadDigest there (copyfile.Config's
 // MultipartChecksum, TestMultipartChecksumRefusedByServer):
 // MULTIPART_CHECKSUM=off unless set.
 func embeddedS3Defaults(getenv func(string) string) map[string]envDefault {
 	out := map[string]envDefault{}
-	if strings.TrimSpace(getenv(archivecopy.EnvMultipartChecksum)) == "" {
-		out[archivecopy.EnvMultipartChecksum] = envDefault{
-			value: archivecopy.ChecksumOff,
+	if strings.TrimSpace(getenv(copyfile.EnvMultipartChecksum)) == "" {
+		out[copyfile.EnvMultipartChecksum] = envDefault{
+			value: copyfile.ChecksumOff,
 			why: fmt.Sprintf("%s=%s for copy-file: the embedded S3 server (versitygw) computes copied parts' checksums wrongly; set %s to override",
-				archivecopy.EnvMultipartChecksum, archivecopy.ChecksumOff, archivecopy.EnvMultipartChecksum),
+				copyfile.EnvMultipartChecksum, copyfile.ChecksumOff, copyfile.EnvMultipartChecksum),
 		}
 	}
 	return out
 }
 
-// NewPool builds a pgx pool with request-status's own configuration code
-// (DATABASE_URL, DATABASE_MAX_CONNS, ...), as its Lambda does.
+// NewPool builds a pgx pool with request-status's own code
+// (requeststatus.NewPoolFromEnv: DATABASE_URL, DATABASE_MAX_CONNS, ...).
 func NewPool(ctx context.Context, getenv func(string) string) (*pgxpool.Pool, error) {
-	cfg, err := requeststatus.ConfigFromEnv(getenv)
-	if err != nil {
-		return nil, &ConfigError{err}
-	}
-	if cfg.UsesSSM() {
+	if strings.TrimSpace(getenv(EnvDatabaseURL)) == "" {
 		return nil, &ConfigError{fmt.Errorf("%s is empty: the local runner needs a connection string", EnvDatabaseURL)}
 	}
-	poolCfg, err := cfg.PoolConfig(ctx, nil)
+	pool, err := requeststatus.NewPoolFromEnv(ctx, getenv)
 	if err != nil {
 		return nil, &ConfigError{err}
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
-	if err != nil {
-		return nil, fmt.Errorf("database pool (%s): %w", requeststatus.Describe(poolCfg), err)
 	}
 	return pool, nil
 }
@@ -241,11 +233,11 @@ func AWSConfig(ctx context.Context, getenv func(string) string) (aws.Config, err
 }
 
 // NewS3Client returns an S3 client for getenv's environment, pointed at its
-// endpoint as copy-file's is (archivecopy.S3ClientOptions:
+// endpoint as copy-file's is (copyfile.S3ClientOptions:
 // AWS_ENDPOINT_URL_S3, path-style unless S3_FORCE_PATH_STYLE says
 // otherwise).
 func NewS3Client(ctx context.Context, getenv func(string) string) (*s3.Client, error) {
-	opt, err := archivecopy.S3ClientOptions(getenv)
+	opt, err := copyfile.S3ClientOptions(getenv)
 	if err != nil {
 		return nil, &ConfigError{err}
 	}

@@ -10,11 +10,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/lambdaerr"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/archivecopy"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
 )
 
 // closedAddr returns a loopback address nothing listens on.
@@ -44,7 +43,7 @@ func invokeJSON(t *testing.T, binary string, in any, env []string) Result {
 }
 
 // checkError checks the function reported errorType want, the name
-// lambdaerr.ErrorType gives sample, with a message containing each of
+// contract.ErrorType gives sample, with a message containing each of
 // fragments.
 func checkError(t *testing.T, got Result, want string, sample error, fragments ...string) {
 	t.Helper()
@@ -55,8 +54,8 @@ func checkError(t *testing.T, got Result, want string, sample error, fragments .
 	if got.Error.ErrorType != want {
 		t.Errorf("errorType %q (%s), want %q\nlogs:\n%s", got.Error.ErrorType, got.Error.ErrorMessage, want, got.Logs)
 	}
-	if name := lambdaerr.ErrorType(sample); name != got.Error.ErrorType {
-		t.Errorf("lambdaerr.ErrorType(%T) = %q, the runtime reported %q", sample, name, got.Error.ErrorType)
+	if name := contract.ErrorType(sample); name != got.Error.ErrorType {
+		t.Errorf("contract.ErrorType(%T) = %q, the runtime reported %q", sample, name, got.Error.ErrorType)
 	}
 	for _, f := range fragments {
 		if !strings.Contains(got.Error.ErrorMessage, f) {
@@ -72,19 +71,19 @@ func checkError(t *testing.T, got Result, want string, sample error, fragments .
 func TestCopyFileErrorType(t *testing.T) {
 	binary := BuildFunction(t, "./functions/copy-file")
 	endpoint := "AWS_ENDPOINT_URL_S3=http://" + closedAddr(t)
-	req := workflow.CopyRequest{SourceBucket: "restore", SourceKey: "granules/a+b=c café.h5", TargetBucket: "archive", Size: 10}
+	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: "granules/a+b=c café.h5", TargetBucket: "archive", Size: 10}
 
 	t.Run("S3 unreachable", func(t *testing.T) {
 		got := invokeJSON(t, binary, req, awsEnv(t, endpoint, "COPY_DEADLINE_MARGIN_SECS=5"))
-		checkError(t, got, "TransientCopyError", &archivecopy.TransientCopyError{}, req.SourceKey, "ConnectionError")
+		checkError(t, got, "TransientCopyError", &copyfile.TransientCopyError{}, req.SourceKey, "ConnectionError")
 	})
 	t.Run("source bucket outside the allowlist", func(t *testing.T) {
 		got := invokeJSON(t, binary, req, awsEnv(t, endpoint, "SOURCE_BUCKETS=allowed-restore", "ARCHIVE_BUCKETS=archive"))
-		checkError(t, got, "PermanentCopyError", &archivecopy.PermanentCopyError{}, "BucketNotAllowed", "SOURCE_BUCKETS")
+		checkError(t, got, "PermanentCopyError", &copyfile.PermanentCopyError{}, "BucketNotAllowed", "SOURCE_BUCKETS")
 	})
 	t.Run("archive bucket outside the allowlist", func(t *testing.T) {
 		got := invokeJSON(t, binary, req, awsEnv(t, endpoint, "SOURCE_BUCKETS=restore", "ARCHIVE_BUCKETS=other-archive"))
-		checkError(t, got, "PermanentCopyError", &archivecopy.PermanentCopyError{}, "BucketNotAllowed", "ARCHIVE_BUCKETS")
+		checkError(t, got, "PermanentCopyError", &copyfile.PermanentCopyError{}, "BucketNotAllowed", "ARCHIVE_BUCKETS")
 	})
 }
 
@@ -112,8 +111,8 @@ func schemaURL(t *testing.T) (string, *pgx.Conn) {
 // StatusUpdateError; a key with a job returns it.
 func TestRequestStatusErrorType(t *testing.T) {
 	binary := BuildFunction(t, "./functions/request-status")
-	find := func(key string) workflow.StatusRequest {
-		return workflow.StatusRequest{Operation: workflow.OperationFindOpenJob, SourceKey: key}
+	find := func(key string) contract.StatusRequest {
+		return contract.StatusRequest{Operation: contract.OperationFindOpenJob, SourceKey: key}
 	}
 
 	t.Run("database refuses connections", func(t *testing.T) {
@@ -129,7 +128,7 @@ func TestRequestStatusErrorType(t *testing.T) {
 		checkError(t, got, "NoOpenJobError", &requeststatus.NoOpenJobError{}, "granules/no such key.h5")
 	})
 	t.Run("unknown request_id", func(t *testing.T) {
-		req := workflow.StatusRequest{Operation: workflow.OperationRecordOutcome, SourceKey: "k", RequestID: "6f1f5f2e-8d3c-4f59-9f57-3e2b1f0a9c11"}
+		req := contract.StatusRequest{Operation: contract.OperationRecordOutcome, SourceKey: "k", RequestID: "6f1f5f2e-8d3c-4f59-9f57-3e2b1f0a9c11"}
 		got := invokeJSON(t, binary, req, env)
 		checkError(t, got, "StatusUpdateError", &requeststatus.StatusUpdateError{}, "6f1f5f2e-8d3c-4f59-9f57-3e2b1f0a9c11")
 	})
@@ -146,11 +145,11 @@ func TestRequestStatusErrorType(t *testing.T) {
 		if got.Error != nil {
 			t.Fatalf("error %+v\nlogs:\n%s", got.Error, got.Logs)
 		}
-		var job workflow.Job
+		var job contract.Job
 		if err := json.Unmarshal(got.Response, &job); err != nil {
 			t.Fatalf("response %s: %v", got.Response, err)
 		}
-		if want := (workflow.Job{RequestID: requestID, TargetBucket: "archive"}); job != want {
+		if want := (contract.Job{RequestID: requestID, TargetBucket: "archive"}); job != want {
 			t.Errorf("job %+v, want %+v", job, want)
 		}
 	})

@@ -9,15 +9,15 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/lambdaerr"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/restore"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 )
 
-// readEvent reads a sample event from shared/restore/testdata.
+// readEvent reads a sample event from shared/parseevent/testdata.
 func readEvent(t *testing.T, name string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "shared", "restore", "testdata", name))
+	data, err := os.ReadFile(filepath.Join("..", "..", "shared", "parseevent", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func readEvent(t *testing.T, name string) []byte {
 
 // TestParseEventErrorType runs the real parse-event binary: a rejected event
 // must reach Step Functions as errorType "InvalidEventError", the name
-// lambdaerr.ErrorType gives the handler's error.
+// contract.ErrorType gives the handler's error.
 func TestParseEventErrorType(t *testing.T) {
 	binary := BuildFunction(t, "./functions/parse-event")
 	tests := []struct {
@@ -60,15 +60,15 @@ func TestParseEventErrorType(t *testing.T) {
 				t.Errorf("reported error (-want +got):\n%s\nlogs:\n%s", diff, got.Logs)
 			}
 			if tc.wantError != nil {
-				// The local runner names errors with lambdaerr.ErrorType:
+				// The local runner names errors with contract.ErrorType:
 				// it must agree with the real runtime.
-				_, err := restore.ParseEvent(tc.event)
-				if name := lambdaerr.ErrorType(err); name != got.Error.ErrorType {
-					t.Errorf("lambdaerr.ErrorType = %q, the runtime reported %q", name, got.Error.ErrorType)
+				_, err := parseevent.ParseEvent(tc.event)
+				if name := contract.ErrorType(err); name != got.Error.ErrorType {
+					t.Errorf("contract.ErrorType = %q, the runtime reported %q", name, got.Error.ErrorType)
 				}
 				return
 			}
-			var parsed workflow.ParsedEvent
+			var parsed contract.ParsedEvent
 			if err := json.Unmarshal(got.Response, &parsed); err != nil {
 				t.Fatalf("response %s: %v", got.Response, err)
 			}
@@ -87,34 +87,34 @@ func TestParseEventErrorType(t *testing.T) {
 // original's message, and success returns the results.
 func TestAggregateErrorType(t *testing.T) {
 	binary := BuildFunction(t, "./functions/aggregate")
-	file := workflow.File{SourceBucket: "restore", SourceKey: "a b.h5", Size: 1}
-	job := &workflow.Job{RequestID: "req-1", TargetBucket: "archive"}
-	succeeded := workflow.Iteration{File: file, Job: job,
-		Copy: &workflow.CopyOutcome{TargetBucket: "archive", TargetKey: "a b.h5", Bytes: 1, Complete: true}, Recorded: &workflow.Recorded{JobStatus: "complete"}}
-	failed := workflow.Iteration{File: file, Job: job,
-		CopyError: &workflow.StateError{Error: "PermanentCopyError", Cause: `{"errorType":"PermanentCopyError","errorMessage":"NoSuchKey"}`}}
+	file := contract.File{SourceBucket: "restore", SourceKey: "a b.h5", Size: 1}
+	job := &contract.Job{RequestID: "req-1", TargetBucket: "archive"}
+	succeeded := contract.Iteration{File: file, Job: job,
+		Copy: &contract.CopyOutcome{TargetBucket: "archive", TargetKey: "a b.h5", Bytes: 1, Complete: true}, Recorded: &contract.Recorded{JobStatus: "complete"}}
+	failed := contract.Iteration{File: file, Job: job,
+		CopyError: &contract.StateError{Error: "PermanentCopyError", Cause: `{"errorType":"PermanentCopyError","errorMessage":"NoSuchKey"}`}}
 	tests := []struct {
 		name      string
-		req       workflow.AggregateRequest
+		req       contract.AggregateRequest
 		wantError *FunctionError
 	}{
 		{
 			name: "failed iteration",
-			req:  workflow.AggregateRequest{Iterations: []workflow.Iteration{succeeded, failed}},
+			req:  contract.AggregateRequest{Iterations: []contract.Iteration{succeeded, failed}},
 			wantError: &FunctionError{ErrorType: "CopyRequestError", ErrorMessage: `File copy failed. [` +
 				`{"request_id":"req-1","source_bucket":"restore","source_key":"a b.h5","target_bucket":"archive","success":true,"err_msg":""},` +
 				`{"request_id":"req-1","source_bucket":"restore","source_key":"a b.h5","target_bucket":"archive","success":false,"err_msg":"NoSuchKey"}]`},
 		},
 		{
 			name: "invalid event",
-			req: workflow.AggregateRequest{EventError: &workflow.StateError{Error: "InvalidEventError",
+			req: contract.AggregateRequest{EventError: &contract.StateError{Error: "InvalidEventError",
 				Cause: `{"errorType":"InvalidEventError","errorMessage":"event has no Records"}`}},
 			wantError: &FunctionError{ErrorType: "CopyRequestError", ErrorMessage: `File copy failed. [` +
 				`{"request_id":"","source_bucket":"","source_key":"","target_bucket":"","success":false,"err_msg":"invalid event, nothing was copied: event has no Records"}]`},
 		},
 		{
 			name: "all succeeded",
-			req:  workflow.AggregateRequest{Iterations: []workflow.Iteration{succeeded}},
+			req:  contract.AggregateRequest{Iterations: []contract.Iteration{succeeded}},
 		},
 	}
 	for _, tc := range tests {
@@ -127,14 +127,14 @@ func TestAggregateErrorType(t *testing.T) {
 			if diff := cmp.Diff(tc.wantError, got.Error); diff != "" {
 				t.Errorf("reported error (-want +got):\n%s\nlogs:\n%s", diff, got.Logs)
 			}
-			want, err := workflow.Aggregate(tc.req)
+			want, err := aggregate.Aggregate(tc.req)
 			if tc.wantError != nil {
-				if name := lambdaerr.ErrorType(err); name != got.Error.ErrorType {
-					t.Errorf("lambdaerr.ErrorType = %q, the runtime reported %q", name, got.Error.ErrorType)
+				if name := contract.ErrorType(err); name != got.Error.ErrorType {
+					t.Errorf("contract.ErrorType = %q, the runtime reported %q", name, got.Error.ErrorType)
 				}
 				return
 			}
-			var results []workflow.FileResult
+			var results []contract.FileResult
 			if err := json.Unmarshal(got.Response, &results); err != nil {
 				t.Fatalf("response %s: %v", got.Response, err)
 			}

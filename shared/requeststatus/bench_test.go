@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // BenchmarkFindAndRecord measures one file's database work: FindOpenJob then
@@ -20,7 +20,7 @@ func BenchmarkFindAndRecord(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	failed := &workflow.StateError{Error: "TransientCopyError", Cause: "slow down"}
+	failed := &contract.StateError{Error: "TransientCopyError", Cause: "slow down"}
 	job, err := InsertJob(ctx, pool, JobRow{ObjectKey: "bench/file.txt", ArchiveBucketDest: "archive"})
 	if err != nil {
 		b.Fatal(err)

@@ -6,17 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"time"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // JobStore is what the StatusHandler needs from the database; *Store
 // satisfies it.
 type JobStore interface {
-	FindOpenJob(ctx context.Context, key string) (workflow.Job, error)
-	RecordOutcome(ctx context.Context, requestID, key string, copyErr *workflow.StateError) (string, error)
+	FindOpenJob(ctx context.Context, key string) (contract.Job, error)
+	RecordOutcome(ctx context.Context, requestID, key string, copyErr *contract.StateError) (string, error)
 }
 
 var _ JobStore = (*Store)(nil)
@@ -26,8 +25,8 @@ var _ JobStore = (*Store)(nil)
 // document alone: {"request_id","target_bucket"[,"already_complete"]} or
 // {"job_status"}.
 type StatusResponse struct {
-	Job      *workflow.Job
-	Recorded *workflow.Recorded
+	Job      *contract.Job
+	Recorded *contract.Recorded
 }
 
 // MarshalJSON writes the document of the operation that ran.
@@ -47,13 +46,15 @@ func (r StatusResponse) MarshalJSON() ([]byte, error) {
 type StatusHandler struct {
 	Store  JobStore
 	Logger *slog.Logger
+
+	db DB // what NewHandlerFromEnv built, released by Close
 }
 
 // Handle runs the operation req names. Its errors are returned unwrapped, so
 // that their type names reach Step Functions as errorType:
 // *InvalidStatusRequestError, *NoOpenJobError, *DatabaseUnavailableError,
 // *StatusUpdateError, *DatabaseError.
-func (h *StatusHandler) Handle(ctx context.Context, req workflow.StatusRequest) (StatusResponse, error) {
+func (h *StatusHandler) Handle(ctx context.Context, req contract.StatusRequest) (StatusResponse, error) {
 	start := time.Now()
 	resp, status, err := h.run(ctx, req)
 	err = routable(err)
@@ -72,19 +73,19 @@ func (h *StatusHandler) Handle(ctx context.Context, req workflow.StatusRequest) 
 	level, msg := slog.LevelInfo, "request status "+req.Operation
 	if err != nil {
 		level = slog.LevelError
-		attrs = append(attrs, slog.String("error_type", errorTypeName(err)), slog.String("error", err.Error()))
+		attrs = append(attrs, slog.String("error_type", contract.ErrorType(err)), slog.String("error", err.Error()))
 	}
 	h.logger().LogAttrs(ctx, level, msg, attrs...)
 	return resp, err
 }
 
 // run does the work of Handle and names the outcome for the log line.
-func (h *StatusHandler) run(ctx context.Context, req workflow.StatusRequest) (StatusResponse, string, error) {
+func (h *StatusHandler) run(ctx context.Context, req contract.StatusRequest) (StatusResponse, string, error) {
 	if err := validate(req); err != nil {
 		return StatusResponse{}, "invalid", err
 	}
 	switch req.Operation {
-	case workflow.OperationFindOpenJob:
+	case contract.OperationFindOpenJob:
 		job, err := h.Store.FindOpenJob(ctx, req.SourceKey)
 		if err != nil {
 			return StatusResponse{}, "failed", err
@@ -94,23 +95,23 @@ func (h *StatusHandler) run(ctx context.Context, req workflow.StatusRequest) (St
 			status = "already_complete"
 		}
 		return StatusResponse{Job: &job}, status, nil
-	default: // workflow.OperationRecordOutcome; validate allows no other
+	default: // contract.OperationRecordOutcome; validate allows no other
 		jobStatus, err := h.Store.RecordOutcome(ctx, req.RequestID, req.SourceKey, req.CopyError)
 		if err != nil {
 			return StatusResponse{}, "failed", err
 		}
-		return StatusResponse{Recorded: &workflow.Recorded{JobStatus: jobStatus}}, jobStatus, nil
+		return StatusResponse{Recorded: &contract.Recorded{JobStatus: jobStatus}}, jobStatus, nil
 	}
 }
 
-func validate(req workflow.StatusRequest) error {
+func validate(req contract.StatusRequest) error {
 	var missing string
 	switch req.Operation {
-	case workflow.OperationFindOpenJob:
+	case contract.OperationFindOpenJob:
 		if req.SourceKey == "" {
 			missing = "source_key"
 		}
-	case workflow.OperationRecordOutcome:
+	case contract.OperationRecordOutcome:
 		switch {
 		case req.SourceKey == "" && req.RequestID == "":
 			missing = "source_key and request_id"
@@ -121,10 +122,10 @@ func validate(req workflow.StatusRequest) error {
 		}
 	case "":
 		return &InvalidStatusRequestError{Reason: fmt.Sprintf("operation is missing; want %q or %q",
-			workflow.OperationFindOpenJob, workflow.OperationRecordOutcome)}
+			contract.OperationFindOpenJob, contract.OperationRecordOutcome)}
 	default:
 		return &InvalidStatusRequestError{Reason: fmt.Sprintf("unknown operation %q; want %q or %q",
-			req.Operation, workflow.OperationFindOpenJob, workflow.OperationRecordOutcome)}
+			req.Operation, contract.OperationFindOpenJob, contract.OperationRecordOutcome)}
 	}
 	if missing != "" {
 		return &InvalidStatusRequestError{Reason: fmt.Sprintf("operation %q needs %s", req.Operation, missing)}
@@ -159,16 +160,6 @@ func routable(err error) error {
 		return dbErr
 	}
 	return &DatabaseError{Op: "request status", Err: err}
-}
-
-// errorTypeName is the errorType the Lambda runtime reports for err: the name
-// of its type, without the pointer.
-func errorTypeName(err error) string {
-	t := reflect.TypeOf(err)
-	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t.Name()
 }
 
 func (h *StatusHandler) logger() *slog.Logger {

@@ -11,14 +11,14 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/lambdaerr"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // fakeStore records its calls and answers with canned results.
 type fakeStore struct {
-	job       workflow.Job
+	job       contract.Job
 	findErr   error
 	status    string
 	recordErr error
@@ -27,12 +27,12 @@ type fakeStore struct {
 
 var _ JobStore = (*fakeStore)(nil)
 
-func (f *fakeStore) FindOpenJob(_ context.Context, key string) (workflow.Job, error) {
+func (f *fakeStore) FindOpenJob(_ context.Context, key string) (contract.Job, error) {
 	f.calls = append(f.calls, fmt.Sprintf("find %q", key))
 	return f.job, f.findErr
 }
 
-func (f *fakeStore) RecordOutcome(_ context.Context, requestID, key string, copyErr *workflow.StateError) (string, error) {
+func (f *fakeStore) RecordOutcome(_ context.Context, requestID, key string, copyErr *contract.StateError) (string, error) {
 	f.calls = append(f.calls, fmt.Sprintf("record %q %q %+v", requestID, key, copyErr))
 	return f.status, f.recordErr
 }
@@ -50,14 +50,14 @@ func TestStatusHandler(t *testing.T) {
 		{
 			name:       "find open job",
 			input:      `{"operation":"find_open_job","source_key":"dir/a b.txt"}`,
-			store:      fakeStore{job: workflow.Job{RequestID: "r-1", TargetBucket: "archive"}},
+			store:      fakeStore{job: contract.Job{RequestID: "r-1", TargetBucket: "archive"}},
 			wantOutput: `{"request_id":"r-1","target_bucket":"archive"}`,
 			wantCalls:  []string{`find "dir/a b.txt"`},
 		},
 		{
 			name:       "find already complete job",
 			input:      `{"operation":"find_open_job","source_key":"a.txt"}`,
-			store:      fakeStore{job: workflow.Job{RequestID: "r-1", TargetBucket: "archive", AlreadyComplete: true}},
+			store:      fakeStore{job: contract.Job{RequestID: "r-1", TargetBucket: "archive", AlreadyComplete: true}},
 			wantOutput: `{"request_id":"r-1","target_bucket":"archive","already_complete":true}`,
 			wantCalls:  []string{`find "a.txt"`},
 		},
@@ -146,7 +146,7 @@ func TestStatusHandler(t *testing.T) {
 			// Through aws-lambda-go's own decoding and encoding.
 			out, err := lambda.NewHandler(h.Handle).Invoke(context.Background(), []byte(tc.input))
 
-			if got := lambdaerr.ErrorType(err); got != tc.wantErrorType {
+			if got := contract.ErrorType(err); got != tc.wantErrorType {
 				t.Errorf("errorType = %q (%v), want %q", got, err, tc.wantErrorType)
 			}
 			if err != nil && !strings.Contains(err.Error(), tc.wantErrText) {
@@ -184,7 +184,7 @@ func TestStatusHandler(t *testing.T) {
 }
 
 func TestStatusResponseNeedsExactlyOneDocument(t *testing.T) {
-	for _, r := range []StatusResponse{{}, {Job: &workflow.Job{}, Recorded: &workflow.Recorded{}}} {
+	for _, r := range []StatusResponse{{}, {Job: &contract.Job{}, Recorded: &contract.Recorded{}}} {
 		if _, err := json.Marshal(r); err == nil {
 			t.Errorf("json.Marshal(%+v) succeeded, want an error", r)
 		}
@@ -217,7 +217,7 @@ func TestStatusHandlerOnPostgres(t *testing.T) {
 		}
 	}
 	_, err := invoke(context.Background(), []byte(`{"operation":"find_open_job","source_key":"missing.txt"}`))
-	if got := lambdaerr.ErrorType(err); got != "NoOpenJobError" {
+	if got := contract.ErrorType(err); got != "NoOpenJobError" {
 		t.Fatalf("missing key: errorType %q (%v), want NoOpenJobError", got, err)
 	}
 }

@@ -27,7 +27,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 const lazyTestPassword = "s3cret-pw"
@@ -158,7 +158,7 @@ func TestLazyPoolTransientSSMFailure(t *testing.T) {
 			lp := NewLazyPool(lazyConfig(), params, slog.New(slog.DiscardHandler))
 			t.Cleanup(lp.Close)
 			handler := &StatusHandler{Store: NewStore(lp), Logger: slog.New(slog.DiscardHandler)}
-			req := workflow.StatusRequest{Operation: workflow.OperationFindOpenJob, SourceKey: "a.txt"}
+			req := contract.StatusRequest{Operation: contract.OperationFindOpenJob, SourceKey: "a.txt"}
 
 			_, err := handler.Handle(context.Background(), req)
 			unavailable, ok := err.(*DatabaseUnavailableError)
@@ -223,7 +223,7 @@ func TestLazyPoolPermanentSSMFailure(t *testing.T) {
 			params := &scriptedParameters{values: tc.values, failures: tc.failures}
 			lp := NewLazyPool(lazyConfig(), params, slog.New(slog.DiscardHandler))
 			handler := &StatusHandler{Store: NewStore(lp), Logger: slog.New(slog.DiscardHandler)}
-			req := workflow.StatusRequest{Operation: workflow.OperationRecordOutcome, SourceKey: "a.txt", RequestID: "r-1"}
+			req := contract.StatusRequest{Operation: contract.OperationRecordOutcome, SourceKey: "a.txt", RequestID: "r-1"}
 
 			for call := 1; call <= 2; call++ {
 				_, err := handler.Handle(context.Background(), req)
@@ -362,7 +362,7 @@ func TestLazyPoolOnPostgres(t *testing.T) {
 	invoke := lambda.NewHandler((&StatusHandler{Store: NewStore(lp), Logger: slog.New(slog.DiscardHandler)}).Handle).Invoke
 
 	event := []byte(`{"operation":"find_open_job","source_key":"a.txt"}`)
-	if out, err := invoke(context.Background(), event); errorTypeName(err) != "DatabaseUnavailableError" {
+	if out, err := invoke(context.Background(), event); contract.ErrorType(err) != "DatabaseUnavailableError" {
 		t.Fatalf("first invocation: %s, error %T %v; want DatabaseUnavailableError", out, err, err)
 	}
 	out, err := invoke(context.Background(), event)

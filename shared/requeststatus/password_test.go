@@ -20,7 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // passwordServer speaks the Postgres protocol and checks a cleartext
@@ -205,7 +205,7 @@ func TestLazyPoolRotatedPassword(t *testing.T) {
 		}},
 		{name: "QueryRow through the handler", ssmUpdated: true, query: func(ctx context.Context, lp *LazyPool) error {
 			h := &StatusHandler{Store: NewStore(lp), Logger: slog.New(slog.DiscardHandler)}
-			_, err := h.Handle(ctx, workflow.StatusRequest{Operation: workflow.OperationFindOpenJob, SourceKey: "a.txt"})
+			_, err := h.Handle(ctx, contract.StatusRequest{Operation: contract.OperationFindOpenJob, SourceKey: "a.txt"})
 			return err
 		}},
 		{name: "SSM not updated yet", ssmUpdated: false, query: func(ctx context.Context, lp *LazyPool) error {
@@ -306,7 +306,7 @@ func TestLazyPoolRefusedStaticPassword(t *testing.T) {
 	}
 
 	h := &StatusHandler{Store: NewStore(lp), Logger: slog.New(slog.DiscardHandler)}
-	_, err = h.Handle(ctx, workflow.StatusRequest{Operation: workflow.OperationFindOpenJob, SourceKey: "a.txt"})
+	_, err = h.Handle(ctx, contract.StatusRequest{Operation: contract.OperationFindOpenJob, SourceKey: "a.txt"})
 	dbErr, ok := err.(*DatabaseError)
 	if !ok {
 		t.Fatalf("error %T %v, want *DatabaseError unwrapped", err, err)
@@ -364,7 +364,7 @@ func TestLazyPoolRotatedPasswordOnPostgres(t *testing.T) {
 	}
 	old.Reset() // the container's connections have ended
 
-	if out, err := invoke(context.Background(), event); errorTypeName(err) != "DatabaseUnavailableError" {
+	if out, err := invoke(context.Background(), event); contract.ErrorType(err) != "DatabaseUnavailableError" {
 		t.Fatalf("after the rotation: %s, error %T %v; want DatabaseUnavailableError", out, err, err)
 	}
 	out, err = invoke(context.Background(), event)

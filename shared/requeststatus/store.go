@@ -11,9 +11,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // The values of request_status.job_status (its CHECK constraint allows
@@ -66,7 +67,7 @@ LIMIT 1`
 // duplicate event after a successful copy). Errors: *NoOpenJobError when the
 // key has no row, or its job names no archive bucket;
 // *DatabaseUnavailableError when retrying may help; *DatabaseError otherwise.
-func (s *Store) FindOpenJob(ctx context.Context, key string) (workflow.Job, error) {
+func (s *Store) FindOpenJob(ctx context.Context, key string) (contract.Job, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 
@@ -77,18 +78,18 @@ func (s *Store) FindOpenJob(ctx context.Context, key string) (workflow.Job, erro
 	)
 	err := s.db.QueryRow(ctx, findJobSQL, key).Scan(&requestID, &archive, &status)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return workflow.Job{}, &NoOpenJobError{Key: key}
+		return contract.Job{}, &NoOpenJobError{Key: key}
 	}
 	if err != nil {
-		return workflow.Job{}, classify(fmt.Sprintf("find open job for key %q", key), err)
+		return contract.Job{}, classify(fmt.Sprintf("find open job for key %q", key), err)
 	}
 	if archive == nil || *archive == "" {
-		return workflow.Job{}, &NoOpenJobError{
+		return contract.Job{}, &NoOpenJobError{
 			Key:    key,
 			Reason: fmt.Sprintf("its job %s has no archive_bucket_dest", requestID),
 		}
 	}
-	return workflow.Job{
+	return contract.Job{
 		RequestID:       requestID,
 		TargetBucket:    *archive,
 		AlreadyComplete: status != nil && *status == StatusComplete,
@@ -128,7 +129,7 @@ FROM target t LEFT JOIN updated u ON true`
 // Errors: *StatusUpdateError when requestID names no row, names a row for
 // another key, or is not a valid id; *DatabaseUnavailableError when retrying
 // may help; *DatabaseError otherwise.
-func (s *Store) RecordOutcome(ctx context.Context, requestID, key string, copyErr *workflow.StateError) (string, error) {
+func (s *Store) RecordOutcome(ctx context.Context, requestID, key string, copyErr *contract.StateError) (string, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 

@@ -14,7 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/workflow"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // base is a fixed time far enough in the past that now() is always later.
@@ -70,17 +70,17 @@ func TestFindOpenJob(t *testing.T) {
 
 	tests := []struct {
 		key     string
-		want    workflow.Job
+		want    contract.Job
 		wantErr error
 	}{
-		{key: "newest-open", want: workflow.Job{RequestID: "00000000-0000-4000-8000-000000000002", TargetBucket: "archive"}},
-		{key: "only-complete", want: workflow.Job{RequestID: "00000000-0000-4000-8000-000000000012", TargetBucket: "archive", AlreadyComplete: true}},
+		{key: "newest-open", want: contract.Job{RequestID: "00000000-0000-4000-8000-000000000002", TargetBucket: "archive"}},
+		{key: "only-complete", want: contract.Job{RequestID: "00000000-0000-4000-8000-000000000012", TargetBucket: "archive", AlreadyComplete: true}},
 		{key: "open-without-archive", wantErr: &NoOpenJobError{Key: "open-without-archive",
 			Reason: "its job 00000000-0000-4000-8000-000000000021 has no archive_bucket_dest"}},
 		{key: "no-such-key", wantErr: &NoOpenJobError{Key: "no-such-key"}},
 		{key: "case.txt", wantErr: &NoOpenJobError{Key: "case.txt"}},
-		{key: hostileKey, want: workflow.Job{RequestID: "00000000-0000-4000-8000-000000000031", TargetBucket: "hostile-archive"}},
-		{key: "null-status", want: workflow.Job{RequestID: "00000000-0000-4000-8000-000000000051", TargetBucket: "null-archive"}},
+		{key: hostileKey, want: contract.Job{RequestID: "00000000-0000-4000-8000-000000000031", TargetBucket: "hostile-archive"}},
+		{key: "null-status", want: contract.Job{RequestID: "00000000-0000-4000-8000-000000000051", TargetBucket: "null-archive"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.key, func(t *testing.T) {
@@ -114,7 +114,7 @@ func TestRecordOutcome(t *testing.T) {
 	pool := testPool(t)
 	store := NewStore(pool)
 
-	copyErr := &workflow.StateError{
+	copyErr := &contract.StateError{
 		Error: "PermanentCopyError",
 		Cause: `{"errorMessage":"copy s/a.txt: NoSuchKey: it's gone","errorType":"PermanentCopyError"}`,
 	}
@@ -123,7 +123,7 @@ func TestRecordOutcome(t *testing.T) {
 		seed       JobRow // ObjectKey set from the name; RequestID generated
 		requestID  string // "" means the seeded row's id
 		key        string // "" means the seeded row's key
-		copyErr    *workflow.StateError
+		copyErr    *contract.StateError
 		wantStatus string
 		wantErr    string // %T of the error, "" for none
 		wantRow    JobRow // JobStatus and ErrMsg of the row afterwards
@@ -134,9 +134,9 @@ func TestRecordOutcome(t *testing.T) {
 		{name: "inprogress then error", seed: JobRow{JobStatus: "inprogress"}, copyErr: copyErr,
 			wantStatus: "error", wantRow: JobRow{JobStatus: "error", ErrMsg: "copy s/a.txt: NoSuchKey: it's gone"}, wantTouch: true},
 		{name: "error with a bare cause", seed: JobRow{JobStatus: "inprogress"},
-			copyErr:    &workflow.StateError{Error: "States.Timeout", Cause: "task timed out"},
+			copyErr:    &contract.StateError{Error: "States.Timeout", Cause: "task timed out"},
 			wantStatus: "error", wantRow: JobRow{JobStatus: "error", ErrMsg: "task timed out"}, wantTouch: true},
-		{name: "error without any message", seed: JobRow{JobStatus: "inprogress"}, copyErr: &workflow.StateError{},
+		{name: "error without any message", seed: JobRow{JobStatus: "inprogress"}, copyErr: &contract.StateError{},
 			wantStatus: "error", wantRow: JobRow{JobStatus: "error", ErrMsg: "copy failed without an error message"}, wantTouch: true},
 		{name: "error then success clears err_msg", seed: JobRow{JobStatus: "error", ErrMsg: "earlier failure"},
 			wantStatus: "complete", wantRow: JobRow{JobStatus: "complete"}, wantTouch: true},
@@ -146,7 +146,7 @@ func TestRecordOutcome(t *testing.T) {
 			wantStatus: "complete", wantRow: JobRow{JobStatus: "complete"}, wantTouch: false},
 		{name: "complete then success", seed: JobRow{JobStatus: "complete"},
 			wantStatus: "complete", wantRow: JobRow{JobStatus: "complete"}, wantTouch: true},
-		{name: "hostile key", seed: JobRow{ObjectKey: hostileKey}, copyErr: &workflow.StateError{Cause: hostileKey},
+		{name: "hostile key", seed: JobRow{ObjectKey: hostileKey}, copyErr: &contract.StateError{Cause: hostileKey},
 			wantStatus: "error", wantRow: JobRow{JobStatus: "error", ErrMsg: hostileKey}, wantTouch: true},
 		{name: "unknown request id", seed: JobRow{}, requestID: "00000000-0000-4000-8000-0000000000ff",
 			wantErr: "*requeststatus.StatusUpdateError", wantRow: JobRow{JobStatus: "inprogress"}},
@@ -203,7 +203,7 @@ func TestNoDowngradeSequenceAndRace(t *testing.T) {
 	ctx := context.Background()
 	pool := testPool(t)
 	store := NewStore(pool)
-	failed := &workflow.StateError{Error: "PermanentCopyError", Cause: "late failure"}
+	failed := &contract.StateError{Error: "PermanentCopyError", Cause: "late failure"}
 
 	job := mustInsert(t, pool, JobRow{ObjectKey: "dup.txt", ArchiveBucketDest: "archive"})
 	if s, err := store.RecordOutcome(ctx, job.RequestID, "dup.txt", nil); err != nil || s != StatusComplete {
@@ -227,7 +227,7 @@ func TestNoDowngradeSequenceAndRace(t *testing.T) {
 	errs := make([]error, 16)
 	for i := range errs {
 		wg.Go(func() {
-			var e *workflow.StateError
+			var e *contract.StateError
 			if i%2 == 1 {
 				e = failed
 			}

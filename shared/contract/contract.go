@@ -1,0 +1,177 @@
+// Package contract defines the documents that flow between the states of the
+// copy workflow: the restored files the event names, the job found for each,
+// the outcome of each copy, the errors Step Functions catches, and the
+// per-file results the aggregator reports.
+//
+// The JSON field names here are the contract with statemachine/definition.asl.json:
+// change one only together with the other.
+package contract
+
+import "encoding/json"
+
+// File is one restored object named by the triggering event, with its key
+// already decoded.
+type File struct {
+	SourceBucket string `json:"source_bucket"`
+	SourceKey    string `json:"source_key"`
+	Size         int64  `json:"size"`
+}
+
+// ParsedEvent is the output of the parse-event Lambda: the files to copy, in
+// the order the event lists them.
+type ParsedEvent struct {
+	Files []File `json:"files"`
+}
+
+// The operations of the request-status Lambda: look up a file's open job
+// before the copy, record the copy's outcome after it.
+const (
+	OperationFindOpenJob   = "find_open_job"
+	OperationRecordOutcome = "record_outcome"
+)
+
+// StatusRequest is the request-status Lambda's input. Which fields matter
+// depends on Operation.
+type StatusRequest struct {
+	Operation string `json:"operation"`
+	// SourceKey is the decoded object key (both operations).
+	SourceKey string `json:"source_key"`
+	// RequestID identifies the row to update (record_outcome).
+	RequestID string `json:"request_id,omitempty"`
+	// CopyError is the error Step Functions caught from the copy task;
+	// nil means the copy succeeded (record_outcome).
+	CopyError *StateError `json:"copy_error,omitempty"`
+}
+
+// Job is the job found in request_status for a file: the output of the
+// find_open_job operation. The newest open job (job_status <> 'complete') is
+// preferred; when the key has none but has a complete one, that one is
+// returned with AlreadyComplete set, so a duplicate event after success copies
+// the file again (idempotent) and succeeds instead of failing.
+type Job struct {
+	RequestID       string `json:"request_id"`
+	TargetBucket    string `json:"target_bucket"`
+	AlreadyComplete bool   `json:"already_complete,omitempty"`
+}
+
+// Recorded is the output of the record_outcome operation.
+type Recorded struct {
+	JobStatus string `json:"job_status"` // "complete" or "error"
+}
+
+// CopyRequest is the copy-file Lambda's input.
+type CopyRequest struct {
+	SourceBucket string `json:"source_bucket"`
+	SourceKey    string `json:"source_key"`
+	TargetBucket string `json:"target_bucket"`
+	// Size is the size the event reported; 0 when unknown. The copier reads
+	// the real size from HeadObject and does not trust this value.
+	Size int64 `json:"size,omitempty"`
+	// UploadID and SourceETag are the resume token of a multipart copy that
+	// an earlier invocation left unfinished (its CopyOutcome with Complete
+	// false): the copier lists the upload's parts and copies only the
+	// missing ones, still pinned to SourceETag. Empty starts a new copy.
+	// If the upload is gone or the source's ETag is no longer SourceETag,
+	// the copy starts over with a new upload.
+	UploadID   string `json:"upload_id,omitempty"`
+	SourceETag string `json:"source_etag,omitempty"`
+	// PartSize is the part size of the upload named by UploadID (its
+	// CopyOutcome's PartSize). A resume whose part size differs from the
+	// copier's plan, or is 0 (not carried), starts over with a new upload:
+	// parts of the same number and size may hold other bytes.
+	PartSize int64 `json:"part_size,omitempty"`
+	// Resumable says the caller loops until the outcome is Complete (the
+	// state machine's "Copy finished?" Choice), so a multipart copy may
+	// pause with Complete false. Without it (an execution started under a
+	// definition older than the resumable copy, which records any success
+	// as complete) a copy that cannot finish before the deadline fails
+	// with TransientCopyError DeadlineExceeded and its upload is aborted,
+	// as before the resumable copy, and Complete is true on every success.
+	Resumable bool `json:"resumable,omitempty"`
+}
+
+// CopyOutcome is the copy-file Lambda's output.
+//
+// Complete is true for every finished copy. A multipart copy that cannot
+// finish before the Lambda's deadline stops early and returns Complete
+// false with its resume token (UploadID, SourceETag): the workflow then
+// invokes the copy again with that token in its CopyRequest. UploadID and
+// SourceETag are always present in the JSON (empty when Complete), so the
+// state machine can pass them on without a missing-path error.
+type CopyOutcome struct {
+	TargetBucket string `json:"target_bucket"`
+	TargetKey    string `json:"target_key"`
+	Bytes        int64  `json:"bytes"`
+	Multipart    bool   `json:"multipart"`
+	Parts        int    `json:"parts,omitempty"`
+	DurationMS   int64  `json:"duration_ms"`
+	Complete     bool   `json:"complete"`
+	UploadID     string `json:"upload_id"`
+	SourceETag   string `json:"source_etag"`
+	// PartSize, PartsDone, PartsTotal and BytesDone say how far a
+	// multipart copy has got: the parts the upload holds after this
+	// invocation, of PartsTotal.
+	PartSize   int64 `json:"part_size,omitempty"`
+	PartsDone  int   `json:"parts_done,omitempty"`
+	PartsTotal int   `json:"parts_total,omitempty"`
+	BytesDone  int64 `json:"bytes_done,omitempty"`
+}
+
+// StateError is what a Step Functions Catch puts at its ResultPath:
+// the error name and its cause. For a Lambda error, Cause is (in AWS) a JSON
+// document {"errorMessage": ..., "errorType": ...}; the local engine may give
+// the bare message. Message handles both.
+type StateError struct {
+	Error string `json:"Error"`
+	Cause string `json:"Cause"`
+}
+
+// Iteration is the document one Map iteration ends with: the file and what
+// happened to it at each step. Exactly the fields of the steps that ran are
+// set. The aggregator turns it into a FileResult.
+type Iteration struct {
+	File        File         `json:"file"`
+	Job         *Job         `json:"job,omitempty"`
+	Copy        *CopyOutcome `json:"copy,omitempty"`
+	Recorded    *Recorded    `json:"recorded,omitempty"`
+	LookupError *StateError  `json:"lookup_error,omitempty"`
+	CopyError   *StateError  `json:"copy_error,omitempty"`
+	RecordError *StateError  `json:"record_error,omitempty"`
+}
+
+// AggregateRequest is the aggregate Lambda's input: either the Map's
+// iterations, or the error that rejected the event before any file was
+// touched.
+type AggregateRequest struct {
+	Iterations []Iteration `json:"iterations"`
+	EventError *StateError `json:"event_error,omitempty"`
+}
+
+// FileResult is one file's result, in the shape the original Lambda returned.
+type FileResult struct {
+	RequestID    string `json:"request_id"`
+	SourceBucket string `json:"source_bucket"`
+	SourceKey    string `json:"source_key"`
+	TargetBucket string `json:"target_bucket"`
+	Success      bool   `json:"success"`
+	ErrMsg       string `json:"err_msg"`
+}
+
+// Message returns the human-readable message of a caught error: the
+// errorMessage of a Lambda error's JSON cause, else the cause as it is, else
+// the error name.
+func (e *StateError) Message() string {
+	if e == nil {
+		return ""
+	}
+	var lambdaErr struct {
+		ErrorMessage string `json:"errorMessage"`
+	}
+	if err := json.Unmarshal([]byte(e.Cause), &lambdaErr); err == nil && lambdaErr.ErrorMessage != "" {
+		return lambdaErr.ErrorMessage
+	}
+	if e.Cause != "" {
+		return e.Cause
+	}
+	return e.Error
+}

@@ -1,0 +1,204 @@
+package copyfile
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// MiB is 2^20 bytes. The *_MB settings count in MiB.
+const MiB = 1 << 20
+
+// S3 limits on copies.
+const (
+	// MaxCopyObjectSize is the largest object one CopyObject can copy (5 GiB).
+	MaxCopyObjectSize = 5 << 30
+	// MinPartSize and MaxPartSize bound a multipart part (the last part may
+	// be smaller than MinPartSize).
+	MinPartSize = 5 * MiB
+	MaxPartSize = 5 << 30
+	// MaxParts is the most parts one multipart upload may have.
+	MaxParts = 10000
+)
+
+// The bounds of the multipart settings, in MiB (MB in the variable names)
+// or parts at once. The copy Lambda checks its environment against them and
+// the CDK app its context (multipartThresholdMb, multipartChunkSizeMb,
+// multipartConcurrency), so both accept the same values.
+const (
+	MinMultipartThresholdMB = 0
+	MaxMultipartThresholdMB = MaxCopyObjectSize / MiB // 5120: CopyObject's limit
+	MinMultipartChunkSizeMB = MinPartSize / MiB       // 5
+	MaxMultipartChunkSizeMB = MaxPartSize / MiB       // 5120
+	MinMultipartConcurrency = 1
+	MaxMultipartConcurrency = 64
+)
+
+// EnvMultipartChecksum is the variable that sets Config.MultipartChecksum.
+const EnvMultipartChecksum = "MULTIPART_CHECKSUM"
+
+// The values of MULTIPART_CHECKSUM.
+const (
+	ChecksumSource = "source"
+	ChecksumOff    = "off"
+)
+
+// Defaults of the settings; see Config.
+const (
+	DefaultMultipartThresholdMB = 256
+	DefaultMultipartChunkSizeMB = 250
+	DefaultMultipartConcurrency = 16
+	DefaultDeadlineMarginSecs   = 30
+)
+
+// MinDeadlineMargin is the smallest COPY_DEADLINE_MARGIN_SECS accepted. The
+// copy stops DeadlineMargin before the Lambda's deadline and the cleanup
+// (aborting a multipart upload, checking it is gone) may run until one second
+// before it, so the cleanup always has at least four seconds. A
+// Config.DeadlineMargin set below it in code is raised to it.
+const MinDeadlineMargin = 5 * time.Second
+
+// MaxDeadlineMarginSecs is the largest COPY_DEADLINE_MARGIN_SECS accepted.
+const MaxDeadlineMarginSecs = 600
+
+// Config is the copy Lambda's configuration, read from the environment by
+// ConfigFromEnv.
+type Config struct {
+	// SourceBuckets and ArchiveBuckets, when not empty, are the only buckets
+	// a copy may read from / write to (SOURCE_BUCKETS, ARCHIVE_BUCKETS,
+	// comma-separated).
+	SourceBuckets  []string
+	ArchiveBuckets []string
+	// MultipartThreshold: objects larger than this many bytes are copied
+	// with a multipart upload, others with one CopyObject
+	// (MULTIPART_THRESHOLD_MB, at most 5120).
+	MultipartThreshold int64
+	// ChunkSize is the part size in bytes (MULTIPART_CHUNKSIZE_MB, at least
+	// 5). It is raised for a copy that would otherwise need more than 10,000
+	// parts.
+	ChunkSize int64
+	// Concurrency is how many parts are copied at once
+	// (MULTIPART_CONCURRENCY, MinMultipartConcurrency to
+	// MaxMultipartConcurrency).
+	Concurrency int
+	// StorageClass of the archive copy (STORAGE_CLASS); empty keeps the
+	// destination bucket's default (S3 does not carry the source's class).
+	StorageClass types.StorageClass
+	// KMSKeyID, when set, encrypts the archive copy with SSE-KMS under this
+	// key (ARCHIVE_KMS_KEY_ID); when empty the source's SSE settings are
+	// repeated.
+	KMSKeyID string
+	// MultipartChecksum says whether a multipart copy asks S3 for a
+	// full-object checksum in the source's algorithm and has S3 check it
+	// at completion (MULTIPART_CHECKSUM=source, the default), or leaves the
+	// destination's checksum to S3's default (MULTIPART_CHECKSUM=off; for
+	// servers that compute copied parts' checksums wrongly, such as
+	// versitygw v1.8.0). Either way the size is checked, and a full-object
+	// checksum the destination has in the source's algorithm is compared.
+	MultipartChecksum string
+	// DeadlineMargin is the time kept free before the Lambda's deadline: a
+	// multipart copy that would end later pauses (it returns its resume
+	// token; with no part copied it fails as transient), and the cleanup
+	// (aborting a multipart upload) runs in this time
+	// (COPY_DEADLINE_MARGIN_SECS, at least 5: MinDeadlineMargin).
+	DeadlineMargin time.Duration
+}
+
+// DefaultConfig returns the configuration with every setting at its default.
+func DefaultConfig() Config {
+	return Config{
+		MultipartThreshold: DefaultMultipartThresholdMB * MiB,
+		ChunkSize:          DefaultMultipartChunkSizeMB * MiB,
+		Concurrency:        DefaultMultipartConcurrency,
+		DeadlineMargin:     DefaultDeadlineMarginSecs * time.Second,
+		MultipartChecksum:  ChecksumSource,
+	}
+}
+
+// ConfigFromEnv reads the configuration with getenv (os.Getenv in the
+// Lambda). An invalid value is an error naming the variable and the value.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	c := DefaultConfig()
+	c.SourceBuckets = splitList(getenv("SOURCE_BUCKETS"))
+	c.ArchiveBuckets = splitList(getenv("ARCHIVE_BUCKETS"))
+
+	var err error
+	if c.MultipartThreshold, err = mib(getenv, "MULTIPART_THRESHOLD_MB", DefaultMultipartThresholdMB, MinMultipartThresholdMB, MaxMultipartThresholdMB); err != nil {
+		return Config{}, err
+	}
+	if c.ChunkSize, err = mib(getenv, "MULTIPART_CHUNKSIZE_MB", DefaultMultipartChunkSizeMB, MinMultipartChunkSizeMB, MaxMultipartChunkSizeMB); err != nil {
+		return Config{}, err
+	}
+	n, err := intVar(getenv, "MULTIPART_CONCURRENCY", DefaultMultipartConcurrency, MinMultipartConcurrency, MaxMultipartConcurrency)
+	if err != nil {
+		return Config{}, err
+	}
+	c.Concurrency = int(n)
+	secs, err := intVar(getenv, "COPY_DEADLINE_MARGIN_SECS", DefaultDeadlineMarginSecs, int64(MinDeadlineMargin/time.Second), MaxDeadlineMarginSecs)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w (the copy stops this long before the Lambda deadline; aborting a multipart upload runs in that time)", err)
+	}
+	c.DeadlineMargin = time.Duration(secs) * time.Second
+
+	if v := strings.TrimSpace(getenv("STORAGE_CLASS")); v != "" {
+		sc := types.StorageClass(strings.ToUpper(v))
+		if !slices.Contains(types.StorageClass("").Values(), sc) {
+			return Config{}, fmt.Errorf("STORAGE_CLASS=%q: not an S3 storage class (one of %v)", v, types.StorageClass("").Values())
+		}
+		c.StorageClass = sc
+	}
+	c.KMSKeyID = strings.TrimSpace(getenv("ARCHIVE_KMS_KEY_ID"))
+	switch v := strings.ToLower(strings.TrimSpace(getenv(EnvMultipartChecksum))); v {
+	case "":
+	case ChecksumSource, ChecksumOff:
+		c.MultipartChecksum = v
+	default:
+		return Config{}, fmt.Errorf("%s=%q: must be %q or %q", EnvMultipartChecksum, v, ChecksumSource, ChecksumOff)
+	}
+	return c, nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func intVar(getenv func(string) string, name string, def, lo, hi int64) (int64, error) {
+	v := strings.TrimSpace(getenv(name))
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q: not a whole number", name, v)
+	}
+	if n < lo || n > hi {
+		return 0, fmt.Errorf("%s=%q: must be between %d and %d", name, v, lo, hi)
+	}
+	return n, nil
+}
+
+func mib(getenv func(string) string, name string, def, lo, hi int64) (int64, error) {
+	n, err := intVar(getenv, name, def, lo, hi)
+	return n * MiB, err
+}
+
+// partSize returns the part size for an object of size bytes: the configured
+// chunk size, raised (to a whole MiB) so the copy needs at most MaxParts
+// parts, and never below MinPartSize.
+func (c Config) partSize(size int64) int64 {
+	ps := max(c.ChunkSize, MinPartSize)
+	if minPs := (size + MaxParts - 1) / MaxParts; ps < minPs {
+		ps = (minPs + MiB - 1) / MiB * MiB
+	}
+	return ps
+}

@@ -1,0 +1,501 @@
+package copyfile
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+)
+
+func testConfig() Config {
+	c := DefaultConfig()
+	c.MultipartThreshold = 8 * MiB
+	c.ChunkSize = 5 * MiB
+	c.Concurrency = 3
+	return c
+}
+
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i/MiB)
+	}
+	return b
+}
+
+func TestCopySingle(t *testing.T) {
+	key := "dir/a b+c%d=e&f?g ü.txt"
+	tests := []struct {
+		name       string
+		config     func(*Config)
+		head       s3.HeadObjectOutput
+		wantCopy   *s3.CopyObjectInput
+		wantStored s3.HeadObjectOutput
+	}{
+		{
+			name: "defaults: metadata by COPY directive, no storage class, no SSE",
+			head: s3.HeadObjectOutput{ContentType: aws.String("text/plain"), Metadata: map[string]string{"granule": "G1"}},
+			wantCopy: &s3.CopyObjectInput{
+				Bucket: aws.String("archive"), Key: aws.String(key),
+				CopySource:        aws.String("restore/dir/a%20b%2Bc%25d%3De%26f%3Fg%20%C3%BC.txt"),
+				CopySourceIfMatch: aws.String(`"etag-100"`),
+				MetadataDirective: types.MetadataDirectiveCopy, TaggingDirective: types.TaggingDirectiveCopy,
+			},
+		},
+		{
+			name:   "storage class and destination KMS key configured",
+			config: func(c *Config) { c.StorageClass = types.StorageClassGlacierIr; c.KMSKeyID = "archive-key" },
+			head:   s3.HeadObjectOutput{ServerSideEncryption: types.ServerSideEncryptionAes256},
+			wantCopy: &s3.CopyObjectInput{
+				Bucket: aws.String("archive"), Key: aws.String(key),
+				CopySource:        aws.String("restore/dir/a%20b%2Bc%25d%3De%26f%3Fg%20%C3%BC.txt"),
+				CopySourceIfMatch: aws.String(`"etag-100"`),
+				MetadataDirective: types.MetadataDirectiveCopy, TaggingDirective: types.TaggingDirectiveCopy,
+				StorageClass: types.StorageClassGlacierIr, ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String("archive-key"),
+			},
+		},
+		{
+			name: "source SSE-KMS key repeated",
+			head: s3.HeadObjectOutput{ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String("source-key"), BucketKeyEnabled: aws.Bool(true)},
+			wantCopy: &s3.CopyObjectInput{
+				Bucket: aws.String("archive"), Key: aws.String(key),
+				CopySource:        aws.String("restore/dir/a%20b%2Bc%25d%3De%26f%3Fg%20%C3%BC.txt"),
+				CopySourceIfMatch: aws.String(`"etag-100"`),
+				MetadataDirective: types.MetadataDirectiveCopy, TaggingDirective: types.TaggingDirectiveCopy,
+				ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String("source-key"), BucketKeyEnabled: aws.Bool(true),
+			},
+		},
+		{
+			name: "restored Glacier object is copied",
+			head: s3.HeadObjectOutput{StorageClass: types.StorageClassGlacier, Restore: aws.String(`ongoing-request="false", expiry-date="Fri, 21 Dec 2012 00:00:00 GMT"`)},
+			wantCopy: &s3.CopyObjectInput{
+				Bucket: aws.String("archive"), Key: aws.String(key),
+				CopySource:        aws.String("restore/dir/a%20b%2Bc%25d%3De%26f%3Fg%20%C3%BC.txt"),
+				CopySourceIfMatch: aws.String(`"etag-100"`),
+				MetadataDirective: types.MetadataDirectiveCopy, TaggingDirective: types.TaggingDirectiveCopy,
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeS3("restore", "archive")
+			f.put("restore", key, pattern(100), tc.head)
+			cfg := testConfig()
+			if tc.config != nil {
+				tc.config(&cfg)
+			}
+			a := NewArchiveCopier(f, cfg)
+			out, err := a.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := contract.CopyOutcome{TargetBucket: "archive", TargetKey: key, Bytes: 100, Complete: true}
+			if diff := cmp.Diff(want, out, cmpopts.IgnoreFields(contract.CopyOutcome{}, "DurationMS")); diff != "" {
+				t.Errorf("outcome (-want +got):\n%s", diff)
+			}
+			if len(f.copied) != 1 {
+				t.Fatalf("%d CopyObject calls, want 1", len(f.copied))
+			}
+			if diff := cmp.Diff(tc.wantCopy, f.copied[0], cmpopts.IgnoreUnexported(s3.CopyObjectInput{})); diff != "" {
+				t.Errorf("CopyObject input (-want +got):\n%s", diff)
+			}
+			if got := f.object("archive", key); got == nil || !bytes.Equal(got.data, pattern(100)) {
+				t.Errorf("archive copy missing or different")
+			}
+		})
+	}
+}
+
+func TestCopyRefusals(t *testing.T) {
+	tests := []struct {
+		name      string
+		req       contract.CopyRequest
+		config    func(*Config)
+		head      *s3.HeadObjectOutput
+		fail      func(op string, in any) error
+		code      string
+		msg       string
+		wantCalls []string
+	}{
+		{name: "empty source bucket", req: contract.CopyRequest{SourceKey: "k", TargetBucket: "archive"}, code: "InvalidInput", msg: "source_bucket is empty"},
+		{name: "empty key", req: contract.CopyRequest{SourceBucket: "restore", TargetBucket: "archive"}, code: "InvalidInput", msg: "source_key is empty"},
+		{name: "empty target", req: contract.CopyRequest{SourceBucket: "restore", SourceKey: "k"}, code: "InvalidInput", msg: "target_bucket is empty"},
+		{
+			name:   "source bucket not allowed",
+			req:    contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"},
+			config: func(c *Config) { c.SourceBuckets = []string{"other"} },
+			code:   "BucketNotAllowed", msg: `source bucket "restore" is not in SOURCE_BUCKETS`,
+		},
+		{
+			name:   "archive bucket not allowed",
+			req:    contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"},
+			config: func(c *Config) { c.SourceBuckets = []string{"restore"}; c.ArchiveBuckets = []string{"a1", "a2"} },
+			code:   "BucketNotAllowed", msg: `archive bucket "archive" is not in ARCHIVE_BUCKETS`,
+		},
+		{
+			name:      "missing key",
+			req:       contract.CopyRequest{SourceBucket: "restore", SourceKey: "missing", TargetBucket: "archive"},
+			code:      "NoSuchKey",
+			msg:       "The specified key does not exist.",
+			wantCalls: []string{"HeadObject", "HeadBucket"},
+		},
+		{
+			name:      "missing bucket",
+			req:       contract.CopyRequest{SourceBucket: "gone", SourceKey: "k", TargetBucket: "archive"},
+			code:      "NoSuchBucket",
+			msg:       "The specified bucket does not exist.",
+			wantCalls: []string{"HeadObject", "HeadBucket"},
+		},
+		{
+			name:      "archived, not restored",
+			req:       contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"},
+			head:      &s3.HeadObjectOutput{StorageClass: types.StorageClassDeepArchive},
+			code:      "InvalidObjectState",
+			msg:       "the object is archived (DEEP_ARCHIVE) and not restored, or its restored copy has expired",
+			wantCalls: []string{"HeadObject"},
+		},
+		{
+			name:      "intelligent-tiering archive, restore in progress",
+			req:       contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"},
+			head:      &s3.HeadObjectOutput{StorageClass: types.StorageClassIntelligentTiering, ArchiveStatus: types.ArchiveStatusArchiveAccess, Restore: aws.String(`ongoing-request="true"`)},
+			code:      "InvalidObjectState",
+			msg:       "the object is archived (ARCHIVE_ACCESS) and its restore is still in progress",
+			wantCalls: []string{"HeadObject"},
+		},
+		{
+			name: "copy refused by S3",
+			req:  contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"},
+			fail: func(op string, _ any) error {
+				if op == "CopyObject" {
+					return apiError(403, "ObjectNotInActiveTierError", "The source object of the COPY action is not in the active tier")
+				}
+				return nil
+			},
+			code:      "ObjectNotInActiveTierError",
+			msg:       "The source object of the COPY action is not in the active tier",
+			wantCalls: []string{"HeadObject", "CopyObject"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeS3("restore", "archive")
+			head := s3.HeadObjectOutput{}
+			if tc.head != nil {
+				head = *tc.head
+			}
+			f.put("restore", "k", []byte("data"), head)
+			f.fail = tc.fail
+			cfg := testConfig()
+			if tc.config != nil {
+				tc.config(&cfg)
+			}
+			_, err := NewArchiveCopier(f, cfg).Copy(context.Background(), tc.req)
+			var pe *PermanentCopyError
+			if !errors.As(err, &pe) {
+				t.Fatalf("err = %T %v, want *PermanentCopyError", err, err)
+			}
+			if pe.Code != tc.code || pe.Message != tc.msg {
+				t.Errorf("code, message = %q, %q; want %q, %q", pe.Code, pe.Message, tc.code, tc.msg)
+			}
+			if diff := cmp.Diff(tc.wantCalls, f.callList()); diff != "" {
+				t.Errorf("S3 calls (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestCopyMultipart(t *testing.T) {
+	key := "granules/a b+c/ü=1&2.h5"
+	data := pattern(23*MiB + 17)
+	f := newFakeS3("restore", "archive")
+	f.put("restore", key, data, s3.HeadObjectOutput{
+		ContentType: aws.String("application/x-hdf5"), CacheControl: aws.String("no-cache"),
+		ContentDisposition: aws.String("attachment"), ContentEncoding: aws.String("identity"), ContentLanguage: aws.String("en"),
+		Metadata:             map[string]string{"granule": "G1", "x": "y"},
+		ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String("source-key"),
+	}, types.Tag{Key: aws.String("project"), Value: aws.String("a b")}, types.Tag{Key: aws.String("k=1"), Value: aws.String("v&2")})
+	f.delay = 5 * time.Millisecond
+	cfg := testConfig()
+	cfg.StorageClass = types.StorageClassStandardIa
+
+	out, err := NewArchiveCopier(f, cfg).Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := contract.CopyOutcome{TargetBucket: "archive", TargetKey: key, Bytes: int64(len(data)), Multipart: true, Parts: 5,
+		Complete: true, PartSize: 5 * MiB, PartsDone: 5, PartsTotal: 5, BytesDone: int64(len(data))}
+	if diff := cmp.Diff(want, out, cmpopts.IgnoreFields(contract.CopyOutcome{}, "DurationMS")); diff != "" {
+		t.Errorf("outcome (-want +got):\n%s", diff)
+	}
+	got := f.object("archive", key)
+	if got == nil || !bytes.Equal(got.data, data) {
+		t.Fatalf("archive copy missing or different")
+	}
+	wantCreate := &s3.CreateMultipartUploadInput{
+		Bucket: aws.String("archive"), Key: aws.String(key),
+		ContentType: aws.String("application/x-hdf5"), CacheControl: aws.String("no-cache"),
+		ContentDisposition: aws.String("attachment"), ContentEncoding: aws.String("identity"), ContentLanguage: aws.String("en"),
+		Metadata:             map[string]string{"granule": "G1", "x": "y"},
+		ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String("source-key"),
+		StorageClass: types.StorageClassStandardIa,
+		Tagging:      aws.String("project=a%20b&k%3D1=v%262"),
+	}
+	if diff := cmp.Diff(wantCreate, f.created[0], cmpopts.IgnoreUnexported(s3.CreateMultipartUploadInput{})); diff != "" {
+		t.Errorf("CreateMultipartUpload input (-want +got):\n%s", diff)
+	}
+	if f.maxInFl > cfg.Concurrency || f.maxInFl < 2 {
+		t.Errorf("at most %d parts in flight, want 2..%d", f.maxInFl, cfg.Concurrency)
+	}
+	if len(f.uploads) != 0 {
+		t.Errorf("%d multipart uploads left open", len(f.uploads))
+	}
+}
+
+func TestCopyMultipartFailureAborts(t *testing.T) {
+	tests := []struct {
+		name      string
+		fail      func(op string, in any) error
+		transient bool
+		code      string
+	}{
+		{
+			name: "part 3 fails with SlowDown",
+			fail: func(op string, in any) error {
+				if p, ok := in.(*s3.UploadPartCopyInput); ok && *p.PartNumber == 3 {
+					return apiError(503, "SlowDown", "Please reduce your request rate.")
+				}
+				return nil
+			},
+			transient: true, code: "SlowDown",
+		},
+		{
+			name: "source no longer restored mid-copy",
+			fail: func(op string, in any) error {
+				if p, ok := in.(*s3.UploadPartCopyInput); ok && *p.PartNumber == 2 {
+					return apiError(403, "InvalidObjectState", "The operation is not valid for the object's storage class")
+				}
+				return nil
+			},
+			code: "InvalidObjectState",
+		},
+		{
+			name: "complete fails",
+			fail: func(op string, in any) error {
+				if op == "CompleteMultipartUpload" {
+					return apiError(500, "InternalError", "We encountered an internal error.")
+				}
+				return nil
+			},
+			transient: true, code: "InternalError",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeS3("restore", "archive")
+			f.put("restore", "big", pattern(30*MiB), s3.HeadObjectOutput{})
+			f.fail = tc.fail
+			_, err := NewArchiveCopier(f, testConfig()).Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"})
+			var te *TransientCopyError
+			var pe *PermanentCopyError
+			switch {
+			case tc.transient && errors.As(err, &te) && te.Code == tc.code:
+			case !tc.transient && errors.As(err, &pe) && pe.Code == tc.code:
+			default:
+				t.Fatalf("err = %T %v, want transient=%v with code %s", err, err, tc.transient, tc.code)
+			}
+			calls := strings.Join(f.callList(), " ")
+			if !strings.Contains(calls, "AbortMultipartUpload ListParts") {
+				t.Errorf("no abort (then ListParts check) in calls: %s", calls)
+			}
+			if len(f.uploads) != 0 {
+				t.Errorf("%d multipart uploads left open", len(f.uploads))
+			}
+			if f.object("archive", "big") != nil {
+				t.Errorf("an archive object exists after a failed copy")
+			}
+		})
+	}
+}
+
+func TestCopyDeadline(t *testing.T) {
+	t.Run("no time left: refused before any call", func(t *testing.T) {
+		f := newFakeS3("restore", "archive")
+		f.put("restore", "k", []byte("x"), s3.HeadObjectOutput{})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // margin is 30 s
+		defer cancel()
+		_, err := NewArchiveCopier(f, testConfig()).Copy(ctx, contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"})
+		var te *TransientCopyError
+		if !errors.As(err, &te) || te.Code != "DeadlineExceeded" {
+			t.Fatalf("err = %v, want TransientCopyError DeadlineExceeded", err)
+		}
+		if calls := f.callList(); len(calls) != 0 {
+			t.Errorf("S3 calls made: %v", calls)
+		}
+	})
+	// The copy stops at the deadline minus the margin with parts in flight;
+	// the abort then runs under the cleanup context, which must leave it
+	// seconds (the fake refuses calls whose ctx has ended, as the SDK does).
+	for _, tc := range []struct {
+		name       string
+		margin     time.Duration
+		abortDelay time.Duration
+	}{
+		{name: "margin 5 s", margin: 5 * time.Second},
+		{name: "margin 1 s set in code: raised to 5 s", margin: time.Second},
+		{name: "margin 0 set in code: raised to 5 s", margin: 0},
+		{name: "abort takes 2 s", margin: 5 * time.Second, abortDelay: 2 * time.Second},
+	} {
+		t.Run("deadline reached mid-part: stopped and aborted: "+tc.name, func(t *testing.T) {
+			f := newFakeS3("restore", "archive")
+			f.put("restore", "big", pattern(20*MiB), s3.HeadObjectOutput{}) // 4 parts, one wave
+			f.delay = time.Hour
+			f.abortDelay = tc.abortDelay
+			cfg := testConfig()
+			cfg.Concurrency = 4
+			cfg.DeadlineMargin = tc.margin
+			ctx, cancel := context.WithTimeout(context.Background(), MinDeadlineMargin+300*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			_, err := NewArchiveCopier(f, cfg).Copy(ctx, contract.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"})
+			var te *TransientCopyError
+			if !errors.As(err, &te) || te.Code != "DeadlineExceeded" {
+				t.Fatalf("err = %v, want TransientCopyError DeadlineExceeded", err)
+			}
+			if !strings.Contains(te.Message, "; stopped; multipart upload upload-1 aborted") {
+				t.Errorf("message %q does not say the copy stopped and the upload was aborted", te.Message)
+			}
+			if ctx.Err() != nil {
+				t.Errorf("returned after the Lambda deadline, not before it")
+			}
+			if elapsed := time.Since(start); elapsed > tc.abortDelay+3*time.Second {
+				t.Errorf("returned after %s; the copy should stop at the deadline minus the 5 s margin (0.3 s)", elapsed)
+			}
+			if len(f.uploads) != 0 {
+				t.Errorf("%d multipart uploads left open", len(f.uploads))
+			}
+		})
+	}
+	t.Run("deadline reached mid-part, abort fails: says so, still transient", func(t *testing.T) {
+		f := newFakeS3("restore", "archive")
+		f.put("restore", "big", pattern(20*MiB), s3.HeadObjectOutput{})
+		f.delay = time.Hour
+		f.fail = func(op string, in any) error {
+			if op == "AbortMultipartUpload" {
+				return apiError(500, "InternalError", "We encountered an internal error.")
+			}
+			return nil
+		}
+		cfg := testConfig()
+		cfg.Concurrency = 4
+		cfg.DeadlineMargin = MinDeadlineMargin
+		ctx, cancel := context.WithTimeout(context.Background(), MinDeadlineMargin+300*time.Millisecond)
+		defer cancel()
+		_, err := NewArchiveCopier(f, cfg).Copy(ctx, contract.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"})
+		var te *TransientCopyError
+		if !errors.As(err, &te) || te.Code != "DeadlineExceeded" {
+			t.Fatalf("err = %T %v, want TransientCopyError DeadlineExceeded", err, err)
+		}
+		for _, want := range []string{"abort failed for multipart upload upload-1", "InternalError", "AbortIncompleteMultipartUpload"} {
+			if !strings.Contains(te.Message, want) {
+				t.Errorf("message %q does not mention %q", te.Message, want)
+			}
+		}
+		if strings.Contains(te.Message, "cleaned up") || strings.Contains(te.Message, "upload-1 aborted") {
+			t.Errorf("message %q claims a cleanup that failed", te.Message)
+		}
+		if n := strings.Count(strings.Join(f.callList(), " "), "AbortMultipartUpload"); n != 3 {
+			t.Errorf("%d aborts tried, want 3", n)
+		}
+	})
+}
+
+// TestMultipartAbortFails: a part refused for good and an abort that fails
+// too: the error stays permanent and says the abort failed.
+func TestMultipartAbortFails(t *testing.T) {
+	f := newFakeS3("restore", "archive")
+	f.put("restore", "big", pattern(30*MiB), s3.HeadObjectOutput{})
+	f.fail = func(op string, in any) error {
+		switch op {
+		case "UploadPartCopy":
+			return apiError(403, "AccessDenied", "Access Denied")
+		case "AbortMultipartUpload":
+			return apiError(403, "AccessDenied", "Access Denied")
+		}
+		return nil
+	}
+	_, err := NewArchiveCopier(f, testConfig()).Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"})
+	var pe *PermanentCopyError
+	if !errors.As(err, &pe) || pe.Code != "AccessDenied" {
+		t.Fatalf("err = %T %v, want PermanentCopyError AccessDenied", err, err)
+	}
+	if want := "abort failed for multipart upload upload-1: AbortMultipartUpload: "; !strings.Contains(pe.Message, want) {
+		t.Errorf("message %q does not contain %q", pe.Message, want)
+	}
+}
+
+func TestCopyIntegrity(t *testing.T) {
+	tests := []struct {
+		name        string
+		size        int
+		srcChecksum *string
+		corruptSize int64
+		dstChecksum *string
+		wantMsg     string
+	}{
+		{name: "single: size differs", size: 100, corruptSize: 99, wantMsg: "the archive copy has 99 bytes, the source 100"},
+		{name: "multipart: size differs", size: 12 * MiB, corruptSize: 1, wantMsg: "the archive copy has 1 bytes, the source 12582912"},
+		{name: "single: checksum differs", size: 100, srcChecksum: aws.String("AAAAAA=="), dstChecksum: aws.String("BBBBBB=="),
+			wantMsg: "the archive copy's CRC32 checksum is BBBBBB==, the source's AAAAAA=="},
+		{name: "multipart: checksum differs", size: 12 * MiB, srcChecksum: aws.String("AAAAAA=="), dstChecksum: aws.String("BBBBBB=="),
+			wantMsg: "the archive copy's CRC32 checksum is BBBBBB==, the source's AAAAAA=="},
+		{name: "checksum equal", size: 12 * MiB, srcChecksum: aws.String("AAAAAA=="), dstChecksum: aws.String("AAAAAA==")},
+		{name: "destination has no checksum: size checked only", size: 100, srcChecksum: aws.String("AAAAAA=="), dstChecksum: aws.String("")},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeS3("restore", "archive")
+			f.put("restore", "k", pattern(tc.size), s3.HeadObjectOutput{})
+			f.objects["restore/k"].checksum = tc.srcChecksum
+			f.corruptSize = tc.corruptSize
+			f.dstChecksum = tc.dstChecksum
+			_, err := NewArchiveCopier(f, testConfig()).Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"})
+			if tc.srcChecksum != nil && len(f.created) == 1 {
+				if c := f.created[0]; c.ChecksumAlgorithm != types.ChecksumAlgorithmCrc32 || c.ChecksumType != types.ChecksumTypeFullObject {
+					t.Errorf("multipart upload created with checksum %q %q, want CRC32 FULL_OBJECT", c.ChecksumAlgorithm, c.ChecksumType)
+				}
+			}
+			if tc.srcChecksum != nil && len(f.copied) == 1 && f.copied[0].ChecksumAlgorithm != types.ChecksumAlgorithmCrc32 {
+				t.Errorf("CopyObject checksum algorithm %q, want CRC32", f.copied[0].ChecksumAlgorithm)
+			}
+			if tc.wantMsg == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if f.object("archive", "k") == nil {
+					t.Error("archive copy missing")
+				}
+				return
+			}
+			var pe *PermanentCopyError
+			if !errors.As(err, &pe) || pe.Code != "IntegrityCheckFailed" {
+				t.Fatalf("err = %v, want PermanentCopyError IntegrityCheckFailed", err)
+			}
+			if want := tc.wantMsg + " (the bad copy was deleted)"; pe.Message != want {
+				t.Errorf("message = %q, want %q", pe.Message, want)
+			}
+			if f.object("archive", "k") != nil {
+				t.Error("bad copy not deleted")
+			}
+		})
+	}
+}

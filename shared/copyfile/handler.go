@@ -1,0 +1,72 @@
+package copyfile
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+)
+
+// Copier is what the handler needs: one copy.
+type Copier interface {
+	Copy(ctx context.Context, req contract.CopyRequest) (contract.CopyOutcome, error)
+}
+
+var _ Copier = (*ArchiveCopier)(nil)
+
+// CopyHandler is the copy-file Lambda's handler.
+type CopyHandler struct {
+	Copier Copier
+	Logger *slog.Logger
+}
+
+// Handle copies one file and logs one line about it. Its error is a
+// *TransientCopyError or a *PermanentCopyError, never wrapped, so the Lambda
+// runtime reports errorType TransientCopyError or PermanentCopyError.
+func (h *CopyHandler) Handle(ctx context.Context, req contract.CopyRequest) (contract.CopyOutcome, error) {
+	start := time.Now()
+	out, err := h.Copier.Copy(ctx, req)
+	c := Copy{SourceBucket: req.SourceBucket, SourceKey: req.SourceKey, TargetBucket: req.TargetBucket}
+	if out.DurationMS == 0 {
+		out.DurationMS = time.Since(start).Milliseconds()
+	}
+
+	log := h.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	attrs := []any{
+		"source_bucket", req.SourceBucket,
+		"source_key", req.SourceKey,
+		"target_bucket", req.TargetBucket,
+		"bytes", out.Bytes,
+		"multipart", out.Multipart,
+		"parts", out.Parts,
+		"duration_ms", out.DurationMS,
+	}
+	if out.Multipart {
+		attrs = append(attrs, "parts_done", out.PartsDone, "part_size", out.PartSize)
+	}
+	if err == nil && !out.Complete {
+		log.InfoContext(ctx, "file copy paused before the deadline; the workflow resumes it",
+			append(attrs, "upload_id", out.UploadID, "source_etag", out.SourceETag, "bytes_done", out.BytesDone)...)
+		return out, nil
+	}
+	if err == nil {
+		log.InfoContext(ctx, "file copied", attrs...)
+		return out, nil
+	}
+	switch e := Classify(c, err).(type) {
+	case *TransientCopyError:
+		log.WarnContext(ctx, "file copy failed", append(attrs, "error_type", contract.TransientCopyError, "code", e.Code, "error", e.Error())...)
+		return contract.CopyOutcome{}, e
+	case *PermanentCopyError:
+		log.ErrorContext(ctx, "file copy failed", append(attrs, "error_type", contract.PermanentCopyError, "code", e.Code, "error", e.Error())...)
+		return contract.CopyOutcome{}, e
+	default: // Classify returns only the two types; keep the contract regardless
+		pe := &PermanentCopyError{Copy: c, Message: err.Error(), Err: err}
+		log.ErrorContext(ctx, "file copy failed", append(attrs, "error_type", contract.PermanentCopyError, "error", pe.Error())...)
+		return contract.CopyOutcome{}, pe
+	}
+}

@@ -1,0 +1,590 @@
+package copyfile_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/faultproxy"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
+)
+
+// specialKeys are keys that break naive CopySource encoding.
+var specialKeys = []string{
+	"plain.txt",
+	"with space/file name.txt",
+	"plus+sign/a+b.txt",
+	"percent/100%25 and %.txt",
+	"query/a=b&c=d?e.txt",
+	"unicode/données ünï 文件.h5",
+	"deep/1/2/3/4/5/6/7/8/9/granule.nc",
+	"odd/#hash;semi:colon,comma'quote\"dq!*()[]{}.dat",
+	" ",
+	"trailing space /x ",
+}
+
+// s3env is a server with buckets "restore" and "archive" and a client.
+type s3env struct {
+	srv    *s3server.Server
+	client *s3.Client
+}
+
+func newS3Env(t *testing.T) *s3env {
+	t.Helper()
+	srv := s3server.StartForTest(t, "restore", "archive")
+	c, err := srv.Client(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &s3env{srv: srv, client: c}
+}
+
+// source is an object put into the restore bucket.
+type source struct {
+	key         string
+	data        []byte
+	contentType string
+	metadata    map[string]string
+	tags        string // x-amz-tagging form
+}
+
+func (e *s3env) put(t *testing.T, s source) {
+	t.Helper()
+	in := &s3.PutObjectInput{
+		Bucket:             aws.String("restore"),
+		Key:                aws.String(s.key),
+		Body:               bytes.NewReader(s.data),
+		ContentType:        aws.String(s.contentType),
+		ContentDisposition: aws.String(`attachment; filename="x.h5"`),
+		CacheControl:       aws.String("max-age=60"),
+		ContentLanguage:    aws.String("en"),
+		Metadata:           s.metadata,
+	}
+	if s.tags != "" {
+		in.Tagging = aws.String(s.tags)
+	}
+	if _, err := e.client.PutObject(context.Background(), in); err != nil {
+		t.Fatalf("put %q: %v", s.key, err)
+	}
+}
+
+// objectState is what must arrive with a copy.
+type objectState struct {
+	Size               int64
+	ContentType        string
+	ContentDisposition string
+	CacheControl       string
+	ContentLanguage    string
+	Metadata           map[string]string
+	Tags               map[string]string
+}
+
+func (e *s3env) state(t *testing.T, bucket, key string) (objectState, []byte) {
+	t.Helper()
+	ctx := context.Background()
+	get, err := e.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("get s3://%s/%s: %v", bucket, key, err)
+	}
+	defer get.Body.Close()
+	data, err := io.ReadAll(get.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := e.client.GetObjectTagging(ctx, &s3.GetObjectTaggingInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		t.Fatalf("tags of s3://%s/%s: %v", bucket, key, err)
+	}
+	st := objectState{
+		Size:               aws.ToInt64(get.ContentLength),
+		ContentType:        aws.ToString(get.ContentType),
+		ContentDisposition: aws.ToString(get.ContentDisposition),
+		CacheControl:       aws.ToString(get.CacheControl),
+		ContentLanguage:    aws.ToString(get.ContentLanguage),
+		Metadata:           get.Metadata,
+		Tags:               map[string]string{},
+	}
+	for _, tag := range tags.TagSet {
+		st.Tags[aws.ToString(tag.Key)] = aws.ToString(tag.Value)
+	}
+	return st, data
+}
+
+func randomBytes(t testing.TB, n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// configFromEnv reads the copier's configuration from the environment, set
+// by the test with t.Setenv.
+func configFromEnv(t *testing.T, env map[string]string) copyfile.Config {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	cfg, err := copyfile.ConfigFromEnv(os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestCopyAgainstS3Server(t *testing.T) {
+	e := newS3Env(t)
+	cfg := configFromEnv(t, nil)
+	copier := copyfile.NewArchiveCopier(e.client, cfg)
+	for _, key := range specialKeys {
+		t.Run(key, func(t *testing.T) {
+			src := source{
+				key:         key,
+				data:        randomBytes(t, 64<<10),
+				contentType: "application/x-netcdf",
+				metadata:    map[string]string{"granule-id": "G123", "collection": "MOD09 v6"},
+				tags:        "project=cumulus&stage=restored%20copy",
+			}
+			e.put(t, src)
+			out, err := copier.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
+			if err != nil {
+				t.Fatalf("Copy: %v", err)
+			}
+			if out.Multipart || out.Bytes != int64(len(src.data)) || out.TargetKey != key {
+				t.Errorf("outcome = %+v", out)
+			}
+			want, _ := e.state(t, "restore", key)
+			got, data := e.state(t, "archive", key)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("archive copy differs from the source (-source +copy):\n%s", diff)
+			}
+			if !bytes.Equal(data, src.data) {
+				t.Errorf("archive copy's bytes differ")
+			}
+			if want.Metadata["granule-id"] != "G123" || want.Tags["stage"] != "restored copy" {
+				t.Errorf("the source itself lacks its metadata or tags: %+v", want)
+			}
+		})
+	}
+}
+
+func TestCopyAgainstS3ServerFailures(t *testing.T) {
+	e := newS3Env(t)
+	e.put(t, source{key: "present", data: []byte("x"), contentType: "text/plain"})
+	tests := []struct {
+		name    string
+		req     contract.CopyRequest
+		env     map[string]string
+		code    string
+		message string
+	}{
+		{
+			name:    "missing source",
+			req:     contract.CopyRequest{SourceBucket: "restore", SourceKey: "no/such key", TargetBucket: "archive"},
+			code:    "NoSuchKey",
+			message: "copy s3://restore/no/such key to s3://archive/no/such key: NoSuchKey: The specified key does not exist.",
+		},
+		{
+			name:    "missing source bucket",
+			req:     contract.CopyRequest{SourceBucket: "nobucket", SourceKey: "k", TargetBucket: "archive"},
+			code:    "NoSuchBucket",
+			message: "copy s3://nobucket/k to s3://archive/k: NoSuchBucket: The specified bucket does not exist.",
+		},
+		{
+			name: "missing archive bucket",
+			req:  contract.CopyRequest{SourceBucket: "restore", SourceKey: "present", TargetBucket: "noarchive"},
+			code: "NoSuchBucket",
+		},
+		{
+			name:    "archive bucket outside the allowlist",
+			req:     contract.CopyRequest{SourceBucket: "restore", SourceKey: "present", TargetBucket: "archive"},
+			env:     map[string]string{"ARCHIVE_BUCKETS": "other-archive"},
+			code:    "BucketNotAllowed",
+			message: `copy s3://restore/present to s3://archive/present: BucketNotAllowed: archive bucket "archive" is not in ARCHIVE_BUCKETS`,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			copier := copyfile.NewArchiveCopier(e.client, configFromEnv(t, tc.env))
+			_, err := copier.Copy(context.Background(), tc.req)
+			var pe *copyfile.PermanentCopyError
+			if !errors.As(err, &pe) || pe.Code != tc.code {
+				t.Fatalf("err = %T %v, want PermanentCopyError %s", err, err, tc.code)
+			}
+			if tc.message != "" && err.Error() != tc.message {
+				t.Errorf("message = %q, want %q", err.Error(), tc.message)
+			}
+		})
+	}
+	// The refused copy did not happen.
+	if _, err := e.client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("archive"), Key: aws.String("present")}); err == nil {
+		t.Error("the refused copy exists in the archive bucket")
+	}
+}
+
+// multipartEnv lowers the threshold so a 40 MiB object goes multipart in
+// parts of 5 MiB. MULTIPART_CHECKSUM=off: versitygw v1.8.0 records the whole
+// source object's checksum as the checksum of each copied part range, so
+// asking it for a full-object checksum in the source's algorithm fails every
+// multipart copy with BadDigest (TestMultipartChecksumRefusedByServer).
+var multipartEnv = map[string]string{
+	"MULTIPART_THRESHOLD_MB": "8",
+	"MULTIPART_CHUNKSIZE_MB": "5",
+	"MULTIPART_CONCURRENCY":  "4",
+	"MULTIPART_CHECKSUM":     "off",
+}
+
+func TestMultipartCopyAgainstS3Server(t *testing.T) {
+	e := newS3Env(t)
+	copier := copyfile.NewArchiveCopier(e.client, configFromEnv(t, multipartEnv))
+	data := randomBytes(t, 40<<20)
+	for _, key := range []string{"granules/big file+1.h5", "unicode/données=ü&?%.nc"} {
+		t.Run(key, func(t *testing.T) {
+			e.put(t, source{
+				key: key, data: data, contentType: "application/x-hdf5",
+				metadata: map[string]string{"granule-id": "G1", "checksum-md5": "abc"},
+				tags:     "project=cumulus&note=a%20b%2Bc",
+			})
+			out, err := copier.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
+			if err != nil {
+				t.Fatalf("Copy: %v", err)
+			}
+			if !out.Multipart || out.Parts != 8 || out.Bytes != 40<<20 {
+				t.Errorf("outcome = %+v, want multipart in 8 parts", out)
+			}
+			want, _ := e.state(t, "restore", key)
+			got, copied := e.state(t, "archive", key)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("archive copy differs from the source (-source +copy):\n%s", diff)
+			}
+			if want.Tags["note"] != "a b+c" {
+				t.Errorf("source tags = %v", want.Tags)
+			}
+			if !bytes.Equal(copied, data) {
+				t.Errorf("archive copy's bytes differ from the source's")
+			}
+		})
+	}
+}
+
+func TestMultipartFailureLeavesNoUpload(t *testing.T) {
+	e := newS3Env(t)
+	key := "granules/fails mid-copy+.h5"
+	data := randomBytes(t, 40<<20)
+	e.put(t, source{key: key, data: data, contentType: "application/x-hdf5"})
+	cfg := configFromEnv(t, multipartEnv)
+
+	tests := []struct {
+		name      string
+		rule      *faultproxy.Rule
+		transient bool
+	}{
+		{
+			name: "InternalError on part 5",
+			rule: &faultproxy.Rule{Match: faultproxy.IsPart(5), Status: http.StatusInternalServerError,
+				Code: "InternalError", Message: "We encountered an internal error. Please try again."},
+			transient: true,
+		},
+		{
+			name:      "connection reset on part 3",
+			rule:      &faultproxy.Rule{Match: faultproxy.IsPart(3), Reset: true},
+			transient: true,
+		},
+		{
+			name: "InvalidObjectState on part 2",
+			rule: &faultproxy.Rule{Match: faultproxy.IsPart(2), Status: http.StatusForbidden,
+				Code: "InvalidObjectState", Message: "The operation is not valid for the object's storage class"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := faultproxy.New(e.srv.Endpoint, tc.rule)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			copier := copyfile.NewArchiveCopier(e.srv.ClientFor(p.URL), cfg)
+			_, err = copier.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
+			var te *copyfile.TransientCopyError
+			var pe *copyfile.PermanentCopyError
+			switch {
+			case tc.transient && errors.As(err, &te), !tc.transient && errors.As(err, &pe):
+				t.Logf("failed as wanted: %v", err)
+			default:
+				t.Fatalf("err = %T %v, want transient=%v", err, err, tc.transient)
+			}
+			if tc.rule.Hits() == 0 {
+				t.Fatal("the fault was never injected")
+			}
+			ups, err := e.client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String("archive")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ups.Uploads) != 0 {
+				t.Errorf("%d multipart uploads left after the failure: %+v", len(ups.Uploads), ups.Uploads)
+			}
+			if _, err := e.client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("archive"), Key: aws.String(key)}); err == nil {
+				t.Errorf("an archive object exists after the failed copy")
+			}
+		})
+	}
+
+	t.Run("retry after the failures succeeds", func(t *testing.T) {
+		out, err := copyfile.NewArchiveCopier(e.client, cfg).Copy(context.Background(),
+			contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !out.Multipart {
+			t.Errorf("outcome = %+v", out)
+		}
+		_, copied := e.state(t, "archive", key)
+		if !bytes.Equal(copied, data) {
+			t.Errorf("archive copy's bytes differ from the source's")
+		}
+	})
+}
+
+// TestChecksumCarriedAcross copies sources that have a full-object
+// checksum: the archive copy ends with the same checksum, and the copier
+// compared them.
+func TestChecksumCarriedAcross(t *testing.T) {
+	e := newS3Env(t)
+	copier := copyfile.NewArchiveCopier(e.client, configFromEnv(t, multipartEnv))
+	tests := []struct {
+		name string
+		size int
+		alg  types.ChecksumAlgorithm
+	}{
+		{"single CRC32C", 1 << 20, types.ChecksumAlgorithmCrc32c},
+		{"single SHA256", 1 << 20, types.ChecksumAlgorithmSha256},
+		{"multipart CRC64NVME", 12 << 20, types.ChecksumAlgorithmCrc64nvme},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "checksummed/" + tc.name
+			_, err := e.client.PutObject(context.Background(), &s3.PutObjectInput{
+				Bucket: aws.String("restore"), Key: aws.String(key), Body: bytes.NewReader(randomBytes(t, tc.size)),
+				ChecksumAlgorithm: tc.alg,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := copier.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"}); err != nil {
+				t.Fatal(err)
+			}
+			var sums []string
+			for _, b := range []string{"restore", "archive"} {
+				h, err := e.client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(b), Key: aws.String(key), ChecksumMode: types.ChecksumModeEnabled})
+				if err != nil {
+					t.Fatal(err)
+				}
+				sums = append(sums, fmt.Sprintf("%s CRC32C=%s CRC64NVME=%s SHA256=%s", h.ChecksumType,
+					aws.ToString(h.ChecksumCRC32C), aws.ToString(h.ChecksumCRC64NVME), aws.ToString(h.ChecksumSHA256)))
+			}
+			if sums[0] != sums[1] {
+				t.Errorf("checksums differ:\nsource  %s\narchive %s", sums[0], sums[1])
+			}
+		})
+	}
+}
+
+// TestMultipartChecksumRefusedByServer runs a multipart copy with
+// MULTIPART_CHECKSUM=source (the default) against versitygw v1.8.0, whose
+// UploadPartCopy records the whole source's checksum for each part range: the
+// full-object checksum it computes at CompleteMultipartUpload therefore
+// differs from the source's, which the copier sends as the expected value.
+// The server refuses the completion (BadDigest): the copy must fail as
+// permanent, leave no archive object and no multipart upload.
+func TestMultipartChecksumRefusedByServer(t *testing.T) {
+	e := newS3Env(t)
+	env := map[string]string{}
+	for k, v := range multipartEnv {
+		env[k] = v
+	}
+	env["MULTIPART_CHECKSUM"] = "source"
+	copier := copyfile.NewArchiveCopier(e.client, configFromEnv(t, env))
+	key := "checksummed/refused copy.h5"
+	_, err := e.client.PutObject(context.Background(), &s3.PutObjectInput{
+		Bucket: aws.String("restore"), Key: aws.String(key), Body: bytes.NewReader(randomBytes(t, 12<<20)),
+		ChecksumAlgorithm: types.ChecksumAlgorithmCrc32c,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = copier.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
+	var pe *copyfile.PermanentCopyError
+	if !errors.As(err, &pe) || pe.Code != "BadDigest" {
+		t.Fatalf("err = %T %v, want PermanentCopyError BadDigest (if versitygw now computes part checksums right, this test has done its job: drop MULTIPART_CHECKSUM=off from multipartEnv)", err, err)
+	}
+	if _, err := e.client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("archive"), Key: aws.String(key)}); err == nil {
+		t.Error("an archive object exists after the refused copy")
+	}
+	ups, err := e.client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String("archive")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ups.Uploads) != 0 {
+		t.Errorf("%d multipart uploads left", len(ups.Uploads))
+	}
+}
+
+// slowCopier returns a copier whose part copies are each delayed by delay
+// (a fault proxy in front of the server), 2 at a time, with the smallest
+// deadline margin (5 s).
+func slowCopier(t *testing.T, e *s3env, delay time.Duration) *copyfile.ArchiveCopier {
+	t.Helper()
+	slow := &faultproxy.Rule{Match: faultproxy.IsUploadPartCopy, Delay: delay}
+	p, err := faultproxy.New(e.srv.Endpoint, slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	env := map[string]string{"COPY_DEADLINE_MARGIN_SECS": "5", "MULTIPART_CONCURRENCY": "2"}
+	for k, v := range multipartEnv {
+		if _, set := env[k]; !set {
+			env[k] = v
+		}
+	}
+	return copyfile.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, env))
+}
+
+func (e *s3env) openUploads(t *testing.T) []types.MultipartUpload {
+	t.Helper()
+	ups, err := e.client.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: aws.String("archive")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ups.Uploads
+}
+
+// TestMultipartStopsBeforeTheDeadline gives the copy a Lambda deadline
+// before which not one part can be copied (each part copy is slowed by the
+// proxy beyond it): it must fail as TransientCopyError DeadlineExceeded
+// before the deadline, with the upload aborted (this invocation created it,
+// so no one else could resume it). The margin is the smallest allowed (5 s),
+// the context deadline 6 s, so the copy itself gets 1 s and the abort up to
+// 4 s.
+func TestMultipartStopsBeforeTheDeadline(t *testing.T) {
+	e := newS3Env(t)
+	key := "granules/too slow.h5"
+	e.put(t, source{key: key, data: randomBytes(t, 40<<20), contentType: "application/x-hdf5"})
+	copier := slowCopier(t, e, 3*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := copier.Copy(ctx, contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
+	var te *copyfile.TransientCopyError
+	if !errors.As(err, &te) || te.Code != "DeadlineExceeded" {
+		t.Fatalf("err = %T %v, want TransientCopyError DeadlineExceeded", err, err)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("returned after the deadline")
+	}
+	if !strings.Contains(te.Message, "aborted") || strings.Contains(te.Message, "abort failed") {
+		t.Errorf("message %q does not say the upload was aborted", te.Message)
+	}
+	t.Logf("stopped after %s as wanted: %v", time.Since(start).Round(time.Millisecond), err)
+	if ups := e.openUploads(t); len(ups) != 0 {
+		t.Errorf("%d multipart uploads left", len(ups))
+	}
+}
+
+// TestMultipartResumesAcrossInvocations: the first invocation has an 8 s
+// Lambda deadline (3 s of copying after the 5 s margin), 2 parts at a time,
+// and a gate in the fault proxy holds every copy of parts 4 and above until
+// the copier gives up on it at its copy deadline (never forwarding it), so
+// it copies exactly parts 1 to 3 of 8, whatever the machine's load, and
+// returns complete false with its resume token, leaving the upload open.
+// The second invocation, the gate open, given the token, copies the other
+// five and completes: each part is forwarded to S3 once. The copy is
+// byte-equal, with the source's metadata and tags.
+func TestMultipartResumesAcrossInvocations(t *testing.T) {
+	e := newS3Env(t)
+	key := "granules/resumed copy+1 ü.h5"
+	data := randomBytes(t, 40<<20)
+	e.put(t, source{key: key, data: data, contentType: "application/x-hdf5",
+		metadata: map[string]string{"granule-id": "G7"}, tags: "project=cumulus&note=a%20b"})
+	var gateOpen atomic.Bool
+	gate := &faultproxy.Rule{Match: func(r *http.Request) bool {
+		n, err := strconv.Atoi(r.URL.Query().Get("partNumber"))
+		return !gateOpen.Load() && faultproxy.IsUploadPartCopy(r) && err == nil && n >= 4
+	}, Delay: time.Hour}
+	forwarded := &faultproxy.Rule{Match: faultproxy.IsUploadPartCopy}
+	p, err := faultproxy.New(e.srv.Endpoint, gate, forwarded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	env := map[string]string{"COPY_DEADLINE_MARGIN_SECS": "5", "MULTIPART_CONCURRENCY": "2"}
+	for k, v := range multipartEnv {
+		if _, set := env[k]; !set {
+			env[k] = v
+		}
+	}
+	copier := copyfile.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, env))
+	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive", Resumable: true}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	first, err := copier.Copy(ctx, req)
+	if err != nil {
+		t.Fatalf("first invocation: %v", err)
+	}
+	t.Logf("first invocation: %d of %d parts in %d ms", first.PartsDone, first.PartsTotal, first.DurationMS)
+	if first.Complete || first.PartsDone != 3 || first.PartsTotal != 8 ||
+		first.UploadID == "" || first.SourceETag == "" || first.BytesDone != 3*5<<20 {
+		t.Fatalf("first outcome = %+v, want incomplete with parts 1 to 3 of 8 and a resume token", first)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("first invocation returned after its deadline")
+	}
+	ups := e.openUploads(t)
+	if len(ups) != 1 || aws.ToString(ups[0].UploadId) != first.UploadID {
+		t.Fatalf("open uploads = %d, want the paused one (%s)", len(ups), first.UploadID)
+	}
+
+	gateOpen.Store(true)
+	req.UploadID, req.SourceETag, req.PartSize = first.UploadID, first.SourceETag, first.PartSize
+	second, err := copier.Copy(context.Background(), req)
+	if err != nil {
+		t.Fatalf("second invocation: %v", err)
+	}
+	if !second.Complete || second.PartsDone != 8 || second.BytesDone != 40<<20 || second.UploadID != "" {
+		t.Errorf("second outcome = %+v, want complete, 8 parts", second)
+	}
+	if n := forwarded.Hits(); n != 8 {
+		t.Errorf("%d part copies forwarded for 8 parts, want each part copied once", n)
+	}
+	want, _ := e.state(t, "restore", key)
+	got, copied := e.state(t, "archive", key)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("archive copy differs from the source (-source +copy):\n%s", diff)
+	}
+	if want.Tags["note"] != "a b" || want.Metadata["granule-id"] != "G7" {
+		t.Errorf("source tags %v, metadata %v", want.Tags, want.Metadata)
+	}
+	if !bytes.Equal(copied, data) {
+		t.Errorf("archive copy's bytes differ from the source's")
+	}
+	if ups := e.openUploads(t); len(ups) != 0 {
+		t.Errorf("%d multipart uploads left", len(ups))
+	}
+}

@@ -1,0 +1,27 @@
+package parseevent_test
+
+import (
+	"fmt"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
+)
+
+func ExampleDecodeKey() {
+	key, _ := parseevent.DecodeKey("granules/a%2Bb%3Dc+caf%C3%A9.iso.xml")
+	fmt.Println(key)
+	_, err := parseevent.DecodeKey("a%zz")
+	fmt.Println(err)
+	// Output:
+	// granules/a+b=c café.iso.xml
+	// invalid URL escape "%zz"
+}
+
+func ExampleParseEvent() {
+	files, err := parseevent.ParseEvent([]byte(`{"Records":[{"s3":{"bucket":{"name":"restore"},"object":{"key":"L0A+RAD+%281+of+20%29.h5","size":2048}}}]}`))
+	fmt.Printf("%+v %v\n", files, err)
+	_, err = parseevent.ParseEvent([]byte(`{"Records":[{"s3":{"bucket":{"name":"restore"},"object":{"size":2048}}}]}`))
+	fmt.Println(err)
+	// Output:
+	// [{SourceBucket:restore SourceKey:L0A RAD (1 of 20).h5 Size:2048}] <nil>
+	// Records[0].s3.object.key is missing
+}

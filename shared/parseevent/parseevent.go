@@ -1,0 +1,276 @@
+// Package parseevent is the parse-event function: it reads the event S3 emits when an object restored from
+// Glacier is ready, and turns it into the list of restored files to copy,
+// with their keys decoded.
+//
+// Two shapes are accepted: the classic S3 event notification
+// ({"Records":[{"s3":{...}}]}) and the EventBridge "Object Restore Completed"
+// event (one object in detail.bucket.name / detail.object.key). A classic
+// record whose eventName is present must be "ObjectRestore:Completed" (a
+// record of a restore that has only started, "ObjectRestore:Post", names an
+// object that cannot be copied yet); a record without eventName is accepted,
+// as hand-written test events often omit it. An event that
+// is malformed in any record is rejected as a whole with an
+// *InvalidEventError, so that nothing is copied from a half-understood event.
+package parseevent
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/url"
+	"reflect"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+)
+
+// DetailTypeObjectRestoreCompleted is the EventBridge detail-type of the
+// event S3 sends when a restore has completed.
+const DetailTypeObjectRestoreCompleted = "Object Restore Completed"
+
+// EventNameObjectRestoreCompleted is the eventName of a classic S3 event
+// notification record sent when a restore has completed.
+const EventNameObjectRestoreCompleted = "ObjectRestore:Completed"
+
+// InvalidEventError says why an event was rejected: which field, of which
+// record, is missing or bad. The workflow routes on its type name: the event
+// is not retried and nothing is copied.
+type InvalidEventError struct {
+	// Field is the path of the missing or bad field in the event, such as
+	// "Records[1].s3.object.key" or "detail.object.key"; empty when the event
+	// as a whole is wrong.
+	Field string
+	// Problem says what is wrong with Field, or with the event.
+	Problem string
+}
+
+func (e *InvalidEventError) Error() string {
+	if e.Field == "" {
+		return e.Problem
+	}
+	return e.Field + " " + e.Problem
+}
+
+// DecodeKey turns an object key as S3 event notifications carry it into the
+// object's real key. The one rule, for both event shapes: keys are
+// form-URL-encoded, so "+" is a space and "%2B" a plus, and are decoded with
+// url.QueryUnescape. A bad escape is an error, and so is a key that is not
+// valid UTF-8 once decoded (S3 keys are UTF-8; anything else would be
+// silently altered on its way through the workflow's JSON documents).
+func DecodeKey(encoded string) (string, error) {
+	key, err := url.QueryUnescape(encoded)
+	if err != nil {
+		return "", err
+	}
+	if !utf8.ValidString(key) {
+		return "", errors.New("decoded key is not valid UTF-8")
+	}
+	return key, nil
+}
+
+// ParseEvent returns the restored files an event names, in the order it
+// names them. Any error is an *InvalidEventError.
+func ParseEvent(data []byte) ([]contract.File, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, &InvalidEventError{Problem: "event is not a JSON object"}
+	}
+	// Only what tells the two shapes apart; each shape is then decoded into
+	// the aws-lambda-go type made for it.
+	var shape struct {
+		Records    json.RawMessage `json:"Records"`
+		DetailType json.RawMessage `json:"detail-type"`
+	}
+	if err := json.Unmarshal(data, &shape); err != nil {
+		return nil, &InvalidEventError{Problem: "event is not valid JSON: " + err.Error()}
+	}
+	switch {
+	case shape.Records != nil:
+		return parseNotification(shape.Records)
+	case shape.DetailType != nil:
+		return parseEventBridge(data)
+	default:
+		return nil, &InvalidEventError{Problem: "neither an S3 notification (Records) nor an EventBridge " +
+			DetailTypeObjectRestoreCompleted + " event"}
+	}
+}
+
+// parseNotification reads the Records of a classic S3 event notification.
+// Each record is decoded on its own so that an error names its index.
+func parseNotification(rawRecords json.RawMessage) ([]contract.File, error) {
+	var records []json.RawMessage
+	if err := json.Unmarshal(rawRecords, &records); err != nil {
+		return nil, &InvalidEventError{Field: "Records", Problem: "is not a list"}
+	}
+	if len(records) == 0 {
+		return nil, &InvalidEventError{Problem: "event has no Records"}
+	}
+	files := make([]contract.File, 0, len(records))
+	for i, raw := range records {
+		path := "Records[" + strconv.Itoa(i) + "]"
+		var record events.S3EventRecord
+		if err := json.Unmarshal(raw, &record); err != nil {
+			return nil, recordError(path, raw, err)
+		}
+		if err := checkEventName(path, raw, record.EventName); err != nil {
+			return nil, err
+		}
+		// record.S3.Object.URLDecodedKey is ignored: the key is decoded by
+		// DecodeKey, the same way for both shapes.
+		file, err := restoredFile(path+".s3", record.S3.Bucket.Name, record.S3.Object.Key, record.S3.Object.Size)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, file)
+	}
+	return files, nil
+}
+
+// checkEventName rejects a record whose eventName is present and is not
+// EventNameObjectRestoreCompleted. name is the record's decoded eventName;
+// when it is empty, raw tells an absent (or null) eventName, accepted, from
+// an empty one, rejected.
+func checkEventName(path string, raw json.RawMessage, name string) *InvalidEventError {
+	if name == EventNameObjectRestoreCompleted {
+		return nil
+	}
+	if name == "" {
+		var present struct {
+			EventName *string `json:"eventName"`
+		}
+		if json.Unmarshal(raw, &present) != nil || present.EventName == nil {
+			return nil
+		}
+	}
+	return &InvalidEventError{Field: path + ".eventName",
+		Problem: strconv.Quote(name) + " is not " + strconv.Quote(EventNameObjectRestoreCompleted)}
+}
+
+// recordError explains why a record could not be decoded.
+func recordError(path string, raw json.RawMessage, err error) *InvalidEventError {
+	// events.S3Object decodes the key in its own UnmarshalJSON and fails on
+	// a bad escape without saying which field; read the raw key again so the
+	// error names it, worded as DecodeKey words it.
+	var escapeErr url.EscapeError
+	if errors.As(err, &escapeErr) {
+		var rawKey struct {
+			S3 struct {
+				Object struct {
+					Key string `json:"key"`
+				} `json:"object"`
+			} `json:"s3"`
+		}
+		if json.Unmarshal(raw, &rawKey) == nil {
+			if _, decodeErr := DecodeKey(rawKey.S3.Object.Key); decodeErr != nil {
+				return keyError(path+".s3.object.key", rawKey.S3.Object.Key, decodeErr)
+			}
+		}
+	}
+	return decodeError(path, "an S3 event record", err)
+}
+
+// decodeError explains a JSON decoding error of the value at path (empty
+// for the event itself); what names what the value should have been.
+func decodeError(path, what string, err error) *InvalidEventError {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		field := path
+		if typeErr.Field != "" && field != "" {
+			field += "."
+		}
+		field += typeErr.Field
+		return &InvalidEventError{Field: field, Problem: "is a JSON " + typeErr.Value + ", not " + jsonKind(typeErr.Type)}
+	}
+	if path == "" {
+		return &InvalidEventError{Problem: "event is not " + what + ": " + err.Error()}
+	}
+	return &InvalidEventError{Field: path, Problem: "is not " + what + ": " + err.Error()}
+}
+
+// jsonKind names the kind of JSON value a Go type is decoded from.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	default:
+		return t.String()
+	}
+}
+
+func keyError(field, encoded string, err error) *InvalidEventError {
+	return &InvalidEventError{Field: field, Problem: strconv.Quote(encoded) + ": " + err.Error()}
+}
+
+// objectRestoreCompleted is the detail of an EventBridge "Object Restore
+// Completed" event; aws-lambda-go has no type for it.
+type objectRestoreCompleted struct {
+	Bucket struct {
+		Name string `json:"name"`
+	} `json:"bucket"`
+	Object struct {
+		Key       string `json:"key"`
+		Size      int64  `json:"size"`
+		ETag      string `json:"etag"`
+		VersionID string `json:"version-id"`
+	} `json:"object"`
+	RestoreExpiryTime  string `json:"restore-expiry-time"`
+	SourceStorageClass string `json:"source-storage-class"`
+}
+
+// parseEventBridge reads an EventBridge Object Restore Completed event: one
+// file.
+func parseEventBridge(data []byte) ([]contract.File, error) {
+	var event events.EventBridgeEvent
+	if err := json.Unmarshal(data, &event); err != nil {
+		return nil, decodeError("", "a valid EventBridge event", err)
+	}
+	if event.DetailType != DetailTypeObjectRestoreCompleted {
+		return nil, &InvalidEventError{Field: "detail-type", Problem: strconv.Quote(event.DetailType) +
+			" is not " + strconv.Quote(DetailTypeObjectRestoreCompleted)}
+	}
+	if len(event.Detail) == 0 || string(event.Detail) == "null" {
+		return nil, &InvalidEventError{Field: "detail", Problem: "is missing"}
+	}
+	var detail objectRestoreCompleted
+	if err := json.Unmarshal(event.Detail, &detail); err != nil {
+		return nil, decodeError("detail", "an object", err)
+	}
+	file, err := restoredFile("detail", detail.Bucket.Name, detail.Object.Key, detail.Object.Size)
+	if err != nil {
+		return nil, err
+	}
+	return []contract.File{file}, nil
+}
+
+// restoredFile checks one object's fields, found under path, and decodes
+// its key.
+func restoredFile(path, bucket, encodedKey string, size int64) (contract.File, error) {
+	if bucket == "" {
+		return contract.File{}, &InvalidEventError{Field: path + ".bucket.name", Problem: "is missing"}
+	}
+	if encodedKey == "" {
+		return contract.File{}, &InvalidEventError{Field: path + ".object.key", Problem: "is missing"}
+	}
+	key, err := DecodeKey(encodedKey)
+	if err != nil {
+		return contract.File{}, keyError(path+".object.key", encodedKey, err)
+	}
+	if size < 0 {
+		return contract.File{}, &InvalidEventError{Field: path + ".object.size", Problem: strconv.FormatInt(size, 10) + " is negative"}
+	}
+	return contract.File{SourceBucket: bucket, SourceKey: key, Size: size}, nil
+}
