@@ -31,6 +31,7 @@ const (
 	ctxDatabasePasswordParameter      = "databasePasswordParameter"
 	ctxDatabaseSSLMode                = "databaseSslMode"
 	ctxRequestStatusConcurrency       = "requestStatusConcurrency"
+	ctxCopyFileConcurrency            = "copyFileConcurrency"
 	ctxVPCID                          = "vpcId"
 	ctxSubnetIDs                      = "subnetIds"
 	ctxSecurityGroupID                = "securityGroupId"
@@ -45,7 +46,7 @@ func contextKeys() []string {
 		ctxRestoreBuckets, ctxArchiveBuckets, ctxArchiveKMSKeyARN, ctxArchiveStorageClass, ctxEnableRestoreBucketEventBridge,
 		ctxMultipartThresholdMB, ctxMultipartChunkSizeMB, ctxMultipartConcurrency,
 		ctxDatabasePort, ctxDatabaseName, ctxDatabaseUser, ctxDatabaseHostParameter,
-		ctxDatabasePasswordParameter, ctxDatabaseSSLMode, ctxRequestStatusConcurrency,
+		ctxDatabasePasswordParameter, ctxDatabaseSSLMode, ctxRequestStatusConcurrency, ctxCopyFileConcurrency,
 		ctxVPCID, ctxSubnetIDs, ctxSecurityGroupID, ctxAlarmEmail, ctxLogRetentionDays,
 	}
 	return append(keys, statemachine.ContextKeys()...)
@@ -79,10 +80,20 @@ type Config struct {
 	Database DatabaseConfig
 
 	// RequestStatusConcurrency is the request-status Lambda's reserved
-	// concurrency, 0 for none. With one database connection per container
-	// (DATABASE_MAX_CONNS=1) it bounds the workflow's connections across
-	// executions, which the Map's MaxConcurrency bounds only within one.
+	// concurrency, 0 (the default) for none. With one database connection
+	// per container (DATABASE_MAX_CONNS=1) it bounds the workflow's
+	// connections across executions, which the Map's MaxConcurrency bounds
+	// only within one. Off by default: Lambda refuses a reservation that
+	// leaves fewer than 100 unreserved executions, so any value fails the
+	// deploy on an account whose concurrency quota is below 100 + value
+	// (new accounts often have 10).
 	RequestStatusConcurrency int
+	// CopyFileConcurrency is the copy-file Lambda's reserved concurrency,
+	// 0 (the default) for none: at most that many copies run at once, so
+	// long copies cannot take the whole account's concurrency from the other
+	// three functions (whose throttled calls the workflow retries only for
+	// a while). Same quota rule as RequestStatusConcurrency.
+	CopyFileConcurrency int
 
 	// VPC placement of the database Lambda; all or none.
 	VPCID           string
@@ -104,8 +115,8 @@ type DatabaseConfig struct {
 	SSLMode           string
 }
 
-// maxReservedConcurrency bounds requestStatusConcurrency: Lambda's default
-// account concurrency quota is 1000.
+// maxReservedConcurrency bounds requestStatusConcurrency and
+// copyFileConcurrency: Lambda's default account concurrency quota is 1000.
 const maxReservedConcurrency = 1000
 
 // The storage classes an archive copy may be written in.
@@ -153,6 +164,7 @@ func ConfigFromContext(lookup func(key string) any) (Config, error) {
 			SSLMode:           r.str(ctxDatabaseSSLMode, true),
 		},
 		RequestStatusConcurrency: r.integer(ctxRequestStatusConcurrency, 0, maxReservedConcurrency),
+		CopyFileConcurrency:      r.integer(ctxCopyFileConcurrency, 0, maxReservedConcurrency),
 		VPCID:                    r.str(ctxVPCID, false),
 		SubnetIDs:                r.list(ctxSubnetIDs, false),
 		SecurityGroupID:          r.str(ctxSecurityGroupID, false),

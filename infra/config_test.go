@@ -70,6 +70,13 @@ func TestConfigFromContext(t *testing.T) {
 		{name: "requestStatusConcurrency above the account quota", change: map[string]any{"requestStatusConcurrency": 1001}, wantErr: []string{"requestStatusConcurrency = 1001"}},
 		{name: "negative requestStatusConcurrency", change: map[string]any{"requestStatusConcurrency": "-1"}, wantErr: []string{"requestStatusConcurrency = -1: want a whole number from 0 to 1000"}},
 		{name: "fractional requestStatusConcurrency", change: map[string]any{"requestStatusConcurrency": 2.5}, wantErr: []string{"requestStatusConcurrency = 2.5"}},
+		{
+			name:    "copyFileConcurrency as -c string",
+			change:  map[string]any{"copyFileConcurrency": "40"},
+			want:    func(c Config) any { return c.CopyFileConcurrency },
+			wantVal: 40,
+		},
+		{name: "copyFileConcurrency above the account quota", change: map[string]any{"copyFileConcurrency": 5000}, wantErr: []string{"copyFileConcurrency = 5000: want a whole number from 0 to 1000"}},
 		{name: "workflow setting checked by statemachine", change: map[string]any{"copyRetries": "0"}, wantErr: []string{"copyRetries = 0"}},
 	}
 	for _, tc := range tests {

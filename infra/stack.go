@@ -105,6 +105,10 @@ func NewArchiveCopyStack(scope constructs.Construct, id string, props *ArchiveCo
 	awscdk.NewCfnOutput(stack, jsii.String("AlarmTopicArn"), &awscdk.CfnOutputProps{
 		Value: s.Alarms.Topic.TopicArn(),
 	})
+	awscdk.NewCfnOutput(stack, jsii.String("CopyRoleArn"), &awscdk.CfnOutputProps{
+		Value:       s.Functions[statemachine.FunctionCopyFile].Role.RoleArn(),
+		Description: jsii.String("The role the copies run as: an archive bucket in another account names it in its bucket policy (docs/cross-account.md)"),
+	})
 
 	if cfg.EnableRestoreBucketEventBridge {
 		suppressBucketNotificationsHandler(stack)
@@ -130,8 +134,10 @@ func newRequestStatusFunction(stack awscdk.Stack, cfg Config, code awslambda.Cod
 			"DATABASE_PASSWORD_PARAMETER": db.PasswordParameter,
 			"DATABASE_SSLMODE":            db.SSLMode,
 			// A Lambda container serves one invocation at a time: one
-			// connection is all it uses, and the reserved concurrency then
-			// bounds the connections of all executions together.
+			// connection is all it uses. Across executions the connections
+			// are bounded by the reserved concurrency when
+			// requestStatusConcurrency sets one (off by default), else by
+			// the database role's CONNECTION LIMIT (docs/concurrency.md).
 			"DATABASE_MAX_CONNS": "1",
 		},
 		ReservedConcurrency: cfg.RequestStatusConcurrency,
@@ -209,12 +215,13 @@ func newCopyFileFunction(stack awscdk.Stack, cfg Config, code awslambda.Code) *G
 		env["STORAGE_CLASS"] = cfg.ArchiveStorageClass
 	}
 	fn := NewGoFunction(stack, "CopyFile", &GoFunctionProps{
-		Description:  "Copies one restored object server-side to its archive bucket (multipart above the threshold)",
-		Code:         code,
-		Timeout:      awscdk.Duration_Seconds(jsii.Number(statemachine.CopyFunctionTimeoutSecs)),
-		MemoryMB:     512,
-		Environment:  env,
-		LogRetention: retention(cfg.LogRetentionDays),
+		Description:         "Copies one restored object server-side to its archive bucket (multipart above the threshold)",
+		Code:                code,
+		Timeout:             awscdk.Duration_Seconds(jsii.Number(statemachine.CopyFunctionTimeoutSecs)),
+		MemoryMB:            512,
+		Environment:         env,
+		ReservedConcurrency: cfg.CopyFileConcurrency,
+		LogRetention:        retention(cfg.LogRetentionDays),
 	})
 
 	objects := func(buckets []string) *[]*string {
