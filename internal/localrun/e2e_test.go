@@ -74,6 +74,9 @@ type harnessOptions struct {
 	// copyTimeout, when positive, is the copy-file function's timeout
 	// (each copy invocation's deadline) instead of the deployed 900 s.
 	copyTimeout time.Duration
+	// throttleFirst: the Invoke API answers 429 TooManyRequestsException
+	// to the first throttleFirst calls of every function.
+	throttleFirst int
 }
 
 func newHarness(t *testing.T, opts harnessOptions) *harness {
@@ -119,6 +122,7 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 		RetryPause: 20 * time.Millisecond,
 
 		CopyFunctionTimeout: opts.copyTimeout,
+		ThrottleFirst:       opts.throttleFirst,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -322,6 +326,73 @@ func TestScenarioCopiesFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Scenario: Lambda throttles. The account's concurrency is taken (long
+// copies elsewhere), so Lambda refuses the first 5 invocations of every
+// function with 429 TooManyRequestsException, which reaches the workflow as
+// Lambda.TooManyRequestsException. Every task retries it on the same
+// retrier (6 retries), so the event is not rejected, each file is copied
+// once (a throttled invocation never runs the handler), its row is
+// complete and the execution succeeds. Before every task had that retrier,
+// "Read restored files" gave up after 3 and rejected the event.
+func TestScenarioThrottledFunctions(t *testing.T) {
+	t.Parallel()
+	const throttles = 5
+	h := newHarness(t, harnessOptions{throttleFirst: throttles})
+	keys := []string{"granules/L0A RAD RAW product (1 of 20).h5", "granules/a+b=c café.iso.xml"}
+	bodies := map[string][]byte{}
+	var jobs []requeststatus.JobRow
+	for i, key := range keys {
+		bodies[key] = []byte(fmt.Sprintf("file %d: %s", i, randomHex(32)))
+		h.putObject(key, bodies[key])
+		jobs = append(jobs, h.insertJob(key))
+	}
+
+	res := h.run(readEvent(t, "s3-records-two-files-encoded-keys.json"))
+
+	results := outputResults(t, res)
+	if len(results) != len(keys) {
+		t.Fatalf("%d results, want %d: %+v", len(results), len(keys), results)
+	}
+	for _, r := range results {
+		if !r.Success {
+			t.Errorf("%s failed: %s", r.SourceKey, r.ErrMsg)
+		}
+	}
+	wantThrottled := map[string]int{}
+	for name := range res.Calls {
+		wantThrottled[name] = throttles
+	}
+	if diff := cmp.Diff(wantThrottled, res.Throttled); diff != "" {
+		t.Errorf("throttled invocations (-want +got):\n%s", diff)
+	}
+	// Each file copied once: one copy-file handler run per file.
+	wantCalls := map[string]int{"parse-event": 1, "request-status": 2 * len(keys), "copy-file": len(keys), "aggregate": 1}
+	if diff := cmp.Diff(wantCalls, res.Calls); diff != "" {
+		t.Errorf("handler runs (-want +got):\n%s", diff)
+	}
+	for _, key := range keys {
+		if got, ok := h.archived(key); !ok || !bytes.Equal(got, bodies[key]) {
+			t.Errorf("%q archived: %v, same bytes: %v", key, ok, bytes.Equal(got, bodies[key]))
+		}
+	}
+	for _, job := range jobs {
+		if got := h.job(job.RequestID); got.JobStatus != "complete" || got.ErrMsg != "" {
+			t.Errorf("row %s: status %q err_msg %q, want complete", job.ObjectKey, got.JobStatus, got.ErrMsg)
+		}
+	}
+	retried := 0
+	for _, ev := range res.History {
+		if ev.Type == "StateRetried" {
+			retried++
+		}
+	}
+	if retried != 4*throttles {
+		t.Errorf("%d StateRetried events, want %d (one per throttled invocation)", retried, 4*throttles)
+	}
+	t.Logf("throttled execution: %v wall time with the retry pauses shortened to 20 ms (%d throttled invocations, %d retries)",
+		res.Duration.Round(time.Millisecond), 4*throttles, retried)
 }
 
 // Scenario 4: S3 answers 503 SlowDown to the first two copy attempts of a

@@ -28,9 +28,29 @@ const lambdaSdk = requireFromRoot('@aws-sdk/client-lambda');
 // make the cause "errorType: errorMessage", a shape AWS never produces. The
 // engine uses this same SDK module, so patching its send() is enough; error
 // names, Retry and Catch work as before.
+//
+// A request the Lambda service itself refuses (throttled: 429
+// TooManyRequestsException; 5xx ServiceException; ...) reaches a state
+// machine in AWS as "Lambda." + the exception name, e.g.
+// Lambda.TooManyRequestsException
+// (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html);
+// the engine would pass the SDK's bare name, which no Retrier matches. The
+// SDK's own retries are off (AWS_MAX_ATTEMPTS=1, set by the Go side), so the
+// definition's Retry policy is what handles these, as in AWS.
 const originalSend = lambdaSdk.LambdaClient.prototype.send;
 lambdaSdk.LambdaClient.prototype.send = async function send(command, ...rest) {
-  const out = await originalSend.call(this, command, ...rest);
+  let out;
+  try {
+    out = await originalSend.call(this, command, ...rest);
+  } catch (err) {
+    if (command instanceof lambdaSdk.InvokeCommand && err instanceof lambdaSdk.LambdaServiceException) {
+      const status = err.$metadata && err.$metadata.httpStatusCode;
+      const named = new Error(`${err.message} (Service: AWSLambda; Status Code: ${status}; Error Code: ${err.name})`);
+      named.name = `Lambda.${err.name}`;
+      throw named;
+    }
+    throw err;
+  }
   if (command instanceof lambdaSdk.InvokeCommand && out && out.FunctionError) {
     const text = out.Payload ? new TextDecoder().decode(out.Payload) : '';
     let payload;

@@ -192,3 +192,76 @@ func TestExecuteReportsLongCopies(t *testing.T) {
 		t.Errorf("--json document keys (-want +got):\n%s", diff)
 	}
 }
+
+// TestEngineNamesThrottlesAsStepFunctionsDoes: an invocation Lambda refuses
+// with 429 TooManyRequestsException reaches Retry and Catch as
+// Lambda.TooManyRequestsException, as in AWS, once per refusal (the SDK does
+// not retry it on its own).
+func TestEngineNamesThrottlesAsStepFunctionsDoes(t *testing.T) {
+	root := requireEngine(t)
+	ok := lambda.NewHandler(func(ctx context.Context) (map[string]any, error) { return map[string]any{"ran": true}, nil })
+	definition := json.RawMessage(`{
+	  "StartAt": "Call",
+	  "States": {
+	    "Call": {
+	      "Type": "Task",
+	      "Resource": "arn:aws:lambda:us-east-1:123456789012:function:busy",
+	      "TimeoutSeconds": 30,
+	      "Retry": [{"ErrorEquals": ["Lambda.TooManyRequestsException"], "IntervalSeconds": 30, "MaxAttempts": 2}],
+	      "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+	      "End": true
+	    },
+	    "Caught": {"Type": "Pass", "End": true}
+	  }
+	}`)
+	tests := []struct {
+		name          string
+		throttleFirst int
+		wantOutput    string
+		wantRetries   int
+	}{
+		{"two throttles retried", 2, `{"ran":true}`, 2},
+		{"three throttles exhaust the retrier", 3, "", 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := invokeapi.Start([]invokeapi.Function{{Name: "busy", Handler: ok, ThrottleFirst: tc.throttleFirst}}, testErrorReport)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			engine := &Engine{RepoRoot: root, LambdaEndpoint: srv.URL}
+			retries := 0
+			res, err := engine.Run(context.Background(), EngineJob{
+				Definition: definition, Input: json.RawMessage(`{}`),
+				RetryIntervalOverrides: map[string]any{"Call": 10},
+			}, func(ev Event) {
+				if ev.Type == "StateRetried" {
+					retries++
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Status != "SUCCEEDED" {
+				t.Fatalf("status %s: %s %s", res.Status, res.Error, res.Cause)
+			}
+			if retries != tc.wantRetries || srv.Throttled("busy") != min(tc.throttleFirst, 3) {
+				t.Errorf("retries %d, throttled %d; want %d and %d", retries, srv.Throttled("busy"), tc.wantRetries, min(tc.throttleFirst, 3))
+			}
+			if tc.wantOutput != "" {
+				if got := compactJSON(t, res.Output); got != tc.wantOutput {
+					t.Errorf("output %s, want %s", got, tc.wantOutput)
+				}
+				return
+			}
+			var caught struct{ Error, Cause string }
+			if err := json.Unmarshal(res.Output, &caught); err != nil {
+				t.Fatal(err)
+			}
+			if caught.Error != "Lambda.TooManyRequestsException" || !strings.Contains(caught.Cause, "Rate Exceeded.") || !strings.Contains(caught.Cause, "Status Code: 429") {
+				t.Errorf("caught %+v, want Lambda.TooManyRequestsException with Rate Exceeded. and status 429", caught)
+			}
+		})
+	}
+}
