@@ -395,6 +395,40 @@ func TestScenarioThrottledFunctions(t *testing.T) {
 		res.Duration.Round(time.Millisecond), 4*throttles, retried)
 }
 
+// Scenario: an event naming 800 files. In AWS their report would overflow
+// Step Functions' limits (the Map's 256 KiB, the 32,768-character cause);
+// parse-event rejects it, naming the bound, and nothing is copied.
+func TestScenarioOversizedEventRejected(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	var records []string
+	for i := range 800 {
+		records = append(records, fmt.Sprintf(`{"eventName":"ObjectRestore:Completed","s3":{"bucket":{"name":%q},"object":{"key":"granules/file-%04d.h5","size":10}}}`, restoreBucket, i))
+	}
+	h.putObject("granules/file-0000.h5", []byte("restored"))
+	job := h.insertJob("granules/file-0000.h5")
+
+	res := h.run([]byte(`{"Records":[` + strings.Join(records, ",") + `]}`))
+
+	results := failedResults(t, res)
+	if len(results) != 1 || results[0].Success || !strings.Contains(results[0].ErrMsg, "invalid event, nothing was copied: event names 800 files") ||
+		!strings.Contains(results[0].ErrMsg, "32768-character error cause") {
+		t.Errorf("results %+v, want one failed result naming the bound", results)
+	}
+	if n := res.Calls["copy-file"] + res.Calls["request-status"]; n != 0 {
+		t.Errorf("%d copy-file and request-status calls, want none", n)
+	}
+	if keys := h.archiveKeys(); len(keys) != 0 {
+		t.Errorf("archive holds %v", keys)
+	}
+	if got := h.job(job.RequestID); got.JobStatus != "inprogress" {
+		t.Errorf("row status %q, want inprogress (untouched)", got.JobStatus)
+	}
+	if len([]rune(res.CauseText())) > 32768 {
+		t.Errorf("cause of %d characters", len([]rune(res.CauseText())))
+	}
+}
+
 // Scenario 4: S3 answers 503 SlowDown to the first two copy attempts of a
 // file; the workflow retries twice and the file ends complete.
 //
