@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/mail"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -30,6 +32,7 @@ const (
 	ctxDatabaseHostParameter          = "databaseHostParameter"
 	ctxDatabasePasswordParameter      = "databasePasswordParameter"
 	ctxDatabaseSSLMode                = "databaseSslMode"
+	ctxDatabaseSSLRootCert            = "databaseSslRootCert"
 	ctxRequestStatusConcurrency       = "requestStatusConcurrency"
 	ctxCopyFileConcurrency            = "copyFileConcurrency"
 	ctxVPCID                          = "vpcId"
@@ -46,7 +49,7 @@ func contextKeys() []string {
 		ctxRestoreBuckets, ctxArchiveBuckets, ctxArchiveKMSKeyARN, ctxArchiveStorageClass, ctxEnableRestoreBucketEventBridge,
 		ctxMultipartThresholdMB, ctxMultipartChunkSizeMB, ctxMultipartConcurrency,
 		ctxDatabasePort, ctxDatabaseName, ctxDatabaseUser, ctxDatabaseHostParameter,
-		ctxDatabasePasswordParameter, ctxDatabaseSSLMode, ctxRequestStatusConcurrency, ctxCopyFileConcurrency,
+		ctxDatabasePasswordParameter, ctxDatabaseSSLMode, ctxDatabaseSSLRootCert, ctxRequestStatusConcurrency, ctxCopyFileConcurrency,
 		ctxVPCID, ctxSubnetIDs, ctxSecurityGroupID, ctxAlarmEmail, ctxLogRetentionDays,
 	}
 	return append(keys, statemachine.ContextKeys()...)
@@ -113,7 +116,18 @@ type DatabaseConfig struct {
 	HostParameter     string // SSM String parameter with the host
 	PasswordParameter string // SSM SecureString parameter with the password
 	SSLMode           string
+	// SSLRootCert, when set, is a PEM file (path relative to the
+	// repository root) of the certificate authorities that sign the
+	// database's certificate, for a database outside RDS: the app ships it
+	// with the function (RootCertFileName) instead of trusting AWS's RDS
+	// authorities.
+	SSLRootCert string
 }
+
+// RootCertFileName is the name the databaseSslRootCert file gets in the
+// request-status function's package; Lambda unpacks the package in
+// /var/task (LAMBDA_TASK_ROOT).
+const RootCertFileName = "database-ca.pem"
 
 // maxReservedConcurrency bounds requestStatusConcurrency and
 // copyFileConcurrency: Lambda's default account concurrency quota is 1000.
@@ -162,6 +176,7 @@ func ConfigFromContext(lookup func(key string) any) (Config, error) {
 			HostParameter:     r.str(ctxDatabaseHostParameter, true),
 			PasswordParameter: r.str(ctxDatabasePasswordParameter, true),
 			SSLMode:           r.str(ctxDatabaseSSLMode, true),
+			SSLRootCert:       r.str(ctxDatabaseSSLRootCert, false),
 		},
 		RequestStatusConcurrency: r.integer(ctxRequestStatusConcurrency, 0, maxReservedConcurrency),
 		CopyFileConcurrency:      r.integer(ctxCopyFileConcurrency, 0, maxReservedConcurrency),
@@ -219,6 +234,16 @@ func (c Config) check() []error {
 	}
 	if c.Database.SSLMode != "" && !slices.Contains([]string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}, c.Database.SSLMode) {
 		errs = append(errs, fmt.Errorf("%s = %q: want disable, allow, prefer, require, verify-ca or verify-full", ctxDatabaseSSLMode, c.Database.SSLMode))
+	}
+	if f := c.Database.SSLRootCert; f != "" {
+		if b, err := os.ReadFile(f); err != nil {
+			errs = append(errs, fmt.Errorf("%s = %q: %v", ctxDatabaseSSLRootCert, f, err))
+		} else if !bytes.Contains(b, []byte("-----BEGIN CERTIFICATE-----")) {
+			errs = append(errs, fmt.Errorf("%s = %q: the file holds no PEM certificate", ctxDatabaseSSLRootCert, f))
+		}
+		if c.Database.SSLMode != "verify-full" && c.Database.SSLMode != "verify-ca" && c.Database.SSLMode != "require" {
+			errs = append(errs, fmt.Errorf("%s is set but %s = %q does not use it: want verify-full, verify-ca or require", ctxDatabaseSSLRootCert, ctxDatabaseSSLMode, c.Database.SSLMode))
+		}
 	}
 	inVPC := c.VPCID != "" || len(c.SubnetIDs) > 0 || c.SecurityGroupID != ""
 	if inVPC {

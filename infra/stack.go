@@ -132,7 +132,10 @@ func newRequestStatusFunction(stack awscdk.Stack, cfg Config, code awslambda.Cod
 			"DATABASE_USER":               db.User,
 			"DATABASE_HOST_PARAMETER":     db.HostParameter,
 			"DATABASE_PASSWORD_PARAMETER": db.PasswordParameter,
-			"DATABASE_SSLMODE":            db.SSLMode,
+			// verify-full (the default) checks the server against AWS's RDS
+			// certificate authorities, which the function embeds, unless
+			// DATABASE_SSLROOTCERT names a CA file shipped with it.
+			"DATABASE_SSLMODE": db.SSLMode,
 			// A Lambda container serves one invocation at a time: one
 			// connection is all it uses. Across executions the connections
 			// are bounded by the reserved concurrency when
@@ -142,6 +145,10 @@ func newRequestStatusFunction(stack awscdk.Stack, cfg Config, code awslambda.Cod
 		},
 		ReservedConcurrency: cfg.RequestStatusConcurrency,
 		LogRetention:        retention(cfg.LogRetentionDays),
+	}
+	if db.SSLRootCert != "" {
+		// main copies the file into the function's package.
+		props.Environment["DATABASE_SSLROOTCERT"] = "/var/task/" + RootCertFileName
 	}
 	if cfg.InVPC() {
 		vpc := awsec2.Vpc_FromVpcAttributes(stack, jsii.String("DatabaseVpc"), &awsec2.VpcAttributes{

@@ -352,7 +352,7 @@ func TestStackWithDefaults(t *testing.T) {
 		want := map[string]any{
 			"DATABASE_PORT": "5432", "DATABASE_NAME": "disaster_recovery", "DATABASE_USER": "druser",
 			"DATABASE_HOST_PARAMETER": "drdb-host", "DATABASE_PASSWORD_PARAMETER": "drdb-user-pass",
-			"DATABASE_SSLMODE": "require", "DATABASE_MAX_CONNS": "1",
+			"DATABASE_SSLMODE": "verify-full", "DATABASE_MAX_CONNS": "1",
 		}
 		if diff := cmp.Diff(want, env); diff != "" {
 			t.Errorf("request-status environment (-want +got):\n%s", diff)
@@ -756,6 +756,17 @@ func TestStackWithEveryOption(t *testing.T) {
 		"mapMaxConcurrency":              "4",
 		"requestStatusConcurrency":       "20",
 		"copyFileConcurrency":            "50",
+		"databaseSslMode":                "verify-ca",
+		"databaseSslRootCert":            "testdata/database-ca.pem",
+	})
+
+	t.Run("database Lambda trusts the CA file it is shipped with", func(t *testing.T) {
+		env := s.props(t, s.functionID(statemachine.FunctionRequestStatus))["Environment"].(map[string]any)["Variables"].(map[string]any)
+		got := map[string]any{"DATABASE_SSLMODE": env["DATABASE_SSLMODE"], "DATABASE_SSLROOTCERT": env["DATABASE_SSLROOTCERT"]}
+		want := map[string]any{"DATABASE_SSLMODE": "verify-ca", "DATABASE_SSLROOTCERT": "/var/task/database-ca.pem"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("request-status TLS settings (-want +got):\n%s", diff)
+		}
 	})
 
 	t.Run("requestStatusConcurrency and copyFileConcurrency reserve concurrency", func(t *testing.T) {
