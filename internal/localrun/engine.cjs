@@ -84,6 +84,13 @@ lambdaSdk.LambdaClient.prototype.send = async function send(command, ...rest) {
       named.name = `Lambda.${err.name}`;
       throw named;
     }
+    if (command instanceof lambdaSdk.InvokeCommand) {
+      // No answer from Lambda at all (connection refused or reset, a
+      // timeout): Step Functions reports Lambda.SdkClientException.
+      const named = new Error(`Unable to execute HTTP request: ${err.message || err}`);
+      named.name = 'Lambda.SdkClientException';
+      throw named;
+    }
     throw err;
   }
   if (command instanceof lambdaSdk.InvokeCommand && out && out.FunctionError) {

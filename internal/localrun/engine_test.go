@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -341,4 +342,54 @@ func TestEngineEnforcesStepFunctionsLimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEngineNamesUnansweredInvocations: an invocation Lambda never answers
+// (here: nothing listens) reaches Retry and Catch as
+// Lambda.SdkClientException, as in AWS, so the definition's Lambda-fault
+// retrier handles it.
+func TestEngineNamesUnansweredInvocations(t *testing.T) {
+	root := requireEngine(t)
+	definition := json.RawMessage(`{
+	  "StartAt": "Call",
+	  "States": {
+	    "Call": {
+	      "Type": "Task",
+	      "Resource": "arn:aws:lambda:us-east-1:123456789012:function:gone",
+	      "TimeoutSeconds": 30,
+	      "Retry": [{"ErrorEquals": ["Lambda.SdkClientException"], "IntervalSeconds": 30, "MaxAttempts": 1}],
+	      "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+	      "End": true
+	    },
+	    "Caught": {"Type": "Pass", "End": true}
+	  }
+	}`)
+	engine := &Engine{RepoRoot: root, LambdaEndpoint: fmt.Sprintf("http://127.0.0.1:%d", closedPort(t))}
+	retries := 0
+	res, err := engine.Run(context.Background(), EngineJob{
+		Definition: definition, Input: json.RawMessage(`{}`), RetryIntervalOverrides: map[string]any{"Call": 10},
+	}, func(ev Event) {
+		if ev.Type == "StateRetried" {
+			retries++
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var caught struct{ Error string }
+	if res.Status != "SUCCEEDED" || json.Unmarshal(res.Output, &caught) != nil || caught.Error != "Lambda.SdkClientException" || retries != 1 {
+		t.Errorf("status %s output %s, %d retries; want Lambda.SdkClientException caught after 1 retry", res.Status, res.Output, retries)
+	}
+}
+
+// closedPort returns a loopback port nothing listens on.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	return port
 }
