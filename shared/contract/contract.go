@@ -91,9 +91,12 @@ type CopyRequest struct {
 	// RetryCount is this invocation's $$.State.RetryCount (0 on the first
 	// attempt; AWS's Context object,
 	// https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html)
-	// and MaxRetries the "Copy file" retrier's MaxAttempts. When both are
-	// set and RetryCount has reached MaxRetries, no retry follows this
-	// attempt (see LastAttempt). Nil: not known (a definition without
+	// and MaxRetries the MaxAttempts of the "Copy file" retrier of
+	// TransientCopyError. RetryCount counts the retries of every retrier of
+	// the state (throttling too), so once it has reached MaxRetries no
+	// retry of a TransientCopyError follows (see LastAttempt); after
+	// throttled attempts it may get there early, which costs a restarted
+	// upload, never a leaked one. Nil: not known (a definition without
 	// them), treated as not the last attempt.
 	RetryCount *int `json:"retry_count,omitempty"`
 	MaxRetries *int `json:"max_retries,omitempty"`
