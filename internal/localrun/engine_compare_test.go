@@ -142,3 +142,46 @@ func TestEnginesTaskTimeout(t *testing.T) {
 		})
 	}
 }
+
+// A Lambda service error (here 429 TooManyRequestsException, the function
+// not run) is named "Lambda." + its code: "Lambda errors are reported as
+// Lambda.ErrorName ... When Lambda hits the maximum number of invocations,
+// the error is Lambda.TooManyRequestsException"
+// (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html).
+// aws-local-stepfunctions does so; moto 5.2.1's interpreter names every
+// Lambda service error "Exception", so engine_moto.py renames it: without
+// that the moto run of this test fails.
+func TestEnginesNameLambdaServiceErrors(t *testing.T) {
+	definition := `{
+	  "StartAt": "Call",
+	  "States": {
+	    "Call": {
+	      "Type": "Task",
+	      "Resource": "arn:aws:lambda:us-east-1:123456789012:function:busy",
+	      "TimeoutSeconds": 30,
+	      "Retry": [{"ErrorEquals": ["Lambda.TooManyRequestsException"], "IntervalSeconds": 1, "MaxAttempts": 2}],
+	      "End": true
+	    }
+	  }
+	}`
+	for _, engine := range []string{EngineNode, EngineMoto} {
+		t.Run(engine, func(t *testing.T) {
+			busy := lambda.NewHandler(func(ctx context.Context, in map[string]any) (map[string]any, error) {
+				return map[string]any{"ok": true}, nil
+			})
+			res := runOn(t, engine, definition, invokeapi.Function{Name: "busy", Handler: busy, ThrottleFirst: 2})
+			if !res.Succeeded() {
+				t.Fatalf("%s: %s %s, want success after two throttled calls retried", res.Status, res.ErrorName(), res.CauseText())
+			}
+			var names []string
+			for _, ev := range res.History {
+				if ev.Type == "StateFailed" {
+					names = append(names, ev.Error)
+				}
+			}
+			if diff := cmp.Diff([]string{"Lambda.TooManyRequestsException", "Lambda.TooManyRequestsException"}, names); diff != "" {
+				t.Errorf("failed attempts' error names on %s (-want +got):\n%s", engine, diff)
+			}
+		})
+	}
+}

@@ -56,6 +56,8 @@ def main():
         cap = pause_ms / 1000.0
         retrier_decl.time = types.SimpleNamespace(sleep=lambda s: real_sleep(min(s, cap)))
 
+    name_lambda_service_errors()
+
     region = job.get("region") or "us-east-1"
     with mock_aws():
         sfn = boto3.client("stepfunctions", region_name=region)
@@ -92,6 +94,38 @@ def main():
             result["cause"] = status.get("cause", "")
         emit({"result": result})
     return 0
+
+
+def name_lambda_service_errors():
+    """Names a Lambda service error as AWS does: "Lambda." + its code
+    (Lambda.TooManyRequestsException, Lambda.ServiceException, ...:
+    https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html,
+    "Lambda errors are reported as Lambda.ErrorName"). moto 5.2.1's
+    interpreter names every one of them "Exception", which no Retry of
+    ours matches. Function errors (X-Amz-Function-Error) keep their
+    errorType."""
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+        CustomErrorName,
+    )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import (
+        state_task_lambda,
+    )
+
+    cls = state_task_lambda.StateTaskLambda
+    original = cls._from_error
+
+    def _from_error(self, env, ex):
+        failure = original(self, env, ex)
+        if isinstance(ex, ClientError):
+            name = "Lambda." + (ex.response.get("Error", {}).get("Code") or "Unknown")
+            failure.error_name = CustomErrorName(name)
+            details = (failure.event_details or {}).get("lambdaFunctionFailedEventDetails")
+            if details is not None:
+                details["error"] = name
+        return failure
+
+    cls._from_error = _from_error
 
 
 def history(sfn, arn):
