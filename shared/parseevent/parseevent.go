@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"reflect"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -123,6 +124,10 @@ func parseNotification(rawRecords json.RawMessage) ([]contract.File, error) {
 		file, err := restoredFile(path+".s3", record.S3.Bucket.Name, record.S3.Object.Key, record.S3.Object.Size)
 		if err != nil {
 			return nil, err
+		}
+		file.VersionID, file.ETag = record.S3.Object.VersionID, record.S3.Object.ETag
+		if g := record.GlacierEventData; g != nil && g.RestoreEventData != nil {
+			file.RestoreExpiryTime = contract.FormatRestoreExpiry(g.RestoreEventData.LifecycleRestorationExpiryTime)
 		}
 		files = append(files, file)
 	}
@@ -252,6 +257,15 @@ func parseEventBridge(data []byte) ([]contract.File, error) {
 	file, err := restoredFile("detail", detail.Bucket.Name, detail.Object.Key, detail.Object.Size)
 	if err != nil {
 		return nil, err
+	}
+	file.VersionID, file.ETag = detail.Object.VersionID, detail.Object.ETag
+	if detail.RestoreExpiryTime != "" {
+		expiry, err := time.Parse(time.RFC3339, detail.RestoreExpiryTime)
+		if err != nil {
+			return nil, &InvalidEventError{Field: "detail.restore-expiry-time",
+				Problem: strconv.Quote(detail.RestoreExpiryTime) + " is not an RFC 3339 time"}
+		}
+		file.RestoreExpiryTime = contract.FormatRestoreExpiry(expiry)
 	}
 	return []contract.File{file}, nil
 }
