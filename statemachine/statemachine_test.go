@@ -356,7 +356,7 @@ func TestRenderParameters(t *testing.T) {
 		"Record copy complete": {"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key"},
 		"Record copy error": {
 			"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key",
-			"copy_error.$": "$.copy_error",
+			"copy_error.$": "$.copy_error", "file.$": "$.file",
 		},
 		"Event rejected": {"iterations": []any{}, "event_error.$": "$"},
 	}

@@ -37,6 +37,7 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
@@ -243,15 +244,21 @@ func failedResults(t *testing.T, res *localrun.Result) []contract.FileResult {
 	if res.Succeeded() || res.ErrorName() != "CopyRequestError" {
 		t.Fatalf("execution %s with error %q (%s), want FAILED with CopyRequestError", res.Status, res.ErrorName(), res.CauseText())
 	}
-	_, list, ok := strings.Cut(res.CauseText(), "File copy failed. ")
-	if !ok {
-		t.Fatalf("cause %q lacks the original's prefix", res.CauseText())
-	}
-	var results []contract.FileResult
-	if err := json.Unmarshal([]byte(list), &results); err != nil {
-		t.Fatalf("cause list %q: %v", list, err)
+	results, _, err := aggregate.ParseMessage(res.CauseText())
+	if err != nil {
+		t.Fatalf("cause %q: %v", res.CauseText(), err)
 	}
 	return results
+}
+
+// rerunInput returns the re-run input a CopyRequestError cause carries.
+func rerunInput(t *testing.T, res *localrun.Result) []byte {
+	t.Helper()
+	_, input, err := aggregate.ParseMessage(res.CauseText())
+	if err != nil || input == nil {
+		t.Fatalf("cause %q has no re-run input (%v)", res.CauseText(), err)
+	}
+	return input
 }
 
 // countEvents counts history events of a type in a state.
@@ -423,6 +430,52 @@ func TestScenarioMissingSource(t *testing.T) {
 	}
 	if keys := h.archiveKeys(); len(keys) != 0 {
 		t.Errorf("archive holds %q, want nothing", keys)
+	}
+}
+
+// Scenario 5b: the re-run input in the cause. A run fails because one of
+// two sources is missing; the object is then put; the re-run input from the
+// cause names only that file (its key encoded as S3 encodes it) and, started
+// as a new execution, copies it: the execution succeeds and the row becomes
+// complete. The file that was copied the first time is not touched again.
+func TestScenarioRerunInputFromCause(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	const present, missing = "granules/L0A RAD RAW product (1 of 20).h5", "granules/a+b=c café.iso.xml"
+	h.putObject(present, []byte("present "+randomHex(16)))
+	presentJob, missingJob := h.insertJob(present), h.insertJob(missing)
+
+	res := h.run(readEvent(t, "s3-records-two-files-encoded-keys.json"))
+
+	results := failedResults(t, res)
+	if len(results) != 2 || !results[0].Success || results[1].Success {
+		t.Fatalf("results = %+v, want the first file copied, the second failed", results)
+	}
+	if got := h.job(missingJob.RequestID).JobStatus; got != "error" {
+		t.Fatalf("missing file's row is %q, want error", got)
+	}
+	input := rerunInput(t, res)
+	if !strings.Contains(string(input), `"key":"granules/a%2Bb%3Dc+caf%C3%A9.iso.xml"`) || strings.Contains(string(input), "L0A") {
+		t.Errorf("re-run input %s should name only the failed file, key encoded as S3 does", input)
+	}
+
+	body := []byte("restored again " + randomHex(16))
+	h.putObject(missing, body)
+	rerun := h.run(input)
+
+	got := outputResults(t, rerun)
+	want := []contract.FileResult{{RequestID: missingJob.RequestID, SourceBucket: restoreBucket, SourceKey: missing, TargetBucket: archiveBucket, Success: true}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("re-run output (-want +got):\n%s", diff)
+	}
+	if b, ok := h.archived(missing); !ok || !bytes.Equal(b, body) {
+		t.Errorf("%q not archived intact by the re-run", missing)
+	}
+	if row := h.job(missingJob.RequestID); row.JobStatus != "complete" || row.ErrMsg != "" {
+		t.Errorf("row after the re-run: %q, err_msg %q; want complete", row.JobStatus, row.ErrMsg)
+	}
+	if row := h.job(presentJob.RequestID); row.JobStatus != "complete" {
+		t.Errorf("the file copied the first time is now %q", row.JobStatus)
 	}
 }
 

@@ -8,8 +8,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"unicode/utf16"
+
+	"github.com/aws/aws-lambda-go/lambda/messages"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 )
 
 // Error names (Lambda errorType) the aggregator tells apart.
@@ -21,16 +25,144 @@ const (
 )
 
 // CopyRequestError is the aggregate Lambda's error when any file was not
-// copied and recorded, or the event was rejected. Its message is the
+// copied and recorded, or the event was rejected. Its message starts as the
 // original Lambda's: "File copy failed. " followed by the JSON list of every
-// file's result.
+// file's result. When files failed, a second line follows with the re-run
+// input: "Re-run input for the N failed files (...): " and a classic S3
+// event naming only those files (see Rerun), which an operator pastes into
+// a new execution once the cause is fixed. A reader of the list should
+// decode the first JSON value after the prefix, not the rest of the message.
+//
+// The message fits an error cause, at most MaxCauseChars characters: if the
+// whole would not, the successful files' results are left out, then the
+// failed files past the first K (in both the list and the re-run input), and
+// the re-run line says how many were left out and that the aggregate
+// function's log has them all (Handle logs them).
 type CopyRequestError struct {
 	// Results holds every file's result, the successful ones too.
 	Results []contract.FileResult
+	// Failed lists the failed files, in the order of Results: the files the
+	// re-run input names.
+	Failed []contract.File
+
+	fit *causeFit // rendered once, by Error
 }
 
+// MaxCauseChars is the longest error cause Step Functions keeps: longer
+// causes are cut (https://docs.aws.amazon.com/step-functions/latest/apireference/API_ExecutionFailedEventDetails.html,
+// "cause ... Maximum length of 32768"). For a Lambda error the cause is the
+// JSON error document {"errorMessage": ..., "errorType": ...}, so the
+// message's quotes and backslashes count twice.
+const MaxCauseChars = 32768
+
 func (e *CopyRequestError) Error() string {
-	return "File copy failed. " + resultsJSON(e.Results)
+	return e.render().message
+}
+
+// Rerun is the re-run input for every failed file, whether or not the
+// message could hold it all: the classic S3 event notification
+// ({"Records":[...]}) that names only them, keys encoded as S3 encodes them,
+// version ids, ETags and restore expiry kept. Nil when no file failed (an
+// event that was rejected as a whole names no file).
+func (e *CopyRequestError) Rerun() json.RawMessage {
+	if len(e.Failed) == 0 {
+		return nil
+	}
+	return parseevent.NotificationEvent(e.Failed)
+}
+
+// LeftOut returns how many failed files the message's re-run input leaves
+// out to fit MaxCauseChars (0 when it names them all).
+func (e *CopyRequestError) LeftOut() int {
+	f := e.render()
+	return len(e.Failed) - f.rerun
+}
+
+// causeFit is the message as rendered to fit MaxCauseChars.
+type causeFit struct {
+	message string
+	// rerun is how many failed files the re-run input names.
+	rerun int
+}
+
+func (e *CopyRequestError) render() *causeFit {
+	if e.fit != nil {
+		return e.fit
+	}
+	full := e.message(e.Results, len(e.Failed), "")
+	if len(e.Failed) == 0 || CauseChars(full) <= MaxCauseChars {
+		e.fit = &causeFit{message: full, rerun: len(e.Failed)}
+		return e.fit
+	}
+	var failedResults []contract.FileResult
+	for _, r := range e.Results {
+		if !r.Success {
+			failedResults = append(failedResults, r)
+		}
+	}
+	successes := len(e.Results) - len(failedResults)
+	// The largest k whose message fits: the message grows with k.
+	try := func(k int) string {
+		return e.message(failedResults[:min(k, len(failedResults))], k, e.leftOutNote(k, successes))
+	}
+	lo, hi := 0, len(e.Failed) // try(lo) is assumed to fit; find the largest
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if CauseChars(try(mid)) <= MaxCauseChars {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	e.fit = &causeFit{message: try(lo), rerun: lo}
+	return e.fit
+}
+
+// message renders the results listed and the re-run input of the first k
+// failed files, with note (empty when nothing is left out).
+func (e *CopyRequestError) message(results []contract.FileResult, k int, note string) string {
+	msg := "File copy failed. " + resultsJSON(results)
+	if len(e.Failed) == 0 {
+		return msg
+	}
+	what := fmt.Sprintf("the %d failed files", len(e.Failed))
+	if len(e.Failed) == 1 {
+		what = "the failed file"
+	}
+	if note != "" {
+		what = fmt.Sprintf("%d of the %d failed files", k, len(e.Failed))
+	}
+	how := "start a new execution with it once the cause is fixed"
+	if note != "" {
+		how += "; " + note
+	}
+	return msg + "\nRe-run input for " + what + " (" + how + "): " + string(parseevent.NotificationEvent(e.Failed[:k]))
+}
+
+// leftOutNote says what a message that names only k failed files leaves out.
+func (e *CopyRequestError) leftOutNote(k, successes int) string {
+	out := len(e.Failed) - k
+	parts := fmt.Sprintf("%d failed files are left out", out)
+	if successes > 0 {
+		parts += fmt.Sprintf(" (and the results of the %d files that succeeded)", successes)
+	}
+	return fmt.Sprintf("%s to fit the %d-character limit of an error cause: the aggregate function's log has every file's result "+
+		"and the full re-run input, in its %q line", parts, MaxCauseChars, LogRerunInput)
+}
+
+// LogRerunInput is the message of the aggregate function's log line that
+// carries the full re-run input.
+const LogRerunInput = "re-run input"
+
+// CauseChars is the length, in characters (UTF-16 code units, as AWS counts
+// them), of the error cause Step Functions gets for a CopyRequestError with
+// message msg: the Go Lambda runtime's JSON error document.
+func CauseChars(msg string) int {
+	doc, err := json.Marshal(messages.InvokeResponse_Error{Message: msg, Type: "CopyRequestError"})
+	if err != nil {
+		return len(msg) // strings only: cannot happen
+	}
+	return len(utf16.Encode([]rune(string(doc))))
 }
 
 // resultsJSON renders results as a JSON list ("[]", never "null"), without
@@ -66,14 +198,16 @@ func Aggregate(req contract.AggregateRequest) ([]contract.FileResult, error) {
 		return nil, &CopyRequestError{Results: []contract.FileResult{{Success: false, ErrMsg: msg}}}
 	}
 	results := make([]contract.FileResult, 0, len(req.Iterations))
-	failed := false
+	var failed []contract.File
 	for _, it := range req.Iterations {
 		r := IterationResult(it)
-		failed = failed || !r.Success
+		if !r.Success {
+			failed = append(failed, it.File)
+		}
 		results = append(results, r)
 	}
-	if failed {
-		return nil, &CopyRequestError{Results: results}
+	if len(failed) > 0 {
+		return nil, &CopyRequestError{Results: results, Failed: failed}
 	}
 	return results, nil
 }
@@ -94,6 +228,10 @@ func IterationResult(it contract.Iteration) contract.FileResult {
 	}
 	r.ErrMsg = iterationFailure(it)
 	r.Success = r.ErrMsg == ""
+	if !r.Success {
+		r.ErrMsg = contract.WithRestoreExpiryNote(r.ErrMsg, it.File)
+		r.RestoreExpiryTime = it.File.RestoreExpiryTime
+	}
 	return r
 }
 
@@ -143,4 +281,37 @@ func copyTarget(it contract.Iteration) string {
 		key = it.File.SourceKey
 	}
 	return bucket + "/" + key
+}
+
+// ParseMessage reads a CopyRequestError's message back: the file results it
+// lists and, when it has one, its re-run input (nil otherwise).
+func ParseMessage(msg string) ([]contract.FileResult, json.RawMessage, error) {
+	const prefix = "File copy failed. "
+	rest, ok := strings.CutPrefix(msg, prefix)
+	if !ok {
+		return nil, nil, fmt.Errorf("the message does not start with %q", prefix)
+	}
+	dec := json.NewDecoder(strings.NewReader(rest))
+	var results []contract.FileResult
+	if err := dec.Decode(&results); err != nil {
+		return nil, nil, fmt.Errorf("the result list: %w", err)
+	}
+	tail := strings.TrimSpace(rest[dec.InputOffset():])
+	if tail == "" {
+		return results, nil, nil
+	}
+	if !strings.HasPrefix(tail, "Re-run input ") {
+		return nil, nil, fmt.Errorf("unexpected text after the result list: %.40q", tail)
+	}
+	// The label's parenthesis may hold a quoted "): " only inside the
+	// note's %q, never followed by "{": the input starts at the first "): {".
+	i := strings.Index(tail, "): {")
+	if i < 0 {
+		return nil, nil, fmt.Errorf("the re-run line has no input: %.40q", tail)
+	}
+	input := json.RawMessage(tail[i+len("): "):])
+	if !json.Valid(input) {
+		return nil, nil, fmt.Errorf("the re-run input is not JSON (was the cause cut?)")
+	}
+	return results, input, nil
 }

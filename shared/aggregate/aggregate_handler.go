@@ -46,6 +46,12 @@ func (h *AggregateHandler) Handle(ctx context.Context, req contract.AggregateReq
 		logger.ErrorContext(ctx, "file failed", append(attrs, "err_msg", r.ErrMsg)...)
 	}
 	logger.InfoContext(ctx, "copy request finished", "files", len(results), "failed", failed)
+	if cre, ok := err.(*CopyRequestError); ok && len(cre.Failed) > 0 {
+		// The full re-run input, which the error's message may have had to
+		// shorten to fit a cause (left_out_of_cause files).
+		logger.ErrorContext(ctx, LogRerunInput, "failed", len(cre.Failed), "left_out_of_cause", cre.LeftOut(),
+			"input", cre.Rerun())
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -95,12 +95,22 @@ func (h *StatusHandler) run(ctx context.Context, req contract.StatusRequest) (St
 		}
 		return StatusResponse{Job: &job}, status, nil
 	default: // contract.OperationRecordOutcome; validate allows no other
-		jobStatus, err := h.Store.RecordOutcome(ctx, req.RequestID, req.SourceKey, req.CopyError)
+		jobStatus, err := h.Store.RecordOutcome(ctx, req.RequestID, req.SourceKey, withRestoreExpiry(req.CopyError, req.File))
 		if err != nil {
 			return StatusResponse{}, "failed", err
 		}
 		return StatusResponse{Recorded: &contract.Recorded{JobStatus: jobStatus}}, jobStatus, nil
 	}
+}
+
+// withRestoreExpiry returns the copy error whose message is recorded as
+// err_msg, saying until when the file's restored copy can be re-run when
+// the request carries the file and its restore expiry.
+func withRestoreExpiry(copyErr *contract.StateError, file *contract.File) *contract.StateError {
+	if copyErr == nil || file == nil || contract.RestoreExpiryNote(*file) == "" {
+		return copyErr
+	}
+	return &contract.StateError{Error: copyErr.Error, Cause: contract.WithRestoreExpiryNote(copyErr.Message(), *file)}
 }
 
 func validate(req contract.StatusRequest) error {

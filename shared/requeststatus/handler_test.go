@@ -222,3 +222,35 @@ func TestStatusHandlerOnPostgres(t *testing.T) {
 		t.Fatalf("missing key: errorType %q (%v), want NoOpenJobError", got, err)
 	}
 }
+
+// A failed copy's err_msg says until when the restored copy can be re-run,
+// when the request carries the file with its restore expiry (the "Record
+// copy error" state passes $.file); without it, the message is the copy's.
+func TestRecordedErrMsgNamesRestoreExpiry(t *testing.T) {
+	t.Parallel()
+	pool := testPool(t)
+	invoke := lambda.NewHandler((&StatusHandler{Store: NewStore(pool), Logger: slog.New(slog.DiscardHandler)}).Handle).Invoke
+	cause := `{"errorType":"PermanentCopyError","errorMessage":"NoSuchKey: The specified key does not exist."}`
+	for _, tc := range []struct {
+		file, want string
+	}{
+		{`,"file":{"source_bucket":"restore","source_key":"k1","size":1,"restore_expiry_time":"2026-11-25T00:00:00Z"}`,
+			"NoSuchKey: The specified key does not exist.; restored copy expires 2026-11-25T00:00:00Z: re-run before then or restore again"},
+		{`,"file":{"source_bucket":"restore","source_key":"k2","size":1}`, "NoSuchKey: The specified key does not exist."},
+		{``, "NoSuchKey: The specified key does not exist."},
+	} {
+		job := mustInsert(t, pool, JobRow{ObjectKey: "expiry/" + tc.want[:8], ArchiveBucketDest: "archive"})
+		in := fmt.Sprintf(`{"operation":"record_outcome","source_key":%q,"request_id":%q,"copy_error":{"Error":"PermanentCopyError","Cause":%q}%s}`,
+			job.ObjectKey, job.RequestID, cause, tc.file)
+		if out, err := invoke(context.Background(), []byte(in)); err != nil || string(out) != `{"job_status":"error"}` {
+			t.Fatalf("record: %s, %v", out, err)
+		}
+		row, err := ReadJob(context.Background(), pool, job.RequestID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row.ErrMsg != tc.want {
+			t.Errorf("err_msg %q, want %q", row.ErrMsg, tc.want)
+		}
+	}
+}
