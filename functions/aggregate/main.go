@@ -10,11 +10,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 )
 
 func main() {
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{ReplaceAttr: lambdacontext.ReplaceAttr}))
 	slog.SetDefault(logger)
-	h := &aggregate.AggregateHandler{Logger: logger}
+	h := &aggregate.AggregateHandler{Logger: logger, Metrics: metrics.New(os.Stdout, "aggregate")}
 	lambda.Start(h.Handle)
 }

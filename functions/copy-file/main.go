@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 )
 
 func main() {
@@ -30,7 +31,7 @@ func main() {
 	}
 	copier := copyfile.NewArchiveCopier(client, cfg)
 	copier.Logger = logger
-	h := &copyfile.CopyHandler{Copier: copier, Logger: logger}
+	h := &copyfile.CopyHandler{Copier: copier, Logger: logger, Metrics: metrics.New(os.Stdout, "copy-file")}
 	lambda.Start(h.Handle)
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
@@ -68,5 +69,5 @@ func newHandler(ctx context.Context, logger *slog.Logger) (*requeststatus.Status
 		logger.Info("request-status: database pool configured; it connects at the first query", "database", requeststatus.Describe(poolCfg))
 		db = pool
 	}
-	return &requeststatus.StatusHandler{Store: requeststatus.NewStore(db), Logger: logger}, nil
+	return &requeststatus.StatusHandler{Store: requeststatus.NewStore(db), Logger: logger, Metrics: metrics.New(os.Stdout, "request-status")}, nil
 }

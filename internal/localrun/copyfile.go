@@ -9,13 +9,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 )
 
 // copyFileHandler builds the copy-file Lambda's handler as
 // functions/copy-file/main.go does: copyfile.ConfigFromEnv, an S3 client
 // from the AWS configuration with copyfile.HTTPClient and
 // copyfile.S3ClientOptions, ArchiveCopier, CopyHandler.
-func copyFileHandler(ctx context.Context, getenv func(string) string, logger *slog.Logger) (lambda.Handler, error) {
+func copyFileHandler(ctx context.Context, getenv func(string) string, logger *slog.Logger, emf *metrics.Writer) (lambda.Handler, error) {
 	cfg, err := copyfile.ConfigFromEnv(getenv)
 	if err != nil {
 		return nil, &ConfigError{fmt.Errorf("copy-file: %w", err)}
@@ -31,6 +32,6 @@ func copyFileHandler(ctx context.Context, getenv func(string) string, logger *sl
 	awsCfg.HTTPClient = copyfile.HTTPClient(cfg.Concurrency)
 	copier := copyfile.NewArchiveCopier(s3.NewFromConfig(awsCfg, opt), cfg)
 	copier.Logger = logger
-	h := &copyfile.CopyHandler{Copier: copier, Logger: logger}
+	h := &copyfile.CopyHandler{Copier: copier, Logger: logger, Metrics: emf}
 	return lambda.NewHandler(h.Handle), nil
 }

@@ -327,8 +327,39 @@ func TestScenarioCopiesFiles(t *testing.T) {
 					t.Errorf("row %s: status %q err_msg %q, want complete without error", job.ObjectKey, got.JobStatus, got.ErrMsg)
 				}
 			}
+			checkEMF(t, h.out.String(), len(tc.keys))
 		})
 	}
+}
+
+// checkEMF checks the functions' EMF lines in the Lambda log of a run that
+// copied files: FilesCopied from the aggregate function, BytesCopied once
+// per file from copy-file, a database latency per status call; it logs the
+// EMF bytes per file.
+func checkEMF(t *testing.T, log string, files int) {
+	t.Helper()
+	var emfBytes int
+	got := map[string]float64{}
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.HasPrefix(line, `{"_aws":`) {
+			continue
+		}
+		emfBytes += len(line) + 1
+		var l map[string]any
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("EMF line %q: %v", line, err)
+		}
+		for _, m := range []string{"FilesCopied", "BytesCopied", "DatabaseCallMilliseconds"} {
+			if _, ok := l[m].(float64); ok {
+				got[l["Function"].(string)+" "+m]++
+			}
+		}
+	}
+	want := map[string]float64{"aggregate FilesCopied": 1, "copy-file BytesCopied": float64(files), "request-status DatabaseCallMilliseconds": float64(2 * files)}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("EMF lines by function and metric (-want +got):\n%s", diff)
+	}
+	t.Logf("EMF: %d bytes for %d files (%d per file)", emfBytes, files, emfBytes/files)
 }
 
 // Scenario 4: S3 answers 503 SlowDown to the first two copy attempts of a

@@ -11,6 +11,7 @@ import (
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
@@ -40,7 +41,8 @@ func Functions(ctx context.Context, getenv func(string) string, log io.Writer, c
 	}()
 
 	parse := &parseevent.ParseHandler{Logger: logger.With("function", statemachine.FunctionParseEvent)}
-	aggregate := &aggregate.AggregateHandler{Logger: logger.With("function", statemachine.FunctionAggregate)}
+	aggregate := &aggregate.AggregateHandler{Logger: logger.With("function", statemachine.FunctionAggregate),
+		Metrics: metrics.New(log, statemachine.FunctionAggregate)}
 
 	// request-status: functions/request-status/main.go's wiring, with the
 	// connection string always given (no SSM locally).
@@ -50,11 +52,13 @@ func Functions(ctx context.Context, getenv func(string) string, log io.Writer, c
 	}
 	closers = append(closers, pool.Close)
 	status := &requeststatus.StatusHandler{
-		Store:  requeststatus.NewStore(pool),
-		Logger: logger.With("function", statemachine.FunctionRequestStatus),
+		Store:   requeststatus.NewStore(pool),
+		Logger:  logger.With("function", statemachine.FunctionRequestStatus),
+		Metrics: metrics.New(log, statemachine.FunctionRequestStatus),
 	}
 
-	copyFile, err := copyFileHandler(ctx, getenv, logger.With("function", statemachine.FunctionCopyFile))
+	copyFile, err := copyFileHandler(ctx, getenv, logger.With("function", statemachine.FunctionCopyFile),
+		metrics.New(log, statemachine.FunctionCopyFile))
 	if err != nil {
 		return nil, nil, err
 	}

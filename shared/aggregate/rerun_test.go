@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 )
 
@@ -231,5 +232,35 @@ func BenchmarkCopyRequestError(b *testing.B) {
 			b.ReportMetric(float64(CauseChars(cre.Error())), "cause-chars")
 			b.ReportMetric(float64(len(cre.Failed)-cre.LeftOut()), "rerun-files")
 		})
+	}
+}
+
+// The aggregate function's EMF lines: files copied, and files failed by
+// error name.
+func TestAggregateWritesEMF(t *testing.T) {
+	its := failedIterations(6, true) // 0 and 3 copied, 4 failed with PermanentCopyError
+	its = append(its, contract.Iteration{File: its[0].File, LookupError: &contract.StateError{Error: "NoOpenJobError", Cause: "none"}})
+	var out bytes.Buffer
+	h := &AggregateHandler{Logger: slog.New(slog.DiscardHandler), Metrics: metrics.New(&out, "aggregate")}
+	h.Handle(context.Background(), contract.AggregateRequest{Iterations: its})
+	got := map[string]float64{}
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var l map[string]any
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		if l["Function"] != "aggregate" {
+			t.Errorf("line without Function: %s", line)
+		}
+		for _, m := range []string{metrics.FilesCopied, metrics.FilesFailed} {
+			if v, ok := l[m].(float64); ok {
+				name, _ := l[metrics.DimensionErrorName].(string)
+				got[strings.TrimSpace(m+" "+name)] = v
+			}
+		}
+	}
+	want := map[string]float64{"FilesCopied": 2, "FilesFailed PermanentCopyError": 4, "FilesFailed NoOpenJobError": 1}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("metrics (-want +got):\n%s\n%s", diff, out.String())
 	}
 }

@@ -140,6 +140,12 @@ type CopyRequest struct {
 	// with TransientCopyError DeadlineExceeded and its upload is aborted,
 	// as before the resumable copy, and Complete is true on every success.
 	Resumable bool `json:"resumable,omitempty"`
+	// Passes and ElapsedMS are the previous passes' count and total
+	// duration (the last CopyOutcome's), so the pass that finishes the
+	// copy can report the whole copy's duration and passes. 0 on the
+	// first pass.
+	Passes    int   `json:"passes,omitempty"`
+	ElapsedMS int64 `json:"elapsed_ms,omitempty"`
 }
 
 // CopyOutcome is the copy-file Lambda's output.
@@ -167,6 +173,11 @@ type CopyOutcome struct {
 	PartsDone  int   `json:"parts_done,omitempty"`
 	PartsTotal int   `json:"parts_total,omitempty"`
 	BytesDone  int64 `json:"bytes_done,omitempty"`
+	// Passes counts the invocations this copy has taken so far, this one
+	// included; ElapsedMS is their total duration. Always present, so the
+	// state machine can pass them back.
+	Passes    int   `json:"passes"`
+	ElapsedMS int64 `json:"elapsed_ms"`
 }
 
 // StateError is what a Step Functions Catch puts at its ResultPath:

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 )
 
 // JobStore is what the StatusHandler needs from the database; *Store
@@ -47,6 +48,9 @@ func (r StatusResponse) MarshalJSON() ([]byte, error) {
 type StatusHandler struct {
 	Store  JobStore
 	Logger *slog.Logger
+	// Metrics receives each database call's latency and whether the
+	// database was unavailable; nil writes none.
+	Metrics *metrics.Writer
 }
 
 // Handle runs the operation req names. Its errors are returned unwrapped, so
@@ -75,6 +79,16 @@ func (h *StatusHandler) Handle(ctx context.Context, req contract.StatusRequest) 
 		attrs = append(attrs, slog.String("error_type", errorTypeName(err)), slog.String("error", err.Error()))
 	}
 	h.logger().LogAttrs(ctx, level, msg, attrs...)
+	if status != "invalid" { // a database call was made
+		var unavailable *DatabaseUnavailableError
+		down := 0.0
+		if errors.As(err, &unavailable) {
+			down = 1
+		}
+		h.Metrics.Emit([]metrics.Dimension{{Name: metrics.DimensionOperation, Value: req.Operation}},
+			metrics.Metric{Name: metrics.DatabaseCallMilliseconds, Unit: metrics.Milliseconds, Value: float64(time.Since(start).Microseconds()) / 1000},
+			metrics.Metric{Name: metrics.DatabaseUnavailable, Unit: metrics.Count, Value: down})
+	}
 	return resp, err
 }
 

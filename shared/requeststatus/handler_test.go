@@ -15,6 +15,7 @@ import (
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/lambdaerr"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 )
 
 // fakeStore records its calls and answers with canned results.
@@ -251,6 +252,37 @@ func TestRecordedErrMsgNamesRestoreExpiry(t *testing.T) {
 		}
 		if row.ErrMsg != tc.want {
 			t.Errorf("err_msg %q, want %q", row.ErrMsg, tc.want)
+		}
+	}
+}
+
+// Each database call writes its latency and whether the database was
+// unavailable, by operation; an invalid request (no call) writes nothing.
+func TestStatusHandlerWritesEMF(t *testing.T) {
+	var out bytes.Buffer
+	h := &StatusHandler{Store: &fakeStore{findErr: &DatabaseUnavailableError{Op: "find", Err: errors.New("connection refused")}},
+		Logger: slog.New(slog.DiscardHandler), Metrics: metrics.New(&out, "request-status")}
+	h.Handle(context.Background(), contract.StatusRequest{Operation: contract.OperationFindOpenJob, SourceKey: "k"})
+	h.Store = &fakeStore{status: "complete"}
+	h.Handle(context.Background(), contract.StatusRequest{Operation: contract.OperationRecordOutcome, SourceKey: "k", RequestID: "r"})
+	h.Handle(context.Background(), contract.StatusRequest{Operation: "bogus"})
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d EMF lines, want 2:\n%s", len(lines), out.String())
+	}
+	for i, want := range []struct {
+		op   string
+		down float64
+	}{{contract.OperationFindOpenJob, 1}, {contract.OperationRecordOutcome, 0}} {
+		var l map[string]any
+		if err := json.Unmarshal([]byte(lines[i]), &l); err != nil {
+			t.Fatal(err)
+		}
+		if l["Operation"] != want.op || l[metrics.DatabaseUnavailable] != want.down || l["Function"] != "request-status" {
+			t.Errorf("line %d: %s; want operation %s, unavailable %v", i, lines[i], want.op, want.down)
+		}
+		if ms, ok := l[metrics.DatabaseCallMilliseconds].(float64); !ok || ms < 0 {
+			t.Errorf("line %d has no latency: %s", i, lines[i])
 		}
 	}
 }
