@@ -802,8 +802,8 @@ func TestScenarioMultipartOnEmbeddedS3(t *testing.T) {
 		}
 	}
 	wantOutcome := []contract.CopyOutcome{{TargetBucket: archiveBucket, TargetKey: key, Bytes: 12 << 20, Multipart: true, Parts: 3,
-		Complete: true, PartSize: 5 << 20, PartsDone: 3, PartsTotal: 3, BytesDone: 12 << 20}}
-	if diff := cmp.Diff(wantOutcome, outcomes, cmpopts.IgnoreFields(contract.CopyOutcome{}, "DurationMS")); diff != "" {
+		Complete: true, PartSize: 5 << 20, PartsDone: 3, PartsTotal: 3, BytesDone: 12 << 20, Passes: 1}}
+	if diff := cmp.Diff(wantOutcome, outcomes, cmpopts.IgnoreFields(contract.CopyOutcome{}, "DurationMS", "ElapsedMS")); diff != "" {
 		t.Errorf("copy outcomes (-want +got):\n%s", diff)
 	}
 	if got, ok := h.archived(key); !ok {
@@ -854,6 +854,7 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 				"MULTIPART_CONCURRENCY":     "1",
 				"MULTIPART_CHECKSUM":        "off", // versitygw's part-checksum bug (README, Known limits)
 				"COPY_DEADLINE_MARGIN_SECS": "5",
+				"COPY_PROGRESS_SECS":        "1",
 			}
 		},
 	})
@@ -910,6 +911,17 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 	}
 	if !last.Complete || last.PartsDone != 6 || last.BytesDone != 30<<20 || last.UploadID != "" {
 		t.Errorf("last pass = %+v, want complete with 6 parts", last)
+	}
+	// The passes and their time add up across the loop (the CopyPasses and
+	// CopySeconds metrics).
+	if first.Passes != 1 || last.Passes != 2 || last.ElapsedMS != first.DurationMS+last.DurationMS {
+		t.Errorf("passes %d then %d, elapsed %d ms after %d + %d ms; want 1, 2 and the sum",
+			first.Passes, last.Passes, last.ElapsedMS, first.DurationMS, last.DurationMS)
+	}
+	// The first pass, held at part 3 for seconds, logged its progress every
+	// second, and the runner printed it beside the history.
+	if want := "copying " + key + ": 2 of 6 parts, 10.0 of 30.0 MiB (33.3%)"; !strings.Contains(h.out.String(), want) {
+		t.Errorf("the runner's output has no progress line %q", want)
 	}
 	if got := countEvents(res, "StateEntered", "Copy finished?"); got != len(outcomes) {
 		t.Errorf("the Choice was entered %d times, want once per pass (%d)", got, len(outcomes))
