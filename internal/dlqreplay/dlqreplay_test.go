@@ -110,7 +110,7 @@ func (w *world) queueDepth() int {
 
 func sampleEvent(t *testing.T, key string) string {
 	t.Helper()
-	b, err := os.ReadFile("testdata/eventbridge-object-restore-completed.json")
+	b, err := os.ReadFile("../../shared/parseevent/testdata/eventbridge-object-restore-completed.json")
 	if err != nil {
 		t.Fatal(err)
 	}
