@@ -16,6 +16,6 @@ import (
 func main() {
 	logger := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{ReplaceAttr: lambdacontext.ReplaceAttr}))
 	slog.SetDefault(logger)
-	h := &aggregate.AggregateHandler{Logger: logger, Metrics: metrics.New(os.Stdout, "aggregate")}
+	h := &aggregate.AggregateHandler{Logger: logger, Metrics: metrics.New(logger, "aggregate")}
 	lambda.Start(h.Handle)
 }

@@ -31,7 +31,7 @@ func main() {
 	}
 	copier := copyfile.NewArchiveCopier(client, cfg)
 	copier.Logger = logger
-	h := &copyfile.CopyHandler{Copier: copier, Logger: logger, Metrics: metrics.New(os.Stdout, "copy-file")}
+	h := &copyfile.CopyHandler{Copier: copier, Logger: logger, Metrics: metrics.New(logger, "copy-file")}
 	lambda.Start(h.Handle)
 }
 

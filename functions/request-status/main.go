@@ -69,5 +69,5 @@ func newHandler(ctx context.Context, logger *slog.Logger) (*requeststatus.Status
 		logger.Info("request-status: database pool configured; it connects at the first query", "database", requeststatus.Describe(poolCfg))
 		db = pool
 	}
-	return &requeststatus.StatusHandler{Store: requeststatus.NewStore(db), Logger: logger, Metrics: metrics.New(os.Stdout, "request-status")}, nil
+	return &requeststatus.StatusHandler{Store: requeststatus.NewStore(db), Logger: logger, Metrics: metrics.New(logger, "request-status")}, nil
 }

@@ -341,7 +341,7 @@ func checkEMF(t *testing.T, log string, files int) {
 	var emfBytes int
 	got := map[string]float64{}
 	for _, line := range strings.Split(log, "\n") {
-		if !strings.HasPrefix(line, `{"_aws":`) {
+		if !strings.Contains(line, `"_aws":{`) {
 			continue
 		}
 		emfBytes += len(line) + 1

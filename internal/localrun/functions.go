@@ -41,8 +41,8 @@ func Functions(ctx context.Context, getenv func(string) string, log io.Writer, c
 	}()
 
 	parse := &parseevent.ParseHandler{Logger: logger.With("function", statemachine.FunctionParseEvent)}
-	aggregate := &aggregate.AggregateHandler{Logger: logger.With("function", statemachine.FunctionAggregate),
-		Metrics: metrics.New(log, statemachine.FunctionAggregate)}
+	aggLogger := logger.With("function", statemachine.FunctionAggregate)
+	aggregate := &aggregate.AggregateHandler{Logger: aggLogger, Metrics: metrics.New(aggLogger, statemachine.FunctionAggregate)}
 
 	// request-status: functions/request-status/main.go's wiring, with the
 	// connection string always given (no SSM locally).
@@ -54,11 +54,11 @@ func Functions(ctx context.Context, getenv func(string) string, log io.Writer, c
 	status := &requeststatus.StatusHandler{
 		Store:   requeststatus.NewStore(pool),
 		Logger:  logger.With("function", statemachine.FunctionRequestStatus),
-		Metrics: metrics.New(log, statemachine.FunctionRequestStatus),
+		Metrics: metrics.New(logger.With("function", statemachine.FunctionRequestStatus), statemachine.FunctionRequestStatus),
 	}
 
-	copyFile, err := copyFileHandler(ctx, getenv, logger.With("function", statemachine.FunctionCopyFile),
-		metrics.New(log, statemachine.FunctionCopyFile))
+	copyLogger := logger.With("function", statemachine.FunctionCopyFile)
+	copyFile, err := copyFileHandler(ctx, getenv, copyLogger, metrics.New(copyLogger, statemachine.FunctionCopyFile))
 	if err != nil {
 		return nil, nil, err
 	}

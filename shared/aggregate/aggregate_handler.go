@@ -50,7 +50,7 @@ func (h *AggregateHandler) Handle(ctx context.Context, req contract.AggregateReq
 		logger.ErrorContext(ctx, "file failed", append(attrs, "err_msg", r.ErrMsg)...)
 	}
 	logger.InfoContext(ctx, "copy request finished", "files", len(results), "failed", failed)
-	h.emit(req, results)
+	h.emit(ctx, req, results)
 	if cre, ok := err.(*CopyRequestError); ok && len(cre.Failed) > 0 {
 		// The full re-run input, which the error's message may have had to
 		// shorten to fit a cause (left_out_of_cause files).
@@ -65,7 +65,7 @@ func (h *AggregateHandler) Handle(ctx context.Context, req contract.AggregateReq
 
 // emit writes one EMF line with the files copied and one per error name with
 // the files that failed with it.
-func (h *AggregateHandler) emit(req contract.AggregateRequest, results []contract.FileResult) {
+func (h *AggregateHandler) emit(ctx context.Context, req contract.AggregateRequest, results []contract.FileResult) {
 	if h.Metrics == nil {
 		return
 	}
@@ -86,9 +86,9 @@ func (h *AggregateHandler) emit(req contract.AggregateRequest, results []contrac
 		}
 		failed[name]++
 	}
-	h.Metrics.Emit(nil, metrics.Metric{Name: metrics.FilesCopied, Unit: metrics.Count, Value: float64(copied)})
+	h.Metrics.Emit(ctx, nil, metrics.Metric{Name: metrics.FilesCopied, Unit: metrics.Count, Value: float64(copied)})
 	for _, name := range names {
-		h.Metrics.Emit([]metrics.Dimension{{Name: metrics.DimensionErrorName, Value: name}},
+		h.Metrics.Emit(ctx, []metrics.Dimension{{Name: metrics.DimensionErrorName, Value: name}},
 			metrics.Metric{Name: metrics.FilesFailed, Unit: metrics.Count, Value: float64(failed[name])})
 	}
 }

@@ -241,7 +241,7 @@ func TestAggregateWritesEMF(t *testing.T) {
 	its := failedIterations(6, true) // 0 and 3 copied, 4 failed with PermanentCopyError
 	its = append(its, contract.Iteration{File: its[0].File, LookupError: &contract.StateError{Error: "NoOpenJobError", Cause: "none"}})
 	var out bytes.Buffer
-	h := &AggregateHandler{Logger: slog.New(slog.DiscardHandler), Metrics: metrics.New(&out, "aggregate")}
+	h := &AggregateHandler{Logger: slog.New(slog.DiscardHandler), Metrics: metrics.New(slog.New(slog.NewJSONHandler(&out, nil)), "aggregate")}
 	h.Handle(context.Background(), contract.AggregateRequest{Iterations: its})
 	got := map[string]float64{}
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {

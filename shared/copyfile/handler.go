@@ -60,7 +60,7 @@ func (h *CopyHandler) Handle(ctx context.Context, req contract.CopyRequest) (con
 	}
 	if err == nil {
 		log.InfoContext(ctx, "file copied", append(attrs, "passes", out.Passes, "elapsed_ms", out.ElapsedMS)...)
-		h.Metrics.Emit(nil, CopyMetrics(out)...)
+		h.Metrics.Emit(ctx, nil, CopyMetrics(out)...)
 		return out, nil
 	}
 	switch e := Classify(c, err).(type) {

@@ -85,7 +85,7 @@ func TestCopyWritesEMF(t *testing.T) {
 			var out bytes.Buffer
 			h := &CopyHandler{
 				Copier: copierFunc(func(context.Context, contract.CopyRequest) (contract.CopyOutcome, error) { return tc.outcome, tc.err }),
-				Logger: slog.New(slog.DiscardHandler), Metrics: metrics.New(&out, "copy-file"),
+				Logger: slog.New(slog.DiscardHandler), Metrics: metrics.New(slog.New(slog.NewJSONHandler(&out, nil)), "copy-file"),
 			}
 			h.Handle(context.Background(), contract.CopyRequest{SourceBucket: "r", SourceKey: "k", TargetBucket: "a", Passes: 2, ElapsedMS: 8000})
 			if tc.want == nil {

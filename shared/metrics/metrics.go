@@ -1,22 +1,22 @@
 // Package metrics writes CloudWatch Embedded Metric Format (EMF) lines: one
-// JSON object per line on the function's standard output, from which
+// JSON object per line in the function's log (standard output), from which
 // CloudWatch Logs extracts metrics without any API call or extra permission
 // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Lambda.html).
 // The format is AWS's specification
 // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
 //
-//	{"_aws":{"Timestamp":MILLIS,"CloudWatchMetrics":[{"Namespace":NS,"Dimensions":[["Function",...]],"Metrics":[{"Name":N,"Unit":U}]}]},
+//	{"timestamp":...,"level":"INFO","message":"metrics","requestId":...,
+//	 "_aws":{"Timestamp":MILLIS,"CloudWatchMetrics":[{"Namespace":NS,"Dimensions":[["Function",...]],"Metrics":[{"Name":N,"Unit":U}]}]},
 //	 "Function":"copy-file", ...dimension values..., N: value}
 //
 // It is a few dozen lines, so the functions carry no EMF library.
 package metrics
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
-	"io"
+	"log/slog"
 	"math"
-	"sync"
 	"time"
 )
 
@@ -73,45 +73,56 @@ type Metric struct {
 // Dimension is a dimension name and its value for one line.
 type Dimension struct{ Name, Value string }
 
-// Writer writes EMF lines for one function. A nil *Writer writes nothing,
-// so handlers built without one (tests) need no checks.
+// Writer writes EMF lines for one function, through the function's logger:
+// each line is a log record whose attributes are the EMF members (the _aws
+// metadata, the dimensions, the values) beside the logger's own (timestamp,
+// level, message "metrics", requestId), which EMF allows. So the lines go
+// wherever the function logs (stdout in Lambda, the runner's log locally).
+// They are written whatever the logger's level (AWS_LAMBDA_LOG_LEVEL=ERROR
+// must not turn metrics off). A nil *Writer writes nothing, so handlers
+// built without one (tests) need no checks.
 type Writer struct {
-	out      io.Writer
+	logger   *slog.Logger
 	function string
-	mu       sync.Mutex
 	now      func() time.Time
 }
 
-// New returns a Writer of function's metrics to out (the Lambda's stdout).
-func New(out io.Writer, function string) *Writer {
-	return &Writer{out: out, function: function, now: time.Now}
+// LogMessage is the message of a metrics log line.
+const LogMessage = "metrics"
+
+// New returns a Writer of function's metrics to logger.
+func New(logger *slog.Logger, function string) *Writer {
+	return &Writer{logger: logger, function: function, now: time.Now}
 }
 
 // Emit writes one line with the metrics, all under the dimension set
-// Function plus dims. Metrics with the same name on one line are not
-// allowed by EMF; callers emit one line per distinct dimension values.
-// Write errors are dropped: a metric must never fail a copy.
-func (w *Writer) Emit(dims []Dimension, ms ...Metric) {
-	if w == nil {
+// Function plus dims. EMF allows a metric name once per line; callers emit
+// one line per distinct dimension values. Values that are not JSON numbers
+// (NaN, infinities) are dropped; a write error is ignored: a metric must
+// never fail a copy.
+func (w *Writer) Emit(ctx context.Context, dims []Dimension, ms ...Metric) {
+	if w == nil || w.logger == nil {
 		return
 	}
 	kept := ms[:0:0]
 	for _, m := range ms {
-		if !math.IsNaN(m.Value) && !math.IsInf(m.Value, 0) { // not JSON numbers
+		if !math.IsNaN(m.Value) && !math.IsInf(m.Value, 0) {
 			kept = append(kept, m)
 		}
 	}
 	if len(kept) == 0 {
 		return
 	}
-	line := w.Line(dims, kept...)
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.out.Write(line)
+	r := slog.NewRecord(w.now(), slog.LevelInfo, LogMessage, 0)
+	r.AddAttrs(w.Attrs(dims, kept...)...)
+	// The handler, not the logger: the logger would drop the record below
+	// its level.
+	_ = w.logger.Handler().Handle(ctx, r)
 }
 
-// Line renders one EMF line (with its newline).
-func (w *Writer) Line(dims []Dimension, ms ...Metric) []byte {
+// Attrs are one line's EMF members: _aws (the metadata, as raw JSON),
+// Function and the other dimensions, then the metric values.
+func (w *Writer) Attrs(dims []Dimension, ms ...Metric) []slog.Attr {
 	type metricDef struct {
 		Name string `json:"Name"`
 		Unit string `json:"Unit"`
@@ -126,32 +137,19 @@ func (w *Writer) Line(dims []Dimension, ms ...Metric) []byte {
 		set = append(set, d.Name)
 	}
 	dir := directive{Namespace: Namespace, Dimensions: [][]string{set}}
-	// Members in a fixed order: _aws, dimensions, metrics.
-	var buf bytes.Buffer
-	buf.WriteString(`{"_aws":`)
 	for _, m := range ms {
 		dir.Metrics = append(dir.Metrics, metricDef{Name: m.Name, Unit: m.Unit})
 	}
-	aws, _ := json.Marshal(struct {
+	meta, _ := json.Marshal(struct {
 		Timestamp         int64       `json:"Timestamp"`
 		CloudWatchMetrics []directive `json:"CloudWatchMetrics"`
 	}{w.now().UnixMilli(), []directive{dir}})
-	buf.Write(aws)
-	member := func(name string, value any) {
-		buf.WriteByte(',')
-		k, _ := json.Marshal(name)
-		v, _ := json.Marshal(value)
-		buf.Write(k)
-		buf.WriteByte(':')
-		buf.Write(v)
-	}
-	member(DimensionFunction, w.function)
+	attrs := []slog.Attr{slog.Any("_aws", json.RawMessage(meta)), slog.String(DimensionFunction, w.function)}
 	for _, d := range dims {
-		member(d.Name, d.Value)
+		attrs = append(attrs, slog.String(d.Name, d.Value))
 	}
 	for _, m := range ms {
-		member(m.Name, m.Value)
+		attrs = append(attrs, slog.Float64(m.Name, m.Value))
 	}
-	buf.WriteString("}\n")
-	return buf.Bytes()
+	return attrs
 }

@@ -2,20 +2,51 @@ package metrics
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"log/slog"
 	"math"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
-func TestLine(t *testing.T) {
-	w := New(nil, "copy-file")
+// The line is the logger's JSON record with the EMF members at its root.
+func TestEmit(t *testing.T) {
+	var out bytes.Buffer
+	w := New(slog.New(slog.NewJSONHandler(&out, nil)).With("requestId", "r-1"), "copy-file")
 	w.now = func() time.Time { return time.UnixMilli(1700000000123) }
-	got := string(w.Line([]Dimension{{DimensionErrorName, "NoSuchKey"}}, Metric{FilesFailed, Count, 2}))
-	want := `{"_aws":{"Timestamp":1700000000123,"CloudWatchMetrics":[{"Namespace":"CopyFilesToArchive","Dimensions":[["Function","ErrorName"]],` +
-		`"Metrics":[{"Name":"FilesFailed","Unit":"Count"}]}]},"Function":"copy-file","ErrorName":"NoSuchKey","FilesFailed":2}` + "\n"
-	if got != want {
-		t.Errorf("line\n got %s\nwant %s", got, want)
+	w.Emit(context.Background(), []Dimension{{DimensionErrorName, "NoSuchKey"}}, Metric{FilesFailed, Count, 2})
+	var got map[string]any
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("%v: %s", err, out.String())
+	}
+	delete(got, "time")
+	want := map[string]any{
+		"level": "INFO", "msg": "metrics", "requestId": "r-1",
+		"_aws": map[string]any{"Timestamp": 1700000000123.0, "CloudWatchMetrics": []any{map[string]any{
+			"Namespace": "CopyFilesToArchive", "Dimensions": []any{[]any{"Function", "ErrorName"}},
+			"Metrics": []any{map[string]any{"Name": "FilesFailed", "Unit": "Count"}},
+		}}},
+		"Function": "copy-file", "ErrorName": "NoSuchKey", "FilesFailed": 2.0,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("line (-want +got):\n%s", diff)
+	}
+	if strings.Count(out.String(), "\n") != 1 {
+		t.Errorf("not one line: %q", out.String())
+	}
+}
+
+// Metrics are written whatever the logger's level.
+func TestEmitIgnoresTheLogLevel(t *testing.T) {
+	var out bytes.Buffer
+	w := New(slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelError})), "f")
+	w.Emit(context.Background(), nil, Metric{"B", Count, 1})
+	if !strings.Contains(out.String(), `"B":1`) {
+		t.Errorf("no metric line at level ERROR: %q", out.String())
 	}
 }
 
@@ -23,9 +54,9 @@ func TestLine(t *testing.T) {
 // Writer writes nothing.
 func TestEmitSkipsNonNumbers(t *testing.T) {
 	var out bytes.Buffer
-	w := New(&out, "f")
-	w.Emit(nil, Metric{"A", Count, math.NaN()}, Metric{"B", Count, 1}, Metric{"C", Count, math.Inf(1)})
-	w.Emit(nil, Metric{"A", Count, math.NaN()})
+	w := New(slog.New(slog.NewJSONHandler(&out, nil)), "f")
+	w.Emit(context.Background(), nil, Metric{"A", Count, math.NaN()}, Metric{"B", Count, 1}, Metric{"C", Count, math.Inf(1)})
+	w.Emit(context.Background(), nil, Metric{"A", Count, math.NaN()})
 	var l map[string]any
 	if err := json.Unmarshal(out.Bytes(), &l); err != nil {
 		t.Fatalf("%v: %s", err, out.String())
@@ -34,5 +65,5 @@ func TestEmitSkipsNonNumbers(t *testing.T) {
 		t.Errorf("line %s", out.String())
 	}
 	var nilWriter *Writer
-	nilWriter.Emit(nil, Metric{"B", Count, 1}) // no panic
+	nilWriter.Emit(context.Background(), nil, Metric{"B", Count, 1}) // no panic
 }

@@ -85,7 +85,7 @@ func (h *StatusHandler) Handle(ctx context.Context, req contract.StatusRequest) 
 		if errors.As(err, &unavailable) {
 			down = 1
 		}
-		h.Metrics.Emit([]metrics.Dimension{{Name: metrics.DimensionOperation, Value: req.Operation}},
+		h.Metrics.Emit(ctx, []metrics.Dimension{{Name: metrics.DimensionOperation, Value: req.Operation}},
 			metrics.Metric{Name: metrics.DatabaseCallMilliseconds, Unit: metrics.Milliseconds, Value: float64(time.Since(start).Microseconds()) / 1000},
 			metrics.Metric{Name: metrics.DatabaseUnavailable, Unit: metrics.Count, Value: down})
 	}

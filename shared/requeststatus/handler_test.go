@@ -261,7 +261,7 @@ func TestRecordedErrMsgNamesRestoreExpiry(t *testing.T) {
 func TestStatusHandlerWritesEMF(t *testing.T) {
 	var out bytes.Buffer
 	h := &StatusHandler{Store: &fakeStore{findErr: &DatabaseUnavailableError{Op: "find", Err: errors.New("connection refused")}},
-		Logger: slog.New(slog.DiscardHandler), Metrics: metrics.New(&out, "request-status")}
+		Logger: slog.New(slog.DiscardHandler), Metrics: metrics.New(slog.New(slog.NewJSONHandler(&out, nil)), "request-status")}
 	h.Handle(context.Background(), contract.StatusRequest{Operation: contract.OperationFindOpenJob, SourceKey: "k"})
 	h.Store = &fakeStore{status: "complete"}
 	h.Handle(context.Background(), contract.StatusRequest{Operation: contract.OperationRecordOutcome, SourceKey: "k", RequestID: "r"})
