@@ -25,6 +25,19 @@ const (
 	MaxParts = 10000
 )
 
+// The bounds of the multipart settings, in MiB (MB in the variable names)
+// or parts at once. The copy Lambda checks its environment against them and
+// the CDK app its context (multipartThresholdMb, multipartChunkSizeMb,
+// multipartConcurrency), so both accept the same values.
+const (
+	MinMultipartThresholdMB = 0
+	MaxMultipartThresholdMB = MaxCopyObjectSize / MiB // 5120: CopyObject's limit
+	MinMultipartChunkSizeMB = MinPartSize / MiB       // 5
+	MaxMultipartChunkSizeMB = MaxPartSize / MiB       // 5120
+	MinMultipartConcurrency = 1
+	MaxMultipartConcurrency = 64
+)
+
 // EnvMultipartChecksum is the variable that sets Config.MultipartChecksum.
 const EnvMultipartChecksum = "MULTIPART_CHECKSUM"
 
@@ -41,6 +54,12 @@ const (
 	DefaultMultipartConcurrency = 16
 	DefaultDeadlineMarginSecs   = 30
 	DefaultProgressSecs         = 30
+)
+
+// The bounds of COPY_PROGRESS_SECS.
+const (
+	MinProgressSecs = 1
+	MaxProgressSecs = 900
 )
 
 // MinDeadlineMargin is the smallest COPY_DEADLINE_MARGIN_SECS accepted. The
@@ -70,7 +89,8 @@ type Config struct {
 	// parts.
 	ChunkSize int64
 	// Concurrency is how many parts are copied at once
-	// (MULTIPART_CONCURRENCY, 1 to 64).
+	// (MULTIPART_CONCURRENCY, MinMultipartConcurrency to
+	// MaxMultipartConcurrency).
 	Concurrency int
 	// StorageClass of the archive copy (STORAGE_CLASS); empty keeps the
 	// destination bucket's default (S3 does not carry the source's class).
@@ -119,13 +139,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c.ArchiveBuckets = splitList(getenv("ARCHIVE_BUCKETS"))
 
 	var err error
-	if c.MultipartThreshold, err = mib(getenv, "MULTIPART_THRESHOLD_MB", DefaultMultipartThresholdMB, 0, MaxCopyObjectSize/MiB); err != nil {
+	if c.MultipartThreshold, err = mib(getenv, "MULTIPART_THRESHOLD_MB", DefaultMultipartThresholdMB, MinMultipartThresholdMB, MaxMultipartThresholdMB); err != nil {
 		return Config{}, err
 	}
-	if c.ChunkSize, err = mib(getenv, "MULTIPART_CHUNKSIZE_MB", DefaultMultipartChunkSizeMB, MinPartSize/MiB, MaxPartSize/MiB); err != nil {
+	if c.ChunkSize, err = mib(getenv, "MULTIPART_CHUNKSIZE_MB", DefaultMultipartChunkSizeMB, MinMultipartChunkSizeMB, MaxMultipartChunkSizeMB); err != nil {
 		return Config{}, err
 	}
-	n, err := intVar(getenv, "MULTIPART_CONCURRENCY", DefaultMultipartConcurrency, 1, 64)
+	n, err := intVar(getenv, "MULTIPART_CONCURRENCY", DefaultMultipartConcurrency, MinMultipartConcurrency, MaxMultipartConcurrency)
 	if err != nil {
 		return Config{}, err
 	}
@@ -135,7 +155,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("%w (the copy stops this long before the Lambda deadline; aborting a multipart upload runs in that time)", err)
 	}
 	c.DeadlineMargin = time.Duration(secs) * time.Second
-	if secs, err = intVar(getenv, "COPY_PROGRESS_SECS", DefaultProgressSecs, 1, 900); err != nil {
+	if secs, err = intVar(getenv, "COPY_PROGRESS_SECS", DefaultProgressSecs, MinProgressSecs, MaxProgressSecs); err != nil {
 		return Config{}, fmt.Errorf("%w (how often a multipart copy logs its progress)", err)
 	}
 	c.ProgressInterval = time.Duration(secs) * time.Second
