@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/motoserver"
@@ -34,13 +35,14 @@ func TestUsageErrors(t *testing.T) {
 func TestDryRunThroughTheEnvironment(t *testing.T) {
 	srv := motoserver.StartForTest(t)
 	t.Setenv("AWS_ENDPOINT_URL", srv.Endpoint)
-	t.Setenv("AWS_REGION", motoserver.Region)
-	t.Setenv("AWS_ACCESS_KEY_ID", motoserver.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", motoserver.SecretKey)
+	t.Setenv("AWS_REGION", srv.Region)
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
 	t.Setenv("AWS_PROFILE", "")
 	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
 	ctx := context.Background()
-	q := sqs.NewFromConfig(srv.Config())
+	q := sqs.NewFromConfig(aws.Config{Region: srv.Region, BaseEndpoint: aws.String(srv.Endpoint),
+		Credentials: credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, "")})
 	created, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String("cmd-dry-run")})
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
@@ -33,7 +34,7 @@ type world struct {
 func newWorld(t *testing.T, srv *motoserver.Server) *world {
 	t.Helper()
 	ctx := context.Background()
-	cfg := srv.Config()
+	cfg := awsConfig(srv)
 	w := &world{t: t, ctx: ctx, sqs: sqs.NewFromConfig(cfg), sfn: sfn.NewFromConfig(cfg)}
 	name := fmt.Sprintf("dlq-%d", time.Now().UnixNano())
 	q, err := w.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
@@ -235,5 +236,15 @@ func TestConfigCheck(t *testing.T) {
 		if (err == nil) != (tc.want == "") || err != nil && !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Check(%+v) = %v, want %q", tc.cfg, err, tc.want)
 		}
+	}
+}
+
+// awsConfig is an AWS configuration for the moto server: its region and
+// credentials, its endpoint as every client's base endpoint.
+func awsConfig(srv *motoserver.Server) aws.Config {
+	return aws.Config{
+		Region:       srv.Region,
+		Credentials:  credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, ""),
+		BaseEndpoint: aws.String(srv.Endpoint),
 	}
 }
