@@ -14,17 +14,19 @@ import (
 
 // File is one restored object named by the triggering event, with its key
 // already decoded.
+//
+// VersionID and ETag are the event's version id and ETag of the restored
+// object (classic records: s3.object.versionId / eTag; EventBridge:
+// detail.object.version-id / etag), empty when the event has none (an
+// unversioned bucket has no version id). They are always present in the
+// JSON, so the state machine can pass them on without a missing-path error.
 type File struct {
 	SourceBucket string `json:"source_bucket"`
 	SourceKey    string `json:"source_key"`
 	Size         int64  `json:"size"`
-	// VersionID and ETag are the object's version id and ETag as the
-	// event names them (empty when it does not: an unversioned bucket, a
-	// hand-written event). They are carried so that a re-run input names
-	// the same version; the copy itself acts on them only where the copier
-	// says so.
-	VersionID string `json:"version_id,omitempty"`
-	ETag      string `json:"etag,omitempty"`
+	VersionID    string `json:"version_id"`
+	ETag         string `json:"etag"`
+
 	// RestoreExpiryTime is when S3 deletes the restored copy (RFC 3339,
 	// UTC), as the event says: EventBridge's detail.restore-expiry-time or
 	// the classic record's
