@@ -4,13 +4,9 @@
 package aggregate
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
-	"unicode/utf16"
-
-	"github.com/aws/aws-lambda-go/lambda/messages"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
@@ -19,17 +15,22 @@ import (
 // CopyRequestError is the aggregate Lambda's error when any file was not
 // copied and recorded, or the event was rejected. Its message starts as the
 // original Lambda's: "File copy failed. " followed by the JSON list of every
-// file's result. When files failed, a second line follows with the re-run
-// input: "Re-run input for the N failed files (...): " and a classic S3
-// event naming only those files (see Rerun), which an operator pastes into
-// a new execution once the cause is fixed. A reader of the list should
-// decode the first JSON value after the prefix, not the rest of the message.
+// file's result (contract.FailureMessage). When files failed, a second line
+// follows with the re-run input: "Re-run input for the N failed files
+// (...): " and a classic S3 event naming only those files (see Rerun), which
+// an operator pastes into a new execution once the cause is fixed. A reader
+// of the list should decode the first JSON value after the prefix, not the
+// rest of the message (ParseMessage does both).
 //
-// The message fits an error cause, at most MaxCauseChars characters: if the
-// whole would not, the successful files' results are left out, then the
-// failed files past the first K (in both the list and the re-run input), and
-// the re-run line says how many were left out and that the aggregate
-// function's log has them all (Handle logs them).
+// Step Functions cuts an error's cause at contract.MaxCauseChars, which
+// would leave a list that is not JSON. Every file's result stays in the
+// list: the longest error messages are shortened there if the list alone
+// would not fit (contract.FitErrMsgs; request_status.err_msg keeps them
+// whole), and parse-event rejects events with more files than the list can
+// hold (contract.FilesWithinReport). The re-run input takes the room left:
+// when it cannot name every failed file, it names the first K that fit and
+// its line says how many were left out and that the aggregate function's
+// log has the full input (Handle logs it in its LogRerunInput line).
 type CopyRequestError struct {
 	// Results holds every file's result, the successful ones too.
 	Results []contract.FileResult
@@ -39,13 +40,6 @@ type CopyRequestError struct {
 
 	fit *causeFit // rendered once, by Error
 }
-
-// MaxCauseChars is the longest error cause Step Functions keeps: longer
-// causes are cut (https://docs.aws.amazon.com/step-functions/latest/apireference/API_ExecutionFailedEventDetails.html,
-// "cause ... Maximum length of 32768"). For a Lambda error the cause is the
-// JSON error document {"errorMessage": ..., "errorType": ...}, so the
-// message's quotes and backslashes count twice.
-const MaxCauseChars = 32768
 
 func (e *CopyRequestError) Error() string {
 	return e.render().message
@@ -64,13 +58,13 @@ func (e *CopyRequestError) Rerun() json.RawMessage {
 }
 
 // LeftOut returns how many failed files the message's re-run input leaves
-// out to fit MaxCauseChars (0 when it names them all).
+// out to fit contract.MaxCauseChars (0 when it names them all).
 func (e *CopyRequestError) LeftOut() int {
 	f := e.render()
 	return len(e.Failed) - f.rerun
 }
 
-// causeFit is the message as rendered to fit MaxCauseChars.
+// causeFit is the message as rendered to fit contract.MaxCauseChars.
 type causeFit struct {
 	message string
 	// rerun is how many failed files the re-run input names.
@@ -81,39 +75,41 @@ func (e *CopyRequestError) render() *causeFit {
 	if e.fit != nil {
 		return e.fit
 	}
-	full := e.message(e.Results, len(e.Failed), "")
-	if len(e.Failed) == 0 || CauseChars(full) <= MaxCauseChars {
+	fits := func(msg string) bool {
+		return contract.CauseChars(contract.ErrorTypeCopyRequest, msg) <= contract.MaxCauseChars
+	}
+	if full := e.message(e.Results, len(e.Failed)); len(e.Failed) == 0 || fits(full) {
+		if len(e.Failed) == 0 {
+			results, _ := contract.FitErrMsgs(e.Results)
+			full = contract.FailureMessage(results)
+		}
 		e.fit = &causeFit{message: full, rerun: len(e.Failed)}
 		return e.fit
 	}
-	var failedResults []contract.FileResult
-	for _, r := range e.Results {
-		if !r.Success {
-			failedResults = append(failedResults, r)
-		}
-	}
-	successes := len(e.Results) - len(failedResults)
-	// The largest k whose message fits: the message grows with k.
-	try := func(k int) string {
-		return e.message(failedResults[:min(k, len(failedResults))], k, e.leftOutNote(k, successes))
-	}
-	lo, hi := 0, len(e.Failed) // try(lo) is assumed to fit; find the largest
+	// Every result first (shortened only if the list alone is too long),
+	// then as many failed files in the re-run input as the rest holds: the
+	// message grows with k, so the largest k that fits is found by
+	// bisection; k = 0 leaves a line that only points at the log.
+	none := contract.CauseChars(contract.ErrorTypeCopyRequest, e.message(nil, 0)) -
+		contract.CauseChars(contract.ErrorTypeCopyRequest, contract.FailureMessage(nil)) // the re-run line naming no file
+	results, _ := contract.FitErrMsgsLeaving(e.Results, none)
+	lo, hi := 0, len(e.Failed)-1 // all of them did not fit
 	for lo < hi {
 		mid := (lo + hi + 1) / 2
-		if CauseChars(try(mid)) <= MaxCauseChars {
+		if fits(e.message(results, mid)) {
 			lo = mid
 		} else {
 			hi = mid - 1
 		}
 	}
-	e.fit = &causeFit{message: try(lo), rerun: lo}
+	e.fit = &causeFit{message: e.message(results, lo), rerun: lo}
 	return e.fit
 }
 
-// message renders the results listed and the re-run input of the first k
-// failed files, with note (empty when nothing is left out).
-func (e *CopyRequestError) message(results []contract.FileResult, k int, note string) string {
-	msg := "File copy failed. " + resultsJSON(results)
+// message renders the results and the re-run input of the first k failed
+// files, saying how many were left out when k is not all of them.
+func (e *CopyRequestError) message(results []contract.FileResult, k int) string {
+	msg := contract.FailureMessage(results)
 	if len(e.Failed) == 0 {
 		return msg
 	}
@@ -121,57 +117,18 @@ func (e *CopyRequestError) message(results []contract.FileResult, k int, note st
 	if len(e.Failed) == 1 {
 		what = "the failed file"
 	}
-	if note != "" {
-		what = fmt.Sprintf("%d of the %d failed files", k, len(e.Failed))
-	}
 	how := "start a new execution with it once the cause is fixed"
-	if note != "" {
-		how += "; " + note
+	if k < len(e.Failed) {
+		what = fmt.Sprintf("%d of the %d failed files", k, len(e.Failed))
+		how += fmt.Sprintf("; %d failed files are left out to fit the %d-character limit of an error cause: "+
+			"the aggregate function's log has the full re-run input, in its %q line", len(e.Failed)-k, contract.MaxCauseChars, LogRerunInput)
 	}
 	return msg + "\nRe-run input for " + what + " (" + how + "): " + string(parseevent.NotificationEvent(e.Failed[:k]))
-}
-
-// leftOutNote says what a message that names only k failed files leaves out.
-func (e *CopyRequestError) leftOutNote(k, successes int) string {
-	out := len(e.Failed) - k
-	parts := fmt.Sprintf("%d failed files are left out", out)
-	if successes > 0 {
-		parts += fmt.Sprintf(" (and the results of the %d files that succeeded)", successes)
-	}
-	return fmt.Sprintf("%s to fit the %d-character limit of an error cause: the aggregate function's log has every file's result "+
-		"and the full re-run input, in its %q line", parts, MaxCauseChars, LogRerunInput)
 }
 
 // LogRerunInput is the message of the aggregate function's log line that
 // carries the full re-run input.
 const LogRerunInput = "re-run input"
-
-// CauseChars is the length, in characters (UTF-16 code units, as AWS counts
-// them), of the error cause Step Functions gets for a CopyRequestError with
-// message msg: the Go Lambda runtime's JSON error document.
-func CauseChars(msg string) int {
-	doc, err := json.Marshal(messages.InvokeResponse_Error{Message: msg, Type: "CopyRequestError"})
-	if err != nil {
-		return len(msg) // strings only: cannot happen
-	}
-	return len(utf16.Encode([]rune(string(doc))))
-}
-
-// resultsJSON renders results as a JSON list ("[]", never "null"), without
-// HTML escaping so that keys with &, < or > stay readable in the message.
-func resultsJSON(results []contract.FileResult) string {
-	if results == nil {
-		results = []contract.FileResult{}
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(results); err != nil {
-		// FileResult holds only strings and a bool: Encode cannot fail.
-		return fmt.Sprintf("%+v", results)
-	}
-	return string(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
-}
 
 // Aggregate turns each iteration of the workflow's Map into the file's
 // result, in the same order. When every file was copied and its status
