@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
@@ -24,6 +25,7 @@ const (
 	ctxMultipartThresholdMB           = "multipartThresholdMb"
 	ctxMultipartChunkSizeMB           = "multipartChunksizeMb"
 	ctxMultipartConcurrency           = "multipartConcurrency"
+	ctxMultipartMinPartMB             = "multipartMinPartMb"
 	ctxDatabasePort                   = "databasePort"
 	ctxDatabaseName                   = "databaseName"
 	ctxDatabaseUser                   = "databaseUser"
@@ -43,7 +45,7 @@ const (
 func contextKeys() []string {
 	keys := []string{
 		ctxRestoreBuckets, ctxArchiveBuckets, ctxArchiveKMSKeyARN, ctxArchiveStorageClass, ctxEnableRestoreBucketEventBridge,
-		ctxMultipartThresholdMB, ctxMultipartChunkSizeMB, ctxMultipartConcurrency,
+		ctxMultipartThresholdMB, ctxMultipartChunkSizeMB, ctxMultipartConcurrency, ctxMultipartMinPartMB,
 		ctxDatabasePort, ctxDatabaseName, ctxDatabaseUser, ctxDatabaseHostParameter,
 		ctxDatabasePasswordParameter, ctxDatabaseSSLMode, ctxRequestStatusConcurrency,
 		ctxVPCID, ctxSubnetIDs, ctxSecurityGroupID, ctxAlarmEmail, ctxLogRetentionDays,
@@ -75,6 +77,7 @@ type Config struct {
 	MultipartThresholdMB int
 	MultipartChunkSizeMB int
 	MultipartConcurrency int
+	MultipartMinPartMB   int
 
 	Database DatabaseConfig
 
@@ -143,7 +146,8 @@ func ConfigFromContext(lookup func(key string) any) (Config, error) {
 		EnableRestoreBucketEventBridge: r.boolean(ctxEnableRestoreBucketEventBridge),
 		MultipartThresholdMB:           r.integer(ctxMultipartThresholdMB, 0, 5*1024*1024),
 		MultipartChunkSizeMB:           r.integer(ctxMultipartChunkSizeMB, 5, 5*1024),
-		MultipartConcurrency:           r.integer(ctxMultipartConcurrency, 1, 64),
+		MultipartConcurrency:           r.integer(ctxMultipartConcurrency, 1, copyfile.MaxConcurrency),
+		MultipartMinPartMB:             r.integer(ctxMultipartMinPartMB, 5, 5*1024),
 		Database: DatabaseConfig{
 			Port:              r.integer(ctxDatabasePort, 1, 65535),
 			Name:              r.str(ctxDatabaseName, true),

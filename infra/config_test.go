@@ -161,11 +161,13 @@ func TestMultipartDefaultsMatchArchiveCopy(t *testing.T) {
 		ctxMultipartThresholdMB: def.MultipartThreshold / copyfile.MiB,
 		ctxMultipartChunkSizeMB: def.ChunkSize / copyfile.MiB,
 		ctxMultipartConcurrency: int64(def.Concurrency),
+		ctxMultipartMinPartMB:   def.PartSizeFloor / copyfile.MiB,
 	}
 	got := map[string]int64{
 		ctxMultipartThresholdMB: int64(cfg.MultipartThresholdMB),
 		ctxMultipartChunkSizeMB: int64(cfg.MultipartChunkSizeMB),
 		ctxMultipartConcurrency: int64(cfg.MultipartConcurrency),
+		ctxMultipartMinPartMB:   int64(cfg.MultipartMinPartMB),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("multipart settings (-copyfile.DefaultConfig +cdk.json):\n%s", diff)
@@ -182,7 +184,8 @@ func TestMultipartRangesMatchArchiveCopy(t *testing.T) {
 	}{
 		{ctxMultipartThresholdMB, "MULTIPART_THRESHOLD_MB", []int{-1, 0, 5120, 5121}},
 		{ctxMultipartChunkSizeMB, "MULTIPART_CHUNKSIZE_MB", []int{4, 5, 5120, 5121}},
-		{ctxMultipartConcurrency, "MULTIPART_CONCURRENCY", []int{0, 1, 64, 65}},
+		{ctxMultipartConcurrency, "MULTIPART_CONCURRENCY", []int{0, 1, 256, 257}},
+		{ctxMultipartMinPartMB, "MULTIPART_MIN_PART_MB", []int{4, 5, 5120, 5121}},
 	}
 	for _, tc := range tests {
 		for _, v := range tc.values {

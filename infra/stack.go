@@ -201,6 +201,7 @@ func newCopyFileFunction(stack awscdk.Stack, cfg Config, code awslambda.Code) *G
 		"MULTIPART_THRESHOLD_MB": strconv.Itoa(cfg.MultipartThresholdMB),
 		"MULTIPART_CHUNKSIZE_MB": strconv.Itoa(cfg.MultipartChunkSizeMB),
 		"MULTIPART_CONCURRENCY":  strconv.Itoa(cfg.MultipartConcurrency),
+		"MULTIPART_MIN_PART_MB":  strconv.Itoa(cfg.MultipartMinPartMB),
 	}
 	if cfg.ArchiveKMSKeyARN != "" {
 		env["ARCHIVE_KMS_KEY_ID"] = cfg.ArchiveKMSKeyARN

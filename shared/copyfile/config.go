@@ -37,10 +37,16 @@ const (
 // Defaults of the settings; see Config.
 const (
 	DefaultMultipartThresholdMB = 256
-	DefaultMultipartChunkSizeMB = 250
-	DefaultMultipartConcurrency = 16
+	DefaultMultipartChunkSizeMB = 1024
+	DefaultMultipartMinPartMB   = 16
+	DefaultMultipartConcurrency = 64
 	DefaultDeadlineMarginSecs   = 30
 )
+
+// MaxConcurrency is the largest MULTIPART_CONCURRENCY accepted: AWS's own
+// restore-and-copy guidance runs about 200 part copies per object, and the
+// Lambda's 1,024 file descriptors must hold a connection per part.
+const MaxConcurrency = 256
 
 // MinDeadlineMargin is the smallest COPY_DEADLINE_MARGIN_SECS accepted. The
 // copy stops DeadlineMargin before the Lambda's deadline and the cleanup
@@ -64,12 +70,18 @@ type Config struct {
 	// with a multipart upload, others with one CopyObject
 	// (MULTIPART_THRESHOLD_MB, at most 5120).
 	MultipartThreshold int64
-	// ChunkSize is the part size in bytes (MULTIPART_CHUNKSIZE_MB, at least
-	// 5). It is raised for a copy that would otherwise need more than 10,000
-	// parts.
+	// ChunkSize is the largest part in bytes (MULTIPART_CHUNKSIZE_MB, 5 to
+	// 5120). It is raised for a copy that would otherwise need more than
+	// 10,000 parts. The part size is chosen between PartSizeFloor and it so
+	// that the parts fill the concurrency (see partPlan).
 	ChunkSize int64
-	// Concurrency is how many parts are copied at once
-	// (MULTIPART_CONCURRENCY, 1 to 64).
+	// PartSizeFloor is the smallest part in bytes (MULTIPART_MIN_PART_MB, 5
+	// to 5120; lowered to ChunkSize when above it). It bounds the request
+	// rate of small objects' copies.
+	PartSizeFloor int64
+	// Concurrency is how many parts are copied at once at most
+	// (MULTIPART_CONCURRENCY, 1 to MaxConcurrency). Under S3 SlowDown the
+	// copy runs fewer for a while (see window).
 	Concurrency int
 	// StorageClass of the archive copy (STORAGE_CLASS); empty keeps the
 	// destination bucket's default (S3 does not carry the source's class).
@@ -99,6 +111,7 @@ func DefaultConfig() Config {
 	return Config{
 		MultipartThreshold: DefaultMultipartThresholdMB * MiB,
 		ChunkSize:          DefaultMultipartChunkSizeMB * MiB,
+		PartSizeFloor:      DefaultMultipartMinPartMB * MiB,
 		Concurrency:        DefaultMultipartConcurrency,
 		DeadlineMargin:     DefaultDeadlineMarginSecs * time.Second,
 		MultipartChecksum:  ChecksumSource,
@@ -119,7 +132,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.ChunkSize, err = mib(getenv, "MULTIPART_CHUNKSIZE_MB", DefaultMultipartChunkSizeMB, MinPartSize/MiB, MaxPartSize/MiB); err != nil {
 		return Config{}, err
 	}
-	n, err := intVar(getenv, "MULTIPART_CONCURRENCY", DefaultMultipartConcurrency, 1, 64)
+	if c.PartSizeFloor, err = mib(getenv, "MULTIPART_MIN_PART_MB", DefaultMultipartMinPartMB, MinPartSize/MiB, MaxPartSize/MiB); err != nil {
+		return Config{}, err
+	}
+	n, err := intVar(getenv, "MULTIPART_CONCURRENCY", DefaultMultipartConcurrency, 1, MaxConcurrency)
 	if err != nil {
 		return Config{}, err
 	}
@@ -176,15 +192,4 @@ func intVar(getenv func(string) string, name string, def, lo, hi int64) (int64, 
 func mib(getenv func(string) string, name string, def, lo, hi int64) (int64, error) {
 	n, err := intVar(getenv, name, def, lo, hi)
 	return n * MiB, err
-}
-
-// partSize returns the part size for an object of size bytes: the configured
-// chunk size, raised (to a whole MiB) so the copy needs at most MaxParts
-// parts, and never below MinPartSize.
-func (c Config) partSize(size int64) int64 {
-	ps := max(c.ChunkSize, MinPartSize)
-	if minPs := (size + MaxParts - 1) / MaxParts; ps < minPs {
-		ps = (minPs + MiB - 1) / MiB * MiB
-	}
-	return ps
 }
