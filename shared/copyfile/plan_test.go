@@ -109,7 +109,7 @@ func TestPartPlanInvariants(t *testing.T) {
 				}
 				lo, hi := ceilDiv(size, maxPart), min(size/floor, MaxParts)
 				full := n%int64(c) == 0
-				floorBound := n == hi && n < int64(c)           // one wave, as many parts as the floor allows
+				floorBound := n == hi && n < int64(c)              // one wave, as many parts as the floor allows
 				noChoice := hi < lo || n == hi && hi-lo < int64(c) // no multiple of c within the bounds
 				if !full && !floorBound && !noChoice {
 					t.Errorf("%s: %d parts of %d bytes for %d slots: last wave has %d parts", name, n, ps, c, n%int64(c))
