@@ -135,6 +135,7 @@ func BenchmarkCopyThroughput(b *testing.B) {
 				cfg := copyfile.DefaultConfig()
 				cfg.MultipartChecksum = copyfile.ChecksumOff // versitygw v1.8.0 gap; see multipartEnv
 				cfg.ChunkSize = chunkMB * copyfile.MiB
+				cfg.PartSizeFloor = cfg.ChunkSize // fixed parts, as measured in BENCHMARKS.md
 				cfg.Concurrency = m.concurrency
 				cfg.MultipartThreshold = copyfile.MaxCopyObjectSize
 				if m.multipart {
