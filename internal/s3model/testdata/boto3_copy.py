@@ -1,9 +1,11 @@
 """Copies one object with boto3's managed copy (s3transfer), as NASA ORCA and
-the AWS CLI do, against an S3 endpoint, and prints the seconds the copy took
+the AWS CLI do, against an S3 endpoint (the model of S3, or the local server
+with --access-key/--secret-key), and prints the seconds the copy took
 (measured around the copy call, so interpreter start and imports are not
 counted) and the parts it used, as JSON.
 
-Used by the model benchmarks in shared/copyfile (BenchmarkModelCopy):
+Used by the benchmarks in shared/copyfile (BenchmarkModelCopy,
+BenchmarkCopyBoto3):
 
     python3 boto3_copy.py --endpoint URL --source-bucket B --source-key K \
         --target-bucket B2 --chunk-mib 250 --threads 10
@@ -28,14 +30,17 @@ def main():
     ap.add_argument("--target-bucket", required=True)
     ap.add_argument("--chunk-mib", type=int, required=True)
     ap.add_argument("--threads", type=int, required=True)
+    ap.add_argument("--region", default="us-east-1")
+    ap.add_argument("--access-key", default="model")
+    ap.add_argument("--secret-key", default="model")
     a = ap.parse_args()
 
     s3 = boto3.client(
         "s3",
         endpoint_url=a.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="model",
-        aws_secret_access_key="model",
+        region_name=a.region,
+        aws_access_key_id=a.access_key,
+        aws_secret_access_key=a.secret_key,
         config=Config(
             s3={"addressing_style": "path"},
             # one connection per thread, as the transfer manager needs
