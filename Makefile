@@ -30,7 +30,7 @@ check:
 	go vet ./...
 
 ## bench: the benchmarks (parsing, one file's copy path, multipart throughput on the
-## local server and on the model of S3 against boto3; about 15 minutes).
+## local server and on the model of S3 against boto3; about 25 minutes).
 bench: node_modules
 	go test -run '^$$' -bench . -benchmem -timeout 60m ./shared/...
 

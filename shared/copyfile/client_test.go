@@ -53,7 +53,7 @@ func TestS3ClientOptions(t *testing.T) {
 }
 
 func TestHTTPClientKeepsAConnectionPerPart(t *testing.T) {
-	for _, n := range []int{1, 16, 64, 128, MaxConcurrency} {
+	for _, n := range []int{1, 16, 64, 128, MaxMultipartConcurrency} {
 		tr := HTTPClient(n).GetTransport()
 		if tr.MaxIdleConnsPerHost < n {
 			t.Errorf("concurrency %d: MaxIdleConnsPerHost = %d, want at least %d", n, tr.MaxIdleConnsPerHost, n)

@@ -25,6 +25,24 @@ const (
 	MaxParts = 10000
 )
 
+// The bounds of the multipart settings, in MiB (MB in the variable names)
+// or parts at once. The copy Lambda checks its environment against them and
+// the CDK app its context (multipartThresholdMb, multipartChunkSizeMb,
+// multipartMinPartMb, multipartConcurrency), so both accept the same values.
+const (
+	MinMultipartThresholdMB = 0
+	MaxMultipartThresholdMB = MaxCopyObjectSize / MiB // 5120: CopyObject's limit
+	MinMultipartChunkSizeMB = MinPartSize / MiB       // 5
+	MaxMultipartChunkSizeMB = MaxPartSize / MiB       // 5120
+	MinMultipartMinPartMB   = MinPartSize / MiB       // 5
+	MaxMultipartMinPartMB   = MaxPartSize / MiB       // 5120
+	MinMultipartConcurrency = 1
+	// MaxMultipartConcurrency: AWS's own restore-and-copy guidance runs
+	// about 200 part copies per object, and a Lambda's 1,024 file
+	// descriptors must hold a connection per part.
+	MaxMultipartConcurrency = 256
+)
+
 // EnvMultipartChecksum is the variable that sets Config.MultipartChecksum.
 const EnvMultipartChecksum = "MULTIPART_CHECKSUM"
 
@@ -42,11 +60,6 @@ const (
 	DefaultMultipartConcurrency = 64
 	DefaultDeadlineMarginSecs   = 30
 )
-
-// MaxConcurrency is the largest MULTIPART_CONCURRENCY accepted: AWS's own
-// restore-and-copy guidance runs about 200 part copies per object, and the
-// Lambda's 1,024 file descriptors must hold a connection per part.
-const MaxConcurrency = 256
 
 // MinDeadlineMargin is the smallest COPY_DEADLINE_MARGIN_SECS accepted. The
 // copy stops DeadlineMargin before the Lambda's deadline and the cleanup
@@ -80,7 +93,8 @@ type Config struct {
 	// rate of small objects' copies.
 	PartSizeFloor int64
 	// Concurrency is how many parts are copied at once at most
-	// (MULTIPART_CONCURRENCY, 1 to MaxConcurrency). Under S3 SlowDown the
+	// (MULTIPART_CONCURRENCY, MinMultipartConcurrency to
+	// MaxMultipartConcurrency). Under S3 SlowDown the
 	// copy runs fewer for a while (see window).
 	Concurrency int
 	// StorageClass of the archive copy (STORAGE_CLASS); empty keeps the
@@ -126,16 +140,16 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c.ArchiveBuckets = splitList(getenv("ARCHIVE_BUCKETS"))
 
 	var err error
-	if c.MultipartThreshold, err = mib(getenv, "MULTIPART_THRESHOLD_MB", DefaultMultipartThresholdMB, 0, MaxCopyObjectSize/MiB); err != nil {
+	if c.MultipartThreshold, err = mib(getenv, "MULTIPART_THRESHOLD_MB", DefaultMultipartThresholdMB, MinMultipartThresholdMB, MaxMultipartThresholdMB); err != nil {
 		return Config{}, err
 	}
-	if c.ChunkSize, err = mib(getenv, "MULTIPART_CHUNKSIZE_MB", DefaultMultipartChunkSizeMB, MinPartSize/MiB, MaxPartSize/MiB); err != nil {
+	if c.ChunkSize, err = mib(getenv, "MULTIPART_CHUNKSIZE_MB", DefaultMultipartChunkSizeMB, MinMultipartChunkSizeMB, MaxMultipartChunkSizeMB); err != nil {
 		return Config{}, err
 	}
-	if c.PartSizeFloor, err = mib(getenv, "MULTIPART_MIN_PART_MB", DefaultMultipartMinPartMB, MinPartSize/MiB, MaxPartSize/MiB); err != nil {
+	if c.PartSizeFloor, err = mib(getenv, "MULTIPART_MIN_PART_MB", DefaultMultipartMinPartMB, MinMultipartMinPartMB, MaxMultipartMinPartMB); err != nil {
 		return Config{}, err
 	}
-	n, err := intVar(getenv, "MULTIPART_CONCURRENCY", DefaultMultipartConcurrency, 1, MaxConcurrency)
+	n, err := intVar(getenv, "MULTIPART_CONCURRENCY", DefaultMultipartConcurrency, MinMultipartConcurrency, MaxMultipartConcurrency)
 	if err != nil {
 		return Config{}, err
 	}

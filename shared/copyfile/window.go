@@ -132,9 +132,13 @@ func (w *window) signal() {
 }
 
 // throttleBackoff is the wait before a throttled part is sent again after
-// its n-th SlowDown in a row (n from 1): full jitter over 100 ms × 2^(n-1),
-// at most 5 s, as AWS's exponential back-off with jitter.
-func throttleBackoff(n int) time.Duration {
+// its n-th SlowDown in a row (n from 1); a variable so that tests of
+// persistent SlowDown need not wait.
+var throttleBackoff = fullJitterBackoff
+
+// fullJitterBackoff is full jitter over 100 ms × 2^(n-1), at most 5 s, as
+// AWS's exponential back-off with jitter.
+func fullJitterBackoff(n int) time.Duration {
 	ceiling := min(100*time.Millisecond<<min(n-1, 6), 5*time.Second)
 	return time.Duration(rand.Int64N(int64(ceiling))) + time.Millisecond
 }
