@@ -173,8 +173,9 @@ func (r *noThrottleRetry) GetAttemptToken(ctx context.Context) (func(error) erro
 }
 
 // uploadPartCopy sends one part copy in a slot of win acquired in epoch,
-// sending it again after a back-off each time S3 answers SlowDown (up to
-// maxThrottles times), in a slot acquired anew, the window cut meanwhile.
+// sending it again after a back-off each time S3 answers SlowDown, in a slot
+// acquired anew, the window cut meanwhile; the maxThrottles-th SlowDown in a
+// row is returned.
 // held says whether the caller still holds a slot to release. When stop
 // closes (another part failed) while the part waits to be sent again, it
 // returns nil output and nil error; when ctx ends then, ctx's error.
@@ -188,7 +189,7 @@ func (a *ArchiveCopier) uploadPartCopy(ctx context.Context, c Copy, win *window,
 			}
 			return out, true, nil
 		}
-		if !isThrottle(err) || n > maxThrottles || ctx.Err() != nil {
+		if !isThrottle(err) || n >= maxThrottles || ctx.Err() != nil {
 			return nil, true, err
 		}
 		if limit, cut := win.throttled(epoch); cut {

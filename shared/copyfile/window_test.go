@@ -1,9 +1,16 @@
 package copyfile
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // Tests that make S3 answer SlowDown to every attempt of a part (so the copy
@@ -73,5 +80,52 @@ func TestWindowAIMD(t *testing.T) {
 	close(stop)
 	if _, ok := w.acquire(ctx, stop); ok {
 		t.Error("acquire succeeded with no slot free")
+	}
+}
+
+// TestPartSlowDownRetriedByTheCopier: a part S3 throttles a few times is
+// sent again and the copy succeeds; a part S3 throttles every time fails the
+// copy as TransientCopyError SlowDown after exactly maxThrottles attempts.
+func TestPartSlowDownRetriedByTheCopier(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		throttles int // SlowDowns for part 2 before it succeeds; -1: always
+		wantErr   bool
+		wantCalls int // UploadPartCopy calls for part 2
+	}{
+		{"throttled three times, then copied", 3, false, 4},
+		{"always throttled", -1, true, maxThrottles},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeS3("restore", "archive")
+			data := pattern(30 * MiB)
+			f.put("restore", "big", data, s3.HeadObjectOutput{})
+			var mu sync.Mutex
+			seen := 0
+			f.fail = func(op string, in any) error {
+				if p, ok := in.(*s3.UploadPartCopyInput); ok && *p.PartNumber == 2 {
+					mu.Lock()
+					defer mu.Unlock()
+					seen++
+					if tc.throttles < 0 || seen <= tc.throttles {
+						return apiError(503, "SlowDown", "Please reduce your request rate.")
+					}
+				}
+				return nil
+			}
+			_, err := NewArchiveCopier(f, testConfig()).Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"})
+			var te *TransientCopyError
+			switch {
+			case tc.wantErr && !(errors.As(err, &te) && te.Code == "SlowDown"):
+				t.Fatalf("err = %v, want TransientCopyError SlowDown", err)
+			case !tc.wantErr && err != nil:
+				t.Fatalf("copy failed: %v", err)
+			case !tc.wantErr && !bytes.Equal(f.object("archive", "big").data, data):
+				t.Error("archive copy differs from the source")
+			}
+			if seen != tc.wantCalls {
+				t.Errorf("part 2 sent %d times, want %d", seen, tc.wantCalls)
+			}
+		})
 	}
 }
