@@ -29,6 +29,7 @@ const (
 	ctxMultipartThresholdMB           = "multipartThresholdMb"
 	ctxMultipartChunkSizeMB           = "multipartChunksizeMb"
 	ctxMultipartConcurrency           = "multipartConcurrency"
+	ctxMultipartMinPartMB             = "multipartMinPartMb"
 	ctxDatabasePort                   = "databasePort"
 	ctxDatabaseName                   = "databaseName"
 	ctxDatabaseUser                   = "databaseUser"
@@ -50,7 +51,7 @@ const (
 func contextKeys() []string {
 	keys := []string{
 		ctxRestoreBuckets, ctxArchiveBuckets, ctxArchiveKMSKeyARN, ctxArchiveStorageClass, ctxEnableRestoreBucketEventBridge,
-		ctxMultipartThresholdMB, ctxMultipartChunkSizeMB, ctxMultipartConcurrency,
+		ctxMultipartThresholdMB, ctxMultipartChunkSizeMB, ctxMultipartConcurrency, ctxMultipartMinPartMB,
 		ctxDatabasePort, ctxDatabaseName, ctxDatabaseUser, ctxDatabaseHostParameter,
 		ctxDatabasePasswordParameter, ctxDatabaseSSLMode, ctxDatabaseSSLRootCert, ctxRequestStatusConcurrency, ctxCopyFileConcurrency,
 		ctxVPCID, ctxSubnetIDs, ctxSecurityGroupID, ctxAlarmEmail, ctxLogRetentionDays,
@@ -82,6 +83,7 @@ type Config struct {
 	MultipartThresholdMB int
 	MultipartChunkSizeMB int
 	MultipartConcurrency int
+	MultipartMinPartMB   int
 
 	Database DatabaseConfig
 
@@ -172,6 +174,7 @@ func ConfigFromContext(lookup func(key string) any) (Config, error) {
 		MultipartThresholdMB:           r.integer(ctxMultipartThresholdMB, copyfile.MinMultipartThresholdMB, math.MaxInt32),
 		MultipartChunkSizeMB:           r.integer(ctxMultipartChunkSizeMB, copyfile.MinMultipartChunkSizeMB, copyfile.MaxMultipartChunkSizeMB),
 		MultipartConcurrency:           r.integer(ctxMultipartConcurrency, copyfile.MinMultipartConcurrency, copyfile.MaxMultipartConcurrency),
+		MultipartMinPartMB:             r.integer(ctxMultipartMinPartMB, copyfile.MinMultipartMinPartMB, copyfile.MaxMultipartMinPartMB),
 		Database: DatabaseConfig{
 			Port:              r.integer(ctxDatabasePort, 1, 65535),
 			Name:              r.str(ctxDatabaseName, true),

@@ -381,12 +381,13 @@ func TestRenderParameters(t *testing.T) {
 			"size.$": "$.file.size", "target_bucket.$": "$.job.target_bucket",
 			"upload_id.$": "$.copy.upload_id", "source_etag.$": "$.copy.source_etag",
 			"part_size.$": "$.copy.part_size", "resumable": true,
+			"passes.$": "$.copy.passes", "elapsed_ms.$": "$.copy.elapsed_ms",
 			"retry_count.$": "$$.State.RetryCount", "max_retries": float64(2),
 		},
 		"Record copy complete": {"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key"},
 		"Record copy error": {
 			"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key",
-			"copy_error.$": "$.copy_error",
+			"copy_error.$": "$.copy_error", "file.$": "$.file",
 		},
 		"Event rejected": {"iterations": []any{}, "event_error.$": "$"},
 	}
@@ -443,7 +444,8 @@ func TestCopyLoopsUntilComplete(t *testing.T) {
 	doc := renderDoc(t, withARNs(DefaultSettings()))
 	wantSelector := map[string]any{
 		"file.$": "$$.Map.Item.Value",
-		"copy":   map[string]any{"complete": false, "upload_id": "", "source_etag": "", "part_size": float64(0)},
+		"copy": map[string]any{"complete": false, "upload_id": "", "source_etag": "", "part_size": float64(0),
+			"passes": float64(0), "elapsed_ms": float64(0)},
 	}
 	if diff := cmp.Diff(wantSelector, doc.States["Copy each file"].ItemSelector); diff != "" {
 		t.Errorf("Map ItemSelector (-want +got):\n%s", diff)
