@@ -85,8 +85,10 @@ func TestScenarioLastAttemptAbortsResumedUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	row := h.job(job.RequestID)
-	if row.JobStatus != "error" || !strings.Contains(row.ErrMsg, "SlowDown") {
-		t.Errorf("row %q %q, want error naming SlowDown", row.JobStatus, row.ErrMsg)
+	// The attempts fail with SlowDown, or, when the copier spends its
+	// short budget retrying the part, with DeadlineExceeded: both transient.
+	if row.JobStatus != "error" || !strings.Contains(row.ErrMsg, "SlowDown") && !strings.Contains(row.ErrMsg, "DeadlineExceeded") {
+		t.Errorf("row %q %q, want error naming SlowDown or DeadlineExceeded", row.JobStatus, row.ErrMsg)
 	}
 	switch h.engine {
 	case localrun.EngineMoto: // as AWS: the last attempt knows it is the last
