@@ -289,8 +289,8 @@ type sourceObject struct {
 }
 
 // copySingle copies with one CopyObject. S3 keeps metadata, content headers
-// and tags by itself (directive COPY); encryption and storage class are set
-// here.
+// and tags by itself (directive COPY); encryption (see encryption), the
+// canned ACL (see Config.ObjectACL) and storage class are set here.
 func (a *ArchiveCopier) copySingle(ctx context.Context, c Copy, src sourceObject) error {
 	in := &s3.CopyObjectInput{
 		Bucket:            aws.String(c.TargetBucket),
@@ -301,7 +301,8 @@ func (a *ArchiveCopier) copySingle(ctx context.Context, c Copy, src sourceObject
 		TaggingDirective:  types.TaggingDirectiveCopy,
 		StorageClass:      a.Config.StorageClass,
 	}
-	in.ServerSideEncryption, in.SSEKMSKeyId, in.BucketKeyEnabled = a.encryption(src.head)
+	in.ServerSideEncryption, in.SSEKMSKeyId = a.encryption()
+	in.ACL = a.Config.ObjectACL
 	if src.hasChecksum {
 		in.ChecksumAlgorithm = src.checksum.alg
 	}
@@ -309,20 +310,25 @@ func (a *ArchiveCopier) copySingle(ctx context.Context, c Copy, src sourceObject
 	return err
 }
 
-// encryption returns the destination's SSE settings: SSE-KMS under
-// ARCHIVE_KMS_KEY_ID when configured, else the source's settings (SSE-KMS
-// with the source's key, or SSE-S3), else none (the bucket's default).
-func (a *ArchiveCopier) encryption(h *s3.HeadObjectOutput) (types.ServerSideEncryption, *string, *bool) {
+// encryption returns the archive copy's SSE settings: SSE-KMS under
+// ARCHIVE_KMS_KEY_ID when configured, else none at all. The source's
+// encryption is deliberately not repeated: an explicit
+// x-amz-server-side-encryption header overrides the archive bucket's default
+// encryption, and since January 2023 nearly every source reports SSE-S3
+// (AES256), which would defeat an archive bucket whose default is SSE-KMS
+// (and turn every copy into AccessDenied where its bucket policy requires
+// aws:kms). AWS: "When copying an object, if you don't specify encryption
+// information in your copy request, the encryption setting of the target
+// object is set to the default encryption configuration of the destination
+// bucket" (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html);
+// a multipart upload likewise takes the bucket default when
+// CreateMultipartUpload names none
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateMultipartUpload.html).
+func (a *ArchiveCopier) encryption() (types.ServerSideEncryption, *string) {
 	if a.Config.KMSKeyID != "" {
-		return types.ServerSideEncryptionAwsKms, aws.String(a.Config.KMSKeyID), nil
+		return types.ServerSideEncryptionAwsKms, aws.String(a.Config.KMSKeyID)
 	}
-	switch h.ServerSideEncryption {
-	case types.ServerSideEncryptionAwsKms, types.ServerSideEncryptionAwsKmsDsse:
-		return h.ServerSideEncryption, h.SSEKMSKeyId, h.BucketKeyEnabled
-	case types.ServerSideEncryptionAes256:
-		return types.ServerSideEncryptionAes256, nil, nil
-	}
-	return "", nil, nil
+	return "", nil
 }
 
 // verify checks the destination against the source: same size and, where

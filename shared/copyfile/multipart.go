@@ -195,8 +195,9 @@ type resumeToken struct {
 }
 
 // createUpload starts the multipart upload with the source's metadata,
-// content headers, tags, the configured storage class and the encryption
-// settings.
+// content headers, tags, the configured storage class, canned ACL and
+// encryption (see encryption: the archive bucket's default unless
+// ARCHIVE_KMS_KEY_ID is set).
 func (a *ArchiveCopier) createUpload(ctx context.Context, c Copy, src sourceObject, fullChecksum bool) (string, error) {
 	h := src.head
 	create := &s3.CreateMultipartUploadInput{
@@ -211,7 +212,8 @@ func (a *ArchiveCopier) createUpload(ctx context.Context, c Copy, src sourceObje
 		Expires:            h.Expires, //nolint:staticcheck // the parsed Expires header is what CreateMultipartUpload takes
 		StorageClass:       a.Config.StorageClass,
 	}
-	create.ServerSideEncryption, create.SSEKMSKeyId, create.BucketKeyEnabled = a.encryption(h)
+	create.ServerSideEncryption, create.SSEKMSKeyId = a.encryption()
+	create.ACL = a.Config.ObjectACL
 	if fullChecksum {
 		create.ChecksumAlgorithm = src.checksum.alg
 		create.ChecksumType = types.ChecksumTypeFullObject
