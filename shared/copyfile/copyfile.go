@@ -85,23 +85,30 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (con
 	head, err := a.S3.HeadObject(copyCtx, &s3.HeadObjectInput{
 		Bucket:       aws.String(c.SourceBucket),
 		Key:          aws.String(c.SourceKey),
+		VersionId:    optional(req.VersionID),
 		ChecksumMode: types.ChecksumModeEnabled,
 	})
 	if err != nil {
-		return out, a.dropResumedOnPermanent(ctx, c, req.UploadID, a.sourceHeadError(copyCtx, ctx, c, err))
+		return out, a.dropResumedOnPermanent(ctx, c, req.UploadID, a.sourceHeadError(copyCtx, ctx, c, req.VersionID, err))
 	}
 	if reason, archived := notRestored(head); archived {
 		return out, a.dropResumedOnPermanent(ctx, c, req.UploadID,
 			&PermanentCopyError{Copy: c, Code: "InvalidObjectState", Message: reason})
 	}
-	src := sourceObject{head: head, size: aws.ToInt64(head.ContentLength)}
+	if req.ETag != "" && !sameETag(req.ETag, aws.ToString(head.ETag)) {
+		return out, a.dropResumedOnPermanent(ctx, c, req.UploadID, &PermanentCopyError{Copy: c, Code: "SourceChanged",
+			Message: fmt.Sprintf("the restored object changed since the restore event: the event names ETag %s, the object%s now has %s; not copied",
+				req.ETag, versionNote(req.VersionID), aws.ToString(head.ETag))})
+	}
+	src := sourceObject{head: head, size: aws.ToInt64(head.ContentLength), versionID: req.VersionID}
 	src.checksum, src.hasChecksum = fullObjectChecksum(head)
 	out.Bytes = src.size
 
 	verifyCtx := copyCtx
 	if src.size > a.Config.MultipartThreshold && src.size > 0 || src.size > MaxCopyObjectSize {
 		out.Multipart = true
-		prog, err := a.copyMultipart(copyCtx, ctx, c, src, resumeToken{uploadID: req.UploadID, sourceETag: req.SourceETag, partSize: req.PartSize}, req.Resumable)
+		tok := resumeToken{uploadID: req.UploadID, sourceETag: req.SourceETag, sourceVersionID: req.SourceVersionID, partSize: req.PartSize}
+		prog, err := a.copyMultipart(copyCtx, ctx, c, src, tok, req.Resumable)
 		out.Parts = prog.partsTotal
 		out.PartSize, out.PartsTotal, out.PartsDone, out.BytesDone = prog.partSize, prog.partsTotal, prog.partsDone, prog.bytesDone
 		if err != nil {
@@ -110,7 +117,7 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (con
 		if !prog.complete {
 			// Not finished before the deadline: hand back the resume token;
 			// the workflow invokes the copy again with it.
-			out.UploadID, out.SourceETag = prog.uploadID, aws.ToString(head.ETag)
+			out.UploadID, out.SourceETag, out.SourceVersionID = prog.uploadID, aws.ToString(head.ETag), aws.ToString(head.VersionId)
 			out.DurationMS = a.clock().Sub(start).Milliseconds()
 			return out, nil
 		}
@@ -237,15 +244,20 @@ func (a *ArchiveCopier) classify(copyCtx, ctx context.Context, c Copy, err error
 	return Classify(c, err)
 }
 
-// sourceHeadError names a failed HeadObject of the source. A HEAD answer has
-// no body, so S3's 404 comes without a code; HeadBucket tells a missing key
-// (NoSuchKey) from a missing bucket (NoSuchBucket).
-func (a *ArchiveCopier) sourceHeadError(copyCtx, ctx context.Context, c Copy, err error) error {
+// sourceHeadError names a failed HeadObject of the source (of version
+// versionID, when set). A HEAD answer has no body, so S3's 404 comes
+// without a code; HeadBucket tells a missing key (NoSuchKey), or version
+// (NoSuchVersion), from a missing bucket (NoSuchBucket).
+func (a *ArchiveCopier) sourceHeadError(copyCtx, ctx context.Context, c Copy, versionID string, err error) error {
 	switch httpStatus(err) {
 	case 404:
 		_, berr := a.S3.HeadBucket(copyCtx, &s3.HeadBucketInput{Bucket: aws.String(c.SourceBucket)})
 		if berr != nil && httpStatus(berr) == 404 {
 			return &PermanentCopyError{Copy: c, Code: "NoSuchBucket", Message: "The specified bucket does not exist.", Err: err}
+		}
+		if versionID != "" {
+			return &PermanentCopyError{Copy: c, Code: "NoSuchVersion", Err: err,
+				Message: fmt.Sprintf("version %s of the key, named by the restore event, does not exist (deleted since the restore?)", versionID)}
 		}
 		return &PermanentCopyError{Copy: c, Code: "NoSuchKey", Message: "The specified key does not exist.", Err: err}
 	case 403:
@@ -286,6 +298,37 @@ type sourceObject struct {
 	size        int64
 	checksum    checksum
 	hasChecksum bool
+	// versionID is the version the request names (the event's); empty
+	// copies the current version.
+	versionID string
+}
+
+// copySource is the CopySource of the object, of its version when the
+// request names one.
+func (s sourceObject) copySource(c Copy) string {
+	return CopySourceVersion(c.SourceBucket, c.SourceKey, s.versionID)
+}
+
+// sameETag reports whether two ETags are the same, with or without their
+// quotes (S3 events carry them bare, HeadObject quoted).
+func sameETag(a, b string) bool {
+	return strings.EqualFold(strings.Trim(a, `"`), strings.Trim(b, `"`))
+}
+
+// versionNote names a version in a message, or says nothing.
+func versionNote(versionID string) string {
+	if versionID == "" {
+		return ""
+	}
+	return " (version " + versionID + ")"
+}
+
+// optional returns nil for "", else a pointer to s.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // copySingle copies with one CopyObject. S3 keeps metadata, content headers
@@ -295,7 +338,7 @@ func (a *ArchiveCopier) copySingle(ctx context.Context, c Copy, src sourceObject
 	in := &s3.CopyObjectInput{
 		Bucket:            aws.String(c.TargetBucket),
 		Key:               aws.String(c.SourceKey),
-		CopySource:        aws.String(CopySource(c.SourceBucket, c.SourceKey)),
+		CopySource:        aws.String(src.copySource(c)),
 		CopySourceIfMatch: src.head.ETag,
 		MetadataDirective: types.MetadataDirectiveCopy,
 		TaggingDirective:  types.TaggingDirectiveCopy,

@@ -197,6 +197,13 @@ func TestCopyRefusals(t *testing.T) {
 			wantCalls: []string{"HeadObject"},
 		},
 		{
+			name:      "restored object changed since the event (its ETag differs)",
+			req:       contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive", ETag: "0123456789abcdef"},
+			code:      "SourceChanged",
+			msg:       `the restored object changed since the restore event: the event names ETag 0123456789abcdef, the object now has "etag-4"; not copied`,
+			wantCalls: []string{"HeadObject"},
+		},
+		{
 			name: "copy refused by S3",
 			req:  contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"},
 			fail: func(op string, _ any) error {
@@ -235,6 +242,20 @@ func TestCopyRefusals(t *testing.T) {
 				t.Errorf("S3 calls (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestCopyChecksEventETag: an event's ETag, bare as events carry it or
+// quoted, that matches the source lets the copy go ahead.
+func TestCopyChecksEventETag(t *testing.T) {
+	for _, etag := range []string{"etag-4", `"etag-4"`, "ETAG-4"} {
+		f := newFakeS3("restore", "archive")
+		f.put("restore", "k", []byte("data"), s3.HeadObjectOutput{})
+		_, err := NewArchiveCopier(f, testConfig()).Copy(context.Background(),
+			contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive", ETag: etag})
+		if err != nil {
+			t.Errorf("event ETag %s: %v", etag, err)
+		}
 	}
 }
 

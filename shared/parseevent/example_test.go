@@ -22,6 +22,6 @@ func ExampleParseEvent() {
 	_, err = parseevent.ParseEvent([]byte(`{"Records":[{"s3":{"bucket":{"name":"restore"},"object":{"size":2048}}}]}`))
 	fmt.Println(err)
 	// Output:
-	// [{SourceBucket:restore SourceKey:L0A RAD (1 of 20).h5 Size:2048}] <nil>
+	// [{SourceBucket:restore SourceKey:L0A RAD (1 of 20).h5 Size:2048 VersionID: ETag:}] <nil>
 	// Records[0].s3.object.key is missing
 }

@@ -120,7 +120,8 @@ func parseNotification(rawRecords json.RawMessage) ([]contract.File, error) {
 		}
 		// record.S3.Object.URLDecodedKey is ignored: the key is decoded by
 		// DecodeKey, the same way for both shapes.
-		file, err := restoredFile(path+".s3", record.S3.Bucket.Name, record.S3.Object.Key, record.S3.Object.Size)
+		o := record.S3.Object
+		file, err := restoredFile(path+".s3", record.S3.Bucket.Name, o.Key, o.Size, o.VersionID, o.ETag)
 		if err != nil {
 			return nil, err
 		}
@@ -249,7 +250,8 @@ func parseEventBridge(data []byte) ([]contract.File, error) {
 	if err := json.Unmarshal(event.Detail, &detail); err != nil {
 		return nil, decodeError("detail", "an object", err)
 	}
-	file, err := restoredFile("detail", detail.Bucket.Name, detail.Object.Key, detail.Object.Size)
+	o := detail.Object
+	file, err := restoredFile("detail", detail.Bucket.Name, o.Key, o.Size, o.VersionID, o.ETag)
 	if err != nil {
 		return nil, err
 	}
@@ -257,8 +259,10 @@ func parseEventBridge(data []byte) ([]contract.File, error) {
 }
 
 // restoredFile checks one object's fields, found under path, and decodes
-// its key.
-func restoredFile(path, bucket, encodedKey string, size int64) (contract.File, error) {
+// its key. The version id and ETag are carried as the event gives them
+// (empty when absent): the copier copies that version and refuses a source
+// whose ETag is no longer the event's.
+func restoredFile(path, bucket, encodedKey string, size int64, versionID, etag string) (contract.File, error) {
 	if bucket == "" {
 		return contract.File{}, &InvalidEventError{Field: path + ".bucket.name", Problem: "is missing"}
 	}
@@ -272,5 +276,5 @@ func restoredFile(path, bucket, encodedKey string, size int64) (contract.File, e
 	if size < 0 {
 		return contract.File{}, &InvalidEventError{Field: path + ".object.size", Problem: strconv.FormatInt(size, 10) + " is negative"}
 	}
-	return contract.File{SourceBucket: bucket, SourceKey: key, Size: size}, nil
+	return contract.File{SourceBucket: bucket, SourceKey: key, Size: size, VersionID: versionID, ETag: etag}, nil
 }
