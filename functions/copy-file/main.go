@@ -11,7 +11,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
 )
@@ -36,8 +35,9 @@ func main() {
 
 // newS3Client builds the S3 client from the default AWS configuration with
 // copyfile's HTTP client and endpoint options (AWS_ENDPOINT_URL_S3,
-// S3_FORCE_PATH_STYLE).
-func newS3Client(ctx context.Context, concurrency int) (*s3.Client, error) {
+// S3_FORCE_PATH_STYLE): a copyfile.RegionalS3, which sends each call to a
+// client for its bucket's region.
+func newS3Client(ctx context.Context, concurrency int) (*copyfile.RegionalS3, error) {
 	opt, err := copyfile.S3ClientOptions(os.Getenv)
 	if err != nil {
 		return nil, err
@@ -46,7 +46,7 @@ func newS3Client(ctx context.Context, concurrency int) (*s3.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s3.NewFromConfig(awsCfg, opt), nil
+	return copyfile.NewRegionalS3(awsCfg, opt), nil
 }
 
 func fail(logger *slog.Logger, msg string, err error) {

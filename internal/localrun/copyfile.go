@@ -6,7 +6,6 @@ import (
 	"log/slog"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
 )
@@ -14,7 +13,8 @@ import (
 // copyFileHandler builds the copy-file Lambda's handler as
 // functions/copy-file/main.go does: copyfile.ConfigFromEnv, an S3 client
 // from the AWS configuration with copyfile.HTTPClient and
-// copyfile.S3ClientOptions, ArchiveCopier, CopyHandler.
+// copyfile.S3ClientOptions (a copyfile.RegionalS3), ArchiveCopier,
+// CopyHandler.
 func copyFileHandler(ctx context.Context, getenv func(string) string, logger *slog.Logger) (lambda.Handler, error) {
 	cfg, err := copyfile.ConfigFromEnv(getenv)
 	if err != nil {
@@ -29,7 +29,7 @@ func copyFileHandler(ctx context.Context, getenv func(string) string, logger *sl
 		return nil, err
 	}
 	awsCfg.HTTPClient = copyfile.HTTPClient(cfg.Concurrency)
-	copier := copyfile.NewArchiveCopier(s3.NewFromConfig(awsCfg, opt), cfg)
+	copier := copyfile.NewArchiveCopier(copyfile.NewRegionalS3(awsCfg, opt), cfg)
 	copier.Logger = logger
 	h := &copyfile.CopyHandler{Copier: copier, Logger: logger}
 	return lambda.NewHandler(h.Handle), nil
