@@ -2,11 +2,14 @@
 // bucket to its archive bucket under the same key: one CopyObject up to a
 // threshold, a parallel multipart UploadPartCopy above it, which pauses
 // before the Lambda's deadline and resumes in the next invocation when the
-// object is too large for one. What the object
-// carries (metadata, content headers, tags, encryption) arrives with it, the
-// copy's size and full-object checksum are verified, and every failure is
-// classified as a TransientCopyError or a PermanentCopyError for the
-// workflow to route on.
+// object is too large for one. It copies the version the event names (and
+// refuses a source whose ETag changed since), carries the object's
+// metadata, content headers and tags, leaves encryption to the archive
+// bucket's default unless a key is configured, gives the archive bucket's
+// owner full control, and reaches a bucket in another region through a
+// client of that region (RegionalS3). The copy's size and full-object
+// checksum are verified, and every failure is classified as a
+// TransientCopyError or a PermanentCopyError for the workflow to route on.
 package copyfile
 
 import (
