@@ -355,7 +355,7 @@ func TestRenderParameters(t *testing.T) {
 			"version_id.$": "$.file.version_id", "etag.$": "$.file.etag",
 			"upload_id.$": "$.copy.upload_id", "source_etag.$": "$.copy.source_etag",
 			"source_version_id.$": "$.copy.source_version_id",
-			"part_size.$": "$.copy.part_size", "resumable": true,
+			"part_size.$":         "$.copy.part_size", "resumable": true,
 		},
 		"Record copy complete": {"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key"},
 		"Record copy error": {
