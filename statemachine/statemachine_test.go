@@ -350,12 +350,18 @@ func TestRenderParameters(t *testing.T) {
 	want := map[string]map[string]any{
 		"Find open job": {"operation": "find_open_job", "source_key.$": "$.file.source_key"},
 		"Copy file": {
-			"source_bucket.$": "$.file.source_bucket", "source_key.$": "$.file.source_key",
-			"size.$": "$.file.size", "target_bucket.$": "$.job.target_bucket",
-			"version_id.$": "$.file.version_id", "etag.$": "$.file.etag",
-			"upload_id.$": "$.copy.upload_id", "source_etag.$": "$.copy.source_etag",
+			"source_bucket.$": "$.file.source_bucket",
+			"source_key.$":    "$.file.source_key",
+			"size.$":          "$.file.size",
+			"version_id.$":    "$.file.version_id",
+			"etag.$":          "$.file.etag",
+			"target_bucket.$": "$.job.target_bucket",
+			// the resume token
+			"upload_id.$":         "$.copy.upload_id",
+			"source_etag.$":       "$.copy.source_etag",
 			"source_version_id.$": "$.copy.source_version_id",
-			"part_size.$":         "$.copy.part_size", "resumable": true,
+			"part_size.$":         "$.copy.part_size",
+			"resumable":           true,
 		},
 		"Record copy complete": {"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key"},
 		"Record copy error": {

@@ -18,7 +18,7 @@ import (
 // readEvent reads a sample event from shared/parseevent/testdata.
 func readEvent(t *testing.T, name string) []byte {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "shared", "restore", "testdata", name))
+	data, err := os.ReadFile(filepath.Join("..", "..", "shared", "parseevent", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
