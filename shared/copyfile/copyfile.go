@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
@@ -115,7 +116,7 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (con
 		out.Parts = prog.partsTotal
 		out.PartSize, out.PartsTotal, out.PartsDone, out.BytesDone = prog.partSize, prog.partsTotal, prog.partsDone, prog.bytesDone
 		if err != nil {
-			return out, a.classify(copyCtx, ctx, c, err)
+			return out, a.aclHint(a.classify(copyCtx, ctx, c, err))
 		}
 		if !prog.complete {
 			// Not finished before the deadline: hand back the resume token;
@@ -137,7 +138,7 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (con
 			a.dropUpload(ctx, c, req.UploadID)
 		}
 		if err := a.copySingle(copyCtx, c, src); err != nil {
-			return out, a.classify(copyCtx, ctx, c, err)
+			return out, a.aclHint(a.classify(copyCtx, ctx, c, err))
 		}
 	}
 	if err := a.verify(verifyCtx, ctx, c, src); err != nil {
@@ -354,6 +355,23 @@ func (a *ArchiveCopier) copySingle(ctx context.Context, c Copy, src sourceObject
 	}
 	_, err := a.S3.CopyObject(ctx, in)
 	return err
+}
+
+// aclHint adds to err, a classified copy error, what to do when the server
+// refused the canned ACL the copy sent (an S3-compatible server without
+// ACLs answers AccessControlListNotSupported or NotImplemented to
+// CopyObject or CreateMultipartUpload).
+func (a *ArchiveCopier) aclHint(err error) error {
+	pe, ok := err.(*PermanentCopyError)
+	if !ok || a.Config.ObjectACL == "" || (pe.Code != "AccessControlListNotSupported" && pe.Code != "NotImplemented") {
+		return err
+	}
+	var oe *smithy.OperationError
+	if !errors.As(err, &oe) || (oe.OperationName != "CopyObject" && oe.OperationName != "CreateMultipartUpload") {
+		return err
+	}
+	return withNote(err, fmt.Sprintf("the request carried x-amz-acl: %s; for an S3-compatible server that refuses ACL headers set %s=%s",
+		a.Config.ObjectACL, EnvObjectACL, ObjectACLNone))
 }
 
 // encryption returns the archive copy's SSE settings: SSE-KMS under

@@ -114,6 +114,11 @@ var permanentCodes = map[string]bool{
 	"EntityTooSmall":             true,
 	"KMS.NotFoundException":      true,
 	"KMS.DisabledException":      true,
+	// The server does not do what the request asks (HTTP 501, which
+	// would otherwise count as a transient 5xx), e.g. an S3-compatible
+	// server without ACLs given x-amz-acl.
+	"NotImplemented":                true,
+	"AccessControlListNotSupported": true,
 }
 
 // Classify turns an error from an S3 call of copy c into a

@@ -2,7 +2,9 @@ package copyfile_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -129,5 +131,45 @@ func TestCopyRequestHeaders(t *testing.T) {
 				t.Errorf("requests seen (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestServerRefusingACLs: an S3-compatible server without ACLs may refuse
+// the x-amz-acl header (simulated at the proxy with the answer such servers
+// give). The copy fails permanently, saying to set ARCHIVE_OBJECT_ACL=none;
+// with that setting it succeeds.
+func TestServerRefusingACLs(t *testing.T) {
+	e := newS3Env(t)
+	small := source{key: "acl/small.nc", data: randomBytes(t, 1<<10), contentType: "application/x-netcdf"}
+	large := source{key: "acl/large.nc", data: randomBytes(t, 9<<20), contentType: "application/x-netcdf"}
+	e.put(t, small)
+	e.put(t, large)
+	refuse := &faultproxy.Rule{Match: func(r *http.Request) bool {
+		return r.Header.Get("X-Amz-Acl") != "" && (faultproxy.IsCopyObject(r) || faultproxy.IsCreateMultipartUpload(r))
+	}, Status: http.StatusNotImplemented, Code: "NotImplemented", Message: "A header you provided implies functionality that is not implemented."}
+	p, err := faultproxy.New(e.srv.Endpoint, refuse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	env := map[string]string{"MULTIPART_THRESHOLD_MB": "8", "MULTIPART_CHUNKSIZE_MB": "5", "MULTIPART_CHECKSUM": "off", "AWS_MAX_ATTEMPTS": "1"}
+	for _, src := range []source{small, large} {
+		copier := copyfile.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, env))
+		_, err := copier.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: src.key, TargetBucket: "archive"})
+		var pe *copyfile.PermanentCopyError
+		if !errors.As(err, &pe) || pe.Code != "NotImplemented" ||
+			!strings.Contains(pe.Message, "the request carried x-amz-acl: bucket-owner-full-control; for an S3-compatible server that refuses ACL headers set ARCHIVE_OBJECT_ACL=none") {
+			t.Errorf("copy %q: err = %v, want PermanentCopyError NotImplemented saying to set ARCHIVE_OBJECT_ACL=none", src.key, err)
+		}
+	}
+	env["ARCHIVE_OBJECT_ACL"] = "none"
+	copier := copyfile.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, env))
+	for _, src := range []source{small, large} {
+		if _, err := copier.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: src.key, TargetBucket: "archive"}); err != nil {
+			t.Errorf("copy %q with ARCHIVE_OBJECT_ACL=none: %v", src.key, err)
+		}
+	}
+	if refuse.Hits() != 2 {
+		t.Errorf("the server refused %d requests, want 2 (CopyObject and CreateMultipartUpload with the header)", refuse.Hits())
 	}
 }
