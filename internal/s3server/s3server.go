@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
 )
@@ -175,6 +176,9 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 	for {
 		out, err := client.ListBuckets(ctx, &s3.ListBucketsInput{})
 		switch {
+		case err != nil && last != nil && !answered(err):
+			// No answer this time (a timeout, on a loaded machine): an
+			// earlier answer says more about who is listening.
 		case err != nil:
 			last = err
 		case out.Owner == nil || aws.ToString(out.Owner.ID) != s.AccessKey:
@@ -199,6 +203,12 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// answered reports whether a failed probe got an HTTP answer.
+func answered(err error) bool {
+	var re *smithyhttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() != 0
 }
 
 // Close stops the server and its process group (childproc's Stop: SIGTERM,
