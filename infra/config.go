@@ -4,12 +4,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/mail"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
@@ -148,9 +151,9 @@ func ConfigFromContext(lookup func(key string) any) (Config, error) {
 		SourceKMSKeyARNs:               r.list(ctxSourceKMSKeyARNs, false),
 		ArchiveStorageClass:            r.str(ctxArchiveStorageClass, false),
 		EnableRestoreBucketEventBridge: r.boolean(ctxEnableRestoreBucketEventBridge),
-		MultipartThresholdMB:           r.integer(ctxMultipartThresholdMB, 0, 5*1024*1024),
-		MultipartChunkSizeMB:           r.integer(ctxMultipartChunkSizeMB, 5, 5*1024),
-		MultipartConcurrency:           r.integer(ctxMultipartConcurrency, 1, 64),
+		MultipartThresholdMB:           r.integer(ctxMultipartThresholdMB, copyfile.MinMultipartThresholdMB, math.MaxInt32),
+		MultipartChunkSizeMB:           r.integer(ctxMultipartChunkSizeMB, copyfile.MinMultipartChunkSizeMB, copyfile.MaxMultipartChunkSizeMB),
+		MultipartConcurrency:           r.integer(ctxMultipartConcurrency, copyfile.MinMultipartConcurrency, copyfile.MaxMultipartConcurrency),
 		Database: DatabaseConfig{
 			Port:              r.integer(ctxDatabasePort, 1, 65535),
 			Name:              r.str(ctxDatabaseName, true),
@@ -204,8 +207,8 @@ func (c Config) check() []error {
 	if c.ArchiveStorageClass != "" && !slices.Contains(storageClasses, c.ArchiveStorageClass) {
 		errs = append(errs, fmt.Errorf("%s = %q: want one of %s", ctxArchiveStorageClass, c.ArchiveStorageClass, strings.Join(storageClasses, ", ")))
 	}
-	if c.MultipartThresholdMB > 5*1024 {
-		errs = append(errs, fmt.Errorf("%s = %d: CopyObject copies at most 5120 MB, so the threshold cannot be higher", ctxMultipartThresholdMB, c.MultipartThresholdMB))
+	if c.MultipartThresholdMB > copyfile.MaxMultipartThresholdMB {
+		errs = append(errs, fmt.Errorf("%s = %d: CopyObject copies at most %d MB, so the threshold cannot be higher", ctxMultipartThresholdMB, c.MultipartThresholdMB, copyfile.MaxMultipartThresholdMB))
 	}
 	for key, v := range map[string]string{ctxDatabaseName: c.Database.Name, ctxDatabaseUser: c.Database.User} {
 		if v != "" && !dbIdentifier.MatchString(v) {
@@ -217,8 +220,10 @@ func (c Config) check() []error {
 			errs = append(errs, fmt.Errorf("%s = %q: not an SSM parameter name", key, v))
 		}
 	}
-	if c.Database.SSLMode != "" && !slices.Contains([]string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}, c.Database.SSLMode) {
-		errs = append(errs, fmt.Errorf("%s = %q: want disable, allow, prefer, require, verify-ca or verify-full", ctxDatabaseSSLMode, c.Database.SSLMode))
+	if c.Database.SSLMode != "" {
+		if err := requeststatus.ValidSSLMode(c.Database.SSLMode); err != nil {
+			errs = append(errs, fmt.Errorf("%s = %q: %w", ctxDatabaseSSLMode, c.Database.SSLMode, err))
+		}
 	}
 	inVPC := c.VPCID != "" || len(c.SubnetIDs) > 0 || c.SecurityGroupID != ""
 	if inVPC {
@@ -338,20 +343,9 @@ func (r *contextReader) integer(key string, lo, hi int) int {
 		r.missing(key)
 		return 0
 	}
-	var f float64
-	switch v := raw.(type) {
-	case float64:
-		f = v
-	case int:
-		f = float64(v)
-	case string:
-		var err error
-		if f, err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
-			r.errs = append(r.errs, fmt.Errorf("%s = %q: not a number", key, v))
-			return 0
-		}
-	default:
-		r.errs = append(r.errs, fmt.Errorf("%s = %v (%T): want a number", key, raw, raw))
+	f, err := statemachine.ContextNumber(r.ctx, key)
+	if err != nil {
+		r.errs = append(r.errs, err)
 		return 0
 	}
 	n := int(f)

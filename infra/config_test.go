@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 func TestConfigFromContext(t *testing.T) {
@@ -181,9 +182,9 @@ func TestMultipartRangesMatchArchiveCopy(t *testing.T) {
 		key, env string
 		values   []int
 	}{
-		{ctxMultipartThresholdMB, "MULTIPART_THRESHOLD_MB", []int{-1, 0, 5120, 5121}},
-		{ctxMultipartChunkSizeMB, "MULTIPART_CHUNKSIZE_MB", []int{4, 5, 5120, 5121}},
-		{ctxMultipartConcurrency, "MULTIPART_CONCURRENCY", []int{0, 1, 64, 65}},
+		{ctxMultipartThresholdMB, "MULTIPART_THRESHOLD_MB", edges(copyfile.MinMultipartThresholdMB, copyfile.MaxMultipartThresholdMB)},
+		{ctxMultipartChunkSizeMB, "MULTIPART_CHUNKSIZE_MB", edges(copyfile.MinMultipartChunkSizeMB, copyfile.MaxMultipartChunkSizeMB)},
+		{ctxMultipartConcurrency, "MULTIPART_CONCURRENCY", edges(copyfile.MinMultipartConcurrency, copyfile.MaxMultipartConcurrency)},
 	}
 	for _, tc := range tests {
 		for _, v := range tc.values {
@@ -198,5 +199,18 @@ func TestMultipartRangesMatchArchiveCopy(t *testing.T) {
 				t.Errorf("%s = %d: CDK app error %v, copy Lambda (%s) error %v; want both to accept or both to reject", tc.key, v, infraErr, tc.env, lambdaErr)
 			}
 		}
+	}
+}
+
+// edges are the values around the range lo..hi.
+func edges(lo, hi int) []int { return []int{lo - 1, lo, hi, hi + 1} }
+
+// TestSSLModeDefaultMatchesRequestStatus: cdk.json's databaseSslMode is the
+// request-status Lambda's own default (requeststatus.DefaultSSLMode), so a
+// deploy with no override connects as the Lambda does without its
+// environment.
+func TestSSLModeDefaultMatchesRequestStatus(t *testing.T) {
+	if got := cdkJSONContext(t)[ctxDatabaseSSLMode]; got != requeststatus.DefaultSSLMode {
+		t.Errorf("cdk.json %s = %v, requeststatus.DefaultSSLMode = %q: change them together", ctxDatabaseSSLMode, got, requeststatus.DefaultSSLMode)
 	}
 }

@@ -13,6 +13,9 @@ import (
 
 // GoFunctionProps describes one Go Lambda of the workflow.
 type GoFunctionProps struct {
+	// ConstructID is the function's construct id
+	// (statemachine.Function.ConstructID).
+	ConstructID string
 	Description string
 	// Code holds the `bootstrap` executable (see lambdaBuilder).
 	Code        awslambda.Code

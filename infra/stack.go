@@ -18,7 +18,14 @@ import (
 
 // functionNames lists the functions the stack deploys, by the folder name
 // under functions/.
-var functionNames = []string{statemachine.FunctionParseEvent, statemachine.FunctionRequestStatus, statemachine.FunctionCopyFile, statemachine.FunctionAggregate}
+var functionNames = statemachine.FunctionNames()
+
+// functionBuilders build the functions that need more than GoFunctionProps
+// from statemachine.Functions (settings, permissions, network), by name.
+var functionBuilders = map[string]func(stack awscdk.Stack, cfg Config, props *GoFunctionProps) *GoFunction{
+	statemachine.FunctionRequestStatus: newRequestStatusFunction,
+	statemachine.FunctionCopyFile:      newCopyFileFunction,
+}
 
 // ArchiveCopyStackProps is the stack's configuration and the code of its
 // functions.
@@ -54,30 +61,30 @@ func NewArchiveCopyStack(scope constructs.Construct, id string, props *ArchiveCo
 	s := &ArchiveCopyStack{Stack: stack, Functions: map[string]*GoFunction{}}
 	logRetention := retention(cfg.LogRetentionDays)
 
-	s.Functions[statemachine.FunctionParseEvent] = NewGoFunction(stack, "ParseEvent", &GoFunctionProps{
-		Description:  "Reads the restored files from an S3 or EventBridge restore event",
-		Code:         props.FunctionCode(statemachine.FunctionParseEvent),
-		Timeout:      awscdk.Duration_Seconds(jsii.Number(statemachine.FunctionTimeoutSecs)),
-		MemoryMB:     256,
-		LogRetention: logRetention,
-	})
-	s.Functions[statemachine.FunctionRequestStatus] = newRequestStatusFunction(stack, cfg, props.FunctionCode(statemachine.FunctionRequestStatus))
-	s.Functions[statemachine.FunctionCopyFile] = newCopyFileFunction(stack, cfg, props.FunctionCode(statemachine.FunctionCopyFile))
-	s.Functions[statemachine.FunctionAggregate] = NewGoFunction(stack, "Aggregate", &GoFunctionProps{
-		Description:  "Reports one result per file; fails with CopyRequestError when any file failed",
-		Code:         props.FunctionCode(statemachine.FunctionAggregate),
-		Timeout:      awscdk.Duration_Seconds(jsii.Number(statemachine.FunctionTimeoutSecs)),
-		MemoryMB:     256,
-		LogRetention: logRetention,
-	})
+	workflowFunctions := map[string]awslambda.IFunction{}
+	for _, f := range statemachine.Functions {
+		fnProps := &GoFunctionProps{
+			ConstructID:  f.ConstructID,
+			Description:  f.Description,
+			Code:         props.FunctionCode(f.Name),
+			Timeout:      awscdk.Duration_Seconds(jsii.Number(f.TimeoutSecs)),
+			MemoryMB:     float64(f.MemoryMB),
+			LogRetention: logRetention,
+		}
+		var fn *GoFunction
+		if build, ok := functionBuilders[f.Name]; ok {
+			fn = build(stack, cfg, fnProps)
+		} else {
+			fn = NewGoFunction(stack, f.ConstructID, fnProps)
+		}
+		s.Functions[f.Name] = fn
+		workflowFunctions[f.Name] = fn.Function
+	}
 
 	wf, err := NewCopyWorkflow(stack, "CopyWorkflow", &CopyWorkflowProps{
-		ParseEvent:    s.Functions[statemachine.FunctionParseEvent].Function,
-		RequestStatus: s.Functions[statemachine.FunctionRequestStatus].Function,
-		CopyFile:      s.Functions[statemachine.FunctionCopyFile].Function,
-		Aggregate:     s.Functions[statemachine.FunctionAggregate].Function,
-		Settings:      cfg.Workflow,
-		LogRetention:  logRetention,
+		Functions:    workflowFunctions,
+		Settings:     cfg.Workflow,
+		LogRetention: logRetention,
 	})
 	if err != nil {
 		return nil, err
@@ -115,28 +122,21 @@ func NewArchiveCopyStack(scope constructs.Construct, id string, props *ArchiveCo
 
 // newRequestStatusFunction is the only function that reaches the database,
 // and the only one that may read its two SSM parameters.
-func newRequestStatusFunction(stack awscdk.Stack, cfg Config, code awslambda.Code) *GoFunction {
+func newRequestStatusFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps) *GoFunction {
 	db := cfg.Database
-	props := &GoFunctionProps{
-		Description: "Finds a file's open job in request_status and records the copy's outcome",
-		Code:        code,
-		Timeout:     awscdk.Duration_Seconds(jsii.Number(statemachine.FunctionTimeoutSecs)),
-		MemoryMB:    256,
-		Environment: map[string]string{
-			"DATABASE_PORT":               strconv.Itoa(db.Port),
-			"DATABASE_NAME":               db.Name,
-			"DATABASE_USER":               db.User,
-			"DATABASE_HOST_PARAMETER":     db.HostParameter,
-			"DATABASE_PASSWORD_PARAMETER": db.PasswordParameter,
-			"DATABASE_SSLMODE":            db.SSLMode,
-			// A Lambda container serves one invocation at a time: one
-			// connection is all it uses, and the reserved concurrency then
-			// bounds the connections of all executions together.
-			"DATABASE_MAX_CONNS": "1",
-		},
-		ReservedConcurrency: cfg.RequestStatusConcurrency,
-		LogRetention:        retention(cfg.LogRetentionDays),
+	props.Environment = map[string]string{
+		"DATABASE_PORT":               strconv.Itoa(db.Port),
+		"DATABASE_NAME":               db.Name,
+		"DATABASE_USER":               db.User,
+		"DATABASE_HOST_PARAMETER":     db.HostParameter,
+		"DATABASE_PASSWORD_PARAMETER": db.PasswordParameter,
+		"DATABASE_SSLMODE":            db.SSLMode,
+		// A Lambda container serves one invocation at a time: one
+		// connection is all it uses, and the reserved concurrency then
+		// bounds the connections of all executions together.
+		"DATABASE_MAX_CONNS": "1",
 	}
+	props.ReservedConcurrency = cfg.RequestStatusConcurrency
 	if cfg.InVPC() {
 		vpc := awsec2.Vpc_FromVpcAttributes(stack, jsii.String("DatabaseVpc"), &awsec2.VpcAttributes{
 			VpcId:             jsii.String(cfg.VPCID),
@@ -150,7 +150,7 @@ func newRequestStatusFunction(stack awscdk.Stack, cfg Config, code awslambda.Cod
 			awsec2.SecurityGroup_FromSecurityGroupId(stack, jsii.String("DatabaseSecurityGroup"), jsii.String(cfg.SecurityGroupID), nil),
 		}
 	}
-	fn := NewGoFunction(stack, "RequestStatus", props)
+	fn := NewGoFunction(stack, props.ConstructID, props)
 
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:     jsii.String("ReadDatabaseParameters"),
@@ -193,7 +193,7 @@ func parameterARN(stack awscdk.Stack, name string) *string {
 // newCopyFileFunction is the only function that touches S3: it reads the
 // restore buckets, writes the archive buckets and reads back (and, when the
 // check fails, deletes) its own copies there; nothing else.
-func newCopyFileFunction(stack awscdk.Stack, cfg Config, code awslambda.Code) *GoFunction {
+func newCopyFileFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps) *GoFunction {
 	// The variables of copyfile.ConfigFromEnv.
 	env := map[string]string{
 		"SOURCE_BUCKETS":         strings.Join(cfg.RestoreBuckets, ","),
@@ -208,14 +208,8 @@ func newCopyFileFunction(stack awscdk.Stack, cfg Config, code awslambda.Code) *G
 	if cfg.ArchiveStorageClass != "" {
 		env["STORAGE_CLASS"] = cfg.ArchiveStorageClass
 	}
-	fn := NewGoFunction(stack, "CopyFile", &GoFunctionProps{
-		Description:  "Copies one restored object server-side to its archive bucket (multipart above the threshold)",
-		Code:         code,
-		Timeout:      awscdk.Duration_Seconds(jsii.Number(statemachine.CopyFunctionTimeoutSecs)),
-		MemoryMB:     512,
-		Environment:  env,
-		LogRetention: retention(cfg.LogRetentionDays),
-	})
+	props.Environment = env
+	fn := NewGoFunction(stack, props.ConstructID, props)
 
 	objects := func(buckets []string) *[]*string {
 		var arns []*string

@@ -259,10 +259,10 @@ func checkDeployedDefinition(t *testing.T, s synthesized) {
 	}
 	// WHEN the definition is resolved and the settings rendered locally
 	settings := s.cfg.Workflow
-	settings.ParseEventFunctionARN = "arn:" + s.functionID(statemachine.FunctionParseEvent)
-	settings.RequestStatusFunctionARN = "arn:" + s.functionID(statemachine.FunctionRequestStatus)
-	settings.CopyFileFunctionARN = "arn:" + s.functionID(statemachine.FunctionCopyFile)
-	settings.AggregateFunctionARN = "arn:" + s.functionID(statemachine.FunctionAggregate)
+	settings.FunctionARNs = map[string]string{}
+	for _, name := range functionNames {
+		settings.FunctionARNs[name] = "arn:" + s.functionID(name)
+	}
 	want, err := statemachine.Render(settings)
 	if err != nil {
 		t.Fatal(err)
@@ -288,14 +288,22 @@ func TestStackWithDefaults(t *testing.T) {
 		"archiveBuckets": []any{"archive-a"},
 	})
 
-	t.Run("four Go Lambdas on provided.al2023 arm64 with JSON logs and X-Ray", func(t *testing.T) {
+	t.Run("the Go Lambdas on provided.al2023 arm64 with JSON logs and X-Ray", func(t *testing.T) {
 		// THEN each function is a bootstrap on provided.al2023/arm64, traced,
 		// logging JSON to its own log group
 		fns := s.resources("AWS::Lambda::Function")
-		if len(fns) != 4 {
-			t.Errorf("want 4 functions, got %d", len(fns))
+		if len(fns) != len(functionNames) {
+			t.Errorf("want %d functions, got %d", len(functionNames), len(fns))
 		}
-		timeouts := map[string]float64{statemachine.FunctionParseEvent: 30, statemachine.FunctionRequestStatus: 30, statemachine.FunctionCopyFile: 900, statemachine.FunctionAggregate: 30}
+		// Each function has its listed timeout: copy-file Lambda's
+		// maximum, the others 30 s.
+		timeouts := map[string]float64{}
+		for _, f := range statemachine.Functions {
+			timeouts[f.Name] = float64(f.TimeoutSecs)
+		}
+		if timeouts[statemachine.FunctionCopyFile] != 900 || timeouts[statemachine.FunctionParseEvent] != 30 {
+			t.Errorf("listed timeouts %v; want copy-file 900 s, the others 30 s", timeouts)
+		}
 		for _, name := range functionNames {
 			p := s.props(t, s.functionID(name))
 			got := map[string]any{
@@ -321,10 +329,10 @@ func TestStackWithDefaults(t *testing.T) {
 	})
 
 	t.Run("log groups keep logs for logRetentionDays", func(t *testing.T) {
-		// THEN the four function log groups and the state machine's keep 90 days
+		// THEN the functions' log groups and the state machine's keep 90 days
 		groups := s.resources("AWS::Logs::LogGroup")
-		if len(groups) != 5 {
-			t.Errorf("want 5 log groups, got %d", len(groups))
+		if len(groups) != len(functionNames)+1 {
+			t.Errorf("want %d log groups, got %d", len(functionNames)+1, len(groups))
 		}
 		for id, g := range groups {
 			if got := g["Properties"].(map[string]any)["RetentionInDays"]; got != float64(90) {
@@ -357,7 +365,7 @@ func TestStackWithDefaults(t *testing.T) {
 		if diff := cmp.Diff(want, env); diff != "" {
 			t.Errorf("request-status environment (-want +got):\n%s", diff)
 		}
-		for _, name := range []string{statemachine.FunctionParseEvent, statemachine.FunctionCopyFile, statemachine.FunctionAggregate} {
+		for _, name := range functionsBut(statemachine.FunctionRequestStatus) {
 			env, _ := s.props(t, s.functionID(name))["Environment"].(map[string]any)
 			vars, _ := env["Variables"].(map[string]any)
 			for k := range vars {
@@ -376,10 +384,11 @@ func TestStackWithDefaults(t *testing.T) {
 		for _, name := range functionNames {
 			got[name] = s.props(t, s.functionID(name))["ReservedConcurrentExecutions"]
 		}
-		want := map[string]any{
-			statemachine.FunctionParseEvent: nil, statemachine.FunctionRequestStatus: float64(10),
-			statemachine.FunctionCopyFile: nil, statemachine.FunctionAggregate: nil,
+		want := map[string]any{}
+		for _, name := range functionNames {
+			want[name] = nil
 		}
+		want[statemachine.FunctionRequestStatus] = float64(10)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("ReservedConcurrentExecutions (-want +got):\n%s", diff)
 		}
@@ -580,7 +589,7 @@ func TestStackWithDefaults(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("request-status SSM statements (-want +got):\n%s", diff)
 		}
-		for _, other := range []string{statemachine.FunctionParseEvent, statemachine.FunctionCopyFile, statemachine.FunctionAggregate} {
+		for _, other := range functionsBut(statemachine.FunctionRequestStatus) {
 			for _, st := range s.statements(s.roleID(other)) {
 				for _, a := range actions(st) {
 					if strings.HasPrefix(a, "ssm:") || strings.HasPrefix(a, "kms:") {
@@ -591,7 +600,7 @@ func TestStackWithDefaults(t *testing.T) {
 		}
 	})
 
-	t.Run("the state machine may invoke exactly its four functions", func(t *testing.T) {
+	t.Run("the state machine may invoke exactly its functions", func(t *testing.T) {
 		smRole := s.logicalID(s.stack.Workflow.Role.Node().DefaultChild())
 		sts := s.statements(smRole)
 		invoke := bySid(t, sts, "InvokeWorkflowFunctions")
@@ -716,7 +725,7 @@ func TestStackWithEveryOption(t *testing.T) {
 		if !strings.Contains(string(mps), "AWSLambdaVPCAccessExecutionRole") {
 			t.Errorf("request-status role lacks the VPC access policy: %s", mps)
 		}
-		for _, name := range []string{statemachine.FunctionParseEvent, statemachine.FunctionCopyFile, statemachine.FunctionAggregate} {
+		for _, name := range functionsBut(statemachine.FunctionRequestStatus) {
 			if _, ok := s.props(t, s.functionID(name))["VpcConfig"]; ok {
 				t.Errorf("%s is in the VPC too", name)
 			}
@@ -823,4 +832,15 @@ func TestStackRejectsTimeoutsBelowTheLambdas(t *testing.T) {
 			}
 		})
 	}
+}
+
+// functionsBut lists the stack's functions except the one named.
+func functionsBut(name string) []string {
+	var out []string
+	for _, n := range functionNames {
+		if n != name {
+			out = append(out, n)
+		}
+	}
+	return out
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
@@ -15,10 +17,8 @@ import (
 
 // CopyWorkflowProps are the workflow's functions and policy.
 type CopyWorkflowProps struct {
-	ParseEvent    awslambda.IFunction
-	RequestStatus awslambda.IFunction
-	CopyFile      awslambda.IFunction
-	Aggregate     awslambda.IFunction
+	// Functions holds each of statemachine.Functions, by Name.
+	Functions map[string]awslambda.IFunction
 	// Settings is the workflow policy; the function ARNs are filled in here.
 	Settings     statemachine.Settings
 	LogRetention awslogs.RetentionDays
@@ -42,10 +42,16 @@ func NewCopyWorkflow(scope constructs.Construct, id string, props *CopyWorkflowP
 	c := constructs.NewConstruct(scope, jsii.String(id))
 
 	s := props.Settings
-	s.ParseEventFunctionARN = *props.ParseEvent.FunctionArn()
-	s.RequestStatusFunctionARN = *props.RequestStatus.FunctionArn()
-	s.CopyFileFunctionARN = *props.CopyFile.FunctionArn()
-	s.AggregateFunctionARN = *props.Aggregate.FunctionArn()
+	s.FunctionARNs = map[string]string{}
+	var arns []*string
+	for _, f := range statemachine.Functions {
+		fn, ok := props.Functions[f.Name]
+		if !ok {
+			return nil, fmt.Errorf("workflow: function %s is missing", f.Name)
+		}
+		s.FunctionARNs[f.Name] = *fn.FunctionArn()
+		arns = append(arns, fn.FunctionArn())
+	}
 	definition, err := statemachine.Render(s)
 	if err != nil {
 		return nil, err
@@ -58,12 +64,9 @@ func NewCopyWorkflow(scope constructs.Construct, id string, props *CopyWorkflowP
 	// The function ARNs exactly: grantInvoke would add "ARN:*" (every
 	// version and alias), which the definition never calls.
 	role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:     jsii.String("InvokeWorkflowFunctions"),
-		Actions: jsii.Strings("lambda:InvokeFunction"),
-		Resources: &[]*string{
-			props.ParseEvent.FunctionArn(), props.RequestStatus.FunctionArn(),
-			props.CopyFile.FunctionArn(), props.Aggregate.FunctionArn(),
-		},
+		Sid:       jsii.String("InvokeWorkflowFunctions"),
+		Actions:   jsii.Strings("lambda:InvokeFunction"),
+		Resources: &arns,
 	}))
 
 	// A generated name: with a fixed one (e.g. /aws/vendedlogs/states/...),

@@ -25,14 +25,12 @@ import (
 //go:embed definition.asl.json
 var definition []byte
 
-// Settings are the values the definition leaves open: the four function ARNs
+// Settings are the values the definition leaves open: the function ARNs
 // and the workflow's policy (concurrency, retries, timeouts).
 type Settings struct {
-	// Function ARNs (CDK passes tokens, the local runner plain ARNs).
-	ParseEventFunctionARN    string
-	RequestStatusFunctionARN string
-	CopyFileFunctionARN      string
-	AggregateFunctionARN     string
+	// FunctionARNs maps each of Functions, by Name, to its ARN (CDK passes
+	// tokens, the local runner plain ARNs).
+	FunctionARNs map[string]string
 
 	// MapMaxConcurrency is how many files one execution handles at once
 	// (context key mapMaxConcurrency). It bounds the database connections
@@ -81,16 +79,6 @@ type Settings struct {
 	// FunctionTimeoutSecs (context taskTimeoutSecs).
 	TaskTimeoutSecs int
 }
-
-// The Lambda function names: the folder under functions/ each is built
-// from, the name the CDK app deploys it under (with a prefix) and the name
-// the local Invoke API serves it by.
-const (
-	FunctionParseEvent    = "parse-event"
-	FunctionRequestStatus = "request-status"
-	FunctionCopyFile      = "copy-file"
-	FunctionAggregate     = "aggregate"
-)
 
 // The Lambda functions' timeouts, as deployed and as the local runner
 // enforces them: the copy function gets Lambda's maximum, as a multipart
@@ -158,14 +146,9 @@ func (s Settings) CopyRetryIntervalSecs() int {
 // with its context key (or field) and the value it got.
 func (s Settings) Validate() error {
 	var errs []error
-	for _, f := range []struct{ name, arn string }{
-		{"ParseEventFunctionARN", s.ParseEventFunctionARN},
-		{"RequestStatusFunctionARN", s.RequestStatusFunctionARN},
-		{"CopyFileFunctionARN", s.CopyFileFunctionARN},
-		{"AggregateFunctionARN", s.AggregateFunctionARN},
-	} {
-		if strings.TrimSpace(f.arn) == "" {
-			errs = append(errs, fmt.Errorf("%s is empty: every task needs its function ARN", f.name))
+	for _, f := range Functions {
+		if strings.TrimSpace(s.FunctionARNs[f.Name]) == "" {
+			errs = append(errs, fmt.Errorf("the ARN of function %s is empty: every task needs its function ARN", f.Name))
 		}
 	}
 	return errors.Join(append(errs, s.ValidatePolicy())...)
@@ -231,7 +214,7 @@ func SettingsFromContext(ctx map[string]any) (Settings, error) {
 		{ContextTaskTimeoutSecs, &s.TaskTimeoutSecs},
 	}
 	for _, f := range ints {
-		v, err := contextNumber(ctx, f.key)
+		v, err := ContextNumber(ctx, f.key)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -250,7 +233,7 @@ func SettingsFromContext(ctx map[string]any) (Settings, error) {
 		{ContextDatabaseRetryBackoffRate, &s.DatabaseRetryBackoffRate},
 	}
 	for _, f := range floats {
-		v, err := contextNumber(ctx, f.key)
+		v, err := ContextNumber(ctx, f.key)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -281,7 +264,7 @@ func ContextKeys() []string {
 
 // contextNumber reads a number given as a JSON number (cdk.json) or as a
 // string (`-c key=value`).
-func contextNumber(ctx map[string]any, key string) (float64, error) {
+func ContextNumber(ctx map[string]any, key string) (float64, error) {
 	raw, ok := ctx[key]
 	if !ok || raw == nil {
 		return 0, fmt.Errorf("context %s is missing (cdk.json defines the defaults)", key)
@@ -320,11 +303,7 @@ var anyPlaceholder = regexp.MustCompile(`\$\{[A-Za-z][A-Za-z0-9]*\}`)
 
 // values maps each placeholder of the definition to its value.
 func (s Settings) values() map[string]any {
-	return map[string]any{
-		"ParseEventFunctionArn":        s.ParseEventFunctionARN,
-		"RequestStatusFunctionArn":     s.RequestStatusFunctionARN,
-		"CopyFileFunctionArn":          s.CopyFileFunctionARN,
-		"AggregateFunctionArn":         s.AggregateFunctionARN,
+	vals := map[string]any{
 		"MapMaxConcurrency":            s.MapMaxConcurrency,
 		"CopyMaxAttempts":              s.CopyRetries - 1,
 		"CopyRetryIntervalSeconds":     s.CopyRetryIntervalSecs(),
@@ -337,6 +316,10 @@ func (s Settings) values() map[string]any {
 		"CopyTaskTimeoutSeconds":       s.CopyTaskTimeoutSecs,
 		"TaskTimeoutSeconds":           s.TaskTimeoutSecs,
 	}
+	for _, f := range Functions {
+		vals[f.ARNPlaceholder] = s.FunctionARNs[f.Name]
+	}
+	return vals
 }
 
 // Render returns the definition with every placeholder replaced by its

@@ -69,10 +69,10 @@ const (
 )
 
 func withARNs(s Settings) Settings {
-	s.ParseEventFunctionARN = parseARN
-	s.RequestStatusFunctionARN = statusARN
-	s.CopyFileFunctionARN = copyARN
-	s.AggregateFunctionARN = aggARN
+	s.FunctionARNs = map[string]string{}
+	for _, f := range Functions {
+		s.FunctionARNs[f.Name] = "arn:aws:lambda:us-east-1:123456789012:function:" + f.Name
+	}
 	return s
 }
 
@@ -269,7 +269,7 @@ func TestPermanentErrorsAreNotRetried(t *testing.T) {
 		for _, r := range st.Retry {
 			for _, e := range r.ErrorEquals {
 				switch e {
-				case "PermanentCopyError", "NoOpenJobError", "StatusUpdateError", "InvalidEventError", "CopyRequestError", "States.ALL", "States.TaskFailed":
+				case contract.PermanentCopyError, contract.NoOpenJobError, contract.StatusUpdateError, contract.InvalidEventError, contract.CopyRequestError, "States.ALL", "States.TaskFailed":
 					t.Errorf("%s retries %s", name, e)
 				}
 			}
@@ -439,7 +439,7 @@ func TestEveryPlaceholderHasASetting(t *testing.T) {
 // Render must carry through untouched for CDK to resolve.
 func TestRenderKeepsCDKTokens(t *testing.T) {
 	s := withARNs(DefaultSettings())
-	s.CopyFileFunctionARN = "${Token[TOKEN.123]}"
+	s.FunctionARNs[FunctionCopyFile] = "${Token[TOKEN.123]}"
 	out, err := Render(s)
 	if err != nil {
 		t.Fatalf("Render: %v", err)
@@ -456,7 +456,7 @@ func TestValidate(t *testing.T) {
 		want   []string // substrings of the error; none means valid
 	}{
 		{name: "defaults with ARNs are valid", change: func(*Settings) {}},
-		{name: "missing ARN", change: func(s *Settings) { s.CopyFileFunctionARN = "" }, want: []string{"CopyFileFunctionARN is empty"}},
+		{name: "missing ARN", change: func(s *Settings) { delete(s.FunctionARNs, FunctionCopyFile) }, want: []string{"the ARN of function copy-file is empty"}},
 		{name: "zero concurrency", change: func(s *Settings) { s.MapMaxConcurrency = 0 }, want: []string{"mapMaxConcurrency = 0"}},
 		{name: "concurrency above inline Map's 40", change: func(s *Settings) { s.MapMaxConcurrency = 41 }, want: []string{"mapMaxConcurrency = 41"}},
 		{name: "no copy attempt", change: func(s *Settings) { s.CopyRetries = 0 }, want: []string{"copyRetries = 0"}},
@@ -655,6 +655,52 @@ func TestASLValidator(t *testing.T) {
 				t.Errorf("asl-validator output does not say valid:\n%s", got)
 			}
 		})
+	}
+}
+
+// Retry and Catch name only routed errors (contract.RoutedErrors, the Go
+// error types the functions return) and Step Functions' own States.* and
+// Lambda.* errors: a misspelt name would never match.
+func TestErrorEqualsNamesOnlyRoutedErrors(t *testing.T) {
+	known := map[string]bool{}
+	for _, name := range contract.RoutedErrors {
+		known[name] = true
+	}
+	for name, st := range allStates(renderDoc(t, withARNs(DefaultSettings()))) {
+		var lists [][]string
+		for _, r := range st.Retry {
+			lists = append(lists, r.ErrorEquals)
+		}
+		for _, c := range st.Catch {
+			lists = append(lists, c.ErrorEquals)
+		}
+		for _, errs := range lists {
+			for _, e := range errs {
+				if !known[e] && !strings.HasPrefix(e, "States.") && !strings.HasPrefix(e, "Lambda.") {
+					t.Errorf("%s: ErrorEquals names %q, which is not in contract.RoutedErrors", name, e)
+				}
+			}
+		}
+	}
+}
+
+// Every function of the list is built from functions/<Name>, and every
+// folder there is in the list.
+func TestFunctionsMatchTheFunctionsFolder(t *testing.T) {
+	entries, err := os.ReadDir(filepath.Join("..", "functions"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for _, e := range entries {
+		if _, err := os.Stat(filepath.Join("..", "functions", e.Name(), "main.go")); err == nil {
+			dirs = append(dirs, e.Name())
+		}
+	}
+	names := FunctionNames()
+	sort.Strings(names)
+	if diff := cmp.Diff(names, dirs); diff != "" {
+		t.Errorf("statemachine.Functions (-) and functions/*/main.go (+) differ:\n%s", diff)
 	}
 }
 

@@ -22,9 +22,9 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"unknown flag", []string{"run", "--evnt", "x"}, nil, "flag provided but not defined: -evnt"},
 		{"missing event file", []string{"run", "--event", "/no/such/event.json"}, nil, "read the event"},
 		{"event not JSON", []string{"run", "--event", "cli_test.go"}, nil, "is not valid JSON"},
-		{"bad COPY_RETRIES", []string{"run", "--event", "testdata/s3-records-restore-completed.json"},
+		{"bad COPY_RETRIES", []string{"run", "--event", "../../shared/parseevent/testdata/s3-records-restore-completed.json"},
 			map[string]string{"COPY_RETRIES": "three"}, `COPY_RETRIES="three": not a whole number`},
-		{"MAP_MAX_CONCURRENCY out of range", []string{"run", "--event", "testdata/s3-records-restore-completed.json"},
+		{"MAP_MAX_CONCURRENCY out of range", []string{"run", "--event", "../../shared/parseevent/testdata/s3-records-restore-completed.json"},
 			map[string]string{"MAP_MAX_CONCURRENCY": "0"}, "mapMaxConcurrency = 0"},
 		{"repo without cdk.json", []string{"demo", "--repo", t.TempDir()}, nil, "no cdk.json there"},
 	}

@@ -19,6 +19,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -225,9 +226,13 @@ func (h *harness) run(event []byte) *localrun.Result {
 	return res
 }
 
+// sampleEvents holds the project's sample events (one copy, beside the
+// event parser).
+var sampleEvents = filepath.Join("..", "..", "shared", "parseevent", "testdata")
+
 func readEvent(t *testing.T, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile("testdata/" + name)
+	b, err := os.ReadFile(filepath.Join(sampleEvents, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -786,7 +791,7 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 				"MULTIPART_THRESHOLD_MB":    "5",
 				"MULTIPART_CHUNKSIZE_MB":    "5",
 				"MULTIPART_CONCURRENCY":     "1",
-				"MULTIPART_CHECKSUM":        "off", // versitygw's part-checksum bug (README, Known limits)
+				"MULTIPART_CHECKSUM":        "off", // versitygw's part-checksum bug (docs/limits.md)
 				"COPY_DEADLINE_MARGIN_SECS": "5",
 			}
 		},

@@ -2,77 +2,77 @@ package localrun
 
 import (
 	"context"
+	"fmt"
 	"io"
-	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/lambdafn"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
-// Functions builds the four Lambdas as their main.go files do (the same
-// handler structs, configured by the same Config-from-environment code), but
-// reading getenv's environment and logging JSON to log. copyTimeout, when
-// positive, replaces the copy-file function's deployed timeout (900 s) as
-// its invocations' deadline (tests of the resumable copy). close releases
-// what they hold (the request-status pool).
+// constructors are the functions' own constructors, the ones their main.go
+// files pass to lambdafn.Start, by statemachine.Functions name.
+var constructors = map[string]lambdafn.Constructor[lambda.Handler]{
+	statemachine.FunctionParseEvent:    lambdafn.Any(parseevent.NewHandlerFromEnv),
+	statemachine.FunctionRequestStatus: lambdafn.Any(requeststatus.NewHandlerFromEnv),
+	statemachine.FunctionCopyFile:      lambdafn.Any(copyfile.NewHandlerFromEnv),
+	statemachine.FunctionAggregate:     lambdafn.Any(aggregate.NewHandlerFromEnv),
+}
+
+// Functions builds every function of statemachine.Functions with the
+// constructor its main.go calls, from getenv's environment and the AWS
+// configuration it names (AWSConfig), logging JSON to log as deployed
+// (lambdafn.NewLogger, with a "function" attribute). Each invocation gets
+// the function's deployed timeout as its deadline; copyTimeout, when
+// positive, replaces copy-file's (tests of the resumable copy). close
+// releases what they hold (the request-status pool).
 func Functions(ctx context.Context, getenv func(string) string, log io.Writer, copyTimeout time.Duration) (fns []invokeapi.Function, close func(), err error) {
 	if log == nil {
 		log = io.Discard
 	}
-	logger := slog.New(slog.NewJSONHandler(log, &slog.HandlerOptions{ReplaceAttr: lambdacontext.ReplaceAttr}))
+	logger := lambdafn.NewLogger(log, lambdafn.LevelFromEnv(getenv))
+	// request-status reads SSM without a connection string; locally there
+	// is none to read.
+	if strings.TrimSpace(getenv(EnvDatabaseURL)) == "" {
+		return nil, nil, &ConfigError{fmt.Errorf("%s is empty: the local runner needs a connection string", EnvDatabaseURL)}
+	}
+	awsCfg, err := AWSConfig(ctx, getenv)
+	if err != nil {
+		return nil, nil, err
+	}
 	var closers []func()
 	close = func() {
 		for i := len(closers) - 1; i >= 0; i-- {
 			closers[i]()
 		}
 	}
-	defer func() {
+	for _, f := range statemachine.Functions {
+		build, ok := constructors[f.Name]
+		if !ok {
+			close()
+			return nil, nil, fmt.Errorf("local runner: no constructor for function %s", f.Name)
+		}
+		h, err := build(ctx, awsCfg, getenv, logger.With("function", f.Name))
 		if err != nil {
 			close()
+			return nil, nil, &ConfigError{fmt.Errorf("%s: %w", f.Name, err)}
 		}
-	}()
-
-	parse := &parseevent.ParseHandler{Logger: logger.With("function", statemachine.FunctionParseEvent)}
-	aggregate := &aggregate.AggregateHandler{Logger: logger.With("function", statemachine.FunctionAggregate)}
-
-	// request-status: functions/request-status/main.go's wiring, with the
-	// connection string always given (no SSM locally).
-	pool, err := NewPool(ctx, getenv)
-	if err != nil {
-		return nil, nil, err
+		if c, ok := h.(interface{ Close() }); ok {
+			closers = append(closers, c.Close)
+		}
+		timeout := time.Duration(f.TimeoutSecs) * time.Second
+		if f.Name == statemachine.FunctionCopyFile && copyTimeout > 0 {
+			timeout = copyTimeout
+		}
+		fns = append(fns, invokeapi.Function{Name: f.Name, Handler: h, Timeout: timeout})
 	}
-	closers = append(closers, pool.Close)
-	status := &requeststatus.StatusHandler{
-		Store:  requeststatus.NewStore(pool),
-		Logger: logger.With("function", statemachine.FunctionRequestStatus),
-	}
-
-	copyFile, err := copyFileHandler(ctx, getenv, logger.With("function", statemachine.FunctionCopyFile))
-	if err != nil {
-		return nil, nil, err
-	}
-
-	if copyTimeout <= 0 {
-		copyTimeout = copyFunctionTimeout
-	}
-	return []invokeapi.Function{
-		{Name: statemachine.FunctionParseEvent, Handler: lambda.NewHandler(parse.Handle), Timeout: otherFunctionTimeout},
-		{Name: statemachine.FunctionRequestStatus, Handler: lambda.NewHandler(status.Handle), Timeout: otherFunctionTimeout},
-		{Name: statemachine.FunctionCopyFile, Handler: copyFile, Timeout: copyTimeout},
-		{Name: statemachine.FunctionAggregate, Handler: lambda.NewHandler(aggregate.Handle), Timeout: otherFunctionTimeout},
-	}, close, nil
+	return fns, close, nil
 }
-
-// The functions' timeouts as infra/stack.go deploys them: each local
-// invocation gets that deadline in its context.
-const (
-	copyFunctionTimeout  = statemachine.CopyFunctionTimeoutSecs * time.Second
-	otherFunctionTimeout = statemachine.FunctionTimeoutSecs * time.Second
-)

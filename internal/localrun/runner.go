@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/lambdaerr"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
@@ -153,5 +153,5 @@ func (r *Runner) Close() {
 
 // lambdaErrorReport reports a handler error as aws-lambda-go does.
 func lambdaErrorReport(err error) (string, string) {
-	return lambdaerr.ErrorType(err), lambdaerr.ErrorMessage(err)
+	return contract.ErrorType(err), contract.ErrorMessage(err)
 }

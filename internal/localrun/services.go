@@ -188,23 +188,15 @@ func embeddedS3Defaults(getenv func(string) string) map[string]envDefault {
 	return out
 }
 
-// NewPool builds a pgx pool with request-status's own configuration code
-// (DATABASE_URL, DATABASE_MAX_CONNS, ...), as its Lambda does.
+// NewPool builds a pgx pool with request-status's own code
+// (requeststatus.NewPoolFromEnv: DATABASE_URL, DATABASE_MAX_CONNS, ...).
 func NewPool(ctx context.Context, getenv func(string) string) (*pgxpool.Pool, error) {
-	cfg, err := requeststatus.ConfigFromEnv(getenv)
-	if err != nil {
-		return nil, &ConfigError{err}
-	}
-	if cfg.UsesSSM() {
+	if strings.TrimSpace(getenv(EnvDatabaseURL)) == "" {
 		return nil, &ConfigError{fmt.Errorf("%s is empty: the local runner needs a connection string", EnvDatabaseURL)}
 	}
-	poolCfg, err := cfg.PoolConfig(ctx, nil)
+	pool, err := requeststatus.NewPoolFromEnv(ctx, getenv)
 	if err != nil {
 		return nil, &ConfigError{err}
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
-	if err != nil {
-		return nil, fmt.Errorf("database pool (%s): %w", requeststatus.Describe(poolCfg), err)
 	}
 	return pool, nil
 }

@@ -73,10 +73,10 @@ func LoadSettings(repoRoot string, getenv func(string) string) (statemachine.Set
 	if err := errors.Join(errs...); err != nil {
 		return statemachine.Settings{}, &ConfigError{err}
 	}
-	s.ParseEventFunctionARN = FunctionARN(statemachine.FunctionParseEvent)
-	s.RequestStatusFunctionARN = FunctionARN(statemachine.FunctionRequestStatus)
-	s.CopyFileFunctionARN = FunctionARN(statemachine.FunctionCopyFile)
-	s.AggregateFunctionARN = FunctionARN(statemachine.FunctionAggregate)
+	s.FunctionARNs = map[string]string{}
+	for _, f := range statemachine.Functions {
+		s.FunctionARNs[f.Name] = FunctionARN(f.Name)
+	}
 	if err := s.Validate(); err != nil {
 		return statemachine.Settings{}, &ConfigError{fmt.Errorf("workflow settings (cdk.json context with %s, %s, %s): %w",
 			EnvCopyRetries, EnvCopyRetrySleepSecs, EnvMapMaxConcurrency, err)}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/lambdaerr"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
@@ -44,7 +43,7 @@ func invokeJSON(t *testing.T, binary string, in any, env []string) Result {
 }
 
 // checkError checks the function reported errorType want, the name
-// lambdaerr.ErrorType gives sample, with a message containing each of
+// contract.ErrorType gives sample, with a message containing each of
 // fragments.
 func checkError(t *testing.T, got Result, want string, sample error, fragments ...string) {
 	t.Helper()
@@ -55,8 +54,8 @@ func checkError(t *testing.T, got Result, want string, sample error, fragments .
 	if got.Error.ErrorType != want {
 		t.Errorf("errorType %q (%s), want %q\nlogs:\n%s", got.Error.ErrorType, got.Error.ErrorMessage, want, got.Logs)
 	}
-	if name := lambdaerr.ErrorType(sample); name != got.Error.ErrorType {
-		t.Errorf("lambdaerr.ErrorType(%T) = %q, the runtime reported %q", sample, name, got.Error.ErrorType)
+	if name := contract.ErrorType(sample); name != got.Error.ErrorType {
+		t.Errorf("contract.ErrorType(%T) = %q, the runtime reported %q", sample, name, got.Error.ErrorType)
 	}
 	for _, f := range fragments {
 		if !strings.Contains(got.Error.ErrorMessage, f) {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/lambdaerr"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
@@ -27,7 +26,7 @@ func readEvent(t *testing.T, name string) []byte {
 
 // TestParseEventErrorType runs the real parse-event binary: a rejected event
 // must reach Step Functions as errorType "InvalidEventError", the name
-// lambdaerr.ErrorType gives the handler's error.
+// contract.ErrorType gives the handler's error.
 func TestParseEventErrorType(t *testing.T) {
 	binary := BuildFunction(t, "./functions/parse-event")
 	tests := []struct {
@@ -61,11 +60,11 @@ func TestParseEventErrorType(t *testing.T) {
 				t.Errorf("reported error (-want +got):\n%s\nlogs:\n%s", diff, got.Logs)
 			}
 			if tc.wantError != nil {
-				// The local runner names errors with lambdaerr.ErrorType:
+				// The local runner names errors with contract.ErrorType:
 				// it must agree with the real runtime.
 				_, err := parseevent.ParseEvent(tc.event)
-				if name := lambdaerr.ErrorType(err); name != got.Error.ErrorType {
-					t.Errorf("lambdaerr.ErrorType = %q, the runtime reported %q", name, got.Error.ErrorType)
+				if name := contract.ErrorType(err); name != got.Error.ErrorType {
+					t.Errorf("contract.ErrorType = %q, the runtime reported %q", name, got.Error.ErrorType)
 				}
 				return
 			}
@@ -130,8 +129,8 @@ func TestAggregateErrorType(t *testing.T) {
 			}
 			want, err := aggregate.Aggregate(tc.req)
 			if tc.wantError != nil {
-				if name := lambdaerr.ErrorType(err); name != got.Error.ErrorType {
-					t.Errorf("lambdaerr.ErrorType = %q, the runtime reported %q", name, got.Error.ErrorType)
+				if name := contract.ErrorType(err); name != got.Error.ErrorType {
+					t.Errorf("contract.ErrorType = %q, the runtime reported %q", name, got.Error.ErrorType)
 				}
 				return
 			}

@@ -10,12 +10,12 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/lambdaerr"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/runtimeapi/testdata/errorfn/samples"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // TestErrorTypeMatchesRuntime runs a fixture Lambda that fails with errors
-// of every shape, and checks lambdaerr.ErrorType and ErrorMessage give
+// of every shape, and checks contract.ErrorType and ErrorMessage give
 // exactly what the real aws-lambda-go runtime reported.
 func TestErrorTypeMatchesRuntime(t *testing.T) {
 	binary := BuildFunction(t, "./internal/runtimeapi/testdata/errorfn")
@@ -34,9 +34,9 @@ func TestErrorTypeMatchesRuntime(t *testing.T) {
 			if got.Error == nil {
 				t.Fatalf("no error reported; response %s", got.Response)
 			}
-			want := FunctionError{ErrorType: lambdaerr.ErrorType(errs[kind]), ErrorMessage: lambdaerr.ErrorMessage(errs[kind])}
+			want := FunctionError{ErrorType: contract.ErrorType(errs[kind]), ErrorMessage: contract.ErrorMessage(errs[kind])}
 			if diff := cmp.Diff(want, *got.Error); diff != "" {
-				t.Errorf("lambdaerr (-) and the runtime (+) disagree:\n%s", diff)
+				t.Errorf("contract (-) and the runtime (+) disagree:\n%s", diff)
 			}
 			if name, ok := known[kind]; ok && got.Error.ErrorType != name {
 				t.Errorf("runtime reported %q, want %q", got.Error.ErrorType, name)

@@ -12,14 +12,6 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
-// Error names (Lambda errorType) the aggregator tells apart.
-const (
-	// ErrorNameInvalidEvent: parse-event rejected the event.
-	ErrorNameInvalidEvent = "InvalidEventError"
-	// ErrorNameNoOpenJob: request-status found no job for the key.
-	ErrorNameNoOpenJob = "NoOpenJobError"
-)
-
 // CopyRequestError is the aggregate Lambda's error when any file was not
 // copied and recorded, or the event was rejected. Its message is the
 // original Lambda's: "File copy failed. " followed by the JSON list of every
@@ -57,7 +49,7 @@ func resultsJSON(results []contract.FileResult) string {
 func Aggregate(req contract.AggregateRequest) ([]contract.FileResult, error) {
 	if req.EventError != nil {
 		msg := "invalid event, nothing was copied: " + req.EventError.Message()
-		if req.EventError.Error != ErrorNameInvalidEvent {
+		if req.EventError.Error != contract.InvalidEventError {
 			// parse-event failed for another reason (a timeout, a Lambda
 			// service fault): the event itself may be fine.
 			msg = fmt.Sprintf("the event could not be read (%s), nothing was copied: %s",
@@ -102,7 +94,7 @@ func iterationFailure(it contract.Iteration) string {
 	key := it.File.SourceKey
 	switch {
 	case it.LookupError != nil:
-		if it.LookupError.Error == ErrorNameNoOpenJob {
+		if it.LookupError.Error == contract.NoOpenJobError {
 			// request-status's own message already says so; do not say it twice.
 			if msg := it.LookupError.Message(); strings.HasPrefix(msg, "no open job") {
 				return msg

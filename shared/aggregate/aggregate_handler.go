@@ -4,8 +4,6 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/aws/aws-lambda-go/lambdacontext"
-
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
@@ -23,9 +21,6 @@ func (h *AggregateHandler) Handle(ctx context.Context, req contract.AggregateReq
 	logger := h.Logger
 	if logger == nil {
 		logger = slog.Default()
-	}
-	if lc, ok := lambdacontext.FromContext(ctx); ok {
-		logger = logger.With("requestId", lc.AwsRequestID)
 	}
 
 	results, err := Aggregate(req)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"strings"
 	"testing"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/lambdafn"
 )
 
 // aggLambdaCause is a Catch's Cause for a Lambda error, as AWS writes it.
@@ -241,7 +241,7 @@ func TestAggregateHandler(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
-			h := &AggregateHandler{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
+			h := &AggregateHandler{Logger: lambdafn.NewLogger(&logs, nil)}
 			ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "lambda-req"})
 
 			got, err := h.Handle(ctx, tc.req)
@@ -262,8 +262,9 @@ func TestAggregateHandler(t *testing.T) {
 			var gotLogs []string
 			for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 				var rec struct {
-					Level, Msg string
-					RequestID  string `json:"requestId"`
+					Level     string
+					Msg       string `json:"message"`
+					RequestID string `json:"requestId"`
 				}
 				if err := json.Unmarshal([]byte(line), &rec); err != nil {
 					t.Fatal(err)

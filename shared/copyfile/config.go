@@ -32,6 +32,19 @@ const (
 	ObjectACLNone = "none"
 )
 
+// The bounds of the multipart settings, in MiB (MB in the variable names)
+// or parts at once. The copy Lambda checks its environment against them and
+// the CDK app its context (multipartThresholdMb, multipartChunkSizeMb,
+// multipartConcurrency), so both accept the same values.
+const (
+	MinMultipartThresholdMB = 0
+	MaxMultipartThresholdMB = MaxCopyObjectSize / MiB // 5120: CopyObject's limit
+	MinMultipartChunkSizeMB = MinPartSize / MiB       // 5
+	MaxMultipartChunkSizeMB = MaxPartSize / MiB       // 5120
+	MinMultipartConcurrency = 1
+	MaxMultipartConcurrency = 64
+)
+
 // EnvMultipartChecksum is the variable that sets Config.MultipartChecksum.
 const EnvMultipartChecksum = "MULTIPART_CHECKSUM"
 
@@ -76,7 +89,8 @@ type Config struct {
 	// parts.
 	ChunkSize int64
 	// Concurrency is how many parts are copied at once
-	// (MULTIPART_CONCURRENCY, 1 to 64).
+	// (MULTIPART_CONCURRENCY, MinMultipartConcurrency to
+	// MaxMultipartConcurrency).
 	Concurrency int
 	// StorageClass of the archive copy (STORAGE_CLASS); empty keeps the
 	// destination bucket's default (S3 does not carry the source's class).
@@ -129,13 +143,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c.ArchiveBuckets = splitList(getenv("ARCHIVE_BUCKETS"))
 
 	var err error
-	if c.MultipartThreshold, err = mib(getenv, "MULTIPART_THRESHOLD_MB", DefaultMultipartThresholdMB, 0, MaxCopyObjectSize/MiB); err != nil {
+	if c.MultipartThreshold, err = mib(getenv, "MULTIPART_THRESHOLD_MB", DefaultMultipartThresholdMB, MinMultipartThresholdMB, MaxMultipartThresholdMB); err != nil {
 		return Config{}, err
 	}
-	if c.ChunkSize, err = mib(getenv, "MULTIPART_CHUNKSIZE_MB", DefaultMultipartChunkSizeMB, MinPartSize/MiB, MaxPartSize/MiB); err != nil {
+	if c.ChunkSize, err = mib(getenv, "MULTIPART_CHUNKSIZE_MB", DefaultMultipartChunkSizeMB, MinMultipartChunkSizeMB, MaxMultipartChunkSizeMB); err != nil {
 		return Config{}, err
 	}
-	n, err := intVar(getenv, "MULTIPART_CONCURRENCY", DefaultMultipartConcurrency, 1, 64)
+	n, err := intVar(getenv, "MULTIPART_CONCURRENCY", DefaultMultipartConcurrency, MinMultipartConcurrency, MaxMultipartConcurrency)
 	if err != nil {
 		return Config{}, err
 	}

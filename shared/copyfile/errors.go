@@ -125,7 +125,7 @@ var permanentCodes = map[string]bool{
 // *TransientCopyError or *PermanentCopyError (returned as is if it already
 // is one). The rules, in order:
 //
-//   - a *RegionError (the bucket is in another region than the client S3
+//   - a *regionError (the bucket is in another region than the client S3
 //     answered, see RegionalS3): permanent (PermanentRedirect);
 //   - context cancelled or deadline exceeded: transient (Timeout);
 //   - an S3 error code in the transient list: transient; in the permanent
@@ -152,7 +152,7 @@ func Classify(c Copy, err error) error {
 	permanent := func(code, msg string) error {
 		return &PermanentCopyError{Copy: c, Code: code, Message: msg, Err: err}
 	}
-	var regionErr *RegionError
+	var regionErr *regionError
 	if errors.As(err, &regionErr) {
 		return permanent("PermanentRedirect", regionErr.Error())
 	}

@@ -62,14 +62,14 @@ func (h *CopyHandler) Handle(ctx context.Context, req contract.CopyRequest) (con
 	}
 	switch e := Classify(c, err).(type) {
 	case *TransientCopyError:
-		log.WarnContext(ctx, "file copy failed", append(attrs, "error_type", "TransientCopyError", "code", e.Code, "error", e.Error())...)
+		log.WarnContext(ctx, "file copy failed", append(attrs, "error_type", contract.TransientCopyError, "code", e.Code, "error", e.Error())...)
 		return contract.CopyOutcome{}, e
 	case *PermanentCopyError:
-		log.ErrorContext(ctx, "file copy failed", append(attrs, "error_type", "PermanentCopyError", "code", e.Code, "error", e.Error())...)
+		log.ErrorContext(ctx, "file copy failed", append(attrs, "error_type", contract.PermanentCopyError, "code", e.Code, "error", e.Error())...)
 		return contract.CopyOutcome{}, e
 	default: // Classify returns only the two types; keep the contract regardless
 		pe := &PermanentCopyError{Copy: c, Message: err.Error(), Err: err}
-		log.ErrorContext(ctx, "file copy failed", append(attrs, "error_type", "PermanentCopyError", "error", pe.Error())...)
+		log.ErrorContext(ctx, "file copy failed", append(attrs, "error_type", contract.PermanentCopyError, "error", pe.Error())...)
 		return contract.CopyOutcome{}, pe
 	}
 }

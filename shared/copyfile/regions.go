@@ -29,7 +29,7 @@ import (
 // The region is kept for the life of the container, and one client per
 // region is made once and shared. A call that S3 still redirects (the
 // bucket was re-created elsewhere) is sent once more to the region the
-// redirect names; otherwise it fails with a *RegionError naming the
+// redirect names; otherwise it fails with an error (regionError) naming the
 // problem.
 type RegionalS3 struct {
 	home       S3API
@@ -63,17 +63,17 @@ func NewRegionalS3With(home S3API, homeRegion string, forRegion func(region stri
 		regions: map[string]string{}, clients: map[string]S3API{}}
 }
 
-// RegionError is a call that S3 refused with 301 PermanentRedirect: the
+// regionError is a call that S3 refused with 301 PermanentRedirect: the
 // bucket is in another region than the client the call went to. Region is
 // the bucket's region when S3 named it.
-type RegionError struct {
+type regionError struct {
 	Bucket       string
 	Region       string
 	ClientRegion string
 	Err          error
 }
 
-func (e *RegionError) Error() string {
+func (e *regionError) Error() string {
 	if e.Region == "" {
 		return fmt.Sprintf("bucket %s is not in region %s, and S3 did not say which region it is in (301 PermanentRedirect without x-amz-bucket-region)",
 			e.Bucket, e.ClientRegion)
@@ -82,14 +82,14 @@ func (e *RegionError) Error() string {
 		e.Bucket, e.Region, e.ClientRegion)
 }
 
-func (e *RegionError) Unwrap() error { return e.Err }
+func (e *regionError) Unwrap() error { return e.Err }
 
 // BucketRegion returns the region of bucket: the one remembered, else the
 // one HeadBucket (sent to the home region) names, remembered from then on.
 // When HeadBucket names none, the home region is used and not remembered
 // (the call itself then says what is wrong: no such bucket, access
 // denied, a fault worth retrying), except after a 301 without a region,
-// which is a *RegionError.
+// which is a *regionError.
 func (r *RegionalS3) BucketRegion(ctx context.Context, bucket string) (string, error) {
 	r.mu.Lock()
 	region, ok := r.regions[bucket]
@@ -112,7 +112,7 @@ func (r *RegionalS3) BucketRegion(ctx context.Context, bucket string) (string, e
 		r.remember(bucket, r.homeRegion)
 		return r.homeRegion, nil
 	case httpStatus(err) == http.StatusMovedPermanently:
-		return "", &RegionError{Bucket: bucket, ClientRegion: r.homeRegion, Err: err}
+		return "", &regionError{Bucket: bucket, ClientRegion: r.homeRegion, Err: err}
 	}
 	return r.homeRegion, nil
 }
@@ -169,7 +169,7 @@ func route[T any](ctx context.Context, r *RegionalS3, bucket *string, call func(
 			return out, err
 		}
 	}
-	return out, &RegionError{Bucket: b, Region: redirectRegion(err), ClientRegion: region, Err: err}
+	return out, &regionError{Bucket: b, Region: redirectRegion(err), ClientRegion: region, Err: err}
 }
 
 func (r *RegionalS3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, opts ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {

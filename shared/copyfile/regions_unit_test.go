@@ -56,7 +56,7 @@ func (f *regionFake) CopyObject(_ context.Context, in *s3.CopyObjectInput, _ ...
 // TestRegionalS3Routes covers RegionalS3's routing with one fake per
 // region: the region is asked once per bucket, a client is made once per
 // region, a region that turns out stale is corrected by following S3's
-// redirect once, and a redirect without a region is a *RegionError.
+// redirect once, and a redirect without a region is a *regionError.
 func TestRegionalS3Routes(t *testing.T) {
 	var calls []string
 	where := map[string]string{"dr": "eu-west-1", "moved": "eu-west-1", "lost": ""}
@@ -97,8 +97,8 @@ func TestRegionalS3Routes(t *testing.T) {
 	}
 
 	err := copyTo("lost")
-	if _, ok := err.(*RegionError); !ok || !strings.Contains(err.Error(), "bucket lost is not in region us-east-1, and S3 did not say which region it is in") {
-		t.Fatalf("copy to lost: err = %T %v, want *RegionError naming the problem", err, err)
+	if _, ok := err.(*regionError); !ok || !strings.Contains(err.Error(), "bucket lost is not in region us-east-1, and S3 did not say which region it is in") {
+		t.Fatalf("copy to lost: err = %T %v, want *regionError naming the problem", err, err)
 	}
 	pe, ok := Classify(Copy{SourceBucket: "home", SourceKey: "k", TargetBucket: "lost"}, err).(*PermanentCopyError)
 	if !ok || pe.Code != "PermanentRedirect" {

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"log/slog"
 
-	"github.com/aws/aws-lambda-go/lambdacontext"
-
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
@@ -20,7 +18,7 @@ type ParseHandler struct {
 // *InvalidEventError itself, unwrapped, so that Lambda reports errorType
 // "InvalidEventError" and the workflow can route on it.
 func (h *ParseHandler) Handle(ctx context.Context, event json.RawMessage) (contract.ParsedEvent, error) {
-	logger := h.logger(ctx)
+	logger := h.logger()
 	files, err := ParseEvent(event)
 	if err != nil {
 		logger.WarnContext(ctx, "event rejected", "files", 0, "error", err.Error())
@@ -34,13 +32,11 @@ func (h *ParseHandler) Handle(ctx context.Context, event json.RawMessage) (contr
 	return contract.ParsedEvent{Files: files}, nil
 }
 
-func (h *ParseHandler) logger(ctx context.Context) *slog.Logger {
-	logger := h.Logger
-	if logger == nil {
-		logger = slog.Default()
+// logger is h.Logger, else slog's default. The request id is the logger's
+// business (lambdafn.NewLogger adds it from ctx).
+func (h *ParseHandler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
 	}
-	if lc, ok := lambdacontext.FromContext(ctx); ok {
-		logger = logger.With("requestId", lc.AwsRequestID)
-	}
-	return logger
+	return slog.Default()
 }

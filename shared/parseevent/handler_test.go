@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"log/slog"
 	"strings"
 	"testing"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/lambdafn"
 )
 
 func TestParseHandler(t *testing.T) {
@@ -30,7 +30,7 @@ func TestParseHandler(t *testing.T) {
 				{SourceBucket: "my-dr-fake-glacier-bucket", SourceKey: "granules/a+b=c café.iso.xml", Size: 512},
 			}},
 			wantLog: map[string]any{
-				"level": "INFO", "msg": "event parsed", "requestId": "req-1", "files": 2.0,
+				"level": "INFO", "message": "event parsed", "requestId": "req-1", "files": 2.0,
 				"bucket": "my-dr-fake-glacier-bucket", "first_key": "granules/L0A RAD RAW product (1 of 20).h5",
 			},
 		},
@@ -39,7 +39,7 @@ func TestParseHandler(t *testing.T) {
 			event:   string(readTestdata(t, "s3-records-missing-key.json")),
 			wantErr: "Records[0].s3.object.key is missing",
 			wantLog: map[string]any{
-				"level": "WARN", "msg": "event rejected", "requestId": "req-1", "files": 0.0,
+				"level": "WARN", "message": "event rejected", "requestId": "req-1", "files": 0.0,
 				"error": "Records[0].s3.object.key is missing",
 			},
 		},
@@ -47,7 +47,7 @@ func TestParseHandler(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
-			h := &ParseHandler{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
+			h := &ParseHandler{Logger: lambdafn.NewLogger(&logs, nil)}
 			ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "req-1"})
 
 			got, err := h.Handle(ctx, json.RawMessage(tc.event))
@@ -76,7 +76,7 @@ func TestParseHandler(t *testing.T) {
 			if err := json.Unmarshal([]byte(lines[0]), &gotLog); err != nil {
 				t.Fatal(err)
 			}
-			delete(gotLog, "time")
+			delete(gotLog, "timestamp")
 			if diff := cmp.Diff(tc.wantLog, gotLog); diff != "" {
 				t.Errorf("log line (-want +got):\n%s", diff)
 			}

@@ -54,7 +54,19 @@ const (
 	ApplicationName = "copy-files-to-archive"
 )
 
-var sslModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+// SSLModes are the DATABASE_SSLMODE values (libpq's sslmode) request-status
+// accepts; the CDK app checks its databaseSslMode context against the same
+// list (ValidSSLMode).
+var SSLModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+
+// ValidSSLMode returns an error listing the accepted values unless mode is
+// one of SSLModes; the caller names the setting.
+func ValidSSLMode(mode string) error {
+	if slices.Contains(SSLModes, mode) {
+		return nil
+	}
+	return fmt.Errorf("want one of %s", strings.Join(SSLModes, ", "))
+}
 
 // Config says how to reach the database. DatabaseURL, when set, replaces
 // every connection setting (for local use); otherwise host and password come
@@ -100,8 +112,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		}
 		c.MaxConns = int32(n)
 	}
-	if !slices.Contains(sslModes, c.SSLMode) {
-		errs = append(errs, fmt.Errorf("%s=%q: want one of %s", EnvSSLMode, c.SSLMode, strings.Join(sslModes, ", ")))
+	if err := ValidSSLMode(c.SSLMode); err != nil {
+		errs = append(errs, fmt.Errorf("%s=%q: %w", EnvSSLMode, c.SSLMode, err))
 	}
 	if c.DatabaseURL == "" {
 		if c.Name == "" {

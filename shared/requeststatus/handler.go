@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"time"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
@@ -47,6 +46,8 @@ func (r StatusResponse) MarshalJSON() ([]byte, error) {
 type StatusHandler struct {
 	Store  JobStore
 	Logger *slog.Logger
+
+	db DB // what NewHandlerFromEnv built, released by Close
 }
 
 // Handle runs the operation req names. Its errors are returned unwrapped, so
@@ -72,7 +73,7 @@ func (h *StatusHandler) Handle(ctx context.Context, req contract.StatusRequest) 
 	level, msg := slog.LevelInfo, "request status "+req.Operation
 	if err != nil {
 		level = slog.LevelError
-		attrs = append(attrs, slog.String("error_type", errorTypeName(err)), slog.String("error", err.Error()))
+		attrs = append(attrs, slog.String("error_type", contract.ErrorType(err)), slog.String("error", err.Error()))
 	}
 	h.logger().LogAttrs(ctx, level, msg, attrs...)
 	return resp, err
@@ -159,16 +160,6 @@ func routable(err error) error {
 		return dbErr
 	}
 	return &DatabaseError{Op: "request status", Err: err}
-}
-
-// errorTypeName is the errorType the Lambda runtime reports for err: the name
-// of its type, without the pointer.
-func errorTypeName(err error) string {
-	t := reflect.TypeOf(err)
-	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	return t.Name()
 }
 
 func (h *StatusHandler) logger() *slog.Logger {

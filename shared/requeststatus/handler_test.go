@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/lambdaerr"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
@@ -147,7 +146,7 @@ func TestStatusHandler(t *testing.T) {
 			// Through aws-lambda-go's own decoding and encoding.
 			out, err := lambda.NewHandler(h.Handle).Invoke(context.Background(), []byte(tc.input))
 
-			if got := lambdaerr.ErrorType(err); got != tc.wantErrorType {
+			if got := contract.ErrorType(err); got != tc.wantErrorType {
 				t.Errorf("errorType = %q (%v), want %q", got, err, tc.wantErrorType)
 			}
 			if err != nil && !strings.Contains(err.Error(), tc.wantErrText) {
@@ -218,7 +217,7 @@ func TestStatusHandlerOnPostgres(t *testing.T) {
 		}
 	}
 	_, err := invoke(context.Background(), []byte(`{"operation":"find_open_job","source_key":"missing.txt"}`))
-	if got := lambdaerr.ErrorType(err); got != "NoOpenJobError" {
+	if got := contract.ErrorType(err); got != "NoOpenJobError" {
 		t.Fatalf("missing key: errorType %q (%v), want NoOpenJobError", got, err)
 	}
 }

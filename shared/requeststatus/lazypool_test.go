@@ -362,7 +362,7 @@ func TestLazyPoolOnPostgres(t *testing.T) {
 	invoke := lambda.NewHandler((&StatusHandler{Store: NewStore(lp), Logger: slog.New(slog.DiscardHandler)}).Handle).Invoke
 
 	event := []byte(`{"operation":"find_open_job","source_key":"a.txt"}`)
-	if out, err := invoke(context.Background(), event); errorTypeName(err) != "DatabaseUnavailableError" {
+	if out, err := invoke(context.Background(), event); contract.ErrorType(err) != "DatabaseUnavailableError" {
 		t.Fatalf("first invocation: %s, error %T %v; want DatabaseUnavailableError", out, err, err)
 	}
 	out, err := invoke(context.Background(), event)

@@ -364,7 +364,7 @@ func TestLazyPoolRotatedPasswordOnPostgres(t *testing.T) {
 	}
 	old.Reset() // the container's connections have ended
 
-	if out, err := invoke(context.Background(), event); errorTypeName(err) != "DatabaseUnavailableError" {
+	if out, err := invoke(context.Background(), event); contract.ErrorType(err) != "DatabaseUnavailableError" {
 		t.Fatalf("after the rotation: %s, error %T %v; want DatabaseUnavailableError", out, err, err)
 	}
 	out, err = invoke(context.Background(), event)

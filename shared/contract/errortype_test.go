@@ -1,4 +1,4 @@
-package lambdaerr
+package contract_test
 
 import (
 	"errors"
@@ -8,6 +8,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda/messages"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 )
 
@@ -35,7 +36,7 @@ func TestErrorType(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := ErrorType(tc.err); got != tc.want {
+			if got := contract.ErrorType(tc.err); got != tc.want {
 				t.Errorf("ErrorType = %q, want %q", got, tc.want)
 			}
 		})
@@ -55,7 +56,7 @@ func TestErrorMessage(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := ErrorMessage(tc.err); got != tc.want {
+			if got := contract.ErrorMessage(tc.err); got != tc.want {
 				t.Errorf("ErrorMessage = %q, want %q", got, tc.want)
 			}
 		})

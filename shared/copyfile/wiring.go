@@ -1,0 +1,38 @@
+package copyfile
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+)
+
+// NewHandlerFromEnv builds the copy-file Lambda's handler from getenv's
+// environment: ConfigFromEnv (part size, concurrency, checksums, ...), an S3
+// client from awsCfg with HTTPClient sized for the concurrency and
+// S3ClientOptions (AWS_ENDPOINT_URL_S3, S3_FORCE_PATH_STYLE), a RegionalS3
+// (each call goes to a client of its bucket's region), an ArchiveCopier and
+// a CopyHandler logging to logger. An error names the
+// setting that is wrong.
+func NewHandlerFromEnv(_ context.Context, awsCfg aws.Config, getenv func(string) string, logger *slog.Logger) (*CopyHandler, error) {
+	cfg, err := ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	opt, err := S3ClientOptions(getenv)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg.HTTPClient = HTTPClient(cfg.Concurrency)
+	copier := NewArchiveCopier(NewRegionalS3(awsCfg, opt), cfg)
+	copier.Logger = logger
+	return &CopyHandler{Copier: copier, Logger: logger}, nil
+}
+
+// Invoke serves one invocation's JSON payload with Handle (lambda.Handler).
+func (h *CopyHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	return lambda.NewHandler(h.Handle).Invoke(ctx, payload)
+}
+
+var _ lambda.Handler = (*CopyHandler)(nil)

@@ -1,0 +1,127 @@
+// Package lambdafn starts the workflow's Lambda functions, all the same way:
+// a JSON logger that puts the invocation's Lambda request id on every line,
+// the AWS configuration, the function's own constructor (which reads the
+// function's environment), and a clear failure before lambda.Start when the
+// configuration is wrong.
+//
+// Each function's package owns its wiring in a constructor of the shape
+// [Constructor] (NewHandlerFromEnv); functions/<name>/main.go only calls
+// [Start] with it, and the local runner calls the same constructors.
+package lambdafn
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+)
+
+// Constructor builds a function's handler from its environment (getenv), the
+// AWS configuration and the logger. It returns an error, naming the setting,
+// when the configuration is wrong; it does not talk to the network.
+type Constructor[H lambda.Handler] func(ctx context.Context, awsCfg aws.Config, getenv func(string) string, logger *slog.Logger) (H, error)
+
+// RequestIDKey is the log attribute that carries the Lambda request id, as
+// aws-lambda-go's own lambdacontext.NewLogHandler names it.
+const RequestIDKey = "requestId"
+
+// NewLogger returns a JSON logger writing to w with Lambda's key names
+// (timestamp, message: lambdacontext.ReplaceAttr). Every record logged with
+// a context that carries a Lambda context (the *Context slog calls, as the
+// handlers use) gets the request id as requestId.
+//
+// lambdacontext.NewLogger does the same but writes only to os.Stdout and
+// picks TEXT or JSON from AWS_LAMBDA_LOG_FORMAT at package init; this one
+// takes its writer (tests, the local runner) and is always JSON, as the
+// functions are deployed with LoggingFormat JSON.
+func NewLogger(w io.Writer, level slog.Leveler) *slog.Logger {
+	return slog.New(&requestIDHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{
+		Level:       level,
+		ReplaceAttr: lambdacontext.ReplaceAttr,
+	})})
+}
+
+// LevelFromEnv reads AWS_LAMBDA_LOG_LEVEL (the function's application log
+// level, set by Lambda's advanced logging controls) as lambdacontext does:
+// DEBUG, INFO, WARN or ERROR; anything else, or unset, is INFO.
+func LevelFromEnv(getenv func(string) string) slog.Level {
+	switch strings.ToUpper(strings.TrimSpace(getenv("AWS_LAMBDA_LOG_LEVEL"))) {
+	case "TRACE", "DEBUG":
+		return slog.LevelDebug
+	case "WARN":
+		return slog.LevelWarn
+	case "ERROR", "FATAL":
+		return slog.LevelError
+	default:
+		return slog.LevelInfo
+	}
+}
+
+// requestIDHandler adds the Lambda request id from the record's context.
+type requestIDHandler struct{ slog.Handler }
+
+func (h *requestIDHandler) Handle(ctx context.Context, r slog.Record) error {
+	if lc, ok := lambdacontext.FromContext(ctx); ok && lc.AwsRequestID != "" {
+		r.AddAttrs(slog.String(RequestIDKey, lc.AwsRequestID))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h *requestIDHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &requestIDHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h *requestIDHandler) WithGroup(name string) slog.Handler {
+	return &requestIDHandler{h.Handler.WithGroup(name)}
+}
+
+// Build is Start without lambda.Start: the logger (JSON to logOut), the AWS
+// configuration from the process environment, and
+// the handler, or the configuration error.
+func Build[H lambda.Handler](ctx context.Context, newHandler Constructor[H], getenv func(string) string, logOut io.Writer) (H, *slog.Logger, error) {
+	var zero H
+	logger := NewLogger(logOut, LevelFromEnv(getenv))
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+	if err != nil {
+		return zero, logger, fmt.Errorf("load the AWS configuration: %w", err)
+	}
+	h, err := newHandler(ctx, awsCfg, getenv, logger)
+	if err != nil {
+		return zero, logger, err
+	}
+	return h, logger, nil
+}
+
+// Start builds the function name with newHandler from the process
+// environment and serves invocations (lambda.Start). When the configuration
+// is wrong it logs why and exits with status 1 before lambda.Start, so the
+// Lambda init fails with that message instead of every invocation failing.
+func Start[H lambda.Handler](name string, newHandler Constructor[H]) {
+	h, logger, err := Build(context.Background(), newHandler, os.Getenv, os.Stdout)
+	if err != nil {
+		logger.Error(name+": cannot start", "error", err.Error())
+		os.Exit(1)
+	}
+	slog.SetDefault(logger)
+	lambda.Start(h)
+}
+
+// Any returns newHandler as a constructor of lambda.Handler, so that
+// constructors of different handler types can be listed together (the local
+// runner's table of functions).
+func Any[H lambda.Handler](newHandler Constructor[H]) Constructor[lambda.Handler] {
+	return func(ctx context.Context, awsCfg aws.Config, getenv func(string) string, logger *slog.Logger) (lambda.Handler, error) {
+		h, err := newHandler(ctx, awsCfg, getenv, logger)
+		if err != nil {
+			return nil, err
+		}
+		return h, nil
+	}
+}

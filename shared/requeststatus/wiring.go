@@ -1,0 +1,91 @@
+package requeststatus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// NewHandlerFromEnv builds the request-status Lambda's handler from getenv's
+// environment (ConfigFromEnv). A configuration error stops the cold start.
+// Nothing here talks to the network:
+//   - with DATABASE_URL the pool is built now (NewPoolFromEnv;
+//     pgxpool.NewWithConfig does not connect; a database that is down is
+//     reported by the first query as DatabaseUnavailableError);
+//   - otherwise the host and password are read from SSM (a client from
+//     awsCfg), and the pool built, by the first invocation (LazyPool), so
+//     that an SSM failure is that invocation's DatabaseUnavailableError or
+//     DatabaseError, not a failed init; if the database later refuses that
+//     password (it was rotated), the pool is dropped and the retry reads
+//     SSM again.
+//
+// The handler holds the pool: Close releases it.
+func NewHandlerFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(string) string, logger *slog.Logger) (*StatusHandler, error) {
+	cfg, err := ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	var db DB
+	if cfg.UsesSSM() {
+		if awsCfg.Region == "" {
+			return nil, errors.New("AWS_REGION is not set: it is needed to read the database settings from SSM (or set DATABASE_URL)")
+		}
+		db = NewLazyPool(cfg, ssm.NewFromConfig(awsCfg), logger)
+	} else {
+		pool, err := newPool(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		logger.InfoContext(ctx, "request-status: database pool configured; it connects at the first query", "database", Describe(pool.Config()))
+		db = pool
+	}
+	return &StatusHandler{Store: NewStore(db), Logger: logger, db: db}, nil
+}
+
+// NewPoolFromEnv builds the pgx pool request-status uses when DATABASE_URL
+// is set, from getenv's environment (DATABASE_URL, DATABASE_MAX_CONNS, ...).
+// It does not connect. Without DATABASE_URL it fails: the settings are then
+// in SSM, which only NewHandlerFromEnv reads.
+func NewPoolFromEnv(ctx context.Context, getenv func(string) string) (*pgxpool.Pool, error) {
+	cfg, err := ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.UsesSSM() {
+		return nil, fmt.Errorf("%s is empty: a connection string is needed here", EnvDatabaseURL)
+	}
+	return newPool(ctx, cfg)
+}
+
+func newPool(ctx context.Context, cfg Config) (*pgxpool.Pool, error) {
+	poolCfg, err := cfg.PoolConfig(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return nil, fmt.Errorf("create database pool (%s): %w", Describe(poolCfg), err)
+	}
+	return pool, nil
+}
+
+// Close releases the database pool NewHandlerFromEnv built. A handler built
+// otherwise has nothing to close.
+func (h *StatusHandler) Close() {
+	if c, ok := h.db.(interface{ Close() }); ok {
+		c.Close()
+	}
+}
+
+// Invoke serves one invocation's JSON payload with Handle (lambda.Handler).
+func (h *StatusHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	return lambda.NewHandler(h.Handle).Invoke(ctx, payload)
+}
+
+var _ lambda.Handler = (*StatusHandler)(nil)
