@@ -55,12 +55,29 @@ func NewWorkflowAlarms(scope constructs.Construct, id string, props *WorkflowAla
 		MasterKey:   key,
 		EnforceSSL:  jsii.Bool(true),
 	})
+	// A topic policy replaces SNS's default policy, and EnforceSSL makes CDK
+	// write one holding only its Deny: without this Allow no alarm could
+	// publish. The conditions keep the service principal from acting for
+	// another account's alarms, or for alarms outside this stack (confused
+	// deputy): https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html
+	// and https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Notify_Users_Alarm_Changes.html
+	topic.AddToResourcePolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:        jsii.String("AllowStackAlarmsToPublish"),
+		Principals: &[]awsiam.IPrincipal{awsiam.NewServicePrincipal(jsii.String("cloudwatch.amazonaws.com"), nil)},
+		Actions:    jsii.Strings("sns:Publish"),
+		Resources:  &[]*string{topic.TopicArn()},
+		Conditions: &map[string]any{
+			"StringEquals": map[string]any{"aws:SourceAccount": awscdk.Aws_ACCOUNT_ID()},
+			"ArnLike":      map[string]any{"aws:SourceArn": alarmARNPattern()},
+		},
+	}))
 	if props.AlarmEmail != "" {
 		topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(props.AlarmEmail), nil))
 	}
 	action := awscloudwatchactions.NewSnsAction(topic)
 
 	failed := awscloudwatch.NewAlarm(c, jsii.String("ExecutionsFailed"), &awscloudwatch.AlarmProps{
+		AlarmName:        alarmName("ExecutionsFailed"),
 		AlarmDescription: jsii.String("A copy workflow execution failed: a file was not copied or its status not recorded (see the execution's CopyRequestError)."),
 		Metric: props.StateMachine.MetricFailed(&awscloudwatch.MetricOptions{
 			Period:    awscdk.Duration_Minutes(jsii.Number(5)),
@@ -74,6 +91,7 @@ func NewWorkflowAlarms(scope constructs.Construct, id string, props *WorkflowAla
 	failed.AddAlarmAction(action)
 
 	dead := awscloudwatch.NewAlarm(c, jsii.String("DeadLetters"), &awscloudwatch.AlarmProps{
+		AlarmName:        alarmName("DeadLetters"),
 		AlarmDescription: jsii.String("A restore event could not start the copy workflow and is in the dead-letter queue."),
 		Metric: props.DeadLetterQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
 			Period:    awscdk.Duration_Minutes(jsii.Number(5)),
@@ -87,4 +105,16 @@ func NewWorkflowAlarms(scope constructs.Construct, id string, props *WorkflowAla
 	dead.AddAlarmAction(action)
 
 	return &WorkflowAlarms{Construct: c, Topic: topic, FailedAlarm: failed, DeadLetterAlarm: dead}
+}
+
+// The alarms are named "<stack name>-<what>", so that the topic policy can
+// let this stack's alarms publish (alarmARNPattern), not every alarm of the
+// account.
+func alarmName(what string) *string {
+	return awscdk.Fn_Sub(jsii.String("${AWS::StackName}-"+what), nil)
+}
+
+// alarmARNPattern matches the ARNs of the alarms alarmName names.
+func alarmARNPattern() *string {
+	return awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AWS::StackName}-*"), nil)
 }

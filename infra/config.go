@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"net/mail"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -34,7 +36,9 @@ const (
 	ctxDatabaseHostParameter          = "databaseHostParameter"
 	ctxDatabasePasswordParameter      = "databasePasswordParameter"
 	ctxDatabaseSSLMode                = "databaseSslMode"
+	ctxDatabaseSSLRootCert            = "databaseSslRootCert"
 	ctxRequestStatusConcurrency       = "requestStatusConcurrency"
+	ctxCopyFileConcurrency            = "copyFileConcurrency"
 	ctxVPCID                          = "vpcId"
 	ctxSubnetIDs                      = "subnetIds"
 	ctxSecurityGroupID                = "securityGroupId"
@@ -49,7 +53,7 @@ func contextKeys() []string {
 		ctxRestoreBuckets, ctxArchiveBuckets, ctxArchiveKMSKeyARN, ctxSourceKMSKeyARNs, ctxArchiveStorageClass, ctxEnableRestoreBucketEventBridge,
 		ctxMultipartThresholdMB, ctxMultipartChunkSizeMB, ctxMultipartConcurrency,
 		ctxDatabasePort, ctxDatabaseName, ctxDatabaseUser, ctxDatabaseHostParameter,
-		ctxDatabasePasswordParameter, ctxDatabaseSSLMode, ctxRequestStatusConcurrency,
+		ctxDatabasePasswordParameter, ctxDatabaseSSLMode, ctxDatabaseSSLRootCert, ctxRequestStatusConcurrency, ctxCopyFileConcurrency,
 		ctxVPCID, ctxSubnetIDs, ctxSecurityGroupID, ctxAlarmEmail, ctxLogRetentionDays,
 	}
 	return append(keys, statemachine.ContextKeys()...)
@@ -88,10 +92,20 @@ type Config struct {
 	Database DatabaseConfig
 
 	// RequestStatusConcurrency is the request-status Lambda's reserved
-	// concurrency, 0 for none. With one database connection per container
-	// (DATABASE_MAX_CONNS=1) it bounds the workflow's connections across
-	// executions, which the Map's MaxConcurrency bounds only within one.
+	// concurrency, 0 (the default) for none. With one database connection
+	// per container (DATABASE_MAX_CONNS=1) it bounds the workflow's
+	// connections across executions, which the Map's MaxConcurrency bounds
+	// only within one. Off by default: Lambda refuses a reservation that
+	// leaves fewer than 100 unreserved executions, so any value fails the
+	// deploy on an account whose concurrency quota is below 100 + value
+	// (new accounts often have 10).
 	RequestStatusConcurrency int
+	// CopyFileConcurrency is the copy-file Lambda's reserved concurrency,
+	// 0 (the default) for none: at most that many copies run at once, so
+	// long copies cannot take the whole account's concurrency from the other
+	// three functions (whose throttled calls the workflow retries only for
+	// a while). Same quota rule as RequestStatusConcurrency.
+	CopyFileConcurrency int
 
 	// VPC placement of the database Lambda; all or none.
 	VPCID           string
@@ -111,10 +125,21 @@ type DatabaseConfig struct {
 	HostParameter     string // SSM String parameter with the host
 	PasswordParameter string // SSM SecureString parameter with the password
 	SSLMode           string
+	// SSLRootCert, when set, is a PEM file (path relative to the
+	// repository root) of the certificate authorities that sign the
+	// database's certificate, for a database outside RDS: the app ships it
+	// with the function (RootCertFileName) instead of trusting AWS's RDS
+	// authorities.
+	SSLRootCert string
 }
 
-// maxReservedConcurrency bounds requestStatusConcurrency: Lambda's default
-// account concurrency quota is 1000.
+// RootCertFileName is the name the databaseSslRootCert file gets in the
+// request-status function's package; Lambda unpacks the package in
+// /var/task (LAMBDA_TASK_ROOT).
+const RootCertFileName = "database-ca.pem"
+
+// maxReservedConcurrency bounds requestStatusConcurrency and
+// copyFileConcurrency: Lambda's default account concurrency quota is 1000.
 const maxReservedConcurrency = 1000
 
 // The storage classes an archive copy may be written in.
@@ -161,8 +186,10 @@ func ConfigFromContext(lookup func(key string) any) (Config, error) {
 			HostParameter:     r.str(ctxDatabaseHostParameter, true),
 			PasswordParameter: r.str(ctxDatabasePasswordParameter, true),
 			SSLMode:           r.str(ctxDatabaseSSLMode, true),
+			SSLRootCert:       r.str(ctxDatabaseSSLRootCert, false),
 		},
 		RequestStatusConcurrency: r.integer(ctxRequestStatusConcurrency, 0, maxReservedConcurrency),
+		CopyFileConcurrency:      r.integer(ctxCopyFileConcurrency, 0, maxReservedConcurrency),
 		VPCID:                    r.str(ctxVPCID, false),
 		SubnetIDs:                r.list(ctxSubnetIDs, false),
 		SecurityGroupID:          r.str(ctxSecurityGroupID, false),
@@ -223,6 +250,16 @@ func (c Config) check() []error {
 	if c.Database.SSLMode != "" {
 		if err := requeststatus.ValidSSLMode(c.Database.SSLMode); err != nil {
 			errs = append(errs, fmt.Errorf("%s = %q: %w", ctxDatabaseSSLMode, c.Database.SSLMode, err))
+		}
+	}
+	if f := c.Database.SSLRootCert; f != "" {
+		if b, err := os.ReadFile(f); err != nil {
+			errs = append(errs, fmt.Errorf("%s = %q: %v", ctxDatabaseSSLRootCert, f, err))
+		} else if !bytes.Contains(b, []byte("-----BEGIN CERTIFICATE-----")) {
+			errs = append(errs, fmt.Errorf("%s = %q: the file holds no PEM certificate", ctxDatabaseSSLRootCert, f))
+		}
+		if c.Database.SSLMode != "verify-full" && c.Database.SSLMode != "verify-ca" && c.Database.SSLMode != "require" {
+			errs = append(errs, fmt.Errorf("%s is set but %s = %q does not use it: want verify-full, verify-ca or require", ctxDatabaseSSLRootCert, ctxDatabaseSSLMode, c.Database.SSLMode))
 		}
 	}
 	inVPC := c.VPCID != "" || len(c.SubnetIDs) > 0 || c.SecurityGroupID != ""

@@ -72,6 +72,17 @@ func TestConfigFromContext(t *testing.T) {
 		{name: "requestStatusConcurrency above the account quota", change: map[string]any{"requestStatusConcurrency": 1001}, wantErr: []string{"requestStatusConcurrency = 1001"}},
 		{name: "negative requestStatusConcurrency", change: map[string]any{"requestStatusConcurrency": "-1"}, wantErr: []string{"requestStatusConcurrency = -1: want a whole number from 0 to 1000"}},
 		{name: "fractional requestStatusConcurrency", change: map[string]any{"requestStatusConcurrency": 2.5}, wantErr: []string{"requestStatusConcurrency = 2.5"}},
+		{
+			name:    "copyFileConcurrency as -c string",
+			change:  map[string]any{"copyFileConcurrency": "40"},
+			want:    func(c Config) any { return c.CopyFileConcurrency },
+			wantVal: 40,
+		},
+		{name: "copyFileConcurrency above the account quota", change: map[string]any{"copyFileConcurrency": 5000}, wantErr: []string{"copyFileConcurrency = 5000: want a whole number from 0 to 1000"}},
+		{name: "databaseSslRootCert missing", change: map[string]any{"databaseSslRootCert": "testdata/none.pem"}, wantErr: []string{`databaseSslRootCert = "testdata/none.pem": open testdata/none.pem: no such file`}},
+		{name: "databaseSslRootCert not PEM", change: map[string]any{"databaseSslRootCert": "main.go"}, wantErr: []string{`databaseSslRootCert = "main.go": the file holds no PEM certificate`}},
+		{name: "databaseSslRootCert with sslmode disable", change: map[string]any{"databaseSslRootCert": "testdata/database-ca.pem", "databaseSslMode": "disable"},
+			wantErr: []string{`databaseSslRootCert is set but databaseSslMode = "disable" does not use it`}},
 		{name: "workflow setting checked by statemachine", change: map[string]any{"copyRetries": "0"}, wantErr: []string{"copyRetries = 0"}},
 	}
 	for _, tc := range tests {

@@ -16,6 +16,8 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
 // stackID is the stack's id and CloudFormation name.
@@ -45,6 +47,17 @@ func run() error {
 		if err != nil {
 			return err
 		}
+		if name == statemachine.FunctionRequestStatus {
+			// The database's CA file travels in the function's package
+			// (stack.go points DATABASE_SSLROOTCERT at it); none is left
+			// from an earlier synth when the key is unset.
+			caFile := filepath.Join(dir, RootCertFileName)
+			if cfg.Database.SSLRootCert == "" {
+				_ = os.Remove(caFile)
+			} else if err := copyFile(cfg.Database.SSLRootCert, caFile); err != nil {
+				return fmt.Errorf("databaseSslRootCert: %w", err)
+			}
+		}
 		code[name] = awslambda.Code_FromAsset(jsii.String(dir), nil)
 	}
 
@@ -60,4 +73,13 @@ func run() error {
 	}
 	app.Synth(nil)
 	return nil
+}
+
+// copyFile copies src to dst (mode 0644).
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o644)
 }

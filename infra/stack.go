@@ -112,6 +112,10 @@ func NewArchiveCopyStack(scope constructs.Construct, id string, props *ArchiveCo
 	awscdk.NewCfnOutput(stack, jsii.String("AlarmTopicArn"), &awscdk.CfnOutputProps{
 		Value: s.Alarms.Topic.TopicArn(),
 	})
+	awscdk.NewCfnOutput(stack, jsii.String("CopyRoleArn"), &awscdk.CfnOutputProps{
+		Value:       s.Functions[statemachine.FunctionCopyFile].Role.RoleArn(),
+		Description: jsii.String("The role the copies run as: an archive bucket in another account names it in its bucket policy (docs/cross-account.md)"),
+	})
 
 	if cfg.EnableRestoreBucketEventBridge {
 		suppressBucketNotificationsHandler(stack)
@@ -130,11 +134,20 @@ func newRequestStatusFunction(stack awscdk.Stack, cfg Config, props *GoFunctionP
 		"DATABASE_USER":               db.User,
 		"DATABASE_HOST_PARAMETER":     db.HostParameter,
 		"DATABASE_PASSWORD_PARAMETER": db.PasswordParameter,
-		"DATABASE_SSLMODE":            db.SSLMode,
+		// verify-full (the default) checks the server against AWS's RDS
+		// certificate authorities, which the function embeds, unless
+		// DATABASE_SSLROOTCERT names a CA file shipped with it.
+		"DATABASE_SSLMODE": db.SSLMode,
 		// A Lambda container serves one invocation at a time: one
-		// connection is all it uses, and the reserved concurrency then
-		// bounds the connections of all executions together.
+		// connection is all it uses. Across executions the connections
+		// are bounded by the reserved concurrency when
+		// requestStatusConcurrency sets one (off by default), else by
+		// the database role's CONNECTION LIMIT (docs/concurrency.md).
 		"DATABASE_MAX_CONNS": "1",
+	}
+	if db.SSLRootCert != "" {
+		// main copies the file into the function's package.
+		props.Environment["DATABASE_SSLROOTCERT"] = "/var/task/" + RootCertFileName
 	}
 	props.ReservedConcurrency = cfg.RequestStatusConcurrency
 	if cfg.InVPC() {
@@ -209,6 +222,7 @@ func newCopyFileFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps)
 		env["STORAGE_CLASS"] = cfg.ArchiveStorageClass
 	}
 	props.Environment = env
+	props.ReservedConcurrency = cfg.CopyFileConcurrency
 	fn := NewGoFunction(stack, props.ConstructID, props)
 
 	objects := func(buckets []string) *[]*string {

@@ -360,7 +360,7 @@ func TestStackWithDefaults(t *testing.T) {
 		want := map[string]any{
 			"DATABASE_PORT": "5432", "DATABASE_NAME": "disaster_recovery", "DATABASE_USER": "druser",
 			"DATABASE_HOST_PARAMETER": "drdb-host", "DATABASE_PASSWORD_PARAMETER": "drdb-user-pass",
-			"DATABASE_SSLMODE": "require", "DATABASE_MAX_CONNS": "1",
+			"DATABASE_SSLMODE": "verify-full", "DATABASE_MAX_CONNS": "1",
 		}
 		if diff := cmp.Diff(want, env); diff != "" {
 			t.Errorf("request-status environment (-want +got):\n%s", diff)
@@ -376,22 +376,47 @@ func TestStackWithDefaults(t *testing.T) {
 		}
 	})
 
-	t.Run("database Lambda reserves requestStatusConcurrency", func(t *testing.T) {
-		// THEN the request-status Lambda has cdk.json's reserved concurrency
-		// (10), which with one connection per container bounds the database
-		// connections across executions; the other functions reserve none
-		got := map[string]any{}
+	t.Run("no function reserves concurrency by default", func(t *testing.T) {
+		// THEN no function has a reserved concurrency: Lambda refuses any
+		// reservation that leaves fewer than 100 unreserved executions, so
+		// a default deploy must reserve none to succeed on an account with
+		// a concurrency quota of 10
 		for _, name := range functionNames {
-			got[name] = s.props(t, s.functionID(name))["ReservedConcurrentExecutions"]
+			if v, ok := s.props(t, s.functionID(name))["ReservedConcurrentExecutions"]; ok {
+				t.Errorf("%s: ReservedConcurrentExecutions = %v, want none", name, v)
+			}
 		}
-		want := map[string]any{}
-		for _, name := range functionNames {
-			want[name] = nil
-		}
-		want[statemachine.FunctionRequestStatus] = float64(10)
+	})
+
+	t.Run("state machine logs to a group under /aws/vendedlogs/states/", func(t *testing.T) {
+		// THEN the state machine's log group is named
+		// /aws/vendedlogs/states/<stack name>-<stack UUID>
+		id := s.logicalID(s.stack.Workflow.LogGroup.Node().DefaultChild())
+		got := s.props(t, id)["LogGroupName"]
+		want := map[string]any{"Fn::Join": []any{"", []any{
+			"/aws/vendedlogs/states/", map[string]any{"Ref": "AWS::StackName"}, "-",
+			map[string]any{"Fn::Select": []any{float64(2), map[string]any{"Fn::Split": []any{"/", map[string]any{"Ref": "AWS::StackId"}}}}},
+		}}}
 		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("ReservedConcurrentExecutions (-want +got):\n%s", diff)
+			t.Errorf("state machine LogGroupName (-want +got):\n%s", diff)
 		}
+		// AND the state machine logs there
+		expect(t, "logging destination", func() {
+			s.template.HasResourceProperties(jsii.String("AWS::StepFunctions::StateMachine"), assertions.Match_ObjectLike(&map[string]any{
+				"LoggingConfiguration": assertions.Match_ObjectLike(&map[string]any{
+					"Destinations": []any{map[string]any{"CloudWatchLogsLogGroup": map[string]any{"LogGroupArn": getAttArn(id)}}},
+				}),
+			}))
+		})
+	})
+
+	t.Run("stack outputs the copy role's ARN", func(t *testing.T) {
+		// THEN an archive bucket owner in another account can name the role
+		expect(t, "CopyRoleArn output", func() {
+			s.template.HasOutput(jsii.String("CopyRoleArn"), assertions.Match_ObjectLike(&map[string]any{
+				"Value": getAttArn(s.roleID(statemachine.FunctionCopyFile)),
+			}))
+		})
 	})
 
 	t.Run("Standard state machine logging ALL with execution data and X-Ray", func(t *testing.T) {
@@ -513,6 +538,46 @@ func TestStackWithDefaults(t *testing.T) {
 				"AlarmActions": []any{map[string]any{"Ref": topicID}},
 			}))
 		})
+		// AND the topic policy (which replaces SNS's default policy) lets
+		// CloudWatch publish for this stack's alarms in this account only,
+		// besides denying plain HTTP
+		expect(t, "topic policy", func() {
+			s.template.HasResourceProperties(jsii.String("AWS::SNS::TopicPolicy"), assertions.Match_ObjectLike(&map[string]any{
+				"Topics": []any{map[string]any{"Ref": topicID}},
+				"PolicyDocument": assertions.Match_ObjectLike(&map[string]any{
+					"Statement": assertions.Match_ArrayWith(&[]any{
+						assertions.Match_ObjectLike(&map[string]any{
+							"Effect":    "Deny",
+							"Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+						}),
+						map[string]any{
+							"Sid":       "AllowStackAlarmsToPublish",
+							"Effect":    "Allow",
+							"Action":    "sns:Publish",
+							"Principal": map[string]any{"Service": "cloudwatch.amazonaws.com"},
+							"Resource":  map[string]any{"Ref": topicID},
+							"Condition": map[string]any{
+								"StringEquals": map[string]any{"aws:SourceAccount": map[string]any{"Ref": "AWS::AccountId"}},
+								"ArnLike":      map[string]any{"aws:SourceArn": sub("arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:${AWS::StackName}-*")},
+							},
+						},
+					}),
+				}),
+			}))
+		})
+		// AND both alarms have names that pattern matches
+		names := map[string]bool{}
+		for _, a := range s.resources("AWS::CloudWatch::Alarm") {
+			name, _ := json.Marshal(a["Properties"].(map[string]any)["AlarmName"])
+			names[string(name)] = true
+		}
+		wantNames := map[string]bool{
+			`{"Fn::Sub":"${AWS::StackName}-ExecutionsFailed"}`: true,
+			`{"Fn::Sub":"${AWS::StackName}-DeadLetters"}`:      true,
+		}
+		if diff := cmp.Diff(wantNames, names); diff != "" {
+			t.Errorf("alarm names (-want +got):\n%s", diff)
+		}
 		expect(t, "topic encryption", func() {
 			s.template.HasResourceProperties(jsii.String("AWS::SNS::Topic"), assertions.Match_ObjectLike(&map[string]any{
 				"KmsMasterKeyId": getAttArn(s.logicalID(s.stack.Alarms.Topic.MasterKey().Node().DefaultChild())),
@@ -698,15 +763,36 @@ func TestStackWithEveryOption(t *testing.T) {
 		"copyRetries":                    "5",
 		"copyRetrySleepSecs":             "10",
 		"mapMaxConcurrency":              "4",
-		"requestStatusConcurrency":       "0",
+		"requestStatusConcurrency":       "20",
+		"copyFileConcurrency":            "50",
+		"databaseSslMode":                "verify-ca",
+		"databaseSslRootCert":            "testdata/database-ca.pem",
 	})
 
-	t.Run("requestStatusConcurrency 0 reserves nothing", func(t *testing.T) {
-		p := s.props(t, s.functionID(statemachine.FunctionRequestStatus))
-		if v, ok := p["ReservedConcurrentExecutions"]; ok {
-			t.Errorf("ReservedConcurrentExecutions = %v, want none", v)
+	t.Run("database Lambda trusts the CA file it is shipped with", func(t *testing.T) {
+		env := s.props(t, s.functionID(statemachine.FunctionRequestStatus))["Environment"].(map[string]any)["Variables"].(map[string]any)
+		got := map[string]any{"DATABASE_SSLMODE": env["DATABASE_SSLMODE"], "DATABASE_SSLROOTCERT": env["DATABASE_SSLROOTCERT"]}
+		want := map[string]any{"DATABASE_SSLMODE": "verify-ca", "DATABASE_SSLROOTCERT": "/var/task/database-ca.pem"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("request-status TLS settings (-want +got):\n%s", diff)
 		}
-		env := p["Environment"].(map[string]any)["Variables"].(map[string]any)
+	})
+
+	t.Run("requestStatusConcurrency and copyFileConcurrency reserve concurrency", func(t *testing.T) {
+		// THEN request-status reserves 20 (one connection each) and
+		// copy-file 50; the other two reserve none
+		got := map[string]any{}
+		for _, name := range functionNames {
+			got[name] = s.props(t, s.functionID(name))["ReservedConcurrentExecutions"]
+		}
+		want := map[string]any{
+			statemachine.FunctionParseEvent: nil, statemachine.FunctionRequestStatus: float64(20),
+			statemachine.FunctionCopyFile: float64(50), statemachine.FunctionAggregate: nil,
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("ReservedConcurrentExecutions (-want +got):\n%s", diff)
+		}
+		env := s.props(t, s.functionID(statemachine.FunctionRequestStatus))["Environment"].(map[string]any)["Variables"].(map[string]any)
 		if env["DATABASE_MAX_CONNS"] != "1" {
 			t.Errorf("DATABASE_MAX_CONNS = %v, want 1", env["DATABASE_MAX_CONNS"])
 		}

@@ -69,9 +69,16 @@ func NewCopyWorkflow(scope constructs.Construct, id string, props *CopyWorkflowP
 		Resources: &arns,
 	}))
 
-	// A generated name: with a fixed one (e.g. /aws/vendedlogs/states/...),
-	// the retained group would block re-creating the stack.
+	// Under /aws/vendedlogs/: Step Functions adds each log group it logs to
+	// to the account's CloudWatch Logs resource policy, which holds at most
+	// 5,120 characters; groups under /aws/vendedlogs/ are covered by one
+	// entry, so busy accounts do not hit that limit
+	// (https://docs.aws.amazon.com/step-functions/latest/dg/bp-cwl.html).
+	// The name ends in the stack's id (a UUID CloudFormation gives each
+	// stack it creates): the group is retained when the stack is deleted,
+	// and a fixed name would then block creating the stack again.
 	logGroup := awslogs.NewLogGroup(c, jsii.String("Logs"), &awslogs.LogGroupProps{
+		LogGroupName:  StateMachineLogGroupName(),
 		Retention:     props.LogRetention,
 		RemovalPolicy: awscdk.RemovalPolicy_RETAIN,
 	})
@@ -98,4 +105,16 @@ func NewCopyWorkflow(scope constructs.Construct, id string, props *CopyWorkflowP
 	}}, jsii.Bool(true))
 
 	return &CopyWorkflow{Construct: c, StateMachine: sm, Role: role, LogGroup: logGroup, Definition: string(definition)}, nil
+}
+
+// StateMachineLogGroupPrefix starts the name of the state machine's log group.
+const StateMachineLogGroupPrefix = "/aws/vendedlogs/states/"
+
+// StateMachineLogGroupName is the state machine's log group name:
+// /aws/vendedlogs/states/<stack name>-<UUID of the stack id>.
+func StateMachineLogGroupName() *string {
+	stackUUID := awscdk.Fn_Select(jsii.Number(2), awscdk.Fn_Split(jsii.String("/"), awscdk.Aws_STACK_ID(), nil))
+	return awscdk.Fn_Join(jsii.String(""), &[]*string{
+		jsii.String(StateMachineLogGroupPrefix), awscdk.Aws_STACK_NAME(), jsii.String("-"), stackUUID,
+	})
 }

@@ -37,11 +37,12 @@ type Settings struct {
 	// per execution only: every S3 or EventBridge event starts its own
 	// execution, usually with one file. Across executions the
 	// request-status Lambda's reserved concurrency (the CDK app's context
-	// key requestStatusConcurrency, one connection per container) bounds
-	// them; the status tasks retry the throttling that causes
-	// (Lambda.TooManyRequestsException) longer than other Lambda faults: a
-	// fixed retrier in definition.asl.json, up to 6 retries from 2 s
-	// doubling to at most 60 s, full jitter (about two minutes at worst).
+	// key requestStatusConcurrency, one connection per container; off by
+	// default) or the database role's connection limit bounds them. Every
+	// task retries throttling (Lambda.TooManyRequestsException) longer
+	// than other Lambda faults: one fixed retrier in definition.asl.json,
+	// up to 6 retries from 2 s doubling to at most 60 s, full jitter (about
+	// two minutes at worst).
 	MapMaxConcurrency int
 
 	// CopyRetries is the total number of copy attempts, as the original's

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -103,7 +104,11 @@ func allStates(doc definitionDoc) map[string]state {
 	return all
 }
 
+// lambdaFaults are the Lambda service faults AWS recommends retrying
+// (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html),
+// plus the throttle, which every task retries on its own retrier.
 var lambdaFaults = []string{
+	"Lambda.ClientExecutionTimeoutException",
 	"Lambda.ServiceException",
 	"Lambda.AWSLambdaException",
 	"Lambda.SdkClientException",
@@ -111,22 +116,19 @@ var lambdaFaults = []string{
 }
 
 var lambdaFaultRetrier = retrier{
-	ErrorEquals: lambdaFaults, IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2, MaxDelaySeconds: 10, JitterStrategy: "FULL",
+	ErrorEquals:     []string{"Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"},
+	IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2, MaxDelaySeconds: 10, JitterStrategy: "FULL",
 }
 
-// The status tasks reach the database through the request-status Lambda,
-// whose reserved concurrency (requestStatusConcurrency) throttles when more
-// executions call it at once than it allows: they retry
-// Lambda.TooManyRequestsException on their own, longer retrier, before the
-// other Lambda faults' (whose list therefore leaves it out).
-var (
-	throttleRetrier = retrier{
-		ErrorEquals: []string{"Lambda.TooManyRequestsException"}, IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2, MaxDelaySeconds: 60, JitterStrategy: "FULL",
-	}
-	statusLambdaFaultRetrier = retrier{
-		ErrorEquals: []string{"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"}, IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2, MaxDelaySeconds: 10, JitterStrategy: "FULL",
-	}
-)
+// Every task retries Lambda.TooManyRequestsException on its own, longer
+// retrier: the account's unreserved concurrency may be taken by long copies
+// (or a function's reserved concurrency reached) for minutes, and a task
+// that gave up would reject the event (Read restored files), record a
+// copied file as failed (the status tasks) or fail an execution whose files
+// were copied (Report results).
+var throttleRetrier = retrier{
+	ErrorEquals: []string{"Lambda.TooManyRequestsException"}, IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2, MaxDelaySeconds: 60, JitterStrategy: "FULL",
+}
 
 func TestRenderRetryAndCatch(t *testing.T) {
 	custom := DefaultSettings()
@@ -172,7 +174,7 @@ func TestRenderRetryAndCatch(t *testing.T) {
 			states := allStates(renderDoc(t, withARNs(tc.settings)))
 
 			copyRetrier := tc.wantCopy
-			copyRetrier.ErrorEquals = append([]string{"TransientCopyError"}, append(lambdaFaults, "Lambda.Unknown")...)
+			copyRetrier.ErrorEquals = append([]string{"TransientCopyError"}, append(lambdaFaultRetrier.ErrorEquals, "Lambda.Unknown")...)
 			copyRetrier.JitterStrategy = "FULL"
 			dbRetrier := tc.wantDBTry
 			dbRetrier.ErrorEquals = []string{"DatabaseUnavailableError"}
@@ -183,7 +185,7 @@ func TestRenderRetryAndCatch(t *testing.T) {
 				catch []catcher
 			}{
 				"Read restored files": {
-					retry: []retrier{lambdaFaultRetrier},
+					retry: []retrier{throttleRetrier, lambdaFaultRetrier},
 					catch: []catcher{
 						// No ResultPath: it defaults to "$", the error replaces
 						// the input. An input that is not an object (e.g. [1,2])
@@ -196,23 +198,23 @@ func TestRenderRetryAndCatch(t *testing.T) {
 					},
 				},
 				"Find open job": {
-					retry: []retrier{dbRetrier, throttleRetrier, statusLambdaFaultRetrier},
+					retry: []retrier{dbRetrier, throttleRetrier, lambdaFaultRetrier},
 					catch: []catcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.lookup_error", Next: "Job lookup failed"}},
 				},
 				"Copy file": {
-					retry: []retrier{copyRetrier},
+					retry: []retrier{copyRetrier, throttleRetrier},
 					catch: []catcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.copy_error", Next: "Record copy error"}},
 				},
 				"Record copy complete": {
-					retry: []retrier{dbRetrier, throttleRetrier, statusLambdaFaultRetrier},
+					retry: []retrier{dbRetrier, throttleRetrier, lambdaFaultRetrier},
 					catch: []catcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.record_error", Next: "Status not recorded"}},
 				},
 				"Record copy error": {
-					retry: []retrier{dbRetrier, throttleRetrier, statusLambdaFaultRetrier},
+					retry: []retrier{dbRetrier, throttleRetrier, lambdaFaultRetrier},
 					catch: []catcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.record_error", Next: "Status not recorded"}},
 				},
 				"Report results": {
-					retry: []retrier{lambdaFaultRetrier},
+					retry: []retrier{throttleRetrier, lambdaFaultRetrier},
 				},
 			}
 			for name, w := range want {
@@ -257,6 +259,31 @@ func TestEveryTaskRetriesLambdaFaults(t *testing.T) {
 			if !retried[e] {
 				t.Errorf("%s does not retry %s", name, e)
 			}
+		}
+	}
+}
+
+// TestEveryTaskSurvivesThrottlingAsLongAsTheStatusTasks: the retrier that
+// handles Lambda.TooManyRequestsException is the same on every task, so no
+// task gives up on a throttled function sooner than the status tasks do.
+func TestEveryTaskSurvivesThrottlingAsLongAsTheStatusTasks(t *testing.T) {
+	for name, st := range allStates(renderDoc(t, withARNs(DefaultSettings()))) {
+		if st.Type != "Task" {
+			continue
+		}
+		var got *retrier
+		for i, r := range st.Retry {
+			if slices.Contains(r.ErrorEquals, "Lambda.TooManyRequestsException") {
+				got = &st.Retry[i]
+				break
+			}
+		}
+		if got == nil {
+			t.Errorf("%s does not retry Lambda.TooManyRequestsException", name)
+			continue
+		}
+		if diff := cmp.Diff(throttleRetrier, *got); diff != "" {
+			t.Errorf("%s throttle retrier (-want +got):\n%s", name, diff)
 		}
 	}
 }

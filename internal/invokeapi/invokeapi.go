@@ -42,6 +42,12 @@ type Function struct {
 	// invocation's context gets that deadline, as in Lambda, so handlers
 	// that plan around their deadline behave as deployed.
 	Timeout time.Duration
+	// ThrottleFirst, when positive, makes the server refuse the function's
+	// first ThrottleFirst invocations as Lambda refuses an invocation
+	// beyond the account's or the function's concurrency: HTTP 429
+	// TooManyRequestsException, the handler not run (tests of the
+	// workflow's throttle retries).
+	ThrottleFirst int
 }
 
 // Invocation is one invocation in progress.
@@ -67,6 +73,7 @@ type Server struct {
 	perFunction map[string]int
 	maxInFlight map[string]int
 	calls       map[string]int
+	throttled   map[string]int
 }
 
 // Start listens on a free loopback port and serves the given functions.
@@ -96,6 +103,7 @@ func Start(functions []Function, report ErrorReport) (*Server, error) {
 		perFunction: map[string]int{},
 		maxInFlight: map[string]int{},
 		calls:       map[string]int{},
+		throttled:   map[string]int{},
 	}
 	s.http = &http.Server{
 		Handler:           s,
@@ -137,7 +145,27 @@ func (s *Server) MaxInFlight(function string) int {
 	return s.maxInFlight[function]
 }
 
-// Calls returns how many times the named function was invoked.
+// Throttled returns how many invocations of the named function were refused
+// with TooManyRequestsException (see Function.ThrottleFirst).
+func (s *Server) Throttled(function string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.throttled[function]
+}
+
+// throttle reports whether this invocation of fn is refused, counting it.
+func (s *Server) throttle(fn Function) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.throttled[fn.Name] >= fn.ThrottleFirst {
+		return false
+	}
+	s.throttled[fn.Name]++
+	return true
+}
+
+// Calls returns how many times the named function's handler was invoked
+// (throttled invocations not counted).
 func (s *Server) Calls(function string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -182,6 +210,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(payload) == 0 {
 		payload = []byte("{}")
+	}
+	if s.throttle(fn) {
+		// As Lambda answers an Invoke beyond the concurrency limit
+		// (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html#API_Invoke_Errors):
+		// 429 TooManyRequestsException; the function does not run.
+		writeThrottled(w, "Rate Exceeded.", "ReservedFunctionConcurrentInvocationLimitExceeded")
+		return
 	}
 
 	id := s.begin(name, payload)
@@ -280,5 +315,15 @@ func writeServiceError(w http.ResponseWriter, status int, code, message string) 
 	w.Header().Set("X-Amzn-ErrorType", code)
 	w.WriteHeader(status)
 	body, _ := json.Marshal(map[string]string{"Type": "User", "message": message})
+	w.Write(body) //nolint:errcheck // the caller sees a broken connection.
+}
+
+// writeThrottled answers 429 TooManyRequestsException in the shape of
+// Lambda's Invoke error (Type, message, Reason, retryAfterSeconds).
+func writeThrottled(w http.ResponseWriter, message, reason string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amzn-ErrorType", "TooManyRequestsException")
+	w.WriteHeader(http.StatusTooManyRequests)
+	body, _ := json.Marshal(map[string]string{"Type": "User", "message": message, "Reason": reason, "retryAfterSeconds": "1"})
 	w.Write(body) //nolint:errcheck // the caller sees a broken connection.
 }

@@ -128,3 +128,46 @@ func TestInvocationDeadline(t *testing.T) {
 		}
 	}
 }
+
+func TestThrottleFirst(t *testing.T) {
+	// GIVEN a function whose first 2 invocations are throttled
+	ran := 0
+	counter := lambda.NewHandler(func(ctx context.Context) (map[string]int, error) {
+		ran++
+		return map[string]int{"ran": ran}, nil
+	})
+	srv, err := Start([]Function{{Name: "busy", Handler: counter, ThrottleFirst: 2}}, report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	// WHEN it is invoked 3 times
+	type answer struct {
+		Status    int
+		ErrorType string
+		Body      string
+	}
+	var got []answer
+	for range 3 {
+		resp, err := http.Post(srv.URL+"/2015-03-31/functions/busy/invocations", "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got = append(got, answer{resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), string(body)})
+	}
+
+	// THEN the first two are Lambda's 429 TooManyRequestsException and the
+	// handler runs only for the third
+	throttled := answer{429, "TooManyRequestsException",
+		`{"Reason":"ReservedFunctionConcurrentInvocationLimitExceeded","Type":"User","message":"Rate Exceeded.","retryAfterSeconds":"1"}`}
+	want := []answer{throttled, throttled, {200, "", `{"ran":1}`}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("answers (-want +got):\n%s", diff)
+	}
+	if srv.Throttled("busy") != 2 || srv.Calls("busy") != 1 {
+		t.Errorf("Throttled = %d, Calls = %d; want 2 and 1", srv.Throttled("busy"), srv.Calls("busy"))
+	}
+}

@@ -78,6 +78,9 @@ type harnessOptions struct {
 	// versioned: the S3 server keeps versions, and the restore bucket has
 	// versioning enabled.
 	versioned bool
+	// throttleFirst: the Invoke API answers 429 TooManyRequestsException
+	// to the first throttleFirst calls of every function.
+	throttleFirst int
 }
 
 func newHarness(t *testing.T, opts harnessOptions) *harness {
@@ -126,6 +129,7 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 		RetryPause: 20 * time.Millisecond,
 
 		CopyFunctionTimeout: opts.copyTimeout,
+		ThrottleFirst:       opts.throttleFirst,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -344,6 +348,107 @@ func TestScenarioCopiesFiles(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Scenario: Lambda throttles. The account's concurrency is taken (long
+// copies elsewhere), so Lambda refuses the first 5 invocations of every
+// function with 429 TooManyRequestsException, which reaches the workflow as
+// Lambda.TooManyRequestsException. Every task retries it on the same
+// retrier (6 retries), so the event is not rejected, each file is copied
+// once (a throttled invocation never runs the handler), its row is
+// complete and the execution succeeds. Before every task had that retrier,
+// "Read restored files" gave up after 3 and rejected the event.
+func TestScenarioThrottledFunctions(t *testing.T) {
+	t.Parallel()
+	const throttles = 5
+	h := newHarness(t, harnessOptions{throttleFirst: throttles})
+	keys := []string{"granules/L0A RAD RAW product (1 of 20).h5", "granules/a+b=c café.iso.xml"}
+	bodies := map[string][]byte{}
+	var jobs []requeststatus.JobRow
+	for i, key := range keys {
+		bodies[key] = []byte(fmt.Sprintf("file %d: %s", i, randomHex(32)))
+		h.putObject(key, bodies[key])
+		jobs = append(jobs, h.insertJob(key))
+	}
+
+	res := h.run(readEvent(t, "s3-records-two-files-encoded-keys.json"))
+
+	results := outputResults(t, res)
+	if len(results) != len(keys) {
+		t.Fatalf("%d results, want %d: %+v", len(results), len(keys), results)
+	}
+	for _, r := range results {
+		if !r.Success {
+			t.Errorf("%s failed: %s", r.SourceKey, r.ErrMsg)
+		}
+	}
+	wantThrottled := map[string]int{}
+	for name := range res.Calls {
+		wantThrottled[name] = throttles
+	}
+	if diff := cmp.Diff(wantThrottled, res.Throttled); diff != "" {
+		t.Errorf("throttled invocations (-want +got):\n%s", diff)
+	}
+	// Each file copied once: one copy-file handler run per file.
+	wantCalls := map[string]int{"parse-event": 1, "request-status": 2 * len(keys), "copy-file": len(keys), "aggregate": 1}
+	if diff := cmp.Diff(wantCalls, res.Calls); diff != "" {
+		t.Errorf("handler runs (-want +got):\n%s", diff)
+	}
+	for _, key := range keys {
+		if got, ok := h.archived(key); !ok || !bytes.Equal(got, bodies[key]) {
+			t.Errorf("%q archived: %v, same bytes: %v", key, ok, bytes.Equal(got, bodies[key]))
+		}
+	}
+	for _, job := range jobs {
+		if got := h.job(job.RequestID); got.JobStatus != "complete" || got.ErrMsg != "" {
+			t.Errorf("row %s: status %q err_msg %q, want complete", job.ObjectKey, got.JobStatus, got.ErrMsg)
+		}
+	}
+	retried := 0
+	for _, ev := range res.History {
+		if ev.Type == "StateRetried" {
+			retried++
+		}
+	}
+	if retried != 4*throttles {
+		t.Errorf("%d StateRetried events, want %d (one per throttled invocation)", retried, 4*throttles)
+	}
+	t.Logf("throttled execution: %v wall time with the retry pauses shortened to 20 ms (%d throttled invocations, %d retries)",
+		res.Duration.Round(time.Millisecond), 4*throttles, retried)
+}
+
+// Scenario: an event naming 800 files. In AWS their report would overflow
+// Step Functions' limits (the Map's 256 KiB, the 32,768-character cause);
+// parse-event rejects it, naming the bound, and nothing is copied.
+func TestScenarioOversizedEventRejected(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	var records []string
+	for i := range 800 {
+		records = append(records, fmt.Sprintf(`{"eventName":"ObjectRestore:Completed","s3":{"bucket":{"name":%q},"object":{"key":"granules/file-%04d.h5","size":10}}}`, restoreBucket, i))
+	}
+	h.putObject("granules/file-0000.h5", []byte("restored"))
+	job := h.insertJob("granules/file-0000.h5")
+
+	res := h.run([]byte(`{"Records":[` + strings.Join(records, ",") + `]}`))
+
+	results := failedResults(t, res)
+	if len(results) != 1 || results[0].Success || !strings.Contains(results[0].ErrMsg, "invalid event, nothing was copied: event names 800 files") ||
+		!strings.Contains(results[0].ErrMsg, "32768-character error cause") {
+		t.Errorf("results %+v, want one failed result naming the bound", results)
+	}
+	if n := res.Calls["copy-file"] + res.Calls["request-status"]; n != 0 {
+		t.Errorf("%d copy-file and request-status calls, want none", n)
+	}
+	if keys := h.archiveKeys(); len(keys) != 0 {
+		t.Errorf("archive holds %v", keys)
+	}
+	if got := h.job(job.RequestID); got.JobStatus != "inprogress" {
+		t.Errorf("row status %q, want inprogress (untouched)", got.JobStatus)
+	}
+	if len([]rune(res.CauseText())) > 32768 {
+		t.Errorf("cause of %d characters", len([]rune(res.CauseText())))
 	}
 }
 

@@ -28,9 +28,71 @@ const lambdaSdk = requireFromRoot('@aws-sdk/client-lambda');
 // make the cause "errorType: errorMessage", a shape AWS never produces. The
 // engine uses this same SDK module, so patching its send() is enough; error
 // names, Retry and Catch work as before.
+//
+// A request the Lambda service itself refuses (throttled: 429
+// TooManyRequestsException; 5xx ServiceException; ...) reaches a state
+// machine in AWS as "Lambda." + the exception name, e.g.
+// Lambda.TooManyRequestsException
+// (https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html);
+// the engine would pass the SDK's bare name, which no Retrier matches. The
+// SDK's own retries are off (AWS_MAX_ATTEMPTS=1, set by the Go side), so the
+// definition's Retry policy is what handles these, as in AWS.
+//
+// AWS's payload and cause limits, which the engine does not enforce, are
+// enforced here so that a local run fails where AWS would
+// (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html):
+// a task's input or output above 256 KiB fails the execution with
+// States.DataLimitExceeded (a terminal error: no Retry or Catch, States.ALL
+// included, handles it), and an error's cause is cut at 32,768 characters.
+const MAX_PAYLOAD_BYTES = 256 * 1024;
+const MAX_CAUSE_CHARS = 32768;
+
+function dataLimitExceeded(message) {
+  const err = new Error(message);
+  err.name = 'States.DataLimitExceeded';
+  err.isRetryable = false;
+  err.isCatchable = false;
+  return err;
+}
+
+function cutCause(text) {
+  if (text.length <= MAX_CAUSE_CHARS) return text;
+  return Array.from(text).slice(0, MAX_CAUSE_CHARS).join('');
+}
+
+function payloadBytes(value) {
+  if (value === undefined) return 0;
+  if (value instanceof Uint8Array) return value.byteLength;
+  return Buffer.byteLength(typeof value === 'string' ? value : JSON.stringify(value), 'utf8');
+}
+
 const originalSend = lambdaSdk.LambdaClient.prototype.send;
 lambdaSdk.LambdaClient.prototype.send = async function send(command, ...rest) {
-  const out = await originalSend.call(this, command, ...rest);
+  if (command instanceof lambdaSdk.InvokeCommand) {
+    const size = payloadBytes(command.input.Payload);
+    if (size > MAX_PAYLOAD_BYTES) {
+      throw dataLimitExceeded(`the input of the task invoking ${command.input.FunctionName} is ${size} bytes, more than the ${MAX_PAYLOAD_BYTES} bytes a state may take`);
+    }
+  }
+  let out;
+  try {
+    out = await originalSend.call(this, command, ...rest);
+  } catch (err) {
+    if (command instanceof lambdaSdk.InvokeCommand && err instanceof lambdaSdk.LambdaServiceException) {
+      const status = err.$metadata && err.$metadata.httpStatusCode;
+      const named = new Error(`${err.message} (Service: AWSLambda; Status Code: ${status}; Error Code: ${err.name})`);
+      named.name = `Lambda.${err.name}`;
+      throw named;
+    }
+    if (command instanceof lambdaSdk.InvokeCommand) {
+      // No answer from Lambda at all (connection refused or reset, a
+      // timeout): Step Functions reports Lambda.SdkClientException.
+      const named = new Error(`Unable to execute HTTP request: ${err.message || err}`);
+      named.name = 'Lambda.SdkClientException';
+      throw named;
+    }
+    throw err;
+  }
   if (command instanceof lambdaSdk.InvokeCommand && out && out.FunctionError) {
     const text = out.Payload ? new TextDecoder().decode(out.Payload) : '';
     let payload;
@@ -39,9 +101,15 @@ lambdaSdk.LambdaClient.prototype.send = async function send(command, ...rest) {
     } catch {
       payload = { errorMessage: text, errorType: 'Lambda.Unknown' };
     }
-    const err = new Error(JSON.stringify(payload));
+    const err = new Error(cutCause(JSON.stringify(payload)));
     err.name = (payload && payload.errorType) || 'Lambda.Unknown';
     throw err;
+  }
+  if (command instanceof lambdaSdk.InvokeCommand && out) {
+    const size = payloadBytes(out.Payload);
+    if (size > MAX_PAYLOAD_BYTES) {
+      throw dataLimitExceeded(`the output of ${command.input.FunctionName} is ${size} bytes, more than the ${MAX_PAYLOAD_BYTES} bytes a state may return`);
+    }
   }
   return out;
 };
@@ -108,16 +176,37 @@ async function main() {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 
+  // A state whose input or output (a Map's list of iteration results, a
+  // Pass state's) exceeds the payload limit stops the execution, as
+  // States.DataLimitExceeded would in AWS.
+  let limitError = null;
+  const checkPayload = (event) => {
+    if (limitError || !event.state || (event.type !== 'StateEntered' && event.type !== 'StateExited')) return;
+    const [what, value] = event.type === 'StateEntered' ? ['input', event.state.input] : ['output', event.state.output];
+    const size = payloadBytes(value);
+    if (size > MAX_PAYLOAD_BYTES) {
+      limitError = dataLimitExceeded(`the ${what} of state "${event.state.name}" is ${size} bytes, more than the ${MAX_PAYLOAD_BYTES} bytes a state may carry`);
+      execution.abort();
+    }
+  };
   const pump = (async () => {
-    for await (const event of execution.eventLogs) emit({ event: slim(event) });
+    for await (const event of execution.eventLogs) {
+      checkPayload(event);
+      emit({ event: slim(event) });
+    }
   })();
 
   try {
     const output = await execution.result;
     await pump;
+    if (limitError) throw limitError;
     emit({ result: { status: 'SUCCEEDED', output } });
   } catch (err) {
     await pump.catch(() => {});
+    if (limitError) {
+      emit({ result: { status: 'FAILED', error: limitError.name, cause: limitError.message } });
+      return;
+    }
     let error = err && err.name ? err.name : 'Error';
     let cause = causeOf(err);
     if (err && err.name === 'ExecutionError' && err.cause) {
@@ -130,7 +219,7 @@ async function main() {
       error = 'ExecutionAborted';
       cause = 'the execution was aborted';
     }
-    emit({ result: { status: 'FAILED', error, cause } });
+    emit({ result: { status: 'FAILED', error, cause: cutCause(cause) } });
   }
 }
 

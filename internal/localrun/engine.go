@@ -203,7 +203,7 @@ func engineEnv(base []string, lambdaEndpoint string) []string {
 	drop := map[string]bool{
 		"AWS_ENDPOINT_URL_LAMBDA": true, "AWS_ENDPOINT_URL": true,
 		"AWS_ACCESS_KEY_ID": true, "AWS_SECRET_ACCESS_KEY": true, "AWS_SESSION_TOKEN": true,
-		"AWS_PROFILE": true,
+		"AWS_PROFILE": true, "AWS_MAX_ATTEMPTS": true, "AWS_RETRY_MODE": true,
 	}
 	env := make([]string, 0, len(base)+4)
 	for _, kv := range base {
@@ -214,6 +214,9 @@ func engineEnv(base []string, lambdaEndpoint string) []string {
 	}
 	return append(env,
 		"AWS_ENDPOINT_URL_LAMBDA="+lambdaEndpoint,
+		// One request per Invoke: Step Functions does not retry a
+		// refused invocation by itself; the definition's Retry does.
+		"AWS_MAX_ATTEMPTS=1",
 		"AWS_ACCESS_KEY_ID=local",
 		"AWS_SECRET_ACCESS_KEY=local",
 		"AWS_EC2_METADATA_DISABLED=true",

@@ -51,8 +51,10 @@ type Result struct {
 	// shows running at once.
 	MaxCopiesInFlight  int `json:"-"`
 	MaxCopiesInHistory int `json:"-"`
-	// Calls counts the invocations of each function.
-	Calls map[string]int `json:"-"`
+	// Calls counts the invocations of each function that ran its
+	// handler; Throttled those the Invoke API refused (ThrottleFirst).
+	Calls     map[string]int `json:"-"`
+	Throttled map[string]int `json:"-"`
 	// Duration is the wall time of the execution.
 	Duration time.Duration `json:"-"`
 }
@@ -112,9 +114,11 @@ func Execute(ctx context.Context, x Execution, event []byte) (*Result, error) {
 		MaxCopiesInHistory: history.MaxCopiesInFlight(),
 		Duration:           time.Since(start),
 		Calls:              map[string]int{},
+		Throttled:          map[string]int{},
 	}
 	for _, f := range x.Functions {
 		out.Calls[f.Name] = srv.Calls(f.Name)
+		out.Throttled[f.Name] = srv.Throttled(f.Name)
 	}
 	for _, ev := range out.History {
 		out.Events = append(out.Events, ev.Raw)

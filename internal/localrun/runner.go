@@ -47,6 +47,11 @@ type Config struct {
 	CopyFunctionTimeout time.Duration
 	// ProgressEvery and ProgressAfter tune the "still running" lines.
 	ProgressEvery, ProgressAfter time.Duration
+	// ThrottleFirst, when positive, makes the local Invoke API refuse the
+	// first ThrottleFirst invocations of every function per execution with
+	// 429 TooManyRequestsException, as Lambda does beyond a concurrency
+	// limit (tests of the throttle retries).
+	ThrottleFirst int
 }
 
 // Runner runs the workflow locally: services up, definition rendered,
@@ -121,6 +126,9 @@ func NewRunner(ctx context.Context, cfg Config) (_ *Runner, err error) {
 	r.functions, r.closeFns, err = Functions(ctx, lambdaEnv, cfg.LambdaLog, cfg.CopyFunctionTimeout)
 	if err != nil {
 		return nil, err
+	}
+	for i := range r.functions {
+		r.functions[i].ThrottleFirst = cfg.ThrottleFirst
 	}
 	return r, nil
 }

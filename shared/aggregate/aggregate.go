@@ -4,8 +4,6 @@
 package aggregate
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -15,30 +13,20 @@ import (
 // CopyRequestError is the aggregate Lambda's error when any file was not
 // copied and recorded, or the event was rejected. Its message is the
 // original Lambda's: "File copy failed. " followed by the JSON list of every
-// file's result.
+// file's result (contract.FailureMessage). Step Functions cuts an error's
+// cause at contract.MaxCauseChars, which would leave a list that is not
+// JSON: the longest error messages are shortened in the list so that it fits
+// (contract.FitErrMsgs; request_status.err_msg keeps them whole), and
+// parse-event rejects events with more files than the list can hold
+// (contract.FilesWithinReport).
 type CopyRequestError struct {
 	// Results holds every file's result, the successful ones too.
 	Results []contract.FileResult
 }
 
 func (e *CopyRequestError) Error() string {
-	return "File copy failed. " + resultsJSON(e.Results)
-}
-
-// resultsJSON renders results as a JSON list ("[]", never "null"), without
-// HTML escaping so that keys with &, < or > stay readable in the message.
-func resultsJSON(results []contract.FileResult) string {
-	if results == nil {
-		results = []contract.FileResult{}
-	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(results); err != nil {
-		// FileResult holds only strings and a bool: Encode cannot fail.
-		return fmt.Sprintf("%+v", results)
-	}
-	return string(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+	results, _ := contract.FitErrMsgs(e.Results)
+	return contract.FailureMessage(results)
 }
 
 // Aggregate turns each iteration of the workflow's Map into the file's

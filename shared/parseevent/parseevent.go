@@ -17,6 +17,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"reflect"
 	"strconv"
@@ -87,15 +88,27 @@ func ParseEvent(data []byte) ([]contract.File, error) {
 	if err := json.Unmarshal(data, &shape); err != nil {
 		return nil, &InvalidEventError{Problem: "event is not valid JSON: " + err.Error()}
 	}
+	var files []contract.File
+	var err error
 	switch {
 	case shape.Records != nil:
-		return parseNotification(shape.Records)
+		files, err = parseNotification(shape.Records)
 	case shape.DetailType != nil:
-		return parseEventBridge(data)
+		files, err = parseEventBridge(data)
 	default:
 		return nil, &InvalidEventError{Problem: "neither an S3 notification (Records) nor an EventBridge " +
 			DetailTypeObjectRestoreCompleted + " event"}
 	}
+	if err != nil {
+		return nil, err
+	}
+	if n := contract.FilesWithinReport(files); n < len(files) {
+		return nil, &InvalidEventError{Problem: fmt.Sprintf("event "+
+			"names %d files; with these keys at most %d fit in one event: the report of a failed request (CopyRequestError, "+
+			"%d characters of error message per file) must fit in Step Functions' %d-character error cause. "+
+			"Send the files in smaller events", len(files), n, contract.ReportErrMsgChars, contract.MaxCauseChars)}
+	}
+	return files, nil
 }
 
 // parseNotification reads the Records of a classic S3 event notification.

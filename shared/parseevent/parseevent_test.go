@@ -371,3 +371,54 @@ func BenchmarkParseEvent(b *testing.B) {
 		})
 	}
 }
+
+// notificationWith returns an S3 notification naming n restored files with
+// keys of keyLen characters.
+func notificationWith(n, keyLen int) []byte {
+	var records []string
+	for i := range n {
+		key := fmt.Sprintf("granules/%06d/", i)
+		key += strings.Repeat("k", keyLen-len(key))
+		records = append(records, fmt.Sprintf(`{"eventName":"ObjectRestore:Completed","s3":{"bucket":{"name":"restore"},"object":{"key":%q,"size":1}}}`, key))
+	}
+	return []byte(`{"Records":[` + strings.Join(records, ",") + `]}`)
+}
+
+// TestParseEventRejectsEventsBeyondTheReport: an event naming more files
+// than the report of a failed request can hold in Step Functions' cause
+// (contract.FilesWithinReport) is rejected as a whole, naming the bound;
+// one at the bound is accepted.
+func TestParseEventRejectsEventsBeyondTheReport(t *testing.T) {
+	var all []contract.File
+	for i := range 200 {
+		key := fmt.Sprintf("granules/%06d/", i)
+		all = append(all, contract.File{SourceBucket: "restore", SourceKey: key + strings.Repeat("k", 100-len(key)), Size: 1})
+	}
+	bound := contract.FilesWithinReport(all)
+	if bound < 10 || bound >= 200 {
+		t.Fatalf("bound %d", bound)
+	}
+	t.Run("800 files rejected, naming the bound", func(t *testing.T) {
+		files, err := ParseEvent(notificationWith(800, 100))
+		var invalid *InvalidEventError
+		if !errors.As(err, &invalid) || files != nil {
+			t.Fatalf("files %d, error %v; want an InvalidEventError", len(files), err)
+		}
+		for _, want := range []string{"names 800 files", fmt.Sprintf("at most %d fit", bound), "32768-character error cause"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+		}
+	})
+	t.Run("files at the bound accepted", func(t *testing.T) {
+		files, err := ParseEvent(notificationWith(bound, 100))
+		if err != nil || len(files) != bound {
+			t.Fatalf("files %d, error %v; want %d files", len(files), err, bound)
+		}
+	})
+	t.Run("one more rejected", func(t *testing.T) {
+		if _, err := ParseEvent(notificationWith(bound+1, 100)); err == nil {
+			t.Fatalf("%d files accepted", bound+1)
+		}
+	})
+}

@@ -26,6 +26,7 @@ const (
 	EnvHostParameter     = "DATABASE_HOST_PARAMETER"
 	EnvPasswordParameter = "DATABASE_PASSWORD_PARAMETER"
 	EnvSSLMode           = "DATABASE_SSLMODE"
+	EnvSSLRootCert       = "DATABASE_SSLROOTCERT"
 	EnvMaxConns          = "DATABASE_MAX_CONNS"
 )
 
@@ -34,8 +35,12 @@ const (
 	DefaultPort              = 5432
 	DefaultHostParameter     = "drdb-host"
 	DefaultPasswordParameter = "drdb-user-pass"
-	DefaultSSLMode           = "require"
-	DefaultMaxConns          = 2
+	// DefaultSSLMode verifies the server: its certificate must chain to
+	// AWS's RDS certificate authorities (RDSRootCAs; or to those of
+	// DATABASE_SSLROOTCERT) and name the host the SSM parameter gives.
+	// "require" encrypts without checking who answers.
+	DefaultSSLMode  = "verify-full"
+	DefaultMaxConns = 2
 	// DefaultConnectTimeout bounds one connection attempt when DATABASE_URL
 	// does not set connect_timeout.
 	DefaultConnectTimeout = 5 * time.Second
@@ -80,7 +85,11 @@ type Config struct {
 	HostParameter     string // DATABASE_HOST_PARAMETER: SSM parameter holding the host
 	PasswordParameter string // DATABASE_PASSWORD_PARAMETER: SSM SecureString holding the password
 	SSLMode           string // DATABASE_SSLMODE
-	MaxConns          int32  // DATABASE_MAX_CONNS: pool size per Lambda container
+	// SSLRootCert (DATABASE_SSLROOTCERT) is a PEM file of the certificate
+	// authorities to trust instead of AWS's RDS ones (a database outside
+	// RDS); with it, "require" verifies the chain too, as in libpq.
+	SSLRootCert string
+	MaxConns    int32 // DATABASE_MAX_CONNS: pool size per Lambda container
 }
 
 // ConfigFromEnv reads Config from the environment through getenv (os.Getenv
@@ -95,6 +104,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		HostParameter:     orDefault(getenv(EnvHostParameter), DefaultHostParameter),
 		PasswordParameter: orDefault(getenv(EnvPasswordParameter), DefaultPasswordParameter),
 		SSLMode:           orDefault(getenv(EnvSSLMode), DefaultSSLMode),
+		SSLRootCert:       strings.TrimSpace(getenv(EnvSSLRootCert)),
 		MaxConns:          DefaultMaxConns,
 	}
 	var errs []error
@@ -114,6 +124,11 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	}
 	if err := ValidSSLMode(c.SSLMode); err != nil {
 		errs = append(errs, fmt.Errorf("%s=%q: %w", EnvSSLMode, c.SSLMode, err))
+	}
+	if c.SSLRootCert != "" {
+		if err := checkRootCertFile(c.SSLRootCert); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.DatabaseURL == "" {
 		if c.Name == "" {
@@ -169,9 +184,27 @@ func (c Config) PoolConfig(ctx context.Context, params ParameterReader) (*pgxpoo
 		}
 		dsn := fmt.Sprintf("host=%s port=%d dbname=%s user=%s sslmode=%s",
 			quoteDSNValue(strings.TrimSpace(host)), c.Port, quoteDSNValue(c.Name), quoteDSNValue(c.User), c.SSLMode)
+		if c.SSLRootCert != "" {
+			dsn += " sslrootcert=" + quoteDSNValue(c.SSLRootCert)
+		}
 		cfg, err = pgxpool.ParseConfig(dsn)
 		if err != nil {
 			return nil, &DatabaseError{Op: fmt.Sprintf("database configuration (host from SSM parameter %q)", c.HostParameter), Err: err}
+		}
+		if c.SSLRootCert == "" && (c.SSLMode == "verify-full" || c.SSLMode == "verify-ca") {
+			// pgx would verify against the system's roots, which do not
+			// include AWS's RDS authorities. Its verify-ca check reads
+			// RootCAs when it runs, so setting it here serves both modes.
+			roots, err := RDSRootCAs()
+			if err != nil {
+				return nil, err
+			}
+			cfg.ConnConfig.TLSConfig.RootCAs = roots
+			for _, fb := range cfg.ConnConfig.Fallbacks {
+				if fb.TLSConfig != nil {
+					fb.TLSConfig.RootCAs = roots
+				}
+			}
 		}
 		// Fallback configs (sslmode=prefer, several hosts) share this field.
 		cfg.ConnConfig.Password = password
@@ -206,11 +239,21 @@ func setsPoolParam(databaseURL, name string) bool {
 }
 
 // Describe summarizes a pool configuration for logs: host, port, database,
-// user, TLS and pool size; never the password.
+// user, TLS (off, unverified, or verified) and pool size; never the password.
 func Describe(cfg *pgxpool.Config) string {
 	cc := cfg.ConnConfig
-	return fmt.Sprintf("host=%s port=%d database=%s user=%s tls=%t max_conns=%d",
-		cc.Host, cc.Port, cc.Database, cc.User, cc.TLSConfig != nil, cfg.MaxConns)
+	tlsMode := "off"
+	switch t := cc.TLSConfig; {
+	case t == nil:
+	case !t.InsecureSkipVerify:
+		tlsMode = "verify-full"
+	case t.VerifyPeerCertificate != nil:
+		tlsMode = "verify-ca"
+	default:
+		tlsMode = "unverified"
+	}
+	return fmt.Sprintf("host=%s port=%d database=%s user=%s tls=%s max_conns=%d",
+		cc.Host, cc.Port, cc.Database, cc.User, tlsMode, cfg.MaxConns)
 }
 
 // readParameter reads one SSM parameter, decrypted. Its errors name the

@@ -17,7 +17,7 @@ func TestConfigFromEnv(t *testing.T) {
 	defaults := Config{
 		Port: 5432, Name: "disaster_recovery", User: "druser",
 		HostParameter: "drdb-host", PasswordParameter: "drdb-user-pass",
-		SSLMode: "require", MaxConns: 2,
+		SSLMode: "verify-full", MaxConns: 2,
 	}
 	tests := []struct {
 		name     string
@@ -44,7 +44,24 @@ func TestConfigFromEnv(t *testing.T) {
 			name: "DATABASE_URL needs nothing else",
 			env:  map[string]string{"DATABASE_URL": " postgres://postgres@127.0.0.1:5432/test "},
 			want: Config{DatabaseURL: "postgres://postgres@127.0.0.1:5432/test", Port: 5432,
-				HostParameter: "drdb-host", PasswordParameter: "drdb-user-pass", SSLMode: "require", MaxConns: 2},
+				HostParameter: "drdb-host", PasswordParameter: "drdb-user-pass", SSLMode: "verify-full", MaxConns: 2},
+		},
+		{
+			name: "require with a root certificate file",
+			env: map[string]string{"DATABASE_NAME": "dr", "DATABASE_USER": "app",
+				"DATABASE_SSLMODE": "require", "DATABASE_SSLROOTCERT": "certs/aws-rds-ca-bundle.pem"},
+			want: Config{Port: 5432, Name: "dr", User: "app", HostParameter: "drdb-host", PasswordParameter: "drdb-user-pass",
+				SSLMode: "require", SSLRootCert: "certs/aws-rds-ca-bundle.pem", MaxConns: 2},
+		},
+		{
+			name:     "root certificate file missing",
+			env:      map[string]string{"DATABASE_NAME": "dr", "DATABASE_USER": "app", "DATABASE_SSLROOTCERT": "/nonexistent/ca.pem"},
+			wantErrs: []string{`DATABASE_SSLROOTCERT="/nonexistent/ca.pem"`, "no such file"},
+		},
+		{
+			name:     "root certificate file without a certificate",
+			env:      map[string]string{"DATABASE_NAME": "dr", "DATABASE_USER": "app", "DATABASE_SSLROOTCERT": "certs/README.md"},
+			wantErrs: []string{`DATABASE_SSLROOTCERT="certs/README.md": the file holds no PEM certificate`},
 		},
 		{
 			name:     "missing name and user",

@@ -1,0 +1,148 @@
+package contract
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Step Functions limits the workflow must stay within
+// (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html#service-limits-task-executions):
+// a state's input or output larger than MaxStatePayloadBytes fails the
+// execution with States.DataLimitExceeded, and an error's cause is cut at
+// MaxCauseChars characters (the Cause of ExecutionFailedEventDetails and
+// TaskFailedEventDetails has a maximum length of 32,768:
+// https://docs.aws.amazon.com/step-functions/latest/apireference/API_ExecutionFailedEventDetails.html).
+const (
+	MaxStatePayloadBytes = 256 * 1024
+	MaxCauseChars        = 32768
+)
+
+// ErrorTypeCopyRequest is the error type (Go type name) of the aggregate
+// function's failure, aggregate.CopyRequestError.
+const ErrorTypeCopyRequest = "CopyRequestError"
+
+// failurePrefix starts the failure message, as in the original Lambda.
+const failurePrefix = "File copy failed. "
+
+// FailureMessage is the message of a failed request, the original Lambda's:
+// "File copy failed. " followed by the JSON list of every file's result
+// ("[]", never "null"; no HTML escaping, so keys with &, < or > stay
+// readable).
+func FailureMessage(results []FileResult) string {
+	if results == nil {
+		results = []FileResult{}
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(results); err != nil {
+		// FileResult holds only strings and a bool: Encode cannot fail.
+		return failurePrefix + fmt.Sprintf("%+v", results)
+	}
+	return failurePrefix + string(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+}
+
+// CauseChars is the length in characters of the cause Step Functions
+// records for a Lambda function error: the function's error payload,
+// {"errorMessage": message, "errorType": errorType}, as JSON text, where
+// every quote and backslash of the message is escaped once more.
+func CauseChars(errorType, message string) int {
+	b, _ := json.Marshal(struct {
+		ErrorMessage string `json:"errorMessage"`
+		ErrorType    string `json:"errorType"`
+	}{message, errorType})
+	return utf8.RuneCount(b)
+}
+
+// FitErrMsgs returns results whose failure message, as a CopyRequestError
+// cause, fits in MaxCauseChars: the longest error messages are shortened
+// (each to the same number of characters, ending in "…") just enough;
+// results that fit already are returned as they are. ok is false when even
+// empty error messages would not fit (too many files: see
+// FilesWithinReport).
+func FitErrMsgs(results []FileResult) (fitted []FileResult, ok bool) {
+	fits := func(rs []FileResult) bool {
+		return CauseChars(ErrorTypeCopyRequest, FailureMessage(rs)) <= MaxCauseChars
+	}
+	if fits(results) {
+		return results, true
+	}
+	longest := 0
+	for _, r := range results {
+		longest = max(longest, utf8.RuneCountInString(r.ErrMsg))
+	}
+	// The largest per-message length that fits, by bisection.
+	lo, hi := 0, longest
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if fits(capErrMsgs(results, mid)) {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	fitted = capErrMsgs(results, lo)
+	return fitted, fits(fitted)
+}
+
+// capErrMsgs cuts every error message longer than n characters to n,
+// the last one "…".
+func capErrMsgs(results []FileResult, n int) []FileResult {
+	out := make([]FileResult, len(results))
+	for i, r := range results {
+		if utf8.RuneCountInString(r.ErrMsg) > n {
+			runes := []rune(r.ErrMsg)
+			if n == 0 {
+				r.ErrMsg = ""
+			} else {
+				r.ErrMsg = string(runes[:n-1]) + "…"
+			}
+		}
+		out[i] = r
+	}
+	return out
+}
+
+// The room the report of an event keeps for each file, beyond what the event
+// itself says (bucket and key): the longest request id the schema's
+// generator writes (a UUID), the longest archive bucket name, and
+// ReportErrMsgChars characters of error message.
+const (
+	reportRequestIDChars   = 36
+	reportTargetBucketChar = 63
+	// ReportErrMsgChars is the error message every file's result keeps in
+	// the report of a failed request, however many files the event names;
+	// longer messages are shortened in the report (FitErrMsgs), never in
+	// request_status.err_msg.
+	ReportErrMsgChars = 300
+)
+
+// FilesWithinReport returns how many of files, from the first, fit in one
+// event: the CopyRequestError that would report every one of them failed,
+// with a request id, an archive bucket of the longest name and
+// ReportErrMsgChars characters of error message each, must fit in Step
+// Functions' MaxCauseChars. parse-event rejects an event naming more.
+//
+// With keys of 100 characters 50 files fit; with keys of S3's
+// maximum, 1,024 bytes, about 20. The Map's output stays far below
+// MaxStatePayloadBytes for as many files (each iteration holds its key a
+// few times and its errors' causes).
+func FilesWithinReport(files []File) int {
+	worst := make([]FileResult, 0, len(files))
+	for i, f := range files {
+		worst = append(worst, FileResult{
+			RequestID:    strings.Repeat("0", reportRequestIDChars),
+			SourceBucket: f.SourceBucket,
+			SourceKey:    f.SourceKey,
+			TargetBucket: strings.Repeat("a", reportTargetBucketChar),
+			ErrMsg:       strings.Repeat("e", ReportErrMsgChars),
+		})
+		if CauseChars(ErrorTypeCopyRequest, FailureMessage(worst)) > MaxCauseChars {
+			return i
+		}
+	}
+	return len(files)
+}

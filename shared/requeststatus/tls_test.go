@@ -1,0 +1,284 @@
+package requeststatus
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/binary"
+	"encoding/pem"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
+)
+
+// testCA is a certificate authority made for one test.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	file string // its certificate as a PEM file
+}
+
+func newTestCA(t *testing.T, name string) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), name+".pem")
+	if err := os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &testCA{cert: cert, key: key, file: file}
+}
+
+// serverCert issues a server certificate for the DNS names.
+func (ca *testCA) serverCert(t *testing.T, dnsNames ...string) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: dnsNames[0]},
+		DNSNames:     dnsNames,
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// tlsPostgres is a Postgres server that speaks TLS: it answers the
+// protocol's SSLRequest with 'S', completes the TLS handshake with its
+// certificate, and relays the decrypted connection to the test's real
+// Postgres (which trusts local connections). Everything after the handshake
+// (startup, authentication, queries) is the real server's.
+type tlsPostgres struct {
+	ln         net.Listener
+	handshakes atomic.Int32 // completed TLS handshakes
+	wg         sync.WaitGroup
+}
+
+// sslRequestCode is the protocol's SSLRequest code (1234 << 16 | 5679).
+const sslRequestCode = 80877103
+
+func startTLSPostgres(t *testing.T, cert tls.Certificate, target string) *tlsPostgres {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &tlsPostgres{ln: ln}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.serve(conn, cfg, target)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		s.wg.Wait()
+	})
+	return s
+}
+
+func (s *tlsPostgres) port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+
+func (s *tlsPostgres) serve(conn net.Conn, cfg *tls.Config, target string) {
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	var req [8]byte
+	if _, err := io.ReadFull(conn, req[:]); err != nil {
+		return
+	}
+	if binary.BigEndian.Uint32(req[0:4]) != 8 || binary.BigEndian.Uint32(req[4:8]) != sslRequestCode {
+		return // this server only speaks TLS
+	}
+	if _, err := conn.Write([]byte{'S'}); err != nil {
+		return
+	}
+	tlsConn := tls.Server(conn, cfg)
+	if err := tlsConn.Handshake(); err != nil {
+		return // the client refused the certificate
+	}
+	s.handshakes.Add(1)
+	backend, err := net.Dial("tcp", target)
+	if err != nil {
+		return
+	}
+	defer backend.Close()
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(backend, tlsConn); done <- struct{}{} }()
+	go func() { io.Copy(tlsConn, backend); done <- struct{}{} }()
+	<-done
+}
+
+// TestVerifyFullAcceptsOnlyTheTrustedServer: with verify-full the function
+// connects to a server whose certificate chains to the trusted authority and
+// names the host, and refuses any other, with a permanent DatabaseError
+// naming the certificate problem. By default the trusted authorities are
+// AWS's RDS ones, which did not sign the test server's certificate.
+func TestVerifyFullAcceptsOnlyTheTrustedServer(t *testing.T) {
+	url := pgtest.URL(t)
+	cc, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc.TLSConfig != nil {
+		t.Skip("SKIPPED: this test relays plaintext connections; TEST_DATABASE_URL needs sslmode=disable")
+	}
+	target := net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port)))
+	serverCA := newTestCA(t, "server-ca")
+	otherCA := newTestCA(t, "other-ca")
+	// GIVEN a TLS-speaking Postgres whose certificate, from serverCA,
+	// names "localhost" only
+	server := startTLSPostgres(t, serverCA.serverCert(t, "localhost"), target)
+
+	tests := []struct {
+		name     string
+		host     string // what the SSM host parameter says
+		mode     string
+		rootCert string // DATABASE_SSLROOTCERT
+		wantErr  string // "" when the connection must work
+	}{
+		{name: "verify-full with the server's CA", host: "localhost", mode: "verify-full", rootCert: serverCA.file},
+		{name: "verify-full with another CA", host: "localhost", mode: "verify-full", rootCert: otherCA.file,
+			wantErr: "certificate signed by unknown authority"},
+		{name: "verify-full by default trusts only AWS's RDS CAs", host: "localhost", mode: DefaultSSLMode,
+			wantErr: "certificate signed by unknown authority"},
+		{name: "verify-full with a host the certificate does not name", host: "127.0.0.1", mode: "verify-full", rootCert: serverCA.file,
+			wantErr: "cannot validate certificate for 127.0.0.1"},
+		{name: "verify-ca does not check the host", host: "127.0.0.1", mode: "verify-ca", rootCert: serverCA.file},
+		{name: "require encrypts without verifying", host: "localhost", mode: "require"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			params := &fakeParameters{values: map[string]string{"drdb-host": tc.host, "drdb-user-pass": "unused (trust)"}}
+			c := Config{Port: server.port(), Name: cc.Database, User: cc.User, HostParameter: "drdb-host",
+				PasswordParameter: "drdb-user-pass", SSLMode: tc.mode, SSLRootCert: tc.rootCert, MaxConns: 1}
+			before := server.handshakes.Load()
+			// WHEN the function's pool configuration connects and queries
+			err := query(t, c, params)
+			// THEN
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("connection refused: %v", err)
+				}
+				if server.handshakes.Load() == before {
+					t.Error("the query did not go through a TLS handshake")
+				}
+				return
+			}
+			var dbErr *DatabaseError
+			if !errors.As(err, &dbErr) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("error %T %v, want a DatabaseError (permanent) containing %q", err, err, tc.wantErr)
+			}
+			if server.handshakes.Load() != before {
+				t.Error("a handshake completed with a server that should have been refused")
+			}
+		})
+	}
+}
+
+// query connects the way the function does (PoolConfig from SSM) and runs
+// one query, returning the error as the store would classify it.
+func query(t *testing.T, c Config, params ParameterReader) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cfg, err := c.PoolConfig(ctx, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var one int
+	if err := pool.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+		return classify("test query", err)
+	}
+	return nil
+}
+
+// TestRDSRootCAs: the embedded bundle parses whole and holds AWS's 2024 RDS
+// root CAs.
+func TestRDSRootCAs(t *testing.T) {
+	pool, err := RDSRootCAs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, n, err := parseRoots(rdsCABundle)
+	if err != nil || n != 120 {
+		t.Fatalf("%d certificates, error %v; want the 120 of certs/README.md", n, err)
+	}
+	var subjects []string
+	for rest := rdsCABundle; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		cert, _ := x509.ParseCertificate(block.Bytes)
+		subjects = append(subjects, cert.Subject.CommonName)
+	}
+	all := strings.Join(subjects, "\n")
+	for _, want := range []string{"Amazon RDS us-east-1 Root CA RSA2048 G1", "Amazon RDS eu-west-1 Root CA ECC384 G1", "Amazon Root CA 1"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the bundle lacks %q", want)
+		}
+	}
+	if pool == nil {
+		t.Error("nil pool")
+	}
+}
