@@ -29,9 +29,10 @@ check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	go vet ./...
 
-## bench: the benchmarks (parsing, one file's copy path, multipart throughput).
+## bench: the benchmarks (parsing, one file's copy path, multipart throughput on the
+## local server and on the model of S3 against boto3; about 25 minutes).
 bench: node_modules
-	go test -run '^$$' -bench . -benchmem ./shared/...
+	go test -run '^$$' -bench . -benchmem -timeout 60m ./shared/...
 
 ## lambdas: build the Lambda binaries as deployed (linux/arm64, stripped) into bin/.
 lambdas:

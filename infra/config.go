@@ -30,6 +30,7 @@ const (
 	ctxMultipartThresholdMB           = "multipartThresholdMb"
 	ctxMultipartChunkSizeMB           = "multipartChunksizeMb"
 	ctxMultipartConcurrency           = "multipartConcurrency"
+	ctxMultipartMinPartMB             = "multipartMinPartMb"
 	ctxDatabasePort                   = "databasePort"
 	ctxDatabaseName                   = "databaseName"
 	ctxDatabaseUser                   = "databaseUser"
@@ -51,7 +52,7 @@ const (
 func contextKeys() []string {
 	keys := []string{
 		ctxRestoreBuckets, ctxArchiveBuckets, ctxArchiveKMSKeyARN, ctxSourceKMSKeyARNs, ctxArchiveStorageClass, ctxEnableRestoreBucketEventBridge,
-		ctxMultipartThresholdMB, ctxMultipartChunkSizeMB, ctxMultipartConcurrency,
+		ctxMultipartThresholdMB, ctxMultipartChunkSizeMB, ctxMultipartConcurrency, ctxMultipartMinPartMB,
 		ctxDatabasePort, ctxDatabaseName, ctxDatabaseUser, ctxDatabaseHostParameter,
 		ctxDatabasePasswordParameter, ctxDatabaseSSLMode, ctxDatabaseSSLRootCert, ctxRequestStatusConcurrency, ctxCopyFileConcurrency,
 		ctxVPCID, ctxSubnetIDs, ctxSecurityGroupID, ctxAlarmEmail, ctxLogRetentionDays,
@@ -88,6 +89,7 @@ type Config struct {
 	MultipartThresholdMB int
 	MultipartChunkSizeMB int
 	MultipartConcurrency int
+	MultipartMinPartMB   int
 
 	Database DatabaseConfig
 
@@ -179,6 +181,7 @@ func ConfigFromContext(lookup func(key string) any) (Config, error) {
 		MultipartThresholdMB:           r.integer(ctxMultipartThresholdMB, copyfile.MinMultipartThresholdMB, math.MaxInt32),
 		MultipartChunkSizeMB:           r.integer(ctxMultipartChunkSizeMB, copyfile.MinMultipartChunkSizeMB, copyfile.MaxMultipartChunkSizeMB),
 		MultipartConcurrency:           r.integer(ctxMultipartConcurrency, copyfile.MinMultipartConcurrency, copyfile.MaxMultipartConcurrency),
+		MultipartMinPartMB:             r.integer(ctxMultipartMinPartMB, copyfile.MinMultipartMinPartMB, copyfile.MaxMultipartMinPartMB),
 		Database: DatabaseConfig{
 			Port:              r.integer(ctxDatabasePort, 1, 65535),
 			Name:              r.str(ctxDatabaseName, true),

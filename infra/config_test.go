@@ -174,11 +174,13 @@ func TestMultipartDefaultsMatchArchiveCopy(t *testing.T) {
 		ctxMultipartThresholdMB: def.MultipartThreshold / copyfile.MiB,
 		ctxMultipartChunkSizeMB: def.ChunkSize / copyfile.MiB,
 		ctxMultipartConcurrency: int64(def.Concurrency),
+		ctxMultipartMinPartMB:   def.PartSizeFloor / copyfile.MiB,
 	}
 	got := map[string]int64{
 		ctxMultipartThresholdMB: int64(cfg.MultipartThresholdMB),
 		ctxMultipartChunkSizeMB: int64(cfg.MultipartChunkSizeMB),
 		ctxMultipartConcurrency: int64(cfg.MultipartConcurrency),
+		ctxMultipartMinPartMB:   int64(cfg.MultipartMinPartMB),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("multipart settings (-copyfile.DefaultConfig +cdk.json):\n%s", diff)
@@ -196,6 +198,7 @@ func TestMultipartRangesMatchArchiveCopy(t *testing.T) {
 		{ctxMultipartThresholdMB, "MULTIPART_THRESHOLD_MB", edges(copyfile.MinMultipartThresholdMB, copyfile.MaxMultipartThresholdMB)},
 		{ctxMultipartChunkSizeMB, "MULTIPART_CHUNKSIZE_MB", edges(copyfile.MinMultipartChunkSizeMB, copyfile.MaxMultipartChunkSizeMB)},
 		{ctxMultipartConcurrency, "MULTIPART_CONCURRENCY", edges(copyfile.MinMultipartConcurrency, copyfile.MaxMultipartConcurrency)},
+		{ctxMultipartMinPartMB, "MULTIPART_MIN_PART_MB", edges(copyfile.MinMultipartMinPartMB, copyfile.MaxMultipartMinPartMB)},
 	}
 	for _, tc := range tests {
 		for _, v := range tc.values {

@@ -214,6 +214,7 @@ func newCopyFileFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps)
 		"MULTIPART_THRESHOLD_MB": strconv.Itoa(cfg.MultipartThresholdMB),
 		"MULTIPART_CHUNKSIZE_MB": strconv.Itoa(cfg.MultipartChunkSizeMB),
 		"MULTIPART_CONCURRENCY":  strconv.Itoa(cfg.MultipartConcurrency),
+		"MULTIPART_MIN_PART_MB":  strconv.Itoa(cfg.MultipartMinPartMB),
 	}
 	if cfg.ArchiveKMSKeyARN != "" {
 		env["ARCHIVE_KMS_KEY_ID"] = cfg.ArchiveKMSKeyARN

@@ -3,13 +3,17 @@ package copyfile_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
@@ -129,13 +133,17 @@ func BenchmarkCopyThroughput(b *testing.B) {
 			{"multipart-c4", true, 4},
 			{"multipart-c8", true, 8},
 			{"multipart-c16", true, 16},
+			{"multipart-defaults", true, 0}, // the default plan and concurrency
 		}
 		for _, m := range modes {
 			b.Run(fmt.Sprintf("size=%dMiB/%s", size>>20, m.name), func(b *testing.B) {
 				cfg := copyfile.DefaultConfig()
 				cfg.MultipartChecksum = copyfile.ChecksumOff // versitygw v1.8.0 gap; see multipartEnv
-				cfg.ChunkSize = chunkMB * copyfile.MiB
-				cfg.Concurrency = m.concurrency
+				if m.concurrency > 0 {
+					cfg.ChunkSize = chunkMB * copyfile.MiB
+					cfg.PartSizeFloor = cfg.ChunkSize // fixed parts, as measured in BENCHMARKS.md
+					cfg.Concurrency = m.concurrency
+				}
 				cfg.MultipartThreshold = copyfile.MaxCopyObjectSize
 				if m.multipart {
 					cfg.MultipartThreshold = 0
@@ -152,6 +160,51 @@ func BenchmarkCopyThroughput(b *testing.B) {
 						b.Fatalf("outcome %+v, want multipart=%v", out, m.multipart)
 					}
 				}
+			})
+		}
+	}
+}
+
+// BenchmarkCopyBoto3 copies the same objects as BenchmarkCopyThroughput on
+// the local server with boto3's managed copy, at NASA ORCA's settings
+// (250 MiB parts, 10 threads) and the AWS CLI's (8 MiB, 10), to set this
+// copier's rows beside them. copy-MB/s is the object's size over the copy
+// call's duration as the script measures it (interpreter start and imports
+// excluded), 10^6 bytes per second. Skipped without python3 and boto3.
+func BenchmarkCopyBoto3(b *testing.B) {
+	if err := exec.Command("python3", "-c", "import boto3").Run(); err != nil {
+		b.Skipf("python3 with boto3 not available: %v", err)
+	}
+	srv, client := benchEnv(b)
+	sizes := []int64{256 << 20}
+	if os.Getenv("ARCHIVECOPY_BENCH_1GIB") != "" {
+		sizes = append(sizes, 1<<30)
+	}
+	script := filepath.Join("..", "..", "internal", "s3model", "testdata", "boto3_copy.py")
+	for _, size := range sizes {
+		key := fmt.Sprintf("bench/%dMiB object", size>>20)
+		putSized(b, client, key, size)
+		for _, c := range []struct {
+			name     string
+			chunkMiB int
+		}{{"orca-250MiB-t10", 250}, {"cli-8MiB-t10", 8}} {
+			b.Run(fmt.Sprintf("size=%dMiB/%s", size>>20, c.name), func(b *testing.B) {
+				var copying time.Duration
+				for b.Loop() {
+					out, err := exec.Command("python3", script, "--endpoint", srv.Endpoint, "--region", srv.Region,
+						"--access-key", srv.AccessKey, "--secret-key", srv.SecretKey,
+						"--source-bucket", "restore", "--source-key", key, "--target-bucket", "archive",
+						"--chunk-mib", strconv.Itoa(c.chunkMiB), "--threads", "10").Output()
+					if err != nil {
+						b.Fatalf("boto3 copy: %v\n%s", err, out)
+					}
+					var res struct{ Seconds float64 }
+					if err := json.Unmarshal(out, &res); err != nil {
+						b.Fatalf("boto3 copy printed %q: %v", out, err)
+					}
+					copying += time.Duration(res.Seconds * float64(time.Second))
+				}
+				b.ReportMetric(float64(size)*float64(b.N)/copying.Seconds()/1e6, "copy-MB/s")
 			})
 		}
 	}

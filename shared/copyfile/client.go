@@ -50,11 +50,17 @@ func S3ClientOptions(getenv func(string) string) (func(*s3.Options), error) {
 }
 
 // HTTPClient returns the SDK's HTTP client keeping an idle connection to the
-// S3 host for each part copied at once (concurrency, Config.Concurrency), so
-// parallel UploadPartCopy calls reuse connections instead of opening new
-// ones.
+// S3 host for each part copied at once (concurrency, Config.Concurrency, plus
+// a few for the other calls), so parallel UploadPartCopy calls reuse
+// connections instead of opening new ones. Both limits are raised: the SDK's
+// transport keeps at most 10 idle connections per host and 100 in all, so
+// above 100 parts in flight the per-host limit alone would not be enough.
+// The number of connections open at once is not capped (MaxConnsPerHost 0):
+// the copier itself bounds the requests in flight.
 func HTTPClient(concurrency int) *awshttp.BuildableClient {
+	idle := concurrency + 8
 	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-		t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, concurrency)
+		t.MaxIdleConnsPerHost = max(t.MaxIdleConnsPerHost, idle)
+		t.MaxIdleConns = max(t.MaxIdleConns, idle)
 	})
 }

@@ -53,9 +53,18 @@ func TestS3ClientOptions(t *testing.T) {
 }
 
 func TestHTTPClientKeepsAConnectionPerPart(t *testing.T) {
-	for _, n := range []int{1, 16, 64} {
-		if got := HTTPClient(n).GetTransport().MaxIdleConnsPerHost; got < n {
-			t.Errorf("concurrency %d: MaxIdleConnsPerHost = %d, want at least %d", n, got, n)
+	for _, n := range []int{1, 16, 64, 128, MaxMultipartConcurrency} {
+		tr := HTTPClient(n).GetTransport()
+		if tr.MaxIdleConnsPerHost < n {
+			t.Errorf("concurrency %d: MaxIdleConnsPerHost = %d, want at least %d", n, tr.MaxIdleConnsPerHost, n)
+		}
+		// The transport's total idle limit (100 by default) must not cap
+		// the per-host one.
+		if tr.MaxIdleConns != 0 && tr.MaxIdleConns < n {
+			t.Errorf("concurrency %d: MaxIdleConns = %d, want at least %d (or 0, no limit)", n, tr.MaxIdleConns, n)
+		}
+		if tr.MaxConnsPerHost != 0 && tr.MaxConnsPerHost < n {
+			t.Errorf("concurrency %d: MaxConnsPerHost = %d, want at least %d (or 0, no limit)", n, tr.MaxConnsPerHost, n)
 		}
 	}
 }

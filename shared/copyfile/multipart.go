@@ -383,8 +383,9 @@ func (a *ArchiveCopier) sourceTagging(ctx context.Context, c Copy, h *s3.HeadObj
 	return aws.String(encodeTagging(tags)), nil
 }
 
-// copyParts copies the parts, at most Concurrency at once, and returns those
-// copied, in part order. After the first failure it starts no more parts but
+// copyParts copies the parts, at most Concurrency at once (fewer for a while
+// after S3 answers SlowDown: see window), and returns those copied, in part
+// order. After the first failure it starts no more parts but
 // lets those in flight finish (a part copy cancelled on our side may still
 // complete on S3's side after an abort and leave a part behind), then
 // returns the failure.
@@ -404,7 +405,7 @@ func (a *ArchiveCopier) copyParts(ctx context.Context, c Copy, src sourceObject,
 		failed    = make(chan struct{})
 		busy      time.Duration // sum of the copied parts' durations
 		wg        sync.WaitGroup
-		sem       = make(chan struct{}, max(a.Config.Concurrency, 1))
+		win       = newWindow(a.Config.Concurrency)
 		source    = src.copySource(c)
 		cutOff    bool // a part in flight was cancelled at the copy deadline
 		deadline  time.Time
@@ -422,12 +423,11 @@ func (a *ArchiveCopier) copyParts(ctx context.Context, c Copy, src sourceObject,
 	}
 schedule:
 	for _, p := range parts {
-		select {
-		case sem <- struct{}{}:
-		case <-failed:
-			break schedule
-		case <-ctx.Done():
-			stopped = true
+		epoch, ok := win.acquire(ctx, failed)
+		if !ok {
+			if ctx.Err() != nil {
+				stopped = true
+			}
 			break schedule
 		}
 		mu.Lock()
@@ -441,14 +441,13 @@ schedule:
 		startedAt[p.Number] = a.clock()
 		mu.Unlock()
 		if quit {
-			<-sem
+			win.release()
 			break
 		}
 		wg.Add(1)
 		go func(p partRange) {
 			defer wg.Done()
-			defer func() { <-sem }()
-			out, err := a.S3.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
+			out, held, err := a.uploadPartCopy(ctx, c, win, epoch, failed, &s3.UploadPartCopyInput{
 				Bucket:            aws.String(c.TargetBucket),
 				Key:               aws.String(c.SourceKey),
 				UploadId:          aws.String(uploadID),
@@ -457,6 +456,12 @@ schedule:
 				CopySourceRange:   aws.String(fmt.Sprintf("bytes=%d-%d", p.First, p.Last)),
 				CopySourceIfMatch: src.head.ETag,
 			})
+			if held {
+				defer win.release()
+			}
+			if err == nil && out == nil {
+				return // another part failed while this one waited to be sent again
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					mu.Lock()

@@ -1,0 +1,186 @@
+package s3model
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+func start(t *testing.T, p Params) (*Server, *s3.Client) {
+	t.Helper()
+	m, err := Start(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	c := s3.NewFromConfig(m.AWSConfig(), func(o *s3.Options) {
+		o.BaseEndpoint = aws.String(m.URL)
+		o.UsePathStyle = true
+		o.Retryer = aws.NopRetryer{} // see every answer
+	})
+	return m, c
+}
+
+func fast() Params {
+	p := DefaultParams()
+	p.TimeScale = 1000
+	return p
+}
+
+func code(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// TestMultipartCopyFollowsS3Rules: a multipart copy through the SDK ends
+// with an object of the parts' total size; the rules S3 enforces are
+// enforced (part size, ETag precondition, upload existence, part list).
+func TestMultipartCopyFollowsS3Rules(t *testing.T) {
+	m, c := start(t, fast())
+	ctx := context.Background()
+	etag := m.PutObject("src", "dir/a b+ü.bin", 12<<20)
+	m.CreateBucket("dst")
+
+	head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("src"), Key: aws.String("dir/a b+ü.bin")})
+	if err != nil || aws.ToInt64(head.ContentLength) != 12<<20 || aws.ToString(head.ETag) != etag {
+		t.Fatalf("HeadObject = %+v, %v; want 12 MiB, ETag %s", head, err, etag)
+	}
+	if _, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("src"), Key: aws.String("nope")}); err == nil {
+		t.Error("HeadObject of a missing key succeeded")
+	}
+
+	up, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("dst"), Key: aws.String("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	source := "src/dir/a%20b%2B%C3%BC.bin"
+	partCopy := func(n int32, rng, ifMatch string) (*s3.UploadPartCopyOutput, error) {
+		return c.UploadPartCopy(ctx, &s3.UploadPartCopyInput{
+			Bucket: aws.String("dst"), Key: aws.String("k"), UploadId: up.UploadId, PartNumber: aws.Int32(n),
+			CopySource: aws.String(source), CopySourceRange: aws.String(rng), CopySourceIfMatch: aws.String(ifMatch),
+		})
+	}
+	if _, err := partCopy(1, "bytes=0-1023", `"other"`); code(err) != "PreconditionFailed" {
+		t.Errorf("part copy pinned to another ETag: %v, want PreconditionFailed", err)
+	}
+	if _, err := partCopy(1, "bytes=0-"+fmt.Sprint(12<<20), etag); code(err) != "InvalidArgument" {
+		t.Errorf("range past the end: %v, want InvalidArgument", err)
+	}
+	small, err := partCopy(1, "bytes=0-1048575", etag) // 1 MiB: only the last part may be this small
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := partCopy(2, fmt.Sprintf("bytes=1048576-%d", 12<<20-1), etag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: small.CopyPartResult.ETag}, {PartNumber: aws.Int32(2), ETag: last.CopyPartResult.ETag}}
+	complete := func(parts []types.CompletedPart) error {
+		_, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+			Bucket: aws.String("dst"), Key: aws.String("k"), UploadId: up.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}, MpuObjectSize: aws.Int64(12 << 20),
+		})
+		return err
+	}
+	if err := complete(parts); code(err) != "EntityTooSmall" {
+		t.Errorf("complete with a 1 MiB first part: %v, want EntityTooSmall", err)
+	}
+	big, err := partCopy(1, "bytes=0-6291455", etag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest, err := partCopy(2, fmt.Sprintf("bytes=6291456-%d", 12<<20-1), etag)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("dst"), Key: aws.String("k"), UploadId: up.UploadId})
+	if err != nil || len(listed.Parts) != 2 || aws.ToInt64(listed.Parts[0].Size) != 6<<20 {
+		t.Fatalf("ListParts = %+v, %v; want 2 parts, the first of 6 MiB", listed, err)
+	}
+	if err := complete([]types.CompletedPart{{PartNumber: aws.Int32(1), ETag: big.CopyPartResult.ETag}, {PartNumber: aws.Int32(2), ETag: small.CopyPartResult.ETag}}); code(err) != "InvalidPart" {
+		t.Errorf("complete with a stale part ETag: %v, want InvalidPart", err)
+	}
+	if err := complete([]types.CompletedPart{{PartNumber: aws.Int32(1), ETag: big.CopyPartResult.ETag}, {PartNumber: aws.Int32(2), ETag: rest.CopyPartResult.ETag}}); err != nil {
+		t.Fatal(err)
+	}
+	if size, ok := m.ObjectSize("dst", "k"); !ok || size != 12<<20 {
+		t.Errorf("copied object: %d bytes (exists %v), want %d", size, ok, 12<<20)
+	}
+	if _, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String("dst"), Key: aws.String("k"), UploadId: up.UploadId}); code(err) != "NoSuchUpload" {
+		t.Errorf("ListParts after completion: %v, want NoSuchUpload", err)
+	}
+}
+
+// TestPrefixWriteRate: writes above PrefixWriteRate per second on one
+// prefix are answered 503 SlowDown, which the SDK sees as a throttle; another
+// prefix is not affected.
+func TestPrefixWriteRate(t *testing.T) {
+	p := fast()
+	p.TimeScale = 1 // the window is one real second
+	p.Latency = 0
+	p.PrefixWriteRate = 5
+	m, c := start(t, p)
+	m.CreateBucket("b")
+	ctx := context.Background()
+	var slow int
+	for i := 0; i < 8; i++ {
+		_, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("b"), Key: aws.String(fmt.Sprintf("p/k%d", i))})
+		if err != nil {
+			if code(err) != "SlowDown" || !retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err).Bool() {
+				t.Fatalf("write %d: %v, want SlowDown (a throttle)", i, err)
+			}
+			slow++
+		}
+	}
+	// Eight writes well within one second: the last three are refused
+	// (unless the machine took more than a second for the first ones).
+	if slow == 0 {
+		t.Error("no write was refused above the prefix's rate")
+	}
+	if _, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("b"), Key: aws.String("other/k")}); err != nil {
+		t.Errorf("a write to another prefix: %v", err)
+	}
+	if got := m.Stats().SlowDowns; got != slow {
+		t.Errorf("Stats().SlowDowns = %d, want %d", got, slow)
+	}
+}
+
+// TestBoto3CopiesOnTheModel: boto3's managed copy (the AWS CLI's 8 MiB
+// parts) copies an object on the model, in the parts it should, so the
+// benchmarks compare like with like.
+func TestBoto3CopiesOnTheModel(t *testing.T) {
+	if err := exec.Command("python3", "-c", "import boto3").Run(); err != nil {
+		t.Skipf("python3 with boto3 not available: %v", err)
+	}
+	m, _ := start(t, fast())
+	m.PutObject("restore", "g/x.h5", 100<<20)
+	m.CreateBucket("archive")
+	out, err := exec.Command("python3", filepath.Join("testdata", "boto3_copy.py"), "--endpoint", m.URL,
+		"--source-bucket", "restore", "--source-key", "g/x.h5", "--target-bucket", "archive",
+		"--chunk-mib", "8", "--threads", "10").CombinedOutput()
+	if err != nil {
+		t.Fatalf("boto3 copy: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), `"seconds"`) {
+		t.Errorf("boto3 copy printed %s, want its duration", out)
+	}
+	if size, ok := m.ObjectSize("archive", "g/x.h5"); !ok || size != 100<<20 {
+		t.Errorf("archive object: %d bytes (exists %v), want %d", size, ok, 100<<20)
+	}
+	if got := m.Stats().Requests["UploadPartCopy"]; got != 13 {
+		t.Errorf("%d part copies, want 13 (100 MiB in 8 MiB parts)", got)
+	}
+}

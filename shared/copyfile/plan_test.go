@@ -1,0 +1,139 @@
+package copyfile
+
+import (
+	"fmt"
+	"testing"
+)
+
+const (
+	testGiB = int64(1) << 30
+	testTiB = int64(1) << 40
+)
+
+// TestPartPlanExamples pins the plan for the sizes the benchmarks and
+// BENCHMARKS.md quote, and the fixed plan the tests with 5 MiB parts rely on.
+func TestPartPlanExamples(t *testing.T) {
+	def := DefaultConfig()
+	tests := []struct {
+		name      string
+		cfg       Config
+		size      int64
+		wantSize  int64
+		wantParts int
+	}{
+		// Defaults: 64 slots, parts 16 MiB to 1 GiB.
+		{"defaults, 300 MiB: floor-bound, one partial wave", def, 300 * MiB, ceilDiv(300*MiB, 18), 18},
+		{"defaults, 1 GiB: one full wave of 16 MiB", def, testGiB, 16 * MiB, 64},
+		{"defaults, 10 GiB: one full wave of 160 MiB", def, 10 * testGiB, 160 * MiB, 64},
+		{"defaults, 100 GiB: two full waves of 800 MiB", def, 100 * testGiB, 800 * MiB, 128},
+		{"defaults, 1 TiB: 16 full waves of 1 GiB", def, testTiB, testGiB, 1024},
+		{"defaults, 5 TiB: 80 full waves of 1 GiB", def, 5 * testTiB, testGiB, 5120},
+		// The old fixed plan: floor = maximum = 5 MiB.
+		{"5 MiB parts, 40 MiB", Config{ChunkSize: 5 * MiB, Concurrency: 3}, 40 * MiB, 5 * MiB, 8},
+		{"5 MiB parts, 12 MiB: last part smaller", Config{ChunkSize: 5 * MiB, Concurrency: 4}, 12 * MiB, 5 * MiB, 3},
+		{"5 MiB parts raised for 10,000 parts", Config{ChunkSize: 5 * MiB, Concurrency: 16}, 100 * testGiB, ceilDiv(100*testGiB, 9312), 9312},
+		{"never below 5 MiB", Config{ChunkSize: 1, Concurrency: 1}, 6 * MiB, 5 * MiB, 2},
+		// ORCA's 250 MB as the maximum: the parts still fill the slots.
+		{"250 MiB maximum, 1 GiB", Config{ChunkSize: 250 * MiB, PartSizeFloor: 16 * MiB, Concurrency: 16}, testGiB, 64 * MiB, 16},
+		{"250 MiB maximum, 10 GiB", Config{ChunkSize: 250 * MiB, PartSizeFloor: 16 * MiB, Concurrency: 16}, 10 * testGiB, ceilDiv(10*testGiB, 48), 48},
+		{"5 GiB maximum, 5 TiB at 256", Config{ChunkSize: MaxPartSize, PartSizeFloor: 16 * MiB, Concurrency: 256}, 5 * testTiB, 5 * testGiB, 1024},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.cfg.partSize(tc.size)
+			parts := planParts(tc.size, got)
+			if got != tc.wantSize || len(parts) != tc.wantParts {
+				t.Errorf("part size %d (%.2f MiB), %d parts; want %d (%.2f MiB), %d parts",
+					got, float64(got)/MiB, len(parts), tc.wantSize, float64(tc.wantSize)/MiB, tc.wantParts)
+			}
+		})
+	}
+}
+
+// TestPartPlanInvariants checks S3's rules and the plan's promise over
+// sizes from 5 MiB to 5 TiB, concurrencies from 1 to 256 and several
+// floors and maximums: every byte in exactly one part, at most 10,000
+// parts, every part but the last within [floor, maximum] and S3's 5 MiB to
+// 5 GiB, and the parts fill the slots: a multiple of the concurrency (every
+// wave full), or fewer parts than slots only when the floor allows no more
+// (one wave, all parts at once), or the bounds leave no multiple to choose.
+func TestPartPlanInvariants(t *testing.T) {
+	sizes := []int64{5 * MiB, 5*MiB + 1, 12 * MiB, 100 * MiB, 257 * MiB, 1000 * MiB, testGiB, testGiB + 1,
+		7*testGiB + 12345, 10 * testGiB, 100 * testGiB, 333*testGiB + 7, testTiB, 2 * testTiB, 5*testTiB - 1, 5 * testTiB}
+	concurrencies := []int{1, 3, 10, 16, 64, 100, 200, 256}
+	bounds := []struct{ floor, max int64 }{
+		{16 * MiB, 1024 * MiB}, // the defaults
+		{5 * MiB, MaxPartSize},
+		{64 * MiB, 250 * MiB},
+		{5 * MiB, 5 * MiB},
+		{MaxPartSize, MaxPartSize},
+		{16 * MiB, 5 * MiB}, // floor above the maximum: lowered to it
+	}
+	for _, b := range bounds {
+		for _, c := range concurrencies {
+			for _, size := range sizes {
+				name := fmt.Sprintf("floor=%dMiB/max=%dMiB/c=%d/size=%d", b.floor/MiB, b.max/MiB, c, size)
+				cfg := Config{ChunkSize: b.max, PartSizeFloor: b.floor, Concurrency: c}
+				ps := cfg.partSize(size)
+				parts := planParts(size, ps)
+				n := int64(len(parts))
+				if n < 1 || n > MaxParts {
+					t.Errorf("%s: %d parts, want 1 to %d", name, n, MaxParts)
+					continue
+				}
+				var next int64
+				for i, p := range parts {
+					if p.Number != int32(i+1) || p.First != next || p.Last < p.First {
+						t.Fatalf("%s: part %d = %+v, want number %d from byte %d", name, i, p, i+1, next)
+					}
+					next = p.Last + 1
+				}
+				if next != size {
+					t.Errorf("%s: parts end at %d, want %d", name, next, size)
+				}
+				// The bounds as the plan applies them (raised for
+				// 10,000 parts; floor at most the maximum).
+				maxPart := min(max(b.max, MinPartSize), MaxPartSize)
+				if need := ceilDiv(size, MaxParts); maxPart < need {
+					maxPart = ceilDiv(need, MiB) * MiB
+				}
+				floor := min(max(b.floor, MinPartSize), maxPart)
+				if ps > MaxPartSize || ps > maxPart {
+					t.Errorf("%s: part size %d above the maximum %d", name, ps, maxPart)
+				}
+				if n > 1 && (ps < MinPartSize || ps < floor) {
+					t.Errorf("%s: part size %d below the floor %d", name, ps, floor)
+				}
+				if last := parts[n-1]; n > 1 && last.Last-last.First+1 > ps {
+					t.Errorf("%s: last part larger than the others", name)
+				}
+				lo, hi := ceilDiv(size, maxPart), min(size/floor, MaxParts)
+				full := n%int64(c) == 0
+				floorBound := n == hi && n < int64(c)              // one wave, as many parts as the floor allows
+				noChoice := hi < lo || n == hi && hi-lo < int64(c) // no multiple of c within the bounds
+				if !full && !floorBound && !noChoice {
+					t.Errorf("%s: %d parts of %d bytes for %d slots: last wave has %d parts", name, n, ps, c, n%int64(c))
+				}
+				// Equal parts: only the last one differs, by less than n
+				// bytes, except in the fixed plan (hi < lo).
+				if hi >= lo && n > 1 {
+					if short := ps - (parts[n-1].Last - parts[n-1].First + 1); short >= n {
+						t.Errorf("%s: last part %d bytes shorter than the others, want less than %d", name, short, n)
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestPartPlanDefaultsFillTheSlots: with the default configuration every
+// object from 16 × 64 MiB (1 GiB) to 5 TiB is copied in full waves of 64.
+func TestPartPlanDefaultsFillTheSlots(t *testing.T) {
+	def := DefaultConfig()
+	for size := testGiB; size <= 5*testTiB; size = size*3/2 + 12345 {
+		n := len(planParts(size, def.partSize(size)))
+		if n%def.Concurrency != 0 {
+			t.Errorf("size %d: %d parts, not a multiple of %d", size, n, def.Concurrency)
+		}
+	}
+}
