@@ -23,6 +23,8 @@ demo: node_modules
 test: check node_modules
 	go test $(GO_TEST_FLAGS) ./...
 	go test -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME) ./shared/parseevent
+	go test -run '^$$' -fuzz '^FuzzEncodeKey$$' -fuzztime $(FUZZTIME) ./shared/parseevent
+	go test -run '^$$' -fuzz '^FuzzNotificationEventRoundTrip$$' -fuzztime $(FUZZTIME) ./shared/parseevent
 
 ## check: gofmt and go vet.
 check:

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
@@ -45,6 +46,7 @@ type ArchiveCopyStack struct {
 	Workflow  *CopyWorkflow
 	Trigger   *RestoreTrigger
 	Alarms    *WorkflowAlarms
+	Dashboard awscloudwatch.Dashboard
 }
 
 // NewArchiveCopyStack builds the stack and applies cdk-nag's AwsSolutions
@@ -100,6 +102,14 @@ func NewArchiveCopyStack(scope constructs.Construct, id string, props *ArchiveCo
 		StateMachine:    wf.StateMachine,
 		DeadLetterQueue: s.Trigger.DeadLetterQueue,
 		AlarmEmail:      cfg.AlarmEmail,
+	})
+
+	fns := map[string]awslambda.IFunction{}
+	for name, fn := range s.Functions {
+		fns[name] = fn.Function
+	}
+	s.Dashboard = NewDashboard(stack, "Dashboard", &DashboardProps{
+		StateMachine: wf.StateMachine, DeadLetterQueue: s.Trigger.DeadLetterQueue, Functions: fns,
 	})
 
 	awscdk.NewCfnOutput(stack, jsii.String("StateMachineArn"), &awscdk.CfnOutputProps{

@@ -388,12 +388,14 @@ func TestRenderParameters(t *testing.T) {
 			"source_etag.$":       "$.copy.source_etag",
 			"source_version_id.$": "$.copy.source_version_id",
 			"part_size.$":         "$.copy.part_size",
+			"passes.$":            "$.copy.passes",
+			"elapsed_ms.$":        "$.copy.elapsed_ms",
 			"resumable":           true,
 		},
 		"Record copy complete": {"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key"},
 		"Record copy error": {
 			"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key",
-			"copy_error.$": "$.copy_error",
+			"copy_error.$": "$.copy_error", "file.$": "$.file",
 		},
 		"Event rejected": {"iterations": []any{}, "event_error.$": "$"},
 	}
@@ -419,7 +421,8 @@ func TestCopyLoopsUntilComplete(t *testing.T) {
 	doc := renderDoc(t, withARNs(DefaultSettings()))
 	wantSelector := map[string]any{
 		"file.$": "$$.Map.Item.Value",
-		"copy":   map[string]any{"complete": false, "upload_id": "", "source_etag": "", "source_version_id": "", "part_size": float64(0)},
+		"copy": map[string]any{"complete": false, "upload_id": "", "source_etag": "", "source_version_id": "", "part_size": float64(0),
+			"passes": float64(0), "elapsed_ms": float64(0)},
 	}
 	if diff := cmp.Diff(wantSelector, doc.States["Copy each file"].ItemSelector); diff != "" {
 		t.Errorf("Map ItemSelector (-want +got):\n%s", diff)

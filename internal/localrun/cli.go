@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
 )
 
 // Exit statuses of the runner.
@@ -356,6 +357,14 @@ func printResult(w io.Writer, r *Result) {
 		return
 	}
 	fmt.Fprintf(w, "FAILED in %s\nerror: %s\n", r.Duration.Round(time.Millisecond), r.ErrorName())
+	if results, input, err := aggregate.ParseMessage(r.CauseText()); err == nil {
+		b, _ := json.MarshalIndent(results, "", "  ")
+		fmt.Fprintf(w, "cause: File copy failed.\n%s\n", b)
+		if input != nil {
+			fmt.Fprintf(w, "re-run input (the failed files; save it and run `go run ./cmd/local run --event FILE` once the cause is fixed):\n%s\n", input)
+		}
+		return
+	}
 	if text, doc, ok := jsonTail(r.CauseText()); ok {
 		fmt.Fprintf(w, "cause: %s\n%s\n", text, doc)
 		return

@@ -38,6 +38,7 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
@@ -263,15 +264,21 @@ func failedResults(t *testing.T, res *localrun.Result) []contract.FileResult {
 	if res.Succeeded() || res.ErrorName() != "CopyRequestError" {
 		t.Fatalf("execution %s with error %q (%s), want FAILED with CopyRequestError", res.Status, res.ErrorName(), res.CauseText())
 	}
-	_, list, ok := strings.Cut(res.CauseText(), "File copy failed. ")
-	if !ok {
-		t.Fatalf("cause %q lacks the original's prefix", res.CauseText())
-	}
-	var results []contract.FileResult
-	if err := json.Unmarshal([]byte(list), &results); err != nil {
-		t.Fatalf("cause list %q: %v", list, err)
+	results, _, err := aggregate.ParseMessage(res.CauseText())
+	if err != nil {
+		t.Fatalf("cause %q: %v", res.CauseText(), err)
 	}
 	return results
+}
+
+// rerunInput returns the re-run input a CopyRequestError cause carries.
+func rerunInput(t *testing.T, res *localrun.Result) []byte {
+	t.Helper()
+	_, input, err := aggregate.ParseMessage(res.CauseText())
+	if err != nil || input == nil {
+		t.Fatalf("cause %q has no re-run input (%v)", res.CauseText(), err)
+	}
+	return input
 }
 
 // countEvents counts history events of a type in a state.
@@ -347,8 +354,39 @@ func TestScenarioCopiesFiles(t *testing.T) {
 					t.Errorf("row %s: status %q err_msg %q, want complete without error", job.ObjectKey, got.JobStatus, got.ErrMsg)
 				}
 			}
+			checkEMF(t, h.out.String(), len(tc.keys))
 		})
 	}
+}
+
+// checkEMF checks the functions' EMF lines in the Lambda log of a run that
+// copied files: FilesCopied from the aggregate function, BytesCopied once
+// per file from copy-file, a database latency per status call; it logs the
+// EMF bytes per file.
+func checkEMF(t *testing.T, log string, files int) {
+	t.Helper()
+	var emfBytes int
+	got := map[string]float64{}
+	for _, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, `"_aws":{`) {
+			continue
+		}
+		emfBytes += len(line) + 1
+		var l map[string]any
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("EMF line %q: %v", line, err)
+		}
+		for _, m := range []string{"FilesCopied", "BytesCopied", "DatabaseCallMilliseconds"} {
+			if _, ok := l[m].(float64); ok {
+				got[l["Function"].(string)+" "+m]++
+			}
+		}
+	}
+	want := map[string]float64{"aggregate FilesCopied": 1, "copy-file BytesCopied": float64(files), "request-status DatabaseCallMilliseconds": float64(2 * files)}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("EMF lines by function and metric (-want +got):\n%s", diff)
+	}
+	t.Logf("EMF: %d bytes for %d files (%d per file)", emfBytes, files, emfBytes/files)
 }
 
 // Scenario: Lambda throttles. The account's concurrency is taken (long
@@ -551,6 +589,52 @@ func TestScenarioMissingSource(t *testing.T) {
 	}
 	if keys := h.archiveKeys(); len(keys) != 0 {
 		t.Errorf("archive holds %q, want nothing", keys)
+	}
+}
+
+// Scenario 5b: the re-run input in the cause. A run fails because one of
+// two sources is missing; the object is then put; the re-run input from the
+// cause names only that file (its key encoded as S3 encodes it) and, started
+// as a new execution, copies it: the execution succeeds and the row becomes
+// complete. The file that was copied the first time is not touched again.
+func TestScenarioRerunInputFromCause(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	const present, missing = "granules/L0A RAD RAW product (1 of 20).h5", "granules/a+b=c café.iso.xml"
+	h.putObject(present, []byte("present "+randomHex(16)))
+	presentJob, missingJob := h.insertJob(present), h.insertJob(missing)
+
+	res := h.run(readEvent(t, "s3-records-two-files-encoded-keys.json"))
+
+	results := failedResults(t, res)
+	if len(results) != 2 || !results[0].Success || results[1].Success {
+		t.Fatalf("results = %+v, want the first file copied, the second failed", results)
+	}
+	if got := h.job(missingJob.RequestID).JobStatus; got != "error" {
+		t.Fatalf("missing file's row is %q, want error", got)
+	}
+	input := rerunInput(t, res)
+	if !strings.Contains(string(input), `"key":"granules/a%2Bb%3Dc+caf%C3%A9.iso.xml"`) || strings.Contains(string(input), "L0A") {
+		t.Errorf("re-run input %s should name only the failed file, key encoded as S3 does", input)
+	}
+
+	body := []byte("restored again " + randomHex(16))
+	h.putObject(missing, body)
+	rerun := h.run(input)
+
+	got := outputResults(t, rerun)
+	want := []contract.FileResult{{RequestID: missingJob.RequestID, SourceBucket: restoreBucket, SourceKey: missing, TargetBucket: archiveBucket, Success: true}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("re-run output (-want +got):\n%s", diff)
+	}
+	if b, ok := h.archived(missing); !ok || !bytes.Equal(b, body) {
+		t.Errorf("%q not archived intact by the re-run", missing)
+	}
+	if row := h.job(missingJob.RequestID); row.JobStatus != "complete" || row.ErrMsg != "" {
+		t.Errorf("row after the re-run: %q, err_msg %q; want complete", row.JobStatus, row.ErrMsg)
+	}
+	if row := h.job(presentJob.RequestID); row.JobStatus != "complete" {
+		t.Errorf("the file copied the first time is now %q", row.JobStatus)
 	}
 }
 
@@ -846,8 +930,8 @@ func TestScenarioMultipartOnEmbeddedS3(t *testing.T) {
 		}
 	}
 	wantOutcome := []contract.CopyOutcome{{TargetBucket: archiveBucket, TargetKey: key, Bytes: 12 << 20, Multipart: true, Parts: 3,
-		Complete: true, PartSize: 5 << 20, PartsDone: 3, PartsTotal: 3, BytesDone: 12 << 20}}
-	if diff := cmp.Diff(wantOutcome, outcomes, cmpopts.IgnoreFields(contract.CopyOutcome{}, "DurationMS")); diff != "" {
+		Complete: true, PartSize: 5 << 20, PartsDone: 3, PartsTotal: 3, BytesDone: 12 << 20, Passes: 1}}
+	if diff := cmp.Diff(wantOutcome, outcomes, cmpopts.IgnoreFields(contract.CopyOutcome{}, "DurationMS", "ElapsedMS")); diff != "" {
 		t.Errorf("copy outcomes (-want +got):\n%s", diff)
 	}
 	if got, ok := h.archived(key); !ok {
@@ -898,6 +982,7 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 				"MULTIPART_CONCURRENCY":     "1",
 				"MULTIPART_CHECKSUM":        "off", // versitygw's part-checksum bug (docs/limits.md)
 				"COPY_DEADLINE_MARGIN_SECS": "5",
+				"COPY_PROGRESS_SECS":        "1",
 			}
 		},
 	})
@@ -954,6 +1039,17 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 	}
 	if !last.Complete || last.PartsDone != 6 || last.BytesDone != 30<<20 || last.UploadID != "" {
 		t.Errorf("last pass = %+v, want complete with 6 parts", last)
+	}
+	// The passes and their time add up across the loop (the CopyPasses and
+	// CopySeconds metrics).
+	if first.Passes != 1 || last.Passes != 2 || last.ElapsedMS != first.DurationMS+last.DurationMS {
+		t.Errorf("passes %d then %d, elapsed %d ms after %d + %d ms; want 1, 2 and the sum",
+			first.Passes, last.Passes, last.ElapsedMS, first.DurationMS, last.DurationMS)
+	}
+	// The first pass, held at part 3 for seconds, logged its progress every
+	// second, and the runner printed it beside the history.
+	if want := "copying " + key + ": 2 of 6 parts, 10.0 of 30.0 MiB (33.3%)"; !strings.Contains(h.out.String(), want) {
+		t.Errorf("the runner's output has no progress line %q", want)
 	}
 	if got := countEvents(res, "StateEntered", "Copy finished?"); got != len(outcomes) {
 		t.Errorf("the Choice was entered %d times, want once per pass (%d)", got, len(outcomes))

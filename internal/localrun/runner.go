@@ -27,7 +27,8 @@ type Config struct {
 	// Buckets are created on the embedded S3 server.
 	Buckets []string
 	// Out receives the execution history, one line per event, and
-	// progress lines; nil prints nothing.
+	// progress lines (copies still running; a multipart copy's parts and
+	// bytes done, every COPY_PROGRESS_SECS); nil prints nothing.
 	Out io.Writer
 	// ServerLog receives the embedded servers' and the engine's output;
 	// LambdaLog the Lambdas' JSON logs. Nil discards.
@@ -123,7 +124,7 @@ func NewRunner(ctx context.Context, cfg Config) (_ *Runner, err error) {
 		}
 		return r.Services.Getenv(name)
 	}
-	r.functions, r.closeFns, err = Functions(ctx, lambdaEnv, cfg.LambdaLog, cfg.CopyFunctionTimeout)
+	r.functions, r.closeFns, err = Functions(ctx, lambdaEnv, newProgressWatcher(cfg.LambdaLog, cfg.Out), cfg.CopyFunctionTimeout)
 	if err != nil {
 		return nil, err
 	}

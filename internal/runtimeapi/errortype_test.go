@@ -103,7 +103,9 @@ func TestAggregateErrorType(t *testing.T) {
 			req:  contract.AggregateRequest{Iterations: []contract.Iteration{succeeded, failed}},
 			wantError: &FunctionError{ErrorType: "CopyRequestError", ErrorMessage: `File copy failed. [` +
 				`{"request_id":"req-1","source_bucket":"restore","source_key":"a b.h5","target_bucket":"archive","success":true,"err_msg":""},` +
-				`{"request_id":"req-1","source_bucket":"restore","source_key":"a b.h5","target_bucket":"archive","success":false,"err_msg":"NoSuchKey"}]`},
+				`{"request_id":"req-1","source_bucket":"restore","source_key":"a b.h5","target_bucket":"archive","success":false,"err_msg":"NoSuchKey"}]` + "\n" +
+				`Re-run input for the failed file (start a new execution with it once the cause is fixed): ` +
+				`{"Records":[{"eventName":"ObjectRestore:Completed","s3":{"bucket":{"name":"restore"},"object":{"key":"a+b.h5","size":1}}}]}`},
 		},
 		{
 			name: "invalid event",

@@ -4,30 +4,131 @@
 package aggregate
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 )
 
 // CopyRequestError is the aggregate Lambda's error when any file was not
-// copied and recorded, or the event was rejected. Its message is the
+// copied and recorded, or the event was rejected. Its message starts as the
 // original Lambda's: "File copy failed. " followed by the JSON list of every
-// file's result (contract.FailureMessage). Step Functions cuts an error's
-// cause at contract.MaxCauseChars, which would leave a list that is not
-// JSON: the longest error messages are shortened in the list so that it fits
-// (contract.FitErrMsgs; request_status.err_msg keeps them whole), and
-// parse-event rejects events with more files than the list can hold
-// (contract.FilesWithinReport).
+// file's result (contract.FailureMessage). When files failed, a second line
+// follows with the re-run input: "Re-run input for the N failed files
+// (...): " and a classic S3 event naming only those files (see Rerun), which
+// an operator pastes into a new execution once the cause is fixed. A reader
+// of the list should decode the first JSON value after the prefix, not the
+// rest of the message (ParseMessage does both).
+//
+// Step Functions cuts an error's cause at contract.MaxCauseChars, which
+// would leave a list that is not JSON. Every file's result stays in the
+// list: the longest error messages are shortened there if the list alone
+// would not fit (contract.FitErrMsgs; request_status.err_msg keeps them
+// whole), and parse-event rejects events with more files than the list can
+// hold (contract.FilesWithinReport). The re-run input takes the room left:
+// when it cannot name every failed file, it names the first K that fit and
+// its line says how many were left out and that the aggregate function's
+// log has the full input (Handle logs it in its LogRerunInput line).
 type CopyRequestError struct {
 	// Results holds every file's result, the successful ones too.
 	Results []contract.FileResult
+	// Failed lists the failed files, in the order of Results: the files the
+	// re-run input names.
+	Failed []contract.File
+
+	fit *causeFit // rendered once, by Error
 }
 
 func (e *CopyRequestError) Error() string {
-	results, _ := contract.FitErrMsgs(e.Results)
-	return contract.FailureMessage(results)
+	return e.render().message
 }
+
+// Rerun is the re-run input for every failed file, whether or not the
+// message could hold it all: the classic S3 event notification
+// ({"Records":[...]}) that names only them, keys encoded as S3 encodes them,
+// version ids, ETags and restore expiry kept. Nil when no file failed (an
+// event that was rejected as a whole names no file).
+func (e *CopyRequestError) Rerun() json.RawMessage {
+	if len(e.Failed) == 0 {
+		return nil
+	}
+	return parseevent.NotificationEvent(e.Failed)
+}
+
+// LeftOut returns how many failed files the message's re-run input leaves
+// out to fit contract.MaxCauseChars (0 when it names them all).
+func (e *CopyRequestError) LeftOut() int {
+	f := e.render()
+	return len(e.Failed) - f.rerun
+}
+
+// causeFit is the message as rendered to fit contract.MaxCauseChars.
+type causeFit struct {
+	message string
+	// rerun is how many failed files the re-run input names.
+	rerun int
+}
+
+func (e *CopyRequestError) render() *causeFit {
+	if e.fit != nil {
+		return e.fit
+	}
+	fits := func(msg string) bool {
+		return contract.CauseChars(contract.ErrorTypeCopyRequest, msg) <= contract.MaxCauseChars
+	}
+	if full := e.message(e.Results, len(e.Failed)); len(e.Failed) == 0 || fits(full) {
+		if len(e.Failed) == 0 {
+			results, _ := contract.FitErrMsgs(e.Results)
+			full = contract.FailureMessage(results)
+		}
+		e.fit = &causeFit{message: full, rerun: len(e.Failed)}
+		return e.fit
+	}
+	// Every result first (shortened only if the list alone is too long),
+	// then as many failed files in the re-run input as the rest holds: the
+	// message grows with k, so the largest k that fits is found by
+	// bisection; k = 0 leaves a line that only points at the log.
+	none := contract.CauseChars(contract.ErrorTypeCopyRequest, e.message(nil, 0)) -
+		contract.CauseChars(contract.ErrorTypeCopyRequest, contract.FailureMessage(nil)) // the re-run line naming no file
+	results, _ := contract.FitErrMsgsLeaving(e.Results, none)
+	lo, hi := 0, len(e.Failed)-1 // all of them did not fit
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if fits(e.message(results, mid)) {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	e.fit = &causeFit{message: e.message(results, lo), rerun: lo}
+	return e.fit
+}
+
+// message renders the results and the re-run input of the first k failed
+// files, saying how many were left out when k is not all of them.
+func (e *CopyRequestError) message(results []contract.FileResult, k int) string {
+	msg := contract.FailureMessage(results)
+	if len(e.Failed) == 0 {
+		return msg
+	}
+	what := fmt.Sprintf("the %d failed files", len(e.Failed))
+	if len(e.Failed) == 1 {
+		what = "the failed file"
+	}
+	how := "start a new execution with it once the cause is fixed"
+	if k < len(e.Failed) {
+		what = fmt.Sprintf("%d of the %d failed files", k, len(e.Failed))
+		how += fmt.Sprintf("; %d failed files are left out to fit the %d-character limit of an error cause: "+
+			"the aggregate function's log has the full re-run input, in its %q line", len(e.Failed)-k, contract.MaxCauseChars, LogRerunInput)
+	}
+	return msg + "\nRe-run input for " + what + " (" + how + "): " + string(parseevent.NotificationEvent(e.Failed[:k]))
+}
+
+// LogRerunInput is the message of the aggregate function's log line that
+// carries the full re-run input.
+const LogRerunInput = "re-run input"
 
 // Aggregate turns each iteration of the workflow's Map into the file's
 // result, in the same order. When every file was copied and its status
@@ -46,14 +147,16 @@ func Aggregate(req contract.AggregateRequest) ([]contract.FileResult, error) {
 		return nil, &CopyRequestError{Results: []contract.FileResult{{Success: false, ErrMsg: msg}}}
 	}
 	results := make([]contract.FileResult, 0, len(req.Iterations))
-	failed := false
+	var failed []contract.File
 	for _, it := range req.Iterations {
 		r := IterationResult(it)
-		failed = failed || !r.Success
+		if !r.Success {
+			failed = append(failed, it.File)
+		}
 		results = append(results, r)
 	}
-	if failed {
-		return nil, &CopyRequestError{Results: results}
+	if len(failed) > 0 {
+		return nil, &CopyRequestError{Results: results, Failed: failed}
 	}
 	return results, nil
 }
@@ -74,6 +177,10 @@ func IterationResult(it contract.Iteration) contract.FileResult {
 	}
 	r.ErrMsg = iterationFailure(it)
 	r.Success = r.ErrMsg == ""
+	if !r.Success {
+		r.ErrMsg = contract.WithRestoreExpiryNote(r.ErrMsg, it.File)
+		r.RestoreExpiryTime = it.File.RestoreExpiryTime
+	}
 	return r
 }
 
@@ -123,4 +230,37 @@ func copyTarget(it contract.Iteration) string {
 		key = it.File.SourceKey
 	}
 	return bucket + "/" + key
+}
+
+// ParseMessage reads a CopyRequestError's message back: the file results it
+// lists and, when it has one, its re-run input (nil otherwise).
+func ParseMessage(msg string) ([]contract.FileResult, json.RawMessage, error) {
+	const prefix = "File copy failed. "
+	rest, ok := strings.CutPrefix(msg, prefix)
+	if !ok {
+		return nil, nil, fmt.Errorf("the message does not start with %q", prefix)
+	}
+	dec := json.NewDecoder(strings.NewReader(rest))
+	var results []contract.FileResult
+	if err := dec.Decode(&results); err != nil {
+		return nil, nil, fmt.Errorf("the result list: %w", err)
+	}
+	tail := strings.TrimSpace(rest[dec.InputOffset():])
+	if tail == "" {
+		return results, nil, nil
+	}
+	if !strings.HasPrefix(tail, "Re-run input ") {
+		return nil, nil, fmt.Errorf("unexpected text after the result list: %.40q", tail)
+	}
+	// The label's parenthesis may hold a quoted "): " only inside the
+	// note's %q, never followed by "{": the input starts at the first "): {".
+	i := strings.Index(tail, "): {")
+	if i < 0 {
+		return nil, nil, fmt.Errorf("the re-run line has no input: %.40q", tail)
+	}
+	input := json.RawMessage(tail[i+len("): "):])
+	if !json.Valid(input) {
+		return nil, nil, fmt.Errorf("the re-run input is not JSON (was the cause cut?)")
+	}
+	return results, input, nil
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 )
 
 // AggregateHandler is the aggregate Lambda: the workflow's last step, which
@@ -12,6 +13,9 @@ import (
 // when any file failed.
 type AggregateHandler struct {
 	Logger *slog.Logger
+	// Metrics receives the files copied and failed (by error name); nil
+	// writes none.
+	Metrics *metrics.Writer
 }
 
 // Handle logs one line per file and returns the results, or the
@@ -41,8 +45,72 @@ func (h *AggregateHandler) Handle(ctx context.Context, req contract.AggregateReq
 		logger.ErrorContext(ctx, "file failed", append(attrs, "err_msg", r.ErrMsg)...)
 	}
 	logger.InfoContext(ctx, "copy request finished", "files", len(results), "failed", failed)
+	h.emit(ctx, req, results)
+	if cre, ok := err.(*CopyRequestError); ok && len(cre.Failed) > 0 {
+		// The full re-run input, which the error's message may have had to
+		// shorten to fit a cause (left_out_of_cause files).
+		logger.ErrorContext(ctx, LogRerunInput, "failed", len(cre.Failed), "left_out_of_cause", cre.LeftOut(),
+			"input", cre.Rerun())
+	}
 	if err != nil {
 		return nil, err
 	}
 	return results, nil
+}
+
+// emit writes one EMF line with the files copied and one per error name with
+// the files that failed with it.
+func (h *AggregateHandler) emit(ctx context.Context, req contract.AggregateRequest, results []contract.FileResult) {
+	if h.Metrics == nil {
+		return
+	}
+	copied := 0
+	failed := map[string]int{}
+	var names []string
+	for i, r := range results {
+		if r.Success {
+			copied++
+			continue
+		}
+		name := ErrorNameOfEvent(req)
+		if i < len(req.Iterations) {
+			name = ErrorName(req.Iterations[i])
+		}
+		if failed[name] == 0 {
+			names = append(names, name)
+		}
+		failed[name]++
+	}
+	h.Metrics.Emit(ctx, nil, metrics.Metric{Name: metrics.FilesCopied, Unit: metrics.Count, Value: float64(copied)})
+	for _, name := range names {
+		h.Metrics.Emit(ctx, []metrics.Dimension{{Name: metrics.DimensionErrorName, Value: name}},
+			metrics.Metric{Name: metrics.FilesFailed, Unit: metrics.Count, Value: float64(failed[name])})
+	}
+}
+
+// ErrorName names why an iteration failed, for the FilesFailed metric: the
+// error Step Functions caught (the copy's, else the lookup's, else the
+// status update's), or CopyNotFinished / StatusNotRecorded; "" on success.
+func ErrorName(it contract.Iteration) string {
+	switch {
+	case iterationFailure(it) == "":
+		return ""
+	case it.LookupError != nil:
+		return it.LookupError.Error
+	case it.CopyError != nil:
+		return it.CopyError.Error
+	case it.RecordError != nil:
+		return it.RecordError.Error
+	case it.Copy != nil && !it.Copy.Complete:
+		return "CopyNotFinished"
+	}
+	return "StatusNotRecorded"
+}
+
+// ErrorNameOfEvent names the error that rejected an event (EventError).
+func ErrorNameOfEvent(req contract.AggregateRequest) string {
+	if req.EventError != nil && req.EventError.Error != "" {
+		return req.EventError.Error
+	}
+	return "EventError"
 }

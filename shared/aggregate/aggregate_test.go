@@ -158,7 +158,9 @@ func TestAggregate(t *testing.T) {
 			req:  contract.AggregateRequest{Iterations: []contract.Iteration{good, missing}},
 			wantErr: `File copy failed. [` +
 				`{"request_id":"req-1","source_bucket":"restore","source_key":"granules/a+b=c café.iso.xml","target_bucket":"archive","success":true,"err_msg":""},` +
-				`{"request_id":"req-2","source_bucket":"restore","source_key":"gone&lost.h5","target_bucket":"archive","success":false,"err_msg":"NoSuchKey"}]`,
+				`{"request_id":"req-2","source_bucket":"restore","source_key":"gone&lost.h5","target_bucket":"archive","success":false,"err_msg":"NoSuchKey"}]` + "\n" +
+				`Re-run input for the failed file (start a new execution with it once the cause is fixed): ` +
+				`{"Records":[{"eventName":"ObjectRestore:Completed","s3":{"bucket":{"name":"restore"},"object":{"key":"gone%26lost.h5"}}}]}`,
 		},
 		{
 			name: "invalid event",
@@ -200,9 +202,9 @@ func TestAggregate(t *testing.T) {
 				t.Errorf("results %v returned with the error", got)
 			}
 			// The message's list is the error's Results, as JSON.
-			var inMessage []contract.FileResult
-			if err := json.Unmarshal([]byte(strings.TrimPrefix(err.Error(), "File copy failed. ")), &inMessage); err != nil {
-				t.Fatalf("message list is not JSON: %v", err)
+			inMessage, _, perr := ParseMessage(err.Error())
+			if perr != nil {
+				t.Fatalf("ParseMessage: %v", perr)
 			}
 			if diff := cmp.Diff(cre.Results, inMessage); diff != "" {
 				t.Errorf("message list differs from Results (-Results +message):\n%s", diff)
@@ -235,7 +237,7 @@ func TestAggregateHandler(t *testing.T) {
 			name:     "failure",
 			req:      contract.AggregateRequest{Iterations: []contract.Iteration{good, bad}},
 			wantErr:  true,
-			wantLogs: []string{"INFO file copied", "ERROR file failed", "INFO copy request finished"},
+			wantLogs: []string{"INFO file copied", "ERROR file failed", "INFO copy request finished", "ERROR re-run input"},
 		},
 	}
 	for _, tc := range tests {

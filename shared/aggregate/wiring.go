@@ -6,13 +6,15 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 )
 
 // NewHandlerFromEnv builds the aggregate Lambda's handler. It has no
 // settings and uses no AWS service; the signature is the one every function
 // shares (lambdafn.Constructor).
 func NewHandlerFromEnv(_ context.Context, _ aws.Config, _ func(string) string, logger *slog.Logger) (*AggregateHandler, error) {
-	return &AggregateHandler{Logger: logger}, nil
+	return &AggregateHandler{Logger: logger, Metrics: metrics.New(logger, "aggregate")}, nil
 }
 
 // Invoke serves one invocation's JSON payload with Handle (lambda.Handler).

@@ -7,7 +7,10 @@
 // change one only together with the other.
 package contract
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"time"
+)
 
 // File is one restored object named by the triggering event, with its key
 // already decoded.
@@ -23,6 +26,45 @@ type File struct {
 	Size         int64  `json:"size"`
 	VersionID    string `json:"version_id"`
 	ETag         string `json:"etag"`
+
+	// RestoreExpiryTime is when S3 deletes the restored copy (RFC 3339,
+	// UTC), as the event says: EventBridge's detail.restore-expiry-time or
+	// the classic record's
+	// glacierEventData.restoreEventData.lifecycleRestorationExpiryTime.
+	// Empty when the event does not say. After it, a re-run needs a new
+	// restore first.
+	RestoreExpiryTime string `json:"restore_expiry_time,omitempty"`
+}
+
+// RestoreExpiryNote is what a failed file's err_msg says about its restored
+// copy: until when a re-run can still read it ("" when the event did not
+// say). The aggregate function's results and request-status's err_msg use
+// the same words.
+func RestoreExpiryNote(f File) string {
+	if f.RestoreExpiryTime == "" {
+		return ""
+	}
+	return "restored copy expires " + f.RestoreExpiryTime + ": re-run before then or restore again"
+}
+
+// WithRestoreExpiryNote appends RestoreExpiryNote(f) to msg, when there is one.
+func WithRestoreExpiryNote(msg string, f File) string {
+	note := RestoreExpiryNote(f)
+	switch {
+	case note == "":
+		return msg
+	case msg == "":
+		return note
+	}
+	return msg + "; " + note
+}
+
+// FormatRestoreExpiry renders a restore expiry time as File carries it.
+func FormatRestoreExpiry(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // ParsedEvent is the output of the parse-event Lambda: the files to copy, in
@@ -49,6 +91,10 @@ type StatusRequest struct {
 	// CopyError is the error Step Functions caught from the copy task;
 	// nil means the copy succeeded (record_outcome).
 	CopyError *StateError `json:"copy_error,omitempty"`
+	// File is the file whose outcome is recorded (record_outcome of a
+	// failed copy): the recorded err_msg says until when its restored copy
+	// can be re-run. Optional.
+	File *File `json:"file,omitempty"`
 }
 
 // Job is the job found in request_status for a file: the output of the
@@ -110,6 +156,12 @@ type CopyRequest struct {
 	// with TransientCopyError DeadlineExceeded and its upload is aborted,
 	// as before the resumable copy, and Complete is true on every success.
 	Resumable bool `json:"resumable,omitempty"`
+	// Passes and ElapsedMS are the previous passes' count and total
+	// duration (the last CopyOutcome's), so the pass that finishes the
+	// copy can report the whole copy's duration and passes. 0 on the
+	// first pass.
+	Passes    int   `json:"passes,omitempty"`
+	ElapsedMS int64 `json:"elapsed_ms,omitempty"`
 }
 
 // CopyOutcome is the copy-file Lambda's output.
@@ -141,6 +193,11 @@ type CopyOutcome struct {
 	PartsDone  int   `json:"parts_done,omitempty"`
 	PartsTotal int   `json:"parts_total,omitempty"`
 	BytesDone  int64 `json:"bytes_done,omitempty"`
+	// Passes counts the invocations this copy has taken so far, this one
+	// included; ElapsedMS is their total duration. Always present, so the
+	// state machine can pass them back.
+	Passes    int   `json:"passes"`
+	ElapsedMS int64 `json:"elapsed_ms"`
 }
 
 // StateError is what a Step Functions Catch puts at its ResultPath:
@@ -181,6 +238,9 @@ type FileResult struct {
 	TargetBucket string `json:"target_bucket"`
 	Success      bool   `json:"success"`
 	ErrMsg       string `json:"err_msg"`
+	// RestoreExpiryTime is, for a failed file, when its restored copy
+	// expires (File.RestoreExpiryTime); omitted when unknown or on success.
+	RestoreExpiryTime string `json:"restore_expiry_time,omitempty"`
 }
 
 // Message returns the human-readable message of a caught error: the

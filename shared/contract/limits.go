@@ -64,8 +64,15 @@ func CauseChars(errorType, message string) int {
 // empty error messages would not fit (too many files: see
 // FilesWithinReport).
 func FitErrMsgs(results []FileResult) (fitted []FileResult, ok bool) {
+	return FitErrMsgsLeaving(results, 0)
+}
+
+// FitErrMsgsLeaving is FitErrMsgs keeping room characters of the cause free
+// for what the message carries after the list (the aggregate function's
+// re-run input).
+func FitErrMsgsLeaving(results []FileResult, room int) (fitted []FileResult, ok bool) {
 	fits := func(rs []FileResult) bool {
-		return CauseChars(ErrorTypeCopyRequest, FailureMessage(rs)) <= MaxCauseChars
+		return CauseChars(ErrorTypeCopyRequest, FailureMessage(rs)) <= MaxCauseChars-room
 	}
 	if fits(results) {
 		return results, true

@@ -66,6 +66,13 @@ const (
 	DefaultMultipartMinPartMB   = 16
 	DefaultMultipartConcurrency = 64
 	DefaultDeadlineMarginSecs   = 30
+	DefaultProgressSecs         = 30
+)
+
+// The bounds of COPY_PROGRESS_SECS.
+const (
+	MinProgressSecs = 1
+	MaxProgressSecs = 900
 )
 
 // MinDeadlineMargin is the smallest COPY_DEADLINE_MARGIN_SECS accepted. The
@@ -133,6 +140,10 @@ type Config struct {
 	// (aborting a multipart upload) runs in this time
 	// (COPY_DEADLINE_MARGIN_SECS, at least 5: MinDeadlineMargin).
 	DeadlineMargin time.Duration
+	// ProgressInterval is how often a multipart copy logs its progress
+	// (parts and bytes done; COPY_PROGRESS_SECS, 1 to 900), so a long copy
+	// is visibly alive in its log.
+	ProgressInterval time.Duration
 }
 
 // DefaultConfig returns the configuration with every setting at its default.
@@ -145,6 +156,7 @@ func DefaultConfig() Config {
 		DeadlineMargin:     DefaultDeadlineMarginSecs * time.Second,
 		MultipartChecksum:  ChecksumSource,
 		ObjectACL:          types.ObjectCannedACLBucketOwnerFullControl,
+		ProgressInterval:   DefaultProgressSecs * time.Second,
 	}
 }
 
@@ -175,6 +187,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("%w (the copy stops this long before the Lambda deadline; aborting a multipart upload runs in that time)", err)
 	}
 	c.DeadlineMargin = time.Duration(secs) * time.Second
+	if secs, err = intVar(getenv, "COPY_PROGRESS_SECS", DefaultProgressSecs, MinProgressSecs, MaxProgressSecs); err != nil {
+		return Config{}, fmt.Errorf("%w (how often a multipart copy logs its progress)", err)
+	}
+	c.ProgressInterval = time.Duration(secs) * time.Second
 
 	if v := strings.TrimSpace(getenv("STORAGE_CLASS")); v != "" {
 		sc := types.StorageClass(strings.ToUpper(v))

@@ -33,6 +33,7 @@ func TestConfigFromEnv(t *testing.T) {
 				"COPY_DEADLINE_MARGIN_SECS": "10",
 				"MULTIPART_CHECKSUM":        "OFF",
 				"ARCHIVE_OBJECT_ACL":        " None ",
+				"COPY_PROGRESS_SECS":        "15",
 			},
 			want: Config{
 				SourceBuckets:      []string{"restore-a", "restore-b"},
@@ -45,6 +46,7 @@ func TestConfigFromEnv(t *testing.T) {
 				KMSKeyID:           "arn:aws:kms:us-east-1:111122223333:key/k",
 				DeadlineMargin:     10 * time.Second,
 				MultipartChecksum:  "off",
+				ProgressInterval:   15 * time.Second,
 			},
 		},
 		{name: "chunk below 5 MiB", env: map[string]string{"MULTIPART_CHUNKSIZE_MB": "4"}, wantErr: `MULTIPART_CHUNKSIZE_MB="4": must be between 5 and 5120`},

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 )
 
 // Copier is what the handler needs: one copy.
@@ -19,6 +20,8 @@ var _ Copier = (*ArchiveCopier)(nil)
 type CopyHandler struct {
 	Copier Copier
 	Logger *slog.Logger
+	// Metrics receives the EMF line of each finished copy; nil writes none.
+	Metrics *metrics.Writer
 }
 
 // Handle copies one file and logs one line about it. Its error is a
@@ -31,6 +34,8 @@ func (h *CopyHandler) Handle(ctx context.Context, req contract.CopyRequest) (con
 	if out.DurationMS == 0 {
 		out.DurationMS = time.Since(start).Milliseconds()
 	}
+	out.Passes = req.Passes + 1
+	out.ElapsedMS = req.ElapsedMS + out.DurationMS
 
 	log := h.Logger
 	if log == nil {
@@ -57,7 +62,8 @@ func (h *CopyHandler) Handle(ctx context.Context, req contract.CopyRequest) (con
 		return out, nil
 	}
 	if err == nil {
-		log.InfoContext(ctx, "file copied", attrs...)
+		log.InfoContext(ctx, "file copied", append(attrs, "passes", out.Passes, "elapsed_ms", out.ElapsedMS)...)
+		h.Metrics.Emit(ctx, nil, CopyMetrics(out)...)
 		return out, nil
 	}
 	switch e := Classify(c, err).(type) {
@@ -72,4 +78,19 @@ func (h *CopyHandler) Handle(ctx context.Context, req contract.CopyRequest) (con
 		log.ErrorContext(ctx, "file copy failed", append(attrs, "error_type", contract.PermanentCopyError, "error", pe.Error())...)
 		return contract.CopyOutcome{}, pe
 	}
+}
+
+// CopyMetrics are the metrics of a finished copy: its size, the time its
+// passes took together, the throughput (MB/s, 10^6 bytes) and the passes.
+func CopyMetrics(out contract.CopyOutcome) []metrics.Metric {
+	secs := float64(out.ElapsedMS) / 1000
+	ms := []metrics.Metric{
+		{Name: metrics.BytesCopied, Unit: metrics.Bytes, Value: float64(out.Bytes)},
+		{Name: metrics.CopySeconds, Unit: metrics.Seconds, Value: secs},
+		{Name: metrics.CopyPasses, Unit: metrics.Count, Value: float64(out.Passes)},
+	}
+	if secs > 0 {
+		ms = append(ms, metrics.Metric{Name: metrics.CopyThroughput, Unit: metrics.MBPerSecond, Value: float64(out.Bytes) / 1e6 / secs})
+	}
+	return ms
 }

@@ -127,7 +127,13 @@ func (a *ArchiveCopier) copyMultipart(copyCtx, ctx context.Context, c Copy, src 
 			todo = append(todo, p)
 		}
 	}
-	copied, stopped, mean, err := a.copyParts(copyCtx, c, src, prog.uploadID, todo, fullChecksum)
+	var haveBytes int64
+	for n := range have {
+		haveBytes += parts[n-1].Last - parts[n-1].First + 1
+	}
+	progress, stopProgress := a.logProgress(ctx, c, prog.uploadID, len(parts), src.size, len(have), haveBytes)
+	copied, stopped, mean, err := a.copyParts(copyCtx, c, src, prog.uploadID, todo, fullChecksum, progress)
+	stopProgress()
 	prog.newParts = len(copied)
 	all := make([]types.CompletedPart, 0, len(parts))
 	for _, p := range have {
@@ -398,7 +404,7 @@ func (a *ArchiveCopier) sourceTagging(ctx context.Context, c Copy, h *s3.HeadObj
 // waited for; only ctx's own end cancels them, and a part cancelled that
 // way just counts as not copied. mean is the mean duration of the parts
 // copied (0 if none).
-func (a *ArchiveCopier) copyParts(ctx context.Context, c Copy, src sourceObject, uploadID string, parts []partRange, withChecksum bool) (copied []types.CompletedPart, stopped bool, mean time.Duration, err error) {
+func (a *ArchiveCopier) copyParts(ctx context.Context, c Copy, src sourceObject, uploadID string, parts []partRange, withChecksum bool, progress *copyProgress) (copied []types.CompletedPart, stopped bool, mean time.Duration, err error) {
 	var (
 		mu        sync.Mutex
 		failure   error
@@ -483,6 +489,7 @@ schedule:
 			copied = append(copied, part)
 			busy += a.clock().Sub(startedAt[p.Number])
 			mu.Unlock()
+			progress.add(p.Last - p.First + 1)
 		}(p)
 	}
 	wg.Wait()
@@ -550,4 +557,79 @@ func isNoSuchUpload(err error) bool {
 		return true
 	}
 	return httpStatus(err) == 404
+}
+
+// LogCopyProgress is the message of the line a multipart copy logs every
+// Config.ProgressInterval.
+const LogCopyProgress = "multipart copy progress"
+
+// copyProgress counts the parts and bytes a multipart copy has copied in this
+// invocation, for its progress lines.
+type copyProgress struct {
+	mu    sync.Mutex
+	parts int
+	bytes int64
+}
+
+func (p *copyProgress) add(n int64) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	p.parts++
+	p.bytes += n
+	p.mu.Unlock()
+}
+
+func (p *copyProgress) read() (int, int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.parts, p.bytes
+}
+
+// logProgress logs, every Config.ProgressInterval until the returned stop
+// is called, how many of the copy's total parts and bytes are done (those
+// an earlier pass copied, haveParts/haveBytes, included) and this pass's
+// rate, so that a copy of many minutes is visibly alive in its log.
+func (a *ArchiveCopier) logProgress(ctx context.Context, c Copy, uploadID string, totalParts int, totalBytes int64, haveParts int, haveBytes int64) (*copyProgress, func()) {
+	every := a.Config.ProgressInterval
+	if every <= 0 {
+		every = DefaultProgressSecs * time.Second
+	}
+	prog := &copyProgress{}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	start := a.clock()
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				parts, bytes := prog.read()
+				elapsed := a.clock().Sub(start)
+				rate := 0.0
+				if secs := elapsed.Seconds(); secs > 0 {
+					rate = float64(bytes) / 1e6 / secs
+				}
+				doneBytes := haveBytes + bytes
+				a.logger().InfoContext(ctx, LogCopyProgress,
+					"source_bucket", c.SourceBucket, "source_key", c.SourceKey, "target_bucket", c.TargetBucket, "upload_id", uploadID,
+					"parts_done", haveParts+parts, "parts_total", totalParts, "bytes_done", doneBytes, "bytes_total", totalBytes,
+					"percent", float64(int(1000*float64(doneBytes)/float64(max(totalBytes, 1))))/10,
+					"pass_seconds", int(elapsed.Seconds()), "pass_mb_per_s", float64(int(rate*10))/10)
+			}
+		}
+	}()
+	return prog, func() {
+		select {
+		case <-done:
+		default:
+			close(done)
+			<-finished
+		}
+	}
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 )
 
 // NewHandlerFromEnv builds the copy-file Lambda's handler from getenv's
@@ -27,7 +29,7 @@ func NewHandlerFromEnv(_ context.Context, awsCfg aws.Config, getenv func(string)
 	awsCfg.HTTPClient = HTTPClient(cfg.Concurrency)
 	copier := NewArchiveCopier(NewRegionalS3(awsCfg, opt), cfg)
 	copier.Logger = logger
-	return &CopyHandler{Copier: copier, Logger: logger}, nil
+	return &CopyHandler{Copier: copier, Logger: logger, Metrics: metrics.New(logger, "copy-file")}, nil
 }
 
 // Invoke serves one invocation's JSON payload with Handle (lambda.Handler).

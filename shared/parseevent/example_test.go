@@ -3,6 +3,8 @@ package parseevent_test
 import (
 	"fmt"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 )
 
@@ -22,6 +24,21 @@ func ExampleParseEvent() {
 	_, err = parseevent.ParseEvent([]byte(`{"Records":[{"s3":{"bucket":{"name":"restore"},"object":{"size":2048}}}]}`))
 	fmt.Println(err)
 	// Output:
-	// [{SourceBucket:restore SourceKey:L0A RAD (1 of 20).h5 Size:2048 VersionID: ETag:}] <nil>
+	// [{SourceBucket:restore SourceKey:L0A RAD (1 of 20).h5 Size:2048 VersionID: ETag: RestoreExpiryTime:}] <nil>
 	// Records[0].s3.object.key is missing
+}
+
+func ExampleEncodeKey() {
+	fmt.Println(parseevent.EncodeKey("granules/a+b=c café.iso.xml"))
+	// Output:
+	// granules/a%2Bb%3Dc+caf%C3%A9.iso.xml
+}
+
+func ExampleNotificationEvent() {
+	fmt.Println(string(parseevent.NotificationEvent([]contract.File{{
+		SourceBucket: "restore", SourceKey: "L0A RAD (1 of 20).h5", Size: 2048,
+		VersionID: "3HL4kqtJlcpXroDTDmJ", RestoreExpiryTime: "2026-11-25T00:00:00Z",
+	}})))
+	// Output:
+	// {"Records":[{"eventName":"ObjectRestore:Completed","s3":{"bucket":{"name":"restore"},"object":{"key":"L0A+RAD+%281+of+20%29.h5","size":2048,"versionId":"3HL4kqtJlcpXroDTDmJ"}},"glacierEventData":{"restoreEventData":{"lifecycleRestorationExpiryTime":"2026-11-25T00:00:00Z"}}}]}
 }

@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"reflect"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -137,6 +138,9 @@ func parseNotification(rawRecords json.RawMessage) ([]contract.File, error) {
 		file, err := restoredFile(path+".s3", record.S3.Bucket.Name, o.Key, o.Size, o.VersionID, o.ETag)
 		if err != nil {
 			return nil, err
+		}
+		if g := record.GlacierEventData; g != nil && g.RestoreEventData != nil {
+			file.RestoreExpiryTime = contract.FormatRestoreExpiry(g.RestoreEventData.LifecycleRestorationExpiryTime)
 		}
 		files = append(files, file)
 	}
@@ -267,6 +271,14 @@ func parseEventBridge(data []byte) ([]contract.File, error) {
 	file, err := restoredFile("detail", detail.Bucket.Name, o.Key, o.Size, o.VersionID, o.ETag)
 	if err != nil {
 		return nil, err
+	}
+	if detail.RestoreExpiryTime != "" {
+		expiry, err := time.Parse(time.RFC3339, detail.RestoreExpiryTime)
+		if err != nil {
+			return nil, &InvalidEventError{Field: "detail.restore-expiry-time",
+				Problem: strconv.Quote(detail.RestoreExpiryTime) + " is not an RFC 3339 time"}
+		}
+		file.RestoreExpiryTime = contract.FormatRestoreExpiry(expiry)
 	}
 	return []contract.File{file}, nil
 }

@@ -33,7 +33,8 @@ func TestParseEventSamples(t *testing.T) {
 		{
 			file: "s3-records-restore-completed.json",
 			want: []contract.File{
-				{SourceBucket: bucket, SourceKey: "dr-glacier/MOD09GQ.A0219114.N5aUCG.006.0656338553321.txt", Size: 645},
+				{SourceBucket: bucket, SourceKey: "dr-glacier/MOD09GQ.A0219114.N5aUCG.006.0656338553321.txt", Size: 645,
+					RestoreExpiryTime: "2019-06-22T00:00:00Z"},
 			},
 		},
 		{
@@ -47,7 +48,7 @@ func TestParseEventSamples(t *testing.T) {
 			file: "eventbridge-object-restore-completed.json",
 			want: []contract.File{
 				{SourceBucket: bucket, SourceKey: "dr-glacier/MOD09GQ.A0219114.N5aUCG.006.0656338553321.hdf", Size: 5242880,
-					ETag: "b1946ac92492d2347c6235b4d2611184"},
+					ETag: "b1946ac92492d2347c6235b4d2611184", RestoreExpiryTime: "2026-11-25T00:00:00Z"},
 			},
 		},
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 )
 
 // JobStore is what the StatusHandler needs from the database; *Store
@@ -46,6 +47,9 @@ func (r StatusResponse) MarshalJSON() ([]byte, error) {
 type StatusHandler struct {
 	Store  JobStore
 	Logger *slog.Logger
+	// Metrics receives each database call's latency and whether the
+	// database was unavailable; nil writes none.
+	Metrics *metrics.Writer
 
 	db DB // what NewHandlerFromEnv built, released by Close
 }
@@ -76,6 +80,16 @@ func (h *StatusHandler) Handle(ctx context.Context, req contract.StatusRequest) 
 		attrs = append(attrs, slog.String("error_type", contract.ErrorType(err)), slog.String("error", err.Error()))
 	}
 	h.logger().LogAttrs(ctx, level, msg, attrs...)
+	if status != "invalid" { // a database call was made
+		var unavailable *DatabaseUnavailableError
+		down := 0.0
+		if errors.As(err, &unavailable) {
+			down = 1
+		}
+		h.Metrics.Emit(ctx, []metrics.Dimension{{Name: metrics.DimensionOperation, Value: req.Operation}},
+			metrics.Metric{Name: metrics.DatabaseCallMilliseconds, Unit: metrics.Milliseconds, Value: float64(time.Since(start).Microseconds()) / 1000},
+			metrics.Metric{Name: metrics.DatabaseUnavailable, Unit: metrics.Count, Value: down})
+	}
 	return resp, err
 }
 
@@ -96,12 +110,22 @@ func (h *StatusHandler) run(ctx context.Context, req contract.StatusRequest) (St
 		}
 		return StatusResponse{Job: &job}, status, nil
 	default: // contract.OperationRecordOutcome; validate allows no other
-		jobStatus, err := h.Store.RecordOutcome(ctx, req.RequestID, req.SourceKey, req.CopyError)
+		jobStatus, err := h.Store.RecordOutcome(ctx, req.RequestID, req.SourceKey, withRestoreExpiry(req.CopyError, req.File))
 		if err != nil {
 			return StatusResponse{}, "failed", err
 		}
 		return StatusResponse{Recorded: &contract.Recorded{JobStatus: jobStatus}}, jobStatus, nil
 	}
+}
+
+// withRestoreExpiry returns the copy error whose message is recorded as
+// err_msg, saying until when the file's restored copy can be re-run when
+// the request carries the file and its restore expiry.
+func withRestoreExpiry(copyErr *contract.StateError, file *contract.File) *contract.StateError {
+	if copyErr == nil || file == nil || contract.RestoreExpiryNote(*file) == "" {
+		return copyErr
+	}
+	return &contract.StateError{Error: copyErr.Error, Cause: contract.WithRestoreExpiryNote(copyErr.Message(), *file)}
 }
 
 func validate(req contract.StatusRequest) error {

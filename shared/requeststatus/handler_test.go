@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 )
 
 // fakeStore records its calls and answers with canned results.
@@ -219,5 +220,68 @@ func TestStatusHandlerOnPostgres(t *testing.T) {
 	_, err := invoke(context.Background(), []byte(`{"operation":"find_open_job","source_key":"missing.txt"}`))
 	if got := contract.ErrorType(err); got != "NoOpenJobError" {
 		t.Fatalf("missing key: errorType %q (%v), want NoOpenJobError", got, err)
+	}
+}
+
+// A failed copy's err_msg says until when the restored copy can be re-run,
+// when the request carries the file with its restore expiry (the "Record
+// copy error" state passes $.file); without it, the message is the copy's.
+func TestRecordedErrMsgNamesRestoreExpiry(t *testing.T) {
+	t.Parallel()
+	pool := testPool(t)
+	invoke := lambda.NewHandler((&StatusHandler{Store: NewStore(pool), Logger: slog.New(slog.DiscardHandler)}).Handle).Invoke
+	cause := `{"errorType":"PermanentCopyError","errorMessage":"NoSuchKey: The specified key does not exist."}`
+	for _, tc := range []struct {
+		file, want string
+	}{
+		{`,"file":{"source_bucket":"restore","source_key":"k1","size":1,"restore_expiry_time":"2026-11-25T00:00:00Z"}`,
+			"NoSuchKey: The specified key does not exist.; restored copy expires 2026-11-25T00:00:00Z: re-run before then or restore again"},
+		{`,"file":{"source_bucket":"restore","source_key":"k2","size":1}`, "NoSuchKey: The specified key does not exist."},
+		{``, "NoSuchKey: The specified key does not exist."},
+	} {
+		job := mustInsert(t, pool, JobRow{ObjectKey: "expiry/" + tc.want[:8], ArchiveBucketDest: "archive"})
+		in := fmt.Sprintf(`{"operation":"record_outcome","source_key":%q,"request_id":%q,"copy_error":{"Error":"PermanentCopyError","Cause":%q}%s}`,
+			job.ObjectKey, job.RequestID, cause, tc.file)
+		if out, err := invoke(context.Background(), []byte(in)); err != nil || string(out) != `{"job_status":"error"}` {
+			t.Fatalf("record: %s, %v", out, err)
+		}
+		row, err := ReadJob(context.Background(), pool, job.RequestID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if row.ErrMsg != tc.want {
+			t.Errorf("err_msg %q, want %q", row.ErrMsg, tc.want)
+		}
+	}
+}
+
+// Each database call writes its latency and whether the database was
+// unavailable, by operation; an invalid request (no call) writes nothing.
+func TestStatusHandlerWritesEMF(t *testing.T) {
+	var out bytes.Buffer
+	h := &StatusHandler{Store: &fakeStore{findErr: &DatabaseUnavailableError{Op: "find", Err: errors.New("connection refused")}},
+		Logger: slog.New(slog.DiscardHandler), Metrics: metrics.New(slog.New(slog.NewJSONHandler(&out, nil)), "request-status")}
+	h.Handle(context.Background(), contract.StatusRequest{Operation: contract.OperationFindOpenJob, SourceKey: "k"})
+	h.Store = &fakeStore{status: "complete"}
+	h.Handle(context.Background(), contract.StatusRequest{Operation: contract.OperationRecordOutcome, SourceKey: "k", RequestID: "r"})
+	h.Handle(context.Background(), contract.StatusRequest{Operation: "bogus"})
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("%d EMF lines, want 2:\n%s", len(lines), out.String())
+	}
+	for i, want := range []struct {
+		op   string
+		down float64
+	}{{contract.OperationFindOpenJob, 1}, {contract.OperationRecordOutcome, 0}} {
+		var l map[string]any
+		if err := json.Unmarshal([]byte(lines[i]), &l); err != nil {
+			t.Fatal(err)
+		}
+		if l["Operation"] != want.op || l[metrics.DatabaseUnavailable] != want.down || l["Function"] != "request-status" {
+			t.Errorf("line %d: %s; want operation %s, unavailable %v", i, lines[i], want.op, want.down)
+		}
+		if ms, ok := l[metrics.DatabaseCallMilliseconds].(float64); !ok || ms < 0 {
+			t.Errorf("line %d has no latency: %s", i, lines[i])
+		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 )
 
 // NewHandlerFromEnv builds the request-status Lambda's handler from getenv's
@@ -45,7 +47,7 @@ func NewHandlerFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(strin
 		logger.InfoContext(ctx, "request-status: database pool configured; it connects at the first query", "database", Describe(pool.Config()))
 		db = pool
 	}
-	return &StatusHandler{Store: NewStore(db), Logger: logger, db: db}, nil
+	return &StatusHandler{Store: NewStore(db), Logger: logger, Metrics: metrics.New(logger, "request-status"), db: db}, nil
 }
 
 // NewPoolFromEnv builds the pgx pool request-status uses when DATABASE_URL

@@ -1,0 +1,76 @@
+// Command replay-dlq replays the restore events in the copy workflow's
+// dead-letter queue: one StartExecution per message, deleting a message only
+// after its execution started. --dry-run lists the messages and what would
+// be started, changing nothing.
+//
+//	go run ./cmd/replay-dlq --queue-url URL --state-machine-arn ARN [--dry-run] [--max N]
+//
+// It uses the default AWS configuration (AWS_PROFILE, AWS_REGION, ...;
+// AWS_ENDPOINT_URL for a local endpoint). Exit status: 0 all replayed, 1 some
+// message could not be replayed (it stays in the queue), 2 bad usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/dlqreplay"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("replay-dlq", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg dlqreplay.Config
+	var visibility int
+	fs.StringVar(&cfg.QueueURL, "queue-url", "", "the dead-letter queue's URL (stack output DeadLetterQueueUrl)")
+	fs.StringVar(&cfg.StateMachineARN, "state-machine-arn", "", "the copy workflow's ARN (stack output StateMachineArn)")
+	fs.BoolVar(&cfg.DryRun, "dry-run", false, "list the messages; start and delete nothing")
+	fs.IntVar(&cfg.Max, "max", 0, "replay at most this many messages (0: all)")
+	fs.IntVar(&visibility, "visibility-timeout", 60, "seconds a received message stays hidden while its execution starts")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "replay-dlq: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	cfg.VisibilitySeconds = int32(visibility)
+	if err := cfg.Check(); err != nil {
+		fmt.Fprintf(stderr, "replay-dlq: %v\n", err)
+		return 2
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "replay-dlq: AWS configuration: %v\n", err)
+		return 2
+	}
+	if awsCfg.Region == "" {
+		fmt.Fprintln(stderr, "replay-dlq: no AWS region: set AWS_REGION (the stack's region) or a profile with one")
+		return 2
+	}
+	_, err = dlqreplay.Replay(ctx, sqs.NewFromConfig(awsCfg), sfn.NewFromConfig(awsCfg), cfg, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "replay-dlq: %v\n", err)
+		var ce *dlqreplay.ConfigError
+		if errors.As(err, &ce) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
+)
+
+// DashboardProps names what the dashboard shows.
+type DashboardProps struct {
+	StateMachine    awsstepfunctions.StateMachine
+	DeadLetterQueue awssqs.IQueue
+	// Functions by name (functions/<name>), in the order to show them.
+	Functions map[string]awslambda.IFunction
+}
+
+// NewDashboard creates the CloudWatch dashboard "copy-files-to-archive": the
+// workflow's executions, the files copied and failed and the copies' bytes,
+// duration and throughput (the functions' EMF metrics, namespace
+// CopyFilesToArchive), the database calls, each function's errors and
+// throttles, and the dead-letter queue's depth.
+func NewDashboard(scope constructs.Construct, id string, props *DashboardProps) awscloudwatch.Dashboard {
+	five := awscdk.Duration_Minutes(jsii.Number(5))
+	emf := func(name, fn, stat, label string, dims map[string]*string) awscloudwatch.Metric {
+		d := map[string]*string{metrics.DimensionFunction: jsii.String(fn)}
+		for k, v := range dims {
+			d[k] = v
+		}
+		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String(metrics.Namespace), MetricName: jsii.String(name), DimensionsMap: &d,
+			Statistic: jsii.String(stat), Period: five, Label: jsii.String(label),
+		})
+	}
+	graph := func(title string, width float64, left []awscloudwatch.IMetric, right []awscloudwatch.IMetric) awscloudwatch.GraphWidget {
+		p := &awscloudwatch.GraphWidgetProps{Title: jsii.String(title), Width: jsii.Number(width), Height: jsii.Number(6), Left: &left}
+		if right != nil {
+			p.Right = &right
+		}
+		return awscloudwatch.NewGraphWidget(p)
+	}
+	sm := props.StateMachine
+	sum5 := &awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: five}
+
+	failedByError := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: jsii.String(fmt.Sprintf(`SEARCH('{%s,%s,%s} MetricName="%s"', 'Sum', 300)`,
+			metrics.Namespace, metrics.DimensionFunction, metrics.DimensionErrorName, metrics.FilesFailed)),
+		Label:  jsii.String("failed:"),
+		Period: five,
+	})
+	dbLatency := func(op, stat string) awscloudwatch.IMetric {
+		return emf(metrics.DatabaseCallMilliseconds, statemachine.FunctionRequestStatus, stat, op+" "+stat,
+			map[string]*string{metrics.DimensionOperation: jsii.String(op)})
+	}
+	var errorsAndThrottles []awscloudwatch.IMetric
+	for _, name := range functionNames {
+		fn, ok := props.Functions[name]
+		if !ok {
+			continue
+		}
+		errorsAndThrottles = append(errorsAndThrottles,
+			fn.MetricErrors(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: five, Label: jsii.String(name + " errors")}),
+			fn.MetricThrottles(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: five, Label: jsii.String(name + " throttles")}))
+	}
+
+	dash := awscloudwatch.NewDashboard(scope, jsii.String(id), &awscloudwatch.DashboardProps{
+		DashboardName:   jsii.String("copy-files-to-archive"),
+		DefaultInterval: awscdk.Duration_Days(jsii.Number(1)),
+	})
+	dash.AddWidgets(
+		graph("Executions started / succeeded / failed", 12, []awscloudwatch.IMetric{
+			sm.MetricStarted(sum5), sm.MetricSucceeded(sum5), sm.MetricFailed(sum5),
+		}, nil),
+		graph("Files copied vs failed (by error name)", 12, []awscloudwatch.IMetric{
+			emf(metrics.FilesCopied, statemachine.FunctionAggregate, "Sum", "copied", nil), failedByError,
+		}, nil),
+	)
+	perDay := awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace: jsii.String(metrics.Namespace), MetricName: jsii.String(metrics.BytesCopied),
+		DimensionsMap: &map[string]*string{metrics.DimensionFunction: jsii.String(statemachine.FunctionCopyFile)},
+		Statistic:     jsii.String("Sum"), Period: awscdk.Duration_Days(jsii.Number(1)), Label: jsii.String("bytes copied per day"),
+	})
+	dash.AddWidgets(
+		awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{Title: jsii.String("Bytes copied per day"), Width: jsii.Number(8), Height: jsii.Number(6),
+			Left: &[]awscloudwatch.IMetric{perDay}, View: awscloudwatch.GraphWidgetView_BAR}),
+		graph("Copy duration (seconds, all passes)", 8, []awscloudwatch.IMetric{
+			emf(metrics.CopySeconds, statemachine.FunctionCopyFile, "p50", "p50", nil),
+			emf(metrics.CopySeconds, statemachine.FunctionCopyFile, "p90", "p90", nil),
+			emf(metrics.CopySeconds, statemachine.FunctionCopyFile, "p99", "p99", nil),
+		}, nil),
+		graph("Throughput (MB/s) and passes per copy", 8, []awscloudwatch.IMetric{
+			emf(metrics.CopyThroughput, statemachine.FunctionCopyFile, "Average", "MB/s average", nil),
+			emf(metrics.CopyThroughput, statemachine.FunctionCopyFile, "p10", "MB/s p10", nil),
+		}, []awscloudwatch.IMetric{
+			emf(metrics.CopyPasses, statemachine.FunctionCopyFile, "Average", "passes per copy", nil),
+		}),
+	)
+	dash.AddWidgets(
+		graph("Database calls: latency (ms) and unavailability", 8, []awscloudwatch.IMetric{
+			dbLatency("find_open_job", "p50"), dbLatency("find_open_job", "p99"),
+			dbLatency("record_outcome", "p50"), dbLatency("record_outcome", "p99"),
+		}, []awscloudwatch.IMetric{
+			emf(metrics.DatabaseUnavailable, statemachine.FunctionRequestStatus, "Sum", "unavailable (find_open_job)",
+				map[string]*string{metrics.DimensionOperation: jsii.String("find_open_job")}),
+			emf(metrics.DatabaseUnavailable, statemachine.FunctionRequestStatus, "Sum", "unavailable (record_outcome)",
+				map[string]*string{metrics.DimensionOperation: jsii.String("record_outcome")}),
+		}),
+		graph("Errors and throttles per function", 8, errorsAndThrottles, nil),
+		graph("Dead-letter queue depth", 8, []awscloudwatch.IMetric{
+			props.DeadLetterQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
+				Statistic: jsii.String("Maximum"), Period: five, Label: jsii.String("events waiting (replay with cmd/replay-dlq)")}),
+		}, nil),
+	)
+	return dash
+}
