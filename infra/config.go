@@ -24,6 +24,7 @@ const (
 	ctxRestoreBuckets                 = "restoreBuckets"
 	ctxArchiveBuckets                 = "archiveBuckets"
 	ctxArchiveKMSKeyARN               = "archiveKmsKeyArn"
+	ctxSourceKMSKeyARNs               = "sourceKmsKeyArns"
 	ctxArchiveStorageClass            = "archiveStorageClass"
 	ctxEnableRestoreBucketEventBridge = "enableRestoreBucketEventBridge"
 	ctxMultipartThresholdMB           = "multipartThresholdMb"
@@ -50,7 +51,7 @@ const (
 // CDK app's context.
 func contextKeys() []string {
 	keys := []string{
-		ctxRestoreBuckets, ctxArchiveBuckets, ctxArchiveKMSKeyARN, ctxArchiveStorageClass, ctxEnableRestoreBucketEventBridge,
+		ctxRestoreBuckets, ctxArchiveBuckets, ctxArchiveKMSKeyARN, ctxSourceKMSKeyARNs, ctxArchiveStorageClass, ctxEnableRestoreBucketEventBridge,
 		ctxMultipartThresholdMB, ctxMultipartChunkSizeMB, ctxMultipartConcurrency, ctxMultipartMinPartMB,
 		ctxDatabasePort, ctxDatabaseName, ctxDatabaseUser, ctxDatabaseHostParameter,
 		ctxDatabasePasswordParameter, ctxDatabaseSSLMode, ctxDatabaseSSLRootCert, ctxRequestStatusConcurrency, ctxCopyFileConcurrency,
@@ -70,6 +71,11 @@ type Config struct {
 	// ArchiveKMSKeyARN, when set, is the KMS key the archive copies are
 	// encrypted with (SSE-KMS); the copy Lambda may use it.
 	ArchiveKMSKeyARN string
+	// SourceKMSKeyARNs are the KMS keys restored objects may be encrypted
+	// with (SSE-KMS under a customer managed key): the copy Lambda may
+	// decrypt with them, which S3 needs to copy such an object. Objects
+	// under SSE-S3 or the AWS managed aws/s3 key need nothing here.
+	SourceKMSKeyARNs []string
 	// ArchiveStorageClass, when set, is the storage class of the archive
 	// copies; empty keeps the archive bucket's default.
 	ArchiveStorageClass string
@@ -169,6 +175,7 @@ func ConfigFromContext(lookup func(key string) any) (Config, error) {
 		RestoreBuckets:                 r.list(ctxRestoreBuckets, true),
 		ArchiveBuckets:                 r.list(ctxArchiveBuckets, true),
 		ArchiveKMSKeyARN:               r.str(ctxArchiveKMSKeyARN, false),
+		SourceKMSKeyARNs:               r.list(ctxSourceKMSKeyARNs, false),
 		ArchiveStorageClass:            r.str(ctxArchiveStorageClass, false),
 		EnableRestoreBucketEventBridge: r.boolean(ctxEnableRestoreBucketEventBridge),
 		MultipartThresholdMB:           r.integer(ctxMultipartThresholdMB, copyfile.MinMultipartThresholdMB, math.MaxInt32),
@@ -221,6 +228,11 @@ func (c Config) check() []error {
 	}
 	if c.ArchiveKMSKeyARN != "" && !kmsKeyARN.MatchString(c.ArchiveKMSKeyARN) {
 		errs = append(errs, fmt.Errorf("%s = %q: want a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)", ctxArchiveKMSKeyARN, c.ArchiveKMSKeyARN))
+	}
+	for _, k := range c.SourceKMSKeyARNs {
+		if !kmsKeyARN.MatchString(k) {
+			errs = append(errs, fmt.Errorf("%s: %q is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)", ctxSourceKMSKeyARNs, k))
+		}
 	}
 	if c.ArchiveStorageClass != "" && !slices.Contains(storageClasses, c.ArchiveStorageClass) {
 		errs = append(errs, fmt.Errorf("%s = %q: want one of %s", ctxArchiveStorageClass, c.ArchiveStorageClass, strings.Join(storageClasses, ", ")))

@@ -57,6 +57,7 @@ func TestConfigFromContext(t *testing.T) {
 		{name: "subnets without VPC", change: map[string]any{"subnetIds": "subnet-0123456789abcdef0"}, wantErr: []string{`vpcId = ""`}},
 		{name: "bad email", change: map[string]any{"alarmEmail": "ops at example"}, wantErr: []string{`alarmEmail = "ops at example"`}},
 		{name: "bad KMS key", change: map[string]any{"archiveKmsKeyArn": "alias/archive"}, wantErr: []string{`archiveKmsKeyArn = "alias/archive"`}},
+		{name: "bad source KMS key", change: map[string]any{"sourceKmsKeyArns": []any{"alias/restore"}}, wantErr: []string{`sourceKmsKeyArns: "alias/restore" is not a KMS key ARN`}},
 		{name: "chunk below S3's 5 MiB part", change: map[string]any{"multipartChunksizeMb": 4}, wantErr: []string{"multipartChunksizeMb = 4"}},
 		{name: "unknown storage class", change: map[string]any{"archiveStorageClass": "COLD"}, wantErr: []string{`archiveStorageClass = "COLD"`}},
 		{name: "threshold above CopyObject's 5 GB", change: map[string]any{"multipartThresholdMb": 6000}, wantErr: []string{"multipartThresholdMb = 6000"}},

@@ -260,9 +260,12 @@ func newCopyFileFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps)
 		Actions:   jsii.Strings("s3:ListBucket"),
 		Resources: &restoreBuckets,
 	}))
+	// s3:PutObjectAcl: the copies carry x-amz-acl:
+	// bucket-owner-full-control (copyfile.Config.ObjectACL), and S3 asks
+	// for it on a write that sets an ACL.
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("WriteArchiveObjects"),
-		Actions:   jsii.Strings("s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"),
+		Actions:   jsii.Strings("s3:PutObject", "s3:PutObjectAcl", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"),
 		Resources: objects(cfg.ArchiveBuckets),
 	}))
 	// copyfile checks each copy with HeadObject on the archive object
@@ -279,6 +282,16 @@ func newCopyFileFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps)
 			Sid:       jsii.String("UseArchiveKey"),
 			Actions:   jsii.Strings("kms:GenerateDataKey", "kms:Decrypt"),
 			Resources: jsii.Strings(cfg.ArchiveKMSKeyARN),
+		}))
+	}
+
+	if len(cfg.SourceKMSKeyARNs) > 0 {
+		// Copying an object encrypted under a customer managed key
+		// decrypts it with that key (context sourceKmsKeyArns).
+		fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("DecryptRestoredObjects"),
+			Actions:   jsii.Strings("kms:Decrypt"),
+			Resources: jsii.Strings(cfg.SourceKMSKeyARNs...),
 		}))
 	}
 

@@ -611,7 +611,7 @@ func TestStackWithDefaults(t *testing.T) {
 			"list resources":   []any{sub("arn:${AWS::Partition}:s3:::restore-a"), sub("arn:${AWS::Partition}:s3:::restore-b")},
 			"read":             []string{"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"},
 			"read resources":   []any{sub("arn:${AWS::Partition}:s3:::restore-a/*"), sub("arn:${AWS::Partition}:s3:::restore-b/*")},
-			"write":            []string{"s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"},
+			"write":            []string{"s3:PutObject", "s3:PutObjectAcl", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"},
 			"write resources":  archive,
 			"verify":           []string{"s3:GetObject", "s3:DeleteObject"},
 			"verify resources": archive,
@@ -625,7 +625,7 @@ func TestStackWithDefaults(t *testing.T) {
 					t.Errorf("copy-file has another S3 statement: %v", st)
 				}
 				if strings.HasPrefix(a, "kms:") {
-					t.Errorf("copy-file may use KMS without archiveKmsKeyArn: %v", st)
+					t.Errorf("copy-file may use KMS without archiveKmsKeyArn or sourceKmsKeyArns: %v", st)
 				}
 			}
 		}
@@ -754,6 +754,7 @@ func TestStackWithEveryOption(t *testing.T) {
 		"restoreBuckets":                 "restore-a",
 		"archiveBuckets":                 `["archive-a","archive-b"]`,
 		"archiveKmsKeyArn":               "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+		"sourceKmsKeyArns":               `["arn:aws:kms:us-east-1:123456789012:key/aaaa1111-12ab-34cd-56ef-1234567890ab","arn:aws:kms:eu-west-1:123456789012:key/bbbb2222-12ab-34cd-56ef-1234567890ab"]`,
 		"archiveStorageClass":            "DEEP_ARCHIVE",
 		"enableRestoreBucketEventBridge": "true",
 		"vpcId":                          "vpc-0123456789abcdef0",
@@ -839,6 +840,21 @@ func TestStackWithEveryOption(t *testing.T) {
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("UseArchiveKey (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("copy Lambda may decrypt with the restored objects' keys, nothing more", func(t *testing.T) {
+		st := bySid(t, s.statements(s.roleID(statemachine.FunctionCopyFile)), "DecryptRestoredObjects")
+		got := map[string]any{"actions": actions(st), "resource": st["Resource"]}
+		want := map[string]any{
+			"actions": []string{"kms:Decrypt"},
+			"resource": []any{
+				"arn:aws:kms:us-east-1:123456789012:key/aaaa1111-12ab-34cd-56ef-1234567890ab",
+				"arn:aws:kms:eu-west-1:123456789012:key/bbbb2222-12ab-34cd-56ef-1234567890ab",
+			},
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("DecryptRestoredObjects (-want +got):\n%s", diff)
 		}
 	})
 

@@ -377,12 +377,22 @@ func TestRenderParameters(t *testing.T) {
 	want := map[string]map[string]any{
 		"Find open job": {"operation": "find_open_job", "source_key.$": "$.file.source_key"},
 		"Copy file": {
-			"source_bucket.$": "$.file.source_bucket", "source_key.$": "$.file.source_key",
-			"size.$": "$.file.size", "target_bucket.$": "$.job.target_bucket",
-			"upload_id.$": "$.copy.upload_id", "source_etag.$": "$.copy.source_etag",
-			"part_size.$": "$.copy.part_size", "resumable": true,
-			"passes.$": "$.copy.passes", "elapsed_ms.$": "$.copy.elapsed_ms",
-			"retry_count.$": "$$.State.RetryCount", "max_retries": float64(2),
+			"source_bucket.$": "$.file.source_bucket",
+			"source_key.$":    "$.file.source_key",
+			"size.$":          "$.file.size",
+			"version_id.$":    "$.file.version_id",
+			"etag.$":          "$.file.etag",
+			"target_bucket.$": "$.job.target_bucket",
+			// the resume token
+			"upload_id.$":         "$.copy.upload_id",
+			"source_etag.$":       "$.copy.source_etag",
+			"source_version_id.$": "$.copy.source_version_id",
+			"part_size.$":         "$.copy.part_size",
+			"passes.$":            "$.copy.passes",
+			"elapsed_ms.$":        "$.copy.elapsed_ms",
+			"resumable":           true,
+			"retry_count.$":       "$$.State.RetryCount",
+			"max_retries":         float64(2),
 		},
 		"Record copy complete": {"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key"},
 		"Record copy error": {
@@ -444,7 +454,7 @@ func TestCopyLoopsUntilComplete(t *testing.T) {
 	doc := renderDoc(t, withARNs(DefaultSettings()))
 	wantSelector := map[string]any{
 		"file.$": "$$.Map.Item.Value",
-		"copy": map[string]any{"complete": false, "upload_id": "", "source_etag": "", "part_size": float64(0),
+		"copy": map[string]any{"complete": false, "upload_id": "", "source_etag": "", "source_version_id": "", "part_size": float64(0),
 			"passes": float64(0), "elapsed_ms": float64(0)},
 	}
 	if diff := cmp.Diff(wantSelector, doc.States["Copy each file"].ItemSelector); diff != "" {
@@ -754,5 +764,50 @@ func TestFunctionsMatchTheFunctionsFolder(t *testing.T) {
 	sort.Strings(names)
 	if diff := cmp.Diff(names, dirs); diff != "" {
 		t.Errorf("statemachine.Functions (-) and functions/*/main.go (+) differ:\n%s", diff)
+	}
+}
+
+// TestCopyPathsAlwaysPresent checks that every $.file.* and $.copy.* path
+// "Copy file" reads is a field that contract.File (parse-event's output,
+// the Map's items) always encodes, and a paused contract.CopyOutcome (the
+// only outcome the loop reads back: a multipart copy of an unversioned
+// source, its token's strings empty) encodes too: a missing path fails
+// the state with States.Runtime. The Map's ItemSelector must start $.copy
+// with each.
+func TestCopyPathsAlwaysPresent(t *testing.T) {
+	doc := renderDoc(t, withARNs(DefaultSettings()))
+	fields := func(v any) map[string]any {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	paused := contract.CopyOutcome{Multipart: true, Parts: 2, PartSize: 5 << 20, PartsTotal: 2, PartsDone: 1, BytesDone: 5 << 20}
+	file, outcome := fields(contract.File{}), fields(paused)
+	initial, _ := doc.States["Copy each file"].ItemSelector["copy"].(map[string]any)
+	for param, v := range allStates(doc)["Copy file"].Parameters {
+		path, ok := v.(string)
+		if !strings.HasSuffix(param, ".$") || !ok {
+			continue
+		}
+		switch name, isFile := strings.CutPrefix(path, "$.file."); {
+		case isFile:
+			if _, ok := file[name]; !ok {
+				t.Errorf("%s reads %s, which contract.File omits when empty", param, path)
+			}
+		case strings.HasPrefix(path, "$.copy."):
+			name := strings.TrimPrefix(path, "$.copy.")
+			if _, ok := outcome[name]; !ok {
+				t.Errorf("%s reads %s, which contract.CopyOutcome omits when empty", param, path)
+			}
+			if _, ok := initial[name]; !ok {
+				t.Errorf("%s reads %s, which the Map's ItemSelector does not start", param, path)
+			}
+		}
 	}
 }

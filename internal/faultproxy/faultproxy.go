@@ -17,8 +17,12 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
 // Rule injects a failure into the requests it matches.
@@ -40,9 +44,32 @@ type Rule struct {
 	// Delay is waited before the failure is injected or the request is
 	// forwarded. The wait ends early if the client gives up.
 	Delay time.Duration
+	// Header is added to the answer: to the injected error answer when
+	// Status is set (e.g. x-amz-bucket-region on a 301 PermanentRedirect),
+	// else to the forwarded request's answer (e.g. a header a real S3
+	// would send and the upstream server does not).
+	Header http.Header
 
 	mu   sync.Mutex
 	hits int
+	seen []Request
+}
+
+// Request is what the proxy saw of a request a rule fired on.
+type Request struct {
+	Method string
+	Path   string
+	Query  url.Values
+	Header http.Header
+}
+
+// Requests returns the requests the rule fired on, in order: a rule with
+// only Match set records the requests it matches and forwards them, so a
+// test can assert the exact headers a client sent.
+func (r *Rule) Requests() []Request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Request(nil), r.seen...)
 }
 
 // Hits returns how many times the rule has fired.
@@ -63,6 +90,7 @@ func (r *Rule) fire(req *http.Request) bool {
 		return false
 	}
 	r.hits++
+	r.seen = append(r.seen, Request{Method: req.Method, Path: req.URL.Path, Query: req.URL.Query(), Header: req.Header.Clone()})
 	return true
 }
 
@@ -78,18 +106,75 @@ type Proxy struct {
 // New starts a proxy on a loopback port forwarding to target (a base URL
 // such as http://127.0.0.1:9000).
 func New(target string, rules ...*Rule) (*Proxy, error) {
+	return newProxy(target, nil, rules)
+}
+
+// Region makes a proxy stand for S3's endpoint in another region, in front
+// of a server that signs for one region only: a request must be signed for
+// Name (S3 answers any other with 400 AuthorizationHeaderMalformed, and so
+// does the proxy); it is then signed again for UpstreamRegion with
+// Credentials and forwarded.
+type Region struct {
+	Name           string
+	UpstreamRegion string
+	Credentials    aws.Credentials
+}
+
+// NewRegional starts a proxy like New that stands for S3 in region.Name
+// (see Region).
+func NewRegional(target string, region Region, rules ...*Rule) (*Proxy, error) {
+	if region.Name == "" || region.UpstreamRegion == "" {
+		return nil, errors.New("faultproxy: Region needs Name and UpstreamRegion")
+	}
+	return newProxy(target, &region, rules)
+}
+
+// signedRegion returns the region of a SigV4 Authorization header's
+// credential scope (Credential=AKID/DATE/REGION/s3/aws4_request).
+func signedRegion(auth string) string {
+	_, cred, ok := strings.Cut(auth, "Credential=")
+	if !ok {
+		return ""
+	}
+	cred, _, _ = strings.Cut(cred, ",")
+	parts := strings.Split(cred, "/")
+	if len(parts) < 5 {
+		return ""
+	}
+	return parts[2]
+}
+
+func newProxy(target string, region *Region, rules []*Rule) (*Proxy, error) {
 	u, err := url.Parse(target)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, fmt.Errorf("faultproxy: bad target %q", target)
 	}
+	// S3 signs the path as it is sent, without escaping it again.
+	signer := v4.NewSigner(func(o *v4.SignerOptions) { o.DisableURIPathEscaping = true })
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL.Scheme = u.Scheme
 			pr.Out.URL.Host = u.Host
 			// Keep the Host the client signed for.
 			pr.Out.Host = pr.In.Host
+			if region != nil {
+				pr.Out.Header.Del("Authorization")
+				pr.Out.Header.Del("X-Amz-Date")
+				hash := pr.Out.Header.Get("X-Amz-Content-Sha256")
+				if err := signer.SignHTTP(pr.Out.Context(), region.Credentials, pr.Out, hash, "s3", region.UpstreamRegion, time.Now()); err != nil {
+					pr.Out.Header.Set("Authorization", "faultproxy: sign: "+err.Error())
+				}
+			}
 		},
 		FlushInterval: -1,
+		ModifyResponse: func(resp *http.Response) error {
+			if r, ok := resp.Request.Context().Value(firedRule{}).(*Rule); ok {
+				for k, vs := range r.Header {
+					resp.Header[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+				}
+			}
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, context.Canceled) {
 				return // the client gave up; nothing to answer
@@ -99,6 +184,13 @@ func New(target string, rules ...*Rule) (*Proxy, error) {
 	}
 	p := &Proxy{rules: rules}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if region != nil {
+			if got := signedRegion(req.Header.Get("Authorization")); got != region.Name {
+				writeS3Error(w, req, http.StatusBadRequest, "AuthorizationHeaderMalformed",
+					fmt.Sprintf("The authorization header is malformed; the region '%s' is wrong; expecting '%s'", got, region.Name))
+				return
+			}
+		}
 		for _, r := range p.rules {
 			if !r.fire(req) {
 				continue
@@ -115,16 +207,25 @@ func New(target string, rules ...*Rule) (*Proxy, error) {
 				resetConnection(w)
 				return
 			case r.Status != 0:
+				for k, vs := range r.Header {
+					w.Header()[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+				}
 				writeS3Error(w, req, r.Status, r.Code, r.Message)
 				return
 			}
-			break // delay only: forward
+			// Delay, record or add headers only: forward.
+			req = req.WithContext(context.WithValue(req.Context(), firedRule{}, r))
+			break
 		}
 		rp.ServeHTTP(w, req)
 	}))
 	p.URL = p.srv.URL
 	return p, nil
 }
+
+// firedRule is the context key under which a forwarded request carries the
+// rule that fired on it, whose Header ModifyResponse adds.
+type firedRule struct{}
 
 // Close stops the proxy.
 func (p *Proxy) Close() { p.srv.Close() }
@@ -192,5 +293,38 @@ func IsCompleteMultipartUpload(r *http.Request) bool {
 	return r.Method == http.MethodPost && q.Has("uploadId")
 }
 
-// IsHeadObject matches a HeadObject request.
-func IsHeadObject(r *http.Request) bool { return r.Method == http.MethodHead }
+// IsHeadObject matches a HeadObject request (path-style: HEAD /bucket/key;
+// a HeadBucket, HEAD /bucket, does not match).
+func IsHeadObject(r *http.Request) bool {
+	if r.Method != http.MethodHead {
+		return false
+	}
+	_, key, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	return key != ""
+}
+
+// IsCreateMultipartUpload matches a CreateMultipartUpload request: POST
+// with the uploads subresource.
+func IsCreateMultipartUpload(r *http.Request) bool {
+	return r.Method == http.MethodPost && r.URL.Query().Has("uploads")
+}
+
+// IsBucket returns a matcher for any request to the bucket (path-style
+// addressing: /bucket or /bucket/key).
+func IsBucket(name string) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		return r.URL.Path == "/"+name || strings.HasPrefix(r.URL.Path, "/"+name+"/")
+	}
+}
+
+// AnyOf returns a matcher for requests any of ms matches.
+func AnyOf(ms ...func(*http.Request) bool) func(*http.Request) bool {
+	return func(r *http.Request) bool {
+		for _, m := range ms {
+			if m(r) {
+				return true
+			}
+		}
+		return false
+	}
+}

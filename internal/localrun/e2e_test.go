@@ -86,6 +86,9 @@ type harnessOptions struct {
 	// copyTimeout, when positive, is the copy-file function's timeout
 	// (each copy invocation's deadline) instead of the deployed 900 s.
 	copyTimeout time.Duration
+	// versioned: the S3 server keeps versions, and the restore bucket has
+	// versioning enabled.
+	versioned bool
 	// throttleFirst: the Invoke API answers 429 TooManyRequestsException
 	// to the first throttleFirst calls of every function.
 	throttleFirst int
@@ -113,7 +116,12 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 		if backend == "" {
 			backend = s3server.BackendVersityGW
 		}
-		srv := s3server.StartBackendForTest(t, backend, restoreBucket, archiveBucket)
+		var srv *s3server.Server
+		if opts.versioned && backend == s3server.BackendVersityGW {
+			srv = s3server.StartVersionedForTest(t, restoreBucket, archiveBucket)
+		} else {
+			srv = s3server.StartBackendForTest(t, backend, restoreBucket, archiveBucket)
+		}
 		h.s3srv = srv
 		h.s3, _ = srv.Client(ctx)
 		h.env["AWS_ENDPOINT_URL_S3"] = srv.Endpoint
@@ -211,13 +219,18 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func (h *harness) putObject(key string, body []byte) {
+// putObject puts body under key in the restore bucket and returns the new
+// object's version id (empty without versioning) and ETag, without quotes,
+// as events carry it.
+func (h *harness) putObject(key string, body []byte) (versionID, etag string) {
 	h.t.Helper()
-	if _, err := h.s3.PutObject(h.ctx, &s3.PutObjectInput{
+	out, err := h.s3.PutObject(h.ctx, &s3.PutObjectInput{
 		Bucket: aws.String(restoreBucket), Key: aws.String(key), Body: bytes.NewReader(body),
-	}); err != nil {
+	})
+	if err != nil {
 		h.t.Fatalf("put %s: %v", key, err)
 	}
+	return aws.ToString(out.VersionId), strings.Trim(aws.ToString(out.ETag), `"`)
 }
 
 func (h *harness) archived(key string) ([]byte, bool) {
@@ -377,12 +390,15 @@ func TestScenarioCopiesFiles(t *testing.T) {
 		name  string
 		event string
 		keys  []string
+		// sampleETag is the ETag the sample event names for its (only)
+		// object; the test puts other bytes, so it writes their ETag in.
+		sampleETag string
 	}{
-		{"1 one file", "s3-records-restore-completed.json", []string{singleKey}},
+		{"1 one file", "s3-records-restore-completed.json", []string{singleKey}, ""},
 		{"2 two encoded keys", "s3-records-two-files-encoded-keys.json",
-			[]string{"granules/L0A RAD RAW product (1 of 20).h5", "granules/a+b=c café.iso.xml"}},
+			[]string{"granules/L0A RAD RAW product (1 of 20).h5", "granules/a+b=c café.iso.xml"}, ""},
 		{"3 EventBridge shape", "eventbridge-object-restore-completed.json",
-			[]string{"dr-glacier/MOD09GQ.A0219114.N5aUCG.006.0656338553321.hdf"}},
+			[]string{"dr-glacier/MOD09GQ.A0219114.N5aUCG.006.0656338553321.hdf"}, "b1946ac92492d2347c6235b4d2611184"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -391,9 +407,13 @@ func TestScenarioCopiesFiles(t *testing.T) {
 			bodies := map[string][]byte{}
 			var jobs []requeststatus.JobRow
 			var want []contract.FileResult
+			event := readEvent(t, tc.event)
 			for i, key := range tc.keys {
 				bodies[key] = []byte(fmt.Sprintf("content of file %d, key %q: %s", i, key, randomHex(64)))
-				h.putObject(key, bodies[key])
+				_, etag := h.putObject(key, bodies[key])
+				if tc.sampleETag != "" {
+					event = bytes.ReplaceAll(event, []byte(tc.sampleETag), []byte(etag))
+				}
 				job := h.insertJob(key)
 				jobs = append(jobs, job)
 				want = append(want, contract.FileResult{
@@ -402,7 +422,7 @@ func TestScenarioCopiesFiles(t *testing.T) {
 				})
 			}
 
-			res := h.run(readEvent(t, tc.event))
+			res := h.run(event)
 
 			if diff := cmp.Diff(want, outputResults(t, res)); diff != "" {
 				t.Errorf("output (-want +got):\n%s", diff)
@@ -1221,5 +1241,48 @@ func (p *tcpProxy) Close() {
 	p.ln.Close()
 	for _, c := range p.conns {
 		c.Close()
+	}
+}
+
+// Scenario: a versioned restore bucket. The key was overwritten after the
+// restore (version 2 is current); the event names version 1, in either
+// shape. The archive must hold version 1's bytes, and the row is complete.
+func TestScenarioCopiesTheEventsVersion(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{versioned: true})
+	for _, shape := range []string{"S3 notification", "EventBridge"} {
+		key := "granules/" + shape + "/MOD09 v1 ü+.h5"
+		v1 := []byte("version 1 of " + key + ": " + randomHex(64))
+		version1, etag1 := h.putObject(key, v1)
+		if version1 == "" {
+			t.Fatal("no version id: versioning is off")
+		}
+		h.putObject(key, []byte("version 2, written after the restore: "+randomHex(64)))
+		job := h.insertJob(key)
+
+		var event string
+		if shape == "EventBridge" {
+			event = fmt.Sprintf(`{"version":"0","id":"e1","detail-type":"Object Restore Completed","source":"aws.s3","account":"111122223333",`+
+				`"time":"2026-11-29T12:00:00Z","region":"us-east-1","resources":["arn:aws:s3:::%s"],"detail":{"version":"0",`+
+				`"bucket":{"name":%q},"object":{"key":%q,"size":%d,"etag":%q,"version-id":%q},`+
+				`"restore-expiry-time":"2026-12-06T00:00:00Z","source-storage-class":"GLACIER"}}`,
+				restoreBucket, restoreBucket, url.QueryEscape(key), len(v1), etag1, version1)
+		} else {
+			event = fmt.Sprintf(`{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","eventName":"ObjectRestore:Completed",`+
+				`"s3":{"bucket":{"name":%q},"object":{"key":%q,"size":%d,"eTag":%q,"versionId":%q,"sequencer":"0055AED6DCD90281E5"}}}]}`,
+				restoreBucket, url.QueryEscape(key), len(v1), etag1, version1)
+		}
+		res := h.run([]byte(event))
+
+		want := []contract.FileResult{{RequestID: job.RequestID, SourceBucket: restoreBucket, SourceKey: key, TargetBucket: archiveBucket, Success: true}}
+		if diff := cmp.Diff(want, outputResults(t, res)); diff != "" {
+			t.Errorf("%s: output (-want +got):\n%s", shape, diff)
+		}
+		if got, ok := h.archived(key); !ok || !bytes.Equal(got, v1) {
+			t.Errorf("%s: the archive does not hold version 1's bytes (present %v: %.40q)", shape, ok, got)
+		}
+		if got := h.job(job.RequestID); got.JobStatus != "complete" {
+			t.Errorf("%s: row status %q (%s), want complete", shape, got.JobStatus, got.ErrMsg)
+		}
 	}
 }

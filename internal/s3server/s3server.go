@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
 )
@@ -76,10 +78,23 @@ const (
 	BackendMoto = "moto"
 )
 
+// Options change how the server runs.
+type Options struct {
+	// Versioning gives the server a versioning directory (versitygw's
+	// posix --versioning-dir, next to dataDir), so buckets can have
+	// versioning enabled with PutBucketVersioning.
+	Versioning bool
+}
+
 // Start builds the server binary if needed (see Binary), starts it on a free
 // loopback port serving buckets from dataDir, and waits until it answers.
 // The server's output goes to log (nil discards it). Close stops it.
 func Start(ctx context.Context, dataDir string, log io.Writer) (*Server, error) {
+	return StartWithOptions(ctx, dataDir, log, Options{})
+}
+
+// StartWithOptions is Start with opts.
+func StartWithOptions(ctx context.Context, dataDir string, log io.Writer, opts Options) (*Server, error) {
 	bin, err := Binary(ctx, log)
 	if err != nil {
 		return nil, err
@@ -94,11 +109,20 @@ func Start(ctx context.Context, dataDir string, log io.Writer) (*Server, error) 
 	if err != nil {
 		return nil, fmt.Errorf("s3server: data dir: %w", err)
 	}
+	var posixArgs []string
+	if opts.Versioning {
+		// Outside dataDir: each of its subdirectories is a bucket.
+		versions := filepath.Clean(dataDir) + ".versions"
+		if err := os.MkdirAll(versions, 0o755); err != nil {
+			return nil, fmt.Errorf("s3server: versioning dir: %w", err)
+		}
+		posixArgs = append(posixArgs, "--versioning-dir", versions)
+	}
 	// A free port can be taken by someone else between our probe and the
 	// server's bind; try a few times.
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ {
-		s, err := start(ctx, bin, dataDir, log)
+		s, err := start(ctx, bin, dataDir, posixArgs, log)
 		if err == nil {
 			return s, nil
 		}
@@ -110,18 +134,15 @@ func Start(ctx context.Context, dataDir string, log io.Writer) (*Server, error) 
 	return nil, lastErr
 }
 
-func start(ctx context.Context, bin, dataDir string, log io.Writer) (*Server, error) {
+func start(ctx context.Context, bin, dataDir string, posixArgs []string, log io.Writer) (*Server, error) {
 	addr, err := freeLoopbackAddr()
 	if err != nil {
 		return nil, fmt.Errorf("s3server: find a free port: %w", err)
 	}
 	tail := &childproc.Output{Max: 8 << 10}
 	accessKey, secretKey := newRootKeys()
-	cmd := exec.Command(bin,
-		"--port", addr,
-		"--region", region,
-		"--keep-alive",
-		"posix", dataDir)
+	args := append([]string{"--port", addr, "--region", region, "--keep-alive", "posix"}, posixArgs...)
+	cmd := exec.Command(bin, append(args, dataDir)...)
 	cmd.Env = append(filteredEnv(),
 		"ROOT_ACCESS_KEY="+accessKey,
 		"ROOT_SECRET_KEY="+secretKey,
@@ -171,6 +192,9 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 	for {
 		out, err := client.ListBuckets(ctx, &s3.ListBucketsInput{})
 		switch {
+		case err != nil && last != nil && !answered(err):
+			// No answer this time (a timeout, on a loaded machine): an
+			// earlier answer says more about who is listening.
 		case err != nil:
 			last = err
 		case out.Owner == nil || aws.ToString(out.Owner.ID) != s.AccessKey:
@@ -195,6 +219,12 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// answered reports whether a failed probe got an HTTP answer.
+func answered(err error) bool {
+	var re *smithyhttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() != 0
 }
 
 // Close stops the server and its process group (childproc's Stop: SIGTERM,
@@ -243,6 +273,22 @@ func (s *Server) CreateBucket(ctx context.Context, name string) error {
 	}
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
 		return fmt.Errorf("s3server: create bucket %s: %w", name, err)
+	}
+	return nil
+}
+
+// EnableVersioning turns versioning on for a bucket (the server must run
+// with Options.Versioning).
+func (s *Server) EnableVersioning(ctx context.Context, bucket string) error {
+	c, err := s.Client(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
+		Bucket:                  aws.String(bucket),
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
+	}); err != nil {
+		return fmt.Errorf("s3server: enable versioning on %s: %w", bucket, err)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package s3server
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,10 +15,29 @@ import (
 // server's output is shown only when the test fails.
 func StartForTest(t testing.TB, buckets ...string) *Server {
 	t.Helper()
+	return startForTest(t, Options{}, buckets)
+}
+
+// StartVersionedForTest is StartForTest with versioning: the server runs
+// with a versioning directory and every bucket given has versioning
+// enabled.
+func StartVersionedForTest(t testing.TB, buckets ...string) *Server {
+	t.Helper()
+	s := startForTest(t, Options{Versioning: true}, buckets)
+	for _, b := range buckets {
+		if err := s.EnableVersioning(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s
+}
+
+func startForTest(t testing.TB, opts Options, buckets []string) *Server {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	log := &childproc.Output{Max: 16 << 10}
-	s, err := Start(ctx, t.TempDir(), log)
+	s, err := StartWithOptions(ctx, filepath.Join(t.TempDir(), "data"), log, opts)
 	if err != nil {
 		t.Fatalf("s3server: cannot start versitygw %s for this test: %v", Version, err)
 	}

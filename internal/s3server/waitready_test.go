@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,22 @@ func TestWaitReadyAcceptsOnlyItsOwnServer(t *testing.T) {
 		_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><ListAllMyBucketsResult><Buckets></Buckets><Owner><ID>someone-else</ID></Owner></ListAllMyBucketsResult>`))
 	}))
 	defer impostor.Close()
+	// The same, but every answer after the first comes too late: the last
+	// probe is cut by the deadline, and the error must still name the
+	// owner the first answer gave (as on a loaded machine).
+	var answered atomic.Bool
+	slowImpostor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if answered.Swap(true) {
+			select {
+			case <-r.Context().Done():
+			case <-time.After(10 * time.Second):
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/xml")
+		_, _ = w.Write([]byte(`<?xml version="1.0" encoding="UTF-8"?><ListAllMyBucketsResult><Buckets></Buckets><Owner><ID>someone-else</ID></Owner></ListAllMyBucketsResult>`))
+	}))
+	defer slowImpostor.Close()
 
 	// like returns a Server whose process (a sleep) is running but whose
 	// endpoint and keys may be another's.
@@ -50,6 +67,7 @@ func TestWaitReadyAcceptsOnlyItsOwnServer(t *testing.T) {
 		{name: "its own server, running", s: like(srv.Endpoint, srv.AccessKey, srv.SecretKey)},
 		{name: "another versitygw with other keys", s: like(srv.Endpoint, otherAccess, otherSecret), wantErr: "did not answer"},
 		{name: "another HTTP server naming another owner", s: like(impostor.URL, srv.AccessKey, srv.SecretKey), wantErr: `owner "someone-else"`},
+		{name: "another HTTP server, then silent", s: like(slowImpostor.URL, srv.AccessKey, srv.SecretKey), wantErr: `owner "someone-else"`},
 		{name: "answers, but its process has exited", s: exited, wantErr: "another process holds the port"},
 	}
 	for _, tc := range tests {

@@ -121,6 +121,15 @@ type CopyRequest struct {
 	// Size is the size the event reported; 0 when unknown. The copier reads
 	// the real size from HeadObject and does not trust this value.
 	Size int64 `json:"size,omitempty"`
+	// VersionID, when set, is the version of the source to copy (the
+	// event's): every S3 call on the source names it, so a version written
+	// after the restore is not copied instead.
+	VersionID string `json:"version_id,omitempty"`
+	// ETag, when set, is the ETag the event reported for the restored
+	// object (with or without quotes). A source whose ETag differs has
+	// changed since the restore, and the copy fails with
+	// PermanentCopyError SourceChanged instead of archiving other bytes.
+	ETag string `json:"etag,omitempty"`
 	// UploadID and SourceETag are the resume token of a multipart copy that
 	// an earlier invocation left unfinished (its CopyOutcome with Complete
 	// false): the copier lists the upload's parts and copies only the
@@ -129,6 +138,11 @@ type CopyRequest struct {
 	// the copy starts over with a new upload.
 	UploadID   string `json:"upload_id,omitempty"`
 	SourceETag string `json:"source_etag,omitempty"`
+	// SourceVersionID is part of the same token: the version of the source
+	// the upload copies (its CopyOutcome's SourceVersionID; empty for an
+	// unversioned source). A resume whose source has another version id
+	// starts over with a new upload.
+	SourceVersionID string `json:"source_version_id,omitempty"`
 	// PartSize is the part size of the upload named by UploadID (its
 	// CopyOutcome's PartSize). A resume whose part size differs from the
 	// copier's plan, or is 0 (not carried), starts over with a new upload:
@@ -173,10 +187,11 @@ func (r CopyRequest) LastAttempt() bool {
 //
 // Complete is true for every finished copy. A multipart copy that cannot
 // finish before the Lambda's deadline stops early and returns Complete
-// false with its resume token (UploadID, SourceETag): the workflow then
-// invokes the copy again with that token in its CopyRequest. UploadID and
-// SourceETag are always present in the JSON (empty when Complete), so the
-// state machine can pass them on without a missing-path error.
+// false with its resume token (UploadID, SourceETag, SourceVersionID,
+// PartSize): the workflow then invokes the copy again with that token in
+// its CopyRequest. UploadID, SourceETag and SourceVersionID are always
+// present in the JSON (empty when Complete), so the state machine can pass
+// them on without a missing-path error.
 type CopyOutcome struct {
 	TargetBucket string `json:"target_bucket"`
 	TargetKey    string `json:"target_key"`
@@ -187,6 +202,9 @@ type CopyOutcome struct {
 	Complete     bool   `json:"complete"`
 	UploadID     string `json:"upload_id"`
 	SourceETag   string `json:"source_etag"`
+	// SourceVersionID is the version id of the source the paused upload
+	// copies (empty for an unversioned source, or when Complete).
+	SourceVersionID string `json:"source_version_id"`
 	// PartSize, PartsDone, PartsTotal and BytesDone say how far a
 	// multipart copy has got: the parts the upload holds after this
 	// invocation, of PartsTotal.

@@ -12,7 +12,10 @@ func filesWithKeys(n, keyLen int) []File {
 	files := make([]File, n)
 	for i := range files {
 		key := fmt.Sprintf("granules/%06d/", i)
-		files[i] = File{SourceBucket: "my-dr-fake-glacier-bucket", SourceKey: key + strings.Repeat("k", keyLen-len(key)), Size: 1 << 30}
+		// A versioned bucket's version id and a multipart object's ETag,
+		// at their usual lengths, travel with each file too.
+		files[i] = File{SourceBucket: "my-dr-fake-glacier-bucket", SourceKey: key + strings.Repeat("k", keyLen-len(key)), Size: 1 << 30,
+			VersionID: strings.Repeat("v", 32), ETag: strings.Repeat("e", 32) + "-10000"}
 	}
 	return files
 }

@@ -25,6 +25,13 @@ const (
 	MaxParts = 10000
 )
 
+// EnvObjectACL is the variable that sets Config.ObjectACL; ObjectACLNone is
+// its value that sends no ACL header.
+const (
+	EnvObjectACL  = "ARCHIVE_OBJECT_ACL"
+	ObjectACLNone = "none"
+)
+
 // The bounds of the multipart settings, in MiB (MB in the variable names)
 // or parts at once. The copy Lambda checks its environment against them and
 // the CDK app its context (multipartThresholdMb, multipartChunkSizeMb,
@@ -108,9 +115,17 @@ type Config struct {
 	// destination bucket's default (S3 does not carry the source's class).
 	StorageClass types.StorageClass
 	// KMSKeyID, when set, encrypts the archive copy with SSE-KMS under this
-	// key (ARCHIVE_KMS_KEY_ID); when empty the source's SSE settings are
-	// repeated.
+	// key (ARCHIVE_KMS_KEY_ID); when empty the copy sends no encryption
+	// header at all, so the archive bucket's default encryption applies
+	// (the source's encryption is not repeated: an explicit header would
+	// override that default).
 	KMSKeyID string
+	// ObjectACL is the canned ACL sent with the copy
+	// (ARCHIVE_OBJECT_ACL): bucket-owner-full-control by default, so a
+	// copy into another account's bucket ends owned by that bucket's
+	// owner; "none" (empty here) sends no ACL header, for S3-compatible
+	// servers that refuse ACL headers.
+	ObjectACL types.ObjectCannedACL
 	// MultipartChecksum says whether a multipart copy asks S3 for a
 	// full-object checksum in the source's algorithm and has S3 check it
 	// at completion (MULTIPART_CHECKSUM=source, the default), or leaves the
@@ -140,6 +155,7 @@ func DefaultConfig() Config {
 		Concurrency:        DefaultMultipartConcurrency,
 		DeadlineMargin:     DefaultDeadlineMarginSecs * time.Second,
 		MultipartChecksum:  ChecksumSource,
+		ObjectACL:          types.ObjectCannedACLBucketOwnerFullControl,
 		ProgressInterval:   DefaultProgressSecs * time.Second,
 	}
 }
@@ -184,6 +200,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		c.StorageClass = sc
 	}
 	c.KMSKeyID = strings.TrimSpace(getenv("ARCHIVE_KMS_KEY_ID"))
+	switch v := strings.ToLower(strings.TrimSpace(getenv(EnvObjectACL))); v {
+	case "", string(types.ObjectCannedACLBucketOwnerFullControl):
+	case ObjectACLNone:
+		c.ObjectACL = ""
+	default:
+		return Config{}, fmt.Errorf("%s=%q: must be %q or %q", EnvObjectACL, v, types.ObjectCannedACLBucketOwnerFullControl, ObjectACLNone)
+	}
 	switch v := strings.ToLower(strings.TrimSpace(getenv(EnvMultipartChecksum))); v {
 	case "":
 	case ChecksumSource, ChecksumOff:

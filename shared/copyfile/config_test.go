@@ -32,6 +32,7 @@ func TestConfigFromEnv(t *testing.T) {
 				"ARCHIVE_KMS_KEY_ID":        "arn:aws:kms:us-east-1:111122223333:key/k",
 				"COPY_DEADLINE_MARGIN_SECS": "10",
 				"MULTIPART_CHECKSUM":        "OFF",
+				"ARCHIVE_OBJECT_ACL":        " None ",
 				"COPY_PROGRESS_SECS":        "15",
 			},
 			want: Config{
@@ -55,6 +56,8 @@ func TestConfigFromEnv(t *testing.T) {
 		{name: "concurrency above 256", env: map[string]string{"MULTIPART_CONCURRENCY": "257"}, wantErr: `MULTIPART_CONCURRENCY="257": must be between 1 and 256`},
 		{name: "floor below 5 MiB", env: map[string]string{"MULTIPART_MIN_PART_MB": "4"}, wantErr: `MULTIPART_MIN_PART_MB="4": must be between 5 and 5120`},
 		{name: "unknown storage class", env: map[string]string{"STORAGE_CLASS": "COLD"}, wantErr: `STORAGE_CLASS="COLD": not an S3 storage class`},
+		{name: "ACL stated", env: map[string]string{"ARCHIVE_OBJECT_ACL": "bucket-owner-full-control"}, want: DefaultConfig()},
+		{name: "other ACL refused", env: map[string]string{"ARCHIVE_OBJECT_ACL": "public-read"}, wantErr: `ARCHIVE_OBJECT_ACL="public-read": must be "bucket-owner-full-control" or "none"`},
 		{name: "unknown checksum mode", env: map[string]string{"MULTIPART_CHECKSUM": "sha1"}, wantErr: `MULTIPART_CHECKSUM="sha1": must be "source" or "off"`},
 		{name: "negative margin", env: map[string]string{"COPY_DEADLINE_MARGIN_SECS": "-1"}, wantErr: `COPY_DEADLINE_MARGIN_SECS="-1": must be between 5 and 600`},
 		{name: "margin 0 leaves no time to abort", env: map[string]string{"COPY_DEADLINE_MARGIN_SECS": "0"}, wantErr: `COPY_DEADLINE_MARGIN_SECS="0": must be between 5 and 600`},

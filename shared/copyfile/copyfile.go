@@ -2,11 +2,14 @@
 // bucket to its archive bucket under the same key: one CopyObject up to a
 // threshold, a parallel multipart UploadPartCopy above it, which pauses
 // before the Lambda's deadline and resumes in the next invocation when the
-// object is too large for one. What the object
-// carries (metadata, content headers, tags, encryption) arrives with it, the
-// copy's size and full-object checksum are verified, and every failure is
-// classified as a TransientCopyError or a PermanentCopyError for the
-// workflow to route on.
+// object is too large for one. It copies the version the event names (and
+// refuses a source whose ETag changed since), carries the object's
+// metadata, content headers and tags, leaves encryption to the archive
+// bucket's default unless a key is configured, gives the archive bucket's
+// owner full control, and reaches a bucket in another region through a
+// client of that region (RegionalS3). The copy's size and full-object
+// checksum are verified, and every failure is classified as a
+// TransientCopyError or a PermanentCopyError for the workflow to route on.
 package copyfile
 
 import (
@@ -21,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
@@ -85,32 +89,39 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (con
 	head, err := a.S3.HeadObject(copyCtx, &s3.HeadObjectInput{
 		Bucket:       aws.String(c.SourceBucket),
 		Key:          aws.String(c.SourceKey),
+		VersionId:    optional(req.VersionID),
 		ChecksumMode: types.ChecksumModeEnabled,
 	})
 	if err != nil {
-		return out, a.dropResumedOnPermanent(ctx, c, req.UploadID, req.LastAttempt(), a.sourceHeadError(copyCtx, ctx, c, err))
+		return out, a.dropResumedOnPermanent(ctx, c, req.UploadID, req.LastAttempt(), a.sourceHeadError(copyCtx, ctx, c, req.VersionID, err))
 	}
 	if reason, archived := notRestored(head); archived {
 		return out, a.dropResumedOnPermanent(ctx, c, req.UploadID, req.LastAttempt(),
 			&PermanentCopyError{Copy: c, Code: "InvalidObjectState", Message: reason})
 	}
-	src := sourceObject{head: head, size: aws.ToInt64(head.ContentLength)}
+	if req.ETag != "" && !sameETag(req.ETag, aws.ToString(head.ETag)) {
+		return out, a.dropResumedOnPermanent(ctx, c, req.UploadID, req.LastAttempt(), &PermanentCopyError{Copy: c, Code: "SourceChanged",
+			Message: fmt.Sprintf("the restored object changed since the restore event: the event names ETag %s, the object%s now has %s; not copied",
+				req.ETag, versionNote(req.VersionID), aws.ToString(head.ETag))})
+	}
+	src := sourceObject{head: head, size: aws.ToInt64(head.ContentLength), versionID: req.VersionID}
 	src.checksum, src.hasChecksum = fullObjectChecksum(head)
 	out.Bytes = src.size
 
 	verifyCtx := copyCtx
 	if src.size > a.Config.MultipartThreshold && src.size > 0 || src.size > MaxCopyObjectSize {
 		out.Multipart = true
-		prog, err := a.copyMultipart(copyCtx, ctx, c, src, resumeToken{uploadID: req.UploadID, sourceETag: req.SourceETag, partSize: req.PartSize, lastAttempt: req.LastAttempt()}, req.Resumable)
+		tok := resumeToken{uploadID: req.UploadID, sourceETag: req.SourceETag, sourceVersionID: req.SourceVersionID, partSize: req.PartSize, lastAttempt: req.LastAttempt()}
+		prog, err := a.copyMultipart(copyCtx, ctx, c, src, tok, req.Resumable)
 		out.Parts = prog.partsTotal
 		out.PartSize, out.PartsTotal, out.PartsDone, out.BytesDone = prog.partSize, prog.partsTotal, prog.partsDone, prog.bytesDone
 		if err != nil {
-			return out, a.classify(copyCtx, ctx, c, err)
+			return out, a.aclHint(a.classify(copyCtx, ctx, c, err))
 		}
 		if !prog.complete {
 			// Not finished before the deadline: hand back the resume token;
 			// the workflow invokes the copy again with it.
-			out.UploadID, out.SourceETag = prog.uploadID, aws.ToString(head.ETag)
+			out.UploadID, out.SourceETag, out.SourceVersionID = prog.uploadID, aws.ToString(head.ETag), aws.ToString(head.VersionId)
 			out.DurationMS = a.clock().Sub(start).Milliseconds()
 			return out, nil
 		}
@@ -127,7 +138,7 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (con
 			a.dropUpload(ctx, c, req.UploadID)
 		}
 		if err := a.copySingle(copyCtx, c, src); err != nil {
-			return out, a.classify(copyCtx, ctx, c, err)
+			return out, a.aclHint(a.classify(copyCtx, ctx, c, err))
 		}
 	}
 	if err := a.verify(verifyCtx, ctx, c, src); err != nil {
@@ -238,15 +249,20 @@ func (a *ArchiveCopier) classify(copyCtx, ctx context.Context, c Copy, err error
 	return Classify(c, err)
 }
 
-// sourceHeadError names a failed HeadObject of the source. A HEAD answer has
-// no body, so S3's 404 comes without a code; HeadBucket tells a missing key
-// (NoSuchKey) from a missing bucket (NoSuchBucket).
-func (a *ArchiveCopier) sourceHeadError(copyCtx, ctx context.Context, c Copy, err error) error {
+// sourceHeadError names a failed HeadObject of the source (of version
+// versionID, when set). A HEAD answer has no body, so S3's 404 comes
+// without a code; HeadBucket tells a missing key (NoSuchKey), or version
+// (NoSuchVersion), from a missing bucket (NoSuchBucket).
+func (a *ArchiveCopier) sourceHeadError(copyCtx, ctx context.Context, c Copy, versionID string, err error) error {
 	switch httpStatus(err) {
 	case 404:
 		_, berr := a.S3.HeadBucket(copyCtx, &s3.HeadBucketInput{Bucket: aws.String(c.SourceBucket)})
 		if berr != nil && httpStatus(berr) == 404 {
 			return &PermanentCopyError{Copy: c, Code: "NoSuchBucket", Message: "The specified bucket does not exist.", Err: err}
+		}
+		if versionID != "" {
+			return &PermanentCopyError{Copy: c, Code: "NoSuchVersion", Err: err,
+				Message: fmt.Sprintf("version %s of the key, named by the restore event, does not exist (deleted since the restore?)", versionID)}
 		}
 		return &PermanentCopyError{Copy: c, Code: "NoSuchKey", Message: "The specified key does not exist.", Err: err}
 	case 403:
@@ -287,22 +303,54 @@ type sourceObject struct {
 	size        int64
 	checksum    checksum
 	hasChecksum bool
+	// versionID is the version the request names (the event's); empty
+	// copies the current version.
+	versionID string
+}
+
+// copySource is the CopySource of the object, of its version when the
+// request names one.
+func (s sourceObject) copySource(c Copy) string {
+	return CopySourceVersion(c.SourceBucket, c.SourceKey, s.versionID)
+}
+
+// sameETag reports whether two ETags are the same, with or without their
+// quotes (S3 events carry them bare, HeadObject quoted).
+func sameETag(a, b string) bool {
+	return strings.EqualFold(strings.Trim(a, `"`), strings.Trim(b, `"`))
+}
+
+// versionNote names a version in a message, or says nothing.
+func versionNote(versionID string) string {
+	if versionID == "" {
+		return ""
+	}
+	return " (version " + versionID + ")"
+}
+
+// optional returns nil for "", else a pointer to s.
+func optional(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // copySingle copies with one CopyObject. S3 keeps metadata, content headers
-// and tags by itself (directive COPY); encryption and storage class are set
-// here.
+// and tags by itself (directive COPY); encryption (see encryption), the
+// canned ACL (see Config.ObjectACL) and storage class are set here.
 func (a *ArchiveCopier) copySingle(ctx context.Context, c Copy, src sourceObject) error {
 	in := &s3.CopyObjectInput{
 		Bucket:            aws.String(c.TargetBucket),
 		Key:               aws.String(c.SourceKey),
-		CopySource:        aws.String(CopySource(c.SourceBucket, c.SourceKey)),
+		CopySource:        aws.String(src.copySource(c)),
 		CopySourceIfMatch: src.head.ETag,
 		MetadataDirective: types.MetadataDirectiveCopy,
 		TaggingDirective:  types.TaggingDirectiveCopy,
 		StorageClass:      a.Config.StorageClass,
 	}
-	in.ServerSideEncryption, in.SSEKMSKeyId, in.BucketKeyEnabled = a.encryption(src.head)
+	in.ServerSideEncryption, in.SSEKMSKeyId = a.encryption()
+	in.ACL = a.Config.ObjectACL
 	if src.hasChecksum {
 		in.ChecksumAlgorithm = src.checksum.alg
 	}
@@ -310,20 +358,42 @@ func (a *ArchiveCopier) copySingle(ctx context.Context, c Copy, src sourceObject
 	return err
 }
 
-// encryption returns the destination's SSE settings: SSE-KMS under
-// ARCHIVE_KMS_KEY_ID when configured, else the source's settings (SSE-KMS
-// with the source's key, or SSE-S3), else none (the bucket's default).
-func (a *ArchiveCopier) encryption(h *s3.HeadObjectOutput) (types.ServerSideEncryption, *string, *bool) {
+// aclHint adds to err, a classified copy error, what to do when the server
+// refused the canned ACL the copy sent (an S3-compatible server without
+// ACLs answers AccessControlListNotSupported or NotImplemented to
+// CopyObject or CreateMultipartUpload).
+func (a *ArchiveCopier) aclHint(err error) error {
+	pe, ok := err.(*PermanentCopyError)
+	if !ok || a.Config.ObjectACL == "" || (pe.Code != "AccessControlListNotSupported" && pe.Code != "NotImplemented") {
+		return err
+	}
+	var oe *smithy.OperationError
+	if !errors.As(err, &oe) || (oe.OperationName != "CopyObject" && oe.OperationName != "CreateMultipartUpload") {
+		return err
+	}
+	return withNote(err, fmt.Sprintf("the request carried x-amz-acl: %s; for an S3-compatible server that refuses ACL headers set %s=%s",
+		a.Config.ObjectACL, EnvObjectACL, ObjectACLNone))
+}
+
+// encryption returns the archive copy's SSE settings: SSE-KMS under
+// ARCHIVE_KMS_KEY_ID when configured, else none at all. The source's
+// encryption is deliberately not repeated: an explicit
+// x-amz-server-side-encryption header overrides the archive bucket's default
+// encryption, and since January 2023 nearly every source reports SSE-S3
+// (AES256), which would defeat an archive bucket whose default is SSE-KMS
+// (and turn every copy into AccessDenied where its bucket policy requires
+// aws:kms). AWS: "When copying an object, if you don't specify encryption
+// information in your copy request, the encryption setting of the target
+// object is set to the default encryption configuration of the destination
+// bucket" (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html);
+// a multipart upload likewise takes the bucket default when
+// CreateMultipartUpload names none
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateMultipartUpload.html).
+func (a *ArchiveCopier) encryption() (types.ServerSideEncryption, *string) {
 	if a.Config.KMSKeyID != "" {
-		return types.ServerSideEncryptionAwsKms, aws.String(a.Config.KMSKeyID), nil
+		return types.ServerSideEncryptionAwsKms, aws.String(a.Config.KMSKeyID)
 	}
-	switch h.ServerSideEncryption {
-	case types.ServerSideEncryptionAwsKms, types.ServerSideEncryptionAwsKmsDsse:
-		return h.ServerSideEncryption, h.SSEKMSKeyId, h.BucketKeyEnabled
-	case types.ServerSideEncryptionAes256:
-		return types.ServerSideEncryptionAes256, nil, nil
-	}
-	return "", nil, nil
+	return "", nil
 }
 
 // verify checks the destination against the source: same size and, where

@@ -43,8 +43,19 @@ func TestCopySingle(t *testing.T) {
 		wantStored s3.HeadObjectOutput
 	}{
 		{
-			name: "defaults: metadata by COPY directive, no storage class, no SSE",
+			name: "defaults: metadata by COPY directive, no storage class, no SSE, bucket owner gets full control",
 			head: s3.HeadObjectOutput{ContentType: aws.String("text/plain"), Metadata: map[string]string{"granule": "G1"}},
+			wantCopy: &s3.CopyObjectInput{
+				Bucket: aws.String("archive"), Key: aws.String(key),
+				CopySource:        aws.String("restore/dir/a%20b%2Bc%25d%3De%26f%3Fg%20%C3%BC.txt"),
+				CopySourceIfMatch: aws.String(`"etag-100"`),
+				MetadataDirective: types.MetadataDirectiveCopy, TaggingDirective: types.TaggingDirectiveCopy,
+				ACL: types.ObjectCannedACLBucketOwnerFullControl,
+			},
+		},
+		{
+			name:   "ARCHIVE_OBJECT_ACL=none sends no ACL",
+			config: func(c *Config) { c.ObjectACL = "" },
 			wantCopy: &s3.CopyObjectInput{
 				Bucket: aws.String("archive"), Key: aws.String(key),
 				CopySource:        aws.String("restore/dir/a%20b%2Bc%25d%3De%26f%3Fg%20%C3%BC.txt"),
@@ -62,17 +73,29 @@ func TestCopySingle(t *testing.T) {
 				CopySourceIfMatch: aws.String(`"etag-100"`),
 				MetadataDirective: types.MetadataDirectiveCopy, TaggingDirective: types.TaggingDirectiveCopy,
 				StorageClass: types.StorageClassGlacierIr, ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String("archive-key"),
+				ACL: types.ObjectCannedACLBucketOwnerFullControl,
 			},
 		},
 		{
-			name: "source SSE-KMS key repeated",
+			name: "source SSE-KMS not repeated: the archive bucket's default applies",
 			head: s3.HeadObjectOutput{ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String("source-key"), BucketKeyEnabled: aws.Bool(true)},
 			wantCopy: &s3.CopyObjectInput{
 				Bucket: aws.String("archive"), Key: aws.String(key),
 				CopySource:        aws.String("restore/dir/a%20b%2Bc%25d%3De%26f%3Fg%20%C3%BC.txt"),
 				CopySourceIfMatch: aws.String(`"etag-100"`),
 				MetadataDirective: types.MetadataDirectiveCopy, TaggingDirective: types.TaggingDirectiveCopy,
-				ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String("source-key"), BucketKeyEnabled: aws.Bool(true),
+				ACL: types.ObjectCannedACLBucketOwnerFullControl,
+			},
+		},
+		{
+			name: "source SSE-S3 not repeated: the archive bucket's default applies",
+			head: s3.HeadObjectOutput{ServerSideEncryption: types.ServerSideEncryptionAes256},
+			wantCopy: &s3.CopyObjectInput{
+				Bucket: aws.String("archive"), Key: aws.String(key),
+				CopySource:        aws.String("restore/dir/a%20b%2Bc%25d%3De%26f%3Fg%20%C3%BC.txt"),
+				CopySourceIfMatch: aws.String(`"etag-100"`),
+				MetadataDirective: types.MetadataDirectiveCopy, TaggingDirective: types.TaggingDirectiveCopy,
+				ACL: types.ObjectCannedACLBucketOwnerFullControl,
 			},
 		},
 		{
@@ -83,6 +106,7 @@ func TestCopySingle(t *testing.T) {
 				CopySource:        aws.String("restore/dir/a%20b%2Bc%25d%3De%26f%3Fg%20%C3%BC.txt"),
 				CopySourceIfMatch: aws.String(`"etag-100"`),
 				MetadataDirective: types.MetadataDirectiveCopy, TaggingDirective: types.TaggingDirectiveCopy,
+				ACL: types.ObjectCannedACLBucketOwnerFullControl,
 			},
 		},
 	}
@@ -173,6 +197,13 @@ func TestCopyRefusals(t *testing.T) {
 			wantCalls: []string{"HeadObject"},
 		},
 		{
+			name:      "restored object changed since the event (its ETag differs)",
+			req:       contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive", ETag: "0123456789abcdef"},
+			code:      "SourceChanged",
+			msg:       `the restored object changed since the restore event: the event names ETag 0123456789abcdef, the object now has "etag-4"; not copied`,
+			wantCalls: []string{"HeadObject"},
+		},
+		{
 			name: "copy refused by S3",
 			req:  contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"},
 			fail: func(op string, _ any) error {
@@ -214,6 +245,20 @@ func TestCopyRefusals(t *testing.T) {
 	}
 }
 
+// TestCopyChecksEventETag: an event's ETag, bare as events carry it or
+// quoted, that matches the source lets the copy go ahead.
+func TestCopyChecksEventETag(t *testing.T) {
+	for _, etag := range []string{"etag-4", `"etag-4"`, "ETAG-4"} {
+		f := newFakeS3("restore", "archive")
+		f.put("restore", "k", []byte("data"), s3.HeadObjectOutput{})
+		_, err := NewArchiveCopier(f, testConfig()).Copy(context.Background(),
+			contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive", ETag: etag})
+		if err != nil {
+			t.Errorf("event ETag %s: %v", etag, err)
+		}
+	}
+}
+
 func TestCopyMultipart(t *testing.T) {
 	key := "granules/a b+c/ü=1&2.h5"
 	data := pattern(23*MiB + 17)
@@ -245,8 +290,8 @@ func TestCopyMultipart(t *testing.T) {
 		Bucket: aws.String("archive"), Key: aws.String(key),
 		ContentType: aws.String("application/x-hdf5"), CacheControl: aws.String("no-cache"),
 		ContentDisposition: aws.String("attachment"), ContentEncoding: aws.String("identity"), ContentLanguage: aws.String("en"),
-		Metadata:             map[string]string{"granule": "G1", "x": "y"},
-		ServerSideEncryption: types.ServerSideEncryptionAwsKms, SSEKMSKeyId: aws.String("source-key"),
+		Metadata:     map[string]string{"granule": "G1", "x": "y"},
+		ACL:          types.ObjectCannedACLBucketOwnerFullControl,
 		StorageClass: types.StorageClassStandardIa,
 		Tagging:      aws.String("project=a%20b&k%3D1=v%262"),
 	}

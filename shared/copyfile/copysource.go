@@ -1,6 +1,9 @@
 package copyfile
 
-import "strings"
+import (
+	"net/url"
+	"strings"
+)
 
 // CopySource returns the CopySource value for an object: "bucket/" followed
 // by the key with every byte percent-encoded except A-Za-z0-9 - . _ ~ and /.
@@ -16,6 +19,19 @@ func CopySource(bucket, key string) string {
 	b.WriteByte('/')
 	percentEncode(&b, key, true)
 	return b.String()
+}
+
+// CopySourceVersion is CopySource naming one version of the object:
+// "?versionId=" and the version id, query-escaped, appended when versionID
+// is not empty, the form CopyObject and UploadPartCopy document for copying
+// a version other than the current one
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html,
+// x-amz-copy-source).
+func CopySourceVersion(bucket, key, versionID string) string {
+	if versionID == "" {
+		return CopySource(bucket, key)
+	}
+	return CopySource(bucket, key) + "?versionId=" + url.QueryEscape(versionID)
 }
 
 // encodeTagging encodes tags for the x-amz-tagging header as URL query

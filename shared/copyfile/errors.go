@@ -114,12 +114,19 @@ var permanentCodes = map[string]bool{
 	"EntityTooSmall":             true,
 	"KMS.NotFoundException":      true,
 	"KMS.DisabledException":      true,
+	// The server does not do what the request asks (HTTP 501, which
+	// would otherwise count as a transient 5xx), e.g. an S3-compatible
+	// server without ACLs given x-amz-acl.
+	"NotImplemented":                true,
+	"AccessControlListNotSupported": true,
 }
 
 // Classify turns an error from an S3 call of copy c into a
 // *TransientCopyError or *PermanentCopyError (returned as is if it already
 // is one). The rules, in order:
 //
+//   - a *regionError (the bucket is in another region than the client S3
+//     answered, see RegionalS3): permanent (PermanentRedirect);
 //   - context cancelled or deadline exceeded: transient (Timeout);
 //   - an S3 error code in the transient list: transient; in the permanent
 //     list: permanent;
@@ -144,6 +151,10 @@ func Classify(c Copy, err error) error {
 	}
 	permanent := func(code, msg string) error {
 		return &PermanentCopyError{Copy: c, Code: code, Message: msg, Err: err}
+	}
+	var regionErr *regionError
+	if errors.As(err, &regionErr) {
+		return permanent("PermanentRedirect", regionErr.Error())
 	}
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {

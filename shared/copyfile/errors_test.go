@@ -43,6 +43,8 @@ func TestClassify(t *testing.T) {
 		{"NoSuchKey", apiError(404, "NoSuchKey", "The specified key does not exist."), false, "NoSuchKey"},
 		{"NoSuchBucket", apiError(404, "NoSuchBucket", "x"), false, "NoSuchBucket"},
 		{"AccessDenied", apiError(403, "AccessDenied", "Access Denied"), false, "AccessDenied"},
+		{"501 NotImplemented is not worth retrying", apiError(501, "NotImplemented", "x"), false, "NotImplemented"},
+		{"ACLs not supported", apiError(400, "AccessControlListNotSupported", "x"), false, "AccessControlListNotSupported"},
 		{"InvalidObjectState", apiError(403, "InvalidObjectState", "The operation is not valid for the object's storage class"), false, "InvalidObjectState"},
 		{"ObjectNotInActiveTierError", apiError(403, "ObjectNotInActiveTierError", "x"), false, "ObjectNotInActiveTierError"},
 		{"unknown 4xx", apiError(400, "SomethingNew", "x"), false, "SomethingNew"},

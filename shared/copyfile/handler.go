@@ -50,6 +50,9 @@ func (h *CopyHandler) Handle(ctx context.Context, req contract.CopyRequest) (con
 		"parts", out.Parts,
 		"duration_ms", out.DurationMS,
 	}
+	if req.VersionID != "" {
+		attrs = append(attrs, "version_id", req.VersionID)
+	}
 	if out.Multipart {
 		attrs = append(attrs, "parts_done", out.PartsDone, "part_size", out.PartSize)
 	}

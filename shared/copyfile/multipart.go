@@ -195,6 +195,10 @@ func (a *ArchiveCopier) copyMultipart(copyCtx, ctx context.Context, c Copy, src 
 // resumeToken names an unfinished multipart upload to continue.
 type resumeToken struct {
 	uploadID, sourceETag string
+	// sourceVersionID is the version id of the source the upload copies;
+	// empty when the source has none or the caller did not say (a
+	// definition from before it was carried), and then not compared.
+	sourceVersionID string
 	// partSize is the part size the upload was planned with; 0 when the
 	// caller did not say (then the parts cannot be trusted).
 	partSize int64
@@ -204,8 +208,9 @@ type resumeToken struct {
 }
 
 // createUpload starts the multipart upload with the source's metadata,
-// content headers, tags, the configured storage class and the encryption
-// settings.
+// content headers, tags, the configured storage class, canned ACL and
+// encryption (see encryption: the archive bucket's default unless
+// ARCHIVE_KMS_KEY_ID is set).
 func (a *ArchiveCopier) createUpload(ctx context.Context, c Copy, src sourceObject, fullChecksum bool) (string, error) {
 	h := src.head
 	create := &s3.CreateMultipartUploadInput{
@@ -220,7 +225,8 @@ func (a *ArchiveCopier) createUpload(ctx context.Context, c Copy, src sourceObje
 		Expires:            h.Expires, //nolint:staticcheck // the parsed Expires header is what CreateMultipartUpload takes
 		StorageClass:       a.Config.StorageClass,
 	}
-	create.ServerSideEncryption, create.SSEKMSKeyId, create.BucketKeyEnabled = a.encryption(h)
+	create.ServerSideEncryption, create.SSEKMSKeyId = a.encryption()
+	create.ACL = a.Config.ObjectACL
 	if fullChecksum {
 		create.ChecksumAlgorithm = src.checksum.alg
 		create.ChecksumType = types.ChecksumTypeFullObject
@@ -253,6 +259,12 @@ func (a *ArchiveCopier) resumeUpload(copyCtx, ctx context.Context, c Copy, src s
 	if etag := aws.ToString(src.head.ETag); tok.sourceETag != etag {
 		log.WarnContext(ctx, "the source changed since the multipart upload began; aborting it and starting over",
 			"source_etag", etag, "upload_source_etag", tok.sourceETag)
+		a.dropUpload(ctx, c, tok.uploadID)
+		return nil, false, nil
+	}
+	if v := aws.ToString(src.head.VersionId); tok.sourceVersionID != "" && tok.sourceVersionID != v {
+		log.WarnContext(ctx, "the source is another version than the one the multipart upload copies; aborting it and starting over",
+			"source_version_id", v, "upload_source_version_id", tok.sourceVersionID)
 		a.dropUpload(ctx, c, tok.uploadID)
 		return nil, false, nil
 	}
@@ -404,7 +416,7 @@ func (a *ArchiveCopier) copyParts(ctx context.Context, c Copy, src sourceObject,
 		busy      time.Duration // sum of the copied parts' durations
 		wg        sync.WaitGroup
 		win       = newWindow(a.Config.Concurrency)
-		source    = CopySource(c.SourceBucket, c.SourceKey)
+		source    = src.copySource(c)
 		cutOff    bool // a part in flight was cancelled at the copy deadline
 		deadline  time.Time
 		hasLimit  bool

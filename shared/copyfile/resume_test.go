@@ -120,6 +120,7 @@ func TestCopyResume(t *testing.T) {
 		// token names the upload to resume; "" + etag of the source.
 		token      contract.CopyRequest
 		newSource  []byte // put before the copy: the source changed
+		sourceHead s3.HeadObjectOutput
 		prepare    func(f *fakeS3)
 		fail       func(op string, in any) error
 		delay      time.Duration
@@ -148,6 +149,26 @@ func TestCopyResume(t *testing.T) {
 			name:       "source ETag changed: old upload aborted, a new one",
 			token:      contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			newSource:  pattern(27 * MiB),
+			wantParts:  []int32{1, 2, 3, 4, 5, 6},
+			wantCreate: 1,
+			wantAbort:  true,
+		},
+		{
+			name:       "token's version is the source's: resumed",
+			token:      contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, SourceVersionID: "v2", PartSize: 5 * MiB},
+			sourceHead: s3.HeadObjectOutput{VersionId: aws.String("v2")},
+			wantParts:  []int32{3, 5, 6},
+		},
+		{
+			name:       "token without a version (a definition from before it was carried): resumed",
+			token:      contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
+			sourceHead: s3.HeadObjectOutput{VersionId: aws.String("v2")},
+			wantParts:  []int32{3, 5, 6},
+		},
+		{
+			name:       "source is another version, same ETag: old upload aborted, a new one",
+			token:      contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, SourceVersionID: "v1", PartSize: 5 * MiB},
+			sourceHead: s3.HeadObjectOutput{VersionId: aws.String("v2")},
 			wantParts:  []int32{1, 2, 3, 4, 5, 6},
 			wantCreate: 1,
 			wantAbort:  true,
@@ -315,7 +336,7 @@ func TestCopyResume(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeS3("restore", "archive")
-			f.put("restore", "big", data, s3.HeadObjectOutput{})
+			f.put("restore", "big", data, tc.sourceHead)
 			f.listPageSize = 2
 			f.uploads["upload-old"] = &fakeUpload{bucket: "archive", key: "big", create: &s3.CreateMultipartUploadInput{},
 				parts: map[int32][]byte{

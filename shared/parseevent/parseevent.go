@@ -285,7 +285,8 @@ func parseEventBridge(data []byte) ([]contract.File, error) {
 
 // restoredFile checks one object's fields, found under path, and decodes
 // its key. The version id and ETag are carried as the event gives them
-// (empty when absent).
+// (empty when absent): the copier copies that version and refuses a source
+// whose ETag is no longer the event's.
 func restoredFile(path, bucket, encodedKey string, size int64, versionID, etag string) (contract.File, error) {
 	if bucket == "" {
 		return contract.File{}, &InvalidEventError{Field: path + ".bucket.name", Problem: "is missing"}

@@ -155,6 +155,20 @@ func TestParseEventValid(t *testing.T) {
 			event: eventBridge("Object Restore Completed", `{"bucket":{"name":"b"},"object":{"key":"a+b%2Bc","size":7}}`),
 			want:  []contract.File{{SourceBucket: "b", SourceKey: "a b+c", Size: 7}},
 		},
+		{
+			name: "classic record: version id and ETag carried",
+			event: `{"Records":[{"eventName":"ObjectRestore:Completed","s3":{"bucket":{"name":"b"},"object":{"key":"k","size":3,` +
+				`"eTag":"0123456789abcdef0123456789abcdef","versionId":"096fKKXTRTtl3on89fVO.nfljtsv6qko","sequencer":"0055AED6DCD90281E5"}}}]}`,
+			want: []contract.File{{SourceBucket: "b", SourceKey: "k", Size: 3,
+				VersionID: "096fKKXTRTtl3on89fVO.nfljtsv6qko", ETag: "0123456789abcdef0123456789abcdef"}},
+		},
+		{
+			name: "eventbridge: version-id and etag carried",
+			event: eventBridge("Object Restore Completed", `{"bucket":{"name":"b"},"object":{"key":"k","size":3,`+
+				`"etag":"d41d8cd98f00b204e9800998ecf8427e-2","version-id":"IYV3p45BT0ac8hjHg1houSdS1a.Mro8e"}}`),
+			want: []contract.File{{SourceBucket: "b", SourceKey: "k", Size: 3,
+				VersionID: "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e", ETag: "d41d8cd98f00b204e9800998ecf8427e-2"}},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
