@@ -1,6 +1,8 @@
 # The two commands a new machine needs: `make demo` runs the workflow locally
 # on embedded S3 and Postgres; `make test` runs every check CI runs.
-# Needs Go, Node >= 20 with npm, and (for the tests) a Postgres server.
+# Needs Go, Node >= 20 with npm, and (for the tests) a Postgres server and
+# Python 3 with moto 5.2.1 and cfn-lint (tests needing them skip without them,
+# and fail under CI=true).
 
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -19,9 +21,13 @@ GO_TEST_FLAGS ?= -count=1 -timeout 40m
 demo: node_modules
 	go run ./cmd/local demo
 
-## test: formatting, vet, every test (unit, Postgres, S3, engine, CDK), then a short fuzz run.
+## test: formatting, vet, every test (unit, Postgres, S3, engine, CDK, cfn-lint), the
+## end-to-end scenarios again on the moto engine, the copy integration tests again on
+## moto's S3, then a short fuzz run.
 test: check node_modules
 	go test $(GO_TEST_FLAGS) ./...
+	LOCAL_E2E_ENGINE=moto go test $(GO_TEST_FLAGS) -run '^TestScenario' ./internal/localrun
+	S3_TEST_BACKEND=moto go test $(GO_TEST_FLAGS) ./shared/copyfile
 	go test -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME) ./shared/parseevent
 	go test -run '^$$' -fuzz '^FuzzEncodeKey$$' -fuzztime $(FUZZTIME) ./shared/parseevent
 	go test -run '^$$' -fuzz '^FuzzNotificationEventRoundTrip$$' -fuzztime $(FUZZTIME) ./shared/parseevent

@@ -3,6 +3,7 @@ package main
 import (
 	"debug/elf"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -107,5 +108,76 @@ func TestCDKSynth(t *testing.T) {
 		if functions != len(functionNames) {
 			t.Errorf("template has %d functions, want %d", functions, len(functionNames))
 		}
+
+		// AND cfn-lint finds no error in it, and only the warnings
+		// explained in cfnLintKept
+		lintTemplate(t, filepath.Join(outDir, stackID+".template.json"))
 	})
+}
+
+// cfnLintKept are the cfn-lint warnings the synthesized template keeps, by
+// rule id, each with the reason it is kept. Any other finding (every error,
+// any other warning or informational finding) fails the test.
+var cfnLintKept = map[string]string{
+	// CDK gives each Lambda function (and the state machine) a DependsOn
+	// on its role and on the role's default policy, so the function is
+	// created only once its permissions exist. The role dependency is
+	// also implied by the Fn::GetAtt of the role's Arn, which W3005
+	// reports; the DependsOn on the policy is the one that matters and has
+	// no GetAtt, so CDK writes both. Harmless: CloudFormation orders the
+	// same way with or without it, and the template is CDK's to write.
+	"W3005": "CDK's DependsOn on a function's (or the state machine's) own role, already implied by GetAtt Role.Arn",
+}
+
+// cfnLint returns the cfn-lint command, or skips the test (fails it when
+// CI=true).
+func cfnLint(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("cfn-lint")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cfn-lint is not installed (%v): pip install cfn-lint", err)
+		}
+		t.Skipf("SKIPPED: cfn-lint is not installed (%v): pip install cfn-lint", err)
+	}
+	return bin
+}
+
+// lintTemplate runs cfn-lint on a synthesized template: no errors, and each
+// warning it reports is one cfnLintKept explains.
+func lintTemplate(t *testing.T, template string) {
+	t.Helper()
+	bin := cfnLint(t)
+	out, err := exec.Command(bin, "--format", "json", template).Output()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatalf("cfn-lint: %v", err)
+	}
+	var findings []struct {
+		Level    string
+		Message  string
+		Rule     struct{ Id string }
+		Location struct {
+			Path []any
+		}
+	}
+	if err := json.Unmarshal(out, &findings); err != nil {
+		t.Fatalf("cfn-lint output %q: %v", out, err)
+	}
+	kept := map[string]int{}
+	for _, f := range findings {
+		if _, ok := cfnLintKept[f.Rule.Id]; ok && f.Level == "Warning" {
+			kept[f.Rule.Id]++
+			continue
+		}
+		t.Errorf("cfn-lint %s %s at %v: %s", f.Level, f.Rule.Id, f.Location.Path, f.Message)
+	}
+	for id, n := range kept {
+		t.Logf("cfn-lint: %d x %s kept: %s", n, id, cfnLintKept[id])
+	}
+	// The exit status is a bit mask (2 errors, 4 warnings, 8 informational):
+	// it must agree with the findings read above.
+	if exit != nil && exit.ExitCode()&^(4|8) != 0 {
+		t.Errorf("cfn-lint exited with %d (an error or a failure): %s", exit.ExitCode(), exit.Stderr)
+	}
 }

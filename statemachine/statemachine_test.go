@@ -391,6 +391,8 @@ func TestRenderParameters(t *testing.T) {
 			"passes.$":            "$.copy.passes",
 			"elapsed_ms.$":        "$.copy.elapsed_ms",
 			"resumable":           true,
+			"retry_count.$":       "$$.State.RetryCount",
+			"max_retries":         float64(2),
 		},
 		"Record copy complete": {"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key"},
 		"Record copy error": {
@@ -408,6 +410,37 @@ func TestRenderParameters(t *testing.T) {
 	for name, w := range resultPaths {
 		if got := states[name].ResultPath; got == nil || *got != w {
 			t.Errorf("%s ResultPath = %v, want %s", name, got, w)
+		}
+	}
+}
+
+// TestCopyKnowsItsLastAttempt pins that "Copy file" hands the copier
+// $$.State.RetryCount (AWS's Context object:
+// https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html)
+// and, as max_retries, the MaxAttempts of the retrier of TransientCopyError
+// (the failures that keep an upload), whatever COPY_RETRIES is, so the
+// copier knows when no retry follows. RetryCount counts the retries of
+// every retrier of the state (the throttling one too), so it reaches
+// max_retries no later than the TransientCopyError retrier runs out.
+func TestCopyKnowsItsLastAttempt(t *testing.T) {
+	for _, retries := range []int{1, 3, 7} {
+		s := withARNs(DefaultSettings())
+		s.CopyRetries = retries
+		st := allStates(renderDoc(t, s))["Copy file"]
+		var transient *retrier
+		for i, r := range st.Retry {
+			if slices.Contains(r.ErrorEquals, "TransientCopyError") {
+				transient = &st.Retry[i]
+			}
+		}
+		if transient == nil {
+			t.Fatal("Copy file has no retrier for TransientCopyError")
+		}
+		if got := st.Parameters["max_retries"]; got != float64(transient.MaxAttempts) || got != float64(retries-1) {
+			t.Errorf("COPY_RETRIES=%d: max_retries = %v, TransientCopyError retrier's MaxAttempts = %d, want both %d", retries, got, transient.MaxAttempts, retries-1)
+		}
+		if got := st.Parameters["retry_count.$"]; got != "$$.State.RetryCount" {
+			t.Errorf("retry_count.$ = %v, want $$.State.RetryCount", got)
 		}
 	}
 }

@@ -33,8 +33,9 @@ const usageText = `usage:
   go run ./cmd/local demo [flags]               seed a demonstration and run the sample event
 
 Runs statemachine/definition.asl.json (with cdk.json's settings) on the
-aws-local-stepfunctions engine; the Lambda tasks are served by the functions'
-own Go handlers. Without AWS_ENDPOINT_URL_S3 an S3 server (versitygw) is
+aws-local-stepfunctions engine (--engine node, the default) or on moto's
+embedded LocalStack interpreter (--engine moto, needs Python 3 with moto
+5.2.1); the Lambda tasks are served by the functions' own Go handlers. Without AWS_ENDPOINT_URL_S3 an S3 server (versitygw) is
 started, without DATABASE_URL a Postgres (PGlite); demo always uses these.
 
 flags:
@@ -52,8 +53,8 @@ type CLI struct {
 }
 
 type cliFlags struct {
-	event, repo, dataDir, dbDir, logFile string
-	json, verbose                        bool
+	event, engine, repo, dataDir, dbDir, logFile string
+	json, verbose                                bool
 }
 
 // Main runs the command line and returns the exit status: 0 when the
@@ -77,6 +78,7 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 		fs.StringVar(&f.event, "event", "", `event file (S3 notification or EventBridge event; "-" reads stdin)`)
 	}
 	fs.BoolVar(&f.json, "json", false, `print one JSON document {"status","output","error","cause","events"} instead of the history`)
+	fs.StringVar(&f.engine, "engine", EngineNode, "Step Functions engine: node (aws-local-stepfunctions) or moto (LocalStack's interpreter in moto, Python)")
 	fs.StringVar(&f.repo, "repo", "", "repository root (default: found from the working directory)")
 	fs.StringVar(&f.dataDir, "data-dir", "", "embedded S3 server's data directory (default <repo>/.local/s3)")
 	fs.StringVar(&f.dbDir, "db-dir", "", "embedded PGlite's data directory (default <repo>/.local/pglite)")
@@ -95,6 +97,9 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	if cmd == "run" && f.event == "" {
 		return c.fail(&ConfigError{errors.New("run needs --event FILE")})
 	}
+	if f.engine != EngineNode && f.engine != EngineMoto {
+		return c.fail(&ConfigError{fmt.Errorf("--engine %q: want %s or %s", f.engine, EngineNode, EngineMoto)})
+	}
 	res, err := c.execute(ctx, cmd, f)
 	if err != nil {
 		return c.fail(err)
@@ -111,6 +116,7 @@ func (c *CLI) usage(fs *flag.FlagSet) {
 		fs = flag.NewFlagSet("", flag.ContinueOnError)
 		fs.String("event", "", `event file for run ("-" reads stdin)`)
 		fs.Bool("json", false, `print one JSON document {"status","output","error","cause","events"}`)
+		fs.String("engine", EngineNode, "Step Functions engine: node or moto")
 		fs.String("repo", "", "repository root (default: found from the working directory)")
 		fs.String("data-dir", "", "embedded S3 server's data directory (default <repo>/.local/s3)")
 		fs.String("db-dir", "", "embedded PGlite's data directory (default <repo>/.local/pglite)")
@@ -206,6 +212,7 @@ func (c *CLI) execute(ctx context.Context, cmd string, f cliFlags) (*Result, err
 	}
 	fmt.Fprintln(c.Stderr, "local: starting services...")
 	runner, err := NewRunner(ctx, Config{
+		Engine:    f.engine,
 		RepoRoot:  root,
 		Getenv:    getenv,
 		S3Dir:     f.dataDir,
@@ -322,8 +329,12 @@ func (c *CLI) describeServices(r *Runner, logPath string) {
 	} else {
 		fmt.Fprintf(c.Stderr, "local: Postgres: from %s\n", EnvDatabaseURL)
 	}
-	fmt.Fprintf(c.Stderr, "local: workflow: Map concurrency %d, %d copy attempts, Lambda logs in %s\n",
-		r.Settings.MapMaxConcurrency, r.Settings.CopyRetries, logPath)
+	engine := "aws-local-stepfunctions (Node)"
+	if r.cfg.Engine == EngineMoto {
+		engine = "moto " + MotoVersion + " (LocalStack's ASL interpreter, Python)"
+	}
+	fmt.Fprintf(c.Stderr, "local: workflow on %s: Map concurrency %d, %d copy attempts, Lambda logs in %s\n",
+		engine, r.Settings.MapMaxConcurrency, r.Settings.CopyRetries, logPath)
 }
 
 // cdkBuckets returns cdk.json's restoreBuckets and archiveBuckets, which the

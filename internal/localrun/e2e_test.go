@@ -52,7 +52,10 @@ const (
 // harness is one scenario's world: its own S3 server, its own database
 // schema, a runner wired to both.
 type harness struct {
-	t      *testing.T
+	t *testing.T
+	// engine is the engine running this scenario (localrun.EngineNode or
+	// EngineMoto).
+	engine string
 	ctx    context.Context
 	s3srv  *s3server.Server
 	s3     *s3.Client
@@ -68,8 +71,15 @@ type harness struct {
 }
 
 type harnessOptions struct {
+	// engine runs the definition: localrun.EngineNode or EngineMoto; empty
+	// takes $LOCAL_E2E_ENGINE (see scenarioEngine), so every scenario runs
+	// on the engine `make test` asks for.
+	engine    string
 	env       map[string]string // extra runner environment (e.g. MAP_MAX_CONCURRENCY)
 	lambdaEnv func(h *harness) map[string]string
+	// s3: the S3 server, s3server.BackendVersityGW (default) or
+	// BackendMoto (storage classes, RestoreObject, versioning).
+	s3 string
 	// embeddedS3: the runner starts its own S3 server (no
 	// AWS_ENDPOINT_URL_S3), as `make local` does; h.s3srv is nil.
 	embeddedS3 bool
@@ -94,16 +104,23 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 	if err := localrun.CheckNodeModules(root); err != nil {
 		t.Fatal(err)
 	}
+	engine := scenarioEngine(t, opts.engine)
 	dbURL, _ := pgtest.Schema(t, "e2e") // the runner applies the schema
-	h := &harness{t: t, ctx: ctx, dbURL: dbURL, out: &childproc.Output{}, serverLog: &childproc.Output{}}
+	h := &harness{t: t, ctx: ctx, engine: engine, dbURL: dbURL, out: &childproc.Output{}, serverLog: &childproc.Output{}}
 	h.env = map[string]string{
 		"DATABASE_URL":       dbURL,
 		"DATABASE_MAX_CONNS": "5",
 	}
 	if !opts.embeddedS3 {
-		srv := s3server.StartForTest(t, restoreBucket, archiveBucket)
-		if opts.versioned {
+		backend := opts.s3
+		if backend == "" {
+			backend = s3server.BackendVersityGW
+		}
+		var srv *s3server.Server
+		if opts.versioned && backend == s3server.BackendVersityGW {
 			srv = s3server.StartVersionedForTest(t, restoreBucket, archiveBucket)
+		} else {
+			srv = s3server.StartBackendForTest(t, backend, restoreBucket, archiveBucket)
 		}
 		h.s3srv = srv
 		h.s3, _ = srv.Client(ctx)
@@ -119,6 +136,7 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 		h.lambda = opts.lambdaEnv(h)
 	}
 	runner, err := localrun.NewRunner(ctx, localrun.Config{
+		Engine:     engine,
 		RepoRoot:   root,
 		Getenv:     func(k string) string { return h.env[k] },
 		S3Dir:      t.TempDir(),
@@ -146,11 +164,53 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 	}
 	t.Cleanup(h.db.Close)
 	t.Cleanup(func() {
-		if t.Failed() {
+		if t.Failed() || os.Getenv("E2E_SHOW_OUTPUT") != "" {
 			t.Logf("runner output:\n%s", h.out.String())
 		}
 	})
 	return h
+}
+
+// engineEnv names the variable choosing the scenarios' engine: `make test`
+// runs the scenarios once per engine, the second time with
+// LOCAL_E2E_ENGINE=moto.
+const engineEnv = "LOCAL_E2E_ENGINE"
+
+// scenarioEngine returns the engine a scenario runs on: want, else
+// $LOCAL_E2E_ENGINE, else the Node engine. Without a usable moto the moto
+// runs skip, saying why, and fail under CI=true.
+func scenarioEngine(t *testing.T, want string) string {
+	t.Helper()
+	engine := want
+	if engine == "" {
+		engine = os.Getenv(engineEnv)
+	}
+	if engine == "" {
+		engine = localrun.EngineNode
+	}
+	if engine == localrun.EngineMoto {
+		requireMoto(t)
+	}
+	return engine
+}
+
+var (
+	motoOnce sync.Once
+	motoErr  error
+)
+
+// requireMoto skips the test when the moto engine cannot run here (fails
+// under CI=true, where it must).
+func requireMoto(t *testing.T) {
+	t.Helper()
+	motoOnce.Do(func() { motoErr = localrun.CheckMoto(context.Background(), "") })
+	if motoErr == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("CI=true and the moto engine cannot run: %v", motoErr)
+	}
+	t.Skipf("SKIPPED on the moto engine: %v", motoErr)
 }
 
 func randomHex(n int) string {
@@ -290,6 +350,32 @@ func countEvents(res *localrun.Result, typ, state string) int {
 		}
 	}
 	return n
+}
+
+// scheduledRetryCounts returns the retry_count each invocation of a Task
+// state was scheduled with, from the moto engine's AWS history events.
+func scheduledRetryCounts(t *testing.T, res *localrun.Result, state string) []int {
+	t.Helper()
+	var counts []int
+	for _, ev := range res.History {
+		var aws struct {
+			Type    string `json:"type"`
+			Details *struct {
+				Input string `json:"input"`
+			} `json:"lambdaFunctionScheduledEventDetails"`
+		}
+		if ev.State == nil || ev.State.Name != state || json.Unmarshal(ev.Raw, &aws) != nil || aws.Details == nil {
+			continue
+		}
+		var in struct {
+			RetryCount *int `json:"retry_count"`
+		}
+		if err := json.Unmarshal([]byte(aws.Details.Input), &in); err != nil || in.RetryCount == nil {
+			t.Fatalf("%s scheduled with input %s: no retry_count (%v)", state, aws.Details.Input, err)
+		}
+		counts = append(counts, *in.RetryCount)
+	}
+	return counts
 }
 
 func ignoreRequestIDs() cmp.Option {
@@ -544,6 +630,14 @@ func TestScenarioSlowDownRetried(t *testing.T) {
 				if ev.Type == "StateFailed" && ev.State.Name == "Copy file" &&
 					(ev.Error != "TransientCopyError" || !strings.Contains(ev.CauseText(), "SlowDown")) {
 					t.Errorf("copy failed with %s: %s, want TransientCopyError naming SlowDown", ev.Error, ev.CauseText())
+				}
+			}
+			if h.engine == localrun.EngineMoto {
+				// AWS's history: each attempt's LambdaFunctionScheduled
+				// input carries $$.State.RetryCount (engine_compare_test
+				// pins the Node engine's constant 0).
+				if diff := cmp.Diff([]int{0, 1, 2}, scheduledRetryCounts(t, res, "Copy file")); diff != "" {
+					t.Errorf("retry_count of the copy attempts (-want +got):\n%s", diff)
 				}
 			}
 			if slowDown.Hits() != tc.slowDowns {

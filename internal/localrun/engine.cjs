@@ -171,6 +171,13 @@ async function main() {
       retryIntervalOverrides: job.retryIntervalOverrides || {},
       waitTimeOverrides: job.waitTimeOverrides || {},
     },
+    // aws-local-stepfunctions 3.0 has no $$.State, so the definition's
+    // "$$.State.RetryCount" would fail the path. AWS documents it
+    // (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html);
+    // this engine gets a constant 0: the copy never takes a retry for its
+    // last attempt and keeps a resumed upload, as before RetryCount was
+    // used (the moto engine and AWS count for real).
+    context: { State: { RetryCount: 0 } },
   });
   const stop = () => execution.abort();
   process.on('SIGTERM', stop);

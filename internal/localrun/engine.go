@@ -30,6 +30,10 @@ type EngineJob struct {
 	RetryIntervalOverrides map[string]any `json:"retryIntervalOverrides,omitempty"`
 	// WaitTimeOverrides maps a Wait state name to its pause in milliseconds.
 	WaitTimeOverrides map[string]int `json:"waitTimeOverrides,omitempty"`
+	// RetryPause, when positive, caps every Retry pause (the moto engine's
+	// driver shortens the interpreter's sleep; the Node engine uses
+	// RetryIntervalOverrides instead).
+	RetryPause time.Duration `json:"-"`
 }
 
 // Event is one entry of the engine's execution event log

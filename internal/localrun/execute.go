@@ -11,9 +11,13 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
-// Execution is one run of a definition on the local engine, with the Lambda
+// Execution is one run of a definition on a local engine, with the Lambda
 // tasks served by in-process handlers.
 type Execution struct {
+	// Engine is EngineNode (default when empty) or EngineMoto.
+	Engine string
+	// Python runs the moto engine ($LOCAL_PYTHON or python3 when empty).
+	Python string
 	// RepoRoot holds node_modules (aws-local-stepfunctions).
 	RepoRoot string
 	// Definition is the rendered ASL.
@@ -22,9 +26,14 @@ type Execution struct {
 	Functions []invokeapi.Function
 	// ErrorReport names handler errors as the Lambda runtime does.
 	ErrorReport invokeapi.ErrorReport
-	// RetryIntervalOverrides shortens Retry pauses (engine option; the
-	// definition is unchanged). Nil keeps the definition's timing.
+	// RetryIntervalOverrides shortens Retry pauses on the Node engine
+	// (engine option; the definition is unchanged). Nil keeps the
+	// definition's timing.
 	RetryIntervalOverrides map[string]any
+	// RetryPause, when positive, caps every Retry pause on the moto engine
+	// (its driver shortens the interpreter's sleep; the definition is
+	// unchanged).
+	RetryPause time.Duration
 	// Out receives one line per execution event and progress lines; nil
 	// prints nothing.
 	Out io.Writer
@@ -96,12 +105,21 @@ func Execute(ctx context.Context, x Execution, event []byte) (*Result, error) {
 	stopProgress := reportProgress(srv, history, x.ProgressEvery, x.ProgressAfter)
 	defer stopProgress()
 
-	engine := &Engine{RepoRoot: x.RepoRoot, LambdaEndpoint: srv.URL, Stderr: x.EngineLog}
+	var engine StepEngine
+	switch x.Engine {
+	case "", EngineNode:
+		engine = &Engine{RepoRoot: x.RepoRoot, LambdaEndpoint: srv.URL, Stderr: x.EngineLog}
+	case EngineMoto:
+		engine = &MotoEngine{Python: x.Python, LambdaEndpoint: srv.URL, Stderr: x.EngineLog}
+	default:
+		return nil, &ConfigError{fmt.Errorf("unknown engine %q (want %s or %s)", x.Engine, EngineNode, EngineMoto)}
+	}
 	start := time.Now()
 	res, err := engine.Run(ctx, EngineJob{
 		Definition:             x.Definition,
 		Input:                  event,
 		RetryIntervalOverrides: x.RetryIntervalOverrides,
+		RetryPause:             x.RetryPause,
 	}, history.Add)
 	stopProgress()
 	if err != nil {

@@ -45,6 +45,13 @@ func (h *History) Add(ev Event) {
 			h.keyByIndex[*ev.Index] = key
 		}
 	}
+	if ev.Type == "StateEntered" && ev.Index != nil && h.keyByIndex[*ev.Index] == "" {
+		// AWS's MapIterationStarted carries no input (the moto engine):
+		// the iteration's first state input names the file.
+		if key := findString(ev.Input, "source_key"); key != "" {
+			h.keyByIndex[*ev.Index] = key
+		}
+	}
 	if ev.State != nil && ev.Index != nil && ev.State.Name == h.CopyState {
 		switch ev.Type {
 		case "StateEntered":

@@ -17,6 +17,9 @@ import (
 type Config struct {
 	// RepoRoot is the repository root (cdk.json, node_modules).
 	RepoRoot string
+	// Engine runs the definition: EngineNode (default when empty) or
+	// EngineMoto.
+	Engine string
 	// Getenv is the runner's environment (os.Getenv when nil): the
 	// Lambdas' settings, AWS_ENDPOINT_URL_S3, DATABASE_URL, COPY_RETRIES,
 	// COPY_RETRY_SLEEP_SECS, MAP_MAX_CONCURRENCY.
@@ -81,6 +84,15 @@ func NewRunner(ctx context.Context, cfg Config) (_ *Runner, err error) {
 	if err := CheckNodeModules(cfg.RepoRoot); err != nil {
 		return nil, &ConfigError{err}
 	}
+	switch cfg.Engine {
+	case "", EngineNode:
+	case EngineMoto:
+		if err := CheckMoto(ctx, ""); err != nil {
+			return nil, &ConfigError{err}
+		}
+	default:
+		return nil, &ConfigError{fmt.Errorf("unknown engine %q (want %s or %s)", cfg.Engine, EngineNode, EngineMoto)}
+	}
 	if cfg.S3Dir == "" {
 		cfg.S3Dir = filepath.Join(cfg.RepoRoot, ".local", "s3")
 	}
@@ -137,6 +149,8 @@ func NewRunner(ctx context.Context, cfg Config) (_ *Runner, err error) {
 // Run executes the workflow once with the given event.
 func (r *Runner) Run(ctx context.Context, event []byte) (*Result, error) {
 	return Execute(ctx, Execution{
+		Engine:                 r.cfg.Engine,
+		RetryPause:             r.cfg.RetryPause,
 		RepoRoot:               r.cfg.RepoRoot,
 		Definition:             r.Definition,
 		Functions:              r.functions,

@@ -57,11 +57,26 @@ type Server struct {
 	AccessKey, SecretKey string
 	// Region is the region the server signs for.
 	Region string
-	// Dir is the directory holding the buckets (one subdirectory each).
+	// Dir is the directory holding the buckets (one subdirectory each);
+	// empty for moto, which keeps them in memory.
 	Dir string
+	// Backend is BackendVersityGW or BackendMoto.
+	Backend string
 
 	proc *childproc.Process
+	stop func() // stops a server not started as proc (moto)
 }
+
+// The S3 servers this package starts.
+const (
+	// BackendVersityGW is versitygw on a POSIX directory: CopyObject,
+	// UploadPartCopy, metadata, odd keys; no storage classes.
+	BackendVersityGW = "versitygw"
+	// BackendMoto is moto's server: storage classes (GLACIER,
+	// DEEP_ARCHIVE), RestoreObject, versioning; no per-part checksums
+	// from UploadPartCopy.
+	BackendMoto = "moto"
+)
 
 // Options change how the server runs.
 type Options struct {
@@ -147,6 +162,7 @@ func start(ctx context.Context, bin, dataDir string, posixArgs []string, log io.
 		SecretKey: secretKey,
 		Region:    region,
 		Dir:       dataDir,
+		Backend:   BackendVersityGW,
 		proc:      proc,
 	}
 	if err := s.waitReady(ctx, 30*time.Second); err != nil {
@@ -215,6 +231,10 @@ func answered(err error) bool {
 // then SIGKILL after five seconds). It is safe to call more than once, and
 // returns nil.
 func (s *Server) Close() error {
+	if s.stop != nil {
+		s.stop()
+		return nil
+	}
 	s.proc.Stop()
 	return nil
 }

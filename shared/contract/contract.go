@@ -162,6 +162,25 @@ type CopyRequest struct {
 	// first pass.
 	Passes    int   `json:"passes,omitempty"`
 	ElapsedMS int64 `json:"elapsed_ms,omitempty"`
+	// RetryCount is this invocation's $$.State.RetryCount (0 on the first
+	// attempt; AWS's Context object,
+	// https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html)
+	// and MaxRetries the MaxAttempts of the "Copy file" retrier of
+	// TransientCopyError. RetryCount counts the retries of every retrier of
+	// the state (throttling too), so once it has reached MaxRetries no
+	// retry of a TransientCopyError follows (see LastAttempt); after
+	// throttled attempts it may get there early, which costs a restarted
+	// upload, never a leaked one. Nil: not known (a definition without
+	// them), treated as not the last attempt.
+	RetryCount *int `json:"retry_count,omitempty"`
+	MaxRetries *int `json:"max_retries,omitempty"`
+}
+
+// LastAttempt reports whether the workflow will not retry this copy after
+// a failure: RetryCount and MaxRetries are known and the retries are used
+// up.
+func (r CopyRequest) LastAttempt() bool {
+	return r.RetryCount != nil && r.MaxRetries != nil && *r.RetryCount >= *r.MaxRetries
 }
 
 // CopyOutcome is the copy-file Lambda's output.

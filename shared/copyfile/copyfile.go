@@ -93,14 +93,14 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (con
 		ChecksumMode: types.ChecksumModeEnabled,
 	})
 	if err != nil {
-		return out, a.dropResumedOnPermanent(ctx, c, req.UploadID, a.sourceHeadError(copyCtx, ctx, c, req.VersionID, err))
+		return out, a.dropResumedOnPermanent(ctx, c, req.UploadID, req.LastAttempt(), a.sourceHeadError(copyCtx, ctx, c, req.VersionID, err))
 	}
 	if reason, archived := notRestored(head); archived {
-		return out, a.dropResumedOnPermanent(ctx, c, req.UploadID,
+		return out, a.dropResumedOnPermanent(ctx, c, req.UploadID, req.LastAttempt(),
 			&PermanentCopyError{Copy: c, Code: "InvalidObjectState", Message: reason})
 	}
 	if req.ETag != "" && !sameETag(req.ETag, aws.ToString(head.ETag)) {
-		return out, a.dropResumedOnPermanent(ctx, c, req.UploadID, &PermanentCopyError{Copy: c, Code: "SourceChanged",
+		return out, a.dropResumedOnPermanent(ctx, c, req.UploadID, req.LastAttempt(), &PermanentCopyError{Copy: c, Code: "SourceChanged",
 			Message: fmt.Sprintf("the restored object changed since the restore event: the event names ETag %s, the object%s now has %s; not copied",
 				req.ETag, versionNote(req.VersionID), aws.ToString(head.ETag))})
 	}
@@ -111,7 +111,7 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (con
 	verifyCtx := copyCtx
 	if src.size > a.Config.MultipartThreshold && src.size > 0 || src.size > MaxCopyObjectSize {
 		out.Multipart = true
-		tok := resumeToken{uploadID: req.UploadID, sourceETag: req.SourceETag, sourceVersionID: req.SourceVersionID, partSize: req.PartSize}
+		tok := resumeToken{uploadID: req.UploadID, sourceETag: req.SourceETag, sourceVersionID: req.SourceVersionID, partSize: req.PartSize, lastAttempt: req.LastAttempt()}
 		prog, err := a.copyMultipart(copyCtx, ctx, c, src, tok, req.Resumable)
 		out.Parts = prog.partsTotal
 		out.PartSize, out.PartsTotal, out.PartsDone, out.BytesDone = prog.partSize, prog.partsTotal, prog.partsDone, prog.bytesDone
@@ -163,12 +163,13 @@ func (a *ArchiveCopier) dropUpload(ctx context.Context, c Copy, uploadID string)
 // workflow records it and does not retry), so the upload named by the token
 // would otherwise be left until the archive bucket's lifecycle rule removes
 // it. It is aborted, and err's message says so. A transient error keeps the
-// upload for the retry, which resumes it with the same token.
-func (a *ArchiveCopier) dropResumedOnPermanent(ctx context.Context, c Copy, uploadID string, err error) error {
+// upload for the retry, which resumes it with the same token, unless this
+// is the last attempt (no retry follows): then it is aborted too.
+func (a *ArchiveCopier) dropResumedOnPermanent(ctx context.Context, c Copy, uploadID string, lastAttempt bool, err error) error {
 	if uploadID == "" {
 		return err
 	}
-	if _, permanent := err.(*PermanentCopyError); !permanent {
+	if _, permanent := err.(*PermanentCopyError); !permanent && !lastAttempt {
 		return err
 	}
 	aerr := a.abort(ctx, c, uploadID)

@@ -108,7 +108,7 @@ func (a *ArchiveCopier) copyMultipart(copyCtx, ctx context.Context, c Copy, src 
 		var err error
 		have, resumed, err = a.resumeUpload(copyCtx, ctx, c, src, req, partSize, parts, fullChecksum)
 		if err != nil {
-			return prog, a.multipartFailed(ctx, c, req.uploadID, true, err)
+			return prog, a.multipartFailed(ctx, c, req.uploadID, !req.lastAttempt, err)
 		}
 	}
 	if resumed {
@@ -147,18 +147,18 @@ func (a *ArchiveCopier) copyMultipart(copyCtx, ctx context.Context, c Copy, src 
 		prog.bytesDone += r.Last - r.First + 1
 	}
 	if err != nil {
-		return prog, a.multipartFailed(ctx, c, prog.uploadID, resumed, err)
+		return prog, a.multipartFailed(ctx, c, prog.uploadID, resumed && !req.lastAttempt, err)
 	}
 	if stopped {
 		if !resumable {
 			err := &TransientCopyError{Copy: c, Code: "DeadlineExceeded", Message: fmt.Sprintf(
 				"the copy would not finish before the Lambda deadline minus the %s margin (%d of %d parts done) and the request is not resumable; stopped", a.margin(), prog.partsDone, prog.partsTotal)}
-			return prog, a.multipartFailed(ctx, c, prog.uploadID, resumed, err)
+			return prog, a.multipartFailed(ctx, c, prog.uploadID, resumed && !req.lastAttempt, err)
 		}
 		if prog.newParts == 0 {
 			err := &TransientCopyError{Copy: c, Code: "DeadlineExceeded", Message: fmt.Sprintf(
 				"no part could be copied before the Lambda deadline minus the %s margin (%d of %d parts done); stopped", a.margin(), prog.partsDone, prog.partsTotal)}
-			return prog, a.multipartFailed(ctx, c, prog.uploadID, resumed, err)
+			return prog, a.multipartFailed(ctx, c, prog.uploadID, resumed && !req.lastAttempt, err)
 		}
 		return prog, nil
 	}
@@ -186,7 +186,7 @@ func (a *ArchiveCopier) copyMultipart(copyCtx, ctx context.Context, c Copy, src 
 				"target_bucket", c.TargetBucket, "key", c.SourceKey, "upload_id", prog.uploadID, "error", err.Error())
 			return prog, nil
 		}
-		return prog, a.multipartFailed(ctx, c, prog.uploadID, resumed, err)
+		return prog, a.multipartFailed(ctx, c, prog.uploadID, resumed && !req.lastAttempt, err)
 	}
 	prog.complete = true
 	return prog, nil
@@ -202,6 +202,9 @@ type resumeToken struct {
 	// partSize is the part size the upload was planned with; 0 when the
 	// caller did not say (then the parts cannot be trusted).
 	partSize int64
+	// lastAttempt: the workflow will not retry a failure of this call, so
+	// an upload is never kept for it.
+	lastAttempt bool
 }
 
 // createUpload starts the multipart upload with the source's metadata,
@@ -303,13 +306,14 @@ func (a *ArchiveCopier) resumeUpload(copyCtx, ctx context.Context, c Copy, src s
 }
 
 // multipartFailed ends a failed multipart copy: it aborts the upload when
-// this invocation created it (resumed false), the failure is permanent, or
-// the source changed under the copy (PreconditionFailed: the parts copied
-// are of another object), and keeps it on another transient failure of a
-// resumed upload, which the workflow's retry resumes with the same token.
-// The error says which.
-func (a *ArchiveCopier) multipartFailed(ctx context.Context, c Copy, uploadID string, resumed bool, err error) error {
-	if resumed {
+// keepable is false (this invocation created it, or this is the workflow's
+// last attempt: see contract.CopyRequest.LastAttempt), the failure is
+// permanent, or the source changed under the copy (PreconditionFailed: the
+// parts copied are of another object), and keeps it on another transient
+// failure of a resumed upload, which the workflow's retry resumes with the
+// same token. The error says which.
+func (a *ArchiveCopier) multipartFailed(ctx context.Context, c Copy, uploadID string, keepable bool, err error) error {
+	if keepable {
 		if te, transient := Classify(c, err).(*TransientCopyError); transient && te.Code != "PreconditionFailed" {
 			return &multipartError{err: err, uploadID: uploadID, kept: true}
 		}
@@ -337,9 +341,9 @@ func (e *multipartError) Unwrap() error { return e.err }
 
 func (e *multipartError) note() string {
 	if e.kept {
-		// This error may be the copy's last attempt (the workflow's
-		// retries run out; the copier cannot tell), so say what happens
-		// then too.
+		// The request did not say this is the last attempt, but it may
+		// be (a definition or engine without $$.State.RetryCount), so
+		// say what happens then too.
 		return fmt.Sprintf("multipart upload %s kept for a retry to resume; if none follows, the archive bucket's AbortIncompleteMultipartUpload lifecycle rule removes it", e.uploadID)
 	}
 	if e.abortErr == nil {

@@ -227,6 +227,56 @@ func TestCopyResume(t *testing.T) {
 			wantKept: true,
 		},
 		{
+			name: "transient part failure on the last attempt ($$.State.RetryCount = MaxAttempts): upload aborted",
+			token: contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB,
+				RetryCount: aws.Int(2), MaxRetries: aws.Int(2)},
+			fail: func(op string, in any) error {
+				if p, ok := in.(*s3.UploadPartCopyInput); ok && *p.PartNumber == 5 {
+					return apiError(503, "SlowDown", "Please reduce your request rate.")
+				}
+				return nil
+			},
+			wantErr:   "Transient SlowDown",
+			wantNote:  "multipart upload upload-old aborted",
+			wantAbort: true,
+		},
+		{
+			name: "transient part failure with a retry left: upload kept",
+			token: contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB,
+				RetryCount: aws.Int(1), MaxRetries: aws.Int(2)},
+			fail: func(op string, in any) error {
+				if p, ok := in.(*s3.UploadPartCopyInput); ok && *p.PartNumber == 5 {
+					return apiError(503, "SlowDown", "Please reduce your request rate.")
+				}
+				return nil
+			},
+			wantErr:  "Transient SlowDown",
+			wantNote: "multipart upload upload-old kept for a retry to resume",
+			wantKept: true,
+		},
+		{
+			name:      "no part copied before the deadline on the last attempt: upload aborted",
+			token:     contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB, RetryCount: aws.Int(2), MaxRetries: aws.Int(2)},
+			delay:     time.Hour,
+			deadline:  MinDeadlineMargin + 300*time.Millisecond,
+			wantErr:   "Transient DeadlineExceeded",
+			wantNote:  "(3 of 6 parts done); stopped; multipart upload upload-old aborted",
+			wantAbort: true,
+		},
+		{
+			name:  "transient failure reading the source on the last attempt: upload aborted",
+			token: contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB, RetryCount: aws.Int(2), MaxRetries: aws.Int(2)},
+			fail: func(op string, in any) error {
+				if op == "HeadObject" {
+					return apiError(503, "ServiceUnavailable", "Please try again.")
+				}
+				return nil
+			},
+			wantErr:   "Transient ServiceUnavailable",
+			wantNote:  "multipart upload upload-old aborted",
+			wantAbort: true,
+		},
+		{
 			name:  "source changed mid-copy (PreconditionFailed): transient, the useless upload aborted",
 			token: contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
 			fail: func(op string, in any) error {

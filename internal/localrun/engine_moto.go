@@ -1,0 +1,201 @@
+package localrun
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
+)
+
+//go:embed engine_moto.py
+var motoScript string
+
+// Engine names accepted by --engine and Config.Engine.
+const (
+	EngineNode = "node" // aws-local-stepfunctions under Node (the default)
+	EngineMoto = "moto" // LocalStack's ASL interpreter inside moto, under Python
+)
+
+// MotoVersion is the moto release the moto engine is tested with.
+const MotoVersion = "5.2.1"
+
+// PythonEnv names the variable that chooses the Python interpreter for the
+// moto engine (default python3 on PATH).
+const PythonEnv = "LOCAL_PYTHON"
+
+// ErrMotoMissing reports that the moto engine cannot run here.
+var ErrMotoMissing = errors.New("the moto engine needs Python 3 with moto[stepfunctions] " + MotoVersion + " and boto3")
+
+// StepEngine runs one execution of a definition and reports its events.
+type StepEngine interface {
+	Run(ctx context.Context, job EngineJob, onEvent func(Event)) (*EngineResult, error)
+}
+
+var (
+	_ StepEngine = (*Engine)(nil)
+	_ StepEngine = (*MotoEngine)(nil)
+)
+
+// MotoEngine runs executions with moto's Step Functions backend (it embeds
+// LocalStack's ASL interpreter) in a Python process driven by
+// engine_moto.py. The interpreter writes AWS's own history (TaskStateEntered,
+// LambdaFunctionFailed, MapIterationStarted, ...); Run turns it into the
+// same Event log the Node engine gives (see awsHistory), keeping each AWS
+// event in Raw.
+type MotoEngine struct {
+	// Python is the interpreter; $LOCAL_PYTHON or python3 when empty.
+	Python string
+	// LambdaEndpoint is the Invoke API URL (AWS_ENDPOINT_URL_LAMBDA).
+	LambdaEndpoint string
+	// Stderr receives the engine's own diagnostics; discarded when nil.
+	Stderr io.Writer
+}
+
+// motoJob is what engine_moto.py reads on stdin.
+type motoJob struct {
+	Definition   json.RawMessage `json:"definition"`
+	Input        json.RawMessage `json:"input"`
+	Region       string          `json:"region,omitempty"`
+	RetryPauseMs int64           `json:"retryPauseMs,omitempty"`
+}
+
+func pythonBinary(p string) string {
+	if p != "" {
+		return p
+	}
+	if p := os.Getenv(PythonEnv); p != "" {
+		return p
+	}
+	return "python3"
+}
+
+// CheckMoto reports whether the moto engine can run: python imports moto
+// MotoVersion and boto3. The error wraps ErrMotoMissing and says what was
+// found.
+func CheckMoto(ctx context.Context, python string) error {
+	python = pythonBinary(python)
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, python, "-c",
+		"import moto, boto3, antlr4; from moto.stepfunctions.parser.models import StepFunctionsParserBackend; print(moto.__version__)").CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v: %s", ErrMotoMissing, python, err, truncate(strings.TrimSpace(string(out)), 400))
+	}
+	if v := strings.TrimSpace(string(out)); v != MotoVersion {
+		return fmt.Errorf("%w: %s has moto %s", ErrMotoMissing, python, v)
+	}
+	return nil
+}
+
+// Run runs one execution, calling onEvent for each event (translated from
+// AWS's history) as the driver reports it, and returns how it ended. The
+// job's RetryPause caps every Retry pause (the driver shortens the
+// interpreter's sleep; the definition is unchanged); RetryIntervalOverrides
+// is the Node engine's option and is ignored here.
+func (e *MotoEngine) Run(ctx context.Context, job EngineJob, onEvent func(Event)) (*EngineResult, error) {
+	stdin, err := json.Marshal(motoJob{
+		Definition:   job.Definition,
+		Input:        job.Input,
+		Region:       job.Region,
+		RetryPauseMs: job.RetryPause.Milliseconds(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("moto engine: encode job: %w", err)
+	}
+	python := pythonBinary(e.Python)
+	cmd := exec.CommandContext(ctx, python, "-c", motoScript)
+	cmd.Env = append(engineEnv(os.Environ(), e.LambdaEndpoint), "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1")
+	cmd.Stdin = bytes.NewReader(stdin)
+	stderr := childproc.Output{Max: 8 << 10}
+	cmd.Stderr = &stderr
+	if e.Stderr != nil {
+		cmd.Stderr = io.MultiWriter(&stderr, e.Stderr)
+	}
+	childproc.StopOnCancel(cmd, 3*time.Second)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("moto engine: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("moto engine: start %s: %w (%w)", python, err, ErrMotoMissing)
+	}
+
+	hist := newAWSHistory()
+	var result *EngineResult
+	scanner := bufio.NewScanner(stdout)
+	scanner.Buffer(make([]byte, 0, 1<<20), 256<<20)
+	var decodeErr error
+	for scanner.Scan() {
+		var line engineLine
+		if err := json.Unmarshal(scanner.Bytes(), &line); err != nil {
+			decodeErr = fmt.Errorf("moto engine: unreadable output line %q: %w", truncate(scanner.Text(), 200), err)
+			continue
+		}
+		switch {
+		case line.Result != nil:
+			result = line.Result
+		case line.Event != nil:
+			evs, err := hist.add(line.Event)
+			if err != nil {
+				decodeErr = err
+				continue
+			}
+			if onEvent != nil {
+				for _, ev := range evs {
+					onEvent(ev)
+				}
+			}
+		}
+	}
+	scanErr := scanner.Err()
+	waitErr := cmd.Wait()
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("moto engine: %w", ctx.Err())
+	}
+	if result == nil {
+		msg := strings.TrimSpace(stderr.String())
+		switch {
+		case scanErr != nil:
+			return nil, fmt.Errorf("moto engine: read output: %w", scanErr)
+		case decodeErr != nil:
+			return nil, decodeErr
+		default:
+			return nil, fmt.Errorf("moto engine: %s exited without a result (%v): %s", python, waitErr, msg)
+		}
+	}
+	switch result.Error {
+	case "EngineMissing":
+		return nil, fmt.Errorf("%w: %s", ErrMotoMissing, result.Cause)
+	case "EngineError":
+		return nil, fmt.Errorf("moto engine: %s", result.Cause)
+	}
+	if result.Status == "INVALID" {
+		return nil, &InvalidDefinitionError{Message: result.Cause}
+	}
+	// As engine.cjs does: the readable cause of a Lambda error is its
+	// errorMessage (AWS's cause is the error payload as JSON text).
+	result.Cause = readableCause(result.Cause)
+	return result, nil
+}
+
+// readableCause returns a Lambda error payload's errorMessage, else the
+// cause as it is.
+func readableCause(cause string) string {
+	var p struct {
+		ErrorMessage *string `json:"errorMessage"`
+	}
+	if json.Unmarshal([]byte(cause), &p) == nil && p.ErrorMessage != nil {
+		return *p.ErrorMessage
+	}
+	return cause
+}
