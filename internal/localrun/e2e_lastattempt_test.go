@@ -2,9 +2,7 @@ package localrun_test
 
 import (
 	"crypto/rand"
-	"encoding/json"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -62,13 +60,7 @@ func TestScenarioLastAttemptAbortsResumedUpload(t *testing.T) {
 	rand.Read(body)
 	h.putObject(key, body)
 	job := h.insertJob(key)
-	event, _ := json.Marshal(map[string]any{"Records": []any{map[string]any{
-		"eventSource": "aws:s3", "eventName": "ObjectRestore:Completed",
-		"s3": map[string]any{
-			"bucket": map[string]any{"name": restoreBucket},
-			"object": map[string]any{"key": url.QueryEscape(key), "size": len(body)},
-		},
-	}}})
+	event := classicEvent(t, restoredFile{key, len(body)})
 
 	res := h.run(event)
 

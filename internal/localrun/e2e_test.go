@@ -291,6 +291,34 @@ func (h *harness) run(event []byte) *localrun.Result {
 	return res
 }
 
+// restoredFile is one object of a hand-built S3 event.
+type restoredFile struct {
+	key  string
+	size int
+}
+
+// classicEvent returns a classic S3 notification with one
+// ObjectRestore:Completed record per file in restoreBucket, each key
+// URL-encoded as S3 sends it.
+func classicEvent(t *testing.T, files ...restoredFile) []byte {
+	t.Helper()
+	records := make([]any, 0, len(files))
+	for _, f := range files {
+		records = append(records, map[string]any{
+			"eventSource": "aws:s3", "eventName": "ObjectRestore:Completed",
+			"s3": map[string]any{
+				"bucket": map[string]any{"name": restoreBucket},
+				"object": map[string]any{"key": url.QueryEscape(f.key), "size": f.size},
+			},
+		})
+	}
+	event, err := json.Marshal(map[string]any{"Records": records})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return event
+}
+
 // sampleEvents holds the project's sample events (one copy, beside the
 // event parser).
 var sampleEvents = filepath.Join("..", "..", "shared", "parseevent", "testdata")
@@ -929,22 +957,16 @@ func TestScenarioFiftyFilesConcurrencyFive(t *testing.T) {
 			return map[string]string{"AWS_ENDPOINT_URL_S3": proxy.URL}
 		},
 	})
-	var records []map[string]any
+	var files []restoredFile
 	var want []string
 	for i := range 50 {
 		key := fmt.Sprintf("batch/file %02d.dat", i)
 		h.putObject(key, []byte(key))
 		h.insertJob(key)
 		want = append(want, key)
-		records = append(records, map[string]any{
-			"eventSource": "aws:s3", "eventName": "ObjectRestore:Completed",
-			"s3": map[string]any{
-				"bucket": map[string]any{"name": restoreBucket},
-				"object": map[string]any{"key": url.QueryEscape(key), "size": len(key)},
-			},
-		})
+		files = append(files, restoredFile{key, len(key)})
 	}
-	event, _ := json.Marshal(map[string]any{"Records": records})
+	event := classicEvent(t, files...)
 
 	start := time.Now()
 	res := h.run(event)
@@ -996,13 +1018,7 @@ func TestScenarioMultipartOnEmbeddedS3(t *testing.T) {
 	rand.Read(body)
 	h.putObject(key, body)
 	job := h.insertJob(key)
-	event, _ := json.Marshal(map[string]any{"Records": []any{map[string]any{
-		"eventSource": "aws:s3", "eventName": "ObjectRestore:Completed",
-		"s3": map[string]any{
-			"bucket": map[string]any{"name": restoreBucket},
-			"object": map[string]any{"key": url.QueryEscape(key), "size": len(body)},
-		},
-	}}})
+	event := classicEvent(t, restoredFile{key, len(body)})
 
 	res := h.run(event)
 
@@ -1085,13 +1101,7 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 	rand.Read(body)
 	h.putObject(key, body)
 	job := h.insertJob(key)
-	event, _ := json.Marshal(map[string]any{"Records": []any{map[string]any{
-		"eventSource": "aws:s3", "eventName": "ObjectRestore:Completed",
-		"s3": map[string]any{
-			"bucket": map[string]any{"name": restoreBucket},
-			"object": map[string]any{"key": url.QueryEscape(key), "size": len(body)},
-		},
-	}}})
+	event := classicEvent(t, restoredFile{key, len(body)})
 
 	res := h.run(event)
 	t.Logf("execution took %v", res.Duration.Round(time.Millisecond))

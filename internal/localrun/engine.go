@@ -1,7 +1,6 @@
 package localrun
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	_ "embed"
@@ -12,8 +11,6 @@ import (
 	"os/exec"
 	"strings"
 	"time"
-
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
 )
 
 //go:embed engine.cjs
@@ -96,11 +93,6 @@ type EngineResult struct {
 	Cause  string          `json:"cause,omitempty"`
 }
 
-type engineLine struct {
-	Event  json.RawMessage `json:"event,omitempty"`
-	Result *EngineResult   `json:"result,omitempty"`
-}
-
 // Engine runs executions with aws-local-stepfunctions under Node.
 type Engine struct {
 	// RepoRoot is the directory holding node_modules (the Node cwd).
@@ -129,63 +121,32 @@ func (e *Engine) Run(ctx context.Context, job EngineJob, onEvent func(Event)) (*
 	cmd.Dir = e.RepoRoot
 	cmd.Env = engineEnv(os.Environ(), e.LambdaEndpoint)
 	cmd.Stdin = bytes.NewReader(stdin)
-	stderr := childproc.Output{Max: 8 << 10}
-	cmd.Stderr = &stderr
-	if e.Stderr != nil {
-		cmd.Stderr = io.MultiWriter(&stderr, e.Stderr)
-	}
-	// Cancelling ctx stops node and its children: SIGTERM, SIGKILL after 3 s.
-	childproc.StopOnCancel(cmd, 3*time.Second)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, fmt.Errorf("engine: %w", err)
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("engine: start %s: %w", node, err)
-	}
-
-	var result *EngineResult
-	scanner := bufio.NewScanner(stdout)
-	scanner.Buffer(make([]byte, 0, 1<<20), 256<<20)
-	var decodeErr error
-	for scanner.Scan() {
-		var line engineLine
-		if err := json.Unmarshal(scanner.Bytes(), &line); err != nil {
-			decodeErr = fmt.Errorf("engine: unreadable output line %q: %w", truncate(scanner.Text(), 200), err)
-			continue
-		}
-		switch {
-		case line.Result != nil:
-			result = line.Result
-		case line.Event != nil:
+	result, err := streamEngine(ctx, cmd, engineStream{
+		name:   "engine",
+		stderr: e.Stderr,
+		startErr: func(err error) error {
+			return fmt.Errorf("engine: start %s: %w", node, err)
+		},
+		event: func(raw json.RawMessage) error {
 			var ev Event
-			if err := json.Unmarshal(line.Event, &ev); err != nil {
-				decodeErr = fmt.Errorf("engine: unreadable event: %w", err)
-				continue
+			if err := json.Unmarshal(raw, &ev); err != nil {
+				return fmt.Errorf("engine: unreadable event: %w", err)
 			}
-			ev.Raw = append(json.RawMessage(nil), line.Event...)
+			ev.Raw = append(json.RawMessage(nil), raw...)
 			if onEvent != nil {
 				onEvent(ev)
 			}
-		}
-	}
-	scanErr := scanner.Err()
-	waitErr := cmd.Wait()
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("engine: %w", ctx.Err())
-	}
-	if result == nil {
-		msg := strings.TrimSpace(stderr.String())
-		switch {
-		case scanErr != nil:
-			return nil, fmt.Errorf("engine: read output: %w", scanErr)
-		case decodeErr != nil:
-			return nil, decodeErr
-		case waitErr != nil:
-			return nil, fmt.Errorf("engine: node exited without a result (%v): %s", waitErr, msg)
-		default:
-			return nil, fmt.Errorf("engine: no result: %s", msg)
-		}
+			return nil
+		},
+		noResult: func(waitErr error, stderr string) error {
+			if waitErr != nil {
+				return fmt.Errorf("engine: node exited without a result (%v): %s", waitErr, stderr)
+			}
+			return fmt.Errorf("engine: no result: %s", stderr)
+		},
+	})
+	if err != nil {
+		return nil, err
 	}
 	if result.Status == "INVALID" {
 		return nil, &InvalidDefinitionError{Message: result.Cause}

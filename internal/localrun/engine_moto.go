@@ -1,7 +1,6 @@
 package localrun
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	_ "embed"
@@ -13,8 +12,6 @@ import (
 	"os/exec"
 	"strings"
 	"time"
-
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
 )
 
 //go:embed engine_moto.py
@@ -116,62 +113,31 @@ func (e *MotoEngine) Run(ctx context.Context, job EngineJob, onEvent func(Event)
 	cmd := exec.CommandContext(ctx, python, "-c", motoScript)
 	cmd.Env = append(engineEnv(os.Environ(), e.LambdaEndpoint), "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1")
 	cmd.Stdin = bytes.NewReader(stdin)
-	stderr := childproc.Output{Max: 8 << 10}
-	cmd.Stderr = &stderr
-	if e.Stderr != nil {
-		cmd.Stderr = io.MultiWriter(&stderr, e.Stderr)
-	}
-	childproc.StopOnCancel(cmd, 3*time.Second)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, fmt.Errorf("moto engine: %w", err)
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("moto engine: start %s: %w (%w)", python, err, ErrMotoMissing)
-	}
-
 	hist := newAWSHistory()
-	var result *EngineResult
-	scanner := bufio.NewScanner(stdout)
-	scanner.Buffer(make([]byte, 0, 1<<20), 256<<20)
-	var decodeErr error
-	for scanner.Scan() {
-		var line engineLine
-		if err := json.Unmarshal(scanner.Bytes(), &line); err != nil {
-			decodeErr = fmt.Errorf("moto engine: unreadable output line %q: %w", truncate(scanner.Text(), 200), err)
-			continue
-		}
-		switch {
-		case line.Result != nil:
-			result = line.Result
-		case line.Event != nil:
-			evs, err := hist.add(line.Event)
+	result, err := streamEngine(ctx, cmd, engineStream{
+		name:   "moto engine",
+		stderr: e.Stderr,
+		startErr: func(err error) error {
+			return fmt.Errorf("moto engine: start %s: %w (%w)", python, err, ErrMotoMissing)
+		},
+		event: func(raw json.RawMessage) error {
+			evs, err := hist.add(raw)
 			if err != nil {
-				decodeErr = err
-				continue
+				return err
 			}
 			if onEvent != nil {
 				for _, ev := range evs {
 					onEvent(ev)
 				}
 			}
-		}
-	}
-	scanErr := scanner.Err()
-	waitErr := cmd.Wait()
-	if ctx.Err() != nil {
-		return nil, fmt.Errorf("moto engine: %w", ctx.Err())
-	}
-	if result == nil {
-		msg := strings.TrimSpace(stderr.String())
-		switch {
-		case scanErr != nil:
-			return nil, fmt.Errorf("moto engine: read output: %w", scanErr)
-		case decodeErr != nil:
-			return nil, decodeErr
-		default:
-			return nil, fmt.Errorf("moto engine: %s exited without a result (%v): %s", python, waitErr, msg)
-		}
+			return nil
+		},
+		noResult: func(waitErr error, stderr string) error {
+			return fmt.Errorf("moto engine: %s exited without a result (%v): %s", python, waitErr, stderr)
+		},
+	})
+	if err != nil {
+		return nil, err
 	}
 	switch result.Error {
 	case "EngineMissing":
