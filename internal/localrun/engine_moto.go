@@ -10,8 +10,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strings"
-	"time"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/motoserver"
 )
 
 //go:embed engine_moto.py
@@ -23,12 +23,9 @@ const (
 	EngineMoto = "moto" // LocalStack's ASL interpreter inside moto, under Python
 )
 
-// MotoVersion is the moto release the moto engine is tested with.
-const MotoVersion = "5.2.1"
-
-// PythonEnv names the variable that chooses the Python interpreter for the
-// moto engine (default python3 on PATH).
-const PythonEnv = "LOCAL_PYTHON"
+// MotoVersion is the moto release the moto engine is tested with: the one
+// the moto server needs too.
+const MotoVersion = motoserver.Version
 
 // ErrMotoMissing reports that the moto engine cannot run here.
 var ErrMotoMissing = errors.New("the moto engine needs Python 3 with moto[stepfunctions] " + MotoVersion + " and boto3")
@@ -50,7 +47,7 @@ var (
 // same Event log the Node engine gives (see awsHistory), keeping each AWS
 // event in Raw.
 type MotoEngine struct {
-	// Python is the interpreter; $LOCAL_PYTHON or python3 when empty.
+	// Python is the interpreter; motoserver.Python decides when empty.
 	Python string
 	// LambdaEndpoint is the Invoke API URL (AWS_ENDPOINT_URL_LAMBDA).
 	LambdaEndpoint string
@@ -66,32 +63,12 @@ type motoJob struct {
 	RetryPauseMs int64           `json:"retryPauseMs,omitempty"`
 }
 
-func pythonBinary(p string) string {
-	if p != "" {
-		return p
-	}
-	if p := os.Getenv(PythonEnv); p != "" {
-		return p
-	}
-	return "python3"
-}
-
 // CheckMoto reports whether the moto engine can run: python imports moto
 // MotoVersion and boto3. The error wraps ErrMotoMissing and says what was
 // found.
 func CheckMoto(ctx context.Context, python string) error {
-	python = pythonBinary(python)
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, python, "-c",
-		"import moto, boto3, antlr4; from moto.stepfunctions.parser.models import StepFunctionsParserBackend; print(moto.__version__)").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v: %s", ErrMotoMissing, python, err, truncate(strings.TrimSpace(string(out)), 400))
-	}
-	if v := strings.TrimSpace(string(out)); v != MotoVersion {
-		return fmt.Errorf("%w: %s has moto %s", ErrMotoMissing, python, v)
-	}
-	return nil
+	return motoserver.CheckPython(ctx, motoserver.Python(python),
+		"import moto, boto3, antlr4; from moto.stepfunctions.parser.models import StepFunctionsParserBackend", ErrMotoMissing)
 }
 
 // Run runs one execution, calling onEvent for each event (translated from
@@ -109,7 +86,7 @@ func (e *MotoEngine) Run(ctx context.Context, job EngineJob, onEvent func(Event)
 	if err != nil {
 		return nil, fmt.Errorf("moto engine: encode job: %w", err)
 	}
-	python := pythonBinary(e.Python)
+	python := motoserver.Python(e.Python)
 	cmd := exec.CommandContext(ctx, python, "-c", motoScript)
 	cmd.Env = append(engineEnv(os.Environ(), e.LambdaEndpoint), "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1")
 	cmd.Stdin = bytes.NewReader(stdin)

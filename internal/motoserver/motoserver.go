@@ -45,27 +45,45 @@ type Server struct {
 	proc *childproc.Process
 }
 
-func python() string {
+// Python returns the Python interpreter to run moto with: p when set, else
+// $LOCAL_PYTHON, else python3 on PATH. The moto server and the local
+// runner's moto engine both use it.
+func Python(p string) string {
+	if p != "" {
+		return p
+	}
 	if p := os.Getenv(PythonEnv); p != "" {
 		return p
 	}
 	return "python3"
 }
 
+func python() string { return Python("") }
+
+// CheckPython reports whether python runs the import statement imports and
+// has moto Version. Its error wraps missing and says what was found (the
+// interpreter's output cut to 400 characters).
+func CheckPython(ctx context.Context, python, imports string, missing error) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, python, "-c", imports+"; print(moto.__version__)").CombinedOutput()
+	if err != nil {
+		msg := strings.TrimSpace(string(out))
+		if len(msg) > 400 {
+			msg = msg[:400] + "..."
+		}
+		return fmt.Errorf("%w: %s: %v: %s", missing, python, err, msg)
+	}
+	if v := strings.TrimSpace(string(out)); v != Version {
+		return fmt.Errorf("%w: %s has moto %s", missing, python, v)
+	}
+	return nil
+}
+
 // Check reports whether moto's server can run: python imports moto
 // Version with its server extras (flask, werkzeug).
 func Check(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, python(), "-c",
-		"import moto, moto.server, flask, werkzeug; print(moto.__version__)").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%w: %s: %v: %s", ErrMissing, python(), err, strings.TrimSpace(string(out)))
-	}
-	if v := strings.TrimSpace(string(out)); v != Version {
-		return fmt.Errorf("%w: %s has moto %s", ErrMissing, python(), v)
-	}
-	return nil
+	return CheckPython(ctx, python(), "import moto, moto.server, flask, werkzeug", ErrMissing)
 }
 
 // Start runs moto's server on a free loopback port and waits until it
