@@ -313,15 +313,23 @@ func (s *Server) headBucket(w http.ResponseWriter, r *http.Request, bucket strin
 	if s.wait(r.Context(), s.p.Latency) != nil {
 		return
 	}
+	if !s.requireBucket(w, r, bucket) {
+		return
+	}
+	w.Header().Set("x-amz-bucket-region", "us-east-1")
+	w.WriteHeader(http.StatusOK)
+}
+
+// requireBucket answers NoSuchBucket and returns false when bucket does not
+// exist.
+func (s *Server) requireBucket(w http.ResponseWriter, r *http.Request, bucket string) bool {
 	s.mu.Lock()
 	_, ok := s.buckets[bucket]
 	s.mu.Unlock()
 	if !ok {
 		s.fail(w, r, http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist")
-		return
 	}
-	w.Header().Set("x-amz-bucket-region", "us-east-1")
-	w.WriteHeader(http.StatusOK)
+	return ok
 }
 
 func (s *Server) lookup(bucket, key string) (*object, string) {
@@ -481,11 +489,7 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key,
 		s.fail(w, r, http.StatusBadRequest, "InvalidRequest", "The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
 		return
 	}
-	s.mu.Lock()
-	_, ok = s.buckets[bucket]
-	s.mu.Unlock()
-	if !ok {
-		s.fail(w, r, http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist")
+	if !s.requireBucket(w, r, bucket) {
 		return
 	}
 	if s.xfer.move(r.Context(), src.size) != nil {
@@ -512,16 +516,12 @@ func (s *Server) putObject(w http.ResponseWriter, r *http.Request, bucket, key s
 	if s.wait(r.Context(), s.p.Latency) != nil {
 		return
 	}
-	s.mu.Lock()
-	b, ok := s.buckets[bucket]
-	s.mu.Unlock()
-	if !ok {
-		s.fail(w, r, http.StatusNotFound, "NoSuchBucket", "The specified bucket does not exist")
+	if !s.requireBucket(w, r, bucket) {
 		return
 	}
 	s.mu.Lock()
 	o := &object{size: n, etag: s.etag(bucket, key), modified: time.Now().UTC(), contentType: r.Header.Get("Content-Type"), metadata: metadata(r.Header)}
-	b[key] = o
+	s.buckets[bucket][key] = o // buckets are never deleted
 	s.mu.Unlock()
 	w.Header().Set("ETag", o.etag)
 	w.WriteHeader(http.StatusOK)
