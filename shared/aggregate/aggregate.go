@@ -78,11 +78,12 @@ func (e *CopyRequestError) render() *causeFit {
 	fits := func(msg string) bool {
 		return contract.CauseChars(contract.ErrorTypeCopyRequest, msg) <= contract.MaxCauseChars
 	}
-	if full := e.message(e.Results, len(e.Failed)); len(e.Failed) == 0 || fits(full) {
-		if len(e.Failed) == 0 {
-			results, _ := contract.FitErrMsgs(e.Results)
-			full = contract.FailureMessage(results)
-		}
+	if len(e.Failed) == 0 { // no re-run input: only the results must fit
+		results, _ := contract.FitErrMsgs(e.Results)
+		e.fit = &causeFit{message: contract.FailureMessage(results)}
+		return e.fit
+	}
+	if full := e.message(e.Results, len(e.Failed)); fits(full) {
 		e.fit = &causeFit{message: full, rerun: len(e.Failed)}
 		return e.fit
 	}
