@@ -129,11 +129,11 @@ func notFound(err error) bool {
 	return errors.As(err, &status) && status.HTTPStatusCode() == http.StatusNotFound
 }
 
-// findRestore asks S3 about key: in the row's restore bucket when it names
+// FindRestore asks S3 about key: in the row's restore bucket when it names
 // one, else in each configured restore bucket in turn (the first that has
 // the object answers). An error other than "not found" is returned as it
 // is: the row is left for the next sweep.
-func findRestore(ctx context.Context, s3c ObjectStore, buckets []string, key string, now time.Time) (Restore, error) {
+func FindRestore(ctx context.Context, s3c ObjectStore, buckets []string, key string, now time.Time) (Restore, error) {
 	for _, b := range buckets {
 		head, err := s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b), Key: aws.String(key)})
 		if notFound(err) {

@@ -243,7 +243,7 @@ func (r *Reconciler) sweepPage(ctx context.Context, rows []StuckRow, rep *Report
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			restores[i], errs[i] = findRestore(ctx, r.S3, buckets, row.ObjectKey, now)
+			restores[i], errs[i] = FindRestore(ctx, r.S3, buckets, row.ObjectKey, now)
 		}()
 	}
 	wg.Wait()
@@ -369,16 +369,12 @@ func (r *Reconciler) reRestore(ctx context.Context, row StuckRow, res Restore, r
 // startBatch starts one execution for the first files of queue that fit in
 // one event and returns the rest.
 func (r *Reconciler) startBatch(ctx context.Context, queue []pending, rep *Report) []pending {
-	n := min(len(queue), r.maxFiles())
-	files := make([]contract.File, n)
-	for i, p := range queue[:n] {
-		files[i] = fileOf(p)
+	files := make([]contract.File, min(len(queue), r.maxFiles()))
+	for i := range files {
+		files[i] = fileOf(queue[i])
 	}
-	if fit := contract.FilesWithinReport(files); fit < n {
-		n = max(fit, 1)
-		files = files[:n]
-	}
-	batch := queue[:n]
+	n := BatchSize(files, len(files))
+	files, batch := files[:n], queue[:n]
 	x := StartFiles(ctx, r.SFN, r.Config.StateMachineARN, "reconcile", rep.Window, refs(batch), files)
 	switch {
 	case x.Error != "":
@@ -396,6 +392,17 @@ func (r *Reconciler) startBatch(ctx context.Context, queue []pending, rep *Repor
 	return queue[n:]
 }
 
+// BatchSize is how many of files, from the first, one execution's event
+// names: at most maxFiles, and no more than contract.FilesWithinReport
+// allows (at least one).
+func BatchSize(files []contract.File, maxFiles int) int {
+	n := min(len(files), maxFiles)
+	if fit := contract.FilesWithinReport(files[:n]); fit < n {
+		n = max(fit, 1)
+	}
+	return n
+}
+
 func refs(batch []pending) []FileRef {
 	out := make([]FileRef, len(batch))
 	for i, p := range batch {
@@ -404,14 +411,17 @@ func refs(batch []pending) []FileRef {
 	return out
 }
 
-func fileOf(p pending) contract.File {
+func fileOf(p pending) contract.File { return p.restore.File(p.row.ObjectKey) }
+
+// File is the restored file as an event names it.
+func (r Restore) File(key string) contract.File {
 	return contract.File{
-		SourceBucket:      p.restore.Bucket,
-		SourceKey:         p.row.ObjectKey,
-		Size:              p.restore.Size,
-		VersionID:         p.restore.VersionID,
-		ETag:              p.restore.ETag,
-		RestoreExpiryTime: contract.FormatRestoreExpiry(p.restore.ExpiryDate),
+		SourceBucket:      r.Bucket,
+		SourceKey:         key,
+		Size:              r.Size,
+		VersionID:         r.VersionID,
+		ETag:              r.ETag,
+		RestoreExpiryTime: contract.FormatRestoreExpiry(r.ExpiryDate),
 	}
 }
 

@@ -36,29 +36,15 @@ func NewHandlerFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(strin
 	if err != nil {
 		return nil, err
 	}
-	dbCfg, err := requeststatus.ConfigFromEnv(getenv)
-	if err != nil {
-		return nil, err
-	}
 	s3opt, err := copyfile.S3ClientOptions(getenv)
 	if err != nil {
 		return nil, err
 	}
-	h := &Handler{}
-	var db DB
-	if dbCfg.UsesSSM() {
-		if awsCfg.Region == "" {
-			return nil, errors.New("AWS_REGION is not set: it is needed to read the database settings from SSM (or set DATABASE_URL)")
-		}
-		lazy := requeststatus.NewLazyPool(dbCfg, ssm.NewFromConfig(awsCfg), logger)
-		db, h.close = PoolDB{Pool: lazy}, lazy.Close
-	} else {
-		pool, err := requeststatus.NewPoolFromEnv(ctx, getenv)
-		if err != nil {
-			return nil, err
-		}
-		db, h.close = pool, pool.Close
+	db, closeDB, err := NewDBFromEnv(ctx, awsCfg, getenv, logger)
+	if err != nil {
+		return nil, err
 	}
+	h := &Handler{close: closeDB}
 	h.Reconciler = &Reconciler{
 		Config:  cfg,
 		DB:      db,
@@ -68,6 +54,29 @@ func NewHandlerFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(strin
 		Metrics: metrics.New(logger, FunctionName),
 	}
 	return h, nil
+}
+
+// NewDBFromEnv reaches the database as request-status does
+// (requeststatus.ConfigFromEnv): with DATABASE_URL a pool now (it connects
+// at the first query), otherwise the host and password read from SSM at the
+// first query (requeststatus.LazyPool). close releases the pool.
+func NewDBFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(string) string, logger *slog.Logger) (_ DB, close func(), _ error) {
+	dbCfg, err := requeststatus.ConfigFromEnv(getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	if dbCfg.UsesSSM() {
+		if awsCfg.Region == "" {
+			return nil, nil, errors.New("AWS_REGION is not set: it is needed to read the database settings from SSM (or set DATABASE_URL)")
+		}
+		lazy := requeststatus.NewLazyPool(dbCfg, ssm.NewFromConfig(awsCfg), logger)
+		return PoolDB{Pool: lazy}, lazy.Close, nil
+	}
+	pool, err := requeststatus.NewPoolFromEnv(ctx, getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pool, pool.Close, nil
 }
 
 // Handle runs one sweep; the scheduled event's content is not used.
