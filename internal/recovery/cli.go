@@ -350,4 +350,3 @@ func printRerun(w io.Writer, rep *RerunReport, outcomes []*localrun.LocalExecuti
 		fmt.Fprintf(w, "problem: %s\n", p)
 	}
 }
-
