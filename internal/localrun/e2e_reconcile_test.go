@@ -29,7 +29,8 @@ func (h *harness) age(job requeststatus.JobRow, d time.Duration) {
 // in one execution, and their rows become complete. A second sweep while
 // that execution has not run yet starts nothing: the rows were claimed
 // (updated within the grace period), and even without a grace period the
-// execution's name, from the same files and window, is taken.
+// execution's name, from the same files and window, is that of the open
+// execution.
 func TestScenarioReconcileCopiesFilesWithoutEvent(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})
@@ -63,6 +64,12 @@ func TestScenarioReconcileCopiesFilesWithoutEvent(t *testing.T) {
 	if second.Stuck != 0 || second.Started != 0 {
 		t.Errorf("second sweep (same grace): stuck %d, started %d; want 0, 0", second.Stuck, second.Started)
 	}
+	// Without a grace period it lists them again and asks for the same
+	// name with the same input while that execution is open: Step
+	// Functions (and LocalExecutions) answer with the open execution,
+	// whose start date is earlier than the call (a second at least: see
+	// reconcile.StartFiles).
+	time.Sleep(1100 * time.Millisecond)
 	rec.Config.Grace = time.Nanosecond
 	third, err := rec.Sweep(h.ctx)
 	if err != nil {

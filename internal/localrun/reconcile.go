@@ -28,9 +28,10 @@ import (
 const LocalStateMachineARN = "arn:aws:states:us-east-1:123456789012:stateMachine:copy-files-to-archive-local"
 
 // LocalExecutions starts executions on the runner's local engine, each in
-// the background, the way Step Functions' StartExecution does: a name it
-// has started once is refused with ExecutionAlreadyExists. Wait waits for
-// them all.
+// the background, with Step Functions' rules for names: a name used again
+// while its execution runs, with the same input, answers with that
+// execution; otherwise it is refused with ExecutionAlreadyExists. Wait
+// waits for them all.
 type LocalExecutions struct {
 	Runner *Runner
 	// Gate, when set, holds every execution until it is closed (tests
@@ -50,6 +51,9 @@ type LocalExecution struct {
 	Error  string  `json:"error,omitempty"`
 	Result *Result `json:"-"`
 	done   chan struct{}
+
+	input     string
+	startDate time.Time
 }
 
 var _ reconcile.ExecutionStarter = (*LocalExecutions)(nil)
@@ -62,10 +66,17 @@ func (l *LocalExecutions) StartExecution(ctx context.Context, in *sfn.StartExecu
 	if l.started == nil {
 		l.started = map[string]*LocalExecution{}
 	}
-	if _, ok := l.started[name]; ok {
+	arn := strings.Replace(aws.ToString(in.StateMachineArn), ":stateMachine:", ":execution:", 1) + ":" + name
+	if x, ok := l.started[name]; ok {
+		// Step Functions' rule: the same name and input while the
+		// execution is open answers with that execution; otherwise the
+		// name is taken.
+		if x.Status == "RUNNING" && x.input == aws.ToString(in.Input) {
+			return &sfn.StartExecutionOutput{ExecutionArn: aws.String(arn), StartDate: aws.Time(x.startDate)}, nil
+		}
 		return nil, &sfntypes.ExecutionAlreadyExists{Message: aws.String("Execution Already Exists: '" + name + "'")}
 	}
-	x := &LocalExecution{Name: name, Status: "RUNNING", done: make(chan struct{})}
+	x := &LocalExecution{Name: name, Status: "RUNNING", done: make(chan struct{}), input: aws.ToString(in.Input), startDate: time.Now()}
 	l.started[name] = x
 	l.order = append(l.order, name)
 	input := []byte(aws.ToString(in.Input))
@@ -90,8 +101,7 @@ func (l *LocalExecutions) StartExecution(ctx context.Context, in *sfn.StartExecu
 			}
 		}
 	}()
-	arn := strings.Replace(aws.ToString(in.StateMachineArn), ":stateMachine:", ":execution:", 1) + ":" + name
-	return &sfn.StartExecutionOutput{ExecutionArn: aws.String(arn), StartDate: aws.Time(time.Now())}, nil
+	return &sfn.StartExecutionOutput{ExecutionArn: aws.String(arn), StartDate: aws.Time(x.startDate)}, nil
 }
 
 // Wait waits for every execution started and returns them in start order.

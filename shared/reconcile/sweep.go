@@ -428,13 +428,16 @@ func (r Restore) File(key string) contract.File {
 // StartFiles starts one execution of stateMachineARN with the classic event
 // naming files (parseevent.NotificationEvent), named
 // ExecutionName(prefix, window, the files' request ids). A name Step
-// Functions already has is reported as AlreadyStarted, not as an error.
+// Functions already has (ExecutionAlreadyExists, or the answer for an
+// execution still open with the same input: see idempotentSlack) is
+// reported as AlreadyStarted, not as an error.
 func StartFiles(ctx context.Context, sf ExecutionStarter, stateMachineARN, prefix, window string, files []FileRef, event []contract.File) ExecutionReport {
 	ids := make([]string, len(files))
 	for i, f := range files {
 		ids[i] = f.RequestID
 	}
 	x := ExecutionReport{Name: ExecutionName(prefix, window, ids), Files: files, Input: parseevent.NotificationEvent(event)}
+	called := time.Now()
 	out, err := sf.StartExecution(ctx, &sfn.StartExecutionInput{
 		StateMachineArn: aws.String(stateMachineARN),
 		Name:            aws.String(x.Name),
@@ -446,11 +449,27 @@ func StartFiles(ctx context.Context, sf ExecutionStarter, stateMachineARN, prefi
 		x.AlreadyStarted = true
 	case err != nil:
 		x.Error = err.Error()
+	case out.StartDate != nil && out.StartDate.Before(called.Add(-idempotentSlack)):
+		// The execution of that name is still running with this same
+		// input: Step Functions answers with it instead of starting one.
+		x.ARN, x.AlreadyStarted = aws.ToString(out.ExecutionArn), true
 	default:
 		x.ARN = aws.ToString(out.ExecutionArn)
 	}
 	return x
 }
+
+// idempotentSlack is how much earlier than the call an execution's start
+// date must be to count as one started before (allowing for the clocks of
+// the caller and of Step Functions).
+//
+// StartExecution with the name of an execution that is still open and the
+// same input does not start another: it succeeds, answering with that
+// execution's ARN and start date. With another input, or once the
+// execution is closed, it fails with ExecutionAlreadyExists; a name stays
+// taken for 90 days
+// (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
+const idempotentSlack = time.Second
 
 // The metrics of a sweep (namespace metrics.Namespace, dimension Function =
 // "reconcile"); the stack's alarm and dashboard read these names.
