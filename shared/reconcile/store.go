@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
@@ -19,30 +18,27 @@ type DB interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
-// PoolDB is a DB on a pool obtained at the first query: a
-// requeststatus.LazyPool (settings from SSM, read inside the invocation).
+// PoolDB is a DB on a requeststatus.LazyPool: the host and password are
+// read from SSM at the first query, inside the invocation. Exec goes through
+// the LazyPool, which drops its pool when the database refuses a rotated
+// password; Query uses the pool as it is (the next Exec, or the next
+// invocation after a failed one, reads SSM again).
 type PoolDB struct {
-	Pool interface {
-		Pool(ctx context.Context) (*pgxpool.Pool, error)
-	}
+	Lazy *requeststatus.LazyPool
 }
 
 // Query runs sql on the pool.
 func (p PoolDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	pool, err := p.Pool.Pool(ctx)
+	pool, err := p.Lazy.Pool(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return pool.Query(ctx, sql, args...)
 }
 
-// Exec runs sql on the pool.
+// Exec runs sql through the LazyPool.
 func (p PoolDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	pool, err := p.Pool.Pool(ctx)
-	if err != nil {
-		return pgconn.CommandTag{}, err
-	}
-	return pool.Exec(ctx, sql, args...)
+	return p.Lazy.Exec(ctx, sql, args...)
 }
 
 // StuckRow is an inprogress row the sweep lists.

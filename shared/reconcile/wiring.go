@@ -70,7 +70,7 @@ func NewDBFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(string) st
 			return nil, nil, errors.New("AWS_REGION is not set: it is needed to read the database settings from SSM (or set DATABASE_URL)")
 		}
 		lazy := requeststatus.NewLazyPool(dbCfg, ssm.NewFromConfig(awsCfg), logger)
-		return PoolDB{Pool: lazy}, lazy.Close, nil
+		return PoolDB{Lazy: lazy}, lazy.Close, nil
 	}
 	pool, err := requeststatus.NewPoolFromEnv(ctx, getenv)
 	if err != nil {
