@@ -58,13 +58,17 @@ type ReconcileConfig struct {
 // Enabled reports whether the stack deploys the sweep.
 func (c ReconcileConfig) Enabled() bool { return c.PeriodMinutes > 0 }
 
-// maxReconcileMinutes bounds the period and the grace: a week.
-const maxReconcileMinutes = 7 * 24 * 60
+// The bounds of the period (a day: its alarms evaluate one period, and
+// CloudWatch evaluates at most a day) and of the grace (a week).
+const (
+	maxReconcilePeriodMinutes = 24 * 60
+	maxReconcileGraceMinutes  = 7 * 24 * 60
+)
 
 func readReconcileConfig(r *contextReader) ReconcileConfig {
 	c := ReconcileConfig{
-		PeriodMinutes: r.integer(ctxReconcilePeriodMinutes, 0, maxReconcileMinutes),
-		GraceMinutes:  r.integer(ctxReconcileGraceMinutes, 0, maxReconcileMinutes),
+		PeriodMinutes: r.integer(ctxReconcilePeriodMinutes, 0, maxReconcilePeriodMinutes),
+		GraceMinutes:  r.integer(ctxReconcileGraceMinutes, 0, maxReconcileGraceMinutes),
 		ReRestore:     r.boolean(ctxReconcileReRestore),
 		ReRestoreDays: r.integer(ctxReconcileReRestoreDays, 1, reconcile.MaxReRestoreDays),
 		ReRestoreTier: r.str(ctxReconcileReRestoreTier, true),
@@ -175,7 +179,7 @@ func NewReconciler(scope constructs.Construct, id string, props *ReconcilerProps
 	})
 	rule.AddTarget(awseventstargets.NewLambdaFunction(fn.Function, &awseventstargets.LambdaFunctionProps{
 		RetryAttempts: jsii.Number(2),
-		MaxEventAge:   awscdk.Duration_Minutes(jsii.Number(float64(min(rc.PeriodMinutes, 24*60)))),
+		MaxEventAge:   period,
 	}))
 
 	metric := func(name, label string) awscloudwatch.Metric {

@@ -134,8 +134,10 @@ func TestReconcileContextErrors(t *testing.T) {
 	ctx["restoreBuckets"], ctx["archiveBuckets"] = []any{"restore-a"}, []any{"archive-a"}
 	ctx[ctxReconcileReRestoreTier] = "Fast"
 	ctx[ctxReconcileGraceMinutes] = -5
+	ctx[ctxReconcilePeriodMinutes] = 2000
 	_, err := ConfigFromContext(func(k string) any { return ctx[k] })
-	for _, want := range []string{`reconcileReRestoreTier = "Fast": want one of Standard, Bulk, Expedited`, "reconcileGraceMinutes = -5"} {
+	for _, want := range []string{`reconcileReRestoreTier = "Fast": want one of Standard, Bulk, Expedited`, "reconcileGraceMinutes = -5",
+		"reconcilePeriodMinutes = 2000: want a whole number from 0 to 1440"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not say %q", err, want)
 		}

@@ -133,3 +133,36 @@ func sorted(s []string) []string {
 	}
 	return out
 }
+
+// status asks S3 about the waiting files' restores and lists those whose
+// restored copy expires within 24 hours or has expired.
+func TestStatusExpiringRestores(t *testing.T) {
+	srv := s3server.StartMotoForTest(t, "restore")
+	_, db := seededDB(t)
+	ctx := context.Background()
+	c, _ := srv.Client(ctx)
+	group := requeststatus.NewRequestID()
+	for key, days := range map[string]int32{"soon.dat": 1, "later.dat": 5, "gone.dat": -1} {
+		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("restore"), Key: aws.String(key),
+			Body: bytes.NewReader([]byte(key)), StorageClass: s3types.StorageClassGlacier}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.RestoreObject(ctx, &s3.RestoreObjectInput{Bucket: aws.String("restore"), Key: aws.String(key),
+			RestoreRequest: &s3types.RestoreRequest{Days: aws.Int32(days)}}); err != nil {
+			t.Fatal(err)
+		}
+		insert(t, db, requeststatus.JobRow{RequestGroupID: group, ObjectKey: key, ArchiveBucketDest: "archive"}) // no restore_bucket_dest
+	}
+	st, err := recovery.ReadStatus(ctx, db, c, recovery.Selector{RequestGroupID: group},
+		recovery.StatusOptions{CheckRestores: 10, RestoreBuckets: []string{"restore"}}, time.Now().Add(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range st.Expiring {
+		got[e.Key] = e.State
+	}
+	if diff := cmp.Diff(map[string]string{"soon.dat": "waiting", "gone.dat": "expired"}, got); diff != "" || st.RestoresChecked != 3 {
+		t.Errorf("expiring (-want +got):\n%s\nchecked %d, want 3", diff, st.RestoresChecked)
+	}
+}
