@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/jsii-runtime-go"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
@@ -43,12 +42,12 @@ func run() error {
 	// The CLI runs the app from the directory of cdk.json: the module root.
 	builder := lambdaBuilder{ModuleDir: ".", OutDir: filepath.Join("bin", "lambda")}
 	code := map[string]awslambda.Code{}
-	for _, name := range append(functionNames, reconcile.FunctionName) {
+	for _, name := range append(functionNames, statemachine.OtherFunctions...) {
 		dir, err := builder.Build(name, "./functions/"+name)
 		if err != nil {
 			return err
 		}
-		if name == statemachine.FunctionRequestStatus || name == reconcile.FunctionName {
+		if name == statemachine.FunctionRequestStatus || name == statemachine.FunctionReconcile {
 			// The database's CA file travels in the function's package
 			// (stack.go points DATABASE_SSLROOTCERT at it); none is left
 			// from an earlier synth when the key is unset.

@@ -25,9 +25,9 @@ import (
 )
 
 // The reconcile function is not a state of the workflow, so it is not in
-// statemachine.Functions (which the definition, the local Invoke API and
-// the workflow's own IAM iterate): the stack deploys it beside them, from
-// functions/reconcile, when reconcilePeriodMinutes is above 0.
+// statemachine.Functions but in statemachine.OtherFunctions: the stack
+// deploys it beside them, from functions/reconcile, when
+// reconcilePeriodMinutes is above 0.
 
 // The CDK context keys of the reconcile sweep.
 const (

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
 // actionsOf returns the actions of statements, by Sid.
@@ -22,6 +23,10 @@ func actionsOf(stmts []map[string]any) map[string]string {
 }
 
 func TestReconcileSweep(t *testing.T) {
+	if reconcile.FunctionName != statemachine.FunctionReconcile {
+		t.Fatalf("reconcile.FunctionName %q (its metrics' Function) differs from statemachine.FunctionReconcile %q (the folder deployed)",
+			reconcile.FunctionName, statemachine.FunctionReconcile)
+	}
 	// GIVEN cdk.json's defaults (hourly sweep, 60 minutes' grace, no re-restore)
 	s := synth(t, map[string]any{"restoreBuckets": []any{"restore-a", "restore-b"}, "archiveBuckets": []any{"archive-a"}})
 	r := s.stack.Reconciler

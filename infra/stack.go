@@ -13,7 +13,6 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
@@ -116,7 +115,7 @@ func NewArchiveCopyStack(scope constructs.Construct, id string, props *ArchiveCo
 
 	if cfg.Reconcile.Enabled() {
 		s.Reconciler = NewReconciler(stack, "Reconcile", &ReconcilerProps{
-			Config: cfg, StateMachine: wf.StateMachine, Code: props.FunctionCode(reconcile.FunctionName),
+			Config: cfg, StateMachine: wf.StateMachine, Code: props.FunctionCode(statemachine.FunctionReconcile),
 			LogRetention: logRetention, Topic: s.Alarms.Topic, Dashboard: s.Dashboard,
 		})
 	}
