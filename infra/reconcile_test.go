@@ -148,3 +148,18 @@ func TestReconcileContextErrors(t *testing.T) {
 		}
 	}
 }
+
+// cdk.json's reconcile defaults are the function's own (what a sweep does
+// without them set, as the local runner runs it).
+func TestReconcileDefaultsMatchTheFunction(t *testing.T) {
+	ctx := cdkJSONContext(t)
+	got := map[string]any{ctxReconcilePeriodMinutes: ctx[ctxReconcilePeriodMinutes], ctxReconcileGraceMinutes: ctx[ctxReconcileGraceMinutes],
+		ctxReconcileReRestore: ctx[ctxReconcileReRestore], ctxReconcileReRestoreDays: ctx[ctxReconcileReRestoreDays],
+		ctxReconcileReRestoreTier: ctx[ctxReconcileReRestoreTier]}
+	want := map[string]any{ctxReconcilePeriodMinutes: float64(reconcile.DefaultPeriodMinutes), ctxReconcileGraceMinutes: float64(reconcile.DefaultGraceMinutes),
+		ctxReconcileReRestore: false, ctxReconcileReRestoreDays: float64(reconcile.DefaultReRestoreDays),
+		ctxReconcileReRestoreTier: reconcile.DefaultReRestoreTier}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("cdk.json (-reconcile's defaults +cdk.json):\n%s", diff)
+	}
+}
