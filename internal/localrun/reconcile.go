@@ -37,6 +37,10 @@ type LocalExecutions struct {
 	// Gate, when set, holds every execution until it is closed (tests
 	// sweep again while the first sweep's executions have not run).
 	Gate <-chan struct{}
+	// Context, when set, bounds the executions (Ctrl-C stops them);
+	// otherwise they outlive the StartExecution call's context, as Step
+	// Functions' do.
+	Context context.Context
 
 	mu      sync.Mutex
 	wg      sync.WaitGroup
@@ -81,6 +85,9 @@ func (l *LocalExecutions) StartExecution(ctx context.Context, in *sfn.StartExecu
 	l.order = append(l.order, name)
 	input := []byte(aws.ToString(in.Input))
 	ctx = context.WithoutCancel(ctx) // outlives the sweep, as an execution does
+	if l.Context != nil {
+		ctx = l.Context
+	}
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
@@ -287,7 +294,7 @@ func (c *CLI) reconcile(ctx context.Context, f cliFlags, grace time.Duration) (*
 // SweepOnce runs one sweep on runner, starting its executions on the local
 // engine, and waits for them.
 func SweepOnce(ctx context.Context, runner *Runner, grace time.Duration, progress io.Writer) (*SweepResult, error) {
-	starter := &LocalExecutions{Runner: runner}
+	starter := &LocalExecutions{Runner: runner, Context: ctx}
 	rec, err := runner.Reconciler(starter, grace)
 	if err != nil {
 		return nil, err

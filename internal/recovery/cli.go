@@ -279,7 +279,7 @@ func (c *CLI) rerun(ctx context.Context, args []string) error {
 			return err
 		}
 		defer runner.Close()
-		starter = &localrun.LocalExecutions{Runner: runner}
+		starter = &localrun.LocalExecutions{Runner: runner, Context: ctx}
 		svc = &services{db: runner.Services.DB, s3: runner.Services.S3, sfn: starter, close: func() {}}
 	} else {
 		var err error
