@@ -57,6 +57,7 @@ func contextKeys() []string {
 		ctxDatabasePasswordParameter, ctxDatabaseSSLMode, ctxDatabaseSSLRootCert, ctxRequestStatusConcurrency, ctxCopyFileConcurrency,
 		ctxVPCID, ctxSubnetIDs, ctxSecurityGroupID, ctxAlarmEmail, ctxLogRetentionDays,
 	}
+	keys = append(keys, reconcileContextKeys...)
 	return append(keys, statemachine.ContextKeys()...)
 }
 
@@ -113,6 +114,9 @@ type Config struct {
 	VPCID           string
 	SubnetIDs       []string
 	SecurityGroupID string
+
+	// Reconcile is the reconcile sweep's schedule and policy (reconcile.go).
+	Reconcile ReconcileConfig
 
 	// AlarmEmail, when set, is subscribed to the alarm topic.
 	AlarmEmail       string
@@ -198,6 +202,7 @@ func ConfigFromContext(lookup func(key string) any) (Config, error) {
 		SecurityGroupID:          r.str(ctxSecurityGroupID, false),
 		AlarmEmail:               r.str(ctxAlarmEmail, false),
 		LogRetentionDays:         r.integer(ctxLogRetentionDays, 1, 3653),
+		Reconcile:                readReconcileConfig(r),
 	}
 	wf, err := statemachine.SettingsFromContext(ctx)
 	if err != nil {

@@ -1,5 +1,5 @@
 // Command infra is the CDK app of copy-files-to-archive: it reads the
-// settings from CDK context (cdk.json, -c key=value), builds the four Go
+// settings from CDK context (cdk.json, -c key=value), builds the Go
 // Lambdas for provided.al2023/arm64 with the local Go toolchain, and
 // synthesizes one stack: the Lambdas, the Step Functions workflow rendered
 // from statemachine/definition.asl.json, the EventBridge trigger on restore
@@ -42,12 +42,12 @@ func run() error {
 	// The CLI runs the app from the directory of cdk.json: the module root.
 	builder := lambdaBuilder{ModuleDir: ".", OutDir: filepath.Join("bin", "lambda")}
 	code := map[string]awslambda.Code{}
-	for _, name := range functionNames {
+	for _, name := range append(functionNames, statemachine.OtherFunctions...) {
 		dir, err := builder.Build(name, "./functions/"+name)
 		if err != nil {
 			return err
 		}
-		if name == statemachine.FunctionRequestStatus {
+		if name == statemachine.FunctionRequestStatus || name == statemachine.FunctionReconcile {
 			// The database's CA file travels in the function's package
 			// (stack.go points DATABASE_SSLROOTCERT at it); none is left
 			// from an earlier synth when the key is unset.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/constructs-go/constructs/v10"
@@ -47,6 +46,8 @@ type ArchiveCopyStack struct {
 	Trigger   *RestoreTrigger
 	Alarms    *WorkflowAlarms
 	Dashboard awscloudwatch.Dashboard
+	// Reconciler is the scheduled sweep (nil when reconcilePeriodMinutes is 0).
+	Reconciler *Reconciler
 }
 
 // NewArchiveCopyStack builds the stack and applies cdk-nag's AwsSolutions
@@ -112,6 +113,13 @@ func NewArchiveCopyStack(scope constructs.Construct, id string, props *ArchiveCo
 		StateMachine: wf.StateMachine, DeadLetterQueue: s.Trigger.DeadLetterQueue, Functions: fns,
 	})
 
+	if cfg.Reconcile.Enabled() {
+		s.Reconciler = NewReconciler(stack, "Reconcile", &ReconcilerProps{
+			Config: cfg, StateMachine: wf.StateMachine, Code: props.FunctionCode(statemachine.FunctionReconcile),
+			LogRetention: logRetention, Topic: s.Alarms.Topic, Dashboard: s.Dashboard,
+		})
+	}
+
 	awscdk.NewCfnOutput(stack, jsii.String("StateMachineArn"), &awscdk.CfnOutputProps{
 		Value:       wf.StateMachine.StateMachineArn(),
 		Description: jsii.String("Start an execution with an S3 event ({\"Records\": [...]}) to copy files by hand"),
@@ -134,83 +142,24 @@ func NewArchiveCopyStack(scope constructs.Construct, id string, props *ArchiveCo
 	return s, nil
 }
 
-// newRequestStatusFunction is the only function that reaches the database,
-// and the only one that may read its two SSM parameters.
+// newRequestStatusFunction is the workflow's only function that reaches the
+// database and reads its two SSM parameters (the reconcile function, outside
+// the workflow, is the other: reconcile.go).
 func newRequestStatusFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps) *GoFunction {
-	db := cfg.Database
-	props.Environment = map[string]string{
-		"DATABASE_PORT":               strconv.Itoa(db.Port),
-		"DATABASE_NAME":               db.Name,
-		"DATABASE_USER":               db.User,
-		"DATABASE_HOST_PARAMETER":     db.HostParameter,
-		"DATABASE_PASSWORD_PARAMETER": db.PasswordParameter,
-		// verify-full (the default) checks the server against AWS's RDS
-		// certificate authorities, which the function embeds, unless
-		// DATABASE_SSLROOTCERT names a CA file shipped with it.
-		"DATABASE_SSLMODE": db.SSLMode,
-		// A Lambda container serves one invocation at a time: one
-		// connection is all it uses. Across executions the connections
-		// are bounded by the reserved concurrency when
-		// requestStatusConcurrency sets one (off by default), else by
-		// the database role's CONNECTION LIMIT (docs/concurrency.md).
-		"DATABASE_MAX_CONNS": "1",
-	}
-	if db.SSLRootCert != "" {
-		// main copies the file into the function's package.
-		props.Environment["DATABASE_SSLROOTCERT"] = "/var/task/" + RootCertFileName
-	}
+	// verify-full (the default) checks the server against AWS's RDS
+	// certificate authorities, which the function embeds, unless
+	// DATABASE_SSLROOTCERT names a CA file shipped with it (main copies
+	// the file into the function's package). A Lambda container serves
+	// one invocation at a time: DATABASE_MAX_CONNS=1 is all it uses.
+	// Across executions the connections are bounded by the reserved
+	// concurrency when requestStatusConcurrency sets one (off by default),
+	// else by the database role's CONNECTION LIMIT (docs/concurrency.md).
+	props.Environment = databaseEnvironment(cfg.Database)
 	props.ReservedConcurrency = cfg.RequestStatusConcurrency
-	if cfg.InVPC() {
-		vpc := awsec2.Vpc_FromVpcAttributes(stack, jsii.String("DatabaseVpc"), &awsec2.VpcAttributes{
-			VpcId:             jsii.String(cfg.VPCID),
-			AvailabilityZones: stack.AvailabilityZones(),
-		})
-		props.VPC = vpc
-		for i, id := range cfg.SubnetIDs {
-			props.Subnets = append(props.Subnets, awsec2.Subnet_FromSubnetId(stack, jsii.String(fmt.Sprintf("DatabaseSubnet%d", i+1)), jsii.String(id)))
-		}
-		props.SecurityGroups = []awsec2.ISecurityGroup{
-			awsec2.SecurityGroup_FromSecurityGroupId(stack, jsii.String("DatabaseSecurityGroup"), jsii.String(cfg.SecurityGroupID), nil),
-		}
-	}
+	databaseNetwork(stack, stack, cfg, props)
 	fn := NewGoFunction(stack, props.ConstructID, props)
-
-	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:     jsii.String("ReadDatabaseParameters"),
-		Actions: jsii.Strings("ssm:GetParameter"),
-		Resources: &[]*string{
-			parameterARN(stack, db.HostParameter),
-			parameterARN(stack, db.PasswordParameter),
-		},
-	}))
-	// The SecureString's key (aws/ssm unless the parameter names another) may
-	// be used only by SSM on this function's behalf, for these parameters.
-	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
-		Sid:       jsii.String("DecryptDatabasePasswordThroughSSM"),
-		Actions:   jsii.Strings("kms:Decrypt"),
-		Resources: &[]*string{awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"), nil)},
-		Conditions: &map[string]any{
-			"StringEquals": map[string]any{
-				"kms:ViaService": awscdk.Fn_Sub(jsii.String("ssm.${AWS::Region}.${AWS::URLSuffix}"), nil),
-			},
-			"ForAnyValue:StringEquals": map[string]any{
-				"kms:EncryptionContext:PARAMETER_ARN": []*string{parameterARN(stack, db.PasswordParameter)},
-			},
-		},
-	}))
-	cdknag.NagSuppressions_AddResourceSuppressions(fn.Role, &[]*cdknag.NagPackSuppression{{
-		Id: jsii.String("AwsSolutions-IAM5"),
-		Reason: jsii.String("The SSM SecureString's KMS key is not known at synth (aws/ssm by default); kms:Decrypt is limited to " +
-			"calls SSM makes for the password parameter (kms:ViaService and the PARAMETER_ARN encryption context)."),
-		AppliesTo: &[]any{"Resource::arn:<AWS::Partition>:kms:<AWS::Region>:<AWS::AccountId>:key/*"},
-	}}, jsii.Bool(true))
+	grantDatabaseParameters(stack, fn, cfg.Database)
 	return fn
-}
-
-// parameterARN is the ARN of an SSM parameter in the stack's account and
-// region; a name with a leading slash has no extra slash in its ARN.
-func parameterARN(stack awscdk.Stack, name string) *string {
-	return awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/"+strings.TrimPrefix(name, "/")), nil)
 }
 
 // newCopyFileFunction is the only function that touches S3: it reads the

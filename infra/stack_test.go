@@ -291,9 +291,10 @@ func TestStackWithDefaults(t *testing.T) {
 	t.Run("the Go Lambdas on provided.al2023 arm64 with JSON logs and X-Ray", func(t *testing.T) {
 		// THEN each function is a bootstrap on provided.al2023/arm64, traced,
 		// logging JSON to its own log group
+		// (and the reconcile sweep's: reconcile_test.go)
 		fns := s.resources("AWS::Lambda::Function")
-		if len(fns) != len(functionNames) {
-			t.Errorf("want %d functions, got %d", len(functionNames), len(fns))
+		if len(fns) != len(functionNames)+1 {
+			t.Errorf("want %d functions, got %d", len(functionNames)+1, len(fns))
 		}
 		// Each function has its listed timeout: copy-file Lambda's
 		// maximum, the others 30 s.
@@ -331,8 +332,8 @@ func TestStackWithDefaults(t *testing.T) {
 	t.Run("log groups keep logs for logRetentionDays", func(t *testing.T) {
 		// THEN the functions' log groups and the state machine's keep 90 days
 		groups := s.resources("AWS::Logs::LogGroup")
-		if len(groups) != len(functionNames)+1 {
-			t.Errorf("want %d log groups, got %d", len(functionNames)+1, len(groups))
+		if len(groups) != len(functionNames)+2 { // and the reconcile sweep's
+			t.Errorf("want %d log groups, got %d", len(functionNames)+2, len(groups))
 		}
 		for id, g := range groups {
 			if got := g["Properties"].(map[string]any)["RetentionInDays"]; got != float64(90) {
@@ -466,10 +467,7 @@ func TestStackWithDefaults(t *testing.T) {
 		// AND the target is the state machine, with retries and the DLQ
 		smID := s.logicalID(s.stack.Workflow.StateMachine.Node().DefaultChild())
 		dlqID := s.logicalID(s.stack.Trigger.DeadLetterQueue.Node().DefaultChild())
-		var targets []any
-		for _, r := range s.resources("AWS::Events::Rule") {
-			targets = r["Properties"].(map[string]any)["Targets"].([]any)
-		}
+		targets := s.props(t, s.logicalID(s.stack.Trigger.Rule.Node().DefaultChild()))["Targets"].([]any)
 		if len(targets) != 1 {
 			t.Fatalf("want 1 target, got %v", targets)
 		}
@@ -575,6 +573,10 @@ func TestStackWithDefaults(t *testing.T) {
 		wantNames := map[string]bool{
 			`{"Fn::Sub":"${AWS::StackName}-ExecutionsFailed"}`: true,
 			`{"Fn::Sub":"${AWS::StackName}-DeadLetters"}`:      true,
+			// The reconcile sweep's (reconcile_test.go).
+			`{"Fn::Sub":"${AWS::StackName}-FilesStuckAcrossSweeps"}`:    true,
+			`{"Fn::Sub":"${AWS::StackName}-RestoresExpiredBeforeCopy"}`: true,
+			`{"Fn::Sub":"${AWS::StackName}-ReconcileFailed"}`:           true,
 		}
 		if diff := cmp.Diff(wantNames, names); diff != "" {
 			t.Errorf("alarm names (-want +got):\n%s", diff)

@@ -57,6 +57,18 @@ var Functions = []Function{
 	},
 }
 
+// FunctionReconcile is the scheduled reconcile sweep (functions/reconcile):
+// a Lambda of the system but no state of the definition, so it is not in
+// Functions (which the definition's placeholders, the local Invoke API and
+// the workflow's invoke permissions iterate). The CDK app deploys it beside
+// them (infra/reconcile.go); the local runner runs it as `cmd/local
+// reconcile`.
+const FunctionReconcile = "reconcile"
+
+// OtherFunctions are the folders under functions/ that are not in
+// Functions.
+var OtherFunctions = []string{FunctionReconcile}
+
 // FunctionNames returns the names of Functions, in order.
 func FunctionNames() []string {
 	names := make([]string, len(Functions))

@@ -31,6 +31,8 @@ const (
 const usageText = `usage:
   go run ./cmd/local run --event FILE [flags]   run the workflow on one event ("-" reads stdin)
   go run ./cmd/local demo [flags]               seed a demonstration and run the sample event
+  go run ./cmd/local reconcile [--json] [--grace DURATION]
+                                                one reconcile sweep: start copies of stuck restored files
 
 Runs statemachine/definition.asl.json (with cdk.json's settings) on the
 aws-local-stepfunctions engine (--engine node, the default) or on moto's
@@ -71,6 +73,9 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 		return ExitSucceeded
 	}
 	cmd := args[0]
+	if cmd == "reconcile" {
+		return c.reconcileMain(ctx, args[1:]) // its own flags: reconcile.go
+	}
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var f cliFlags
@@ -85,7 +90,7 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	fs.StringVar(&f.logFile, "log-file", "", "file for the Lambdas' JSON logs and the servers' output (default <repo>/.local/logs/<command>.log)")
 	fs.BoolVar(&f.verbose, "verbose", false, "also copy the Lambdas' logs and the servers' output to stderr")
 	if cmd != "run" && cmd != "demo" {
-		return c.fail(&ConfigError{fmt.Errorf("unknown command %q (want run or demo)", cmd)})
+		return c.fail(&ConfigError{fmt.Errorf("unknown command %q (want run, demo or reconcile)", cmd)})
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		c.usage(fs)

@@ -76,7 +76,7 @@ func TestApplySchemaTwiceKeepsRowsAndShape(t *testing.T) {
 		}
 		indexes = append(indexes, name)
 	}
-	wantIndexes := []string{"idx_reqstat_granidlstupd", "idx_reqstat_keylstupd", "idx_reqstat_reqgidlstupd", "request_status_pkey"}
+	wantIndexes := []string{"idx_reqstat_error_lstupd", "idx_reqstat_granidlstupd", "idx_reqstat_inprogress_lstupd", "idx_reqstat_keylstupd", "idx_reqstat_reqgidlstupd", "request_status_pkey"}
 	if diff := cmp.Diff(wantIndexes, indexes); diff != "" {
 		t.Errorf("indexes (-want +got):\n%s", diff)
 	}

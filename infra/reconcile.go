@@ -1,0 +1,248 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-cdk-go/awscdk/v2"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
+	"github.com/aws/constructs-go/constructs/v10"
+	"github.com/aws/jsii-runtime-go"
+	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
+)
+
+// The reconcile function is not a state of the workflow, so it is not in
+// statemachine.Functions but in statemachine.OtherFunctions: the stack
+// deploys it beside them, from functions/reconcile, when
+// reconcilePeriodMinutes is above 0.
+
+// The CDK context keys of the reconcile sweep.
+const (
+	ctxReconcilePeriodMinutes = "reconcilePeriodMinutes"
+	ctxReconcileGraceMinutes  = "reconcileGraceMinutes"
+	ctxReconcileReRestore     = "reconcileReRestore"
+	ctxReconcileReRestoreDays = "reconcileReRestoreDays"
+	ctxReconcileReRestoreTier = "reconcileReRestoreTier"
+)
+
+var reconcileContextKeys = []string{ctxReconcilePeriodMinutes, ctxReconcileGraceMinutes,
+	ctxReconcileReRestore, ctxReconcileReRestoreDays, ctxReconcileReRestoreTier}
+
+// ReconcileConfig is the sweep's schedule and policy.
+type ReconcileConfig struct {
+	// PeriodMinutes is how often the sweep runs; 0 deploys no sweep.
+	PeriodMinutes int
+	// GraceMinutes is how long a row stays untouched before it counts as
+	// stuck.
+	GraceMinutes int
+	// ReRestore requests expired restores again (RestoreObject costs
+	// money: off by default), for ReRestoreDays in tier ReRestoreTier.
+	ReRestore     bool
+	ReRestoreDays int
+	ReRestoreTier string
+}
+
+// Enabled reports whether the stack deploys the sweep.
+func (c ReconcileConfig) Enabled() bool { return c.PeriodMinutes > 0 }
+
+// The bounds of the period (a day: its alarms evaluate one period, and
+// CloudWatch evaluates at most a day) and of the grace (a week).
+const (
+	maxReconcilePeriodMinutes = 24 * 60
+	maxReconcileGraceMinutes  = 7 * 24 * 60
+)
+
+func readReconcileConfig(r *contextReader) ReconcileConfig {
+	c := ReconcileConfig{
+		PeriodMinutes: r.integer(ctxReconcilePeriodMinutes, 0, maxReconcilePeriodMinutes),
+		GraceMinutes:  r.integer(ctxReconcileGraceMinutes, 0, maxReconcileGraceMinutes),
+		ReRestore:     r.boolean(ctxReconcileReRestore),
+		ReRestoreDays: r.integer(ctxReconcileReRestoreDays, 1, reconcile.MaxReRestoreDays),
+		ReRestoreTier: r.str(ctxReconcileReRestoreTier, true),
+	}
+	if c.ReRestoreTier != "" && !slices.Contains(reconcile.ReRestoreTiers, c.ReRestoreTier) {
+		r.errs = append(r.errs, fmt.Errorf("%s = %q: want one of %s", ctxReconcileReRestoreTier, c.ReRestoreTier, strings.Join(reconcile.ReRestoreTiers, ", ")))
+	}
+	return c
+}
+
+// ReconcilerProps is what the sweep needs.
+type ReconcilerProps struct {
+	Config       Config
+	StateMachine awsstepfunctions.StateMachine
+	Code         awslambda.Code
+	LogRetention awslogs.RetentionDays
+	// Topic receives the sweep's alarms; Dashboard gets its widgets.
+	Topic     awssns.ITopic
+	Dashboard awscloudwatch.Dashboard
+}
+
+// Reconciler is the scheduled sweep: the reconcile function, its schedule,
+// its alarms and its dashboard row.
+type Reconciler struct {
+	constructs.Construct
+	Function *GoFunction
+	Schedule awsevents.Rule
+	// StuckAgainAlarm fires when rows a sweep had started copies of are
+	// still stuck at the next sweep; NotRestorableAlarm when a sweep
+	// recorded expired or missing restores; FailedAlarm when a sweep
+	// failed.
+	StuckAgainAlarm    awscloudwatch.Alarm
+	NotRestorableAlarm awscloudwatch.Alarm
+	FailedAlarm        awscloudwatch.Alarm
+}
+
+// NewReconciler creates the sweep.
+func NewReconciler(scope constructs.Construct, id string, props *ReconcilerProps) *Reconciler {
+	cfg := props.Config
+	rc := cfg.Reconcile
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	stack := awscdk.Stack_Of(scope)
+
+	env := databaseEnvironment(cfg.Database)
+	env[reconcile.EnvStateMachineARN] = *props.StateMachine.StateMachineArn()
+	env[reconcile.EnvRestoreBuckets] = strings.Join(cfg.RestoreBuckets, ",")
+	env[reconcile.EnvPeriodMinutes] = strconv.Itoa(rc.PeriodMinutes)
+	env[reconcile.EnvGraceMinutes] = strconv.Itoa(rc.GraceMinutes)
+	env[reconcile.EnvReRestore] = strconv.FormatBool(rc.ReRestore)
+	env[reconcile.EnvReRestoreDays] = strconv.Itoa(rc.ReRestoreDays)
+	env[reconcile.EnvReRestoreTier] = rc.ReRestoreTier
+	fnProps := &GoFunctionProps{
+		ConstructID:  "Function",
+		Description:  "Sweeps request_status for restored files no event copied; starts their copies or records why not",
+		Code:         props.Code,
+		Timeout:      awscdk.Duration_Minutes(jsii.Number(15)),
+		MemoryMB:     256,
+		Environment:  env,
+		LogRetention: props.LogRetention,
+	}
+	databaseNetwork(c, stack, cfg, fnProps)
+	fn := NewGoFunction(c, "Function", fnProps)
+	grantDatabaseParameters(stack, fn, cfg.Database)
+
+	var objects, buckets []*string
+	var appliesTo []any
+	for _, b := range cfg.RestoreBuckets {
+		objects = append(objects, awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:s3:::"+b+"/*"), nil))
+		buckets = append(buckets, awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:s3:::"+b), nil))
+		appliesTo = append(appliesTo, "Resource::arn:<AWS::Partition>:s3:::"+b+"/*")
+	}
+	// HeadObject needs s3:GetObject; s3:ListBucket makes a missing object
+	// answer 404 rather than 403, so the sweep can tell "missing".
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("AskAboutRestoredObjects"),
+		Actions:   jsii.Strings("s3:GetObject"),
+		Resources: &objects,
+	}))
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("TellMissingRestoredObjects"),
+		Actions:   jsii.Strings("s3:ListBucket"),
+		Resources: &buckets,
+	}))
+	if rc.ReRestore {
+		fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("RequestExpiredRestoresAgain"),
+			Actions:   jsii.Strings("s3:RestoreObject"),
+			Resources: &objects,
+		}))
+	}
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("StartCopies"),
+		Actions:   jsii.Strings("states:StartExecution"),
+		Resources: &[]*string{props.StateMachine.StateMachineArn()},
+	}))
+	cdknag.NagSuppressions_AddResourceSuppressions(fn.Role, &[]*cdknag.NagPackSuppression{{
+		Id:        jsii.String("AwsSolutions-IAM5"),
+		Reason:    jsii.String("Any object of a restore bucket may have been restored: object ARNs are bucket/*, limited to the configured restore buckets."),
+		AppliesTo: &appliesTo,
+	}}, jsii.Bool(true))
+
+	// The next sweep comes anyway: no asynchronous retry of a failed one.
+	fn.Function.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{RetryAttempts: jsii.Number(0)})
+	period := awscdk.Duration_Minutes(jsii.Number(float64(rc.PeriodMinutes)))
+	rule := awsevents.NewRule(c, jsii.String("Schedule"), &awsevents.RuleProps{
+		Description: jsii.String(fmt.Sprintf("Runs the reconcile sweep every %d minutes", rc.PeriodMinutes)),
+		Schedule:    awsevents.Schedule_Rate(period),
+	})
+	rule.AddTarget(awseventstargets.NewLambdaFunction(fn.Function, &awseventstargets.LambdaFunctionProps{
+		RetryAttempts: jsii.Number(2),
+		MaxEventAge:   period,
+	}))
+
+	metric := func(name, label string) awscloudwatch.Metric {
+		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+			Namespace: jsii.String(metrics.Namespace), MetricName: jsii.String(name),
+			DimensionsMap: &map[string]*string{metrics.DimensionFunction: jsii.String(reconcile.FunctionName)},
+			Statistic:     jsii.String("Sum"), Period: period, Label: jsii.String(label),
+		})
+	}
+	action := awscloudwatchactions.NewSnsAction(props.Topic)
+	alarm := func(id, description string, m awscloudwatch.IMetric) awscloudwatch.Alarm {
+		a := awscloudwatch.NewAlarm(c, jsii.String(id), &awscloudwatch.AlarmProps{
+			AlarmName:          alarmName(id),
+			AlarmDescription:   jsii.String(description),
+			Metric:             m,
+			Threshold:          jsii.Number(1),
+			EvaluationPeriods:  jsii.Number(1),
+			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+		})
+		a.AddAlarmAction(action)
+		return a
+	}
+	r := &Reconciler{Construct: c, Function: fn, Schedule: rule}
+	r.StuckAgainAlarm = alarm("FilesStuckAcrossSweeps",
+		"Restored files a reconcile sweep started copies of are still not copied at the next sweep: see `go run ./cmd/recovery status` and docs/runbook.md.",
+		metric(reconcile.MetricStuckAgain, "stuck again"))
+	notRestorable := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: jsii.String("expired + missing - rerestored"),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{
+			"expired":    metric(reconcile.MetricExpired, "expired"),
+			"missing":    metric(reconcile.MetricMissing, "missing"),
+			"rerestored": metric(reconcile.MetricReRestored, "re-restored"),
+		},
+		Label:  jsii.String("recorded error: restore expired or object missing"),
+		Period: period,
+	})
+	r.NotRestorableAlarm = alarm("RestoresExpiredBeforeCopy",
+		"A reconcile sweep found restored files that can no longer be copied (restore expired, or object missing) and recorded error: request their restores again.",
+		notRestorable)
+	r.FailedAlarm = alarm("ReconcileFailed",
+		"A reconcile sweep failed (database, S3 or StartExecution): stuck files wait for the next sweep; see the reconcile function's log.",
+		fn.Function.MetricErrors(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: period}))
+
+	props.Dashboard.AddWidgets(
+		awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
+			Title: jsii.String("Reconcile: stuck files per sweep"), Width: jsii.Number(12), Height: jsii.Number(6),
+			Left: &[]awscloudwatch.IMetric{
+				metric(reconcile.MetricStuck, "stuck (inprogress past the grace period)"),
+				metric(reconcile.MetricStuckAgain, "stuck again (alarm)"),
+				metric(reconcile.MetricRestoreRunning, "restore still running"),
+			},
+		}),
+		awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
+			Title: jsii.String("Reconcile: what the sweeps did"), Width: jsii.Number(12), Height: jsii.Number(6),
+			Left: &[]awscloudwatch.IMetric{
+				metric(reconcile.MetricFilesStarted, "files sent to the workflow"),
+				metric(reconcile.MetricExpired, "restore expired"),
+				metric(reconcile.MetricMissing, "object missing"),
+				metric(reconcile.MetricReRestored, "restore requested again"),
+			},
+			Right: &[]awscloudwatch.IMetric{metric(reconcile.MetricStarted, "executions started")},
+		}),
+	)
+	return r
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
+)
+
+// actionsOf returns the actions of statements, by Sid.
+func actionsOf(stmts []map[string]any) map[string]string {
+	out := map[string]string{}
+	for _, st := range stmts {
+		sid, _ := st["Sid"].(string)
+		b, _ := json.Marshal(st["Action"])
+		out[sid] = string(b)
+	}
+	return out
+}
+
+func TestReconcileSweep(t *testing.T) {
+	if reconcile.FunctionName != statemachine.FunctionReconcile {
+		t.Fatalf("reconcile.FunctionName %q (its metrics' Function) differs from statemachine.FunctionReconcile %q (the folder deployed)",
+			reconcile.FunctionName, statemachine.FunctionReconcile)
+	}
+	// GIVEN cdk.json's defaults (hourly sweep, 60 minutes' grace, no re-restore)
+	s := synth(t, map[string]any{"restoreBuckets": []any{"restore-a", "restore-b"}, "archiveBuckets": []any{"archive-a"}})
+	r := s.stack.Reconciler
+	if r == nil {
+		t.Fatal("no reconcile sweep with the default reconcilePeriodMinutes")
+	}
+	fnID := s.logicalID(r.Function.Function.Node().DefaultChild())
+	roleID := s.logicalID(r.Function.Role.Node().DefaultChild())
+	smID := s.logicalID(s.stack.Workflow.StateMachine.Node().DefaultChild())
+
+	t.Run("the function's settings", func(t *testing.T) {
+		// THEN it gets the database settings, the restore buckets and the
+		// sweep's policy, and the workflow's ARN
+		env := s.props(t, fnID)["Environment"].(map[string]any)["Variables"].(map[string]any)
+		want := map[string]any{
+			"DATABASE_PORT": "5432", "DATABASE_NAME": "disaster_recovery", "DATABASE_USER": "druser",
+			"DATABASE_HOST_PARAMETER": "drdb-host", "DATABASE_PASSWORD_PARAMETER": "drdb-user-pass",
+			"DATABASE_SSLMODE": "verify-full", "DATABASE_MAX_CONNS": "1",
+			"SOURCE_BUCKETS": "restore-a,restore-b", "STATE_MACHINE_ARN": map[string]any{"Ref": smID},
+			"RECONCILE_PERIOD_MINUTES": "60", "RECONCILE_GRACE_MINUTES": "60", "RECONCILE_RERESTORE": "false",
+			"RECONCILE_RERESTORE_DAYS": "3", "RECONCILE_RERESTORE_TIER": "Standard",
+		}
+		if diff := cmp.Diff(want, env); diff != "" {
+			t.Errorf("environment (-want +got):\n%s", diff)
+		}
+		// AND each variable is one reconcile.ConfigFromEnv or the database
+		// configuration reads
+		cfgEnv := map[string]string{}
+		for k, v := range env {
+			if s, ok := v.(string); ok {
+				cfgEnv[k] = s
+			}
+		}
+		cfgEnv[reconcile.EnvStateMachineARN] = "arn:aws:states:us-east-1:123456789012:stateMachine:x"
+		if _, err := reconcile.ConfigFromEnv(func(k string) string { return cfgEnv[k] }); err != nil {
+			t.Errorf("reconcile.ConfigFromEnv refuses the deployed environment: %v", err)
+		}
+	})
+
+	t.Run("least privilege", func(t *testing.T) {
+		// THEN it may HEAD the restore buckets' objects, start this
+		// workflow, read the database's parameters, and not restore
+		got := actionsOf(s.statements(roleID))
+		for sid, want := range map[string]string{
+			"AskAboutRestoredObjects": `"s3:GetObject"`, "TellMissingRestoredObjects": `"s3:ListBucket"`,
+			"StartCopies": `"states:StartExecution"`, "ReadDatabaseParameters": `"ssm:GetParameter"`,
+			"DecryptDatabasePasswordThroughSSM": `"kms:Decrypt"`,
+		} {
+			if got[sid] != want {
+				t.Errorf("statement %s: actions %s, want %s (all: %v)", sid, got[sid], want, got)
+			}
+		}
+		if _, ok := got["RequestExpiredRestoresAgain"]; ok {
+			t.Error("s3:RestoreObject is granted though reconcileReRestore is false")
+		}
+		for _, st := range s.statements(roleID) {
+			if st["Sid"] == "StartCopies" {
+				if diff := cmp.Diff(map[string]any{"Ref": smID}, st["Resource"]); diff != "" {
+					t.Errorf("StartExecution on (-want +got):\n%s", diff)
+				}
+			}
+		}
+	})
+
+	t.Run("schedule, alarms and no cdk-nag finding", func(t *testing.T) {
+		rules := 0
+		for _, rule := range s.resources("AWS::Events::Rule") {
+			if rule["Properties"].(map[string]any)["ScheduleExpression"] == "rate(1 hour)" {
+				rules++
+			}
+		}
+		if rules != 1 {
+			t.Errorf("%d rules with ScheduleExpression rate(1 hour), want 1", rules)
+		}
+		var names []string
+		for _, a := range s.resources("AWS::CloudWatch::Alarm") {
+			b, _ := json.Marshal(a["Properties"].(map[string]any)["AlarmName"])
+			names = append(names, string(b))
+		}
+		for _, want := range []string{"FilesStuckAcrossSweeps", "RestoresExpiredBeforeCopy", "ReconcileFailed"} {
+			if !strings.Contains(strings.Join(names, " "), "-"+want) {
+				t.Errorf("no alarm named <stack>-%s among %v", want, names)
+			}
+		}
+		if f := nagFindings(s); len(f) > 0 {
+			t.Errorf("cdk-nag findings:\n%s", strings.Join(f, "\n"))
+		}
+	})
+
+	t.Run("re-restore on, and the sweep off", func(t *testing.T) {
+		// GIVEN reconcileReRestore=true
+		on := synth(t, map[string]any{"restoreBuckets": []any{"restore-a"}, "archiveBuckets": []any{"archive-a"},
+			"reconcileReRestore": "true", "reconcilePeriodMinutes": "30"})
+		got := actionsOf(on.statements(on.logicalID(on.stack.Reconciler.Function.Role.Node().DefaultChild())))
+		// THEN RestoreObject is granted
+		if got["RequestExpiredRestoresAgain"] != `"s3:RestoreObject"` {
+			t.Errorf("re-restore on: statements %v, want s3:RestoreObject", got)
+		}
+		// GIVEN reconcilePeriodMinutes=0: THEN no sweep at all
+		off := synth(t, map[string]any{"restoreBuckets": []any{"restore-a"}, "archiveBuckets": []any{"archive-a"},
+			"reconcilePeriodMinutes": 0})
+		if off.stack.Reconciler != nil || len(off.resources("AWS::Lambda::Function")) != len(functionNames) {
+			t.Errorf("reconcilePeriodMinutes=0 still deploys a sweep")
+		}
+	})
+}
+
+func TestReconcileContextErrors(t *testing.T) {
+	ctx := cdkJSONContext(t)
+	ctx["restoreBuckets"], ctx["archiveBuckets"] = []any{"restore-a"}, []any{"archive-a"}
+	ctx[ctxReconcileReRestoreTier] = "Fast"
+	ctx[ctxReconcileGraceMinutes] = -5
+	ctx[ctxReconcilePeriodMinutes] = 2000
+	_, err := ConfigFromContext(func(k string) any { return ctx[k] })
+	for _, want := range []string{`reconcileReRestoreTier = "Fast": want one of Standard, Bulk, Expedited`, "reconcileGraceMinutes = -5",
+		"reconcilePeriodMinutes = 2000: want a whole number from 0 to 1440"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+}
+
+// cdk.json's reconcile defaults are the function's own (what a sweep does
+// without them set, as the local runner runs it).
+func TestReconcileDefaultsMatchTheFunction(t *testing.T) {
+	ctx := cdkJSONContext(t)
+	got := map[string]any{ctxReconcilePeriodMinutes: ctx[ctxReconcilePeriodMinutes], ctxReconcileGraceMinutes: ctx[ctxReconcileGraceMinutes],
+		ctxReconcileReRestore: ctx[ctxReconcileReRestore], ctxReconcileReRestoreDays: ctx[ctxReconcileReRestoreDays],
+		ctxReconcileReRestoreTier: ctx[ctxReconcileReRestoreTier]}
+	want := map[string]any{ctxReconcilePeriodMinutes: float64(reconcile.DefaultPeriodMinutes), ctxReconcileGraceMinutes: float64(reconcile.DefaultGraceMinutes),
+		ctxReconcileReRestore: false, ctxReconcileReRestoreDays: float64(reconcile.DefaultReRestoreDays),
+		ctxReconcileReRestoreTier: reconcile.DefaultReRestoreTier}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("cdk.json (-reconcile's defaults +cdk.json):\n%s", diff)
+	}
+}

@@ -1,0 +1,347 @@
+package localrun
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/lambdafn"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
+)
+
+// LocalStateMachineARN is the ARN the local runner's executions belong to.
+const LocalStateMachineARN = "arn:aws:states:us-east-1:123456789012:stateMachine:copy-files-to-archive-local"
+
+// LocalExecutions starts executions on the runner's local engine, each in
+// the background, with Step Functions' rules for names: a name used again
+// while its execution runs, with the same input, answers with that
+// execution; otherwise it is refused with ExecutionAlreadyExists. Wait
+// waits for them all.
+type LocalExecutions struct {
+	Runner *Runner
+	// Gate, when set, holds every execution until it is closed (tests
+	// sweep again while the first sweep's executions have not run).
+	Gate <-chan struct{}
+	// Context, when set, bounds the executions (Ctrl-C stops them);
+	// otherwise they outlive the StartExecution call's context, as Step
+	// Functions' do.
+	Context context.Context
+
+	mu      sync.Mutex
+	wg      sync.WaitGroup
+	started map[string]*LocalExecution
+	order   []string
+}
+
+// LocalExecution is one execution LocalExecutions started.
+type LocalExecution struct {
+	Name   string  `json:"name"`
+	Status string  `json:"status"`
+	Error  string  `json:"error,omitempty"`
+	Result *Result `json:"-"`
+	done   chan struct{}
+
+	input     string
+	startDate time.Time
+}
+
+var _ reconcile.ExecutionStarter = (*LocalExecutions)(nil)
+
+// StartExecution starts the execution in the background.
+func (l *LocalExecutions) StartExecution(ctx context.Context, in *sfn.StartExecutionInput, _ ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error) {
+	name := aws.ToString(in.Name)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.started == nil {
+		l.started = map[string]*LocalExecution{}
+	}
+	arn := strings.Replace(aws.ToString(in.StateMachineArn), ":stateMachine:", ":execution:", 1) + ":" + name
+	if x, ok := l.started[name]; ok {
+		// Step Functions' rule: the same name and input while the
+		// execution is open answers with that execution; otherwise the
+		// name is taken.
+		if x.Status == "RUNNING" && x.input == aws.ToString(in.Input) {
+			return &sfn.StartExecutionOutput{ExecutionArn: aws.String(arn), StartDate: aws.Time(x.startDate)}, nil
+		}
+		return nil, &sfntypes.ExecutionAlreadyExists{Message: aws.String("Execution Already Exists: '" + name + "'")}
+	}
+	x := &LocalExecution{Name: name, Status: "RUNNING", done: make(chan struct{}), input: aws.ToString(in.Input), startDate: time.Now()}
+	l.started[name] = x
+	l.order = append(l.order, name)
+	input := []byte(aws.ToString(in.Input))
+	ctx = context.WithoutCancel(ctx) // outlives the sweep, as an execution does
+	if l.Context != nil {
+		ctx = l.Context
+	}
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		defer close(x.done)
+		if l.Gate != nil {
+			<-l.Gate
+		}
+		res, err := l.Runner.Run(ctx, input)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		switch {
+		case err != nil:
+			x.Status, x.Error = "FAILED", err.Error()
+		default:
+			x.Status, x.Result = res.Status, res
+			if !res.Succeeded() {
+				x.Error = res.ErrorName()
+			}
+		}
+	}()
+	return &sfn.StartExecutionOutput{ExecutionArn: aws.String(arn), StartDate: aws.Time(x.startDate)}, nil
+}
+
+// Wait waits for every execution started and returns them in start order.
+func (l *LocalExecutions) Wait() []*LocalExecution {
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]*LocalExecution, 0, len(l.order))
+	for _, n := range l.order {
+		out = append(out, l.started[n])
+	}
+	return out
+}
+
+// Reconciler returns a sweep on the runner's services that starts its
+// executions on starter: restore buckets from SOURCE_BUCKETS, else those the
+// runner creates (cdk.json's and the demo's).
+func (r *Runner) Reconciler(starter reconcile.ExecutionStarter, grace time.Duration) (*reconcile.Reconciler, error) {
+	cfg := reconcile.Config{
+		StateMachineARN:      LocalStateMachineARN,
+		Grace:                grace,
+		Period:               reconcile.DefaultPeriodMinutes * time.Minute,
+		ReRestoreDays:        reconcile.DefaultReRestoreDays,
+		ReRestoreTier:        reconcile.DefaultReRestoreTier,
+		PageSize:             reconcile.DefaultPageSize,
+		MaxFilesPerExecution: reconcile.DefaultMaxFilesPerExecution,
+		MaxFilesPerSweep:     reconcile.DefaultMaxFilesPerSweep,
+	}
+	if v := r.Services.Getenv(reconcile.EnvRestoreBuckets); strings.TrimSpace(v) != "" {
+		for _, b := range strings.Split(v, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				cfg.RestoreBuckets = append(cfg.RestoreBuckets, b)
+			}
+		}
+	} else {
+		ctx, err := cdkContext(r.cfg.RepoRoot)
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range ctx.RestoreBuckets {
+			cfg.RestoreBuckets = append(cfg.RestoreBuckets, b)
+		}
+		cfg.RestoreBuckets = append(cfg.RestoreBuckets, demoRestoreBucket)
+	}
+	return &reconcile.Reconciler{Config: cfg, DB: r.Services.DB, S3: r.Services.S3, SFN: starter}, nil
+}
+
+// reconcileContext is what the local sweep reads from cdk.json.
+type reconcileContext struct {
+	RestoreBuckets []string `json:"restoreBuckets"`
+	GraceMinutes   *int     `json:"reconcileGraceMinutes"`
+}
+
+func cdkContext(root string) (reconcileContext, error) {
+	raw, err := os.ReadFile(filepath.Join(root, "cdk.json"))
+	if err != nil {
+		return reconcileContext{}, &ConfigError{fmt.Errorf("read cdk.json: %w", err)}
+	}
+	var doc struct {
+		Context reconcileContext `json:"context"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return reconcileContext{}, &ConfigError{fmt.Errorf("cdk.json: %w", err)}
+	}
+	return doc.Context, nil
+}
+
+// SweepResult is `reconcile --json`'s document: the sweep's report and how
+// each execution it started ended.
+type SweepResult struct {
+	*reconcile.Report
+	Outcomes []*LocalExecution `json:"outcomes"`
+}
+
+// reconcileMain is `go run ./cmd/local reconcile`: one sweep against the
+// local services, its executions on the local engine, waited for.
+func (c *CLI) reconcileMain(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
+	fs.SetOutput(c.Stderr)
+	var (
+		f     cliFlags
+		grace time.Duration
+	)
+	fs.BoolVar(&f.json, "json", false, `print one JSON document {"stuck","started","waiting","expired","missing","executions",...}`)
+	fs.DurationVar(&grace, "grace", -1, "rows not updated for this long count as stuck (default: cdk.json's reconcileGraceMinutes, as deployed)")
+	fs.StringVar(&f.engine, "engine", EngineNode, "Step Functions engine: node or moto")
+	fs.StringVar(&f.repo, "repo", "", "repository root (default: found from the working directory)")
+	fs.StringVar(&f.dataDir, "data-dir", "", "embedded S3 server's data directory (default <repo>/.local/s3)")
+	fs.StringVar(&f.dbDir, "db-dir", "", "embedded PGlite's data directory (default <repo>/.local/pglite)")
+	fs.StringVar(&f.logFile, "log-file", "", "file for the Lambdas' logs and the servers' output (default <repo>/.local/logs/reconcile.log)")
+	fs.BoolVar(&f.verbose, "verbose", false, "also copy those logs to stderr")
+	if err := fs.Parse(args); err != nil {
+		return c.fail(&ConfigError{err})
+	}
+	if fs.NArg() > 0 {
+		return c.fail(&ConfigError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))})
+	}
+	res, err := c.reconcile(ctx, f, grace)
+	if err != nil {
+		return c.fail(err)
+	}
+	if f.json {
+		enc := json.NewEncoder(c.Stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(res); err != nil {
+			return c.fail(err)
+		}
+	} else {
+		printSweep(c.Stdout, res)
+	}
+	for _, x := range res.Outcomes {
+		if x.Status != "SUCCEEDED" {
+			return ExitFailed
+		}
+	}
+	if len(res.Problems) > 0 {
+		return ExitFailed
+	}
+	return ExitSucceeded
+}
+
+func (c *CLI) reconcile(ctx context.Context, f cliFlags, grace time.Duration) (*SweepResult, error) {
+	if f.engine != EngineNode && f.engine != EngineMoto {
+		return nil, &ConfigError{fmt.Errorf("--engine %q: want %s or %s", f.engine, EngineNode, EngineMoto)}
+	}
+	root, err := c.repoRoot(f.repo)
+	if err != nil {
+		return nil, err
+	}
+	if grace < 0 {
+		cc, err := cdkContext(root)
+		if err != nil {
+			return nil, err
+		}
+		grace = reconcile.DefaultGraceMinutes * time.Minute
+		if cc.GraceMinutes != nil {
+			grace = time.Duration(*cc.GraceMinutes) * time.Minute
+		}
+	}
+	if err := c.ensureNodeModules(ctx, root); err != nil {
+		return nil, err
+	}
+	logPath := f.logFile
+	if logPath == "" {
+		logPath = filepath.Join(root, ".local", "logs", "reconcile.log")
+	}
+	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
+		return nil, &ConfigError{fmt.Errorf("log file: %w", err)}
+	}
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, &ConfigError{fmt.Errorf("log file: %w", err)}
+	}
+	defer logFile.Close()
+	var logw io.Writer = logFile
+	if f.verbose {
+		logw = io.MultiWriter(logFile, c.Stderr)
+	}
+	if c.Getenv(EnvS3Endpoint) == "" {
+		if _, err := s3server.Binary(ctx, c.Stderr); err != nil {
+			return nil, err
+		}
+	}
+	buckets, err := cdkBuckets(root)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(c.Stderr, "local: starting services...")
+	runner, err := NewRunner(ctx, Config{
+		Engine: f.engine, RepoRoot: root, Getenv: c.Getenv, S3Dir: f.dataDir, DBDir: f.dbDir,
+		Buckets:   append(buckets, demoRestoreBucket, demoArchiveBucket),
+		ServerLog: logw, LambdaLog: logw,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer runner.Close()
+	c.describeServices(runner, logPath)
+	return SweepOnce(ctx, runner, grace, c.Stderr)
+}
+
+// SweepOnce runs one sweep on runner, starting its executions on the local
+// engine, and waits for them.
+func SweepOnce(ctx context.Context, runner *Runner, grace time.Duration, progress io.Writer) (*SweepResult, error) {
+	starter := &LocalExecutions{Runner: runner, Context: ctx}
+	rec, err := runner.Reconciler(starter, grace)
+	if err != nil {
+		return nil, err
+	}
+	logw := runner.cfg.LambdaLog
+	if logw == nil {
+		logw = io.Discard
+	}
+	rec.Logger = lambdafn.NewLogger(logw, slog.LevelInfo).With("function", reconcile.FunctionName)
+	rec.Metrics = metrics.New(rec.Logger, reconcile.FunctionName)
+	rep, err := rec.Sweep(ctx)
+	var sweepErr *reconcile.SweepError
+	if err != nil && !errors.As(err, &sweepErr) {
+		return nil, err
+	}
+	if progress != nil && rep.Started > 0 {
+		fmt.Fprintf(progress, "local: sweep started %d executions; waiting for them...\n", rep.Started)
+	}
+	return &SweepResult{Report: rep, Outcomes: starter.Wait()}, nil
+}
+
+func printSweep(w io.Writer, res *SweepResult) {
+	r := res.Report
+	fmt.Fprintf(w, "sweep window %s: %d stuck (%d stuck again), %d waiting, %d restores running, %d expired, %d missing, %d re-restored, %d skipped\n",
+		r.Window, r.Stuck, r.StuckAgain, r.Waiting, r.Running, r.Expired, r.Missing, r.ReRestored, r.Skipped)
+	fmt.Fprintf(w, "executions: %d started, %d already started\n", r.Started, r.AlreadyStarted)
+	outcome := map[string]*LocalExecution{}
+	for _, x := range res.Outcomes {
+		outcome[x.Name] = x
+	}
+	for _, x := range r.Executions {
+		status := "already started"
+		switch {
+		case x.Error != "":
+			status = "NOT STARTED: " + x.Error
+		case outcome[x.Name] != nil:
+			status = outcome[x.Name].Status
+			if e := outcome[x.Name].Error; e != "" {
+				status += " (" + e + ")"
+			}
+		}
+		fmt.Fprintf(w, "  %s: %s\n", x.Name, status)
+		for _, f := range x.Files {
+			fmt.Fprintf(w, "    s3://%s/%s (request %s)\n", f.Bucket, f.Key, f.RequestID)
+		}
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintf(w, "problem: %s\n", p)
+	}
+}
