@@ -263,6 +263,12 @@ func (c Config) check() []error {
 		errs = append(errs, fmt.Errorf("%s and %s are both set: with %s every copy is encrypted with that key (the SSE header overrides the buckets' default), so the buckets' default keys are never used; set one", ctxArchiveKMSKeyARN, ctxArchiveBucketKMSKeyARNs, ctxArchiveKMSKeyARN))
 	}
 	errs = append(errs, c.checkRestoreBucketRegions()...)
+	if region := c.RestoreBucketRegion(); region != "" && regionName.MatchString(region) && c.Database.SSLRootCert == "" &&
+		(c.Database.SSLMode == "verify-full" || c.Database.SSLMode == "verify-ca") && !requeststatus.RDSBundleCovers(region) {
+		errs = append(errs, fmt.Errorf("%s = %q checks the database against the RDS certificate authorities the function embeds, which have none for %s (the region of %s, where the stack goes): "+
+			"set %s to AWS's RDS bundle for that region, e.g. the global bundle https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem (docs/database-tls.md)",
+			ctxDatabaseSSLMode, c.Database.SSLMode, region, ctxRestoreBucketRegions, ctxDatabaseSSLRootCert))
+	}
 	if c.ArchiveStorageClass != "" && !slices.Contains(storageClasses, c.ArchiveStorageClass) {
 		errs = append(errs, fmt.Errorf("%s = %q: want one of %s", ctxArchiveStorageClass, c.ArchiveStorageClass, strings.Join(storageClasses, ", ")))
 	}

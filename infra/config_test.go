@@ -86,6 +86,17 @@ func TestConfigFromContext(t *testing.T) {
 		},
 		{name: "region of a bucket that is not a restore bucket", change: map[string]any{"restoreBucketRegions": `{"archive-a":"us-east-1"}`}, wantErr: []string{`restoreBucketRegions names "archive-a", which is not in restoreBuckets`}},
 		{name: "not a region", change: map[string]any{"restoreBucketRegions": `{"restore-a":"Frankfurt"}`}, wantErr: []string{`restoreBucketRegions: "Frankfurt" for bucket "restore-a" is not an AWS region name`}},
+		{
+			name:    "verify-full in a region the embedded RDS bundle lacks",
+			change:  map[string]any{"restoreBucketRegions": map[string]any{"restore-a": "il-central-1"}},
+			wantErr: []string{`databaseSslMode = "verify-full" checks the database against the RDS certificate authorities the function embeds, which have none for il-central-1`, "set databaseSslRootCert"},
+		},
+		{
+			name:    "verify-full in such a region with the region's bundle shipped",
+			change:  map[string]any{"restoreBucketRegions": map[string]any{"restore-a": "il-central-1"}, "databaseSslRootCert": "testdata/database-ca.pem"},
+			want:    func(c Config) any { return c.Database.SSLRootCert },
+			wantVal: "testdata/database-ca.pem",
+		},
 		{name: "chunk below S3's 5 MiB part", change: map[string]any{"multipartChunksizeMb": 4}, wantErr: []string{"multipartChunksizeMb = 4"}},
 		{name: "unknown storage class", change: map[string]any{"archiveStorageClass": "COLD"}, wantErr: []string{`archiveStorageClass = "COLD"`}},
 		{name: "threshold above CopyObject's 5 GB", change: map[string]any{"multipartThresholdMb": 6000}, wantErr: []string{"multipartThresholdMb = 6000"}},
