@@ -6,7 +6,9 @@
 // Only synchronous invocation (RequestResponse) is served. A handler error is
 // answered as AWS answers it: HTTP 200, header X-Amz-Function-Error:
 // Unhandled, body {"errorType": ..., "errorMessage": ...}, the errorType
-// computed by the same rule aws-lambda-go uses in the Lambda runtime.
+// computed by the same rule aws-lambda-go uses in the Lambda runtime; an
+// invocation that runs into the function's Timeout is answered
+// {"errorType": "Sandbox.Timedout", ...}, as Lambda answers it.
 package invokeapi
 
 import (
@@ -40,7 +42,9 @@ type Function struct {
 	Handler lambda.Handler
 	// Timeout, when set, is the function's configured timeout: each
 	// invocation's context gets that deadline, as in Lambda, so handlers
-	// that plan around their deadline behave as deployed.
+	// that plan around their deadline behave as deployed, and an
+	// invocation that has not answered by then is answered as Lambda
+	// answers it: errorType Sandbox.Timedout (TimeoutErrorType).
 	Timeout time.Duration
 	// ThrottleFirst, when positive, makes the server refuse the function's
 	// first ThrottleFirst invocations as Lambda refuses an invocation
