@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/mail"
 	"os"
@@ -25,6 +26,8 @@ const (
 	ctxArchiveBuckets                 = "archiveBuckets"
 	ctxArchiveKMSKeyARN               = "archiveKmsKeyArn"
 	ctxSourceKMSKeyARNs               = "sourceKmsKeyArns"
+	ctxArchiveBucketKMSKeyARNs        = "archiveBucketKmsKeyArns"
+	ctxRestoreBucketRegions           = "restoreBucketRegions"
 	ctxArchiveStorageClass            = "archiveStorageClass"
 	ctxEnableRestoreBucketEventBridge = "enableRestoreBucketEventBridge"
 	ctxMultipartThresholdMB           = "multipartThresholdMb"
@@ -51,7 +54,8 @@ const (
 // CDK app's context.
 func contextKeys() []string {
 	keys := []string{
-		ctxRestoreBuckets, ctxArchiveBuckets, ctxArchiveKMSKeyARN, ctxSourceKMSKeyARNs, ctxArchiveStorageClass, ctxEnableRestoreBucketEventBridge,
+		ctxRestoreBuckets, ctxArchiveBuckets, ctxArchiveKMSKeyARN, ctxSourceKMSKeyARNs, ctxArchiveBucketKMSKeyARNs, ctxRestoreBucketRegions,
+		ctxArchiveStorageClass, ctxEnableRestoreBucketEventBridge,
 		ctxMultipartThresholdMB, ctxMultipartChunkSizeMB, ctxMultipartConcurrency, ctxMultipartMinPartMB,
 		ctxDatabasePort, ctxDatabaseName, ctxDatabaseUser, ctxDatabaseHostParameter,
 		ctxDatabasePasswordParameter, ctxDatabaseSSLMode, ctxDatabaseSSLRootCert, ctxRequestStatusConcurrency, ctxCopyFileConcurrency,
@@ -77,6 +81,20 @@ type Config struct {
 	// decrypt with them, which S3 needs to copy such an object. Objects
 	// under SSE-S3 or the AWS managed aws/s3 key need nothing here.
 	SourceKMSKeyARNs []string
+	// ArchiveBucketKMSKeyARNs are the customer managed KMS keys the archive
+	// buckets' default encryption (SSE-KMS) uses, when ArchiveKMSKeyARN is
+	// empty and the copies take the bucket's default: S3 encrypts each copy
+	// with that key on the copy role's behalf, so the role needs
+	// kms:GenerateDataKey (CopyObject, CreateMultipartUpload) and
+	// kms:Decrypt (UploadPartCopy, CompleteMultipartUpload, the HeadObject
+	// of the integrity check) on it. No SSE header is sent.
+	ArchiveBucketKMSKeyARNs []string
+	// RestoreBucketRegions names the region of restore buckets, by bucket
+	// (all in one region: S3 sends a bucket's EventBridge events only in
+	// the bucket's own region, so the stack must be there). When set, the
+	// app deploys the stack in that region and refuses a stack pinned to
+	// another.
+	RestoreBucketRegions map[string]string
 	// ArchiveStorageClass, when set, is the storage class of the archive
 	// copies; empty keeps the archive bucket's default.
 	ArchiveStorageClass string
@@ -180,6 +198,8 @@ func ConfigFromContext(lookup func(key string) any) (Config, error) {
 		ArchiveBuckets:                 r.list(ctxArchiveBuckets, true),
 		ArchiveKMSKeyARN:               r.str(ctxArchiveKMSKeyARN, false),
 		SourceKMSKeyARNs:               r.list(ctxSourceKMSKeyARNs, false),
+		ArchiveBucketKMSKeyARNs:        r.list(ctxArchiveBucketKMSKeyARNs, false),
+		RestoreBucketRegions:           r.mapping(ctxRestoreBucketRegions),
 		ArchiveStorageClass:            r.str(ctxArchiveStorageClass, false),
 		EnableRestoreBucketEventBridge: r.boolean(ctxEnableRestoreBucketEventBridge),
 		MultipartThresholdMB:           r.integer(ctxMultipartThresholdMB, copyfile.MinMultipartThresholdMB, math.MaxInt32),
@@ -239,6 +259,21 @@ func (c Config) check() []error {
 			errs = append(errs, fmt.Errorf("%s: %q is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)", ctxSourceKMSKeyARNs, k))
 		}
 	}
+	for _, k := range c.ArchiveBucketKMSKeyARNs {
+		if !kmsKeyARN.MatchString(k) {
+			errs = append(errs, fmt.Errorf("%s: %q is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)", ctxArchiveBucketKMSKeyARNs, k))
+		}
+	}
+	if c.ArchiveKMSKeyARN != "" && len(c.ArchiveBucketKMSKeyARNs) > 0 {
+		errs = append(errs, fmt.Errorf("%s and %s are both set: with %s every copy is encrypted with that key (the SSE header overrides the buckets' default), so the buckets' default keys are never used; set one", ctxArchiveKMSKeyARN, ctxArchiveBucketKMSKeyARNs, ctxArchiveKMSKeyARN))
+	}
+	errs = append(errs, c.checkRestoreBucketRegions()...)
+	if region := c.RestoreBucketRegion(); region != "" && regionName.MatchString(region) && c.Database.SSLRootCert == "" &&
+		(c.Database.SSLMode == "verify-full" || c.Database.SSLMode == "verify-ca") && !requeststatus.RDSBundleCovers(region) {
+		errs = append(errs, fmt.Errorf("%s = %q checks the database against the RDS certificate authorities the function embeds, which have none for %s (the region of %s, where the stack goes): "+
+			"set %s to AWS's RDS bundle for that region, e.g. the global bundle https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem (docs/database-tls.md)",
+			ctxDatabaseSSLMode, c.Database.SSLMode, region, ctxRestoreBucketRegions, ctxDatabaseSSLRootCert))
+	}
 	if c.ArchiveStorageClass != "" && !slices.Contains(storageClasses, c.ArchiveStorageClass) {
 		errs = append(errs, fmt.Errorf("%s = %q: want one of %s", ctxArchiveStorageClass, c.ArchiveStorageClass, strings.Join(storageClasses, ", ")))
 	}
@@ -296,6 +331,50 @@ func (c Config) check() []error {
 		errs = append(errs, fmt.Errorf("%s = %d: CloudWatch Logs accepts %v", ctxLogRetentionDays, c.LogRetentionDays, logRetentionDays))
 	}
 	return errs
+}
+
+// regionName is an AWS region name (us-east-1, eu-central-2, us-gov-west-1,
+// cn-north-1, ap-southeast-7).
+var regionName = regexp.MustCompile(`^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$`)
+
+// checkRestoreBucketRegions checks restoreBucketRegions: names of restore
+// buckets, region names, one region for all. S3 delivers a bucket's
+// EventBridge events in the bucket's own region only
+// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/EventBridge.html),
+// and the stack's rule listens in the stack's region, so a restore bucket
+// elsewhere would never start the workflow.
+func (c Config) checkRestoreBucketRegions() []error {
+	var errs []error
+	byRegion := map[string][]string{}
+	for b, region := range c.RestoreBucketRegions {
+		if !slices.Contains(c.RestoreBuckets, b) {
+			errs = append(errs, fmt.Errorf("%s names %q, which is not in %s", ctxRestoreBucketRegions, b, ctxRestoreBuckets))
+		}
+		if !regionName.MatchString(region) {
+			errs = append(errs, fmt.Errorf("%s: %q for bucket %q is not an AWS region name (e.g. us-east-1)", ctxRestoreBucketRegions, region, b))
+			continue
+		}
+		byRegion[region] = append(byRegion[region], b)
+	}
+	if len(byRegion) > 1 {
+		var parts []string
+		for _, region := range slices.Sorted(maps.Keys(byRegion)) {
+			buckets := byRegion[region]
+			slices.Sort(buckets)
+			parts = append(parts, fmt.Sprintf("%s in %s", strings.Join(buckets, ", "), region))
+		}
+		errs = append(errs, fmt.Errorf("%s puts the restore buckets in %d regions (%s): S3 sends a bucket's EventBridge events only in the bucket's own region, so one stack sees the restores of one region; deploy one stack per region, each with that region's restore buckets", ctxRestoreBucketRegions, len(byRegion), strings.Join(parts, "; ")))
+	}
+	return errs
+}
+
+// RestoreBucketRegion is the one region restoreBucketRegions names, or ""
+// when it names none.
+func (c Config) RestoreBucketRegion() string {
+	for _, region := range c.RestoreBucketRegions {
+		return region
+	}
+	return ""
 }
 
 // InVPC reports whether the database Lambda runs in a VPC.
@@ -378,6 +457,52 @@ func (r *contextReader) list(key string, required bool) []string {
 	}
 	if required && len(out) == 0 {
 		r.errs = append(r.errs, fmt.Errorf("%s is empty: set it in cdk.json or with -c %s=name1,name2", key, key))
+	}
+	return out
+}
+
+// mapping reads a JSON object of strings, or a string holding a JSON object
+// or comma-separated key=value pairs (`-c restoreBucketRegions=a=eu-west-1`).
+// A missing key is an empty map.
+func (r *contextReader) mapping(key string) map[string]string {
+	raw, ok := r.ctx[key]
+	if !ok {
+		return map[string]string{}
+	}
+	out := map[string]string{}
+	switch v := raw.(type) {
+	case map[string]any:
+		for k, item := range v {
+			s, ok := item.(string)
+			if !ok {
+				r.errs = append(r.errs, fmt.Errorf("%s: %q = %v (%T) is not a string", key, k, item, item))
+				return nil
+			}
+			out[strings.TrimSpace(k)] = strings.TrimSpace(s)
+		}
+	case string:
+		v = strings.TrimSpace(v)
+		if strings.HasPrefix(v, "{") {
+			if err := json.Unmarshal([]byte(v), &out); err != nil {
+				r.errs = append(r.errs, fmt.Errorf("%s = %q: not a JSON object of strings: %v", key, v, err))
+				return nil
+			}
+			break
+		}
+		for _, pair := range strings.Split(v, ",") {
+			if pair = strings.TrimSpace(pair); pair == "" {
+				continue
+			}
+			k, val, ok := strings.Cut(pair, "=")
+			if !ok {
+				r.errs = append(r.errs, fmt.Errorf("%s: %q is not name=value", key, pair))
+				return nil
+			}
+			out[strings.TrimSpace(k)] = strings.TrimSpace(val)
+		}
+	default:
+		r.errs = append(r.errs, fmt.Errorf("%s = %v (%T): want an object of bucket names to regions", key, raw, raw))
+		return nil
 	}
 	return out
 }

@@ -58,6 +58,45 @@ func TestConfigFromContext(t *testing.T) {
 		{name: "bad email", change: map[string]any{"alarmEmail": "ops at example"}, wantErr: []string{`alarmEmail = "ops at example"`}},
 		{name: "bad KMS key", change: map[string]any{"archiveKmsKeyArn": "alias/archive"}, wantErr: []string{`archiveKmsKeyArn = "alias/archive"`}},
 		{name: "bad source KMS key", change: map[string]any{"sourceKmsKeyArns": []any{"alias/restore"}}, wantErr: []string{`sourceKmsKeyArns: "alias/restore" is not a KMS key ARN`}},
+		{name: "bad archive bucket default key", change: map[string]any{"archiveBucketKmsKeyArns": "alias/archive"}, wantErr: []string{`archiveBucketKmsKeyArns: "alias/archive" is not a KMS key ARN`}},
+		{
+			name: "archive key and bucket default keys both set",
+			change: map[string]any{
+				"archiveKmsKeyArn":        "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+				"archiveBucketKmsKeyArns": []any{"arn:aws:kms:us-east-1:123456789012:key/9999abcd-12ab-34cd-56ef-1234567890ab"},
+			},
+			wantErr: []string{"archiveKmsKeyArn and archiveBucketKmsKeyArns are both set"},
+		},
+		{
+			name:    "restoreBucketRegions as -c pairs",
+			change:  map[string]any{"restoreBuckets": "restore-a,restore-b", "restoreBucketRegions": "restore-a=eu-west-1, restore-b=eu-west-1"},
+			want:    func(c Config) any { return []any{c.RestoreBucketRegions, c.RestoreBucketRegion()} },
+			wantVal: []any{map[string]string{"restore-a": "eu-west-1", "restore-b": "eu-west-1"}, "eu-west-1"},
+		},
+		{
+			name:    "restoreBucketRegions as shipped: none",
+			want:    func(c Config) any { return c.RestoreBucketRegion() },
+			wantVal: "",
+		},
+		{
+			name:   "restore buckets in two regions",
+			change: map[string]any{"restoreBuckets": "restore-a,restore-b", "restoreBucketRegions": map[string]any{"restore-a": "us-east-1", "restore-b": "ap-southeast-7"}},
+			wantErr: []string{"restoreBucketRegions puts the restore buckets in 2 regions (restore-b in ap-southeast-7; restore-a in us-east-1): " +
+				"S3 sends a bucket's EventBridge events only in the bucket's own region"},
+		},
+		{name: "region of a bucket that is not a restore bucket", change: map[string]any{"restoreBucketRegions": `{"archive-a":"us-east-1"}`}, wantErr: []string{`restoreBucketRegions names "archive-a", which is not in restoreBuckets`}},
+		{name: "not a region", change: map[string]any{"restoreBucketRegions": `{"restore-a":"Frankfurt"}`}, wantErr: []string{`restoreBucketRegions: "Frankfurt" for bucket "restore-a" is not an AWS region name`}},
+		{
+			name:    "verify-full in a region the embedded RDS bundle lacks",
+			change:  map[string]any{"restoreBucketRegions": map[string]any{"restore-a": "il-central-1"}},
+			wantErr: []string{`databaseSslMode = "verify-full" checks the database against the RDS certificate authorities the function embeds, which have none for il-central-1`, "set databaseSslRootCert"},
+		},
+		{
+			name:    "verify-full in such a region with the region's bundle shipped",
+			change:  map[string]any{"restoreBucketRegions": map[string]any{"restore-a": "il-central-1"}, "databaseSslRootCert": "testdata/database-ca.pem"},
+			want:    func(c Config) any { return c.Database.SSLRootCert },
+			wantVal: "testdata/database-ca.pem",
+		},
 		{name: "chunk below S3's 5 MiB part", change: map[string]any{"multipartChunksizeMb": 4}, wantErr: []string{"multipartChunksizeMb = 4"}},
 		{name: "unknown storage class", change: map[string]any{"archiveStorageClass": "COLD"}, wantErr: []string{`archiveStorageClass = "COLD"`}},
 		{name: "threshold above CopyObject's 5 GB", change: map[string]any{"multipartThresholdMb": 6000}, wantErr: []string{"multipartThresholdMb = 6000"}},

@@ -23,7 +23,15 @@ type DashboardProps struct {
 	Functions map[string]awslambda.IFunction
 }
 
-// NewDashboard creates the CloudWatch dashboard "copy-files-to-archive": the
+// DashboardName is the dashboard's name: the stack's name and region
+// ("CopyFilesToArchive-us-east-1"). Dashboards are global to an account
+// (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutDashboard.html:
+// a PutDashboard with an existing name replaces that dashboard), so a fixed
+// name would collide between the stack's copies in two regions, or two
+// stacks of one account.
+const DashboardName = "${AWS::StackName}-${AWS::Region}"
+
+// NewDashboard creates the CloudWatch dashboard DashboardName: the
 // workflow's executions, the files copied and failed and the copies' bytes,
 // duration and throughput (the functions' EMF metrics, namespace
 // CopyFilesToArchive), the database calls, each function's errors and
@@ -72,7 +80,7 @@ func NewDashboard(scope constructs.Construct, id string, props *DashboardProps) 
 	}
 
 	dash := awscloudwatch.NewDashboard(scope, jsii.String(id), &awscloudwatch.DashboardProps{
-		DashboardName:   jsii.String("copy-files-to-archive"),
+		DashboardName:   awscdk.Fn_Sub(jsii.String(DashboardName), nil),
 		DefaultInterval: awscdk.Duration_Days(jsii.Number(1)),
 	})
 	dash.AddWidgets(

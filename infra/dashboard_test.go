@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 )
 
@@ -22,8 +24,10 @@ func dashboardBody(t *testing.T, s synthesized) map[string]any {
 	for _, d := range dashes {
 		props = d["Properties"].(map[string]any)
 	}
-	if props["DashboardName"] != "copy-files-to-archive" {
-		t.Errorf("DashboardName = %v", props["DashboardName"])
+	// The name is the stack's name and region: dashboards are global to
+	// an account, so a fixed name collides across regions and stacks.
+	if diff := cmp.Diff(map[string]any{"Fn::Sub": "${AWS::StackName}-${AWS::Region}"}, props["DashboardName"]); diff != "" {
+		t.Errorf("DashboardName (-want +got):\n%s", diff)
 	}
 	var b strings.Builder
 	switch body := props["DashboardBody"].(type) {

@@ -9,6 +9,8 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 )
 
 // GoFunctionProps describes one Go Lambda of the workflow.
@@ -77,7 +79,13 @@ func NewGoFunction(scope constructs.Construct, id string, props *GoFunctionProps
 		Environment:   &env,
 		LogGroup:      logGroup,
 		LoggingFormat: awslambda.LoggingFormat_JSON,
-		Tracing:       awslambda.Tracing_ACTIVE,
+		// With JSON logs Lambda drops application lines below this level
+		// by their "level" key; the EMF metric lines are INFO
+		// (metrics.Level), so a function raised to WARN would blank the
+		// dashboard. Pinned here, a deploy resets a level raised by hand.
+		ApplicationLogLevelV2: applicationLogLevel,
+		SystemLogLevelV2:      awslambda.SystemLogLevel_INFO,
+		Tracing:               awslambda.Tracing_ACTIVE,
 	}
 	if props.ReservedConcurrency > 0 {
 		fnProps.ReservedConcurrentExecutions = jsii.Number(props.ReservedConcurrency)
@@ -107,6 +115,11 @@ func NewGoFunction(scope constructs.Construct, id string, props *GoFunctionProps
 
 	return &GoFunction{Construct: c, Function: fn, Role: role, LogGroup: logGroup}
 }
+
+// applicationLogLevel is the functions' ApplicationLogLevel: the level the
+// metrics lines are written at (metrics.LambdaLogLevel), checked by the
+// stack test.
+var applicationLogLevel = awslambda.ApplicationLogLevel(metrics.LambdaLogLevel)
 
 // retention converts a day count cdk.json gives (one CloudWatch Logs
 // accepts; Config checks it) to the CDK's enum.

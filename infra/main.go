@@ -61,10 +61,12 @@ func run() error {
 		code[name] = awslambda.Code_FromAsset(jsii.String(dir), nil)
 	}
 
-	// No env: the stack is environment-agnostic, so synth needs no account.
+	// No account: synth needs none. The region only when
+	// restoreBucketRegions names the restore buckets' (StackEnv).
 	if _, err := NewArchiveCopyStack(app, stackID, &ArchiveCopyStackProps{
 		StackProps: awscdk.StackProps{
 			Description: jsii.String("copy-files-to-archive: copies files restored from Glacier to their archive bucket and records their status"),
+			Env:         StackEnv(cfg),
 		},
 		Config:       cfg,
 		FunctionCode: func(name string) awslambda.Code { return code[name] },

@@ -61,6 +61,9 @@ func NewArchiveCopyStack(scope constructs.Construct, id string, props *ArchiveCo
 	}
 
 	stack := awscdk.NewStack(scope, jsii.String(id), &props.StackProps)
+	if err := checkStackRegion(stack, cfg); err != nil {
+		return nil, err
+	}
 	s := &ArchiveCopyStack{Stack: stack, Functions: map[string]*GoFunction{}}
 	logRetention := retention(cfg.LogRetentionDays)
 
@@ -142,6 +145,32 @@ func NewArchiveCopyStack(scope constructs.Construct, id string, props *ArchiveCo
 	return s, nil
 }
 
+// checkStackRegion refuses a stack pinned to a region other than the
+// restore buckets' (restoreBucketRegions): S3 sends a bucket's EventBridge
+// events only in the bucket's own region
+// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/EventBridge.html),
+// so the rule of a stack elsewhere would never start the workflow. An
+// environment-agnostic stack (no region) is pinned by main (StackEnv).
+func checkStackRegion(stack awscdk.Stack, cfg Config) error {
+	want := cfg.RestoreBucketRegion()
+	got := stack.Region()
+	if want == "" || got == nil || *awscdk.Token_IsUnresolved(got) || *got == want {
+		return nil
+	}
+	return fmt.Errorf("%s puts the restore buckets in %s, but the stack is deployed in %s: S3 sends a bucket's EventBridge events only in the bucket's own region, so this stack would never see their restores; deploy it in %s", ctxRestoreBucketRegions, want, *got, want)
+}
+
+// StackEnv is the stack's environment: the restore buckets' region when
+// restoreBucketRegions names it (the CLI then deploys there, in the
+// current account), else none (environment-agnostic: the CLI deploys to the
+// profile's region, which must be the restore buckets').
+func StackEnv(cfg Config) *awscdk.Environment {
+	if region := cfg.RestoreBucketRegion(); region != "" {
+		return &awscdk.Environment{Region: jsii.String(region)}
+	}
+	return nil
+}
+
 // newRequestStatusFunction is the workflow's only function that reaches the
 // database and reads its two SSM parameters (the reconcile function, outside
 // the workflow, is the other: reconcile.go).
@@ -209,6 +238,20 @@ func newCopyFileFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps)
 		Actions:   jsii.Strings("s3:ListBucket"),
 		Resources: &restoreBuckets,
 	}))
+	// HeadBucket, which copyfile sends to learn an archive bucket's region
+	// (its x-amz-bucket-region), needs s3:ListBucket on the bucket
+	// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html);
+	// without it every cold start leaves an AccessDenied in CloudTrail.
+	// It also makes a HeadObject of a missing archive object answer 404.
+	var archiveBuckets []*string
+	for _, b := range cfg.ArchiveBuckets {
+		archiveBuckets = append(archiveBuckets, awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:s3:::"+b), nil))
+	}
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("FindArchiveBucketRegions"),
+		Actions:   jsii.Strings("s3:ListBucket"),
+		Resources: &archiveBuckets,
+	}))
 	// s3:PutObjectAcl: the copies carry x-amz-acl:
 	// bucket-owner-full-control (copyfile.Config.ObjectACL), and S3 asks
 	// for it on a write that sets an ACL.
@@ -224,6 +267,20 @@ func newCopyFileFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps)
 		Actions:   jsii.Strings("s3:GetObject", "s3:DeleteObject"),
 		Resources: objects(cfg.ArchiveBuckets),
 	}))
+	if len(cfg.ArchiveBucketKMSKeyARNs) > 0 {
+		// No SSE header is sent, so S3 encrypts each copy with the archive
+		// bucket's default key, on the copy role's behalf: CopyObject and
+		// CreateMultipartUpload need kms:GenerateDataKey, UploadPartCopy,
+		// CompleteMultipartUpload and the integrity check's HeadObject
+		// kms:Decrypt
+		// (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html#aws-managed-customer-managed-keys,
+		// https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html#mpuAndPermissions).
+		fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+			Sid:       jsii.String("UseArchiveBucketDefaultKeys"),
+			Actions:   jsii.Strings("kms:GenerateDataKey", "kms:Decrypt"),
+			Resources: jsii.Strings(cfg.ArchiveBucketKMSKeyARNs...),
+		}))
+	}
 	if cfg.ArchiveKMSKeyARN != "" {
 		// A copy into an SSE-KMS bucket encrypts with the key (and a
 		// multipart upload reads it back to complete).

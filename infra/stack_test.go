@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
@@ -57,6 +59,13 @@ type synthesized struct {
 // `cdk synth -c key=value` would, with a stand-in for the Lambda code.
 func synth(t *testing.T, overrides map[string]any) synthesized {
 	t.Helper()
+	return synthEnv(t, overrides, func(Config) *awscdk.Environment { return nil })
+}
+
+// synthEnv is synth with the stack's environment chosen from the Config
+// (StackEnv, as main does, or a fixed one).
+func synthEnv(t *testing.T, overrides map[string]any, env func(Config) *awscdk.Environment) synthesized {
+	t.Helper()
 	ctx := cdkJSONContext(t)
 	for k, v := range overrides {
 		ctx[k] = v
@@ -71,6 +80,7 @@ func synth(t *testing.T, overrides map[string]any) synthesized {
 		t.Fatal(err)
 	}
 	stack, err := NewArchiveCopyStack(app, stackID, &ArchiveCopyStackProps{
+		StackProps:   awscdk.StackProps{Env: env(cfg)},
 		Config:       cfg,
 		FunctionCode: func(string) awslambda.Code { return awslambda.Code_FromAsset(jsii.String(codeDir), nil) },
 	})
@@ -326,6 +336,24 @@ func TestStackWithDefaults(t *testing.T) {
 			if _, inVPC := p["VpcConfig"]; inVPC {
 				t.Errorf("%s is in a VPC though no vpcId is set", name)
 			}
+		}
+	})
+
+	t.Run("application log level pinned to the metrics lines' level", func(t *testing.T) {
+		// THEN every function's ApplicationLogLevel is the level the EMF
+		// metrics lines are written at (Lambda drops JSON lines below it,
+		// so a higher level would blank the dashboard), and SystemLogLevel
+		// keeps Lambda's START/END/REPORT lines
+		for _, name := range functionNames {
+			lc := s.props(t, s.functionID(name))["LoggingConfig"].(map[string]any)
+			got := map[string]any{"ApplicationLogLevel": lc["ApplicationLogLevel"], "SystemLogLevel": lc["SystemLogLevel"]}
+			want := map[string]any{"ApplicationLogLevel": metrics.LambdaLogLevel, "SystemLogLevel": "INFO"}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%s LoggingConfig (-want +got):\n%s", name, diff)
+			}
+		}
+		if metrics.Level != slog.LevelInfo || metrics.LambdaLogLevel != "INFO" {
+			t.Errorf("metrics lines at %v, pinned level %s: they must agree", metrics.Level, metrics.LambdaLogLevel)
 		}
 	})
 
@@ -597,9 +625,12 @@ func TestStackWithDefaults(t *testing.T) {
 		write := bySid(t, sts, "WriteArchiveObjects")
 		verify := bySid(t, sts, "VerifyArchiveObjects")
 		list := bySid(t, sts, "TellMissingRestoredObjects")
+		regions := bySid(t, sts, "FindArchiveBucketRegions")
 		got := map[string]any{
 			"list":             actions(list),
 			"list resources":   asList(list["Resource"]),
+			"head bucket":      actions(regions),
+			"head resources":   asList(regions["Resource"]),
 			"read":             actions(read),
 			"read resources":   asList(read["Resource"]),
 			"write":            actions(write),
@@ -609,8 +640,11 @@ func TestStackWithDefaults(t *testing.T) {
 		}
 		archive := []any{sub("arn:${AWS::Partition}:s3:::archive-a/*")}
 		want := map[string]any{
-			"list":             []string{"s3:ListBucket"},
-			"list resources":   []any{sub("arn:${AWS::Partition}:s3:::restore-a"), sub("arn:${AWS::Partition}:s3:::restore-b")},
+			"list":           []string{"s3:ListBucket"},
+			"list resources": []any{sub("arn:${AWS::Partition}:s3:::restore-a"), sub("arn:${AWS::Partition}:s3:::restore-b")},
+			// HeadBucket (the archive bucket's region) needs s3:ListBucket.
+			"head bucket":      []string{"s3:ListBucket"},
+			"head resources":   []any{sub("arn:${AWS::Partition}:s3:::archive-a")},
 			"read":             []string{"s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"},
 			"read resources":   []any{sub("arn:${AWS::Partition}:s3:::restore-a/*"), sub("arn:${AWS::Partition}:s3:::restore-b/*")},
 			"write":            []string{"s3:PutObject", "s3:PutObjectAcl", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"},
@@ -623,7 +657,7 @@ func TestStackWithDefaults(t *testing.T) {
 		}
 		for _, st := range sts {
 			for _, a := range actions(st) {
-				if strings.HasPrefix(a, "s3:") && !slices.Contains([]string{"TellMissingRestoredObjects", "ReadRestoredObjects", "WriteArchiveObjects", "VerifyArchiveObjects"}, st["Sid"].(string)) {
+				if strings.HasPrefix(a, "s3:") && !slices.Contains([]string{"TellMissingRestoredObjects", "FindArchiveBucketRegions", "ReadRestoredObjects", "WriteArchiveObjects", "VerifyArchiveObjects"}, st["Sid"].(string)) {
 					t.Errorf("copy-file has another S3 statement: %v", st)
 				}
 				if strings.HasPrefix(a, "kms:") {
@@ -932,4 +966,83 @@ func functionsBut(name string) []string {
 		}
 	}
 	return out
+}
+
+func TestStackWithArchiveBucketDefaultKeys(t *testing.T) {
+	// GIVEN archive buckets whose default encryption is SSE-KMS under
+	// customer managed keys (archiveBucketKmsKeyArns), no archiveKmsKeyArn,
+	// and the restore buckets' region named (restoreBucketRegions)
+	keys := []any{
+		"arn:aws:kms:eu-west-1:123456789012:key/aaaa1111-12ab-34cd-56ef-1234567890ab",
+		"arn:aws:kms:eu-central-1:210987654321:key/bbbb2222-12ab-34cd-56ef-1234567890ab",
+	}
+	// WHEN the stack is synthesized with the environment main gives it
+	s := synthEnv(t, map[string]any{
+		"restoreBuckets":          []any{"restore-a"},
+		"archiveBuckets":          []any{"archive-a", "archive-b"},
+		"archiveBucketKmsKeyArns": keys,
+		"restoreBucketRegions":    map[string]any{"restore-a": "eu-west-1"},
+	}, StackEnv)
+
+	t.Run("copy Lambda may use the buckets' default keys, and sends no SSE header", func(t *testing.T) {
+		// THEN the copy role may GenerateDataKey and Decrypt with exactly
+		// those keys (S3 encrypts each copy with the bucket's key on the
+		// role's behalf: CopyObject, CreateMultipartUpload; UploadPartCopy,
+		// Complete, the check's HeadObject), and the function is not told
+		// to send a key (ARCHIVE_KMS_KEY_ID unset)
+		sts := s.statements(s.roleID(statemachine.FunctionCopyFile))
+		use := bySid(t, sts, "UseArchiveBucketDefaultKeys")
+		got := map[string]any{"actions": actions(use), "resources": asList(use["Resource"])}
+		want := map[string]any{"actions": []string{"kms:GenerateDataKey", "kms:Decrypt"}, "resources": keys}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("UseArchiveBucketDefaultKeys (-want +got):\n%s", diff)
+		}
+		for _, st := range sts {
+			if st["Sid"] != "UseArchiveBucketDefaultKeys" && slices.ContainsFunc(actions(st), func(a string) bool { return strings.HasPrefix(a, "kms:") }) {
+				t.Errorf("another KMS statement: %v", st)
+			}
+		}
+		env := s.props(t, s.functionID(statemachine.FunctionCopyFile))["Environment"].(map[string]any)["Variables"].(map[string]any)
+		if v, ok := env["ARCHIVE_KMS_KEY_ID"]; ok {
+			t.Errorf("ARCHIVE_KMS_KEY_ID = %v: the copies must take the buckets' default encryption", v)
+		}
+	})
+
+	t.Run("stack is deployed in the restore buckets' region", func(t *testing.T) {
+		// THEN the stack is pinned to eu-west-1, where S3 sends the restore
+		// buckets' EventBridge events
+		if got := *s.stack.Region(); got != "eu-west-1" {
+			t.Errorf("stack region %q, want eu-west-1", got)
+		}
+	})
+
+	t.Run("cdk-nag AwsSolutions has no unsuppressed finding", func(t *testing.T) {
+		if f := nagFindings(s); len(f) > 0 {
+			t.Errorf("cdk-nag findings:\n%s", strings.Join(f, "\n"))
+		}
+	})
+}
+
+func TestStackRefusesRestoreBucketsOfAnotherRegion(t *testing.T) {
+	// GIVEN restore buckets in eu-west-1 and a stack pinned to us-east-1
+	ctx := cdkJSONContext(t)
+	ctx["restoreBuckets"] = []any{"restore-a"}
+	ctx["archiveBuckets"] = []any{"archive-a"}
+	ctx["restoreBucketRegions"] = map[string]any{"restore-a": "eu-west-1"}
+	cfg, err := ConfigFromContext(func(k string) any { return ctx[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// WHEN the stack is built
+	app := awscdk.NewApp(&awscdk.AppProps{Outdir: jsii.String(t.TempDir())})
+	_, err = NewArchiveCopyStack(app, stackID, &ArchiveCopyStackProps{
+		StackProps: awscdk.StackProps{Env: &awscdk.Environment{Region: jsii.String("us-east-1")}},
+		Config:     cfg,
+	})
+	// THEN it fails, saying why and where to deploy
+	want := "restoreBucketRegions puts the restore buckets in eu-west-1, but the stack is deployed in us-east-1: " +
+		"S3 sends a bucket's EventBridge events only in the bucket's own region, so this stack would never see their restores; deploy it in eu-west-1"
+	if err == nil || err.Error() != want {
+		t.Errorf("error = %v\nwant %s", err, want)
+	}
 }

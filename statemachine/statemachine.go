@@ -86,8 +86,10 @@ type Settings struct {
 // copy of a large object takes minutes; the others are quick. A task's
 // timeout in the definition must exceed its function's, so that the
 // Lambda's own timeout fires first and reaches the workflow as
-// Lambda.Unknown ("Task timed out after ..."), not as States.Timeout. Only
-// "Copy file" retries Lambda.Unknown; the other tasks go straight to their
+// Sandbox.Timedout ("Task timed out after ..."; Lambda.Unknown on older
+// runtimes, https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-invocation.html#troubleshooting-timeouts),
+// not as States.Timeout. Only "Copy file" retries a function timeout (both
+// names); the other tasks go straight to their
 // Catch (the status tasks count the file as failed, "Read restored files"
 // rejects the event) and "Report results" fails the execution.
 const (
@@ -183,7 +185,7 @@ func (s Settings) ValidatePolicy() error {
 	timeoutAbove := func(key string, v, fnSecs int, fn string) {
 		switch {
 		case v <= fnSecs:
-			errs = append(errs, fmt.Errorf("%s = %d: must exceed %s timeout of %d s, so that the Lambda's own timeout fires first (Lambda.Unknown, which only the copy task retries)", key, v, fn, fnSecs))
+			errs = append(errs, fmt.Errorf("%s = %d: must exceed %s timeout of %d s, so that the Lambda's own timeout fires first (Sandbox.Timedout, which only the copy task retries)", key, v, fn, fnSecs))
 		case v > maxSeconds:
 			errs = append(errs, fmt.Errorf("%s = %d: must be at most %d", key, v, maxSeconds))
 		}

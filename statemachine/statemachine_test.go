@@ -115,6 +115,15 @@ var lambdaFaults = []string{
 	"Lambda.TooManyRequestsException",
 }
 
+// functionTimeoutErrors are the names a Lambda function's own timeout
+// reaches a state machine by: Sandbox.Timedout today (Lambda's
+// troubleshooting page, "Function times out during Init phase
+// (Sandbox.Timedout)",
+// https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-invocation.html#troubleshooting-timeouts),
+// Lambda.Unknown from older runtimes and for an out-of-memory kill. "Copy
+// file" retries both: a copy that overran its invocation is worth another.
+var functionTimeoutErrors = []string{"Lambda.Unknown", "Sandbox.Timedout"}
+
 var lambdaFaultRetrier = retrier{
 	ErrorEquals:     []string{"Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"},
 	IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 2, MaxDelaySeconds: 10, JitterStrategy: "FULL",
@@ -174,7 +183,7 @@ func TestRenderRetryAndCatch(t *testing.T) {
 			states := allStates(renderDoc(t, withARNs(tc.settings)))
 
 			copyRetrier := tc.wantCopy
-			copyRetrier.ErrorEquals = append([]string{"TransientCopyError"}, append(lambdaFaultRetrier.ErrorEquals, "Lambda.Unknown")...)
+			copyRetrier.ErrorEquals = append([]string{"TransientCopyError"}, append(lambdaFaultRetrier.ErrorEquals, functionTimeoutErrors...)...)
 			copyRetrier.JitterStrategy = "FULL"
 			dbRetrier := tc.wantDBTry
 			dbRetrier.ErrorEquals = []string{"DatabaseUnavailableError"}
@@ -722,8 +731,9 @@ func TestASLValidator(t *testing.T) {
 }
 
 // Retry and Catch name only routed errors (contract.RoutedErrors, the Go
-// error types the functions return) and Step Functions' own States.* and
-// Lambda.* errors: a misspelt name would never match.
+// error types the functions return), Step Functions' own States.* and
+// Lambda.* errors and Lambda's function timeout (functionTimeoutErrors): a
+// misspelt name would never match.
 func TestErrorEqualsNamesOnlyRoutedErrors(t *testing.T) {
 	known := map[string]bool{}
 	for _, name := range contract.RoutedErrors {
@@ -739,7 +749,7 @@ func TestErrorEqualsNamesOnlyRoutedErrors(t *testing.T) {
 		}
 		for _, errs := range lists {
 			for _, e := range errs {
-				if !known[e] && !strings.HasPrefix(e, "States.") && !strings.HasPrefix(e, "Lambda.") {
+				if !known[e] && !strings.HasPrefix(e, "States.") && !strings.HasPrefix(e, "Lambda.") && !slices.Contains(functionTimeoutErrors, e) {
 					t.Errorf("%s: ErrorEquals names %q, which is not in contract.RoutedErrors", name, e)
 				}
 			}

@@ -1,7 +1,8 @@
 // Command replay-dlq replays the restore events in the copy workflow's
 // dead-letter queue: one StartExecution per message, deleting a message only
-// after its execution started. --dry-run lists the messages and what would
-// be started, changing nothing.
+// after its execution started (a message whose execution an earlier replay
+// started and which still runs is kept until it has ended). --dry-run lists
+// the messages and what would be started, changing nothing.
 //
 //	go run ./cmd/replay-dlq --queue-url URL --state-machine-arn ARN [--dry-run] [--max N]
 //

@@ -19,6 +19,7 @@ import (
 	"io"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -39,6 +40,7 @@ type SQSAPI interface {
 // SFNAPI is the part of the Step Functions client the replay uses.
 type SFNAPI interface {
 	StartExecution(context.Context, *sfn.StartExecutionInput, ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)
+	DescribeExecution(context.Context, *sfn.DescribeExecutionInput, ...func(*sfn.Options)) (*sfn.DescribeExecutionOutput, error)
 }
 
 // Config says what to replay where.
@@ -64,9 +66,14 @@ type Summary struct {
 	Listed  int // dry run: messages listed
 	Started int // executions started, messages deleted
 	// AlreadyStarted counts messages whose execution a previous replay had
-	// started (the same execution name) but not deleted: deleted now.
+	// started (the same execution name) but not deleted, and which has
+	// ended: deleted now.
 	AlreadyStarted int
-	Failed         int // left in the queue, with the reason printed
+	// StillRunning counts messages whose execution a previous replay
+	// started and which is still running: kept in the queue until it has
+	// ended (a later replay then deletes them).
+	StillRunning int
+	Failed       int // left in the queue, with the reason printed
 }
 
 // ConfigError is a bad Config (exit status 2).
@@ -109,11 +116,15 @@ var deadLetterAttributes = []string{"ERROR_CODE", "ERROR_MESSAGE", "EXHAUSTED_RE
 // one execution per message, printing one line per message to out. The
 // execution is named after the message id ("dlq-" + id): if a replay
 // stopped between StartExecution and DeleteMessage, the next one finds the
-// execution already there (Step Functions refuses a second Standard
-// execution of the same name for 90 days) and only deletes the message, so
-// no event is copied twice by the replay. A message whose execution cannot
-// be started stays in the queue; Replay goes on with the others and returns
-// an error counting them.
+// execution already there (DescribeExecution of that name) and starts
+// nothing, so no event is copied twice by the replay. If that execution has
+// ended the message is deleted; while it runs the message is kept (and
+// reported as still running), since StartExecution with the name and input
+// of a running Standard execution succeeds without starting anything
+// (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html,
+// idempotency) and would have been taken for a fresh start. A message whose
+// execution cannot be started stays in the queue; Replay goes on with the
+// others and returns an error counting them.
 func Replay(ctx context.Context, q SQSAPI, sf SFNAPI, cfg Config, out io.Writer) (Summary, error) {
 	var sum Summary
 	if err := cfg.Check(); err != nil {
@@ -161,6 +172,9 @@ func Replay(ctx context.Context, q SQSAPI, sf SFNAPI, cfg Config, out io.Writer)
 		}
 	}
 	what := fmt.Sprintf("%d started, %d already started by an earlier replay, %d failed", sum.Started, sum.AlreadyStarted, sum.Failed)
+	if sum.StillRunning > 0 {
+		what += fmt.Sprintf(", %d kept while their execution still runs (replay again once they have ended)", sum.StillRunning)
+	}
 	if cfg.DryRun {
 		what = fmt.Sprintf("%d listed (dry run: nothing started or deleted)", sum.Listed)
 	}
@@ -191,6 +205,26 @@ func handle(ctx context.Context, q SQSAPI, sf SFNAPI, cfg Config, m sqstypes.Mes
 		return false
 	}
 	name := ExecutionName(id)
+	arn := executionARN(cfg.StateMachineARN, name)
+	prior, err := sf.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+	var missing *sfntypes.ExecutionDoesNotExist
+	switch {
+	case errors.As(err, &missing):
+		// Not started yet: start it below.
+	case err != nil:
+		sum.Failed++
+		fmt.Fprintf(out, "%s\n  NOT REPLAYED (kept in the queue): DescribeExecution %s: %v\n", line, arn, err)
+		return false
+	case !ended(prior.Status):
+		sum.StillRunning++
+		fmt.Fprintf(out, "%s\n  execution %s, started by an earlier replay at %s, is still %s: message kept until it has ended\n",
+			line, name, aws.ToTime(prior.StartDate).UTC().Format(time.RFC3339), prior.Status)
+		return false
+	default:
+		sum.AlreadyStarted++
+		line += fmt.Sprintf("\n  execution %s was already started by an earlier replay (%s)", name, prior.Status)
+		return deleteMessage(ctx, q, cfg, m, out, line)
+	}
 	started, err := sf.StartExecution(ctx, &sfn.StartExecutionInput{
 		StateMachineArn: aws.String(cfg.StateMachineARN),
 		Name:            aws.String(name),
@@ -209,6 +243,12 @@ func handle(ctx context.Context, q SQSAPI, sf SFNAPI, cfg Config, m sqstypes.Mes
 		sum.Started++
 		line += "\n  started " + aws.ToString(started.ExecutionArn)
 	}
+	return deleteMessage(ctx, q, cfg, m, out, line)
+}
+
+// deleteMessage deletes a replayed message; it reports whether the message
+// is gone (or hidden until a later replay deletes it).
+func deleteMessage(ctx context.Context, q SQSAPI, cfg Config, m sqstypes.Message, out io.Writer, line string) bool {
 	if _, err := q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(cfg.QueueURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
 		// The execution runs; the message comes back after the visibility
 		// timeout and the next replay finds the execution by its name.
@@ -217,6 +257,22 @@ func handle(ctx context.Context, q SQSAPI, sf SFNAPI, cfg Config, m sqstypes.Mes
 	}
 	fmt.Fprintf(out, "%s; message deleted\n", line)
 	return true
+}
+
+// ended reports whether an execution in this status has ended (a
+// PENDING_REDRIVE one is about to run again).
+func ended(status sfntypes.ExecutionStatus) bool {
+	switch status {
+	case sfntypes.ExecutionStatusSucceeded, sfntypes.ExecutionStatusFailed, sfntypes.ExecutionStatusTimedOut, sfntypes.ExecutionStatusAborted:
+		return true
+	}
+	return false
+}
+
+// executionARN is the ARN of the execution name of the state machine:
+// arn:PARTITION:states:REGION:ACCOUNT:execution:MACHINE:NAME.
+func executionARN(stateMachineARN, name string) string {
+	return strings.Replace(stateMachineARN, ":stateMachine:", ":execution:", 1) + ":" + name
 }
 
 // ExecutionName is the name of the execution replaying message id:

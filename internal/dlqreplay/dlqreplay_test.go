@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/motoserver"
 )
@@ -109,6 +110,23 @@ func (w *world) queueDepth() int {
 	return n
 }
 
+// visibleMessages counts the messages a receive sees now, leaving them
+// visible (queueDepth hides what it counts).
+func (w *world) visibleMessages() int {
+	w.t.Helper()
+	out, err := w.sqs.ReceiveMessage(w.ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(w.queueURL), MaxNumberOfMessages: 10})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	for _, m := range out.Messages {
+		if _, err := w.sqs.ChangeMessageVisibility(w.ctx, &sqs.ChangeMessageVisibilityInput{
+			QueueUrl: aws.String(w.queueURL), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0}); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+	return len(out.Messages)
+}
+
 func sampleEvent(t *testing.T, key string) string {
 	t.Helper()
 	b, err := os.ReadFile("../../shared/parseevent/testdata/eventbridge-object-restore-completed.json")
@@ -176,22 +194,63 @@ func TestReplay(t *testing.T) {
 		}
 	})
 
-	t.Run("a message whose execution was started by an earlier replay is only deleted", func(t *testing.T) {
+	t.Run("a message whose execution is still running is kept until it has ended, then only deleted", func(t *testing.T) {
+		// GIVEN a message whose execution an earlier replay started (and
+		// stopped before deleting the message); moto's execution stays
+		// RUNNING, as a long copy's would
 		w := newWorld(t, srv)
 		body := sampleEvent(t, "granules/again.h5")
 		id := w.deadLetter(body)
-		// An earlier replay started it and stopped before deleting.
-		if _, err := w.sfn.StartExecution(w.ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(w.smARN),
-			Name: aws.String(ExecutionName(id)), Input: aws.String(body)}); err != nil {
+		prior, err := w.sfn.StartExecution(w.ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(w.smARN),
+			Name: aws.String(ExecutionName(id)), Input: aws.String(body)})
+		if err != nil {
 			t.Fatal(err)
 		}
+
+		// WHEN the replay runs while the execution runs
 		var out bytes.Buffer
 		sum, err := Replay(w.ctx, w.sqs, w.sfn, Config{QueueURL: w.queueURL, StateMachineARN: w.smARN}, &out)
 		if err != nil {
 			t.Fatalf("Replay: %v\n%s", err, out.String())
 		}
-		if sum.Started+sum.AlreadyStarted != 1 || len(w.executions()) != 1 {
-			t.Errorf("summary %+v, executions %v: want the one execution, not a second", sum, w.executions())
+		// THEN it starts nothing, says the execution still runs, and keeps
+		// the message (in AWS StartExecution of a running execution with
+		// the same name and input succeeds: it must not be taken for a
+		// start)
+		if diff := cmp.Diff(Summary{StillRunning: 1}, sum); diff != "" {
+			t.Errorf("summary while running (-want +got):\n%s\n%s", diff, out.String())
+		}
+		for _, want := range []string{
+			"execution " + ExecutionName(id) + ", started by an earlier replay at ",
+			"is still RUNNING: message kept until it has ended",
+			"replay-dlq: 0 started, 0 already started by an earlier replay, 0 failed, 1 kept while their execution still runs",
+		} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("output lacks %q:\n%s", want, out.String())
+			}
+		}
+		if n := w.visibleMessages(); n != 1 {
+			t.Errorf("%d messages in the queue while the execution runs, want 1", n)
+		}
+
+		// WHEN the execution has ended and the replay runs again
+		if _, err := w.sfn.StopExecution(w.ctx, &sfn.StopExecutionInput{ExecutionArn: prior.ExecutionArn}); err != nil {
+			t.Fatal(err)
+		}
+		out.Reset()
+		sum, err = Replay(w.ctx, w.sqs, w.sfn, Config{QueueURL: w.queueURL, StateMachineARN: w.smARN}, &out)
+		if err != nil {
+			t.Fatalf("Replay: %v\n%s", err, out.String())
+		}
+		// THEN the message is deleted, still with the one execution
+		if diff := cmp.Diff(Summary{AlreadyStarted: 1}, sum); diff != "" {
+			t.Errorf("summary after the execution ended (-want +got):\n%s\n%s", diff, out.String())
+		}
+		if !strings.Contains(out.String(), "was already started by an earlier replay (ABORTED); message deleted") {
+			t.Errorf("output:\n%s", out.String())
+		}
+		if got := w.executions(); len(got) != 1 {
+			t.Errorf("executions %v: want the one execution, not a second", got)
 		}
 		if n := w.queueDepth(); n != 0 {
 			t.Errorf("%d messages left in the queue", n)

@@ -6,7 +6,9 @@
 // Only synchronous invocation (RequestResponse) is served. A handler error is
 // answered as AWS answers it: HTTP 200, header X-Amz-Function-Error:
 // Unhandled, body {"errorType": ..., "errorMessage": ...}, the errorType
-// computed by the same rule aws-lambda-go uses in the Lambda runtime.
+// computed by the same rule aws-lambda-go uses in the Lambda runtime; an
+// invocation that runs into the function's Timeout is answered
+// {"errorType": "Sandbox.Timedout", ...}, as Lambda answers it.
 package invokeapi
 
 import (
@@ -40,7 +42,9 @@ type Function struct {
 	Handler lambda.Handler
 	// Timeout, when set, is the function's configured timeout: each
 	// invocation's context gets that deadline, as in Lambda, so handlers
-	// that plan around their deadline behave as deployed.
+	// that plan around their deadline behave as deployed, and an
+	// invocation that has not answered by then is answered as Lambda
+	// answers it: errorType Sandbox.Timedout (TimeoutErrorType).
 	Timeout time.Duration
 	// ThrottleFirst, when positive, makes the server refuse the function's
 	// first ThrottleFirst invocations as Lambda refuses an invocation
@@ -224,12 +228,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		AwsRequestID:       fmt.Sprintf("local-%08d", id),
 		InvokedFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:" + name,
 	})
+	var out []byte
 	if fn.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, fn.Timeout)
-		defer cancel()
+		out, err = s.invokeWithin(ctx, fn, payload, fmt.Sprintf("local-%08d", id))
+	} else {
+		out, err = s.invoke(ctx, fn.Handler, payload)
 	}
-	out, err := s.invoke(ctx, fn.Handler, payload)
 	s.end(id, name)
 
 	w.Header().Set("Content-Type", "application/json")
@@ -237,8 +241,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		w.Header().Set("X-Amz-Function-Error", "Unhandled")
 		errorType, errorMessage := s.report(err)
-		if pe, ok := err.(*panicError); ok {
-			errorType, errorMessage = pe.typ, pe.msg
+		switch e := err.(type) {
+		case *panicError:
+			errorType, errorMessage = e.typ, e.msg
+		case *timeoutError:
+			errorType, errorMessage = TimeoutErrorType, e.Error()
 		}
 		body, _ := json.Marshal(invokeError{ErrorType: errorType, ErrorMessage: errorMessage})
 		w.WriteHeader(http.StatusOK)
@@ -247,6 +254,58 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK)
 	w.Write(out) //nolint:errcheck // the engine sees a broken connection.
+}
+
+// TimeoutErrorType is the errorType Lambda reports for an invocation that
+// ran into the function's timeout: the runtime is stopped at the deadline and
+// the caller gets {"errorType": "Sandbox.Timedout", "errorMessage":
+// "RequestId: ... Error: Task timed out after N.NN seconds"}, which reaches a
+// state machine as the error Sandbox.Timedout (Lambda's troubleshooting page,
+// https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-invocation.html#troubleshooting-timeouts;
+// older runtimes said Lambda.Unknown).
+const TimeoutErrorType = "Sandbox.Timedout"
+
+// timeoutError is an invocation stopped at the function's deadline.
+type timeoutError struct {
+	requestID string
+	timeout   time.Duration
+}
+
+func (e *timeoutError) Error() string {
+	return fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", e.requestID, e.timeout.Seconds())
+}
+
+// invokeWithin runs the handler with the function's deadline on its context
+// and answers as Lambda does when the deadline passes first: Lambda stops
+// the runtime there, so the caller gets a timeout error, never what the
+// handler returns later (a handler that returns only after the deadline,
+// error or not, would have been killed). The handler's goroutine is left to
+// finish on its own: a process cannot stop it, and its context is done.
+func (s *Server) invokeWithin(ctx context.Context, fn Function, payload []byte, requestID string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, fn.Timeout)
+	defer cancel()
+	type result struct {
+		out []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		out, err := s.invoke(ctx, fn.Handler, payload)
+		done <- result{out, err}
+	}()
+	select {
+	case r := <-done:
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, &timeoutError{requestID: requestID, timeout: fn.Timeout}
+		}
+		return r.out, r.err
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return nil, &timeoutError{requestID: requestID, timeout: fn.Timeout}
+		}
+		r := <-done // the request was cancelled (server closing): wait for the handler
+		return r.out, r.err
+	}
 }
 
 // invoke runs the handler. A panic is reported as the Lambda runtime

@@ -2,6 +2,7 @@ package invokeapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -169,5 +170,67 @@ func TestThrottleFirst(t *testing.T) {
 	}
 	if srv.Throttled("busy") != 2 || srv.Calls("busy") != 1 {
 		t.Errorf("Throttled = %d, Calls = %d; want 2 and 1", srv.Throttled("busy"), srv.Calls("busy"))
+	}
+}
+
+// A handler still running at the function's timeout is answered as Lambda
+// answers it: Unhandled, errorType Sandbox.Timedout, "Task timed out after
+// N.NN seconds"; so is one that returns only after the deadline (Lambda
+// would have stopped it), whatever it returned. One that returns in time
+// is answered with its result.
+func TestFunctionTimeout(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	handler := lambda.NewHandler(func(ctx context.Context, in map[string]string) (map[string]string, error) {
+		switch in["do"] {
+		case "hang": // ignores its deadline
+			<-release
+		case "late": // notices the deadline, returns just after it
+			<-ctx.Done()
+			time.Sleep(10 * time.Millisecond)
+			return map[string]string{"late": "yes"}, nil
+		}
+		return map[string]string{"ok": "yes"}, nil
+	})
+	srv, err := Start([]Function{{Name: "slow", Handler: handler, Timeout: 200 * time.Millisecond}}, report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+
+	type answer struct {
+		FunctionError string
+		ErrorType     string
+		Message       string
+	}
+	timedOut := answer{"Unhandled", TimeoutErrorType, "Error: Task timed out after 0.20 seconds"}
+	for do, want := range map[string]answer{"hang": timedOut, "late": timedOut, "quick": {"", "", ""}} {
+		t.Run(do, func(t *testing.T) {
+			resp, err := http.Post(srv.URL+"/2015-03-31/functions/slow/invocations", "application/json", strings.NewReader(`{"do":"`+do+`"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body struct {
+				ErrorType    string `json:"errorType"`
+				ErrorMessage string `json:"errorMessage"`
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err := json.Unmarshal(raw, &body); err != nil {
+				t.Fatalf("body %s: %v", raw, err)
+			}
+			// "RequestId: local-N Error: ...": the id varies.
+			_, msg, _ := strings.Cut(body.ErrorMessage, " Error: ")
+			if msg != "" {
+				msg = "Error: " + msg
+			}
+			got := answer{resp.Header.Get("X-Amz-Function-Error"), body.ErrorType, msg}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("answer (-want +got):\n%s\nbody %s", diff, raw)
+			}
+			if want.ErrorType != "" && !strings.HasPrefix(body.ErrorMessage, "RequestId: local-") {
+				t.Errorf("errorMessage %q does not start with the request id", body.ErrorMessage)
+			}
+		})
 	}
 }

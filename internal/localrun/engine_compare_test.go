@@ -6,6 +6,7 @@ package localrun
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
 var (
@@ -180,6 +182,91 @@ func TestEnginesNameLambdaServiceErrors(t *testing.T) {
 				}
 			}
 			if diff := cmp.Diff([]string{"Lambda.TooManyRequestsException", "Lambda.TooManyRequestsException"}, names); diff != "" {
+				t.Errorf("failed attempts' error names on %s (-want +got):\n%s", engine, diff)
+			}
+		})
+	}
+}
+
+// copyFileRetry is the Retry list of the deployed definition's "Copy file"
+// state (the default settings rendered).
+func copyFileRetry(t *testing.T) json.RawMessage {
+	t.Helper()
+	s := statemachine.DefaultSettings()
+	s.FunctionARNs = map[string]string{}
+	for _, f := range statemachine.Functions {
+		s.FunctionARNs[f.Name] = "arn:aws:lambda:us-east-1:123456789012:function:" + f.Name
+	}
+	def, err := statemachine.Render(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		States map[string]struct {
+			ItemProcessor struct {
+				States map[string]struct{ Retry json.RawMessage }
+			}
+		}
+	}
+	if err := json.Unmarshal(def, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range doc.States {
+		if r, ok := st.ItemProcessor.States["Copy file"]; ok {
+			return r.Retry
+		}
+	}
+	t.Fatal(`no "Copy file" state in the rendered definition`)
+	return nil
+}
+
+// A copy invocation that runs into the function's timeout: Lambda stops it
+// and the state machine sees Sandbox.Timedout
+// (https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-invocation.html#troubleshooting-timeouts),
+// which both engines get from the local Invoke API (it stops waiting at the
+// function's Timeout). With the deployed "Copy file" Retry list the attempt
+// is retried and the next one succeeds, on both engines.
+func TestEnginesRetryACopyThatTimesOut(t *testing.T) {
+	definition := `{
+	  "StartAt": "Copy file",
+	  "States": {
+	    "Copy file": {
+	      "Type": "Task",
+	      "Resource": "arn:aws:lambda:us-east-1:123456789012:function:copy",
+	      "TimeoutSeconds": 30,
+	      "Retry": ` + string(copyFileRetry(t)) + `,
+	      "End": true
+	    }
+	  }
+	}`
+	for _, engine := range []string{EngineNode, EngineMoto} {
+		t.Run(engine, func(t *testing.T) {
+			var mu sync.Mutex
+			calls := 0
+			overruns := lambda.NewHandler(func(ctx context.Context, in map[string]any) (map[string]any, error) {
+				mu.Lock()
+				calls++
+				first := calls == 1
+				mu.Unlock()
+				if first {
+					// Past the deadline, as a copy stuck beyond its
+					// deadline margin would be.
+					<-ctx.Done()
+					time.Sleep(50 * time.Millisecond)
+				}
+				return map[string]any{"complete": true}, nil
+			})
+			res := runOn(t, engine, definition, invokeapi.Function{Name: "copy", Handler: overruns, Timeout: time.Second})
+			if !res.Succeeded() {
+				t.Fatalf("%s: %s %s, want success after the timed-out attempt is retried", res.Status, res.ErrorName(), res.CauseText())
+			}
+			var names []string
+			for _, ev := range res.History {
+				if ev.Type == "StateFailed" {
+					names = append(names, ev.Error)
+				}
+			}
+			if diff := cmp.Diff([]string{invokeapi.TimeoutErrorType}, names); diff != "" {
 				t.Errorf("failed attempts' error names on %s (-want +got):\n%s", engine, diff)
 			}
 		})

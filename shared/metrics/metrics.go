@@ -90,6 +90,19 @@ type Writer struct {
 // LogMessage is the message of a metrics log line.
 const LogMessage = "metrics"
 
+// Level is the level of every metrics line ("level":"INFO"), and
+// LambdaLogLevel the application log level the functions must be deployed
+// with for Lambda to keep them: with the JSON log format Lambda drops
+// application lines below the function's ApplicationLogLevel by their
+// "level" key (and counts a line without one as INFO),
+// https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html.
+// A function raised to WARN would lose every metric, so infra pins the
+// functions' ApplicationLogLevel to LambdaLogLevel.
+const (
+	Level          = slog.LevelInfo
+	LambdaLogLevel = "INFO"
+)
+
 // New returns a Writer of function's metrics to logger.
 func New(logger *slog.Logger, function string) *Writer {
 	return &Writer{logger: logger, function: function, now: time.Now}
@@ -113,7 +126,7 @@ func (w *Writer) Emit(ctx context.Context, dims []Dimension, ms ...Metric) {
 	if len(kept) == 0 {
 		return
 	}
-	r := slog.NewRecord(w.now(), slog.LevelInfo, LogMessage, 0)
+	r := slog.NewRecord(w.now(), Level, LogMessage, 0)
 	r.AddAttrs(w.Attrs(dims, kept...)...)
 	// The handler, not the logger: the logger would drop the record below
 	// its level.

@@ -67,3 +67,40 @@ func TestEmitSkipsNonNumbers(t *testing.T) {
 	var nilWriter *Writer
 	nilWriter.Emit(context.Background(), nil, Metric{"B", Count, 1}) // no panic
 }
+
+// lambdaKeeps applies Lambda's log-level filter for JSON logs
+// (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html):
+// an application line is kept when its "level" is at or above the
+// function's ApplicationLogLevel; a missing or unknown level counts as INFO.
+func lambdaKeeps(t *testing.T, line []byte, applicationLogLevel string) bool {
+	t.Helper()
+	order := map[string]int{"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "ERROR": 4, "FATAL": 5}
+	var rec struct{ Level string }
+	if err := json.Unmarshal(line, &rec); err != nil {
+		t.Fatalf("not a JSON line: %q", line)
+	}
+	level, ok := order[strings.ToUpper(rec.Level)]
+	if !ok {
+		level = order["INFO"]
+	}
+	return level >= order[applicationLogLevel]
+}
+
+// The metrics lines survive Lambda's filter at LambdaLogLevel (what infra
+// deploys), whatever level the function's own logger has. At WARN or above
+// Lambda would drop them: that is why the level is pinned, not left to an
+// operator.
+func TestLambdaKeepsMetricLinesAtThePinnedLevel(t *testing.T) {
+	for _, loggerLevel := range []slog.Level{slog.LevelDebug, slog.LevelInfo, slog.LevelWarn, slog.LevelError} {
+		var out bytes.Buffer
+		w := New(slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: loggerLevel})), "f")
+		w.Emit(context.Background(), nil, Metric{"B", Count, 1})
+		line := bytes.TrimSpace(out.Bytes())
+		if !lambdaKeeps(t, line, LambdaLogLevel) {
+			t.Errorf("logger at %v: Lambda at ApplicationLogLevel %s drops the metrics line %s", loggerLevel, LambdaLogLevel, line)
+		}
+		if lambdaKeeps(t, line, "WARN") {
+			t.Errorf("logger at %v: the metrics line %s would survive WARN: then the level need not be pinned", loggerLevel, line)
+		}
+	}
+}

