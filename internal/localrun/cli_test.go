@@ -19,6 +19,8 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"no command", nil, nil, "usage:"},
 		{"unknown command", []string{"deploy"}, nil, `unknown command "deploy"`},
 		{"run without event", []string{"run"}, nil, "run needs --event FILE"},
+		{"unknown engine", []string{"run", "--engine", "sfn", "--event", "x"}, nil, `--engine "sfn": want node or moto`},
+		{"flag of another command", []string{"demo", "--event", "x"}, nil, "flag provided but not defined: -event"},
 		{"unknown flag", []string{"run", "--evnt", "x"}, nil, "flag provided but not defined: -evnt"},
 		{"missing event file", []string{"run", "--event", "/no/such/event.json"}, nil, "read the event"},
 		{"event not JSON", []string{"run", "--event", "cli_test.go"}, nil, "is not valid JSON"},
