@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -452,7 +453,11 @@ func (s *Server) environment(ctx context.Context, fn Function) (*environment, er
 	}
 	s.mu.Lock()
 	if idle := s.idle[fn.Name]; len(idle) > 0 {
-		env := idle[len(idle)-1]
+		// Lambda does not say which idle environment an invocation
+		// gets: any of them, here.
+		i := rand.IntN(len(idle))
+		env := idle[i]
+		idle[i] = idle[len(idle)-1]
 		s.idle[fn.Name] = idle[:len(idle)-1]
 		s.mu.Unlock()
 		return env, nil
