@@ -54,11 +54,12 @@ type LoadConfig struct {
 	// Postgres role the Lambdas connect as (a role created for the run, not
 	// a superuser, whom the limit would not bind). It needs DATABASE_URL.
 	DBMaxConnections int
-	// TimeScale, when above 1, runs the engine's timers that many times
-	// faster (Retry pauses with their backoff, cap and jitter; Wait
-	// states); the definition's task TimeoutSeconds are multiplied by it so
-	// they still bound the Lambdas' real time. CopyDelay is in scaled time
-	// too.
+	// TimeScale, when above 1, runs the engine's Retry pauses (with their
+	// backoff, cap and jitter) that many times faster. On the Node engine
+	// every timer is scaled (Wait states and task timeouts too), so the
+	// definition's task TimeoutSeconds are multiplied by it and still
+	// bound the Lambdas' real time; moto's driver scales the Retry sleep
+	// only. CopyDelay is in scaled time too.
 	TimeScale float64
 	// CopyDelay, when positive, holds every CopyObject and UploadPartCopy
 	// request this long (scaled time) before S3 sees it: copies that
@@ -102,7 +103,9 @@ func NewLoad(ctx context.Context, cfg LoadConfig) (_ *Load, err error) {
 		return nil, err
 	}
 	if cfg.Engine == EngineMoto {
-		return nil, &ConfigError{errors.New("load runs on --engine node only: the moto engine's driver runs one execution per process")}
+		if err := CheckMoto(ctx, ""); err != nil {
+			return nil, &ConfigError{err}
+		}
 	}
 	if err := CheckNodeModules(cfg.RepoRoot); err != nil {
 		return nil, &ConfigError{err}
@@ -138,7 +141,9 @@ func NewLoad(ctx context.Context, cfg LoadConfig) (_ *Load, err error) {
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
-	if cfg.TimeScale > 1 {
+	if cfg.TimeScale > 1 && cfg.Engine != EngineMoto {
+		// The Node engine's timers all run faster, its task timeouts
+		// too; moto's driver scales only the Retry pauses.
 		if definition, err = scaleTaskTimeouts(definition, cfg.TimeScale); err != nil {
 			return nil, err
 		}
@@ -350,7 +355,7 @@ func (l *Load) Run(ctx context.Context, events [][]byte) (*LoadReport, error) {
 	}
 	defer srv.Close()
 	var overrides map[string]any
-	engine, err := startNodeServer(ctx, l.cfg.RepoRoot, srv.URL, loadJob{
+	engine, err := startNodeServer(ctx, l.cfg.Engine, l.cfg.RepoRoot, srv.URL, loadJob{
 		Definition: l.Definition, RetryIntervalOverrides: overrides, TimeScale: l.cfg.TimeScale,
 	}, l.cfg.ServerLog)
 	if err != nil {

@@ -250,11 +250,28 @@ func TestLoadDatabaseOutage(t *testing.T) {
 
 // TestLoadMixed: among the events, files without an open job and files
 // without a source object fail, with their reasons; the others complete.
+// On both engines: the moto engine's driver also runs many executions in
+// one process (fewer here: moto's interpreter runs them slowly, about one
+// event a second on two cores).
 func TestLoadMixed(t *testing.T) {
-	w := newLoadWorld(t, localrun.LoadConfig{AccountConcurrency: 10, DBMaxConnections: 5, TimeScale: 20})
-	good := w.seed("mixed/good", 30, true, true)
-	noJob := w.seed("mixed/nojob", 5, true, false)
-	noObject := w.seed("mixed/noobject", 5, false, true)
+	for _, tc := range []struct {
+		engine    string
+		good, bad int
+	}{{localrun.EngineNode, 30, 5}, {localrun.EngineMoto, 10, 2}} {
+		t.Run(tc.engine, func(t *testing.T) {
+			if tc.engine == localrun.EngineMoto {
+				requireMoto(t)
+			}
+			testLoadMixed(t, tc.engine, tc.good, tc.bad)
+		})
+	}
+}
+
+func testLoadMixed(t *testing.T, engine string, nGood, nBad int) {
+	w := newLoadWorld(t, localrun.LoadConfig{Engine: engine, AccountConcurrency: 10, DBMaxConnections: 5, TimeScale: 20})
+	good := w.seed("mixed/good", nGood, true, true)
+	noJob := w.seed("mixed/nojob", nBad, true, false)
+	noObject := w.seed("mixed/noobject", nBad, false, true)
 	var events [][]byte
 	for i := range good {
 		events = append(events, good[i])
@@ -263,11 +280,11 @@ func TestLoadMixed(t *testing.T) {
 		}
 	}
 	rep := w.run(events)
-	if rep.Executions.Succeeded != 30 || rep.Executions.Failed != 10 || rep.Failures["CopyRequestError"] != 10 {
-		t.Errorf("executions %+v, failures %v: want 30 succeeded and 10 failed with CopyRequestError", rep.Executions, rep.Failures)
+	if rep.Executions.Succeeded != nGood || rep.Executions.Failed != 2*nBad || rep.Failures["CopyRequestError"] != 2*nBad {
+		t.Errorf("executions %+v, failures %v: want %d succeeded and %d failed with CopyRequestError", rep.Executions, rep.Failures, nGood, 2*nBad)
 	}
-	if rep.Files.Complete != 30 || rep.Files.Error != 5 || rep.Files.NoJob != 5 || rep.Files.Unrecorded != 0 {
-		t.Errorf("files %+v: want 30 complete, 5 error (no source object), 5 without a job", rep.Files)
+	if rep.Files.Complete != nGood || rep.Files.Error != nBad || rep.Files.NoJob != nBad || rep.Files.Unrecorded != 0 {
+		t.Errorf("files %+v: want %d complete, %d error (no source object), %d without a job", rep.Files, nGood, nBad, nBad)
 	}
 	rows, err := w.db.Query(w.ctx, `SELECT object_key, err_msg FROM request_status WHERE job_status = 'error'`)
 	if err != nil {

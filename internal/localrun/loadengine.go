@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/motoserver"
 )
 
 // loadJob is the first line the Node engine reads in serve mode.
@@ -30,9 +31,9 @@ type loadEnded struct {
 	LogBytes    int64         `json:"logBytes"`
 }
 
-// nodeServer is one Node process running many executions of one definition
-// (engine.cjs with ENGINE_SERVE=1): Start sends an execution, Ended
-// delivers how each ended.
+// nodeServer is one engine process running many executions of one
+// definition (engine.cjs or engine_moto.py with ENGINE_SERVE=1): Start sends
+// an execution, ended delivers how each ended.
 type nodeServer struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
@@ -42,12 +43,16 @@ type nodeServer struct {
 	stderr *childproc.Output
 }
 
-func startNodeServer(ctx context.Context, repoRoot, lambdaEndpoint string, job loadJob, stderr io.Writer) (*nodeServer, error) {
-	cmd := exec.CommandContext(ctx, "node", "-e", engineScript)
+func startNodeServer(ctx context.Context, engine, repoRoot, lambdaEndpoint string, job loadJob, stderr io.Writer) (*nodeServer, error) {
+	var cmd *exec.Cmd
+	if engine == EngineMoto {
+		cmd = exec.CommandContext(ctx, motoserver.Python(""), "-c", motoScript)
+		cmd.Env = append(engineEnv(os.Environ(), lambdaEndpoint), "ENGINE_SERVE=1", "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1")
+	} else {
+		cmd = exec.CommandContext(ctx, "node", "-e", engineScript)
+		cmd.Env = append(engineEnv(os.Environ(), lambdaEndpoint), "ENGINE_SERVE=1")
+	}
 	cmd.Dir = repoRoot
-	cmd.Env = append(engineEnv(os.Environ(), lambdaEndpoint), "ENGINE_SERVE=1",
-		// Many executions hold many Invoke connections at once.
-		"UV_THREADPOOL_SIZE=8")
 	out := &childproc.Output{Max: 8 << 10}
 	cmd.Stderr = out
 	if stderr != nil {
@@ -63,7 +68,7 @@ func startNodeServer(ctx context.Context, repoRoot, lambdaEndpoint string, job l
 		return nil, err
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("load engine: start node: %w", err)
+		return nil, fmt.Errorf("load engine: start %s: %w", cmd.Path, err)
 	}
 	s := &nodeServer{cmd: cmd, stdin: stdin, ended: make(chan loadEnded, 1024), done: make(chan error, 1), stderr: out}
 	go s.read(stdout)
@@ -85,9 +90,17 @@ func (s *nodeServer) read(stdout io.Reader) {
 			continue
 		}
 		if line.Result.Status == "INVALID" {
-			readErr = &InvalidDefinitionError{Message: line.Result.Cause}
+			switch line.Result.Error {
+			case "EngineMissing":
+				readErr = fmt.Errorf("%w: %s", ErrMotoMissing, line.Result.Cause)
+			case "EngineError":
+				readErr = fmt.Errorf("load engine: %s", line.Result.Cause)
+			default:
+				readErr = &InvalidDefinitionError{Message: line.Result.Cause}
+			}
 			continue
 		}
+		line.Result.Cause = readableCause(line.Result.Cause)
 		s.ended <- line
 	}
 	if readErr == nil {
