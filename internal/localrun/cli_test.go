@@ -28,6 +28,11 @@ func TestCLIUsageErrors(t *testing.T) {
 			map[string]string{"COPY_RETRIES": "three"}, `COPY_RETRIES="three": not a whole number`},
 		{"MAP_MAX_CONCURRENCY out of range", []string{"run", "--event", "../../shared/parseevent/testdata/s3-records-restore-completed.json"},
 			map[string]string{"MAP_MAX_CONCURRENCY": "0"}, "mapMaxConcurrency = 0"},
+		{"load without events", []string{"load"}, nil, "load needs --events FILE"},
+		{"load events not NDJSON", []string{"load", "--events", "testdata/load-bad-line.ndjson"}, nil, "line 2: not a JSON document"},
+		{"load bad reserved", []string{"load", "--events", "testdata/load-bad-line.ndjson", "--reserved", "copy-file:3"}, nil, `--reserved "copy-file:3"`},
+		{"load reserved unknown function", []string{"load", "--events", "testdata/load-two-events.ndjson", "--reserved", "copy=3"}, nil, "no function copy"},
+		{"load limit without a server", []string{"load", "--events", "testdata/load-two-events.ndjson", "--db-max-connections", "5"}, nil, "--db-max-connections needs a Postgres server"},
 		{"repo without cdk.json", []string{"demo", "--repo", t.TempDir()}, nil, "no cdk.json there"},
 	}
 	for _, tc := range tests {

@@ -409,7 +409,10 @@ func (l *Load) Run(ctx context.Context, events [][]byte) (*LoadReport, error) {
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	ended := 0
-	progress := func() {
+	var lastLine string
+	var lastPrinted time.Time
+	// progress prints a line when something changed, else every 10 s.
+	progress := func(final bool) {
 		if l.cfg.Progress == nil {
 			return
 		}
@@ -417,9 +420,14 @@ func (l *Load) Run(ctx context.Context, events [][]byte) (*LoadReport, error) {
 		for _, f := range fns {
 			throttles += srv.Stats(f.Name).Throttled
 		}
-		fmt.Fprintf(l.cfg.Progress, "local: load %5.1fs: %d/%d started, %d ended (%d succeeded, %d failed), %d invocations in flight, %d throttled, %d database sessions\n",
-			time.Since(start).Seconds(), started.Load(), len(events), ended, rep.Executions.Succeeded, rep.Executions.Failed,
+		line := fmt.Sprintf("%d/%d started, %d ended (%d succeeded, %d failed), %d invocations in flight, %d throttled, %d database sessions",
+			started.Load(), len(events), ended, rep.Executions.Succeeded, rep.Executions.Failed,
 			len(srv.InFlight()), throttles, peakDB.now())
+		if line == lastLine && !final && time.Since(lastPrinted) < 10*time.Second {
+			return
+		}
+		lastLine, lastPrinted = line, time.Now()
+		fmt.Fprintf(l.cfg.Progress, "local: load %5.1fs: %s\n", time.Since(start).Seconds(), line)
 	}
 loop:
 	for {
@@ -438,7 +446,7 @@ loop:
 				rep.Failures[line.Result.Error]++
 			}
 		case <-tick.C:
-			progress()
+			progress(false)
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
@@ -451,7 +459,7 @@ loop:
 	}
 	rep.Seconds = time.Since(start).Seconds()
 	peakDB.stop()
-	progress()
+	progress(true)
 	rep.Executions.Started = int(started.Load())
 	if ended != len(events) {
 		return nil, fmt.Errorf("load engine: %d of %d executions reported an end", ended, len(events))

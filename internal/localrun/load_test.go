@@ -16,14 +16,17 @@ package localrun_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
@@ -324,4 +327,50 @@ func TestLoadReportsFigures(t *testing.T) {
 		t.Errorf("figures %s: want no throttles, some GB-seconds, at least the CopyObject, a cost", summary(rep))
 	}
 
+}
+
+// TestLoadCommandJSON runs `load --json` as a user would: it exits 0 when
+// every execution reached an end (here both fail: their files have no
+// job), and prints the document the issue asks for.
+func TestLoadCommandJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts versitygw")
+	}
+	root, err := localrun.FindRepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbURL, _ := pgtest.Schema(t, "loadcli")
+	srv := s3server.StartBackendForTest(t, s3server.BackendVersityGW, restoreBucket, archiveBucket)
+	env := map[string]string{
+		"DATABASE_URL": dbURL, "AWS_ENDPOINT_URL_S3": srv.Endpoint, "AWS_ACCESS_KEY_ID": srv.AccessKey,
+		"AWS_SECRET_ACCESS_KEY": srv.SecretKey, "AWS_REGION": srv.Region,
+	}
+	var stdout, stderr strings.Builder
+	cli := &localrun.CLI{Stdout: &stdout, Stderr: &stderr, Dir: root, Getenv: func(k string) string { return env[k] }}
+	code := cli.Main(context.Background(), []string{"load", "--json", "--events", "testdata/load-two-events.ndjson",
+		"--account-concurrency", "3", "--reserved", "request-status=1", "--db-max-connections", "2", "--log-file", filepath.Join(t.TempDir(), "load.log")})
+	if code != localrun.ExitSucceeded {
+		t.Fatalf("exit %d, want %d\nstderr:\n%s", code, localrun.ExitSucceeded, stderr.String())
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(stdout.String()), &doc); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, stdout.String())
+	}
+	for _, field := range []string{"executions", "files", "throttles", "peak_environments", "peak_db_connections", "seconds",
+		"state_transitions_per_file", "lambda_gb_seconds_per_file", "cost_per_million_files_usd", "prices"} {
+		if _, ok := doc[field]; !ok {
+			t.Errorf("the document has no %q:\n%s", field, stdout.String())
+		}
+	}
+	want := map[string]any{"started": 2.0, "succeeded": 0.0, "failed": 2.0}
+	if diff := cmp.Diff(want, doc["executions"]); diff != "" {
+		t.Errorf("executions (-want +got):\n%s", diff)
+	}
+	if files, _ := doc["files"].(map[string]any); files["no_job"] != 2.0 || files["unrecorded"] != 0.0 {
+		t.Errorf("files %v: want both without a job, none unrecorded", doc["files"])
+	}
+	if n, _ := doc["peak_db_connections"].(float64); n > 1 {
+		t.Errorf("peak_db_connections %v: request-status is reserved 1, one connection per environment", n)
+	}
 }
