@@ -99,8 +99,8 @@ type Stats struct {
 	// (NewEnvironment); PeakInFlight the most invocations at once.
 	Environments, PeakInFlight int
 	// Billed is the invocations' total duration, each rounded up to the
-	// millisecond as Lambda bills it (cold starts included, which Lambda
-	// bills for managed runtimes only in part: an upper bound).
+	// millisecond as Lambda bills it, the cold start (ColdStart and
+	// NewEnvironment) counted in the invocation that waited for it.
 	Billed time.Duration
 }
 

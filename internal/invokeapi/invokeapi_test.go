@@ -231,7 +231,7 @@ func TestAccountConcurrencyAndEnvironments(t *testing.T) {
 	}
 	srv, err := StartAccount(Account{Concurrency: 3}, []Function{
 		{Name: "copy", NewEnvironment: newEnv},
-		{Name: "status", NewEnvironment: newEnv, ReservedConcurrency: 1},
+		{Name: "status", NewEnvironment: newEnv, ReservedConcurrency: 1, ColdStart: 30 * time.Millisecond},
 	}, report)
 	if err != nil {
 		t.Fatal(err)
@@ -264,6 +264,9 @@ func TestAccountConcurrencyAndEnvironments(t *testing.T) {
 		if got := <-answers; got != "200  " {
 			t.Errorf("later copy: %q, want 200", got)
 		}
+	}
+	if billed := srv.Stats("status").Billed; billed < 30*time.Millisecond {
+		t.Errorf("status billed %s, want at least its 30 ms cold start", billed)
 	}
 	got := map[string]Stats{"copy": srv.Stats("copy"), "status": srv.Stats("status")}
 	for name := range got {

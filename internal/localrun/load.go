@@ -302,6 +302,10 @@ type LoadReport struct {
 	} `json:"executions"`
 	// Failures counts the failed executions by error name.
 	Failures map[string]int `json:"failures"`
+	// Failed lists the failed executions, by their event's index, with
+	// their error and cause (not in the JSON document, which stays small
+	// for runs of thousands).
+	Failed []FailedExecution `json:"-"`
 	// Files are the events' files by the status of their newest
 	// request_status row after the run; NoJob those with no row at all.
 	Files struct {
@@ -335,6 +339,12 @@ type LoadReport struct {
 	// CostItems splits the cost per million files by billed item.
 	CostItems map[string]float64 `json:"cost_items_per_million_files_usd"`
 	Prices    []Price            `json:"prices"`
+}
+
+// FailedExecution is one execution that failed.
+type FailedExecution struct {
+	Event        int
+	Error, Cause string
 }
 
 // Run starts every event as its own execution, at cfg.Rate, and waits for
@@ -444,6 +454,7 @@ loop:
 			} else {
 				rep.Executions.Failed++
 				rep.Failures[line.Result.Error]++
+				rep.Failed = append(rep.Failed, FailedExecution{Event: line.ID, Error: line.Result.Error, Cause: line.Result.Cause})
 			}
 		case <-tick.C:
 			progress(false)

@@ -34,6 +34,7 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
 )
 
 // loadWorld is one load scenario's services and seeded files.
@@ -250,6 +251,37 @@ func TestLoadDatabaseOutage(t *testing.T) {
 	}
 	if once, more := w.updatesPerRow(); once != n || len(more) > 0 {
 		t.Errorf("%d rows updated once, want %d; updated more than once: %v", once, n, more)
+	}
+}
+
+// TestLoadDatabaseOutageOutlastsRetries: the database refuses every
+// connection for longer than the status tasks retry (all the run, about 3
+// hours scaled): no file's row leaves inprogress unseen, each such file is in
+// its execution's CopyRequestError with a re-run input naming it.
+func TestLoadDatabaseOutageOutlastsRetries(t *testing.T) {
+	w := newLoadWorld(t, localrun.LoadConfig{AccountConcurrency: 10, DBMaxConnections: 5, TimeScale: 2000})
+	n := 10
+	events := w.seed("longoutage", n, true, true)
+	if err := w.load.DatabaseOutage(w.ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	rep := w.run(events)
+	if rep.Executions.Failed != n || rep.Failures["CopyRequestError"] != n || rep.Files.Unrecorded != n {
+		t.Fatalf("executions %+v, failures %v, files %+v: want every execution failed with CopyRequestError, every row inprogress", rep.Executions, rep.Failures, rep.Files)
+	}
+	for _, f := range rep.Failed {
+		results, rerun, err := aggregate.ParseMessage(f.Cause)
+		if err != nil {
+			t.Errorf("event %d: the cause is not a failure report: %v\n%s", f.Event, err, f.Cause)
+			continue
+		}
+		key := eventFiles(t, events[f.Event])[0].key
+		if len(results) != 1 || results[0].SourceKey != key || results[0].Success {
+			t.Errorf("event %d: results %+v, want %s failed", f.Event, results, key)
+		}
+		if !strings.Contains(string(rerun), key) {
+			t.Errorf("event %d: re-run input %s does not name %s", f.Event, rerun, key)
+		}
 	}
 }
 
