@@ -1,6 +1,7 @@
 // Runs one Step Functions execution with aws-local-stepfunctions (JS API, so
 // Lambda error names survive for Retry/Catch) and streams its event log to
-// stdout as JSON lines, then one result line. Input: one JSON document on
+// stdout as JSON lines, then one result line; with ENGINE_SERVE=1, many
+// executions (the load runner; see serve below). Input: one JSON document on
 // stdin: {definition, input, region, retryIntervalOverrides, waitTimeOverrides}.
 // Lambda tasks are invoked through the AWS SDK, which reads
 // AWS_ENDPOINT_URL_LAMBDA from the environment. Run with cwd = repository

@@ -3,7 +3,8 @@
 # the execution's history to stdout as JSON lines {"event": <AWS history
 # event>}, then one line {"result": {status, output, error, cause}}: the same
 # protocol as engine.cjs. Input: one JSON document on stdin:
-# {definition, input, region, retryPauseMs}.
+# {definition, input, region, retryPauseMs}. With ENGINE_SERVE=1 it runs many
+# executions instead, as engine.cjs's serve mode does (see serve below).
 #
 # Lambda tasks are invoked over HTTP at AWS_ENDPOINT_URL_LAMBDA (the local
 # Invoke API); moto lets those requests through by a passthrough rule for

@@ -364,9 +364,8 @@ func (l *Load) Run(ctx context.Context, events [][]byte) (*LoadReport, error) {
 		return nil, &ConfigError{err}
 	}
 	defer srv.Close()
-	var overrides map[string]any
 	engine, err := startNodeServer(ctx, l.cfg.Engine, l.cfg.RepoRoot, srv.URL, loadJob{
-		Definition: l.Definition, RetryIntervalOverrides: overrides, TimeScale: l.cfg.TimeScale,
+		Definition: l.Definition, TimeScale: l.cfg.TimeScale,
 	}, l.cfg.ServerLog)
 	if err != nil {
 		return nil, err

@@ -18,9 +18,8 @@ import (
 
 // loadJob is the first line the Node engine reads in serve mode.
 type loadJob struct {
-	Definition             json.RawMessage `json:"definition"`
-	RetryIntervalOverrides map[string]any  `json:"retryIntervalOverrides,omitempty"`
-	TimeScale              float64         `json:"timeScale,omitempty"`
+	Definition json.RawMessage `json:"definition"`
+	TimeScale  float64         `json:"timeScale,omitempty"`
 }
 
 // loadEnded is the line the Node engine prints when an execution ends.
