@@ -39,8 +39,8 @@ type LoadConfig struct {
 	Getenv           func(string) string
 	S3Dir, DBDir     string
 	Buckets          []string
-	// Rate is how many executions start per second (EventBridge's
-	// StartExecution calls); 0 starts them all at once.
+	// Rate is how many executions start per (real) second, as
+	// EventBridge's StartExecution calls would; 0 starts them all at once.
 	Rate float64
 	// AccountConcurrency bounds the invocations in flight across every
 	// function (0: no limit); Reserved gives functions, by name, their
@@ -378,6 +378,7 @@ func (l *Load) Run(ctx context.Context, events [][]byte) (*LoadReport, error) {
 		}
 	}
 	peakDB := l.watchConnections()
+	defer peakDB.stop()
 
 	start := time.Now()
 	var started atomic.Int64
