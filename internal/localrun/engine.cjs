@@ -257,6 +257,8 @@ async function main() {
 // the caller lengthens in the definition by the same factor): the
 // definition's own timing, in scaled time.
 async function serve() {
+  // Each running execution listens for SIGTERM/SIGINT to abort itself.
+  process.setMaxListeners(0);
   const rl = require('node:readline').createInterface({ input: process.stdin, crlfDelay: Infinity });
   let job = null;
   let machine = null;
