@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
 )
 
 func init() {
@@ -135,6 +138,25 @@ func printLoadReport(w io.Writer, r *LoadReport) {
 	fmt.Fprintf(tw, "executions\t%d started, %d succeeded, %d failed\n", r.Executions.Started, r.Executions.Succeeded, r.Executions.Failed)
 	for _, name := range sortedKeys(r.Failures) {
 		fmt.Fprintf(tw, "  failed with %s\t%d\n", name, r.Failures[name])
+	}
+	failed := append([]FailedExecution(nil), r.Failed...)
+	sort.Slice(failed, func(i, j int) bool { return failed[i].Event < failed[j].Event })
+	for i, f := range failed {
+		if i == 5 {
+			fmt.Fprintf(tw, "  ...\t%d more\n", len(failed)-5)
+			break
+		}
+		why, _, _ := strings.Cut(f.Cause, "\n")
+		if results, _, err := aggregate.ParseMessage(f.Cause); err == nil {
+			var files []string
+			for _, res := range results {
+				if !res.Success {
+					files = append(files, res.SourceKey+": "+res.ErrMsg)
+				}
+			}
+			why = strings.Join(files, "; ")
+		}
+		fmt.Fprintf(tw, "  event %d\t%s: %s\n", f.Event+1, f.Error, truncate(why, 200))
 	}
 	fmt.Fprintf(tw, "files (request_status)\t%d: %d complete, %d error, %d unrecorded (inprogress), %d without a job\n",
 		r.Files.Total, r.Files.Complete, r.Files.Error, r.Files.Unrecorded, r.Files.NoJob)

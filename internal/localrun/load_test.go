@@ -452,4 +452,17 @@ func TestLoadCommandJSON(t *testing.T) {
 	if n, _ := doc["peak_db_connections"].(float64); n > 1 {
 		t.Errorf("peak_db_connections %v: request-status is reserved 1, one connection per environment", n)
 	}
+
+	// Without --json: a summary naming each failed event's files and why.
+	stdout.Reset()
+	stderr.Reset()
+	code = cli.Main(context.Background(), []string{"load", "--events", "testdata/load-two-events.ndjson", "--log-file", filepath.Join(t.TempDir(), "load.log")})
+	if code != localrun.ExitSucceeded {
+		t.Fatalf("exit %d, want %d\nstderr:\n%s", code, localrun.ExitSucceeded, stderr.String())
+	}
+	for _, want := range []string{"2 started, 0 succeeded, 2 failed", "event 1", "event 2", "no open job in request_status", "cost per million files", "local: load"} {
+		if !strings.Contains(stdout.String()+stderr.String(), want) {
+			t.Errorf("output lacks %q:\n%s\n%s", want, stdout.String(), stderr.String())
+		}
+	}
 }
