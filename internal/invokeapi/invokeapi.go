@@ -408,7 +408,7 @@ func (s *Server) begin(fn Function, payload []byte) (id int, refused string) {
 	name := fn.Name
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if fn.ReservedConcurrency > 0 && s.account.Concurrency > 0 {
+	if fn.ReservedConcurrency > 0 {
 		if s.perFunction[name] >= fn.ReservedConcurrency {
 			s.throttled[name]++
 			return 0, "ReservedFunctionConcurrentInvocationLimitExceeded"
@@ -438,7 +438,7 @@ func (s *Server) end(id int, fn Function, took time.Duration) {
 	delete(s.inFlight, id)
 	s.perFunction[fn.Name]--
 	s.inFlightAll--
-	if !(fn.ReservedConcurrency > 0 && s.account.Concurrency > 0) && s.unreserved > 0 {
+	if fn.ReservedConcurrency == 0 && s.unreserved > 0 {
 		s.inFlightUnreserved--
 	}
 	// Lambda bills each invocation's duration rounded up to the millisecond.

@@ -303,3 +303,26 @@ func TestReservedBeyondAccountRefused(t *testing.T) {
 		t.Errorf("err = %v, want the unreserved share named", err)
 	}
 }
+
+// A reserved concurrency caps its function even when the account has no
+// limit (Account.Concurrency 0).
+func TestReservedWithoutAccountLimit(t *testing.T) {
+	release := make(chan struct{})
+	h := &closableHandler{release: release, busy: new(int32), overlap: new(int32), closed: new(int32)}
+	srv, err := StartAccount(Account{}, []Function{{Name: "status", Handler: h, ReservedConcurrency: 1}}, report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	answers := make(chan string, 2)
+	invokeAsync(t, srv, "status", answers)
+	waitInFlight(t, srv, 1)
+	invokeAsync(t, srv, "status", answers)
+	if got, want := <-answers, "429 TooManyRequestsException ReservedFunctionConcurrentInvocationLimitExceeded"; got != want {
+		t.Errorf("second invocation: %q, want %q", got, want)
+	}
+	close(release)
+	if got := <-answers; got != "200  " {
+		t.Errorf("first invocation: %q, want 200", got)
+	}
+}
