@@ -223,19 +223,24 @@ func TestLoadSaturation(t *testing.T) {
 }
 
 // TestLoadDatabaseOutage: the database refuses every connection for five
-// minutes (scaled) in the middle of a burst: every file complete once it
-// returns.
+// minutes (scaled) in the middle of a burst, once a quarter of the files are
+// complete: every file complete once it returns.
 func TestLoadDatabaseOutage(t *testing.T) {
 	const scale = 100
 	w := newLoadWorld(t, localrun.LoadConfig{AccountConcurrency: 20, DBMaxConnections: 10, TimeScale: scale, Rate: 100})
 	n := loadSize(100)
 	events := w.seed("outage", n, true, true)
-	// Down after a quarter of the events have started, for 5 minutes scaled.
+	// Down once a quarter of the files are complete, for 5 minutes scaled.
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		time.Sleep(time.Duration(n/4) * 10 * time.Millisecond)
+		for done := 0; done < n/4; time.Sleep(10 * time.Millisecond) {
+			if err := w.db.QueryRow(w.ctx, `SELECT count(*) FROM request_status WHERE job_status = 'complete'`).Scan(&done); err != nil {
+				t.Errorf("count complete rows: %v", err)
+				return
+			}
+		}
 		if err := w.load.DatabaseOutage(w.ctx, true); err != nil {
 			t.Errorf("outage: %v", err)
 		}
