@@ -15,7 +15,7 @@ export TEST_DATABASE_URL
 FUZZTIME ?= 20s
 GO_TEST_FLAGS ?= -count=1 -timeout 40m
 
-.PHONY: demo test check bench lambdas synth clean
+.PHONY: demo test check bench bench-load lambdas synth clean
 
 ## demo: run the sample restore event through the real workflow, locally.
 demo: node_modules
@@ -41,6 +41,11 @@ check:
 ## local server and on the model of S3 against boto3; about 25 minutes).
 bench: node_modules
 	go test -run '^$$' -bench . -benchmem -timeout 60m ./shared/...
+
+## bench-load: the mass-recovery scenarios sized up five times (1,000-event burst,
+## 200 saturating copies, an outage in a 500-event burst; about 5 minutes on 2 cores).
+bench-load: node_modules
+	LOAD_SCALE=5 go test -count=1 -v -timeout 30m -run '^TestLoad(Burst|Saturation|DatabaseOutage)$$' ./internal/localrun
 
 ## lambdas: build the Lambda binaries as deployed (linux/arm64, stripped) into bin/.
 lambdas:

@@ -41,8 +41,9 @@ type Settings struct {
 	// default) or the database role's connection limit bounds them. Every
 	// task retries throttling (Lambda.TooManyRequestsException) longer
 	// than other Lambda faults: one fixed retrier in definition.asl.json,
-	// up to 6 retries from 2 s doubling to at most 60 s, full jitter (about
-	// two minutes at worst).
+	// up to 100 retries from 2 s doubling to at most 300 s, full jitter
+	// (about four hours on average before it gives up, each retry one
+	// state transition; docs/concurrency.md).
 	MapMaxConcurrency int
 
 	// CopyRetries is the total number of copy attempts, as the original's
@@ -130,10 +131,10 @@ func DefaultSettings() Settings {
 		CopyRetrySleepSecs:        0,
 		CopyRetryBackoffRate:      2,
 		CopyRetryMaxDelaySecs:     60,
-		DatabaseRetries:           5,
-		DatabaseRetryIntervalSecs: 1,
+		DatabaseRetries:           100,
+		DatabaseRetryIntervalSecs: 2,
 		DatabaseRetryBackoffRate:  2,
-		DatabaseRetryMaxDelaySecs: 30,
+		DatabaseRetryMaxDelaySecs: 120,
 		CopyTaskTimeoutSecs:       960,
 		TaskTimeoutSecs:           60,
 	}

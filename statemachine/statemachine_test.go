@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -136,7 +137,7 @@ var lambdaFaultRetrier = retrier{
 // copied file as failed (the status tasks) or fail an execution whose files
 // were copied (Report results).
 var throttleRetrier = retrier{
-	ErrorEquals: []string{"Lambda.TooManyRequestsException"}, IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2, MaxDelaySeconds: 60, JitterStrategy: "FULL",
+	ErrorEquals: []string{"Lambda.TooManyRequestsException"}, IntervalSeconds: 2, MaxAttempts: 100, BackoffRate: 2, MaxDelaySeconds: 300, JitterStrategy: "FULL",
 }
 
 func TestRenderRetryAndCatch(t *testing.T) {
@@ -160,10 +161,10 @@ func TestRenderRetryAndCatch(t *testing.T) {
 		wantDBTry retrier
 	}{
 		{
-			name:      "defaults: 3 copy attempts, sleep 0 becomes interval 1",
+			name:      "defaults: 3 copy attempts, sleep 0 becomes interval 1; the database retried for hours",
 			settings:  DefaultSettings(),
 			wantCopy:  retrier{IntervalSeconds: 1, MaxAttempts: 2, BackoffRate: 2, MaxDelaySeconds: 60},
-			wantDBTry: retrier{IntervalSeconds: 1, MaxAttempts: 4, BackoffRate: 2, MaxDelaySeconds: 30},
+			wantDBTry: retrier{IntervalSeconds: 2, MaxAttempts: 99, BackoffRate: 2, MaxDelaySeconds: 120},
 		},
 		{
 			name:      "custom settings reach the retriers",
@@ -175,7 +176,7 @@ func TestRenderRetryAndCatch(t *testing.T) {
 			name:      "COPY_RETRIES=1 means one attempt, no retry",
 			settings:  onlyOnce,
 			wantCopy:  retrier{IntervalSeconds: 1, MaxAttempts: 0, BackoffRate: 2, MaxDelaySeconds: 60},
-			wantDBTry: retrier{IntervalSeconds: 1, MaxAttempts: 4, BackoffRate: 2, MaxDelaySeconds: 30},
+			wantDBTry: retrier{IntervalSeconds: 2, MaxAttempts: 99, BackoffRate: 2, MaxDelaySeconds: 120},
 		},
 	}
 	for _, tc := range tests {
@@ -819,5 +820,38 @@ func TestCopyPathsAlwaysPresent(t *testing.T) {
 				t.Errorf("%s reads %s, which the Map's ItemSelector does not start", param, path)
 			}
 		}
+	}
+}
+
+// retryBudget returns the longest a retrier waits in all before it gives up
+// (each pause IntervalSeconds * BackoffRate^n capped at MaxDelaySeconds);
+// with full jitter each pause is uniform in [0, that], so the wait is half
+// of it on average.
+func retryBudget(r retrier) time.Duration {
+	var total, pause float64 = 0, float64(r.IntervalSeconds)
+	for i := 0; i < r.MaxAttempts; i++ {
+		total += min(pause, float64(r.MaxDelaySeconds))
+		pause *= r.BackoffRate
+	}
+	return time.Duration(total * float64(time.Second))
+}
+
+// A mass recovery saturates the account's concurrency for hours (copies of
+// up to 15 minutes each hold it) and can exhaust the database's connections
+// or outlast a database failover: the throttle and database retriers ride
+// that out (docs/concurrency.md), each retry costing one state transition
+// and only when refused.
+func TestRetryBudgetsRideOutHours(t *testing.T) {
+	if got, want := retryBudget(throttleRetrier)/2, 3*time.Hour; got < want {
+		t.Errorf("throttle retrier waits %s on average before giving up, want at least %s", got, want)
+	}
+	s := DefaultSettings()
+	db := retrier{IntervalSeconds: s.DatabaseRetryIntervalSecs, MaxAttempts: s.DatabaseRetries - 1,
+		BackoffRate: s.DatabaseRetryBackoffRate, MaxDelaySeconds: s.DatabaseRetryMaxDelaySecs}
+	if got, want := retryBudget(db)/2, time.Hour; got < want {
+		t.Errorf("database retrier waits %s on average before giving up, want at least %s", got, want)
+	}
+	if lambdaFaultRetrier.MaxDelaySeconds > throttleRetrier.MaxDelaySeconds {
+		t.Errorf("the Lambda fault retrier waits longer than the throttle retrier")
 	}
 }

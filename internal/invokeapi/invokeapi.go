@@ -3,6 +3,12 @@
 // engine pointed at it (AWS_ENDPOINT_URL_LAMBDA) invokes our own Go handlers
 // exactly as it would invoke the deployed functions.
 //
+// Like Lambda, the server can bound concurrency (Account.Concurrency across
+// every function, Function.ReservedConcurrency for one) and answer the
+// invocation beyond it 429 TooManyRequestsException, and can run each
+// function in execution environments created on demand and reused, each its
+// own handler serving one invocation at a time (Function.NewEnvironment).
+//
 // Only synchronous invocation (RequestResponse) is served. A handler error is
 // answered as AWS answers it: HTTP 200, header X-Amz-Function-Error:
 // Unhandled, body {"errorType": ..., "errorMessage": ...}, the errorType
@@ -17,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -38,8 +45,25 @@ type ErrorReport func(error) (errorType, errorMessage string)
 type Function struct {
 	// Name is the function name; invocations by name or by any ARN ending in
 	// ":function:<Name>" (optionally with a qualifier) reach it.
-	Name    string
+	Name string
+	// Handler serves every invocation (any number at once) unless
+	// NewEnvironment is set.
 	Handler lambda.Handler
+	// NewEnvironment, when set, builds the handler of one execution
+	// environment, as Lambda runs a function's init code once per
+	// environment: an invocation that finds no idle environment gets a new
+	// one (after ColdStart), which then serves one invocation at a time and
+	// is kept for the next. A handler with a Close method is closed when
+	// the server closes. An error answers the invocation as a function
+	// error and the environment is not kept.
+	NewEnvironment func(ctx context.Context) (lambda.Handler, error)
+	// ColdStart is slept before a new environment's first invocation
+	// (Lambda's init duration; counted within the concurrency).
+	ColdStart time.Duration
+	// ReservedConcurrency, when positive, is the function's reserved
+	// concurrency: at most that many of its invocations at once, drawn
+	// from its own share, which the other functions cannot use.
+	ReservedConcurrency int
 	// Timeout, when set, is the function's configured timeout: each
 	// invocation's context gets that deadline, as in Lambda, so handlers
 	// that plan around their deadline behave as deployed, and an
@@ -61,6 +85,34 @@ type Invocation struct {
 	Started  time.Time
 }
 
+// Account is what the functions share, as in one AWS account and region.
+type Account struct {
+	// Concurrency, when positive, is the account's concurrency quota: at
+	// most that many invocations at once across every function; the
+	// reserved functions' shares are taken from it, the others share the
+	// rest (unreserved concurrency).
+	Concurrency int
+}
+
+// Stats are one function's counters.
+type Stats struct {
+	// Calls counts invocations whose handler ran; Throttled those refused
+	// with 429.
+	Calls, Throttled int
+	// Environments counts the execution environments created
+	// (NewEnvironment); PeakInFlight the most invocations at once.
+	Environments, PeakInFlight int
+	// Billed is the invocations' total duration, each rounded up to the
+	// millisecond as Lambda bills it, the cold start (ColdStart and
+	// NewEnvironment) counted in the invocation that waited for it.
+	Billed time.Duration
+}
+
+// environment is one execution environment of a function.
+type environment struct {
+	handler lambda.Handler
+}
+
 // Server is a running Invoke API endpoint.
 type Server struct {
 	// URL is the endpoint to give the engine, e.g. http://127.0.0.1:41234.
@@ -68,8 +120,12 @@ type Server struct {
 
 	functions map[string]Function
 	report    ErrorReport
-	http      *http.Server
-	cancel    context.CancelFunc
+	account   Account
+	// unreserved is the concurrency the unreserved functions share (0: no
+	// limit).
+	unreserved int
+	http       *http.Server
+	cancel     context.CancelFunc
 
 	mu          sync.Mutex
 	nextID      int
@@ -78,20 +134,41 @@ type Server struct {
 	maxInFlight map[string]int
 	calls       map[string]int
 	throttled   map[string]int
+	// inFlightUnreserved counts the unreserved functions' invocations now;
+	// inFlightAll every function's, peakAll its largest value.
+	inFlightUnreserved, inFlightAll, peakAll int
+	idle                                     map[string][]*environment
+	environments                             map[string][]*environment
+	billed                                   map[string]time.Duration
 }
 
 // Start listens on a free loopback port and serves the given functions.
 // report names handler errors; pass the runtime's rule.
 func Start(functions []Function, report ErrorReport) (*Server, error) {
+	return StartAccount(Account{}, functions, report)
+}
+
+// StartAccount is Start with the account's limits.
+func StartAccount(account Account, functions []Function, report ErrorReport) (*Server, error) {
 	if report == nil {
 		return nil, errors.New("invokeapi: an ErrorReport is required")
 	}
 	byName := make(map[string]Function, len(functions))
 	for _, f := range functions {
-		if f.Name == "" || f.Handler == nil {
+		if f.Name == "" || (f.Handler == nil && f.NewEnvironment == nil) {
 			return nil, fmt.Errorf("invokeapi: function %q has no name or no handler", f.Name)
 		}
 		byName[f.Name] = f
+	}
+	unreserved := 0
+	if account.Concurrency > 0 {
+		unreserved = account.Concurrency
+		for _, f := range functions {
+			unreserved -= f.ReservedConcurrency
+		}
+		if unreserved < 1 {
+			return nil, fmt.Errorf("invokeapi: the reserved concurrency of the functions leaves %d of the account's %d for the others: at least 1 is needed", unreserved, account.Concurrency)
+		}
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -99,15 +176,20 @@ func Start(functions []Function, report ErrorReport) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		URL:         "http://" + ln.Addr().String(),
-		functions:   byName,
-		report:      report,
-		cancel:      cancel,
-		inFlight:    map[int]Invocation{},
-		perFunction: map[string]int{},
-		maxInFlight: map[string]int{},
-		calls:       map[string]int{},
-		throttled:   map[string]int{},
+		URL:          "http://" + ln.Addr().String(),
+		functions:    byName,
+		report:       report,
+		account:      account,
+		unreserved:   unreserved,
+		idle:         map[string][]*environment{},
+		environments: map[string][]*environment{},
+		billed:       map[string]time.Duration{},
+		cancel:       cancel,
+		inFlight:     map[int]Invocation{},
+		perFunction:  map[string]int{},
+		maxInFlight:  map[string]int{},
+		calls:        map[string]int{},
+		throttled:    map[string]int{},
 	}
 	s.http = &http.Server{
 		Handler:           s,
@@ -123,10 +205,41 @@ func (s *Server) Close() error {
 	s.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.http.Shutdown(ctx); err != nil {
-		return s.http.Close()
+	err := s.http.Shutdown(ctx)
+	if err != nil {
+		err = s.http.Close()
 	}
-	return nil
+	s.mu.Lock()
+	envs := s.environments
+	s.environments, s.idle = map[string][]*environment{}, map[string][]*environment{}
+	s.mu.Unlock()
+	for _, list := range envs {
+		for _, e := range list {
+			if c, ok := e.handler.(interface{ Close() }); ok {
+				c.Close()
+			}
+		}
+	}
+	return err
+}
+
+// Stats returns the named function's counters.
+func (s *Server) Stats(function string) Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{
+		Calls: s.calls[function], Throttled: s.throttled[function],
+		Environments: len(s.environments[function]), PeakInFlight: s.maxInFlight[function],
+		Billed: s.billed[function],
+	}
+}
+
+// PeakInFlight returns the most invocations in flight at once across every
+// function.
+func (s *Server) PeakInFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peakAll
 }
 
 // InFlight returns the invocations running now, oldest first.
@@ -223,18 +336,37 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	id := s.begin(name, payload)
+	id, reason := s.begin(fn, payload)
+	if reason != "" {
+		// Beyond the account's unreserved concurrency or the function's
+		// reserved concurrency, Lambda refuses the invocation with 429
+		// TooManyRequestsException and a Reason
+		// (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html#API_Invoke_Errors,
+		// https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html).
+		writeThrottled(w, "Rate Exceeded.", reason)
+		return
+	}
+	started := time.Now()
 	ctx := lambdacontext.NewContext(r.Context(), &lambdacontext.LambdaContext{
 		AwsRequestID:       fmt.Sprintf("local-%08d", id),
 		InvokedFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:" + name,
 	})
 	var out []byte
-	if fn.Timeout > 0 {
-		out, err = s.invokeWithin(ctx, fn, payload, fmt.Sprintf("local-%08d", id))
-	} else {
-		out, err = s.invoke(ctx, fn.Handler, payload)
+	env, err := s.environment(ctx, fn)
+	if err == nil {
+		if fn.Timeout > 0 {
+			out, err = s.invokeWithin(ctx, fn, env.handler, payload, fmt.Sprintf("local-%08d", id))
+		} else {
+			out, err = s.invoke(ctx, env.handler, payload)
+		}
+		var timedOut *timeoutError
+		if !errors.As(err, &timedOut) {
+			// Lambda does not reuse an environment whose invocation
+			// timed out (its handler may still be running here).
+			s.release(fn, env)
+		}
 	}
-	s.end(id, name)
+	s.end(id, fn, time.Since(started))
 
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Amz-Executed-Version", "$LATEST")
@@ -281,7 +413,7 @@ func (e *timeoutError) Error() string {
 // handler returns later (a handler that returns only after the deadline,
 // error or not, would have been killed). The handler's goroutine is left to
 // finish on its own: a process cannot stop it, and its context is done.
-func (s *Server) invokeWithin(ctx context.Context, fn Function, payload []byte, requestID string) ([]byte, error) {
+func (s *Server) invokeWithin(ctx context.Context, fn Function, handler lambda.Handler, payload []byte, requestID string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, fn.Timeout)
 	defer cancel()
 	type result struct {
@@ -290,7 +422,7 @@ func (s *Server) invokeWithin(ctx context.Context, fn Function, payload []byte, 
 	}
 	done := make(chan result, 1)
 	go func() {
-		out, err := s.invoke(ctx, fn.Handler, payload)
+		out, err := s.invoke(ctx, handler, payload)
 		done <- result{out, err}
 	}()
 	select {
@@ -333,9 +465,26 @@ func typeName(v any) string {
 	return t.Name()
 }
 
-func (s *Server) begin(name string, payload []byte) int {
+// begin admits an invocation of fn and counts it, or returns the Reason
+// Lambda gives for refusing it.
+func (s *Server) begin(fn Function, payload []byte) (id int, refused string) {
+	name := fn.Name
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if fn.ReservedConcurrency > 0 {
+		if s.perFunction[name] >= fn.ReservedConcurrency {
+			s.throttled[name]++
+			return 0, "ReservedFunctionConcurrentInvocationLimitExceeded"
+		}
+	} else if s.unreserved > 0 {
+		if s.inFlightUnreserved >= s.unreserved {
+			s.throttled[name]++
+			return 0, "ConcurrentInvocationLimitExceeded"
+		}
+		s.inFlightUnreserved++
+	}
+	s.inFlightAll++
+	s.peakAll = max(s.peakAll, s.inFlightAll)
 	s.nextID++
 	s.inFlight[s.nextID] = Invocation{Function: name, Payload: payload, Started: time.Now()}
 	s.perFunction[name]++
@@ -343,15 +492,77 @@ func (s *Server) begin(name string, payload []byte) int {
 	if s.perFunction[name] > s.maxInFlight[name] {
 		s.maxInFlight[name] = s.perFunction[name]
 	}
-	return s.nextID
+	return s.nextID, ""
 }
 
-func (s *Server) end(id int, name string) {
+func (s *Server) end(id int, fn Function, took time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.inFlight, id)
-	s.perFunction[name]--
+	s.perFunction[fn.Name]--
+	s.inFlightAll--
+	if fn.ReservedConcurrency == 0 && s.unreserved > 0 {
+		s.inFlightUnreserved--
+	}
+	// Lambda bills each invocation's duration rounded up to the millisecond.
+	s.billed[fn.Name] += (took + time.Millisecond - 1).Truncate(time.Millisecond)
 }
+
+// environment returns an idle environment of fn, or a new one. Without
+// NewEnvironment every invocation shares fn.Handler.
+func (s *Server) environment(ctx context.Context, fn Function) (*environment, error) {
+	if fn.NewEnvironment == nil {
+		return &environment{handler: fn.Handler}, nil
+	}
+	s.mu.Lock()
+	if idle := s.idle[fn.Name]; len(idle) > 0 {
+		// Lambda does not say which idle environment an invocation
+		// gets: any of them, here.
+		i := rand.IntN(len(idle))
+		env := idle[i]
+		idle[i] = idle[len(idle)-1]
+		s.idle[fn.Name] = idle[:len(idle)-1]
+		s.mu.Unlock()
+		return env, nil
+	}
+	s.mu.Unlock()
+	if fn.ColdStart > 0 {
+		select {
+		case <-time.After(fn.ColdStart):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	h, err := fn.NewEnvironment(ctx)
+	if err != nil {
+		return nil, &InitError{Function: fn.Name, Err: err}
+	}
+	env := &environment{handler: h}
+	s.mu.Lock()
+	s.environments[fn.Name] = append(s.environments[fn.Name], env)
+	s.mu.Unlock()
+	return env, nil
+}
+
+// release makes env idle again for fn's next invocation.
+func (s *Server) release(fn Function, env *environment) {
+	if fn.NewEnvironment == nil {
+		return
+	}
+	s.mu.Lock()
+	s.idle[fn.Name] = append(s.idle[fn.Name], env)
+	s.mu.Unlock()
+}
+
+// InitError is an environment whose init (NewEnvironment) failed. It is
+// answered as a function error, named by the ErrorReport like a handler's.
+type InitError struct {
+	Function string
+	Err      error
+}
+
+func (e *InitError) Error() string { return fmt.Sprintf("init of %s failed: %v", e.Function, e.Err) }
+func (e *InitError) Unwrap() error { return e.Err }
 
 // FunctionName returns the function name of a name, a partial ARN
 // ("123456789012:function:name") or a full ARN, dropping any version or

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -170,6 +172,158 @@ func TestThrottleFirst(t *testing.T) {
 	}
 	if srv.Throttled("busy") != 2 || srv.Calls("busy") != 1 {
 		t.Errorf("Throttled = %d, Calls = %d; want 2 and 1", srv.Throttled("busy"), srv.Calls("busy"))
+	}
+}
+
+// closableHandler counts the invocations its environment serves at once.
+type closableHandler struct {
+	release <-chan struct{}
+	busy    *int32
+	overlap *int32
+	closed  *int32
+}
+
+func (h *closableHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	if atomic.AddInt32(h.busy, 1) > 1 {
+		atomic.AddInt32(h.overlap, 1)
+	}
+	defer atomic.AddInt32(h.busy, -1)
+	<-h.release
+	return []byte(`{}`), nil
+}
+
+func (h *closableHandler) Close() { atomic.AddInt32(h.closed, 1) }
+
+// invokeAsync invokes function and sends the answer's status and
+// X-Amzn-ErrorType / Reason on the channel.
+func invokeAsync(t *testing.T, srv *Server, function string, out chan<- string) {
+	go func() {
+		resp, err := http.Post(srv.URL+"/2015-03-31/functions/"+function+"/invocations", "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			out <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		var body struct{ Reason string }
+		_ = json.NewDecoder(resp.Body).Decode(&body)
+		out <- fmt.Sprintf("%d %s %s", resp.StatusCode, resp.Header.Get("X-Amzn-ErrorType"), body.Reason)
+	}()
+}
+
+// waitInFlight waits until n invocations are running.
+func waitInFlight(t *testing.T, srv *Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(srv.InFlight()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d invocations in flight, want %d", len(srv.InFlight()), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestAccountConcurrencyAndEnvironments(t *testing.T) {
+	release := make(chan struct{})
+	var overlap, closed, built int32
+	newEnv := func(context.Context) (lambda.Handler, error) {
+		atomic.AddInt32(&built, 1)
+		return &closableHandler{release: release, busy: new(int32), overlap: &overlap, closed: &closed}, nil
+	}
+	srv, err := StartAccount(Account{Concurrency: 3}, []Function{
+		{Name: "copy", NewEnvironment: newEnv},
+		{Name: "status", NewEnvironment: newEnv, ReservedConcurrency: 1, ColdStart: 30 * time.Millisecond},
+	}, report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answers := make(chan string, 10)
+	// The unreserved share is 3 - 1 = 2: two copies run, the third is refused.
+	invokeAsync(t, srv, "copy", answers)
+	invokeAsync(t, srv, "copy", answers)
+	waitInFlight(t, srv, 2)
+	invokeAsync(t, srv, "copy", answers)
+	if got, want := <-answers, "429 TooManyRequestsException ConcurrentInvocationLimitExceeded"; got != want {
+		t.Errorf("third copy: %q, want %q", got, want)
+	}
+	// The reserved function draws on its own share: one runs, the next is refused.
+	invokeAsync(t, srv, "status", answers)
+	waitInFlight(t, srv, 3)
+	invokeAsync(t, srv, "status", answers)
+	if got, want := <-answers, "429 TooManyRequestsException ReservedFunctionConcurrentInvocationLimitExceeded"; got != want {
+		t.Errorf("second status: %q, want %q", got, want)
+	}
+	close(release) // everything in flight finishes
+	for i := 0; i < 3; i++ {
+		if got := <-answers; got != "200  " {
+			t.Errorf("admitted invocation: %q, want 200", got)
+		}
+	}
+	// Environments are reused: two more copies one after the other need no new one.
+	for i := 0; i < 2; i++ {
+		invokeAsync(t, srv, "copy", answers)
+		if got := <-answers; got != "200  " {
+			t.Errorf("later copy: %q, want 200", got)
+		}
+	}
+	if billed := srv.Stats("status").Billed; billed < 30*time.Millisecond {
+		t.Errorf("status billed %s, want at least its 30 ms cold start", billed)
+	}
+	got := map[string]Stats{"copy": srv.Stats("copy"), "status": srv.Stats("status")}
+	for name := range got {
+		s := got[name]
+		s.Billed = 0
+		got[name] = s
+	}
+	want := map[string]Stats{
+		"copy":   {Calls: 4, Throttled: 1, Environments: 2, PeakInFlight: 2},
+		"status": {Calls: 1, Throttled: 1, Environments: 1, PeakInFlight: 1},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("stats (-want +got):\n%s", diff)
+	}
+	if n := atomic.LoadInt32(&built); n != 3 {
+		t.Errorf("%d environments built, want 3", n)
+	}
+	if srv.PeakInFlight() != 3 {
+		t.Errorf("peak in flight %d, want 3", srv.PeakInFlight())
+	}
+	if n := atomic.LoadInt32(&overlap); n != 0 {
+		t.Errorf("an environment served %d invocations while busy, want one at a time", n)
+	}
+	srv.Close()
+	if n := atomic.LoadInt32(&closed); n != 3 {
+		t.Errorf("%d environments closed with the server, want 3", n)
+	}
+}
+
+func TestReservedBeyondAccountRefused(t *testing.T) {
+	h := lambda.NewHandler(func() error { return nil })
+	_, err := StartAccount(Account{Concurrency: 2}, []Function{{Name: "a", Handler: h, ReservedConcurrency: 2}}, report)
+	if err == nil || !strings.Contains(err.Error(), "leaves 0 of the account's 2") {
+		t.Errorf("err = %v, want the unreserved share named", err)
+	}
+}
+
+// A reserved concurrency caps its function even when the account has no
+// limit (Account.Concurrency 0).
+func TestReservedWithoutAccountLimit(t *testing.T) {
+	release := make(chan struct{})
+	h := &closableHandler{release: release, busy: new(int32), overlap: new(int32), closed: new(int32)}
+	srv, err := StartAccount(Account{}, []Function{{Name: "status", Handler: h, ReservedConcurrency: 1}}, report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	answers := make(chan string, 2)
+	invokeAsync(t, srv, "status", answers)
+	waitInFlight(t, srv, 1)
+	invokeAsync(t, srv, "status", answers)
+	if got, want := <-answers, "429 TooManyRequestsException ReservedFunctionConcurrentInvocationLimitExceeded"; got != want {
+		t.Errorf("second invocation: %q, want %q", got, want)
+	}
+	close(release)
+	if got := <-answers; got != "200  " {
+		t.Errorf("first invocation: %q, want 200", got)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -28,19 +29,17 @@ const (
 	ExitInterrupted = 130
 )
 
-const usageText = `usage:
-  go run ./cmd/local run --event FILE [flags]   run the workflow on one event ("-" reads stdin)
-  go run ./cmd/local demo [flags]               seed a demonstration and run the sample event
-  go run ./cmd/local reconcile [--json] [--grace DURATION]
-                                                one reconcile sweep: start copies of stuck restored files
+const usageHead = `usage:
+  go run ./cmd/local COMMAND [flags]
 
 Runs statemachine/definition.asl.json (with cdk.json's settings) on the
 aws-local-stepfunctions engine (--engine node, the default) or on moto's
 embedded LocalStack interpreter (--engine moto, needs Python 3 with moto
-5.2.1); the Lambda tasks are served by the functions' own Go handlers. Without AWS_ENDPOINT_URL_S3 an S3 server (versitygw) is
-started, without DATABASE_URL a Postgres (PGlite); demo always uses these.
+5.2.1); the Lambda tasks are served by the functions' own Go handlers.
+Without AWS_ENDPOINT_URL_S3 an S3 server (versitygw) is started, without
+DATABASE_URL a Postgres (PGlite); demo always uses these.
 
-flags:
+commands:
 `
 
 // CLI is the local runner's command line.
@@ -54,83 +53,158 @@ type CLI struct {
 	Dir string
 }
 
-type cliFlags struct {
-	event, engine, repo, dataDir, dbDir, logFile string
-	json, verbose                                bool
+// command is one subcommand of the local runner. A command in its own file
+// registers itself with registerCommand from an init function; cli.go needs
+// no change for it.
+type command struct {
+	name string
+	// usage is the command's line in the usage text, after its name.
+	usage string
+	// setup declares the command's own flags on fs (the common ones are
+	// already declared) and returns the function that runs it once the
+	// flags are parsed. run returns the exit status, or an error
+	// (a *ConfigError gives ExitUsage).
+	setup func(fs *flag.FlagSet) (run func(ctx context.Context, c *CLI, common *commonFlags) (int, error))
 }
 
-// Main runs the command line and returns the exit status: 0 when the
-// execution succeeded, 1 when it failed, 2 for usage or configuration errors.
-func (c *CLI) Main(ctx context.Context, args []string) int {
-	if c.Getenv == nil {
-		c.Getenv = os.Getenv
+var commands = map[string]command{}
+
+// registerCommand adds a subcommand; a name registered twice is a bug.
+func registerCommand(cmd command) {
+	if _, dup := commands[cmd.name]; dup {
+		panic("localrun: command " + cmd.name + " registered twice")
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		c.usage(nil)
-		if len(args) == 0 {
-			return ExitUsage
-		}
-		return ExitSucceeded
+	commands[cmd.name] = cmd
+}
+
+func commandNames() []string {
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
 	}
-	cmd := args[0]
-	if cmd == "reconcile" {
-		return c.reconcileMain(ctx, args[1:]) // its own flags: reconcile.go
-	}
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	var f cliFlags
-	if cmd == "run" {
-		fs.StringVar(&f.event, "event", "", `event file (S3 notification or EventBridge event; "-" reads stdin)`)
-	}
-	fs.BoolVar(&f.json, "json", false, `print one JSON document {"status","output","error","cause","events"} instead of the history`)
-	fs.StringVar(&f.engine, "engine", EngineNode, "Step Functions engine: node (aws-local-stepfunctions) or moto (LocalStack's interpreter in moto, Python)")
+	sort.Strings(names)
+	return names
+}
+
+// commonFlags are the flags every command takes, declared once here.
+type commonFlags struct {
+	command                       string
+	repo, dataDir, dbDir, logFile string
+	json, verbose                 bool
+}
+
+func (f *commonFlags) declare(fs *flag.FlagSet) {
 	fs.StringVar(&f.repo, "repo", "", "repository root (default: found from the working directory)")
 	fs.StringVar(&f.dataDir, "data-dir", "", "embedded S3 server's data directory (default <repo>/.local/s3)")
 	fs.StringVar(&f.dbDir, "db-dir", "", "embedded PGlite's data directory (default <repo>/.local/pglite)")
 	fs.StringVar(&f.logFile, "log-file", "", "file for the Lambdas' JSON logs and the servers' output (default <repo>/.local/logs/<command>.log)")
 	fs.BoolVar(&f.verbose, "verbose", false, "also copy the Lambdas' logs and the servers' output to stderr")
-	if cmd != "run" && cmd != "demo" {
-		return c.fail(&ConfigError{fmt.Errorf("unknown command %q (want run, demo or reconcile)", cmd)})
+	fs.BoolVar(&f.json, "json", false, "print one JSON document instead of the readable output")
+}
+
+// engineFlag declares --engine for the commands that run the workflow; its
+// value is checked once, by CheckEngine, when the flags are parsed.
+func engineFlag(fs *flag.FlagSet) *string {
+	return fs.String("engine", EngineNode, "Step Functions engine: node (aws-local-stepfunctions) or moto (LocalStack's interpreter in moto, Python)")
+}
+
+// Main runs the command line and returns the exit status: 0 when the
+// command succeeded, 1 when it failed, 2 for usage or configuration errors.
+func (c *CLI) Main(ctx context.Context, args []string) int {
+	if c.Getenv == nil {
+		c.Getenv = os.Getenv
 	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		c.usage()
+		if len(args) == 0 {
+			return ExitUsage
+		}
+		return ExitSucceeded
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		return c.fail(&ConfigError{fmt.Errorf("unknown command %q (want %s)", args[0], strings.Join(commandNames(), ", "))})
+	}
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	common := &commonFlags{command: cmd.name}
+	common.declare(fs)
+	run := cmd.setup(fs)
 	if err := fs.Parse(args[1:]); err != nil {
-		c.usage(fs)
+		c.usageOf(cmd)
 		return c.fail(&ConfigError{err})
 	}
 	if fs.NArg() > 0 {
 		return c.fail(&ConfigError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))})
 	}
-	if cmd == "run" && f.event == "" {
-		return c.fail(&ConfigError{errors.New("run needs --event FILE")})
-	}
-	if f.engine != EngineNode && f.engine != EngineMoto {
-		return c.fail(&ConfigError{fmt.Errorf("--engine %q: want %s or %s", f.engine, EngineNode, EngineMoto)})
-	}
-	res, err := c.execute(ctx, cmd, f)
+	code, err := run(ctx, c, common)
 	if err != nil {
 		return c.fail(err)
 	}
-	if res.Succeeded() {
-		return ExitSucceeded
-	}
-	return ExitFailed
+	return code
 }
 
-func (c *CLI) usage(fs *flag.FlagSet) {
-	fmt.Fprint(c.Stderr, usageText)
-	if fs == nil {
-		fs = flag.NewFlagSet("", flag.ContinueOnError)
-		fs.String("event", "", `event file for run ("-" reads stdin)`)
-		fs.Bool("json", false, `print one JSON document {"status","output","error","cause","events"}`)
-		fs.String("engine", EngineNode, "Step Functions engine: node or moto")
-		fs.String("repo", "", "repository root (default: found from the working directory)")
-		fs.String("data-dir", "", "embedded S3 server's data directory (default <repo>/.local/s3)")
-		fs.String("db-dir", "", "embedded PGlite's data directory (default <repo>/.local/pglite)")
-		fs.String("log-file", "", "file for the Lambdas' logs and the servers' output (default <repo>/.local/logs/<command>.log)")
-		fs.Bool("verbose", false, "also copy those logs to stderr")
+// usage prints every command with its flags.
+func (c *CLI) usage() {
+	fmt.Fprint(c.Stderr, usageHead)
+	for _, name := range commandNames() {
+		fmt.Fprintf(c.Stderr, "  %s %s\n", name, commands[name].usage)
+	}
+	fmt.Fprint(c.Stderr, "\nflags of every command:\n")
+	c.printFlags(nil)
+	for _, name := range commandNames() {
+		fmt.Fprintf(c.Stderr, "\n%s flags:\n", name)
+		c.printFlags(commands[name].setup)
+	}
+	fmt.Fprint(c.Stderr, envHelp)
+}
+
+// usageOf prints one command's flags.
+func (c *CLI) usageOf(cmd command) {
+	fmt.Fprintf(c.Stderr, "usage:\n  go run ./cmd/local %s %s\n\nflags:\n", cmd.name, cmd.usage)
+	c.printFlags(nil)
+	c.printFlags(cmd.setup)
+	fmt.Fprint(c.Stderr, envHelp)
+}
+
+// printFlags prints the flags setup declares, or the common flags when
+// setup is nil.
+func (c *CLI) printFlags(setup func(*flag.FlagSet) func(context.Context, *CLI, *commonFlags) (int, error)) {
+	fs := flag.NewFlagSet("", flag.ContinueOnError)
+	if setup == nil {
+		(&commonFlags{}).declare(fs)
+	} else {
+		setup(fs)
 	}
 	fs.SetOutput(c.Stderr)
 	fs.PrintDefaults()
-	fmt.Fprint(c.Stderr, envHelp)
+}
+
+func init() {
+	registerCommand(command{
+		name:  "run",
+		usage: `--event FILE [flags]   run the workflow on one event ("-" reads stdin)`,
+		setup: func(fs *flag.FlagSet) func(context.Context, *CLI, *commonFlags) (int, error) {
+			event := fs.String("event", "", `event file (S3 notification or EventBridge event; "-" reads stdin)`)
+			engine := engineFlag(fs)
+			return func(ctx context.Context, c *CLI, common *commonFlags) (int, error) {
+				if *event == "" {
+					return 0, &ConfigError{errors.New("run needs --event FILE")}
+				}
+				return c.runOnce(ctx, common, *engine, *event)
+			}
+		},
+	})
+	registerCommand(command{
+		name:  "demo",
+		usage: "[flags]   seed a demonstration and run the sample event",
+		setup: func(fs *flag.FlagSet) func(context.Context, *CLI, *commonFlags) (int, error) {
+			engine := engineFlag(fs)
+			return func(ctx context.Context, c *CLI, common *commonFlags) (int, error) {
+				return c.runOnce(ctx, common, *engine, "")
+			}
+		},
+	})
 }
 
 const envHelp = `
@@ -158,7 +232,24 @@ func (c *CLI) fail(err error) int {
 	return ExitFailed
 }
 
-func (c *CLI) execute(ctx context.Context, cmd string, f cliFlags) (*Result, error) {
+// runOnce runs one execution: of the event in eventFile (run), or of the
+// demo's event once the demo is seeded (eventFile "").
+func (c *CLI) runOnce(ctx context.Context, f *commonFlags, engine, eventFile string) (int, error) {
+	if err := CheckEngine(engine); err != nil {
+		return 0, err
+	}
+	res, err := c.execute(ctx, f, engine, eventFile)
+	if err != nil {
+		return 0, err
+	}
+	if res.Succeeded() {
+		return ExitSucceeded, nil
+	}
+	return ExitFailed, nil
+}
+
+func (c *CLI) execute(ctx context.Context, f *commonFlags, engine, eventFile string) (*Result, error) {
+	cmd := f.command
 	root, err := c.repoRoot(f.repo)
 	if err != nil {
 		return nil, err
@@ -167,8 +258,8 @@ func (c *CLI) execute(ctx context.Context, cmd string, f cliFlags) (*Result, err
 		return nil, err
 	}
 	var event []byte
-	if cmd == "run" {
-		event, err = c.readEvent(f.event)
+	if eventFile != "" {
+		event, err = c.readEvent(eventFile)
 	} else {
 		event, err = demoEvent()
 	}
@@ -176,22 +267,11 @@ func (c *CLI) execute(ctx context.Context, cmd string, f cliFlags) (*Result, err
 		return nil, err
 	}
 
-	logPath := f.logFile
-	if logPath == "" {
-		logPath = filepath.Join(root, ".local", "logs", cmd+".log")
-	}
-	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
-		return nil, &ConfigError{fmt.Errorf("log file: %w", err)}
-	}
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	logPath, logw, closeLog, err := c.openLog(root, f)
 	if err != nil {
-		return nil, &ConfigError{fmt.Errorf("log file: %w", err)}
+		return nil, err
 	}
-	defer logFile.Close()
-	var logw io.Writer = logFile
-	if f.verbose {
-		logw = io.MultiWriter(logFile, c.Stderr)
-	}
+	defer closeLog()
 
 	getenv := c.Getenv
 	if cmd == "demo" {
@@ -217,7 +297,7 @@ func (c *CLI) execute(ctx context.Context, cmd string, f cliFlags) (*Result, err
 	}
 	fmt.Fprintln(c.Stderr, "local: starting services...")
 	runner, err := NewRunner(ctx, Config{
-		Engine:    f.engine,
+		Engine:    engine,
 		RepoRoot:  root,
 		Getenv:    getenv,
 		S3Dir:     f.dataDir,
@@ -262,6 +342,27 @@ func (c *CLI) execute(ctx context.Context, cmd string, f cliFlags) (*Result, err
 		}
 	}
 	return res, nil
+}
+
+// openLog opens the command's log file (--log-file, else
+// <repo>/.local/logs/<command>.log), copied to stderr with --verbose.
+func (c *CLI) openLog(root string, f *commonFlags) (path string, w io.Writer, closeLog func(), err error) {
+	path = f.logFile
+	if path == "" {
+		path = filepath.Join(root, ".local", "logs", f.command+".log")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", nil, nil, &ConfigError{fmt.Errorf("log file: %w", err)}
+	}
+	file, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return "", nil, nil, &ConfigError{fmt.Errorf("log file: %w", err)}
+	}
+	w = file
+	if f.verbose {
+		w = io.MultiWriter(file, c.Stderr)
+	}
+	return path, w, func() { file.Close() }, nil
 }
 
 func (c *CLI) repoRoot(flagValue string) (string, error) {

@@ -19,6 +19,8 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"no command", nil, nil, "usage:"},
 		{"unknown command", []string{"deploy"}, nil, `unknown command "deploy"`},
 		{"run without event", []string{"run"}, nil, "run needs --event FILE"},
+		{"unknown engine", []string{"run", "--engine", "sfn", "--event", "x"}, nil, `--engine "sfn": want node or moto`},
+		{"flag of another command", []string{"demo", "--event", "x"}, nil, "flag provided but not defined: -event"},
 		{"unknown flag", []string{"run", "--evnt", "x"}, nil, "flag provided but not defined: -evnt"},
 		{"missing event file", []string{"run", "--event", "/no/such/event.json"}, nil, "read the event"},
 		{"event not JSON", []string{"run", "--event", "cli_test.go"}, nil, "is not valid JSON"},
@@ -26,6 +28,11 @@ func TestCLIUsageErrors(t *testing.T) {
 			map[string]string{"COPY_RETRIES": "three"}, `COPY_RETRIES="three": not a whole number`},
 		{"MAP_MAX_CONCURRENCY out of range", []string{"run", "--event", "../../shared/parseevent/testdata/s3-records-restore-completed.json"},
 			map[string]string{"MAP_MAX_CONCURRENCY": "0"}, "mapMaxConcurrency = 0"},
+		{"load without events", []string{"load"}, nil, "load needs --events FILE"},
+		{"load events not NDJSON", []string{"load", "--events", "testdata/load-bad-line.ndjson"}, nil, "line 2: not a JSON document"},
+		{"load bad reserved", []string{"load", "--events", "testdata/load-bad-line.ndjson", "--reserved", "copy-file:3"}, nil, `--reserved "copy-file:3"`},
+		{"load reserved unknown function", []string{"load", "--events", "testdata/load-two-events.ndjson", "--reserved", "copy=3"}, nil, "no function copy"},
+		{"load limit without a server", []string{"load", "--events", "testdata/load-two-events.ndjson", "--db-max-connections", "5"}, nil, "--db-max-connections needs a Postgres server"},
 		{"repo without cdk.json", []string{"demo", "--repo", t.TempDir()}, nil, "no cdk.json there"},
 	}
 	for _, tc := range tests {

@@ -1,6 +1,7 @@
 // Runs one Step Functions execution with aws-local-stepfunctions (JS API, so
 // Lambda error names survive for Retry/Catch) and streams its event log to
-// stdout as JSON lines, then one result line. Input: one JSON document on
+// stdout as JSON lines, then one result line; with ENGINE_SERVE=1, many
+// executions (the load runner; see serve below). Input: one JSON document on
 // stdin: {definition, input, region, retryIntervalOverrides, waitTimeOverrides}.
 // Lambda tasks are invoked through the AWS SDK, which reads
 // AWS_ENDPOINT_URL_LAMBDA from the environment. Run with cwd = repository
@@ -150,23 +151,20 @@ async function readStdin() {
   return JSON.parse(Buffer.concat(chunks).toString('utf8'));
 }
 
-async function main() {
-  const job = await readStdin();
-  let machine;
-  try {
-    machine = new StateMachine(job.definition, {
-      validationOptions: job.validationOptions || {},
-      awsConfig: {
-        region: job.region || 'us-east-1',
-        credentials: { accessKeys: { accessKeyId: 'local', secretAccessKey: 'local' } },
-      },
-    });
-  } catch (err) {
-    emit({ result: { status: 'INVALID', error: 'InvalidDefinition', cause: String(err.message || err) } });
-    return;
-  }
+function newMachine(job) {
+  return new StateMachine(job.definition, {
+    validationOptions: job.validationOptions || {},
+    awsConfig: {
+      region: job.region || 'us-east-1',
+      credentials: { accessKeys: { accessKeyId: 'local', secretAccessKey: 'local' } },
+    },
+  });
+}
 
-  const execution = machine.run(job.input, {
+// Runs one execution, passing each event to onEvent, and returns its result
+// ({status, output} or {status, error, cause}).
+async function runExecution(machine, job, input, onEvent) {
+  const execution = machine.run(input, {
     overrides: {
       retryIntervalOverrides: job.retryIntervalOverrides || {},
       waitTimeOverrides: job.waitTimeOverrides || {},
@@ -182,52 +180,118 @@ async function main() {
   const stop = () => execution.abort();
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-
-  // A state whose input or output (a Map's list of iteration results, a
-  // Pass state's) exceeds the payload limit stops the execution, as
-  // States.DataLimitExceeded would in AWS.
-  let limitError = null;
-  const checkPayload = (event) => {
-    if (limitError || !event.state || (event.type !== 'StateEntered' && event.type !== 'StateExited')) return;
-    const [what, value] = event.type === 'StateEntered' ? ['input', event.state.input] : ['output', event.state.output];
-    const size = payloadBytes(value);
-    if (size > MAX_PAYLOAD_BYTES) {
-      limitError = dataLimitExceeded(`the ${what} of state "${event.state.name}" is ${size} bytes, more than the ${MAX_PAYLOAD_BYTES} bytes a state may carry`);
-      execution.abort();
-    }
-  };
-  const pump = (async () => {
-    for await (const event of execution.eventLogs) {
-      checkPayload(event);
-      emit({ event: slim(event) });
-    }
-  })();
-
   try {
-    const output = await execution.result;
-    await pump;
-    if (limitError) throw limitError;
-    emit({ result: { status: 'SUCCEEDED', output } });
-  } catch (err) {
-    await pump.catch(() => {});
-    if (limitError) {
-      emit({ result: { status: 'FAILED', error: limitError.name, cause: limitError.message } });
-      return;
+    // A state whose input or output (a Map's list of iteration results, a
+    // Pass state's) exceeds the payload limit stops the execution, as
+    // States.DataLimitExceeded would in AWS.
+    let limitError = null;
+    const checkPayload = (event) => {
+      if (limitError || !event.state || (event.type !== 'StateEntered' && event.type !== 'StateExited')) return;
+      const [what, value] = event.type === 'StateEntered' ? ['input', event.state.input] : ['output', event.state.output];
+      const size = payloadBytes(value);
+      if (size > MAX_PAYLOAD_BYTES) {
+        limitError = dataLimitExceeded(`the ${what} of state "${event.state.name}" is ${size} bytes, more than the ${MAX_PAYLOAD_BYTES} bytes a state may carry`);
+        execution.abort();
+      }
+    };
+    const pump = (async () => {
+      for await (const event of execution.eventLogs) {
+        checkPayload(event);
+        onEvent(event);
+      }
+    })();
+
+    try {
+      const output = await execution.result;
+      await pump;
+      if (limitError) throw limitError;
+      return { status: 'SUCCEEDED', output };
+    } catch (err) {
+      await pump.catch(() => {});
+      if (limitError) {
+        return { status: 'FAILED', error: limitError.name, cause: limitError.message };
+      }
+      let error = err && err.name ? err.name : 'Error';
+      let cause = causeOf(err);
+      if (err && err.name === 'ExecutionError' && err.cause) {
+        error = err.cause.name || 'Error';
+        cause = causeOf(err.cause);
+      } else if (err && err.name === 'ExecutionTimeoutError') {
+        error = 'States.Timeout';
+        cause = 'the execution timed out';
+      } else if (err && err.name === 'ExecutionAbortedError') {
+        error = 'ExecutionAborted';
+        cause = 'the execution was aborted';
+      }
+      return { status: 'FAILED', error, cause: cutCause(cause) };
     }
-    let error = err && err.name ? err.name : 'Error';
-    let cause = causeOf(err);
-    if (err && err.name === 'ExecutionError' && err.cause) {
-      error = err.cause.name || 'Error';
-      cause = causeOf(err.cause);
-    } else if (err && err.name === 'ExecutionTimeoutError') {
-      error = 'States.Timeout';
-      cause = 'the execution timed out';
-    } else if (err && err.name === 'ExecutionAbortedError') {
-      error = 'ExecutionAborted';
-      cause = 'the execution was aborted';
-    }
-    emit({ result: { status: 'FAILED', error, cause: cutCause(cause) } });
+  } finally {
+    process.off('SIGTERM', stop);
+    process.off('SIGINT', stop);
   }
+}
+
+async function main() {
+  if (process.env.ENGINE_SERVE === '1') return serve();
+  const job = await readStdin();
+  let machine;
+  try {
+    machine = newMachine(job);
+  } catch (err) {
+    emit({ result: { status: 'INVALID', error: 'InvalidDefinition', cause: String(err.message || err) } });
+    return;
+  }
+  const result = await runExecution(machine, job, job.input, (event) => emit({ event: slim(event) }));
+  emit({ result });
+}
+
+// Many executions in one process (the load runner): the first stdin line is
+// the job without input ({definition, retryIntervalOverrides, timeScale}),
+// each next line {id, input} starts an execution at once. Each execution
+// prints one line when it ends: {id, result, transitions, logBytes} (the
+// size of its event log, with inputs and outputs), transitions
+// counting what Step Functions bills (every state entered, and every retry:
+// https://aws.amazon.com/step-functions/pricing/). With timeScale > 1 every
+// timer of the engine runs that many times faster (Retry pauses with their
+// backoff, MaxDelaySeconds cap and jitter; Wait states; task timeouts, which
+// the caller lengthens in the definition by the same factor): the
+// definition's own timing, in scaled time.
+async function serve() {
+  // Each running execution listens for SIGTERM/SIGINT to abort itself.
+  process.setMaxListeners(0);
+  const rl = require('node:readline').createInterface({ input: process.stdin, crlfDelay: Infinity });
+  let job = null;
+  let machine = null;
+  const running = [];
+  for await (const line of rl) {
+    if (!line.trim()) continue;
+    const msg = JSON.parse(line);
+    if (job === null) {
+      job = msg;
+      const scale = Number(job.timeScale) || 1;
+      if (scale > 1) {
+        const realSetTimeout = globalThis.setTimeout;
+        globalThis.setTimeout = (fn, ms, ...args) => realSetTimeout(fn, (Number(ms) || 0) / scale, ...args);
+      }
+      try {
+        machine = newMachine(job);
+      } catch (err) {
+        emit({ result: { status: 'INVALID', error: 'InvalidDefinition', cause: String(err.message || err) } });
+        return;
+      }
+      continue;
+    }
+    running.push((async () => {
+      let transitions = 0;
+      let logBytes = 0;
+      const result = await runExecution(machine, job, msg.input, (event) => {
+        if (event.type === 'StateEntered' || event.type === 'StateRetried') transitions++;
+        logBytes += Buffer.byteLength(JSON.stringify(event), 'utf8');
+      });
+      emit({ id: msg.id, result, transitions, logBytes });
+    })());
+  }
+  await Promise.all(running);
 }
 
 main().catch((err) => {

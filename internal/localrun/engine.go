@@ -93,6 +93,16 @@ type EngineResult struct {
 	Cause  string          `json:"cause,omitempty"`
 }
 
+// CheckEngine reports a name that selects no engine: the one place the
+// engine names are checked ("" is EngineNode).
+func CheckEngine(name string) error {
+	switch name {
+	case "", EngineNode, EngineMoto:
+		return nil
+	}
+	return &ConfigError{fmt.Errorf("--engine %q: want %s or %s", name, EngineNode, EngineMoto)}
+}
+
 // Engine runs executions with aws-local-stepfunctions under Node.
 type Engine struct {
 	// RepoRoot is the directory holding node_modules (the Node cwd).

@@ -3,7 +3,8 @@
 # the execution's history to stdout as JSON lines {"event": <AWS history
 # event>}, then one line {"result": {status, output, error, cause}}: the same
 # protocol as engine.cjs. Input: one JSON document on stdin:
-# {definition, input, region, retryPauseMs}.
+# {definition, input, region, retryPauseMs}. With ENGINE_SERVE=1 it runs many
+# executions instead, as engine.cjs's serve mode does (see serve below).
 #
 # Lambda tasks are invoked over HTTP at AWS_ENDPOINT_URL_LAMBDA (the local
 # Invoke API); moto lets those requests through by a passthrough rule for
@@ -12,7 +13,10 @@
 # touched).
 import datetime
 import json
+import os
+import queue
 import sys
+import threading
 import time
 import types
 
@@ -32,15 +36,19 @@ def fail_invalid(error, cause):
     emit({"result": {"status": "INVALID", "error": error, "cause": cause}})
 
 
-def main():
-    job = json.load(sys.stdin)
+def setup(job):
+    """Configures moto for a run of job: executions run for real, Lambda
+    calls pass through to the loopback Invoke API, Retry pauses capped
+    (retryPauseMs) or scaled (timeScale), Lambda service errors named as
+    AWS names them. Returns (boto3, mock_aws), or None after reporting that
+    moto is missing."""
     try:
         import boto3
         from moto import mock_aws
         from moto.core.config import default_user_config
     except ImportError as err:
         fail_invalid("EngineMissing", f"moto is not importable in {sys.executable}: {err}")
-        return 1
+        return None
 
     default_user_config["stepfunctions"]["execute_state_machine"] = True
     default_user_config["core"]["passthrough"] = {
@@ -49,27 +57,57 @@ def main():
     }
 
     pause_ms = job.get("retryPauseMs")
-    if pause_ms:
+    scale = float(job.get("timeScale") or 1)
+    if pause_ms or scale > 1:
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
         real_sleep = time.sleep
-        cap = pause_ms / 1000.0
-        retrier_decl.time = types.SimpleNamespace(sleep=lambda s: real_sleep(min(s, cap)))
+        if pause_ms:
+            cap = pause_ms / 1000.0
+            retrier_decl.time = types.SimpleNamespace(sleep=lambda s: real_sleep(min(s, cap)))
+        else:
+            retrier_decl.time = types.SimpleNamespace(sleep=lambda s: real_sleep(s / scale))
 
     name_lambda_service_errors()
+    return boto3, mock_aws
 
+
+def create_machine(sfn, job, name="copy-files-to-archive"):
+    try:
+        return sfn.create_state_machine(
+            name=name,
+            definition=json.dumps(job["definition"]),
+            roleArn="arn:aws:iam::123456789012:role/local-state-machine",
+            type="STANDARD",
+        )
+    except sfn.exceptions.InvalidDefinition as err:
+        fail_invalid("InvalidDefinition", str(err))
+        return None
+
+
+def result_of(status):
+    result = {"status": status["status"]}
+    if status["status"] == "SUCCEEDED":
+        result["output"] = json.loads(status.get("output") or "null")
+    else:
+        result["error"] = status.get("error", "")
+        result["cause"] = status.get("cause", "")
+    return result
+
+
+def main():
+    if os.environ.get("ENGINE_SERVE") == "1":
+        return serve()
+    job = json.load(sys.stdin)
+    modules = setup(job)
+    if modules is None:
+        return 1
+    boto3, mock_aws = modules
     region = job.get("region") or "us-east-1"
     with mock_aws():
         sfn = boto3.client("stepfunctions", region_name=region)
-        try:
-            machine = sfn.create_state_machine(
-                name="copy-files-to-archive",
-                definition=json.dumps(job["definition"]),
-                roleArn="arn:aws:iam::123456789012:role/local-state-machine",
-                type="STANDARD",
-            )
-        except sfn.exceptions.InvalidDefinition as err:
-            fail_invalid("InvalidDefinition", str(err))
+        machine = create_machine(sfn, job)
+        if machine is None:
             return 0
         execution = sfn.start_execution(
             stateMachineArn=machine["stateMachineArn"],
@@ -86,13 +124,85 @@ def main():
             if status["status"] != "RUNNING":
                 break
             time.sleep(0.02)
-        result = {"status": status["status"]}
-        if status["status"] == "SUCCEEDED":
-            result["output"] = json.loads(status.get("output") or "null")
-        else:
-            result["error"] = status.get("error", "")
-            result["cause"] = status.get("cause", "")
-        emit({"result": result})
+        emit({"result": result_of(status)})
+    return 0
+
+
+def transitions(events):
+    """The state transitions Step Functions bills for a history: every state
+    entered, and every retry (https://aws.amazon.com/step-functions/pricing/).
+    Each of our Task states invokes a Lambda, once per attempt, so its
+    retries are its LambdaFunctionScheduled events beyond its entries."""
+    entered = sum(1 for ev in events if ev["type"].endswith("StateEntered"))
+    tasks = sum(1 for ev in events if ev["type"] == "TaskStateEntered")
+    scheduled = sum(1 for ev in events if ev["type"] == "LambdaFunctionScheduled")
+    return entered + max(0, scheduled - tasks)
+
+
+def serve():
+    """Many executions in one process (the load runner), as engine.cjs's
+    serve mode: the first stdin line is the job without input
+    ({definition, timeScale}), each next line {id, input} starts an
+    execution; each prints {id, result, transitions, logBytes} when it
+    ends."""
+    job = json.loads(sys.stdin.readline() or "null")
+    if not job:
+        fail_invalid("EngineError", "no job on stdin")
+        return 1
+    modules = setup(job)
+    if modules is None:
+        return 1
+    boto3, mock_aws = modules
+    # moto 5.2.1 deep-copies the state machine each time it starts an
+    # execution; once one runs, something the copy reaches holds a thread
+    # lock, which cannot be copied, so a second StartExecution fails. The
+    # copy only freezes the definition for the execution, which never
+    # changes here: a shallow copy does.
+    import copy
+    from moto.stepfunctions.parser import models as parser_models
+
+    parser_models.copy = types.SimpleNamespace(deepcopy=lambda x, memo=None: copy.copy(x))
+    lines = queue.Queue()
+
+    def read():
+        for line in sys.stdin:
+            if line.strip():
+                lines.put(json.loads(line))
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    with mock_aws():
+        sfn = boto3.client("stepfunctions", region_name=job.get("region") or "us-east-1")
+        machine = create_machine(sfn, job)
+        if machine is None:
+            return 0
+        running = {}
+        more = True
+        while more or running:
+            while more:
+                try:
+                    msg = lines.get(timeout=0.05 if not running else 0)
+                except queue.Empty:
+                    break
+                if msg is None:
+                    more = False
+                    break
+                execution = sfn.start_execution(
+                    stateMachineArn=machine["stateMachineArn"],
+                    name=f"load-{msg['id']}",
+                    input=json.dumps(msg["input"]),
+                )
+                running[execution["executionArn"]] = msg["id"]
+            for arn in list(running):
+                status = sfn.describe_execution(executionArn=arn)
+                if status["status"] == "RUNNING":
+                    continue
+                events = history(sfn, arn)
+                log_bytes = sum(len(json.dumps(ev, default=_json_default).encode()) for ev in events)
+                emit({"id": running.pop(arn), "result": result_of(status),
+                      "transitions": transitions(events), "logBytes": log_bytes})
+            if running:
+                time.sleep(0.05)
     return 0
 
 

@@ -105,14 +105,12 @@ func Execute(ctx context.Context, x Execution, event []byte) (*Result, error) {
 	stopProgress := reportProgress(srv, history, x.ProgressEvery, x.ProgressAfter)
 	defer stopProgress()
 
-	var engine StepEngine
-	switch x.Engine {
-	case "", EngineNode:
-		engine = &Engine{RepoRoot: x.RepoRoot, LambdaEndpoint: srv.URL, Stderr: x.EngineLog}
-	case EngineMoto:
+	if err := CheckEngine(x.Engine); err != nil {
+		return nil, err
+	}
+	var engine StepEngine = &Engine{RepoRoot: x.RepoRoot, LambdaEndpoint: srv.URL, Stderr: x.EngineLog}
+	if x.Engine == EngineMoto {
 		engine = &MotoEngine{Python: x.Python, LambdaEndpoint: srv.URL, Stderr: x.EngineLog}
-	default:
-		return nil, &ConfigError{fmt.Errorf("unknown engine %q (want %s or %s)", x.Engine, EngineNode, EngineMoto)}
 	}
 	start := time.Now()
 	res, err := engine.Run(ctx, EngineJob{

@@ -183,58 +183,52 @@ type SweepResult struct {
 	Outcomes []*LocalExecution `json:"outcomes"`
 }
 
+func init() {
+	registerCommand(command{
+		name:  "reconcile",
+		usage: "[--grace DURATION] [flags]   one reconcile sweep: start copies of stuck restored files",
+		setup: func(fs *flag.FlagSet) func(context.Context, *CLI, *commonFlags) (int, error) {
+			grace := fs.Duration("grace", -1, "rows not updated for this long count as stuck (default: cdk.json's reconcileGraceMinutes, as deployed)")
+			engine := engineFlag(fs)
+			return func(ctx context.Context, c *CLI, common *commonFlags) (int, error) {
+				if err := CheckEngine(*engine); err != nil {
+					return 0, err
+				}
+				return c.reconcileMain(ctx, common, *engine, *grace)
+			}
+		},
+	})
+}
+
 // reconcileMain is `go run ./cmd/local reconcile`: one sweep against the
 // local services, its executions on the local engine, waited for.
-func (c *CLI) reconcileMain(ctx context.Context, args []string) int {
-	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
-	fs.SetOutput(c.Stderr)
-	var (
-		f     cliFlags
-		grace time.Duration
-	)
-	fs.BoolVar(&f.json, "json", false, `print one JSON document {"stuck","started","waiting","expired","missing","executions",...}`)
-	fs.DurationVar(&grace, "grace", -1, "rows not updated for this long count as stuck (default: cdk.json's reconcileGraceMinutes, as deployed)")
-	fs.StringVar(&f.engine, "engine", EngineNode, "Step Functions engine: node or moto")
-	fs.StringVar(&f.repo, "repo", "", "repository root (default: found from the working directory)")
-	fs.StringVar(&f.dataDir, "data-dir", "", "embedded S3 server's data directory (default <repo>/.local/s3)")
-	fs.StringVar(&f.dbDir, "db-dir", "", "embedded PGlite's data directory (default <repo>/.local/pglite)")
-	fs.StringVar(&f.logFile, "log-file", "", "file for the Lambdas' logs and the servers' output (default <repo>/.local/logs/reconcile.log)")
-	fs.BoolVar(&f.verbose, "verbose", false, "also copy those logs to stderr")
-	if err := fs.Parse(args); err != nil {
-		return c.fail(&ConfigError{err})
-	}
-	if fs.NArg() > 0 {
-		return c.fail(&ConfigError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))})
-	}
-	res, err := c.reconcile(ctx, f, grace)
+func (c *CLI) reconcileMain(ctx context.Context, f *commonFlags, engine string, grace time.Duration) (int, error) {
+	res, err := c.reconcile(ctx, f, engine, grace)
 	if err != nil {
-		return c.fail(err)
+		return 0, err
 	}
 	if f.json {
 		enc := json.NewEncoder(c.Stdout)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
 		if err := enc.Encode(res); err != nil {
-			return c.fail(err)
+			return 0, err
 		}
 	} else {
 		printSweep(c.Stdout, res)
 	}
 	for _, x := range res.Outcomes {
 		if x.Status != "SUCCEEDED" {
-			return ExitFailed
+			return ExitFailed, nil
 		}
 	}
 	if len(res.Problems) > 0 {
-		return ExitFailed
+		return ExitFailed, nil
 	}
-	return ExitSucceeded
+	return ExitSucceeded, nil
 }
 
-func (c *CLI) reconcile(ctx context.Context, f cliFlags, grace time.Duration) (*SweepResult, error) {
-	if f.engine != EngineNode && f.engine != EngineMoto {
-		return nil, &ConfigError{fmt.Errorf("--engine %q: want %s or %s", f.engine, EngineNode, EngineMoto)}
-	}
+func (c *CLI) reconcile(ctx context.Context, f *commonFlags, engine string, grace time.Duration) (*SweepResult, error) {
 	root, err := c.repoRoot(f.repo)
 	if err != nil {
 		return nil, err
@@ -252,22 +246,11 @@ func (c *CLI) reconcile(ctx context.Context, f cliFlags, grace time.Duration) (*
 	if err := c.ensureNodeModules(ctx, root); err != nil {
 		return nil, err
 	}
-	logPath := f.logFile
-	if logPath == "" {
-		logPath = filepath.Join(root, ".local", "logs", "reconcile.log")
-	}
-	if err := os.MkdirAll(filepath.Dir(logPath), 0o755); err != nil {
-		return nil, &ConfigError{fmt.Errorf("log file: %w", err)}
-	}
-	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	logPath, logw, closeLog, err := c.openLog(root, f)
 	if err != nil {
-		return nil, &ConfigError{fmt.Errorf("log file: %w", err)}
+		return nil, err
 	}
-	defer logFile.Close()
-	var logw io.Writer = logFile
-	if f.verbose {
-		logw = io.MultiWriter(logFile, c.Stderr)
-	}
+	defer closeLog()
 	if c.Getenv(EnvS3Endpoint) == "" {
 		if _, err := s3server.Binary(ctx, c.Stderr); err != nil {
 			return nil, err
@@ -279,7 +262,7 @@ func (c *CLI) reconcile(ctx context.Context, f cliFlags, grace time.Duration) (*
 	}
 	fmt.Fprintln(c.Stderr, "local: starting services...")
 	runner, err := NewRunner(ctx, Config{
-		Engine: f.engine, RepoRoot: root, Getenv: c.Getenv, S3Dir: f.dataDir, DBDir: f.dbDir,
+		Engine: engine, RepoRoot: root, Getenv: c.Getenv, S3Dir: f.dataDir, DBDir: f.dbDir,
 		Buckets:   append(buckets, demoRestoreBucket, demoArchiveBucket),
 		ServerLog: logw, LambdaLog: logw,
 	})

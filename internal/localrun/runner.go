@@ -84,14 +84,13 @@ func NewRunner(ctx context.Context, cfg Config) (_ *Runner, err error) {
 	if err := CheckNodeModules(cfg.RepoRoot); err != nil {
 		return nil, &ConfigError{err}
 	}
-	switch cfg.Engine {
-	case "", EngineNode:
-	case EngineMoto:
+	if err := CheckEngine(cfg.Engine); err != nil {
+		return nil, err
+	}
+	if cfg.Engine == EngineMoto {
 		if err := CheckMoto(ctx, ""); err != nil {
 			return nil, &ConfigError{err}
 		}
-	default:
-		return nil, &ConfigError{fmt.Errorf("unknown engine %q (want %s or %s)", cfg.Engine, EngineNode, EngineMoto)}
 	}
 	if cfg.S3Dir == "" {
 		cfg.S3Dir = filepath.Join(cfg.RepoRoot, ".local", "s3")

@@ -39,8 +39,12 @@ const (
 	// AWS's RDS certificate authorities (RDSRootCAs; or to those of
 	// DATABASE_SSLROOTCERT) and name the host the SSM parameter gives.
 	// "require" encrypts without checking who answers.
-	DefaultSSLMode  = "verify-full"
-	DefaultMaxConns = 2
+	DefaultSSLMode = "verify-full"
+	// DefaultMaxConns is one connection per Lambda execution environment:
+	// an environment serves one invocation at a time and an invocation
+	// runs one query at a time, so a second connection would only hold a
+	// slot of the database's limit idle.
+	DefaultMaxConns = 1
 	// DefaultConnectTimeout bounds one connection attempt when DATABASE_URL
 	// does not set connect_timeout.
 	DefaultConnectTimeout = 5 * time.Second

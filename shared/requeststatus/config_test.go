@@ -17,7 +17,7 @@ func TestConfigFromEnv(t *testing.T) {
 	defaults := Config{
 		Port: 5432, Name: "disaster_recovery", User: "druser",
 		HostParameter: "drdb-host", PasswordParameter: "drdb-user-pass",
-		SSLMode: "verify-full", MaxConns: 2,
+		SSLMode: "verify-full", MaxConns: 1,
 	}
 	tests := []struct {
 		name     string
@@ -44,14 +44,14 @@ func TestConfigFromEnv(t *testing.T) {
 			name: "DATABASE_URL needs nothing else",
 			env:  map[string]string{"DATABASE_URL": " postgres://postgres@127.0.0.1:5432/test "},
 			want: Config{DatabaseURL: "postgres://postgres@127.0.0.1:5432/test", Port: 5432,
-				HostParameter: "drdb-host", PasswordParameter: "drdb-user-pass", SSLMode: "verify-full", MaxConns: 2},
+				HostParameter: "drdb-host", PasswordParameter: "drdb-user-pass", SSLMode: "verify-full", MaxConns: 1},
 		},
 		{
 			name: "require with a root certificate file",
 			env: map[string]string{"DATABASE_NAME": "dr", "DATABASE_USER": "app",
 				"DATABASE_SSLMODE": "require", "DATABASE_SSLROOTCERT": "certs/aws-rds-ca-bundle.pem"},
 			want: Config{Port: 5432, Name: "dr", User: "app", HostParameter: "drdb-host", PasswordParameter: "drdb-user-pass",
-				SSLMode: "require", SSLRootCert: "certs/aws-rds-ca-bundle.pem", MaxConns: 2},
+				SSLMode: "require", SSLRootCert: "certs/aws-rds-ca-bundle.pem", MaxConns: 1},
 		},
 		{
 			name:     "root certificate file missing",

@@ -1,0 +1,181 @@
+package localrun
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
+)
+
+func init() {
+	registerCommand(command{
+		name:  "load",
+		usage: "--events FILE [flags]   run every event of FILE (NDJSON) as its own execution, Lambda's concurrency enforced",
+		setup: func(fs *flag.FlagSet) func(context.Context, *CLI, *commonFlags) (int, error) {
+			events := fs.String("events", "", `events file: one S3 notification or EventBridge event per line ("-" reads stdin)`)
+			engine := engineFlag(fs)
+			rate := fs.Float64("rate", 0, "executions started per second (0: all at once)")
+			account := fs.Int("account-concurrency", 0, "the account's Lambda concurrency across the four functions; beyond it an invocation is refused 429 TooManyRequestsException (0: no limit)")
+			reserved := fs.String("reserved", "", "reserved concurrency per function, e.g. copy-file=8,request-status=4")
+			coldStart := fs.Duration("cold-start", 0, "time a new execution environment takes before its first invocation")
+			dbMax := fs.Int("db-max-connections", 0, "CONNECTION LIMIT of the Postgres role the Lambdas connect as (needs DATABASE_URL; 0: no limit)")
+			scale := fs.Float64("time-scale", 1, "run the engine's timers (Retry pauses, Wait states) this many times faster; task timeouts and --copy-delay are scaled with them")
+			copyDelay := fs.Duration("copy-delay", 0, "hold every CopyObject and UploadPartCopy this long before S3 sees it (scaled time): long copies")
+			return func(ctx context.Context, c *CLI, common *commonFlags) (int, error) {
+				if *events == "" {
+					return 0, &ConfigError{errors.New("load needs --events FILE")}
+				}
+				if err := CheckEngine(*engine); err != nil {
+					return 0, err
+				}
+				res, err := ParseReserved(*reserved)
+				if err != nil {
+					return 0, err
+				}
+				if *scale < 1 {
+					return 0, &ConfigError{fmt.Errorf("--time-scale %v: want at least 1", *scale)}
+				}
+				return c.load(ctx, common, LoadConfig{
+					Engine: *engine, Rate: *rate, AccountConcurrency: *account, Reserved: res, ColdStart: *coldStart,
+					DBMaxConnections: *dbMax, TimeScale: *scale, CopyDelay: *copyDelay,
+				}, *events)
+			}
+		},
+	})
+}
+
+// ParseReserved reads --reserved: name=N pairs separated by commas.
+func ParseReserved(s string) (map[string]int, error) {
+	out := map[string]int{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, pair := range strings.Split(s, ",") {
+		name, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		n, err := strconv.Atoi(v)
+		if !ok || err != nil {
+			return nil, &ConfigError{fmt.Errorf("--reserved %q: want function=N pairs separated by commas, e.g. copy-file=8,request-status=4", pair)}
+		}
+		out[name] = n
+	}
+	return out, nil
+}
+
+func (c *CLI) load(ctx context.Context, f *commonFlags, cfg LoadConfig, eventsFile string) (int, error) {
+	root, err := c.repoRoot(f.repo)
+	if err != nil {
+		return 0, err
+	}
+	var in io.Reader = c.Stdin
+	if eventsFile != "-" {
+		file, err := os.Open(eventsFile)
+		if err != nil {
+			return 0, &ConfigError{fmt.Errorf("read the events: %w", err)}
+		}
+		defer file.Close()
+		in = file
+	}
+	events, err := ReadEvents(in, eventsFile)
+	if err != nil {
+		return 0, err
+	}
+	if err := c.ensureNodeModules(ctx, root); err != nil {
+		return 0, err
+	}
+	logPath, logw, closeLog, err := c.openLog(root, f)
+	if err != nil {
+		return 0, err
+	}
+	defer closeLog()
+	buckets, err := cdkBuckets(root)
+	if err != nil {
+		return 0, err
+	}
+	cfg.RepoRoot, cfg.Getenv = root, c.Getenv
+	cfg.S3Dir, cfg.DBDir = f.dataDir, f.dbDir
+	cfg.Buckets = append(buckets, demoRestoreBucket, demoArchiveBucket)
+	cfg.ServerLog, cfg.LambdaLog = logw, logw
+	if !f.json {
+		cfg.Progress = c.Stderr
+	}
+	fmt.Fprintln(c.Stderr, "local: starting services...")
+	l, err := NewLoad(ctx, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	fmt.Fprintf(c.Stderr, "local: load: %d events, Lambda logs in %s\n", len(events), logPath)
+	rep, err := l.Run(ctx, events)
+	if err != nil {
+		return 0, err
+	}
+	if f.json {
+		enc := json.NewEncoder(c.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return 0, err
+		}
+	} else {
+		printLoadReport(c.Stdout, rep)
+	}
+	// Every execution reached an end, as the workflow decided: the run
+	// itself succeeded.
+	return ExitSucceeded, nil
+}
+
+func printLoadReport(w io.Writer, r *LoadReport) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "executions\t%d started, %d succeeded, %d failed\n", r.Executions.Started, r.Executions.Succeeded, r.Executions.Failed)
+	for _, name := range sortedKeys(r.Failures) {
+		fmt.Fprintf(tw, "  failed with %s\t%d\n", name, r.Failures[name])
+	}
+	failed := append([]FailedExecution(nil), r.Failed...)
+	sort.Slice(failed, func(i, j int) bool { return failed[i].Event < failed[j].Event })
+	for i, f := range failed {
+		if i == 5 {
+			fmt.Fprintf(tw, "  ...\t%d more\n", len(failed)-5)
+			break
+		}
+		why, _, _ := strings.Cut(f.Cause, "\n")
+		if results, _, err := aggregate.ParseMessage(f.Cause); err == nil {
+			var files []string
+			for _, res := range results {
+				if !res.Success {
+					files = append(files, res.SourceKey+": "+res.ErrMsg)
+				}
+			}
+			why = strings.Join(files, "; ")
+		}
+		fmt.Fprintf(tw, "  event %d\t%s: %s\n", f.Event+1, f.Error, truncate(why, 200))
+	}
+	fmt.Fprintf(tw, "files (request_status)\t%d: %d complete, %d error, %d unrecorded (inprogress), %d without a job\n",
+		r.Files.Total, r.Files.Complete, r.Files.Error, r.Files.Unrecorded, r.Files.NoJob)
+	fmt.Fprintf(tw, "time\t%.1f s (x%g scaled: %s), %.1f files/s\n", r.Seconds, r.TimeScale,
+		(time.Duration(r.Seconds*r.TimeScale) * time.Second).Round(time.Second), r.FilesPerSecond)
+	fmt.Fprintf(tw, "throttles (429)\t%d\n", r.Throttles)
+	var envs []string
+	for _, name := range sortedKeys(r.Environments) {
+		envs = append(envs, fmt.Sprintf("%s %d", name, r.Environments[name]))
+	}
+	fmt.Fprintf(tw, "environments\t%d (%s), peak %d invocations at once\n", r.PeakEnvironments, strings.Join(envs, ", "), r.PeakInFlight)
+	fmt.Fprintf(tw, "peak database sessions\t%d\n", r.PeakDBConnections)
+	fmt.Fprintf(tw, "per file\t%.1f state transitions, %.1f Lambda requests, %.4f GB-s, %.1f S3 PUT-class + %.1f GET-class requests, %.0f log bytes\n",
+		r.StateTransitionsPerFile, r.LambdaRequestsPerFile, r.LambdaGBSecondsPerFile, r.S3PutClassPerFile, r.S3GetClassPerFile, r.LogBytesPerFile)
+	fmt.Fprintf(tw, "cost per million files\t$%.2f", r.CostPerMillionFilesUSD)
+	var items []string
+	for _, name := range sortedKeys(r.CostItems) {
+		items = append(items, fmt.Sprintf("%s $%.2f", name, r.CostItems[name]))
+	}
+	fmt.Fprintf(tw, " (%s; us-east-1 prices, --json lists them with their pages)\n", strings.Join(items, ", "))
+	tw.Flush()
+}

@@ -1,0 +1,473 @@
+package localrun_test
+
+// Mass-recovery scenarios: many events at once, each its own execution, on
+// the real definition and engine, with Lambda's concurrency enforced by the
+// local Invoke API (429 TooManyRequestsException beyond it), an execution
+// environment per concurrent invocation (each its own pgx pool and S3
+// client) and a Postgres role whose CONNECTION LIMIT Postgres itself
+// enforces.
+//
+// Time is scaled (LoadConfig.TimeScale): the engine's timers run that many
+// times faster, so the definition's Retry policy (IntervalSeconds,
+// BackoffRate, MaxDelaySeconds, full jitter, MaxAttempts) plays out in
+// seconds as it would in minutes or hours; task timeouts are lengthened by
+// the same factor, and the copies' duration (CopyDelay) and the database
+// outage are given in scaled time.
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
+)
+
+// loadWorld is one load scenario's services and seeded files.
+type loadWorld struct {
+	t     *testing.T
+	ctx   context.Context
+	load  *localrun.Load
+	db    *pgxpool.Pool
+	log   *childproc.Output
+	s3srv *s3server.Server
+}
+
+// newLoadWorld starts an S3 server and a schema of its own and prepares a
+// load run with cfg (RepoRoot, Getenv, Buckets filled in).
+func newLoadWorld(t *testing.T, cfg localrun.LoadConfig) *loadWorld {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts versitygw and runs many executions")
+	}
+	root, err := localrun.FindRepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbURL, _ := pgtest.Schema(t, "load")
+	srv := s3server.StartBackendForTest(t, s3server.BackendVersityGW, restoreBucket, archiveBucket)
+	env := map[string]string{
+		"DATABASE_URL":          dbURL,
+		"AWS_ENDPOINT_URL_S3":   srv.Endpoint,
+		"AWS_ACCESS_KEY_ID":     srv.AccessKey,
+		"AWS_SECRET_ACCESS_KEY": srv.SecretKey,
+		"AWS_REGION":            srv.Region,
+	}
+	w := &loadWorld{t: t, ctx: context.Background(), log: &childproc.Output{Max: 1 << 20}, s3srv: srv}
+	cfg.RepoRoot = root
+	cfg.Getenv = func(k string) string { return env[k] }
+	cfg.Buckets = []string{restoreBucket, archiveBucket}
+	cfg.ServerLog = w.log
+	if os.Getenv("E2E_SHOW_OUTPUT") != "" {
+		cfg.Progress = os.Stderr
+	}
+	w.load, err = localrun.NewLoad(w.ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.load.Close)
+	w.db, err = pgxpool.New(w.ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.db.Close)
+	// Count the updates of each row, to show each is updated once.
+	for _, stmt := range []string{
+		`CREATE TABLE row_updates (request_id uuid PRIMARY KEY, n int NOT NULL)`,
+		`CREATE FUNCTION count_update() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+			INSERT INTO row_updates VALUES (NEW.request_id, 1)
+			ON CONFLICT (request_id) DO UPDATE SET n = row_updates.n + 1; RETURN NEW; END $$`,
+		`CREATE TRIGGER count_update AFTER UPDATE ON request_status FOR EACH ROW EXECUTE FUNCTION count_update()`,
+	} {
+		if _, err := w.db.Exec(w.ctx, stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w.load.Role != "" {
+		if _, err := w.db.Exec(w.ctx, fmt.Sprintf(`GRANT SELECT, INSERT, UPDATE ON row_updates TO %q`, w.load.Role)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
+}
+
+// seed puts n objects under prefix in the restore bucket and an open job
+// for each (withJob), and returns one single-file classic event per file.
+func (w *loadWorld) seed(prefix string, n int, withObject, withJob bool) [][]byte {
+	w.t.Helper()
+	h := &harness{t: w.t, ctx: w.ctx, db: w.db}
+	h.s3, _ = w.s3srv.Client(w.ctx)
+	var events [][]byte
+	for i := 0; i < n; i++ {
+		key := fmt.Sprintf("%s/file-%04d.dat", prefix, i)
+		if withObject {
+			h.putObject(key, []byte("restored "+key))
+		}
+		if withJob {
+			h.insertJob(key)
+		}
+		events = append(events, classicEvent(w.t, restoredFile{key: key, size: len("restored " + key)}))
+	}
+	return events
+}
+
+func (w *loadWorld) run(events [][]byte) *localrun.LoadReport {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(w.ctx, 4*time.Minute)
+	defer cancel()
+	rep, err := w.load.Run(ctx, events)
+	if err != nil {
+		w.t.Fatalf("load run: %v\nserver log:\n%s", err, w.log.String())
+	}
+	w.t.Logf("%d events: %+v", len(events), summary(rep))
+	return rep
+}
+
+func summary(r *localrun.LoadReport) string {
+	return fmt.Sprintf("executions %+v failures %v files %+v throttles %d environments %v peak in flight %d peak db %d seconds %.1f (x%g) transitions/file %.1f GB-s/file %.5f $/M files %.2f %v",
+		r.Executions, r.Failures, r.Files, r.Throttles, r.Environments, r.PeakInFlight, r.PeakDBConnections, r.Seconds, r.TimeScale,
+		r.StateTransitionsPerFile, r.LambdaGBSecondsPerFile, r.CostPerMillionFilesUSD, r.CostItems)
+}
+
+// updatesPerRow returns how many rows were updated once, and the rows
+// updated more than once.
+func (w *loadWorld) updatesPerRow() (once int, more []string) {
+	w.t.Helper()
+	rows, err := w.db.Query(w.ctx, `SELECT request_id::text, n FROM row_updates`)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			w.t.Fatal(err)
+		}
+		if n == 1 {
+			once++
+		} else {
+			more = append(more, id+"="+strconv.Itoa(n))
+		}
+	}
+	return once, more
+}
+
+// loadSize returns n, or LOAD_SCALE times n for the bench-sized runs.
+func loadSize(n int) int {
+	if f, err := strconv.Atoi(os.Getenv("LOAD_SCALE")); err == nil && f > 1 {
+		return n * f
+	}
+	return n
+}
+
+// TestLoadBurst: single-file events all at once against account
+// concurrency 20 and a database limit of 10 sessions: every file complete,
+// each row updated once, no execution failed. (The issue's 1,000 events
+// run with LOAD_SCALE=5.)
+func TestLoadBurst(t *testing.T) {
+	w := newLoadWorld(t, localrun.LoadConfig{AccountConcurrency: 20, DBMaxConnections: 10, TimeScale: 20})
+	n := loadSize(200)
+	events := w.seed("burst", n, true, true)
+	rep := w.run(events)
+	if rep.Executions.Succeeded != n || rep.Executions.Failed != 0 {
+		t.Errorf("executions %+v (failures %v), want all %d succeeded", rep.Executions, rep.Failures, n)
+	}
+	if rep.Files.Complete != n {
+		t.Errorf("files %+v, want %d complete", rep.Files, n)
+	}
+	if once, more := w.updatesPerRow(); once != n || len(more) > 0 {
+		t.Errorf("%d rows updated once, want %d; updated more than once: %v", once, n, more)
+	}
+	if rep.PeakDBConnections > 10 {
+		t.Errorf("peak database sessions %d: above the role's limit of 10", rep.PeakDBConnections)
+	}
+	if rep.PeakInFlight > 20 {
+		t.Errorf("peak invocations in flight %d: above the account concurrency of 20", rep.PeakInFlight)
+	}
+	if rep.Throttles == 0 {
+		t.Errorf("no invocation was throttled: the burst did not saturate the account")
+	}
+}
+
+// TestLoadSaturation: copies that hold all of the account's concurrency
+// for far longer than a fixed retry budget of minutes (4 concurrent, 40
+// copies of 3 minutes each: 30 minutes of queueing, scaled): every file
+// complete.
+func TestLoadSaturation(t *testing.T) {
+	w := newLoadWorld(t, localrun.LoadConfig{AccountConcurrency: 4, TimeScale: 600, CopyDelay: 3 * time.Minute})
+	n := loadSize(40)
+	events := w.seed("saturation", n, true, true)
+	rep := w.run(events)
+	if rep.Executions.Succeeded != n || rep.Files.Complete != n {
+		t.Errorf("executions %+v (failures %v), files %+v: want all %d succeeded and complete", rep.Executions, rep.Failures, rep.Files, n)
+	}
+	// n copies of 3 minutes, 4 at a time, take n*3/4 minutes at least.
+	if scaled, least := time.Duration(rep.Seconds*rep.TimeScale)*time.Second, time.Duration(n*3/4)*time.Minute; scaled < least*5/6 {
+		t.Errorf("the run took %s scaled, want about %s at least: %d copies of 3 minutes, 4 at a time", scaled, least, n)
+	}
+}
+
+// TestLoadDatabaseOutage: the database refuses every connection for five
+// minutes (scaled) in the middle of a burst, once a quarter of the files are
+// complete: every file complete once it returns.
+func TestLoadDatabaseOutage(t *testing.T) {
+	const scale = 100
+	w := newLoadWorld(t, localrun.LoadConfig{AccountConcurrency: 20, DBMaxConnections: 10, TimeScale: scale, Rate: 100})
+	n := loadSize(100)
+	events := w.seed("outage", n, true, true)
+	// Down once a quarter of the files are complete, for 5 minutes scaled.
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for done := 0; done < n/4; time.Sleep(10 * time.Millisecond) {
+			if err := w.db.QueryRow(w.ctx, `SELECT count(*) FROM request_status WHERE job_status = 'complete'`).Scan(&done); err != nil {
+				t.Errorf("count complete rows: %v", err)
+				return
+			}
+		}
+		if err := w.load.DatabaseOutage(w.ctx, true); err != nil {
+			t.Errorf("outage: %v", err)
+		}
+		time.Sleep(5 * time.Minute / scale)
+		if err := w.load.DatabaseOutage(w.ctx, false); err != nil {
+			t.Errorf("end of outage: %v", err)
+		}
+	}()
+	rep := w.run(events)
+	wg.Wait()
+	if rep.Executions.Succeeded != n || rep.Files.Complete != n {
+		t.Errorf("executions %+v (failures %v), files %+v: want all %d succeeded and complete", rep.Executions, rep.Failures, rep.Files, n)
+	}
+	if once, more := w.updatesPerRow(); once != n || len(more) > 0 {
+		t.Errorf("%d rows updated once, want %d; updated more than once: %v", once, n, more)
+	}
+}
+
+// TestLoadDatabaseOutageOutlastsRetries: the database refuses every
+// connection for longer than the status tasks retry (all the run, about 3
+// hours scaled): no file's row leaves inprogress unseen, each such file is in
+// its execution's CopyRequestError with a re-run input naming it.
+func TestLoadDatabaseOutageOutlastsRetries(t *testing.T) {
+	w := newLoadWorld(t, localrun.LoadConfig{AccountConcurrency: 10, DBMaxConnections: 5, TimeScale: 2000})
+	n := 10
+	events := w.seed("longoutage", n, true, true)
+	if err := w.load.DatabaseOutage(w.ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	rep := w.run(events)
+	if rep.Executions.Failed != n || rep.Failures["CopyRequestError"] != n || rep.Files.Unrecorded != n {
+		t.Fatalf("executions %+v, failures %v, files %+v: want every execution failed with CopyRequestError, every row inprogress", rep.Executions, rep.Failures, rep.Files)
+	}
+	for _, f := range rep.Failed {
+		results, rerun, err := aggregate.ParseMessage(f.Cause)
+		if err != nil {
+			t.Errorf("event %d: the cause is not a failure report: %v\n%s", f.Event, err, f.Cause)
+			continue
+		}
+		key := eventFiles(t, events[f.Event])[0].key
+		if len(results) != 1 || results[0].SourceKey != key || results[0].Success {
+			t.Errorf("event %d: results %+v, want %s failed", f.Event, results, key)
+		}
+		if !strings.Contains(string(rerun), key) {
+			t.Errorf("event %d: re-run input %s does not name %s", f.Event, rerun, key)
+		}
+	}
+}
+
+// TestLoadMixed: among the events, files without an open job and files
+// without a source object fail, with their reasons; the others complete.
+// On both engines: the moto engine's driver also runs many executions in
+// one process (fewer here: moto's interpreter runs them slowly, about one
+// event a second on two cores).
+func TestLoadMixed(t *testing.T) {
+	for _, tc := range []struct {
+		engine    string
+		good, bad int
+	}{{localrun.EngineNode, 30, 5}, {localrun.EngineMoto, 10, 2}} {
+		t.Run(tc.engine, func(t *testing.T) {
+			if tc.engine == localrun.EngineMoto {
+				requireMoto(t)
+			}
+			testLoadMixed(t, tc.engine, tc.good, tc.bad)
+		})
+	}
+}
+
+func testLoadMixed(t *testing.T, engine string, nGood, nBad int) {
+	w := newLoadWorld(t, localrun.LoadConfig{Engine: engine, AccountConcurrency: 10, DBMaxConnections: 5, TimeScale: 20})
+	good := w.seed("mixed/good", nGood, true, true)
+	noJob := w.seed("mixed/nojob", nBad, true, false)
+	noObject := w.seed("mixed/noobject", nBad, false, true)
+	var events [][]byte
+	for i := range good {
+		events = append(events, good[i])
+		if i < len(noJob) {
+			events = append(events, noJob[i], noObject[i])
+		}
+	}
+	rep := w.run(events)
+	if rep.Executions.Succeeded != nGood || rep.Executions.Failed != 2*nBad || rep.Failures["CopyRequestError"] != 2*nBad {
+		t.Errorf("executions %+v, failures %v: want %d succeeded and %d failed with CopyRequestError", rep.Executions, rep.Failures, nGood, 2*nBad)
+	}
+	if rep.Files.Complete != nGood || rep.Files.Error != nBad || rep.Files.NoJob != nBad || rep.Files.Unrecorded != 0 {
+		t.Errorf("files %+v: want %d complete, %d error (no source object), %d without a job", rep.Files, nGood, nBad, nBad)
+	}
+	rows, err := w.db.Query(w.ctx, `SELECT object_key, err_msg FROM request_status WHERE job_status = 'error'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key, msg string
+		if err := rows.Scan(&key, &msg); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(key, "mixed/noobject/") || !strings.Contains(msg, "NoSuchKey") {
+			t.Errorf("error row %s: %q, want only the files without a source object, with NoSuchKey", key, msg)
+		}
+	}
+}
+
+// TestLoadReportsFigures: the figures of one-file and ten-file events, on
+// an unsaturated account, are what the definition implies: a transition per
+// state entered (Read restored files, Copy each file, then per file Find open
+// job, Copy file, Copy finished?, Record copy complete, then Report
+// results), a Lambda request per task (parse, then per file find, copy,
+// record, then report).
+func TestLoadReportsFigures(t *testing.T) {
+	for _, tc := range []struct {
+		name                         string
+		filesPerEvent                int
+		transitionsPerFile, requests float64
+	}{
+		{"one file per event", 1, 7, 5},
+		{"ten files per event", 10, 4.3, 3.2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newLoadWorld(t, localrun.LoadConfig{})
+			var events [][]byte
+			for e := 0; e < 3; e++ {
+				var files []restoredFile
+				for _, ev := range w.seed(fmt.Sprintf("figures/%d", e), tc.filesPerEvent, true, true) {
+					files = append(files, eventFiles(t, ev)...)
+				}
+				events = append(events, classicEvent(t, files...))
+			}
+			rep := w.run(events)
+			if n := 3 * tc.filesPerEvent; rep.Files.Complete != n {
+				t.Fatalf("files %+v, want %d complete", rep.Files, n)
+			}
+			if diff := rep.StateTransitionsPerFile - tc.transitionsPerFile; diff > 0.01 || diff < -0.01 {
+				t.Errorf("%.2f state transitions per file, want %.1f", rep.StateTransitionsPerFile, tc.transitionsPerFile)
+			}
+			if diff := rep.LambdaRequestsPerFile - tc.requests; diff > 0.01 || diff < -0.01 {
+				t.Errorf("%.2f Lambda requests per file, want %.1f", rep.LambdaRequestsPerFile, tc.requests)
+			}
+			if rep.Throttles != 0 || rep.LambdaGBSecondsPerFile <= 0 || rep.S3PutClassPerFile < 1 || rep.CostPerMillionFilesUSD <= 0 {
+				t.Errorf("figures %s: want no throttles, some GB-seconds, at least the CopyObject, a cost", summary(rep))
+			}
+		})
+	}
+}
+
+// eventFiles returns the files of a classic event made by classicEvent.
+func eventFiles(t *testing.T, event []byte) []restoredFile {
+	t.Helper()
+	var doc struct {
+		Records []struct {
+			S3 struct {
+				Object struct {
+					Key  string `json:"key"`
+					Size int    `json:"size"`
+				} `json:"object"`
+			} `json:"s3"`
+		}
+	}
+	if err := json.Unmarshal(event, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var out []restoredFile
+	for _, r := range doc.Records {
+		key, err := url.QueryUnescape(r.S3.Object.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, restoredFile{key: key, size: r.S3.Object.Size})
+	}
+	return out
+}
+
+// TestLoadCommandJSON runs `load --json` as a user would: it exits 0 when
+// every execution reached an end (here both fail: their files have no
+// job), and prints the document the issue asks for.
+func TestLoadCommandJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts versitygw")
+	}
+	root, err := localrun.FindRepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dbURL, _ := pgtest.Schema(t, "loadcli")
+	srv := s3server.StartBackendForTest(t, s3server.BackendVersityGW, restoreBucket, archiveBucket)
+	env := map[string]string{
+		"DATABASE_URL": dbURL, "AWS_ENDPOINT_URL_S3": srv.Endpoint, "AWS_ACCESS_KEY_ID": srv.AccessKey,
+		"AWS_SECRET_ACCESS_KEY": srv.SecretKey, "AWS_REGION": srv.Region,
+	}
+	var stdout, stderr strings.Builder
+	cli := &localrun.CLI{Stdout: &stdout, Stderr: &stderr, Dir: root, Getenv: func(k string) string { return env[k] }}
+	code := cli.Main(context.Background(), []string{"load", "--json", "--events", "testdata/load-two-events.ndjson",
+		"--account-concurrency", "3", "--reserved", "request-status=1", "--db-max-connections", "2", "--log-file", filepath.Join(t.TempDir(), "load.log")})
+	if code != localrun.ExitSucceeded {
+		t.Fatalf("exit %d, want %d\nstderr:\n%s", code, localrun.ExitSucceeded, stderr.String())
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(stdout.String()), &doc); err != nil {
+		t.Fatalf("stdout is not one JSON document: %v\n%s", err, stdout.String())
+	}
+	for _, field := range []string{"executions", "files", "throttles", "peak_environments", "peak_db_connections", "seconds",
+		"state_transitions_per_file", "lambda_gb_seconds_per_file", "cost_per_million_files_usd", "prices"} {
+		if _, ok := doc[field]; !ok {
+			t.Errorf("the document has no %q:\n%s", field, stdout.String())
+		}
+	}
+	want := map[string]any{"started": 2.0, "succeeded": 0.0, "failed": 2.0}
+	if diff := cmp.Diff(want, doc["executions"]); diff != "" {
+		t.Errorf("executions (-want +got):\n%s", diff)
+	}
+	if files, _ := doc["files"].(map[string]any); files["no_job"] != 2.0 || files["unrecorded"] != 0.0 {
+		t.Errorf("files %v: want both without a job, none unrecorded", doc["files"])
+	}
+	if n, _ := doc["peak_db_connections"].(float64); n > 1 {
+		t.Errorf("peak_db_connections %v: request-status is reserved 1, one connection per environment", n)
+	}
+
+	// Without --json: a summary naming each failed event's files and why.
+	stdout.Reset()
+	stderr.Reset()
+	code = cli.Main(context.Background(), []string{"load", "--events", "testdata/load-two-events.ndjson", "--log-file", filepath.Join(t.TempDir(), "load.log")})
+	if code != localrun.ExitSucceeded {
+		t.Fatalf("exit %d, want %d\nstderr:\n%s", code, localrun.ExitSucceeded, stderr.String())
+	}
+	for _, want := range []string{"2 started, 0 succeeded, 2 failed", "event 1", "event 2", "no open job in request_status", "cost per million files", "local: load"} {
+		if !strings.Contains(stdout.String()+stderr.String(), want) {
+			t.Errorf("output lacks %q:\n%s\n%s", want, stdout.String(), stderr.String())
+		}
+	}
+}
