@@ -54,8 +54,14 @@ func TestRoutedErrorNamesAreTypeNames(t *testing.T) {
 	}
 }
 
-// Every error type the functions' packages declare (a named type with an
-// Error method, in shared/) is a routed error: a new one must be listed.
+// outsideWorkflow are the packages of shared/ whose function is no state of
+// the workflow (statemachine.OtherFunctions): no Retry or Catch sees their
+// errors. reconcile runs on a schedule and reports a SweepError.
+var outsideWorkflow = map[string]bool{"reconcile": true}
+
+// Every error type the workflow functions' packages declare (a named type
+// with an Error method, in shared/) is a routed error: a new one must be
+// listed.
 func TestEveryErrorTypeIsListed(t *testing.T) {
 	var declared []string
 	dirs, err := filepath.Glob("../*")
@@ -63,6 +69,9 @@ func TestEveryErrorTypeIsListed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, dir := range dirs {
+		if outsideWorkflow[filepath.Base(dir)] {
+			continue
+		}
 		fset := token.NewFileSet()
 		pkgs, err := parser.ParseDir(fset, dir, func(fi os.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
 		if err != nil {
