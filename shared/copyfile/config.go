@@ -63,8 +63,8 @@ const (
 const (
 	DefaultMultipartThresholdMB = 256
 	DefaultMultipartChunkSizeMB = 1024
-	DefaultMultipartMinPartMB   = 16
-	DefaultMultipartConcurrency = 64
+	DefaultMultipartMinPartMB   = 12
+	DefaultMultipartConcurrency = 256
 	DefaultDeadlineMarginSecs   = 30
 	DefaultProgressSecs         = 30
 )

@@ -8,6 +8,9 @@ import (
 const (
 	testGiB = int64(1) << 30
 	testTiB = int64(1) << 40
+	// s3MaxObject is S3's largest object, 10,000 parts of 5 GiB (48.8 TiB;
+	// https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html).
+	s3MaxObject = int64(MaxParts) * MaxPartSize
 )
 
 // TestPartPlanExamples pins the plan for the sizes the benchmarks and
@@ -21,13 +24,16 @@ func TestPartPlanExamples(t *testing.T) {
 		wantSize  int64
 		wantParts int
 	}{
-		// Defaults: 64 slots, parts 16 MiB to 1 GiB.
-		{"defaults, 300 MiB: floor-bound, one partial wave", def, 300 * MiB, ceilDiv(300*MiB, 18), 18},
-		{"defaults, 1 GiB: one full wave of 16 MiB", def, testGiB, 16 * MiB, 64},
-		{"defaults, 10 GiB: one full wave of 160 MiB", def, 10 * testGiB, 160 * MiB, 64},
-		{"defaults, 100 GiB: two full waves of 800 MiB", def, 100 * testGiB, 800 * MiB, 128},
-		{"defaults, 1 TiB: 16 full waves of 1 GiB", def, testTiB, testGiB, 1024},
-		{"defaults, 5 TiB: 80 full waves of 1 GiB", def, 5 * testTiB, testGiB, 5120},
+		// Defaults: 256 slots, parts 12 MiB to 1 GiB.
+		{"defaults, 300 MiB: floor-bound, one partial wave", def, 300 * MiB, 12 * MiB, 25},
+		{"defaults, 1 GiB: floor-bound, one wave of 85", def, testGiB, ceilDiv(testGiB, 85), 85},
+		{"defaults, 3 GiB: one full wave of 12 MiB", def, 3 * testGiB, 12 * MiB, 256},
+		{"defaults, 10 GiB: one full wave of 40 MiB", def, 10 * testGiB, 40 * MiB, 256},
+		{"defaults, 100 GiB: one full wave of 400 MiB", def, 100 * testGiB, 400 * MiB, 256},
+		{"defaults, 1 TiB: 4 full waves of 1 GiB", def, testTiB, testGiB, 1024},
+		{"defaults, 5 TiB: 20 full waves of 1 GiB", def, 5 * testTiB, testGiB, 5120},
+		{"defaults, 10 TiB: 10,000 parts, maximum raised", def, 10 * testTiB, ceilDiv(10*testTiB, 10000), 10000},
+		{"defaults, 48.8 TiB (S3's largest): 10,000 parts of 5 GiB", def, s3MaxObject, MaxPartSize, 10000},
 		// The old fixed plan: floor = maximum = 5 MiB.
 		{"5 MiB parts, 40 MiB", Config{ChunkSize: 5 * MiB, Concurrency: 3}, 40 * MiB, 5 * MiB, 8},
 		{"5 MiB parts, 12 MiB: last part smaller", Config{ChunkSize: 5 * MiB, Concurrency: 4}, 12 * MiB, 5 * MiB, 3},
@@ -51,7 +57,7 @@ func TestPartPlanExamples(t *testing.T) {
 }
 
 // TestPartPlanInvariants checks S3's rules and the plan's promise over
-// sizes from 5 MiB to 5 TiB, concurrencies from 1 to 256 and several
+// sizes from 5 MiB to S3's largest object (48.8 TiB), concurrencies from 1 to 256 and several
 // floors and maximums: every byte in exactly one part, at most 10,000
 // parts, every part but the last within [floor, maximum] and S3's 5 MiB to
 // 5 GiB, and the parts fill the slots: a multiple of the concurrency (every
@@ -59,10 +65,11 @@ func TestPartPlanExamples(t *testing.T) {
 // (one wave, all parts at once), or the bounds leave no multiple to choose.
 func TestPartPlanInvariants(t *testing.T) {
 	sizes := []int64{5 * MiB, 5*MiB + 1, 12 * MiB, 100 * MiB, 257 * MiB, 1000 * MiB, testGiB, testGiB + 1,
-		7*testGiB + 12345, 10 * testGiB, 100 * testGiB, 333*testGiB + 7, testTiB, 2 * testTiB, 5*testTiB - 1, 5 * testTiB}
+		7*testGiB + 12345, 10 * testGiB, 100 * testGiB, 333*testGiB + 7, testTiB, 2 * testTiB, 5*testTiB - 1, 5 * testTiB,
+		9765*testGiB + 1, 10 * testTiB, 20*testTiB + 3, 40 * testTiB, s3MaxObject - 10000, s3MaxObject - 1, s3MaxObject}
 	concurrencies := []int{1, 3, 10, 16, 64, 100, 200, 256}
 	bounds := []struct{ floor, max int64 }{
-		{16 * MiB, 1024 * MiB}, // the defaults
+		{12 * MiB, 1024 * MiB}, // the defaults
 		{5 * MiB, MaxPartSize},
 		{64 * MiB, 250 * MiB},
 		{5 * MiB, 5 * MiB},
@@ -127,13 +134,26 @@ func TestPartPlanInvariants(t *testing.T) {
 }
 
 // TestPartPlanDefaultsFillTheSlots: with the default configuration every
-// object from 16 × 64 MiB (1 GiB) to 5 TiB is copied in full waves of 64.
+// object from 256 floors (3 GiB) to the 10,000 parts of 1 GiB that the
+// maximum allows (9.77 TiB) is copied in full waves of 256; above that, in
+// 10,000 parts (S3's limit leaves no multiple of 256 to choose) of at most
+// 5 GiB, up to S3's largest object.
 func TestPartPlanDefaultsFillTheSlots(t *testing.T) {
 	def := DefaultConfig()
-	for size := testGiB; size <= 5*testTiB; size = size*3/2 + 12345 {
-		n := len(planParts(size, def.partSize(size)))
-		if n%def.Concurrency != 0 {
-			t.Errorf("size %d: %d parts, not a multiple of %d", size, n, def.Concurrency)
+	sizes := []int64{s3MaxObject}
+	for size := 3 * testGiB; size < s3MaxObject; size = size*5/4 + 12345 {
+		sizes = append(sizes, size)
+	}
+	for _, size := range sizes {
+		ps := def.partSize(size)
+		n := int64(len(planParts(size, ps)))
+		switch {
+		case size <= MaxParts*def.ChunkSize:
+			if n%int64(def.Concurrency) != 0 {
+				t.Errorf("size %d: %d parts, not a multiple of %d", size, n, def.Concurrency)
+			}
+		case n != MaxParts || ps > MaxPartSize:
+			t.Errorf("size %d: %d parts of %d bytes, want %d of at most %d", size, n, ps, MaxParts, MaxPartSize)
 		}
 	}
 }
