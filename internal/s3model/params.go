@@ -80,6 +80,9 @@ type Params struct {
 	PrefixWriteRate float64
 	// Burst, when set, is a SlowDown burst (see Burst).
 	Burst *Burst
+	// TLS serves HTTPS with a self-signed certificate (Server.Certificate),
+	// so a client's CPU time includes TLS as on S3.
+	TLS bool
 }
 
 // Burst is a period of 503 SlowDown for part copies, delimited by counts of
