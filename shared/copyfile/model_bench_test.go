@@ -158,7 +158,9 @@ func BenchmarkModelCopy(b *testing.B) {
 // one copy alone by the formula (x-alone: what SlowDown and sharing cost),
 // the SlowDowns per copy and the most writes the prefix accepted within one
 // model second (peak-writes/s). MODEL_PARAMS as for BenchmarkModelCopy;
-// MODEL_BENCH_SIZES limits the sizes (default 1GiB, 3GiB and 10GiB).
+// MODEL_BENCH_SIZES limits the sizes (default 1GiB, 3GiB and 10GiB);
+// MODEL_BENCH_TIMESCALE sets the time scale (1: the copier's real-time
+// back-offs as long in model time as on S3).
 func BenchmarkModelTenCopies(b *testing.B) {
 	const copies, rounds = 10, 2
 	p := benchParams(b)
@@ -174,8 +176,18 @@ func BenchmarkModelTenCopies(b *testing.B) {
 			alone := p.CopyTime(copierSerialRequests, parts, cfg.Concurrency, ps)
 			// 2,560 part copies start at once in this one process: give
 			// each at least 4 s of real time so the clients' CPU stays small
-			// beside it.
-			m, _ := modelFor(b, p, timeScale(p, alone, ps, 4*time.Second), 0)
+			// beside it (MODEL_BENCH_TIMESCALE sets the scale instead). The copier's
+			// back-offs are real time, so below time scale 1 they are
+			// shorter in model time than they would be on S3.
+			scale := timeScale(p, alone, ps, 4*time.Second)
+			if v := os.Getenv("MODEL_BENCH_TIMESCALE"); v != "" {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil || f <= 0 {
+					b.Fatalf("MODEL_BENCH_TIMESCALE=%q: want a positive number", v)
+				}
+				scale = f
+			}
+			m, _ := modelFor(b, p, scale, 0)
 			for w := range copies {
 				for r := range rounds {
 					m.PutObject("restore", fmt.Sprintf("granules/object-%d-%d.h5", w, r), sz.size)
@@ -274,11 +286,14 @@ func modelClientFor(m *s3model.Server, concurrency int) *s3.Client {
 // timeScale is the model's time scale for a copy whose formula is total
 // with parts of partSize: about 5 s of real time for the whole copy, but no
 // part copy shorter than minPart of real time (so the scale may be below 1,
-// slower than S3). A client's own CPU time per request is real time that
-// the scale multiplies too; the minimum keeps it a few per cent of a part.
+// slower than S3), and the whole copy at most 30 s of real time. A client's
+// own CPU time per request is real time that the scale multiplies too; the
+// minimum keeps it a few per cent of a part, except where the 30 s bound
+// shortens the parts (boto3 at 10 threads on objects of hundreds of parts),
+// whose rows then carry more of it.
 func timeScale(p s3model.Params, total time.Duration, partSize int64, minPart time.Duration) float64 {
 	part := p.Latency.Seconds() + float64(partSize)/p.PartRate
-	return min(total.Seconds()/5, part/minPart.Seconds())
+	return max(min(total.Seconds()/5, part/minPart.Seconds()), total.Seconds()/30)
 }
 
 // report adds the model-time metrics.
