@@ -43,14 +43,43 @@ type boto3Client struct {
 	// about 2 ms of CPU per request under Python's interpreter lock, and
 	// the time scale multiplies it too.
 	minPart time.Duration
+	// thresholdMiB is multipart_threshold (0: boto3's 8 MiB): smaller
+	// objects are copied with one CopyObject.
+	thresholdMiB int64
+	// guidanceCalls: HeadObject and GetObjectTagging before the copy, as
+	// the guidance's Lambda does to copy metadata and tags.
+	guidanceCalls bool
 }
 
-// boto3Clients: AWS's restore-and-copy guidance (16 MiB, 200 threads),
+// boto3Clients: AWS's restore-and-copy guidance's settings (16 MiB, 200
+// threads, multipart from 8 MiB: the client), the guidance as its
+// Lambda runs them (also multipart_threshold 5 GiB and its HeadObject and
+// GetObjectTagging first:
+// https://github.com/aws-solutions-library-samples/guidance-for-automated-restore-and-copy-for-amazon-s3-glacier-objects,
+// src/function-codes/EventDrivenCopy.py and the README's template values),
 // NASA ORCA (250 MiB, 10) and the AWS CLI (8 MiB, 10).
 var boto3Clients = []boto3Client{
-	{"boto3-awsg", s3model.GuidanceChunk / MiB, s3model.GuidanceThreads, 1500 * time.Millisecond},
-	{"boto3-orca", 250, 10, 500 * time.Millisecond},
-	{"boto3-cli", 8, 10, 500 * time.Millisecond},
+	{name: "boto3-awsg", chunkMiB: s3model.GuidanceChunk / MiB, threads: s3model.GuidanceThreads, minPart: 1500 * time.Millisecond},
+	{name: "boto3-awsg-lambda", chunkMiB: s3model.GuidanceChunk / MiB, threads: s3model.GuidanceThreads, minPart: 1500 * time.Millisecond,
+		thresholdMiB: 5120, guidanceCalls: true},
+	{name: "boto3-orca", chunkMiB: 250, threads: 10, minPart: 500 * time.Millisecond},
+	{name: "boto3-cli", chunkMiB: 8, threads: 10, minPart: 500 * time.Millisecond},
+}
+
+// plan returns the client's part size, parts and formula for an object of
+// size bytes: one CopyObject below the threshold, else HeadObject, Create,
+// the waves, Complete; and the guidance's two calls first.
+func (c boto3Client) plan(p s3model.Params, size int64) (partSize int64, parts int, formula time.Duration) {
+	extra := 0
+	if c.guidanceCalls {
+		extra = 2
+	}
+	if size < max(c.thresholdMiB, 8)*MiB {
+		return size, 1, p.CopyTime(extra+1, 1, 1, size)
+	}
+	partSize = s3model.Boto3PartSize(size, c.chunkMiB*MiB)
+	parts = int(ceilDiv(size, partSize))
+	return partSize, parts, p.CopyTime(extra+s3model.Boto3SerialRequests, parts, c.threads, partSize)
 }
 
 // modelSizes are the object sizes of the model benchmarks; 3 GiB is where
@@ -120,18 +149,23 @@ func BenchmarkModelCopy(b *testing.B) {
 				if !boto3 {
 					b.Skip("python3 with boto3 not available")
 				}
-				ps := s3model.Boto3PartSize(sz.size, c.chunkMiB*MiB)
-				parts := int(ceilDiv(sz.size, ps))
-				formula := p.CopyTime(s3model.Boto3SerialRequests, parts, c.threads, ps)
+				ps, parts, formula := c.plan(p, sz.size)
 				m, _ := modelFor(b, p, timeScale(p, formula, ps, c.minPart), 0)
 				m.PutObject("restore", "granules/object.h5", sz.size)
 				script := filepath.Join("..", "..", "internal", "s3model", "testdata", "boto3_copy.py")
 				m.ResetStats()
 				var real time.Duration
+				args := []string{script, "--endpoint", m.URL,
+					"--source-bucket", "restore", "--source-key", "granules/object.h5", "--target-bucket", "archive",
+					"--chunk-mib", fmt.Sprint(c.chunkMiB), "--threads", fmt.Sprint(c.threads)}
+				if c.thresholdMiB > 0 {
+					args = append(args, "--threshold-mib", fmt.Sprint(c.thresholdMiB))
+				}
+				if c.guidanceCalls {
+					args = append(args, "--guidance-calls")
+				}
 				for b.Loop() {
-					out, err := exec.Command("python3", script, "--endpoint", m.URL,
-						"--source-bucket", "restore", "--source-key", "granules/object.h5", "--target-bucket", "archive",
-						"--chunk-mib", fmt.Sprint(c.chunkMiB), "--threads", fmt.Sprint(c.threads)).Output()
+					out, err := exec.Command("python3", args...).Output()
 					if err != nil {
 						b.Fatalf("boto3 copy: %v\n%s", err, out)
 					}
