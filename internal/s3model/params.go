@@ -12,7 +12,9 @@
 // with 503 SlowDown, and a Burst refuses part copies above a number in
 // flight for a while, for tests of back-off. Time is real sleeps scaled by
 // Params.TimeScale, so a copy of 1 TiB that would take minutes on S3 takes
-// seconds here; ModelTime converts a measured duration back.
+// seconds here (or, below 1, slower than S3); ModelTime converts a measured
+// duration back. Params.TLS serves HTTPS, so a client's CPU time includes
+// its TLS handshakes as on S3.
 //
 // What the parameters rest on (DefaultParams), and what the calibration
 // against AWS's one end-to-end figure fixed (Calibrated, below):
