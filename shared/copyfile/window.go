@@ -179,12 +179,13 @@ func (r *noThrottleRetry) GetAttemptToken(ctx context.Context) (func(error) erro
 // held says whether the caller still holds a slot to release. When stop
 // closes (another part failed) while the part waits to be sent again, it
 // returns nil output and nil error; when ctx ends then, ctx's error.
-func (a *ArchiveCopier) uploadPartCopy(ctx context.Context, c Copy, win *window, epoch int, stop <-chan struct{}, in *s3.UploadPartCopyInput) (out *s3.UploadPartCopyOutput, held bool, err error) {
+func (r *copyRun) uploadPartCopy(win *window, epoch int, stop <-chan struct{}, in *s3.UploadPartCopyInput) (out *s3.UploadPartCopyOutput, held bool, err error) {
+	ctx, c := r.copyCtx, r.c
 	for n := 1; ; n++ {
-		out, err = a.S3.UploadPartCopy(ctx, in, throttlesNotRetried)
+		out, err = r.S3.UploadPartCopy(ctx, in, throttlesNotRetried)
 		if err == nil {
 			if win.copied(epoch) {
-				a.logger().InfoContext(ctx, "part copies back to full concurrency after S3 SlowDown",
+				r.logger().InfoContext(ctx, "part copies back to full concurrency after S3 SlowDown",
 					"target_bucket", c.TargetBucket, "key", c.SourceKey, "in_flight_limit", win.max)
 			}
 			return out, true, nil
@@ -193,7 +194,7 @@ func (a *ArchiveCopier) uploadPartCopy(ctx context.Context, c Copy, win *window,
 			return nil, true, err
 		}
 		if limit, cut := win.throttled(epoch); cut {
-			a.logger().WarnContext(ctx, "S3 SlowDown: fewer part copies in flight",
+			r.logger().WarnContext(ctx, "S3 SlowDown: fewer part copies in flight",
 				"target_bucket", c.TargetBucket, "key", c.SourceKey, "part", aws.ToInt32(in.PartNumber), "in_flight_limit", limit)
 		}
 		win.release()
