@@ -72,3 +72,17 @@ func setExpectedChecksum(c checksum, in *s3.CompleteMultipartUploadInput) {
 		in.ChecksumCRC64NVME = aws.String(c.value)
 	}
 }
+
+// completedChecksum is the checksum of alg that CompleteMultipartUpload
+// answered, or "".
+func completedChecksum(alg types.ChecksumAlgorithm, out *s3.CompleteMultipartUploadOutput) string {
+	switch alg {
+	case types.ChecksumAlgorithmCrc32:
+		return aws.ToString(out.ChecksumCRC32)
+	case types.ChecksumAlgorithmCrc32c:
+		return aws.ToString(out.ChecksumCRC32C)
+	case types.ChecksumAlgorithmCrc64nvme:
+		return aws.ToString(out.ChecksumCRC64NVME)
+	}
+	return ""
+}

@@ -6,8 +6,9 @@
 // headers and tags, and is checked for size and checksum. Each failure is a
 // TransientCopyError or a PermanentCopyError, for the workflow to route on.
 //
-// Copy reads as the copy's steps in order: inspect the source, copy it whole
-// or plan and transfer its parts (multipart.go), verify. Whatever fails is
+// Copy reads as the copy's steps in order: inspect the source, then copy it
+// whole and verify it, or plan, transfer and complete its parts
+// (multipart.go). Whatever fails is
 // classified and settled in one place, copyRun.fail.
 package copyfile
 
@@ -81,11 +82,14 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (con
 	}
 	out.Bytes = src.size
 
-	// 2. Copy it whole, or plan and transfer its parts.
-	verifyCtx := copyCtx
+	// 2. Copy it whole and verify it, or plan and transfer its parts;
+	// CompleteMultipartUpload verifies those (see complete).
 	if !a.Config.multipart(src.size) {
 		r.drop() // a token's upload is of no use to a whole-object copy
 		if err := r.copySingle(src); err != nil {
+			return out, r.fail(err)
+		}
+		if err := r.verify(src); err != nil {
 			return out, r.fail(err)
 		}
 	} else {
@@ -102,17 +106,6 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (con
 			out.DurationMS = a.clock().Sub(start).Milliseconds()
 			return out, nil
 		}
-		if !prog.finishBy.IsZero() {
-			// The integrity check shares CompleteMultipartUpload's budget.
-			var cancelVerify context.CancelFunc
-			verifyCtx, cancelVerify = context.WithDeadline(ctx, prog.finishBy)
-			defer cancelVerify()
-		}
-	}
-
-	// 3. Verify the archive copy.
-	if err := r.verify(verifyCtx, src); err != nil {
-		return out, r.fail(err)
 	}
 	out.Complete = true
 	out.DurationMS = a.clock().Sub(start).Milliseconds()
@@ -216,6 +209,8 @@ type sourceObject struct {
 	hasChecksum bool
 	// versionID is the version the request names; "" is the current one.
 	versionID string
+	// tags, when not nil, were read alongside HeadObject (see inspect).
+	tags *tagging
 }
 
 // copySource is the CopySource of the object, of its version when the
@@ -224,15 +219,26 @@ func (s sourceObject) copySource(c Copy) string {
 	return CopySourceVersion(c.SourceBucket, c.SourceKey, s.versionID)
 }
 
-// inspect reads the source with HeadObject. It refuses a source that is
-// missing, archived without a restored copy, or changed since the event.
+// inspect reads the source with HeadObject, and its tags alongside when
+// the event's size says a multipart copy will need them. It refuses a
+// source that is missing, archived without a restored copy, or changed.
 func (r *copyRun) inspect() (sourceObject, error) {
+	var tags chan tagging
+	if r.uploadID == "" && r.Config.multipart(r.req.Size) {
+		tags = make(chan tagging, 1)
+		go func() { tags <- r.getTagging(optional(r.req.VersionID)) }()
+	}
 	head, err := r.S3.HeadObject(r.copyCtx, &s3.HeadObjectInput{
 		Bucket:       aws.String(r.c.SourceBucket),
 		Key:          aws.String(r.c.SourceKey),
 		VersionId:    optional(r.req.VersionID),
 		ChecksumMode: types.ChecksumModeEnabled,
 	})
+	src := sourceObject{head: head, versionID: r.req.VersionID}
+	if tags != nil {
+		t := <-tags
+		src.tags = &t
+	}
 	if err != nil {
 		return sourceObject{}, r.headError(err)
 	}
@@ -244,7 +250,7 @@ func (r *copyRun) inspect() (sourceObject, error) {
 			"the restored object changed since the restore event: the event names ETag %s, the object%s now has %s; not copied",
 			etag, versionNote(r.req.VersionID), aws.ToString(head.ETag)), nil)
 	}
-	src := sourceObject{head: head, size: aws.ToInt64(head.ContentLength), versionID: r.req.VersionID}
+	src.size = aws.ToInt64(head.ContentLength)
 	src.checksum, src.hasChecksum = fullObjectChecksum(head)
 	return src, nil
 }
@@ -334,11 +340,11 @@ func (a *ArchiveCopier) encryption() (types.ServerSideEncryption, *string) {
 	return "", nil
 }
 
-// verify checks the archive copy's size and, where comparable, its
-// checksum against the source's. A bad copy is deleted; the failure is
-// permanent.
-func (r *copyRun) verify(ctx context.Context, src sourceObject) error {
-	dst, err := r.S3.HeadObject(ctx, &s3.HeadObjectInput{
+// verify checks a CopyObject's archive copy with HeadObject: its size and,
+// where comparable, its checksum. S3 documents no size check for
+// CopyObject, so this request stays. A bad copy is deleted.
+func (r *copyRun) verify(src sourceObject) error {
+	dst, err := r.S3.HeadObject(r.copyCtx, &s3.HeadObjectInput{
 		Bucket:       aws.String(r.c.TargetBucket),
 		Key:          aws.String(r.c.SourceKey),
 		ChecksumMode: types.ChecksumModeEnabled,
@@ -363,7 +369,12 @@ func (r *copyRun) verify(ctx context.Context, src sourceObject) error {
 	if problem == "" {
 		return nil
 	}
-	// Do not leave a bad copy looking good.
+	return r.badCopy(problem)
+}
+
+// badCopy deletes an archive copy that differs from its source, so a bad
+// copy does not look good; the failure is permanent.
+func (r *copyRun) badCopy(problem string) error {
 	delCtx, cancel := cleanupContext(r.ctx)
 	defer cancel()
 	if _, derr := r.S3.DeleteObject(delCtx, &s3.DeleteObjectInput{Bucket: aws.String(r.c.TargetBucket), Key: aws.String(r.c.SourceKey)}); derr != nil {

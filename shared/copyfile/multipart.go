@@ -47,8 +47,6 @@ type multipartProgress struct {
 	bytesDone int64
 	newParts  int
 	complete  bool
-	// finishBy ends CompleteMultipartUpload's budget (see finishContext).
-	finishBy time.Time
 }
 
 // copyMultipart copies src in parts: it plans them, starts an upload or
@@ -60,7 +58,7 @@ func (r *copyRun) copyMultipart(src sourceObject) (multipartProgress, error) {
 	partSize := r.Config.partSize(src.size)
 	parts := planParts(src.size, partSize)
 	prog := multipartProgress{partSize: partSize, partsTotal: len(parts)}
-	fullChecksum := r.Config.MultipartChecksum != ChecksumOff && src.hasChecksum && supportsFullObjectMultipart(src.checksum.alg)
+	fullChecksum := r.fullChecksum(src)
 
 	have, err := r.resumeUpload(src, partSize, parts, fullChecksum)
 	if err != nil {
@@ -109,13 +107,29 @@ func (r *copyRun) copyMultipart(src sourceObject) (multipartProgress, error) {
 	case stopped:
 		return prog, nil
 	}
-	return prog, r.complete(src, all, fullChecksum, mean, &prog)
+	return prog, r.complete(src, all, mean, &prog)
+}
+
+// fullChecksum reports whether the upload carries the source's full-object
+// checksum (a CRC, unless MULTIPART_CHECKSUM is off).
+func (r *copyRun) fullChecksum(src sourceObject) bool {
+	return r.Config.MultipartChecksum != ChecksumOff && src.hasChecksum && supportsFullObjectMultipart(src.checksum.alg)
 }
 
 // complete sends CompleteMultipartUpload under its own budget
 // (finishContext). Out of time after a pass that made progress, it pauses
 // instead: the next pass lists the parts and completes.
-func (r *copyRun) complete(src sourceObject, parts []types.CompletedPart, fullChecksum bool, mean time.Duration, prog *multipartProgress) error {
+//
+// S3 checks the copy itself, so no HeadObject follows. It refuses a size
+// other than x-amz-mp-object-size ("If there's a mismatch between the
+// specified object size value and the actual object size value, it results
+// in an HTTP 400 InvalidRequest error",
+// https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html)
+// and validates a full-object checksum sent with it "before storing the
+// object" (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html).
+// The checksum S3 answers is compared too, for servers that do not check.
+func (r *copyRun) complete(src sourceObject, parts []types.CompletedPart, mean time.Duration, prog *multipartProgress) error {
+	fullChecksum := r.fullChecksum(src)
 	in := &s3.CompleteMultipartUploadInput{
 		Bucket:          aws.String(r.c.TargetBucket),
 		Key:             aws.String(r.c.SourceKey),
@@ -126,10 +140,15 @@ func (r *copyRun) complete(src sourceObject, parts []types.CompletedPart, fullCh
 	if fullChecksum {
 		setExpectedChecksum(src.checksum, in)
 	}
+	if src.hasChecksum && !fullChecksum {
+		r.logger().InfoContext(r.ctx, "archive copy has no checksum comparable with the source's; size checked only",
+			"source_bucket", r.c.SourceBucket, "source_key", r.c.SourceKey, "target_bucket", r.c.TargetBucket,
+			"checksum_algorithm", string(src.checksum.alg))
+	}
 	finishCtx, cancel := r.finishContext(r.finishReserve(mean))
 	defer cancel()
-	prog.finishBy, _ = finishCtx.Deadline()
-	if _, err := r.S3.CompleteMultipartUpload(finishCtx, in); err != nil {
+	out, err := r.S3.CompleteMultipartUpload(finishCtx, in)
+	if err != nil {
 		if r.req.Resumable && finishCtx.Err() != nil && r.ctx.Err() == nil && prog.newParts > 0 {
 			// Should S3 have completed it after all, the next pass finds
 			// the upload gone (NoSuchUpload) and copies again.
@@ -140,12 +159,17 @@ func (r *copyRun) complete(src sourceObject, parts []types.CompletedPart, fullCh
 		return err
 	}
 	r.uploadID = "" // complete: nothing left to settle
+	if fullChecksum {
+		if got := completedChecksum(src.checksum.alg, out); got != "" && got != src.checksum.value {
+			return r.badCopy(fmt.Sprintf("the archive copy's %s checksum is %s, the source's %s", src.checksum.alg, got, src.checksum.value))
+		}
+	}
 	prog.complete = true
 	return nil
 }
 
 // finishReserve is the time kept free before the copy deadline for
-// CompleteMultipartUpload and the integrity check: a quarter of the mean
+// CompleteMultipartUpload: a quarter of the mean
 // part duration, at least 1 s, at most the deadline margin.
 func (a *ArchiveCopier) finishReserve(mean time.Duration) time.Duration {
 	return min(max(time.Second, mean/4), a.margin())
@@ -192,7 +216,7 @@ func (r *copyRun) createUpload(src sourceObject, fullChecksum bool) (string, err
 		in.ChecksumAlgorithm = src.checksum.alg
 		in.ChecksumType = types.ChecksumTypeFullObject
 	}
-	tagging, err := r.sourceTagging(h)
+	tagging, err := r.sourceTagging(src)
 	if err != nil {
 		return "", err
 	}
@@ -204,26 +228,46 @@ func (r *copyRun) createUpload(src sourceObject, fullChecksum bool) (string, err
 	return aws.ToString(out.UploadId), nil
 }
 
-// sourceTagging returns the source's tags encoded for x-amz-tagging, or nil
-// when it has none.
-func (r *copyRun) sourceTagging(h *s3.HeadObjectOutput) (*string, error) {
+// tagging is the source's tags encoded for x-amz-tagging (nil: none), or
+// the failure reading them, and the version they were read from.
+type tagging struct {
+	header  *string
+	version string
+	err     error
+}
+
+// getTagging reads the source's tags (of version, when not nil).
+func (r *copyRun) getTagging(version *string) tagging {
+	out, err := r.S3.GetObjectTagging(r.copyCtx, &s3.GetObjectTaggingInput{
+		Bucket: aws.String(r.c.SourceBucket), Key: aws.String(r.c.SourceKey), VersionId: version,
+	})
+	if err != nil {
+		return tagging{err: err}
+	}
+	t := tagging{version: aws.ToString(out.VersionId)}
+	if len(out.TagSet) > 0 {
+		tags := make([][2]string, 0, len(out.TagSet))
+		for _, tag := range out.TagSet {
+			tags = append(tags, [2]string{aws.ToString(tag.Key), aws.ToString(tag.Value)})
+		}
+		t.header = aws.String(encodeTagging(tags))
+	}
+	return t
+}
+
+// sourceTagging returns the tags of the version HeadObject read: those
+// read alongside it if they are of that version, else read now.
+func (r *copyRun) sourceTagging(src sourceObject) (*string, error) {
+	h := src.head
 	if h.TagCount != nil && *h.TagCount == 0 {
 		return nil, nil
 	}
-	out, err := r.S3.GetObjectTagging(r.copyCtx, &s3.GetObjectTaggingInput{
-		Bucket: aws.String(r.c.SourceBucket), Key: aws.String(r.c.SourceKey), VersionId: h.VersionId,
-	})
-	if err != nil {
-		return nil, err
+	t := src.tags
+	if t == nil || t.err == nil && t.version != aws.ToString(h.VersionId) {
+		read := r.getTagging(h.VersionId)
+		t = &read
 	}
-	if len(out.TagSet) == 0 {
-		return nil, nil
-	}
-	tags := make([][2]string, 0, len(out.TagSet))
-	for _, t := range out.TagSet {
-		tags = append(tags, [2]string{aws.ToString(t.Key), aws.ToString(t.Value)})
-	}
-	return aws.String(encodeTagging(tags)), nil
+	return t.header, t.err
 }
 
 // resumeUpload returns the parts of the token's upload that match the plan
