@@ -127,58 +127,9 @@ type copyRun struct {
 	resumed  bool
 }
 
-// fail classifies err once and settles the upload the run holds (see
-// settle). The error returned says what became of the upload.
-func (r *copyRun) fail(err error) error {
-	f := classify(err)
-	if f.code != "DeadlineExceeded" && errors.Is(r.copyCtx.Err(), context.DeadlineExceeded) && r.ctx.Err() == nil {
-		// Stopped at the copy deadline while the Lambda still runs.
-		f = transient("DeadlineExceeded", fmt.Sprintf("the copy would not finish before the Lambda deadline minus the %s margin; stopped", r.margin()), err)
-	}
-	return f.routed(r.c, r.settle(f), r.aclHint(f))
-}
-
-// settle keeps the held upload for the workflow's retry when it is the
-// token's, f is transient (not PreconditionFailed) and a retry follows;
-// else it aborts it. It says which.
-func (r *copyRun) settle(f *failure) string {
-	id := r.uploadID
-	if id == "" {
-		return ""
-	}
-	r.uploadID = ""
-	if r.resumed && !r.req.LastAttempt() && f.transient && f.code != "PreconditionFailed" {
-		// Without a retry count the last attempt is not known: say what
-		// happens then too.
-		return fmt.Sprintf("multipart upload %s kept for a retry to resume; if none follows, the archive bucket's AbortIncompleteMultipartUpload lifecycle rule removes it", id)
-	}
-	if err := r.abort(id); err != nil {
-		return fmt.Sprintf("abort failed for multipart upload %s: %v; its parts stay until the archive bucket's AbortIncompleteMultipartUpload lifecycle rule removes them", id, err)
-	}
-	return fmt.Sprintf("multipart upload %s aborted", id)
-}
-
-// drop aborts the held upload when it is no longer of use; a failure is
-// logged only.
-func (r *copyRun) drop() {
-	if r.uploadID != "" {
-		_ = r.abort(r.uploadID)
-		r.uploadID, r.resumed = "", false
-	}
-}
-
-// aclHint says what to do when a server without ACLs refused the canned
-// ACL that CopyObject or CreateMultipartUpload sent.
-func (r *copyRun) aclHint(f *failure) string {
-	if f.transient || r.Config.ObjectACL == "" || (f.code != "AccessControlListNotSupported" && f.code != "NotImplemented") {
-		return ""
-	}
-	var oe *smithy.OperationError
-	if !errors.As(f.err, &oe) || (oe.OperationName != "CopyObject" && oe.OperationName != "CreateMultipartUpload") {
-		return ""
-	}
-	return fmt.Sprintf("the request carried x-amz-acl: %s; for an S3-compatible server that refuses ACL headers set %s=%s",
-		r.Config.ObjectACL, EnvObjectACL, ObjectACLNone)
+// multipart reports whether an object of size bytes is copied in parts.
+func (c Config) multipart(size int64) bool {
+	return size > c.MultipartThreshold && size > 0 || size > MaxCopyObjectSize
 }
 
 // admit checks the request's fields and the bucket allowlists.
@@ -199,6 +150,29 @@ func (a *ArchiveCopier) admit(c Copy) *failure {
 		return permanent("BucketNotAllowed", fmt.Sprintf("archive bucket %q is not in ARCHIVE_BUCKETS", c.TargetBucket), nil)
 	}
 	return nil
+}
+
+// copyContext is the context of the copy's S3 calls: it ends the deadline
+// margin before ctx's deadline. The cleanup after it (cleanupContext) then
+// has at least MinDeadlineMargin minus cleanupEndsBefore.
+func (a *ArchiveCopier) copyContext(ctx context.Context) (context.Context, context.CancelFunc, *failure) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		ctx, cancel := context.WithCancel(ctx)
+		return ctx, cancel, nil
+	}
+	stop := deadline.Add(-a.margin())
+	if !a.clock().Before(stop) {
+		return nil, nil, transient("DeadlineExceeded",
+			fmt.Sprintf("no time left before the Lambda deadline (%s) minus the %s margin", deadline.UTC().Format(time.RFC3339), a.margin()), nil)
+	}
+	ctx, cancel := context.WithDeadline(ctx, stop)
+	return ctx, cancel, nil
+}
+
+// margin is Config.DeadlineMargin, raised to MinDeadlineMargin.
+func (a *ArchiveCopier) margin() time.Duration {
+	return max(a.Config.DeadlineMargin, MinDeadlineMargin)
 }
 
 // sourceObject is what HeadObject told about the source.
@@ -299,6 +273,75 @@ func notRestored(h *s3.HeadObjectOutput) (string, bool) {
 	return fmt.Sprintf("the object is archived (%s) and not restored, or its restored copy has expired", tier), true
 }
 
+// tagging is the source's tags encoded for x-amz-tagging (nil: none), or
+// the failure reading them, and the version they were read from.
+type tagging struct {
+	header  *string
+	version string
+	err     error
+}
+
+// getTagging reads the source's tags (of version, when not nil).
+func (r *copyRun) getTagging(version *string) tagging {
+	out, err := r.S3.GetObjectTagging(r.copyCtx, &s3.GetObjectTaggingInput{
+		Bucket: aws.String(r.c.SourceBucket), Key: aws.String(r.c.SourceKey), VersionId: version,
+	})
+	if err != nil {
+		return tagging{err: err}
+	}
+	t := tagging{version: aws.ToString(out.VersionId)}
+	if len(out.TagSet) > 0 {
+		tags := make([][2]string, 0, len(out.TagSet))
+		for _, tag := range out.TagSet {
+			tags = append(tags, [2]string{aws.ToString(tag.Key), aws.ToString(tag.Value)})
+		}
+		t.header = aws.String(encodeTagging(tags))
+	}
+	return t
+}
+
+// sourceTagging returns the tags of the version HeadObject read: those
+// read alongside it if they are of that version, else read now.
+func (r *copyRun) sourceTagging(src sourceObject) (*string, error) {
+	h := src.head
+	if h.TagCount != nil && *h.TagCount == 0 {
+		return nil, nil
+	}
+	t := src.tags
+	if t == nil || t.err == nil && t.version != aws.ToString(h.VersionId) {
+		read := r.getTagging(h.VersionId)
+		t = &read
+	}
+	return t.header, t.err
+}
+
+// checksum is an object's full-object checksum.
+type checksum struct {
+	alg   types.ChecksumAlgorithm
+	value string
+}
+
+// fullObjectChecksum returns the object's full-object checksum, if it has
+// one. A composite checksum (of a multipart upload's parts, "value-N") is
+// not comparable across part layouts and is ignored.
+func fullObjectChecksum(h *s3.HeadObjectOutput) (checksum, bool) {
+	if h.ChecksumType == types.ChecksumTypeComposite {
+		return checksum{}, false
+	}
+	for _, c := range []checksum{
+		{types.ChecksumAlgorithmCrc64nvme, aws.ToString(h.ChecksumCRC64NVME)},
+		{types.ChecksumAlgorithmCrc32c, aws.ToString(h.ChecksumCRC32C)},
+		{types.ChecksumAlgorithmCrc32, aws.ToString(h.ChecksumCRC32)},
+		{types.ChecksumAlgorithmSha256, aws.ToString(h.ChecksumSHA256)},
+		{types.ChecksumAlgorithmSha1, aws.ToString(h.ChecksumSHA1)},
+	} {
+		if c.value != "" && !strings.Contains(c.value, "-") {
+			return c, true
+		}
+	}
+	return checksum{}, false
+}
+
 // copySingle copies with one CopyObject. S3 keeps metadata, content
 // headers and tags itself; encryption, ACL and storage class are set here.
 func (r *copyRun) copySingle(src sourceObject) error {
@@ -385,27 +428,60 @@ func (r *copyRun) badCopy(problem string) error {
 	return permanent("IntegrityCheckFailed", problem, nil)
 }
 
-// copyContext is the context of the copy's S3 calls: it ends the deadline
-// margin before ctx's deadline. The cleanup after it (cleanupContext) then
-// has at least MinDeadlineMargin minus cleanupEndsBefore.
-func (a *ArchiveCopier) copyContext(ctx context.Context) (context.Context, context.CancelFunc, *failure) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		ctx, cancel := context.WithCancel(ctx)
-		return ctx, cancel, nil
+// What becomes of a failed copy is decided here, once.
+
+// fail classifies err once and settles the upload the run holds (see
+// settle). The error returned says what became of the upload.
+func (r *copyRun) fail(err error) error {
+	f := classify(err)
+	if f.code != "DeadlineExceeded" && errors.Is(r.copyCtx.Err(), context.DeadlineExceeded) && r.ctx.Err() == nil {
+		// Stopped at the copy deadline while the Lambda still runs.
+		f = transient("DeadlineExceeded", fmt.Sprintf("the copy would not finish before the Lambda deadline minus the %s margin; stopped", r.margin()), err)
 	}
-	stop := deadline.Add(-a.margin())
-	if !a.clock().Before(stop) {
-		return nil, nil, transient("DeadlineExceeded",
-			fmt.Sprintf("no time left before the Lambda deadline (%s) minus the %s margin", deadline.UTC().Format(time.RFC3339), a.margin()), nil)
-	}
-	ctx, cancel := context.WithDeadline(ctx, stop)
-	return ctx, cancel, nil
+	return f.routed(r.c, r.settle(f), r.aclHint(f))
 }
 
-// margin is Config.DeadlineMargin, raised to MinDeadlineMargin.
-func (a *ArchiveCopier) margin() time.Duration {
-	return max(a.Config.DeadlineMargin, MinDeadlineMargin)
+// settle keeps the held upload for the workflow's retry when it is the
+// token's, f is transient (not PreconditionFailed) and a retry follows;
+// else it aborts it. It says which.
+func (r *copyRun) settle(f *failure) string {
+	id := r.uploadID
+	if id == "" {
+		return ""
+	}
+	r.uploadID = ""
+	if r.resumed && !r.req.LastAttempt() && f.transient && f.code != "PreconditionFailed" {
+		// Without a retry count the last attempt is not known: say what
+		// happens then too.
+		return fmt.Sprintf("multipart upload %s kept for a retry to resume; if none follows, the archive bucket's AbortIncompleteMultipartUpload lifecycle rule removes it", id)
+	}
+	if err := r.abort(id); err != nil {
+		return fmt.Sprintf("abort failed for multipart upload %s: %v; its parts stay until the archive bucket's AbortIncompleteMultipartUpload lifecycle rule removes them", id, err)
+	}
+	return fmt.Sprintf("multipart upload %s aborted", id)
+}
+
+// drop aborts the held upload when it is no longer of use; a failure is
+// logged only.
+func (r *copyRun) drop() {
+	if r.uploadID != "" {
+		_ = r.abort(r.uploadID)
+		r.uploadID, r.resumed = "", false
+	}
+}
+
+// aclHint says what to do when a server without ACLs refused the canned
+// ACL that CopyObject or CreateMultipartUpload sent.
+func (r *copyRun) aclHint(f *failure) string {
+	if f.transient || r.Config.ObjectACL == "" || (f.code != "AccessControlListNotSupported" && f.code != "NotImplemented") {
+		return ""
+	}
+	var oe *smithy.OperationError
+	if !errors.As(f.err, &oe) || (oe.OperationName != "CopyObject" && oe.OperationName != "CreateMultipartUpload") {
+		return ""
+	}
+	return fmt.Sprintf("the request carried x-amz-acl: %s; for an S3-compatible server that refuses ACL headers set %s=%s",
+		r.Config.ObjectACL, EnvObjectACL, ObjectACLNone)
 }
 
 // cleanupEndsBefore is how long before the Lambda's deadline the cleanup

@@ -13,11 +13,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
-// multipart reports whether an object of size bytes is copied in parts.
-func (c Config) multipart(size int64) bool {
-	return size > c.MultipartThreshold && size > 0 || size > MaxCopyObjectSize
-}
-
 // partRange is one part of a multipart copy: bytes First..Last (inclusive)
 // of the source.
 type partRange struct {
@@ -226,48 +221,6 @@ func (r *copyRun) createUpload(src sourceObject, fullChecksum bool) (string, err
 		return "", err
 	}
 	return aws.ToString(out.UploadId), nil
-}
-
-// tagging is the source's tags encoded for x-amz-tagging (nil: none), or
-// the failure reading them, and the version they were read from.
-type tagging struct {
-	header  *string
-	version string
-	err     error
-}
-
-// getTagging reads the source's tags (of version, when not nil).
-func (r *copyRun) getTagging(version *string) tagging {
-	out, err := r.S3.GetObjectTagging(r.copyCtx, &s3.GetObjectTaggingInput{
-		Bucket: aws.String(r.c.SourceBucket), Key: aws.String(r.c.SourceKey), VersionId: version,
-	})
-	if err != nil {
-		return tagging{err: err}
-	}
-	t := tagging{version: aws.ToString(out.VersionId)}
-	if len(out.TagSet) > 0 {
-		tags := make([][2]string, 0, len(out.TagSet))
-		for _, tag := range out.TagSet {
-			tags = append(tags, [2]string{aws.ToString(tag.Key), aws.ToString(tag.Value)})
-		}
-		t.header = aws.String(encodeTagging(tags))
-	}
-	return t
-}
-
-// sourceTagging returns the tags of the version HeadObject read: those
-// read alongside it if they are of that version, else read now.
-func (r *copyRun) sourceTagging(src sourceObject) (*string, error) {
-	h := src.head
-	if h.TagCount != nil && *h.TagCount == 0 {
-		return nil, nil
-	}
-	t := src.tags
-	if t == nil || t.err == nil && t.version != aws.ToString(h.VersionId) {
-		read := r.getTagging(h.VersionId)
-		t = &read
-	}
-	return t.header, t.err
 }
 
 // resumeUpload returns the parts of the token's upload that match the plan
@@ -494,4 +447,56 @@ func isNoSuchUpload(err error) bool {
 		return true
 	}
 	return httpStatus(err) == 404
+}
+
+// supportsFullObjectMultipart reports whether a multipart upload can carry a
+// full-object checksum of alg (S3 allows it for the CRC algorithms only).
+func supportsFullObjectMultipart(alg types.ChecksumAlgorithm) bool {
+	switch alg {
+	case types.ChecksumAlgorithmCrc32, types.ChecksumAlgorithmCrc32c, types.ChecksumAlgorithmCrc64nvme:
+		return true
+	}
+	return false
+}
+
+// setPartChecksum puts a part's checksum of alg on the completed part, from
+// the three checksums S3 reports for a part (UploadPartCopy's CopyPartResult
+// or a ListParts entry).
+func setPartChecksum(alg types.ChecksumAlgorithm, crc32, crc32c, crc64nvme *string, p *types.CompletedPart) {
+	switch alg {
+	case types.ChecksumAlgorithmCrc32:
+		p.ChecksumCRC32 = crc32
+	case types.ChecksumAlgorithmCrc32c:
+		p.ChecksumCRC32C = crc32c
+	case types.ChecksumAlgorithmCrc64nvme:
+		p.ChecksumCRC64NVME = crc64nvme
+	}
+}
+
+// setExpectedChecksum puts the source's full-object checksum on the
+// CompleteMultipartUpload request, so S3 itself refuses a copy that differs.
+func setExpectedChecksum(c checksum, in *s3.CompleteMultipartUploadInput) {
+	in.ChecksumType = types.ChecksumTypeFullObject
+	switch c.alg {
+	case types.ChecksumAlgorithmCrc32:
+		in.ChecksumCRC32 = aws.String(c.value)
+	case types.ChecksumAlgorithmCrc32c:
+		in.ChecksumCRC32C = aws.String(c.value)
+	case types.ChecksumAlgorithmCrc64nvme:
+		in.ChecksumCRC64NVME = aws.String(c.value)
+	}
+}
+
+// completedChecksum is the checksum of alg that CompleteMultipartUpload
+// answered, or "".
+func completedChecksum(alg types.ChecksumAlgorithm, out *s3.CompleteMultipartUploadOutput) string {
+	switch alg {
+	case types.ChecksumAlgorithmCrc32:
+		return aws.ToString(out.ChecksumCRC32)
+	case types.ChecksumAlgorithmCrc32c:
+		return aws.ToString(out.ChecksumCRC32C)
+	case types.ChecksumAlgorithmCrc64nvme:
+		return aws.ToString(out.ChecksumCRC64NVME)
+	}
+	return ""
 }
