@@ -300,21 +300,6 @@ func (r *copyRun) getTagging(version *string) tagging {
 	return t
 }
 
-// sourceTagging returns the tags of the version HeadObject read: those
-// read alongside it if they are of that version, else read now.
-func (r *copyRun) sourceTagging(src sourceObject) (*string, error) {
-	h := src.head
-	if h.TagCount != nil && *h.TagCount == 0 {
-		return nil, nil
-	}
-	t := src.tags
-	if t == nil || t.err == nil && t.version != aws.ToString(h.VersionId) {
-		read := r.getTagging(h.VersionId)
-		t = &read
-	}
-	return t.header, t.err
-}
-
 // checksum is an object's full-object checksum.
 type checksum struct {
 	alg   types.ChecksumAlgorithm

@@ -223,6 +223,21 @@ func (r *copyRun) createUpload(src sourceObject, fullChecksum bool) (string, err
 	return aws.ToString(out.UploadId), nil
 }
 
+// sourceTagging returns the tags of the version HeadObject read: those
+// read alongside it if they are of that version, else read now.
+func (r *copyRun) sourceTagging(src sourceObject) (*string, error) {
+	h := src.head
+	if h.TagCount != nil && *h.TagCount == 0 {
+		return nil, nil
+	}
+	t := src.tags
+	if t == nil || t.err == nil && t.version != aws.ToString(h.VersionId) {
+		read := r.getTagging(h.VersionId)
+		t = &read
+	}
+	return t.header, t.err
+}
+
 // resumeUpload returns the parts of the token's upload that match the plan
 // (same number and size), with their ETags and checksums. It lets go of the
 // upload (aborting it if it exists) when the source changed, the part size
