@@ -309,104 +309,104 @@ func (r *copyRun) resumeUpload(src sourceObject, partSize int64, plan []partRang
 // end finishReserve before the deadline. Parts in flight finish; one cut
 // off by the deadline counts as not copied.
 func (r *copyRun) copyParts(src sourceObject, parts []partRange, withChecksum bool, progress *copyProgress) (copied []types.CompletedPart, stopped bool, mean time.Duration, err error) {
-	var (
-		ctx, c, uploadID = r.copyCtx, r.c, r.uploadID
-
-		mu        sync.Mutex
-		firstErr  error
-		failed    = make(chan struct{})
-		busy      time.Duration // sum of the copied parts' durations
-		wg        sync.WaitGroup
-		win       = newWindow(r.Config.Concurrency)
-		source    = src.copySource(c)
-		cutOff    bool // a part in flight was cancelled at the copy deadline
-		deadline  time.Time
-		hasLimit  bool
-		startedAt = make(map[int32]time.Time)
-	)
-	deadline, hasLimit = ctx.Deadline()
-	fail := func(err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if firstErr == nil {
-			firstErr = err
-			close(failed)
-		}
-	}
-schedule:
+	pc := &partCopies{src: src, source: src.copySource(r.c), withChecksum: withChecksum, progress: progress,
+		win: newWindow(r.Config.Concurrency), failed: make(chan struct{}), startedAt: map[int32]time.Time{}}
+	deadline, hasLimit := r.copyCtx.Deadline()
+	var wg sync.WaitGroup
 	for _, p := range parts {
-		epoch, ok := win.acquire(ctx, failed)
+		epoch, ok := pc.win.acquire(r.copyCtx, pc.failed)
 		if !ok {
-			if ctx.Err() != nil {
-				stopped = true
-			}
-			break schedule
+			stopped = r.copyCtx.Err() != nil
+			break
 		}
-		mu.Lock()
-		quit := firstErr != nil
-		if !quit && hasLimit && len(copied) > 0 {
-			mean := busy / time.Duration(len(copied))
+		pc.mu.Lock()
+		quit := pc.firstErr != nil
+		if n := len(pc.copied); !quit && hasLimit && n > 0 {
+			mean := pc.busy / time.Duration(n)
 			if !r.clock().Add(mean + r.finishReserve(mean)).Before(deadline) {
 				stopped, quit = true, true
 			}
 		}
-		startedAt[p.Number] = r.clock()
-		mu.Unlock()
+		pc.startedAt[p.Number] = r.clock()
+		pc.mu.Unlock()
 		if quit {
-			win.release()
+			pc.win.release()
 			break
 		}
 		wg.Add(1)
-		go func(p partRange) {
+		go func() {
 			defer wg.Done()
-			out, held, err := r.uploadPartCopy(win, epoch, failed, &s3.UploadPartCopyInput{
-				Bucket:            aws.String(c.TargetBucket),
-				Key:               aws.String(c.SourceKey),
-				UploadId:          aws.String(uploadID),
-				PartNumber:        aws.Int32(p.Number),
-				CopySource:        aws.String(source),
-				CopySourceRange:   aws.String(fmt.Sprintf("bytes=%d-%d", p.First, p.Last)),
-				CopySourceIfMatch: src.head.ETag,
-			})
-			if held {
-				defer win.release()
-			}
-			if err == nil && out == nil {
-				return // another part failed while this one waited to be sent again
-			}
-			if err != nil {
-				if ctx.Err() != nil {
-					mu.Lock()
-					cutOff = true
-					mu.Unlock()
-					return
-				}
-				fail(fmt.Errorf("part %d (bytes %d-%d): %w", p.Number, p.First, p.Last, err))
-				return
-			}
-			part := types.CompletedPart{PartNumber: aws.Int32(p.Number)}
-			if r := out.CopyPartResult; r != nil {
-				part.ETag = r.ETag
-				if withChecksum {
-					setPartChecksum(src.checksum.alg, r.ChecksumCRC32, r.ChecksumCRC32C, r.ChecksumCRC64NVME, &part)
-				}
-			}
-			mu.Lock()
-			copied = append(copied, part)
-			busy += r.clock().Sub(startedAt[p.Number])
-			mu.Unlock()
-			progress.add(p.Last - p.First + 1)
-		}(p)
+			r.copyPart(pc, p, epoch)
+		}()
 	}
 	wg.Wait()
-	if len(copied) > 0 {
-		mean = busy / time.Duration(len(copied))
+	if n := len(pc.copied); n > 0 {
+		mean = pc.busy / time.Duration(n)
 	}
-	if firstErr != nil {
-		return copied, false, mean, firstErr
+	if pc.firstErr != nil {
+		return pc.copied, false, mean, pc.firstErr
 	}
-	sort.Slice(copied, func(i, j int) bool { return *copied[i].PartNumber < *copied[j].PartNumber })
-	return copied, stopped || cutOff, mean, nil
+	sort.Slice(pc.copied, func(i, j int) bool { return *pc.copied[i].PartNumber < *pc.copied[j].PartNumber })
+	return pc.copied, stopped || pc.cutOff, mean, nil
+}
+
+// partCopies is the state the part copies of one pass share.
+type partCopies struct {
+	src          sourceObject
+	source       string // CopySource
+	withChecksum bool
+	progress     *copyProgress
+	win          *window
+	failed       chan struct{} // closed at the first failure
+
+	mu        sync.Mutex
+	firstErr  error
+	copied    []types.CompletedPart
+	busy      time.Duration // the copied parts' durations, summed
+	cutOff    bool          // a part in flight was cancelled at the copy deadline
+	startedAt map[int32]time.Time
+}
+
+// copyPart copies part p in the slot acquired in epoch and records the
+// outcome in pc.
+func (r *copyRun) copyPart(pc *partCopies, p partRange, epoch int) {
+	out, held, err := r.uploadPartCopy(pc.win, epoch, pc.failed, &s3.UploadPartCopyInput{
+		Bucket:            aws.String(r.c.TargetBucket),
+		Key:               aws.String(r.c.SourceKey),
+		UploadId:          aws.String(r.uploadID),
+		PartNumber:        aws.Int32(p.Number),
+		CopySource:        aws.String(pc.source),
+		CopySourceRange:   aws.String(fmt.Sprintf("bytes=%d-%d", p.First, p.Last)),
+		CopySourceIfMatch: pc.src.head.ETag,
+	})
+	if held {
+		defer pc.win.release()
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	switch {
+	case err == nil && out == nil:
+		return // another part failed while this one waited to be sent again
+	case err != nil && r.copyCtx.Err() != nil:
+		pc.cutOff = true
+		return
+	case err != nil:
+		if pc.firstErr == nil {
+			pc.firstErr = fmt.Errorf("part %d (bytes %d-%d): %w", p.Number, p.First, p.Last, err)
+			close(pc.failed)
+		}
+		return
+	}
+	part := types.CompletedPart{PartNumber: aws.Int32(p.Number)}
+	if res := out.CopyPartResult; res != nil {
+		part.ETag = res.ETag
+		if pc.withChecksum {
+			setPartChecksum(pc.src.checksum.alg, res.ChecksumCRC32, res.ChecksumCRC32C, res.ChecksumCRC64NVME, &part)
+		}
+	}
+	pc.copied = append(pc.copied, part)
+	pc.busy += r.clock().Sub(pc.startedAt[p.Number])
+	pc.progress.add(p.size())
 }
 
 // abort aborts the upload under cleanupContext and checks with ListParts
