@@ -44,11 +44,9 @@ type multipartProgress struct {
 	complete  bool
 }
 
-// copyMultipart copies src in parts: it plans them, starts an upload or
-// resumes the token's, copies the missing parts and completes the upload.
-// Short of time it pauses (complete false, no error) if the request is
-// resumable and this pass copied a part; else it fails DeadlineExceeded, so
-// the workflow cannot loop without progress.
+// copyMultipart plans the parts, starts or resumes the upload, copies the
+// missing parts and completes it. Short of time it pauses (complete false)
+// if resumable and this pass copied a part, else fails DeadlineExceeded.
 func (r *copyRun) copyMultipart(src sourceObject) (multipartProgress, error) {
 	partSize := r.Config.partSize(src.size)
 	parts := planParts(src.size, partSize)
@@ -238,10 +236,9 @@ func (r *copyRun) sourceTagging(src sourceObject) (*string, error) {
 	return t.header, t.err
 }
 
-// resumeUpload returns the parts of the token's upload that match the plan
-// (same number and size), with their ETags and checksums. It lets go of the
-// upload (aborting it if it exists) when the source changed, the part size
-// differs or is not carried, or the upload is gone; it copies anew then.
+// resumeUpload returns the parts of the token's upload that match the plan.
+// It lets go of the upload (aborting it) when the source changed, the part
+// size differs or is not carried, or it is gone; the copy starts anew.
 func (r *copyRun) resumeUpload(src sourceObject, partSize int64, plan []partRange, fullChecksum bool) (map[int32]types.CompletedPart, error) {
 	if r.uploadID == "" {
 		return nil, nil
@@ -299,15 +296,13 @@ func (r *copyRun) resumeUpload(src sourceObject, partSize int64, plan []partRang
 	return have, nil
 }
 
-// copyParts copies parts, at most Concurrency at once (fewer after SlowDown:
-// see window), and returns those copied in part order and their mean
-// duration. After a failure it starts no more parts, waits for those in
-// flight (S3 may finish them after an abort) and returns the failure.
+// copyParts copies parts, at most Concurrency at once (see window), and
+// returns those copied, in order, and their mean duration. After a failure
+// it waits for the parts in flight (S3 may finish them after an abort).
 //
-// It also stops, with stopped true, when the copy deadline is too near for
-// another part: a part starts only if, at the mean part duration, it would
-// end finishReserve before the deadline. Parts in flight finish; one cut
-// off by the deadline counts as not copied.
+// It stops early (stopped true) when the copy deadline is too near. A part
+// starts only if, at the mean part duration, it would end finishReserve
+// before the deadline. A part cut off by the deadline counts as not copied.
 func (r *copyRun) copyParts(src sourceObject, parts []partRange, withChecksum bool, progress *copyProgress) (copied []types.CompletedPart, stopped bool, mean time.Duration, err error) {
 	pc := &partCopies{src: src, source: src.copySource(r.c), withChecksum: withChecksum, progress: progress,
 		win: newWindow(r.Config.Concurrency), failed: make(chan struct{}), startedAt: map[int32]time.Time{}}
@@ -412,9 +407,9 @@ func (r *copyRun) copyPart(pc *partCopies, p partRange, epoch int) {
 // abort aborts the upload under cleanupContext and checks with ListParts
 // that it is gone, up to three times. A failure is logged and returned.
 //
-// S3 may still finish a part copy in flight when the abort arrived, and a
-// Lambda killed mid-copy aborts nothing: the archive buckets should carry
-// an AbortIncompleteMultipartUpload lifecycle rule as the backstop.
+// S3 may still finish a part copy in flight at the abort. A Lambda killed
+// mid-copy aborts nothing. The archive buckets should therefore carry an
+// AbortIncompleteMultipartUpload lifecycle rule as the backstop.
 func (r *copyRun) abort(uploadID string) error {
 	ctx, cancel := cleanupContext(r.ctx)
 	defer cancel()
@@ -474,9 +469,8 @@ func supportsFullObjectMultipart(alg types.ChecksumAlgorithm) bool {
 	return false
 }
 
-// setPartChecksum puts a part's checksum of alg on the completed part, from
-// the three checksums S3 reports for a part (UploadPartCopy's CopyPartResult
-// or a ListParts entry).
+// setPartChecksum puts a part's checksum of alg on the completed part. S3
+// reports three per part, in CopyPartResult or a ListParts entry.
 func setPartChecksum(alg types.ChecksumAlgorithm, crc32, crc32c, crc64nvme *string, p *types.CompletedPart) {
 	switch alg {
 	case types.ChecksumAlgorithmCrc32:
