@@ -86,7 +86,7 @@ func BenchmarkCopyFile(b *testing.B) {
 		Copier: copyfile.NewArchiveCopier(client, copyfile.DefaultConfig()),
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	}
-	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"}
+	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive", Size: size}
 	b.SetBytes(size)
 	b.ResetTimer()
 	for b.Loop() {
@@ -118,7 +118,7 @@ func BenchmarkCopyThroughput(b *testing.B) {
 	for _, size := range sizes {
 		key := fmt.Sprintf("bench/%dMiB object", size>>20)
 		putSized(b, client, key, size)
-		req := contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"}
+		req := contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive", Size: size}
 		modes := []struct {
 			name        string
 			multipart   bool

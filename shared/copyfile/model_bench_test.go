@@ -28,11 +28,12 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
-// copierSerialRequests are the requests this copier makes one after another
-// besides its part copies: HeadObject, GetObjectTagging,
-// CreateMultipartUpload, CompleteMultipartUpload and the verifying
-// HeadObject. The benchmarks also measure it (serial-rt).
-const copierSerialRequests = 5
+// copierSerialRequests are the round trips this copier waits for one after
+// another besides its part waves, given the object's size as the workflow
+// gives it: HeadObject with GetObjectTagging at once,
+// CreateMultipartUpload, CompleteMultipartUpload. TestCopyRoundTrips
+// counts them; the benchmarks measure them on the model (serial-rt).
+const copierSerialRequests = 3
 
 // boto3Client is boto3's managed copy at one configuration.
 type boto3Client struct {
@@ -127,7 +128,7 @@ func BenchmarkModelCopy(b *testing.B) {
 				m, client := modelFor(b, p, timeScale(p, formula, ps, 2*time.Second), cfg.Concurrency)
 				m.PutObject("restore", "granules/object.h5", sz.size)
 				copier := NewArchiveCopier(client, cfg)
-				req := contract.CopyRequest{SourceBucket: "restore", SourceKey: "granules/object.h5", TargetBucket: "archive"}
+				req := contract.CopyRequest{SourceBucket: "restore", SourceKey: "granules/object.h5", TargetBucket: "archive", Size: sz.size}
 				m.ResetStats()
 				var real time.Duration
 				for b.Loop() {
@@ -242,7 +243,7 @@ func BenchmarkModelTenCopies(b *testing.B) {
 						for r := range rounds {
 							key := fmt.Sprintf("granules/object-%d-%d.h5", w, r)
 							start := time.Now()
-							out, err := copier.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
+							out, err := copier.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive", Size: sz.size})
 							d := time.Since(start)
 							if err == nil && !out.Complete {
 								err = fmt.Errorf("%s: incomplete %+v", key, out)
@@ -403,7 +404,7 @@ func TestModelCopyMaxObjectAcrossPasses(t *testing.T) {
 	m, client := modelFor(t, p, scale, cfg.Concurrency)
 	m.PutObject("restore", "granules/huge.h5", size)
 	copier := NewArchiveCopier(client, cfg)
-	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: "granules/huge.h5", TargetBucket: "archive", Resumable: true}
+	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: "granules/huge.h5", TargetBucket: "archive", Size: size, Resumable: true}
 
 	var real time.Duration
 	passes, done := 0, 0
@@ -487,7 +488,7 @@ func BenchmarkCopierCPU(b *testing.B) {
 				for b.Loop() {
 					cmd := exec.Command(os.Args[0], "-test.run=^TestCopierCPUChild$", "-test.count=1")
 					cmd.Env = append(os.Environ(), "GOMAXPROCS=1", "COPIER_CPU_CHILD=1", "MODEL_URL="+m.URL, "MODEL_CA="+ca,
-						"MODEL_MODE="+mode, "MODEL_COPIES=3")
+						"MODEL_MODE="+mode, "MODEL_COPIES=3", "MODEL_SIZE="+strconv.FormatInt(sz.size, 10))
 					out, err := cmd.CombinedOutput()
 					if err != nil {
 						b.Fatalf("child: %v\n%s", err, out)
@@ -550,6 +551,10 @@ func TestCopierCPUChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	size, err := strconv.ParseInt(os.Getenv("MODEL_SIZE"), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := DefaultConfig()
 	cfg.MultipartChecksum = ChecksumOff
 	newClient := func() *s3.Client {
@@ -561,7 +566,7 @@ func TestCopierCPUChild(t *testing.T) {
 			})
 		})
 	}
-	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: "granules/object.h5", TargetBucket: "archive"}
+	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: "granules/object.h5", TargetBucket: "archive", Size: size}
 	client := newClient()
 	warm := os.Getenv("MODEL_MODE") == "warm"
 	if warm {
