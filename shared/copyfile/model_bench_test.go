@@ -185,6 +185,58 @@ func BenchmarkModelCopy(b *testing.B) {
 	}
 }
 
+// BenchmarkModelThreshold sets the CopyObject/multipart threshold from the
+// model: it copies objects around it with this copier both ways, one
+// CopyObject (HeadObject, CopyObject, the verifying HeadObject) and a
+// multipart copy at the defaults (HeadObject with GetObjectTagging, Create,
+// the parts, Complete), and reports model time, the formula and requests.
+// MODEL_BENCH_SIZES limits the sizes (e.g. "24MiB").
+func BenchmarkModelThreshold(b *testing.B) {
+	p := benchParams(b)
+	for _, mib := range []int64{12, 24, 48, 256} {
+		size := mib * MiB
+		name := fmt.Sprintf("%dMiB", mib)
+		if !selected("MODEL_BENCH_SIZES", name) {
+			continue
+		}
+		for _, whole := range []bool{true, false} {
+			mode := "multipart"
+			if whole {
+				mode = "CopyObject"
+			}
+			b.Run("size="+name+"/"+mode, func(b *testing.B) {
+				cfg := DefaultConfig()
+				cfg.MultipartChecksum = ChecksumOff
+				cfg.MultipartThreshold = 0
+				ps, parts := size, 1
+				formula := p.CopyTime(2, 1, 1, size)
+				if whole {
+					cfg.MultipartThreshold = MaxCopyObjectSize
+				} else {
+					ps = cfg.partSize(size)
+					parts = int(ceilDiv(size, ps))
+					formula = p.CopyTime(copierSerialRequests, parts, cfg.Concurrency, ps)
+				}
+				m, client := modelFor(b, p, timeScale(p, formula, ps, 2*time.Second), cfg.Concurrency)
+				m.PutObject("restore", "granules/object.h5", size)
+				copier := NewArchiveCopier(client, cfg)
+				req := contract.CopyRequest{SourceBucket: "restore", SourceKey: "granules/object.h5", TargetBucket: "archive", Size: size}
+				m.ResetStats()
+				var real time.Duration
+				for b.Loop() {
+					start := time.Now()
+					out, err := copier.Copy(context.Background(), req)
+					real += time.Since(start)
+					if err != nil || !out.Complete || out.Multipart == whole {
+						b.Fatalf("copy: %+v, %v; want complete, multipart %v", out, err, !whole)
+					}
+				}
+				report(b, m, p, real, formula, size, cfg.Concurrency, parts, ps)
+			})
+		}
+	}
+}
+
 // BenchmarkModelTenCopies runs ten copies at once into one prefix, as one
 // execution's Map does at its default MaxConcurrency, each of them copying
 // two objects back to back (so the model's one-second window sees copies

@@ -3,6 +3,9 @@ package copyfile
 import (
 	"fmt"
 	"testing"
+	"time"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3model"
 )
 
 const (
@@ -156,4 +159,90 @@ func TestPartPlanDefaultsFillTheSlots(t *testing.T) {
 			t.Errorf("size %d: %d parts of %d bytes, want %d of at most %d", size, n, ps, MaxParts, MaxPartSize)
 		}
 	}
+}
+
+// copierFormula is the model's formula for this copier's multipart copy of
+// size bytes under cfg: its serial round trips plus waves of parts.
+func copierFormula(p s3model.Params, cfg Config, size int64) time.Duration {
+	ps := cfg.partSize(size)
+	return p.CopyTime(copierSerialRequests, int(ceilDiv(size, ps)), cfg.Concurrency, ps)
+}
+
+// TestDefaultsBeatTheGuidance: by the calibrated model's formula the
+// default plan copies every object from 1 GiB to S3's largest faster than
+// AWS's restore-and-copy guidance (boto3, 16 MiB parts, 200 threads). The
+// sizes are a 1 % geometric ladder plus both plans' wave boundaries (and
+// one byte past each), where either plan changes its waves.
+func TestDefaultsBeatTheGuidance(t *testing.T) {
+	p, def := s3model.DefaultParams(), DefaultConfig()
+	var sizes []int64
+	for size := testGiB; size < s3MaxObject; size = size + size/100 {
+		sizes = append(sizes, size)
+	}
+	for ps := int64(s3model.GuidanceChunk); ps <= MaxPartSize; ps *= 2 {
+		for k := int64(1); k <= 50; k++ {
+			sizes = append(sizes, k*s3model.GuidanceThreads*ps)
+		}
+	}
+	for k := int64(1); k <= 40; k++ {
+		sizes = append(sizes, k*int64(def.Concurrency)*def.ChunkSize)
+	}
+	sizes = append(sizes, int64(def.Concurrency)*def.PartSizeFloor, s3MaxObject)
+	worst, at := 1e9, int64(0)
+	for _, base := range sizes {
+		for _, size := range []int64{base, base + 1} {
+			if size < testGiB || size > s3MaxObject {
+				continue
+			}
+			r := guidanceTime(p, size).Seconds() / copierFormula(p, def, size).Seconds()
+			if r <= 1 {
+				t.Errorf("%d bytes (%.3f GiB): the guidance's %v against our %v", size, float64(size)/float64(testGiB), guidanceTime(p, size), copierFormula(p, def, size))
+			}
+			if r < worst {
+				worst, at = r, size
+			}
+		}
+	}
+	t.Logf("%d sizes; the least margin %.3f× at %.3f GiB", len(sizes)*2, worst, float64(at)/float64(testGiB))
+}
+
+// TestDefaultThresholdFromModel: at the default threshold the formula
+// flips. The largest object copied whole (the threshold) would not copy
+// faster in parts by more than the 1 MiB the setting's unit allows, and
+// the smallest copied in parts is faster so than whole: at least two parts,
+// never a multipart copy of one part.
+func TestDefaultThresholdFromModel(t *testing.T) {
+	p, def := s3model.DefaultParams(), DefaultConfig()
+	whole := func(size int64) time.Duration { return p.CopyTime(2, 1, 1, size) } // HEAD, CopyObject, verifying HEAD
+	above := def.MultipartThreshold + 1
+	if n := len(planParts(above, def.partSize(above))); n < 2 {
+		t.Errorf("%d bytes, just above the threshold: %d part, want at least 2", above, n)
+	}
+	if m, w := copierFormula(p, def, above), whole(above); m >= w {
+		t.Errorf("%d bytes in parts %v, whole %v: the threshold is too low", above, m, w)
+	}
+	below := def.MultipartThreshold - MiB
+	if m, w := copierFormula(p, def, below), whole(below); m < w {
+		t.Errorf("%d bytes in parts %v, whole %v: the threshold is too high", below, m, w)
+	}
+}
+
+// TestDefaultsTenCopiesUnderPrefixRate: by the formula, ten copies at once
+// (one execution's Map), each of the busiest object for writes per second,
+// send fewer than S3's 3,500 writes per second per prefix:
+// CreateMultipartUpload, the parts and CompleteMultipartUpload per copy
+// time, at every size from the threshold to 48.8 TiB.
+func TestDefaultsTenCopiesUnderPrefixRate(t *testing.T) {
+	p, def := s3model.DefaultParams(), DefaultConfig()
+	worst, at := 0.0, int64(0)
+	for size := def.MultipartThreshold + 1; size <= s3MaxObject; size += size / 200 {
+		parts := len(planParts(size, def.partSize(size)))
+		if rate := 10 * float64(parts+2) / copierFormula(p, def, size).Seconds(); rate > worst {
+			worst, at = rate, size
+		}
+	}
+	if worst >= p.PrefixWriteRate {
+		t.Errorf("ten copies of %d bytes send %.0f writes per second, S3 serves %.0f per prefix", at, worst, p.PrefixWriteRate)
+	}
+	t.Logf("busiest: %.3f GiB, %.0f writes per second for ten copies", float64(at)/float64(testGiB), worst)
 }
