@@ -312,6 +312,9 @@ func TestCopyMultipartFailureAborts(t *testing.T) {
 		fail      func(op string, in any) error
 		transient bool
 		code      string
+		// completes, when set, is how many CompleteMultipartUpload calls
+		// the copy makes.
+		completes int
 	}{
 		{
 			name: "part 3 fails with SlowDown",
@@ -332,6 +335,16 @@ func TestCopyMultipartFailureAborts(t *testing.T) {
 				return nil
 			},
 			code: "InvalidObjectState",
+		},
+		{
+			name: "complete throttled every time (after its back-off)",
+			fail: func(op string, in any) error {
+				if op == "CompleteMultipartUpload" {
+					return apiError(503, "SlowDown", "Please reduce your request rate.")
+				}
+				return nil
+			},
+			transient: true, code: "SlowDown", completes: maxThrottles,
 		},
 		{
 			name: "complete fails",
@@ -359,6 +372,9 @@ func TestCopyMultipartFailureAborts(t *testing.T) {
 				t.Fatalf("err = %T %v, want transient=%v with code %s", err, err, tc.transient, tc.code)
 			}
 			calls := strings.Join(f.callList(), " ")
+			if n := strings.Count(calls, "CompleteMultipartUpload"); tc.completes > 0 && n != tc.completes {
+				t.Errorf("%d CompleteMultipartUpload calls, want %d", n, tc.completes)
+			}
 			if !strings.Contains(calls, "AbortMultipartUpload ListParts") {
 				t.Errorf("no abort (then ListParts check) in calls: %s", calls)
 			}

@@ -140,7 +140,7 @@ func (r *copyRun) complete(src sourceObject, parts []types.CompletedPart, mean t
 	}
 	finishCtx, cancel := r.finishContext(r.finishReserve(mean))
 	defer cancel()
-	out, err := r.S3.CompleteMultipartUpload(finishCtx, in)
+	out, err := r.completeUpload(finishCtx, in)
 	if err != nil {
 		if r.req.Resumable && finishCtx.Err() != nil && r.ctx.Err() == nil && prog.newParts > 0 {
 			// Should S3 have completed it after all, the next pass finds

@@ -28,6 +28,8 @@ import (
 // short, so the window is whole again within about one round of parts.
 // Only a part throttled maxThrottles times in a row fails the copy
 // (TransientCopyError SlowDown, retried by the workflow).
+// CompleteMultipartUpload backs off the same way (completeUpload): failing
+// it would cost the whole upload on the workflow's retry.
 //
 // The SDK's adaptive retry mode was considered. It rate-limits the whole
 // client with a token bucket but still fails a request after its maximum
@@ -201,6 +203,25 @@ func (r *copyRun) uploadPartCopy(win *window, epoch int, stop <-chan struct{}, i
 				return nil, false, ctx.Err()
 			}
 			return nil, false, nil
+		}
+	}
+}
+
+// completeUpload sends CompleteMultipartUpload; on SlowDown it backs off
+// and sends it again, as a part copy does, up to maxThrottles times or
+// until ctx ends.
+func (r *copyRun) completeUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput) (*s3.CompleteMultipartUploadOutput, error) {
+	for n := 1; ; n++ {
+		out, err := r.S3.CompleteMultipartUpload(ctx, in, throttlesNotRetried)
+		if err == nil || !isThrottle(err) || n >= maxThrottles {
+			return out, err
+		}
+		t := time.NewTimer(throttleBackoff(n))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
 		}
 	}
 }
