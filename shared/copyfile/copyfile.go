@@ -1,15 +1,15 @@
 // Package copyfile is the copy-file function: it copies a restored object
-// server-side to its archive bucket, same key. Small objects take one
-// CopyObject; larger ones a parallel multipart UploadPartCopy, which pauses
-// before the Lambda's deadline and resumes in the next invocation. The copy
+// server-side to its archive bucket, same key: one CopyObject up to
+// MULTIPART_THRESHOLD_MB, else parallel UploadPartCopy (plan.go), pausing
+// before the Lambda's deadline to resume in the next invocation. The copy
 // is pinned to the event's version and ETag, keeps metadata, content
 // headers and tags, and is checked for size and checksum. Each failure is a
 // TransientCopyError or a PermanentCopyError, for the workflow to route on.
 //
-// Copy reads as the copy's steps in order: inspect the source, then copy it
-// whole and verify it, or plan, transfer and complete its parts
-// (multipart.go). Whatever fails is
-// classified and settled in one place, copyRun.fail.
+// Copy reads as its steps: inspect the source, then copy it whole and
+// verify it, or plan, transfer and complete its parts (multipart.go).
+// copyRun.fail classifies and settles whatever fails. BENCHMARKS.md holds
+// the measurements behind the defaults.
 package copyfile
 
 import (
