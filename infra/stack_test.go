@@ -375,8 +375,8 @@ func TestStackWithDefaults(t *testing.T) {
 		env := s.props(t, s.functionID(statemachine.FunctionCopyFile))["Environment"].(map[string]any)["Variables"]
 		want := map[string]any{
 			"SOURCE_BUCKETS": "restore-a,restore-b", "ARCHIVE_BUCKETS": "archive-a",
-			"MULTIPART_THRESHOLD_MB": "256", "MULTIPART_CHUNKSIZE_MB": "1024", "MULTIPART_CONCURRENCY": "64",
-			"MULTIPART_MIN_PART_MB": "16",
+			"MULTIPART_THRESHOLD_MB": "24", "MULTIPART_CHUNKSIZE_MB": "1024", "MULTIPART_CONCURRENCY": "256",
+			"MULTIPART_MIN_PART_MB": "12",
 		}
 		if diff := cmp.Diff(want, env); diff != "" {
 			t.Errorf("copy-file environment (-want +got):\n%s", diff)

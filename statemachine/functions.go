@@ -47,7 +47,15 @@ var Functions = []Function{
 	},
 	{
 		Name: FunctionCopyFile, ARNPlaceholder: "CopyFileFunctionArn", TimeoutSecs: CopyFunctionTimeoutSecs,
-		ConstructID: "CopyFile", MemoryMB: 512,
+		// 1,769 MB is one vCPU ("the equivalent of one vCPU (one vCPU-second
+		// of credits per second)",
+		// https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html).
+		// The copier's own CPU time, 0.23 ms per part
+		// copy (0.77 ms with a TLS handshake per connection), comes in a
+		// burst at each wave of 256 parts and stays a few per cent of a
+		// 0.5 s wave only with a whole vCPU (shared/copyfile/BENCHMARKS.md,
+		// "The copier's CPU and the Lambda's memory").
+		ConstructID: "CopyFile", MemoryMB: 1769,
 		Description: "Copies one restored object server-side to its archive bucket (multipart above the threshold)",
 	},
 	{

@@ -3,12 +3,14 @@ package s3model
 import (
 	"context"
 	"crypto/md5"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/xml"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path"
 	"sort"
@@ -32,6 +34,7 @@ type Server struct {
 
 	p    Params
 	srv  *http.Server
+	tls  *httptest.Server // with Params.TLS, instead of srv
 	xfer *sharer
 
 	mu       sync.Mutex
@@ -74,6 +77,9 @@ type Stats struct {
 	SlowDowns int
 	// MaxPartsInFlight is the most part copies in flight at once.
 	MaxPartsInFlight int
+	// PeakPrefixWrites is the most writes one prefix accepted within one
+	// model second (counted when PrefixWriteRate is set).
+	PeakPrefixWrites int
 	// Parts lists every UploadPartCopy in order of arrival.
 	Parts []PartArrival
 }
@@ -89,14 +95,9 @@ type PartArrival struct {
 	SlowDown bool
 }
 
-// Start starts the model on a loopback port.
+// Start starts the model on a loopback port (HTTPS with Params.TLS).
 func Start(p Params) (*Server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
 	s := &Server{
-		URL:     "http://" + ln.Addr().String(),
 		p:       p,
 		xfer:    newSharer(p),
 		buckets: map[string]map[string]*object{},
@@ -104,13 +105,38 @@ func Start(p Params) (*Server, error) {
 		writes:  map[string][]time.Time{},
 		stats:   Stats{Requests: map[string]int{}},
 	}
+	if p.TLS {
+		s.tls = httptest.NewUnstartedServer(s)
+		s.tls.Config.ReadHeaderTimeout = 30 * time.Second
+		s.tls.StartTLS()
+		s.URL = s.tls.URL
+		return s, nil
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s.URL = "http://" + ln.Addr().String()
 	s.srv = &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second}
 	go func() { _ = s.srv.Serve(ln) }()
 	return s, nil
 }
 
+// Certificate is the server's self-signed certificate with Params.TLS (nil
+// without), for a client's root CAs.
+func (s *Server) Certificate() *x509.Certificate {
+	if s.tls == nil {
+		return nil
+	}
+	return s.tls.Certificate()
+}
+
 // Close stops the server.
 func (s *Server) Close() error {
+	if s.tls != nil {
+		s.tls.Close()
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return s.srv.Shutdown(ctx)
@@ -299,6 +325,7 @@ func (s *Server) admitWrite(bucket, key string) bool {
 		return false
 	}
 	s.writes[prefix] = append(ts, now)
+	s.stats.PeakPrefixWrites = max(s.stats.PeakPrefixWrites, len(ts)+1)
 	return true
 }
 

@@ -2,8 +2,11 @@ package s3model
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -182,5 +185,37 @@ func TestBoto3CopiesOnTheModel(t *testing.T) {
 	}
 	if got := m.Stats().Requests["UploadPartCopy"]; got != 13 {
 		t.Errorf("%d part copies, want 13 (100 MiB in 8 MiB parts)", got)
+	}
+}
+
+// TestTLS: with Params.TLS the model serves HTTPS; a client trusting its
+// certificate is answered, one that does not is refused.
+func TestTLS(t *testing.T) {
+	p := fast()
+	p.TLS = true
+	m, err := Start(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Close() })
+	m.CreateBucket("b")
+	if !strings.HasPrefix(m.URL, "https://") || m.Certificate() == nil {
+		t.Fatalf("URL %s, certificate %v; want https and a certificate", m.URL, m.Certificate())
+	}
+	client := func(pool *x509.CertPool) *s3.Client {
+		return s3.NewFromConfig(m.AWSConfig(), func(o *s3.Options) {
+			o.BaseEndpoint = aws.String(m.URL)
+			o.UsePathStyle = true
+			o.Retryer = aws.NopRetryer{}
+			o.HTTPClient = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+		})
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(m.Certificate())
+	if _, err := client(pool).HeadBucket(context.Background(), &s3.HeadBucketInput{Bucket: aws.String("b")}); err != nil {
+		t.Errorf("HeadBucket trusting the model's certificate: %v", err)
+	}
+	if _, err := client(x509.NewCertPool()).HeadBucket(context.Background(), &s3.HeadBucketInput{Bucket: aws.String("b")}); err == nil {
+		t.Error("HeadBucket without trusting the certificate succeeded")
 	}
 }

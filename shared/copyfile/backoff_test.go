@@ -35,7 +35,7 @@ func modelClient(m *s3model.Server, concurrency int) *s3.Client {
 func TestMultipartBacksOffUnderSlowDown(t *testing.T) {
 	const concurrency = 16
 	p := s3model.DefaultParams()
-	p.TimeScale = 100 // a part of about 1 GiB (12 s on the model) takes 120 ms
+	p.TimeScale = 250 // a part of about 1 GiB (31 s on the model) takes 125 ms
 	burst := s3model.Burst{AfterParts: 2 * concurrency, Parts: 48, MaxInFlight: 4}
 	p.Burst = &burst
 	m, err := s3model.Start(p)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -33,9 +31,7 @@ func benchEnv(b *testing.B) (*s3server.Server, *s3.Client) {
 	client := s3.NewFromConfig(srv.AWSConfig(), func(o *s3.Options) {
 		o.BaseEndpoint = aws.String(srv.Endpoint)
 		o.UsePathStyle = true
-		o.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-			t.MaxIdleConnsPerHost = 64
-		})
+		o.HTTPClient = copyfile.HTTPClient(copyfile.DefaultMultipartConcurrency)
 	})
 	return srv, client
 }
@@ -90,7 +86,7 @@ func BenchmarkCopyFile(b *testing.B) {
 		Copier: copyfile.NewArchiveCopier(client, copyfile.DefaultConfig()),
 		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 	}
-	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"}
+	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive", Size: size}
 	b.SetBytes(size)
 	b.ResetTimer()
 	for b.Loop() {
@@ -122,7 +118,7 @@ func BenchmarkCopyThroughput(b *testing.B) {
 	for _, size := range sizes {
 		key := fmt.Sprintf("bench/%dMiB object", size>>20)
 		putSized(b, client, key, size)
-		req := contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"}
+		req := contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive", Size: size}
 		modes := []struct {
 			name        string
 			multipart   bool

@@ -61,10 +61,14 @@ const (
 
 // Defaults of the settings; see Config.
 const (
-	DefaultMultipartThresholdMB = 256
 	DefaultMultipartChunkSizeMB = 1024
-	DefaultMultipartMinPartMB   = 16
-	DefaultMultipartConcurrency = 64
+	DefaultMultipartMinPartMB   = 12
+	// DefaultMultipartThresholdMB is two floors: the smallest object the
+	// plan splits in two, where on the model a multipart copy (one round
+	// trip more, half the bytes per request) overtakes one CopyObject
+	// (TestDefaultThresholdFromModel; BENCHMARKS.md).
+	DefaultMultipartThresholdMB = 2 * DefaultMultipartMinPartMB
+	DefaultMultipartConcurrency = 256
 	DefaultDeadlineMarginSecs   = 30
 	DefaultProgressSecs         = 30
 )

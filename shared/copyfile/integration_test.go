@@ -383,6 +383,35 @@ func TestMultipartFailureLeavesNoUpload(t *testing.T) {
 	})
 }
 
+// TestMultipartCompleteBacksOffUnderSlowDown: CompleteMultipartUpload
+// answered 503 SlowDown five times (more than the SDK's three attempts) is
+// sent again after a back-off, as a part copy is, and the copy completes
+// instead of losing its upload.
+func TestMultipartCompleteBacksOffUnderSlowDown(t *testing.T) {
+	e := newS3Env(t)
+	key := "granules/complete throttled.h5"
+	data := randomBytes(t, 12<<20)
+	e.put(t, source{key: key, data: data})
+	slow := &faultproxy.Rule{Match: faultproxy.IsCompleteMultipartUpload, Times: 5,
+		Status: http.StatusServiceUnavailable, Code: "SlowDown", Message: "Please reduce your request rate."}
+	p, err := faultproxy.New(e.srv.Endpoint, slow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	copier := copyfile.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, multipartEnv))
+	out, err := copier.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive", Size: int64(len(data))})
+	if err != nil {
+		t.Fatalf("copy failed with CompleteMultipartUpload throttled %d times: %v", slow.Hits(), err)
+	}
+	if !out.Complete || !out.Multipart || slow.Hits() != 5 {
+		t.Errorf("outcome %+v after %d SlowDowns; want a complete multipart copy after 5", out, slow.Hits())
+	}
+	if _, copied := e.state(t, "archive", key); !bytes.Equal(copied, data) {
+		t.Errorf("archive copy's bytes differ from the source's")
+	}
+}
+
 // TestChecksumCarriedAcross copies sources that have a full-object
 // checksum: the archive copy ends with the same checksum, and the copier
 // compared them.
