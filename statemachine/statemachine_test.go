@@ -400,7 +400,6 @@ func TestRenderParameters(t *testing.T) {
 			"part_size.$":         "$.copy.part_size",
 			"passes.$":            "$.copy.passes",
 			"elapsed_ms.$":        "$.copy.elapsed_ms",
-			"resumable":           true,
 			"retry_count.$":       "$$.State.RetryCount",
 			"max_retries":         float64(2),
 		},

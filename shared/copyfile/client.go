@@ -25,10 +25,10 @@ const (
 )
 
 // S3ClientOptions returns the option that points an S3 client at the
-// endpoint getenv names (AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL) as its
-// BaseEndpoint, with path-style addressing when an endpoint is set unless
-// S3_FORCE_PATH_STYLE says otherwise. An S3_FORCE_PATH_STYLE that is not a
-// boolean is an error naming the variable and the value.
+// endpoint getenv names (AWS_ENDPOINT_URL_S3, else AWS_ENDPOINT_URL). With
+// an endpoint it uses path-style addressing, unless S3_FORCE_PATH_STYLE
+// says otherwise. A value of S3_FORCE_PATH_STYLE that is not a boolean is
+// an error naming the variable and the value.
 func S3ClientOptions(getenv func(string) string) (func(*s3.Options), error) {
 	endpoint := strings.TrimSpace(getenv(EnvS3Endpoint))
 	if endpoint == "" {
@@ -49,14 +49,11 @@ func S3ClientOptions(getenv func(string) string) (func(*s3.Options), error) {
 	}, nil
 }
 
-// HTTPClient returns the SDK's HTTP client keeping an idle connection to the
-// S3 host for each part copied at once (concurrency, Config.Concurrency, plus
-// a few for the other calls), so parallel UploadPartCopy calls reuse
-// connections instead of opening new ones. Both limits are raised: the SDK's
-// transport keeps at most 10 idle connections per host and 100 in all, so
-// above 100 parts in flight the per-host limit alone would not be enough.
-// The number of connections open at once is not capped (MaxConnsPerHost 0):
-// the copier itself bounds the requests in flight.
+// HTTPClient returns the SDK's HTTP client keeping an idle connection to
+// the S3 host for each part copied at once, plus a few, so parallel part
+// copies reuse connections. The SDK keeps at most 10 idle connections per
+// host and 100 in all: both limits are raised. Open connections are not
+// capped; the copier bounds the requests in flight.
 func HTTPClient(concurrency int) *awshttp.BuildableClient {
 	idle := concurrency + 8
 	return awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {

@@ -1,15 +1,15 @@
-// Package copyfile is the copy-file function: it copies a restored object server-side from its restore
-// bucket to its archive bucket under the same key: one CopyObject up to a
-// threshold, a parallel multipart UploadPartCopy above it, which pauses
-// before the Lambda's deadline and resumes in the next invocation when the
-// object is too large for one. It copies the version the event names (and
-// refuses a source whose ETag changed since), carries the object's
-// metadata, content headers and tags, leaves encryption to the archive
-// bucket's default unless a key is configured, gives the archive bucket's
-// owner full control, and reaches a bucket in another region through a
-// client of that region (RegionalS3). The copy's size and full-object
-// checksum are verified, and every failure is classified as a
-// TransientCopyError or a PermanentCopyError for the workflow to route on.
+// Package copyfile is the copy-file function: it copies a restored object
+// server-side to its archive bucket, same key. Small objects take one
+// CopyObject; larger ones a parallel multipart UploadPartCopy, which pauses
+// before the Lambda's deadline and resumes in the next invocation. The copy
+// is pinned to the event's version and ETag, keeps metadata, content
+// headers and tags, and is checked for size and checksum. Each failure is a
+// TransientCopyError or a PermanentCopyError, for the workflow to route on.
+//
+// Copy reads as the copy's steps in order: inspect the source, then copy it
+// whole and verify it, or plan, transfer and complete its parts
+// (multipart.go). Whatever fails is
+// classified and settled in one place, copyRun.fail.
 package copyfile
 
 import (
@@ -27,23 +27,12 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/s3region"
 )
 
-// S3API is the part of the S3 client the copier uses.
-type S3API interface {
-	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
-	HeadBucket(context.Context, *s3.HeadBucketInput, ...func(*s3.Options)) (*s3.HeadBucketOutput, error)
-	CopyObject(context.Context, *s3.CopyObjectInput, ...func(*s3.Options)) (*s3.CopyObjectOutput, error)
-	GetObjectTagging(context.Context, *s3.GetObjectTaggingInput, ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error)
-	CreateMultipartUpload(context.Context, *s3.CreateMultipartUploadInput, ...func(*s3.Options)) (*s3.CreateMultipartUploadOutput, error)
-	UploadPartCopy(context.Context, *s3.UploadPartCopyInput, ...func(*s3.Options)) (*s3.UploadPartCopyOutput, error)
-	CompleteMultipartUpload(context.Context, *s3.CompleteMultipartUploadInput, ...func(*s3.Options)) (*s3.CompleteMultipartUploadOutput, error)
-	AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error)
-	ListParts(context.Context, *s3.ListPartsInput, ...func(*s3.Options)) (*s3.ListPartsOutput, error)
-	DeleteObject(context.Context, *s3.DeleteObjectInput, ...func(*s3.Options)) (*s3.DeleteObjectOutput, error)
-}
-
-var _ S3API = (*s3.Client)(nil)
+// S3API is the part of the S3 client the copier uses. The copy-file Lambda
+// gives it an s3region.Client, which reaches buckets in other regions.
+type S3API = s3region.API
 
 // ArchiveCopier copies restored objects to their archive bucket.
 type ArchiveCopier struct {
@@ -64,152 +53,107 @@ func NewArchiveCopier(client S3API, cfg Config) *ArchiveCopier {
 // Copy copies req's source object to req.TargetBucket under the same key.
 // Its error is always a *TransientCopyError or a *PermanentCopyError.
 //
-// When req.Resumable is set, a multipart copy that cannot finish before
-// ctx's deadline (minus the margin) returns, without error, an outcome with
-// Complete false and the resume token (UploadID, SourceETag); called again
-// with that token in req, Copy continues the same upload. Without it such a
-// copy fails with TransientCopyError DeadlineExceeded and aborts its upload.
-// Every finished copy has Complete true.
-// A permanent failure of a call with a token aborts the token's upload,
-// whichever step fails; a transient one keeps it for the retry.
+// A multipart copy that cannot finish before ctx's deadline (minus the
+// margin) returns, without error, an outcome with Complete false and a
+// resume token; called again with that token in req, Copy continues the
+// same upload. Every finished copy has Complete true. On failure the token's upload is kept for the workflow's retry only
+// when the failure is transient and a retry follows (see copyRun.fail).
 func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (contract.CopyOutcome, error) {
 	start := a.clock()
 	c := Copy{SourceBucket: req.SourceBucket, SourceKey: req.SourceKey, TargetBucket: req.TargetBucket}
 	out := contract.CopyOutcome{TargetBucket: req.TargetBucket, TargetKey: req.SourceKey}
-	if err := a.admit(c); err != nil {
-		return out, err
+	if f := a.admit(c); f != nil {
+		return out, f.routed(c)
 	}
-
-	copyCtx, cancel, err := a.copyContext(ctx, c)
-	if err != nil {
-		return out, err
+	copyCtx, cancel, f := a.copyContext(ctx)
+	if f != nil {
+		return out, f.routed(c)
 	}
 	defer cancel()
+	r := &copyRun{ArchiveCopier: a, c: c, req: req, ctx: ctx, copyCtx: copyCtx,
+		uploadID: req.UploadID, resumed: req.UploadID != ""}
 
-	head, err := a.S3.HeadObject(copyCtx, &s3.HeadObjectInput{
-		Bucket:       aws.String(c.SourceBucket),
-		Key:          aws.String(c.SourceKey),
-		VersionId:    optional(req.VersionID),
-		ChecksumMode: types.ChecksumModeEnabled,
-	})
+	// 1. Inspect the source.
+	src, err := r.inspect()
 	if err != nil {
-		return out, a.dropResumedOnPermanent(ctx, c, req.UploadID, req.LastAttempt(), a.sourceHeadError(copyCtx, ctx, c, req.VersionID, err))
+		return out, r.fail(err)
 	}
-	if reason, archived := notRestored(head); archived {
-		return out, a.dropResumedOnPermanent(ctx, c, req.UploadID, req.LastAttempt(),
-			&PermanentCopyError{Copy: c, Code: "InvalidObjectState", Message: reason})
-	}
-	if req.ETag != "" && !sameETag(req.ETag, aws.ToString(head.ETag)) {
-		return out, a.dropResumedOnPermanent(ctx, c, req.UploadID, req.LastAttempt(), &PermanentCopyError{Copy: c, Code: "SourceChanged",
-			Message: fmt.Sprintf("the restored object changed since the restore event: the event names ETag %s, the object%s now has %s; not copied",
-				req.ETag, versionNote(req.VersionID), aws.ToString(head.ETag))})
-	}
-	src := sourceObject{head: head, size: aws.ToInt64(head.ContentLength), versionID: req.VersionID}
-	src.checksum, src.hasChecksum = fullObjectChecksum(head)
 	out.Bytes = src.size
 
-	verifyCtx := copyCtx
-	if src.size > a.Config.MultipartThreshold && src.size > 0 || src.size > MaxCopyObjectSize {
+	// 2. Copy it whole and verify it, or plan and transfer its parts;
+	// CompleteMultipartUpload verifies those (see complete).
+	if !a.Config.multipart(src.size) {
+		r.drop() // a token's upload is of no use to a whole-object copy
+		if err := r.copySingle(src); err != nil {
+			return out, r.fail(err)
+		}
+		if err := r.verify(src); err != nil {
+			return out, r.fail(err)
+		}
+	} else {
 		out.Multipart = true
-		tok := resumeToken{uploadID: req.UploadID, sourceETag: req.SourceETag, sourceVersionID: req.SourceVersionID, partSize: req.PartSize, lastAttempt: req.LastAttempt()}
-		prog, err := a.copyMultipart(copyCtx, ctx, c, src, tok, req.Resumable)
+		prog, err := r.copyMultipart(src)
 		out.Parts = prog.partsTotal
 		out.PartSize, out.PartsTotal, out.PartsDone, out.BytesDone = prog.partSize, prog.partsTotal, prog.partsDone, prog.bytesDone
 		if err != nil {
-			return out, a.aclHint(a.classify(copyCtx, ctx, c, err))
+			return out, r.fail(err)
 		}
 		if !prog.complete {
-			// Not finished before the deadline: hand back the resume token;
-			// the workflow invokes the copy again with it.
-			out.UploadID, out.SourceETag, out.SourceVersionID = prog.uploadID, aws.ToString(head.ETag), aws.ToString(head.VersionId)
+			// Paused before the deadline: the workflow calls again with the token.
+			out.UploadID, out.SourceETag, out.SourceVersionID = prog.uploadID, aws.ToString(src.head.ETag), aws.ToString(src.head.VersionId)
 			out.DurationMS = a.clock().Sub(start).Milliseconds()
 			return out, nil
 		}
-		if !prog.finishBy.IsZero() {
-			// The integrity check shares CompleteMultipartUpload's budget.
-			var cancelVerify context.CancelFunc
-			verifyCtx, cancelVerify = context.WithDeadline(ctx, prog.finishBy)
-			defer cancelVerify()
-		}
-	} else {
-		if req.UploadID != "" {
-			// A resume token for an object now copied whole (the source
-			// changed, or the threshold did): its upload is of no use.
-			a.dropUpload(ctx, c, req.UploadID)
-		}
-		if err := a.copySingle(copyCtx, c, src); err != nil {
-			return out, a.aclHint(a.classify(copyCtx, ctx, c, err))
-		}
-	}
-	if err := a.verify(verifyCtx, ctx, c, src); err != nil {
-		return out, err
 	}
 	out.Complete = true
 	out.DurationMS = a.clock().Sub(start).Milliseconds()
 	return out, nil
 }
 
-// dropUpload aborts a multipart upload no longer needed, logging a failure
-// (the archive bucket's lifecycle rule is then the backstop).
-func (a *ArchiveCopier) dropUpload(ctx context.Context, c Copy, uploadID string) {
-	if err := a.abort(ctx, c, uploadID); err != nil {
-		a.logger().ErrorContext(ctx, "abort multipart upload failed; parts may be left until the bucket's AbortIncompleteMultipartUpload lifecycle rule removes them",
-			"target_bucket", c.TargetBucket, "key", c.SourceKey, "upload_id", uploadID, "error", err.Error())
-	}
+// copyRun is one invocation's copy: the request, its two contexts and the
+// multipart upload it holds, if any.
+type copyRun struct {
+	*ArchiveCopier
+	c   Copy
+	req contract.CopyRequest
+	// ctx is the Lambda's; copyCtx ends the margin before its deadline.
+	// Cleanup and CompleteMultipartUpload's budget derive from ctx.
+	ctx, copyCtx context.Context
+	// uploadID is the multipart upload the run holds ("" for none);
+	// resumed says it is the token's, which a retry may resume.
+	uploadID string
+	resumed  bool
 }
 
-// dropResumedOnPermanent handles a failure before the multipart step of a
-// call that carries a resume token: a permanent error ends the copy (the
-// workflow records it and does not retry), so the upload named by the token
-// would otherwise be left until the archive bucket's lifecycle rule removes
-// it. It is aborted, and err's message says so. A transient error keeps the
-// upload for the retry, which resumes it with the same token, unless this
-// is the last attempt (no retry follows): then it is aborted too.
-func (a *ArchiveCopier) dropResumedOnPermanent(ctx context.Context, c Copy, uploadID string, lastAttempt bool, err error) error {
-	if uploadID == "" {
-		return err
-	}
-	if _, permanent := err.(*PermanentCopyError); !permanent && !lastAttempt {
-		return err
-	}
-	aerr := a.abort(ctx, c, uploadID)
-	if aerr != nil {
-		a.logger().ErrorContext(ctx, "abort multipart upload failed; parts may be left until the bucket's AbortIncompleteMultipartUpload lifecycle rule removes them",
-			"target_bucket", c.TargetBucket, "key", c.SourceKey, "upload_id", uploadID, "error", aerr.Error())
-	}
-	return withNote(err, (&multipartError{uploadID: uploadID, abortErr: aerr}).note())
+// multipart reports whether an object of size bytes is copied in parts.
+func (c Config) multipart(size int64) bool {
+	return size > c.MultipartThreshold && size > 0 || size > MaxCopyObjectSize
 }
 
-// admit checks the request's fields and the bucket allowlists before any S3
-// call.
-func (a *ArchiveCopier) admit(c Copy) error {
+// admit checks the request's fields and the bucket allowlists.
+func (a *ArchiveCopier) admit(c Copy) *failure {
 	for _, f := range []struct{ name, value string }{
 		{"source_bucket", c.SourceBucket},
 		{"source_key", c.SourceKey},
 		{"target_bucket", c.TargetBucket},
 	} {
 		if f.value == "" { // " " is a valid key: only empty is invalid
-			return &PermanentCopyError{Copy: c, Code: "InvalidInput", Message: f.name + " is empty"}
+			return permanent("InvalidInput", f.name+" is empty", nil)
 		}
 	}
 	if l := a.Config.SourceBuckets; len(l) > 0 && !slices.Contains(l, c.SourceBucket) {
-		return &PermanentCopyError{Copy: c, Code: "BucketNotAllowed",
-			Message: fmt.Sprintf("source bucket %q is not in SOURCE_BUCKETS", c.SourceBucket)}
+		return permanent("BucketNotAllowed", fmt.Sprintf("source bucket %q is not in SOURCE_BUCKETS", c.SourceBucket), nil)
 	}
 	if l := a.Config.ArchiveBuckets; len(l) > 0 && !slices.Contains(l, c.TargetBucket) {
-		return &PermanentCopyError{Copy: c, Code: "BucketNotAllowed",
-			Message: fmt.Sprintf("archive bucket %q is not in ARCHIVE_BUCKETS", c.TargetBucket)}
+		return permanent("BucketNotAllowed", fmt.Sprintf("archive bucket %q is not in ARCHIVE_BUCKETS", c.TargetBucket), nil)
 	}
 	return nil
 }
 
-// copyContext returns the context the copy's S3 calls run under: it ends the
-// deadline margin before ctx's deadline, so a copy that runs long is stopped
-// while the Lambda still runs, and the cleanup (cleanupContext, which may run
-// until one second before the deadline) has at least MinDeadlineMargin minus
-// one second to abort a multipart upload (half of it after a
-// CompleteMultipartUpload that used its own budget, see finishContext).
-func (a *ArchiveCopier) copyContext(ctx context.Context, c Copy) (context.Context, context.CancelFunc, error) {
+// copyContext is the context of the copy's S3 calls: it ends the deadline
+// margin before ctx's deadline. The cleanup after it (cleanupContext) then
+// has at least MinDeadlineMargin minus cleanupEndsBefore.
+func (a *ArchiveCopier) copyContext(ctx context.Context) (context.Context, context.CancelFunc, *failure) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		ctx, cancel := context.WithCancel(ctx)
@@ -217,8 +161,8 @@ func (a *ArchiveCopier) copyContext(ctx context.Context, c Copy) (context.Contex
 	}
 	stop := deadline.Add(-a.margin())
 	if !a.clock().Before(stop) {
-		return nil, nil, &TransientCopyError{Copy: c, Code: "DeadlineExceeded",
-			Message: fmt.Sprintf("no time left before the Lambda deadline (%s) minus the %s margin", deadline.UTC().Format(time.RFC3339), a.margin())}
+		return nil, nil, transient("DeadlineExceeded",
+			fmt.Sprintf("no time left before the Lambda deadline (%s) minus the %s margin", deadline.UTC().Format(time.RFC3339), a.margin()), nil)
 	}
 	ctx, cancel := context.WithDeadline(ctx, stop)
 	return ctx, cancel, nil
@@ -229,46 +173,79 @@ func (a *ArchiveCopier) margin() time.Duration {
 	return max(a.Config.DeadlineMargin, MinDeadlineMargin)
 }
 
-// classify turns err into one of the two copy errors, naming a stop at the
-// copy deadline DeadlineExceeded (the Lambda itself still has time). When
-// err comes from a multipart copy, the message says whether its upload was
-// aborted or the abort failed.
-func (a *ArchiveCopier) classify(copyCtx, ctx context.Context, c Copy, err error) error {
-	var mp *multipartError
-	if errors.As(err, &mp) {
-		return withNote(a.classify(copyCtx, ctx, c, mp.err), mp.note())
-	}
-	if copyCtx.Err() != nil && ctx.Err() == nil && errors.Is(copyCtx.Err(), context.DeadlineExceeded) {
-		var te *TransientCopyError
-		if errors.As(err, &te) && te.Code == "DeadlineExceeded" {
-			return te
-		}
-		return &TransientCopyError{Copy: c, Code: "DeadlineExceeded", Err: err,
-			Message: fmt.Sprintf("the copy would not finish before the Lambda deadline minus the %s margin; stopped", a.margin())}
-	}
-	return Classify(c, err)
+// sourceObject is what HeadObject told about the source.
+type sourceObject struct {
+	head        *s3.HeadObjectOutput
+	size        int64
+	checksum    checksum
+	hasChecksum bool
+	// versionID is the version the request names; "" is the current one.
+	versionID string
+	// tags, when not nil, were read alongside HeadObject (see inspect).
+	tags *tagging
 }
 
-// sourceHeadError names a failed HeadObject of the source (of version
-// versionID, when set). A HEAD answer has no body, so S3's 404 comes
-// without a code; HeadBucket tells a missing key (NoSuchKey), or version
-// (NoSuchVersion), from a missing bucket (NoSuchBucket).
-func (a *ArchiveCopier) sourceHeadError(copyCtx, ctx context.Context, c Copy, versionID string, err error) error {
+// copySource is the CopySource of the object, of its version when the
+// request names one.
+func (s sourceObject) copySource(c Copy) string {
+	return CopySourceVersion(c.SourceBucket, c.SourceKey, s.versionID)
+}
+
+// inspect reads the source with HeadObject, and its tags alongside when
+// the event's size says a multipart copy will need them. It refuses a
+// source that is missing, archived without a restored copy, or changed.
+func (r *copyRun) inspect() (sourceObject, error) {
+	var tags chan tagging
+	if r.uploadID == "" && r.Config.multipart(r.req.Size) {
+		tags = make(chan tagging, 1)
+		go func() { tags <- r.getTagging(optional(r.req.VersionID)) }()
+	}
+	head, err := r.S3.HeadObject(r.copyCtx, &s3.HeadObjectInput{
+		Bucket:       aws.String(r.c.SourceBucket),
+		Key:          aws.String(r.c.SourceKey),
+		VersionId:    optional(r.req.VersionID),
+		ChecksumMode: types.ChecksumModeEnabled,
+	})
+	src := sourceObject{head: head, versionID: r.req.VersionID}
+	if tags != nil {
+		t := <-tags
+		src.tags = &t
+	}
+	if err != nil {
+		return sourceObject{}, r.headError(err)
+	}
+	if reason, archived := notRestored(head); archived {
+		return sourceObject{}, permanent("InvalidObjectState", reason, nil)
+	}
+	if etag := r.req.ETag; etag != "" && !sameETag(etag, aws.ToString(head.ETag)) {
+		return sourceObject{}, permanent("SourceChanged", fmt.Sprintf(
+			"the restored object changed since the restore event: the event names ETag %s, the object%s now has %s; not copied",
+			etag, versionNote(r.req.VersionID), aws.ToString(head.ETag)), nil)
+	}
+	src.size = aws.ToInt64(head.ContentLength)
+	src.checksum, src.hasChecksum = fullObjectChecksum(head)
+	return src, nil
+}
+
+// headError names a failed HeadObject of the source. A HEAD answer has no
+// body, so a 404 has no code: HeadBucket tells a missing key (or version)
+// from a missing bucket.
+func (r *copyRun) headError(err error) error {
 	switch httpStatus(err) {
 	case 404:
-		_, berr := a.S3.HeadBucket(copyCtx, &s3.HeadBucketInput{Bucket: aws.String(c.SourceBucket)})
-		if berr != nil && httpStatus(berr) == 404 {
-			return &PermanentCopyError{Copy: c, Code: "NoSuchBucket", Message: "The specified bucket does not exist.", Err: err}
+		_, berr := r.S3.HeadBucket(r.copyCtx, &s3.HeadBucketInput{Bucket: aws.String(r.c.SourceBucket)})
+		switch {
+		case berr != nil && httpStatus(berr) == 404:
+			return permanent("NoSuchBucket", "The specified bucket does not exist.", err)
+		case r.req.VersionID != "":
+			return permanent("NoSuchVersion", fmt.Sprintf(
+				"version %s of the key, named by the restore event, does not exist (deleted since the restore?)", r.req.VersionID), err)
 		}
-		if versionID != "" {
-			return &PermanentCopyError{Copy: c, Code: "NoSuchVersion", Err: err,
-				Message: fmt.Sprintf("version %s of the key, named by the restore event, does not exist (deleted since the restore?)", versionID)}
-		}
-		return &PermanentCopyError{Copy: c, Code: "NoSuchKey", Message: "The specified key does not exist.", Err: err}
+		return permanent("NoSuchKey", "The specified key does not exist.", err)
 	case 403:
-		return &PermanentCopyError{Copy: c, Code: "AccessDenied", Message: "Access Denied (HeadObject on the source)", Err: err}
+		return permanent("AccessDenied", "Access Denied (HeadObject on the source)", err)
 	}
-	return a.classify(copyCtx, ctx, c, err)
+	return err
 }
 
 // notRestored reports whether the source is in an archive tier without a
@@ -280,42 +257,233 @@ func notRestored(h *s3.HeadObjectOutput) (string, bool) {
 	if !archived {
 		return "", false
 	}
+	tier := string(h.StorageClass)
+	if h.ArchiveStatus != "" {
+		tier = string(h.ArchiveStatus)
+	}
 	restore := aws.ToString(h.Restore)
 	switch {
 	case strings.Contains(restore, `ongoing-request="false"`):
 		return "", false
 	case strings.Contains(restore, `ongoing-request="true"`):
-		return fmt.Sprintf("the object is archived (%s) and its restore is still in progress", archiveTier(h)), true
+		return fmt.Sprintf("the object is archived (%s) and its restore is still in progress", tier), true
 	}
-	return fmt.Sprintf("the object is archived (%s) and not restored, or its restored copy has expired", archiveTier(h)), true
+	return fmt.Sprintf("the object is archived (%s) and not restored, or its restored copy has expired", tier), true
 }
 
-func archiveTier(h *s3.HeadObjectOutput) string {
-	if h.ArchiveStatus != "" {
-		return string(h.ArchiveStatus)
+// tagging is the source's tags encoded for x-amz-tagging (nil: none), or
+// the failure reading them, and the version they were read from.
+type tagging struct {
+	header  *string
+	version string
+	err     error
+}
+
+// getTagging reads the source's tags (of version, when not nil).
+func (r *copyRun) getTagging(version *string) tagging {
+	out, err := r.S3.GetObjectTagging(r.copyCtx, &s3.GetObjectTaggingInput{
+		Bucket: aws.String(r.c.SourceBucket), Key: aws.String(r.c.SourceKey), VersionId: version,
+	})
+	if err != nil {
+		return tagging{err: err}
 	}
-	return string(h.StorageClass)
+	t := tagging{version: aws.ToString(out.VersionId)}
+	if len(out.TagSet) > 0 {
+		tags := make([][2]string, 0, len(out.TagSet))
+		for _, tag := range out.TagSet {
+			tags = append(tags, [2]string{aws.ToString(tag.Key), aws.ToString(tag.Value)})
+		}
+		t.header = aws.String(encodeTagging(tags))
+	}
+	return t
 }
 
-// sourceObject is what HeadObject told about the source.
-type sourceObject struct {
-	head        *s3.HeadObjectOutput
-	size        int64
-	checksum    checksum
-	hasChecksum bool
-	// versionID is the version the request names (the event's); empty
-	// copies the current version.
-	versionID string
+// checksum is an object's full-object checksum.
+type checksum struct {
+	alg   types.ChecksumAlgorithm
+	value string
 }
 
-// copySource is the CopySource of the object, of its version when the
-// request names one.
-func (s sourceObject) copySource(c Copy) string {
-	return CopySourceVersion(c.SourceBucket, c.SourceKey, s.versionID)
+// fullObjectChecksum returns the object's full-object checksum, if it has
+// one. A composite checksum (of a multipart upload's parts, "value-N") is
+// not comparable across part layouts and is ignored.
+func fullObjectChecksum(h *s3.HeadObjectOutput) (checksum, bool) {
+	if h.ChecksumType == types.ChecksumTypeComposite {
+		return checksum{}, false
+	}
+	for _, c := range []checksum{
+		{types.ChecksumAlgorithmCrc64nvme, aws.ToString(h.ChecksumCRC64NVME)},
+		{types.ChecksumAlgorithmCrc32c, aws.ToString(h.ChecksumCRC32C)},
+		{types.ChecksumAlgorithmCrc32, aws.ToString(h.ChecksumCRC32)},
+		{types.ChecksumAlgorithmSha256, aws.ToString(h.ChecksumSHA256)},
+		{types.ChecksumAlgorithmSha1, aws.ToString(h.ChecksumSHA1)},
+	} {
+		if c.value != "" && !strings.Contains(c.value, "-") {
+			return c, true
+		}
+	}
+	return checksum{}, false
 }
 
-// sameETag reports whether two ETags are the same, with or without their
-// quotes (S3 events carry them bare, HeadObject quoted).
+// copySingle copies with one CopyObject. S3 keeps metadata, content
+// headers and tags itself; encryption, ACL and storage class are set here.
+func (r *copyRun) copySingle(src sourceObject) error {
+	in := &s3.CopyObjectInput{
+		Bucket:            aws.String(r.c.TargetBucket),
+		Key:               aws.String(r.c.SourceKey),
+		CopySource:        aws.String(src.copySource(r.c)),
+		CopySourceIfMatch: src.head.ETag,
+		MetadataDirective: types.MetadataDirectiveCopy,
+		TaggingDirective:  types.TaggingDirectiveCopy,
+		StorageClass:      r.Config.StorageClass,
+		ACL:               r.Config.ObjectACL,
+	}
+	in.ServerSideEncryption, in.SSEKMSKeyId = r.encryption()
+	if src.hasChecksum {
+		in.ChecksumAlgorithm = src.checksum.alg
+	}
+	_, err := r.S3.CopyObject(r.copyCtx, in)
+	return err
+}
+
+// encryption returns the archive copy's SSE settings: SSE-KMS under
+// ARCHIVE_KMS_KEY_ID when configured, else none.
+//
+// The source's encryption is not repeated on purpose. An explicit
+// x-amz-server-side-encryption header overrides the archive bucket's
+// default, and since January 2023 nearly every source reports SSE-S3. That
+// would defeat an archive bucket whose default is SSE-KMS. AWS: "When
+// copying an object, if you don't specify encryption information in your
+// copy request, the encryption setting of the target object is set to the
+// default encryption configuration of the destination bucket"
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html);
+// CreateMultipartUpload likewise
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateMultipartUpload.html).
+func (a *ArchiveCopier) encryption() (types.ServerSideEncryption, *string) {
+	if a.Config.KMSKeyID != "" {
+		return types.ServerSideEncryptionAwsKms, aws.String(a.Config.KMSKeyID)
+	}
+	return "", nil
+}
+
+// verify checks a CopyObject's archive copy with HeadObject: its size and,
+// where comparable, its checksum. S3 documents no size check for
+// CopyObject, so this request stays. A bad copy is deleted.
+func (r *copyRun) verify(src sourceObject) error {
+	dst, err := r.S3.HeadObject(r.copyCtx, &s3.HeadObjectInput{
+		Bucket:       aws.String(r.c.TargetBucket),
+		Key:          aws.String(r.c.SourceKey),
+		ChecksumMode: types.ChecksumModeEnabled,
+	})
+	if err != nil {
+		return err
+	}
+	var problem string
+	if got := aws.ToInt64(dst.ContentLength); got != src.size {
+		problem = fmt.Sprintf("the archive copy has %d bytes, the source %d", got, src.size)
+	} else if src.hasChecksum {
+		got, ok := fullObjectChecksum(dst)
+		switch {
+		case ok && got.alg == src.checksum.alg && got.value != src.checksum.value:
+			problem = fmt.Sprintf("the archive copy's %s checksum is %s, the source's %s", got.alg, got.value, src.checksum.value)
+		case !ok || got.alg != src.checksum.alg:
+			r.logger().InfoContext(r.ctx, "archive copy has no checksum comparable with the source's; size checked only",
+				"source_bucket", r.c.SourceBucket, "source_key", r.c.SourceKey, "target_bucket", r.c.TargetBucket,
+				"checksum_algorithm", string(src.checksum.alg))
+		}
+	}
+	if problem == "" {
+		return nil
+	}
+	return r.badCopy(problem)
+}
+
+// badCopy deletes an archive copy that differs from its source, so a bad
+// copy does not look good; the failure is permanent.
+func (r *copyRun) badCopy(problem string) error {
+	delCtx, cancel := cleanupContext(r.ctx)
+	defer cancel()
+	if _, derr := r.S3.DeleteObject(delCtx, &s3.DeleteObjectInput{Bucket: aws.String(r.c.TargetBucket), Key: aws.String(r.c.SourceKey)}); derr != nil {
+		problem += fmt.Sprintf(" (deleting the bad copy failed too: %v)", derr)
+	} else {
+		problem += " (the bad copy was deleted)"
+	}
+	return permanent("IntegrityCheckFailed", problem, nil)
+}
+
+// What becomes of a failed copy is decided here, once.
+
+// fail classifies err once and settles the upload the run holds (see
+// settle). The error returned says what became of the upload.
+func (r *copyRun) fail(err error) error {
+	f := classify(err)
+	if f.code != "DeadlineExceeded" && errors.Is(r.copyCtx.Err(), context.DeadlineExceeded) && r.ctx.Err() == nil {
+		// Stopped at the copy deadline while the Lambda still runs.
+		f = transient("DeadlineExceeded", fmt.Sprintf("the copy would not finish before the Lambda deadline minus the %s margin; stopped", r.margin()), err)
+	}
+	return f.routed(r.c, r.settle(f), r.aclHint(f))
+}
+
+// settle keeps the held upload for the workflow's retry when it is the
+// token's, f is transient (not PreconditionFailed) and a retry follows;
+// else it aborts it. It says which.
+func (r *copyRun) settle(f *failure) string {
+	id := r.uploadID
+	if id == "" {
+		return ""
+	}
+	r.uploadID = ""
+	if r.resumed && !r.req.LastAttempt() && f.transient && f.code != "PreconditionFailed" {
+		// Without a retry count the last attempt is not known: say what
+		// happens then too.
+		return fmt.Sprintf("multipart upload %s kept for a retry to resume; if none follows, the archive bucket's AbortIncompleteMultipartUpload lifecycle rule removes it", id)
+	}
+	if err := r.abort(id); err != nil {
+		return fmt.Sprintf("abort failed for multipart upload %s: %v; its parts stay until the archive bucket's AbortIncompleteMultipartUpload lifecycle rule removes them", id, err)
+	}
+	return fmt.Sprintf("multipart upload %s aborted", id)
+}
+
+// drop aborts the held upload when it is no longer of use; a failure is
+// logged only.
+func (r *copyRun) drop() {
+	if r.uploadID != "" {
+		_ = r.abort(r.uploadID)
+		r.uploadID, r.resumed = "", false
+	}
+}
+
+// aclHint says what to do when a server without ACLs refused the canned
+// ACL that CopyObject or CreateMultipartUpload sent.
+func (r *copyRun) aclHint(f *failure) string {
+	if f.transient || r.Config.ObjectACL == "" || (f.code != "AccessControlListNotSupported" && f.code != "NotImplemented") {
+		return ""
+	}
+	var oe *smithy.OperationError
+	if !errors.As(f.err, &oe) || (oe.OperationName != "CopyObject" && oe.OperationName != "CreateMultipartUpload") {
+		return ""
+	}
+	return fmt.Sprintf("the request carried x-amz-acl: %s; for an S3-compatible server that refuses ACL headers set %s=%s",
+		r.Config.ObjectACL, EnvObjectACL, ObjectACLNone)
+}
+
+// cleanupEndsBefore is how long before the Lambda's deadline the cleanup
+// after a failure ends, leaving time to return the error.
+const cleanupEndsBefore = time.Second
+
+// cleanupContext is the context of the cleanup after a failure: not
+// cancelled with ctx, it ends cleanupEndsBefore ctx's deadline (or after
+// 30 s when ctx has none).
+func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	base := context.WithoutCancel(ctx)
+	if d, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(base, d.Add(-cleanupEndsBefore))
+	}
+	return context.WithTimeout(base, 30*time.Second)
+}
+
+// sameETag reports whether two ETags are equal, quoted or not (events carry
+// them bare, HeadObject quoted).
 func sameETag(a, b string) bool {
 	return strings.EqualFold(strings.Trim(a, `"`), strings.Trim(b, `"`))
 }
@@ -334,126 +502,6 @@ func optional(s string) *string {
 		return nil
 	}
 	return &s
-}
-
-// copySingle copies with one CopyObject. S3 keeps metadata, content headers
-// and tags by itself (directive COPY); encryption (see encryption), the
-// canned ACL (see Config.ObjectACL) and storage class are set here.
-func (a *ArchiveCopier) copySingle(ctx context.Context, c Copy, src sourceObject) error {
-	in := &s3.CopyObjectInput{
-		Bucket:            aws.String(c.TargetBucket),
-		Key:               aws.String(c.SourceKey),
-		CopySource:        aws.String(src.copySource(c)),
-		CopySourceIfMatch: src.head.ETag,
-		MetadataDirective: types.MetadataDirectiveCopy,
-		TaggingDirective:  types.TaggingDirectiveCopy,
-		StorageClass:      a.Config.StorageClass,
-	}
-	in.ServerSideEncryption, in.SSEKMSKeyId = a.encryption()
-	in.ACL = a.Config.ObjectACL
-	if src.hasChecksum {
-		in.ChecksumAlgorithm = src.checksum.alg
-	}
-	_, err := a.S3.CopyObject(ctx, in)
-	return err
-}
-
-// aclHint adds to err, a classified copy error, what to do when the server
-// refused the canned ACL the copy sent (an S3-compatible server without
-// ACLs answers AccessControlListNotSupported or NotImplemented to
-// CopyObject or CreateMultipartUpload).
-func (a *ArchiveCopier) aclHint(err error) error {
-	pe, ok := err.(*PermanentCopyError)
-	if !ok || a.Config.ObjectACL == "" || (pe.Code != "AccessControlListNotSupported" && pe.Code != "NotImplemented") {
-		return err
-	}
-	var oe *smithy.OperationError
-	if !errors.As(err, &oe) || (oe.OperationName != "CopyObject" && oe.OperationName != "CreateMultipartUpload") {
-		return err
-	}
-	return withNote(err, fmt.Sprintf("the request carried x-amz-acl: %s; for an S3-compatible server that refuses ACL headers set %s=%s",
-		a.Config.ObjectACL, EnvObjectACL, ObjectACLNone))
-}
-
-// encryption returns the archive copy's SSE settings: SSE-KMS under
-// ARCHIVE_KMS_KEY_ID when configured, else none at all. The source's
-// encryption is deliberately not repeated: an explicit
-// x-amz-server-side-encryption header overrides the archive bucket's default
-// encryption, and since January 2023 nearly every source reports SSE-S3
-// (AES256), which would defeat an archive bucket whose default is SSE-KMS
-// (and turn every copy into AccessDenied where its bucket policy requires
-// aws:kms). AWS: "When copying an object, if you don't specify encryption
-// information in your copy request, the encryption setting of the target
-// object is set to the default encryption configuration of the destination
-// bucket" (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html);
-// a multipart upload likewise takes the bucket default when
-// CreateMultipartUpload names none
-// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateMultipartUpload.html).
-func (a *ArchiveCopier) encryption() (types.ServerSideEncryption, *string) {
-	if a.Config.KMSKeyID != "" {
-		return types.ServerSideEncryptionAwsKms, aws.String(a.Config.KMSKeyID)
-	}
-	return "", nil
-}
-
-// verify checks the destination against the source: same size and, where
-// the source has a full-object checksum, the same checksum. A mismatch
-// deletes the destination object and is permanent.
-func (a *ArchiveCopier) verify(copyCtx, ctx context.Context, c Copy, src sourceObject) error {
-	dst, err := a.S3.HeadObject(copyCtx, &s3.HeadObjectInput{
-		Bucket:       aws.String(c.TargetBucket),
-		Key:          aws.String(c.SourceKey),
-		ChecksumMode: types.ChecksumModeEnabled,
-	})
-	if err != nil {
-		return a.classify(copyCtx, ctx, c, err)
-	}
-	var problem string
-	if got := aws.ToInt64(dst.ContentLength); got != src.size {
-		problem = fmt.Sprintf("the archive copy has %d bytes, the source %d", got, src.size)
-	} else if src.hasChecksum {
-		got, ok := fullObjectChecksum(dst)
-		switch {
-		case ok && got.alg == src.checksum.alg && got.value != src.checksum.value:
-			problem = fmt.Sprintf("the archive copy's %s checksum is %s, the source's %s", got.alg, got.value, src.checksum.value)
-		case !ok || got.alg != src.checksum.alg:
-			a.logger().InfoContext(ctx, "archive copy has no checksum comparable with the source's; size checked only",
-				"source_bucket", c.SourceBucket, "source_key", c.SourceKey, "target_bucket", c.TargetBucket,
-				"checksum_algorithm", string(src.checksum.alg))
-		}
-	}
-	if problem == "" {
-		return nil
-	}
-	// Do not leave a bad copy looking good.
-	delCtx, cancel := cleanupContext(ctx)
-	defer cancel()
-	if _, derr := a.S3.DeleteObject(delCtx, &s3.DeleteObjectInput{Bucket: aws.String(c.TargetBucket), Key: aws.String(c.SourceKey)}); derr != nil {
-		problem += fmt.Sprintf(" (deleting the bad copy failed too: %v)", derr)
-	} else {
-		problem += " (the bad copy was deleted)"
-	}
-	return &PermanentCopyError{Copy: c, Code: "IntegrityCheckFailed", Message: problem}
-}
-
-// cleanupEndsBefore is how long before ctx's deadline (the Lambda's) the
-// cleanup after a failure must end, leaving time to return the error.
-const cleanupEndsBefore = time.Second
-
-// cleanupContext returns a context for cleaning up after a failure: not
-// cancelled with ctx, but ending cleanupEndsBefore ctx's deadline (the
-// Lambda's), or after 30 seconds when ctx has none. The copy itself stopped
-// at least the margin before that deadline, so the cleanup has at least
-// MinDeadlineMargin - cleanupEndsBefore; after a CompleteMultipartUpload
-// or integrity check that used its own budget (finishContext, which ends
-// half the margin before that deadline) at least half of it, minus
-// cleanupEndsBefore.
-func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	base := context.WithoutCancel(ctx)
-	if d, ok := ctx.Deadline(); ok {
-		return context.WithDeadline(base, d.Add(-cleanupEndsBefore))
-	}
-	return context.WithTimeout(base, 30*time.Second)
 }
 
 func (a *ArchiveCopier) clock() time.Time {

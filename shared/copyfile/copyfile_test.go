@@ -488,21 +488,32 @@ func TestMultipartAbortFails(t *testing.T) {
 	}
 }
 
+// TestCopyIntegrity: a CopyObject's copy is checked with HeadObject and
+// deleted when bad; a multipart copy is checked by CompleteMultipartUpload
+// itself (size and full-object checksum), and by the checksum it answers
+// where a server does not check.
 func TestCopyIntegrity(t *testing.T) {
 	tests := []struct {
-		name        string
-		size        int
-		srcChecksum *string
-		corruptSize int64
-		dstChecksum *string
-		wantMsg     string
+		name              string
+		size              int
+		srcChecksum       *string
+		corruptSize       int64
+		dstChecksum       *string
+		uncheckedComplete bool
+		wantCode          string
+		wantMsg           string
 	}{
-		{name: "single: size differs", size: 100, corruptSize: 99, wantMsg: "the archive copy has 99 bytes, the source 100"},
-		{name: "multipart: size differs", size: 12 * MiB, corruptSize: 1, wantMsg: "the archive copy has 1 bytes, the source 12582912"},
+		{name: "single: size differs", size: 100, corruptSize: 99,
+			wantCode: "IntegrityCheckFailed", wantMsg: "the archive copy has 99 bytes, the source 100 (the bad copy was deleted)"},
+		{name: "multipart: size differs: S3 refuses to complete", size: 12 * MiB, corruptSize: 1,
+			wantCode: "InvalidRequest", wantMsg: "x-amz-mp-object-size 12582912, the parts hold 1 bytes; multipart upload upload-1 aborted"},
 		{name: "single: checksum differs", size: 100, srcChecksum: aws.String("AAAAAA=="), dstChecksum: aws.String("BBBBBB=="),
-			wantMsg: "the archive copy's CRC32 checksum is BBBBBB==, the source's AAAAAA=="},
-		{name: "multipart: checksum differs", size: 12 * MiB, srcChecksum: aws.String("AAAAAA=="), dstChecksum: aws.String("BBBBBB=="),
-			wantMsg: "the archive copy's CRC32 checksum is BBBBBB==, the source's AAAAAA=="},
+			wantCode: "IntegrityCheckFailed", wantMsg: "the archive copy's CRC32 checksum is BBBBBB==, the source's AAAAAA== (the bad copy was deleted)"},
+		{name: "multipart: checksum differs: S3 refuses to complete", size: 12 * MiB, srcChecksum: aws.String("AAAAAA=="), dstChecksum: aws.String("BBBBBB=="),
+			wantCode: "BadDigest", wantMsg: "The CRC32 you specified did not match the calculated checksum.; multipart upload upload-1 aborted"},
+		{name: "multipart: checksum differs: a server that does not check answers it", size: 12 * MiB, srcChecksum: aws.String("AAAAAA=="), dstChecksum: aws.String("BBBBBB=="),
+			uncheckedComplete: true,
+			wantCode:          "IntegrityCheckFailed", wantMsg: "the archive copy's CRC32 checksum is BBBBBB==, the source's AAAAAA== (the bad copy was deleted)"},
 		{name: "checksum equal", size: 12 * MiB, srcChecksum: aws.String("AAAAAA=="), dstChecksum: aws.String("AAAAAA==")},
 		{name: "destination has no checksum: size checked only", size: 100, srcChecksum: aws.String("AAAAAA=="), dstChecksum: aws.String("")},
 	}
@@ -513,6 +524,7 @@ func TestCopyIntegrity(t *testing.T) {
 			f.objects["restore/k"].checksum = tc.srcChecksum
 			f.corruptSize = tc.corruptSize
 			f.dstChecksum = tc.dstChecksum
+			f.uncheckedComplete = tc.uncheckedComplete
 			_, err := NewArchiveCopier(f, testConfig()).Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"})
 			if tc.srcChecksum != nil && len(f.created) == 1 {
 				if c := f.created[0]; c.ChecksumAlgorithm != types.ChecksumAlgorithmCrc32 || c.ChecksumType != types.ChecksumTypeFullObject {
@@ -522,7 +534,7 @@ func TestCopyIntegrity(t *testing.T) {
 			if tc.srcChecksum != nil && len(f.copied) == 1 && f.copied[0].ChecksumAlgorithm != types.ChecksumAlgorithmCrc32 {
 				t.Errorf("CopyObject checksum algorithm %q, want CRC32", f.copied[0].ChecksumAlgorithm)
 			}
-			if tc.wantMsg == "" {
+			if tc.wantCode == "" {
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -532,14 +544,14 @@ func TestCopyIntegrity(t *testing.T) {
 				return
 			}
 			var pe *PermanentCopyError
-			if !errors.As(err, &pe) || pe.Code != "IntegrityCheckFailed" {
-				t.Fatalf("err = %v, want PermanentCopyError IntegrityCheckFailed", err)
-			}
-			if want := tc.wantMsg + " (the bad copy was deleted)"; pe.Message != want {
-				t.Errorf("message = %q, want %q", pe.Message, want)
+			if !errors.As(err, &pe) || pe.Code != tc.wantCode || pe.Message != tc.wantMsg {
+				t.Fatalf("err = %v, want PermanentCopyError %s: %s", err, tc.wantCode, tc.wantMsg)
 			}
 			if f.object("archive", "k") != nil {
-				t.Error("bad copy not deleted")
+				t.Error("bad copy left in the archive bucket")
+			}
+			if len(f.uploads) != 0 {
+				t.Errorf("%d multipart uploads left open", len(f.uploads))
 			}
 		})
 	}

@@ -21,10 +21,9 @@ func CopySource(bucket, key string) string {
 	return b.String()
 }
 
-// CopySourceVersion is CopySource naming one version of the object:
-// "?versionId=" and the version id, query-escaped, appended when versionID
-// is not empty, the form CopyObject and UploadPartCopy document for copying
-// a version other than the current one
+// CopySourceVersion is CopySource naming one version of the object. A
+// versionID that is not empty is appended as "?versionId=" and the id,
+// query-escaped. CopyObject and UploadPartCopy document that form
 // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html,
 // x-amz-copy-source).
 func CopySourceVersion(bucket, key, versionID string) string {

@@ -11,17 +11,17 @@ import (
 
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/s3region"
 )
 
-// TransientCopyError is a copy failure worth retrying: S3 throttling or a
-// server fault (SlowDown, InternalError, ServiceUnavailable, 5xx), a timeout,
-// a dropped connection, or a copy invocation that could not copy a single
-// part (or do its first steps) before the Lambda's deadline (DeadlineExceeded;
-// a multipart copy that made progress pauses instead and is resumed). The
-// workflow retries it (Step Functions Retry on its name).
+// TransientCopyError is a copy failure worth retrying: throttling, a server
+// fault (5xx), a timeout, a dropped connection, or no time left to make
+// progress before the Lambda's deadline (DeadlineExceeded). The workflow
+// retries it.
 type TransientCopyError struct {
 	Copy
-	// Code is the S3 error code (e.g. SlowDown), or a name for a failure S3
+	// Code is S3's error code (e.g. SlowDown), or ours for a failure S3
 	// did not answer: ConnectionError, Timeout, DeadlineExceeded.
 	Code    string
 	Message string
@@ -32,11 +32,10 @@ type TransientCopyError struct {
 func (e *TransientCopyError) Error() string { return e.Copy.describe(e.Code, e.Message) }
 func (e *TransientCopyError) Unwrap() error { return e.Err }
 
-// PermanentCopyError is a copy failure that retrying will not fix: the
-// source or bucket does not exist, access is denied, the object is archived
-// and not (or no longer) restored, the input is invalid, a bucket is outside
-// the allowlist, or the copy's integrity check failed. The workflow records it
-// without retrying.
+// PermanentCopyError is a copy failure a retry will not fix: no such source
+// or bucket, access denied, an archived object not restored, bad input, a
+// bucket outside the allowlist, a failed integrity check. The workflow
+// records it without retrying.
 type PermanentCopyError struct {
 	Copy
 	Code    string
@@ -65,6 +64,39 @@ func (c Copy) describe(code, msg string) string {
 		return s + ": " + msg
 	}
 	return s + ": failed"
+}
+
+// failure is a copy failure classified where it happened. It travels as an
+// error until routed turns it into one of the two routed types.
+type failure struct {
+	transient bool
+	code, msg string
+	err       error
+}
+
+func transient(code, msg string, err error) *failure { return &failure{true, code, msg, err} }
+func permanent(code, msg string, err error) *failure { return &failure{false, code, msg, err} }
+
+func (f *failure) Error() string { return f.code + ": " + f.msg }
+func (f *failure) Unwrap() error { return f.err }
+
+// routed builds the error a copy returns; it is the only place the routed
+// types are made. notes end the message (what became of the upload, a hint).
+func (f *failure) routed(c Copy, notes ...string) error {
+	msg := f.msg
+	for _, n := range notes {
+		if n == "" {
+			continue
+		}
+		if msg != "" {
+			msg += "; "
+		}
+		msg += n
+	}
+	if f.transient {
+		return &TransientCopyError{Copy: c, Code: f.code, Message: msg, Err: f.err}
+	}
+	return &PermanentCopyError{Copy: c, Code: f.code, Message: msg, Err: f.err}
 }
 
 // transientCodes are the S3 error codes a retry can fix.
@@ -125,13 +157,13 @@ var permanentCodes = map[string]bool{
 // *TransientCopyError or *PermanentCopyError (returned as is if it already
 // is one). The rules, in order:
 //
-//   - a *regionError (the bucket is in another region than the client S3
-//     answered, see RegionalS3): permanent (PermanentRedirect);
-//   - context cancelled or deadline exceeded: transient (Timeout);
+//   - a call sent to the wrong region (s3region.Misdirected): permanent
+//     (PermanentRedirect);
 //   - an S3 error code in the transient list: transient; in the permanent
 //     list: permanent;
 //   - any other S3 answer: transient if its HTTP status is 5xx, 408 or 429,
-//     else permanent (S3 refused the request and will refuse it again);
+//     else permanent (S3 will refuse it again);
+//   - context cancelled or deadline exceeded: transient (Timeout);
 //   - no answer (connection refused or reset, timeout, EOF, DNS): transient;
 //   - anything else (for example the SDK refusing its input): permanent.
 func Classify(c Copy, err error) error {
@@ -139,47 +171,49 @@ func Classify(c Copy, err error) error {
 		return nil
 	}
 	var te *TransientCopyError
-	if errors.As(err, &te) {
-		return te
-	}
 	var pe *PermanentCopyError
-	if errors.As(err, &pe) {
+	switch {
+	case errors.As(err, &te):
+		return te
+	case errors.As(err, &pe):
 		return pe
 	}
-	transient := func(code, msg string) error {
-		return &TransientCopyError{Copy: c, Code: code, Message: msg, Err: err}
+	return classify(err).routed(c)
+}
+
+// classify applies Classify's rules; a *failure is returned as it is.
+func classify(err error) *failure {
+	var f *failure
+	if errors.As(err, &f) {
+		return f
 	}
-	permanent := func(code, msg string) error {
-		return &PermanentCopyError{Copy: c, Code: code, Message: msg, Err: err}
-	}
-	var regionErr *regionError
-	if errors.As(err, &regionErr) {
-		return permanent("PermanentRedirect", regionErr.Error())
+	if msg, ok := s3region.Misdirected(err); ok {
+		return permanent("PermanentRedirect", msg, err)
 	}
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
 		code, msg := apiErr.ErrorCode(), apiErr.ErrorMessage()
+		status := httpStatus(err)
 		if msg == "" {
-			msg = defaultMessage(code, httpStatus(err))
+			msg = defaultMessage(code, status)
 		}
-		switch status := httpStatus(err); {
+		switch {
 		case transientCodes[code]:
-			return transient(code, msg)
+			return transient(code, msg, err)
 		case permanentCodes[code]:
-			return permanent(code, msg)
+			return permanent(code, msg, err)
 		case status >= 500 || status == http.StatusRequestTimeout || status == http.StatusTooManyRequests:
-			return transient(code, msg)
-		default:
-			return permanent(code, msg)
+			return transient(code, msg, err)
 		}
+		return permanent(code, msg, err)
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		return transient("Timeout", err.Error())
+		return transient("Timeout", err.Error(), err)
 	}
 	if isConnectionError(err) {
-		return transient("ConnectionError", err.Error())
+		return transient("ConnectionError", err.Error(), err)
 	}
-	return permanent("", err.Error())
+	return permanent("", err.Error(), err)
 }
 
 // isConnectionError reports whether err means the request got no (complete)

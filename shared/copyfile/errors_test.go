@@ -7,12 +7,17 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/s3region"
 )
 
 func TestClassify(t *testing.T) {
@@ -93,5 +98,31 @@ func TestCopyErrorMessages(t *testing.T) {
 	te := &TransientCopyError{Copy: c, Code: "SlowDown"}
 	if got, want := te.Error(), "copy s3://restore/k to s3://archive/k: SlowDown"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
+// redirectingS3 answers every call as S3 does for a bucket in another
+// region it cannot name: 301 without x-amz-bucket-region.
+type redirectingS3 struct{ S3API }
+
+func (redirectingS3) redirect() error {
+	return &smithy.OperationError{ServiceID: "S3", OperationName: "CopyObject", Err: &smithyhttp.ResponseError{
+		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: http.StatusMovedPermanently, Header: http.Header{}}},
+		Err:      &smithy.GenericAPIError{Code: "PermanentRedirect", Message: "The bucket you are attempting to access must be addressed using the specified endpoint."},
+	}}
+}
+
+func (f redirectingS3) HeadBucket(context.Context, *s3.HeadBucketInput, ...func(*s3.Options)) (*s3.HeadBucketOutput, error) {
+	return nil, f.redirect()
+}
+
+// A call s3region could not route is a PermanentCopyError PermanentRedirect
+// that names the problem.
+func TestClassifyMisdirected(t *testing.T) {
+	r := s3region.NewWith(redirectingS3{}, "us-east-1", func(string) S3API { return redirectingS3{} })
+	_, err := r.CopyObject(context.Background(), &s3.CopyObjectInput{Bucket: aws.String("lost"), Key: aws.String("k"), CopySource: aws.String("home/k")})
+	pe, ok := Classify(Copy{SourceBucket: "home", SourceKey: "k", TargetBucket: "lost"}, err).(*PermanentCopyError)
+	if !ok || pe.Code != "PermanentRedirect" || !strings.Contains(pe.Message, "bucket lost is not in region us-east-1") {
+		t.Errorf("Classify = %v, want PermanentCopyError PermanentRedirect naming the bucket and region", pe)
 	}
 }

@@ -41,8 +41,12 @@ type fakeS3 struct {
 	// completeDelay, if set, is waited in CompleteMultipartUpload
 	// (honouring ctx: a cancelled wait completes nothing).
 	completeDelay time.Duration
-	// corrupt, if set, makes HeadObject of the destination report this size.
+	// corruptSize, if set, is the size HeadObject reports for the
+	// destination and CompleteMultipartUpload finds its parts hold.
 	corruptSize int64
+	// uncheckedComplete: CompleteMultipartUpload does not check the
+	// expected checksum (as a server might not), only answers its own.
+	uncheckedComplete bool
 	// dstChecksum, if set, is the CRC32 HeadObject reports for the
 	// destination.
 	dstChecksum *string
@@ -290,6 +294,7 @@ func (f *fakeS3) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMul
 		return nil, apiError(404, "NoSuchUpload", "The specified upload does not exist.")
 	}
 	var data []byte
+	var checksum *string
 	for i, p := range in.MultipartUpload.Parts {
 		if *p.PartNumber != int32(i+1) {
 			return nil, apiError(400, "InvalidPartOrder", "parts out of order")
@@ -299,6 +304,25 @@ func (f *fakeS3) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMul
 		}
 		data = append(data, up.parts[*p.PartNumber]...)
 	}
+	// As S3 does: the size must be x-amz-mp-object-size, a full-object
+	// checksum the one expected. The fake computes no checksum: the
+	// destination's is dstChecksum, else the source's.
+	size := int64(len(data))
+	if f.corruptSize != 0 {
+		size = f.corruptSize
+	}
+	if in.MpuObjectSize != nil && *in.MpuObjectSize != size {
+		return nil, apiError(400, "InvalidRequest", fmt.Sprintf("x-amz-mp-object-size %d, the parts hold %d bytes", *in.MpuObjectSize, size))
+	}
+	if in.ChecksumType == types.ChecksumTypeFullObject && in.ChecksumCRC32 != nil {
+		checksum = f.dstChecksum
+		if checksum == nil {
+			checksum = in.ChecksumCRC32 // the parts are the source's bytes
+		}
+		if !f.uncheckedComplete && *checksum != *in.ChecksumCRC32 {
+			return nil, apiError(400, "BadDigest", "The CRC32 you specified did not match the calculated checksum.")
+		}
+	}
 	c := up.create
 	f.objects[up.bucket+"/"+up.key] = &fakeObject{data: data, head: s3.HeadObjectOutput{
 		ContentLength: aws.Int64(int64(len(data))), Metadata: c.Metadata, ContentType: c.ContentType,
@@ -306,8 +330,9 @@ func (f *fakeS3) CompleteMultipartUpload(ctx context.Context, in *s3.CompleteMul
 		ContentLanguage: c.ContentLanguage, StorageClass: c.StorageClass,
 		ServerSideEncryption: c.ServerSideEncryption, SSEKMSKeyId: c.SSEKMSKeyId,
 	}}
+	f.objects[up.bucket+"/"+up.key].checksum = checksum
 	delete(f.uploads, *in.UploadId)
-	return &s3.CompleteMultipartUploadOutput{}, nil
+	return &s3.CompleteMultipartUploadOutput{ChecksumCRC32: checksum}, nil
 }
 
 func (f *fakeS3) AbortMultipartUpload(ctx context.Context, in *s3.AbortMultipartUploadInput, _ ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error) {

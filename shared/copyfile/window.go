@@ -13,31 +13,26 @@ import (
 
 // Adaptive back-off under S3 SlowDown.
 //
-// S3 answers 503 SlowDown when a prefix gets more requests than it serves
-// (at least 3,500 PUT/COPY/POST/DELETE per second per partitioned prefix,
-// more after S3 has scaled it, "you may see some 503 (Slow Down) errors"
-// meanwhile:
+// S3 answers 503 SlowDown when a prefix gets more requests than it serves.
+// That is at least 3,500 writes per second per prefix, more once S3 has
+// scaled it ("you may see some 503 (Slow Down) errors" meanwhile:
 // https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html).
-// The SDK's own retry of a throttled request waits and sends it again but
-// keeps every other request in flight, and gives up after three attempts,
-// failing the part and with it the whole copy. A multipart copy instead
-// treats SlowDown as a signal to send less: its part copies are not retried
-// by the SDK on a throttle (throttlesNotRetried), and a throttled part goes
-// back to the window, which halves the number of part copies in flight
-// (multiplicative decrease), and the part is sent again after a jittered
-// back-off; each part copied that was sent after the last cut raises the
-// window by one again (additive increase) up to Config.Concurrency. That
-// is faster than TCP's one per round trip: a part copy takes seconds and a
-// SlowDown burst is transient, so the window regains the full concurrency
-// within about one round of parts. A burst of SlowDown thus slows the
-// copy down instead of failing it; only a part throttled maxThrottles times
-// in a row fails (TransientCopyError SlowDown, retried by the workflow).
+// The SDK's retry sends a throttled request again but keeps the others in
+// flight. After three attempts it fails the part, and the copy with it.
 //
-// The SDK's adaptive retry mode (retry.NewAdaptiveMode) was considered: it
-// rate-limits sending for the whole client with a token bucket, but still
-// fails a request after its maximum attempts, and a part copy that runs for
-// seconds is better paced by how many are in flight than by how often one
-// is sent.
+// A multipart copy sends less instead. The SDK does not retry its part
+// copies on a throttle (throttlesNotRetried). A throttled part halves the
+// window of parts in flight and is sent again after a jittered back-off.
+// Each part copied that was sent after the last cut widens the window by
+// one, up to Config.Concurrency. A part copy takes seconds and a burst is
+// short, so the window is whole again within about one round of parts.
+// Only a part throttled maxThrottles times in a row fails the copy
+// (TransientCopyError SlowDown, retried by the workflow).
+//
+// The SDK's adaptive retry mode was considered. It rate-limits the whole
+// client with a token bucket but still fails a request after its maximum
+// attempts. Part copies that last seconds are better paced by how many are
+// in flight than by how often one is sent.
 
 // maxThrottles is how many SlowDown answers in a row one part copy takes
 // before the copy fails.
@@ -94,10 +89,9 @@ func (w *window) release() {
 	w.mu.Unlock()
 }
 
-// copied records a part copied that was sent in epoch: if no cut happened
-// since, the limit rises by one, up to max (parts sent before a cut say
-// nothing about the lower rate). It returns true when this brought the
-// limit back to max.
+// copied records a part copied that was sent in epoch. If no cut happened
+// since, the limit rises by one, up to max. It reports whether the limit
+// is back at max.
 func (w *window) copied(epoch int) (restored bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -109,9 +103,8 @@ func (w *window) copied(epoch int) (restored bool) {
 	return false
 }
 
-// throttled records a SlowDown for a request sent in epoch: the limit is
-// halved (at least 1) unless it was already cut since that request was
-// sent. It returns the new limit and whether this answer cut it.
+// throttled records a SlowDown for a request sent in epoch. It halves the
+// limit (to at least 1) unless a cut came since that request was sent.
 func (w *window) throttled(epoch int) (limit int, cut bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -131,9 +124,8 @@ func (w *window) signal() {
 	w.wake = make(chan struct{})
 }
 
-// throttleBackoff is the wait before a throttled part is sent again after
-// its n-th SlowDown in a row (n from 1); a variable so that tests of
-// persistent SlowDown need not wait.
+// throttleBackoff is the wait before a part is sent again after its n-th
+// SlowDown in a row (n from 1). Tests replace it.
 var throttleBackoff = fullJitterBackoff
 
 // fullJitterBackoff is full jitter over 100 ms × 2^(n-1), at most 5 s, as
@@ -149,9 +141,8 @@ func isThrottle(err error) bool {
 	return retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary
 }
 
-// throttlesNotRetried is the per-call option of a multipart copy's
-// UploadPartCopy: the SDK's retryer as configured, except that a throttle
-// is returned at once for the window to handle.
+// throttlesNotRetried is the option of a part copy's UploadPartCopy: the
+// SDK's retryer, except that a throttle is returned at once to the window.
 func throttlesNotRetried(o *s3.Options) {
 	if o.Retryer != nil {
 		o.Retryer = &noThrottleRetry{Retryer: o.Retryer}
@@ -172,19 +163,16 @@ func (r *noThrottleRetry) GetAttemptToken(ctx context.Context) (func(error) erro
 	return r.Retryer.GetInitialToken(), nil
 }
 
-// uploadPartCopy sends one part copy in a slot of win acquired in epoch,
-// sending it again after a back-off each time S3 answers SlowDown, in a slot
-// acquired anew, the window cut meanwhile; the maxThrottles-th SlowDown in a
-// row is returned.
-// held says whether the caller still holds a slot to release. When stop
-// closes (another part failed) while the part waits to be sent again, it
-// returns nil output and nil error; when ctx ends then, ctx's error.
-func (a *ArchiveCopier) uploadPartCopy(ctx context.Context, c Copy, win *window, epoch int, stop <-chan struct{}, in *s3.UploadPartCopyInput) (out *s3.UploadPartCopyOutput, held bool, err error) {
+// uploadPartCopy sends a part copy in win's slot of epoch; on SlowDown it
+// backs off and resends in a new slot, up to maxThrottles times. held: the
+// caller holds a slot. If stop closes meanwhile it returns nil, nil.
+func (r *copyRun) uploadPartCopy(win *window, epoch int, stop <-chan struct{}, in *s3.UploadPartCopyInput) (out *s3.UploadPartCopyOutput, held bool, err error) {
+	ctx, c := r.copyCtx, r.c
 	for n := 1; ; n++ {
-		out, err = a.S3.UploadPartCopy(ctx, in, throttlesNotRetried)
+		out, err = r.S3.UploadPartCopy(ctx, in, throttlesNotRetried)
 		if err == nil {
 			if win.copied(epoch) {
-				a.logger().InfoContext(ctx, "part copies back to full concurrency after S3 SlowDown",
+				r.logger().InfoContext(ctx, "part copies back to full concurrency after S3 SlowDown",
 					"target_bucket", c.TargetBucket, "key", c.SourceKey, "in_flight_limit", win.max)
 			}
 			return out, true, nil
@@ -193,7 +181,7 @@ func (a *ArchiveCopier) uploadPartCopy(ctx context.Context, c Copy, win *window,
 			return nil, true, err
 		}
 		if limit, cut := win.throttled(epoch); cut {
-			a.logger().WarnContext(ctx, "S3 SlowDown: fewer part copies in flight",
+			r.logger().WarnContext(ctx, "S3 SlowDown: fewer part copies in flight",
 				"target_bucket", c.TargetBucket, "key", c.SourceKey, "part", aws.ToInt32(in.PartNumber), "in_flight_limit", limit)
 		}
 		win.release()

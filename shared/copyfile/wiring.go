@@ -8,12 +8,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/s3region"
 )
 
 // NewHandlerFromEnv builds the copy-file Lambda's handler from getenv's
 // environment: ConfigFromEnv (part size, concurrency, checksums, ...), an S3
 // client from awsCfg with HTTPClient sized for the concurrency and
-// S3ClientOptions (AWS_ENDPOINT_URL_S3, S3_FORCE_PATH_STYLE), a RegionalS3
+// S3ClientOptions (AWS_ENDPOINT_URL_S3, S3_FORCE_PATH_STYLE), an s3region.Client
 // (each call goes to a client of its bucket's region), an ArchiveCopier and
 // a CopyHandler logging to logger. An error names the
 // setting that is wrong.
@@ -27,7 +28,7 @@ func NewHandlerFromEnv(_ context.Context, awsCfg aws.Config, getenv func(string)
 		return nil, err
 	}
 	awsCfg.HTTPClient = HTTPClient(cfg.Concurrency)
-	copier := NewArchiveCopier(NewRegionalS3(awsCfg, opt), cfg)
+	copier := NewArchiveCopier(s3region.New(awsCfg, opt), cfg)
 	copier.Logger = logger
 	return &CopyHandler{Copier: copier, Logger: logger, Metrics: metrics.New(logger, "copy-file")}, nil
 }

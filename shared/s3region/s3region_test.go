@@ -1,7 +1,8 @@
-package copyfile
+package s3region
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -17,7 +18,7 @@ import (
 // and answers others as S3 does, 301 with x-amz-bucket-region (the
 // bucket's region in where, if known).
 type regionFake struct {
-	S3API // only the methods below are called
+	API   // only the methods below are called
 	name  string
 	holds map[string]bool
 	where map[string]string
@@ -53,11 +54,11 @@ func (f *regionFake) CopyObject(_ context.Context, in *s3.CopyObjectInput, _ ...
 	return &s3.CopyObjectOutput{}, nil
 }
 
-// TestRegionalS3Routes covers RegionalS3's routing with one fake per
+// TestClientRoutes covers Client's routing with one fake per
 // region: the region is asked once per bucket, a client is made once per
 // region, a region that turns out stale is corrected by following S3's
 // redirect once, and a redirect without a region is a *regionError.
-func TestRegionalS3Routes(t *testing.T) {
+func TestClientRoutes(t *testing.T) {
 	var calls []string
 	where := map[string]string{"dr": "eu-west-1", "moved": "eu-west-1", "lost": ""}
 	fakes := map[string]*regionFake{
@@ -66,7 +67,7 @@ func TestRegionalS3Routes(t *testing.T) {
 		"ap-south-1": {name: "ap-south-1", holds: map[string]bool{"moved": true}, calls: &calls},
 	}
 	made := map[string]int{}
-	r := NewRegionalS3With(fakes["us-east-1"], "us-east-1", func(region string) S3API {
+	r := NewWith(fakes["us-east-1"], "us-east-1", func(region string) API {
 		made[region]++
 		return fakes[region]
 	})
@@ -100,8 +101,7 @@ func TestRegionalS3Routes(t *testing.T) {
 	if _, ok := err.(*regionError); !ok || !strings.Contains(err.Error(), "bucket lost is not in region us-east-1, and S3 did not say which region it is in") {
 		t.Fatalf("copy to lost: err = %T %v, want *regionError naming the problem", err, err)
 	}
-	pe, ok := Classify(Copy{SourceBucket: "home", SourceKey: "k", TargetBucket: "lost"}, err).(*PermanentCopyError)
-	if !ok || pe.Code != "PermanentRedirect" {
-		t.Errorf("Classify = %v, want PermanentCopyError PermanentRedirect", pe)
+	if msg, ok := Misdirected(fmt.Errorf("wrapped: %w", err)); !ok || msg != err.Error() {
+		t.Errorf("Misdirected = %q, %v; want the region error's message, true", msg, ok)
 	}
 }
