@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -10,10 +9,13 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsec2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
@@ -138,27 +140,28 @@ func NewArchiveCopyStack(scope constructs.Construct, id string, props *ArchiveCo
 // and the only one that may read its two SSM parameters.
 func newRequestStatusFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps) *GoFunction {
 	db := cfg.Database
-	props.Environment = map[string]string{
-		"DATABASE_PORT":               strconv.Itoa(db.Port),
-		"DATABASE_NAME":               db.Name,
-		"DATABASE_USER":               db.User,
-		"DATABASE_HOST_PARAMETER":     db.HostParameter,
-		"DATABASE_PASSWORD_PARAMETER": db.PasswordParameter,
+	env := requeststatus.Config{
+		Port:              db.Port,
+		Name:              db.Name,
+		User:              db.User,
+		HostParameter:     db.HostParameter,
+		PasswordParameter: db.PasswordParameter,
 		// verify-full (the default) checks the server against AWS's RDS
 		// certificate authorities, which the function embeds, unless
-		// DATABASE_SSLROOTCERT names a CA file shipped with it.
-		"DATABASE_SSLMODE": db.SSLMode,
+		// SSLRootCert names a CA file shipped with it.
+		SSLMode: db.SSLMode,
 		// A Lambda container serves one invocation at a time: one
 		// connection is all it uses. Across executions the connections
 		// are bounded by the reserved concurrency when
 		// requestStatusConcurrency sets one (off by default), else by
 		// the database role's CONNECTION LIMIT (docs/concurrency.md).
-		"DATABASE_MAX_CONNS": "1",
+		MaxConns: 1,
 	}
 	if db.SSLRootCert != "" {
 		// main copies the file into the function's package.
-		props.Environment["DATABASE_SSLROOTCERT"] = "/var/task/" + RootCertFileName
+		env.SSLRootCert = "/var/task/" + RootCertFileName
 	}
+	props.Environment = env.Env()
 	props.ReservedConcurrency = cfg.RequestStatusConcurrency
 	if cfg.InVPC() {
 		vpc := awsec2.Vpc_FromVpcAttributes(stack, jsii.String("DatabaseVpc"), &awsec2.VpcAttributes{
@@ -217,22 +220,16 @@ func parameterARN(stack awscdk.Stack, name string) *string {
 // restore buckets, writes the archive buckets and reads back (and, when the
 // check fails, deletes) its own copies there; nothing else.
 func newCopyFileFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps) *GoFunction {
-	// The variables of copyfile.ConfigFromEnv.
-	env := map[string]string{
-		"SOURCE_BUCKETS":         strings.Join(cfg.RestoreBuckets, ","),
-		"ARCHIVE_BUCKETS":        strings.Join(cfg.ArchiveBuckets, ","),
-		"MULTIPART_THRESHOLD_MB": strconv.Itoa(cfg.MultipartThresholdMB),
-		"MULTIPART_CHUNKSIZE_MB": strconv.Itoa(cfg.MultipartChunkSizeMB),
-		"MULTIPART_CONCURRENCY":  strconv.Itoa(cfg.MultipartConcurrency),
-		"MULTIPART_MIN_PART_MB":  strconv.Itoa(cfg.MultipartMinPartMB),
-	}
-	if cfg.ArchiveKMSKeyARN != "" {
-		env["ARCHIVE_KMS_KEY_ID"] = cfg.ArchiveKMSKeyARN
-	}
-	if cfg.ArchiveStorageClass != "" {
-		env["STORAGE_CLASS"] = cfg.ArchiveStorageClass
-	}
-	props.Environment = env
+	env := copyfile.DefaultConfig()
+	env.SourceBuckets = cfg.RestoreBuckets
+	env.ArchiveBuckets = cfg.ArchiveBuckets
+	env.MultipartThreshold = int64(cfg.MultipartThresholdMB) * copyfile.MiB
+	env.ChunkSize = int64(cfg.MultipartChunkSizeMB) * copyfile.MiB
+	env.PartSizeFloor = int64(cfg.MultipartMinPartMB) * copyfile.MiB
+	env.Concurrency = cfg.MultipartConcurrency
+	env.KMSKeyID = cfg.ArchiveKMSKeyARN
+	env.StorageClass = s3types.StorageClass(cfg.ArchiveStorageClass)
+	props.Environment = env.Env()
 	props.ReservedConcurrency = cfg.CopyFileConcurrency
 	fn := NewGoFunction(stack, props.ConstructID, props)
 
