@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
@@ -57,7 +58,7 @@ func TestFindOpenJob(t *testing.T) {
 	}
 	for key, rows := range seed {
 		for _, r := range rows {
-			mustInsert(t, pool, JobRow{RequestID: r.id, ObjectKey: key, JobStatus: r.status,
+			mustInsert(t, pool, jobseed.Row{RequestID: r.id, ObjectKey: key, JobStatus: r.status,
 				ArchiveBucketDest: r.archive, RequestTime: base, LastUpdateTime: base.Add(r.updated)})
 		}
 	}
@@ -120,40 +121,40 @@ func TestRecordOutcome(t *testing.T) {
 	}
 	tests := []struct {
 		name       string
-		seed       JobRow // ObjectKey set from the name; RequestID generated
-		requestID  string // "" means the seeded row's id
-		key        string // "" means the seeded row's key
+		seed       jobseed.Row // ObjectKey set from the name; RequestID generated
+		requestID  string      // "" means the seeded row's id
+		key        string      // "" means the seeded row's key
 		copyErr    *contract.StateError
 		wantStatus string
-		wantErr    string // %T of the error, "" for none
-		wantRow    JobRow // JobStatus and ErrMsg of the row afterwards
-		wantTouch  bool   // last_update_time moved to now()
+		wantErr    string      // %T of the error, "" for none
+		wantRow    jobseed.Row // JobStatus and ErrMsg of the row afterwards
+		wantTouch  bool        // last_update_time moved to now()
 	}{
-		{name: "inprogress then success", seed: JobRow{JobStatus: "inprogress"},
-			wantStatus: "complete", wantRow: JobRow{JobStatus: "complete"}, wantTouch: true},
-		{name: "inprogress then error", seed: JobRow{JobStatus: "inprogress"}, copyErr: copyErr,
-			wantStatus: "error", wantRow: JobRow{JobStatus: "error", ErrMsg: "copy s/a.txt: NoSuchKey: it's gone"}, wantTouch: true},
-		{name: "error with a bare cause", seed: JobRow{JobStatus: "inprogress"},
+		{name: "inprogress then success", seed: jobseed.Row{JobStatus: "inprogress"},
+			wantStatus: "complete", wantRow: jobseed.Row{JobStatus: "complete"}, wantTouch: true},
+		{name: "inprogress then error", seed: jobseed.Row{JobStatus: "inprogress"}, copyErr: copyErr,
+			wantStatus: "error", wantRow: jobseed.Row{JobStatus: "error", ErrMsg: "copy s/a.txt: NoSuchKey: it's gone"}, wantTouch: true},
+		{name: "error with a bare cause", seed: jobseed.Row{JobStatus: "inprogress"},
 			copyErr:    &contract.StateError{Error: "States.Timeout", Cause: "task timed out"},
-			wantStatus: "error", wantRow: JobRow{JobStatus: "error", ErrMsg: "task timed out"}, wantTouch: true},
-		{name: "error without any message", seed: JobRow{JobStatus: "inprogress"}, copyErr: &contract.StateError{},
-			wantStatus: "error", wantRow: JobRow{JobStatus: "error", ErrMsg: "copy failed without an error message"}, wantTouch: true},
-		{name: "error then success clears err_msg", seed: JobRow{JobStatus: "error", ErrMsg: "earlier failure"},
-			wantStatus: "complete", wantRow: JobRow{JobStatus: "complete"}, wantTouch: true},
-		{name: "error then error", seed: JobRow{JobStatus: "error", ErrMsg: "earlier failure"}, copyErr: copyErr,
-			wantStatus: "error", wantRow: JobRow{JobStatus: "error", ErrMsg: "copy s/a.txt: NoSuchKey: it's gone"}, wantTouch: true},
-		{name: "complete then error is not downgraded", seed: JobRow{JobStatus: "complete"}, copyErr: copyErr,
-			wantStatus: "complete", wantRow: JobRow{JobStatus: "complete"}, wantTouch: false},
-		{name: "complete then success", seed: JobRow{JobStatus: "complete"},
-			wantStatus: "complete", wantRow: JobRow{JobStatus: "complete"}, wantTouch: true},
-		{name: "hostile key", seed: JobRow{ObjectKey: hostileKey}, copyErr: &contract.StateError{Cause: hostileKey},
-			wantStatus: "error", wantRow: JobRow{JobStatus: "error", ErrMsg: hostileKey}, wantTouch: true},
-		{name: "unknown request id", seed: JobRow{}, requestID: "00000000-0000-4000-8000-0000000000ff",
-			wantErr: "*requeststatus.StatusUpdateError", wantRow: JobRow{JobStatus: "inprogress"}},
-		{name: "malformed request id", seed: JobRow{}, requestID: "not-a-uuid'; --",
-			wantErr: "*requeststatus.StatusUpdateError", wantRow: JobRow{JobStatus: "inprogress"}},
-		{name: "request id of another key", seed: JobRow{}, key: "some/other/key",
-			wantErr: "*requeststatus.StatusUpdateError", wantRow: JobRow{JobStatus: "inprogress"}},
+			wantStatus: "error", wantRow: jobseed.Row{JobStatus: "error", ErrMsg: "task timed out"}, wantTouch: true},
+		{name: "error without any message", seed: jobseed.Row{JobStatus: "inprogress"}, copyErr: &contract.StateError{},
+			wantStatus: "error", wantRow: jobseed.Row{JobStatus: "error", ErrMsg: "copy failed without an error message"}, wantTouch: true},
+		{name: "error then success clears err_msg", seed: jobseed.Row{JobStatus: "error", ErrMsg: "earlier failure"},
+			wantStatus: "complete", wantRow: jobseed.Row{JobStatus: "complete"}, wantTouch: true},
+		{name: "error then error", seed: jobseed.Row{JobStatus: "error", ErrMsg: "earlier failure"}, copyErr: copyErr,
+			wantStatus: "error", wantRow: jobseed.Row{JobStatus: "error", ErrMsg: "copy s/a.txt: NoSuchKey: it's gone"}, wantTouch: true},
+		{name: "complete then error is not downgraded", seed: jobseed.Row{JobStatus: "complete"}, copyErr: copyErr,
+			wantStatus: "complete", wantRow: jobseed.Row{JobStatus: "complete"}, wantTouch: false},
+		{name: "complete then success", seed: jobseed.Row{JobStatus: "complete"},
+			wantStatus: "complete", wantRow: jobseed.Row{JobStatus: "complete"}, wantTouch: true},
+		{name: "hostile key", seed: jobseed.Row{ObjectKey: hostileKey}, copyErr: &contract.StateError{Cause: hostileKey},
+			wantStatus: "error", wantRow: jobseed.Row{JobStatus: "error", ErrMsg: hostileKey}, wantTouch: true},
+		{name: "unknown request id", seed: jobseed.Row{}, requestID: "00000000-0000-4000-8000-0000000000ff",
+			wantErr: "*requeststatus.StatusUpdateError", wantRow: jobseed.Row{JobStatus: "inprogress"}},
+		{name: "malformed request id", seed: jobseed.Row{}, requestID: "not-a-uuid'; --",
+			wantErr: "*requeststatus.StatusUpdateError", wantRow: jobseed.Row{JobStatus: "inprogress"}},
+		{name: "request id of another key", seed: jobseed.Row{}, key: "some/other/key",
+			wantErr: "*requeststatus.StatusUpdateError", wantRow: jobseed.Row{JobStatus: "inprogress"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -179,7 +180,7 @@ func TestRecordOutcome(t *testing.T) {
 				t.Errorf("RecordOutcome status = %q, want %q", status, tc.wantStatus)
 			}
 			row := mustRead(t, pool, job.RequestID)
-			if diff := cmp.Diff(tc.wantRow, JobRow{JobStatus: row.JobStatus, ErrMsg: row.ErrMsg}); diff != "" {
+			if diff := cmp.Diff(tc.wantRow, jobseed.Row{JobStatus: row.JobStatus, ErrMsg: row.ErrMsg}); diff != "" {
 				t.Errorf("row afterwards (-want +got):\n%s", diff)
 			}
 			if touched := row.LastUpdateTime.After(base); touched != tc.wantTouch {
@@ -205,7 +206,7 @@ func TestNoDowngradeSequenceAndRace(t *testing.T) {
 	store := NewStore(pool)
 	failed := &contract.StateError{Error: "PermanentCopyError", Cause: "late failure"}
 
-	job := mustInsert(t, pool, JobRow{ObjectKey: "dup.txt", ArchiveBucketDest: "archive"})
+	job := mustInsert(t, pool, jobseed.Row{ObjectKey: "dup.txt", ArchiveBucketDest: "archive"})
 	if s, err := store.RecordOutcome(ctx, job.RequestID, "dup.txt", nil); err != nil || s != StatusComplete {
 		t.Fatalf("record success: %q, %v", s, err)
 	}
@@ -222,7 +223,7 @@ func TestNoDowngradeSequenceAndRace(t *testing.T) {
 
 	// Successes and failures racing on one open job: once any success has
 	// committed, the row stays complete.
-	race := mustInsert(t, pool, JobRow{ObjectKey: "race.txt", ArchiveBucketDest: "archive"})
+	race := mustInsert(t, pool, jobseed.Row{ObjectKey: "race.txt", ArchiveBucketDest: "archive"})
 	var wg sync.WaitGroup
 	errs := make([]error, 16)
 	for i := range errs {
@@ -261,7 +262,7 @@ func TestDatabaseUnavailable(t *testing.T) {
 	store := NewStore(pool)
 
 	_, findErr := store.FindOpenJob(context.Background(), "a.txt")
-	_, recordErr := store.RecordOutcome(context.Background(), NewRequestID(), "a.txt", nil)
+	_, recordErr := store.RecordOutcome(context.Background(), jobseed.NewRequestID(), "a.txt", nil)
 	for name, err := range map[string]error{"FindOpenJob": findErr, "RecordOutcome": recordErr} {
 		var unavailable *DatabaseUnavailableError
 		if !errors.As(err, &unavailable) || err != error(unavailable) {
@@ -278,7 +279,7 @@ func TestDatabaseUnavailableAfterAdminShutdown(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := testPool(t)
-	job := mustInsert(t, pool, JobRow{ObjectKey: "terminated.txt", ArchiveBucketDest: "archive"})
+	job := mustInsert(t, pool, jobseed.Row{ObjectKey: "terminated.txt", ArchiveBucketDest: "archive"})
 
 	// A one-connection pool whose connection an administrator terminates.
 	cfg := pool.Config().Copy()
@@ -315,7 +316,7 @@ func TestDatabaseUnavailableTooManyConnections(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := testPool(t)
-	role := "requeststatus_nolimit_" + strings.ReplaceAll(NewRequestID()[:8], "-", "")
+	role := "requeststatus_nolimit_" + strings.ReplaceAll(jobseed.NewRequestID()[:8], "-", "")
 	if _, err := pool.Exec(ctx, "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN CONNECTION LIMIT 0"); err != nil {
 		t.Skipf("SKIPPED: cannot create a role to provoke too_many_connections: %v", err)
 	}
@@ -339,7 +340,7 @@ func TestDatabaseUnavailableOnTimeout(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := testPool(t)
-	job := mustInsert(t, pool, JobRow{ObjectKey: "locked.txt", ArchiveBucketDest: "archive"})
+	job := mustInsert(t, pool, jobseed.Row{ObjectKey: "locked.txt", ArchiveBucketDest: "archive"})
 
 	// Another transaction holds the row, so the update waits past the timeout.
 	tx, err := pool.Begin(ctx)
