@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/infra/cdkcontext"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
@@ -57,7 +58,7 @@ func contextKeys() []string {
 		ctxDatabasePasswordParameter, ctxDatabaseSSLMode, ctxDatabaseSSLRootCert, ctxRequestStatusConcurrency, ctxCopyFileConcurrency,
 		ctxVPCID, ctxSubnetIDs, ctxSecurityGroupID, ctxAlarmEmail, ctxLogRetentionDays,
 	}
-	return append(keys, statemachine.ContextKeys()...)
+	return append(keys, cdkcontext.WorkflowKeys()...)
 }
 
 // Config is everything the stack is built from: the CDK context, read and
@@ -199,7 +200,7 @@ func ConfigFromContext(lookup func(key string) any) (Config, error) {
 		AlarmEmail:               r.str(ctxAlarmEmail, false),
 		LogRetentionDays:         r.integer(ctxLogRetentionDays, 1, 3653),
 	}
-	wf, err := statemachine.SettingsFromContext(ctx)
+	wf, err := cdkcontext.WorkflowSettings(ctx)
 	if err != nil {
 		r.errs = append(r.errs, err)
 	}
@@ -383,7 +384,7 @@ func (r *contextReader) integer(key string, lo, hi int) int {
 		r.missing(key)
 		return 0
 	}
-	f, err := statemachine.ContextNumber(r.ctx, key)
+	f, err := cdkcontext.Number(r.ctx, key)
 	if err != nil {
 		r.errs = append(r.errs, err)
 		return 0

@@ -350,7 +350,7 @@ func TestStackWithDefaults(t *testing.T) {
 			"SOURCE_BUCKETS": "restore-a,restore-b", "ARCHIVE_BUCKETS": "archive-a",
 			"MULTIPART_THRESHOLD_MB": "256", "MULTIPART_CHUNKSIZE_MB": "1024", "MULTIPART_CONCURRENCY": "64",
 			"MULTIPART_MIN_PART_MB": "16", "MULTIPART_CHECKSUM": "source",
-			"ARCHIVE_OBJECT_ACL": "bucket-owner-full-control",
+			"ARCHIVE_OBJECT_ACL":        "bucket-owner-full-control",
 			"COPY_DEADLINE_MARGIN_SECS": "30", "COPY_PROGRESS_SECS": "30",
 		}
 		if diff := cmp.Diff(want, env); diff != "" {
