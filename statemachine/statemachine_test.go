@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
@@ -28,6 +29,7 @@ type (
 	}
 	state struct {
 		Type           string         `json:"Type"`
+		Comment        string         `json:"Comment"`
 		Resource       string         `json:"Resource"`
 		TimeoutSeconds *int           `json:"TimeoutSeconds"`
 		Parameters     map[string]any `json:"Parameters"`
@@ -193,7 +195,8 @@ func TestRenderRetryAndCatch(t *testing.T) {
 						// execution with States.ResultPathMatchFailure instead
 						// of the report; an explicit "$" is mishandled by
 						// aws-local-stepfunctions 3.0.0 (it fails the same way).
-						{ErrorEquals: []string{"InvalidEventError"}, Next: "Event rejected"},
+						// InvalidEventError needs no catcher of its own:
+						// States.ALL sends it to the same state.
 						{ErrorEquals: []string{"States.ALL"}, Next: "Event rejected"},
 					},
 				},
@@ -327,6 +330,55 @@ func TestStatesAllAloneAndLast(t *testing.T) {
 		}
 		check(name+" Retry", retries)
 		check(name+" Catch", catches)
+	}
+}
+
+// TestNoCatcherShadowedByStatesALL: a catcher followed by a States.ALL
+// catcher with the same Next and ResultPath routes nothing differently, so
+// it only misleads a reader into thinking its errors are handled apart.
+func TestNoCatcherShadowedByStatesALL(t *testing.T) {
+	for name, st := range allStates(renderDoc(t, withARNs(DefaultSettings()))) {
+		if len(st.Catch) == 0 {
+			continue
+		}
+		last := st.Catch[len(st.Catch)-1]
+		if !slices.Equal(last.ErrorEquals, []string{"States.ALL"}) {
+			continue
+		}
+		for _, c := range st.Catch[:len(st.Catch)-1] {
+			if c.Next == last.Next && c.ResultPath == last.ResultPath {
+				t.Errorf("%s: catcher %v does what the States.ALL catcher after it does (Next %q): drop it", name, c.ErrorEquals, c.Next)
+			}
+		}
+	}
+}
+
+// sentenceEnd ends a sentence: a full stop, question or exclamation mark
+// followed by a space or the end ("$.copy", "e.g" inside a word do not).
+var sentenceEnd = regexp.MustCompile(`[.?!](\s|$)`)
+
+// TestCommentsAreShort: each Comment (the definition's and every state's)
+// says what happens in one or two sentences; the reasons go to
+// docs/workflow.md.
+func TestCommentsAreShort(t *testing.T) {
+	var doc struct {
+		Comment string `json:"Comment"`
+	}
+	if err := json.Unmarshal(definition, &doc); err != nil {
+		t.Fatal(err)
+	}
+	comments := map[string]string{"the definition": doc.Comment}
+	for name, st := range allStates(renderDoc(t, withARNs(DefaultSettings()))) {
+		comments["state "+name] = st.Comment
+	}
+	for where, c := range comments {
+		if strings.TrimSpace(c) == "" {
+			t.Errorf("%s has no Comment", where)
+			continue
+		}
+		if n := len(sentenceEnd.FindAllString(c, -1)); n > 2 {
+			t.Errorf("%s: Comment has %d sentences, want at most 2 (move the reasoning to docs/workflow.md): %q", where, n, c)
+		}
 	}
 }
 
@@ -467,7 +519,7 @@ func TestCopyLoopsUntilComplete(t *testing.T) {
 	choice := states["Copy finished?"]
 	no := false
 	want := state{Type: "Choice", Choices: []choiceRule{{Variable: "$.copy.complete", BooleanEquals: &no, Next: "Copy file"}}, Default: "Record copy complete"}
-	if diff := cmp.Diff(want, choice); diff != "" {
+	if diff := cmp.Diff(want, choice, cmpopts.IgnoreFields(state{}, "Comment")); diff != "" {
 		t.Errorf("Copy finished? (-want +got):\n%s", diff)
 	}
 }
