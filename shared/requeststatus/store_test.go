@@ -129,7 +129,14 @@ func TestRecordOutcome(t *testing.T) {
 		wantErr    string      // %T of the error, "" for none
 		wantRow    jobseed.Row // JobStatus and ErrMsg of the row afterwards
 		wantTouch  bool        // last_update_time moved to now()
+		nullStatus bool        // job_status set to NULL after seeding (the column allows it)
 	}{
+		// The original's rows may hold NULL: NULL is not 'complete', so an
+		// error is recorded (a plain <> 'complete' would skip the row).
+		{name: "NULL status then error", nullStatus: true, copyErr: copyErr,
+			wantStatus: "error", wantRow: jobseed.Row{JobStatus: "error", ErrMsg: "copy s/a.txt: NoSuchKey: it's gone"}, wantTouch: true},
+		{name: "NULL status then success", nullStatus: true,
+			wantStatus: "complete", wantRow: jobseed.Row{JobStatus: "complete"}, wantTouch: true},
 		{name: "inprogress then success", seed: jobseed.Row{JobStatus: "inprogress"},
 			wantStatus: "complete", wantRow: jobseed.Row{JobStatus: "complete"}, wantTouch: true},
 		{name: "inprogress then error", seed: jobseed.Row{JobStatus: "inprogress"}, copyErr: copyErr,
@@ -164,6 +171,11 @@ func TestRecordOutcome(t *testing.T) {
 			}
 			seed.ArchiveBucketDest, seed.RequestTime = "archive", base
 			job := mustInsert(t, pool, seed)
+			if tc.nullStatus {
+				if _, err := pool.Exec(ctx, "UPDATE request_status SET job_status = NULL WHERE request_id = $1", job.RequestID); err != nil {
+					t.Fatal(err)
+				}
+			}
 			requestID, key := job.RequestID, job.ObjectKey
 			if tc.requestID != "" {
 				requestID = tc.requestID
