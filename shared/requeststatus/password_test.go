@@ -336,7 +336,7 @@ func TestLazyPoolRotatedPasswordOnPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cc.TLSConfig != nil {
-		t.Skip("SKIPPED: this test proxies plaintext connections; TEST_DATABASE_URL needs sslmode=disable")
+		pgtest.Unavailable(t, "this test proxies plaintext connections; TEST_DATABASE_URL needs sslmode=disable")
 	}
 	server := startPasswordServer(t, "password-A", net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))))
 
