@@ -95,9 +95,18 @@ func TestFindOpenJob(t *testing.T) {
 		})
 	}
 
+	// The hostile key dropped no rows: every seeded row (and the
+	// NULL-status one) is still there.
+	seeded := 1
+	for _, rows := range seed {
+		seeded += len(rows)
+	}
 	var n int
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM request_status").Scan(&n); err != nil {
 		t.Fatalf("request_status after the hostile key: %v", err)
+	}
+	if n != seeded {
+		t.Errorf("request_status holds %d rows after the lookups, want the %d seeded", n, seeded)
 	}
 }
 
