@@ -15,22 +15,34 @@ export TEST_DATABASE_URL
 FUZZTIME ?= 20s
 GO_TEST_FLAGS ?= -count=1 -timeout 40m
 
-.PHONY: demo test check bench bench-load lambdas synth clean
+.PHONY: demo test race check bench bench-load lambdas synth clean
 
 ## demo: run the sample restore event through the real workflow, locally.
 demo: node_modules
 	go run ./cmd/local demo
 
 ## test: formatting, vet, every test (unit, Postgres, S3, engine, CDK, cfn-lint), the
-## end-to-end scenarios again on the moto engine, the copy integration tests again on
-## moto's S3, then a short fuzz run.
+## concurrent code's unit tests again under the race detector, the end-to-end
+## scenarios again on the moto engine, the copy integration tests again on moto's
+## S3, then a short fuzz run.
 test: check node_modules
 	go test $(GO_TEST_FLAGS) ./...
+	$(MAKE) --no-print-directory race
 	LOCAL_E2E_ENGINE=moto go test $(GO_TEST_FLAGS) -run '^TestScenario' ./internal/localrun
 	S3_TEST_BACKEND=moto go test $(GO_TEST_FLAGS) ./shared/copyfile
 	go test -run '^$$' -fuzz '^FuzzParseEvent$$' -fuzztime $(FUZZTIME) ./shared/parseevent
 	go test -run '^$$' -fuzz '^FuzzEncodeKey$$' -fuzztime $(FUZZTIME) ./shared/parseevent
 	go test -run '^$$' -fuzz '^FuzzNotificationEventRoundTrip$$' -fuzztime $(FUZZTIME) ./shared/parseevent
+
+## race: the unit tests of the code that runs goroutines (copyfile's window and
+## part copies on the in-memory S3, requeststatus's lazy pool, childproc,
+## invokeapi) under the race detector; about half a minute once the race build is
+## cached.
+RACE_COPYFILE_TESTS = ^(TestWindowAIMD|TestPartSlowDownRetriedByTheCopier|TestMultipartBacksOffUnderSlowDown|TestCopyMultipart|TestCopyMultipartFailureAborts|TestCopyPausesThenResumes|TestCopyKeepsTimeToFinish|TestMultipartCopyLogsProgress)$$
+race:
+	go test -count=1 -race -run '$(RACE_COPYFILE_TESTS)' ./shared/copyfile
+	go test -count=1 -race -run '^TestLazyPool' -skip 'OnPostgres|OnMoto' ./shared/requeststatus
+	go test -count=1 -race ./internal/childproc ./internal/invokeapi
 
 ## check: gofmt and go vet.
 check:

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/infra/cdkcontext"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
@@ -62,7 +63,7 @@ func contextKeys() []string {
 		ctxVPCID, ctxSubnetIDs, ctxSecurityGroupID, ctxAlarmEmail, ctxLogRetentionDays,
 	}
 	keys = append(keys, reconcileContextKeys...)
-	return append(keys, statemachine.ContextKeys()...)
+	return append(keys, cdkcontext.WorkflowKeys()...)
 }
 
 // Config is everything the stack is built from: the CDK context, read and
@@ -224,7 +225,7 @@ func ConfigFromContext(lookup func(key string) any) (Config, error) {
 		LogRetentionDays:         r.integer(ctxLogRetentionDays, 1, 3653),
 		Reconcile:                readReconcileConfig(r),
 	}
-	wf, err := statemachine.SettingsFromContext(ctx)
+	wf, err := cdkcontext.WorkflowSettings(ctx)
 	if err != nil {
 		r.errs = append(r.errs, err)
 	}
@@ -513,7 +514,7 @@ func (r *contextReader) integer(key string, lo, hi int) int {
 		r.missing(key)
 		return 0
 	}
-	f, err := statemachine.ContextNumber(r.ctx, key)
+	f, err := cdkcontext.Number(r.ctx, key)
 	if err != nil {
 		r.errs = append(r.errs, err)
 		return 0

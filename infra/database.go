@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
@@ -11,25 +10,29 @@ import (
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 // databaseEnvironment is the environment of a function that reaches the
-// database as request-status does (requeststatus.ConfigFromEnv): the
-// settings, and the names (not the values) of the SSM parameters.
+// database as request-status does: requeststatus.Config rendered by its own
+// Env, so no variable name is spelled here. A Lambda environment serves one
+// invocation at a time: one connection is all it uses (MaxConns 1).
 func databaseEnvironment(db DatabaseConfig) map[string]string {
-	env := map[string]string{
-		"DATABASE_PORT":               strconv.Itoa(db.Port),
-		"DATABASE_NAME":               db.Name,
-		"DATABASE_USER":               db.User,
-		"DATABASE_HOST_PARAMETER":     db.HostParameter,
-		"DATABASE_PASSWORD_PARAMETER": db.PasswordParameter,
-		"DATABASE_SSLMODE":            db.SSLMode,
-		"DATABASE_MAX_CONNS":          "1",
+	cfg := requeststatus.Config{
+		Port:              db.Port,
+		Name:              db.Name,
+		User:              db.User,
+		HostParameter:     db.HostParameter,
+		PasswordParameter: db.PasswordParameter,
+		SSLMode:           db.SSLMode,
+		MaxConns:          1,
 	}
 	if db.SSLRootCert != "" {
-		env["DATABASE_SSLROOTCERT"] = "/var/task/" + RootCertFileName
+		// main copies the file into the function's package.
+		cfg.SSLRootCert = "/var/task/" + RootCertFileName
 	}
-	return env
+	return cfg.Env()
 }
 
 // databaseNetwork places a function that reaches the database in the

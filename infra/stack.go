@@ -2,17 +2,17 @@ package main
 
 import (
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
@@ -195,22 +195,16 @@ func newRequestStatusFunction(stack awscdk.Stack, cfg Config, props *GoFunctionP
 // restore buckets, writes the archive buckets and reads back (and, when the
 // check fails, deletes) its own copies there; nothing else.
 func newCopyFileFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps) *GoFunction {
-	// The variables of copyfile.ConfigFromEnv.
-	env := map[string]string{
-		"SOURCE_BUCKETS":         strings.Join(cfg.RestoreBuckets, ","),
-		"ARCHIVE_BUCKETS":        strings.Join(cfg.ArchiveBuckets, ","),
-		"MULTIPART_THRESHOLD_MB": strconv.Itoa(cfg.MultipartThresholdMB),
-		"MULTIPART_CHUNKSIZE_MB": strconv.Itoa(cfg.MultipartChunkSizeMB),
-		"MULTIPART_CONCURRENCY":  strconv.Itoa(cfg.MultipartConcurrency),
-		"MULTIPART_MIN_PART_MB":  strconv.Itoa(cfg.MultipartMinPartMB),
-	}
-	if cfg.ArchiveKMSKeyARN != "" {
-		env["ARCHIVE_KMS_KEY_ID"] = cfg.ArchiveKMSKeyARN
-	}
-	if cfg.ArchiveStorageClass != "" {
-		env["STORAGE_CLASS"] = cfg.ArchiveStorageClass
-	}
-	props.Environment = env
+	env := copyfile.DefaultConfig()
+	env.SourceBuckets = cfg.RestoreBuckets
+	env.ArchiveBuckets = cfg.ArchiveBuckets
+	env.MultipartThreshold = int64(cfg.MultipartThresholdMB) * copyfile.MiB
+	env.ChunkSize = int64(cfg.MultipartChunkSizeMB) * copyfile.MiB
+	env.PartSizeFloor = int64(cfg.MultipartMinPartMB) * copyfile.MiB
+	env.Concurrency = cfg.MultipartConcurrency
+	env.KMSKeyID = cfg.ArchiveKMSKeyARN
+	env.StorageClass = s3types.StorageClass(cfg.ArchiveStorageClass)
+	props.Environment = env.Env()
 	props.ReservedConcurrency = cfg.CopyFileConcurrency
 	fn := NewGoFunction(stack, props.ConstructID, props)
 

@@ -373,10 +373,14 @@ func TestStackWithDefaults(t *testing.T) {
 	t.Run("copy Lambda environment", func(t *testing.T) {
 		// THEN the copy Lambda gets the allowlists and the multipart settings
 		env := s.props(t, s.functionID(statemachine.FunctionCopyFile))["Environment"].(map[string]any)["Variables"]
+		// (every setting copyfile.ConfigFromEnv reads, defaults included, so
+		// the template shows what the function runs with)
 		want := map[string]any{
 			"SOURCE_BUCKETS": "restore-a,restore-b", "ARCHIVE_BUCKETS": "archive-a",
 			"MULTIPART_THRESHOLD_MB": "24", "MULTIPART_CHUNKSIZE_MB": "1024", "MULTIPART_CONCURRENCY": "256",
-			"MULTIPART_MIN_PART_MB": "12",
+			"MULTIPART_MIN_PART_MB": "12", "MULTIPART_CHECKSUM": "source",
+			"ARCHIVE_OBJECT_ACL":        "bucket-owner-full-control",
+			"COPY_DEADLINE_MARGIN_SECS": "30", "COPY_PROGRESS_SECS": "30",
 		}
 		if diff := cmp.Diff(want, env); diff != "" {
 			t.Errorf("copy-file environment (-want +got):\n%s", diff)

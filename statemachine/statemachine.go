@@ -3,9 +3,9 @@
 // concurrency and timeout settings. The CDK app deploys what Render returns and
 // the local runner runs the same bytes, so what is tested is what is deployed.
 //
-// The package imports nothing from the CDK: the settings come from a plain map
-// of CDK context values (cdk.json's "context"), so a local run reads the same
-// policy as a deploy.
+// The package imports nothing from the CDK: infra/cdkcontext reads Settings
+// from cdk.json's "context" for both the CDK app and the local runner, so a
+// local run uses the same policy as a deploy.
 package statemachine
 
 import (
@@ -14,8 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 )
 
@@ -98,7 +96,8 @@ const (
 	FunctionTimeoutSecs     = 30
 )
 
-// The CDK context keys (cdk.json "context") that SettingsFromContext reads.
+// The CDK context keys (cdk.json "context") of the Settings, by which
+// ValidatePolicy names them; infra/cdkcontext reads them.
 const (
 	ContextMapMaxConcurrency         = "mapMaxConcurrency"
 	ContextCopyRetries               = "copyRetries"
@@ -194,107 +193,6 @@ func (s Settings) ValidatePolicy() error {
 	timeoutAbove(ContextCopyTaskTimeoutSecs, s.CopyTaskTimeoutSecs, CopyFunctionTimeoutSecs, "the copy Lambda's")
 	timeoutAbove(ContextTaskTimeoutSecs, s.TaskTimeoutSecs, FunctionTimeoutSecs, "the other Lambdas'")
 	return errors.Join(errs...)
-}
-
-// SettingsFromContext reads the workflow policy from CDK context values
-// (cdk.json's "context" object, or the values `-c key=value` gives, which are
-// strings). Every key must be present: cdk.json holds the defaults. The
-// function ARNs are left empty for the caller to set.
-func SettingsFromContext(ctx map[string]any) (Settings, error) {
-	var s Settings
-	var errs []error
-	ints := []struct {
-		key string
-		dst *int
-	}{
-		{ContextMapMaxConcurrency, &s.MapMaxConcurrency},
-		{ContextCopyRetries, &s.CopyRetries},
-		{ContextCopyRetrySleepSecs, &s.CopyRetrySleepSecs},
-		{ContextCopyRetryMaxDelaySecs, &s.CopyRetryMaxDelaySecs},
-		{ContextDatabaseRetries, &s.DatabaseRetries},
-		{ContextDatabaseRetryIntervalSecs, &s.DatabaseRetryIntervalSecs},
-		{ContextDatabaseRetryMaxDelaySecs, &s.DatabaseRetryMaxDelaySecs},
-		{ContextCopyTaskTimeoutSecs, &s.CopyTaskTimeoutSecs},
-		{ContextTaskTimeoutSecs, &s.TaskTimeoutSecs},
-	}
-	for _, f := range ints {
-		v, err := ContextNumber(ctx, f.key)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if v != float64(int(v)) {
-			errs = append(errs, fmt.Errorf("context %s = %v: must be a whole number", f.key, v))
-			continue
-		}
-		*f.dst = int(v)
-	}
-	floats := []struct {
-		key string
-		dst *float64
-	}{
-		{ContextCopyRetryBackoffRate, &s.CopyRetryBackoffRate},
-		{ContextDatabaseRetryBackoffRate, &s.DatabaseRetryBackoffRate},
-	}
-	for _, f := range floats {
-		v, err := ContextNumber(ctx, f.key)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		*f.dst = v
-	}
-	if err := errors.Join(errs...); err != nil {
-		return Settings{}, err
-	}
-	if err := s.ValidatePolicy(); err != nil {
-		return Settings{}, fmt.Errorf("context: %w", err)
-	}
-	return s, nil
-}
-
-// ContextKeys lists the context keys SettingsFromContext reads, sorted.
-func ContextKeys() []string {
-	keys := []string{
-		ContextMapMaxConcurrency, ContextCopyRetries, ContextCopyRetrySleepSecs,
-		ContextCopyRetryBackoffRate, ContextCopyRetryMaxDelaySecs,
-		ContextDatabaseRetries, ContextDatabaseRetryIntervalSecs,
-		ContextDatabaseRetryBackoffRate, ContextDatabaseRetryMaxDelaySecs,
-		ContextCopyTaskTimeoutSecs, ContextTaskTimeoutSecs,
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-// contextNumber reads a number given as a JSON number (cdk.json) or as a
-// string (`-c key=value`).
-func ContextNumber(ctx map[string]any, key string) (float64, error) {
-	raw, ok := ctx[key]
-	if !ok || raw == nil {
-		return 0, fmt.Errorf("context %s is missing (cdk.json defines the defaults)", key)
-	}
-	switch v := raw.(type) {
-	case float64:
-		return v, nil
-	case int:
-		return float64(v), nil
-	case int64:
-		return float64(v), nil
-	case json.Number:
-		f, err := v.Float64()
-		if err != nil {
-			return 0, fmt.Errorf("context %s = %q: not a number", key, v)
-		}
-		return f, nil
-	case string:
-		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil {
-			return 0, fmt.Errorf("context %s = %q: not a number", key, v)
-		}
-		return f, nil
-	default:
-		return 0, fmt.Errorf("context %s = %v (%T): not a number", key, raw, raw)
-	}
 }
 
 // placeholder matches a "${Name}" value in the definition, quotes included.

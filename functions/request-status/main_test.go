@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/runtimeapi"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
@@ -164,7 +165,7 @@ func TestRequestStatusOnPostgres(t *testing.T) {
 	if err := requeststatus.ApplySchema(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
-	job, err := requeststatus.InsertJob(ctx, conn, requeststatus.JobRow{ObjectKey: "dir/a b+c.txt", ArchiveBucketDest: "archive"})
+	job, err := jobseed.Insert(ctx, conn, jobseed.Row{ObjectKey: "dir/a b+c.txt", ArchiveBucketDest: "archive"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +205,7 @@ func TestRequestStatusOnPostgres(t *testing.T) {
 				tc.name, got.Response, got.Error, tc.wantResponse, tc.wantErrorType, got.Logs)
 		}
 	}
-	final, err := requeststatus.ReadJob(ctx, conn, job.RequestID)
+	final, err := jobseed.Read(ctx, conn, job.RequestID)
 	if err != nil {
 		t.Fatal(err)
 	}

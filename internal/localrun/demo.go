@@ -14,8 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 // The demonstration's buckets: the restore bucket the sample events name,
@@ -80,7 +80,7 @@ func seedDemo(ctx context.Context, s *Services) (*demoSeed, error) {
 		}); err != nil {
 			return nil, fmt.Errorf("demo: put s3://%s/%s: %w", f.SourceBucket, f.SourceKey, err)
 		}
-		job, err := requeststatus.InsertJob(ctx, s.DB, requeststatus.JobRow{
+		job, err := jobseed.Insert(ctx, s.DB, jobseed.Row{
 			GranuleID:         fmt.Sprintf("demo-granule-%d", i+1),
 			ObjectKey:         f.SourceKey,
 			RestoreBucketDest: f.SourceBucket,
@@ -124,7 +124,7 @@ func (d *demoSeed) show(ctx context.Context, w io.Writer, s *Services) error {
 	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  REQUEST ID\tOBJECT KEY\tARCHIVE BUCKET\tSTATUS\tLAST UPDATE\tERR MSG")
 	for _, id := range d.requestIDs {
-		row, err := requeststatus.ReadJob(ctx, s.DB, id)
+		row, err := jobseed.Read(ctx, s.DB, id)
 		if err != nil {
 			return err
 		}

@@ -11,13 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 // age makes a row look untouched for d.
-func (h *harness) age(job requeststatus.JobRow, d time.Duration) {
+func (h *harness) age(job jobseed.Row, d time.Duration) {
 	h.t.Helper()
 	if _, err := h.db.Exec(h.ctx, `UPDATE request_status SET last_update_time = now() - $2::interval, request_time = now() - $2::interval
 		WHERE request_id = $1`, job.RequestID, d.String()); err != nil {
@@ -35,7 +35,7 @@ func TestScenarioReconcileCopiesFilesWithoutEvent(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})
 	keys := []string{"lost/one.txt", "lost/two with space.txt"}
-	var jobs []requeststatus.JobRow
+	var jobs []jobseed.Row
 	for _, k := range keys {
 		h.putObject(k, []byte("restored "+k))
 		job := h.insertJob(k)

@@ -35,12 +35,12 @@ import (
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/faultproxy"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 const (
@@ -260,9 +260,9 @@ func (h *harness) archiveKeys() []string {
 	return keys
 }
 
-func (h *harness) insertJob(key string) requeststatus.JobRow {
+func (h *harness) insertJob(key string) jobseed.Row {
 	h.t.Helper()
-	job, err := requeststatus.InsertJob(h.ctx, h.db, requeststatus.JobRow{
+	job, err := jobseed.Insert(h.ctx, h.db, jobseed.Row{
 		ObjectKey: key, RestoreBucketDest: restoreBucket, ArchiveBucketDest: archiveBucket,
 	})
 	if err != nil {
@@ -271,9 +271,9 @@ func (h *harness) insertJob(key string) requeststatus.JobRow {
 	return job
 }
 
-func (h *harness) job(requestID string) requeststatus.JobRow {
+func (h *harness) job(requestID string) jobseed.Row {
 	h.t.Helper()
-	job, err := requeststatus.ReadJob(h.ctx, h.db, requestID)
+	job, err := jobseed.Read(h.ctx, h.db, requestID)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -433,7 +433,7 @@ func TestScenarioCopiesFiles(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, harnessOptions{})
 			bodies := map[string][]byte{}
-			var jobs []requeststatus.JobRow
+			var jobs []jobseed.Row
 			var want []contract.FileResult
 			event := readEvent(t, tc.event)
 			for i, key := range tc.keys {
@@ -517,7 +517,7 @@ func TestScenarioThrottledFunctions(t *testing.T) {
 	h := newHarness(t, harnessOptions{throttleFirst: throttles})
 	keys := []string{"granules/L0A RAD RAW product (1 of 20).h5", "granules/a+b=c café.iso.xml"}
 	bodies := map[string][]byte{}
-	var jobs []requeststatus.JobRow
+	var jobs []jobseed.Row
 	for i, key := range keys {
 		bodies[key] = []byte(fmt.Sprintf("file %d: %s", i, randomHex(32)))
 		h.putObject(key, bodies[key])

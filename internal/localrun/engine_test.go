@@ -143,11 +143,17 @@ func requireEngine(t *testing.T) string {
 }
 
 // TestExecuteReportsLongCopies checks the progress line printed while a copy
-// runs, and the in-flight count.
+// runs, and the in-flight count. The copy runs until the progress line is
+// out (at most a minute), so the outcome does not hang on the machine's
+// speed.
 func TestExecuteReportsLongCopies(t *testing.T) {
 	root := requireEngine(t)
+	var out childproc.Output
+	const progress = "copying big/file.bin: still running after"
 	slowCopy := lambda.NewHandler(func(ctx context.Context, in map[string]any) (map[string]any, error) {
-		time.Sleep(400 * time.Millisecond)
+		for limit := time.Now().Add(time.Minute); !strings.Contains(out.String(), progress) && time.Now().Before(limit); {
+			time.Sleep(10 * time.Millisecond)
+		}
 		return map[string]any{"ok": true}, nil
 	})
 	definition := json.RawMessage(`{
@@ -157,7 +163,6 @@ func TestExecuteReportsLongCopies(t *testing.T) {
 	                  "Parameters": {"source_key.$": "$.key"}, "End": true}
 	  }
 	}`)
-	var out childproc.Output
 	res, err := Execute(context.Background(), Execution{
 		RepoRoot:      root,
 		Definition:    definition,
@@ -173,7 +178,7 @@ func TestExecuteReportsLongCopies(t *testing.T) {
 	if !res.Succeeded() {
 		t.Fatalf("status %s: %s %s", res.Status, res.ErrorName(), res.CauseText())
 	}
-	if !strings.Contains(out.String(), "copying big/file.bin: still running after") {
+	if !strings.Contains(out.String(), progress) {
 		t.Errorf("no progress line in:\n%s", out.String())
 	}
 	if res.MaxCopiesInFlight != 1 || res.Calls[statemachine.FunctionCopyFile] != 1 {

@@ -9,8 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 // The sweep on the embedded services `go run ./cmd/local reconcile` starts
@@ -43,7 +43,7 @@ func TestReconcileOnEmbeddedServices(t *testing.T) {
 		t.Fatal(err)
 	}
 	old := time.Now().Add(-2 * time.Hour)
-	job, err := requeststatus.InsertJob(ctx, runner.Services.DB, requeststatus.JobRow{ObjectKey: key,
+	job, err := jobseed.Insert(ctx, runner.Services.DB, jobseed.Row{ObjectKey: key,
 		RestoreBucketDest: restoreBucket, ArchiveBucketDest: archiveBucket, RequestTime: old, LastUpdateTime: old})
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +55,7 @@ func TestReconcileOnEmbeddedServices(t *testing.T) {
 	if res.Stuck != 1 || res.Started != 1 || len(res.Outcomes) != 1 || res.Outcomes[0].Status != "SUCCEEDED" {
 		t.Fatalf("sweep %+v, outcomes %+v: want one file started and copied", res.Report, res.Outcomes)
 	}
-	got, err := requeststatus.ReadJob(ctx, runner.Services.DB, job.RequestID)
+	got, err := jobseed.Read(ctx, runner.Services.DB, job.RequestID)
 	if err != nil || got.JobStatus != "complete" {
 		t.Errorf("row %q (%v), want complete", got.JobStatus, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/infra/cdkcontext"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
@@ -46,7 +47,7 @@ func LoadSettings(repoRoot string, getenv func(string) string) (statemachine.Set
 	if err := json.Unmarshal(raw, &doc); err != nil {
 		return statemachine.Settings{}, &ConfigError{fmt.Errorf("cdk.json: %w", err)}
 	}
-	s, err := statemachine.SettingsFromContext(doc.Context)
+	s, err := cdkcontext.WorkflowSettings(doc.Context)
 	if err != nil {
 		return statemachine.Settings{}, &ConfigError{fmt.Errorf("cdk.json: %w", err)}
 	}

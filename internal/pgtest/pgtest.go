@@ -28,14 +28,22 @@ func URL(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv("TEST_DATABASE_URL")
 	if u == "" {
-		const msg = "TEST_DATABASE_URL is not set: this test needs a Postgres, e.g. " +
-			"TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip("SKIPPED: " + msg)
+		Unavailable(t, "TEST_DATABASE_URL is not set: this test needs a Postgres, e.g. "+
+			"TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 	}
 	return u
+}
+
+// Unavailable stops a test whose real peer (or the access it needs to one)
+// is missing: it skips loudly, or fails when CI=true, since CI must not pass
+// by skipping. why says what is missing and how to provide it.
+func Unavailable(t testing.TB, why string) {
+	t.Helper()
+	if os.Getenv("CI") == "true" {
+		t.Fatal(why + " (CI=true: a missing peer fails the test)")
+		return
+	}
+	t.Skip("SKIPPED: " + why)
 }
 
 // prefixPattern keeps schema names that need no quoting in search_path.

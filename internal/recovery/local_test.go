@@ -10,10 +10,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/recovery"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 // `rerun --local` re-runs a failed file through the real definition on the
@@ -35,7 +35,7 @@ func TestRerunLocal(t *testing.T) {
 		Body: bytes.NewReader([]byte("restored"))}); err != nil {
 		t.Fatal(err)
 	}
-	job := insert(t, db, requeststatus.JobRow{ObjectKey: "again/file.txt", JobStatus: "error", ErrMsg: "copy failed: SlowDown",
+	job := insert(t, db, jobseed.Row{ObjectKey: "again/file.txt", JobStatus: "error", ErrMsg: "copy failed: SlowDown",
 		RestoreBucketDest: "restore-bucket", ArchiveBucketDest: "archive-bucket"})
 	env := map[string]string{"DATABASE_URL": url, "AWS_ENDPOINT_URL_S3": srv.Endpoint, "AWS_REGION": srv.Region,
 		"AWS_ACCESS_KEY_ID": srv.AccessKey, "AWS_SECRET_ACCESS_KEY": srv.SecretKey}
@@ -47,7 +47,7 @@ func TestRerunLocal(t *testing.T) {
 	if !strings.Contains(stdout.String(), "ran: SUCCEEDED") {
 		t.Errorf("output does not say the execution succeeded:\n%s", stdout.String())
 	}
-	got, err := requeststatus.ReadJob(ctx, db, job.RequestID)
+	got, err := jobseed.Read(ctx, db, job.RequestID)
 	if err != nil || got.JobStatus != "complete" || got.ErrMsg != "" {
 		t.Errorf("row %q %q (%v), want complete", got.JobStatus, got.ErrMsg, err)
 	}

@@ -15,11 +15,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/recovery"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 // starter records the executions started.
@@ -54,18 +54,18 @@ func TestRerunFailedFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	group := requeststatus.NewRequestID()
+	group := jobseed.NewRequestID()
 	old := time.Now().Add(-3 * time.Hour)
-	row := func(key, status string) requeststatus.JobRow {
-		return insert(t, db, requeststatus.JobRow{RequestGroupID: group, ObjectKey: key, JobStatus: status, ErrMsg: "boom",
+	row := func(key, status string) jobseed.Row {
+		return insert(t, db, jobseed.Row{RequestGroupID: group, ObjectKey: key, JobStatus: status, ErrMsg: "boom",
 			RestoreBucketDest: "restore", ArchiveBucketDest: "archive", RequestTime: old, LastUpdateTime: old})
 	}
 	put("ok-1.dat", s3types.StorageClassStandard)
 	put("ok-2.dat", s3types.StorageClassStandard)
 	put("cold.dat", s3types.StorageClassGlacier)
-	jobs := []requeststatus.JobRow{row("ok-1.dat", "error"), row("ok-2.dat", "error"), row("cold.dat", "error")}
+	jobs := []jobseed.Row{row("ok-1.dat", "error"), row("ok-2.dat", "error"), row("cold.dat", "error")}
 	stuck := row("stuck.dat", "inprogress")
-	insert(t, db, requeststatus.JobRow{ObjectKey: "ok-1.dat", JobStatus: "error", ArchiveBucketDest: "archive"}) // another group
+	insert(t, db, jobseed.Row{ObjectKey: "ok-1.dat", JobStatus: "error", ArchiveBucketDest: "archive"}) // another group
 
 	sf := &starter{}
 	rep, err := recovery.Rerun(ctx, db, c, sf, recovery.RerunOptions{
@@ -94,7 +94,7 @@ func TestRerunFailedFiles(t *testing.T) {
 		}
 	}
 	for _, j := range append(jobs, stuck) {
-		got, _ := requeststatus.ReadJob(ctx, db, j.RequestID)
+		got, _ := jobseed.Read(ctx, db, j.RequestID)
 		if got.JobStatus != j.JobStatus || got.ErrMsg != j.ErrMsg {
 			t.Errorf("%s changed to %q %q", j.ObjectKey, got.JobStatus, got.ErrMsg)
 		}
@@ -136,7 +136,7 @@ func TestStatusExpiringRestores(t *testing.T) {
 	_, db := seededDB(t)
 	ctx := context.Background()
 	c, _ := srv.Client(ctx)
-	group := requeststatus.NewRequestID()
+	group := jobseed.NewRequestID()
 	for key, days := range map[string]int32{"soon.dat": 1, "later.dat": 5, "gone.dat": -1} {
 		if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("restore"), Key: aws.String(key),
 			Body: bytes.NewReader([]byte(key)), StorageClass: s3types.StorageClassGlacier}); err != nil {
@@ -146,7 +146,7 @@ func TestStatusExpiringRestores(t *testing.T) {
 			RestoreRequest: &s3types.RestoreRequest{Days: aws.Int32(days)}}); err != nil {
 			t.Fatal(err)
 		}
-		insert(t, db, requeststatus.JobRow{RequestGroupID: group, ObjectKey: key, ArchiveBucketDest: "archive"}) // no restore_bucket_dest
+		insert(t, db, jobseed.Row{RequestGroupID: group, ObjectKey: key, ArchiveBucketDest: "archive"}) // no restore_bucket_dest
 	}
 	st, err := recovery.ReadStatus(ctx, db, c, recovery.Selector{RequestGroupID: group},
 		recovery.StatusOptions{CheckRestores: 10, RestoreBuckets: []string{"restore"}}, time.Now().Add(time.Second))

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/recovery"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
@@ -30,9 +31,9 @@ func seededDB(t *testing.T) (string, *pgxpool.Pool) {
 	return url, db
 }
 
-func insert(t *testing.T, db *pgxpool.Pool, j requeststatus.JobRow) requeststatus.JobRow {
+func insert(t *testing.T, db *pgxpool.Pool, j jobseed.Row) jobseed.Row {
 	t.Helper()
-	j, err := requeststatus.InsertJob(context.Background(), db, j)
+	j, err := jobseed.Insert(context.Background(), db, j)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,26 +45,26 @@ func insert(t *testing.T, db *pgxpool.Pool, j requeststatus.JobRow) requeststatu
 // waiting file first.
 func TestStatusOfRequestGroup(t *testing.T) {
 	url, db := seededDB(t)
-	group, other := requeststatus.NewRequestID(), requeststatus.NewRequestID()
+	group, other := jobseed.NewRequestID(), jobseed.NewRequestID()
 	now := time.Now().UTC().Truncate(time.Second)
 	at := func(h int) time.Time { return now.Add(-time.Duration(h) * time.Hour) }
 	notRestored := func(key string, h int) string {
 		return "PermanentCopyError: copy s3://restore/" + key + ": ObjectNotInActiveTierError: the object is archived in GLACIER and not restored; restored copy expires " + at(h).Format(time.RFC3339)
 	}
 	for i, k := range []string{"a.dat", "b.dat", "c.dat"} {
-		insert(t, db, requeststatus.JobRow{RequestGroupID: group, GranuleID: "G1", ObjectKey: k, JobStatus: "error",
+		insert(t, db, jobseed.Row{RequestGroupID: group, GranuleID: "G1", ObjectKey: k, JobStatus: "error",
 			ErrMsg: notRestored(k, i), RequestTime: at(10), LastUpdateTime: at(i + 1)})
 	}
-	insert(t, db, requeststatus.JobRow{RequestGroupID: group, GranuleID: "G2", ObjectKey: "d.dat", JobStatus: "error",
+	insert(t, db, jobseed.Row{RequestGroupID: group, GranuleID: "G2", ObjectKey: "d.dat", JobStatus: "error",
 		ErrMsg: "reconcile: no object \"d.dat\" in the restore buckets restore", RequestTime: at(10), LastUpdateTime: at(1)})
-	oldest := insert(t, db, requeststatus.JobRow{RequestGroupID: group, GranuleID: "G2", ObjectKey: "e.dat", RequestTime: at(9), LastUpdateTime: at(8)})
-	insert(t, db, requeststatus.JobRow{RequestGroupID: group, GranuleID: "G2", ObjectKey: "f.dat", RequestTime: at(9), LastUpdateTime: at(2)})
+	oldest := insert(t, db, jobseed.Row{RequestGroupID: group, GranuleID: "G2", ObjectKey: "e.dat", RequestTime: at(9), LastUpdateTime: at(8)})
+	insert(t, db, jobseed.Row{RequestGroupID: group, GranuleID: "G2", ObjectKey: "f.dat", RequestTime: at(9), LastUpdateTime: at(2)})
 	for _, k := range []string{"g.dat", "h.dat"} {
-		insert(t, db, requeststatus.JobRow{RequestGroupID: group, GranuleID: "G1", ObjectKey: k, JobStatus: "complete", RequestTime: at(9)})
+		insert(t, db, jobseed.Row{RequestGroupID: group, GranuleID: "G1", ObjectKey: k, JobStatus: "complete", RequestTime: at(9)})
 	}
 	// Another group, which must not be counted.
 	for _, s := range []string{"error", "inprogress", "complete", "complete"} {
-		insert(t, db, requeststatus.JobRow{RequestGroupID: other, ObjectKey: "x-" + s, JobStatus: s, ErrMsg: "other", RequestTime: at(20), LastUpdateTime: at(20)})
+		insert(t, db, jobseed.Row{RequestGroupID: other, ObjectKey: "x-" + s, JobStatus: s, ErrMsg: "other", RequestTime: at(20), LastUpdateTime: at(20)})
 	}
 
 	var stdout, stderr bytes.Buffer

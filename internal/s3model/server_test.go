@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -138,20 +139,33 @@ func TestPrefixWriteRate(t *testing.T) {
 	m, c := start(t, p)
 	m.CreateBucket("b")
 	ctx := context.Background()
+	// Write until the model refuses one (at most 200 writes): a machine fast
+	// enough for six writes in one second gets a refusal, however loaded.
+	// Each admitted write's server time lies between its send and its
+	// answer; no six of them may fall within one second.
+	type span struct{ sent, answered time.Time }
+	var admitted []span
 	var slow int
-	for i := 0; i < 8; i++ {
+	for i := 0; i < 200 && slow == 0; i++ {
+		sent := time.Now()
 		_, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("b"), Key: aws.String(fmt.Sprintf("p/k%d", i))})
 		if err != nil {
 			if code(err) != "SlowDown" || !retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err).Bool() {
 				t.Fatalf("write %d: %v, want SlowDown (a throttle)", i, err)
 			}
 			slow++
+			continue
 		}
+		admitted = append(admitted, span{sent, time.Now()})
 	}
-	// Eight writes well within one second: the last three are refused
-	// (unless the machine took more than a second for the first ones).
 	if slow == 0 {
-		t.Error("no write was refused above the prefix's rate")
+		t.Errorf("no write of %d was refused above the prefix's rate of 5 a second", len(admitted))
+	}
+	for i := 5; i < len(admitted); i++ {
+		// The server saw these six within answered[i] - sent[i-5].
+		if admitted[i].answered.Sub(admitted[i-5].sent) < time.Second {
+			t.Errorf("admitted writes %d to %d all fell within one second (rate 5)", i-5, i)
+		}
 	}
 	if _, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("b"), Key: aws.String("other/k")}); err != nil {
 		t.Errorf("a write to another prefix: %v", err)

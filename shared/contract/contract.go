@@ -145,17 +145,9 @@ type CopyRequest struct {
 	SourceVersionID string `json:"source_version_id,omitempty"`
 	// PartSize is the part size of the upload named by UploadID (its
 	// CopyOutcome's PartSize). A resume whose part size differs from the
-	// copier's plan, or is 0 (not carried), starts over with a new upload:
-	// parts of the same number and size may hold other bytes.
+	// copier's plan (made under other multipart settings) starts over with
+	// a new upload: parts of the same number and size may hold other bytes.
 	PartSize int64 `json:"part_size,omitempty"`
-	// Resumable says the caller loops until the outcome is Complete (the
-	// state machine's "Copy finished?" Choice), so a multipart copy may
-	// pause with Complete false. Without it (an execution started under a
-	// definition older than the resumable copy, which records any success
-	// as complete) a copy that cannot finish before the deadline fails
-	// with TransientCopyError DeadlineExceeded and its upload is aborted,
-	// as before the resumable copy, and Complete is true on every success.
-	Resumable bool `json:"resumable,omitempty"`
 	// Passes and ElapsedMS are the previous passes' count and total
 	// duration (the last CopyOutcome's), so the pass that finishes the
 	// copy can report the whole copy's duration and passes. 0 on the

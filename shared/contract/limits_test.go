@@ -119,3 +119,23 @@ func TestFitErrMsgs(t *testing.T) {
 		t.Errorf("results that fit were changed")
 	}
 }
+
+// TestCauseChars pins the count every limit test relies on against the
+// cause written out by hand: the error payload as JSON, a quote or
+// backslash escaped once more, <, > and & as \u003c ... (Go's encoding, which
+// aws-lambda-go uses for the payload), a non-ASCII letter one character.
+func TestCauseChars(t *testing.T) {
+	for _, tc := range []struct {
+		errorType, message, cause string
+	}{
+		{"CopyRequestError", "plain", `{"errorMessage":"plain","errorType":"CopyRequestError"}`},
+		{"CopyRequestError", `a "quoted" \ path`, `{"errorMessage":"a \"quoted\" \\ path","errorType":"CopyRequestError"}`},
+		{"X", "<a&b>", `{"errorMessage":"\u003ca\u0026b\u003e","errorType":"X"}`},
+		{"X", "café 文件", `{"errorMessage":"café 文件","errorType":"X"}`},
+		{"X", "line\nbreak\ttab", `{"errorMessage":"line\nbreak\ttab","errorType":"X"}`},
+	} {
+		if got, want := CauseChars(tc.errorType, tc.message), utf8.RuneCountInString(tc.cause); got != want {
+			t.Errorf("CauseChars(%q, %q) = %d, want %d (%s)", tc.errorType, tc.message, got, want, tc.cause)
+		}
+	}
+}

@@ -25,12 +25,24 @@ const (
 	MaxParts = 10000
 )
 
-// EnvObjectACL is the variable that sets Config.ObjectACL; ObjectACLNone is
-// its value that sends no ACL header.
+// The environment variables ConfigFromEnv reads and Config.Env renders.
 const (
-	EnvObjectACL  = "ARCHIVE_OBJECT_ACL"
-	ObjectACLNone = "none"
+	EnvSourceBuckets        = "SOURCE_BUCKETS"
+	EnvArchiveBuckets       = "ARCHIVE_BUCKETS"
+	EnvMultipartThresholdMB = "MULTIPART_THRESHOLD_MB"
+	EnvMultipartChunkSizeMB = "MULTIPART_CHUNKSIZE_MB"
+	EnvMultipartMinPartMB   = "MULTIPART_MIN_PART_MB"
+	EnvMultipartConcurrency = "MULTIPART_CONCURRENCY"
+	EnvMultipartChecksum    = "MULTIPART_CHECKSUM"
+	EnvStorageClass         = "STORAGE_CLASS"
+	EnvArchiveKMSKeyID      = "ARCHIVE_KMS_KEY_ID"
+	EnvObjectACL            = "ARCHIVE_OBJECT_ACL"
+	EnvDeadlineMarginSecs   = "COPY_DEADLINE_MARGIN_SECS"
+	EnvProgressSecs         = "COPY_PROGRESS_SECS"
 )
+
+// ObjectACLNone is the ARCHIVE_OBJECT_ACL value that sends no ACL header.
+const ObjectACLNone = "none"
 
 // The bounds of the multipart settings, in MiB (MB in the variable names)
 // or parts at once. The copy Lambda checks its environment against them and
@@ -49,9 +61,6 @@ const (
 	// descriptors must hold a connection per part.
 	MaxMultipartConcurrency = 256
 )
-
-// EnvMultipartChecksum is the variable that sets Config.MultipartChecksum.
-const EnvMultipartChecksum = "MULTIPART_CHECKSUM"
 
 // The values of MULTIPART_CHECKSUM.
 const (
@@ -168,42 +177,42 @@ func DefaultConfig() Config {
 // Lambda). An invalid value is an error naming the variable and the value.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
-	c.SourceBuckets = splitList(getenv("SOURCE_BUCKETS"))
-	c.ArchiveBuckets = splitList(getenv("ARCHIVE_BUCKETS"))
+	c.SourceBuckets = splitList(getenv(EnvSourceBuckets))
+	c.ArchiveBuckets = splitList(getenv(EnvArchiveBuckets))
 
 	var err error
-	if c.MultipartThreshold, err = mib(getenv, "MULTIPART_THRESHOLD_MB", DefaultMultipartThresholdMB, MinMultipartThresholdMB, MaxMultipartThresholdMB); err != nil {
+	if c.MultipartThreshold, err = mib(getenv, EnvMultipartThresholdMB, DefaultMultipartThresholdMB, MinMultipartThresholdMB, MaxMultipartThresholdMB); err != nil {
 		return Config{}, err
 	}
-	if c.ChunkSize, err = mib(getenv, "MULTIPART_CHUNKSIZE_MB", DefaultMultipartChunkSizeMB, MinMultipartChunkSizeMB, MaxMultipartChunkSizeMB); err != nil {
+	if c.ChunkSize, err = mib(getenv, EnvMultipartChunkSizeMB, DefaultMultipartChunkSizeMB, MinMultipartChunkSizeMB, MaxMultipartChunkSizeMB); err != nil {
 		return Config{}, err
 	}
-	if c.PartSizeFloor, err = mib(getenv, "MULTIPART_MIN_PART_MB", DefaultMultipartMinPartMB, MinMultipartMinPartMB, MaxMultipartMinPartMB); err != nil {
+	if c.PartSizeFloor, err = mib(getenv, EnvMultipartMinPartMB, DefaultMultipartMinPartMB, MinMultipartMinPartMB, MaxMultipartMinPartMB); err != nil {
 		return Config{}, err
 	}
-	n, err := intVar(getenv, "MULTIPART_CONCURRENCY", DefaultMultipartConcurrency, MinMultipartConcurrency, MaxMultipartConcurrency)
+	n, err := intVar(getenv, EnvMultipartConcurrency, DefaultMultipartConcurrency, MinMultipartConcurrency, MaxMultipartConcurrency)
 	if err != nil {
 		return Config{}, err
 	}
 	c.Concurrency = int(n)
-	secs, err := intVar(getenv, "COPY_DEADLINE_MARGIN_SECS", DefaultDeadlineMarginSecs, int64(MinDeadlineMargin/time.Second), MaxDeadlineMarginSecs)
+	secs, err := intVar(getenv, EnvDeadlineMarginSecs, DefaultDeadlineMarginSecs, int64(MinDeadlineMargin/time.Second), MaxDeadlineMarginSecs)
 	if err != nil {
 		return Config{}, fmt.Errorf("%w (the copy stops this long before the Lambda deadline; aborting a multipart upload runs in that time)", err)
 	}
 	c.DeadlineMargin = time.Duration(secs) * time.Second
-	if secs, err = intVar(getenv, "COPY_PROGRESS_SECS", DefaultProgressSecs, MinProgressSecs, MaxProgressSecs); err != nil {
+	if secs, err = intVar(getenv, EnvProgressSecs, DefaultProgressSecs, MinProgressSecs, MaxProgressSecs); err != nil {
 		return Config{}, fmt.Errorf("%w (how often a multipart copy logs its progress)", err)
 	}
 	c.ProgressInterval = time.Duration(secs) * time.Second
 
-	if v := strings.TrimSpace(getenv("STORAGE_CLASS")); v != "" {
+	if v := strings.TrimSpace(getenv(EnvStorageClass)); v != "" {
 		sc := types.StorageClass(strings.ToUpper(v))
 		if !slices.Contains(types.StorageClass("").Values(), sc) {
-			return Config{}, fmt.Errorf("STORAGE_CLASS=%q: not an S3 storage class (one of %v)", v, types.StorageClass("").Values())
+			return Config{}, fmt.Errorf("%s=%q: not an S3 storage class (one of %v)", EnvStorageClass, v, types.StorageClass("").Values())
 		}
 		c.StorageClass = sc
 	}
-	c.KMSKeyID = strings.TrimSpace(getenv("ARCHIVE_KMS_KEY_ID"))
+	c.KMSKeyID = strings.TrimSpace(getenv(EnvArchiveKMSKeyID))
 	switch v := strings.ToLower(strings.TrimSpace(getenv(EnvObjectACL))); v {
 	case "", string(types.ObjectCannedACLBucketOwnerFullControl):
 	case ObjectACLNone:
@@ -219,6 +228,36 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("%s=%q: must be %q or %q", EnvMultipartChecksum, v, ChecksumSource, ChecksumOff)
 	}
 	return c, nil
+}
+
+// Env renders c as the environment ConfigFromEnv reads, so that
+// ConfigFromEnv(c.Env()) gives c back (the CDK app deploys the copy Lambda
+// with it). Sizes render in whole MiB and durations in whole seconds,
+// rounded down; an empty StorageClass or KMSKeyID is left out.
+func (c Config) Env() map[string]string {
+	acl := string(c.ObjectACL)
+	if acl == "" {
+		acl = ObjectACLNone
+	}
+	env := map[string]string{
+		EnvSourceBuckets:        strings.Join(c.SourceBuckets, ","),
+		EnvArchiveBuckets:       strings.Join(c.ArchiveBuckets, ","),
+		EnvMultipartThresholdMB: strconv.FormatInt(c.MultipartThreshold/MiB, 10),
+		EnvMultipartChunkSizeMB: strconv.FormatInt(c.ChunkSize/MiB, 10),
+		EnvMultipartMinPartMB:   strconv.FormatInt(c.PartSizeFloor/MiB, 10),
+		EnvMultipartConcurrency: strconv.Itoa(c.Concurrency),
+		EnvMultipartChecksum:    c.MultipartChecksum,
+		EnvObjectACL:            acl,
+		EnvDeadlineMarginSecs:   strconv.FormatInt(int64(c.DeadlineMargin/time.Second), 10),
+		EnvProgressSecs:         strconv.FormatInt(int64(c.ProgressInterval/time.Second), 10),
+	}
+	if c.StorageClass != "" {
+		env[EnvStorageClass] = string(c.StorageClass)
+	}
+	if c.KMSKeyID != "" {
+		env[EnvArchiveKMSKeyID] = c.KMSKeyID
+	}
+	return env
 }
 
 func splitList(v string) []string {

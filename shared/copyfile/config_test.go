@@ -1,11 +1,13 @@
 package copyfile
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 func TestConfigFromEnv(t *testing.T) {
@@ -78,6 +80,51 @@ func TestConfigFromEnv(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("config (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestConfigEnvRoundTrip: a Config rendered by Env reads back as itself, so
+// the CDK app (which deploys cfg.Env()) and the Lambda agree on every setting.
+func TestConfigEnvRoundTrip(t *testing.T) {
+	all := Config{
+		SourceBuckets:      []string{"restore-a", "restore-b"},
+		ArchiveBuckets:     []string{"archive"},
+		MultipartThreshold: 0,
+		ChunkSize:          5120 * MiB,
+		PartSizeFloor:      5 * MiB,
+		Concurrency:        256,
+		StorageClass:       "DEEP_ARCHIVE",
+		KMSKeyID:           "arn:aws:kms:us-east-1:111122223333:key/k",
+		ObjectACL:          "",
+		MultipartChecksum:  ChecksumOff,
+		DeadlineMargin:     MinDeadlineMargin,
+		ProgressInterval:   MaxProgressSecs * time.Second,
+	}
+	// A field added to Config without a variable in Env fails here once it
+	// is set in all.
+	def, set := reflect.ValueOf(DefaultConfig()), reflect.ValueOf(all)
+	for i := range def.NumField() {
+		if reflect.DeepEqual(def.Field(i).Interface(), set.Field(i).Interface()) {
+			t.Errorf("all.%s is at its default: set it to another value so the round trip covers it", def.Type().Field(i).Name)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"defaults", DefaultConfig()},
+		{"every setting away from its default", all},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := tc.cfg.Env()
+			got, err := ConfigFromEnv(func(k string) string { return env[k] })
+			if err != nil {
+				t.Fatalf("ConfigFromEnv(Env()): %v (env %v)", err, env)
+			}
+			if diff := cmp.Diff(tc.cfg, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("ConfigFromEnv(cfg.Env()) differs from cfg (-cfg +got):\n%s", diff)
 			}
 		})
 	}

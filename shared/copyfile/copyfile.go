@@ -56,9 +56,7 @@ func NewArchiveCopier(client S3API, cfg Config) *ArchiveCopier {
 // A multipart copy that cannot finish before ctx's deadline (minus the
 // margin) returns, without error, an outcome with Complete false and a
 // resume token; called again with that token in req, Copy continues the
-// same upload. When req.Resumable is not set it fails instead
-// (TransientCopyError DeadlineExceeded). Every finished copy has Complete
-// true. On failure the token's upload is kept for the workflow's retry only
+// same upload. Every finished copy has Complete true. On failure the token's upload is kept for the workflow's retry only
 // when the failure is transient and a retry follows (see copyRun.fail).
 func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (contract.CopyOutcome, error) {
 	start := a.clock()

@@ -25,8 +25,8 @@ type CopyHandler struct {
 }
 
 // Handle copies one file and logs one line about it. Its error is a
-// *TransientCopyError or a *PermanentCopyError, never wrapped, so the Lambda
-// runtime reports errorType TransientCopyError or PermanentCopyError.
+// *TransientCopyError or a *PermanentCopyError, never wrapped: the Lambda
+// runtime reports that type's name as errorType.
 func (h *CopyHandler) Handle(ctx context.Context, req contract.CopyRequest) (contract.CopyOutcome, error) {
 	start := time.Now()
 	out, err := h.Copier.Copy(ctx, req)
@@ -66,18 +66,28 @@ func (h *CopyHandler) Handle(ctx context.Context, req contract.CopyRequest) (con
 		h.Metrics.Emit(ctx, nil, CopyMetrics(out)...)
 		return out, nil
 	}
-	switch e := Classify(c, err).(type) {
-	case *TransientCopyError:
-		log.WarnContext(ctx, "file copy failed", append(attrs, "error_type", contract.TransientCopyError, "code", e.Code, "error", e.Error())...)
-		return contract.CopyOutcome{}, e
-	case *PermanentCopyError:
-		log.ErrorContext(ctx, "file copy failed", append(attrs, "error_type", contract.PermanentCopyError, "code", e.Code, "error", e.Error())...)
-		return contract.CopyOutcome{}, e
-	default: // Classify returns only the two types; keep the contract regardless
-		pe := &PermanentCopyError{Copy: c, Message: err.Error(), Err: err}
-		log.ErrorContext(ctx, "file copy failed", append(attrs, "error_type", contract.PermanentCopyError, "error", pe.Error())...)
-		return contract.CopyOutcome{}, pe
+	// The error's Go type is its name for Step Functions. Copy returns one
+	// of the two routed types, which Classify hands back as is, unwrapped;
+	// another Copier's error is classified here.
+	err = Classify(c, err)
+	name := contract.ErrorType(err)
+	level := slog.LevelError
+	if name == contract.TransientCopyError {
+		level = slog.LevelWarn
 	}
+	log.Log(ctx, level, "file copy failed", append(attrs, "error_type", name, "code", errorCode(err), "error", err.Error())...)
+	return contract.CopyOutcome{}, err
+}
+
+// errorCode is the S3 code (or ours) of a routed copy error.
+func errorCode(err error) string {
+	switch e := err.(type) {
+	case *TransientCopyError:
+		return e.Code
+	case *PermanentCopyError:
+		return e.Code
+	}
+	return ""
 }
 
 // CopyMetrics are the metrics of a finished copy: its size, the time its

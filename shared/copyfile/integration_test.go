@@ -613,7 +613,7 @@ func TestMultipartResumesAcrossInvocations(t *testing.T) {
 		}
 	}
 	copier := copyfile.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, env))
-	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive", Resumable: true}
+	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
 	defer cancel()

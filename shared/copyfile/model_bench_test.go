@@ -460,7 +460,7 @@ func TestModelCopyMaxObjectAcrossPasses(t *testing.T) {
 	m, client := modelFor(t, p, scale, cfg.Concurrency)
 	m.PutObject("restore", "granules/huge.h5", size)
 	copier := NewArchiveCopier(client, cfg)
-	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: "granules/huge.h5", TargetBucket: "archive", Size: size, Resumable: true}
+	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: "granules/huge.h5", TargetBucket: "archive", Size: size}
 
 	var real time.Duration
 	passes, done := 0, 0

@@ -46,7 +46,7 @@ type multipartProgress struct {
 
 // copyMultipart plans the parts, starts or resumes the upload, copies the
 // missing parts and completes it. Short of time it pauses (complete false)
-// if resumable and this pass copied a part, else fails DeadlineExceeded.
+// if this pass copied a part, else fails DeadlineExceeded: no empty loops.
 func (r *copyRun) copyMultipart(src sourceObject) (multipartProgress, error) {
 	partSize := r.Config.partSize(src.size)
 	parts := planParts(src.size, partSize)
@@ -91,9 +91,6 @@ func (r *copyRun) copyMultipart(src sourceObject) (multipartProgress, error) {
 	switch {
 	case err != nil:
 		return prog, err
-	case stopped && !r.req.Resumable:
-		return prog, transient("DeadlineExceeded", fmt.Sprintf(
-			"the copy would not finish before the Lambda deadline minus the %s margin (%d of %d parts done) and the request is not resumable; stopped", r.margin(), prog.partsDone, prog.partsTotal), nil)
 	case stopped && prog.newParts == 0:
 		return prog, transient("DeadlineExceeded", fmt.Sprintf(
 			"no part could be copied before the Lambda deadline minus the %s margin (%d of %d parts done); stopped", r.margin(), prog.partsDone, prog.partsTotal), nil)
@@ -142,7 +139,7 @@ func (r *copyRun) complete(src sourceObject, parts []types.CompletedPart, mean t
 	defer cancel()
 	out, err := r.completeUpload(finishCtx, in)
 	if err != nil {
-		if r.req.Resumable && finishCtx.Err() != nil && r.ctx.Err() == nil && prog.newParts > 0 {
+		if finishCtx.Err() != nil && r.ctx.Err() == nil && prog.newParts > 0 {
 			// Should S3 have completed it after all, the next pass finds
 			// the upload gone (NoSuchUpload) and copies again.
 			r.logger().WarnContext(r.ctx, "CompleteMultipartUpload did not finish before the copy deadline; pausing for the next pass",
@@ -237,8 +234,8 @@ func (r *copyRun) sourceTagging(src sourceObject) (*string, error) {
 }
 
 // resumeUpload returns the parts of the token's upload that match the plan.
-// It lets go of the upload (aborting it) when the source changed, the part
-// size differs or is not carried, or it is gone; the copy starts anew.
+// It lets go of the upload (aborting it) when the source changed or the
+// token has another part size, or when it is gone; the copy starts anew.
 func (r *copyRun) resumeUpload(src sourceObject, partSize int64, plan []partRange, fullChecksum bool) (map[int32]types.CompletedPart, error) {
 	if r.uploadID == "" {
 		return nil, nil
@@ -252,14 +249,14 @@ func (r *copyRun) resumeUpload(src sourceObject, partSize int64, plan []partRang
 			"source_etag", etag, "upload_source_etag", tok.SourceETag)
 		r.drop()
 		return nil, nil
-	case tok.SourceVersionID != "" && tok.SourceVersionID != version:
+	case tok.SourceVersionID != version:
 		log.WarnContext(r.ctx, "the source is another version than the one the multipart upload copies; aborting it and starting over",
 			"source_version_id", version, "upload_source_version_id", tok.SourceVersionID)
 		r.drop()
 		return nil, nil
 	case tok.PartSize != partSize:
 		// A part of the same number and size may hold other bytes.
-		log.WarnContext(r.ctx, "the multipart upload was planned with another part size (or the token does not say); aborting it and starting over",
+		log.WarnContext(r.ctx, "the multipart upload was planned with another part size; aborting it and starting over",
 			"part_size", partSize, "upload_part_size", tok.PartSize)
 		r.drop()
 		return nil, nil

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -32,6 +33,12 @@ func (f *fakeS3) partNumbers() []int32 {
 // the next invocation with the token copies only the missing parts and
 // completes.
 func TestCopyPausesThenResumes(t *testing.T) {
+	// The bubble's fake clock runs the parts, deadlines and the copier's
+	// clock, so the pass copies exactly the parts the schedule allows.
+	synctest.Test(t, testCopyPausesThenResumes)
+}
+
+func testCopyPausesThenResumes(t *testing.T) {
 	f := newFakeS3("restore", "archive")
 	data := pattern(50 * MiB) // 10 parts of 5 MiB
 	f.put("restore", "big", data, s3.HeadObjectOutput{Metadata: map[string]string{"granule": "G1"}})
@@ -41,11 +48,12 @@ func TestCopyPausesThenResumes(t *testing.T) {
 	cfg.Concurrency = 2
 	cfg.DeadlineMargin = MinDeadlineMargin
 	a := NewArchiveCopier(f, cfg)
-	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive", Resumable: true}
+	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"}
 
-	// 10 parts, 2 at a time, 300 ms each: at least 1.5 s; the copy gets
-	// 2 s but starts a part only if it would end a second (the finish
-	// reserve) before that, so it copies some parts (about 6) and stops.
+	// 10 parts, 2 at a time, 300 ms each: 1.5 s; the copy gets 2 s but
+	// starts a part only if it would end a second (the finish reserve)
+	// before that: parts 5 and 6 start at 0.6 s (0.6 + 0.3 + 1 < 2), none
+	// at 0.9 s, so it copies 6 parts and stops at 0.9 s.
 	const window = 2000 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), MinDeadlineMargin+window)
 	defer cancel()
@@ -55,8 +63,8 @@ func TestCopyPausesThenResumes(t *testing.T) {
 	if err != nil {
 		t.Fatalf("first invocation: %v", err)
 	}
-	if first.Complete || first.PartsDone < 1 || first.PartsDone >= 10 {
-		t.Fatalf("first outcome = %+v, want incomplete with some of the 10 parts done", first)
+	if first.Complete || first.PartsDone != 6 {
+		t.Fatalf("first outcome = %+v, want incomplete with 6 of the 10 parts done", first)
 	}
 	wantFirst := contract.CopyOutcome{TargetBucket: "archive", TargetKey: "big", Bytes: 50 * MiB, Multipart: true, Parts: 10,
 		UploadID: "upload-1", SourceETag: fmt.Sprintf(`"etag-%d"`, 50*MiB),
@@ -64,8 +72,8 @@ func TestCopyPausesThenResumes(t *testing.T) {
 	if diff := cmp.Diff(wantFirst, first, cmpopts.IgnoreFields(contract.CopyOutcome{}, "DurationMS")); diff != "" {
 		t.Errorf("first outcome (-want +got):\n%s", diff)
 	}
-	if elapsed > window+time.Second {
-		t.Errorf("first invocation returned after %s; it should stop at the copy deadline (%s) at the latest", elapsed, window)
+	if elapsed != 900*time.Millisecond {
+		t.Errorf("first invocation returned after %s, want 0.9 s: when its last parts ended, before the copy deadline (%s)", elapsed, window)
 	}
 	if calls := strings.Join(f.callList(), " "); strings.Contains(calls, "Abort") || strings.Contains(calls, "Complete") {
 		t.Errorf("a paused copy aborted or completed its upload: %s", calls)
@@ -160,12 +168,6 @@ func TestCopyResume(t *testing.T) {
 			wantParts:  []int32{3, 5, 6},
 		},
 		{
-			name:       "token without a version (a definition from before it was carried): resumed",
-			token:      contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, PartSize: 5 * MiB},
-			sourceHead: s3.HeadObjectOutput{VersionId: aws.String("v2")},
-			wantParts:  []int32{3, 5, 6},
-		},
-		{
 			name:       "source is another version, same ETag: old upload aborted, a new one",
 			token:      contract.CopyRequest{UploadID: "upload-old", SourceETag: etag, SourceVersionID: "v1", PartSize: 5 * MiB},
 			sourceHead: s3.HeadObjectOutput{VersionId: aws.String("v2")},
@@ -192,13 +194,6 @@ func TestCopyResume(t *testing.T) {
 					1: data[0 : 3*MiB], 2: data[3*MiB : 6*MiB], 6: data[15*MiB : 18*MiB],
 				}
 			},
-			wantParts:  []int32{1, 2, 3, 4, 5, 6},
-			wantCreate: 1,
-			wantAbort:  true,
-		},
-		{
-			name:       "token without part size: cannot be trusted, old upload aborted, a new one",
-			token:      contract.CopyRequest{UploadID: "upload-old", SourceETag: etag},
 			wantParts:  []int32{1, 2, 3, 4, 5, 6},
 			wantCreate: 1,
 			wantAbort:  true,
@@ -363,7 +358,6 @@ func TestCopyResume(t *testing.T) {
 			}
 			req := tc.token
 			req.SourceBucket, req.SourceKey, req.TargetBucket = "restore", "big", "archive"
-			req.Resumable = true
 			out, err := NewArchiveCopier(f, cfg).Copy(ctx, req)
 
 			if tc.wantErr == "" {
@@ -433,16 +427,20 @@ func TestCopyKeepsTimeToFinish(t *testing.T) {
 		window        time.Duration // copy time before the margin
 		wantErr       string        // "Transient Code"; "" no error
 		wantComplete  bool
+		wantPartsDone int  // parts the upload holds when the call returns without error
 		wantKept      bool // the upload is still open after the call
 	}{
 		{
-			// Without the reserve the 4th part starts at 0.9 s (ends 1.2 s
-			// < 1.3 s) and Complete has 0.1 s for its 0.5 s: it fails.
+			// With the reserve (1 s) no part starts after the first (0.3 s
+			// + 0.3 s + 1 s is past 1.3 s): paused with 1 part. Without it
+			// the 4th part starts at 0.9 s (ends 1.2 s < 1.3 s) and
+			// Complete has 0.1 s for its 0.5 s: it fails.
 			name:          "a part that would leave no time to complete is not started",
 			concurrency:   1,
 			delay:         300 * time.Millisecond,
 			completeDelay: 500 * time.Millisecond,
 			window:        1300 * time.Millisecond,
+			wantPartsDone: 1,
 			wantKept:      true,
 		},
 		{
@@ -454,6 +452,7 @@ func TestCopyKeepsTimeToFinish(t *testing.T) {
 			completeDelay: 500 * time.Millisecond,
 			window:        2000 * time.Millisecond,
 			wantComplete:  true,
+			wantPartsDone: 4,
 		},
 		{
 			name:          "resumed: Complete out of time after progress pauses with the token",
@@ -462,6 +461,7 @@ func TestCopyKeepsTimeToFinish(t *testing.T) {
 			concurrency:   2,
 			completeDelay: time.Hour,
 			window:        300 * time.Millisecond,
+			wantPartsDone: 4,
 			wantKept:      true,
 		},
 		{
@@ -476,83 +476,75 @@ func TestCopyKeepsTimeToFinish(t *testing.T) {
 		},
 	}
 	for _, tc := range tests {
+		// In a synctest bubble the fake's part and Complete durations, the
+		// deadlines and the copier's clock are all the bubble's fake time:
+		// the outcome does not depend on the machine's speed or load.
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFakeS3("restore", "archive")
-			f.put("restore", "big", data, s3.HeadObjectOutput{})
-			if tc.held != nil {
-				up := &fakeUpload{bucket: "archive", key: "big", create: &s3.CreateMultipartUploadInput{}, parts: map[int32][]byte{}}
-				for _, n := range tc.held {
-					up.parts[n] = data[int(n-1)*5*MiB : int(n)*5*MiB]
+			synctest.Test(t, func(t *testing.T) {
+				f := newFakeS3("restore", "archive")
+				f.put("restore", "big", data, s3.HeadObjectOutput{})
+				if tc.held != nil {
+					up := &fakeUpload{bucket: "archive", key: "big", create: &s3.CreateMultipartUploadInput{}, parts: map[int32][]byte{}}
+					for _, n := range tc.held {
+						up.parts[n] = data[int(n-1)*5*MiB : int(n)*5*MiB]
+					}
+					f.uploads["upload-old"] = up
 				}
-				f.uploads["upload-old"] = up
-			}
-			f.delay, f.completeDelay = tc.delay, tc.completeDelay
-			cfg := testConfig()
-			cfg.Concurrency = tc.concurrency
-			cfg.DeadlineMargin = MinDeadlineMargin
-			ctx, cancel := context.WithTimeout(context.Background(), MinDeadlineMargin+tc.window)
-			defer cancel()
-			req := tc.token
-			req.SourceBucket, req.SourceKey, req.TargetBucket = "restore", "big", "archive"
-			req.Resumable = true
-			out, err := NewArchiveCopier(f, cfg).Copy(ctx, req)
+				f.delay, f.completeDelay = tc.delay, tc.completeDelay
+				cfg := testConfig()
+				cfg.Concurrency = tc.concurrency
+				cfg.DeadlineMargin = MinDeadlineMargin
+				ctx, cancel := context.WithTimeout(context.Background(), MinDeadlineMargin+tc.window)
+				defer cancel()
+				req := tc.token
+				req.SourceBucket, req.SourceKey, req.TargetBucket = "restore", "big", "archive"
+				out, err := NewArchiveCopier(f, cfg).Copy(ctx, req)
 
-			var got string
-			var te *TransientCopyError
-			if errors.As(err, &te) {
-				got = "Transient " + te.Code
-			} else if err != nil {
-				got = err.Error()
-			}
-			if got != tc.wantErr {
-				t.Fatalf("err = %v, want %q", err, tc.wantErr)
-			}
-			if err == nil {
-				if out.Complete != tc.wantComplete {
-					t.Errorf("outcome = %+v, want complete %v", out, tc.wantComplete)
+				var got string
+				var te *TransientCopyError
+				if errors.As(err, &te) {
+					got = "Transient " + te.Code
+				} else if err != nil {
+					got = err.Error()
 				}
-				if !out.Complete && (out.UploadID == "" || out.SourceETag != etag) {
-					t.Errorf("paused outcome = %+v, want its resume token", out)
+				if got != tc.wantErr {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
 				}
-				if out.Complete && f.object("archive", "big") == nil {
-					t.Errorf("complete, but no archive object")
+				if err == nil {
+					if out.Complete != tc.wantComplete || out.PartsDone != tc.wantPartsDone {
+						t.Errorf("outcome = %+v, want complete %v with %d parts done", out, tc.wantComplete, tc.wantPartsDone)
+					}
+					if !out.Complete && (out.UploadID == "" || out.SourceETag != etag) {
+						t.Errorf("paused outcome = %+v, want its resume token", out)
+					}
+					if out.Complete && f.object("archive", "big") == nil {
+						t.Errorf("complete, but no archive object")
+					}
 				}
-			}
-			if calls := strings.Join(f.callList(), " "); strings.Contains(calls, "Abort") {
-				t.Errorf("the upload was aborted: %s", calls)
-			}
-			if open := len(f.uploads) == 1; open != tc.wantKept {
-				t.Errorf("upload open = %v, want %v", open, tc.wantKept)
-			}
+				if calls := strings.Join(f.callList(), " "); strings.Contains(calls, "Abort") {
+					t.Errorf("the upload was aborted: %s", calls)
+				}
+				if open := len(f.uploads) == 1; open != tc.wantKept {
+					t.Errorf("upload open = %v, want %v", open, tc.wantKept)
+				}
+			})
 		})
 	}
 }
 
-// TestCopyResumableOnlyWhenAsked: a copy that cannot finish before its
-// deadline pauses (complete false, token, upload kept) only when the
-// request is Resumable. Without it (an execution of a definition from
-// before the resumable copy, which records any success as complete) it
-// fails as TransientCopyError DeadlineExceeded and aborts its upload, and
-// never returns an unfinished outcome without an error.
-func TestCopyResumableOnlyWhenAsked(t *testing.T) {
+// TestCopyPausesOutOfTime: a copy that cannot finish before its deadline,
+// whether its parts or its CompleteMultipartUpload run out of time, pauses
+// (complete false, a token, the upload kept) instead of failing.
+func TestCopyPausesOutOfTime(t *testing.T) {
 	data := pattern(20 * MiB) // 4 parts of 5 MiB
 	tests := []struct {
 		name          string
-		resumable     bool
 		delay         time.Duration
 		completeDelay time.Duration
 		window        time.Duration
-		wantErr       string
-		wantPaused    bool
 	}{
-		{name: "resumable: parts out of time pause", resumable: true,
-			delay: 300 * time.Millisecond, window: 1300 * time.Millisecond, wantPaused: true},
-		{name: "not resumable: parts out of time fail, upload aborted",
-			delay: 300 * time.Millisecond, window: 1300 * time.Millisecond, wantErr: "Transient DeadlineExceeded"},
-		{name: "resumable: Complete out of time pauses", resumable: true,
-			completeDelay: time.Hour, window: 300 * time.Millisecond, wantPaused: true},
-		{name: "not resumable: Complete out of time fails, upload aborted",
-			completeDelay: time.Hour, window: 300 * time.Millisecond, wantErr: "Transient DeadlineExceeded"},
+		{name: "parts out of time", delay: 300 * time.Millisecond, window: 1300 * time.Millisecond},
+		{name: "Complete out of time", completeDelay: time.Hour, window: 300 * time.Millisecond},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -564,27 +556,16 @@ func TestCopyResumableOnlyWhenAsked(t *testing.T) {
 			cfg.DeadlineMargin = MinDeadlineMargin
 			ctx, cancel := context.WithTimeout(context.Background(), MinDeadlineMargin+tc.window)
 			defer cancel()
-			req := contract.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive", Resumable: tc.resumable}
+			req := contract.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"}
 			out, err := NewArchiveCopier(f, cfg).Copy(ctx, req)
-
-			var got string
-			var te *TransientCopyError
-			if errors.As(err, &te) {
-				got = "Transient " + te.Code
-				if !strings.Contains(te.Message, "multipart upload upload-1 aborted") {
-					t.Errorf("message %q does not say the upload was aborted", te.Message)
-				}
-			} else if err != nil {
-				got = err.Error()
+			if err != nil {
+				t.Fatal(err)
 			}
-			if got != tc.wantErr {
-				t.Fatalf("err = %v, want %q", err, tc.wantErr)
+			if out.Complete || out.UploadID != "upload-1" {
+				t.Errorf("outcome = %+v, want paused with upload-1's token", out)
 			}
-			if paused := err == nil && !out.Complete && out.UploadID == "upload-1"; paused != tc.wantPaused {
-				t.Errorf("outcome = %+v, paused = %v, want %v", out, paused, tc.wantPaused)
-			}
-			if open := len(f.uploads) == 1; open != tc.wantPaused {
-				t.Errorf("upload open = %v, want %v (kept only when paused)", open, tc.wantPaused)
+			if len(f.uploads) != 1 {
+				t.Errorf("%d uploads open, want the paused one", len(f.uploads))
 			}
 			if f.object("archive", "big") != nil {
 				t.Errorf("an archive object exists, though the copy did not finish")

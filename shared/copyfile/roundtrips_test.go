@@ -175,7 +175,7 @@ func TestCopyRoundTrips(t *testing.T) {
 	cfg.Concurrency = 4
 	tr := newTracedS3(f)
 	out, err := NewArchiveCopier(tr, cfg).Copy(context.Background(), contract.CopyRequest{
-		SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive", Size: size, Resumable: true,
+		SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive", Size: size,
 	})
 	if err != nil {
 		t.Fatal(err)

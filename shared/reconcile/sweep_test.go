@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
@@ -166,23 +167,23 @@ func (w *world) runningRestore(key string) {
 	}
 }
 
-func (w *world) insert(key, status string, age time.Duration, mod func(*requeststatus.JobRow)) requeststatus.JobRow {
+func (w *world) insert(key, status string, age time.Duration, mod func(*jobseed.Row)) jobseed.Row {
 	w.t.Helper()
 	t := time.Now().Add(-age).UTC().Truncate(time.Microsecond)
-	job := requeststatus.JobRow{ObjectKey: key, JobStatus: status, ArchiveBucketDest: archiveBucket, RequestTime: t, LastUpdateTime: t}
+	job := jobseed.Row{ObjectKey: key, JobStatus: status, ArchiveBucketDest: archiveBucket, RequestTime: t, LastUpdateTime: t}
 	if mod != nil {
 		mod(&job)
 	}
-	job, err := requeststatus.InsertJob(w.ctx, w.db, job)
+	job, err := jobseed.Insert(w.ctx, w.db, job)
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	return job
 }
 
-func (w *world) row(id string) requeststatus.JobRow {
+func (w *world) row(id string) jobseed.Row {
 	w.t.Helper()
-	r, err := requeststatus.ReadJob(w.ctx, w.db, id)
+	r, err := jobseed.Read(w.ctx, w.db, id)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -207,7 +208,7 @@ func TestSweepClassifiesAndActs(t *testing.T) {
 	w.restore("restored.dat", 2)
 	restored := w.insert("restored.dat", "inprogress", 3*time.Hour, nil)
 	w.put(otherRestore, "elsewhere.dat", s3types.StorageClassStandard)
-	elsewhere := w.insert("elsewhere.dat", "inprogress", 4*time.Hour, func(j *requeststatus.JobRow) { j.RestoreBucketDest = otherRestore })
+	elsewhere := w.insert("elsewhere.dat", "inprogress", 4*time.Hour, func(j *jobseed.Row) { j.RestoreBucketDest = otherRestore })
 
 	w.put(restoreBucket, "never.dat", s3types.StorageClassDeepArchive)
 	never := w.insert("never.dat", "inprogress", 2*time.Hour, nil)
@@ -254,14 +255,14 @@ func TestSweepClassifiesAndActs(t *testing.T) {
 		t.Errorf("files in the executions' events (-want +got):\n%s", diff)
 	}
 
-	for _, j := range []requeststatus.JobRow{standard, restored, elsewhere} {
+	for _, j := range []jobseed.Row{standard, restored, elsewhere} {
 		got := w.row(j.RequestID)
 		if got.JobStatus != "inprogress" || !strings.HasPrefix(got.ErrMsg, reconcile.MarkStarted) || !got.LastUpdateTime.After(j.LastUpdateTime) {
 			t.Errorf("%s: row %s %q updated %v, want inprogress, claimed by the sweep", j.ObjectKey, got.JobStatus, got.ErrMsg, got.LastUpdateTime)
 		}
 	}
 	for _, c := range []struct {
-		job  requeststatus.JobRow
+		job  jobseed.Row
 		want []string
 	}{
 		{never, []string{"archived in DEEP_ARCHIVE and not restored", "s3://" + restoreBucket + "/never.dat", "request the restore again"}},
@@ -278,7 +279,7 @@ func TestSweepClassifiesAndActs(t *testing.T) {
 			}
 		}
 	}
-	for _, j := range []requeststatus.JobRow{running, done, fresh} {
+	for _, j := range []jobseed.Row{running, done, fresh} {
 		if diff := cmp.Diff(j, w.row(j.RequestID)); diff != "" {
 			t.Errorf("%s changed (-before +after):\n%s", j.ObjectKey, diff)
 		}

@@ -148,6 +148,28 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+// Env renders c as the environment ConfigFromEnv reads, so that
+// ConfigFromEnv(c.Env()) gives c back (the CDK app deploys request-status
+// with it). An empty DatabaseURL or SSLRootCert is left out.
+func (c Config) Env() map[string]string {
+	env := map[string]string{
+		EnvDatabasePort:      strconv.Itoa(c.Port),
+		EnvDatabaseName:      c.Name,
+		EnvDatabaseUser:      c.User,
+		EnvHostParameter:     c.HostParameter,
+		EnvPasswordParameter: c.PasswordParameter,
+		EnvSSLMode:           c.SSLMode,
+		EnvMaxConns:          strconv.FormatInt(int64(c.MaxConns), 10),
+	}
+	if c.DatabaseURL != "" {
+		env[EnvDatabaseURL] = c.DatabaseURL
+	}
+	if c.SSLRootCert != "" {
+		env[EnvSSLRootCert] = c.SSLRootCert
+	}
+	return env
+}
+
 // UsesSSM reports whether PoolConfig will read SSM Parameter Store.
 func (c Config) UsesSSM() bool { return c.DatabaseURL == "" }
 

@@ -3,6 +3,7 @@ package requeststatus
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -287,6 +288,53 @@ func TestPoolConfigMaxConnIdleTime(t *testing.T) {
 			}
 			if cfg.MaxConnIdleTime != tc.want {
 				t.Errorf("MaxConnIdleTime = %v, want %v", cfg.MaxConnIdleTime, tc.want)
+			}
+		})
+	}
+}
+
+// TestConfigEnvRoundTrip: a Config rendered by Env reads back as itself, so
+// the CDK app (which deploys cfg.Env()) and the Lambda agree on every setting.
+func TestConfigEnvRoundTrip(t *testing.T) {
+	all := Config{
+		DatabaseURL:       "postgres://u@db.example:5433/x?sslmode=require",
+		Port:              6543,
+		Name:              "archive db",
+		User:              "copier",
+		HostParameter:     "/dr/host",
+		PasswordParameter: "/dr/password",
+		SSLMode:           "verify-ca",
+		SSLRootCert:       "certs/aws-rds-ca-bundle.pem",
+		MaxConns:          7,
+	}
+	// A field added to Config without a variable in Env fails here once it
+	// is set in all.
+	zero, set := reflect.ValueOf(Config{}), reflect.ValueOf(all)
+	for i := range zero.NumField() {
+		if set.Field(i).IsZero() {
+			t.Errorf("all.%s is empty: set it so the round trip covers it", zero.Type().Field(i).Name)
+		}
+	}
+	deployed := Config{
+		Port: DefaultPort, Name: "disaster_recovery", User: "druser",
+		HostParameter: DefaultHostParameter, PasswordParameter: DefaultPasswordParameter,
+		SSLMode: DefaultSSLMode, MaxConns: 1,
+	}
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"as the CDK app deploys it", deployed},
+		{"every setting", all},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := tc.cfg.Env()
+			got, err := ConfigFromEnv(func(k string) string { return env[k] })
+			if err != nil {
+				t.Fatalf("ConfigFromEnv(Env()): %v (env %v)", err, env)
+			}
+			if diff := cmp.Diff(tc.cfg, got); diff != "" {
+				t.Errorf("ConfigFromEnv(cfg.Env()) differs from cfg (-cfg +got):\n%s", diff)
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 )
 
@@ -39,18 +40,18 @@ func testPool(t testing.TB) *pgxpool.Pool {
 }
 
 // mustInsert seeds a job and returns it as inserted.
-func mustInsert(t testing.TB, db DB, job JobRow) JobRow {
+func mustInsert(t testing.TB, db DB, job jobseed.Row) jobseed.Row {
 	t.Helper()
-	got, err := InsertJob(context.Background(), db, job)
+	got, err := jobseed.Insert(context.Background(), db, job)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return got
 }
 
-func mustRead(t testing.TB, db DB, requestID string) JobRow {
+func mustRead(t testing.TB, db DB, requestID string) jobseed.Row {
 	t.Helper()
-	got, err := ReadJob(context.Background(), db, requestID)
+	got, err := jobseed.Read(context.Background(), db, requestID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -99,6 +99,12 @@ func (e *InvalidStatusRequestError) Error() string {
 	return "invalid request-status input: " + e.Reason
 }
 
+func (*NoOpenJobError) routed()            {}
+func (*DatabaseUnavailableError) routed()  {}
+func (*StatusUpdateError) routed()         {}
+func (*DatabaseError) routed()             {}
+func (*InvalidStatusRequestError) routed() {}
+
 // classify turns an error from pgx into *DatabaseUnavailableError when
 // retrying may succeed, else into *DatabaseError. op describes the operation
 // for the message.

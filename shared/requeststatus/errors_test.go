@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 func TestClassify(t *testing.T) {
@@ -86,5 +88,33 @@ func TestErrorMessages(t *testing.T) {
 		if got := tc.err.Error(); got != tc.want {
 			t.Errorf("%T.Error() = %q, want %q", tc.err, got, tc.want)
 		}
+	}
+}
+
+// routable returns the outermost routed error, unwrapped, whatever wraps
+// it; an error of no routed type is a DatabaseError.
+func TestRoutable(t *testing.T) {
+	noJob := &NoOpenJobError{Key: "k"}
+	inner := &DatabaseError{Op: "query", Err: errors.New("28P01")}
+	outer := &DatabaseUnavailableError{Op: "password rotated?", Err: inner}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"wrapped", fmt.Errorf("find: %w", noJob), "NoOpenJobError"},
+		{"routed inside routed: the outermost", fmt.Errorf("x: %w", outer), "DatabaseUnavailableError"},
+		{"not routed", errors.New("boom"), "DatabaseError"},
+	} {
+		got := routable(tc.err)
+		if name := contract.ErrorType(got); name != tc.want {
+			t.Errorf("%s: routable(%v) is a %s, want %s", tc.name, tc.err, name, tc.want)
+		}
+		if !errors.Is(got, tc.err) && !errors.Is(tc.err, got) {
+			t.Errorf("%s: routable(%v) = %v lost the error", tc.name, tc.err, got)
+		}
+	}
+	if routable(nil) != nil {
+		t.Error("routable(nil) is not nil")
 	}
 }

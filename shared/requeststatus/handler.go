@@ -157,31 +157,21 @@ func validate(req contract.StatusRequest) error {
 	return nil
 }
 
-// routable returns the routed error type inside err, unwrapped, so the Lambda
-// runtime reports its name; an error of no routed type becomes a
-// *DatabaseError.
+// routedError is one of the errors Step Functions routes on (errors.go).
+type routedError interface {
+	error
+	routed()
+}
+
+// routable returns the outermost routed error in err, unwrapped, so the
+// Lambda runtime reports its name; any other error becomes a *DatabaseError.
 func routable(err error) error {
-	if err == nil {
-		return nil
-	}
-	var (
-		invalid     *InvalidStatusRequestError
-		noJob       *NoOpenJobError
-		unavailable *DatabaseUnavailableError
-		update      *StatusUpdateError
-		dbErr       *DatabaseError
-	)
+	var r routedError
 	switch {
-	case errors.As(err, &invalid):
-		return invalid
-	case errors.As(err, &noJob):
-		return noJob
-	case errors.As(err, &unavailable):
-		return unavailable
-	case errors.As(err, &update):
-		return update
-	case errors.As(err, &dbErr):
-		return dbErr
+	case err == nil:
+		return nil
+	case errors.As(err, &r):
+		return r
 	}
 	return &DatabaseError{Op: "request status", Err: err}
 }

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -26,6 +27,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
@@ -249,8 +251,14 @@ func TestLazyPoolPermanentSSMFailure(t *testing.T) {
 	}
 }
 
-// Concurrent first calls read SSM once and share one pool.
+// Concurrent first calls read SSM once and share one pool. In a synctest
+// bubble, synctest.Wait returns once every caller is blocked, so they all
+// pile up behind the first SSM read whatever the machine's speed.
 func TestLazyPoolConcurrentFirstCalls(t *testing.T) {
+	synctest.Test(t, testLazyPoolConcurrentFirstCalls)
+}
+
+func testLazyPoolConcurrentFirstCalls(t *testing.T) {
 	params := &scriptedParameters{values: lazyValues(), started: make(chan string, 100), release: make(chan struct{})}
 	lp := NewLazyPool(lazyConfig(), params, slog.New(slog.DiscardHandler))
 	t.Cleanup(lp.Close)
@@ -262,8 +270,11 @@ func TestLazyPoolConcurrentFirstCalls(t *testing.T) {
 	for i := range callers {
 		wg.Go(func() { pools[i], errs[i] = lp.Pool(context.Background()) })
 	}
-	<-params.started // one caller is reading SSM; give the others time to pile up
-	time.Sleep(50 * time.Millisecond)
+	<-params.started // one caller is reading SSM
+	synctest.Wait()  // every other caller is blocked behind it
+	if n := len(params.started); n != 0 {
+		t.Errorf("%d more SSM reads started while the first was held, want none", n)
+	}
 	close(params.release)
 	wg.Wait()
 
@@ -336,7 +347,7 @@ func TestSSMTransient(t *testing.T) {
 func TestLazyPoolOnPostgres(t *testing.T) {
 	url := pgtest.URL(t)
 	pool := testPool(t)
-	job := mustInsert(t, pool, JobRow{ObjectKey: "a.txt", ArchiveBucketDest: "archive"})
+	job := mustInsert(t, pool, jobseed.Row{ObjectKey: "a.txt", ArchiveBucketDest: "archive"})
 	schema := pool.Config().ConnConfig.RuntimeParams["search_path"]
 
 	cc, err := pgx.ParseConfig(url)

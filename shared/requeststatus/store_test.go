@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
@@ -57,7 +58,7 @@ func TestFindOpenJob(t *testing.T) {
 	}
 	for key, rows := range seed {
 		for _, r := range rows {
-			mustInsert(t, pool, JobRow{RequestID: r.id, ObjectKey: key, JobStatus: r.status,
+			mustInsert(t, pool, jobseed.Row{RequestID: r.id, ObjectKey: key, JobStatus: r.status,
 				ArchiveBucketDest: r.archive, RequestTime: base, LastUpdateTime: base.Add(r.updated)})
 		}
 	}
@@ -94,9 +95,18 @@ func TestFindOpenJob(t *testing.T) {
 		})
 	}
 
+	// The hostile key dropped no rows: every seeded row (and the
+	// NULL-status one) is still there.
+	seeded := 1
+	for _, rows := range seed {
+		seeded += len(rows)
+	}
 	var n int
 	if err := pool.QueryRow(ctx, "SELECT count(*) FROM request_status").Scan(&n); err != nil {
 		t.Fatalf("request_status after the hostile key: %v", err)
+	}
+	if n != seeded {
+		t.Errorf("request_status holds %d rows after the lookups, want the %d seeded", n, seeded)
 	}
 }
 
@@ -120,40 +130,47 @@ func TestRecordOutcome(t *testing.T) {
 	}
 	tests := []struct {
 		name       string
-		seed       JobRow // ObjectKey set from the name; RequestID generated
-		requestID  string // "" means the seeded row's id
-		key        string // "" means the seeded row's key
+		seed       jobseed.Row // ObjectKey set from the name; RequestID generated
+		requestID  string      // "" means the seeded row's id
+		key        string      // "" means the seeded row's key
 		copyErr    *contract.StateError
 		wantStatus string
-		wantErr    string // %T of the error, "" for none
-		wantRow    JobRow // JobStatus and ErrMsg of the row afterwards
-		wantTouch  bool   // last_update_time moved to now()
+		wantErr    string      // %T of the error, "" for none
+		wantRow    jobseed.Row // JobStatus and ErrMsg of the row afterwards
+		wantTouch  bool        // last_update_time moved to now()
+		nullStatus bool        // job_status set to NULL after seeding (the column allows it)
 	}{
-		{name: "inprogress then success", seed: JobRow{JobStatus: "inprogress"},
-			wantStatus: "complete", wantRow: JobRow{JobStatus: "complete"}, wantTouch: true},
-		{name: "inprogress then error", seed: JobRow{JobStatus: "inprogress"}, copyErr: copyErr,
-			wantStatus: "error", wantRow: JobRow{JobStatus: "error", ErrMsg: "copy s/a.txt: NoSuchKey: it's gone"}, wantTouch: true},
-		{name: "error with a bare cause", seed: JobRow{JobStatus: "inprogress"},
+		// The original's rows may hold NULL: NULL is not 'complete', so an
+		// error is recorded (a plain <> 'complete' would skip the row).
+		{name: "NULL status then error", nullStatus: true, copyErr: copyErr,
+			wantStatus: "error", wantRow: jobseed.Row{JobStatus: "error", ErrMsg: "copy s/a.txt: NoSuchKey: it's gone"}, wantTouch: true},
+		{name: "NULL status then success", nullStatus: true,
+			wantStatus: "complete", wantRow: jobseed.Row{JobStatus: "complete"}, wantTouch: true},
+		{name: "inprogress then success", seed: jobseed.Row{JobStatus: "inprogress"},
+			wantStatus: "complete", wantRow: jobseed.Row{JobStatus: "complete"}, wantTouch: true},
+		{name: "inprogress then error", seed: jobseed.Row{JobStatus: "inprogress"}, copyErr: copyErr,
+			wantStatus: "error", wantRow: jobseed.Row{JobStatus: "error", ErrMsg: "copy s/a.txt: NoSuchKey: it's gone"}, wantTouch: true},
+		{name: "error with a bare cause", seed: jobseed.Row{JobStatus: "inprogress"},
 			copyErr:    &contract.StateError{Error: "States.Timeout", Cause: "task timed out"},
-			wantStatus: "error", wantRow: JobRow{JobStatus: "error", ErrMsg: "task timed out"}, wantTouch: true},
-		{name: "error without any message", seed: JobRow{JobStatus: "inprogress"}, copyErr: &contract.StateError{},
-			wantStatus: "error", wantRow: JobRow{JobStatus: "error", ErrMsg: "copy failed without an error message"}, wantTouch: true},
-		{name: "error then success clears err_msg", seed: JobRow{JobStatus: "error", ErrMsg: "earlier failure"},
-			wantStatus: "complete", wantRow: JobRow{JobStatus: "complete"}, wantTouch: true},
-		{name: "error then error", seed: JobRow{JobStatus: "error", ErrMsg: "earlier failure"}, copyErr: copyErr,
-			wantStatus: "error", wantRow: JobRow{JobStatus: "error", ErrMsg: "copy s/a.txt: NoSuchKey: it's gone"}, wantTouch: true},
-		{name: "complete then error is not downgraded", seed: JobRow{JobStatus: "complete"}, copyErr: copyErr,
-			wantStatus: "complete", wantRow: JobRow{JobStatus: "complete"}, wantTouch: false},
-		{name: "complete then success", seed: JobRow{JobStatus: "complete"},
-			wantStatus: "complete", wantRow: JobRow{JobStatus: "complete"}, wantTouch: true},
-		{name: "hostile key", seed: JobRow{ObjectKey: hostileKey}, copyErr: &contract.StateError{Cause: hostileKey},
-			wantStatus: "error", wantRow: JobRow{JobStatus: "error", ErrMsg: hostileKey}, wantTouch: true},
-		{name: "unknown request id", seed: JobRow{}, requestID: "00000000-0000-4000-8000-0000000000ff",
-			wantErr: "*requeststatus.StatusUpdateError", wantRow: JobRow{JobStatus: "inprogress"}},
-		{name: "malformed request id", seed: JobRow{}, requestID: "not-a-uuid'; --",
-			wantErr: "*requeststatus.StatusUpdateError", wantRow: JobRow{JobStatus: "inprogress"}},
-		{name: "request id of another key", seed: JobRow{}, key: "some/other/key",
-			wantErr: "*requeststatus.StatusUpdateError", wantRow: JobRow{JobStatus: "inprogress"}},
+			wantStatus: "error", wantRow: jobseed.Row{JobStatus: "error", ErrMsg: "task timed out"}, wantTouch: true},
+		{name: "error without any message", seed: jobseed.Row{JobStatus: "inprogress"}, copyErr: &contract.StateError{},
+			wantStatus: "error", wantRow: jobseed.Row{JobStatus: "error", ErrMsg: "copy failed without an error message"}, wantTouch: true},
+		{name: "error then success clears err_msg", seed: jobseed.Row{JobStatus: "error", ErrMsg: "earlier failure"},
+			wantStatus: "complete", wantRow: jobseed.Row{JobStatus: "complete"}, wantTouch: true},
+		{name: "error then error", seed: jobseed.Row{JobStatus: "error", ErrMsg: "earlier failure"}, copyErr: copyErr,
+			wantStatus: "error", wantRow: jobseed.Row{JobStatus: "error", ErrMsg: "copy s/a.txt: NoSuchKey: it's gone"}, wantTouch: true},
+		{name: "complete then error is not downgraded", seed: jobseed.Row{JobStatus: "complete"}, copyErr: copyErr,
+			wantStatus: "complete", wantRow: jobseed.Row{JobStatus: "complete"}, wantTouch: false},
+		{name: "complete then success", seed: jobseed.Row{JobStatus: "complete"},
+			wantStatus: "complete", wantRow: jobseed.Row{JobStatus: "complete"}, wantTouch: true},
+		{name: "hostile key", seed: jobseed.Row{ObjectKey: hostileKey}, copyErr: &contract.StateError{Cause: hostileKey},
+			wantStatus: "error", wantRow: jobseed.Row{JobStatus: "error", ErrMsg: hostileKey}, wantTouch: true},
+		{name: "unknown request id", seed: jobseed.Row{}, requestID: "00000000-0000-4000-8000-0000000000ff",
+			wantErr: "*requeststatus.StatusUpdateError", wantRow: jobseed.Row{JobStatus: "inprogress"}},
+		{name: "malformed request id", seed: jobseed.Row{}, requestID: "not-a-uuid'; --",
+			wantErr: "*requeststatus.StatusUpdateError", wantRow: jobseed.Row{JobStatus: "inprogress"}},
+		{name: "request id of another key", seed: jobseed.Row{}, key: "some/other/key",
+			wantErr: "*requeststatus.StatusUpdateError", wantRow: jobseed.Row{JobStatus: "inprogress"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,6 +180,11 @@ func TestRecordOutcome(t *testing.T) {
 			}
 			seed.ArchiveBucketDest, seed.RequestTime = "archive", base
 			job := mustInsert(t, pool, seed)
+			if tc.nullStatus {
+				if _, err := pool.Exec(ctx, "UPDATE request_status SET job_status = NULL WHERE request_id = $1", job.RequestID); err != nil {
+					t.Fatal(err)
+				}
+			}
 			requestID, key := job.RequestID, job.ObjectKey
 			if tc.requestID != "" {
 				requestID = tc.requestID
@@ -179,7 +201,7 @@ func TestRecordOutcome(t *testing.T) {
 				t.Errorf("RecordOutcome status = %q, want %q", status, tc.wantStatus)
 			}
 			row := mustRead(t, pool, job.RequestID)
-			if diff := cmp.Diff(tc.wantRow, JobRow{JobStatus: row.JobStatus, ErrMsg: row.ErrMsg}); diff != "" {
+			if diff := cmp.Diff(tc.wantRow, jobseed.Row{JobStatus: row.JobStatus, ErrMsg: row.ErrMsg}); diff != "" {
 				t.Errorf("row afterwards (-want +got):\n%s", diff)
 			}
 			if touched := row.LastUpdateTime.After(base); touched != tc.wantTouch {
@@ -205,7 +227,7 @@ func TestNoDowngradeSequenceAndRace(t *testing.T) {
 	store := NewStore(pool)
 	failed := &contract.StateError{Error: "PermanentCopyError", Cause: "late failure"}
 
-	job := mustInsert(t, pool, JobRow{ObjectKey: "dup.txt", ArchiveBucketDest: "archive"})
+	job := mustInsert(t, pool, jobseed.Row{ObjectKey: "dup.txt", ArchiveBucketDest: "archive"})
 	if s, err := store.RecordOutcome(ctx, job.RequestID, "dup.txt", nil); err != nil || s != StatusComplete {
 		t.Fatalf("record success: %q, %v", s, err)
 	}
@@ -222,7 +244,7 @@ func TestNoDowngradeSequenceAndRace(t *testing.T) {
 
 	// Successes and failures racing on one open job: once any success has
 	// committed, the row stays complete.
-	race := mustInsert(t, pool, JobRow{ObjectKey: "race.txt", ArchiveBucketDest: "archive"})
+	race := mustInsert(t, pool, jobseed.Row{ObjectKey: "race.txt", ArchiveBucketDest: "archive"})
 	var wg sync.WaitGroup
 	errs := make([]error, 16)
 	for i := range errs {
@@ -261,7 +283,7 @@ func TestDatabaseUnavailable(t *testing.T) {
 	store := NewStore(pool)
 
 	_, findErr := store.FindOpenJob(context.Background(), "a.txt")
-	_, recordErr := store.RecordOutcome(context.Background(), NewRequestID(), "a.txt", nil)
+	_, recordErr := store.RecordOutcome(context.Background(), jobseed.NewRequestID(), "a.txt", nil)
 	for name, err := range map[string]error{"FindOpenJob": findErr, "RecordOutcome": recordErr} {
 		var unavailable *DatabaseUnavailableError
 		if !errors.As(err, &unavailable) || err != error(unavailable) {
@@ -278,7 +300,7 @@ func TestDatabaseUnavailableAfterAdminShutdown(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := testPool(t)
-	job := mustInsert(t, pool, JobRow{ObjectKey: "terminated.txt", ArchiveBucketDest: "archive"})
+	job := mustInsert(t, pool, jobseed.Row{ObjectKey: "terminated.txt", ArchiveBucketDest: "archive"})
 
 	// A one-connection pool whose connection an administrator terminates.
 	cfg := pool.Config().Copy()
@@ -315,9 +337,9 @@ func TestDatabaseUnavailableTooManyConnections(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := testPool(t)
-	role := "requeststatus_nolimit_" + strings.ReplaceAll(NewRequestID()[:8], "-", "")
+	role := "requeststatus_nolimit_" + strings.ReplaceAll(jobseed.NewRequestID()[:8], "-", "")
 	if _, err := pool.Exec(ctx, "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN CONNECTION LIMIT 0"); err != nil {
-		t.Skipf("SKIPPED: cannot create a role to provoke too_many_connections: %v", err)
+		pgtest.Unavailable(t, fmt.Sprintf("cannot create a role to provoke too_many_connections (TEST_DATABASE_URL's user needs CREATEROLE): %v", err))
 	}
 	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), "DROP ROLE "+pgx.Identifier{role}.Sanitize()) })
 
@@ -339,7 +361,7 @@ func TestDatabaseUnavailableOnTimeout(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := testPool(t)
-	job := mustInsert(t, pool, JobRow{ObjectKey: "locked.txt", ArchiveBucketDest: "archive"})
+	job := mustInsert(t, pool, jobseed.Row{ObjectKey: "locked.txt", ArchiveBucketDest: "archive"})
 
 	// Another transaction holds the row, so the update waits past the timeout.
 	tx, err := pool.Begin(ctx)
@@ -358,17 +380,63 @@ func TestDatabaseUnavailableOnTimeout(t *testing.T) {
 		t.Fatalf("RecordOutcome on a locked row past its timeout: %T %v, want *DatabaseUnavailableError", err, err)
 	}
 
-	// Under a Lambda's deadline, the store gives up deadlineMargin before it,
-	// so the handler still returns its own error in time.
+	// Under a Lambda's deadline, the store's own deadline (see
+	// TestStoreDeadlineBeforeTheCallers) ends the wait too. How soon
+	// Postgres answers the cancel is the machine's business, so no
+	// wall-clock bound is asserted here.
 	store.QueryTimeout = time.Minute
 	lambdaCtx, cancel := context.WithTimeout(ctx, deadlineMargin+300*time.Millisecond)
 	defer cancel()
 	_, err = store.RecordOutcome(lambdaCtx, job.RequestID, "locked.txt", nil)
-	if !errors.As(err, &unavailable) {
-		t.Fatalf("RecordOutcome near the caller's deadline: %T %v, want *DatabaseUnavailableError", err, err)
+	if !errors.As(err, &unavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("RecordOutcome near the caller's deadline: %T %v, want *DatabaseUnavailableError with the deadline", err, err)
 	}
-	if lambdaCtx.Err() != nil {
-		t.Errorf("RecordOutcome returned after the caller's deadline; want %v before it", deadlineMargin)
+}
+
+// TestStoreDeadlineBeforeTheCallers: an operation's context ends
+// deadlineMargin before the caller's deadline (the Lambda's), or after
+// QueryTimeout when that comes first, so the handler returns its own error
+// in time. The deadlines are compared, not measured.
+func TestStoreDeadlineBeforeTheCallers(t *testing.T) {
+	caller := time.Now().Add(time.Hour)
+	for _, tc := range []struct {
+		name         string
+		queryTimeout time.Duration
+		callerLeft   time.Duration // 0: the caller has no deadline
+		want         func(opStart time.Time) time.Time
+	}{
+		{name: "caller's deadline less the margin", queryTimeout: 2 * time.Hour, callerLeft: time.Hour,
+			want: func(time.Time) time.Time { return caller.Add(-deadlineMargin) }},
+		{name: "no query timeout", callerLeft: time.Hour,
+			want: func(time.Time) time.Time { return caller.Add(-deadlineMargin) }},
+		{name: "query timeout first", queryTimeout: time.Minute, callerLeft: time.Hour,
+			want: func(start time.Time) time.Time { return start.Add(time.Minute) }},
+		{name: "no caller deadline", queryTimeout: time.Minute,
+			want: func(start time.Time) time.Time { return start.Add(time.Minute) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			if tc.callerLeft > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithDeadline(ctx, caller)
+				defer cancel()
+			}
+			s := &Store{QueryTimeout: tc.queryTimeout}
+			before := time.Now()
+			op, cancel := s.withTimeout(ctx)
+			defer cancel()
+			after := time.Now()
+			got, ok := op.Deadline()
+			if !ok {
+				t.Fatal("the operation has no deadline")
+			}
+			// withTimeout turns the deadline into a duration and back, so
+			// it may land as much later as the call took.
+			lo, hi := tc.want(before), tc.want(after).Add(after.Sub(before))
+			if got.Before(lo) || got.After(hi) {
+				t.Errorf("operation deadline %v, want %v (to %v)", got, lo, hi)
+			}
+		})
 	}
 }
 

@@ -1,32 +1,48 @@
-package requeststatus
+// Package jobseed writes and reads request_status rows the way the system
+// that files restore requests would, for tests and the local demo. The
+// Lambdas never create jobs, so this is not part of shared/requeststatus.
+package jobseed
 
 import (
 	"context"
 	"crypto/rand"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// JobRow is one row of request_status, for seeding jobs (tests, the local
-// runner) and reading them back. Empty strings are stored as NULL in the
+// StatusInProgress is the job_status a new job gets: requeststatus's
+// StatusInProgress (jobseed_test pins that they agree; importing requeststatus
+// here would keep its own tests from using this package).
+const StatusInProgress = "inprogress"
+
+// DB is what Insert and Read need: a *pgx.Conn, *pgxpool.Pool or pgx.Tx.
+type DB interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Row is one row of request_status. Empty strings are stored as NULL in the
 // nullable text columns.
-type JobRow struct {
-	RequestID         string // uuid; InsertJob generates one when empty
-	RequestGroupID    string // uuid; InsertJob generates one when empty
-	GranuleID         string // InsertJob uses "granule" when empty
+type Row struct {
+	RequestID         string // uuid; Insert generates one when empty
+	RequestGroupID    string // uuid; Insert generates one when empty
+	GranuleID         string // Insert uses "granule" when empty
 	ObjectKey         string
-	JobType           string // InsertJob uses "restore" when empty
+	JobType           string // Insert uses "restore" when empty
 	RestoreBucketDest string
 	ArchiveBucketDest string
-	JobStatus         string    // InsertJob uses StatusInProgress when empty
-	RequestTime       time.Time // InsertJob uses now when zero
-	LastUpdateTime    time.Time // InsertJob uses RequestTime when zero
+	JobStatus         string    // Insert uses StatusInProgress when empty
+	RequestTime       time.Time // Insert uses now when zero
+	LastUpdateTime    time.Time // Insert uses RequestTime when zero
 	ErrMsg            string
 }
 
-// InsertJob inserts a job into request_status, filling the defaults JobRow
+// Insert inserts a job into request_status, filling the defaults Row
 // documents, and returns the row as inserted.
-func InsertJob(ctx context.Context, db DB, job JobRow) (JobRow, error) {
+func Insert(ctx context.Context, db DB, job Row) (Row, error) {
 	if job.RequestID == "" {
 		job.RequestID = NewRequestID()
 	}
@@ -57,14 +73,14 @@ func InsertJob(ctx context.Context, db DB, job JobRow) (JobRow, error) {
 		job.RestoreBucketDest, job.ArchiveBucketDest, job.JobStatus,
 		job.RequestTime, job.LastUpdateTime, job.ErrMsg)
 	if err != nil {
-		return JobRow{}, fmt.Errorf("insert job for key %q: %w", job.ObjectKey, err)
+		return Row{}, fmt.Errorf("insert job for key %q: %w", job.ObjectKey, err)
 	}
 	return job, nil
 }
 
-// ReadJob reads the job requestID back from request_status.
-func ReadJob(ctx context.Context, db DB, requestID string) (JobRow, error) {
-	var job JobRow
+// Read reads the job requestID back from request_status.
+func Read(ctx context.Context, db DB, requestID string) (Row, error) {
+	var job Row
 	err := db.QueryRow(ctx, `SELECT request_id::text, request_group_id::text, granule_id, object_key,
     coalesce(job_type, ''), coalesce(restore_bucket_dest, ''), coalesce(archive_bucket_dest, ''),
     coalesce(job_status, ''), request_time, last_update_time, coalesce(err_msg, '')
@@ -73,7 +89,7 @@ FROM request_status WHERE request_id = $1`, requestID).Scan(
 		&job.JobType, &job.RestoreBucketDest, &job.ArchiveBucketDest,
 		&job.JobStatus, &job.RequestTime, &job.LastUpdateTime, &job.ErrMsg)
 	if err != nil {
-		return JobRow{}, fmt.Errorf("read job %q: %w", requestID, err)
+		return Row{}, fmt.Errorf("read job %q: %w", requestID, err)
 	}
 	return job, nil
 }
