@@ -94,7 +94,7 @@ func TestConfigEnvRoundTrip(t *testing.T) {
 		MultipartThreshold: 0,
 		ChunkSize:          5120 * MiB,
 		PartSizeFloor:      5 * MiB,
-		Concurrency:        256,
+		Concurrency:        MaxMultipartConcurrency - 1,
 		StorageClass:       "DEEP_ARCHIVE",
 		KMSKeyID:           "arn:aws:kms:us-east-1:111122223333:key/k",
 		ObjectACL:          "",
