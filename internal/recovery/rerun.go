@@ -55,7 +55,7 @@ type LeftFile struct {
 	Why       string `json:"why"`
 }
 
-// Rerun selects the rows, asks S3 about each (reconcile.FindRestore), and
+// Rerun selects the rows, asks S3 about each (reconcile.RestoreFinder), and
 // starts executions for the restored ones in batches, named
 // "rerun-<minute>-<digest of the request ids>", so that the same rerun
 // repeated within a minute starts nothing twice. It changes no row: the
@@ -107,12 +107,9 @@ ORDER BY last_update_time, request_id LIMIT `+fmt.Sprint(opts.Limit), args...)
 		file contract.File
 	}
 	var queue []ready
+	finder := reconcile.RestoreFinder{S3: s3c, Buckets: opts.RestoreBuckets, Now: now}
 	for _, s := range selected {
-		buckets := opts.RestoreBuckets
-		if s.Restore != "" {
-			buckets = []string{s.Restore}
-		}
-		r, err := reconcile.FindRestore(ctx, s3c, buckets, s.Key, now)
+		r, err := finder.Find(ctx, s.Restore, s.Key)
 		if err != nil {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("request %s: %v", s.ID, err))
 			continue

@@ -129,20 +129,33 @@ func notFound(err error) bool {
 	return errors.As(err, &status) && status.HTTPStatusCode() == http.StatusNotFound
 }
 
-// FindRestore asks S3 about key: in the row's restore bucket when it names
-// one, else in each configured restore bucket in turn (the first that has
-// the object answers). An error other than "not found" is returned as it
-// is: the row is left for the next sweep.
-func FindRestore(ctx context.Context, s3c ObjectStore, buckets []string, key string, now time.Time) (Restore, error) {
+// RestoreFinder asks S3 what became of files' restores at time Now.
+type RestoreFinder struct {
+	S3 ObjectStore
+	// Buckets are asked, in order, for a file whose row names no restore
+	// bucket.
+	Buckets []string
+	Now     time.Time
+}
+
+// Find asks S3 about key: in restoreBucket when the row names one, else in
+// each of f.Buckets in turn (the first that has the object answers). An
+// error other than "not found" is returned as it is: the row is left for
+// the next sweep.
+func (f RestoreFinder) Find(ctx context.Context, restoreBucket, key string) (Restore, error) {
+	buckets := f.Buckets
+	if restoreBucket != "" {
+		buckets = []string{restoreBucket}
+	}
 	for _, b := range buckets {
-		head, err := s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b), Key: aws.String(key)})
+		head, err := f.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b), Key: aws.String(key)})
 		if notFound(err) {
 			continue
 		}
 		if err != nil {
 			return Restore{}, fmt.Errorf("HeadObject s3://%s/%s: %w", b, key, err)
 		}
-		return ClassifyHead(b, head, now), nil
+		return ClassifyHead(b, head, f.Now), nil
 	}
 	return Restore{State: StateMissing}, nil
 }

@@ -229,21 +229,18 @@ func (r *Reconciler) sweepPage(ctx context.Context, rows []StuckRow, rep *Report
 	errs := make([]error, len(rows))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, headConcurrency)
+	finder := RestoreFinder{S3: r.S3, Buckets: r.Config.RestoreBuckets, Now: now}
 	for i, row := range rows {
 		rep.Stuck++
 		if strings.HasPrefix(row.ErrMsg, MarkStarted) {
 			rep.StuckAgain++
-		}
-		buckets := r.Config.RestoreBuckets
-		if row.RestoreBucketDest != "" {
-			buckets = []string{row.RestoreBucketDest}
 		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			restores[i], errs[i] = FindRestore(ctx, r.S3, buckets, row.ObjectKey, now)
+			restores[i], errs[i] = finder.Find(ctx, row.RestoreBucketDest, row.ObjectKey)
 		}()
 	}
 	wg.Wait()
