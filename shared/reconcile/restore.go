@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // ObjectStore is the part of the S3 client the sweep uses.
@@ -127,6 +129,18 @@ func notFound(err error) bool {
 	}
 	var status interface{ HTTPStatusCode() int }
 	return errors.As(err, &status) && status.HTTPStatusCode() == http.StatusNotFound
+}
+
+// File is the restored file as an event names it.
+func (r Restore) File(key string) contract.File {
+	return contract.File{
+		SourceBucket:      r.Bucket,
+		SourceKey:         key,
+		Size:              r.Size,
+		VersionID:         r.VersionID,
+		ETag:              r.ETag,
+		RestoreExpiryTime: contract.FormatRestoreExpiry(r.ExpiryDate),
+	}
 }
 
 // RestoreFinder asks S3 what became of files' restores at time Now.

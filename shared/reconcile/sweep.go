@@ -10,9 +10,6 @@ package reconcile
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -24,11 +21,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
-	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 )
 
 // ExecutionStarter is the part of the Step Functions client the sweep uses
@@ -144,18 +139,6 @@ func WindowName(t time.Time, period time.Duration) string {
 		period = time.Minute
 	}
 	return t.UTC().Truncate(period).Format("20060102T1504")
-}
-
-// ExecutionName is the name of the execution a sweep of window starts for
-// files: "reconcile-", the window, and a digest of the files' request ids
-// (in any order), so that a sweep repeated in the same window asks for the
-// same name and Step Functions refuses to start it twice
-// (ExecutionAlreadyExists). At most 80 characters of [A-Za-z0-9_-].
-func ExecutionName(prefix, window string, requestIDs []string) string {
-	ids := append([]string(nil), requestIDs...)
-	sort.Strings(ids)
-	sum := sha256.Sum256([]byte(strings.Join(ids, ",")))
-	return prefix + "-" + window + "-" + hex.EncodeToString(sum[:10])
 }
 
 // pending is a file waiting to be copied, claimed by this sweep.
@@ -372,7 +355,8 @@ func (r *Reconciler) startBatch(ctx context.Context, queue []pending, rep *Repor
 	}
 	n := BatchSize(files, len(files))
 	files, batch := files[:n], queue[:n]
-	x := StartFiles(ctx, r.SFN, r.Config.StateMachineARN, "reconcile", rep.Window, refs(batch), files)
+	starter := CopyStarter{SFN: r.SFN, StateMachineARN: r.Config.StateMachineARN, Prefix: "reconcile", Window: rep.Window}
+	x := starter.Start(ctx, refs(batch), files)
 	switch {
 	case x.Error != "":
 		rep.Problems = append(rep.Problems, fmt.Sprintf("start execution %s: %s", x.Name, x.Error))
@@ -389,17 +373,6 @@ func (r *Reconciler) startBatch(ctx context.Context, queue []pending, rep *Repor
 	return queue[n:]
 }
 
-// BatchSize is how many of files, from the first, one execution's event
-// names: at most maxFiles, and no more than contract.FilesWithinReport
-// allows (at least one).
-func BatchSize(files []contract.File, maxFiles int) int {
-	n := min(len(files), maxFiles)
-	if fit := contract.FilesWithinReport(files[:n]); fit < n {
-		n = max(fit, 1)
-	}
-	return n
-}
-
 func refs(batch []pending) []FileRef {
 	out := make([]FileRef, len(batch))
 	for i, p := range batch {
@@ -409,64 +382,6 @@ func refs(batch []pending) []FileRef {
 }
 
 func fileOf(p pending) contract.File { return p.restore.File(p.row.ObjectKey) }
-
-// File is the restored file as an event names it.
-func (r Restore) File(key string) contract.File {
-	return contract.File{
-		SourceBucket:      r.Bucket,
-		SourceKey:         key,
-		Size:              r.Size,
-		VersionID:         r.VersionID,
-		ETag:              r.ETag,
-		RestoreExpiryTime: contract.FormatRestoreExpiry(r.ExpiryDate),
-	}
-}
-
-// StartFiles starts one execution of stateMachineARN with the classic event
-// naming files (parseevent.NotificationEvent), named
-// ExecutionName(prefix, window, the files' request ids). A name Step
-// Functions already has (ExecutionAlreadyExists, or the answer for an
-// execution still open with the same input: see idempotentSlack) is
-// reported as AlreadyStarted, not as an error.
-func StartFiles(ctx context.Context, sf ExecutionStarter, stateMachineARN, prefix, window string, files []FileRef, event []contract.File) ExecutionReport {
-	ids := make([]string, len(files))
-	for i, f := range files {
-		ids[i] = f.RequestID
-	}
-	x := ExecutionReport{Name: ExecutionName(prefix, window, ids), Files: files, Input: parseevent.NotificationEvent(event)}
-	called := time.Now()
-	out, err := sf.StartExecution(ctx, &sfn.StartExecutionInput{
-		StateMachineArn: aws.String(stateMachineARN),
-		Name:            aws.String(x.Name),
-		Input:           aws.String(string(x.Input)),
-	})
-	var exists *sfntypes.ExecutionAlreadyExists
-	switch {
-	case errors.As(err, &exists):
-		x.AlreadyStarted = true
-	case err != nil:
-		x.Error = err.Error()
-	case out.StartDate != nil && out.StartDate.Before(called.Add(-idempotentSlack)):
-		// The execution of that name is still running with this same
-		// input: Step Functions answers with it instead of starting one.
-		x.ARN, x.AlreadyStarted = aws.ToString(out.ExecutionArn), true
-	default:
-		x.ARN = aws.ToString(out.ExecutionArn)
-	}
-	return x
-}
-
-// idempotentSlack is how much earlier than the call an execution's start
-// date must be to count as one started before (allowing for the clocks of
-// the caller and of Step Functions).
-//
-// StartExecution with the name of an execution that is still open and the
-// same input does not start another: it succeeds, answering with that
-// execution's ARN and start date. With another input, or once the
-// execution is closed, it fails with ExecutionAlreadyExists; a name stays
-// taken for 90 days
-// (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
-const idempotentSlack = time.Second
 
 // The metrics of a sweep (namespace metrics.Namespace, dimension Function =
 // "reconcile"); the stack's alarm and dashboard read these names.
