@@ -108,6 +108,7 @@ func archived(head *s3.HeadObjectOutput) bool {
 	return head.ArchiveStatus != ""
 }
 
+// trimQuotes drops the quotes S3 puts around an ETag.
 func trimQuotes(s string) string {
 	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
 		return s[1 : len(s)-1]

@@ -118,6 +118,7 @@ func (e *SweepError) Error() string {
 	return fmt.Sprintf("reconcile sweep: %d problems: %s", len(e.Problems), strings.Join(e.Problems, "; "))
 }
 
+// now is the sweep clock: r.Now, else time.Now.
 func (r *Reconciler) now() time.Time {
 	if r.Now != nil {
 		return r.Now()
@@ -125,6 +126,7 @@ func (r *Reconciler) now() time.Time {
 	return time.Now()
 }
 
+// log is r.Logger, else slog.Default.
 func (r *Reconciler) log() *slog.Logger {
 	if r.Logger != nil {
 		return r.Logger
@@ -180,6 +182,8 @@ func (r *Reconciler) newSweep() *sweep {
 		rep: &Report{Window: WindowName(now, r.Config.Period), Executions: []ExecutionReport{}}}
 }
 
+// maxFiles bounds the files of one execution: MaxFilesPerExecution, else
+// DefaultMaxFilesPerExecution.
 func (r *Reconciler) maxFiles() int {
 	if n := r.Config.MaxFilesPerExecution; n > 0 {
 		return n
@@ -327,6 +331,29 @@ func (s *sweep) expired(ctx context.Context, row StuckRow, res Restore, where st
 	return rowUpdate{row, statusError, expiredMessage(where, res, row)}
 }
 
+// reRestore requests the restore again; ok is false when S3 refused (a
+// problem; the row is then recorded as expired).
+func (s *sweep) reRestore(ctx context.Context, row StuckRow, res Restore) (msg string, ok bool) {
+	cfg := s.r.Config
+	_, err := s.r.S3.RestoreObject(ctx, &s3.RestoreObjectInput{
+		Bucket: aws.String(res.Bucket), Key: aws.String(row.ObjectKey),
+		RestoreRequest: &s3types.RestoreRequest{
+			Days:                 aws.Int32(cfg.ReRestoreDays),
+			GlacierJobParameters: &s3types.GlacierJobParameters{Tier: s3types.Tier(cfg.ReRestoreTier)},
+		},
+	})
+	if err != nil {
+		s.problem(fmt.Sprintf("request %s: RestoreObject s3://%s/%s: %v", row.RequestID, res.Bucket, row.ObjectKey, err))
+		return "", false
+	}
+	s.rep.ReRestored++
+	s.r.log().WarnContext(ctx, "reconcile: restore requested again (RECONCILE_RERESTORE is on)",
+		"request_id", row.RequestID, "bucket", res.Bucket, "key", row.ObjectKey,
+		"days", cfg.ReRestoreDays, "tier", cfg.ReRestoreTier)
+	return fmt.Sprintf("%s%s (%d days, tier %s): the earlier restore had expired before any copy", MarkReRestored,
+		s.stamp, cfg.ReRestoreDays, cfg.ReRestoreTier), true
+}
+
 // claim is the update claiming a waiting file: last_update_time moves to
 // now, so no sweep lists it again within the grace period, and err_msg
 // says this sweep started its copy.
@@ -362,8 +389,10 @@ func (s *sweep) record(ctx context.Context, updates []rowUpdate, waiting []pendi
 	return claimed
 }
 
+// problem adds msg to the report's Problems (Sweep then returns a SweepError).
 func (s *sweep) problem(msg string) { s.rep.Problems = append(s.rep.Problems, msg) }
 
+// logDone logs the report's counts in one line.
 func (s *sweep) logDone(ctx context.Context) {
 	rep := s.rep
 	s.r.log().InfoContext(ctx, "reconcile: sweep done", "window", rep.Window, "grace", s.r.Config.Grace.String(),
@@ -386,6 +415,8 @@ func describeWhere(row StuckRow, configured []string, found string) string {
 	return fmt.Sprintf("%q in the restore buckets %s", row.ObjectKey, strings.Join(configured, ", "))
 }
 
+// noArchiveMessage, missingMessage and expiredMessage are the err_msg the
+// sweep records for a file it cannot copy; each says what to do next.
 func noArchiveMessage(where string, row StuckRow) string {
 	return fmt.Sprintf("reconcile: %s is restored but request_status has no archive_bucket_dest for request %s: nothing to copy it to", where, row.RequestID)
 }
@@ -405,29 +436,6 @@ func expiredMessage(where string, res Restore, row StuckRow) string {
 	}
 	return fmt.Sprintf("reconcile: %s is archived in %s and not restored (the restore expired, or was never made, since the request at %s); request the restore again",
 		where, class, row.RequestTime.UTC().Format(time.RFC3339))
-}
-
-// reRestore requests the restore again; ok is false when S3 refused (a
-// problem; the row is then recorded as expired).
-func (s *sweep) reRestore(ctx context.Context, row StuckRow, res Restore) (msg string, ok bool) {
-	cfg := s.r.Config
-	_, err := s.r.S3.RestoreObject(ctx, &s3.RestoreObjectInput{
-		Bucket: aws.String(res.Bucket), Key: aws.String(row.ObjectKey),
-		RestoreRequest: &s3types.RestoreRequest{
-			Days:                 aws.Int32(cfg.ReRestoreDays),
-			GlacierJobParameters: &s3types.GlacierJobParameters{Tier: s3types.Tier(cfg.ReRestoreTier)},
-		},
-	})
-	if err != nil {
-		s.problem(fmt.Sprintf("request %s: RestoreObject s3://%s/%s: %v", row.RequestID, res.Bucket, row.ObjectKey, err))
-		return "", false
-	}
-	s.rep.ReRestored++
-	s.r.log().WarnContext(ctx, "reconcile: restore requested again (RECONCILE_RERESTORE is on)",
-		"request_id", row.RequestID, "bucket", res.Bucket, "key", row.ObjectKey,
-		"days", cfg.ReRestoreDays, "tier", cfg.ReRestoreTier)
-	return fmt.Sprintf("%s%s (%d days, tier %s): the earlier restore had expired before any copy", MarkReRestored,
-		s.stamp, cfg.ReRestoreDays, cfg.ReRestoreTier), true
 }
 
 // startBatches starts the claimed files' executions, in request_id order:
@@ -467,6 +475,7 @@ func (s *sweep) startBatch(ctx context.Context, starter CopyStarter, queue []pen
 	return queue[n:]
 }
 
+// refs names batch's files as an ExecutionReport does.
 func refs(batch []pending) []FileRef {
 	out := make([]FileRef, len(batch))
 	for i, p := range batch {
@@ -475,6 +484,7 @@ func refs(batch []pending) []FileRef {
 	return out
 }
 
+// fileOf is p's file as the execution's event names it.
 func fileOf(p pending) contract.File { return p.restore.File(p.row.ObjectKey) }
 
 // The metrics of a sweep (namespace metrics.Namespace, dimension Function =
@@ -490,6 +500,8 @@ const (
 	MetricRestoreRunning = "RestoresRunning"
 )
 
+// emit writes the sweep's metrics from rep; FilesStarted counts only the
+// files of executions this sweep started.
 func (r *Reconciler) emit(ctx context.Context, rep *Report) {
 	files := 0
 	for _, x := range rep.Executions {
