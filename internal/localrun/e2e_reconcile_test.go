@@ -68,7 +68,7 @@ func TestScenarioReconcileCopiesFilesWithoutEvent(t *testing.T) {
 	// name with the same input while that execution is open: Step
 	// Functions (and LocalExecutions) answer with the open execution,
 	// whose start date is earlier than the call (a second at least: see
-	// reconcile.StartFiles).
+	// reconcile.CopyStarter.Start).
 	time.Sleep(1100 * time.Millisecond)
 	rec.Config.Grace = time.Nanosecond
 	third, err := rec.Sweep(h.ctx)

@@ -127,22 +127,10 @@ func (l *LocalExecutions) Wait() []*LocalExecution {
 // executions on starter: restore buckets from SOURCE_BUCKETS, else those the
 // runner creates (cdk.json's and the demo's).
 func (r *Runner) Reconciler(starter reconcile.ExecutionStarter, grace time.Duration) (*reconcile.Reconciler, error) {
-	cfg := reconcile.Config{
-		StateMachineARN:      LocalStateMachineARN,
-		Grace:                grace,
-		Period:               reconcile.DefaultPeriodMinutes * time.Minute,
-		ReRestoreDays:        reconcile.DefaultReRestoreDays,
-		ReRestoreTier:        reconcile.DefaultReRestoreTier,
-		PageSize:             reconcile.DefaultPageSize,
-		MaxFilesPerExecution: reconcile.DefaultMaxFilesPerExecution,
-		MaxFilesPerSweep:     reconcile.DefaultMaxFilesPerSweep,
-	}
+	cfg := reconcile.DefaultConfig()
+	cfg.StateMachineARN, cfg.Grace = LocalStateMachineARN, grace
 	if v := r.Services.Getenv(reconcile.EnvRestoreBuckets); strings.TrimSpace(v) != "" {
-		for _, b := range strings.Split(v, ",") {
-			if b = strings.TrimSpace(b); b != "" {
-				cfg.RestoreBuckets = append(cfg.RestoreBuckets, b)
-			}
-		}
+		cfg.RestoreBuckets = reconcile.ParseBuckets(v)
 	} else {
 		ctx, err := cdkContext(r.cfg.RepoRoot)
 		if err != nil {

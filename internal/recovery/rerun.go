@@ -10,7 +10,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
 )
 
@@ -55,7 +54,7 @@ type LeftFile struct {
 	Why       string `json:"why"`
 }
 
-// Rerun selects the rows, asks S3 about each (reconcile.FindRestore), and
+// Rerun selects the rows, asks S3 about each (reconcile.RestoreFinder), and
 // starts executions for the restored ones in batches, named
 // "rerun-<minute>-<digest of the request ids>", so that the same rerun
 // repeated within a minute starts nothing twice. It changes no row: the
@@ -107,12 +106,9 @@ ORDER BY last_update_time, request_id LIMIT `+fmt.Sprint(opts.Limit), args...)
 		file contract.File
 	}
 	var queue []ready
+	finder := reconcile.RestoreFinder{S3: s3c, Buckets: opts.RestoreBuckets, Now: now}
 	for _, s := range selected {
-		buckets := opts.RestoreBuckets
-		if s.Restore != "" {
-			buckets = []string{s.Restore}
-		}
-		r, err := reconcile.FindRestore(ctx, s3c, buckets, s.Key, now)
+		r, err := finder.Find(ctx, s.Restore, s.Key)
 		if err != nil {
 			rep.Problems = append(rep.Problems, fmt.Sprintf("request %s: %v", s.ID, err))
 			continue
@@ -136,7 +132,8 @@ ORDER BY last_update_time, request_id LIMIT `+fmt.Sprint(opts.Limit), args...)
 		queue = append(queue, ready{reconcile.FileRef{RequestID: s.ID, Bucket: r.Bucket, Key: s.Key}, r.File(s.Key)})
 	}
 	sort.Slice(queue, func(i, j int) bool { return queue[i].ref.RequestID < queue[j].ref.RequestID })
-	window := now.UTC().Truncate(time.Minute).Format("20060102T1504")
+	starter := reconcile.CopyStarter{SFN: sf, StateMachineARN: opts.StateMachineARN, Prefix: "rerun",
+		Window: now.UTC().Truncate(time.Minute).Format("20060102T1504")}
 	for len(queue) > 0 {
 		files := make([]contract.File, min(len(queue), opts.MaxFilesPerExecution))
 		for i := range files {
@@ -148,14 +145,9 @@ ORDER BY last_update_time, request_id LIMIT `+fmt.Sprint(opts.Limit), args...)
 			refs[i] = queue[i].ref
 		}
 		if opts.DryRun {
-			ids := make([]string, n)
-			for i, r := range refs {
-				ids[i] = r.RequestID
-			}
-			rep.Executions = append(rep.Executions, reconcile.ExecutionReport{
-				Name: reconcile.ExecutionName("rerun", window, ids), Files: refs, Input: parseevent.NotificationEvent(files[:n])})
+			rep.Executions = append(rep.Executions, starter.Planned(refs, files[:n]))
 		} else {
-			x := reconcile.StartFiles(ctx, sf, opts.StateMachineARN, "rerun", window, refs, files[:n])
+			x := starter.Start(ctx, refs, files[:n])
 			if x.Error != "" {
 				rep.Problems = append(rep.Problems, fmt.Sprintf("start execution %s: %s", x.Name, x.Error))
 			}

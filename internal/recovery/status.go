@@ -231,12 +231,9 @@ ORDER BY last_update_time, request_id LIMIT `+fmt.Sprint(max(opts.Waiting, opts.
 	}
 	st.Waiting = waiting[:min(len(waiting), opts.Waiting)]
 	if opts.CheckRestores > 0 && s3c != nil {
+		finder := reconcile.RestoreFinder{S3: s3c, Buckets: opts.RestoreBuckets, Now: now}
 		for _, w := range waiting[:min(len(waiting), opts.CheckRestores)] {
-			buckets := opts.RestoreBuckets
-			if w.RestoreBucket != "" {
-				buckets = []string{w.RestoreBucket}
-			}
-			r, err := reconcile.FindRestore(ctx, s3c, buckets, w.Key, now)
+			r, err := finder.Find(ctx, w.RestoreBucket, w.Key)
 			if err != nil {
 				st.Problems = append(st.Problems, err.Error())
 				continue

@@ -83,11 +83,10 @@ type Config struct {
 	MaxFilesPerSweep int
 }
 
-// ConfigFromEnv reads Config through getenv; every invalid value is reported,
-// naming its variable and the value it got.
-func ConfigFromEnv(getenv func(string) string) (Config, error) {
-	c := Config{
-		StateMachineARN:      strings.TrimSpace(getenv(EnvStateMachineARN)),
+// DefaultConfig is Config with every default (the CDK app's context
+// defaults), no state machine and no restore bucket.
+func DefaultConfig() Config {
+	return Config{
 		Grace:                DefaultGraceMinutes * time.Minute,
 		Period:               DefaultPeriodMinutes * time.Minute,
 		ReRestoreDays:        DefaultReRestoreDays,
@@ -96,52 +95,90 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		MaxFilesPerExecution: DefaultMaxFilesPerExecution,
 		MaxFilesPerSweep:     DefaultMaxFilesPerSweep,
 	}
-	for _, b := range strings.Split(getenv(EnvRestoreBuckets), ",") {
+}
+
+// ParseBuckets reads a comma-separated list of bucket names (as
+// SOURCE_BUCKETS has them), dropping blanks.
+func ParseBuckets(list string) []string {
+	var out []string
+	for _, b := range strings.Split(list, ",") {
 		if b = strings.TrimSpace(b); b != "" {
-			c.RestoreBuckets = append(c.RestoreBuckets, b)
+			out = append(out, b)
 		}
 	}
-	var errs []error
-	number := func(name string, lo, hi int, set func(int)) {
-		v := strings.TrimSpace(getenv(name))
-		if v == "" {
-			return
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < lo || n > hi {
-			errs = append(errs, fmt.Errorf("%s=%q: want a whole number from %d to %d", name, v, lo, hi))
-			return
-		}
-		set(n)
-	}
-	number(EnvGraceMinutes, 0, 100000, func(n int) { c.Grace = time.Duration(n) * time.Minute })
-	number(EnvPeriodMinutes, 1, 100000, func(n int) { c.Period = time.Duration(n) * time.Minute })
-	number(EnvReRestoreDays, 1, MaxReRestoreDays, func(n int) { c.ReRestoreDays = int32(n) })
-	number(EnvPageSize, 1, MaxPageSize, func(n int) { c.PageSize = n })
-	number(EnvMaxFiles, 1, MaxFilesPerExecutionLimit, func(n int) { c.MaxFilesPerExecution = n })
-	number(EnvMaxFilesSweep, 1, 1000000, func(n int) { c.MaxFilesPerSweep = n })
-	switch v := strings.ToLower(strings.TrimSpace(getenv(EnvReRestore))); v {
-	case "", "false", "0", "off":
-	case "true", "1", "on":
-		c.ReRestore = true
-	default:
-		errs = append(errs, fmt.Errorf("%s=%q: want true or false", EnvReRestore, v))
-	}
+	return out
+}
+
+// ConfigFromEnv reads Config through getenv; every invalid value is reported,
+// naming its variable and the value it got.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	c := DefaultConfig()
+	c.StateMachineARN = strings.TrimSpace(getenv(EnvStateMachineARN))
+	c.RestoreBuckets = ParseBuckets(getenv(EnvRestoreBuckets))
+	e := &envReader{getenv: getenv}
+	e.number(EnvGraceMinutes, 0, 100000, func(n int) { c.Grace = time.Duration(n) * time.Minute })
+	e.number(EnvPeriodMinutes, 1, 100000, func(n int) { c.Period = time.Duration(n) * time.Minute })
+	e.number(EnvReRestoreDays, 1, MaxReRestoreDays, func(n int) { c.ReRestoreDays = int32(n) })
+	e.number(EnvPageSize, 1, MaxPageSize, func(n int) { c.PageSize = n })
+	e.number(EnvMaxFiles, 1, MaxFilesPerExecutionLimit, func(n int) { c.MaxFilesPerExecution = n })
+	e.number(EnvMaxFilesSweep, 1, 1000000, func(n int) { c.MaxFilesPerSweep = n })
+	c.ReRestore = e.onOff(EnvReRestore)
 	if v := strings.TrimSpace(getenv(EnvReRestoreTier)); v != "" {
-		if err := ValidTier(v); err != nil {
-			errs = append(errs, fmt.Errorf("%s=%q: %w", EnvReRestoreTier, v, err))
-		}
+		e.check(EnvReRestoreTier, v, ValidTier(v))
 		c.ReRestoreTier = v
 	}
 	if c.StateMachineARN == "" {
-		errs = append(errs, fmt.Errorf("%s is not set: the copy workflow's state machine ARN", EnvStateMachineARN))
-	} else if err := ValidStateMachineARN(c.StateMachineARN); err != nil {
-		errs = append(errs, fmt.Errorf("%s=%q: %w", EnvStateMachineARN, c.StateMachineARN, err))
+		e.errs = append(e.errs, fmt.Errorf("%s is not set: the copy workflow's state machine ARN", EnvStateMachineARN))
+	} else {
+		e.check(EnvStateMachineARN, c.StateMachineARN, ValidStateMachineARN(c.StateMachineARN))
 	}
-	if len(errs) > 0 {
-		return Config{}, fmt.Errorf("reconcile configuration: %w", errors.Join(errs...))
+	if len(e.errs) > 0 {
+		return Config{}, fmt.Errorf("reconcile configuration: %w", errors.Join(e.errs...))
 	}
 	return c, nil
+}
+
+// envReader reads variables through getenv and gathers an error for each
+// invalid value, naming the variable and the value.
+type envReader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+// number calls set with name's whole number when it is set and within
+// [lo, hi]; anything else set is an error.
+func (e *envReader) number(name string, lo, hi int, set func(int)) {
+	v := strings.TrimSpace(e.getenv(name))
+	if v == "" {
+		return
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: want a whole number from %d to %d", name, v, lo, hi))
+		return
+	}
+	set(n)
+}
+
+// onOff reads name as a switch: unset, false, 0 or off is false; true, 1
+// or on is true; anything else is an error (and false).
+func (e *envReader) onOff(name string) bool {
+	switch v := strings.ToLower(strings.TrimSpace(e.getenv(name))); v {
+	case "", "false", "0", "off":
+		return false
+	case "true", "1", "on":
+		return true
+	default:
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: want true or false", name, v))
+		return false
+	}
+}
+
+// check records err, if any, as name's value v being invalid.
+func (e *envReader) check(name, v string, err error) {
+	if err != nil {
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: %w", name, v, err))
+	}
 }
 
 // ValidTier returns an error listing the tiers unless tier is one of

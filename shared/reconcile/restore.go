@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // ObjectStore is the part of the S3 client the sweep uses.
@@ -106,6 +108,7 @@ func archived(head *s3.HeadObjectOutput) bool {
 	return head.ArchiveStatus != ""
 }
 
+// trimQuotes drops the quotes S3 puts around an ETag.
 func trimQuotes(s string) string {
 	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
 		return s[1 : len(s)-1]
@@ -129,20 +132,45 @@ func notFound(err error) bool {
 	return errors.As(err, &status) && status.HTTPStatusCode() == http.StatusNotFound
 }
 
-// FindRestore asks S3 about key: in the row's restore bucket when it names
-// one, else in each configured restore bucket in turn (the first that has
-// the object answers). An error other than "not found" is returned as it
-// is: the row is left for the next sweep.
-func FindRestore(ctx context.Context, s3c ObjectStore, buckets []string, key string, now time.Time) (Restore, error) {
+// File is the restored file as an event names it.
+func (r Restore) File(key string) contract.File {
+	return contract.File{
+		SourceBucket:      r.Bucket,
+		SourceKey:         key,
+		Size:              r.Size,
+		VersionID:         r.VersionID,
+		ETag:              r.ETag,
+		RestoreExpiryTime: contract.FormatRestoreExpiry(r.ExpiryDate),
+	}
+}
+
+// RestoreFinder asks S3 what became of files' restores at time Now.
+type RestoreFinder struct {
+	S3 ObjectStore
+	// Buckets are asked, in order, for a file whose row names no restore
+	// bucket.
+	Buckets []string
+	Now     time.Time
+}
+
+// Find asks S3 about key: in restoreBucket when the row names one, else in
+// each of f.Buckets in turn (the first that has the object answers). An
+// error other than "not found" is returned as it is: the row is left for
+// the next sweep.
+func (f RestoreFinder) Find(ctx context.Context, restoreBucket, key string) (Restore, error) {
+	buckets := f.Buckets
+	if restoreBucket != "" {
+		buckets = []string{restoreBucket}
+	}
 	for _, b := range buckets {
-		head, err := s3c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b), Key: aws.String(key)})
+		head, err := f.S3.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(b), Key: aws.String(key)})
 		if notFound(err) {
 			continue
 		}
 		if err != nil {
 			return Restore{}, fmt.Errorf("HeadObject s3://%s/%s: %w", b, key, err)
 		}
-		return ClassifyHead(b, head, now), nil
+		return ClassifyHead(b, head, f.Now), nil
 	}
 	return Restore{State: StateMissing}, nil
 }

@@ -78,10 +78,24 @@ type pageKey struct {
 
 var firstPage = pageKey{lastUpdate: time.Unix(0, 0).UTC(), requestID: "00000000-0000-0000-0000-000000000000"}
 
-// listStuck returns up to limit inprogress rows last updated before cutoff,
-// after key.
-func listStuck(ctx context.Context, db DB, cutoff time.Time, key pageKey, limit int) ([]StuckRow, error) {
-	rows, err := db.Query(ctx, listStuckSQL, cutoff, key.lastUpdate, key.requestID, limit)
+// stuckPage is one page of the stuck rows: inprogress, last updated
+// before cutoff, after the row at key after, at most limit of them.
+type stuckPage struct {
+	cutoff time.Time
+	after  pageKey
+	limit  int
+}
+
+// next is the page after rows, the last page listed.
+func (q stuckPage) next(rows []StuckRow) stuckPage {
+	last := rows[len(rows)-1]
+	q.after = pageKey{lastUpdate: last.LastUpdateTime, requestID: last.RequestID}
+	return q
+}
+
+// listStuck returns page q's rows, in (last_update_time, request_id) order.
+func listStuck(ctx context.Context, db DB, q stuckPage) ([]StuckRow, error) {
+	rows, err := db.Query(ctx, listStuckSQL, q.cutoff, q.after.lastUpdate, q.after.requestID, q.limit)
 	if err != nil {
 		return nil, fmt.Errorf("list stuck rows: %w", err)
 	}

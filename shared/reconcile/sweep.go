@@ -10,9 +10,6 @@ package reconcile
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -24,11 +21,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
-	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 )
 
 // ExecutionStarter is the part of the Step Functions client the sweep uses
@@ -123,6 +118,7 @@ func (e *SweepError) Error() string {
 	return fmt.Sprintf("reconcile sweep: %d problems: %s", len(e.Problems), strings.Join(e.Problems, "; "))
 }
 
+// now is the sweep clock: r.Now, else time.Now.
 func (r *Reconciler) now() time.Time {
 	if r.Now != nil {
 		return r.Now()
@@ -130,6 +126,7 @@ func (r *Reconciler) now() time.Time {
 	return time.Now()
 }
 
+// log is r.Logger, else slog.Default.
 func (r *Reconciler) log() *slog.Logger {
 	if r.Logger != nil {
 		return r.Logger
@@ -146,75 +143,47 @@ func WindowName(t time.Time, period time.Duration) string {
 	return t.UTC().Truncate(period).Format("20060102T1504")
 }
 
-// ExecutionName is the name of the execution a sweep of window starts for
-// files: "reconcile-", the window, and a digest of the files' request ids
-// (in any order), so that a sweep repeated in the same window asks for the
-// same name and Step Functions refuses to start it twice
-// (ExecutionAlreadyExists). At most 80 characters of [A-Za-z0-9_-].
-func ExecutionName(prefix, window string, requestIDs []string) string {
-	ids := append([]string(nil), requestIDs...)
-	sort.Strings(ids)
-	sum := sha256.Sum256([]byte(strings.Join(ids, ",")))
-	return prefix + "-" + window + "-" + hex.EncodeToString(sum[:10])
-}
-
 // pending is a file waiting to be copied, claimed by this sweep.
 type pending struct {
 	row     StuckRow
 	restore Restore
 }
 
-// Sweep runs one sweep. It returns the report and, when something failed,
-// a *SweepError (the report says what was done anyway).
-func (r *Reconciler) Sweep(ctx context.Context) (*Report, error) {
-	cfg := r.Config
-	start := r.now()
-	cutoff := start.Add(-cfg.Grace)
-	rep := &Report{Window: WindowName(start, cfg.Period), Executions: []ExecutionReport{}}
-	pageSize := cfg.PageSize
-	if pageSize <= 0 {
-		pageSize = DefaultPageSize
-	}
-	var queue []pending
-	key := firstPage
-	for {
-		rows, err := listStuck(ctx, r.DB, cutoff, key, pageSize)
-		if err != nil {
-			rep.Problems = append(rep.Problems, err.Error())
-			break
-		}
-		if len(rows) == 0 {
-			break
-		}
-		last := rows[len(rows)-1]
-		key = pageKey{lastUpdate: last.LastUpdateTime, requestID: last.RequestID}
-		queue = append(queue, r.sweepPage(ctx, rows, rep, start)...)
-		if len(rows) < pageSize {
-			break
-		}
-		if limit := r.Config.MaxFilesPerSweep; limit > 0 && len(queue) >= limit {
-			rep.Truncated = true // the rest waits for the next sweep
-			break
-		}
-	}
-	// Batches in request_id order: the same files always make the same
-	// batches, whatever order the pages listed them in.
-	sort.Slice(queue, func(i, j int) bool { return queue[i].row.RequestID < queue[j].row.RequestID })
-	for len(queue) > 0 {
-		queue = r.startBatch(ctx, queue, rep)
-	}
-	r.emit(ctx, rep)
-	r.log().InfoContext(ctx, "reconcile: sweep done", "window", rep.Window, "grace", cfg.Grace.String(),
-		"stuck", rep.Stuck, "stuck_again", rep.StuckAgain, "waiting", rep.Waiting, "running", rep.Running,
-		"expired", rep.Expired, "missing", rep.Missing, "re_restored", rep.ReRestored,
-		"started", rep.Started, "already_started", rep.AlreadyStarted, "skipped", rep.Skipped,
-		"problems", len(rep.Problems))
-	if len(rep.Problems) > 0 {
-		return rep, &SweepError{Problems: rep.Problems}
-	}
-	return rep, nil
+// sweep is one run of Sweep: its clock, its report, and the files it has
+// claimed so far (copied by startBatches).
+type sweep struct {
+	r     *Reconciler
+	now   time.Time
+	stamp string // now, as the err_msg marks carry it
+	rep   *Report
+	queue []pending
 }
 
+// Sweep runs one sweep: it lists the stuck rows a page at a time
+// (listPages, sweepPage), then starts the claimed files' executions in
+// batches (startBatches). It returns the report and, when something
+// failed, a *SweepError (the report says what was done anyway).
+func (r *Reconciler) Sweep(ctx context.Context) (*Report, error) {
+	s := r.newSweep()
+	s.listPages(ctx)
+	s.startBatches(ctx)
+	r.emit(ctx, s.rep)
+	s.logDone(ctx)
+	if len(s.rep.Problems) > 0 {
+		return s.rep, &SweepError{Problems: s.rep.Problems}
+	}
+	return s.rep, nil
+}
+
+// newSweep starts a sweep at r's clock's now, with an empty report.
+func (r *Reconciler) newSweep() *sweep {
+	now := r.now()
+	return &sweep{r: r, now: now, stamp: now.UTC().Format(time.RFC3339),
+		rep: &Report{Window: WindowName(now, r.Config.Period), Executions: []ExecutionReport{}}}
+}
+
+// maxFiles bounds the files of one execution: MaxFilesPerExecution, else
+// DefaultMaxFilesPerExecution.
 func (r *Reconciler) maxFiles() int {
 	if n := r.Config.MaxFilesPerExecution; n > 0 {
 		return n
@@ -222,91 +191,193 @@ func (r *Reconciler) maxFiles() int {
 	return DefaultMaxFilesPerExecution
 }
 
-// sweepPage asks S3 about each row, records what must be recorded and
-// claims the waiting files; it returns them.
-func (r *Reconciler) sweepPage(ctx context.Context, rows []StuckRow, rep *Report, now time.Time) []pending {
-	restores := make([]Restore, len(rows))
-	errs := make([]error, len(rows))
+// listPages sweeps the stuck rows page by page until none is left, a query
+// fails (a problem), or MaxFilesPerSweep files are claimed (Truncated).
+func (s *sweep) listPages(ctx context.Context) {
+	cfg := s.r.Config
+	q := stuckPage{cutoff: s.now.Add(-cfg.Grace), after: firstPage, limit: cfg.PageSize}
+	if q.limit <= 0 {
+		q.limit = DefaultPageSize
+	}
+	for {
+		rows, err := listStuck(ctx, s.r.DB, q)
+		if err != nil {
+			s.problem(err.Error())
+			return
+		}
+		if len(rows) == 0 {
+			return
+		}
+		s.sweepPage(ctx, rows)
+		if len(rows) < q.limit {
+			return
+		}
+		if cfg.MaxFilesPerSweep > 0 && len(s.queue) >= cfg.MaxFilesPerSweep {
+			s.rep.Truncated = true // the rest waits for the next sweep
+			return
+		}
+		q = q.next(rows)
+	}
+}
+
+// sweepPage is one page's steps in order: count the rows, ask S3 about
+// each, classify the answers, record the outcomes and claim the waiting
+// files (queued for startBatches).
+func (s *sweep) sweepPage(ctx context.Context, rows []StuckRow) {
+	s.count(rows)
+	answers := s.askS3(ctx, rows)
+	updates, waiting := s.classify(ctx, rows, answers)
+	s.queue = append(s.queue, s.record(ctx, updates, waiting)...)
+}
+
+// count adds rows to the report's Stuck and StuckAgain.
+func (s *sweep) count(rows []StuckRow) {
+	for _, row := range rows {
+		s.rep.Stuck++
+		if strings.HasPrefix(row.ErrMsg, MarkStarted) {
+			s.rep.StuckAgain++
+		}
+	}
+}
+
+// answer is what S3 said of one row's file, or why it could not be asked.
+type answer struct {
+	restore Restore
+	err     error
+}
+
+// askS3 finds each row's restore, headConcurrency HeadObject calls at a
+// time; answers[i] is rows[i]'s.
+func (s *sweep) askS3(ctx context.Context, rows []StuckRow) []answer {
+	finder := RestoreFinder{S3: s.r.S3, Buckets: s.r.Config.RestoreBuckets, Now: s.now}
+	answers := make([]answer, len(rows))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, headConcurrency)
 	for i, row := range rows {
-		rep.Stuck++
-		if strings.HasPrefix(row.ErrMsg, MarkStarted) {
-			rep.StuckAgain++
-		}
-		buckets := r.Config.RestoreBuckets
-		if row.RestoreBucketDest != "" {
-			buckets = []string{row.RestoreBucketDest}
-		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			restores[i], errs[i] = FindRestore(ctx, r.S3, buckets, row.ObjectKey, now)
+			answers[i].restore, answers[i].err = finder.Find(ctx, row.RestoreBucketDest, row.ObjectKey)
 		}()
 	}
 	wg.Wait()
+	return answers
+}
 
+// classify returns the updates the answers call for (errors, restores
+// requested again, then the claims) and the files waiting to be copied;
+// a row S3 could not be asked about is skipped, with a problem.
+func (s *sweep) classify(ctx context.Context, rows []StuckRow, answers []answer) ([]rowUpdate, []pending) {
 	var updates []rowUpdate
 	var waiting []pending
-	stamp := now.UTC().Format(time.RFC3339)
 	for i, row := range rows {
-		res := restores[i]
-		if errs[i] != nil {
-			rep.Skipped++
-			rep.Problems = append(rep.Problems, fmt.Sprintf("request %s: %v", row.RequestID, errs[i]))
+		if err := answers[i].err; err != nil {
+			s.rep.Skipped++
+			s.problem(fmt.Sprintf("request %s: %v", row.RequestID, err))
 			continue
 		}
-		where := describeWhere(row, r.Config.RestoreBuckets, res.Bucket)
-		switch res.State {
-		case StateRunning:
-			rep.Running++
-			r.log().InfoContext(ctx, "reconcile: restore still running; left alone",
-				"request_id", row.RequestID, "bucket", res.Bucket, "key", row.ObjectKey)
-		case StateWaiting:
-			rep.Waiting++
-			if row.ArchiveBucketDest == "" {
-				rep.NoArchive++
-				updates = append(updates, rowUpdate{row, statusError,
-					fmt.Sprintf("reconcile: %s is restored but request_status has no archive_bucket_dest for request %s: nothing to copy it to", where, row.RequestID)})
-				continue
-			}
-			waiting = append(waiting, pending{row: row, restore: res})
-		case StateExpired:
-			rep.Expired++
-			if r.Config.ReRestore && !strings.HasPrefix(row.ErrMsg, MarkReRestored) {
-				if msg, ok := r.reRestore(ctx, row, res, rep, stamp); ok {
-					updates = append(updates, rowUpdate{row, statusInProgress, msg})
-					continue
-				}
-			}
-			updates = append(updates, rowUpdate{row, statusError, expiredMessage(where, res, row)})
-		case StateMissing:
-			rep.Missing++
-			updates = append(updates, rowUpdate{row, statusError,
-				fmt.Sprintf("reconcile: no object %s: the restored file is gone (deleted, or never restored there); request the restore again", where)})
+		u, wait := s.decide(ctx, row, answers[i].restore)
+		if u != nil {
+			updates = append(updates, *u)
+		}
+		if wait {
+			waiting = append(waiting, pending{row: row, restore: answers[i].restore})
 		}
 	}
-	// The waiting files are claimed: last_update_time moves to now, so a
-	// sweep running meanwhile (or within the grace period) does not list
-	// them again, and err_msg says that this sweep started their copy.
 	for _, p := range waiting {
-		updates = append(updates, rowUpdate{p.row, statusInProgress,
-			fmt.Sprintf("%s%s: no event had copied this restored file within %s", MarkStarted, stamp, r.Config.Grace)})
+		updates = append(updates, s.claim(p.row))
 	}
-	changed, err := applyUpdates(ctx, r.DB, updates)
+	return updates, waiting
+}
+
+// decide counts row under what S3 said of its file and returns the update
+// to record (nil for none) and whether the file waits to be copied.
+func (s *sweep) decide(ctx context.Context, row StuckRow, res Restore) (*rowUpdate, bool) {
+	where := describeWhere(row, s.r.Config.RestoreBuckets, res.Bucket)
+	switch res.State {
+	case StateRunning:
+		s.rep.Running++
+		s.r.log().InfoContext(ctx, "reconcile: restore still running; left alone",
+			"request_id", row.RequestID, "bucket", res.Bucket, "key", row.ObjectKey)
+	case StateWaiting:
+		s.rep.Waiting++
+		if row.ArchiveBucketDest != "" {
+			return nil, true
+		}
+		s.rep.NoArchive++
+		return &rowUpdate{row, statusError, noArchiveMessage(where, row)}, false
+	case StateExpired:
+		s.rep.Expired++
+		u := s.expired(ctx, row, res, where)
+		return &u, false
+	case StateMissing:
+		s.rep.Missing++
+		return &rowUpdate{row, statusError, missingMessage(where)}, false
+	}
+	return nil, false
+}
+
+// expired is the update for a file archived again: the restore requested
+// again when ReRestore is on, no sweep did so before and S3 accepts; else
+// an error saying what expired.
+func (s *sweep) expired(ctx context.Context, row StuckRow, res Restore, where string) rowUpdate {
+	if s.r.Config.ReRestore && !strings.HasPrefix(row.ErrMsg, MarkReRestored) {
+		if msg, ok := s.reRestore(ctx, row, res); ok {
+			return rowUpdate{row, statusInProgress, msg}
+		}
+	}
+	return rowUpdate{row, statusError, expiredMessage(where, res, row)}
+}
+
+// reRestore requests the restore again; ok is false when S3 refused (a
+// problem; the row is then recorded as expired).
+func (s *sweep) reRestore(ctx context.Context, row StuckRow, res Restore) (msg string, ok bool) {
+	cfg := s.r.Config
+	_, err := s.r.S3.RestoreObject(ctx, &s3.RestoreObjectInput{
+		Bucket: aws.String(res.Bucket), Key: aws.String(row.ObjectKey),
+		RestoreRequest: &s3types.RestoreRequest{
+			Days:                 aws.Int32(cfg.ReRestoreDays),
+			GlacierJobParameters: &s3types.GlacierJobParameters{Tier: s3types.Tier(cfg.ReRestoreTier)},
+		},
+	})
 	if err != nil {
-		rep.Problems = append(rep.Problems, err.Error())
-		rep.Skipped += len(updates)
+		s.problem(fmt.Sprintf("request %s: RestoreObject s3://%s/%s: %v", row.RequestID, res.Bucket, row.ObjectKey, err))
+		return "", false
+	}
+	s.rep.ReRestored++
+	s.r.log().WarnContext(ctx, "reconcile: restore requested again (RECONCILE_RERESTORE is on)",
+		"request_id", row.RequestID, "bucket", res.Bucket, "key", row.ObjectKey,
+		"days", cfg.ReRestoreDays, "tier", cfg.ReRestoreTier)
+	return fmt.Sprintf("%s%s (%d days, tier %s): the earlier restore had expired before any copy", MarkReRestored,
+		s.stamp, cfg.ReRestoreDays, cfg.ReRestoreTier), true
+}
+
+// claim is the update claiming a waiting file: last_update_time moves to
+// now, so no sweep lists it again within the grace period, and err_msg
+// says this sweep started its copy.
+func (s *sweep) claim(row StuckRow) rowUpdate {
+	return rowUpdate{row, statusInProgress,
+		fmt.Sprintf("%s%s: no event had copied this restored file within %s", MarkStarted, s.stamp, s.r.Config.Grace)}
+}
+
+// record applies the guarded updates and returns the waiting files it
+// claimed; a row changed since listed is skipped, and when the update
+// fails every row is (a problem) and none is claimed.
+func (s *sweep) record(ctx context.Context, updates []rowUpdate, waiting []pending) []pending {
+	changed, err := applyUpdates(ctx, s.r.DB, updates)
+	if err != nil {
+		s.problem(err.Error())
+		s.rep.Skipped += len(updates)
 		return nil
 	}
-	rep.Skipped += len(updates) - len(changed)
+	s.rep.Skipped += len(updates) - len(changed)
 	for _, u := range updates {
 		if !changed[u.row.RequestID] {
-			r.log().InfoContext(ctx, "reconcile: row changed since listed; left alone", "request_id", u.row.RequestID, "key", u.row.ObjectKey)
+			s.r.log().InfoContext(ctx, "reconcile: row changed since listed; left alone", "request_id", u.row.RequestID, "key", u.row.ObjectKey)
 		} else if u.status == statusError {
-			r.log().WarnContext(ctx, "reconcile: recorded error", "request_id", u.row.RequestID, "key", u.row.ObjectKey, "err_msg", u.errMsg)
+			s.r.log().WarnContext(ctx, "reconcile: recorded error", "request_id", u.row.RequestID, "key", u.row.ObjectKey, "err_msg", u.errMsg)
 		}
 	}
 	var claimed []pending
@@ -316,6 +387,19 @@ func (r *Reconciler) sweepPage(ctx context.Context, rows []StuckRow, rep *Report
 		}
 	}
 	return claimed
+}
+
+// problem adds msg to the report's Problems (Sweep then returns a SweepError).
+func (s *sweep) problem(msg string) { s.rep.Problems = append(s.rep.Problems, msg) }
+
+// logDone logs the report's counts in one line.
+func (s *sweep) logDone(ctx context.Context) {
+	rep := s.rep
+	s.r.log().InfoContext(ctx, "reconcile: sweep done", "window", rep.Window, "grace", s.r.Config.Grace.String(),
+		"stuck", rep.Stuck, "stuck_again", rep.StuckAgain, "waiting", rep.Waiting, "running", rep.Running,
+		"expired", rep.Expired, "missing", rep.Missing, "re_restored", rep.ReRestored,
+		"started", rep.Started, "already_started", rep.AlreadyStarted, "skipped", rep.Skipped,
+		"problems", len(rep.Problems))
 }
 
 // describeWhere names where the sweep looked for a row's object.
@@ -331,6 +415,16 @@ func describeWhere(row StuckRow, configured []string, found string) string {
 	return fmt.Sprintf("%q in the restore buckets %s", row.ObjectKey, strings.Join(configured, ", "))
 }
 
+// noArchiveMessage, missingMessage and expiredMessage are the err_msg the
+// sweep records for a file it cannot copy; each says what to do next.
+func noArchiveMessage(where string, row StuckRow) string {
+	return fmt.Sprintf("reconcile: %s is restored but request_status has no archive_bucket_dest for request %s: nothing to copy it to", where, row.RequestID)
+}
+
+func missingMessage(where string) string {
+	return fmt.Sprintf("reconcile: no object %s: the restored file is gone (deleted, or never restored there); request the restore again", where)
+}
+
 func expiredMessage(where string, res Restore, row StuckRow) string {
 	class := res.StorageClass
 	if class == "" {
@@ -344,65 +438,44 @@ func expiredMessage(where string, res Restore, row StuckRow) string {
 		where, class, row.RequestTime.UTC().Format(time.RFC3339))
 }
 
-// reRestore requests the restore again; ok is false when S3 refused (the
-// row is then recorded as expired, with S3's answer).
-func (r *Reconciler) reRestore(ctx context.Context, row StuckRow, res Restore, rep *Report, stamp string) (string, bool) {
-	_, err := r.S3.RestoreObject(ctx, &s3.RestoreObjectInput{
-		Bucket: aws.String(res.Bucket), Key: aws.String(row.ObjectKey),
-		RestoreRequest: &s3types.RestoreRequest{
-			Days:                 aws.Int32(r.Config.ReRestoreDays),
-			GlacierJobParameters: &s3types.GlacierJobParameters{Tier: s3types.Tier(r.Config.ReRestoreTier)},
-		},
-	})
-	if err != nil {
-		rep.Problems = append(rep.Problems, fmt.Sprintf("request %s: RestoreObject s3://%s/%s: %v", row.RequestID, res.Bucket, row.ObjectKey, err))
-		return "", false
+// startBatches starts the claimed files' executions, in request_id order:
+// the same files always make the same batches (and names), whatever order
+// the pages listed them in.
+func (s *sweep) startBatches(ctx context.Context) {
+	sort.Slice(s.queue, func(i, j int) bool { return s.queue[i].row.RequestID < s.queue[j].row.RequestID })
+	starter := CopyStarter{SFN: s.r.SFN, StateMachineARN: s.r.Config.StateMachineARN, Prefix: "reconcile", Window: s.rep.Window}
+	for queue := s.queue; len(queue) > 0; {
+		queue = s.startBatch(ctx, starter, queue)
 	}
-	rep.ReRestored++
-	r.log().WarnContext(ctx, "reconcile: restore requested again (RECONCILE_RERESTORE is on)",
-		"request_id", row.RequestID, "bucket", res.Bucket, "key", row.ObjectKey,
-		"days", r.Config.ReRestoreDays, "tier", r.Config.ReRestoreTier)
-	return fmt.Sprintf("%s%s (%d days, tier %s): the earlier restore had expired before any copy", MarkReRestored,
-		stamp, r.Config.ReRestoreDays, r.Config.ReRestoreTier), true
 }
 
 // startBatch starts one execution for the first files of queue that fit in
-// one event and returns the rest.
-func (r *Reconciler) startBatch(ctx context.Context, queue []pending, rep *Report) []pending {
-	files := make([]contract.File, min(len(queue), r.maxFiles()))
+// one event, reports it, and returns the rest.
+func (s *sweep) startBatch(ctx context.Context, starter CopyStarter, queue []pending) []pending {
+	files := make([]contract.File, min(len(queue), s.r.maxFiles()))
 	for i := range files {
 		files[i] = fileOf(queue[i])
 	}
 	n := BatchSize(files, len(files))
 	files, batch := files[:n], queue[:n]
-	x := StartFiles(ctx, r.SFN, r.Config.StateMachineARN, "reconcile", rep.Window, refs(batch), files)
+	x := starter.Start(ctx, refs(batch), files)
 	switch {
 	case x.Error != "":
-		rep.Problems = append(rep.Problems, fmt.Sprintf("start execution %s: %s", x.Name, x.Error))
-		r.log().ErrorContext(ctx, "reconcile: could not start an execution; its files are retried after the grace period",
+		s.problem(fmt.Sprintf("start execution %s: %s", x.Name, x.Error))
+		s.r.log().ErrorContext(ctx, "reconcile: could not start an execution; its files are retried after the grace period",
 			"execution", x.Name, "files", len(batch), "error", x.Error)
 	case x.AlreadyStarted:
-		rep.AlreadyStarted++
-		r.log().InfoContext(ctx, "reconcile: execution already started by an earlier sweep of this window", "execution", x.Name, "files", len(batch))
+		s.rep.AlreadyStarted++
+		s.r.log().InfoContext(ctx, "reconcile: execution already started by an earlier sweep of this window", "execution", x.Name, "files", len(batch))
 	default:
-		rep.Started++
-		r.log().InfoContext(ctx, "reconcile: started execution", "execution", x.Name, "arn", x.ARN, "files", len(batch))
+		s.rep.Started++
+		s.r.log().InfoContext(ctx, "reconcile: started execution", "execution", x.Name, "arn", x.ARN, "files", len(batch))
 	}
-	rep.Executions = append(rep.Executions, x)
+	s.rep.Executions = append(s.rep.Executions, x)
 	return queue[n:]
 }
 
-// BatchSize is how many of files, from the first, one execution's event
-// names: at most maxFiles, and no more than contract.FilesWithinReport
-// allows (at least one).
-func BatchSize(files []contract.File, maxFiles int) int {
-	n := min(len(files), maxFiles)
-	if fit := contract.FilesWithinReport(files[:n]); fit < n {
-		n = max(fit, 1)
-	}
-	return n
-}
-
+// refs names batch's files as an ExecutionReport does.
 func refs(batch []pending) []FileRef {
 	out := make([]FileRef, len(batch))
 	for i, p := range batch {
@@ -411,65 +484,8 @@ func refs(batch []pending) []FileRef {
 	return out
 }
 
+// fileOf is p's file as the execution's event names it.
 func fileOf(p pending) contract.File { return p.restore.File(p.row.ObjectKey) }
-
-// File is the restored file as an event names it.
-func (r Restore) File(key string) contract.File {
-	return contract.File{
-		SourceBucket:      r.Bucket,
-		SourceKey:         key,
-		Size:              r.Size,
-		VersionID:         r.VersionID,
-		ETag:              r.ETag,
-		RestoreExpiryTime: contract.FormatRestoreExpiry(r.ExpiryDate),
-	}
-}
-
-// StartFiles starts one execution of stateMachineARN with the classic event
-// naming files (parseevent.NotificationEvent), named
-// ExecutionName(prefix, window, the files' request ids). A name Step
-// Functions already has (ExecutionAlreadyExists, or the answer for an
-// execution still open with the same input: see idempotentSlack) is
-// reported as AlreadyStarted, not as an error.
-func StartFiles(ctx context.Context, sf ExecutionStarter, stateMachineARN, prefix, window string, files []FileRef, event []contract.File) ExecutionReport {
-	ids := make([]string, len(files))
-	for i, f := range files {
-		ids[i] = f.RequestID
-	}
-	x := ExecutionReport{Name: ExecutionName(prefix, window, ids), Files: files, Input: parseevent.NotificationEvent(event)}
-	called := time.Now()
-	out, err := sf.StartExecution(ctx, &sfn.StartExecutionInput{
-		StateMachineArn: aws.String(stateMachineARN),
-		Name:            aws.String(x.Name),
-		Input:           aws.String(string(x.Input)),
-	})
-	var exists *sfntypes.ExecutionAlreadyExists
-	switch {
-	case errors.As(err, &exists):
-		x.AlreadyStarted = true
-	case err != nil:
-		x.Error = err.Error()
-	case out.StartDate != nil && out.StartDate.Before(called.Add(-idempotentSlack)):
-		// The execution of that name is still running with this same
-		// input: Step Functions answers with it instead of starting one.
-		x.ARN, x.AlreadyStarted = aws.ToString(out.ExecutionArn), true
-	default:
-		x.ARN = aws.ToString(out.ExecutionArn)
-	}
-	return x
-}
-
-// idempotentSlack is how much earlier than the call an execution's start
-// date must be to count as one started before (allowing for the clocks of
-// the caller and of Step Functions).
-//
-// StartExecution with the name of an execution that is still open and the
-// same input does not start another: it succeeds, answering with that
-// execution's ARN and start date. With another input, or once the
-// execution is closed, it fails with ExecutionAlreadyExists; a name stays
-// taken for 90 days
-// (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
-const idempotentSlack = time.Second
 
 // The metrics of a sweep (namespace metrics.Namespace, dimension Function =
 // "reconcile"); the stack's alarm and dashboard read these names.
@@ -484,6 +500,8 @@ const (
 	MetricRestoreRunning = "RestoresRunning"
 )
 
+// emit writes the sweep's metrics from rep; FilesStarted counts only the
+// files of executions this sweep started.
 func (r *Reconciler) emit(ctx context.Context, rep *Report) {
 	files := 0
 	for _, x := range rep.Executions {

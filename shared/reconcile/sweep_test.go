@@ -395,3 +395,44 @@ func sorted(s []string) []string {
 	slices.Sort(out)
 	return out
 }
+
+// A restored file whose row names no archive bucket is recorded as an
+// error, not copied; a sweep stops listing once MaxFilesPerSweep files
+// wait (after the page that reached it), and the next sweep goes on.
+func TestSweepNoArchiveAndMaxFilesPerSweep(t *testing.T) {
+	srv := startMoto(t)
+	w := newWorld(t, srv)
+	w.put(restoreBucket, "no-archive.dat", s3types.StorageClassStandard)
+	noArchive := w.insert("no-archive.dat", "inprogress", 6*time.Hour, func(j *jobseed.Row) { j.ArchiveBucketDest = "" })
+	var jobs []jobseed.Row
+	for i, key := range []string{"a.dat", "b.dat", "c.dat", "d.dat"} {
+		w.put(restoreBucket, key, s3types.StorageClassStandard)
+		jobs = append(jobs, w.insert(key, "inprogress", time.Duration(5-i)*time.Hour, nil))
+	}
+
+	// Pages of two, oldest first: (no-archive, a) then (b, c) reach the
+	// bound of two waiting files; d is not listed.
+	r := w.reconciler(reconcile.Config{PageSize: 2, MaxFilesPerSweep: 2})
+	rep, err := r.Sweep(w.ctx)
+	if err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	got := [5]int{rep.Stuck, rep.Waiting, rep.NoArchive, rep.Started, len(w.start.order)}
+	if want := [5]int{4, 4, 1, 1, 1}; got != want || !rep.Truncated {
+		t.Errorf("stuck, waiting, no archive, started, executions = %v, truncated %v; want %v, true", got, rep.Truncated, want)
+	}
+	if got := w.row(noArchive.RequestID); got.JobStatus != "error" || !strings.Contains(got.ErrMsg, "no archive_bucket_dest") {
+		t.Errorf("no-archive.dat: row %q %q, want error naming archive_bucket_dest", got.JobStatus, got.ErrMsg)
+	}
+	if diff := cmp.Diff(jobs[3], w.row(jobs[3].RequestID)); diff != "" {
+		t.Errorf("d.dat, past the bound, changed (-before +after):\n%s", diff)
+	}
+
+	rep2, err := r.Sweep(w.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep2.Stuck != 1 || rep2.Started != 1 || rep2.Truncated {
+		t.Errorf("second sweep: stuck %d, started %d, truncated %v; want 1 (d.dat), 1, false", rep2.Stuck, rep2.Started, rep2.Truncated)
+	}
+}
