@@ -2,9 +2,10 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"slices"
-	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
@@ -112,14 +113,19 @@ func NewReconciler(scope constructs.Construct, id string, props *ReconcilerProps
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	stack := awscdk.Stack_Of(scope)
 
-	env := databaseEnvironment(cfg.Database)
-	env[reconcile.EnvStateMachineARN] = *props.StateMachine.StateMachineArn()
-	env[reconcile.EnvRestoreBuckets] = strings.Join(cfg.RestoreBuckets, ",")
-	env[reconcile.EnvPeriodMinutes] = strconv.Itoa(rc.PeriodMinutes)
-	env[reconcile.EnvGraceMinutes] = strconv.Itoa(rc.GraceMinutes)
-	env[reconcile.EnvReRestore] = strconv.FormatBool(rc.ReRestore)
-	env[reconcile.EnvReRestoreDays] = strconv.Itoa(rc.ReRestoreDays)
-	env[reconcile.EnvReRestoreTier] = rc.ReRestoreTier
+	// The function's settings render themselves (reconcile.Config.Env), and
+	// the database's are request-status's (databaseEnvironment): no
+	// variable name is spelled here.
+	sweep := reconcile.DefaultConfig()
+	sweep.StateMachineARN = *props.StateMachine.StateMachineArn()
+	sweep.RestoreBuckets = cfg.RestoreBuckets
+	sweep.Period = time.Duration(rc.PeriodMinutes) * time.Minute
+	sweep.Grace = time.Duration(rc.GraceMinutes) * time.Minute
+	sweep.ReRestore = rc.ReRestore
+	sweep.ReRestoreDays = int32(rc.ReRestoreDays)
+	sweep.ReRestoreTier = rc.ReRestoreTier
+	env := sweep.Env()
+	maps.Copy(env, databaseEnvironment(cfg.Database))
 	fnProps := &GoFunctionProps{
 		ConstructID:  "Function",
 		Description:  "Sweeps request_status for restored files no event copied; starts their copies or records why not",

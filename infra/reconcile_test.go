@@ -48,6 +48,9 @@ func TestReconcileSweep(t *testing.T) {
 			"SOURCE_BUCKETS": "restore-a,restore-b", "STATE_MACHINE_ARN": map[string]any{"Ref": smID},
 			"RECONCILE_PERIOD_MINUTES": "60", "RECONCILE_GRACE_MINUTES": "60", "RECONCILE_RERESTORE": "false",
 			"RECONCILE_RERESTORE_DAYS": "3", "RECONCILE_RERESTORE_TIER": "Standard",
+			// the function's defaults, now listed (reconcile.Config.Env)
+			"RECONCILE_PAGE_SIZE": "500", "RECONCILE_MAX_FILES_PER_EXECUTION": "50",
+			"RECONCILE_MAX_FILES_PER_SWEEP": "10000",
 		}
 		if diff := cmp.Diff(want, env); diff != "" {
 			t.Errorf("environment (-want +got):\n%s", diff)
@@ -124,6 +127,11 @@ func TestReconcileSweep(t *testing.T) {
 		// THEN RestoreObject is granted
 		if got["RequestExpiredRestoresAgain"] != `"s3:RestoreObject"` {
 			t.Errorf("re-restore on: statements %v, want s3:RestoreObject", got)
+		}
+		// AND the function is told so, and the period
+		onEnv := on.props(t, on.logicalID(on.stack.Reconciler.Function.Function.Node().DefaultChild()))["Environment"].(map[string]any)["Variables"].(map[string]any)
+		if onEnv[reconcile.EnvReRestore] != "true" || onEnv[reconcile.EnvPeriodMinutes] != "30" {
+			t.Errorf("re-restore on, every 30 minutes: environment %v", onEnv)
 		}
 		// GIVEN reconcilePeriodMinutes=0: THEN no sweep at all
 		off := synth(t, map[string]any{"restoreBuckets": []any{"restore-a"}, "archiveBuckets": []any{"archive-a"},

@@ -8,14 +8,18 @@ import (
 	"time"
 
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
 )
 
-// The environment variables Config reads (besides the database's, which
-// are requeststatus.ConfigFromEnv's).
+// The environment variables ConfigFromEnv reads and Config.Env renders
+// (besides the database's, which are requeststatus.Config's: its
+// ConfigFromEnv and Env).
 const (
 	EnvStateMachineARN = "STATE_MACHINE_ARN"
-	// EnvRestoreBuckets is copy-file's own name for the restore buckets.
-	EnvRestoreBuckets = "SOURCE_BUCKETS"
+	// EnvRestoreBuckets is copy-file's own variable for the restore
+	// buckets, so both functions are deployed with the same list.
+	EnvRestoreBuckets = copyfile.EnvSourceBuckets
 	EnvGraceMinutes   = "RECONCILE_GRACE_MINUTES"
 	EnvPeriodMinutes  = "RECONCILE_PERIOD_MINUTES"
 	EnvReRestore      = "RECONCILE_RERESTORE"
@@ -136,6 +140,28 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("reconcile configuration: %w", errors.Join(e.errs...))
 	}
 	return c, nil
+}
+
+// Env renders c as the environment ConfigFromEnv reads, so that
+// ConfigFromEnv(c.Env()) gives c back (the CDK app deploys the reconcile
+// function with it, merged with requeststatus.Config's Env for the
+// database). Durations render in whole minutes, rounded down. What
+// ConfigFromEnv refuses renders as it is and is refused there: a Period
+// under a minute, and a MaxFilesPerSweep of 0 (no bound, which only code
+// may ask for: a deployed sweep is always bounded).
+func (c Config) Env() map[string]string {
+	return map[string]string{
+		EnvStateMachineARN: c.StateMachineARN,
+		EnvRestoreBuckets:  strings.Join(c.RestoreBuckets, ","),
+		EnvGraceMinutes:    strconv.FormatInt(int64(c.Grace/time.Minute), 10),
+		EnvPeriodMinutes:   strconv.FormatInt(int64(c.Period/time.Minute), 10),
+		EnvReRestore:       strconv.FormatBool(c.ReRestore),
+		EnvReRestoreDays:   strconv.FormatInt(int64(c.ReRestoreDays), 10),
+		EnvReRestoreTier:   c.ReRestoreTier,
+		EnvPageSize:        strconv.Itoa(c.PageSize),
+		EnvMaxFiles:        strconv.Itoa(c.MaxFilesPerExecution),
+		EnvMaxFilesSweep:   strconv.Itoa(c.MaxFilesPerSweep),
+	}
 }
 
 // envReader reads variables through getenv and gathers an error for each

@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +9,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 const arn = "arn:aws:states:us-east-1:123456789012:stateMachine:copy"
@@ -27,6 +32,74 @@ func TestConfigFromEnv(t *testing.T) {
 		EnvReRestoreTier + `="Fast"`, EnvPageSize + `="0"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+}
+
+// TestConfigEnvRoundTrip: a Config rendered by Env reads back as itself, so
+// the CDK app (which deploys cfg.Env()) and the Lambda agree on every setting.
+func TestConfigEnvRoundTrip(t *testing.T) {
+	withARN := DefaultConfig()
+	withARN.StateMachineARN = arn
+	all := Config{
+		StateMachineARN:      arn,
+		RestoreBuckets:       []string{"restore-a", "restore-b"},
+		Grace:                0,
+		Period:               5 * time.Minute,
+		ReRestore:            true,
+		ReRestoreDays:        MaxReRestoreDays,
+		ReRestoreTier:        string(s3types.TierBulk),
+		PageSize:             MaxPageSize,
+		MaxFilesPerExecution: MaxFilesPerExecutionLimit,
+		MaxFilesPerSweep:     1,
+	}
+	// A field added to Config without a variable in Env fails here once it
+	// is set in all.
+	def, set := reflect.ValueOf(DefaultConfig()), reflect.ValueOf(all)
+	for i := range def.NumField() {
+		if reflect.DeepEqual(def.Field(i).Interface(), set.Field(i).Interface()) {
+			t.Errorf("all.%s is at its default: set it to another value so the round trip covers it", def.Type().Field(i).Name)
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"defaults (and the state machine, which has none)", withARN},
+		{"every setting away from its default", all},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := tc.cfg.Env()
+			got, err := ConfigFromEnv(func(k string) string { return env[k] })
+			if err != nil {
+				t.Fatalf("ConfigFromEnv(Env()): %v (env %v)", err, env)
+			}
+			if diff := cmp.Diff(tc.cfg, got, cmpopts.EquateEmpty()); diff != "" {
+				t.Errorf("ConfigFromEnv(cfg.Env()) differs from cfg (-cfg +got):\n%s", diff)
+			}
+		})
+	}
+	t.Run("no bound per sweep is refused", func(t *testing.T) {
+		// GIVEN MaxFilesPerSweep 0, which code may ask for: THEN the
+		// deployed environment is refused, naming the variable
+		unbounded := withARN
+		unbounded.MaxFilesPerSweep = 0
+		env := unbounded.Env()
+		_, err := ConfigFromEnv(func(k string) string { return env[k] })
+		if want := EnvMaxFilesSweep + `="0"`; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %v, want it to name %s", err, want)
+		}
+	})
+}
+
+// The function's environment is Config.Env merged with the database's
+// (requeststatus.Config.Env): no name is in both, so neither overwrites the
+// other and each name has one owner.
+func TestConfigEnvLeavesTheDatabaseToRequestStatus(t *testing.T) {
+	db := requeststatus.Config{DatabaseURL: "postgres://x", SSLRootCert: "/ca.pem"}.Env()
+	for name := range DefaultConfig().Env() {
+		if _, ok := db[name]; ok {
+			t.Errorf("%s is rendered by both reconcile.Config.Env and requeststatus.Config.Env", name)
 		}
 	}
 }
