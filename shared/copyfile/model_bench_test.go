@@ -273,12 +273,14 @@ func BenchmarkModelTenCopies(b *testing.B) {
 				scale = f
 			}
 			m, _ := modelFor(b, p, scale, 0)
-			// The test binary's back-off is 1 ms (window_test.go); here it
-			// is S3's, in model time: fullJitterBackoff's real time over the
+			// The test binary's back-off and least time between cuts are
+			// 1 ms (window_test.go); here they are S3's, in model time:
+			// fullJitterBackoff's and firstBackoff's real time over the
 			// scale.
-			saved := throttleBackoff
+			saved, savedGap := throttleBackoff, cutGap
 			throttleBackoff = func(n int) time.Duration { return time.Duration(float64(fullJitterBackoff(n)) / scale) }
-			b.Cleanup(func() { throttleBackoff = saved })
+			cutGap = time.Duration(float64(firstBackoff) / scale)
+			b.Cleanup(func() { throttleBackoff, cutGap = saved, savedGap })
 			for w := range copies {
 				for r := range rounds {
 					m.PutObject("restore", fmt.Sprintf("granules/object-%d-%d.h5", w, r), sz.size)

@@ -302,7 +302,7 @@ func (r *copyRun) resumeUpload(src sourceObject, partSize int64, plan []partRang
 // before the deadline. A part cut off by the deadline counts as not copied.
 func (r *copyRun) copyParts(src sourceObject, parts []partRange, withChecksum bool, progress *copyProgress) (copied []types.CompletedPart, stopped bool, mean time.Duration, err error) {
 	pc := &partCopies{src: src, source: src.copySource(r.c), withChecksum: withChecksum, progress: progress,
-		win: newWindow(r.Config.Concurrency), failed: make(chan struct{}), startedAt: map[int32]time.Time{}}
+		win: newWindow(r.Config.Concurrency, r.clock, cutGap), failed: make(chan struct{}), startedAt: map[int32]time.Time{}}
 	deadline, hasLimit := r.copyCtx.Deadline()
 	var wg sync.WaitGroup
 	for _, p := range parts {

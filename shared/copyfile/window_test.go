@@ -15,7 +15,11 @@ import (
 
 // Tests that make S3 answer SlowDown to every attempt of a part (so the copy
 // fails after maxThrottles) would otherwise wait about 13 s of back-off each.
-func init() { throttleBackoff = func(int) time.Duration { return time.Millisecond } }
+// The least time between cuts, the longest first back-off, follows it.
+func init() {
+	throttleBackoff = func(int) time.Duration { return time.Millisecond }
+	cutGap = time.Millisecond
+}
 
 func TestFullJitterBackoffBounds(t *testing.T) {
 	for n := 1; n <= 12; n++ {
@@ -32,7 +36,7 @@ func TestFullJitterBackoffBounds(t *testing.T) {
 // requests sent before the cut do not cut again), parts copied since the cut
 // raise it by one each up to the maximum, parts sent before it do not.
 func TestWindowAIMD(t *testing.T) {
-	w := newWindow(16)
+	w := newWindow(16, time.Now, 0)
 	ctx := context.Background()
 	var epochs []int
 	for i := 0; i < 16; i++ {
@@ -71,7 +75,7 @@ func TestWindowAIMD(t *testing.T) {
 		t.Errorf("lowest %d, cuts %d; want 4, 2", w.lowest, w.cuts)
 	}
 	// The limit is never below one, and acquire waits while it is full.
-	w = newWindow(1)
+	w = newWindow(1, time.Now, 0)
 	e, _ = w.acquire(ctx, nil)
 	if limit, _ := w.throttled(e); limit != 1 {
 		t.Errorf("limit after a cut from 1 = %d, want 1", limit)
@@ -80,6 +84,48 @@ func TestWindowAIMD(t *testing.T) {
 	close(stop)
 	if _, ok := w.acquire(ctx, stop); ok {
 		t.Error("acquire succeeded with no slot free")
+	}
+}
+
+// TestWindowCutsAtMostOncePerGap: a SlowDown for a request sent after the
+// last cut cuts again only once the gap has passed since that cut, on the
+// window's clock. Sooner, the answer comes from the overload the last cut
+// already answered (ten copies into one prefix would otherwise drive each
+// window from 256 to 1 within one back-off).
+func TestWindowCutsAtMostOncePerGap(t *testing.T) {
+	const gap = 100 * time.Millisecond
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	w := newWindow(256, func() time.Time { return now }, gap)
+	ctx := context.Background()
+	send := func() int {
+		t.Helper()
+		e, ok := w.acquire(ctx, nil)
+		if !ok {
+			t.Fatal("acquire failed with slots free")
+		}
+		w.release()
+		return e
+	}
+	if limit, cut := w.throttled(send()); !cut || limit != 128 {
+		t.Fatalf("first SlowDown: limit %d, cut %v; want 128, true", limit, cut)
+	}
+	for _, after := range []time.Duration{time.Millisecond, gap / 2, gap - time.Nanosecond} {
+		now = w.lastCut.Add(after)
+		if limit, cut := w.throttled(send()); cut || limit != 128 {
+			t.Fatalf("SlowDown for a request sent after the cut, %v after it: limit %d, cut %v; want 128, false", after, limit, cut)
+		}
+	}
+	now = w.lastCut.Add(gap)
+	if limit, cut := w.throttled(send()); !cut || limit != 64 {
+		t.Fatalf("SlowDown %v after the cut: limit %d, cut %v; want 64, true", gap, limit, cut)
+	}
+	// The gap counts from the last cut, not the first.
+	now = now.Add(gap / 2)
+	if limit, cut := w.throttled(send()); cut || limit != 64 {
+		t.Fatalf("SlowDown %v after the second cut: limit %d, cut %v; want 64, false", gap/2, limit, cut)
+	}
+	if w.cuts != 2 || w.lowest != 64 {
+		t.Errorf("cuts %d, lowest %d; want 2, 64", w.cuts, w.lowest)
 	}
 }
 
