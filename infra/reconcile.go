@@ -139,11 +139,9 @@ func NewReconciler(scope constructs.Construct, id string, props *ReconcilerProps
 	fn := NewGoFunction(c, "Function", fnProps)
 	grantDatabaseParameters(stack, fn, cfg.Database)
 
-	var objects, buckets []*string
+	objects := objectARNs(cfg.RestoreBuckets)
 	var appliesTo []any
 	for _, b := range cfg.RestoreBuckets {
-		objects = append(objects, awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:s3:::"+b+"/*"), nil))
-		buckets = append(buckets, awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:s3:::"+b), nil))
 		appliesTo = append(appliesTo, "Resource::arn:<AWS::Partition>:s3:::"+b+"/*")
 	}
 	// HeadObject needs s3:GetObject; s3:ListBucket makes a missing object
@@ -151,18 +149,18 @@ func NewReconciler(scope constructs.Construct, id string, props *ReconcilerProps
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("AskAboutRestoredObjects"),
 		Actions:   jsii.Strings("s3:GetObject"),
-		Resources: &objects,
+		Resources: objects,
 	}))
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("TellMissingRestoredObjects"),
 		Actions:   jsii.Strings("s3:ListBucket"),
-		Resources: &buckets,
+		Resources: bucketARNs(cfg.RestoreBuckets),
 	}))
 	if rc.ReRestore {
 		fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:       jsii.String("RequestExpiredRestoresAgain"),
 			Actions:   jsii.Strings("s3:RestoreObject"),
-			Resources: &objects,
+			Resources: objects,
 		}))
 	}
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{

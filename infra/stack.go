@@ -208,43 +208,28 @@ func newCopyFileFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps)
 	props.ReservedConcurrency = cfg.CopyFileConcurrency
 	fn := NewGoFunction(stack, props.ConstructID, props)
 
-	objects := func(buckets []string) *[]*string {
-		var arns []*string
-		for _, b := range buckets {
-			arns = append(arns, awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:s3:::"+b+"/*"), nil))
-		}
-		return &arns
-	}
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("ReadRestoredObjects"),
 		Actions:   jsii.Strings("s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"),
-		Resources: objects(cfg.RestoreBuckets),
+		Resources: objectARNs(cfg.RestoreBuckets),
 	}))
 	// Without s3:ListBucket, HeadObject of a missing object answers 403
 	// AccessDenied instead of 404 NoSuchKey: the recorded err_msg would
 	// blame permissions for a file that is simply gone.
-	var restoreBuckets []*string
-	for _, b := range cfg.RestoreBuckets {
-		restoreBuckets = append(restoreBuckets, awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:s3:::"+b), nil))
-	}
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("TellMissingRestoredObjects"),
 		Actions:   jsii.Strings("s3:ListBucket"),
-		Resources: &restoreBuckets,
+		Resources: bucketARNs(cfg.RestoreBuckets),
 	}))
 	// HeadBucket, which copyfile sends to learn an archive bucket's region
 	// (its x-amz-bucket-region), needs s3:ListBucket on the bucket
 	// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html);
 	// without it every cold start leaves an AccessDenied in CloudTrail.
 	// It also makes a HeadObject of a missing archive object answer 404.
-	var archiveBuckets []*string
-	for _, b := range cfg.ArchiveBuckets {
-		archiveBuckets = append(archiveBuckets, awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:s3:::"+b), nil))
-	}
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("FindArchiveBucketRegions"),
 		Actions:   jsii.Strings("s3:ListBucket"),
-		Resources: &archiveBuckets,
+		Resources: bucketARNs(cfg.ArchiveBuckets),
 	}))
 	// s3:PutObjectAcl: the copies carry x-amz-acl:
 	// bucket-owner-full-control (copyfile.Config.ObjectACL), and S3 asks
@@ -252,14 +237,14 @@ func newCopyFileFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps)
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("WriteArchiveObjects"),
 		Actions:   jsii.Strings("s3:PutObject", "s3:PutObjectAcl", "s3:PutObjectTagging", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"),
-		Resources: objects(cfg.ArchiveBuckets),
+		Resources: objectARNs(cfg.ArchiveBuckets),
 	}))
 	// copyfile checks each copy with HeadObject on the archive object
 	// and deletes a copy that fails the check.
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("VerifyArchiveObjects"),
 		Actions:   jsii.Strings("s3:GetObject", "s3:DeleteObject"),
-		Resources: objects(cfg.ArchiveBuckets),
+		Resources: objectARNs(cfg.ArchiveBuckets),
 	}))
 	if len(cfg.ArchiveBucketKMSKeyARNs) > 0 {
 		// No SSE header is sent, so S3 encrypts each copy with the archive
@@ -324,4 +309,23 @@ func suppressBucketNotificationsHandler(stack awscdk.Stack) {
 			AppliesTo: &[]any{"Resource::*"},
 		},
 	}, jsii.Bool(true))
+}
+
+// objectARNs is the ARN of every object in the named buckets, one each.
+func objectARNs(buckets []string) *[]*string {
+	var arns []*string
+	for _, b := range buckets {
+		arns = append(arns, awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:s3:::"+b+"/*"), nil))
+	}
+	return &arns
+}
+
+// bucketARNs is the ARN of each named bucket (for bucket-level actions
+// such as s3:ListBucket).
+func bucketARNs(buckets []string) *[]*string {
+	var arns []*string
+	for _, b := range buckets {
+		arns = append(arns, awscdk.Fn_Sub(jsii.String("arn:${AWS::Partition}:s3:::"+b), nil))
+	}
+	return &arns
 }
