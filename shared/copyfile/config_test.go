@@ -1,13 +1,14 @@
 package copyfile
 
 import (
-	"reflect"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/envtest"
 )
 
 func TestConfigFromEnv(t *testing.T) {
@@ -104,28 +105,9 @@ func TestConfigEnvRoundTrip(t *testing.T) {
 	}
 	// A field added to Config without a variable in Env fails here once it
 	// is set in all.
-	def, set := reflect.ValueOf(DefaultConfig()), reflect.ValueOf(all)
-	for i := range def.NumField() {
-		if reflect.DeepEqual(def.Field(i).Interface(), set.Field(i).Interface()) {
-			t.Errorf("all.%s is at its default: set it to another value so the round trip covers it", def.Type().Field(i).Name)
-		}
-	}
-	for _, tc := range []struct {
-		name string
-		cfg  Config
-	}{
-		{"defaults", DefaultConfig()},
-		{"every setting away from its default", all},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			env := tc.cfg.Env()
-			got, err := ConfigFromEnv(func(k string) string { return env[k] })
-			if err != nil {
-				t.Fatalf("ConfigFromEnv(Env()): %v (env %v)", err, env)
-			}
-			if diff := cmp.Diff(tc.cfg, got, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("ConfigFromEnv(cfg.Env()) differs from cfg (-cfg +got):\n%s", diff)
-			}
-		})
-	}
+	envtest.EveryFieldSet(t, "at its default", DefaultConfig(), all)
+	envtest.RoundTrip(t, Config.Env, ConfigFromEnv, []envtest.Case[Config]{
+		{Name: "defaults", Cfg: DefaultConfig()},
+		{Name: "every setting away from its default", Cfg: all},
+	}, cmpopts.EquateEmpty())
 }

@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -9,9 +8,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
-	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/envtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
@@ -55,30 +54,11 @@ func TestConfigEnvRoundTrip(t *testing.T) {
 	}
 	// A field added to Config without a variable in Env fails here once it
 	// is set in all.
-	def, set := reflect.ValueOf(DefaultConfig()), reflect.ValueOf(all)
-	for i := range def.NumField() {
-		if reflect.DeepEqual(def.Field(i).Interface(), set.Field(i).Interface()) {
-			t.Errorf("all.%s is at its default: set it to another value so the round trip covers it", def.Type().Field(i).Name)
-		}
-	}
-	for _, tc := range []struct {
-		name string
-		cfg  Config
-	}{
-		{"defaults (and the state machine, which has none)", withARN},
-		{"every setting away from its default", all},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			env := tc.cfg.Env()
-			got, err := ConfigFromEnv(func(k string) string { return env[k] })
-			if err != nil {
-				t.Fatalf("ConfigFromEnv(Env()): %v (env %v)", err, env)
-			}
-			if diff := cmp.Diff(tc.cfg, got, cmpopts.EquateEmpty()); diff != "" {
-				t.Errorf("ConfigFromEnv(cfg.Env()) differs from cfg (-cfg +got):\n%s", diff)
-			}
-		})
-	}
+	envtest.EveryFieldSet(t, "at its default", DefaultConfig(), all)
+	envtest.RoundTrip(t, Config.Env, ConfigFromEnv, []envtest.Case[Config]{
+		{Name: "defaults (and the state machine, which has none)", Cfg: withARN},
+		{Name: "every setting away from its default", Cfg: all},
+	}, cmpopts.EquateEmpty())
 	t.Run("no bound per sweep is refused", func(t *testing.T) {
 		// GIVEN MaxFilesPerSweep 0, which code may ask for: THEN the
 		// deployed environment is refused, naming the variable

@@ -3,7 +3,6 @@ package requeststatus
 import (
 	"context"
 	"errors"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/envtest"
 )
 
 func TestConfigFromEnv(t *testing.T) {
@@ -309,33 +310,14 @@ func TestConfigEnvRoundTrip(t *testing.T) {
 	}
 	// A field added to Config without a variable in Env fails here once it
 	// is set in all.
-	zero, set := reflect.ValueOf(Config{}), reflect.ValueOf(all)
-	for i := range zero.NumField() {
-		if set.Field(i).IsZero() {
-			t.Errorf("all.%s is empty: set it so the round trip covers it", zero.Type().Field(i).Name)
-		}
-	}
+	envtest.EveryFieldSet(t, "empty", Config{}, all)
 	deployed := Config{
 		Port: DefaultPort, Name: "disaster_recovery", User: "druser",
 		HostParameter: DefaultHostParameter, PasswordParameter: DefaultPasswordParameter,
 		SSLMode: DefaultSSLMode, MaxConns: 1,
 	}
-	for _, tc := range []struct {
-		name string
-		cfg  Config
-	}{
-		{"as the CDK app deploys it", deployed},
-		{"every setting", all},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			env := tc.cfg.Env()
-			got, err := ConfigFromEnv(func(k string) string { return env[k] })
-			if err != nil {
-				t.Fatalf("ConfigFromEnv(Env()): %v (env %v)", err, env)
-			}
-			if diff := cmp.Diff(tc.cfg, got); diff != "" {
-				t.Errorf("ConfigFromEnv(cfg.Env()) differs from cfg (-cfg +got):\n%s", diff)
-			}
-		})
-	}
+	envtest.RoundTrip(t, Config.Env, ConfigFromEnv, []envtest.Case[Config]{
+		{Name: "as the CDK app deploys it", Cfg: deployed},
+		{Name: "every setting", Cfg: all},
+	})
 }
