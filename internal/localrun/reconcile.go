@@ -19,6 +19,7 @@ import (
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/lambdafn"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
@@ -130,7 +131,7 @@ func (r *Runner) Reconciler(starter reconcile.ExecutionStarter, grace time.Durat
 	cfg := reconcile.DefaultConfig()
 	cfg.StateMachineARN, cfg.Grace = LocalStateMachineARN, grace
 	if v := r.Services.Getenv(reconcile.EnvRestoreBuckets); strings.TrimSpace(v) != "" {
-		cfg.RestoreBuckets = reconcile.ParseBuckets(v)
+		cfg.RestoreBuckets = copyfile.ParseList(v)
 	} else {
 		ctx, err := cdkContext(r.cfg.RepoRoot)
 		if err != nil {

@@ -177,8 +177,8 @@ func DefaultConfig() Config {
 // Lambda). An invalid value is an error naming the variable and the value.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
-	c.SourceBuckets = splitList(getenv(EnvSourceBuckets))
-	c.ArchiveBuckets = splitList(getenv(EnvArchiveBuckets))
+	c.SourceBuckets = ParseList(getenv(EnvSourceBuckets))
+	c.ArchiveBuckets = ParseList(getenv(EnvArchiveBuckets))
 
 	var err error
 	if c.MultipartThreshold, err = mib(getenv, EnvMultipartThresholdMB, DefaultMultipartThresholdMB, MinMultipartThresholdMB, MaxMultipartThresholdMB); err != nil {
@@ -260,7 +260,9 @@ func (c Config) Env() map[string]string {
 	return env
 }
 
-func splitList(v string) []string {
+// ParseList reads a comma-separated list (SOURCE_BUCKETS, ARCHIVE_BUCKETS),
+// trimming spaces and dropping blanks.
+func ParseList(v string) []string {
 	var out []string
 	for _, s := range strings.Split(v, ",") {
 		if s = strings.TrimSpace(s); s != "" {

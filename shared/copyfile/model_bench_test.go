@@ -424,7 +424,7 @@ func selected(env, w string) bool {
 	if list == "" {
 		return true
 	}
-	for _, s := range splitList(list) {
+	for _, s := range ParseList(list) {
 		if s == w {
 			return true
 		}

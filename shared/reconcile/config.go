@@ -101,24 +101,12 @@ func DefaultConfig() Config {
 	}
 }
 
-// ParseBuckets reads a comma-separated list of bucket names (as
-// SOURCE_BUCKETS has them), dropping blanks.
-func ParseBuckets(list string) []string {
-	var out []string
-	for _, b := range strings.Split(list, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			out = append(out, b)
-		}
-	}
-	return out
-}
-
 // ConfigFromEnv reads Config through getenv; every invalid value is reported,
 // naming its variable and the value it got.
 func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	c := DefaultConfig()
 	c.StateMachineARN = strings.TrimSpace(getenv(EnvStateMachineARN))
-	c.RestoreBuckets = ParseBuckets(getenv(EnvRestoreBuckets))
+	c.RestoreBuckets = copyfile.ParseList(getenv(EnvRestoreBuckets))
 	e := &envReader{getenv: getenv}
 	e.number(EnvGraceMinutes, 0, 100000, func(n int) { c.Grace = time.Duration(n) * time.Minute })
 	e.number(EnvPeriodMinutes, 1, 100000, func(n int) { c.Period = time.Duration(n) * time.Minute })
