@@ -18,6 +18,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -35,6 +36,7 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
 // loadWorld is one load scenario's services and seeded files.
@@ -381,6 +383,17 @@ func TestLoadReportsFigures(t *testing.T) {
 			}
 			if rep.Throttles != 0 || rep.LambdaGBSecondsPerFile <= 0 || rep.S3PutClassPerFile < 1 || rep.CostPerMillionFilesUSD <= 0 {
 				t.Errorf("figures %s: want no throttles, some GB-seconds, at least the CopyObject, a cost", summary(rep))
+			}
+			// S3 (docs/concurrency.md, cost per file): per file HeadObject of
+			// the source, CopyObject, HeadObject of the archive copy; per new
+			// copy-file environment one HeadBucket per bucket it touches (the
+			// region lookup it then remembers), here a restore and an archive
+			// bucket.
+			files := float64(3 * tc.filesPerEvent)
+			wantGet := 2 + 2*float64(rep.Environments[statemachine.FunctionCopyFile])/files
+			if rep.S3PutClassPerFile != 1 || math.Abs(rep.S3GetClassPerFile-wantGet) > 0.01 {
+				t.Errorf("S3 requests per file: %.2f PUT-class + %.2f GET-class, want 1 + %.2f (%d copy-file environments for %g files)",
+					rep.S3PutClassPerFile, rep.S3GetClassPerFile, wantGet, rep.Environments[statemachine.FunctionCopyFile], files)
 			}
 		})
 	}
