@@ -211,11 +211,14 @@ func CreateReconcileIndexes(ctx context.Context, db IndexDB, rebuildInvalid bool
 			b.Rebuilt = append(b.Rebuilt, name)
 		}
 	}
-	after, err := CheckReconcileIndexes(ctx, db)
-	if err != nil {
-		errs = append(errs, err)
+	b.After = before
+	if len(before.Missing) > 0 || (rebuildInvalid && len(before.Invalid) > 0) {
+		after, err := CheckReconcileIndexes(ctx, db)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		b.After = after
 	}
-	b.After = after
 	return b, errors.Join(errs...)
 }
 
