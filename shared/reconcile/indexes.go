@@ -27,8 +27,16 @@ func (r *Reconciler) ensureIndexes(ctx context.Context) []string {
 	for _, name := range b.Created {
 		r.log().InfoContext(ctx, "reconcile: created index on request_status", "index", name)
 	}
+	after := b.After
+	if err != nil {
+		// A build cut short by IndexBuildTimeout left bctx done: look
+		// again with the sweep's context (the index is invalid now).
+		if c, cerr := requeststatus.CheckReconcileIndexes(ctx, r.DB); cerr == nil {
+			after = c
+		}
+	}
 	var warnings []string
-	if w := b.After.Warning(); w != "" {
+	if w := after.Warning(); w != "" {
 		warnings = append(warnings, w)
 	}
 	var pe *requeststatus.IndexPrivilegeError
