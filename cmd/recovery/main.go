@@ -5,6 +5,7 @@
 //	go run ./cmd/recovery rerun  [--request-group ID] [--granule ID] [--since DURATION]
 //	                             [--failed] [--stuck] [--grace DURATION] [--dry-run]
 //	                             [--state-machine-arn ARN | --local] [--json]
+//	go run ./cmd/recovery create-indexes [--check]
 //
 // The database is reached as the functions reach it: DATABASE_URL, or
 // DATABASE_NAME, DATABASE_USER and the SSM parameters of the host and

@@ -33,12 +33,16 @@ const usage = `usage:
   recovery status [--request-group ID] [--granule ID] [--since DURATION] [--json]
   recovery rerun  [--request-group ID] [--granule ID] [--since DURATION] [--failed] [--stuck]
                   [--grace DURATION] [--dry-run] [--state-machine-arn ARN | --local] [--json]
+  recovery create-indexes [--check]
 `
 
 type usageError struct{ error }
 
 // Main runs the command line and returns the exit status.
 func (c *CLI) Main(ctx context.Context, args []string) int {
+	if len(args) > 0 && args[0] == CreateIndexesCommand {
+		return c.createIndexes(ctx, args[1:])
+	}
 	if len(args) == 0 || (args[0] != "status" && args[0] != "rerun") {
 		fmt.Fprint(c.Stderr, usage)
 		if len(args) > 0 && args[0] != "-h" && args[0] != "--help" && args[0] != "help" {

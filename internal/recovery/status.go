@@ -163,6 +163,7 @@ func ReadStatus(ctx context.Context, db Querier, s3c reconcile.ObjectStore, sel 
 	}
 	st := &Status{Selector: sel, Counts: map[string]int64{"inprogress": 0, "complete": 0, "error": 0},
 		Failed: []FailureGroup{}, Waiting: []WaitingFile{}, Expiring: []RestoreExpiry{}}
+	st.Problems = append(st.Problems, indexWarnings(ctx, db)...)
 
 	var args []any
 	rows, err := db.Query(ctx, `SELECT coalesce(job_status, 'null'), count(*) FROM request_status `+and(sel.where(&args, now))+` GROUP BY 1`, args...)

@@ -88,6 +88,9 @@ type Report struct {
 	Truncated  bool              `json:"truncated,omitempty"`
 	Executions []ExecutionReport `json:"executions"`
 	Problems   []string          `json:"problems,omitempty"`
+	// Warnings do not fail the sweep: the reconcile indexes are missing
+	// and could not be created (ensureIndexes).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ExecutionReport is one execution the sweep started (or found started).
@@ -165,6 +168,7 @@ type sweep struct {
 // failed, a *SweepError (the report says what was done anyway).
 func (r *Reconciler) Sweep(ctx context.Context) (*Report, error) {
 	s := r.newSweep()
+	s.rep.Warnings = r.ensureIndexes(ctx)
 	s.listPages(ctx)
 	s.startBatches(ctx)
 	r.emit(ctx, s.rep)
