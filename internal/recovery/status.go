@@ -87,8 +87,15 @@ type Status struct {
 	Expiring []RestoreExpiry  `json:"expiring_within_24h"`
 	// RestoresChecked is how many of the waiting files' restores S3 was
 	// asked about (at most the --check-restores bound, oldest first).
-	RestoresChecked int      `json:"restores_checked"`
-	Problems        []string `json:"problems,omitempty"`
+	RestoresChecked int `json:"restores_checked"`
+	// CheckFailures are the causes that kept S3 from being asked about
+	// some waiting files, each once with its count.
+	CheckFailures []CheckFailure `json:"check_failures,omitempty"`
+}
+
+// CheckError is nil when every restore check the report wanted was made.
+func (st *Status) CheckError() error {
+	return (&checkFailures{list: st.CheckFailures}).err()
 }
 
 // FailureGroup is the failed files whose err_msg is the same once the key,
@@ -232,10 +239,18 @@ ORDER BY last_update_time, request_id LIMIT `+fmt.Sprint(max(opts.Waiting, opts.
 	st.Waiting = waiting[:min(len(waiting), opts.Waiting)]
 	if opts.CheckRestores > 0 && s3c != nil {
 		finder := reconcile.RestoreFinder{S3: s3c, Buckets: opts.RestoreBuckets, Now: now}
-		for _, w := range waiting[:min(len(waiting), opts.CheckRestores)] {
+		var failed checkFailures
+		toCheck := waiting[:min(len(waiting), opts.CheckRestores)]
+		for i, w := range toCheck {
 			r, err := finder.Find(ctx, w.RestoreBucket, w.Key)
 			if err != nil {
-				st.Problems = append(st.Problems, err.Error())
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				if failed.add(err) {
+					failed.skip(len(toCheck) - i - 1)
+					break
+				}
 				continue
 			}
 			st.RestoresChecked++
@@ -244,6 +259,7 @@ ORDER BY last_update_time, request_id LIMIT `+fmt.Sprint(max(opts.Waiting, opts.
 				st.Expiring = append(st.Expiring, RestoreExpiry{RequestID: w.RequestID, Bucket: r.Bucket, Key: w.Key, State: string(r.State), Expiry: r.ExpiryDate})
 			}
 		}
+		st.CheckFailures = failed.list
 	}
 	return st, nil
 }
