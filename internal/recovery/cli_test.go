@@ -120,6 +120,29 @@ func TestStatusCheckFailuresOncePerCause(t *testing.T) {
 		t.Errorf("--check-restores 0: exit %d, stderr %q", code, stderr)
 	}
 
+	// Without credentials (none in the environment, no instance role): once.
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	_, stderr, code = runCLI(env, "status", "--request-group", group, "--region", "us-east-1")
+	if code != 1 || !strings.Contains(stderr, "37 no AWS credentials (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)") {
+		t.Errorf("no credentials: exit %d, stderr %q", code, stderr)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+
+	// A transport error names each file's URL; they still group as one
+	// cause (3 files: the SDK retries each with backoff).
+	small := jobseed.NewRequestID()
+	for _, k := range []string{"x/1", "x/2", "x/3"} {
+		insert(t, db, jobseed.Row{RequestGroupID: small, ObjectKey: k, RestoreBucketDest: "restore"})
+	}
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closed.Close()
+	stdout, stderr, code = runCLI(map[string]string{"DATABASE_URL": url, "AWS_ENDPOINT_URL_S3": closed.URL}, "status", "--request-group", small, "--region", "us-east-1")
+	if code != 1 || strings.Count(stdout, "could not check") != 1 || !strings.Contains(stdout, "3 files not checked") || !strings.Contains(stderr, "connection refused") {
+		t.Errorf("connection refused: exit %d, stderr %q, stdout:\n%s", code, stderr, stdout)
+	}
+
 	// rerun reports the same way and starts nothing.
 	stdout, stderr, code = runCLI(env, "rerun", "--request-group", group, "--stuck", "--grace", "0s", "--dry-run")
 	if code != 1 || strings.Count(stdout, "could not check") != 1 || !strings.Contains(stderr, "37 no AWS region") {
