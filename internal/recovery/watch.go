@@ -159,8 +159,12 @@ func (w *Watch) Run(ctx context.Context) ([]GroupProgress, error) {
 	}
 	w.rates = map[string]*RateWindow{}
 	if w.Terminal {
-		io.WriteString(w.Out, "\x1b[?25l") // hide the cursor while redrawing
-		defer io.WriteString(w.Out, "\x1b[?25h")
+		// Hide the cursor while redrawing, and turn the terminal's
+		// line wrap off (DECAWM): a line wider than the terminal is
+		// clipped instead of taking two rows, so moving up one row per
+		// line finds the frame's start. Both are restored at the end.
+		io.WriteString(w.Out, "\x1b[?25l\x1b[?7l")
+		defer io.WriteString(w.Out, "\x1b[?7h\x1b[?25h")
 	}
 	var last []GroupProgress
 	at := w.Now()
@@ -286,9 +290,10 @@ func PlainLines(at time.Time, groups []GroupProgress, maxGroups int) []string {
 	return lines
 }
 
-// ProgressLine is a group's bar, counts, rate and time left:
+// ProgressLine is a group's bar, time left, rate and counts (in this order,
+// so that a narrow terminal, which clips the line, cuts the counts first):
 //
-//	0f8fad5b-d9cb-469f-a165-70867728950e  [##########xx..................]  40%  12 complete  1 error  18 inprogress  of 31  2.0 files/min  ETA 9m0s
+//	0f8fad5b-d9cb-469f-a165-70867728950e  [#########x....................]   41%  ETA 9m0s  2.0 files/min  12 complete  1 error  18 inprogress  of 31
 func ProgressLine(g GroupProgress) string {
 	pct := int64(100)
 	if g.Total() > 0 {
@@ -304,8 +309,8 @@ func ProgressLine(g GroupProgress) string {
 	if g.InProgress == 0 {
 		eta = "finished"
 	}
-	return fmt.Sprintf("%-36s  [%s]  %3d%%  %d complete  %d error  %d inprogress  of %d  %s  %s",
-		g.RequestGroupID, Bar(g, barWidth), pct, g.Complete, g.Error, g.InProgress, g.Total(), rate, eta)
+	return fmt.Sprintf("%-36s  [%s]  %3d%%  %s  %s  %d complete  %d error  %d inprogress  of %d",
+		g.RequestGroupID, Bar(g, barWidth), pct, eta, rate, g.Complete, g.Error, g.InProgress, g.Total())
 }
 
 // Bar draws a group in width cells: '#' complete, 'x' error, '.' not

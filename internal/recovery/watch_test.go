@@ -78,15 +78,15 @@ func TestETA(t *testing.T) {
 		g    recovery.GroupProgress
 		want string
 	}{
-		{recovery.GroupProgress{Complete: 1, InProgress: 2, PerMinute: 2, RateKnown: true}, "ETA 1m0s"},
-		{recovery.GroupProgress{Complete: 1, InProgress: 2, PerMinute: 0, RateKnown: true}, "ETA unknown"},
-		{recovery.GroupProgress{InProgress: 2}, "rate unknown  ETA unknown"},
-		{recovery.GroupProgress{Complete: 2, Error: 1, RateKnown: true, PerMinute: 3}, "finished"},
-		{recovery.GroupProgress{Complete: 1, InProgress: 600, PerMinute: 4, RateKnown: true}, "ETA 2h30m0s"},
+		{recovery.GroupProgress{Complete: 1, InProgress: 2, PerMinute: 2, RateKnown: true}, " 33%  ETA 1m0s  2.0 files/min  1 complete"},
+		{recovery.GroupProgress{Complete: 1, InProgress: 2, PerMinute: 0, RateKnown: true}, "ETA unknown  0.0 files/min"},
+		{recovery.GroupProgress{InProgress: 2}, "ETA unknown  rate unknown"},
+		{recovery.GroupProgress{Complete: 2, Error: 1, RateKnown: true, PerMinute: 3}, "100%  finished  3.0 files/min"},
+		{recovery.GroupProgress{Complete: 1, InProgress: 600, PerMinute: 4, RateKnown: true}, "ETA 2h30m0s  4.0 files/min"},
 	}
 	for _, tc := range cases {
-		if got := recovery.ProgressLine(tc.g); !strings.HasSuffix(got, tc.want) {
-			t.Errorf("%+v: line %q, want it to end %q", tc.g, got, tc.want)
+		if got := recovery.ProgressLine(tc.g); !strings.Contains(got, tc.want) {
+			t.Errorf("%+v: line %q, want it to say %q", tc.g, got, tc.want)
 		}
 	}
 	if got := recovery.Bar(recovery.GroupProgress{Complete: 5, Error: 2, InProgress: 3}, 10); got != "#####xx..." {
@@ -133,7 +133,7 @@ func (r watchRun) run(t *testing.T, step func(i int) bool) (out, stderr string, 
 		select {
 		case f := <-out1:
 			b.WriteString(f)
-			if strings.HasPrefix(f, "\x1b[?25") || strings.HasPrefix(f, "interrupted") {
+			if strings.HasPrefix(f, "\x1b[?25") || strings.HasPrefix(f, "\x1b[?7h") || strings.HasPrefix(f, "interrupted") {
 				continue // cursor hidden or shown, or the closing line
 			}
 			i++
@@ -216,7 +216,7 @@ func TestStatusWatchInterrupted(t *testing.T) {
 	url, db := seededDB(t)
 	seedGroups(t, db)
 	out, _, code := watchRun{url: url, terminal: true}.run(t, func(i int) bool { return false })
-	if code != 130 || !strings.Contains(out, "interrupted: 4 of 5 files still inprogress\n") || !strings.HasSuffix(out, "\x1b[?25h") {
+	if code != 130 || !strings.Contains(out, "interrupted: 4 of 5 files still inprogress\n") || !strings.HasSuffix(out, "\x1b[?7h\x1b[?25h") {
 		t.Errorf("exit %d, output %q; want 130, the interrupted line and the cursor shown last", code, out)
 	}
 }
