@@ -220,3 +220,13 @@ func TestStatusWatchInterrupted(t *testing.T) {
 		t.Errorf("exit %d, output %q; want 130, the interrupted line and the cursor shown last", code, out)
 	}
 }
+
+// A selection with no rows has nothing to watch: exit 1, saying so.
+func TestStatusWatchNothingSelected(t *testing.T) {
+	url, db := seededDB(t)
+	seedGroups(t, db)
+	_, stderr, code := watchRun{url: url, args: []string{"--granule", "no-such-granule"}}.run(t, func(int) bool { return true })
+	if code != 1 || !strings.Contains(stderr, "no rows match the selection") {
+		t.Errorf("exit %d, stderr %q; want 1 and no rows match the selection", code, stderr)
+	}
+}
