@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -19,19 +20,16 @@ const CreateIndexesCommand = "create-indexes"
 // left invalid, each with CREATE INDEX CONCURRENTLY (the workflow keeps
 // writing meanwhile; no deadline, however long the table). Run it as the
 // table's owner. --check only reports. It prints what it did and the
-// indexes' state, and returns the exit status: 0 both indexes valid, 1 not,
-// 2 bad usage.
-func (c *CLI) createIndexes(ctx context.Context, args []string) int {
-	fs := flag.NewFlagSet(CreateIndexesCommand, flag.ContinueOnError)
+// indexes' state; it returns an error (exit status 1) unless both indexes
+// end valid.
+func (c *CLI) createIndexes(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	check := fs.Bool("check", false, "only report which indexes are missing or invalid; build nothing")
 	if err := parse(fs, args); err != nil {
-		fmt.Fprintf(c.Stderr, "recovery %s: %v\n", CreateIndexesCommand, err)
-		return 2
+		return err
 	}
-	svc, err := c.connect(ctx)
+	svc, err := c.connect(ctx, "")
 	if err != nil {
-		fmt.Fprintf(c.Stderr, "recovery %s: %v\n", CreateIndexesCommand, err)
-		return 2
+		return err
 	}
 	defer svc.close()
 
@@ -49,18 +47,17 @@ func (c *CLI) createIndexes(ctx context.Context, args []string) int {
 		}
 		after = b.After
 	}
-	if err != nil {
-		fmt.Fprintf(c.Stderr, "recovery %s: %v\n", CreateIndexesCommand, err)
-	}
 	if w := after.Warning(); w != "" {
 		fmt.Fprintf(c.Stdout, "warning: %s\n", w)
-		return 1
 	}
 	if err != nil {
-		return 1
+		return err
+	}
+	if !after.OK() {
+		return errors.New("the reconcile indexes are not all valid")
 	}
 	fmt.Fprintf(c.Stdout, "request_status has the reconcile indexes %s, valid\n", strings.Join(requeststatus.ReconcileIndexes, " and "))
-	return 0
+	return nil
 }
 
 // indexWarnings is what status says of the reconcile indexes: nothing when

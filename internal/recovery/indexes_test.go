@@ -40,13 +40,13 @@ func TestCreateIndexesCommand(t *testing.T) {
 	}
 
 	code, out, errOut := run(t, url, "status", "--check-restores", "0")
-	if code != 0 || !strings.Contains(out, "problem: "+missingBoth) {
+	if code != 0 || !strings.Contains(out, "warning: "+missingBoth) {
 		t.Errorf("status: exit %d, stderr %q; want 0 and the warning in:\n%s", code, errOut, out)
 	}
 	code, out, _ = run(t, url, "status", "--check-restores", "0", "--json")
 	var st recovery.Status
-	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 || len(st.Problems) != 1 || !strings.HasPrefix(st.Problems[0], missingBoth) {
-		t.Errorf("status --json: exit %d, problems %q (%v); want the warning", code, st.Problems, err)
+	if err := json.Unmarshal([]byte(out), &st); err != nil || code != 0 || len(st.Warnings) != 1 || !strings.HasPrefix(st.Warnings[0], missingBoth) {
+		t.Errorf("status --json: exit %d, warnings %q (%v); want the warning", code, st.Warnings, err)
 	}
 
 	if code, out, _ := run(t, url, "create-indexes", "--check"); code != 1 || !strings.Contains(out, "warning: "+missingBoth) {
@@ -63,7 +63,7 @@ func TestCreateIndexesCommand(t *testing.T) {
 	}
 
 	code, out, _ = run(t, url, "status", "--check-restores", "0")
-	if code != 0 || strings.Contains(out, "problem:") || strings.Contains(out, "create-indexes") {
+	if code != 0 || strings.Contains(out, "warning:") || strings.Contains(out, "create-indexes") {
 		t.Errorf("status after create-indexes: exit %d, want no warning:\n%s", code, out)
 	}
 	if code, out, _ := run(t, url, "create-indexes"); code != 0 || strings.Contains(out, "created") {

@@ -138,6 +138,10 @@ func TestQueryPlans(t *testing.T) {
 			_, err := recovery.ReadStatus(ctx, q, nil, recovery.Selector{}, recovery.StatusOptions{}, now)
 			return err
 		}},
+		{name: "status --watch of a group", run: func(q recovery.Querier) error {
+			_, err := recovery.ReadProgress(ctx, q, recovery.Selector{RequestGroupID: group}, now)
+			return err
+		}},
 		{name: "rerun --failed --dry-run", run: func(q recovery.Querier) error {
 			_, err := recovery.Rerun(ctx, q, restoring{}, nil, recovery.RerunOptions{Failed: true, DryRun: true, Limit: 1}, now)
 			return err

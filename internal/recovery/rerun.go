@@ -43,7 +43,11 @@ type RerunReport struct {
 	Waiting    int                         `json:"waiting"`
 	Left       []LeftFile                  `json:"left"`
 	Executions []reconcile.ExecutionReport `json:"executions"`
-	Problems   []string                    `json:"problems,omitempty"`
+	// CheckFailures are the causes that kept S3 from being asked about
+	// selected files (those files were not re-run), each once with its
+	// count.
+	CheckFailures []CheckFailure `json:"check_failures,omitempty"`
+	Problems      []string       `json:"problems,omitempty"`
 }
 
 // LeftFile is a selected file rerun did not start, and why.
@@ -107,10 +111,17 @@ ORDER BY last_update_time, request_id LIMIT `+fmt.Sprint(opts.Limit), args...)
 	}
 	var queue []ready
 	finder := reconcile.RestoreFinder{S3: s3c, Buckets: opts.RestoreBuckets, Now: now}
-	for _, s := range selected {
+	var failed checkFailures
+	for i, s := range selected {
 		r, err := finder.Find(ctx, s.Restore, s.Key)
 		if err != nil {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("request %s: %v", s.ID, err))
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if failed.add(err) {
+				failed.skip(len(selected) - i - 1)
+				break
+			}
 			continue
 		}
 		why := ""
@@ -131,6 +142,7 @@ ORDER BY last_update_time, request_id LIMIT `+fmt.Sprint(opts.Limit), args...)
 		rep.Waiting++
 		queue = append(queue, ready{reconcile.FileRef{RequestID: s.ID, Bucket: r.Bucket, Key: s.Key}, r.File(s.Key)})
 	}
+	rep.CheckFailures = failed.list
 	sort.Slice(queue, func(i, j int) bool { return queue[i].ref.RequestID < queue[j].ref.RequestID })
 	starter := reconcile.CopyStarter{SFN: sf, StateMachineARN: opts.StateMachineARN, Prefix: "rerun",
 		Window: now.UTC().Truncate(time.Minute).Format("20060102T1504")}
