@@ -1,7 +1,6 @@
 package localrun
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -684,28 +683,15 @@ func scaleTaskTimeouts(definition []byte, scale float64) ([]byte, error) {
 	return json.Marshal(doc)
 }
 
-// ReadEvents reads NDJSON: one event (classic S3 notification or
-// EventBridge) per non-empty line. A line that is not JSON is an error
-// naming its line number.
+// ReadEvents reads NDJSON as ReadEventLines does, without the line numbers.
 func ReadEvents(r io.Reader, name string) ([][]byte, error) {
-	scanner := bufio.NewScanner(r)
-	scanner.Buffer(make([]byte, 0, 1<<20), 16<<20)
-	var out [][]byte
-	for n := 1; scanner.Scan(); n++ {
-		line := bytes.TrimSpace(scanner.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		if !json.Valid(line) {
-			return nil, &ConfigError{fmt.Errorf("%s line %d: not a JSON document (one event per line)", name, n)}
-		}
-		out = append(out, append([]byte(nil), line...))
+	lines, err := ReadEventLines(r, name)
+	if err != nil {
+		return nil, err
 	}
-	if err := scanner.Err(); err != nil {
-		return nil, &ConfigError{fmt.Errorf("read %s: %w", name, err)}
-	}
-	if len(out) == 0 {
-		return nil, &ConfigError{fmt.Errorf("%s has no events", name)}
+	out := make([][]byte, len(lines))
+	for i, l := range lines {
+		out[i] = l.Event
 	}
 	return out, nil
 }
