@@ -72,7 +72,7 @@ func TestLoadReportsFailedFiles(t *testing.T) {
 	}
 	f := doc.Failed[0]
 	if f.Line != 3 || f.Error != "CopyRequestError" || len(f.Files) != 1 {
-		t.Fatalf("failed execution %+v: want line 3, CopyRequestError, one file", f)
+		t.Fatalf("failed execution: line %d, %s, files %v: want line 3, CopyRequestError, one file", f.Line, f.Error, f.Files)
 	}
 	if got := f.Files[0]; got["bucket"] != restoreBucket || got["key"] != "report/never seeded.dat" || !strings.Contains(got["reason"], "no open job") {
 		t.Errorf("failed file %v: want %s/report/never seeded.dat, no open job", got, restoreBucket)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -41,6 +42,10 @@ func init() {
 // SeedSummary is what Seed did.
 type SeedSummary struct {
 	Files, ObjectsPut, JobsInserted int
+	// Warnings name the files whose event pins an ETag or version the
+	// seeded object does not have: copy-file will refuse to copy them, as
+	// it refuses an object changed since its restore event.
+	Warnings []string
 }
 
 // seed is `go run ./cmd/local seed`: the events' files seeded on the
@@ -77,6 +82,9 @@ func (c *CLI) seed(ctx context.Context, f *commonFlags, eventsFile, archive stri
 	sum, err := Seed(ctx, s, all, archive)
 	if err != nil {
 		return 0, err
+	}
+	for _, w := range sum.Warnings {
+		fmt.Fprintf(c.Stderr, "local: seed: warning: %s\n", w)
 	}
 	fmt.Fprintf(c.Stdout, "seeded %d files of %d events: %d restored objects put (the others were there), %d open jobs inserted (the others had one), archive bucket %s\n",
 		sum.Files, len(events), sum.ObjectsPut, sum.JobsInserted, archive)
@@ -138,9 +146,12 @@ func Seed(ctx context.Context, s *Services, files []contract.File, archive strin
 			}
 			made[f.SourceBucket] = true
 		}
-		put, err := putRestored(ctx, s.S3, f)
+		put, etag, err := putRestored(ctx, s.S3, f)
 		if err != nil {
 			return sum, err
+		}
+		if w := pinWarning(f, etag); w != "" {
+			sum.Warnings = append(sum.Warnings, w)
 		}
 		if put {
 			sum.ObjectsPut++
@@ -158,17 +169,32 @@ func Seed(ctx context.Context, s *Services, files []contract.File, archive strin
 	return sum, nil
 }
 
-// putRestored puts f's object unless one of its size is already there.
-func putRestored(ctx context.Context, c *s3.Client, f contract.File) (bool, error) {
+// pinWarning says why copy-file will refuse f's seeded object (its ETag is
+// etag), or returns "".
+func pinWarning(f contract.File, etag string) string {
+	switch {
+	case f.VersionID != "":
+		return fmt.Sprintf("s3://%s/%s: the event names version %s, which the seeded object cannot have: copy-file will not find it (remove version_id / versionId from the event)",
+			f.SourceBucket, f.SourceKey, f.VersionID)
+	case f.ETag != "" && strings.Trim(f.ETag, `"`) != strings.Trim(etag, `"`):
+		return fmt.Sprintf("s3://%s/%s: the event names ETag %s, the seeded object has %s: copy-file will refuse it as changed since the restore (put that ETag in the event, or remove it)",
+			f.SourceBucket, f.SourceKey, f.ETag, etag)
+	}
+	return ""
+}
+
+// putRestored puts f's object unless one of its size is already there, and
+// returns whether it put one and the object's ETag.
+func putRestored(ctx context.Context, c *s3.Client, f contract.File) (bool, string, error) {
 	size := f.Size
 	if size <= 0 {
 		size = seedSmallSize
 	}
 	head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(f.SourceBucket), Key: aws.String(f.SourceKey)})
 	if err == nil && aws.ToInt64(head.ContentLength) == size {
-		return false, nil
+		return false, aws.ToString(head.ETag), nil
 	}
-	_, err = c.PutObject(ctx, &s3.PutObjectInput{
+	out, err := c.PutObject(ctx, &s3.PutObjectInput{
 		Bucket:        aws.String(f.SourceBucket),
 		Key:           aws.String(f.SourceKey),
 		Body:          newPatternBody(f.SourceKey, size),
@@ -176,9 +202,9 @@ func putRestored(ctx context.Context, c *s3.Client, f contract.File) (bool, erro
 		ContentType:   aws.String("application/octet-stream"),
 	})
 	if err != nil {
-		return false, fmt.Errorf("seed: put s3://%s/%s (%d bytes): %w", f.SourceBucket, f.SourceKey, size, err)
+		return false, "", fmt.Errorf("seed: put s3://%s/%s (%d bytes): %w", f.SourceBucket, f.SourceKey, size, err)
 	}
-	return true, nil
+	return true, aws.ToString(out.ETag), nil
 }
 
 // patternBody is size bytes repeating a line naming the key: seekable (the
