@@ -478,7 +478,7 @@ func TestLoadCommandJSON(t *testing.T) {
 	if code != localrun.ExitSucceeded {
 		t.Fatalf("exit %d, want %d\nstderr:\n%s", code, localrun.ExitSucceeded, stderr.String())
 	}
-	for _, want := range []string{"2 started, 0 succeeded, 2 failed", "event 1", "event 2", "no open job in request_status", "cost per million files", "local: load"} {
+	for _, want := range []string{"2 started, 0 succeeded, 2 failed", "line 1 ", "line 2 ", "no open job in request_status", "cost per million files", "local: load"} {
 		if !strings.Contains(stdout.String()+stderr.String(), want) {
 			t.Errorf("output lacks %q:\n%s\n%s", want, stdout.String(), stderr.String())
 		}
