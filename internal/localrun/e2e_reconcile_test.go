@@ -11,8 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/faultproxy"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
 )
 
@@ -118,5 +122,79 @@ func TestScenarioReconcileCopiesFilesWithoutEvent(t *testing.T) {
 	}
 	if got := h.job(job.RequestID); got.JobStatus != "complete" {
 		t.Errorf("lost/three.txt: row %q, want complete", got.JobStatus)
+	}
+}
+
+// Issue 22, item 1: a sweep while a file's execution is still working on
+// it starts no second execution. The file was requested hours ago (its
+// row's last_update_time is its request_time, past the grace), its event
+// came and its execution is in "Copy file" (the fault proxy holds the
+// CopyObject for seconds, as a throttled or slow copy would). "Find open
+// job" marked the row as picked up, so the sweep, counting its grace from
+// that mark, does not count the row as stuck; the execution completes the
+// row with no err_msg.
+func TestScenarioSweepLeavesAFileInFlightAlone(t *testing.T) {
+	t.Parallel()
+	held := &faultproxy.Rule{Match: faultproxy.IsCopyObject, Times: 1, Delay: 4 * time.Second}
+	h := newHarness(t, harnessOptions{
+		lambdaEnv: func(h *harness) map[string]string {
+			proxy, err := faultproxy.New(h.s3srv.Endpoint, held)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(proxy.Close)
+			return map[string]string{"AWS_ENDPOINT_URL_S3": proxy.URL}
+		},
+	})
+	const key = "in flight/slow copy.txt"
+	h.putObject(key, []byte("restored in flight"))
+	job := h.insertJob(key)
+	h.age(job, 5*time.Hour) // a Standard restore's hours
+
+	done := make(chan *localrun.Result, 1)
+	go func() {
+		res, err := h.runner.Run(h.ctx, classicEvent(t, restoredFile{key, 18}))
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+		done <- res
+	}()
+	for deadline := time.Now().Add(2 * time.Minute); held.Hits() == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the execution never reached its CopyObject")
+		}
+	}
+
+	gate := make(chan struct{})
+	starter := &localrun.LocalExecutions{Runner: h.runner, Gate: gate}
+	rec, err := h.runner.Reconciler(starter, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sweep, err := rec.Sweep(h.ctx)
+	if err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	if held.Hits() != 1 || len(done) != 0 {
+		t.Fatal("the copy was no longer in flight when the sweep ran: the scenario proves nothing")
+	}
+	if sweep.Stuck != 0 || sweep.Started != 0 {
+		t.Errorf("sweep while the copy is in flight: stuck %d, started %d; want 0, 0 (the row was marked when its job was found)", sweep.Stuck, sweep.Started)
+	}
+	close(gate)
+	if extra := starter.Wait(); len(extra) != 0 {
+		t.Errorf("the sweep started %d executions, want none: %+v", len(extra), extra)
+	}
+
+	res := <-done
+	if res == nil {
+		t.FailNow()
+	}
+	if diff := cmp.Diff([]contract.FileResult{{RequestID: job.RequestID, SourceBucket: restoreBucket, SourceKey: key,
+		TargetBucket: archiveBucket, Success: true}}, outputResults(t, res)); diff != "" {
+		t.Errorf("output (-want +got):\n%s", diff)
+	}
+	if got := h.job(job.RequestID); got.JobStatus != "complete" || got.ErrMsg != "" {
+		t.Errorf("row: status %q err_msg %q, want complete without err_msg", got.JobStatus, got.ErrMsg)
 	}
 }
