@@ -7,7 +7,11 @@ package localrun_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -196,5 +200,86 @@ func TestScenarioSweepLeavesAFileInFlightAlone(t *testing.T) {
 	}
 	if got := h.job(job.RequestID); got.JobStatus != "complete" || got.ErrMsg != "" {
 		t.Errorf("row: status %q err_msg %q, want complete without err_msg", got.JobStatus, got.ErrMsg)
+	}
+}
+
+// A mark that fails does not fail the copy, and is not silent: the file of
+// scenario 12 (a copy resumed once), with the database refusing every mark
+// after the first (a trigger raises on an update that moves only
+// last_update_time of a row marked within the last hour). "Mark copy
+// resumed" fails with DatabaseError (not retried), its catcher keeps the
+// error as the iteration's mark_error and resumes the copy; the file is
+// copied and recorded complete, and request-status logged the failed mark.
+func TestScenarioFailedMarkResumesTheCopy(t *testing.T) {
+	t.Parallel()
+	gate := &faultproxy.Rule{Match: func(r *http.Request) bool {
+		n, err := strconv.Atoi(r.URL.Query().Get("partNumber"))
+		return faultproxy.IsUploadPartCopy(r) && err == nil && n >= 3
+	}, Times: 1, Delay: time.Hour}
+	h := newHarness(t, harnessOptions{
+		copyTimeout: 8500 * time.Millisecond,
+		lambdaEnv: func(h *harness) map[string]string {
+			proxy, err := faultproxy.New(h.s3srv.Endpoint, gate)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(proxy.Close)
+			return map[string]string{
+				"AWS_ENDPOINT_URL_S3":       proxy.URL,
+				"MULTIPART_THRESHOLD_MB":    "5",
+				"MULTIPART_CHUNKSIZE_MB":    "5",
+				"MULTIPART_CONCURRENCY":     "1",
+				"MULTIPART_CHECKSUM":        "off", // versitygw's part-checksum bug (docs/limits.md)
+				"COPY_DEADLINE_MARGIN_SECS": "5",
+			}
+		},
+	})
+	const key = "granules/mark refused+1.h5"
+	body := make([]byte, 30<<20)
+	rand.Read(body)
+	h.putObject(key, body)
+	job := h.insertJob(key)
+	h.age(job, 5*time.Hour)
+	if _, err := h.db.Exec(h.ctx, `CREATE FUNCTION refuse_second_mark() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.job_status IS NOT DISTINCT FROM OLD.job_status AND NEW.err_msg IS NOT DISTINCT FROM OLD.err_msg
+       AND OLD.last_update_time > now() - interval '1 hour' THEN
+        RAISE EXCEPTION 'test: marks refused';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_second_mark BEFORE UPDATE ON request_status FOR EACH ROW EXECUTE FUNCTION refuse_second_mark();`); err != nil {
+		t.Fatal(err)
+	}
+
+	res := h.run(classicEvent(t, restoredFile{key, len(body)}))
+
+	if diff := cmp.Diff([]contract.FileResult{{RequestID: job.RequestID, SourceBucket: restoreBucket, SourceKey: key,
+		TargetBucket: archiveBucket, Success: true}}, outputResults(t, res)); diff != "" {
+		t.Errorf("output (-want +got):\n%s", diff)
+	}
+	var markErrors []string
+	for _, ev := range res.History {
+		if ev.Type == "StateExited" && ev.State != nil && ev.State.Name == "Mark copy resumed" {
+			var it contract.Iteration
+			if err := json.Unmarshal(ev.State.Output, &it); err != nil {
+				t.Fatal(err)
+			}
+			if it.MarkError != nil {
+				markErrors = append(markErrors, it.MarkError.Error)
+			}
+		}
+	}
+	if len(markErrors) != 1 || markErrors[0] != "DatabaseError" {
+		t.Errorf("Mark copy resumed caught %v, want one DatabaseError", markErrors)
+	}
+	if got, ok := h.archived(key); !ok || !bytes.Equal(got, body) {
+		t.Errorf("%q not archived intact", key)
+	}
+	if got := h.job(job.RequestID); got.JobStatus != "complete" || got.ErrMsg != "" {
+		t.Errorf("row: status %q err_msg %q, want complete without err_msg", got.JobStatus, got.ErrMsg)
+	}
+	if out := h.out.String(); !strings.Contains(out, "request status mark_picked_up") || !strings.Contains(out, "test: marks refused") {
+		t.Errorf("the runner's output has no log line of the refused mark")
 	}
 }
