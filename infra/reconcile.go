@@ -89,12 +89,12 @@ func readReconcileConfig(r *contextReader) ReconcileConfig {
 // of a file whose execution is only throttled, retrying the database or
 // resuming a large copy (docs/reconcile.md).
 func (c Config) checkReconcileGrace() []error {
-	if !c.Reconcile.Enabled() {
-		return nil
+	if !c.Reconcile.Enabled() || c.Workflow.ValidatePolicy() != nil {
+		return nil // no sweep, or workflow settings whose own errors are reported
 	}
 	bound, err := statemachine.MaxUnmarked(c.Workflow)
 	if err != nil {
-		return nil // the workflow settings' own errors are reported already
+		return []error{fmt.Errorf("%s: the workflow's longest unmarked span cannot be counted: %w", ctxReconcileGraceMinutes, err)}
 	}
 	grace := time.Duration(c.Reconcile.GraceMinutes) * time.Minute
 	if grace >= bound {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -99,10 +100,9 @@ func UnmarkedBound(definition []byte) (time.Duration, error) {
 		return 0, fmt.Errorf("unmarked bound: read definition: %w", err)
 	}
 	var (
-		worst  float64
-		found  bool
-		errs   []error
-		walked int
+		worst float64
+		found bool
+		errs  []error
 	)
 	var visit func(states aslStateList)
 	visit = func(states aslStateList) {
@@ -120,7 +120,6 @@ func UnmarkedBound(definition []byte) (time.Duration, error) {
 				continue
 			}
 			found = true
-			walked++
 			w := &spanWalker{states: states.States, onPath: map[string]bool{}, memo: map[string]float64{}}
 			d, err := w.after(name, st)
 			if err != nil {
@@ -142,16 +141,7 @@ func UnmarkedBound(definition []byte) (time.Duration, error) {
 
 func isMarking(st aslState) bool {
 	op, _ := st.Parameters["operation"].(string)
-	return st.Type == "Task" && op != "" && containsString(MarkingOperations, op)
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
+	return st.Type == "Task" && slices.Contains(MarkingOperations, op)
 }
 
 // spanWalker finds the longest unmarked span within one list of states.
