@@ -803,6 +803,7 @@ func TestStackWithEveryOption(t *testing.T) {
 		"alarmEmail":                     "ops@example.org",
 		"copyRetries":                    "5",
 		"copyRetrySleepSecs":             "10",
+		"reconcileGraceMinutes":          "3100", // covers the longer copy retries (checkReconcileGrace)
 		"mapMaxConcurrency":              "4",
 		"requestStatusConcurrency":       "20",
 		"copyFileConcurrency":            "50",

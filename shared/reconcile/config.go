@@ -32,8 +32,14 @@ const (
 
 // Defaults of the settings; the CDK app's context defaults are the same
 // values.
+//
+// DefaultGraceMinutes is at least the longest the workflow, with cdk.json's
+// defaults, can leave a file's row unmarked while it works on it
+// (statemachine.MaxUnmarked: 2,977 minutes, about 49.6 hours, counting every
+// attempt timing out and every retry, throttling included, waiting its
+// longest); the CDK app refuses a shorter grace (docs/reconcile.md).
 const (
-	DefaultGraceMinutes  = 60
+	DefaultGraceMinutes  = 3000
 	DefaultPeriodMinutes = 60
 	DefaultReRestoreDays = 3
 	DefaultReRestoreTier = string(s3types.TierStandard)
@@ -64,8 +70,9 @@ type Config struct {
 	// RestoreBuckets are asked, in order, for a row without
 	// restore_bucket_dest.
 	RestoreBuckets []string
-	// Grace is how long a row stays untouched before the sweep counts it
-	// as stuck.
+	// Grace is how long an inprogress row stays unmarked (last_update_time,
+	// which the workflow sets when it picks the file up and each time its
+	// copy resumes) before the sweep counts it as stuck.
 	Grace time.Duration
 	// Period is the schedule's period: execution names carry the sweep
 	// time truncated to it (the sweep window).
