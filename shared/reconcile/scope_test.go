@@ -98,7 +98,7 @@ func TestSweepOnlyThisStacksRows(t *testing.T) {
 	}
 	want := reconcile.NamedFiles{
 		Missing: []reconcile.FileRef{{RequestID: missing.RequestID, Bucket: restoreBucket, Key: "gone.dat"}},
-		Expired: nil,
+		Expired: []reconcile.FileRef{},
 		NotHere: []reconcile.FileRef{{RequestID: noBucket.RequestID, Key: "nowhere.dat"}},
 		Started: []reconcile.FileRef{{RequestID: found.RequestID, Bucket: otherRestore, Key: "found.dat"}},
 	}
@@ -140,31 +140,31 @@ func TestSweepStopsBeforeItsDeadline(t *testing.T) {
 		jobs = append(jobs, w.insert(key, "inprogress", time.Duration(20-i)*time.Hour, nil))
 	}
 	clock := &fakeClock{t: time.Now()}
-	ctx, cancel := context.WithDeadline(w.ctx, clock.now().Add(10*time.Minute))
+	ctx, cancel := context.WithDeadline(w.ctx, clock.now().Add(8*time.Minute))
 	defer cancel()
 
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewJSONHandler(&logs, nil))
 	r := w.reconciler(reconcile.Config{PageSize: 2})
 	r.S3 = &countingS3{ObjectStore: w.s3, clock: clock, tick: time.Minute}
-	r.Now, r.DeadlineMargin = clock.now, 6*time.Minute
+	r.Now, r.DeadlineMargin = clock.now, 2*time.Minute
 	r.Logger, r.Metrics = logger, metrics.New(logger, reconcile.FunctionName)
 
-	// Pages of two rows, two minutes each; the sweep must stop 10-6 = 4
-	// minutes in: pages 1 and 2 are done, page 3 is never listed.
+	// Pages of two rows, two minutes each; the sweep must stop 8-2 = 6
+	// minutes in: pages 1 to 3 are done, page 4 is never listed.
 	rep, err := r.Sweep(ctx)
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
 	}
-	if !rep.CutShort || rep.Stuck != 4 || rep.Started != 2 || len(w.start.order) != 2 {
-		t.Errorf("cut short %v, stuck %d, started %d, executions %d; want true, 4, 2 (one a page), 2", rep.CutShort, rep.Stuck, rep.Started, len(w.start.order))
+	if !rep.CutShort || rep.Stuck != 6 || rep.Started != 3 || len(w.start.order) != 3 {
+		t.Errorf("cut short %v, stuck %d, started %d, executions %d; want true, 6, 3 (one a page), 3", rep.CutShort, rep.Stuck, rep.Started, len(w.start.order))
 	}
-	for _, j := range jobs[:4] {
+	for _, j := range jobs[:6] {
 		if got := w.row(j.RequestID); !strings.HasPrefix(got.ErrMsg, reconcile.MarkStarted) {
 			t.Errorf("%s: err_msg %q, want claimed", j.ObjectKey, got.ErrMsg)
 		}
 	}
-	for _, j := range jobs[4:] {
+	for _, j := range jobs[6:] {
 		if diff := cmp.Diff(j, w.row(j.RequestID)); diff != "" {
 			t.Errorf("%s, not reached, changed (-before +after):\n%s", j.ObjectKey, diff)
 		}
@@ -179,8 +179,8 @@ func TestSweepStopsBeforeItsDeadline(t *testing.T) {
 			t.Errorf("sweep done line without cut_short: %s", line)
 		}
 	}
-	if metricLine == nil || metricLine[reconcile.MetricCutShort] != 1.0 || metricLine[reconcile.MetricFilesStarted] != 4.0 {
-		t.Errorf("metrics line %v: want %s 1 and %s 4", metricLine, reconcile.MetricCutShort, reconcile.MetricFilesStarted)
+	if metricLine == nil || metricLine[reconcile.MetricCutShort] != 1.0 || metricLine[reconcile.MetricFilesStarted] != 6.0 {
+		t.Errorf("metrics line %v: want %s 1 and %s 6", metricLine, reconcile.MetricCutShort, reconcile.MetricFilesStarted)
 	}
 
 	// The next sweep, with time enough, goes on with the rest.
@@ -190,7 +190,7 @@ func TestSweepStopsBeforeItsDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep2.CutShort || rep2.Stuck != 6 || rep2.Started != 3 {
-		t.Errorf("next sweep: cut short %v, stuck %d, started %d; want false, 6, 3", rep2.CutShort, rep2.Stuck, rep2.Started)
+	if rep2.CutShort || rep2.Stuck != 4 || rep2.Started != 2 {
+		t.Errorf("next sweep: cut short %v, stuck %d, started %d; want false, 4, 2", rep2.CutShort, rep2.Stuck, rep2.Started)
 	}
 }

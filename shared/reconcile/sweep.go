@@ -71,7 +71,8 @@ type Reconciler struct {
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// DeadlineMargin is how long before ctx's deadline the sweep stops
-	// listing and asking S3 (DefaultDeadlineMargin when 0).
+	// listing and asking S3 (DefaultDeadlineMargin when 0), at most a
+	// quarter of the time the sweep has.
 	DeadlineMargin time.Duration
 }
 
@@ -237,12 +238,16 @@ func (r *Reconciler) Sweep(ctx context.Context) (*Report, error) {
 func (r *Reconciler) newSweep(ctx context.Context) (*sweep, context.CancelFunc) {
 	now := r.now()
 	s := &sweep{r: r, now: now, stamp: now.UTC().Format(time.RFC3339), listCtx: ctx,
-		rep: &Report{Window: WindowName(now, r.Config.Period), Executions: []ExecutionReport{}}}
+		rep: &Report{Window: WindowName(now, r.Config.Period), Executions: []ExecutionReport{},
+			Files: NamedFiles{Missing: []FileRef{}, Expired: []FileRef{}, NotHere: []FileRef{}, Started: []FileRef{}}}}
 	cancel := context.CancelFunc(func() {})
 	if deadline, ok := ctx.Deadline(); ok {
 		margin := r.DeadlineMargin
 		if margin <= 0 {
 			margin = DefaultDeadlineMargin
+		}
+		if left := deadline.Sub(now); left > 0 {
+			margin = min(margin, left/4) // a short invocation still sweeps
 		}
 		s.stopAt = deadline.Add(-margin)
 		s.listCtx, cancel = context.WithDeadline(ctx, s.stopAt)
