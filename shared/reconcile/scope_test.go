@@ -194,3 +194,52 @@ func TestSweepStopsBeforeItsDeadline(t *testing.T) {
 		t.Errorf("next sweep: cut short %v, stuck %d, started %d; want false, 4, 2", rep2.CutShort, rep2.Stuck, rep2.Started)
 	}
 }
+
+// cutOffS3 answers HeadObject for key as a call cut off at the deadline
+// would: the clock has passed the stop, and the call fails.
+type cutOffS3 struct {
+	reconcile.ObjectStore
+	key   string
+	clock *fakeClock
+}
+
+func (c cutOffS3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, o ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	if aws.ToString(in.Key) == c.key {
+		c.clock.advance(time.Hour)
+		return nil, context.DeadlineExceeded
+	}
+	return c.ObjectStore.HeadObject(ctx, in, o...)
+}
+
+// A HeadObject in flight when the deadline comes leaves its row as it was,
+// not reached (no problem, no error recorded); the rows of the same page
+// that S3 answered are recorded and started.
+func TestSweepLeavesRowsCutOffAtTheDeadline(t *testing.T) {
+	srv := startMoto(t)
+	w := newWorld(t, srv)
+	w.put(restoreBucket, "answered.dat", s3types.StorageClassStandard)
+	answered := w.insert("answered.dat", "inprogress", 3*time.Hour, nil)
+	w.put(restoreBucket, "cut.dat", s3types.StorageClassStandard)
+	cut := w.insert("cut.dat", "inprogress", 2*time.Hour, nil)
+
+	clock := &fakeClock{t: time.Now()}
+	ctx, cancel := context.WithDeadline(w.ctx, clock.now().Add(time.Hour))
+	defer cancel()
+	r := w.reconciler(reconcile.Config{})
+	r.S3 = cutOffS3{ObjectStore: w.s3, key: "cut.dat", clock: clock}
+	r.Now = clock.now
+	rep, err := r.Sweep(ctx)
+	if err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	if !rep.CutShort || rep.Stuck != 2 || rep.NotReached != 1 || rep.Skipped != 0 || rep.Started != 1 {
+		t.Errorf("cut short %v, stuck %d, not reached %d, skipped %d, started %d; want true, 2, 1, 0, 1",
+			rep.CutShort, rep.Stuck, rep.NotReached, rep.Skipped, rep.Started)
+	}
+	if got := w.row(answered.RequestID); !strings.HasPrefix(got.ErrMsg, reconcile.MarkStarted) {
+		t.Errorf("answered.dat: err_msg %q, want claimed", got.ErrMsg)
+	}
+	if diff := cmp.Diff(cut, w.row(cut.RequestID)); diff != "" {
+		t.Errorf("cut.dat changed (-before +after):\n%s", diff)
+	}
+}

@@ -255,10 +255,15 @@ func (r *Reconciler) newSweep(ctx context.Context) (*sweep, context.CancelFunc) 
 	return s, cancel
 }
 
-// timeUp reports whether the sweep must stop listing and asking S3 (and
-// says so in the report).
+// pastStop reports whether the time to stop listing and asking S3 has
+// come.
+func (s *sweep) pastStop() bool {
+	return !s.stopAt.IsZero() && (!s.r.now().Before(s.stopAt) || s.listCtx.Err() != nil)
+}
+
+// timeUp is pastStop, and says so in the report.
 func (s *sweep) timeUp() bool {
-	if s.stopAt.IsZero() || (s.r.now().Before(s.stopAt) && s.listCtx.Err() == nil) {
+	if !s.pastStop() {
 		return false
 	}
 	s.rep.CutShort = true
@@ -370,14 +375,16 @@ func (s *sweep) askS3(rows []StuckRow) []answer {
 			defer wg.Done()
 			defer func() { <-sem }()
 			answers[i].restore, answers[i].err = finder.Find(s.listCtx, row.RestoreBucketDest, row.ObjectKey)
-			if answers[i].err != nil && s.listCtx.Err() != nil {
+			if answers[i].err != nil && s.pastStop() {
 				answers[i].notReached = true // cut off at the deadline: not a problem
 			}
 		}()
 	}
 	wg.Wait()
-	if s.listCtx.Err() != nil {
-		s.rep.CutShort = true
+	for _, a := range answers {
+		if a.notReached {
+			s.rep.CutShort = true
+		}
 	}
 	return answers
 }
