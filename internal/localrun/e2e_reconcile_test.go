@@ -117,12 +117,16 @@ func TestScenarioReconcileCopiesFilesWithoutEvent(t *testing.T) {
 		Stuck, Started, Waiting, Expired, Missing int
 		Executions                                []reconcile.ExecutionReport
 		Outcomes                                  []localrun.LocalExecution
+		Files                                     reconcile.NamedFiles
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &doc); err != nil {
 		t.Fatalf("--json output: %v\n%s", err, stdout.String())
 	}
 	if doc.Stuck != 1 || doc.Started != 1 || doc.Waiting != 1 || len(doc.Executions) != 1 || len(doc.Outcomes) != 1 || doc.Outcomes[0].Status != "SUCCEEDED" {
 		t.Errorf("--json: %s", stdout.String())
+	}
+	if f := doc.Files.Started; len(f) != 1 || f[0].Key != "lost/three.txt" || f[0].RequestID != job.RequestID || f[0].Bucket == "" {
+		t.Errorf("--json files.started %+v: want lost/three.txt, its bucket and request id", f)
 	}
 	if got := h.job(job.RequestID); got.JobStatus != "complete" {
 		t.Errorf("lost/three.txt: row %q, want complete", got.JobStatus)

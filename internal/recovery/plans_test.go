@@ -52,8 +52,9 @@ func (r *recorder) Exec(ctx context.Context, sql string, args ...any) (pgconn.Co
 	return r.db.Exec(ctx, sql, args...)
 }
 
-// restoring answers every HeadObject with a restore still running, so the
-// sweep and rerun change nothing.
+// restoring answers every HeadObject with a restore still running, so
+// rerun changes nothing and the sweep only marks the rows it asked about
+// (last_update_time, so that it does not ask again within the grace).
 type restoring struct{ reconcile.ObjectStore }
 
 func (restoring) HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
@@ -126,7 +127,7 @@ func TestQueryPlans(t *testing.T) {
 		fullScan int
 	}{
 		{name: "sweep", run: func(q recovery.Querier) error {
-			r := &reconcile.Reconciler{Config: reconcile.Config{Grace: time.Hour, PageSize: 500}, DB: q, S3: restoring{}}
+			r := &reconcile.Reconciler{Config: reconcile.Config{Grace: time.Hour, PageSize: 500, RestoreBuckets: []string{"restore"}}, DB: q, S3: restoring{}}
 			_, err := r.Sweep(ctx)
 			return err
 		}},
