@@ -83,8 +83,8 @@ type aslRetrier struct {
 //   - a task makes every attempt its retriers allow, 1 + the sum of their
 //     MaxAttempts (each retrier counts its own),
 //   - every attempt runs until its TimeoutSeconds, except the attempts a
-//     throttling retrier retries (taskWorst: a throttled invocation does
-//     not run), and
+//     retrier of throttling alone (ThrottlingErrors) retries: Lambda refused
+//     the invocation before it ran (taskWorst), and
 //   - every retry waits its full backoff, IntervalSeconds * BackoffRate^n
 //     capped at MaxDelaySeconds (full jitter only ever waits less).
 //
