@@ -101,7 +101,7 @@ func (c Config) checkReconcileGrace() []error {
 		return nil
 	}
 	minutes := int((bound + time.Minute - 1) / time.Minute)
-	return []error{fmt.Errorf("%s = %d: shorter than the longest the workflow can leave a file's row unmarked while it works on it, %d minutes (%s, every attempt of a task timing out and every retry waiting its longest, from %s, %s, %s, %s and their retry delays), "+
+	return []error{fmt.Errorf("%s = %d: shorter than the longest the workflow can leave a file's row unmarked while it works on it, %d minutes (%s, every attempt that runs timing out and every retry waiting its longest, from %s, %s, %s, %s and their retry delays), "+
 		"so a sweep could start a second copy of a file still being copied: set %s to at least %d, or lower those settings (docs/reconcile.md)",
 		ctxReconcileGraceMinutes, c.Reconcile.GraceMinutes, minutes, bound,
 		statemachine.ContextCopyTaskTimeoutSecs, statemachine.ContextTaskTimeoutSecs, statemachine.ContextCopyRetries, statemachine.ContextDatabaseRetries,

@@ -30,7 +30,7 @@ func TestReconcileSweep(t *testing.T) {
 		t.Fatalf("reconcile.FunctionName %q (its metrics' Function) differs from statemachine.FunctionReconcile %q (the folder deployed)",
 			reconcile.FunctionName, statemachine.FunctionReconcile)
 	}
-	// GIVEN cdk.json's defaults (hourly sweep, 3,000 minutes' grace, no re-restore)
+	// GIVEN cdk.json's defaults (hourly sweep, 1,320 minutes' grace, no re-restore)
 	s := synth(t, map[string]any{"restoreBuckets": []any{"restore-a", "restore-b"}, "archiveBuckets": []any{"archive-a"}})
 	r := s.stack.Reconciler
 	if r == nil {
@@ -49,7 +49,7 @@ func TestReconcileSweep(t *testing.T) {
 			"DATABASE_HOST_PARAMETER": "drdb-host", "DATABASE_PASSWORD_PARAMETER": "drdb-user-pass",
 			"DATABASE_SSLMODE": "verify-full", "DATABASE_MAX_CONNS": "1",
 			"SOURCE_BUCKETS": "restore-a,restore-b", "STATE_MACHINE_ARN": map[string]any{"Ref": smID},
-			"RECONCILE_PERIOD_MINUTES": "60", "RECONCILE_GRACE_MINUTES": "3000", "RECONCILE_RERESTORE": "false",
+			"RECONCILE_PERIOD_MINUTES": "60", "RECONCILE_GRACE_MINUTES": "1320", "RECONCILE_RERESTORE": "false",
 			"RECONCILE_RERESTORE_DAYS": "3", "RECONCILE_RERESTORE_TIER": "Standard",
 			// the function's defaults, now listed (reconcile.Config.Env)
 			"RECONCILE_PAGE_SIZE": "500", "RECONCILE_MAX_FILES_PER_EXECUTION": "50",
@@ -170,7 +170,7 @@ func TestReconcileGraceCoversTheWorkflow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	boundMin := int((bound + time.Minute - 1) / time.Minute) // 2977 with the defaults
+	boundMin := int((bound + time.Minute - 1) / time.Minute) // 1277 with the defaults
 	tests := []struct {
 		name    string
 		set     map[string]any
@@ -184,9 +184,10 @@ func TestReconcileGraceCoversTheWorkflow(t *testing.T) {
 		{name: "one minute short", set: map[string]any{ctxReconcileGraceMinutes: boundMin - 1},
 			wantErr: []string{fmt.Sprintf("reconcileGraceMinutes = %d: shorter", boundMin-1)}},
 		{name: "exactly the bound, rounded up", set: map[string]any{ctxReconcileGraceMinutes: boundMin}},
+		// 3 copy attempts run: 3 x (2000 - 960) s = 52 minutes more, 1329 > 1320
 		{name: "a longer copy task timeout outgrows the default grace",
-			set:     map[string]any{statemachine.ContextCopyTaskTimeoutSecs: 1000},
-			wantErr: []string{"reconcileGraceMinutes = 3000: shorter", "copyTaskTimeoutSecs"}},
+			set:     map[string]any{statemachine.ContextCopyTaskTimeoutSecs: 2000},
+			wantErr: []string{"reconcileGraceMinutes = 1320: shorter", "copyTaskTimeoutSecs"}},
 		{name: "no sweep, no grace to check",
 			set: map[string]any{ctxReconcileGraceMinutes: 60, ctxReconcilePeriodMinutes: 0}},
 	}

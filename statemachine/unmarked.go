@@ -67,6 +67,7 @@ type aslStateList struct {
 // aslRetrier is a Retry entry; absent fields take ASL's defaults
 // (IntervalSeconds 1, MaxAttempts 3, BackoffRate 2, no MaxDelaySeconds).
 type aslRetrier struct {
+	ErrorEquals     []string `json:"ErrorEquals"`
 	IntervalSeconds *float64 `json:"IntervalSeconds"`
 	MaxAttempts     *int     `json:"MaxAttempts"`
 	BackoffRate     *float64 `json:"BackoffRate"`
@@ -79,10 +80,11 @@ type aslRetrier struct {
 // iteration (its outcome recorded, or given up): the longest path through
 // the Map's states, over Next, Choice and Catch edges, where
 //
-//   - every attempt of a task runs until its TimeoutSeconds (a Lambda
-//     refusing a throttled invocation is counted as slowly as one that runs),
 //   - a task makes every attempt its retriers allow, 1 + the sum of their
-//     MaxAttempts (each retrier counts its own), and
+//     MaxAttempts (each retrier counts its own),
+//   - every attempt runs until its TimeoutSeconds, except the attempts a
+//     retrier of throttling alone (ThrottlingErrors) retries: Lambda refused
+//     the invocation before it ran (taskWorst), and
 //   - every retry waits its full backoff, IntervalSeconds * BackoffRate^n
 //     capped at MaxDelaySeconds (full jitter only ever waits less).
 //
@@ -211,14 +213,45 @@ func (w *spanWalker) from(name, via string) (float64, error) {
 	return own + longest, nil
 }
 
+// ThrottlingErrors are the errors of a Lambda invocation that Lambda refused
+// before running the function: Step Functions reports Lambda's
+// TooManyRequestsException as Lambda.TooManyRequestsException.
+var ThrottlingErrors = []string{"Lambda.TooManyRequestsException"}
+
 // taskWorst is the longest, in seconds, a task can take: every attempt its
-// retriers allow, each until TimeoutSeconds, and every retry's full
-// (capped) backoff.
+// retriers allow, every retry waiting its full (capped) backoff, and every
+// attempt running until TimeoutSeconds except those that fail by throttling.
+//
+// A throttled invocation does not run. Lambda refuses a synchronous Invoke
+// beyond the function's reserved or the account's concurrency, or beyond an
+// invocation rate, at once with TooManyRequestsException, HTTP 429 (Invoke
+// API reference, https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html;
+// its reasons, ConcurrentInvocationLimitExceeded,
+// ReservedFunctionConcurrentInvocationLimitExceeded, ...:
+// https://docs.aws.amazon.com/botocore/latest/reference/services/lambda/client/exceptions/TooManyRequestsException.html;
+// "Synchronous requests arriving in excess of the reserved concurrency limit
+// will fail with a throttling error", https://docs.aws.amazon.com/lambda/latest/dg/lambda-concurrency.html
+// and https://docs.aws.amazon.com/lambda/latest/dg/configuration-concurrency.html),
+// and Step Functions reports it as Lambda.TooManyRequestsException ("When
+// Lambda hits the maximum number of invocations",
+// https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html).
+// Our functions cannot raise that name themselves: a function error is
+// named by its Go type, which has no dot.
+//
+// So the count stays an upper bound: each attempt that runs and fails is
+// followed by a retry of a retrier that matches its error. A retrier whose
+// ErrorEquals are all ThrottlingErrors retries only attempts that did not
+// run, so its MaxAttempts add their waits but no TimeoutSeconds; every
+// other retrier (one that lists throttling with other errors included, or
+// States.ALL) counts its attempts as running, as does the first attempt
+// (or the last, which the Catch takes). The milliseconds a refused call
+// takes are not counted: the grace's headroom covers them
+// (reconcile.DefaultGraceMinutes).
 func taskWorst(name string, st aslState) (float64, error) {
 	if st.TimeoutSeconds == nil || *st.TimeoutSeconds <= 0 {
 		return 0, fmt.Errorf("task %q has no TimeoutSeconds: its attempts have no bound", name)
 	}
-	attempts, waits := 1, 0.0
+	running, waits := 1, 0.0
 	for _, r := range st.Retry {
 		interval, maxAttempts, rate := 1.0, 3, 2.0
 		if r.IntervalSeconds != nil {
@@ -230,7 +263,9 @@ func taskWorst(name string, st aslState) (float64, error) {
 		if r.BackoffRate != nil {
 			rate = *r.BackoffRate
 		}
-		attempts += maxAttempts
+		if !throttlingOnly(r) {
+			running += maxAttempts
+		}
 		pause := interval
 		for range maxAttempts {
 			if r.MaxDelaySeconds != nil {
@@ -240,5 +275,18 @@ func taskWorst(name string, st aslState) (float64, error) {
 			pause *= rate
 		}
 	}
-	return float64(attempts)*(*st.TimeoutSeconds) + waits, nil
+	return float64(running)*(*st.TimeoutSeconds) + waits, nil
+}
+
+// throttlingOnly reports whether r retries nothing but ThrottlingErrors.
+func throttlingOnly(r aslRetrier) bool {
+	if len(r.ErrorEquals) == 0 {
+		return false
+	}
+	for _, e := range r.ErrorEquals {
+		if !slices.Contains(ThrottlingErrors, e) {
+			return false
+		}
+	}
+	return true
 }

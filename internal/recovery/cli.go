@@ -375,7 +375,7 @@ func (c *CLI) rerun(ctx context.Context, fs *flag.FlagSet, args []string) error 
 	selectorFlags(fs, &opts.Selector)
 	fs.BoolVar(&opts.Failed, "failed", false, "re-run rows in error (the default when neither --failed nor --stuck is given)")
 	fs.BoolVar(&opts.Stuck, "stuck", false, "re-run rows inprogress not updated within --grace")
-	fs.DurationVar(&opts.Grace, "grace", time.Hour, "with --stuck: how long without update counts as stuck")
+	fs.DurationVar(&opts.Grace, "grace", DefaultStuckGrace, "with --stuck: how long unmarked (last_update_time) counts as stuck; the reconcile sweep's default, and a warning when shorter than the workflow's longest unmarked span")
 	fs.IntVar(&opts.Limit, "limit", DefaultRerunLimit, "select at most this many rows (oldest update first)")
 	fs.BoolVar(&opts.DryRun, "dry-run", false, "say what would be started; start nothing")
 	fs.StringVar(&opts.StateMachineARN, "state-machine-arn", "", "the copy workflow's ARN (stack output StateMachineArn; default $STATE_MACHINE_ARN)")
@@ -398,6 +398,11 @@ func (c *CLI) rerun(ctx context.Context, fs *flag.FlagSet, args []string) error 
 	}
 	if !opts.Failed && !opts.Stuck {
 		opts.Failed = true
+	}
+	if opts.Stuck {
+		if w := StuckGraceWarning(opts.Grace); w != "" {
+			fmt.Fprintf(c.Stderr, "warning: %s\n", w)
+		}
 	}
 	if opts.StateMachineARN == "" {
 		opts.StateMachineARN = c.Getenv(reconcile.EnvStateMachineARN)

@@ -3,14 +3,19 @@ package recovery_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/recovery"
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
 func runCLI(env map[string]string, args ...string) (stdout, stderr string, code int) {
@@ -147,5 +152,68 @@ func TestStatusCheckFailuresOncePerCause(t *testing.T) {
 	stdout, stderr, code = runCLI(env, "rerun", "--request-group", group, "--stuck", "--grace", "0s", "--dry-run")
 	if code != 1 || strings.Count(stdout, "could not check") != 1 || !strings.Contains(stderr, "37 no AWS region") {
 		t.Errorf("rerun without region: exit %d, stderr %q, stdout:\n%s", code, stderr, stdout)
+	}
+}
+
+// rerun --stuck without --grace selects only the rows unmarked for longer
+// than the reconcile sweep's default grace (not an hour: a row marked two
+// hours ago may be a file still being copied); a shorter --grace is
+// obeyed, with a warning naming the workflow's longest unmarked span.
+func TestRerunStuckGraceDefaultsToTheSweeps(t *testing.T) {
+	url, db := seededDB(t)
+	group := jobseed.NewRequestID()
+	now := time.Now()
+	inFlight := insert(t, db, jobseed.Row{RequestGroupID: group, ObjectKey: "in-flight", RestoreBucketDest: "restore", ArchiveBucketDest: "archive",
+		RequestTime: now.Add(-48 * time.Hour), LastUpdateTime: now.Add(-2 * time.Hour)})
+	lost := insert(t, db, jobseed.Row{RequestGroupID: group, ObjectKey: "lost", RestoreBucketDest: "restore", ArchiveBucketDest: "archive",
+		RequestTime: now.Add(-48 * time.Hour), LastUpdateTime: now.Add(-recovery.DefaultStuckGrace - time.Hour)})
+	// S3 says every object is archived and restored.
+	s3 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("x-amz-storage-class", "GLACIER")
+		w.Header().Set("x-amz-restore", `ongoing-request="false", expiry-date="Fri, 21 Dec 2099 00:00:00 GMT"`)
+		w.Header().Set("Content-Length", "1")
+	}))
+	defer s3.Close()
+	for k, v := range map[string]string{"AWS_PROFILE": "", "AWS_CONFIG_FILE": t.TempDir() + "/none", "AWS_SHARED_CREDENTIALS_FILE": t.TempDir() + "/none",
+		"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_EC2_METADATA_DISABLED": "true"} {
+		t.Setenv(k, v)
+	}
+	env := map[string]string{"DATABASE_URL": url, "AWS_ENDPOINT_URL_S3": s3.URL}
+	rerun := func(extra ...string) (keys []string, stderr string) {
+		t.Helper()
+		args := append([]string{"rerun", "--request-group", group, "--stuck", "--dry-run", "--region", "us-east-1", "--json"}, extra...)
+		stdout, stderr, code := runCLI(env, args...)
+		var rep recovery.RerunReport
+		if err := json.Unmarshal([]byte(stdout), &rep); code != 0 || err != nil {
+			t.Fatalf("%v: exit %d (%v), stderr %q, stdout:\n%s", args, code, err, stderr, stdout)
+		}
+		for _, e := range rep.Executions {
+			for _, f := range e.Files {
+				keys = append(keys, f.Key)
+			}
+		}
+		if rep.Selected != len(keys) {
+			t.Errorf("%v: %d selected, %d re-run (%v), left %v: every selected file is restored", args, rep.Selected, len(keys), keys, rep.Left)
+		}
+		sort.Strings(keys)
+		return keys, stderr
+	}
+
+	if keys, stderr := rerun(); !slices.Equal(keys, []string{lost.ObjectKey}) || stderr != "" {
+		t.Errorf("default --grace: re-runs %v, stderr %q; want only %q (unmarked past %s), no warning", keys, stderr, lost.ObjectKey, recovery.DefaultStuckGrace)
+	}
+	bound, err := statemachine.MaxUnmarked(statemachine.DefaultSettings())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, stderr := rerun("--grace", "1h")
+	if !slices.Equal(keys, []string{inFlight.ObjectKey, lost.ObjectKey}) {
+		t.Errorf("--grace 1h: re-runs %v, want both: the operator's grace is obeyed", keys)
+	}
+	if want := "warning: --grace 1h0m0s is shorter than the longest the workflow can leave a file's row unmarked while it still works on it, " + bound.String(); !strings.HasPrefix(stderr, want) {
+		t.Errorf("--grace 1h: stderr %q, want it to start %q", stderr, want)
+	}
+	if _, stderr := rerun("--grace", bound.String()); stderr != "" {
+		t.Errorf("--grace %s (the bound): stderr %q, want no warning", bound, stderr)
 	}
 }

@@ -11,13 +11,15 @@ import (
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
 // RerunOptions says which files to re-run and where.
 type RerunOptions struct {
 	Selector Selector
 	// Failed selects rows in 'error'; Stuck selects rows 'inprogress' not
-	// updated within Grace. At least one is set.
+	// updated within Grace (the CLI's default is DefaultStuckGrace). At
+	// least one is set.
 	Failed, Stuck bool
 	Grace         time.Duration
 	// Limit bounds the rows selected (oldest update first).
@@ -33,6 +35,31 @@ type RerunOptions struct {
 
 // DefaultRerunLimit is how many rows one rerun selects unless told.
 const DefaultRerunLimit = 1000
+
+// DefaultStuckGrace is how long an inprogress row must have gone unmarked
+// for rerun --stuck to select it unless told: the reconcile sweep's default
+// grace, which covers the longest the workflow can leave a row unmarked
+// while it still works on the file (docs/reconcile.md). A shorter grace may
+// start a second execution for a file still in flight.
+const DefaultStuckGrace = reconcile.DefaultGraceMinutes * time.Minute
+
+// StuckGraceWarning returns a warning when grace is shorter than the
+// longest the workflow, rendered with the default settings, can leave a
+// file's row unmarked while it works on it (statemachine.MaxUnmarked), and
+// "" otherwise. A warning, not a refusal: an operator may know the
+// executions of the files are over.
+func StuckGraceWarning(grace time.Duration) string {
+	bound, err := statemachine.MaxUnmarked(statemachine.DefaultSettings())
+	if err != nil {
+		return fmt.Sprintf("--grace %s: the longest the workflow can leave a row unmarked cannot be counted (%v): a selected file may still be in flight", grace, err)
+	}
+	if grace >= bound {
+		return ""
+	}
+	return fmt.Sprintf("--grace %s is shorter than the longest the workflow can leave a file's row unmarked while it still works on it, %s with the default settings: "+
+		"a row selected now may belong to a file still being copied (throttled, retrying the database, or resuming a large copy), and a re-run starts a second execution for it; "+
+		"the default --grace is %s (docs/reconcile.md)", grace, bound, DefaultStuckGrace)
+}
 
 // RerunReport is what rerun found and started.
 type RerunReport struct {

@@ -35,11 +35,16 @@ const (
 //
 // DefaultGraceMinutes is at least the longest the workflow, with cdk.json's
 // defaults, can leave a file's row unmarked while it works on it
-// (statemachine.MaxUnmarked: 2,977 minutes, about 49.6 hours, counting every
-// attempt timing out and every retry, throttling included, waiting its
-// longest); the CDK app refuses a shorter grace (docs/reconcile.md).
+// (statemachine.MaxUnmarked: 76,576 s, 1,277 minutes rounded up, about 21.3
+// hours, counting every attempt that runs timing out and every retry,
+// throttling included, waiting its longest); the CDK app refuses a shorter
+// grace (docs/reconcile.md). 1,320 minutes is the next whole hour (22 h)
+// past the bound: its 43 minutes' headroom covers what the bound leaves out,
+// the milliseconds each of the up to 200 throttled invocations on the span
+// takes to be refused, Step Functions' transitions between states, and the
+// skew between the database's clock (the mark) and the sweep's.
 const (
-	DefaultGraceMinutes  = 3000
+	DefaultGraceMinutes  = 1320
 	DefaultPeriodMinutes = 60
 	DefaultReRestoreDays = 3
 	DefaultReRestoreTier = string(s3types.TierStandard)
