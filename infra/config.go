@@ -269,6 +269,7 @@ func (c Config) check() []error {
 		errs = append(errs, fmt.Errorf("%s and %s are both set: with %s every copy is encrypted with that key (the SSE header overrides the buckets' default), so the buckets' default keys are never used; set one", ctxArchiveKMSKeyARN, ctxArchiveBucketKMSKeyARNs, ctxArchiveKMSKeyARN))
 	}
 	errs = append(errs, c.checkRestoreBucketRegions()...)
+	errs = append(errs, c.checkReconcileGrace()...)
 	if region := c.RestoreBucketRegion(); region != "" && regionName.MatchString(region) && c.Database.SSLRootCert == "" &&
 		(c.Database.SSLMode == "verify-full" || c.Database.SSLMode == "verify-ca") && !requeststatus.RDSBundleCovers(region) {
 		errs = append(errs, fmt.Errorf("%s = %q checks the database against the RDS certificate authorities the function embeds, which have none for %s (the region of %s, where the stack goes): "+

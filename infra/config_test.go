@@ -88,12 +88,18 @@ func TestConfigFromContext(t *testing.T) {
 		{name: "not a region", change: map[string]any{"restoreBucketRegions": `{"restore-a":"Frankfurt"}`}, wantErr: []string{`restoreBucketRegions: "Frankfurt" for bucket "restore-a" is not an AWS region name`}},
 		{
 			name:    "verify-full in a region the embedded RDS bundle lacks",
+			change:  map[string]any{"restoreBucketRegions": map[string]any{"restore-a": "me-west-1"}},
+			wantErr: []string{`databaseSslMode = "verify-full" checks the database against the RDS certificate authorities the function embeds, which have none for me-west-1`, "set databaseSslRootCert"},
+		},
+		{
+			name:    "verify-full in a region the January 2025 RDS bundle added",
 			change:  map[string]any{"restoreBucketRegions": map[string]any{"restore-a": "il-central-1"}},
-			wantErr: []string{`databaseSslMode = "verify-full" checks the database against the RDS certificate authorities the function embeds, which have none for il-central-1`, "set databaseSslRootCert"},
+			want:    func(c Config) any { return c.RestoreBucketRegion() },
+			wantVal: "il-central-1",
 		},
 		{
 			name:    "verify-full in such a region with the region's bundle shipped",
-			change:  map[string]any{"restoreBucketRegions": map[string]any{"restore-a": "il-central-1"}, "databaseSslRootCert": "testdata/database-ca.pem"},
+			change:  map[string]any{"restoreBucketRegions": map[string]any{"restore-a": "me-west-1"}, "databaseSslRootCert": "testdata/database-ca.pem"},
 			want:    func(c Config) any { return c.Database.SSLRootCert },
 			wantVal: "testdata/database-ca.pem",
 		},

@@ -23,6 +23,7 @@ import (
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
 // The reconcile function is not a state of the workflow, so it is not in
@@ -46,8 +47,9 @@ var reconcileContextKeys = []string{ctxReconcilePeriodMinutes, ctxReconcileGrace
 type ReconcileConfig struct {
 	// PeriodMinutes is how often the sweep runs; 0 deploys no sweep.
 	PeriodMinutes int
-	// GraceMinutes is how long a row stays untouched before it counts as
-	// stuck.
+	// GraceMinutes is how long a row stays unmarked before it counts as
+	// stuck; at least statemachine.MaxUnmarked of the workflow settings
+	// (checkReconcileGrace).
 	GraceMinutes int
 	// ReRestore requests expired restores again (RestoreObject costs
 	// money: off by default), for ReRestoreDays in tier ReRestoreTier.
@@ -78,6 +80,32 @@ func readReconcileConfig(r *contextReader) ReconcileConfig {
 		r.errs = append(r.errs, fmt.Errorf("%s = %q: want one of %s", ctxReconcileReRestoreTier, c.ReRestoreTier, strings.Join(reconcile.ReRestoreTiers, ", ")))
 	}
 	return c
+}
+
+// checkReconcileGrace refuses a grace shorter than the longest the
+// workflow, as c.Workflow renders it, can leave a file's row unmarked while
+// its execution works on it (statemachine.MaxUnmarked): the sweep counts its
+// grace from the mark, so a shorter grace lets a sweep start a second copy
+// of a file whose execution is only throttled, retrying the database or
+// resuming a large copy (docs/reconcile.md).
+func (c Config) checkReconcileGrace() []error {
+	if !c.Reconcile.Enabled() || c.Workflow.ValidatePolicy() != nil {
+		return nil // no sweep, or workflow settings whose own errors are reported
+	}
+	bound, err := statemachine.MaxUnmarked(c.Workflow)
+	if err != nil {
+		return []error{fmt.Errorf("%s: the workflow's longest unmarked span cannot be counted: %w", ctxReconcileGraceMinutes, err)}
+	}
+	grace := time.Duration(c.Reconcile.GraceMinutes) * time.Minute
+	if grace >= bound {
+		return nil
+	}
+	minutes := int((bound + time.Minute - 1) / time.Minute)
+	return []error{fmt.Errorf("%s = %d: shorter than the longest the workflow can leave a file's row unmarked while it works on it, %d minutes (%s, every attempt that runs timing out and every retry waiting its longest, from %s, %s, %s, %s and their retry delays), "+
+		"so a sweep could start a second copy of a file still being copied: set %s to at least %d, or lower those settings (docs/reconcile.md)",
+		ctxReconcileGraceMinutes, c.Reconcile.GraceMinutes, minutes, bound,
+		statemachine.ContextCopyTaskTimeoutSecs, statemachine.ContextTaskTimeoutSecs, statemachine.ContextCopyRetries, statemachine.ContextDatabaseRetries,
+		ctxReconcileGraceMinutes, minutes)}
 }
 
 // ReconcilerProps is what the sweep needs.

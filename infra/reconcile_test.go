@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -27,7 +30,7 @@ func TestReconcileSweep(t *testing.T) {
 		t.Fatalf("reconcile.FunctionName %q (its metrics' Function) differs from statemachine.FunctionReconcile %q (the folder deployed)",
 			reconcile.FunctionName, statemachine.FunctionReconcile)
 	}
-	// GIVEN cdk.json's defaults (hourly sweep, 60 minutes' grace, no re-restore)
+	// GIVEN cdk.json's defaults (hourly sweep, 1,320 minutes' grace, no re-restore)
 	s := synth(t, map[string]any{"restoreBuckets": []any{"restore-a", "restore-b"}, "archiveBuckets": []any{"archive-a"}})
 	r := s.stack.Reconciler
 	if r == nil {
@@ -46,7 +49,7 @@ func TestReconcileSweep(t *testing.T) {
 			"DATABASE_HOST_PARAMETER": "drdb-host", "DATABASE_PASSWORD_PARAMETER": "drdb-user-pass",
 			"DATABASE_SSLMODE": "verify-full", "DATABASE_MAX_CONNS": "1",
 			"SOURCE_BUCKETS": "restore-a,restore-b", "STATE_MACHINE_ARN": map[string]any{"Ref": smID},
-			"RECONCILE_PERIOD_MINUTES": "60", "RECONCILE_GRACE_MINUTES": "60", "RECONCILE_RERESTORE": "false",
+			"RECONCILE_PERIOD_MINUTES": "60", "RECONCILE_GRACE_MINUTES": "1320", "RECONCILE_RERESTORE": "false",
 			"RECONCILE_RERESTORE_DAYS": "3", "RECONCILE_RERESTORE_TIER": "Standard",
 			// the function's defaults, now listed (reconcile.Config.Env)
 			"RECONCILE_PAGE_SIZE": "500", "RECONCILE_MAX_FILES_PER_EXECUTION": "50",
@@ -154,6 +157,58 @@ func TestReconcileContextErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not say %q", err, want)
 		}
+	}
+}
+
+// TestReconcileGraceCoversTheWorkflow: synth refuses a reconcile grace
+// shorter than the longest the workflow can leave a row unmarked
+// (statemachine.MaxUnmarked), naming the key, the grace, the bound and the
+// fix; cdk.json's default passes with the default workflow settings, and a
+// workflow setting that lengthens the bound past the grace is refused.
+func TestReconcileGraceCoversTheWorkflow(t *testing.T) {
+	bound, err := statemachine.MaxUnmarked(statemachine.DefaultSettings())
+	if err != nil {
+		t.Fatal(err)
+	}
+	boundMin := int((bound + time.Minute - 1) / time.Minute) // 1277 with the defaults
+	tests := []struct {
+		name    string
+		set     map[string]any
+		wantErr []string // fragments; none: accepted
+	}{
+		{name: "cdk.json's defaults"},
+		{name: "the grace the sweep had before the mark",
+			set: map[string]any{ctxReconcileGraceMinutes: 60},
+			wantErr: []string{"reconcileGraceMinutes = 60: shorter than the longest the workflow can leave a file's row unmarked",
+				fmt.Sprintf("%d minutes (%s", boundMin, bound), fmt.Sprintf("set reconcileGraceMinutes to at least %d", boundMin)}},
+		{name: "one minute short", set: map[string]any{ctxReconcileGraceMinutes: boundMin - 1},
+			wantErr: []string{fmt.Sprintf("reconcileGraceMinutes = %d: shorter", boundMin-1)}},
+		{name: "exactly the bound, rounded up", set: map[string]any{ctxReconcileGraceMinutes: boundMin}},
+		// 3 copy attempts run: 3 x (2000 - 960) s = 52 minutes more, 1329 > 1320
+		{name: "a longer copy task timeout outgrows the default grace",
+			set:     map[string]any{statemachine.ContextCopyTaskTimeoutSecs: 2000},
+			wantErr: []string{"reconcileGraceMinutes = 1320: shorter", "copyTaskTimeoutSecs"}},
+		{name: "no sweep, no grace to check",
+			set: map[string]any{ctxReconcileGraceMinutes: 60, ctxReconcilePeriodMinutes: 0}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := cdkJSONContext(t)
+			ctx["restoreBuckets"], ctx["archiveBuckets"] = []any{"restore-a"}, []any{"archive-a"}
+			maps.Copy(ctx, tc.set)
+			_, err := ConfigFromContext(func(k string) any { return ctx[k] })
+			if len(tc.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("ConfigFromContext: %v", err)
+				}
+				return
+			}
+			for _, want := range tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("error %v does not say %q", err, want)
+				}
+			}
+		})
 	}
 }
 

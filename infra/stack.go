@@ -37,8 +37,9 @@ type ArchiveCopyStackProps struct {
 	FunctionCode func(name string) awslambda.Code
 }
 
-// ArchiveCopyStack is the whole system: four Lambdas, the state machine, the
-// EventBridge trigger and the alarms.
+// ArchiveCopyStack is the whole system: the workflow's four Lambdas and the
+// reconcile sweep's, the state machine, the EventBridge trigger and the
+// alarms.
 type ArchiveCopyStack struct {
 	awscdk.Stack
 	Functions map[string]*GoFunction

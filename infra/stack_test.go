@@ -803,6 +803,7 @@ func TestStackWithEveryOption(t *testing.T) {
 		"alarmEmail":                     "ops@example.org",
 		"copyRetries":                    "5",
 		"copyRetrySleepSecs":             "10",
+		"reconcileGraceMinutes":          "1380", // covers the longer copy retries (bound 1,311 minutes; checkReconcileGrace)
 		"mapMaxConcurrency":              "4",
 		"requestStatusConcurrency":       "20",
 		"copyFileConcurrency":            "50",

@@ -218,6 +218,11 @@ func TestRenderRetryAndCatch(t *testing.T) {
 					retry: []retrier{copyRetrier, throttleRetrier},
 					catch: []catcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.copy_error", Next: "Record copy error"}},
 				},
+				"Mark copy resumed": {
+					// A mark is best effort: a failed one resumes the copy.
+					retry: []retrier{dbRetrier, throttleRetrier, lambdaFaultRetrier},
+					catch: []catcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.mark_error", Next: "Copy file"}},
+				},
 				"Record copy complete": {
 					retry: []retrier{dbRetrier, throttleRetrier, lambdaFaultRetrier},
 					catch: []catcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.record_error", Next: "Status not recorded"}},
@@ -408,6 +413,7 @@ func TestRenderTimeoutsResourcesAndConcurrency(t *testing.T) {
 		"Read restored files":  {parseARN, 45},
 		"Find open job":        {statusARN, 45},
 		"Copy file":            {copyARN, 1000},
+		"Mark copy resumed":    {statusARN, 45},
 		"Record copy complete": {statusARN, 45},
 		"Record copy error":    {statusARN, 45},
 		"Report results":       {aggARN, 45},
@@ -455,6 +461,7 @@ func TestRenderParameters(t *testing.T) {
 			"retry_count.$":       "$$.State.RetryCount",
 			"max_retries":         float64(2),
 		},
+		"Mark copy resumed":    {"operation": "mark_picked_up", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key"},
 		"Record copy complete": {"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key"},
 		"Record copy error": {
 			"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key",
@@ -467,7 +474,7 @@ func TestRenderParameters(t *testing.T) {
 			t.Errorf("%s Parameters (-want +got):\n%s", name, diff)
 		}
 	}
-	resultPaths := map[string]string{"Find open job": "$.job", "Copy file": "$.copy", "Record copy complete": "$.recorded", "Record copy error": "$.recorded"}
+	resultPaths := map[string]string{"Find open job": "$.job", "Copy file": "$.copy", "Mark copy resumed": "$.marked", "Record copy complete": "$.recorded", "Record copy error": "$.recorded"}
 	for name, w := range resultPaths {
 		if got := states[name].ResultPath; got == nil || *got != w {
 			t.Errorf("%s ResultPath = %v, want %s", name, got, w)
@@ -510,7 +517,9 @@ func TestCopyKnowsItsLastAttempt(t *testing.T) {
 // starts every iteration with an unfinished, token-less $.copy (so "Copy
 // file" finds $.copy.upload_id on its first pass), "Copy file" goes to the
 // Choice, which sends an outcome with complete=false back to "Copy file"
-// and any other to "Record copy complete".
+// through "Mark copy resumed" (which keeps $.copy: its own result goes to
+// $.marked, its caught error to $.mark_error) and any other to "Record copy
+// complete".
 func TestCopyLoopsUntilComplete(t *testing.T) {
 	doc := renderDoc(t, withARNs(DefaultSettings()))
 	wantSelector := map[string]any{
@@ -527,9 +536,12 @@ func TestCopyLoopsUntilComplete(t *testing.T) {
 	}
 	choice := states["Copy finished?"]
 	no := false
-	want := state{Type: "Choice", Choices: []choiceRule{{Variable: "$.copy.complete", BooleanEquals: &no, Next: "Copy file"}}, Default: "Record copy complete"}
+	want := state{Type: "Choice", Choices: []choiceRule{{Variable: "$.copy.complete", BooleanEquals: &no, Next: "Mark copy resumed"}}, Default: "Record copy complete"}
 	if diff := cmp.Diff(want, choice, cmpopts.IgnoreFields(state{}, "Comment")); diff != "" {
 		t.Errorf("Copy finished? (-want +got):\n%s", diff)
+	}
+	if got := states["Mark copy resumed"].Next; got != "Copy file" {
+		t.Errorf("Mark copy resumed's Next = %q, want Copy file", got)
 	}
 }
 

@@ -5,6 +5,7 @@
 //
 //	go run ./cmd/local run --event FILE [--json]
 //	go run ./cmd/local demo
+//	go run ./cmd/local seed --events FILE
 //	go run ./cmd/local load --events FILE [--account-concurrency N] [--db-max-connections N] [--json]
 //
 // The logic lives in internal/localrun; this file only wires signals and

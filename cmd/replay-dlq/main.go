@@ -4,11 +4,18 @@
 // started and which still runs is kept until it has ended). --dry-run lists
 // the messages and what would be started, changing nothing.
 //
-//	go run ./cmd/replay-dlq --queue-url URL --state-machine-arn ARN [--dry-run] [--max N]
+//	go run ./cmd/replay-dlq --queue-url URL --state-machine-arn ARN [--dry-run] [--max N] [--max-wait 5m]
+//
+// It ends only when the queue has nothing left for it: once no receive
+// brings a fresh message it waits, up to --max-wait, for messages hidden
+// from it (in flight with another reader) and for the executions of the
+// messages it keeps, then prints what it kept and why.
 //
 // It uses the default AWS configuration (AWS_PROFILE, AWS_REGION, ...;
-// AWS_ENDPOINT_URL for a local endpoint). Exit status: 0 all replayed, 1 some
-// message could not be replayed (it stays in the queue), 2 bad usage.
+// AWS_ENDPOINT_URL for a local endpoint). Exit status: 0 the queue has
+// nothing left for it, 1 something stays in the queue unresolved (a message
+// that could not be replayed, one whose execution still runs, or messages
+// it never received; the last lines say which), 2 bad usage.
 package main
 
 import (
@@ -19,6 +26,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
@@ -43,6 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.DryRun, "dry-run", false, "list the messages; start and delete nothing")
 	fs.IntVar(&cfg.Max, "max", 0, "replay at most this many messages (0: all)")
 	fs.IntVar(&visibility, "visibility-timeout", 60, "seconds a received message stays hidden while its execution starts")
+	fs.DurationVar(&cfg.MaxWait, "max-wait", 5*time.Minute, "once no fresh message comes, wait at most this long for hidden messages and still-running executions (0: do not wait)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -207,16 +208,16 @@ func TestReplay(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		// WHEN the replay runs while the execution runs
+		// WHEN the replay runs while the execution runs, waiting for nothing
 		var out bytes.Buffer
 		sum, err := Replay(w.ctx, w.sqs, w.sfn, Config{QueueURL: w.queueURL, StateMachineARN: w.smARN}, &out)
-		if err != nil {
-			t.Fatalf("Replay: %v\n%s", err, out.String())
+		// THEN it starts nothing, says the execution still runs, keeps
+		// the message and says so (in AWS StartExecution of a running
+		// execution with the same name and input succeeds: it must not be
+		// taken for a start)
+		if err == nil || !strings.Contains(err.Error(), "1 messages stay in the queue unresolved") {
+			t.Errorf("Replay: %v, want an error: a message stays unresolved\n%s", err, out.String())
 		}
-		// THEN it starts nothing, says the execution still runs, and keeps
-		// the message (in AWS StartExecution of a running execution with
-		// the same name and input succeeds: it must not be taken for a
-		// start)
 		if diff := cmp.Diff(Summary{StillRunning: 1}, sum); diff != "" {
 			t.Errorf("summary while running (-want +got):\n%s\n%s", diff, out.String())
 		}
@@ -224,6 +225,8 @@ func TestReplay(t *testing.T) {
 			"execution " + ExecutionName(id) + ", started by an earlier replay at ",
 			"is still RUNNING: message kept until it has ended",
 			"replay-dlq: 0 started, 0 already started by an earlier replay, 0 failed, 1 kept while their execution still runs",
+			"replay-dlq: kept 1 in the queue, their execution still runs after waiting up to 0s",
+			"\n  " + id + " (execution " + ExecutionName(id) + " RUNNING)\n",
 		} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("output lacks %q:\n%s", want, out.String())
@@ -268,13 +271,101 @@ func TestReplay(t *testing.T) {
 			t.Fatalf("Replay: %+v, %v; want 2 failures\n%s", sum, err, out.String())
 		}
 		for _, want := range []string{"NOT REPLAYED (kept in the queue): StartExecution:", "StateMachineDoesNotExist",
-			"NOT REPLAYED: the body is not JSON", "2 messages could not be replayed"} {
+			"NOT REPLAYED: the body is not JSON", "replay-dlq: kept 2 in the queue, they could not be replayed",
+			"(the body is not JSON)", "(StartExecution: ", "2 messages stay in the queue unresolved"} {
 			if !strings.Contains(out.String()+err.Error(), want) {
 				t.Errorf("output lacks %q:\n%s%v", want, out.String(), err)
 			}
 		}
 		if n := w.queueDepth(); n != 2 {
 			t.Errorf("%d messages in the queue, want both kept", n)
+		}
+	})
+
+	t.Run("a message hidden by another reader when the replay starts is waited for, then replayed", func(t *testing.T) {
+		// GIVEN a message another reader (or an earlier replay that
+		// stopped) received and holds hidden for 2 s
+		w := newWorld(t, srv)
+		id := w.deadLetter(sampleEvent(t, "granules/hidden.h5"))
+		held, err := w.sqs.ReceiveMessage(w.ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(w.queueURL), VisibilityTimeout: 2})
+		if err != nil || len(held.Messages) != 1 {
+			t.Fatalf("receive: %v, %d messages", err, len(held.Messages))
+		}
+
+		// WHEN the replay runs: its first receive brings nothing
+		var out bytes.Buffer
+		sum, err := Replay(w.ctx, w.sqs, w.sfn, Config{QueueURL: w.queueURL, StateMachineARN: w.smARN,
+			MaxWait: 30 * time.Second, PollInterval: 200 * time.Millisecond}, &out)
+
+		// THEN it does not end there: it waits for the message, replays
+		// it, and ends with the queue empty
+		if err != nil {
+			t.Errorf("Replay: %v\n%s", err, out.String())
+		}
+		if diff := cmp.Diff(Summary{Started: 1}, sum); diff != "" {
+			t.Errorf("summary (-want +got):\n%s\n%s", diff, out.String())
+		}
+		if got := w.executions(); len(got) != 1 || got[ExecutionName(id)] == "" {
+			t.Errorf("executions %v, want %s", got, ExecutionName(id))
+		}
+		if n := w.queueDepth(); n != 0 {
+			t.Errorf("%d messages left in the queue", n)
+		}
+	})
+
+	t.Run("a message hidden past --max-wait is reported, not taken for an empty queue", func(t *testing.T) {
+		w := newWorld(t, srv)
+		w.deadLetter(sampleEvent(t, "granules/held.h5"))
+		if _, err := w.sqs.ReceiveMessage(w.ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(w.queueURL), VisibilityTimeout: 300}); err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		sum, err := Replay(w.ctx, w.sqs, w.sfn, Config{QueueURL: w.queueURL, StateMachineARN: w.smARN}, &out)
+		if err == nil || sum.NotReceived != 1 {
+			t.Errorf("Replay: %+v, %v; want 1 message not received and an error\n%s", sum, err, out.String())
+		}
+		if want := "replay-dlq: the queue reports 1 more messages that this replay did not receive within --max-wait 0s"; !strings.Contains(out.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, out.String())
+		}
+	})
+
+	t.Run("a kept message whose execution ends while the replay waits is then deleted", func(t *testing.T) {
+		// GIVEN a message whose execution an earlier replay started and
+		// which still runs
+		w := newWorld(t, srv)
+		body := sampleEvent(t, "granules/waited.h5")
+		id := w.deadLetter(body)
+		prior, err := w.sfn.StartExecution(w.ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(w.smARN),
+			Name: aws.String(ExecutionName(id)), Input: aws.String(body)})
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		// WHEN the replay waits, and the execution ends once the replay
+		// has seen it running
+		out := &watchedOutput{want: "is still RUNNING", seen: make(chan struct{})}
+		go func() {
+			select {
+			case <-out.seen:
+				w.sfn.StopExecution(context.Background(), &sfn.StopExecutionInput{ExecutionArn: prior.ExecutionArn})
+			case <-time.After(30 * time.Second):
+			}
+		}()
+		sum, err := Replay(w.ctx, w.sqs, w.sfn, Config{QueueURL: w.queueURL, StateMachineARN: w.smARN,
+			MaxWait: 30 * time.Second, PollInterval: 200 * time.Millisecond}, out)
+
+		// THEN the replay deletes the message and ends with nothing kept
+		if err != nil {
+			t.Errorf("Replay: %v\n%s", err, out.String())
+		}
+		if diff := cmp.Diff(Summary{AlreadyStarted: 1}, sum); diff != "" {
+			t.Errorf("summary (-want +got):\n%s\n%s", diff, out.String())
+		}
+		if !strings.Contains(out.String(), "was already started by an earlier replay (ABORTED); message deleted") {
+			t.Errorf("output:\n%s", out.String())
+		}
+		if n := w.queueDepth(); n != 0 {
+			t.Errorf("%d messages left in the queue", n)
 		}
 	})
 }
@@ -306,4 +397,30 @@ func awsConfig(srv *motoserver.Server) aws.Config {
 		Credentials:  credentials.NewStaticCredentialsProvider(srv.AccessKey, srv.SecretKey, ""),
 		BaseEndpoint: aws.String(srv.Endpoint),
 	}
+}
+
+// watchedOutput collects a replay's output and closes seen once it holds
+// want.
+type watchedOutput struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (o *watchedOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n, err := o.buf.Write(p)
+	if strings.Contains(o.buf.String(), o.want) {
+		o.once.Do(func() { close(o.seen) })
+	}
+	return n, err
+}
+
+func (o *watchedOutput) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
 }

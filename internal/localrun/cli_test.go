@@ -33,6 +33,9 @@ func TestCLIUsageErrors(t *testing.T) {
 		{"load bad reserved", []string{"load", "--events", "testdata/load-bad-line.ndjson", "--reserved", "copy-file:3"}, nil, `--reserved "copy-file:3"`},
 		{"load reserved unknown function", []string{"load", "--events", "testdata/load-two-events.ndjson", "--reserved", "copy=3"}, nil, "no function copy"},
 		{"load limit without a server", []string{"load", "--events", "testdata/load-two-events.ndjson", "--db-max-connections", "5"}, nil, "--db-max-connections needs a Postgres server"},
+		{"seed without events", []string{"seed"}, nil, "seed needs --events FILE"},
+		{"seed events not NDJSON", []string{"seed", "--events", "testdata/load-bad-line.ndjson"}, nil, "load-bad-line.ndjson line 2: not a JSON document"},
+		{"seed event the workflow refuses", []string{"seed", "--events", "testdata/seed-bad-event.ndjson"}, nil, "seed-bad-event.ndjson line 3: "},
 		{"repo without cdk.json", []string{"demo", "--repo", t.TempDir()}, nil, "no cdk.json there"},
 	}
 	for _, tc := range tests {

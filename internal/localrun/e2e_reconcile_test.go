@@ -7,12 +7,20 @@ package localrun_test
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/faultproxy"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
 )
 
@@ -109,6 +117,7 @@ func TestScenarioReconcileCopiesFilesWithoutEvent(t *testing.T) {
 		Stuck, Started, Waiting, Expired, Missing int
 		Executions                                []reconcile.ExecutionReport
 		Outcomes                                  []localrun.LocalExecution
+		Files                                     reconcile.NamedFiles
 	}
 	if err := json.Unmarshal(stdout.Bytes(), &doc); err != nil {
 		t.Fatalf("--json output: %v\n%s", err, stdout.String())
@@ -116,7 +125,167 @@ func TestScenarioReconcileCopiesFilesWithoutEvent(t *testing.T) {
 	if doc.Stuck != 1 || doc.Started != 1 || doc.Waiting != 1 || len(doc.Executions) != 1 || len(doc.Outcomes) != 1 || doc.Outcomes[0].Status != "SUCCEEDED" {
 		t.Errorf("--json: %s", stdout.String())
 	}
+	if f := doc.Files.Started; len(f) != 1 || f[0].Key != "lost/three.txt" || f[0].RequestID != job.RequestID || f[0].Bucket == "" {
+		t.Errorf("--json files.started %+v: want lost/three.txt, its bucket and request id", f)
+	}
 	if got := h.job(job.RequestID); got.JobStatus != "complete" {
 		t.Errorf("lost/three.txt: row %q, want complete", got.JobStatus)
+	}
+}
+
+// Issue 22, item 1: a sweep while a file's execution is still working on
+// it starts no second execution. The file was requested hours ago (its
+// row's last_update_time is its request_time, past the grace), its event
+// came and its execution is in "Copy file" (the fault proxy holds the
+// CopyObject for seconds, as a throttled or slow copy would). "Find open
+// job" marked the row as picked up, so the sweep, counting its grace from
+// that mark, does not count the row as stuck; the execution completes the
+// row with no err_msg.
+func TestScenarioSweepLeavesAFileInFlightAlone(t *testing.T) {
+	t.Parallel()
+	held := &faultproxy.Rule{Match: faultproxy.IsCopyObject, Times: 1, Delay: 4 * time.Second}
+	h := newHarness(t, harnessOptions{
+		lambdaEnv: func(h *harness) map[string]string {
+			proxy, err := faultproxy.New(h.s3srv.Endpoint, held)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(proxy.Close)
+			return map[string]string{"AWS_ENDPOINT_URL_S3": proxy.URL}
+		},
+	})
+	const key = "in flight/slow copy.txt"
+	h.putObject(key, []byte("restored in flight"))
+	job := h.insertJob(key)
+	h.age(job, 5*time.Hour) // a Standard restore's hours
+
+	done := make(chan *localrun.Result, 1)
+	go func() {
+		res, err := h.runner.Run(h.ctx, classicEvent(t, restoredFile{key, 18}))
+		if err != nil {
+			t.Errorf("run: %v", err)
+		}
+		done <- res
+	}()
+	for deadline := time.Now().Add(2 * time.Minute); held.Hits() == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the execution never reached its CopyObject")
+		}
+	}
+
+	gate := make(chan struct{})
+	starter := &localrun.LocalExecutions{Runner: h.runner, Gate: gate}
+	rec, err := h.runner.Reconciler(starter, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sweep, err := rec.Sweep(h.ctx)
+	if err != nil {
+		t.Fatalf("sweep: %v", err)
+	}
+	if held.Hits() != 1 || len(done) != 0 {
+		t.Fatal("the copy was no longer in flight when the sweep ran: the scenario proves nothing")
+	}
+	if sweep.Stuck != 0 || sweep.Started != 0 {
+		t.Errorf("sweep while the copy is in flight: stuck %d, started %d; want 0, 0 (the row was marked when its job was found)", sweep.Stuck, sweep.Started)
+	}
+	close(gate)
+	if extra := starter.Wait(); len(extra) != 0 {
+		t.Errorf("the sweep started %d executions, want none: %+v", len(extra), extra)
+	}
+
+	res := <-done
+	if res == nil {
+		t.FailNow()
+	}
+	if diff := cmp.Diff([]contract.FileResult{{RequestID: job.RequestID, SourceBucket: restoreBucket, SourceKey: key,
+		TargetBucket: archiveBucket, Success: true}}, outputResults(t, res)); diff != "" {
+		t.Errorf("output (-want +got):\n%s", diff)
+	}
+	if got := h.job(job.RequestID); got.JobStatus != "complete" || got.ErrMsg != "" {
+		t.Errorf("row: status %q err_msg %q, want complete without err_msg", got.JobStatus, got.ErrMsg)
+	}
+}
+
+// A mark that fails does not fail the copy, and is not silent: the file of
+// scenario 12 (a copy resumed once), with the database refusing every mark
+// after the first (a trigger raises on an update that moves only
+// last_update_time of a row marked within the last hour). "Mark copy
+// resumed" fails with DatabaseError (not retried), its catcher keeps the
+// error as the iteration's mark_error and resumes the copy; the file is
+// copied and recorded complete, and request-status logged the failed mark.
+func TestScenarioFailedMarkResumesTheCopy(t *testing.T) {
+	t.Parallel()
+	gate := &faultproxy.Rule{Match: func(r *http.Request) bool {
+		n, err := strconv.Atoi(r.URL.Query().Get("partNumber"))
+		return faultproxy.IsUploadPartCopy(r) && err == nil && n >= 3
+	}, Times: 1, Delay: time.Hour}
+	h := newHarness(t, harnessOptions{
+		copyTimeout: 8500 * time.Millisecond,
+		lambdaEnv: func(h *harness) map[string]string {
+			proxy, err := faultproxy.New(h.s3srv.Endpoint, gate)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(proxy.Close)
+			return map[string]string{
+				"AWS_ENDPOINT_URL_S3":       proxy.URL,
+				"MULTIPART_THRESHOLD_MB":    "5",
+				"MULTIPART_CHUNKSIZE_MB":    "5",
+				"MULTIPART_CONCURRENCY":     "1",
+				"MULTIPART_CHECKSUM":        "off", // versitygw's part-checksum bug (docs/limits.md)
+				"COPY_DEADLINE_MARGIN_SECS": "5",
+			}
+		},
+	})
+	const key = "granules/mark refused+1.h5"
+	body := make([]byte, 30<<20)
+	rand.Read(body)
+	h.putObject(key, body)
+	job := h.insertJob(key)
+	h.age(job, 5*time.Hour)
+	if _, err := h.db.Exec(h.ctx, `CREATE FUNCTION refuse_second_mark() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.job_status IS NOT DISTINCT FROM OLD.job_status AND NEW.err_msg IS NOT DISTINCT FROM OLD.err_msg
+       AND OLD.last_update_time > now() - interval '1 hour' THEN
+        RAISE EXCEPTION 'test: marks refused';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_second_mark BEFORE UPDATE ON request_status FOR EACH ROW EXECUTE FUNCTION refuse_second_mark();`); err != nil {
+		t.Fatal(err)
+	}
+
+	res := h.run(classicEvent(t, restoredFile{key, len(body)}))
+
+	if diff := cmp.Diff([]contract.FileResult{{RequestID: job.RequestID, SourceBucket: restoreBucket, SourceKey: key,
+		TargetBucket: archiveBucket, Success: true}}, outputResults(t, res)); diff != "" {
+		t.Errorf("output (-want +got):\n%s", diff)
+	}
+	// The resumed pass's input carries the caught error (both engines
+	// report a state's input as it enters; a caught state's exit differs).
+	var markErrors []string
+	for _, ev := range res.History {
+		if ev.Type == "StateEntered" && ev.State != nil && ev.State.Name == "Copy file" {
+			var it contract.Iteration
+			if err := json.Unmarshal(ev.State.Input, &it); err != nil {
+				t.Fatalf("Copy file input %s: %v", ev.State.Input, err)
+			}
+			if it.MarkError != nil {
+				markErrors = append(markErrors, it.MarkError.Error)
+			}
+		}
+	}
+	if len(markErrors) != 1 || markErrors[0] != "DatabaseError" {
+		t.Errorf("the resumed Copy file pass got mark_error %v, want one DatabaseError", markErrors)
+	}
+	if got, ok := h.archived(key); !ok || !bytes.Equal(got, body) {
+		t.Errorf("%q not archived intact", key)
+	}
+	if got := h.job(job.RequestID); got.JobStatus != "complete" || got.ErrMsg != "" {
+		t.Errorf("row: status %q err_msg %q, want complete without err_msg", got.JobStatus, got.ErrMsg)
+	}
+	if out := h.out.String(); !strings.Contains(out, "request status mark_picked_up") || !strings.Contains(out, "test: marks refused") {
+		t.Errorf("the runner's output has no log line of the refused mark")
 	}
 }

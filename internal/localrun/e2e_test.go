@@ -1158,6 +1158,21 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 	if got := countEvents(res, "StateEntered", "Copy finished?"); got != len(outcomes) {
 		t.Errorf("the Choice was entered %d times, want once per pass (%d)", got, len(outcomes))
 	}
+	// Each resumed pass is preceded by a mark of the row (issue 22): the
+	// reconcile sweep counts its grace from it.
+	var marks int
+	for _, ev := range res.History {
+		if ev.Type == "StateExited" && ev.State != nil && ev.State.Name == "Mark copy resumed" {
+			var it contract.Iteration
+			if err := json.Unmarshal(ev.State.Output, &it); err != nil || it.Marked == nil || !it.Marked.Marked || it.MarkError != nil {
+				t.Errorf("Mark copy resumed output %s: want marked=true and no mark_error (%v)", ev.State.Output, err)
+			}
+			marks++
+		}
+	}
+	if marks != len(outcomes)-1 {
+		t.Errorf("%d marks of the row, want one per resumed pass (%d)", marks, len(outcomes)-1)
+	}
 	// A retry of the task shows as StateRetried (a failed attempt), not as
 	// another StateEntered.
 	for _, typ := range []string{"StateRetried", "StateFailed", "StateCaught"} {

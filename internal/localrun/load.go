@@ -1,7 +1,6 @@
 package localrun
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -302,10 +301,9 @@ type LoadReport struct {
 	} `json:"executions"`
 	// Failures counts the failed executions by error name.
 	Failures map[string]int `json:"failures"`
-	// Failed lists the failed executions, by their event's index, with
-	// their error and cause (not in the JSON document, which stays small
-	// for runs of thousands).
-	Failed []FailedExecution `json:"-"`
+	// Failed lists every failed execution, by its event's line, with its
+	// failed files, their reasons and its re-run input (failed_report.go).
+	Failed []FailedExecution `json:"failed"`
 	// Files are the events' files by the status of their newest
 	// request_status row after the run; NoJob those with no row at all.
 	Files struct {
@@ -321,10 +319,13 @@ type LoadReport struct {
 	Environments         map[string]int `json:"environments"`
 	PeakInFlight         int            `json:"peak_invocations_in_flight"`
 	// PeakDBConnections is the most sessions of the Lambdas' role seen at
-	// once (sampled every 20 ms; 0 on PGlite, which has one).
-	PeakDBConnections int     `json:"peak_db_connections"`
-	Seconds           float64 `json:"seconds"`
-	FilesPerSecond    float64 `json:"files_per_second"`
+	// once (sampled every 20 ms); not measured (0) on PGlite: DBSessions
+	// says which.
+	PeakDBConnections  int     `json:"peak_db_connections"`
+	DBSessionsMeasured bool    `json:"db_sessions_measured"`
+	DBSessions         string  `json:"db_sessions"`
+	Seconds            float64 `json:"seconds"`
+	FilesPerSecond     float64 `json:"files_per_second"`
 	// TimeScale is the run's time scale: multiply Seconds by it for the
 	// scaled duration.
 	TimeScale float64 `json:"time_scale"`
@@ -339,12 +340,6 @@ type LoadReport struct {
 	// CostItems splits the cost per million files by billed item.
 	CostItems map[string]float64 `json:"cost_items_per_million_files_usd"`
 	Prices    []Price            `json:"prices"`
-}
-
-// FailedExecution is one execution that failed.
-type FailedExecution struct {
-	Event        int
-	Error, Cause string
 }
 
 // Run starts every event as its own execution, at cfg.Rate, and waits for
@@ -409,7 +404,7 @@ func (l *Load) Run(ctx context.Context, events [][]byte) (*LoadReport, error) {
 		feedErr <- nil
 	}()
 
-	rep := &LoadReport{Failures: map[string]int{}, ThrottlesPerFunction: map[string]int{}, Environments: map[string]int{}, TimeScale: l.cfg.TimeScale}
+	rep := &LoadReport{Failures: map[string]int{}, Failed: []FailedExecution{}, ThrottlesPerFunction: map[string]int{}, Environments: map[string]int{}, TimeScale: l.cfg.TimeScale}
 	var transitions int
 	var smLogBytes int64
 	every := l.cfg.ProgressEvery
@@ -430,9 +425,9 @@ func (l *Load) Run(ctx context.Context, events [][]byte) (*LoadReport, error) {
 		for _, f := range fns {
 			throttles += srv.Stats(f.Name).Throttled
 		}
-		line := fmt.Sprintf("%d/%d started, %d ended (%d succeeded, %d failed), %d invocations in flight, %d throttled, %d database sessions",
+		line := fmt.Sprintf("%d/%d started, %d ended (%d succeeded, %d failed), %d invocations in flight, %d throttled, %s",
 			started.Load(), len(events), ended, rep.Executions.Succeeded, rep.Executions.Failed,
-			len(srv.InFlight()), throttles, peakDB.now())
+			len(srv.InFlight()), throttles, l.sessionsNow(peakDB))
 		if line == lastLine && !final && time.Since(lastPrinted) < 10*time.Second {
 			return
 		}
@@ -454,7 +449,7 @@ loop:
 			} else {
 				rep.Executions.Failed++
 				rep.Failures[line.Result.Error]++
-				rep.Failed = append(rep.Failed, FailedExecution{Event: line.ID, Error: line.Result.Error, Cause: line.Result.Cause})
+				rep.Failed = append(rep.Failed, newFailedExecution(line.ID, line.Result.Error, line.Result.Cause))
 			}
 		case <-tick.C:
 			progress(false)
@@ -476,6 +471,8 @@ loop:
 		return nil, fmt.Errorf("load engine: %d of %d executions reported an end", ended, len(events))
 	}
 	rep.PeakDBConnections = peakDB.peak()
+	rep.DBSessionsMeasured, rep.DBSessions = l.Role != "", l.sessionsMeasure()
+	sortFailed(rep.Failed)
 	rep.PeakInFlight = srv.PeakInFlight()
 	var billedGBs float64
 	var requests int
@@ -684,28 +681,15 @@ func scaleTaskTimeouts(definition []byte, scale float64) ([]byte, error) {
 	return json.Marshal(doc)
 }
 
-// ReadEvents reads NDJSON: one event (classic S3 notification or
-// EventBridge) per non-empty line. A line that is not JSON is an error
-// naming its line number.
+// ReadEvents reads NDJSON as ReadEventLines does, without the line numbers.
 func ReadEvents(r io.Reader, name string) ([][]byte, error) {
-	scanner := bufio.NewScanner(r)
-	scanner.Buffer(make([]byte, 0, 1<<20), 16<<20)
-	var out [][]byte
-	for n := 1; scanner.Scan(); n++ {
-		line := bytes.TrimSpace(scanner.Bytes())
-		if len(line) == 0 {
-			continue
-		}
-		if !json.Valid(line) {
-			return nil, &ConfigError{fmt.Errorf("%s line %d: not a JSON document (one event per line)", name, n)}
-		}
-		out = append(out, append([]byte(nil), line...))
+	lines, err := ReadEventLines(r, name)
+	if err != nil {
+		return nil, err
 	}
-	if err := scanner.Err(); err != nil {
-		return nil, &ConfigError{fmt.Errorf("read %s: %w", name, err)}
-	}
-	if len(out) == 0 {
-		return nil, &ConfigError{fmt.Errorf("%s has no events", name)}
+	out := make([][]byte, len(lines))
+	for i, l := range lines {
+		out[i] = l.Event
 	}
 	return out, nil
 }

@@ -8,13 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"time"
-
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
 )
 
 func init() {
@@ -85,9 +81,13 @@ func (c *CLI) load(ctx context.Context, f *commonFlags, cfg LoadConfig, eventsFi
 		defer file.Close()
 		in = file
 	}
-	events, err := ReadEvents(in, eventsFile)
+	lines, err := ReadEventLines(in, eventsFile)
 	if err != nil {
 		return 0, err
+	}
+	events := make([][]byte, len(lines))
+	for i, l := range lines {
+		events[i] = l.Event
 	}
 	if err := c.ensureNodeModules(ctx, root); err != nil {
 		return 0, err
@@ -119,6 +119,7 @@ func (c *CLI) load(ctx context.Context, f *commonFlags, cfg LoadConfig, eventsFi
 	if err != nil {
 		return 0, err
 	}
+	rep.NumberLines(lines)
 	if f.json {
 		enc := json.NewEncoder(c.Stdout)
 		enc.SetIndent("", "  ")
@@ -139,36 +140,21 @@ func printLoadReport(w io.Writer, r *LoadReport) {
 	for _, name := range sortedKeys(r.Failures) {
 		fmt.Fprintf(tw, "  failed with %s\t%d\n", name, r.Failures[name])
 	}
-	failed := append([]FailedExecution(nil), r.Failed...)
-	sort.Slice(failed, func(i, j int) bool { return failed[i].Event < failed[j].Event })
-	for i, f := range failed {
-		if i == 5 {
-			fmt.Fprintf(tw, "  ...\t%d more\n", len(failed)-5)
-			break
-		}
-		why, _, _ := strings.Cut(f.Cause, "\n")
-		if results, _, err := aggregate.ParseMessage(f.Cause); err == nil {
-			var files []string
-			for _, res := range results {
-				if !res.Success {
-					files = append(files, res.SourceKey+": "+res.ErrMsg)
-				}
-			}
-			why = strings.Join(files, "; ")
-		}
-		fmt.Fprintf(tw, "  event %d\t%s: %s\n", f.Event+1, f.Error, truncate(why, 200))
-	}
+	printFailed(tw, r.Failed)
 	fmt.Fprintf(tw, "files (request_status)\t%d: %d complete, %d error, %d unrecorded (inprogress), %d without a job\n",
 		r.Files.Total, r.Files.Complete, r.Files.Error, r.Files.Unrecorded, r.Files.NoJob)
-	fmt.Fprintf(tw, "time\t%.1f s (x%g scaled: %s), %.1f files/s\n", r.Seconds, r.TimeScale,
-		(time.Duration(r.Seconds*r.TimeScale) * time.Second).Round(time.Second), r.FilesPerSecond)
+	fmt.Fprintf(tw, "time\t%s, %.2f files/s\n", runTime(r), r.FilesPerSecond)
 	fmt.Fprintf(tw, "throttles (429)\t%d\n", r.Throttles)
 	var envs []string
 	for _, name := range sortedKeys(r.Environments) {
 		envs = append(envs, fmt.Sprintf("%s %d", name, r.Environments[name]))
 	}
 	fmt.Fprintf(tw, "environments\t%d (%s), peak %d invocations at once\n", r.PeakEnvironments, strings.Join(envs, ", "), r.PeakInFlight)
-	fmt.Fprintf(tw, "peak database sessions\t%d\n", r.PeakDBConnections)
+	if r.DBSessionsMeasured {
+		fmt.Fprintf(tw, "peak database sessions\t%d (%s)\n", r.PeakDBConnections, r.DBSessions)
+	} else {
+		fmt.Fprintf(tw, "database sessions\t%s\n", r.DBSessions)
+	}
 	fmt.Fprintf(tw, "per file\t%.1f state transitions, %.1f Lambda requests, %.4f GB-s, %.1f S3 PUT-class + %.1f GET-class requests, %.0f log bytes\n",
 		r.StateTransitionsPerFile, r.LambdaRequestsPerFile, r.LambdaGBSecondsPerFile, r.S3PutClassPerFile, r.S3GetClassPerFile, r.LogBytesPerFile)
 	fmt.Fprintf(tw, "cost per million files\t$%.2f", r.CostPerMillionFilesUSD)
@@ -178,4 +164,13 @@ func printLoadReport(w io.Writer, r *LoadReport) {
 	}
 	fmt.Fprintf(tw, " (%s; us-east-1 prices, --json lists them with their pages)\n", strings.Join(items, ", "))
 	tw.Flush()
+}
+
+// runTime prints the run's duration in seconds with two decimals, and the
+// scaled duration it stands for when time was scaled.
+func runTime(r *LoadReport) string {
+	if r.TimeScale <= 1 {
+		return fmt.Sprintf("%.2f s", r.Seconds)
+	}
+	return fmt.Sprintf("%.2f s (x%g scaled: %.1f s)", r.Seconds, r.TimeScale, r.Seconds*r.TimeScale)
 }

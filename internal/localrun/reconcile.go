@@ -290,8 +290,18 @@ func SweepOnce(ctx context.Context, runner *Runner, grace time.Duration, progres
 
 func printSweep(w io.Writer, res *SweepResult) {
 	r := res.Report
-	fmt.Fprintf(w, "sweep window %s: %d stuck (%d stuck again), %d waiting, %d restores running, %d expired, %d missing, %d re-restored, %d skipped\n",
-		r.Window, r.Stuck, r.StuckAgain, r.Waiting, r.Running, r.Expired, r.Missing, r.ReRestored, r.Skipped)
+	fmt.Fprintf(w, "sweep window %s: %d stuck (%d stuck again), %d waiting, %d restores running, %d expired, %d missing, %d not in this stack's restore buckets, %d re-restored, %d skipped\n",
+		r.Window, r.Stuck, r.StuckAgain, r.Waiting, r.Running, r.Expired, r.Missing, r.NotHere, r.ReRestored, r.Skipped)
+	if r.CutShort {
+		fmt.Fprintf(w, "cut short before its deadline: %d rows listed but not asked about; the next sweep goes on\n", r.NotReached)
+	}
+	printNamed(w, "missing", r.Files.Missing)
+	printNamed(w, "expired", r.Files.Expired)
+	printNamed(w, "not in this stack's restore buckets (left alone)", r.Files.NotHere)
+	printNamed(w, "started", r.Files.Started)
+	if r.Files.LeftOut > 0 {
+		fmt.Fprintf(w, "(%d more files not named: the report names at most %d a list)\n", r.Files.LeftOut, reconcile.MaxNamedFiles)
+	}
 	fmt.Fprintf(w, "executions: %d started, %d already started\n", r.Started, r.AlreadyStarted)
 	outcome := map[string]*LocalExecution{}
 	for _, x := range res.Outcomes {
@@ -315,5 +325,20 @@ func printSweep(w io.Writer, res *SweepResult) {
 	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(w, "problem: %s\n", p)
+	}
+}
+
+// printNamed prints the files of one of the report's lists under what.
+func printNamed(w io.Writer, what string, files []reconcile.FileRef) {
+	if len(files) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "%s:\n", what)
+	for _, f := range files {
+		where := "s3://" + f.Bucket + "/" + f.Key
+		if f.Bucket == "" {
+			where = f.Key
+		}
+		fmt.Fprintf(w, "  %s (request %s)\n", where, f.RequestID)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,38 +28,100 @@ type CLI struct {
 	Getenv         func(string) string
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// Ticker starts status --watch's ticker (time.NewTicker when nil);
+	// stop releases it.
+	Ticker func(d time.Duration) (ticks <-chan time.Time, stop func())
+	// Terminal says whether Stdout is a terminal (by default: a character
+	// device).
+	Terminal func(io.Writer) bool
 }
 
-const usage = `usage:
-  recovery status [--request-group ID] [--granule ID] [--since DURATION] [--json]
-  recovery rerun  [--request-group ID] [--granule ID] [--since DURATION] [--failed] [--stuck]
-                  [--grace DURATION] [--dry-run] [--state-machine-arn ARN | --local] [--json]
-`
+// command is one subcommand: its name, the arguments it takes, what it
+// does, and how it runs. A new subcommand is one line in commands.
+type command struct {
+	name, synopsis, summary string
+	// run adds its flags to fs (which prints them on --help), parses
+	// args with parse and runs.
+	run func(c *CLI, ctx context.Context, fs *flag.FlagSet, args []string) error
+}
+
+var commands = []command{
+	{"status", "[--request-group ID] [--granule ID] [--since DURATION] [--json | --watch [--interval DURATION]] [flags]",
+		"Count the selected rows by status, group the failed files by error, list the files waiting longest and the restores about to expire; --watch follows the progress per request group.",
+		(*CLI).status},
+	{"rerun", "[--request-group ID] [--granule ID] [--since DURATION] [--failed] [--stuck] [--grace DURATION] [--dry-run] [--state-machine-arn ARN | --local] [flags]",
+		"Start executions for the selected failed (or stuck) files whose restored copies S3 still has; list the others with the reason. It changes no row.",
+		(*CLI).rerun},
+	{CreateIndexesCommand, "[--check]",
+		"Build the reconcile indexes request_status lacks (and rebuild invalid ones) with CREATE INDEX CONCURRENTLY; run it once per database as the table's owner.",
+		(*CLI).createIndexes},
+}
+
+func lookup(name string) *command {
+	for i := range commands {
+		if commands[i].name == name {
+			return &commands[i]
+		}
+	}
+	return nil
+}
+
+func usage() string {
+	var b strings.Builder
+	b.WriteString("usage:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  recovery %s %s\n", c.name, c.synopsis)
+	}
+	b.WriteString("\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "%s: %s\n", c.name, c.summary)
+	}
+	b.WriteString("\n'recovery COMMAND --help' lists a command's flags. Exit status: 0 done, 1 a file could not be handled or a check could not be made, 2 bad usage, 130 interrupted (status --watch).\n")
+	return b.String()
+}
 
 type usageError struct{ error }
 
+// errHelp is a request for a command's help: it is printed and the exit
+// status is 0.
+type errHelp struct{ fs *flag.FlagSet }
+
+func (errHelp) Error() string { return "help requested" }
+
 // Main runs the command line and returns the exit status.
 func (c *CLI) Main(ctx context.Context, args []string) int {
-	if len(args) == 0 || (args[0] != "status" && args[0] != "rerun") {
-		fmt.Fprint(c.Stderr, usage)
-		if len(args) > 0 && args[0] != "-h" && args[0] != "--help" && args[0] != "help" {
-			fmt.Fprintf(c.Stderr, "recovery: unknown command %q (want status or rerun)\n", args[0])
-		}
+	if len(args) == 0 {
+		fmt.Fprint(c.Stderr, usage())
 		return 2
 	}
-	var err error
-	if args[0] == "status" {
-		err = c.status(ctx, args[1:])
-	} else {
-		err = c.rerun(ctx, args[1:])
+	if args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(c.Stdout, usage())
+		return 0
 	}
-	var ue usageError
+	cmd := lookup(args[0])
+	if cmd == nil {
+		fmt.Fprint(c.Stderr, usage())
+		fmt.Fprintf(c.Stderr, "recovery: unknown command %q\n", args[0])
+		return 2
+	}
+	err := cmd.run(c, ctx, newFlagSet(cmd), args[1:])
+	var (
+		ue   usageError
+		help errHelp
+	)
 	switch {
+	case errors.As(err, &help):
+		help.fs.SetOutput(c.Stdout)
+		help.fs.Usage()
+		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(c.Stderr, "recovery %s: %v\n", args[0], err)
+		fmt.Fprintf(c.Stderr, "recovery %s: %v\n", cmd.name, err)
+		fmt.Fprintf(c.Stderr, "'recovery %s --help' lists the flags\n", cmd.name)
 		return 2
+	case errors.Is(err, ErrInterrupted):
+		return 130
 	case err != nil:
-		fmt.Fprintf(c.Stderr, "recovery %s: %v\n", args[0], err)
+		fmt.Fprintf(c.Stderr, "recovery %s: %v\n", cmd.name, err)
 		return 1
 	}
 	return 0
@@ -71,21 +134,46 @@ func (c *CLI) now() time.Time {
 	return time.Now()
 }
 
+// newFlagSet is a command's flags, with a usage that prints the command's
+// synopsis, summary and every flag.
+func newFlagSet(cmd *command) *flag.FlagSet {
+	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: recovery %s %s\n\n%s\n\nflags:\n", cmd.name, cmd.synopsis, cmd.summary)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
 func selectorFlags(fs *flag.FlagSet, sel *Selector) {
 	fs.StringVar(&sel.RequestGroupID, "request-group", "", "only rows of this request_group_id (a UUID)")
 	fs.StringVar(&sel.GranuleID, "granule", "", "only rows of this granule_id")
 	fs.DurationVar(&sel.Since, "since", 0, "only rows requested (request_time) within this duration, e.g. 24h")
 }
 
+func regionFlag(fs *flag.FlagSet, region *string) {
+	fs.StringVar(region, "region", "", "the AWS region of S3 and Step Functions (default $AWS_REGION, then $AWS_DEFAULT_REGION, then the AWS profile's)")
+}
+
 func parse(fs *flag.FlagSet, args []string) error {
 	fs.SetOutput(io.Discard)
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelp{fs}
+		}
 		return usageError{err}
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))}
 	}
 	return nil
+}
+
+// set reports whether the flag was given on the command line.
+func set(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
 }
 
 // services are the database, S3 and Step Functions clients.
@@ -96,8 +184,12 @@ type services struct {
 	close func()
 }
 
-func (c *CLI) connect(ctx context.Context) (*services, error) {
-	awsCfg, err := awsconfig.LoadDefaultConfig(ctx)
+func (c *CLI) connect(ctx context.Context, region string) (*services, error) {
+	var opts []func(*awsconfig.LoadOptions) error
+	if region != "" {
+		opts = append(opts, awsconfig.WithRegion(region))
+	}
+	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("AWS configuration: %w", err)
 	}
@@ -131,43 +223,98 @@ func (c *CLI) restoreBuckets(flagValue string) []string {
 	return out
 }
 
-func (c *CLI) status(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+func (c *CLI) status(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	var (
-		sel     Selector
-		asJSON  bool
-		buckets string
-		opts    StatusOptions
+		sel      Selector
+		asJSON   bool
+		buckets  string
+		region   string
+		opts     StatusOptions
+		watch    bool
+		interval time.Duration
 	)
 	selectorFlags(fs, &sel)
-	fs.BoolVar(&asJSON, "json", false, `print {"counts": {...}, "failed": [...], "waiting_longest": [...], "expiring_within_24h": [...]}`)
+	fs.BoolVar(&asJSON, "json", false, `print {"counts": {...}, "failed": [...], "waiting_longest": [...], "expiring_within_24h": [...], "restores_checked": N, "check_failures": [...]}`)
 	fs.IntVar(&opts.Waiting, "waiting", DefaultWaitingRows, "how many of the longest-waiting files to list")
-	fs.IntVar(&opts.CheckRestores, "check-restores", 100, "ask S3 about the restores of this many waiting files, oldest first (0: none)")
-	fs.StringVar(&buckets, "restore-buckets", "", "restore buckets for rows without restore_bucket_dest (default $SOURCE_BUCKETS)")
+	fs.IntVar(&opts.CheckRestores, "check-restores", 100, "ask S3 (HeadObject) about the restores of this many waiting files, oldest first (0: none)")
+	fs.StringVar(&buckets, "restore-buckets", "", "comma-separated restore buckets to ask for rows without restore_bucket_dest (default $SOURCE_BUCKETS)")
+	regionFlag(fs, &region)
+	fs.BoolVar(&watch, "watch", false, "redraw the progress per request group (a bar, counts, files per minute, time left) every --interval until every selected file is complete or error; exit 0 when all are complete, 1 when some ended in error, 130 on Ctrl-C")
+	fs.DurationVar(&interval, "interval", DefaultWatchInterval, "with --watch: time between readings")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if err := sel.Check(); err != nil {
 		return usageError{err}
 	}
+	switch {
+	case opts.Waiting < 1:
+		return usageError{fmt.Errorf("--waiting %d: want at least 1", opts.Waiting)}
+	case opts.CheckRestores < 0:
+		return usageError{fmt.Errorf("--check-restores %d is negative (0 checks none)", opts.CheckRestores)}
+	case interval <= 0:
+		return usageError{fmt.Errorf("--interval %s: want a positive duration such as 5s", interval)}
+	case watch && asJSON:
+		return usageError{errors.New("--watch draws for people: it does not print --json")}
+	case set(fs, "interval") && !watch:
+		return usageError{errors.New("--interval is --watch's: give --watch too")}
+	}
 	if sel.Since > 0 {
 		sel.SinceText = sel.Since.String()
 	}
 	opts.RestoreBuckets = c.restoreBuckets(buckets)
-	svc, err := c.connect(ctx)
+	svc, err := c.connect(ctx, region)
 	if err != nil {
 		return err
 	}
 	defer svc.close()
+	if watch {
+		return c.watch(ctx, svc.db, sel, interval)
+	}
 	st, err := ReadStatus(ctx, svc.db, svc.s3, sel, opts, c.now())
 	if err != nil {
 		return err
 	}
 	if asJSON {
-		return writeJSON(c.Stdout, st)
+		if err := writeJSON(c.Stdout, st); err != nil {
+			return err
+		}
+	} else {
+		PrintStatus(c.Stdout, st)
 	}
-	PrintStatus(c.Stdout, st)
-	return nil
+	// A restore that could not be checked is a question left open: say
+	// so in the exit status, once per cause on stderr.
+	return st.CheckError()
+}
+
+func (c *CLI) watch(ctx context.Context, db Querier, sel Selector, interval time.Duration) error {
+	start := c.Ticker
+	if start == nil {
+		start = func(d time.Duration) (<-chan time.Time, func()) {
+			t := time.NewTicker(d)
+			return t.C, t.Stop
+		}
+	}
+	terminal := c.Terminal
+	if terminal == nil {
+		terminal = isTerminal
+	}
+	ticks, stop := start(interval)
+	defer stop()
+	w := &Watch{DB: db, Selector: sel, Out: c.Stdout, Terminal: terminal(c.Stdout), Tick: ticks, Now: c.now, Interval: interval}
+	_, err := w.Run(ctx)
+	return err
+}
+
+// isTerminal reports whether w is a character device (a terminal), as
+// far as os.File.Stat can tell without a terminal library.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 func writeJSON(w io.Writer, v any) error {
@@ -179,20 +326,7 @@ func writeJSON(w io.Writer, v any) error {
 
 // PrintStatus writes the report for people.
 func PrintStatus(w io.Writer, st *Status) {
-	var scope []string
-	if st.Selector.RequestGroupID != "" {
-		scope = append(scope, "request group "+st.Selector.RequestGroupID)
-	}
-	if st.Selector.GranuleID != "" {
-		scope = append(scope, "granule "+st.Selector.GranuleID)
-	}
-	if st.Selector.SinceText != "" {
-		scope = append(scope, "requested within "+st.Selector.SinceText)
-	}
-	if len(scope) == 0 {
-		scope = append(scope, "all rows")
-	}
-	fmt.Fprintf(w, "request_status (%s):\n", strings.Join(scope, ", "))
+	fmt.Fprintf(w, "request_status (%s):\n", scope(st.Selector))
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
 	for _, s := range []string{"inprogress", "complete", "error", "null"} {
 		if n, ok := st.Counts[s]; ok {
@@ -222,34 +356,53 @@ func PrintStatus(w io.Writer, st *Status) {
 		}
 		fmt.Fprintf(w, "  s3://%s/%s  %s  (request %s)\n", e.Bucket, e.Key, when, e.RequestID)
 	}
-	for _, p := range st.Problems {
-		fmt.Fprintf(w, "problem: %s\n", p)
+	for _, f := range st.CheckFailures {
+		fmt.Fprintf(w, "  could not check: %s\n", f)
+	}
+	for _, warning := range st.Warnings {
+		fmt.Fprintf(w, "\nwarning: %s\n", warning)
 	}
 }
 
-func (c *CLI) rerun(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("rerun", flag.ContinueOnError)
+func (c *CLI) rerun(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	var (
 		opts    RerunOptions
 		asJSON  bool
 		local   bool
 		buckets string
+		region  string
 	)
 	selectorFlags(fs, &opts.Selector)
 	fs.BoolVar(&opts.Failed, "failed", false, "re-run rows in error (the default when neither --failed nor --stuck is given)")
 	fs.BoolVar(&opts.Stuck, "stuck", false, "re-run rows inprogress not updated within --grace")
-	fs.DurationVar(&opts.Grace, "grace", time.Hour, "with --stuck: how long without update counts as stuck")
+	fs.DurationVar(&opts.Grace, "grace", DefaultStuckGrace, "with --stuck: how long unmarked (last_update_time) counts as stuck; the reconcile sweep's default, and a warning when shorter than the workflow's longest unmarked span")
 	fs.IntVar(&opts.Limit, "limit", DefaultRerunLimit, "select at most this many rows (oldest update first)")
 	fs.BoolVar(&opts.DryRun, "dry-run", false, "say what would be started; start nothing")
 	fs.StringVar(&opts.StateMachineARN, "state-machine-arn", "", "the copy workflow's ARN (stack output StateMachineArn; default $STATE_MACHINE_ARN)")
 	fs.BoolVar(&local, "local", false, "run the executions on the local runner's engine (go run ./cmd/local's services) and wait for them")
-	fs.StringVar(&buckets, "restore-buckets", "", "restore buckets for rows without restore_bucket_dest (default $SOURCE_BUCKETS)")
+	fs.StringVar(&buckets, "restore-buckets", "", "comma-separated restore buckets to ask for rows without restore_bucket_dest (default $SOURCE_BUCKETS)")
+	regionFlag(fs, &region)
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
+	switch {
+	case opts.Grace < 0:
+		return usageError{fmt.Errorf("--grace %s is negative", opts.Grace)}
+	case opts.Limit < 1:
+		return usageError{fmt.Errorf("--limit %d: want at least 1", opts.Limit)}
+	case local && set(fs, "state-machine-arn"):
+		return usageError{errors.New("--state-machine-arn and --local: give one (--local runs on the local engine, not on a deployed state machine)")}
+	case local && region != "":
+		return usageError{errors.New("--region and --local: the local services need no region")}
+	}
 	if !opts.Failed && !opts.Stuck {
 		opts.Failed = true
+	}
+	if opts.Stuck {
+		if w := StuckGraceWarning(opts.Grace); w != "" {
+			fmt.Fprintf(c.Stderr, "warning: %s\n", w)
+		}
 	}
 	if opts.StateMachineARN == "" {
 		opts.StateMachineARN = c.Getenv(reconcile.EnvStateMachineARN)
@@ -283,7 +436,7 @@ func (c *CLI) rerun(ctx context.Context, args []string) error {
 		svc = &services{db: runner.Services.DB, s3: runner.Services.S3, sfn: starter, close: func() {}}
 	} else {
 		var err error
-		if svc, err = c.connect(ctx); err != nil {
+		if svc, err = c.connect(ctx, region); err != nil {
 			return err
 		}
 		defer svc.close()
@@ -312,10 +465,14 @@ func (c *CLI) rerun(ctx context.Context, args []string) error {
 			failed++
 		}
 	}
-	if failed > 0 {
+	checks := (&checkFailures{list: rep.CheckFailures}).err()
+	switch {
+	case failed > 0 && checks != nil:
+		return fmt.Errorf("%d problems (see above); %w", failed, checks)
+	case failed > 0:
 		return fmt.Errorf("%d problems (see above)", failed)
 	}
-	return nil
+	return checks
 }
 
 func printRerun(w io.Writer, rep *RerunReport, outcomes []*localrun.LocalExecution) {
@@ -345,6 +502,9 @@ func printRerun(w io.Writer, rep *RerunReport, outcomes []*localrun.LocalExecuti
 		for _, f := range x.Files {
 			fmt.Fprintf(w, "    s3://%s/%s (request %s)\n", f.Bucket, f.Key, f.RequestID)
 		}
+	}
+	for _, f := range rep.CheckFailures {
+		fmt.Fprintf(w, "could not check: %s\n", f)
 	}
 	for _, p := range rep.Problems {
 		fmt.Fprintf(w, "problem: %s\n", p)

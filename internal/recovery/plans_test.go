@@ -52,8 +52,9 @@ func (r *recorder) Exec(ctx context.Context, sql string, args ...any) (pgconn.Co
 	return r.db.Exec(ctx, sql, args...)
 }
 
-// restoring answers every HeadObject with a restore still running, so the
-// sweep and rerun change nothing.
+// restoring answers every HeadObject with a restore still running, so
+// rerun changes nothing and the sweep only marks the rows it asked about
+// (last_update_time, so that it does not ask again within the grace).
 type restoring struct{ reconcile.ObjectStore }
 
 func (restoring) HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
@@ -121,11 +122,12 @@ func TestQueryPlans(t *testing.T) {
 		name string
 		run  func(q recovery.Querier) error
 		// fullScan is the query (1-based) that reads every row by
-		// nature: the counts of the whole table.
+		// nature: the counts of the whole table (after query 1, status's
+		// check of the reconcile indexes in the catalogs).
 		fullScan int
 	}{
 		{name: "sweep", run: func(q recovery.Querier) error {
-			r := &reconcile.Reconciler{Config: reconcile.Config{Grace: time.Hour, PageSize: 500}, DB: q, S3: restoring{}}
+			r := &reconcile.Reconciler{Config: reconcile.Config{Grace: time.Hour, PageSize: 500, RestoreBuckets: []string{"restore"}}, DB: q, S3: restoring{}}
 			_, err := r.Sweep(ctx)
 			return err
 		}},
@@ -133,8 +135,12 @@ func TestQueryPlans(t *testing.T) {
 			_, err := recovery.ReadStatus(ctx, q, nil, recovery.Selector{RequestGroupID: group}, recovery.StatusOptions{}, now)
 			return err
 		}},
-		{name: "status of everything", fullScan: 1, run: func(q recovery.Querier) error {
+		{name: "status of everything", fullScan: 2, run: func(q recovery.Querier) error {
 			_, err := recovery.ReadStatus(ctx, q, nil, recovery.Selector{}, recovery.StatusOptions{}, now)
+			return err
+		}},
+		{name: "status --watch of a group", run: func(q recovery.Querier) error {
+			_, err := recovery.ReadProgress(ctx, q, recovery.Selector{RequestGroupID: group}, now)
 			return err
 		}},
 		{name: "rerun --failed --dry-run", run: func(q recovery.Querier) error {

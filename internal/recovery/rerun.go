@@ -11,13 +11,15 @@ import (
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
 // RerunOptions says which files to re-run and where.
 type RerunOptions struct {
 	Selector Selector
 	// Failed selects rows in 'error'; Stuck selects rows 'inprogress' not
-	// updated within Grace. At least one is set.
+	// updated within Grace (the CLI's default is DefaultStuckGrace). At
+	// least one is set.
 	Failed, Stuck bool
 	Grace         time.Duration
 	// Limit bounds the rows selected (oldest update first).
@@ -34,6 +36,31 @@ type RerunOptions struct {
 // DefaultRerunLimit is how many rows one rerun selects unless told.
 const DefaultRerunLimit = 1000
 
+// DefaultStuckGrace is how long an inprogress row must have gone unmarked
+// for rerun --stuck to select it unless told: the reconcile sweep's default
+// grace, which covers the longest the workflow can leave a row unmarked
+// while it still works on the file (docs/reconcile.md). A shorter grace may
+// start a second execution for a file still in flight.
+const DefaultStuckGrace = reconcile.DefaultGraceMinutes * time.Minute
+
+// StuckGraceWarning returns a warning when grace is shorter than the
+// longest the workflow, rendered with the default settings, can leave a
+// file's row unmarked while it works on it (statemachine.MaxUnmarked), and
+// "" otherwise. A warning, not a refusal: an operator may know the
+// executions of the files are over.
+func StuckGraceWarning(grace time.Duration) string {
+	bound, err := statemachine.MaxUnmarked(statemachine.DefaultSettings())
+	if err != nil {
+		return fmt.Sprintf("--grace %s: the longest the workflow can leave a row unmarked cannot be counted (%v): a selected file may still be in flight", grace, err)
+	}
+	if grace >= bound {
+		return ""
+	}
+	return fmt.Sprintf("--grace %s is shorter than the longest the workflow can leave a file's row unmarked while it still works on it, %s with the default settings: "+
+		"a row selected now may belong to a file still being copied (throttled, retrying the database, or resuming a large copy), and a re-run starts a second execution for it; "+
+		"the default --grace is %s (docs/reconcile.md)", grace, bound, DefaultStuckGrace)
+}
+
 // RerunReport is what rerun found and started.
 type RerunReport struct {
 	Selected int  `json:"selected"`
@@ -43,7 +70,11 @@ type RerunReport struct {
 	Waiting    int                         `json:"waiting"`
 	Left       []LeftFile                  `json:"left"`
 	Executions []reconcile.ExecutionReport `json:"executions"`
-	Problems   []string                    `json:"problems,omitempty"`
+	// CheckFailures are the causes that kept S3 from being asked about
+	// selected files (those files were not re-run), each once with its
+	// count.
+	CheckFailures []CheckFailure `json:"check_failures,omitempty"`
+	Problems      []string       `json:"problems,omitempty"`
 }
 
 // LeftFile is a selected file rerun did not start, and why.
@@ -107,10 +138,17 @@ ORDER BY last_update_time, request_id LIMIT `+fmt.Sprint(opts.Limit), args...)
 	}
 	var queue []ready
 	finder := reconcile.RestoreFinder{S3: s3c, Buckets: opts.RestoreBuckets, Now: now}
-	for _, s := range selected {
+	var failed checkFailures
+	for i, s := range selected {
 		r, err := finder.Find(ctx, s.Restore, s.Key)
 		if err != nil {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("request %s: %v", s.ID, err))
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if failed.add(err) {
+				failed.skip(len(selected) - i - 1)
+				break
+			}
 			continue
 		}
 		why := ""
@@ -131,6 +169,7 @@ ORDER BY last_update_time, request_id LIMIT `+fmt.Sprint(opts.Limit), args...)
 		rep.Waiting++
 		queue = append(queue, ready{reconcile.FileRef{RequestID: s.ID, Bucket: r.Bucket, Key: s.Key}, r.File(s.Key)})
 	}
+	rep.CheckFailures = failed.list
 	sort.Slice(queue, func(i, j int) bool { return queue[i].ref.RequestID < queue[j].ref.RequestID })
 	starter := reconcile.CopyStarter{SFN: sf, StateMachineARN: opts.StateMachineARN, Prefix: "rerun",
 		Window: now.UTC().Truncate(time.Minute).Format("20060102T1504")}

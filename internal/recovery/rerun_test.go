@@ -55,7 +55,7 @@ func TestRerunFailedFiles(t *testing.T) {
 		}
 	}
 	group := jobseed.NewRequestID()
-	old := time.Now().Add(-3 * time.Hour)
+	old := time.Now().Add(-recovery.DefaultStuckGrace - 3*time.Hour) // stuck past --grace's default
 	row := func(key, status string) jobseed.Row {
 		return insert(t, db, jobseed.Row{RequestGroupID: group, ObjectKey: key, JobStatus: status, ErrMsg: "boom",
 			RestoreBucketDest: "restore", ArchiveBucketDest: "archive", RequestTime: old, LastUpdateTime: old})

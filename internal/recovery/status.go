@@ -1,8 +1,9 @@
 // Package recovery is the operators' view of request_status and their way
 // to re-run files: `cmd/recovery status` (counts by status, failures grouped
-// by error, the files waiting longest, restores about to expire) and
-// `cmd/recovery rerun` (start executions for the failed or stuck files it
-// selects, as the reconcile sweep does).
+// by error, the files waiting longest, restores about to expire; --watch
+// for a progress bar per request group) and `cmd/recovery rerun` (start
+// executions for the failed or stuck files it selects, as the reconcile
+// sweep does).
 package recovery
 
 import (
@@ -87,8 +88,18 @@ type Status struct {
 	Expiring []RestoreExpiry  `json:"expiring_within_24h"`
 	// RestoresChecked is how many of the waiting files' restores S3 was
 	// asked about (at most the --check-restores bound, oldest first).
-	RestoresChecked int      `json:"restores_checked"`
-	Problems        []string `json:"problems,omitempty"`
+	RestoresChecked int `json:"restores_checked"`
+	// CheckFailures are the causes that kept S3 from being asked about
+	// some waiting files, each once with its count.
+	CheckFailures []CheckFailure `json:"check_failures,omitempty"`
+	// Warnings say what makes the report slow or partial without failing
+	// it: today the reconcile indexes request_status lacks.
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// CheckError is nil when every restore check the report wanted was made.
+func (st *Status) CheckError() error {
+	return (&checkFailures{list: st.CheckFailures}).err()
 }
 
 // FailureGroup is the failed files whose err_msg is the same once the key,
@@ -163,6 +174,7 @@ func ReadStatus(ctx context.Context, db Querier, s3c reconcile.ObjectStore, sel 
 	}
 	st := &Status{Selector: sel, Counts: map[string]int64{"inprogress": 0, "complete": 0, "error": 0},
 		Failed: []FailureGroup{}, Waiting: []WaitingFile{}, Expiring: []RestoreExpiry{}}
+	st.Warnings = indexWarnings(ctx, db)
 
 	var args []any
 	rows, err := db.Query(ctx, `SELECT coalesce(job_status, 'null'), count(*) FROM request_status `+and(sel.where(&args, now))+` GROUP BY 1`, args...)
@@ -232,10 +244,18 @@ ORDER BY last_update_time, request_id LIMIT `+fmt.Sprint(max(opts.Waiting, opts.
 	st.Waiting = waiting[:min(len(waiting), opts.Waiting)]
 	if opts.CheckRestores > 0 && s3c != nil {
 		finder := reconcile.RestoreFinder{S3: s3c, Buckets: opts.RestoreBuckets, Now: now}
-		for _, w := range waiting[:min(len(waiting), opts.CheckRestores)] {
+		var failed checkFailures
+		toCheck := waiting[:min(len(waiting), opts.CheckRestores)]
+		for i, w := range toCheck {
 			r, err := finder.Find(ctx, w.RestoreBucket, w.Key)
 			if err != nil {
-				st.Problems = append(st.Problems, err.Error())
+				if ctx.Err() != nil {
+					return nil, ctx.Err()
+				}
+				if failed.add(err) {
+					failed.skip(len(toCheck) - i - 1)
+					break
+				}
 				continue
 			}
 			st.RestoresChecked++
@@ -244,6 +264,7 @@ ORDER BY last_update_time, request_id LIMIT `+fmt.Sprint(max(opts.Waiting, opts.
 				st.Expiring = append(st.Expiring, RestoreExpiry{RequestID: w.RequestID, Bucket: r.Bucket, Key: w.Key, State: string(r.State), Expiry: r.ExpiryDate})
 			}
 		}
+		st.CheckFailures = failed.list
 	}
 	return st, nil
 }

@@ -74,9 +74,11 @@ type ParsedEvent struct {
 }
 
 // The operations of the request-status Lambda: look up a file's open job
-// before the copy, record the copy's outcome after it.
+// before the copy (which marks it as picked up), mark it again each time a
+// copy resumes, record the copy's outcome after it.
 const (
 	OperationFindOpenJob   = "find_open_job"
+	OperationMarkPickedUp  = "mark_picked_up"
 	OperationRecordOutcome = "record_outcome"
 )
 
@@ -84,9 +86,10 @@ const (
 // depends on Operation.
 type StatusRequest struct {
 	Operation string `json:"operation"`
-	// SourceKey is the decoded object key (both operations).
+	// SourceKey is the decoded object key (every operation).
 	SourceKey string `json:"source_key"`
-	// RequestID identifies the row to update (record_outcome).
+	// RequestID identifies the row to update (record_outcome,
+	// mark_picked_up).
 	RequestID string `json:"request_id,omitempty"`
 	// CopyError is the error Step Functions caught from the copy task;
 	// nil means the copy succeeded (record_outcome).
@@ -106,6 +109,12 @@ type Job struct {
 	RequestID       string `json:"request_id"`
 	TargetBucket    string `json:"target_bucket"`
 	AlreadyComplete bool   `json:"already_complete,omitempty"`
+}
+
+// Marked is the output of the mark_picked_up operation: whether an
+// 'inprogress' row was marked (false: the row is complete, error or gone).
+type Marked struct {
+	Marked bool `json:"marked"`
 }
 
 // Recorded is the output of the record_outcome operation.
@@ -231,6 +240,11 @@ type Iteration struct {
 	LookupError *StateError  `json:"lookup_error,omitempty"`
 	CopyError   *StateError  `json:"copy_error,omitempty"`
 	RecordError *StateError  `json:"record_error,omitempty"`
+	// Marked and MarkError are the last "Mark copy resumed" pass's result
+	// or caught error: a mark is best effort, so a MarkError does not fail
+	// the file, but it stays in the iteration (and the history) to be seen.
+	Marked    *Marked     `json:"marked,omitempty"`
+	MarkError *StateError `json:"mark_error,omitempty"`
 }
 
 // AggregateRequest is the aggregate Lambda's input: either the Map's

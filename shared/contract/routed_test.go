@@ -59,6 +59,12 @@ func TestRoutedErrorNamesAreTypeNames(t *testing.T) {
 // errors. reconcile runs on a schedule and reports a SweepError.
 var outsideWorkflow = map[string]bool{"reconcile": true}
 
+// notRouted are error types declared in a workflow package that no handler
+// of the workflow returns, each with where it goes instead.
+var notRouted = map[string]string{
+	"IndexPrivilegeError": "requeststatus.CreateReconcileIndexes returns it to the reconcile sweep and cmd/recovery create-indexes, never to the request-status handler",
+}
+
 // Every error type the workflow functions' packages declare (a named type
 // with an Error method, in shared/) is a routed error: a new one must be
 // listed.
@@ -88,7 +94,7 @@ func TestEveryErrorTypeIsListed(t *testing.T) {
 					if star, ok := recv.(*ast.StarExpr); ok {
 						recv = star.X
 					}
-					if id, ok := recv.(*ast.Ident); ok && id.IsExported() {
+					if id, ok := recv.(*ast.Ident); ok && id.IsExported() && notRouted[id.Name] == "" {
 						declared = append(declared, id.Name)
 					}
 				}

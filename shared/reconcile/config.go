@@ -32,8 +32,19 @@ const (
 
 // Defaults of the settings; the CDK app's context defaults are the same
 // values.
+//
+// DefaultGraceMinutes is at least the longest the workflow, with cdk.json's
+// defaults, can leave a file's row unmarked while it works on it
+// (statemachine.MaxUnmarked: 76,576 s, 1,277 minutes rounded up, about 21.3
+// hours, counting every attempt that runs timing out and every retry,
+// throttling included, waiting its longest); the CDK app refuses a shorter
+// grace (docs/reconcile.md). 1,320 minutes is the next whole hour (22 h)
+// past the bound: its 43 minutes' headroom covers what the bound leaves out,
+// the milliseconds each of the up to 200 throttled invocations on the span
+// takes to be refused, Step Functions' transitions between states, and the
+// skew between the database's clock (the mark) and the sweep's.
 const (
-	DefaultGraceMinutes  = 60
+	DefaultGraceMinutes  = 1320
 	DefaultPeriodMinutes = 60
 	DefaultReRestoreDays = 3
 	DefaultReRestoreTier = string(s3types.TierStandard)
@@ -64,8 +75,9 @@ type Config struct {
 	// RestoreBuckets are asked, in order, for a row without
 	// restore_bucket_dest.
 	RestoreBuckets []string
-	// Grace is how long a row stays untouched before the sweep counts it
-	// as stuck.
+	// Grace is how long an inprogress row stays unmarked (last_update_time,
+	// which the workflow sets when it picks the file up and each time its
+	// copy resumes) before the sweep counts it as stuck.
 	Grace time.Duration
 	// Period is the schedule's period: execution names carry the sweep
 	// time truncated to it (the sweep window).

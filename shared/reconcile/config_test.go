@@ -22,7 +22,7 @@ func TestConfigFromEnv(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Grace != time.Hour || c.Period != time.Hour || c.ReRestore || c.ReRestoreTier != "Standard" || len(c.RestoreBuckets) != 2 {
+	if c.Grace != DefaultGraceMinutes*time.Minute || c.Period != time.Hour || c.ReRestore || c.ReRestoreTier != "Standard" || len(c.RestoreBuckets) != 2 {
 		t.Errorf("defaults: %+v", c)
 	}
 	_, err = ConfigFromEnv(env(map[string]string{EnvStateMachineARN: "copy", EnvGraceMinutes: "-1",

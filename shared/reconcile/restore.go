@@ -47,6 +47,9 @@ type Restore struct {
 	// StorageClass is the object's class (GLACIER, DEEP_ARCHIVE, ...;
 	// empty for STANDARD).
 	StorageClass string
+	// ArchiveStatus is Intelligent-Tiering's archive tier (ARCHIVE_ACCESS,
+	// DEEP_ARCHIVE_ACCESS), from x-amz-archive-status; empty otherwise.
+	ArchiveStatus string
 	// ExpiryDate is the restored copy's expiry when S3 says it; for
 	// StateExpired it is when the restore expired, if S3 still says so.
 	ExpiryDate time.Time
@@ -68,11 +71,12 @@ var (
 // ClassifyHead reads a HeadObject answer at time now.
 func ClassifyHead(bucket string, head *s3.HeadObjectOutput, now time.Time) Restore {
 	r := Restore{
-		Bucket:       bucket,
-		StorageClass: string(head.StorageClass),
-		Size:         aws.ToInt64(head.ContentLength),
-		ETag:         trimQuotes(aws.ToString(head.ETag)),
-		VersionID:    aws.ToString(head.VersionId),
+		Bucket:        bucket,
+		StorageClass:  string(head.StorageClass),
+		ArchiveStatus: string(head.ArchiveStatus),
+		Size:          aws.ToInt64(head.ContentLength),
+		ETag:          trimQuotes(aws.ToString(head.ETag)),
+		VersionID:     aws.ToString(head.VersionId),
 	}
 	header := aws.ToString(head.Restore)
 	if m := expiryRE.FindStringSubmatch(header); m != nil {

@@ -59,7 +59,11 @@ type StuckRow struct {
 // listStuckSQL lists one page of inprogress rows not updated since $1, in
 // (last_update_time, request_id) order after the key ($2, $3): keyset
 // pagination, served by idx_reqstat_inprogress_lstupd (a partial index on
-// the inprogress rows).
+// the inprogress rows; the bucket condition filters on the index scan).
+// Only this stack's rows: restore_bucket_dest one of $5 (this stack's
+// restore buckets), or none; an empty $5 means every bucket (no restore
+// bucket configured, as copy-file reads SOURCE_BUCKETS). One database may
+// serve several stacks: another stack's rows are never asked about.
 const listStuckSQL = `SELECT request_id::text, request_group_id::text, granule_id, object_key,
     coalesce(restore_bucket_dest, ''), coalesce(archive_bucket_dest, ''),
     request_time, last_update_time, coalesce(err_msg, '')
@@ -67,6 +71,8 @@ FROM request_status
 WHERE job_status = 'inprogress'
   AND last_update_time < $1
   AND (last_update_time, request_id) > ($2, $3::uuid)
+  AND (cardinality($5::text[]) = 0 OR restore_bucket_dest = ANY($5::text[])
+       OR restore_bucket_dest IS NULL OR restore_bucket_dest = '')
 ORDER BY last_update_time, request_id
 LIMIT $4`
 
@@ -79,11 +85,13 @@ type pageKey struct {
 var firstPage = pageKey{lastUpdate: time.Unix(0, 0).UTC(), requestID: "00000000-0000-0000-0000-000000000000"}
 
 // stuckPage is one page of the stuck rows: inprogress, last updated
-// before cutoff, after the row at key after, at most limit of them.
+// before cutoff, after the row at key after, at most limit of them, with
+// restore_bucket_dest one of buckets or none (any when buckets is empty).
 type stuckPage struct {
-	cutoff time.Time
-	after  pageKey
-	limit  int
+	cutoff  time.Time
+	after   pageKey
+	limit   int
+	buckets []string
 }
 
 // next is the page after rows, the last page listed.
@@ -95,7 +103,7 @@ func (q stuckPage) next(rows []StuckRow) stuckPage {
 
 // listStuck returns page q's rows, in (last_update_time, request_id) order.
 func listStuck(ctx context.Context, db DB, q stuckPage) ([]StuckRow, error) {
-	rows, err := db.Query(ctx, listStuckSQL, q.cutoff, q.after.lastUpdate, q.after.requestID, q.limit)
+	rows, err := db.Query(ctx, listStuckSQL, q.cutoff, q.after.lastUpdate, q.after.requestID, q.limit, bucketsArg(q.buckets))
 	if err != nil {
 		return nil, fmt.Errorf("list stuck rows: %w", err)
 	}
@@ -109,6 +117,14 @@ func listStuck(ctx context.Context, db DB, q stuckPage) ([]StuckRow, error) {
 		return nil, fmt.Errorf("list stuck rows: %w", err)
 	}
 	return out, nil
+}
+
+// bucketsArg is buckets as a text[] argument (never NULL).
+func bucketsArg(buckets []string) []string {
+	if buckets == nil {
+		return []string{}
+	}
+	return buckets
 }
 
 // touchSQL updates rows the sweep listed, only where they are still

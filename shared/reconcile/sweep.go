@@ -19,7 +19,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
@@ -36,13 +35,30 @@ type ExecutionStarter interface {
 // and MarkReRestored say what the sweep did (a later sweep that lists the
 // row again knows it is stuck again); the workflow clears err_msg when it
 // records the copy.
+//
+// MarkRestoreRunning says a sweep found the row's restore still running:
+// its last_update_time moved to then, so no sweep asks S3 about it again
+// before another grace period (a row whose err_msg says MarkReRestored keeps
+// that message, which stops a second paid restore).
 const (
-	MarkStarted    = "reconcile: copy started by the sweep at "
-	MarkReRestored = "reconcile: restore requested again at "
+	MarkStarted        = "reconcile: copy started by the sweep at "
+	MarkReRestored     = "reconcile: restore requested again at "
+	MarkRestoreRunning = "reconcile: restore still running at "
 )
 
 // headConcurrency bounds the HeadObject calls in flight.
 const headConcurrency = 16
+
+// DefaultDeadlineMargin is how long before its context's deadline (the
+// Lambda's timeout) a sweep stops listing rows and asking S3: time enough
+// to record the page in hand, start the claimed files' executions, and log
+// the report and write the metrics.
+const DefaultDeadlineMargin = time.Minute
+
+// MaxNamedFiles bounds each list of Report.Files, so that a huge sweep's
+// report (its log line, the Lambda's answer) stays small; the counts are
+// complete.
+const MaxNamedFiles = 50
 
 // Reconciler runs sweeps.
 type Reconciler struct {
@@ -54,6 +70,10 @@ type Reconciler struct {
 	Metrics *metrics.Writer
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// DeadlineMargin is how long before ctx's deadline the sweep stops
+	// listing and asking S3 (DefaultDeadlineMargin when 0), at most a
+	// quarter of the time the sweep has.
+	DeadlineMargin time.Duration
 }
 
 // Report is what one sweep found and did; its JSON form is the local
@@ -83,11 +103,46 @@ type Report struct {
 	// Skipped counts rows left for the next sweep: changed since listed,
 	// or S3 could not be asked.
 	Skipped int `json:"skipped"`
+	// NotHere counts rows without restore_bucket_dest whose key none of
+	// this stack's restore buckets has: left alone, never recorded as
+	// missing (another stack's file, or one not restored yet).
+	NotHere int `json:"not_here"`
+	// NotReached counts rows listed but not asked about: the sweep was cut
+	// short first. They are left for the next sweep.
+	NotReached int `json:"not_reached,omitempty"`
 	// Truncated says the sweep stopped listing at MaxFilesPerSweep waiting
 	// files; the next sweep goes on.
-	Truncated  bool              `json:"truncated,omitempty"`
+	Truncated bool `json:"truncated,omitempty"`
+	// CutShort says the sweep stopped before it had listed every stuck
+	// row, DeadlineMargin before its deadline; the next sweep goes on.
+	CutShort   bool              `json:"cut_short,omitempty"`
+	Files      NamedFiles        `json:"files"`
 	Executions []ExecutionReport `json:"executions"`
 	Problems   []string          `json:"problems,omitempty"`
+	// Warnings do not fail the sweep: the reconcile indexes are missing
+	// and could not be created (ensureIndexes).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// NamedFiles names the files a sweep counted as missing, expired (recorded
+// error or restored again), not here, and started: the first
+// MaxNamedFiles of each, and how many were left out.
+type NamedFiles struct {
+	Missing []FileRef `json:"missing"`
+	Expired []FileRef `json:"expired"`
+	NotHere []FileRef `json:"not_here"`
+	Started []FileRef `json:"started"`
+	LeftOut int       `json:"left_out,omitempty"`
+}
+
+// add appends f to *list unless it holds MaxNamedFiles already (then
+// counts it in LeftOut).
+func (n *NamedFiles) add(list *[]FileRef, f FileRef) {
+	if len(*list) >= MaxNamedFiles {
+		n.LeftOut++
+		return
+	}
+	*list = append(*list, f)
 }
 
 // ExecutionReport is one execution the sweep started (or found started).
@@ -149,24 +204,34 @@ type pending struct {
 	restore Restore
 }
 
-// sweep is one run of Sweep: its clock, its report, and the files it has
-// claimed so far (copied by startBatches).
+// sweep is one run of Sweep: its clock, its report, the files it has
+// claimed so far, and when it must stop listing.
 type sweep struct {
-	r     *Reconciler
-	now   time.Time
-	stamp string // now, as the err_msg marks carry it
-	rep   *Report
-	queue []pending
+	r       *Reconciler
+	now     time.Time
+	stamp   string // now, as the err_msg marks carry it
+	rep     *Report
+	claimed int
+	// stopAt is DeadlineMargin before ctx's deadline (zero: none); listCtx
+	// ends then, for the queries and HeadObject calls in flight.
+	stopAt  time.Time
+	listCtx context.Context
 }
 
 // Sweep runs one sweep: it lists the stuck rows a page at a time
-// (listPages, sweepPage), then starts the claimed files' executions in
-// batches (startBatches). It returns the report and, when something
-// failed, a *SweepError (the report says what was done anyway).
+// (listPages), and for each page asks S3 about its rows, records what it
+// found and starts the page's claimed files' executions (sweepPage). It
+// stops listing DeadlineMargin before ctx's deadline (Report.CutShort). It
+// returns the report and, when something failed, a *SweepError (the report
+// says what was done anyway).
 func (r *Reconciler) Sweep(ctx context.Context) (*Report, error) {
-	s := r.newSweep()
+	// The indexes first: a build (at most IndexBuildTimeout) comes before
+	// the sweep's clock starts, and the deadline still bounds the sweep.
+	warnings := r.ensureIndexes(ctx)
+	s, cancel := r.newSweep(ctx)
+	defer cancel()
+	s.rep.Warnings = warnings
 	s.listPages(ctx)
-	s.startBatches(ctx)
 	r.emit(ctx, s.rep)
 	s.logDone(ctx)
 	if len(s.rep.Problems) > 0 {
@@ -175,11 +240,41 @@ func (r *Reconciler) Sweep(ctx context.Context) (*Report, error) {
 	return s.rep, nil
 }
 
-// newSweep starts a sweep at r's clock's now, with an empty report.
-func (r *Reconciler) newSweep() *sweep {
+// newSweep starts a sweep at r's clock's now, with an empty report, to
+// stop listing DeadlineMargin before ctx's deadline.
+func (r *Reconciler) newSweep(ctx context.Context) (*sweep, context.CancelFunc) {
 	now := r.now()
-	return &sweep{r: r, now: now, stamp: now.UTC().Format(time.RFC3339),
-		rep: &Report{Window: WindowName(now, r.Config.Period), Executions: []ExecutionReport{}}}
+	s := &sweep{r: r, now: now, stamp: now.UTC().Format(time.RFC3339), listCtx: ctx,
+		rep: &Report{Window: WindowName(now, r.Config.Period), Executions: []ExecutionReport{},
+			Files: NamedFiles{Missing: []FileRef{}, Expired: []FileRef{}, NotHere: []FileRef{}, Started: []FileRef{}}}}
+	cancel := context.CancelFunc(func() {})
+	if deadline, ok := ctx.Deadline(); ok {
+		margin := r.DeadlineMargin
+		if margin <= 0 {
+			margin = DefaultDeadlineMargin
+		}
+		if left := deadline.Sub(now); left > 0 {
+			margin = min(margin, left/4) // a short invocation still sweeps
+		}
+		s.stopAt = deadline.Add(-margin)
+		s.listCtx, cancel = context.WithDeadline(ctx, s.stopAt)
+	}
+	return s, cancel
+}
+
+// pastStop reports whether the time to stop listing and asking S3 has
+// come.
+func (s *sweep) pastStop() bool {
+	return !s.stopAt.IsZero() && (!s.r.now().Before(s.stopAt) || s.listCtx.Err() != nil)
+}
+
+// timeUp is pastStop, and says so in the report.
+func (s *sweep) timeUp() bool {
+	if !s.pastStop() {
+		return false
+	}
+	s.rep.CutShort = true
+	return true
 }
 
 // maxFiles bounds the files of one execution: MaxFilesPerExecution, else
@@ -192,15 +287,22 @@ func (r *Reconciler) maxFiles() int {
 }
 
 // listPages sweeps the stuck rows page by page until none is left, a query
-// fails (a problem), or MaxFilesPerSweep files are claimed (Truncated).
+// fails (a problem), MaxFilesPerSweep files are claimed (Truncated), or
+// time is up (CutShort).
 func (s *sweep) listPages(ctx context.Context) {
 	cfg := s.r.Config
-	q := stuckPage{cutoff: s.now.Add(-cfg.Grace), after: firstPage, limit: cfg.PageSize}
+	q := stuckPage{cutoff: s.now.Add(-cfg.Grace), after: firstPage, limit: cfg.PageSize, buckets: cfg.RestoreBuckets}
 	if q.limit <= 0 {
 		q.limit = DefaultPageSize
 	}
 	for {
-		rows, err := listStuck(ctx, s.r.DB, q)
+		if s.timeUp() {
+			return
+		}
+		rows, err := listStuck(s.listCtx, s.r.DB, q)
+		if err != nil && s.timeUp() {
+			return
+		}
 		if err != nil {
 			s.problem(err.Error())
 			return
@@ -212,7 +314,7 @@ func (s *sweep) listPages(ctx context.Context) {
 		if len(rows) < q.limit {
 			return
 		}
-		if cfg.MaxFilesPerSweep > 0 && len(s.queue) >= cfg.MaxFilesPerSweep {
+		if cfg.MaxFilesPerSweep > 0 && s.claimed >= cfg.MaxFilesPerSweep {
 			s.rep.Truncated = true // the rest waits for the next sweep
 			return
 		}
@@ -221,13 +323,24 @@ func (s *sweep) listPages(ctx context.Context) {
 }
 
 // sweepPage is one page's steps in order: count the rows, ask S3 about
-// each, classify the answers, record the outcomes and claim the waiting
-// files (queued for startBatches).
+// each (until time is up: the rest are not reached), classify the answers,
+// record the outcomes, claim the waiting files and start their executions.
 func (s *sweep) sweepPage(ctx context.Context, rows []StuckRow) {
 	s.count(rows)
-	answers := s.askS3(ctx, rows)
-	updates, waiting := s.classify(ctx, rows, answers)
-	s.queue = append(s.queue, s.record(ctx, updates, waiting)...)
+	answers := s.askS3(rows)
+	var reached []StuckRow
+	var got []answer
+	for i, a := range answers {
+		if a.notReached {
+			s.rep.NotReached++
+			continue
+		}
+		reached, got = append(reached, rows[i]), append(got, a)
+	}
+	updates, waiting := s.classify(ctx, reached, got)
+	claimed := s.record(ctx, updates, waiting)
+	s.claimed += len(claimed)
+	s.startBatches(ctx, claimed)
 }
 
 // count adds rows to the report's Stuck and StuckAgain.
@@ -240,29 +353,46 @@ func (s *sweep) count(rows []StuckRow) {
 	}
 }
 
-// answer is what S3 said of one row's file, or why it could not be asked.
+// answer is what S3 said of one row's file, or why it could not be asked;
+// notReached: time was up before it was asked.
 type answer struct {
-	restore Restore
-	err     error
+	restore    Restore
+	err        error
+	notReached bool
 }
 
 // askS3 finds each row's restore, headConcurrency HeadObject calls at a
-// time; answers[i] is rows[i]'s.
-func (s *sweep) askS3(ctx context.Context, rows []StuckRow) []answer {
+// time, until time is up; answers[i] is rows[i]'s.
+func (s *sweep) askS3(rows []StuckRow) []answer {
 	finder := RestoreFinder{S3: s.r.S3, Buckets: s.r.Config.RestoreBuckets, Now: s.now}
 	answers := make([]answer, len(rows))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, headConcurrency)
 	for i, row := range rows {
-		wg.Add(1)
 		sem <- struct{}{}
+		if s.timeUp() {
+			<-sem
+			for j := i; j < len(rows); j++ {
+				answers[j].notReached = true
+			}
+			break
+		}
+		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			answers[i].restore, answers[i].err = finder.Find(ctx, row.RestoreBucketDest, row.ObjectKey)
+			answers[i].restore, answers[i].err = finder.Find(s.listCtx, row.RestoreBucketDest, row.ObjectKey)
+			if answers[i].err != nil && s.pastStop() {
+				answers[i].notReached = true // cut off at the deadline: not a problem
+			}
 		}()
 	}
 	wg.Wait()
+	for _, a := range answers {
+		if a.notReached {
+			s.rep.CutShort = true
+		}
+	}
 	return answers
 }
 
@@ -299,8 +429,9 @@ func (s *sweep) decide(ctx context.Context, row StuckRow, res Restore) (*rowUpda
 	switch res.State {
 	case StateRunning:
 		s.rep.Running++
-		s.r.log().InfoContext(ctx, "reconcile: restore still running; left alone",
+		s.r.log().InfoContext(ctx, "reconcile: restore still running; not asked again for a grace period",
 			"request_id", row.RequestID, "bucket", res.Bucket, "key", row.ObjectKey)
+		return &rowUpdate{row, statusInProgress, s.runningMessage(row)}, false
 	case StateWaiting:
 		s.rep.Waiting++
 		if row.ArchiveBucketDest != "" {
@@ -310,13 +441,34 @@ func (s *sweep) decide(ctx context.Context, row StuckRow, res Restore) (*rowUpda
 		return &rowUpdate{row, statusError, noArchiveMessage(where, row)}, false
 	case StateExpired:
 		s.rep.Expired++
+		s.rep.Files.add(&s.rep.Files.Expired, FileRef{RequestID: row.RequestID, Bucket: res.Bucket, Key: row.ObjectKey})
 		u := s.expired(ctx, row, res, where)
 		return &u, false
 	case StateMissing:
+		if row.RestoreBucketDest == "" {
+			// Not in this stack's buckets: maybe another stack's file
+			// (one database may serve several), maybe not restored yet.
+			s.rep.NotHere++
+			s.rep.Files.add(&s.rep.Files.NotHere, FileRef{RequestID: row.RequestID, Key: row.ObjectKey})
+			s.r.log().InfoContext(ctx, "reconcile: row without restore_bucket_dest not found in this stack's restore buckets; left alone",
+				"request_id", row.RequestID, "key", row.ObjectKey, "buckets", strings.Join(s.r.Config.RestoreBuckets, ","))
+			return nil, false
+		}
 		s.rep.Missing++
+		s.rep.Files.add(&s.rep.Files.Missing, FileRef{RequestID: row.RequestID, Bucket: row.RestoreBucketDest, Key: row.ObjectKey})
 		return &rowUpdate{row, statusError, missingMessage(where)}, false
 	}
 	return nil, false
+}
+
+// runningMessage is the err_msg of a row whose restore is still running:
+// MarkRestoreRunning, unless a sweep requested this restore (MarkReRestored
+// stays, so an expiry after it is not restored a third time).
+func (s *sweep) runningMessage(row StuckRow) string {
+	if strings.HasPrefix(row.ErrMsg, MarkReRestored) {
+		return row.ErrMsg
+	}
+	return fmt.Sprintf("%s%s: not asked again for %s", MarkRestoreRunning, s.stamp, s.r.Config.Grace)
 }
 
 // expired is the update for a file archived again: the restore requested
@@ -335,13 +487,11 @@ func (s *sweep) expired(ctx context.Context, row StuckRow, res Restore, where st
 // problem; the row is then recorded as expired).
 func (s *sweep) reRestore(ctx context.Context, row StuckRow, res Restore) (msg string, ok bool) {
 	cfg := s.r.Config
-	_, err := s.r.S3.RestoreObject(ctx, &s3.RestoreObjectInput{
-		Bucket: aws.String(res.Bucket), Key: aws.String(row.ObjectKey),
-		RestoreRequest: &s3types.RestoreRequest{
-			Days:                 aws.Int32(cfg.ReRestoreDays),
-			GlacierJobParameters: &s3types.GlacierJobParameters{Tier: s3types.Tier(cfg.ReRestoreTier)},
-		},
-	})
+	req, err := ReRestoreRequest(res, cfg.ReRestoreDays, cfg.ReRestoreTier)
+	if err == nil {
+		_, err = s.r.S3.RestoreObject(ctx, &s3.RestoreObjectInput{
+			Bucket: aws.String(res.Bucket), Key: aws.String(row.ObjectKey), RestoreRequest: req})
+	}
 	if err != nil {
 		s.problem(fmt.Sprintf("request %s: RestoreObject s3://%s/%s: %v", row.RequestID, res.Bucket, row.ObjectKey, err))
 		return "", false
@@ -349,9 +499,9 @@ func (s *sweep) reRestore(ctx context.Context, row StuckRow, res Restore) (msg s
 	s.rep.ReRestored++
 	s.r.log().WarnContext(ctx, "reconcile: restore requested again (RECONCILE_RERESTORE is on)",
 		"request_id", row.RequestID, "bucket", res.Bucket, "key", row.ObjectKey,
-		"days", cfg.ReRestoreDays, "tier", cfg.ReRestoreTier)
-	return fmt.Sprintf("%s%s (%d days, tier %s): the earlier restore had expired before any copy", MarkReRestored,
-		s.stamp, cfg.ReRestoreDays, cfg.ReRestoreTier), true
+		"storage_class", res.StorageClass, "archive_status", res.ArchiveStatus, "request", describeRestoreRequest(req))
+	return fmt.Sprintf("%s%s (%s): the earlier restore had expired before any copy", MarkReRestored,
+		s.stamp, describeRestoreRequest(req)), true
 }
 
 // claim is the update claiming a waiting file: last_update_time moves to
@@ -399,7 +549,8 @@ func (s *sweep) logDone(ctx context.Context) {
 		"stuck", rep.Stuck, "stuck_again", rep.StuckAgain, "waiting", rep.Waiting, "running", rep.Running,
 		"expired", rep.Expired, "missing", rep.Missing, "re_restored", rep.ReRestored,
 		"started", rep.Started, "already_started", rep.AlreadyStarted, "skipped", rep.Skipped,
-		"problems", len(rep.Problems))
+		"not_here", rep.NotHere, "not_reached", rep.NotReached, "cut_short", rep.CutShort,
+		"problems", len(rep.Problems), "files", rep.Files)
 }
 
 // describeWhere names where the sweep looked for a row's object.
@@ -438,13 +589,13 @@ func expiredMessage(where string, res Restore, row StuckRow) string {
 		where, class, row.RequestTime.UTC().Format(time.RFC3339))
 }
 
-// startBatches starts the claimed files' executions, in request_id order:
-// the same files always make the same batches (and names), whatever order
-// the pages listed them in.
-func (s *sweep) startBatches(ctx context.Context) {
-	sort.Slice(s.queue, func(i, j int) bool { return s.queue[i].row.RequestID < s.queue[j].row.RequestID })
+// startBatches starts one page's claimed files' executions, in request_id
+// order: the same files always make the same batches (and names), whatever
+// order the page listed them in.
+func (s *sweep) startBatches(ctx context.Context, claimed []pending) {
+	sort.Slice(claimed, func(i, j int) bool { return claimed[i].row.RequestID < claimed[j].row.RequestID })
 	starter := CopyStarter{SFN: s.r.SFN, StateMachineARN: s.r.Config.StateMachineARN, Prefix: "reconcile", Window: s.rep.Window}
-	for queue := s.queue; len(queue) > 0; {
+	for queue := claimed; len(queue) > 0; {
 		queue = s.startBatch(ctx, starter, queue)
 	}
 }
@@ -469,6 +620,9 @@ func (s *sweep) startBatch(ctx context.Context, starter CopyStarter, queue []pen
 		s.r.log().InfoContext(ctx, "reconcile: execution already started by an earlier sweep of this window", "execution", x.Name, "files", len(batch))
 	default:
 		s.rep.Started++
+		for _, f := range x.Files {
+			s.rep.Files.add(&s.rep.Files.Started, f)
+		}
 		s.r.log().InfoContext(ctx, "reconcile: started execution", "execution", x.Name, "arn", x.ARN, "files", len(batch))
 	}
 	s.rep.Executions = append(s.rep.Executions, x)
@@ -498,12 +652,21 @@ const (
 	MetricMissing        = "RestoredFilesMissing"
 	MetricReRestored     = "RestoresRequestedAgain"
 	MetricRestoreRunning = "RestoresRunning"
+	// MetricCutShort is 1 for a sweep that stopped listing before its
+	// deadline (Report.CutShort), else 0.
+	MetricCutShort = "ReconcileCutShort"
+	// MetricNotHere counts rows without restore_bucket_dest that none of
+	// this stack's restore buckets has (Report.NotHere).
+	MetricNotHere = "RowsNotInRestoreBuckets"
 )
 
 // emit writes the sweep's metrics from rep; FilesStarted counts only the
 // files of executions this sweep started.
 func (r *Reconciler) emit(ctx context.Context, rep *Report) {
-	files := 0
+	files, cutShort := 0, 0.0
+	if rep.CutShort {
+		cutShort = 1
+	}
 	for _, x := range rep.Executions {
 		if x.Error == "" && !x.AlreadyStarted {
 			files += len(x.Files)
@@ -518,5 +681,7 @@ func (r *Reconciler) emit(ctx context.Context, rep *Report) {
 		metrics.Metric{Name: MetricMissing, Unit: metrics.Count, Value: float64(rep.Missing)},
 		metrics.Metric{Name: MetricReRestored, Unit: metrics.Count, Value: float64(rep.ReRestored)},
 		metrics.Metric{Name: MetricRestoreRunning, Unit: metrics.Count, Value: float64(rep.Running)},
+		metrics.Metric{Name: MetricCutShort, Unit: metrics.Count, Value: cutShort},
+		metrics.Metric{Name: MetricNotHere, Unit: metrics.Count, Value: float64(rep.NotHere)},
 	)
 }

@@ -95,7 +95,7 @@ func newWorld(t *testing.T, srv *s3server.Server) *world {
 func (w *world) reconciler(cfg reconcile.Config) *reconcile.Reconciler {
 	cfg.StateMachineARN = stateMachine
 	if cfg.RestoreBuckets == nil {
-		cfg.RestoreBuckets = []string{restoreBucket}
+		cfg.RestoreBuckets = []string{restoreBucket, otherRestore}
 	}
 	if cfg.Grace == 0 {
 		cfg.Grace = time.Hour
@@ -215,14 +215,14 @@ func TestSweepClassifiesAndActs(t *testing.T) {
 	w.put(restoreBucket, "expired.dat", s3types.StorageClassGlacier)
 	w.restore("expired.dat", -1) // moto accepts a negative Days: an expiry date already past
 	expired := w.insert("expired.dat", "inprogress", 5*24*time.Hour, nil)
-	missing := w.insert("missing.dat", "inprogress", 2*time.Hour, nil)
+	missing := w.insert("missing.dat", "inprogress", 2*time.Hour, func(j *jobseed.Row) { j.RestoreBucketDest = restoreBucket })
 
 	w.put(restoreBucket, "done.dat", s3types.StorageClassStandard)
 	done := w.insert("done.dat", "complete", 2*time.Hour, nil)
 	w.put(restoreBucket, "fresh.dat", s3types.StorageClassStandard)
 	fresh := w.insert("fresh.dat", "inprogress", time.Minute, nil)
 
-	r := w.reconciler(reconcile.Config{PageSize: 2, MaxFilesPerExecution: 2})
+	r := w.reconciler(reconcile.Config{PageSize: 10, MaxFilesPerExecution: 2})
 	rep, err := r.Sweep(w.ctx)
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
@@ -279,7 +279,13 @@ func TestSweepClassifiesAndActs(t *testing.T) {
 			}
 		}
 	}
-	for _, j := range []jobseed.Row{running, done, fresh} {
+	// The running restore's row is touched, so that no sweep asks S3
+	// about it again before another grace period.
+	if got := w.row(running.RequestID); got.JobStatus != "inprogress" || !strings.HasPrefix(got.ErrMsg, reconcile.MarkRestoreRunning) ||
+		!got.LastUpdateTime.After(running.LastUpdateTime) {
+		t.Errorf("running.dat: row %s %q updated %v, want inprogress, marked restore running, updated", got.JobStatus, got.ErrMsg, got.LastUpdateTime)
+	}
+	for _, j := range []jobseed.Row{done, fresh} {
 		if diff := cmp.Diff(j, w.row(j.RequestID)); diff != "" {
 			t.Errorf("%s changed (-before +after):\n%s", j.ObjectKey, diff)
 		}
@@ -291,8 +297,9 @@ func TestSweepClassifiesAndActs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep2.Started != 0 || rep2.Stuck != 1 || rep2.Running != 1 {
-		t.Errorf("second sweep: stuck %d, running %d, started %d; want 1 (the running restore), 1, 0", rep2.Stuck, rep2.Running, rep2.Started)
+	// Nor is the running restore asked about again.
+	if rep2.Started != 0 || rep2.Stuck != 0 || rep2.Running != 0 {
+		t.Errorf("second sweep: stuck %d, running %d, started %d; want 0, 0, 0", rep2.Stuck, rep2.Running, rep2.Started)
 	}
 	// With no grace at all it lists them again, and the names of the same
 	// files in the same window are taken: still nothing new.
@@ -317,7 +324,7 @@ func TestSweepClassifiesAndActs(t *testing.T) {
 func TestSweepLeavesRowsChangedAfterListing(t *testing.T) {
 	srv := startMoto(t)
 	w := newWorld(t, srv)
-	job := w.insert("gone.dat", "inprogress", 2*time.Hour, nil)
+	job := w.insert("gone.dat", "inprogress", 2*time.Hour, func(j *jobseed.Row) { j.RestoreBucketDest = restoreBucket })
 	r := w.reconciler(reconcile.Config{})
 	r.S3 = completeOnHead{ObjectStore: w.s3, w: w, id: job.RequestID}
 	rep, err := r.Sweep(w.ctx)
@@ -411,14 +418,15 @@ func TestSweepNoArchiveAndMaxFilesPerSweep(t *testing.T) {
 	}
 
 	// Pages of two, oldest first: (no-archive, a) then (b, c) reach the
-	// bound of two waiting files; d is not listed.
+	// bound of two waiting files; d is not listed. Each page's files are
+	// started when the page is done: two executions.
 	r := w.reconciler(reconcile.Config{PageSize: 2, MaxFilesPerSweep: 2})
 	rep, err := r.Sweep(w.ctx)
 	if err != nil {
 		t.Fatalf("Sweep: %v", err)
 	}
 	got := [5]int{rep.Stuck, rep.Waiting, rep.NoArchive, rep.Started, len(w.start.order)}
-	if want := [5]int{4, 4, 1, 1, 1}; got != want || !rep.Truncated {
+	if want := [5]int{4, 4, 1, 2, 2}; got != want || !rep.Truncated {
 		t.Errorf("stuck, waiting, no archive, started, executions = %v, truncated %v; want %v, true", got, rep.Truncated, want)
 	}
 	if got := w.row(noArchive.RequestID); got.JobStatus != "error" || !strings.Contains(got.ErrMsg, "no archive_bucket_dest") {

@@ -51,9 +51,9 @@ func TestConfigFromEnv(t *testing.T) {
 		{
 			name: "require with a root certificate file",
 			env: map[string]string{"DATABASE_NAME": "dr", "DATABASE_USER": "app",
-				"DATABASE_SSLMODE": "require", "DATABASE_SSLROOTCERT": "certs/aws-rds-ca-bundle.pem"},
+				"DATABASE_SSLMODE": "require", "DATABASE_SSLROOTCERT": "certs/rds-global-bundle.pem"},
 			want: Config{Port: 5432, Name: "dr", User: "app", HostParameter: "drdb-host", PasswordParameter: "drdb-user-pass",
-				SSLMode: "require", SSLRootCert: "certs/aws-rds-ca-bundle.pem", MaxConns: 1},
+				SSLMode: "require", SSLRootCert: "certs/rds-global-bundle.pem", MaxConns: 1},
 		},
 		{
 			name:     "root certificate file missing",
@@ -305,7 +305,7 @@ func TestConfigEnvRoundTrip(t *testing.T) {
 		HostParameter:     "/dr/host",
 		PasswordParameter: "/dr/password",
 		SSLMode:           "verify-ca",
-		SSLRootCert:       "certs/aws-rds-ca-bundle.pem",
+		SSLRootCert:       "certs/rds-global-bundle.pem",
 		MaxConns:          7,
 	}
 	// A field added to Config without a variable in Env fails here once it

@@ -16,34 +16,40 @@ import (
 // satisfies it.
 type JobStore interface {
 	FindOpenJob(ctx context.Context, key string) (contract.Job, error)
+	MarkPickedUp(ctx context.Context, requestID, key string) (bool, error)
 	RecordOutcome(ctx context.Context, requestID, key string, copyErr *contract.StateError) (string, error)
 }
 
 var _ JobStore = (*Store)(nil)
 
 // StatusResponse is the request-status Lambda's output: exactly one of Job
-// (find_open_job) or Recorded (record_outcome). It marshals to that one
-// document alone: {"request_id","target_bucket"[,"already_complete"]} or
+// (find_open_job), Marked (mark_picked_up) or Recorded (record_outcome). It
+// marshals to that one document alone:
+// {"request_id","target_bucket"[,"already_complete"]}, {"marked"} or
 // {"job_status"}.
 type StatusResponse struct {
 	Job      *contract.Job
+	Marked   *contract.Marked
 	Recorded *contract.Recorded
 }
 
 // MarshalJSON writes the document of the operation that ran.
 func (r StatusResponse) MarshalJSON() ([]byte, error) {
 	switch {
-	case r.Job != nil && r.Recorded == nil:
+	case r.Job != nil && r.Marked == nil && r.Recorded == nil:
 		return json.Marshal(r.Job)
-	case r.Recorded != nil && r.Job == nil:
+	case r.Marked != nil && r.Job == nil && r.Recorded == nil:
+		return json.Marshal(r.Marked)
+	case r.Recorded != nil && r.Job == nil && r.Marked == nil:
 		return json.Marshal(r.Recorded)
 	default:
-		return nil, errors.New("StatusResponse: exactly one of Job and Recorded must be set")
+		return nil, errors.New("StatusResponse: exactly one of Job, Marked and Recorded must be set")
 	}
 }
 
 // StatusHandler serves the request-status Lambda: it finds a file's open job
-// before the copy and records the copy's outcome after it.
+// before the copy (marking it as picked up), marks it again each time the
+// copy resumes, and records the copy's outcome after it.
 type StatusHandler struct {
 	Store  JobStore
 	Logger *slog.Logger
@@ -109,6 +115,16 @@ func (h *StatusHandler) run(ctx context.Context, req contract.StatusRequest) (St
 			status = "already_complete"
 		}
 		return StatusResponse{Job: &job}, status, nil
+	case contract.OperationMarkPickedUp:
+		marked, err := h.Store.MarkPickedUp(ctx, req.RequestID, req.SourceKey)
+		if err != nil {
+			return StatusResponse{}, "failed", err
+		}
+		status := "marked"
+		if !marked {
+			status = "not_inprogress" // nothing to mark: the row is complete, error or gone
+		}
+		return StatusResponse{Marked: &contract.Marked{Marked: marked}}, status, nil
 	default: // contract.OperationRecordOutcome; validate allows no other
 		jobStatus, err := h.Store.RecordOutcome(ctx, req.RequestID, req.SourceKey, withRestoreExpiry(req.CopyError, req.File))
 		if err != nil {
@@ -135,7 +151,7 @@ func validate(req contract.StatusRequest) error {
 		if req.SourceKey == "" {
 			missing = "source_key"
 		}
-	case contract.OperationRecordOutcome:
+	case contract.OperationRecordOutcome, contract.OperationMarkPickedUp:
 		switch {
 		case req.SourceKey == "" && req.RequestID == "":
 			missing = "source_key and request_id"
@@ -145,11 +161,11 @@ func validate(req contract.StatusRequest) error {
 			missing = "request_id"
 		}
 	case "":
-		return &InvalidStatusRequestError{Reason: fmt.Sprintf("operation is missing; want %q or %q",
-			contract.OperationFindOpenJob, contract.OperationRecordOutcome)}
+		return &InvalidStatusRequestError{Reason: fmt.Sprintf("operation is missing; want %q, %q or %q",
+			contract.OperationFindOpenJob, contract.OperationMarkPickedUp, contract.OperationRecordOutcome)}
 	default:
-		return &InvalidStatusRequestError{Reason: fmt.Sprintf("unknown operation %q; want %q or %q",
-			req.Operation, contract.OperationFindOpenJob, contract.OperationRecordOutcome)}
+		return &InvalidStatusRequestError{Reason: fmt.Sprintf("unknown operation %q; want %q, %q or %q",
+			req.Operation, contract.OperationFindOpenJob, contract.OperationMarkPickedUp, contract.OperationRecordOutcome)}
 	}
 	if missing != "" {
 		return &InvalidStatusRequestError{Reason: fmt.Sprintf("operation %q needs %s", req.Operation, missing)}

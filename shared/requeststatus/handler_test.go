@@ -24,6 +24,8 @@ type fakeStore struct {
 	findErr   error
 	status    string
 	recordErr error
+	marked    bool
+	markErr   error
 	calls     []string
 }
 
@@ -32,6 +34,11 @@ var _ JobStore = (*fakeStore)(nil)
 func (f *fakeStore) FindOpenJob(_ context.Context, key string) (contract.Job, error) {
 	f.calls = append(f.calls, fmt.Sprintf("find %q", key))
 	return f.job, f.findErr
+}
+
+func (f *fakeStore) MarkPickedUp(_ context.Context, requestID, key string) (bool, error) {
+	f.calls = append(f.calls, fmt.Sprintf("mark %q %q", requestID, key))
+	return f.marked, f.markErr
 }
 
 func (f *fakeStore) RecordOutcome(_ context.Context, requestID, key string, copyErr *contract.StateError) (string, error) {
@@ -62,6 +69,25 @@ func TestStatusHandler(t *testing.T) {
 			store:      fakeStore{job: contract.Job{RequestID: "r-1", TargetBucket: "archive", AlreadyComplete: true}},
 			wantOutput: `{"request_id":"r-1","target_bucket":"archive","already_complete":true}`,
 			wantCalls:  []string{`find "a.txt"`},
+		},
+		{
+			name:       "mark picked up",
+			input:      `{"operation":"mark_picked_up","source_key":"a.txt","request_id":"r-1"}`,
+			store:      fakeStore{marked: true},
+			wantOutput: `{"marked":true}`,
+			wantCalls:  []string{`mark "r-1" "a.txt"`},
+		},
+		{
+			name:       "mark of a row no longer inprogress marks nothing",
+			input:      `{"operation":"mark_picked_up","source_key":"a.txt","request_id":"r-1"}`,
+			wantOutput: `{"marked":false}`,
+			wantCalls:  []string{`mark "r-1" "a.txt"`},
+		},
+		{
+			name:          "mark needs the request id",
+			input:         `{"operation":"mark_picked_up","source_key":"a.txt"}`,
+			wantErrorType: "InvalidStatusRequestError",
+			wantErrText:   `operation "mark_picked_up" needs request_id`,
 		},
 		{
 			name:       "record success",

@@ -53,13 +53,30 @@ func NewStore(db DB) *Store {
 
 // findJobSQL picks the key's newest open job (job_status is not 'complete';
 // NULL counts as open, as in the original Lambda, whose Python test
-// `job_status != "complete"` was true for NULL), else its newest complete one.
-// It is served by idx_reqstat_keylstupd (object_key, last_update_time).
-const findJobSQL = `SELECT request_id::text, archive_bucket_dest, job_status
-FROM request_status
-WHERE object_key = $1
-ORDER BY job_status IS NOT DISTINCT FROM 'complete', last_update_time DESC, request_time DESC
-LIMIT 1`
+// `job_status != "complete"` was true for NULL), else its newest complete one,
+// and marks it as picked up in the same statement: see FindOpenJob for which
+// rows the mark touches. The lookup is served by idx_reqstat_keylstupd
+// (object_key, last_update_time). The UPDATE re-checks job_status on the row's
+// latest version, so a row completed meanwhile by another writer is not marked.
+//
+//	$1 object_key
+const findJobSQL = `WITH found AS (
+    SELECT request_id, archive_bucket_dest, job_status
+    FROM request_status
+    WHERE object_key = $1
+    ORDER BY job_status IS NOT DISTINCT FROM 'complete', last_update_time DESC, request_time DESC
+    LIMIT 1
+), marked AS (
+    UPDATE request_status r
+    SET last_update_time = now()
+    FROM found f
+    WHERE r.request_id = f.request_id
+      AND r.job_status = 'inprogress'
+      AND coalesce(f.archive_bucket_dest, '') <> ''
+    RETURNING r.request_id
+)
+SELECT f.request_id::text, f.archive_bucket_dest, f.job_status, EXISTS (SELECT 1 FROM marked)
+FROM found f`
 
 // FindOpenJob returns the job for a restored file's key: the newest job
 // whose job_status is not 'complete'; if there is none but the key has a
@@ -67,6 +84,16 @@ LIMIT 1`
 // duplicate event after a successful copy). Errors: *NoOpenJobError when the
 // key has no row, or its job names no archive bucket;
 // *DatabaseUnavailableError when retrying may help; *DatabaseError otherwise.
+//
+// Finding the job marks it as picked up: when the job found is 'inprogress'
+// and names an archive bucket, its last_update_time becomes now(), so that
+// the reconcile sweep, which counts its grace from last_update_time and
+// claims a row only if that is still the value it listed, leaves a file
+// alone while its execution works on it (docs/reconcile.md). The mark
+// changes nothing else: never job_status or err_msg, never a 'complete'
+// row, and never an 'error' or NULL-status row being re-run (the sweep
+// takes only 'inprogress' rows, and an 'error' row's last_update_time keeps
+// saying when its error was recorded until its new outcome is).
 func (s *Store) FindOpenJob(ctx context.Context, key string) (contract.Job, error) {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
@@ -75,8 +102,9 @@ func (s *Store) FindOpenJob(ctx context.Context, key string) (contract.Job, erro
 		requestID string
 		archive   *string
 		status    *string
+		marked    bool
 	)
-	err := s.db.QueryRow(ctx, findJobSQL, key).Scan(&requestID, &archive, &status)
+	err := s.db.QueryRow(ctx, findJobSQL, key).Scan(&requestID, &archive, &status, &marked)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return contract.Job{}, &NoOpenJobError{Key: key}
 	}
@@ -94,6 +122,40 @@ func (s *Store) FindOpenJob(ctx context.Context, key string) (contract.Job, erro
 		TargetBucket:    *archive,
 		AlreadyComplete: status != nil && *status == StatusComplete,
 	}, nil
+}
+
+// markSQL marks a job as picked up again (a copy resuming): only its
+// last_update_time changes, and only on an 'inprogress' row of that key.
+//
+//	$1 request_id  $2 object_key
+const markSQL = `UPDATE request_status
+SET last_update_time = now()
+WHERE request_id = $1 AND object_key = $2 AND job_status = 'inprogress'`
+
+// MarkPickedUp marks the job requestID of key as picked up again, as
+// FindOpenJob does when it finds it: last_update_time = now() on the row,
+// only if it is 'inprogress' (nothing else changes; a 'complete', 'error'
+// or NULL-status row is left untouched). The workflow calls it each time a
+// copy too large for one invocation resumes, so that the reconcile sweep's
+// grace counts from the latest pass. It reports whether a row was marked;
+// no matching row is not an error (the mark is best effort).
+//
+// Errors: *InvalidStatusRequestError when requestID is not a valid id;
+// *DatabaseUnavailableError when retrying may help; *DatabaseError
+// otherwise.
+func (s *Store) MarkPickedUp(ctx context.Context, requestID, key string) (bool, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+
+	tag, err := s.db.Exec(ctx, markSQL, requestID, key)
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "22P02": // invalid_text_representation
+		return false, &InvalidStatusRequestError{Reason: fmt.Sprintf("request_id %q is not a valid id", requestID)}
+	case err != nil:
+		return false, classify(fmt.Sprintf("mark request %q (key %q) picked up", requestID, key), err)
+	}
+	return tag.RowsAffected() > 0, nil
 }
 
 // recordSQL updates one job and reports, in one statement, what the row held

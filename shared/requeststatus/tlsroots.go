@@ -13,12 +13,22 @@ import (
 	"sync"
 )
 
-// rdsCABundle is AWS's RDS certificate bundle (and the roots of RDS Proxy):
-// the authorities that sign RDS and Aurora server certificates. See
-// certs/README.md for its source and licence.
-//
-//go:embed certs/aws-rds-ca-bundle.pem
-var rdsCABundle []byte
+// rdsGlobalBundle is AWS's RDS global certificate bundle, byte for byte as
+// AWS publishes it: the authorities that sign RDS and Aurora server
+// certificates. rdsProxyRoots are the Amazon Trust Services roots that sign
+// RDS Proxy's certificates, which AWS's file does not hold. See
+// certs/README.md for their source, edition and SHA-256.
+var (
+	//go:embed certs/rds-global-bundle.pem
+	rdsGlobalBundle []byte
+	//go:embed certs/amazon-trust-services-roots.pem
+	rdsProxyRoots []byte
+)
+
+// rdsCABundle is the two files as one PEM bundle: the authorities the
+// function trusts by default. AWS's file ends without a newline, hence the
+// one between them.
+var rdsCABundle = slices.Concat(rdsGlobalBundle, []byte("\n"), rdsProxyRoots)
 
 // RDSRootCAs returns the pool of AWS's RDS certificate authorities the
 // function ships with: the roots a verify-full (or verify-ca) connection
