@@ -30,12 +30,15 @@ func NewHandlerFromEnv(_ context.Context, awsCfg aws.Config, getenv func(string)
 	awsCfg.HTTPClient = HTTPClient(cfg.Concurrency)
 	copier := NewArchiveCopier(s3region.New(awsCfg, opt), cfg)
 	copier.Logger = logger
-	return &CopyHandler{Copier: copier, Logger: logger, Metrics: metrics.New(logger, "copy-file")}, nil
+	h := &CopyHandler{Copier: copier, Logger: logger, Metrics: metrics.New(logger, "copy-file")}
+	h.invoker.Build(h.Handle)
+	return h, nil
 }
 
-// Invoke serves one invocation's JSON payload with Handle (lambda.Handler).
+// Invoke serves one invocation's JSON payload with Handle (lambda.Handler),
+// through the aws-lambda-go handler built once (lambdafn.Invoker).
 func (h *CopyHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	return lambda.NewHandler(h.Handle).Invoke(ctx, payload)
+	return h.invoker.Invoke(ctx, h.Handle, payload)
 }
 
 var _ lambda.Handler = (*CopyHandler)(nil)

@@ -10,12 +10,14 @@
 package lambdafn
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -124,4 +126,33 @@ func Any[H lambda.Handler](newHandler Constructor[H]) Constructor[lambda.Handler
 		}
 		return h, nil
 	}
+}
+
+// Invoker serves a handler's invocations through one aws-lambda-go handler,
+// built once per environment as lambda.Start builds its own, not by
+// reflection at every invocation. The zero value is ready to use and safe
+// for concurrent invocations.
+type Invoker struct {
+	once    sync.Once
+	handler lambda.Handler
+}
+
+// newHandler is lambda.NewHandler; tests count its calls.
+var newHandler = lambda.NewHandler
+
+// Build builds the aws-lambda-go handler of handle (a function of a shape
+// lambda.NewHandler accepts), unless it is built already. Constructors call
+// it, so the cost falls in the cold start.
+func (i *Invoker) Build(handle any) {
+	i.once.Do(func() { i.handler = newHandler(handle) })
+}
+
+// Invoke serves one invocation's JSON payload with handle's handler, built
+// at the first call unless Build was called. The answer is the caller's own
+// copy: aws-lambda-go writes the next invocation's answer into the same
+// buffer.
+func (i *Invoker) Invoke(ctx context.Context, handle any, payload []byte) ([]byte, error) {
+	i.Build(handle)
+	out, err := i.handler.Invoke(ctx, payload)
+	return bytes.Clone(out), err
 }

@@ -47,7 +47,9 @@ func NewHandlerFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(strin
 		logger.InfoContext(ctx, "request-status: database pool configured; it connects at the first query", "database", Describe(pool.Config()))
 		db = pool
 	}
-	return &StatusHandler{Store: NewStore(db), Logger: logger, Metrics: metrics.New(logger, "request-status"), db: db}, nil
+	h := &StatusHandler{Store: NewStore(db), Logger: logger, Metrics: metrics.New(logger, "request-status"), db: db}
+	h.invoker.Build(h.Handle)
+	return h, nil
 }
 
 // NewPoolFromEnv builds the pgx pool request-status uses when DATABASE_URL
@@ -85,9 +87,10 @@ func (h *StatusHandler) Close() {
 	}
 }
 
-// Invoke serves one invocation's JSON payload with Handle (lambda.Handler).
+// Invoke serves one invocation's JSON payload with Handle (lambda.Handler),
+// through the aws-lambda-go handler built once (lambdafn.Invoker).
 func (h *StatusHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	return lambda.NewHandler(h.Handle).Invoke(ctx, payload)
+	return h.invoker.Invoke(ctx, h.Handle, payload)
 }
 
 var _ lambda.Handler = (*StatusHandler)(nil)
