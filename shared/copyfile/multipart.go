@@ -113,11 +113,9 @@ func (r *copyRun) fullChecksum(src sourceObject) bool {
 // instead: the next pass lists the parts and completes.
 //
 // S3 checks the copy itself, so no HeadObject follows. It refuses a size
-// other than x-amz-mp-object-size ("If there's a mismatch between the
-// specified object size value and the actual object size value, it results
-// in an HTTP 400 InvalidRequest error",
-// https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html)
-// and validates a full-object checksum sent with it "before storing the
+// other than x-amz-mp-object-size with 400 InvalidRequest
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html).
+// It validates a full-object checksum sent with it "before storing the
 // object" (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html).
 // The checksum S3 answers is compared too, for servers that do not check.
 func (r *copyRun) complete(src sourceObject, parts []types.CompletedPart, mean time.Duration, prog *multipartProgress) error {
@@ -186,9 +184,9 @@ func (a *ArchiveCopier) finishReserve(mean time.Duration) time.Duration {
 	return min(max(time.Second, mean/4), a.margin())
 }
 
-// finishContext is CompleteMultipartUpload's context: derived from the
-// Lambda's, it ends at the copy deadline or reserve from now, whichever is
-// later, but at least half the margin before the Lambda's deadline.
+// finishContext is CompleteMultipartUpload's context, derived from the
+// Lambda's. It ends at the copy deadline or reserve from now, whichever is
+// later. It ends at least half the margin before the Lambda's deadline.
 func (r *copyRun) finishContext(reserve time.Duration) (context.Context, context.CancelFunc) {
 	stop, ok := r.copyCtx.Deadline()
 	lambda, hasLambda := r.ctx.Deadline()

@@ -17,15 +17,14 @@ import (
 // NewHandlerFromEnv builds the request-status Lambda's handler from getenv's
 // environment (ConfigFromEnv). A configuration error stops the cold start.
 // Nothing here talks to the network:
-//   - with DATABASE_URL the pool is built now (NewPoolFromEnv;
-//     pgxpool.NewWithConfig does not connect; a database that is down is
-//     reported by the first query as DatabaseUnavailableError);
-//   - otherwise the host and password are read from SSM (a client from
-//     awsCfg), and the pool built, by the first invocation (LazyPool), so
-//     that an SSM failure is that invocation's DatabaseUnavailableError or
-//     DatabaseError, not a failed init; if the database later refuses that
-//     password (it was rotated), the pool is dropped and the retry reads
-//     SSM again.
+//   - With DATABASE_URL the pool is built now (NewPoolFromEnv). It connects
+//     at the first query, which reports a database that is down as
+//     DatabaseUnavailableError.
+//   - Otherwise the first invocation reads the host and password from SSM
+//     (a client from awsCfg) and builds the pool (LazyPool). An SSM failure
+//     is then that invocation's DatabaseUnavailableError or DatabaseError,
+//     not a failed init. If the database later refuses that password (it
+//     was rotated), the pool is dropped and the retry reads SSM again.
 //
 // The handler holds the pool: Close releases it.
 func NewHandlerFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(string) string, logger *slog.Logger) (*StatusHandler, error) {
