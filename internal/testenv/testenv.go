@@ -1,6 +1,6 @@
-// Package testenv stops a test whose real peer or tool is missing (a
-// Postgres, moto, the CDK CLI, cfn-lint, boto3): it skips loudly, or fails
-// under CI=true, since CI must not pass by skipping.
+// Package testenv stops a test whose real peer or tool is missing, such as
+// Postgres, moto or the CDK CLI. It skips loudly, or fails under CI=true:
+// CI must not pass by skipping.
 package testenv
 
 import (
