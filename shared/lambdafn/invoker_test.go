@@ -3,8 +3,11 @@ package lambdafn_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -105,7 +108,7 @@ func TestInvokerBuildsAtFirstInvocation(t *testing.T) {
 
 // An answer stays what it was when the next invocation is served:
 // aws-lambda-go writes each answer into a pooled buffer, which a reused
-// handler hands to the next invocation.
+// handler hands to its next invocation.
 func TestInvokerAnswersAreTheCallersOwn(t *testing.T) {
 	var inv lambdafn.Invoker
 	echo := func(_ context.Context, in map[string]string) (map[string]string, error) { return in, nil }
@@ -119,5 +122,41 @@ func TestInvokerAnswersAreTheCallersOwn(t *testing.T) {
 	var got map[string]string
 	if err := json.Unmarshal(first, &got); err != nil || got["a"] != "first" {
 		t.Errorf("the first answer became %q after the second invocation", first)
+	}
+}
+
+// Invocations served at once by one handler (the local Invoke API does
+// this) each get their own answer. At most one aws-lambda-go handler is
+// built per invocation in flight, not one per invocation.
+func TestInvokerServesConcurrentInvocations(t *testing.T) {
+	built := lambdafn.CountHandlerBuilds(t)
+	var inv lambdafn.Invoker
+	echo := func(_ context.Context, in map[string]int) (map[string]int, error) { return in, nil }
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 50 {
+				out, err := inv.Invoke(context.Background(), echo, []byte(fmt.Sprintf(`{"g":%d,"i":%d}`, g, i)))
+				if err != nil {
+					errs <- err
+					return
+				}
+				runtime.Gosched() // let another invocation reuse the buffer
+				var got map[string]int
+				if err := json.Unmarshal(out, &got); err != nil || got["g"] != g || got["i"] != i {
+					errs <- fmt.Errorf("invocation %d of goroutine %d answered %q", i, g, out)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if n := built.Load(); n < 1 || n > 8 {
+		t.Errorf("%d aws-lambda-go handlers built for 400 invocations, 8 at a time; want 1 to 8", n)
 	}
 }
