@@ -39,6 +39,7 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/testenv"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
@@ -199,18 +200,15 @@ var (
 	motoErr  error
 )
 
-// requireMoto skips the test when the moto engine cannot run here (fails
-// under CI=true, where it must).
+// requireMoto stops the test when the moto engine cannot run here
+// (testenv.Unavailable).
 func requireMoto(t *testing.T) {
 	t.Helper()
 	motoOnce.Do(func() { motoErr = localrun.CheckMoto(context.Background(), "") })
 	if motoErr == nil {
 		return
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true and the moto engine cannot run: %v", motoErr)
-	}
-	t.Skipf("SKIPPED on the moto engine: %v", motoErr)
+	testenv.Unavailable(t, fmt.Sprintf("the moto engine cannot run: %v", motoErr))
 }
 
 func randomHex(n int) string {

@@ -7,7 +7,7 @@ package localrun
 import (
 	"context"
 	"encoding/json"
-	"os"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/testenv"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
@@ -24,17 +25,15 @@ var (
 	motoCheckErr  error
 )
 
-// requireMotoEngine skips without a usable moto (fails under CI=true).
+// requireMotoEngine stops the test without a usable moto
+// (testenv.Unavailable).
 func requireMotoEngine(t *testing.T) {
 	t.Helper()
 	motoCheckOnce.Do(func() { motoCheckErr = CheckMoto(context.Background(), "") })
 	if motoCheckErr == nil {
 		return
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true and the moto engine cannot run: %v", motoCheckErr)
-	}
-	t.Skipf("SKIPPED on the moto engine: %v", motoCheckErr)
+	testenv.Unavailable(t, fmt.Sprintf("the moto engine cannot run: %v", motoCheckErr))
 }
 
 // runOn runs definition with input on engine, the functions served by the

@@ -19,17 +19,8 @@ package copyfile
 // largest object, is 10,000 parts of 5 GiB); floor is
 // MULTIPART_MIN_PART_MB.
 //
-// The defaults were chosen on the calibrated model of S3 (internal/s3model;
-// BENCHMARKS.md). With them this copier beats AWS's restore-and-copy
-// guidance (boto3, 16 MiB parts, 200 threads) at every size from 1 GiB to
-// 48.8 TiB (TestDefaultsBeatTheGuidance):
-//
-//   - 256 slots, the most allowed: fewer waves than the guidance's 200.
-//   - A 12 MiB floor: smaller parts than its 16 MiB up to 3 GiB. Ten
-//     copies of 256 floors then send 3,371 writes per second, under S3's
-//     3,500 per prefix; at 5 MiB they would send about 4,670.
-//   - A 1 GiB maximum: a pass that pauses wastes at most one 31 s part per
-//     slot.
+// Why the defaults are what they are, with the figures, is in
+// BENCHMARKS.md ("The part plan").
 //
 // The plan depends only on the size and the configuration, never on the
 // window's current concurrency. A resumed copy thus plans the same parts;
@@ -43,8 +34,8 @@ func (c Config) partSize(size int64) int64 {
 }
 
 // partPlan returns the part size for an object of size bytes copied with
-// slots parts at once, parts at most maxPart and at least floor bytes
-// (both clamped to S3's limits; see the plan above).
+// slots parts at once. Parts are at most maxPart and at least floor bytes,
+// both clamped to S3's limits (see the plan above).
 func partPlan(size, maxPart, floor int64, slots int) int64 {
 	slots64 := int64(max(slots, 1))
 	maxPart = min(max(maxPart, MinPartSize), MaxPartSize)

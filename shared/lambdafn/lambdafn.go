@@ -10,12 +10,14 @@
 package lambdafn
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -124,4 +126,58 @@ func Any[H lambda.Handler](newHandler Constructor[H]) Constructor[lambda.Handler
 		}
 		return h, nil
 	}
+}
+
+// Invoker serves a handler's invocations through aws-lambda-go handlers
+// built once, as lambda.Start builds its own, not by reflection at every
+// invocation. One handler serves one invocation at a time: aws-lambda-go
+// hands an answer's buffer to the handler's next invocation. So invocations
+// served at once (the local Invoke API) get a handler each, built at the
+// first such overlap and kept. The zero value is ready to use.
+type Invoker struct {
+	mu    sync.Mutex
+	idle  []lambda.Handler // built handlers serving no invocation now
+	built int
+}
+
+// newHandler is lambda.NewHandler; tests count its calls.
+var newHandler = lambda.NewHandler
+
+// Build builds the aws-lambda-go handler of handle (a function of a shape
+// lambda.NewHandler accepts) unless one is built already. Constructors call
+// it, so the cost falls in the cold start.
+func (i *Invoker) Build(handle any) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.built == 0 {
+		i.idle = append(i.idle, newHandler(handle))
+		i.built++
+	}
+}
+
+// Invoke serves one invocation's JSON payload with a handler of handle: an
+// idle one, or one built now. The answer is the caller's own copy.
+func (i *Invoker) Invoke(ctx context.Context, handle any, payload []byte) ([]byte, error) {
+	h := i.take(handle)
+	defer i.release(h)
+	out, err := h.Invoke(ctx, payload)
+	return bytes.Clone(out), err // before release lets another invocation reuse the buffer
+}
+
+func (i *Invoker) take(handle any) lambda.Handler {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if n := len(i.idle); n > 0 {
+		h := i.idle[n-1]
+		i.idle = i.idle[:n-1]
+		return h
+	}
+	i.built++
+	return newHandler(handle)
+}
+
+func (i *Invoker) release(h lambda.Handler) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.idle = append(i.idle, h)
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/testenv"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
@@ -336,7 +337,7 @@ func TestLazyPoolRotatedPasswordOnPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cc.TLSConfig != nil {
-		pgtest.Unavailable(t, "this test proxies plaintext connections; TEST_DATABASE_URL needs sslmode=disable")
+		testenv.Unavailable(t, "this test proxies plaintext connections; TEST_DATABASE_URL needs sslmode=disable")
 	}
 	server := startPasswordServer(t, "password-A", net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))))
 

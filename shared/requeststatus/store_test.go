@@ -15,6 +15,7 @@ import (
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/testenv"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
@@ -339,7 +340,7 @@ func TestDatabaseUnavailableTooManyConnections(t *testing.T) {
 	pool := testPool(t)
 	role := "requeststatus_nolimit_" + strings.ReplaceAll(jobseed.NewRequestID()[:8], "-", "")
 	if _, err := pool.Exec(ctx, "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN CONNECTION LIMIT 0"); err != nil {
-		pgtest.Unavailable(t, fmt.Sprintf("cannot create a role to provoke too_many_connections (TEST_DATABASE_URL's user needs CREATEROLE): %v", err))
+		testenv.Unavailable(t, fmt.Sprintf("cannot create a role to provoke too_many_connections (TEST_DATABASE_URL's user needs CREATEROLE): %v", err))
 	}
 	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), "DROP ROLE "+pgx.Identifier{role}.Sanitize()) })
 
