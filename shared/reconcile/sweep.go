@@ -23,6 +23,7 @@ import (
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 // ExecutionStarter is the part of the Step Functions client the sweep uses
@@ -216,6 +217,8 @@ type sweep struct {
 	// ends then, for the queries and HeadObject calls in flight.
 	stopAt  time.Time
 	listCtx context.Context
+	// rows are request_status's sweep queries on r.DB.
+	rows stuckRows
 }
 
 // Sweep runs one sweep: it lists the stuck rows a page at a time
@@ -244,7 +247,7 @@ func (r *Reconciler) Sweep(ctx context.Context) (*Report, error) {
 // stop listing DeadlineMargin before ctx's deadline.
 func (r *Reconciler) newSweep(ctx context.Context) (*sweep, context.CancelFunc) {
 	now := r.now()
-	s := &sweep{r: r, now: now, stamp: now.UTC().Format(time.RFC3339), listCtx: ctx,
+	s := &sweep{r: r, now: now, stamp: now.UTC().Format(time.RFC3339), listCtx: ctx, rows: requeststatus.NewTable(r.DB),
 		rep: &Report{Window: WindowName(now, r.Config.Period), Executions: []ExecutionReport{},
 			Files: NamedFiles{Missing: []FileRef{}, Expired: []FileRef{}, NotHere: []FileRef{}, Started: []FileRef{}}}}
 	cancel := context.CancelFunc(func() {})
@@ -291,15 +294,15 @@ func (r *Reconciler) maxFiles() int {
 // time is up (CutShort).
 func (s *sweep) listPages(ctx context.Context) {
 	cfg := s.r.Config
-	q := stuckPage{cutoff: s.now.Add(-cfg.Grace), after: firstPage, limit: cfg.PageSize, buckets: cfg.RestoreBuckets}
-	if q.limit <= 0 {
-		q.limit = DefaultPageSize
+	q := requeststatus.StuckPage{Cutoff: s.now.Add(-cfg.Grace), After: requeststatus.FirstPage, Limit: cfg.PageSize, Buckets: cfg.RestoreBuckets}
+	if q.Limit <= 0 {
+		q.Limit = DefaultPageSize
 	}
 	for {
 		if s.timeUp() {
 			return
 		}
-		rows, err := listStuck(s.listCtx, s.r.DB, q)
+		rows, err := s.rows.ListStuck(s.listCtx, q)
 		if err != nil && s.timeUp() {
 			return
 		}
@@ -311,14 +314,14 @@ func (s *sweep) listPages(ctx context.Context) {
 			return
 		}
 		s.sweepPage(ctx, rows)
-		if len(rows) < q.limit {
+		if len(rows) < q.Limit {
 			return
 		}
 		if cfg.MaxFilesPerSweep > 0 && s.claimed >= cfg.MaxFilesPerSweep {
 			s.rep.Truncated = true // the rest waits for the next sweep
 			return
 		}
-		q = q.next(rows)
+		q = q.Next(rows)
 	}
 }
 
@@ -399,8 +402,8 @@ func (s *sweep) askS3(rows []StuckRow) []answer {
 // classify returns the updates the answers call for (errors, restores
 // requested again, then the claims) and the files waiting to be copied;
 // a row S3 could not be asked about is skipped, with a problem.
-func (s *sweep) classify(ctx context.Context, rows []StuckRow, answers []answer) ([]rowUpdate, []pending) {
-	var updates []rowUpdate
+func (s *sweep) classify(ctx context.Context, rows []StuckRow, answers []answer) ([]requeststatus.GuardedUpdate, []pending) {
+	var updates []requeststatus.GuardedUpdate
 	var waiting []pending
 	for i, row := range rows {
 		if err := answers[i].err; err != nil {
@@ -424,21 +427,21 @@ func (s *sweep) classify(ctx context.Context, rows []StuckRow, answers []answer)
 
 // decide counts row under what S3 said of its file and returns the update
 // to record (nil for none) and whether the file waits to be copied.
-func (s *sweep) decide(ctx context.Context, row StuckRow, res Restore) (*rowUpdate, bool) {
+func (s *sweep) decide(ctx context.Context, row StuckRow, res Restore) (*requeststatus.GuardedUpdate, bool) {
 	where := describeWhere(row, s.r.Config.RestoreBuckets, res.Bucket)
 	switch res.State {
 	case StateRunning:
 		s.rep.Running++
 		s.r.log().InfoContext(ctx, "reconcile: restore still running; not asked again for a grace period",
 			"request_id", row.RequestID, "bucket", res.Bucket, "key", row.ObjectKey)
-		return &rowUpdate{row, statusInProgress, s.runningMessage(row)}, false
+		return update(row, statusInProgress, s.runningMessage(row)), false
 	case StateWaiting:
 		s.rep.Waiting++
 		if row.ArchiveBucketDest != "" {
 			return nil, true
 		}
 		s.rep.NoArchive++
-		return &rowUpdate{row, statusError, noArchiveMessage(where, row)}, false
+		return update(row, statusError, noArchiveMessage(where, row)), false
 	case StateExpired:
 		s.rep.Expired++
 		s.rep.Files.add(&s.rep.Files.Expired, FileRef{RequestID: row.RequestID, Bucket: res.Bucket, Key: row.ObjectKey})
@@ -456,7 +459,7 @@ func (s *sweep) decide(ctx context.Context, row StuckRow, res Restore) (*rowUpda
 		}
 		s.rep.Missing++
 		s.rep.Files.add(&s.rep.Files.Missing, FileRef{RequestID: row.RequestID, Bucket: row.RestoreBucketDest, Key: row.ObjectKey})
-		return &rowUpdate{row, statusError, missingMessage(where)}, false
+		return update(row, statusError, missingMessage(where)), false
 	}
 	return nil, false
 }
@@ -474,13 +477,13 @@ func (s *sweep) runningMessage(row StuckRow) string {
 // expired is the update for a file archived again: the restore requested
 // again when ReRestore is on, no sweep did so before and S3 accepts; else
 // an error saying what expired.
-func (s *sweep) expired(ctx context.Context, row StuckRow, res Restore, where string) rowUpdate {
+func (s *sweep) expired(ctx context.Context, row StuckRow, res Restore, where string) requeststatus.GuardedUpdate {
 	if s.r.Config.ReRestore && !strings.HasPrefix(row.ErrMsg, MarkReRestored) {
 		if msg, ok := s.reRestore(ctx, row, res); ok {
-			return rowUpdate{row, statusInProgress, msg}
+			return *update(row, statusInProgress, msg)
 		}
 	}
-	return rowUpdate{row, statusError, expiredMessage(where, res, row)}
+	return *update(row, statusError, expiredMessage(where, res, row))
 }
 
 // reRestore requests the restore again; ok is false when S3 refused (a
@@ -507,16 +510,21 @@ func (s *sweep) reRestore(ctx context.Context, row StuckRow, res Restore) (msg s
 // claim is the update claiming a waiting file: last_update_time moves to
 // now, so no sweep lists it again within the grace period, and err_msg
 // says this sweep started its copy.
-func (s *sweep) claim(row StuckRow) rowUpdate {
-	return rowUpdate{row, statusInProgress,
-		fmt.Sprintf("%s%s: no event had copied this restored file within %s", MarkStarted, s.stamp, s.r.Config.Grace)}
+func (s *sweep) claim(row StuckRow) requeststatus.GuardedUpdate {
+	return *update(row, statusInProgress,
+		fmt.Sprintf("%s%s: no event had copied this restored file within %s", MarkStarted, s.stamp, s.r.Config.Grace))
+}
+
+// update is the guarded update setting row's job_status and err_msg.
+func update(row StuckRow, status, errMsg string) *requeststatus.GuardedUpdate {
+	return &requeststatus.GuardedUpdate{Row: row, Status: status, ErrMsg: errMsg}
 }
 
 // record applies the guarded updates and returns the waiting files it
 // claimed; a row changed since listed is skipped, and when the update
 // fails every row is (a problem) and none is claimed.
-func (s *sweep) record(ctx context.Context, updates []rowUpdate, waiting []pending) []pending {
-	changed, err := applyUpdates(ctx, s.r.DB, updates)
+func (s *sweep) record(ctx context.Context, updates []requeststatus.GuardedUpdate, waiting []pending) []pending {
+	changed, err := s.rows.ApplyGuarded(ctx, updates)
 	if err != nil {
 		s.problem(err.Error())
 		s.rep.Skipped += len(updates)
@@ -524,10 +532,10 @@ func (s *sweep) record(ctx context.Context, updates []rowUpdate, waiting []pendi
 	}
 	s.rep.Skipped += len(updates) - len(changed)
 	for _, u := range updates {
-		if !changed[u.row.RequestID] {
-			s.r.log().InfoContext(ctx, "reconcile: row changed since listed; left alone", "request_id", u.row.RequestID, "key", u.row.ObjectKey)
-		} else if u.status == statusError {
-			s.r.log().WarnContext(ctx, "reconcile: recorded error", "request_id", u.row.RequestID, "key", u.row.ObjectKey, "err_msg", u.errMsg)
+		if !changed[u.Row.RequestID] {
+			s.r.log().InfoContext(ctx, "reconcile: row changed since listed; left alone", "request_id", u.Row.RequestID, "key", u.Row.ObjectKey)
+		} else if u.Status == statusError {
+			s.r.log().WarnContext(ctx, "reconcile: recorded error", "request_id", u.Row.RequestID, "key", u.Row.ObjectKey, "err_msg", u.ErrMsg)
 		}
 	}
 	var claimed []pending
