@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 // GroupProgress is one request group's selected files by status at one
@@ -50,24 +50,22 @@ func (g GroupProgress) ETA() (d time.Duration, ok bool) {
 // request_group_id order. It is status's count by job_status, grouped by
 // request group as well.
 func ReadProgress(ctx context.Context, db Querier, sel Selector, now time.Time) ([]GroupProgress, error) {
-	var args []any
-	rows, err := db.Query(ctx, `SELECT request_group_id::text,
-    count(*) FILTER (WHERE job_status = 'complete'),
-    count(*) FILTER (WHERE job_status = 'error'),
-    count(*) FILTER (WHERE job_status IS DISTINCT FROM 'complete' AND job_status IS DISTINCT FROM 'error')
-FROM request_status `+and(sel.where(&args, now))+`
-GROUP BY 1 ORDER BY 1`, args...)
+	var rows progressRows = requeststatus.NewTable(db)
+	counts, err := rows.CountByGroup(ctx, sel.selection(now))
 	if err != nil {
-		return nil, fmt.Errorf("count rows by request group and status: %w", err)
+		return nil, err
 	}
-	groups, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (GroupProgress, error) {
-		var g GroupProgress
-		return g, r.Scan(&g.RequestGroupID, &g.Complete, &g.Error, &g.InProgress)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("count rows by request group and status: %w", err)
+	groups := make([]GroupProgress, len(counts))
+	for i, c := range counts {
+		groups[i] = GroupProgress{RequestGroupID: c.RequestGroupID, Complete: c.Complete, Error: c.Error, InProgress: c.InProgress}
 	}
 	return groups, nil
+}
+
+// progressRows is what the watch needs of request_status:
+// requeststatus.Table satisfies it.
+type progressRows interface {
+	CountByGroup(ctx context.Context, sel requeststatus.Selection) ([]requeststatus.GroupCounts, error)
 }
 
 // RateWindow turns readings of a finished-files count into files per

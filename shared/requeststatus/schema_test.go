@@ -10,7 +10,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgconn"
-
 )
 
 func TestApplySchemaTwiceKeepsRowsAndShape(t *testing.T) {

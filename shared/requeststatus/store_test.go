@@ -130,15 +130,15 @@ func TestRecordOutcome(t *testing.T) {
 	}
 	tests := []struct {
 		name       string
-		seed       Row // ObjectKey set from the name; RequestID generated
-		requestID  string      // "" means the seeded row's id
-		key        string      // "" means the seeded row's key
+		seed       Row    // ObjectKey set from the name; RequestID generated
+		requestID  string // "" means the seeded row's id
+		key        string // "" means the seeded row's key
 		copyErr    *contract.StateError
 		wantStatus string
-		wantErr    string      // %T of the error, "" for none
-		wantRow    Row // JobStatus and ErrMsg of the row afterwards
-		wantTouch  bool        // last_update_time moved to now()
-		nullStatus bool        // job_status set to NULL after seeding (the column allows it)
+		wantErr    string // %T of the error, "" for none
+		wantRow    Row    // JobStatus and ErrMsg of the row afterwards
+		wantTouch  bool   // last_update_time moved to now()
+		nullStatus bool   // job_status set to NULL after seeding (the column allows it)
 	}{
 		// The original's rows may hold NULL: NULL is not 'complete', so an
 		// error is recorded (a plain <> 'complete' would skip the row).
