@@ -39,16 +39,16 @@ type RerunOptions struct {
 const DefaultRerunLimit = 1000
 
 // DefaultStuckGrace is how long an inprogress row must have gone unmarked
-// for rerun --stuck to select it unless told: the reconcile sweep's default
-// grace, which covers the longest the workflow can leave a row unmarked
-// while it still works on the file (docs/reconcile.md). A shorter grace may
-// start a second execution for a file still in flight.
+// for rerun --stuck to select it unless told. It is the reconcile sweep's
+// default grace. That grace covers the longest the workflow can leave a
+// row unmarked while it still works on the file (docs/reconcile.md). A
+// shorter grace may start a second execution for a file still in flight.
 const DefaultStuckGrace = reconcile.DefaultGraceMinutes * time.Minute
 
-// StuckGraceWarning returns a warning when grace is shorter than the
-// longest the workflow, rendered with the default settings, can leave a
-// file's row unmarked while it works on it (statemachine.MaxUnmarked), and
-// "" otherwise. A warning, not a refusal: an operator may know the
+// StuckGraceWarning returns a warning when grace is shorter than
+// statemachine.MaxUnmarked with the default settings, and "" otherwise.
+// That bound is the longest the workflow can leave a file's row unmarked
+// while it works on it. A warning, not a refusal: an operator may know the
 // executions of the files are over.
 func StuckGraceWarning(grace time.Duration) string {
 	bound, err := statemachine.MaxUnmarked(statemachine.DefaultSettings())

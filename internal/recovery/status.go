@@ -1,9 +1,9 @@
 // Package recovery is the operators' view of request_status and their way
-// to re-run files: `cmd/recovery status` (counts by status, failures grouped
-// by error, the files waiting longest, restores about to expire; --watch
-// for a progress bar per request group) and `cmd/recovery rerun` (start
-// executions for the failed or stuck files it selects, as the reconcile
-// sweep does).
+// to re-run files. `cmd/recovery status` counts the rows by status, groups
+// the failures by error, and lists the files waiting longest and the
+// restores about to expire. With --watch it draws a progress bar per
+// request group. `cmd/recovery rerun` starts executions for the failed or stuck
+// files it selects, as the reconcile sweep does.
 package recovery
 
 import (

@@ -144,10 +144,11 @@ const (
 // ErrInterrupted says the watch was stopped before the files finished.
 var ErrInterrupted = errors.New("interrupted")
 
-// Run reads and draws until the selected files are all complete or error
-// (it returns the last reading, and an error when some ended in error or
-// none is selected) or ctx ends (ErrInterrupted; the last reading stays
-// on screen with a line saying how many files were left).
+// Run reads and draws until the selected files are all complete or error,
+// or ctx ends. It returns the last reading. The error says when some files
+// ended in error or none is selected. When ctx ends it is ErrInterrupted;
+// the last reading stays on screen, with a line saying how many files were
+// left.
 func (w *Watch) Run(ctx context.Context) ([]GroupProgress, error) {
 	if w.Window <= 0 {
 		w.Window = DefaultRateWindow
@@ -158,7 +159,7 @@ func (w *Watch) Run(ctx context.Context) ([]GroupProgress, error) {
 	w.rates = map[string]*RateWindow{}
 	if w.Terminal {
 		// Hide the cursor while redrawing, and turn the terminal's
-		// line wrap off (DECAWM): a line wider than the terminal is
+		// line wrap off (DECAWM). A line wider than the terminal is then
 		// clipped instead of taking two rows, so moving up one row per
 		// line finds the frame's start. Both are restored at the end.
 		io.WriteString(w.Out, "\x1b[?25l\x1b[?7l")
@@ -246,9 +247,9 @@ func (w *Watch) draw(at time.Time, groups []GroupProgress) {
 	w.Out.Write(b.Bytes())
 }
 
-// shown orders the groups to draw (unfinished first, each part by
-// request_group_id) and cuts them at max, summing the rest in one extra
-// row; the total row stays last.
+// shown orders the groups to draw: unfinished first, each part by
+// request_group_id. It cuts them at max and sums the rest in one extra
+// row. The total row stays last.
 func shown(groups []GroupProgress, maxGroups int) []GroupProgress {
 	total := groups[len(groups)-1]
 	gs := append([]GroupProgress(nil), groups[:len(groups)-1]...)
@@ -288,8 +289,8 @@ func PlainLines(at time.Time, groups []GroupProgress, maxGroups int) []string {
 	return lines
 }
 
-// ProgressLine is a group's bar, time left, rate and counts (in this order,
-// so that a narrow terminal, which clips the line, cuts the counts first):
+// ProgressLine is a group's bar, time left, rate and counts. A narrow
+// terminal clips the line, so the counts come last:
 //
 //	0f8fad5b-d9cb-469f-a165-70867728950e  [#########x....................]   41%  ETA 9m0s  2.0 files/min  12 complete  1 error  18 inprogress  of 31
 func ProgressLine(g GroupProgress) string {

@@ -17,10 +17,10 @@ type DB interface {
 }
 
 // PoolDB is a DB on a requeststatus.LazyPool: the host and password are
-// read from SSM at the first query, inside the invocation. Exec goes through
-// the LazyPool, which drops its pool when the database refuses a rotated
-// password; Query uses the pool as it is (the next Exec, or the next
-// invocation after a failed one, reads SSM again).
+// read from SSM at the first query, inside the invocation. Exec goes
+// through the LazyPool, which drops its pool when the database refuses a
+// rotated password. Query uses the pool as it is. The next Exec, or the
+// next invocation after a failed one, reads SSM again.
 type PoolDB struct {
 	Lazy *requeststatus.LazyPool
 }

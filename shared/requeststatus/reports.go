@@ -153,9 +153,10 @@ GROUP BY 1 ORDER BY 1`, args...)
 	return out, nil
 }
 
-// RerunSelection says which rows a rerun selects: those of Selection that
-// are in error (Failed), or inprogress and last updated before StuckBefore
-// (when it is not zero), at most Limit, least recently updated first.
+// RerunSelection says which rows a rerun selects among Selection's. Failed
+// selects the rows in error. A StuckBefore not zero selects the inprogress
+// rows last updated before it. At most Limit rows are selected, least
+// recently updated first.
 type RerunSelection struct {
 	Selection
 	Failed      bool

@@ -25,7 +25,7 @@ type StuckRow struct {
 
 // listStuckSQL lists one page of inprogress rows not updated since $1.
 // The page starts after the key ($2, $3) in (last_update_time, request_id)
-// order: keyset pagination. idx_reqstat_inprogress_lstupd serves it; the
+// order: keyset pagination. idx_reqstat_inprogress_lstupd serves it. The
 // bucket condition filters on the index scan. $5 is this stack's restore
 // buckets: a row names one of them, or none. An empty $5 means every
 // bucket. One database may serve several stacks; another stack's rows are
