@@ -234,7 +234,7 @@ func (w *Watch) draw(at time.Time, groups []GroupProgress) {
 		if w.drawn > 0 {
 			fmt.Fprintf(&b, "\x1b[%dA", w.drawn) // back to the frame's first line
 		}
-		lines := FrameLines(at, w.Selector, w.Interval, groups, w.MaxGroups)
+		lines := w.frameLines(at, groups)
 		for _, l := range lines {
 			b.WriteString("\x1b[2K" + l + "\n")
 		}
@@ -269,11 +269,11 @@ func shown(groups []GroupProgress, maxGroups int) []GroupProgress {
 	return gs
 }
 
-// FrameLines is a terminal frame: a header, then a line per group and the
+// frameLines is a terminal frame: a header, then a line per group and the
 // total of all selected files when there is more than one group.
-func FrameLines(at time.Time, sel Selector, interval time.Duration, groups []GroupProgress, maxGroups int) []string {
-	lines := []string{fmt.Sprintf("request_status progress (%s) at %s, every %s; Ctrl-C stops", scope(sel), at.UTC().Format(time.RFC3339), interval)}
-	for _, g := range shown(groups, maxGroups) {
+func (w *Watch) frameLines(at time.Time, groups []GroupProgress) []string {
+	lines := []string{fmt.Sprintf("request_status progress (%s) at %s, every %s; Ctrl-C stops", scope(w.Selector), at.UTC().Format(time.RFC3339), w.Interval)}
+	for _, g := range shown(groups, w.MaxGroups) {
 		lines = append(lines, "  "+ProgressLine(g))
 	}
 	return lines
