@@ -25,6 +25,9 @@ type PoolDB struct {
 	Lazy *requeststatus.LazyPool
 }
 
+// The sweep's queries run on a PoolDB (requeststatus.Table).
+var _ requeststatus.Queryer = PoolDB{}
+
 // Query runs sql on the pool.
 func (p PoolDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	pool, err := p.Lazy.Pool(ctx)
