@@ -271,7 +271,8 @@ func (c *CLI) status(ctx context.Context, fs *flag.FlagSet, args []string) error
 	if watch {
 		return c.watch(ctx, svc.db, sel, interval)
 	}
-	st, err := ReadStatus(ctx, svc.db, svc.s3, sel, opts, c.now())
+	opts.Now = c.now()
+	st, err := ReadStatus(ctx, Clients{DB: svc.db, S3: svc.s3}, sel, opts)
 	if err != nil {
 		return err
 	}
@@ -364,14 +365,14 @@ func PrintStatus(w io.Writer, st *Status) {
 	}
 }
 
-func (c *CLI) rerun(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	var (
-		opts    RerunOptions
-		asJSON  bool
-		local   bool
-		buckets string
-		region  string
-	)
+// rerunFlags are rerun's flags beyond RerunOptions.
+type rerunFlags struct {
+	asJSON, local   bool
+	buckets, region string
+}
+
+// parseRerun parses rerun's flags into opts and f, and checks them.
+func (c *CLI) parseRerun(fs *flag.FlagSet, args []string, opts *RerunOptions, f *rerunFlags) error {
 	selectorFlags(fs, &opts.Selector)
 	fs.BoolVar(&opts.Failed, "failed", false, "re-run rows in error (the default when neither --failed nor --stuck is given)")
 	fs.BoolVar(&opts.Stuck, "stuck", false, "re-run rows inprogress not updated within --grace")
@@ -379,10 +380,10 @@ func (c *CLI) rerun(ctx context.Context, fs *flag.FlagSet, args []string) error 
 	fs.IntVar(&opts.Limit, "limit", DefaultRerunLimit, "select at most this many rows (oldest update first)")
 	fs.BoolVar(&opts.DryRun, "dry-run", false, "say what would be started; start nothing")
 	fs.StringVar(&opts.StateMachineARN, "state-machine-arn", "", "the copy workflow's ARN (stack output StateMachineArn; default $STATE_MACHINE_ARN)")
-	fs.BoolVar(&local, "local", false, "run the executions on the local runner's engine (go run ./cmd/local's services) and wait for them")
-	fs.StringVar(&buckets, "restore-buckets", "", "comma-separated restore buckets to ask for rows without restore_bucket_dest (default $SOURCE_BUCKETS)")
-	regionFlag(fs, &region)
-	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	fs.BoolVar(&f.local, "local", false, "run the executions on the local runner's engine (go run ./cmd/local's services) and wait for them")
+	fs.StringVar(&f.buckets, "restore-buckets", "", "comma-separated restore buckets to ask for rows without restore_bucket_dest (default $SOURCE_BUCKETS)")
+	regionFlag(fs, &f.region)
+	fs.BoolVar(&f.asJSON, "json", false, "print the report as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -391,9 +392,9 @@ func (c *CLI) rerun(ctx context.Context, fs *flag.FlagSet, args []string) error 
 		return usageError{fmt.Errorf("--grace %s is negative", opts.Grace)}
 	case opts.Limit < 1:
 		return usageError{fmt.Errorf("--limit %d: want at least 1", opts.Limit)}
-	case local && set(fs, "state-machine-arn"):
+	case f.local && set(fs, "state-machine-arn"):
 		return usageError{errors.New("--state-machine-arn and --local: give one (--local runs on the local engine, not on a deployed state machine)")}
-	case local && region != "":
+	case f.local && f.region != "":
 		return usageError{errors.New("--region and --local: the local services need no region")}
 	}
 	if !opts.Failed && !opts.Stuck {
@@ -407,7 +408,7 @@ func (c *CLI) rerun(ctx context.Context, fs *flag.FlagSet, args []string) error 
 	if opts.StateMachineARN == "" {
 		opts.StateMachineARN = c.Getenv(reconcile.EnvStateMachineARN)
 	}
-	if local {
+	if f.local {
 		opts.StateMachineARN = localrun.LocalStateMachineARN
 	}
 	if err := opts.Selector.Check(); err != nil {
@@ -416,7 +417,19 @@ func (c *CLI) rerun(ctx context.Context, fs *flag.FlagSet, args []string) error 
 	if !opts.DryRun && reconcile.ValidStateMachineARN(opts.StateMachineARN) != nil {
 		return usageError{fmt.Errorf("--state-machine-arn %q is not a state machine ARN (the stack output StateMachineArn); or use --local or --dry-run", opts.StateMachineARN)}
 	}
-	opts.RestoreBuckets = c.restoreBuckets(buckets)
+	opts.RestoreBuckets = c.restoreBuckets(f.buckets)
+	return nil
+}
+
+func (c *CLI) rerun(ctx context.Context, fs *flag.FlagSet, args []string) error {
+	var (
+		opts RerunOptions
+		f    rerunFlags
+	)
+	if err := c.parseRerun(fs, args, &opts, &f); err != nil {
+		return err
+	}
+	local := f.local
 
 	var (
 		svc     *services
@@ -436,12 +449,13 @@ func (c *CLI) rerun(ctx context.Context, fs *flag.FlagSet, args []string) error 
 		svc = &services{db: runner.Services.DB, s3: runner.Services.S3, sfn: starter, close: func() {}}
 	} else {
 		var err error
-		if svc, err = c.connect(ctx, region); err != nil {
+		if svc, err = c.connect(ctx, f.region); err != nil {
 			return err
 		}
 		defer svc.close()
 	}
-	rep, err := Rerun(ctx, svc.db, svc.s3, svc.sfn, opts, c.now())
+	opts.Now = c.now()
+	rep, err := Rerun(ctx, Clients{DB: svc.db, S3: svc.s3, SFN: svc.sfn}, opts)
 	if err != nil {
 		return err
 	}
@@ -449,6 +463,13 @@ func (c *CLI) rerun(ctx context.Context, fs *flag.FlagSet, args []string) error 
 	if starter != nil {
 		outcomes = starter.Wait()
 	}
+	return c.reportRerun(rep, outcomes, f.asJSON)
+}
+
+// reportRerun prints the report (and the local executions' outcomes) and
+// returns an error when a file could not be started, ran and failed, or
+// could not be checked.
+func (c *CLI) reportRerun(rep *RerunReport, outcomes []*localrun.LocalExecution, asJSON bool) error {
 	if asJSON {
 		if err := writeJSON(c.Stdout, struct {
 			*RerunReport

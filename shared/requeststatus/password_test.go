@@ -19,7 +19,6 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/testenv"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
@@ -330,7 +329,7 @@ func TestLazyPoolRefusedStaticPassword(t *testing.T) {
 func TestLazyPoolRotatedPasswordOnPostgres(t *testing.T) {
 	url := pgtest.URL(t)
 	pool := testPool(t)
-	job := mustInsert(t, pool, jobseed.Row{ObjectKey: "a.txt", ArchiveBucketDest: "archive"})
+	job := mustInsert(t, pool, Row{ObjectKey: "a.txt", ArchiveBucketDest: "archive"})
 	schema := pool.Config().ConnConfig.RuntimeParams["search_path"]
 	cc, err := pgx.ParseConfig(url)
 	if err != nil {
