@@ -156,7 +156,8 @@ func healthWidgets(props *DashboardProps) []awscloudwatch.IWidget {
 	}
 }
 
-// reconcileWidgets are the sweep's dashboard row, one point per sweep.
+// reconcileWidgets are the sweep's dashboard row, one point per sweep:
+// every metric the sweep emits (shared/reconcile's Metric* names).
 func reconcileWidgets(period awscdk.Duration) []awscloudwatch.IWidget {
 	metric := func(name, label string) awscloudwatch.IMetric { return reconcileMetric(name, label, period) }
 	return []awscloudwatch.IWidget{
@@ -166,6 +167,7 @@ func reconcileWidgets(period awscdk.Duration) []awscloudwatch.IWidget {
 				metric(reconcile.MetricStuck, "stuck (inprogress past the grace period)"),
 				metric(reconcile.MetricStuckAgain, "stuck again (alarm)"),
 				metric(reconcile.MetricRestoreRunning, "restore still running"),
+				metric(reconcile.MetricNotHere, "not in this stack's restore buckets"),
 			},
 		}),
 		awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
@@ -176,7 +178,10 @@ func reconcileWidgets(period awscdk.Duration) []awscloudwatch.IWidget {
 				metric(reconcile.MetricMissing, "object missing"),
 				metric(reconcile.MetricReRestored, "restore requested again"),
 			},
-			Right: &[]awscloudwatch.IMetric{metric(reconcile.MetricStarted, "executions started")},
+			Right: &[]awscloudwatch.IMetric{
+				metric(reconcile.MetricStarted, "executions started"),
+				metric(reconcile.MetricCutShort, "sweeps cut short at their deadline"),
+			},
 		}),
 	}
 }
