@@ -32,7 +32,7 @@ const (
 	ctxArchiveStorageClass            = "archiveStorageClass"
 	ctxEnableRestoreBucketEventBridge = "enableRestoreBucketEventBridge"
 	ctxMultipartThresholdMB           = "multipartThresholdMb"
-	ctxMultipartChunkSizeMB           = "multipartChunksizeMb"
+	ctxMultipartChunksizeMB           = "multipartChunksizeMb"
 	ctxMultipartConcurrency           = "multipartConcurrency"
 	ctxMultipartMinPartMB             = "multipartMinPartMb"
 	ctxDatabasePort                   = "databasePort"
@@ -57,7 +57,7 @@ func contextKeys() []string {
 	keys := []string{
 		ctxRestoreBuckets, ctxArchiveBuckets, ctxArchiveKMSKeyARN, ctxSourceKMSKeyARNs, ctxArchiveBucketKMSKeyARNs, ctxRestoreBucketRegions,
 		ctxArchiveStorageClass, ctxEnableRestoreBucketEventBridge,
-		ctxMultipartThresholdMB, ctxMultipartChunkSizeMB, ctxMultipartConcurrency, ctxMultipartMinPartMB,
+		ctxMultipartThresholdMB, ctxMultipartChunksizeMB, ctxMultipartConcurrency, ctxMultipartMinPartMB,
 		ctxDatabasePort, ctxDatabaseName, ctxDatabaseUser, ctxDatabaseHostParameter,
 		ctxDatabasePasswordParameter, ctxDatabaseSSLMode, ctxDatabaseSSLRootCert, ctxRequestStatusConcurrency, ctxCopyFileConcurrency,
 		ctxVPCID, ctxSubnetIDs, ctxSecurityGroupID, ctxAlarmEmail, ctxLogRetentionDays,
@@ -107,7 +107,7 @@ type Config struct {
 	Workflow statemachine.Settings
 
 	MultipartThresholdMB int
-	MultipartChunkSizeMB int
+	MultipartChunksizeMB int
 	MultipartConcurrency int
 	MultipartMinPartMB   int
 
@@ -204,7 +204,7 @@ func ConfigFromContext(lookup func(key string) any) (Config, error) {
 		ArchiveStorageClass:            r.str(ctxArchiveStorageClass, false),
 		EnableRestoreBucketEventBridge: r.boolean(ctxEnableRestoreBucketEventBridge),
 		MultipartThresholdMB:           r.integer(ctxMultipartThresholdMB, copyfile.MinMultipartThresholdMB, math.MaxInt32),
-		MultipartChunkSizeMB:           r.integer(ctxMultipartChunkSizeMB, copyfile.MinMultipartChunkSizeMB, copyfile.MaxMultipartChunkSizeMB),
+		MultipartChunksizeMB:           r.integer(ctxMultipartChunksizeMB, copyfile.MinMultipartChunksizeMB, copyfile.MaxMultipartChunksizeMB),
 		MultipartConcurrency:           r.integer(ctxMultipartConcurrency, copyfile.MinMultipartConcurrency, copyfile.MaxMultipartConcurrency),
 		MultipartMinPartMB:             r.integer(ctxMultipartMinPartMB, copyfile.MinMultipartMinPartMB, copyfile.MaxMultipartMinPartMB),
 		Database: DatabaseConfig{

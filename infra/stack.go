@@ -215,8 +215,8 @@ func newCopyFileFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps)
 	env.SourceBuckets = cfg.RestoreBuckets
 	env.ArchiveBuckets = cfg.ArchiveBuckets
 	env.MultipartThreshold = int64(cfg.MultipartThresholdMB) * copyfile.MiB
-	env.ChunkSize = int64(cfg.MultipartChunkSizeMB) * copyfile.MiB
-	env.PartSizeFloor = int64(cfg.MultipartMinPartMB) * copyfile.MiB
+	env.Chunksize = int64(cfg.MultipartChunksizeMB) * copyfile.MiB
+	env.MinPart = int64(cfg.MultipartMinPartMB) * copyfile.MiB
 	env.Concurrency = cfg.MultipartConcurrency
 	env.KMSKeyID = cfg.ArchiveKMSKeyARN
 	env.StorageClass = s3types.StorageClass(cfg.ArchiveStorageClass)
