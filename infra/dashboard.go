@@ -51,16 +51,23 @@ func NewDashboard(scope constructs.Construct, id string, props *DashboardProps) 
 // dashboardPeriod is the period of the dashboard's graphs.
 func dashboardPeriod() awscdk.Duration { return awscdk.Duration_Minutes(jsii.Number(5)) }
 
-// emfMetric is one of the functions' EMF metrics: name, emitted by fn
-// (functions/<fn>), with the extra dimensions dims.
-func emfMetric(name, fn, stat, label string, dims map[string]*string) awscloudwatch.Metric {
-	d := map[string]*string{metrics.DimensionFunction: jsii.String(fn)}
-	for k, v := range dims {
+// emfSeries is one graph line of the functions' EMF metrics: metric Name
+// as Function (functions/<Function>) emits it, with the extra dimensions
+// Dims, shown as Stat under Label.
+type emfSeries struct {
+	Name, Function, Stat, Label string
+	Dims                        map[string]*string
+}
+
+// emfMetric is s as a CloudWatch metric of the dashboard's period.
+func emfMetric(s emfSeries) awscloudwatch.Metric {
+	d := map[string]*string{metrics.DimensionFunction: jsii.String(s.Function)}
+	for k, v := range s.Dims {
 		d[k] = v
 	}
 	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-		Namespace: jsii.String(metrics.Namespace), MetricName: jsii.String(name), DimensionsMap: &d,
-		Statistic: jsii.String(stat), Period: dashboardPeriod(), Label: jsii.String(label),
+		Namespace: jsii.String(metrics.Namespace), MetricName: jsii.String(s.Name), DimensionsMap: &d,
+		Statistic: jsii.String(s.Stat), Period: dashboardPeriod(), Label: jsii.String(s.Label),
 	})
 }
 
@@ -89,7 +96,7 @@ func executionWidgets(sm awsstepfunctions.StateMachine) []awscloudwatch.IWidget 
 			sm.MetricStarted(sum5), sm.MetricSucceeded(sum5), sm.MetricFailed(sum5),
 		}, nil),
 		graph("Files copied vs failed (by error name)", 12, []awscloudwatch.IMetric{
-			emfMetric(metrics.FilesCopied, statemachine.FunctionAggregate, "Sum", "copied", nil), failedByError,
+			emfMetric(emfSeries{Name: metrics.FilesCopied, Function: statemachine.FunctionAggregate, Stat: "Sum", Label: "copied"}), failedByError,
 		}, nil),
 	}
 }
@@ -103,7 +110,7 @@ func copyWidgets() []awscloudwatch.IWidget {
 		Statistic:     jsii.String("Sum"), Period: awscdk.Duration_Days(jsii.Number(1)), Label: jsii.String("bytes copied per day"),
 	})
 	copyMetric := func(name, stat, label string) awscloudwatch.IMetric {
-		return emfMetric(name, statemachine.FunctionCopyFile, stat, label, nil)
+		return emfMetric(emfSeries{Name: name, Function: statemachine.FunctionCopyFile, Stat: stat, Label: label})
 	}
 	return []awscloudwatch.IWidget{
 		awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{Title: jsii.String("Bytes copied per day"), Width: jsii.Number(8), Height: jsii.Number(6),
@@ -126,12 +133,12 @@ func copyWidgets() []awscloudwatch.IWidget {
 // errors and throttles, and the dead-letter queue's depth.
 func healthWidgets(props *DashboardProps) []awscloudwatch.IWidget {
 	dbLatency := func(op, stat string) awscloudwatch.IMetric {
-		return emfMetric(metrics.DatabaseCallMilliseconds, statemachine.FunctionRequestStatus, stat, op+" "+stat,
-			map[string]*string{metrics.DimensionOperation: jsii.String(op)})
+		return emfMetric(emfSeries{Name: metrics.DatabaseCallMilliseconds, Function: statemachine.FunctionRequestStatus, Stat: stat, Label: op + " " + stat,
+			Dims: map[string]*string{metrics.DimensionOperation: jsii.String(op)}})
 	}
 	dbUnavailable := func(op string) awscloudwatch.IMetric {
-		return emfMetric(metrics.DatabaseUnavailable, statemachine.FunctionRequestStatus, "Sum", "unavailable ("+op+")",
-			map[string]*string{metrics.DimensionOperation: jsii.String(op)})
+		return emfMetric(emfSeries{Name: metrics.DatabaseUnavailable, Function: statemachine.FunctionRequestStatus, Stat: "Sum", Label: "unavailable (" + op + ")",
+			Dims: map[string]*string{metrics.DimensionOperation: jsii.String(op)}})
 	}
 	var errorsAndThrottles []awscloudwatch.IMetric
 	for _, name := range functionNames {
