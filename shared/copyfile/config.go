@@ -30,7 +30,7 @@ const (
 	EnvSourceBuckets        = "SOURCE_BUCKETS"
 	EnvArchiveBuckets       = "ARCHIVE_BUCKETS"
 	EnvMultipartThresholdMB = "MULTIPART_THRESHOLD_MB"
-	EnvMultipartChunkSizeMB = "MULTIPART_CHUNKSIZE_MB"
+	EnvMultipartChunksizeMB = "MULTIPART_CHUNKSIZE_MB"
 	EnvMultipartMinPartMB   = "MULTIPART_MIN_PART_MB"
 	EnvMultipartConcurrency = "MULTIPART_CONCURRENCY"
 	EnvMultipartChecksum    = "MULTIPART_CHECKSUM"
@@ -46,13 +46,13 @@ const ObjectACLNone = "none"
 
 // The bounds of the multipart settings, in MiB (MB in the variable names)
 // or parts at once. The copy Lambda checks its environment against them and
-// the CDK app its context (multipartThresholdMb, multipartChunkSizeMb,
+// the CDK app its context (multipartThresholdMb, multipartChunksizeMb,
 // multipartMinPartMb, multipartConcurrency), so both accept the same values.
 const (
 	MinMultipartThresholdMB = 0
 	MaxMultipartThresholdMB = MaxCopyObjectSize / MiB // 5120: CopyObject's limit
-	MinMultipartChunkSizeMB = MinPartSize / MiB       // 5
-	MaxMultipartChunkSizeMB = MaxPartSize / MiB       // 5120
+	MinMultipartChunksizeMB = MinPartSize / MiB       // 5
+	MaxMultipartChunksizeMB = MaxPartSize / MiB       // 5120
 	MinMultipartMinPartMB   = MinPartSize / MiB       // 5
 	MaxMultipartMinPartMB   = MaxPartSize / MiB       // 5120
 	MinMultipartConcurrency = 1
@@ -70,11 +70,12 @@ const (
 
 // Defaults of the settings; see Config.
 const (
-	DefaultMultipartChunkSizeMB = 1024
+	DefaultMultipartChunksizeMB = 1024
 	DefaultMultipartMinPartMB   = 12
-	// DefaultMultipartThresholdMB is two floors: the smallest object the
-	// plan splits in two. There, on the model, a multipart copy overtakes
-	// one CopyObject (TestDefaultThresholdFromModel; BENCHMARKS.md).
+	// DefaultMultipartThresholdMB is two minimum parts: the smallest
+	// object the plan splits in two. There, on the model, a multipart copy
+	// overtakes one CopyObject (TestDefaultThresholdFromModel;
+	// BENCHMARKS.md).
 	DefaultMultipartThresholdMB = 2 * DefaultMultipartMinPartMB
 	DefaultMultipartConcurrency = 256
 	DefaultDeadlineMarginSecs   = 30
@@ -109,15 +110,15 @@ type Config struct {
 	// with a multipart upload, others with one CopyObject
 	// (MULTIPART_THRESHOLD_MB, at most 5120).
 	MultipartThreshold int64
-	// ChunkSize is the largest part in bytes (MULTIPART_CHUNKSIZE_MB, 5 to
-	// 5120). It is raised for a copy that would otherwise need more than
-	// 10,000 parts. partPlan chooses the part size between PartSizeFloor
-	// and it.
-	ChunkSize int64
-	// PartSizeFloor is the smallest part in bytes (MULTIPART_MIN_PART_MB, 5
-	// to 5120; lowered to ChunkSize when above it). It bounds the request
-	// rate of small objects' copies.
-	PartSizeFloor int64
+	// Chunksize is the largest part in bytes (MULTIPART_CHUNKSIZE_MB,
+	// cdk.json multipartChunksizeMb; 5 to 5120). It is raised for a copy
+	// that would otherwise need more than 10,000 parts. partPlan chooses
+	// each copy's part size between MinPart and Chunksize.
+	Chunksize int64
+	// MinPart is the smallest part in bytes (MULTIPART_MIN_PART_MB,
+	// cdk.json multipartMinPartMb; 5 to 5120; lowered to Chunksize when
+	// above it). It bounds the request rate of small objects' copies.
+	MinPart int64
 	// Concurrency is how many parts are copied at once at most
 	// (MULTIPART_CONCURRENCY, MinMultipartConcurrency to
 	// MaxMultipartConcurrency). Under S3 SlowDown the
@@ -158,8 +159,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		MultipartThreshold: DefaultMultipartThresholdMB * MiB,
-		ChunkSize:          DefaultMultipartChunkSizeMB * MiB,
-		PartSizeFloor:      DefaultMultipartMinPartMB * MiB,
+		Chunksize:          DefaultMultipartChunksizeMB * MiB,
+		MinPart:            DefaultMultipartMinPartMB * MiB,
 		Concurrency:        DefaultMultipartConcurrency,
 		DeadlineMargin:     DefaultDeadlineMarginSecs * time.Second,
 		MultipartChecksum:  ChecksumSource,
@@ -179,10 +180,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.MultipartThreshold, err = mib(getenv, EnvMultipartThresholdMB, DefaultMultipartThresholdMB, MinMultipartThresholdMB, MaxMultipartThresholdMB); err != nil {
 		return Config{}, err
 	}
-	if c.ChunkSize, err = mib(getenv, EnvMultipartChunkSizeMB, DefaultMultipartChunkSizeMB, MinMultipartChunkSizeMB, MaxMultipartChunkSizeMB); err != nil {
+	if c.Chunksize, err = mib(getenv, EnvMultipartChunksizeMB, DefaultMultipartChunksizeMB, MinMultipartChunksizeMB, MaxMultipartChunksizeMB); err != nil {
 		return Config{}, err
 	}
-	if c.PartSizeFloor, err = mib(getenv, EnvMultipartMinPartMB, DefaultMultipartMinPartMB, MinMultipartMinPartMB, MaxMultipartMinPartMB); err != nil {
+	if c.MinPart, err = mib(getenv, EnvMultipartMinPartMB, DefaultMultipartMinPartMB, MinMultipartMinPartMB, MaxMultipartMinPartMB); err != nil {
 		return Config{}, err
 	}
 	n, err := intVar(getenv, EnvMultipartConcurrency, DefaultMultipartConcurrency, MinMultipartConcurrency, MaxMultipartConcurrency)
@@ -238,8 +239,8 @@ func (c Config) Env() map[string]string {
 		EnvSourceBuckets:        strings.Join(c.SourceBuckets, ","),
 		EnvArchiveBuckets:       strings.Join(c.ArchiveBuckets, ","),
 		EnvMultipartThresholdMB: strconv.FormatInt(c.MultipartThreshold/MiB, 10),
-		EnvMultipartChunkSizeMB: strconv.FormatInt(c.ChunkSize/MiB, 10),
-		EnvMultipartMinPartMB:   strconv.FormatInt(c.PartSizeFloor/MiB, 10),
+		EnvMultipartChunksizeMB: strconv.FormatInt(c.Chunksize/MiB, 10),
+		EnvMultipartMinPartMB:   strconv.FormatInt(c.MinPart/MiB, 10),
 		EnvMultipartConcurrency: strconv.Itoa(c.Concurrency),
 		EnvMultipartChecksum:    c.MultipartChecksum,
 		EnvObjectACL:            acl,

@@ -21,7 +21,7 @@ import (
 func testConfig() Config {
 	c := DefaultConfig()
 	c.MultipartThreshold = 8 * MiB
-	c.ChunkSize = 5 * MiB
+	c.Chunksize = 5 * MiB
 	c.Concurrency = 3
 	return c
 }

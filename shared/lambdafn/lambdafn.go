@@ -1,12 +1,12 @@
-// Package lambdafn starts the workflow's Lambda functions, all the same way:
-// a JSON logger that puts the invocation's Lambda request id on every line,
-// the AWS configuration, the function's own constructor (which reads the
-// function's environment), and a clear failure before lambda.Start when the
-// configuration is wrong.
+// Package lambdafn starts every Lambda function the same way. It builds a
+// JSON logger that puts the request id on every line, and the AWS
+// configuration. It calls the function's own constructor, which reads the
+// environment. A wrong configuration fails before lambda.Start, with a
+// clear message.
 //
-// Each function's package owns its wiring in a constructor of the shape
-// [Constructor] (NewHandlerFromEnv); functions/<name>/main.go only calls
-// [Start] with it, and the local runner calls the same constructors.
+// Each function's package owns its wiring in a [Constructor]
+// (NewHandlerFromEnv). functions/<name>/main.go only calls [Start] with it;
+// the local runner calls the same constructors. docs/functions.md says why.
 package lambdafn
 
 import (
@@ -25,9 +25,9 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 )
 
-// Constructor builds a function's handler from its environment (getenv), the
-// AWS configuration and the logger. It returns an error, naming the setting,
-// when the configuration is wrong; it does not talk to the network.
+// Constructor builds a function's handler from its environment (getenv),
+// the AWS configuration and the logger. A wrong configuration is an error
+// naming the setting. It does not talk to the network.
 type Constructor[H lambda.Handler] func(ctx context.Context, awsCfg aws.Config, getenv func(string) string, logger *slog.Logger) (H, error)
 
 // RequestIDKey is the log attribute that carries the Lambda request id, as
@@ -35,14 +35,12 @@ type Constructor[H lambda.Handler] func(ctx context.Context, awsCfg aws.Config, 
 const RequestIDKey = "requestId"
 
 // NewLogger returns a JSON logger writing to w with Lambda's key names
-// (timestamp, message: lambdacontext.ReplaceAttr). Every record logged with
-// a context that carries a Lambda context (the *Context slog calls, as the
-// handlers use) gets the request id as requestId.
+// (timestamp, message: lambdacontext.ReplaceAttr). A record logged with a
+// Lambda context (the *Context slog calls) gets the request id as
+// requestId.
 //
-// lambdacontext.NewLogger does the same but writes only to os.Stdout and
-// picks TEXT or JSON from AWS_LAMBDA_LOG_FORMAT at package init; this one
-// takes its writer (tests, the local runner) and is always JSON, as the
-// functions are deployed with LoggingFormat JSON.
+// Unlike lambdacontext.NewLogger, it takes its writer (tests, the local
+// runner) and always writes JSON, the functions' deployed LoggingFormat.
 func NewLogger(w io.Writer, level slog.Leveler) *slog.Logger {
 	return slog.New(&requestIDHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{
 		Level:       level,
@@ -102,9 +100,9 @@ func Build[H lambda.Handler](ctx context.Context, newHandler Constructor[H], get
 }
 
 // Start builds the function name with newHandler from the process
-// environment and serves invocations (lambda.Start). When the configuration
-// is wrong it logs why and exits with status 1 before lambda.Start, so the
-// Lambda init fails with that message instead of every invocation failing.
+// environment and serves invocations (lambda.Start). When the
+// configuration is wrong, it logs why and exits with status 1 before
+// lambda.Start. The Lambda init then fails with that message.
 func Start[H lambda.Handler](name string, newHandler Constructor[H]) {
 	h, logger, err := Build(context.Background(), newHandler, os.Getenv, os.Stdout)
 	if err != nil {
@@ -129,11 +127,10 @@ func Any[H lambda.Handler](newHandler Constructor[H]) Constructor[lambda.Handler
 }
 
 // Invoker serves a handler's invocations through aws-lambda-go handlers
-// built once, as lambda.Start builds its own, not by reflection at every
-// invocation. One handler serves one invocation at a time: aws-lambda-go
-// hands an answer's buffer to the handler's next invocation. So invocations
-// served at once (the local Invoke API) get a handler each, built at the
-// first such overlap and kept. The zero value is ready to use.
+// built once, as lambda.Start does. One built handler serves one
+// invocation at a time, since aws-lambda-go reuses its answer buffer.
+// Invocations served at once (the local Invoke API) get a handler each,
+// built at the first overlap and kept. The zero value is ready to use.
 type Invoker struct {
 	mu    sync.Mutex
 	idle  []lambda.Handler // built handlers serving no invocation now
