@@ -65,6 +65,9 @@ type command struct {
 	// flags are parsed. run returns the exit status, or an error
 	// (a *ConfigError gives ExitUsage).
 	setup func(fs *flag.FlagSet) (run func(ctx context.Context, c *CLI, common *commonFlags) (int, error))
+	// main, when set, runs a command that parses its own command line
+	// (rerun's is recovery's) instead of setup.
+	main func(c *CLI, ctx context.Context, args []string) int
 }
 
 var commands = map[string]command{}
@@ -125,6 +128,9 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	if !ok {
 		return c.fail(&ConfigError{fmt.Errorf("unknown command %q (want %s)", args[0], strings.Join(commandNames(), ", "))})
 	}
+	if cmd.main != nil {
+		return cmd.main(c, ctx, args[1:])
+	}
 	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	common := &commonFlags{command: cmd.name}
@@ -153,6 +159,9 @@ func (c *CLI) usage() {
 	fmt.Fprint(c.Stderr, "\nflags of every command:\n")
 	c.printFlags(nil)
 	for _, name := range commandNames() {
+		if commands[name].setup == nil {
+			continue // its own command line: COMMAND --help
+		}
 		fmt.Fprintf(c.Stderr, "\n%s flags:\n", name)
 		c.printFlags(commands[name].setup)
 	}
@@ -194,6 +203,11 @@ func init() {
 				return c.runOnce(ctx, common, *engine, *event)
 			}
 		},
+	})
+	registerCommand(command{
+		name:  "rerun",
+		usage: rerunUsage,
+		main:  (*CLI).rerunMain,
 	})
 	registerCommand(command{
 		name:  "demo",
