@@ -15,7 +15,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/execution"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
 )
 
@@ -108,7 +111,7 @@ func (f *commonFlags) declare(fs *flag.FlagSet) {
 // engineFlag declares --engine for the commands that run the workflow; its
 // value is checked once, by CheckEngine, when the flags are parsed.
 func engineFlag(fs *flag.FlagSet) *string {
-	return fs.String("engine", EngineNode, "Step Functions engine: node (aws-local-stepfunctions) or moto (LocalStack's interpreter in moto, Python)")
+	return fs.String("engine", stepengine.EngineNode, "Step Functions engine: node (aws-local-stepfunctions) or moto (LocalStack's interpreter in moto, Python)")
 }
 
 // Main runs the command line and returns the exit status: 0 when the
@@ -126,7 +129,7 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
-		return c.fail(&ConfigError{fmt.Errorf("unknown command %q (want %s)", args[0], strings.Join(commandNames(), ", "))})
+		return c.fail(&localservices.ConfigError{Err: fmt.Errorf("unknown command %q (want %s)", args[0], strings.Join(commandNames(), ", "))})
 	}
 	if cmd.main != nil {
 		return cmd.main(c, ctx, args[1:])
@@ -138,10 +141,10 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	run := cmd.setup(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		c.usageOf(cmd)
-		return c.fail(&ConfigError{err})
+		return c.fail(&localservices.ConfigError{Err: err})
 	}
 	if fs.NArg() > 0 {
-		return c.fail(&ConfigError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))})
+		return c.fail(&localservices.ConfigError{Err: fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))})
 	}
 	code, err := run(ctx, c, common)
 	if err != nil {
@@ -198,7 +201,7 @@ func init() {
 			engine := engineFlag(fs)
 			return func(ctx context.Context, c *CLI, common *commonFlags) (int, error) {
 				if *event == "" {
-					return 0, &ConfigError{errors.New("run needs --event FILE")}
+					return 0, &localservices.ConfigError{Err: errors.New("run needs --event FILE")}
 				}
 				return c.runOnce(ctx, common, *engine, *event)
 			}
@@ -233,7 +236,7 @@ environment:
 
 // fail prints an error and returns its exit status.
 func (c *CLI) fail(err error) int {
-	var ce *ConfigError
+	var ce *localservices.ConfigError
 	if errors.As(err, &ce) {
 		fmt.Fprintf(c.Stderr, "local: %v\n", err)
 		return ExitUsage
@@ -249,7 +252,7 @@ func (c *CLI) fail(err error) int {
 // runOnce runs one execution: of the event in eventFile (run), or of the
 // demo's event once the demo is seeded (eventFile "").
 func (c *CLI) runOnce(ctx context.Context, f *commonFlags, engine, eventFile string) (int, error) {
-	if err := CheckEngine(engine); err != nil {
+	if err := execution.CheckEngine(engine); err != nil {
 		return 0, err
 	}
 	res, err := c.execute(ctx, f, engine, eventFile)
@@ -262,7 +265,7 @@ func (c *CLI) runOnce(ctx context.Context, f *commonFlags, engine, eventFile str
 	return ExitFailed, nil
 }
 
-func (c *CLI) execute(ctx context.Context, f *commonFlags, engine, eventFile string) (*Result, error) {
+func (c *CLI) execute(ctx context.Context, f *commonFlags, engine, eventFile string) (*execution.Result, error) {
 	cmd := f.command
 	root, err := c.repoRoot(f.repo)
 	if err != nil {
@@ -291,10 +294,10 @@ func (c *CLI) execute(ctx context.Context, f *commonFlags, engine, eventFile str
 	if cmd == "demo" {
 		getenv = demoEnv(c.Getenv, c.Stderr)
 	}
-	if _, err := LoadSettings(root, getenv); err != nil {
+	if _, err := localservices.LoadSettings(root, getenv); err != nil {
 		return nil, err // before any server starts or builds
 	}
-	if getenv(EnvS3Endpoint) == "" {
+	if getenv(localservices.EnvS3Endpoint) == "" {
 		// Build versitygw now (first time only) so the user sees why it
 		// takes minutes.
 		if _, err := s3server.Binary(ctx, c.Stderr); err != nil {
@@ -310,7 +313,7 @@ func (c *CLI) execute(ctx context.Context, f *commonFlags, engine, eventFile str
 		return nil, err
 	}
 	fmt.Fprintln(c.Stderr, "local: starting services...")
-	runner, err := NewRunner(ctx, Config{
+	runner, err := execution.NewRunner(ctx, execution.Config{
 		Engine:    engine,
 		RepoRoot:  root,
 		Getenv:    getenv,
@@ -366,11 +369,11 @@ func (c *CLI) openLog(root string, f *commonFlags) (path string, w io.Writer, cl
 		path = filepath.Join(root, ".local", "logs", f.command+".log")
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", nil, nil, &ConfigError{fmt.Errorf("log file: %w", err)}
+		return "", nil, nil, &localservices.ConfigError{Err: fmt.Errorf("log file: %w", err)}
 	}
 	file, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
-		return "", nil, nil, &ConfigError{fmt.Errorf("log file: %w", err)}
+		return "", nil, nil, &localservices.ConfigError{Err: fmt.Errorf("log file: %w", err)}
 	}
 	w = file
 	if f.verbose {
@@ -383,10 +386,10 @@ func (c *CLI) repoRoot(flagValue string) (string, error) {
 	if flagValue != "" {
 		root, err := filepath.Abs(flagValue)
 		if err != nil {
-			return "", &ConfigError{err}
+			return "", &localservices.ConfigError{Err: err}
 		}
-		if !isFile(filepath.Join(root, "cdk.json")) {
-			return "", &ConfigError{fmt.Errorf("--repo %s: no cdk.json there", flagValue)}
+		if fi, err := os.Stat(filepath.Join(root, "cdk.json")); err != nil || fi.IsDir() {
+			return "", &localservices.ConfigError{Err: fmt.Errorf("--repo %s: no cdk.json there", flagValue)}
 		}
 		return root, nil
 	}
@@ -394,16 +397,16 @@ func (c *CLI) repoRoot(flagValue string) (string, error) {
 	if dir == "" {
 		dir = "."
 	}
-	root, err := FindRepoRoot(dir)
+	root, err := localservices.FindRepoRoot(dir)
 	if err != nil {
-		return "", &ConfigError{fmt.Errorf("%w: run from inside the repository or pass --repo", err)}
+		return "", &localservices.ConfigError{Err: fmt.Errorf("%w: run from inside the repository or pass --repo", err)}
 	}
 	return root, nil
 }
 
 // ensureNodeModules runs `npm ci` when the engine's packages are missing.
 func (c *CLI) ensureNodeModules(ctx context.Context, root string) error {
-	if CheckNodeModules(root) == nil {
+	if localservices.CheckNodeModules(root) == nil {
 		return nil
 	}
 	fmt.Fprintf(c.Stderr, "local: node_modules is missing: running `npm ci` in %s (once)...\n", root)
@@ -412,9 +415,9 @@ func (c *CLI) ensureNodeModules(ctx context.Context, root string) error {
 	cmd.Stdout = c.Stderr
 	cmd.Stderr = c.Stderr
 	if err := cmd.Run(); err != nil {
-		return &ConfigError{fmt.Errorf("npm ci failed (%v): install Node >= 20 and npm, then run `npm ci` in %s", err, root)}
+		return &localservices.ConfigError{Err: fmt.Errorf("npm ci failed (%v): install Node >= 20 and npm, then run `npm ci` in %s", err, root)}
 	}
-	return CheckNodeModules(root)
+	return localservices.CheckNodeModules(root)
 }
 
 func (c *CLI) readEvent(name string) ([]byte, error) {
@@ -426,15 +429,15 @@ func (c *CLI) readEvent(name string) ([]byte, error) {
 		b, err = os.ReadFile(name)
 	}
 	if err != nil {
-		return nil, &ConfigError{fmt.Errorf("read the event: %w", err)}
+		return nil, &localservices.ConfigError{Err: fmt.Errorf("read the event: %w", err)}
 	}
 	if !json.Valid(b) {
-		return nil, &ConfigError{fmt.Errorf("the event in %s is not valid JSON", name)}
+		return nil, &localservices.ConfigError{Err: fmt.Errorf("the event in %s is not valid JSON", name)}
 	}
 	return b, nil
 }
 
-func (c *CLI) describeServices(r *Runner, logPath string) {
+func (c *CLI) describeServices(r *execution.Runner, logPath string) {
 	s := r.Services
 	if s.EmbeddedS3 {
 		fmt.Fprintf(c.Stderr, "local: S3: embedded versitygw at %s\n", s.S3Endpoint)
@@ -442,16 +445,16 @@ func (c *CLI) describeServices(r *Runner, logPath string) {
 			fmt.Fprintf(c.Stderr, "local: %s\n", n)
 		}
 	} else {
-		fmt.Fprintf(c.Stderr, "local: S3: %s (from %s)\n", s.S3Endpoint, EnvS3Endpoint)
+		fmt.Fprintf(c.Stderr, "local: S3: %s (from %s)\n", s.S3Endpoint, localservices.EnvS3Endpoint)
 	}
 	if s.EmbeddedDB {
 		fmt.Fprintln(c.Stderr, "local: Postgres: embedded PGlite")
 	} else {
-		fmt.Fprintf(c.Stderr, "local: Postgres: from %s\n", EnvDatabaseURL)
+		fmt.Fprintf(c.Stderr, "local: Postgres: from %s\n", localservices.EnvDatabaseURL)
 	}
 	engine := "aws-local-stepfunctions (Node)"
-	if r.cfg.Engine == EngineMoto {
-		engine = "moto " + MotoVersion + " (LocalStack's ASL interpreter, Python)"
+	if r.Config().Engine == stepengine.EngineMoto {
+		engine = "moto " + stepengine.MotoVersion + " (LocalStack's ASL interpreter, Python)"
 	}
 	fmt.Fprintf(c.Stderr, "local: workflow on %s: Map concurrency %d, %d copy attempts, Lambda logs in %s\n",
 		engine, r.Settings.MapMaxConcurrency, r.Settings.CopyRetries, logPath)
@@ -462,7 +465,7 @@ func (c *CLI) describeServices(r *Runner, logPath string) {
 func cdkBuckets(root string) ([]string, error) {
 	raw, err := os.ReadFile(filepath.Join(root, "cdk.json"))
 	if err != nil {
-		return nil, &ConfigError{fmt.Errorf("read cdk.json: %w", err)}
+		return nil, &localservices.ConfigError{Err: fmt.Errorf("read cdk.json: %w", err)}
 	}
 	var doc struct {
 		Context struct {
@@ -471,13 +474,13 @@ func cdkBuckets(root string) ([]string, error) {
 		} `json:"context"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, &ConfigError{fmt.Errorf("cdk.json: %w", err)}
+		return nil, &localservices.ConfigError{Err: fmt.Errorf("cdk.json: %w", err)}
 	}
 	return append(doc.Context.Restore, doc.Context.Archive...), nil
 }
 
 // printResult prints the final result after the history.
-func printResult(w io.Writer, r *Result) {
+func printResult(w io.Writer, r *execution.Result) {
 	fmt.Fprintln(w)
 	if r.Succeeded() {
 		fmt.Fprintf(w, "SUCCEEDED in %s\n", r.Duration.Round(time.Millisecond))

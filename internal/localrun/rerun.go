@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/execution"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/recovery"
 )
 
@@ -26,10 +28,10 @@ func (c *CLI) rerunBackend(ctx context.Context) (*recovery.Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckNodeModules(root); err != nil {
+	if err := localservices.CheckNodeModules(root); err != nil {
 		return nil, fmt.Errorf("%w: run `npm ci` in %s", err, root)
 	}
-	runner, err := NewRunner(ctx, Config{RepoRoot: root, Getenv: c.Getenv})
+	runner, err := execution.NewRunner(ctx, execution.Config{RepoRoot: root, Getenv: c.Getenv})
 	if err != nil {
 		return nil, err
 	}

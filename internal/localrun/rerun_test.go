@@ -13,6 +13,7 @@ import (
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
@@ -22,11 +23,11 @@ import (
 // re-runs a failed file through the real definition on the local engine
 // (versitygw, Postgres), waits, and the row ends complete.
 func TestRerunOnLocalEngine(t *testing.T) {
-	root, err := localrun.FindRepoRoot(".")
+	root, err := localservices.FindRepoRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := localrun.CheckNodeModules(root); err != nil {
+	if err := localservices.CheckNodeModules(root); err != nil {
 		t.Fatal(err)
 	}
 	srv := s3server.StartForTest(t, "restore-bucket", "archive-bucket")

@@ -1,4 +1,4 @@
-package localrun
+package loadsim
 
 // Price is one billed item's price, US East (N. Virginia), as AWS's
 // pricing page named in Source gives it.

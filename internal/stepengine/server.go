@@ -1,4 +1,4 @@
-package localrun
+package stepengine
 
 import (
 	"bufio"
@@ -16,33 +16,35 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/motoserver"
 )
 
-// loadJob is the first line the Node engine reads in serve mode.
-type loadJob struct {
+// ServeJob is the first line the Node engine reads in serve mode.
+type ServeJob struct {
 	Definition json.RawMessage `json:"definition"`
 	TimeScale  float64         `json:"timeScale,omitempty"`
 }
 
-// loadEnded is the line the Node engine prints when an execution ends.
-type loadEnded struct {
-	ID          int           `json:"id"`
-	Result      *EngineResult `json:"result"`
-	Transitions int           `json:"transitions"`
-	LogBytes    int64         `json:"logBytes"`
+// Ended is the line the Node engine prints when an execution ends.
+type Ended struct {
+	ID          int     `json:"id"`
+	Result      *Result `json:"result"`
+	Transitions int     `json:"transitions"`
+	LogBytes    int64   `json:"logBytes"`
 }
 
-// nodeServer is one engine process running many executions of one
+// Server is one engine process running many executions of one
 // definition (engine.cjs or engine_moto.py with ENGINE_SERVE=1): Start sends
-// an execution, ended delivers how each ended.
-type nodeServer struct {
+// an execution, Ended delivers how each ended, Wait how the process ended.
+type Server struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	mu     sync.Mutex
-	ended  chan loadEnded
+	ended  chan Ended
 	done   chan error
 	stderr *childproc.Output
 }
 
-func startNodeServer(ctx context.Context, engine, repoRoot, lambdaEndpoint string, job loadJob, stderr io.Writer) (*nodeServer, error) {
+// StartServer starts an engine process (engine: EngineNode or EngineMoto)
+// serving job's definition; cancelling ctx stops its process group.
+func StartServer(ctx context.Context, engine, repoRoot, lambdaEndpoint string, job ServeJob, stderr io.Writer) (*Server, error) {
 	var cmd *exec.Cmd
 	if engine == EngineMoto {
 		cmd = exec.CommandContext(ctx, motoserver.Python(""), "-c", motoScript)
@@ -69,7 +71,7 @@ func startNodeServer(ctx context.Context, engine, repoRoot, lambdaEndpoint strin
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("load engine: start %s: %w", cmd.Path, err)
 	}
-	s := &nodeServer{cmd: cmd, stdin: stdin, ended: make(chan loadEnded, 1024), done: make(chan error, 1), stderr: out}
+	s := &Server{cmd: cmd, stdin: stdin, ended: make(chan Ended, 1024), done: make(chan error, 1), stderr: out}
 	go s.read(stdout)
 	first, _ := json.Marshal(job)
 	if _, err := stdin.Write(append(first, '\n')); err != nil {
@@ -78,12 +80,12 @@ func startNodeServer(ctx context.Context, engine, repoRoot, lambdaEndpoint strin
 	return s, nil
 }
 
-func (s *nodeServer) read(stdout io.Reader) {
+func (s *Server) read(stdout io.Reader) {
 	scanner := bufio.NewScanner(stdout)
 	scanner.Buffer(make([]byte, 0, 1<<20), 64<<20)
 	var readErr error
 	for scanner.Scan() {
-		var line loadEnded
+		var line Ended
 		if err := json.Unmarshal(scanner.Bytes(), &line); err != nil || line.Result == nil {
 			readErr = fmt.Errorf("load engine: unreadable line %q", truncate(scanner.Text(), 200))
 			continue
@@ -114,7 +116,7 @@ func (s *nodeServer) read(stdout io.Reader) {
 }
 
 // Start starts execution id with input.
-func (s *nodeServer) Start(id int, input json.RawMessage) error {
+func (s *Server) Start(id int, input json.RawMessage) error {
 	line, err := json.Marshal(struct {
 		ID    int             `json:"id"`
 		Input json.RawMessage `json:"input"`
@@ -130,4 +132,12 @@ func (s *nodeServer) Start(id int, input json.RawMessage) error {
 
 // CloseInput says no execution follows: the process ends once the running
 // ones have.
-func (s *nodeServer) CloseInput() error { return s.stdin.Close() }
+func (s *Server) CloseInput() error { return s.stdin.Close() }
+
+// Ended delivers how each execution ended; it is closed when the process
+// has ended.
+func (s *Server) Ended() <-chan Ended { return s.ended }
+
+// Wait returns once the process has ended (after Ended is closed): nil, or
+// why the engine failed.
+func (s *Server) Wait() error { return <-s.done }

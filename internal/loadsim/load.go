@@ -1,4 +1,4 @@
-package localrun
+package loadsim
 
 import (
 	"bytes"
@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,8 +21,11 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/execution"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/faultproxy"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/lambdafn"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
@@ -76,7 +78,7 @@ type LoadConfig struct {
 // Load is a prepared load run: services up, definition rendered, the
 // database role created.
 type Load struct {
-	Services   *Services
+	Services   *localservices.Services
 	Settings   statemachine.Settings
 	Definition []byte
 	// Role is the Postgres role the Lambdas connect as ("" when the
@@ -98,30 +100,30 @@ func NewLoad(ctx context.Context, cfg LoadConfig) (_ *Load, err error) {
 	if cfg.Getenv == nil {
 		cfg.Getenv = os.Getenv
 	}
-	if err := CheckEngine(cfg.Engine); err != nil {
+	if err := execution.CheckEngine(cfg.Engine); err != nil {
 		return nil, err
 	}
-	if cfg.Engine == EngineMoto {
-		if err := CheckMoto(ctx, ""); err != nil {
-			return nil, &ConfigError{err}
+	if cfg.Engine == stepengine.EngineMoto {
+		if err := stepengine.CheckMoto(ctx, ""); err != nil {
+			return nil, &localservices.ConfigError{Err: err}
 		}
 	}
-	if err := CheckNodeModules(cfg.RepoRoot); err != nil {
-		return nil, &ConfigError{err}
+	if err := localservices.CheckNodeModules(cfg.RepoRoot); err != nil {
+		return nil, &localservices.ConfigError{Err: err}
 	}
 	if cfg.Rate < 0 || cfg.AccountConcurrency < 0 || cfg.DBMaxConnections < 0 || cfg.ColdStart < 0 || cfg.CopyDelay < 0 {
-		return nil, &ConfigError{errors.New("--rate, --account-concurrency, --db-max-connections, --cold-start and --copy-delay cannot be negative")}
+		return nil, &localservices.ConfigError{Err: errors.New("--rate, --account-concurrency, --db-max-connections, --cold-start and --copy-delay cannot be negative")}
 	}
 	for name, n := range cfg.Reserved {
 		if !isFunction(name) {
-			return nil, &ConfigError{fmt.Errorf("--reserved %s=%d: no function %s (want one of %s)", name, n, name, strings.Join(statemachine.FunctionNames(), ", "))}
+			return nil, &localservices.ConfigError{Err: fmt.Errorf("--reserved %s=%d: no function %s (want one of %s)", name, n, name, strings.Join(statemachine.FunctionNames(), ", "))}
 		}
 		if n < 1 {
-			return nil, &ConfigError{fmt.Errorf("--reserved %s=%d: want at least 1", name, n)}
+			return nil, &localservices.ConfigError{Err: fmt.Errorf("--reserved %s=%d: want at least 1", name, n)}
 		}
 	}
-	if cfg.DBMaxConnections > 0 && strings.TrimSpace(cfg.Getenv(EnvDatabaseURL)) == "" {
-		return nil, &ConfigError{fmt.Errorf("--db-max-connections needs a Postgres server in %s (the embedded PGlite has one session and no roles)", EnvDatabaseURL)}
+	if cfg.DBMaxConnections > 0 && strings.TrimSpace(cfg.Getenv(localservices.EnvDatabaseURL)) == "" {
+		return nil, &localservices.ConfigError{Err: fmt.Errorf("--db-max-connections needs a Postgres server in %s (the embedded PGlite has one session and no roles)", localservices.EnvDatabaseURL)}
 	}
 	if cfg.S3Dir == "" {
 		cfg.S3Dir = filepath.Join(cfg.RepoRoot, ".local", "s3")
@@ -132,15 +134,15 @@ func NewLoad(ctx context.Context, cfg LoadConfig) (_ *Load, err error) {
 	if cfg.TimeScale < 1 {
 		cfg.TimeScale = 1
 	}
-	settings, err := LoadSettings(cfg.RepoRoot, cfg.Getenv)
+	settings, err := localservices.LoadSettings(cfg.RepoRoot, cfg.Getenv)
 	if err != nil {
 		return nil, err
 	}
 	definition, err := statemachine.Render(settings)
 	if err != nil {
-		return nil, &ConfigError{err}
+		return nil, &localservices.ConfigError{Err: err}
 	}
-	if cfg.TimeScale > 1 && cfg.Engine != EngineMoto {
+	if cfg.TimeScale > 1 && cfg.Engine != stepengine.EngineMoto {
 		// The Node engine's timers all run faster, its task timeouts
 		// too; moto's driver scales only the Retry pauses.
 		if definition, err = scaleTaskTimeouts(definition, cfg.TimeScale); err != nil {
@@ -153,7 +155,7 @@ func NewLoad(ctx context.Context, cfg LoadConfig) (_ *Load, err error) {
 			l.Close()
 		}
 	}()
-	l.Services, err = StartServices(ctx, ServicesConfig{
+	l.Services, err = localservices.StartServices(ctx, localservices.ServicesConfig{
 		RepoRoot: cfg.RepoRoot, Getenv: cfg.Getenv, S3Dir: cfg.S3Dir, DBDir: cfg.DBDir,
 		Buckets: cfg.Buckets, Log: cfg.ServerLog,
 	})
@@ -176,7 +178,7 @@ func NewLoad(ctx context.Context, cfg LoadConfig) (_ *Load, err error) {
 		return nil, err
 	}
 	l.closers = append(l.closers, l.s3proxy.Close)
-	l.lambdaEnv[EnvS3Endpoint] = l.s3proxy.URL
+	l.lambdaEnv[localservices.EnvS3Endpoint] = l.s3proxy.URL
 
 	if !l.Services.EmbeddedDB {
 		if err := l.createRole(ctx); err != nil {
@@ -220,9 +222,9 @@ func isPutClassRequest(r *http.Request) bool {
 // what request-status needs on request_status. Postgres refuses the
 // connection beyond the limit itself (53300 too_many_connections).
 func (l *Load) createRole(ctx context.Context) error {
-	base, err := url.Parse(l.Services.Getenv(EnvDatabaseURL))
+	base, err := url.Parse(l.Services.Getenv(localservices.EnvDatabaseURL))
 	if err != nil || (base.Scheme != "postgres" && base.Scheme != "postgresql") {
-		return &ConfigError{fmt.Errorf("%s: the load runner needs a postgres:// URL to connect the Lambdas as their own role", EnvDatabaseURL)}
+		return &localservices.ConfigError{Err: fmt.Errorf("%s: the load runner needs a postgres:// URL to connect the Lambdas as their own role", localservices.EnvDatabaseURL)}
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -244,7 +246,7 @@ func (l *Load) createRole(ctx context.Context) error {
 		fmt.Sprintf("GRANT SELECT, UPDATE ON %s.request_status TO %s", sch, role),
 	} {
 		if _, err := l.Services.DB.Exec(ctx, stmt); err != nil {
-			return &ConfigError{fmt.Errorf("create the Lambdas' database role (the %s user needs CREATEROLE): %w", EnvDatabaseURL, err)}
+			return &localservices.ConfigError{Err: fmt.Errorf("create the Lambdas' database role (the %s user needs CREATEROLE): %w", localservices.EnvDatabaseURL, err)}
 		}
 	}
 	l.closers = append(l.closers, func() {
@@ -256,7 +258,7 @@ func (l *Load) createRole(ctx context.Context) error {
 	})
 	u := *base
 	u.User = url.UserPassword(l.Role, password)
-	l.lambdaEnv[EnvDatabaseURL] = u.String()
+	l.lambdaEnv[localservices.EnvDatabaseURL] = u.String()
 	return nil
 }
 
@@ -347,19 +349,19 @@ type LoadReport struct {
 // that failed are counted in the report.
 func (l *Load) Run(ctx context.Context, events [][]byte) (*LoadReport, error) {
 	if len(events) == 0 {
-		return nil, &ConfigError{errors.New("no events to run")}
+		return nil, &localservices.ConfigError{Err: errors.New("no events to run")}
 	}
 	l.lambdaLog = &countingWriter{w: l.cfg.LambdaLog}
 	fns, err := l.functions(ctx)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := invokeapi.StartAccount(invokeapi.Account{Concurrency: l.cfg.AccountConcurrency}, fns, lambdaErrorReport)
+	srv, err := invokeapi.StartAccount(invokeapi.Account{Concurrency: l.cfg.AccountConcurrency}, fns, execution.LambdaErrorReport)
 	if err != nil {
-		return nil, &ConfigError{err}
+		return nil, &localservices.ConfigError{Err: err}
 	}
 	defer srv.Close()
-	engine, err := startNodeServer(ctx, l.cfg.Engine, l.cfg.RepoRoot, srv.URL, loadJob{
+	engine, err := stepengine.StartServer(ctx, l.cfg.Engine, l.cfg.RepoRoot, srv.URL, stepengine.ServeJob{
 		Definition: l.Definition, TimeScale: l.cfg.TimeScale,
 	}, l.cfg.ServerLog)
 	if err != nil {
@@ -437,7 +439,7 @@ func (l *Load) Run(ctx context.Context, events [][]byte) (*LoadReport, error) {
 loop:
 	for {
 		select {
-		case line, ok := <-engine.ended:
+		case line, ok := <-engine.Ended():
 			if !ok {
 				break loop
 			}
@@ -457,7 +459,7 @@ loop:
 			return nil, ctx.Err()
 		}
 	}
-	if err := <-engine.done; err != nil {
+	if err := engine.Wait(); err != nil {
 		return nil, err
 	}
 	if err := <-feedErr; err != nil {
@@ -514,20 +516,20 @@ func (l *Load) functions(ctx context.Context) ([]invokeapi.Function, error) {
 		return l.Services.Getenv(name)
 	}
 	logger := lambdafn.NewLogger(l.lambdaLog, lambdafn.LevelFromEnv(getenv))
-	awsCfg, err := AWSConfig(ctx, getenv)
+	awsCfg, err := localservices.AWSConfig(ctx, getenv)
 	if err != nil {
 		return nil, err
 	}
 	var fns []invokeapi.Function
 	for _, f := range statemachine.Functions {
-		build, ok := constructors[f.Name]
+		build, ok := localservices.Constructors[f.Name]
 		if !ok {
 			return nil, fmt.Errorf("local runner: no constructor for function %s", f.Name)
 		}
 		// Fail before the run when the function's configuration is wrong.
 		h, err := build(ctx, awsCfg, getenv, logger.With("function", f.Name))
 		if err != nil {
-			return nil, &ConfigError{fmt.Errorf("%s: %w", f.Name, err)}
+			return nil, &localservices.ConfigError{Err: fmt.Errorf("%s: %w", f.Name, err)}
 		}
 		if c, ok := h.(interface{ Close() }); ok {
 			c.Close()
@@ -692,14 +694,4 @@ func ReadEvents(r io.Reader, name string) ([][]byte, error) {
 		out[i] = l.Event
 	}
 	return out, nil
-}
-
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

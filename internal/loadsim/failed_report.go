@@ -1,4 +1,4 @@
-package localrun
+package loadsim
 
 import (
 	"encoding/json"
@@ -6,6 +6,8 @@ import (
 	"io"
 	"sort"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/execution"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
 )
 
@@ -80,7 +82,7 @@ func sortFailed(failed []FailedExecution) {
 // PGliteMaxConnections client connections (pglite.go).
 func (l *Load) sessionsMeasure() string {
 	if l.Role == "" {
-		return fmt.Sprintf("not measured: PGlite runs one session, shared by up to %d connections", PGliteMaxConnections)
+		return fmt.Sprintf("not measured: PGlite runs one session, shared by up to %d connections", localservices.PGliteMaxConnections)
 	}
 	return fmt.Sprintf("sessions of role %s in pg_stat_activity, sampled every 20 ms", l.Role)
 }
@@ -93,17 +95,17 @@ func (l *Load) sessionsNow(w *connectionWatch) string {
 	return fmt.Sprintf("%d database sessions", w.now())
 }
 
-// printFailed lists every failed execution by its event's line: one line
+// PrintFailed lists every failed execution by its event's line: one line
 // per failed file with its reason, or the error and cause when the cause is
 // not a failure report.
-func printFailed(w io.Writer, failed []FailedExecution) {
+func PrintFailed(w io.Writer, failed []FailedExecution) {
 	for _, f := range failed {
 		if len(f.Files) == 0 {
-			fmt.Fprintf(w, "  line %d\t%s: %s\n", f.Line, f.Error, truncate(oneLine(f.Cause, 400), 400))
+			fmt.Fprintf(w, "  line %d\t%s: %s\n", f.Line, f.Error, execution.OneLine(f.Cause, 400))
 			continue
 		}
 		for _, file := range f.Files {
-			fmt.Fprintf(w, "  line %d\t%s s3://%s/%s: %s\n", f.Line, f.Error, file.Bucket, file.Key, oneLine(file.Reason, 400))
+			fmt.Fprintf(w, "  line %d\t%s s3://%s/%s: %s\n", f.Line, f.Error, file.Bucket, file.Key, execution.OneLine(file.Reason, 400))
 		}
 	}
 	if len(failed) > 0 {

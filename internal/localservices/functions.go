@@ -1,4 +1,4 @@
-package localrun
+package localservices
 
 import (
 	"context"
@@ -18,9 +18,9 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
-// constructors are the functions' own constructors, the ones their main.go
+// Constructors are the functions' own constructors, the ones their main.go
 // files pass to lambdafn.Start, by statemachine.Functions name.
-var constructors = map[string]lambdafn.Constructor[lambda.Handler]{
+var Constructors = map[string]lambdafn.Constructor[lambda.Handler]{
 	statemachine.FunctionParseEvent:    lambdafn.Any(parseevent.NewHandlerFromEnv),
 	statemachine.FunctionRequestStatus: lambdafn.Any(requeststatus.NewHandlerFromEnv),
 	statemachine.FunctionCopyFile:      lambdafn.Any(copyfile.NewHandlerFromEnv),
@@ -55,7 +55,7 @@ func Functions(ctx context.Context, getenv func(string) string, log io.Writer, c
 		}
 	}
 	for _, f := range statemachine.Functions {
-		build, ok := constructors[f.Name]
+		build, ok := Constructors[f.Name]
 		if !ok {
 			close()
 			return nil, nil, fmt.Errorf("local runner: no constructor for function %s", f.Name)

@@ -1,4 +1,4 @@
-package localrun
+package execution
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
@@ -54,7 +56,7 @@ type Result struct {
 	Events []json.RawMessage `json:"events"`
 
 	// History is the parsed event log.
-	History []Event `json:"-"`
+	History []stepengine.Event `json:"-"`
 	// MaxCopiesInFlight is the most copy-file invocations the Invoke API
 	// served at once; MaxCopiesInHistory the most copy states the history
 	// shows running at once.
@@ -93,7 +95,7 @@ const copyStateName = "Copy file"
 // failed execution is a Result with Status FAILED.
 func Execute(ctx context.Context, x Execution, event []byte) (*Result, error) {
 	if !json.Valid(event) {
-		return nil, &ConfigError{fmt.Errorf("the event is not valid JSON")}
+		return nil, &localservices.ConfigError{Err: fmt.Errorf("the event is not valid JSON")}
 	}
 	srv, err := invokeapi.Start(x.Functions, x.ErrorReport)
 	if err != nil {
@@ -108,12 +110,12 @@ func Execute(ctx context.Context, x Execution, event []byte) (*Result, error) {
 	if err := CheckEngine(x.Engine); err != nil {
 		return nil, err
 	}
-	var engine StepEngine = &Engine{RepoRoot: x.RepoRoot, LambdaEndpoint: srv.URL, Stderr: x.EngineLog}
-	if x.Engine == EngineMoto {
-		engine = &MotoEngine{Python: x.Python, LambdaEndpoint: srv.URL, Stderr: x.EngineLog}
+	var engine stepengine.Engine = &stepengine.Node{RepoRoot: x.RepoRoot, LambdaEndpoint: srv.URL, Stderr: x.EngineLog}
+	if x.Engine == stepengine.EngineMoto {
+		engine = &stepengine.Moto{Python: x.Python, LambdaEndpoint: srv.URL, Stderr: x.EngineLog}
 	}
 	start := time.Now()
-	res, err := engine.Run(ctx, EngineJob{
+	res, err := engine.Run(ctx, stepengine.Job{
 		Definition:             x.Definition,
 		Input:                  event,
 		RetryIntervalOverrides: x.RetryIntervalOverrides,

@@ -1,4 +1,4 @@
-package localrun
+package stepengine
 
 import (
 	"bytes"
@@ -16,8 +16,8 @@ import (
 //go:embed engine.cjs
 var engineScript string
 
-// EngineJob is what the engine script reads on stdin.
-type EngineJob struct {
+// Job is what the engine script reads on stdin.
+type Job struct {
 	Definition json.RawMessage `json:"definition"`
 	Input      json.RawMessage `json:"input"`
 	Region     string          `json:"region,omitempty"`
@@ -85,26 +85,16 @@ func (e Event) CauseText() string {
 	return string(raw)
 }
 
-// EngineResult is how the execution ended.
-type EngineResult struct {
+// Result is how the execution ended.
+type Result struct {
 	Status string          `json:"status"` // SUCCEEDED, FAILED or INVALID
 	Output json.RawMessage `json:"output,omitempty"`
 	Error  string          `json:"error,omitempty"`
 	Cause  string          `json:"cause,omitempty"`
 }
 
-// CheckEngine reports a name that selects no engine: the one place the
-// engine names are checked ("" is EngineNode).
-func CheckEngine(name string) error {
-	switch name {
-	case "", EngineNode, EngineMoto:
-		return nil
-	}
-	return &ConfigError{fmt.Errorf("--engine %q: want %s or %s", name, EngineNode, EngineMoto)}
-}
-
-// Engine runs executions with aws-local-stepfunctions under Node.
-type Engine struct {
+// Node runs executions with aws-local-stepfunctions under Node.
+type Node struct {
 	// RepoRoot is the directory holding node_modules (the Node cwd).
 	RepoRoot string
 	// LambdaEndpoint is the Invoke API URL (AWS_ENDPOINT_URL_LAMBDA).
@@ -118,7 +108,7 @@ type Engine struct {
 // Run runs one execution, calling onEvent for each event as it happens
 // (from this goroutine), and returns how it ended. An error means the engine
 // itself could not run. Cancelling ctx stops the Node process group.
-func (e *Engine) Run(ctx context.Context, job EngineJob, onEvent func(Event)) (*EngineResult, error) {
+func (e *Node) Run(ctx context.Context, job Job, onEvent func(Event)) (*Result, error) {
 	stdin, err := json.Marshal(job)
 	if err != nil {
 		return nil, fmt.Errorf("engine: encode job: %w", err)

@@ -1,4 +1,4 @@
-package localrun
+package execution
 
 // The two engines side by side on small definitions, pinning where they
 // differ from each other and which one matches AWS's documentation. The
@@ -16,6 +16,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
@@ -27,7 +29,7 @@ var (
 // requireMotoEngine skips without a usable moto (fails under CI=true).
 func requireMotoEngine(t *testing.T) {
 	t.Helper()
-	motoCheckOnce.Do(func() { motoCheckErr = CheckMoto(context.Background(), "") })
+	motoCheckOnce.Do(func() { motoCheckErr = stepengine.CheckMoto(context.Background(), "") })
 	if motoCheckErr == nil {
 		return
 	}
@@ -42,10 +44,10 @@ func requireMotoEngine(t *testing.T) {
 func runOn(t *testing.T, engine string, definition string, functions ...invokeapi.Function) *Result {
 	t.Helper()
 	root := requireEngine(t)
-	if engine == EngineMoto {
+	if engine == stepengine.EngineMoto {
 		requireMotoEngine(t)
 	}
-	overrides, err := RetryOverrides([]byte(definition), 10)
+	overrides, err := localservices.RetryOverrides([]byte(definition), 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,8 +85,8 @@ func TestEnginesRetryCount(t *testing.T) {
 	    }
 	  }
 	}`
-	want := map[string][]int{EngineMoto: {0, 1, 2}, EngineNode: {0, 0, 0}}
-	for _, engine := range []string{EngineNode, EngineMoto} {
+	want := map[string][]int{stepengine.EngineMoto: {0, 1, 2}, stepengine.EngineNode: {0, 0, 0}}
+	for _, engine := range []string{stepengine.EngineNode, stepengine.EngineMoto} {
 		t.Run(engine, func(t *testing.T) {
 			var mu sync.Mutex
 			var seen []int
@@ -127,8 +129,8 @@ func TestEnginesTaskTimeout(t *testing.T) {
 	    }
 	  }
 	}`
-	want := map[string]string{EngineMoto: "States.Timeout", EngineNode: "States.Timeout"}
-	for _, engine := range []string{EngineNode, EngineMoto} {
+	want := map[string]string{stepengine.EngineMoto: "States.Timeout", stepengine.EngineNode: "States.Timeout"}
+	for _, engine := range []string{stepengine.EngineNode, stepengine.EngineMoto} {
 		t.Run(engine, func(t *testing.T) {
 			slow := lambda.NewHandler(func(ctx context.Context, in map[string]any) (map[string]any, error) {
 				select {
@@ -166,7 +168,7 @@ func TestEnginesNameLambdaServiceErrors(t *testing.T) {
 	    }
 	  }
 	}`
-	for _, engine := range []string{EngineNode, EngineMoto} {
+	for _, engine := range []string{stepengine.EngineNode, stepengine.EngineMoto} {
 		t.Run(engine, func(t *testing.T) {
 			busy := lambda.NewHandler(func(ctx context.Context, in map[string]any) (map[string]any, error) {
 				return map[string]any{"ok": true}, nil
@@ -239,7 +241,7 @@ func TestEnginesRetryACopyThatTimesOut(t *testing.T) {
 	    }
 	  }
 	}`
-	for _, engine := range []string{EngineNode, EngineMoto} {
+	for _, engine := range []string{stepengine.EngineNode, stepengine.EngineMoto} {
 		t.Run(engine, func(t *testing.T) {
 			var mu sync.Mutex
 			calls := 0

@@ -1,4 +1,4 @@
-package localrun
+package localservices
 
 import (
 	"maps"
@@ -14,7 +14,7 @@ import (
 func TestConstructorsCoverTheFunctions(t *testing.T) {
 	want := statemachine.FunctionNames()
 	slices.Sort(want)
-	if diff := cmp.Diff(want, slices.Sorted(maps.Keys(constructors))); diff != "" {
-		t.Errorf("statemachine.Functions (-) and the runner's constructors (+) differ:\n%s", diff)
+	if diff := cmp.Diff(want, slices.Sorted(maps.Keys(Constructors))); diff != "" {
+		t.Errorf("statemachine.Functions (-) and the runner's Constructors (+) differ:\n%s", diff)
 	}
 }

@@ -1,4 +1,4 @@
-package localrun
+package loadsim
 
 import (
 	"encoding/json"
@@ -57,21 +57,6 @@ func TestScaleTaskTimeouts(t *testing.T) {
 	got := []any{a["TimeoutSeconds"], b["TimeoutSeconds"], a["Retry"].([]any)[0].(map[string]any)["IntervalSeconds"]}
 	if diff := cmp.Diff([]any{1200.0, 19200.0, 2.0}, got); diff != "" {
 		t.Errorf("timeouts scaled, Retry kept (-want +got):\n%s", diff)
-	}
-}
-
-func TestParseReserved(t *testing.T) {
-	got, err := ParseReserved(" copy-file=8, request-status=4 ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(map[string]int{"copy-file": 8, "request-status": 4}, got); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
-	}
-	for _, bad := range []string{"copy-file", "copy-file=x", "=3,"} {
-		if _, err := ParseReserved(bad); err == nil || !strings.Contains(err.Error(), "function=N") {
-			t.Errorf("ParseReserved(%q) = %v, want an error naming the form", bad, err)
-		}
 	}
 }
 

@@ -1,4 +1,4 @@
-package localrun
+package execution
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
@@ -61,7 +63,7 @@ type Config struct {
 // Runner runs the workflow locally: services up, definition rendered,
 // handlers built. Close stops everything it started.
 type Runner struct {
-	Services   *Services
+	Services   *localservices.Services
 	Settings   statemachine.Settings
 	Definition []byte
 
@@ -79,17 +81,17 @@ func NewRunner(ctx context.Context, cfg Config) (_ *Runner, err error) {
 		cfg.Getenv = os.Getenv
 	}
 	if cfg.RepoRoot == "" {
-		return nil, &ConfigError{fmt.Errorf("no repository root")}
+		return nil, &localservices.ConfigError{Err: fmt.Errorf("no repository root")}
 	}
-	if err := CheckNodeModules(cfg.RepoRoot); err != nil {
-		return nil, &ConfigError{err}
+	if err := localservices.CheckNodeModules(cfg.RepoRoot); err != nil {
+		return nil, &localservices.ConfigError{Err: err}
 	}
 	if err := CheckEngine(cfg.Engine); err != nil {
 		return nil, err
 	}
-	if cfg.Engine == EngineMoto {
-		if err := CheckMoto(ctx, ""); err != nil {
-			return nil, &ConfigError{err}
+	if cfg.Engine == stepengine.EngineMoto {
+		if err := stepengine.CheckMoto(ctx, ""); err != nil {
+			return nil, &localservices.ConfigError{Err: err}
 		}
 	}
 	if cfg.S3Dir == "" {
@@ -98,17 +100,17 @@ func NewRunner(ctx context.Context, cfg Config) (_ *Runner, err error) {
 	if cfg.DBDir == "" {
 		cfg.DBDir = filepath.Join(cfg.RepoRoot, ".local", "pglite")
 	}
-	settings, err := LoadSettings(cfg.RepoRoot, cfg.Getenv)
+	settings, err := localservices.LoadSettings(cfg.RepoRoot, cfg.Getenv)
 	if err != nil {
 		return nil, err
 	}
 	definition, err := statemachine.Render(settings)
 	if err != nil {
-		return nil, &ConfigError{err}
+		return nil, &localservices.ConfigError{Err: err}
 	}
 	r := &Runner{Settings: settings, Definition: definition, cfg: cfg}
 	if cfg.RetryPause > 0 {
-		r.retryOverrides, err = RetryOverrides(definition, int(cfg.RetryPause.Milliseconds()))
+		r.retryOverrides, err = localservices.RetryOverrides(definition, int(cfg.RetryPause.Milliseconds()))
 		if err != nil {
 			return nil, err
 		}
@@ -118,7 +120,7 @@ func NewRunner(ctx context.Context, cfg Config) (_ *Runner, err error) {
 			r.Close()
 		}
 	}()
-	r.Services, err = StartServices(ctx, ServicesConfig{
+	r.Services, err = localservices.StartServices(ctx, localservices.ServicesConfig{
 		RepoRoot: cfg.RepoRoot,
 		Getenv:   cfg.Getenv,
 		S3Dir:    cfg.S3Dir,
@@ -135,7 +137,7 @@ func NewRunner(ctx context.Context, cfg Config) (_ *Runner, err error) {
 		}
 		return r.Services.Getenv(name)
 	}
-	r.functions, r.closeFns, err = Functions(ctx, lambdaEnv, newProgressWatcher(cfg.LambdaLog, cfg.Out), cfg.CopyFunctionTimeout)
+	r.functions, r.closeFns, err = localservices.Functions(ctx, lambdaEnv, newProgressWatcher(cfg.LambdaLog, cfg.Out), cfg.CopyFunctionTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -145,6 +147,10 @@ func NewRunner(ctx context.Context, cfg Config) (_ *Runner, err error) {
 	return r, nil
 }
 
+// Config is the configuration the runner was made with (defaults filled
+// in).
+func (r *Runner) Config() Config { return r.cfg }
+
 // Run executes the workflow once with the given event.
 func (r *Runner) Run(ctx context.Context, event []byte) (*Result, error) {
 	return Execute(ctx, Execution{
@@ -153,7 +159,7 @@ func (r *Runner) Run(ctx context.Context, event []byte) (*Result, error) {
 		RepoRoot:               r.cfg.RepoRoot,
 		Definition:             r.Definition,
 		Functions:              r.functions,
-		ErrorReport:            lambdaErrorReport,
+		ErrorReport:            LambdaErrorReport,
 		RetryIntervalOverrides: r.retryOverrides,
 		Out:                    r.cfg.Out,
 		EngineLog:              r.cfg.ServerLog,
@@ -173,7 +179,17 @@ func (r *Runner) Close() {
 	}
 }
 
-// lambdaErrorReport reports a handler error as aws-lambda-go does.
-func lambdaErrorReport(err error) (string, string) {
+// LambdaErrorReport reports a handler error as aws-lambda-go does.
+func LambdaErrorReport(err error) (string, string) {
 	return contract.ErrorType(err), contract.ErrorMessage(err)
+}
+
+// CheckEngine reports a name that selects no engine: the one place the
+// engine names are checked ("" is stepengine.EngineNode).
+func CheckEngine(name string) error {
+	switch name {
+	case "", stepengine.EngineNode, stepengine.EngineMoto:
+		return nil
+	}
+	return &localservices.ConfigError{Err: fmt.Errorf("--engine %q: want %s or %s", name, stepengine.EngineNode, stepengine.EngineMoto)}
 }

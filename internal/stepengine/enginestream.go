@@ -1,4 +1,4 @@
-package localrun
+package stepengine
 
 import (
 	"bufio"
@@ -17,7 +17,7 @@ import (
 // execution goes, or the result at the end.
 type engineLine struct {
 	Event  json.RawMessage `json:"event,omitempty"`
-	Result *EngineResult   `json:"result,omitempty"`
+	Result *Result         `json:"result,omitempty"`
 }
 
 // engineStream is what differs between the engine drivers around the child
@@ -42,7 +42,7 @@ type engineStream struct {
 // line. Cancelling ctx stops the process group: SIGTERM, SIGKILL after 3 s.
 // Without a result line the error is, first of all, the reading error, then
 // the last unreadable line or event, then s.noResult's.
-func streamEngine(ctx context.Context, cmd *exec.Cmd, s engineStream) (*EngineResult, error) {
+func streamEngine(ctx context.Context, cmd *exec.Cmd, s engineStream) (*Result, error) {
 	stderr := childproc.Output{Max: 8 << 10}
 	cmd.Stderr = &stderr
 	if s.stderr != nil {
@@ -57,7 +57,7 @@ func streamEngine(ctx context.Context, cmd *exec.Cmd, s engineStream) (*EngineRe
 		return nil, s.startErr(err)
 	}
 
-	var result *EngineResult
+	var result *Result
 	scanner := bufio.NewScanner(stdout)
 	scanner.Buffer(make([]byte, 0, 1<<20), 256<<20)
 	var decodeErr error

@@ -1,4 +1,4 @@
-package localrun
+package execution
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
@@ -90,14 +92,14 @@ func TestEngineRetriesAndCatchesByLambdaErrorName(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			calls.Store(0)
-			engine := &Engine{RepoRoot: root, LambdaEndpoint: srv.URL}
+			engine := &stepengine.Node{RepoRoot: root, LambdaEndpoint: srv.URL}
 			var retries int
 			start := time.Now()
-			res, err := engine.Run(context.Background(), EngineJob{
+			res, err := engine.Run(context.Background(), stepengine.Job{
 				Definition:             definition,
 				Input:                  json.RawMessage(tc.input),
 				RetryIntervalOverrides: map[string]any{"Copy": 10},
-			}, func(ev Event) {
+			}, func(ev stepengine.Event) {
 				if ev.Type == "StateRetried" {
 					retries++
 				}
@@ -132,11 +134,11 @@ func compactJSON(t *testing.T, raw json.RawMessage) string {
 
 func requireEngine(t *testing.T) string {
 	t.Helper()
-	root, err := FindRepoRoot(".")
+	root, err := localservices.FindRepoRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckNodeModules(root); err != nil {
+	if err := localservices.CheckNodeModules(root); err != nil {
 		t.Fatalf("%v", err)
 	}
 	return root
@@ -236,12 +238,12 @@ func TestEngineNamesThrottlesAsStepFunctionsDoes(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer srv.Close()
-			engine := &Engine{RepoRoot: root, LambdaEndpoint: srv.URL}
+			engine := &stepengine.Node{RepoRoot: root, LambdaEndpoint: srv.URL}
 			retries := 0
-			res, err := engine.Run(context.Background(), EngineJob{
+			res, err := engine.Run(context.Background(), stepengine.Job{
 				Definition: definition, Input: json.RawMessage(`{}`),
 				RetryIntervalOverrides: map[string]any{"Call": 10},
-			}, func(ev Event) {
+			}, func(ev stepengine.Event) {
 				if ev.Type == "StateRetried" {
 					retries++
 				}
@@ -312,14 +314,14 @@ func TestEngineEnforcesStepFunctionsLimits(t *testing.T) {
 		input      string
 		wantStatus string
 		wantError  string
-		check      func(t *testing.T, res *EngineResult)
+		check      func(t *testing.T, res *stepengine.Result)
 	}{
 		{name: "task output below the limit", definition: single, input: `{"bytes": 200000}`, wantStatus: "SUCCEEDED"},
 		{name: "task output above the limit", definition: single, input: `{"bytes": 300000}`, wantStatus: "FAILED", wantError: "States.DataLimitExceeded"},
 		{name: "Map output above the limit", definition: mapped, input: items(20), wantStatus: "FAILED", wantError: "States.DataLimitExceeded"},
 		{name: "Map output below the limit", definition: mapped, input: items(10), wantStatus: "SUCCEEDED"},
 		{name: "long cause cut at 32768 characters", definition: single, input: `{"fail": 40000}`, wantStatus: "SUCCEEDED",
-			check: func(t *testing.T, res *EngineResult) {
+			check: func(t *testing.T, res *stepengine.Result) {
 				var caught struct{ Error, Cause string }
 				if err := json.Unmarshal(res.Output, &caught); err != nil {
 					t.Fatal(err)
@@ -331,8 +333,8 @@ func TestEngineEnforcesStepFunctionsLimits(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			engine := &Engine{RepoRoot: root, LambdaEndpoint: srv.URL}
-			res, err := engine.Run(context.Background(), EngineJob{Definition: tc.definition, Input: json.RawMessage(tc.input)}, nil)
+			engine := &stepengine.Node{RepoRoot: root, LambdaEndpoint: srv.URL}
+			res, err := engine.Run(context.Background(), stepengine.Job{Definition: tc.definition, Input: json.RawMessage(tc.input)}, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -369,11 +371,11 @@ func TestEngineNamesUnansweredInvocations(t *testing.T) {
 	    "Caught": {"Type": "Pass", "End": true}
 	  }
 	}`)
-	engine := &Engine{RepoRoot: root, LambdaEndpoint: fmt.Sprintf("http://127.0.0.1:%d", closedPort(t))}
+	engine := &stepengine.Node{RepoRoot: root, LambdaEndpoint: fmt.Sprintf("http://127.0.0.1:%d", closedPort(t))}
 	retries := 0
-	res, err := engine.Run(context.Background(), EngineJob{
+	res, err := engine.Run(context.Background(), stepengine.Job{
 		Definition: definition, Input: json.RawMessage(`{}`), RetryIntervalOverrides: map[string]any{"Call": 10},
-	}, func(ev Event) {
+	}, func(ev stepengine.Event) {
 		if ev.Type == "StateRetried" {
 			retries++
 		}

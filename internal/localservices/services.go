@@ -1,4 +1,4 @@
-package localrun
+package localservices
 
 import (
 	"context"
@@ -138,7 +138,7 @@ func StartServices(ctx context.Context, cfg ServicesConfig) (_ *Services, err er
 	}
 	if s.EmbeddedS3 {
 		for _, b := range cfg.Buckets {
-			if err := ensureBucket(ctx, s.S3, b); err != nil {
+			if err := EnsureBucket(ctx, s.S3, b); err != nil {
 				return nil, err
 			}
 		}
@@ -248,7 +248,8 @@ func NewS3Client(ctx context.Context, getenv func(string) string) (*s3.Client, e
 	return s3.NewFromConfig(cfg, opt), nil
 }
 
-func ensureBucket(ctx context.Context, c *s3.Client, name string) error {
+// EnsureBucket creates the bucket unless it exists.
+func EnsureBucket(ctx context.Context, c *s3.Client, name string) error {
 	_, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)})
 	var owned *s3types.BucketAlreadyOwnedByYou
 	var exists *s3types.BucketAlreadyExists

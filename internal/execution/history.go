@@ -1,4 +1,4 @@
-package localrun
+package execution
 
 import (
 	"encoding/json"
@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
 )
 
 // History follows an execution's events: which file each Map iteration works
@@ -18,7 +20,7 @@ type History struct {
 
 	mu         sync.Mutex
 	out        io.Writer
-	events     []Event
+	events     []stepengine.Event
 	keyByIndex map[int]string
 	copying    map[int]bool
 	maxCopying int
@@ -36,7 +38,7 @@ func NewHistory(out io.Writer, copyState string) *History {
 }
 
 // Add records an event and prints its line.
-func (h *History) Add(ev Event) {
+func (h *History) Add(ev stepengine.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.events = append(h.events, ev)
@@ -83,10 +85,10 @@ func (h *History) Printf(format string, args ...any) {
 }
 
 // Events returns the events so far.
-func (h *History) Events() []Event {
+func (h *History) Events() []stepengine.Event {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return append([]Event(nil), h.events...)
+	return append([]stepengine.Event(nil), h.events...)
 }
 
 // MaxCopiesInFlight is the most copy states that ran at once, by the history.
@@ -97,7 +99,7 @@ func (h *History) MaxCopiesInFlight() int {
 }
 
 // Key returns the file key of the event, where known.
-func (h *History) key(ev Event) string {
+func (h *History) key(ev stepengine.Event) string {
 	if ev.Index != nil {
 		if k, ok := h.keyByIndex[*ev.Index]; ok {
 			return k
@@ -110,7 +112,7 @@ func (h *History) key(ev Event) string {
 }
 
 // line formats one event: time, state, file key, event type, detail.
-func (h *History) line(ev Event) string {
+func (h *History) line(ev stepengine.Event) string {
 	state := "-"
 	switch {
 	case ev.State != nil:
@@ -146,7 +148,7 @@ func (h *History) line(ev Event) string {
 		}
 	}
 	return strings.TrimRight(fmt.Sprintf("%s  %-22s  %-19s  %-40s  %s",
-		ev.Time().Format("15:04:05.000"), state, ev.Type, file, oneLine(detail, 400)), " ")
+		ev.Time().Format("15:04:05.000"), state, ev.Type, file, OneLine(detail, 400)), " ")
 }
 
 // findString returns the first string value of the named field anywhere in
@@ -181,7 +183,9 @@ func findString(raw json.RawMessage, field string) string {
 	return find(v)
 }
 
-func oneLine(s string, n int) string {
+// OneLine is s on one line (runs of white space made one space), cut
+// after n bytes.
+func OneLine(s string, n int) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if len(s) > n {
 		return s[:n] + "..."

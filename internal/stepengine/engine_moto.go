@@ -1,4 +1,4 @@
-package localrun
+package stepengine
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 //go:embed engine_moto.py
 var motoScript string
 
-// Engine names accepted by --engine and Config.Engine.
+// Engine names accepted by --engine and execution.Config.Engine.
 const (
 	EngineNode = "node" // aws-local-stepfunctions under Node (the default)
 	EngineMoto = "moto" // LocalStack's ASL interpreter inside moto, under Python
@@ -30,23 +30,23 @@ const MotoVersion = motoserver.Version
 // ErrMotoMissing reports that the moto engine cannot run here.
 var ErrMotoMissing = errors.New("the moto engine needs Python 3 with moto[stepfunctions] " + MotoVersion + " and boto3")
 
-// StepEngine runs one execution of a definition and reports its events.
-type StepEngine interface {
-	Run(ctx context.Context, job EngineJob, onEvent func(Event)) (*EngineResult, error)
+// Engine runs one execution of a definition and reports its events.
+type Engine interface {
+	Run(ctx context.Context, job Job, onEvent func(Event)) (*Result, error)
 }
 
 var (
-	_ StepEngine = (*Engine)(nil)
-	_ StepEngine = (*MotoEngine)(nil)
+	_ Engine = (*Node)(nil)
+	_ Engine = (*Moto)(nil)
 )
 
-// MotoEngine runs executions with moto's Step Functions backend (it embeds
+// Moto runs executions with moto's Step Functions backend (it embeds
 // LocalStack's ASL interpreter) in a Python process driven by
 // engine_moto.py. The interpreter writes AWS's own history (TaskStateEntered,
 // LambdaFunctionFailed, MapIterationStarted, ...); Run turns it into the
 // same Event log the Node engine gives (see awsHistory), keeping each AWS
 // event in Raw.
-type MotoEngine struct {
+type Moto struct {
 	// Python is the interpreter; motoserver.Python decides when empty.
 	Python string
 	// LambdaEndpoint is the Invoke API URL (AWS_ENDPOINT_URL_LAMBDA).
@@ -76,7 +76,7 @@ func CheckMoto(ctx context.Context, python string) error {
 // job's RetryPause caps every Retry pause (the driver shortens the
 // interpreter's sleep; the definition is unchanged); RetryIntervalOverrides
 // is the Node engine's option and is ignored here.
-func (e *MotoEngine) Run(ctx context.Context, job EngineJob, onEvent func(Event)) (*EngineResult, error) {
+func (e *Moto) Run(ctx context.Context, job Job, onEvent func(Event)) (*Result, error) {
 	stdin, err := json.Marshal(motoJob{
 		Definition:   job.Definition,
 		Input:        job.Input,

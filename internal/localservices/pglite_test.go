@@ -1,4 +1,4 @@
-package localrun
+package localservices
 
 import (
 	"context"
@@ -8,7 +8,13 @@ import (
 )
 
 func TestPGliteServesPgxPool(t *testing.T) {
-	root := requireEngine(t)
+	root, err := FindRepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckNodeModules(root); err != nil {
+		t.Fatal(err) // PGlite runs under Node
+	}
 	ctx := context.Background()
 	dir := t.TempDir()
 	pg, err := StartPGlite(ctx, root, dir, nil)

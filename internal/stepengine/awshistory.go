@@ -1,4 +1,4 @@
-package localrun
+package stepengine
 
 import (
 	"encoding/json"
