@@ -97,42 +97,8 @@ type Load struct {
 // NewLoad starts or connects to the services, renders the definition and,
 // for a Postgres server, creates the Lambdas' role.
 func NewLoad(ctx context.Context, cfg LoadConfig) (_ *Load, err error) {
-	if cfg.Getenv == nil {
-		cfg.Getenv = os.Getenv
-	}
-	if err := execution.CheckEngine(cfg.Engine); err != nil {
+	if err := cfg.check(ctx); err != nil {
 		return nil, err
-	}
-	if cfg.Engine == stepengine.EngineMoto {
-		if err := stepengine.CheckMoto(ctx, ""); err != nil {
-			return nil, &localservices.ConfigError{Err: err}
-		}
-	}
-	if err := localservices.CheckNodeModules(cfg.RepoRoot); err != nil {
-		return nil, &localservices.ConfigError{Err: err}
-	}
-	if cfg.Rate < 0 || cfg.AccountConcurrency < 0 || cfg.DBMaxConnections < 0 || cfg.ColdStart < 0 || cfg.CopyDelay < 0 {
-		return nil, &localservices.ConfigError{Err: errors.New("--rate, --account-concurrency, --db-max-connections, --cold-start and --copy-delay cannot be negative")}
-	}
-	for name, n := range cfg.Reserved {
-		if !isFunction(name) {
-			return nil, &localservices.ConfigError{Err: fmt.Errorf("--reserved %s=%d: no function %s (want one of %s)", name, n, name, strings.Join(statemachine.FunctionNames(), ", "))}
-		}
-		if n < 1 {
-			return nil, &localservices.ConfigError{Err: fmt.Errorf("--reserved %s=%d: want at least 1", name, n)}
-		}
-	}
-	if cfg.DBMaxConnections > 0 && strings.TrimSpace(cfg.Getenv(localservices.EnvDatabaseURL)) == "" {
-		return nil, &localservices.ConfigError{Err: fmt.Errorf("--db-max-connections needs a Postgres server in %s (the embedded PGlite has one session and no roles)", localservices.EnvDatabaseURL)}
-	}
-	if cfg.S3Dir == "" {
-		cfg.S3Dir = filepath.Join(cfg.RepoRoot, ".local", "s3")
-	}
-	if cfg.DBDir == "" {
-		cfg.DBDir = filepath.Join(cfg.RepoRoot, ".local", "pglite")
-	}
-	if cfg.TimeScale < 1 {
-		cfg.TimeScale = 1
 	}
 	settings, err := localservices.LoadSettings(cfg.RepoRoot, cfg.Getenv)
 	if err != nil {
@@ -163,9 +129,64 @@ func NewLoad(ctx context.Context, cfg LoadConfig) (_ *Load, err error) {
 		return nil, err
 	}
 	l.closers = append(l.closers, l.Services.Close)
+	if err := l.proxyS3(); err != nil {
+		return nil, err
+	}
+	if !l.Services.EmbeddedDB {
+		if err := l.createRole(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
 
-	// Every S3 request of the Lambdas goes through a proxy that counts it
-	// by price class and holds copies for CopyDelay.
+// check refuses a configuration the load cannot run and fills in the
+// defaults.
+func (cfg *LoadConfig) check(ctx context.Context) error {
+	if cfg.Getenv == nil {
+		cfg.Getenv = os.Getenv
+	}
+	if err := execution.CheckEngine(cfg.Engine); err != nil {
+		return err
+	}
+	if cfg.Engine == stepengine.EngineMoto {
+		if err := stepengine.CheckMoto(ctx, ""); err != nil {
+			return &localservices.ConfigError{Err: err}
+		}
+	}
+	if err := localservices.CheckNodeModules(cfg.RepoRoot); err != nil {
+		return &localservices.ConfigError{Err: err}
+	}
+	if cfg.Rate < 0 || cfg.AccountConcurrency < 0 || cfg.DBMaxConnections < 0 || cfg.ColdStart < 0 || cfg.CopyDelay < 0 {
+		return &localservices.ConfigError{Err: errors.New("--rate, --account-concurrency, --db-max-connections, --cold-start and --copy-delay cannot be negative")}
+	}
+	for name, n := range cfg.Reserved {
+		if !isFunction(name) {
+			return &localservices.ConfigError{Err: fmt.Errorf("--reserved %s=%d: no function %s (want one of %s)", name, n, name, strings.Join(statemachine.FunctionNames(), ", "))}
+		}
+		if n < 1 {
+			return &localservices.ConfigError{Err: fmt.Errorf("--reserved %s=%d: want at least 1", name, n)}
+		}
+	}
+	if cfg.DBMaxConnections > 0 && strings.TrimSpace(cfg.Getenv(localservices.EnvDatabaseURL)) == "" {
+		return &localservices.ConfigError{Err: fmt.Errorf("--db-max-connections needs a Postgres server in %s (the embedded PGlite has one session and no roles)", localservices.EnvDatabaseURL)}
+	}
+	if cfg.S3Dir == "" {
+		cfg.S3Dir = filepath.Join(cfg.RepoRoot, ".local", "s3")
+	}
+	if cfg.DBDir == "" {
+		cfg.DBDir = filepath.Join(cfg.RepoRoot, ".local", "pglite")
+	}
+	if cfg.TimeScale < 1 {
+		cfg.TimeScale = 1
+	}
+	return nil
+}
+
+// proxyS3 sends every S3 request of the Lambdas through a proxy that
+// counts it by price class and holds copies for CopyDelay.
+func (l *Load) proxyS3() (err error) {
+	cfg := l.cfg
 	copies := &faultproxy.Rule{Match: isCopyRequest, Delay: time.Duration(float64(cfg.CopyDelay) / cfg.TimeScale)}
 	if cfg.CopyDelay == 0 {
 		copies.Delay = 0
@@ -175,17 +196,11 @@ func NewLoad(ctx context.Context, cfg LoadConfig) (_ *Load, err error) {
 	l.s3put = []*faultproxy.Rule{copies, puts}
 	l.s3proxy, err = faultproxy.New(l.Services.S3Endpoint, copies, puts, l.s3get)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	l.closers = append(l.closers, l.s3proxy.Close)
 	l.lambdaEnv[localservices.EnvS3Endpoint] = l.s3proxy.URL
-
-	if !l.Services.EmbeddedDB {
-		if err := l.createRole(ctx); err != nil {
-			return nil, err
-		}
-	}
-	return l, nil
+	return nil
 }
 
 func isFunction(name string) bool {
@@ -367,18 +382,54 @@ func (l *Load) Run(ctx context.Context, events [][]byte) (*LoadReport, error) {
 	if err != nil {
 		return nil, err
 	}
-
-	files := 0
-	for _, ev := range events {
-		if fs, err := parseevent.ParseEvent(ev); err == nil {
-			files += len(fs)
-		}
-	}
 	peakDB := l.watchConnections()
 	defer peakDB.stop()
 
-	start := time.Now()
-	var started atomic.Int64
+	rep := &LoadReport{Failures: map[string]int{}, Failed: []FailedExecution{}, ThrottlesPerFunction: map[string]int{}, Environments: map[string]int{}, TimeScale: l.cfg.TimeScale}
+	t := &tally{start: time.Now(), events: len(events)}
+	feedErr := l.feed(ctx, engine, events, t)
+	if err := l.collect(ctx, engine, t, rep, func(final bool) { l.progress(t, rep, srv, peakDB, final) }); err != nil {
+		return nil, err
+	}
+	if err := <-feedErr; err != nil {
+		return nil, err
+	}
+	rep.Seconds = time.Since(t.start).Seconds()
+	peakDB.stop()
+	l.progress(t, rep, srv, peakDB, true)
+	rep.Executions.Started = int(t.started.Load())
+	if t.ended != len(events) {
+		return nil, fmt.Errorf("load engine: %d of %d executions reported an end", t.ended, len(events))
+	}
+	rep.PeakDBConnections = peakDB.peak()
+	rep.DBSessionsMeasured, rep.DBSessions = l.Role != "", l.sessionsMeasure()
+	sortFailed(rep.Failed)
+	if err := l.countFiles(ctx, events, rep); err != nil {
+		return nil, err
+	}
+	if rep.Seconds > 0 {
+		rep.FilesPerSecond = float64(rep.Files.Complete) / rep.Seconds
+	}
+	l.usage(srv, events, t, rep)
+	return rep, nil
+}
+
+// tally is what a load run counts as its executions start and end.
+type tally struct {
+	start       time.Time
+	events      int
+	started     atomic.Int64
+	ended       int
+	transitions int
+	logBytes    int64 // the engine's execution logs
+
+	lastLine    string
+	lastPrinted time.Time
+}
+
+// feed starts the events on engine, at cfg.Rate, then closes its input;
+// the channel says why it stopped early, or nil.
+func (l *Load) feed(ctx context.Context, engine *stepengine.Server, events [][]byte, t *tally) <-chan error {
 	feedErr := make(chan error, 1)
 	go func() {
 		defer engine.CloseInput()
@@ -388,7 +439,7 @@ func (l *Load) Run(ctx context.Context, events [][]byte) (*LoadReport, error) {
 		}
 		for i, ev := range events {
 			if interval > 0 {
-				if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+				if wait := time.Until(t.start.Add(time.Duration(i) * interval)); wait > 0 {
 					select {
 					case <-time.After(wait):
 					case <-ctx.Done():
@@ -401,41 +452,22 @@ func (l *Load) Run(ctx context.Context, events [][]byte) (*LoadReport, error) {
 				feedErr <- fmt.Errorf("load engine: start execution %d: %w", i, err)
 				return
 			}
-			started.Add(1)
+			t.started.Add(1)
 		}
 		feedErr <- nil
 	}()
+	return feedErr
+}
 
-	rep := &LoadReport{Failures: map[string]int{}, Failed: []FailedExecution{}, ThrottlesPerFunction: map[string]int{}, Environments: map[string]int{}, TimeScale: l.cfg.TimeScale}
-	var transitions int
-	var smLogBytes int64
+// collect counts the executions as engine reports their ends, calling
+// progress every cfg.ProgressEvery, until the engine process has ended.
+func (l *Load) collect(ctx context.Context, engine *stepengine.Server, t *tally, rep *LoadReport, progress func(final bool)) error {
 	every := l.cfg.ProgressEvery
 	if every <= 0 {
 		every = time.Second
 	}
 	tick := time.NewTicker(every)
 	defer tick.Stop()
-	ended := 0
-	var lastLine string
-	var lastPrinted time.Time
-	// progress prints a line when something changed, else every 10 s.
-	progress := func(final bool) {
-		if l.cfg.Progress == nil {
-			return
-		}
-		throttles := 0
-		for _, f := range fns {
-			throttles += srv.Stats(f.Name).Throttled
-		}
-		line := fmt.Sprintf("%d/%d started, %d ended (%d succeeded, %d failed), %d invocations in flight, %d throttled, %s",
-			started.Load(), len(events), ended, rep.Executions.Succeeded, rep.Executions.Failed,
-			len(srv.InFlight()), throttles, l.sessionsNow(peakDB))
-		if line == lastLine && !final && time.Since(lastPrinted) < 10*time.Second {
-			return
-		}
-		lastLine, lastPrinted = line, time.Now()
-		fmt.Fprintf(l.cfg.Progress, "local: load %5.1fs: %s\n", time.Since(start).Seconds(), line)
-	}
 loop:
 	for {
 		select {
@@ -443,9 +475,9 @@ loop:
 			if !ok {
 				break loop
 			}
-			ended++
-			transitions += line.Transitions
-			smLogBytes += line.LogBytes
+			t.ended++
+			t.transitions += line.Transitions
+			t.logBytes += line.LogBytes
 			if line.Result.Status == "SUCCEEDED" {
 				rep.Executions.Succeeded++
 			} else {
@@ -456,25 +488,35 @@ loop:
 		case <-tick.C:
 			progress(false)
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		}
 	}
-	if err := engine.Wait(); err != nil {
-		return nil, err
+	return engine.Wait()
+}
+
+// progress prints a line to cfg.Progress when something changed, else
+// every 10 s, and always when final.
+func (l *Load) progress(t *tally, rep *LoadReport, srv *invokeapi.Server, peakDB *connectionWatch, final bool) {
+	if l.cfg.Progress == nil {
+		return
 	}
-	if err := <-feedErr; err != nil {
-		return nil, err
+	throttles := 0
+	for _, f := range statemachine.Functions {
+		throttles += srv.Stats(f.Name).Throttled
 	}
-	rep.Seconds = time.Since(start).Seconds()
-	peakDB.stop()
-	progress(true)
-	rep.Executions.Started = int(started.Load())
-	if ended != len(events) {
-		return nil, fmt.Errorf("load engine: %d of %d executions reported an end", ended, len(events))
+	line := fmt.Sprintf("%d/%d started, %d ended (%d succeeded, %d failed), %d invocations in flight, %d throttled, %s",
+		t.started.Load(), t.events, t.ended, rep.Executions.Succeeded, rep.Executions.Failed,
+		len(srv.InFlight()), throttles, l.sessionsNow(peakDB))
+	if line == t.lastLine && !final && time.Since(t.lastPrinted) < 10*time.Second {
+		return
 	}
-	rep.PeakDBConnections = peakDB.peak()
-	rep.DBSessionsMeasured, rep.DBSessions = l.Role != "", l.sessionsMeasure()
-	sortFailed(rep.Failed)
+	t.lastLine, t.lastPrinted = line, time.Now()
+	fmt.Fprintf(l.cfg.Progress, "local: load %5.1fs: %s\n", time.Since(t.start).Seconds(), line)
+}
+
+// usage fills in the report's Lambda, S3 and log figures and what they
+// would cost in AWS.
+func (l *Load) usage(srv *invokeapi.Server, events [][]byte, t *tally, rep *LoadReport) {
 	rep.PeakInFlight = srv.PeakInFlight()
 	var billedGBs float64
 	var requests int
@@ -487,22 +529,21 @@ loop:
 		requests += st.Calls
 		billedGBs += st.Billed.Seconds() * float64(f.MemoryMB) / 1024
 	}
-	if err := l.countFiles(ctx, events, rep); err != nil {
-		return nil, err
-	}
-	if rep.Seconds > 0 {
-		rep.FilesPerSecond = float64(rep.Files.Complete) / rep.Seconds
+	files := 0
+	for _, ev := range events {
+		if fs, err := parseevent.ParseEvent(ev); err == nil {
+			files += len(fs)
+		}
 	}
 	putClass := 0
 	for _, r := range l.s3put {
 		putClass += r.Hits()
 	}
-	usage := Usage{
-		Files: files, Transitions: transitions, LambdaRequests: requests, LambdaGBSeconds: billedGBs,
-		S3PutClass: putClass, S3GetClass: l.s3get.Hits(), LogBytes: smLogBytes + l.lambdaLog.n.Load(),
+	u := Usage{
+		Files: files, Transitions: t.transitions, LambdaRequests: requests, LambdaGBSeconds: billedGBs,
+		S3PutClass: putClass, S3GetClass: l.s3get.Hits(), LogBytes: t.logBytes + l.lambdaLog.n.Load(),
 	}
-	usage.fill(rep)
-	return rep, nil
+	u.fill(rep)
 }
 
 // functions builds the four functions, each invocation of which runs in an

@@ -266,7 +266,6 @@ func (c *CLI) runOnce(ctx context.Context, f *commonFlags, engine, eventFile str
 }
 
 func (c *CLI) execute(ctx context.Context, f *commonFlags, engine, eventFile string) (*execution.Result, error) {
-	cmd := f.command
 	root, err := c.repoRoot(f.repo)
 	if err != nil {
 		return nil, err
@@ -283,47 +282,16 @@ func (c *CLI) execute(ctx context.Context, f *commonFlags, engine, eventFile str
 	if err != nil {
 		return nil, err
 	}
-
 	logPath, logw, closeLog, err := c.openLog(root, f)
 	if err != nil {
 		return nil, err
 	}
 	defer closeLog()
-
 	getenv := c.Getenv
-	if cmd == "demo" {
+	if f.command == "demo" {
 		getenv = demoEnv(c.Getenv, c.Stderr)
 	}
-	if _, err := localservices.LoadSettings(root, getenv); err != nil {
-		return nil, err // before any server starts or builds
-	}
-	if getenv(localservices.EnvS3Endpoint) == "" {
-		// Build versitygw now (first time only) so the user sees why it
-		// takes minutes.
-		if _, err := s3server.Binary(ctx, c.Stderr); err != nil {
-			return nil, err
-		}
-	}
-	var out io.Writer = c.Stdout
-	if f.json {
-		out = nil
-	}
-	buckets, err := cdkBuckets(root)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintln(c.Stderr, "local: starting services...")
-	runner, err := execution.NewRunner(ctx, execution.Config{
-		Engine:    engine,
-		RepoRoot:  root,
-		Getenv:    getenv,
-		S3Dir:     f.dataDir,
-		DBDir:     f.dbDir,
-		Buckets:   append(buckets, demoRestoreBucket, demoArchiveBucket),
-		Out:       out,
-		ServerLog: logw,
-		LambdaLog: logw,
-	})
+	runner, err := c.startRunner(ctx, f, execution.Config{Engine: engine, RepoRoot: root, Getenv: getenv, ServerLog: logw, LambdaLog: logw})
 	if err != nil {
 		return nil, err
 	}
@@ -331,34 +299,61 @@ func (c *CLI) execute(ctx context.Context, f *commonFlags, engine, eventFile str
 	c.describeServices(runner, logPath)
 
 	var demo *demoSeed
-	if cmd == "demo" {
+	if f.command == "demo" {
 		if demo, err = seedDemo(ctx, runner.Services); err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(c.Stderr, "local: demo seeded: %d restored objects in s3://%s, %d open jobs in request_status\n",
 			len(demo.keys), demoRestoreBucket, len(demo.keys))
 	}
-
 	res, err := runner.Run(ctx, event)
 	if err != nil {
 		return nil, err
 	}
+	return res, c.printRun(ctx, f, res, demo, runner.Services)
+}
+
+// startRunner checks the settings before any server starts or builds, then
+// starts the runner on cfg with the data directories, the buckets and the
+// output the flags ask for.
+func (c *CLI) startRunner(ctx context.Context, f *commonFlags, cfg execution.Config) (*execution.Runner, error) {
+	if _, err := localservices.LoadSettings(cfg.RepoRoot, cfg.Getenv); err != nil {
+		return nil, err
+	}
+	if cfg.Getenv(localservices.EnvS3Endpoint) == "" {
+		// Build versitygw now (first time only) so the user sees why it
+		// takes minutes.
+		if _, err := s3server.Binary(ctx, c.Stderr); err != nil {
+			return nil, err
+		}
+	}
+	buckets, err := cdkBuckets(cfg.RepoRoot)
+	if err != nil {
+		return nil, err
+	}
+	cfg.S3Dir, cfg.DBDir = f.dataDir, f.dbDir
+	cfg.Buckets = append(buckets, demoRestoreBucket, demoArchiveBucket)
+	if !f.json {
+		cfg.Out = c.Stdout
+	}
+	fmt.Fprintln(c.Stderr, "local: starting services...")
+	return execution.NewRunner(ctx, cfg)
+}
+
+// printRun prints how the execution ended (one JSON document with --json)
+// and, after the demo, its rows.
+func (c *CLI) printRun(ctx context.Context, f *commonFlags, res *execution.Result, demo *demoSeed, s *localservices.Services) error {
 	if f.json {
 		enc := json.NewEncoder(c.Stdout)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
-		if err := enc.Encode(res); err != nil {
-			return nil, err
-		}
-	} else {
-		printResult(c.Stdout, res)
+		return enc.Encode(res)
 	}
-	if demo != nil && !f.json {
-		if err := demo.show(ctx, c.Stdout, runner.Services); err != nil {
-			return nil, err
-		}
+	printResult(c.Stdout, res)
+	if demo != nil {
+		return demo.show(ctx, c.Stdout, s)
 	}
-	return res, nil
+	return nil
 }
 
 // openLog opens the command's log file (--log-file, else
