@@ -115,11 +115,11 @@ func TestParseReserved(t *testing.T) {
 func requireEngine(t *testing.T) string {
 	t.Helper()
 	root, err := localservices.FindRepoRoot(".")
+	if err == nil {
+		err = localservices.CheckNodeModules(root)
+	}
 	if err != nil {
 		t.Fatal(err)
-	}
-	if err := localservices.CheckNodeModules(root); err != nil {
-		t.Fatalf("%v", err)
 	}
 	return root
 }
