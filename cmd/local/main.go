@@ -10,7 +10,8 @@
 //	go run ./cmd/local reconcile [--grace DURATION]
 //	go run ./cmd/local rerun [recovery rerun's flags]
 //
-// The logic lives in internal/localrun; this file only wires signals and
+// The logic lives in internal/localrun (and the packages under it:
+// loadsim, execution, stepengine, localservices); this file only wires signals and
 // exit status.
 package main
 

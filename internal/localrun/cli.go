@@ -159,7 +159,7 @@ func (c *CLI) usage() {
 	for _, name := range commandNames() {
 		fmt.Fprintf(c.Stderr, "  %s %s\n", name, commands[name].usage)
 	}
-	fmt.Fprint(c.Stderr, "\nflags of every command:\n")
+	fmt.Fprint(c.Stderr, "\nflags of every command (rerun takes recovery rerun's instead: rerun --help):\n")
 	c.printFlags(nil)
 	for _, name := range commandNames() {
 		if commands[name].setup == nil {
