@@ -14,7 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/execution"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 )
 
@@ -33,13 +35,13 @@ func demoEvent() ([]byte, error) { return demoEventJSON, nil }
 // demoEnv hides AWS_ENDPOINT_URL_S3 and DATABASE_URL: the demo seeds data,
 // so it only ever runs on the embedded services.
 func demoEnv(getenv func(string) string, stderr io.Writer) func(string) string {
-	for _, name := range []string{EnvS3Endpoint, EnvDatabaseURL} {
+	for _, name := range []string{localservices.EnvS3Endpoint, localservices.EnvDatabaseURL} {
 		if getenv(name) != "" {
 			fmt.Fprintf(stderr, "local: demo ignores %s and runs on the embedded services\n", name)
 		}
 	}
 	return func(name string) string {
-		if name == EnvS3Endpoint || name == EnvDatabaseURL {
+		if name == localservices.EnvS3Endpoint || name == localservices.EnvDatabaseURL {
 			return ""
 		}
 		return getenv(name)
@@ -54,7 +56,7 @@ type demoSeed struct {
 // seedDemo puts the demo event's files in the restore bucket and an open
 // job for each in request_status, after removing what an earlier demo left
 // (its archive copies and its rows), so every demo starts the same way.
-func seedDemo(ctx context.Context, s *Services) (*demoSeed, error) {
+func seedDemo(ctx context.Context, s *localservices.Services) (*demoSeed, error) {
 	files, err := parseevent.ParseEvent(demoEventJSON)
 	if err != nil {
 		return nil, fmt.Errorf("demo event: %w", err)
@@ -104,7 +106,7 @@ func demoBody(i int, key string) []byte {
 }
 
 // show prints the archive bucket's contents and the demo's rows.
-func (d *demoSeed) show(ctx context.Context, w io.Writer, s *Services) error {
+func (d *demoSeed) show(ctx context.Context, w io.Writer, s *localservices.Services) error {
 	out, err := s.S3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(demoArchiveBucket)})
 	if err != nil {
 		return fmt.Errorf("list s3://%s: %w", demoArchiveBucket, err)
@@ -129,7 +131,7 @@ func (d *demoSeed) show(ctx context.Context, w io.Writer, s *Services) error {
 			return err
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", row.RequestID, row.ObjectKey, row.ArchiveBucketDest,
-			row.JobStatus, row.LastUpdateTime.Local().Format("15:04:05.000"), oneLine(row.ErrMsg, 80))
+			row.JobStatus, row.LastUpdateTime.Local().Format("15:04:05.000"), execution.OneLine(row.ErrMsg, 80))
 	}
 	tw.Flush()
 	return nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/execution"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/faultproxy"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
@@ -53,7 +54,7 @@ func TestScenarioReconcileCopiesFilesWithoutEvent(t *testing.T) {
 
 	gate := make(chan struct{})
 	starter := &localrun.LocalExecutions{Runner: h.runner, Gate: gate}
-	rec, err := h.runner.Reconciler(starter, time.Hour)
+	rec, err := localrun.Reconciler(h.runner, starter, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +160,7 @@ func TestScenarioSweepLeavesAFileInFlightAlone(t *testing.T) {
 	job := h.insertJob(key)
 	h.age(job, 5*time.Hour) // a Standard restore's hours
 
-	done := make(chan *localrun.Result, 1)
+	done := make(chan *execution.Result, 1)
 	go func() {
 		res, err := h.runner.Run(h.ctx, classicEvent(t, restoredFile{key, 18}))
 		if err != nil {
@@ -175,7 +176,7 @@ func TestScenarioSweepLeavesAFileInFlightAlone(t *testing.T) {
 
 	gate := make(chan struct{})
 	starter := &localrun.LocalExecutions{Runner: h.runner, Gate: gate}
-	rec, err := h.runner.Reconciler(starter, time.Hour)
+	rec, err := localrun.Reconciler(h.runner, starter, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

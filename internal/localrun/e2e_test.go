@@ -34,11 +34,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/execution"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/faultproxy"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/testenv"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
@@ -54,7 +56,7 @@ const (
 // schema, a runner wired to both.
 type harness struct {
 	t *testing.T
-	// engine is the engine running this scenario (localrun.EngineNode or
+	// engine is the engine running this scenario (stepengine.EngineNode or
 	// EngineMoto).
 	engine string
 	ctx    context.Context
@@ -68,11 +70,11 @@ type harness struct {
 	// serverLog is the runner's ServerLog: the embedded servers' output
 	// and the runner's notes.
 	serverLog *childproc.Output
-	runner    *localrun.Runner
+	runner    *execution.Runner
 }
 
 type harnessOptions struct {
-	// engine runs the definition: localrun.EngineNode or EngineMoto; empty
+	// engine runs the definition: stepengine.EngineNode or EngineMoto; empty
 	// takes $LOCAL_E2E_ENGINE (see scenarioEngine), so every scenario runs
 	// on the engine `make test` asks for.
 	engine    string
@@ -98,11 +100,11 @@ type harnessOptions struct {
 func newHarness(t *testing.T, opts harnessOptions) *harness {
 	t.Helper()
 	ctx := context.Background()
-	root, err := localrun.FindRepoRoot(".")
+	root, err := localservices.FindRepoRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := localrun.CheckNodeModules(root); err != nil {
+	if err := localservices.CheckNodeModules(root); err != nil {
 		t.Fatal(err)
 	}
 	engine := scenarioEngine(t, opts.engine)
@@ -136,7 +138,7 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 	if opts.lambdaEnv != nil {
 		h.lambda = opts.lambdaEnv(h)
 	}
-	runner, err := localrun.NewRunner(ctx, localrun.Config{
+	runner, err := execution.NewRunner(ctx, execution.Config{
 		Engine:     engine,
 		RepoRoot:   root,
 		Getenv:     func(k string) string { return h.env[k] },
@@ -187,9 +189,9 @@ func scenarioEngine(t *testing.T, want string) string {
 		engine = os.Getenv(engineEnv)
 	}
 	if engine == "" {
-		engine = localrun.EngineNode
+		engine = stepengine.EngineNode
 	}
-	if engine == localrun.EngineMoto {
+	if engine == stepengine.EngineMoto {
 		requireMoto(t)
 	}
 	return engine
@@ -204,7 +206,7 @@ var (
 // (testenv.Unavailable).
 func requireMoto(t *testing.T) {
 	t.Helper()
-	motoOnce.Do(func() { motoErr = localrun.CheckMoto(context.Background(), "") })
+	motoOnce.Do(func() { motoErr = stepengine.CheckMoto(context.Background(), "") })
 	if motoErr == nil {
 		return
 	}
@@ -278,7 +280,7 @@ func (h *harness) job(requestID string) jobseed.Row {
 	return job
 }
 
-func (h *harness) run(event []byte) *localrun.Result {
+func (h *harness) run(event []byte) *execution.Result {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(h.ctx, 3*time.Minute)
 	defer cancel()
@@ -331,7 +333,7 @@ func readEvent(t *testing.T, name string) []byte {
 }
 
 // outputResults decodes a succeeded execution's output.
-func outputResults(t *testing.T, res *localrun.Result) []contract.FileResult {
+func outputResults(t *testing.T, res *execution.Result) []contract.FileResult {
 	t.Helper()
 	if !res.Succeeded() {
 		t.Fatalf("execution %s: %s: %s", res.Status, res.ErrorName(), res.CauseText())
@@ -345,7 +347,7 @@ func outputResults(t *testing.T, res *localrun.Result) []contract.FileResult {
 
 // failedResults checks that the execution failed with CopyRequestError and
 // returns the file results its message lists.
-func failedResults(t *testing.T, res *localrun.Result) []contract.FileResult {
+func failedResults(t *testing.T, res *execution.Result) []contract.FileResult {
 	t.Helper()
 	if res.Succeeded() || res.ErrorName() != "CopyRequestError" {
 		t.Fatalf("execution %s with error %q (%s), want FAILED with CopyRequestError", res.Status, res.ErrorName(), res.CauseText())
@@ -358,7 +360,7 @@ func failedResults(t *testing.T, res *localrun.Result) []contract.FileResult {
 }
 
 // rerunInput returns the re-run input a CopyRequestError cause carries.
-func rerunInput(t *testing.T, res *localrun.Result) []byte {
+func rerunInput(t *testing.T, res *execution.Result) []byte {
 	t.Helper()
 	_, input, err := aggregate.ParseMessage(res.CauseText())
 	if err != nil || input == nil {
@@ -368,7 +370,7 @@ func rerunInput(t *testing.T, res *localrun.Result) []byte {
 }
 
 // countEvents counts history events of a type in a state.
-func countEvents(res *localrun.Result, typ, state string) int {
+func countEvents(res *execution.Result, typ, state string) int {
 	n := 0
 	for _, ev := range res.History {
 		if ev.Type == typ && ev.State != nil && ev.State.Name == state {
@@ -380,7 +382,7 @@ func countEvents(res *localrun.Result, typ, state string) int {
 
 // scheduledRetryCounts returns the retry_count each invocation of a Task
 // state was scheduled with, from the moto engine's AWS history events.
-func scheduledRetryCounts(t *testing.T, res *localrun.Result, state string) []int {
+func scheduledRetryCounts(t *testing.T, res *execution.Result, state string) []int {
 	t.Helper()
 	var counts []int
 	for _, ev := range res.History {
@@ -658,7 +660,7 @@ func TestScenarioSlowDownRetried(t *testing.T) {
 					t.Errorf("copy failed with %s: %s, want TransientCopyError naming SlowDown", ev.Error, ev.CauseText())
 				}
 			}
-			if h.engine == localrun.EngineMoto {
+			if h.engine == stepengine.EngineMoto {
 				// AWS's history: each attempt's LambdaFunctionScheduled
 				// input carries $$.State.RetryCount (engine_compare_test
 				// pins the Node engine's constant 0).
