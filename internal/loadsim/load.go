@@ -28,6 +28,7 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/lambdafn"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
@@ -592,6 +593,7 @@ func (l *Load) functions(ctx context.Context) ([]invokeapi.Function, error) {
 // countFiles reads the newest request_status row of every file of the
 // events.
 func (l *Load) countFiles(ctx context.Context, events [][]byte, rep *LoadReport) error {
+	table := requeststatus.NewTable(l.Services.DB)
 	for _, ev := range events {
 		files, err := parseevent.ParseEvent(ev)
 		if err != nil {
@@ -599,15 +601,12 @@ func (l *Load) countFiles(ctx context.Context, events [][]byte, rep *LoadReport)
 		}
 		for _, f := range files {
 			rep.Files.Total++
-			var status string
-			err := l.Services.DB.QueryRow(ctx,
-				"SELECT coalesce(job_status, 'inprogress') FROM request_status WHERE object_key = $1 ORDER BY last_update_time DESC LIMIT 1",
-				f.SourceKey).Scan(&status)
+			status, found, err := table.LatestStatus(ctx, f.SourceKey)
 			switch {
-			case errors.Is(err, pgx.ErrNoRows):
-				rep.Files.NoJob++
 			case err != nil:
 				return fmt.Errorf("read request_status after the run: %w", err)
+			case !found:
+				rep.Files.NoJob++
 			case status == "complete":
 				rep.Files.Complete++
 			case status == "error":

@@ -15,9 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/execution"
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 // The demonstration's buckets: the restore bucket the sample events name,
@@ -65,7 +65,7 @@ func seedDemo(ctx context.Context, s *localservices.Services) (*demoSeed, error)
 	for _, f := range files {
 		seed.keys = append(seed.keys, f.SourceKey)
 	}
-	if _, err := s.DB.Exec(ctx, "DELETE FROM request_status WHERE object_key = ANY($1)", seed.keys); err != nil {
+	if _, err := requeststatus.NewTable(s.DB).DeleteKeys(ctx, seed.keys); err != nil {
 		return nil, fmt.Errorf("demo: clear earlier rows: %w", err)
 	}
 	for i, f := range files {
@@ -82,7 +82,7 @@ func seedDemo(ctx context.Context, s *localservices.Services) (*demoSeed, error)
 		}); err != nil {
 			return nil, fmt.Errorf("demo: put s3://%s/%s: %w", f.SourceBucket, f.SourceKey, err)
 		}
-		job, err := jobseed.Insert(ctx, s.DB, jobseed.Row{
+		job, err := requeststatus.NewTable(s.DB).Insert(ctx, requeststatus.Row{
 			GranuleID:         fmt.Sprintf("demo-granule-%d", i+1),
 			ObjectKey:         f.SourceKey,
 			RestoreBucketDest: f.SourceBucket,
@@ -126,7 +126,7 @@ func (d *demoSeed) show(ctx context.Context, w io.Writer, s *localservices.Servi
 	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  REQUEST ID\tOBJECT KEY\tARCHIVE BUCKET\tSTATUS\tLAST UPDATE\tERR MSG")
 	for _, id := range d.requestIDs {
-		row, err := jobseed.Read(ctx, s.DB, id)
+		row, err := requeststatus.NewTable(s.DB).Read(ctx, id)
 		if err != nil {
 			return err
 		}

@@ -39,6 +39,7 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
@@ -245,11 +246,14 @@ func TestLoadDatabaseOutage(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for done := 0; done < n/4; time.Sleep(10 * time.Millisecond) {
-			if err := w.db.QueryRow(w.ctx, `SELECT count(*) FROM request_status WHERE job_status = 'complete'`).Scan(&done); err != nil {
+		table := requeststatus.NewTable(w.db)
+		for done := int64(0); done < int64(n/4); time.Sleep(10 * time.Millisecond) {
+			counts, err := table.CountByStatus(w.ctx, requeststatus.Selection{})
+			if err != nil {
 				t.Errorf("count complete rows: %v", err)
 				return
 			}
+			done = counts[requeststatus.StatusComplete]
 		}
 		if err := w.load.DatabaseOutage(w.ctx, true); err != nil {
 			t.Errorf("outage: %v", err)
@@ -338,16 +342,12 @@ func testLoadMixed(t *testing.T, engine string, nGood, nBad int) {
 	if rep.Files.Complete != nGood || rep.Files.Error != nBad || rep.Files.NoJob != nBad || rep.Files.Unrecorded != 0 {
 		t.Errorf("files %+v: want %d complete, %d error (no source object), %d without a job", rep.Files, nGood, nBad, nBad)
 	}
-	rows, err := w.db.Query(w.ctx, `SELECT object_key, err_msg FROM request_status WHERE job_status = 'error'`)
+	failed, err := requeststatus.NewTable(w.db).RowsWithStatus(w.ctx, requeststatus.StatusError)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var key, msg string
-		if err := rows.Scan(&key, &msg); err != nil {
-			t.Fatal(err)
-		}
+	for _, row := range failed {
+		key, msg := row.ObjectKey, row.ErrMsg
 		if !strings.HasPrefix(key, "mixed/noobject/") || !strings.Contains(msg, "NoSuchKey") {
 			t.Errorf("error row %s: %q, want only the files without a source object, with NoSuchKey", key, msg)
 		}

@@ -14,10 +14,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 // seedSmallSize is the size of a seeded object whose event gives none.
@@ -136,7 +136,7 @@ func defaultArchiveBucket(root string, getenv func(string) string) string {
 // Seed puts a restored object in its restore bucket for each file (of the
 // event's size, or a small one when the event gives none) unless an object
 // of that size is there, and gives each file an open job in request_status
-// pointing at archive (jobseed.EnsureOpen). Seeding twice changes nothing.
+// pointing at archive (requeststatus.Table.EnsureOpen). Seeding twice changes nothing.
 func Seed(ctx context.Context, s *localservices.Services, files []contract.File, archive string) (SeedSummary, error) {
 	sum := SeedSummary{Files: len(files)}
 	made := map[string]bool{}
@@ -157,7 +157,7 @@ func Seed(ctx context.Context, s *localservices.Services, files []contract.File,
 		if put {
 			sum.ObjectsPut++
 		}
-		_, inserted, err := jobseed.EnsureOpen(ctx, s.DB, jobseed.Row{
+		_, inserted, err := requeststatus.NewTable(s.DB).EnsureOpen(ctx, requeststatus.Row{
 			GranuleID: "seeded", ObjectKey: f.SourceKey, RestoreBucketDest: f.SourceBucket, ArchiveBucketDest: archive,
 		})
 		if err != nil {

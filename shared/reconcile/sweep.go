@@ -603,7 +603,7 @@ func expiredMessage(where string, res Restore, row StuckRow) string {
 // order the page listed them in.
 func (s *sweep) startBatches(ctx context.Context, claimed []pending) {
 	sort.Slice(claimed, func(i, j int) bool { return claimed[i].row.RequestID < claimed[j].row.RequestID })
-	starter := CopyStarter{SFN: s.r.SFN, StateMachineARN: s.r.Config.StateMachineARN, Prefix: "reconcile", Window: s.rep.Window}
+	starter := CopyStarter{SFN: s.r.SFN, StateMachineARN: s.r.Config.StateMachineARN, Prefix: "reconcile", Window: s.rep.Window, Now: s.r.now}
 	for queue := claimed; len(queue) > 0; {
 		queue = s.startBatch(ctx, starter, queue)
 	}

@@ -24,18 +24,7 @@ var tableSQL = regexp.MustCompile(`(?i)\b(from|into|update|join)\s+request_statu
 
 // sqlOutsideOwner are the files outside shared/requeststatus allowed to
 // hold SQL on request_status, and why.
-var sqlOutsideOwner = map[string]string{
-	// TODO(issue 23, item 2): internal/localrun is being split; once it
-	// lands, its call sites switch to requeststatus.Table's methods
-	// (LatestStatus, DeleteKeys, CountByStatus, RowsWithStatus,
-	// RowsOfKey, Backdate) and these entries go.
-	"internal/localrun/load.go":               "TODO issue 23: LatestStatus",
-	"internal/localrun/demo.go":               "TODO issue 23: DeleteKeys",
-	"internal/localrun/load_test.go":          "TODO issue 23: CountByStatus, RowsWithStatus",
-	"internal/localrun/e2e_reconcile_test.go": "TODO issue 23: Backdate",
-	"internal/localrun/seed_test.go":          "TODO issue 23: RowsOfKey",
-	"internal/localrun/e2e_test.go":           "TODO issue 23: CountByStatus",
-}
+var sqlOutsideOwner = map[string]string{}
 
 // Every SQL statement on request_status lives in this package (pkgsite
 // keeps every query of its tables in one package): a string literal of a
