@@ -36,13 +36,14 @@ test: check node_modules
 
 ## race: the unit tests of the code that runs goroutines (copyfile's window and
 ## part copies on the in-memory S3, requeststatus's lazy pool, childproc,
-## invokeapi) under the race detector; about half a minute once the race build is
+## invokeapi, lambdafn's Invoker) under the race detector; about half a minute once the race build is
 ## cached.
 RACE_COPYFILE_TESTS = ^(TestWindowAIMD|TestPartSlowDownRetriedByTheCopier|TestMultipartBacksOffUnderSlowDown|TestCopyMultipart|TestCopyMultipartFailureAborts|TestCopyPausesThenResumes|TestCopyKeepsTimeToFinish|TestMultipartCopyLogsProgress)$$
 race:
 	go test -count=1 -race -run '$(RACE_COPYFILE_TESTS)' ./shared/copyfile
 	go test -count=1 -race -run '^TestLazyPool' -skip 'OnPostgres|OnMoto' ./shared/requeststatus
 	go test -count=1 -race ./internal/childproc ./internal/invokeapi
+	go test -count=1 -race -run '^TestInvoker' ./shared/lambdafn
 
 ## check: gofmt and go vet.
 check:

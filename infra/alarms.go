@@ -6,12 +6,15 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awskms"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssnssubscriptions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
 )
 
 // WorkflowAlarmsProps names what to watch and whom to tell.
@@ -36,7 +39,29 @@ type WorkflowAlarms struct {
 // NewWorkflowAlarms creates the topic, its key and the two alarms.
 func NewWorkflowAlarms(scope constructs.Construct, id string, props *WorkflowAlarmsProps) *WorkflowAlarms {
 	c := constructs.NewConstruct(scope, jsii.String(id))
+	topic := newAlarmTopic(c, props.AlarmEmail)
+	failed := NewAlarm(c, "ExecutionsFailed", &AlarmProps{
+		Description: "A copy workflow execution failed: a file was not copied or its status not recorded (see the execution's CopyRequestError).",
+		Metric: props.StateMachine.MetricFailed(&awscloudwatch.MetricOptions{
+			Period:    awscdk.Duration_Minutes(jsii.Number(5)),
+			Statistic: jsii.String("Sum"),
+		}),
+		Topic: topic,
+	})
+	dead := NewAlarm(c, "DeadLetters", &AlarmProps{
+		Description: "A restore event could not start the copy workflow and is in the dead-letter queue.",
+		Metric: props.DeadLetterQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
+			Period:    awscdk.Duration_Minutes(jsii.Number(5)),
+			Statistic: jsii.String("Maximum"),
+		}),
+		Topic: topic,
+	})
+	return &WorkflowAlarms{Construct: c, Topic: topic, FailedAlarm: failed, DeadLetterAlarm: dead}
+}
 
+// newAlarmTopic creates the encrypted topic every alarm publishes to, and
+// subscribes email to it when not empty.
+func newAlarmTopic(c constructs.Construct, email string) awssns.Topic {
 	// CloudWatch alarms can publish to an encrypted topic only when the key
 	// policy lets CloudWatch use the key, hence a customer managed key.
 	key := awskms.NewKey(c, jsii.String("TopicKey"), &awskms.KeyProps{
@@ -71,40 +96,92 @@ func NewWorkflowAlarms(scope constructs.Construct, id string, props *WorkflowAla
 			"ArnLike":      map[string]any{"aws:SourceArn": alarmARNPattern()},
 		},
 	}))
-	if props.AlarmEmail != "" {
-		topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(props.AlarmEmail), nil))
+	if email != "" {
+		topic.AddSubscription(awssnssubscriptions.NewEmailSubscription(jsii.String(email), nil))
 	}
-	action := awscloudwatchactions.NewSnsAction(topic)
+	return topic
+}
 
-	failed := awscloudwatch.NewAlarm(c, jsii.String("ExecutionsFailed"), &awscloudwatch.AlarmProps{
-		AlarmName:        alarmName("ExecutionsFailed"),
-		AlarmDescription: jsii.String("A copy workflow execution failed: a file was not copied or its status not recorded (see the execution's CopyRequestError)."),
-		Metric: props.StateMachine.MetricFailed(&awscloudwatch.MetricOptions{
-			Period:    awscdk.Duration_Minutes(jsii.Number(5)),
-			Statistic: jsii.String("Sum"),
-		}),
+// AlarmProps is one alarm: what it watches, what it tells, where it goes.
+type AlarmProps struct {
+	// Description is the alarm's text in the email: what happened and
+	// where to look.
+	Description string
+	// Metric fires the alarm when it reaches 1 in one period.
+	Metric awscloudwatch.IMetric
+	Topic  awssns.ITopic
+}
+
+// NewAlarm creates the stack's one kind of alarm, named alarmName(id): it
+// fires when props.Metric is at least 1 in one period, counts missing data
+// as fine, and publishes to props.Topic. Every alarm of the stack is made
+// here, in this file.
+func NewAlarm(scope constructs.Construct, id string, props *AlarmProps) awscloudwatch.Alarm {
+	a := awscloudwatch.NewAlarm(scope, jsii.String(id), &awscloudwatch.AlarmProps{
+		AlarmName:          alarmName(id),
+		AlarmDescription:   jsii.String(props.Description),
+		Metric:             props.Metric,
 		Threshold:          jsii.Number(1),
 		EvaluationPeriods:  jsii.Number(1),
 		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
 		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
 	})
-	failed.AddAlarmAction(action)
+	a.AddAlarmAction(awscloudwatchactions.NewSnsAction(props.Topic))
+	return a
+}
 
-	dead := awscloudwatch.NewAlarm(c, jsii.String("DeadLetters"), &awscloudwatch.AlarmProps{
-		AlarmName:        alarmName("DeadLetters"),
-		AlarmDescription: jsii.String("A restore event could not start the copy workflow and is in the dead-letter queue."),
-		Metric: props.DeadLetterQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
-			Period:    awscdk.Duration_Minutes(jsii.Number(5)),
-			Statistic: jsii.String("Maximum"),
-		}),
-		Threshold:          jsii.Number(1),
-		EvaluationPeriods:  jsii.Number(1),
-		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
+// ReconcileAlarmsProps is what the sweep's alarms watch.
+type ReconcileAlarmsProps struct {
+	// Function is the reconcile function; its errors are failed sweeps.
+	Function awslambda.IFunction
+	// Period is the sweep's period: each alarm evaluates one sweep.
+	Period awscdk.Duration
+	Topic  awssns.ITopic
+}
+
+// ReconcileAlarms are the sweep's three alarms.
+type ReconcileAlarms struct {
+	// StuckAgain fires when rows a sweep had started copies of are still
+	// stuck at the next sweep.
+	StuckAgain awscloudwatch.Alarm
+	// NotRestorable fires when a sweep recorded expired or missing
+	// restores it did not request again.
+	NotRestorable awscloudwatch.Alarm
+	// Failed fires when a sweep failed.
+	Failed awscloudwatch.Alarm
+}
+
+// NewReconcileAlarms creates the sweep's alarms in scope, the sweep's
+// construct (their logical IDs are Reconcile<id>...).
+func NewReconcileAlarms(scope constructs.Construct, props *ReconcileAlarmsProps) ReconcileAlarms {
+	metric := func(name, label string) awscloudwatch.Metric { return reconcileMetric(name, label, props.Period) }
+	var a ReconcileAlarms
+	a.StuckAgain = NewAlarm(scope, "FilesStuckAcrossSweeps", &AlarmProps{
+		Description: "Restored files a reconcile sweep started copies of are still not copied at the next sweep: see `go run ./cmd/recovery status` and docs/runbook.md.",
+		Metric:      metric(reconcile.MetricStuckAgain, "stuck again"),
+		Topic:       props.Topic,
 	})
-	dead.AddAlarmAction(action)
-
-	return &WorkflowAlarms{Construct: c, Topic: topic, FailedAlarm: failed, DeadLetterAlarm: dead}
+	notRestorable := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
+		Expression: jsii.String("expired + missing - rerestored"),
+		UsingMetrics: &map[string]awscloudwatch.IMetric{
+			"expired":    metric(reconcile.MetricExpired, "expired"),
+			"missing":    metric(reconcile.MetricMissing, "missing"),
+			"rerestored": metric(reconcile.MetricReRestored, "re-restored"),
+		},
+		Label:  jsii.String("recorded error: restore expired or object missing"),
+		Period: props.Period,
+	})
+	a.NotRestorable = NewAlarm(scope, "RestoresExpiredBeforeCopy", &AlarmProps{
+		Description: "A reconcile sweep found restored files that can no longer be copied (restore expired, or object missing) and recorded error: request their restores again.",
+		Metric:      notRestorable,
+		Topic:       props.Topic,
+	})
+	a.Failed = NewAlarm(scope, "ReconcileFailed", &AlarmProps{
+		Description: "A reconcile sweep failed (database, S3 or StartExecution): stuck files wait for the next sweep; see the reconcile function's log.",
+		Metric:      props.Function.MetricErrors(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: props.Period}),
+		Topic:       props.Topic,
+	})
+	return a
 }
 
 // The alarms are named "<stack name>-<what>", so that the topic policy can

@@ -32,7 +32,7 @@ const (
 	ctxArchiveStorageClass            = "archiveStorageClass"
 	ctxEnableRestoreBucketEventBridge = "enableRestoreBucketEventBridge"
 	ctxMultipartThresholdMB           = "multipartThresholdMb"
-	ctxMultipartChunkSizeMB           = "multipartChunksizeMb"
+	ctxMultipartChunksizeMB           = "multipartChunksizeMb"
 	ctxMultipartConcurrency           = "multipartConcurrency"
 	ctxMultipartMinPartMB             = "multipartMinPartMb"
 	ctxDatabasePort                   = "databasePort"
@@ -57,7 +57,7 @@ func contextKeys() []string {
 	keys := []string{
 		ctxRestoreBuckets, ctxArchiveBuckets, ctxArchiveKMSKeyARN, ctxSourceKMSKeyARNs, ctxArchiveBucketKMSKeyARNs, ctxRestoreBucketRegions,
 		ctxArchiveStorageClass, ctxEnableRestoreBucketEventBridge,
-		ctxMultipartThresholdMB, ctxMultipartChunkSizeMB, ctxMultipartConcurrency, ctxMultipartMinPartMB,
+		ctxMultipartThresholdMB, ctxMultipartChunksizeMB, ctxMultipartConcurrency, ctxMultipartMinPartMB,
 		ctxDatabasePort, ctxDatabaseName, ctxDatabaseUser, ctxDatabaseHostParameter,
 		ctxDatabasePasswordParameter, ctxDatabaseSSLMode, ctxDatabaseSSLRootCert, ctxRequestStatusConcurrency, ctxCopyFileConcurrency,
 		ctxVPCID, ctxSubnetIDs, ctxSecurityGroupID, ctxAlarmEmail, ctxLogRetentionDays,
@@ -107,7 +107,7 @@ type Config struct {
 	Workflow statemachine.Settings
 
 	MultipartThresholdMB int
-	MultipartChunkSizeMB int
+	MultipartChunksizeMB int
 	MultipartConcurrency int
 	MultipartMinPartMB   int
 
@@ -204,7 +204,7 @@ func ConfigFromContext(lookup func(key string) any) (Config, error) {
 		ArchiveStorageClass:            r.str(ctxArchiveStorageClass, false),
 		EnableRestoreBucketEventBridge: r.boolean(ctxEnableRestoreBucketEventBridge),
 		MultipartThresholdMB:           r.integer(ctxMultipartThresholdMB, copyfile.MinMultipartThresholdMB, math.MaxInt32),
-		MultipartChunkSizeMB:           r.integer(ctxMultipartChunkSizeMB, copyfile.MinMultipartChunkSizeMB, copyfile.MaxMultipartChunkSizeMB),
+		MultipartChunksizeMB:           r.integer(ctxMultipartChunksizeMB, copyfile.MinMultipartChunksizeMB, copyfile.MaxMultipartChunksizeMB),
 		MultipartConcurrency:           r.integer(ctxMultipartConcurrency, copyfile.MinMultipartConcurrency, copyfile.MaxMultipartConcurrency),
 		MultipartMinPartMB:             r.integer(ctxMultipartMinPartMB, copyfile.MinMultipartMinPartMB, copyfile.MaxMultipartMinPartMB),
 		Database: DatabaseConfig{
@@ -240,6 +240,26 @@ func ConfigFromContext(lookup func(key string) any) (Config, error) {
 // check validates the values' formats and how settings fit together.
 func (c Config) check() []error {
 	var errs []error
+	errs = append(errs, c.checkBucketsAndKeys()...)
+	errs = append(errs, c.checkRestoreBucketRegions()...)
+	errs = append(errs, c.checkReconcileGrace()...)
+	errs = append(errs, c.checkDatabase()...)
+	errs = append(errs, c.checkNetwork()...)
+	if c.AlarmEmail != "" {
+		if _, err := mail.ParseAddress(c.AlarmEmail); err != nil {
+			errs = append(errs, fmt.Errorf("%s = %q: not an email address", ctxAlarmEmail, c.AlarmEmail))
+		}
+	}
+	if c.LogRetentionDays != 0 && !slices.Contains(logRetentionDays, c.LogRetentionDays) {
+		errs = append(errs, fmt.Errorf("%s = %d: CloudWatch Logs accepts %v", ctxLogRetentionDays, c.LogRetentionDays, logRetentionDays))
+	}
+	return errs
+}
+
+// checkBucketsAndKeys checks the bucket names, the KMS key ARNs, the
+// storage class and the multipart threshold.
+func (c Config) checkBucketsAndKeys() []error {
+	var errs []error
 	for key, buckets := range map[string][]string{ctxRestoreBuckets: c.RestoreBuckets, ctxArchiveBuckets: c.ArchiveBuckets} {
 		for _, b := range buckets {
 			if !bucketName.MatchString(b) {
@@ -268,19 +288,24 @@ func (c Config) check() []error {
 	if c.ArchiveKMSKeyARN != "" && len(c.ArchiveBucketKMSKeyARNs) > 0 {
 		errs = append(errs, fmt.Errorf("%s and %s are both set: with %s every copy is encrypted with that key (the SSE header overrides the buckets' default), so the buckets' default keys are never used; set one", ctxArchiveKMSKeyARN, ctxArchiveBucketKMSKeyARNs, ctxArchiveKMSKeyARN))
 	}
-	errs = append(errs, c.checkRestoreBucketRegions()...)
-	errs = append(errs, c.checkReconcileGrace()...)
-	if region := c.RestoreBucketRegion(); region != "" && regionName.MatchString(region) && c.Database.SSLRootCert == "" &&
-		(c.Database.SSLMode == "verify-full" || c.Database.SSLMode == "verify-ca") && !requeststatus.RDSBundleCovers(region) {
-		errs = append(errs, fmt.Errorf("%s = %q checks the database against the RDS certificate authorities the function embeds, which have none for %s (the region of %s, where the stack goes): "+
-			"set %s to AWS's RDS bundle for that region, e.g. the global bundle https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem (docs/database-tls.md)",
-			ctxDatabaseSSLMode, c.Database.SSLMode, region, ctxRestoreBucketRegions, ctxDatabaseSSLRootCert))
-	}
 	if c.ArchiveStorageClass != "" && !slices.Contains(storageClasses, c.ArchiveStorageClass) {
 		errs = append(errs, fmt.Errorf("%s = %q: want one of %s", ctxArchiveStorageClass, c.ArchiveStorageClass, strings.Join(storageClasses, ", ")))
 	}
 	if c.MultipartThresholdMB > copyfile.MaxMultipartThresholdMB {
 		errs = append(errs, fmt.Errorf("%s = %d: CopyObject copies at most %d MB, so the threshold cannot be higher", ctxMultipartThresholdMB, c.MultipartThresholdMB, copyfile.MaxMultipartThresholdMB))
+	}
+	return errs
+}
+
+// checkDatabase checks the database's names, SSM parameters and TLS
+// settings.
+func (c Config) checkDatabase() []error {
+	var errs []error
+	if region := c.RestoreBucketRegion(); region != "" && regionName.MatchString(region) && c.Database.SSLRootCert == "" &&
+		(c.Database.SSLMode == "verify-full" || c.Database.SSLMode == "verify-ca") && !requeststatus.RDSBundleCovers(region) {
+		errs = append(errs, fmt.Errorf("%s = %q checks the database against the RDS certificate authorities the function embeds, which have none for %s (the region of %s, where the stack goes): "+
+			"set %s to AWS's RDS bundle for that region, e.g. the global bundle https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem (docs/database-tls.md)",
+			ctxDatabaseSSLMode, c.Database.SSLMode, region, ctxRestoreBucketRegions, ctxDatabaseSSLRootCert))
 	}
 	for key, v := range map[string]string{ctxDatabaseName: c.Database.Name, ctxDatabaseUser: c.Database.User} {
 		if v != "" && !dbIdentifier.MatchString(v) {
@@ -307,30 +332,29 @@ func (c Config) check() []error {
 			errs = append(errs, fmt.Errorf("%s is set but %s = %q does not use it: want verify-full, verify-ca or require", ctxDatabaseSSLRootCert, ctxDatabaseSSLMode, c.Database.SSLMode))
 		}
 	}
-	inVPC := c.VPCID != "" || len(c.SubnetIDs) > 0 || c.SecurityGroupID != ""
-	if inVPC {
-		if !vpcIDPattern.MatchString(c.VPCID) {
-			errs = append(errs, fmt.Errorf("%s = %q: want vpc-... (vpcId, subnetIds and securityGroupId go together)", ctxVPCID, c.VPCID))
-		}
-		if len(c.SubnetIDs) == 0 {
-			errs = append(errs, fmt.Errorf("%s is empty: name the subnets of %s (vpcId, subnetIds and securityGroupId go together)", ctxSubnetIDs, c.VPCID))
-		}
-		for _, s := range c.SubnetIDs {
-			if !subnetID.MatchString(s) {
-				errs = append(errs, fmt.Errorf("%s: %q is not a subnet id (subnet-...)", ctxSubnetIDs, s))
-			}
-		}
-		if !sgID.MatchString(c.SecurityGroupID) {
-			errs = append(errs, fmt.Errorf("%s = %q: want sg-... (vpcId, subnetIds and securityGroupId go together)", ctxSecurityGroupID, c.SecurityGroupID))
+	return errs
+}
+
+// checkNetwork checks vpcId, subnetIds and securityGroupId, which go
+// together.
+func (c Config) checkNetwork() []error {
+	var errs []error
+	if c.VPCID == "" && len(c.SubnetIDs) == 0 && c.SecurityGroupID == "" {
+		return nil
+	}
+	if !vpcIDPattern.MatchString(c.VPCID) {
+		errs = append(errs, fmt.Errorf("%s = %q: want vpc-... (vpcId, subnetIds and securityGroupId go together)", ctxVPCID, c.VPCID))
+	}
+	if len(c.SubnetIDs) == 0 {
+		errs = append(errs, fmt.Errorf("%s is empty: name the subnets of %s (vpcId, subnetIds and securityGroupId go together)", ctxSubnetIDs, c.VPCID))
+	}
+	for _, s := range c.SubnetIDs {
+		if !subnetID.MatchString(s) {
+			errs = append(errs, fmt.Errorf("%s: %q is not a subnet id (subnet-...)", ctxSubnetIDs, s))
 		}
 	}
-	if c.AlarmEmail != "" {
-		if _, err := mail.ParseAddress(c.AlarmEmail); err != nil {
-			errs = append(errs, fmt.Errorf("%s = %q: not an email address", ctxAlarmEmail, c.AlarmEmail))
-		}
-	}
-	if c.LogRetentionDays != 0 && !slices.Contains(logRetentionDays, c.LogRetentionDays) {
-		errs = append(errs, fmt.Errorf("%s = %d: CloudWatch Logs accepts %v", ctxLogRetentionDays, c.LogRetentionDays, logRetentionDays))
+	if !sgID.MatchString(c.SecurityGroupID) {
+		errs = append(errs, fmt.Errorf("%s = %q: want sg-... (vpcId, subnetIds and securityGroupId go together)", ctxSecurityGroupID, c.SecurityGroupID))
 	}
 	return errs
 }

@@ -2,7 +2,9 @@ package main
 
 import (
 	"debug/elf"
+	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -176,6 +178,34 @@ func TestCDKJSONKeys(t *testing.T) {
 	}
 }
 
+// TestMultipartKeysSpelledAsCDKJSON: where copyfile's sources and the
+// docs name a multipart context key, they spell it as cdk.json does
+// (multipartChunksizeMb, not multipartChunkSizeMb), so a search for the key
+// finds every place that explains it.
+func TestMultipartKeysSpelledAsCDKJSON(t *testing.T) {
+	keys := cdkJSONContext(t)
+	mention := regexp.MustCompile(`\bmultipart[A-Z][A-Za-z]*(Mb|Concurrency)\b`)
+	var files []string
+	for _, glob := range []string{"../shared/copyfile/*.go", "../docs/*.md", "../README.md"} {
+		m, err := filepath.Glob(glob)
+		if err != nil || len(m) == 0 {
+			t.Fatalf("%s: no files (%v)", glob, err)
+		}
+		files = append(files, m...)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range mention.FindAllString(string(b), -1) {
+			if _, ok := keys[k]; !ok {
+				t.Errorf("%s names %q, which is not a cdk.json context key", f, k)
+			}
+		}
+	}
+}
+
 // TestLambdaBuilder builds a tiny main package the way synth builds the
 // functions and checks the result is a Linux arm64 executable.
 func TestLambdaBuilder(t *testing.T) {
@@ -217,13 +247,13 @@ func TestMultipartDefaultsMatchArchiveCopy(t *testing.T) {
 	def := copyfile.DefaultConfig()
 	want := map[string]int64{
 		ctxMultipartThresholdMB: def.MultipartThreshold / copyfile.MiB,
-		ctxMultipartChunkSizeMB: def.ChunkSize / copyfile.MiB,
+		ctxMultipartChunksizeMB: def.Chunksize / copyfile.MiB,
 		ctxMultipartConcurrency: int64(def.Concurrency),
-		ctxMultipartMinPartMB:   def.PartSizeFloor / copyfile.MiB,
+		ctxMultipartMinPartMB:   def.MinPart / copyfile.MiB,
 	}
 	got := map[string]int64{
 		ctxMultipartThresholdMB: int64(cfg.MultipartThresholdMB),
-		ctxMultipartChunkSizeMB: int64(cfg.MultipartChunkSizeMB),
+		ctxMultipartChunksizeMB: int64(cfg.MultipartChunksizeMB),
 		ctxMultipartConcurrency: int64(cfg.MultipartConcurrency),
 		ctxMultipartMinPartMB:   int64(cfg.MultipartMinPartMB),
 	}
@@ -241,7 +271,7 @@ func TestMultipartRangesMatchArchiveCopy(t *testing.T) {
 		values   []int
 	}{
 		{ctxMultipartThresholdMB, "MULTIPART_THRESHOLD_MB", edges(copyfile.MinMultipartThresholdMB, copyfile.MaxMultipartThresholdMB)},
-		{ctxMultipartChunkSizeMB, "MULTIPART_CHUNKSIZE_MB", edges(copyfile.MinMultipartChunkSizeMB, copyfile.MaxMultipartChunkSizeMB)},
+		{ctxMultipartChunksizeMB, "MULTIPART_CHUNKSIZE_MB", edges(copyfile.MinMultipartChunksizeMB, copyfile.MaxMultipartChunksizeMB)},
 		{ctxMultipartConcurrency, "MULTIPART_CONCURRENCY", edges(copyfile.MinMultipartConcurrency, copyfile.MaxMultipartConcurrency)},
 		{ctxMultipartMinPartMB, "MULTIPART_MIN_PART_MB", edges(copyfile.MinMultipartMinPartMB, copyfile.MaxMultipartMinPartMB)},
 	}

@@ -118,6 +118,16 @@ func TestDashboard(t *testing.T) {
 		},
 		"Errors and throttles per function": lambdaRows,
 		"Dead-letter queue depth":           {"AWS/SQS ApproximateNumberOfMessagesVisible QueueName " + dlq + " stat=Maximum"},
+		// The sweep's row: each of its metrics, one point per sweep (60 minutes).
+		"Reconcile: stuck files per sweep": {
+			ns + " StuckFiles Function reconcile stat=Sum period=3600", ns + " StuckAgainFiles Function reconcile stat=Sum period=3600",
+			ns + " RestoresRunning Function reconcile stat=Sum period=3600", ns + " RowsNotInRestoreBuckets Function reconcile stat=Sum period=3600",
+		},
+		"Reconcile: what the sweeps did": {
+			ns + " ReconcileFilesStarted Function reconcile stat=Sum period=3600", ns + " RestoresExpired Function reconcile stat=Sum period=3600",
+			ns + " RestoredFilesMissing Function reconcile stat=Sum period=3600", ns + " RestoresRequestedAgain Function reconcile stat=Sum period=3600",
+			ns + " ReconcileExecutionsStarted Function reconcile stat=Sum period=3600", ns + " ReconcileCutShort Function reconcile stat=Sum period=3600",
+		},
 	}
 	for title, rows := range want {
 		for _, row := range rows {

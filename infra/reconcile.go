@@ -9,7 +9,6 @@ import (
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
-	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsevents"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awseventstargets"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
@@ -120,27 +119,34 @@ type ReconcilerProps struct {
 }
 
 // Reconciler is the scheduled sweep: the reconcile function, its schedule,
-// its alarms and its dashboard row.
+// its alarms (alarms.go) and its dashboard row (dashboard.go).
 type Reconciler struct {
 	constructs.Construct
 	Function *GoFunction
 	Schedule awsevents.Rule
-	// StuckAgainAlarm fires when rows a sweep had started copies of are
-	// still stuck at the next sweep; NotRestorableAlarm when a sweep
-	// recorded expired or missing restores; FailedAlarm when a sweep
-	// failed.
-	StuckAgainAlarm    awscloudwatch.Alarm
-	NotRestorableAlarm awscloudwatch.Alarm
-	FailedAlarm        awscloudwatch.Alarm
+	Alarms   ReconcileAlarms
 }
 
-// NewReconciler creates the sweep.
+// NewReconciler creates the sweep: its function and permissions, its
+// schedule, its alarms and its dashboard row.
 func NewReconciler(scope constructs.Construct, id string, props *ReconcilerProps) *Reconciler {
+	rc := props.Config.Reconcile
+	c := constructs.NewConstruct(scope, jsii.String(id))
+	fn := newReconcileFunction(c, props)
+	grantReconcileAccess(fn, props.Config, props.StateMachine)
+	period := awscdk.Duration_Minutes(jsii.Number(float64(rc.PeriodMinutes)))
+	rule := scheduleReconcile(c, fn, rc.PeriodMinutes, period)
+	alarms := NewReconcileAlarms(c, &ReconcileAlarmsProps{Function: fn.Function, Period: period, Topic: props.Topic})
+	props.Dashboard.AddWidgets(reconcileWidgets(period)...)
+	return &Reconciler{Construct: c, Function: fn, Schedule: rule, Alarms: alarms}
+}
+
+// newReconcileFunction creates the reconcile function in c, with the
+// sweep's settings and the database's (network and SSM parameters).
+func newReconcileFunction(c constructs.Construct, props *ReconcilerProps) *GoFunction {
 	cfg := props.Config
 	rc := cfg.Reconcile
-	c := constructs.NewConstruct(scope, jsii.String(id))
-	stack := awscdk.Stack_Of(scope)
-
+	stack := awscdk.Stack_Of(c)
 	// The function's settings render themselves (reconcile.Config.Env), and
 	// the database's are request-status's (databaseEnvironment): no
 	// variable name is spelled here.
@@ -166,7 +172,13 @@ func NewReconciler(scope constructs.Construct, id string, props *ReconcilerProps
 	databaseNetwork(c, stack, cfg, fnProps)
 	fn := NewGoFunction(c, "Function", fnProps)
 	grantDatabaseParameters(stack, fn, cfg.Database)
+	return fn
+}
 
+// grantReconcileAccess lets the sweep ask S3 about the restore buckets'
+// objects (and restore them again when reconcileReRestore is on) and
+// start executions of the workflow.
+func grantReconcileAccess(fn *GoFunction, cfg Config, sm awsstepfunctions.StateMachine) {
 	objects := objectARNs(cfg.RestoreBuckets)
 	var appliesTo []any
 	for _, b := range cfg.RestoreBuckets {
@@ -184,7 +196,7 @@ func NewReconciler(scope constructs.Construct, id string, props *ReconcilerProps
 		Actions:   jsii.Strings("s3:ListBucket"),
 		Resources: bucketARNs(cfg.RestoreBuckets),
 	}))
-	if rc.ReRestore {
+	if cfg.Reconcile.ReRestore {
 		fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 			Sid:       jsii.String("RequestExpiredRestoresAgain"),
 			Actions:   jsii.Strings("s3:RestoreObject"),
@@ -194,87 +206,35 @@ func NewReconciler(scope constructs.Construct, id string, props *ReconcilerProps
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("StartCopies"),
 		Actions:   jsii.Strings("states:StartExecution"),
-		Resources: &[]*string{props.StateMachine.StateMachineArn()},
+		Resources: &[]*string{sm.StateMachineArn()},
 	}))
 	cdknag.NagSuppressions_AddResourceSuppressions(fn.Role, &[]*cdknag.NagPackSuppression{{
 		Id:        jsii.String("AwsSolutions-IAM5"),
 		Reason:    jsii.String("Any object of a restore bucket may have been restored: object ARNs are bucket/*, limited to the configured restore buckets."),
 		AppliesTo: &appliesTo,
 	}}, jsii.Bool(true))
+}
 
+// scheduleReconcile runs fn every period, without asynchronous retries.
+func scheduleReconcile(c constructs.Construct, fn *GoFunction, minutes int, period awscdk.Duration) awsevents.Rule {
 	// The next sweep comes anyway: no asynchronous retry of a failed one.
 	fn.Function.ConfigureAsyncInvoke(&awslambda.EventInvokeConfigOptions{RetryAttempts: jsii.Number(0)})
-	period := awscdk.Duration_Minutes(jsii.Number(float64(rc.PeriodMinutes)))
 	rule := awsevents.NewRule(c, jsii.String("Schedule"), &awsevents.RuleProps{
-		Description: jsii.String(fmt.Sprintf("Runs the reconcile sweep every %d minutes", rc.PeriodMinutes)),
+		Description: jsii.String(fmt.Sprintf("Runs the reconcile sweep every %d minutes", minutes)),
 		Schedule:    awsevents.Schedule_Rate(period),
 	})
 	rule.AddTarget(awseventstargets.NewLambdaFunction(fn.Function, &awseventstargets.LambdaFunctionProps{
 		RetryAttempts: jsii.Number(2),
 		MaxEventAge:   period,
 	}))
+	return rule
+}
 
-	metric := func(name, label string) awscloudwatch.Metric {
-		return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
-			Namespace: jsii.String(metrics.Namespace), MetricName: jsii.String(name),
-			DimensionsMap: &map[string]*string{metrics.DimensionFunction: jsii.String(reconcile.FunctionName)},
-			Statistic:     jsii.String("Sum"), Period: period, Label: jsii.String(label),
-		})
-	}
-	action := awscloudwatchactions.NewSnsAction(props.Topic)
-	alarm := func(id, description string, m awscloudwatch.IMetric) awscloudwatch.Alarm {
-		a := awscloudwatch.NewAlarm(c, jsii.String(id), &awscloudwatch.AlarmProps{
-			AlarmName:          alarmName(id),
-			AlarmDescription:   jsii.String(description),
-			Metric:             m,
-			Threshold:          jsii.Number(1),
-			EvaluationPeriods:  jsii.Number(1),
-			ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-			TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,
-		})
-		a.AddAlarmAction(action)
-		return a
-	}
-	r := &Reconciler{Construct: c, Function: fn, Schedule: rule}
-	r.StuckAgainAlarm = alarm("FilesStuckAcrossSweeps",
-		"Restored files a reconcile sweep started copies of are still not copied at the next sweep: see `go run ./cmd/recovery status` and docs/runbook.md.",
-		metric(reconcile.MetricStuckAgain, "stuck again"))
-	notRestorable := awscloudwatch.NewMathExpression(&awscloudwatch.MathExpressionProps{
-		Expression: jsii.String("expired + missing - rerestored"),
-		UsingMetrics: &map[string]awscloudwatch.IMetric{
-			"expired":    metric(reconcile.MetricExpired, "expired"),
-			"missing":    metric(reconcile.MetricMissing, "missing"),
-			"rerestored": metric(reconcile.MetricReRestored, "re-restored"),
-		},
-		Label:  jsii.String("recorded error: restore expired or object missing"),
-		Period: period,
+// reconcileMetric is one of the sweep's EMF metrics, summed per period.
+func reconcileMetric(name, label string, period awscdk.Duration) awscloudwatch.Metric {
+	return awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
+		Namespace: jsii.String(metrics.Namespace), MetricName: jsii.String(name),
+		DimensionsMap: &map[string]*string{metrics.DimensionFunction: jsii.String(reconcile.FunctionName)},
+		Statistic:     jsii.String("Sum"), Period: period, Label: jsii.String(label),
 	})
-	r.NotRestorableAlarm = alarm("RestoresExpiredBeforeCopy",
-		"A reconcile sweep found restored files that can no longer be copied (restore expired, or object missing) and recorded error: request their restores again.",
-		notRestorable)
-	r.FailedAlarm = alarm("ReconcileFailed",
-		"A reconcile sweep failed (database, S3 or StartExecution): stuck files wait for the next sweep; see the reconcile function's log.",
-		fn.Function.MetricErrors(&awscloudwatch.MetricOptions{Statistic: jsii.String("Sum"), Period: period}))
-
-	props.Dashboard.AddWidgets(
-		awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
-			Title: jsii.String("Reconcile: stuck files per sweep"), Width: jsii.Number(12), Height: jsii.Number(6),
-			Left: &[]awscloudwatch.IMetric{
-				metric(reconcile.MetricStuck, "stuck (inprogress past the grace period)"),
-				metric(reconcile.MetricStuckAgain, "stuck again (alarm)"),
-				metric(reconcile.MetricRestoreRunning, "restore still running"),
-			},
-		}),
-		awscloudwatch.NewGraphWidget(&awscloudwatch.GraphWidgetProps{
-			Title: jsii.String("Reconcile: what the sweeps did"), Width: jsii.Number(12), Height: jsii.Number(6),
-			Left: &[]awscloudwatch.IMetric{
-				metric(reconcile.MetricFilesStarted, "files sent to the workflow"),
-				metric(reconcile.MetricExpired, "restore expired"),
-				metric(reconcile.MetricMissing, "object missing"),
-				metric(reconcile.MetricReRestored, "restore requested again"),
-			},
-			Right: &[]awscloudwatch.IMetric{metric(reconcile.MetricStarted, "executions started")},
-		}),
-	)
-	return r
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsiam"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -68,25 +69,7 @@ func NewArchiveCopyStack(scope constructs.Construct, id string, props *ArchiveCo
 	s := &ArchiveCopyStack{Stack: stack, Functions: map[string]*GoFunction{}}
 	logRetention := retention(cfg.LogRetentionDays)
 
-	workflowFunctions := map[string]awslambda.IFunction{}
-	for _, f := range statemachine.Functions {
-		fnProps := &GoFunctionProps{
-			ConstructID:  f.ConstructID,
-			Description:  f.Description,
-			Code:         props.FunctionCode(f.Name),
-			Timeout:      awscdk.Duration_Seconds(jsii.Number(f.TimeoutSecs)),
-			MemoryMB:     float64(f.MemoryMB),
-			LogRetention: logRetention,
-		}
-		var fn *GoFunction
-		if build, ok := functionBuilders[f.Name]; ok {
-			fn = build(stack, cfg, fnProps)
-		} else {
-			fn = NewGoFunction(stack, f.ConstructID, fnProps)
-		}
-		s.Functions[f.Name] = fn
-		workflowFunctions[f.Name] = fn.Function
-	}
+	workflowFunctions := s.addWorkflowFunctions(cfg, props.FunctionCode, logRetention)
 
 	wf, err := NewCopyWorkflow(stack, "CopyWorkflow", &CopyWorkflowProps{
 		Functions:    workflowFunctions,
@@ -124,26 +107,58 @@ func NewArchiveCopyStack(scope constructs.Construct, id string, props *ArchiveCo
 		})
 	}
 
-	awscdk.NewCfnOutput(stack, jsii.String("StateMachineArn"), &awscdk.CfnOutputProps{
-		Value:       wf.StateMachine.StateMachineArn(),
-		Description: jsii.String("Start an execution with an S3 event ({\"Records\": [...]}) to copy files by hand"),
-	})
-	awscdk.NewCfnOutput(stack, jsii.String("DeadLetterQueueUrl"), &awscdk.CfnOutputProps{
-		Value: s.Trigger.DeadLetterQueue.QueueUrl(),
-	})
-	awscdk.NewCfnOutput(stack, jsii.String("AlarmTopicArn"), &awscdk.CfnOutputProps{
-		Value: s.Alarms.Topic.TopicArn(),
-	})
-	awscdk.NewCfnOutput(stack, jsii.String("CopyRoleArn"), &awscdk.CfnOutputProps{
-		Value:       s.Functions[statemachine.FunctionCopyFile].Role.RoleArn(),
-		Description: jsii.String("The role the copies run as: an archive bucket in another account names it in its bucket policy (docs/cross-account.md)"),
-	})
+	s.addOutputs()
 
 	if cfg.EnableRestoreBucketEventBridge {
 		suppressBucketNotificationsHandler(stack)
 	}
 	awscdk.Aspects_Of(stack).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	return s, nil
+}
+
+// addWorkflowFunctions creates the functions of statemachine.Functions,
+// each with its builder from functionBuilders when it has one, and returns
+// them by name for the state machine.
+func (s *ArchiveCopyStack) addWorkflowFunctions(cfg Config, code func(name string) awslambda.Code, logRetention awslogs.RetentionDays) map[string]awslambda.IFunction {
+	workflowFunctions := map[string]awslambda.IFunction{}
+	for _, f := range statemachine.Functions {
+		fnProps := &GoFunctionProps{
+			ConstructID:  f.ConstructID,
+			Description:  f.Description,
+			Code:         code(f.Name),
+			Timeout:      awscdk.Duration_Seconds(jsii.Number(f.TimeoutSecs)),
+			MemoryMB:     float64(f.MemoryMB),
+			LogRetention: logRetention,
+		}
+		var fn *GoFunction
+		if build, ok := functionBuilders[f.Name]; ok {
+			fn = build(s.Stack, cfg, fnProps)
+		} else {
+			fn = NewGoFunction(s.Stack, f.ConstructID, fnProps)
+		}
+		s.Functions[f.Name] = fn
+		workflowFunctions[f.Name] = fn.Function
+	}
+	return workflowFunctions
+}
+
+// addOutputs exports what operators and other accounts need: the state
+// machine, the dead-letter queue, the alarm topic and the copy role.
+func (s *ArchiveCopyStack) addOutputs() {
+	awscdk.NewCfnOutput(s.Stack, jsii.String("StateMachineArn"), &awscdk.CfnOutputProps{
+		Value:       s.Workflow.StateMachine.StateMachineArn(),
+		Description: jsii.String("Start an execution with an S3 event ({\"Records\": [...]}) to copy files by hand"),
+	})
+	awscdk.NewCfnOutput(s.Stack, jsii.String("DeadLetterQueueUrl"), &awscdk.CfnOutputProps{
+		Value: s.Trigger.DeadLetterQueue.QueueUrl(),
+	})
+	awscdk.NewCfnOutput(s.Stack, jsii.String("AlarmTopicArn"), &awscdk.CfnOutputProps{
+		Value: s.Alarms.Topic.TopicArn(),
+	})
+	awscdk.NewCfnOutput(s.Stack, jsii.String("CopyRoleArn"), &awscdk.CfnOutputProps{
+		Value:       s.Functions[statemachine.FunctionCopyFile].Role.RoleArn(),
+		Description: jsii.String("The role the copies run as: an archive bucket in another account names it in its bucket policy (docs/cross-account.md)"),
+	})
 }
 
 // checkStackRegion refuses a stack pinned to a region other than the
@@ -200,15 +215,23 @@ func newCopyFileFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps)
 	env.SourceBuckets = cfg.RestoreBuckets
 	env.ArchiveBuckets = cfg.ArchiveBuckets
 	env.MultipartThreshold = int64(cfg.MultipartThresholdMB) * copyfile.MiB
-	env.ChunkSize = int64(cfg.MultipartChunkSizeMB) * copyfile.MiB
-	env.PartSizeFloor = int64(cfg.MultipartMinPartMB) * copyfile.MiB
+	env.Chunksize = int64(cfg.MultipartChunksizeMB) * copyfile.MiB
+	env.MinPart = int64(cfg.MultipartMinPartMB) * copyfile.MiB
 	env.Concurrency = cfg.MultipartConcurrency
 	env.KMSKeyID = cfg.ArchiveKMSKeyARN
 	env.StorageClass = s3types.StorageClass(cfg.ArchiveStorageClass)
 	props.Environment = env.Env()
 	props.ReservedConcurrency = cfg.CopyFileConcurrency
 	fn := NewGoFunction(stack, props.ConstructID, props)
+	grantCopyObjects(fn, cfg)
+	grantCopyKeys(fn, cfg)
+	suppressCopyObjectWildcards(fn, cfg)
+	return fn
+}
 
+// grantCopyObjects lets the copy read the restore buckets' objects and
+// write, check and delete its copies in the archive buckets.
+func grantCopyObjects(fn *GoFunction, cfg Config) {
 	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
 		Sid:       jsii.String("ReadRestoredObjects"),
 		Actions:   jsii.Strings("s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"),
@@ -247,6 +270,12 @@ func newCopyFileFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps)
 		Actions:   jsii.Strings("s3:GetObject", "s3:DeleteObject"),
 		Resources: objectARNs(cfg.ArchiveBuckets),
 	}))
+}
+
+// grantCopyKeys lets the copy use the KMS keys the settings name: the
+// archive buckets' default keys, the archive key, the restored objects'
+// keys.
+func grantCopyKeys(fn *GoFunction, cfg Config) {
 	if len(cfg.ArchiveBucketKMSKeyARNs) > 0 {
 		// No SSE header is sent, so S3 encrypts each copy with the archive
 		// bucket's default key, on the copy role's behalf: CopyObject and
@@ -280,7 +309,11 @@ func newCopyFileFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps)
 			Resources: jsii.Strings(cfg.SourceKMSKeyARNs...),
 		}))
 	}
+}
 
+// suppressCopyObjectWildcards tells cdk-nag why the copy's object ARNs end
+// in /*.
+func suppressCopyObjectWildcards(fn *GoFunction, cfg Config) {
 	var appliesTo []any
 	for _, b := range append(append([]string{}, cfg.RestoreBuckets...), cfg.ArchiveBuckets...) {
 		appliesTo = append(appliesTo, "Resource::arn:<AWS::Partition>:s3:::"+b+"/*")
@@ -290,7 +323,6 @@ func newCopyFileFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps)
 		Reason:    jsii.String("Any object of a restore bucket may be restored and any object of an archive bucket written: object ARNs are bucket/*, limited to the configured buckets."),
 		AppliesTo: &appliesTo,
 	}}, jsii.Bool(true))
-	return fn
 }
 
 // suppressBucketNotificationsHandler documents the findings on the Lambda

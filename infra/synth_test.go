@@ -4,15 +4,18 @@ import (
 	"debug/elf"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/testenv"
 )
 
 // cdkCLI returns the pinned CDK CLI (npm ci at the repository root), or
-// skips the test (fails it when CI=true).
+// stops the test (testenv.Unavailable).
 func cdkCLI(t *testing.T) string {
 	t.Helper()
 	cli, err := filepath.Abs(filepath.Join("..", "node_modules", ".bin", "cdk"))
@@ -20,10 +23,7 @@ func cdkCLI(t *testing.T) string {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(cli); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CDK CLI not installed (%v): run npm ci at the repository root", err)
-		}
-		t.Skipf("SKIPPED: CDK CLI not installed (%v): run npm ci at the repository root", err)
+		testenv.Unavailable(t, fmt.Sprintf("CDK CLI not installed (%v): run npm ci at the repository root", err))
 	}
 	return cli
 }
@@ -129,16 +129,13 @@ var cfnLintKept = map[string]string{
 	"W3005": "CDK's DependsOn on a function's (or the state machine's) own role, already implied by GetAtt Role.Arn",
 }
 
-// cfnLint returns the cfn-lint command, or skips the test (fails it when
-// CI=true).
+// cfnLint returns the cfn-lint command, or stops the test
+// (testenv.Unavailable).
 func cfnLint(t *testing.T) string {
 	t.Helper()
 	bin, err := exec.LookPath("cfn-lint")
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("cfn-lint is not installed (%v): pip install cfn-lint", err)
-		}
-		t.Skipf("SKIPPED: cfn-lint is not installed (%v): pip install cfn-lint", err)
+		testenv.Unavailable(t, fmt.Sprintf("cfn-lint is not installed (%v): pip install cfn-lint", err))
 	}
 	return bin
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/testenv"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
@@ -673,10 +675,7 @@ func TestASLValidator(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(validator); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("asl-validator not installed (%v): run npm ci at the repository root", err)
-		}
-		t.Skipf("SKIPPED: asl-validator not installed (%v): run npm ci at the repository root", err)
+		testenv.Unavailable(t, fmt.Sprintf("asl-validator not installed (%v): run npm ci at the repository root", err))
 	}
 	custom := DefaultSettings()
 	custom.CopyRetries = 1

@@ -7,8 +7,11 @@
 //	go run ./cmd/local demo
 //	go run ./cmd/local seed --events FILE
 //	go run ./cmd/local load --events FILE [--account-concurrency N] [--db-max-connections N] [--json]
+//	go run ./cmd/local reconcile [--grace DURATION]
+//	go run ./cmd/local rerun [recovery rerun's flags]
 //
-// The logic lives in internal/localrun; this file only wires signals and
+// The logic lives in internal/localrun (and the packages under it:
+// loadsim, execution, stepengine, localservices); this file only wires signals and
 // exit status.
 package main
 

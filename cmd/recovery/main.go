@@ -5,7 +5,7 @@
 //	                             [--json | --watch [--interval DURATION]] [flags]
 //	go run ./cmd/recovery rerun  [--request-group ID] [--granule ID] [--since DURATION]
 //	                             [--failed] [--stuck] [--grace DURATION] [--dry-run]
-//	                             [--state-machine-arn ARN | --local] [flags]
+//	                             [--state-machine-arn ARN] [flags]
 //	go run ./cmd/recovery create-indexes [--check]
 //
 // `recovery COMMAND --help` lists every flag. The database is reached as
@@ -13,8 +13,9 @@
 // the SSM parameters of the host and password (DATABASE_HOST_PARAMETER,
 // DATABASE_PASSWORD_PARAMETER). S3 and Step Functions use the default AWS
 // configuration (AWS_PROFILE, AWS_REGION or --region, AWS_ENDPOINT_URL_S3,
-// ...). --local runs rerun's executions on the local runner's engine
-// instead of Step Functions. Exit status: 0 done, 1 some file could not be
+// ...). To re-run on the local runner's engine and services instead of
+// Step Functions, use `go run ./cmd/local rerun` (rerun's flags): this
+// command links no development package. Exit status: 0 done, 1 some file could not be
 // handled or checked (or, after status --watch, ended in error), 2 bad
 // usage, 130 status --watch stopped by Ctrl-C.
 package main

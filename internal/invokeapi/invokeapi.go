@@ -299,34 +299,9 @@ const invokePrefix = "/2015-03-31/functions/"
 
 // ServeHTTP answers POST /2015-03-31/functions/{FunctionName}/invocations.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rest, ok := strings.CutPrefix(r.URL.EscapedPath(), invokePrefix)
-	nameEscaped, ok2 := strings.CutSuffix(rest, "/invocations")
-	if !ok || !ok2 || r.Method != http.MethodPost {
-		writeServiceError(w, http.StatusNotFound, "UnknownOperationException", "only POST "+invokePrefix+"{FunctionName}/invocations is served")
-		return
-	}
-	name, err := url.PathUnescape(nameEscaped)
-	if err != nil {
-		writeServiceError(w, http.StatusBadRequest, "InvalidParameterValueException", "bad function name: "+err.Error())
-		return
-	}
-	name = FunctionName(name)
-	fn, ok := s.functions[name]
+	fn, name, payload, ok := s.request(w, r)
 	if !ok {
-		writeServiceError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: "+name)
 		return
-	}
-	if t := r.Header.Get("X-Amz-Invocation-Type"); t != "" && t != "RequestResponse" {
-		writeServiceError(w, http.StatusBadRequest, "InvalidParameterValueException", "only RequestResponse invocations are served, got "+t)
-		return
-	}
-	payload, err := io.ReadAll(r.Body)
-	if err != nil {
-		writeServiceError(w, http.StatusBadRequest, "InvalidRequestContentException", "read payload: "+err.Error())
-		return
-	}
-	if len(payload) == 0 {
-		payload = []byte("{}")
 	}
 	if s.throttle(fn) {
 		// As Lambda answers an Invoke beyond the concurrency limit
@@ -335,7 +310,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeThrottled(w, "Rate Exceeded.", "ReservedFunctionConcurrentInvocationLimitExceeded")
 		return
 	}
-
 	id, reason := s.begin(fn, payload)
 	if reason != "" {
 		// Beyond the account's unreserved concurrency or the function's
@@ -347,27 +321,76 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	started := time.Now()
-	ctx := lambdacontext.NewContext(r.Context(), &lambdacontext.LambdaContext{
-		AwsRequestID:       fmt.Sprintf("local-%08d", id),
+	out, err := s.run(r.Context(), fn, name, id, payload)
+	s.end(id, fn, time.Since(started))
+	s.answer(w, out, err)
+}
+
+// request reads an Invoke request: the function it names and its payload.
+// When ok is false it has answered with Lambda's error for the request.
+func (s *Server) request(w http.ResponseWriter, r *http.Request) (fn Function, name string, payload []byte, ok bool) {
+	rest, ok1 := strings.CutPrefix(r.URL.EscapedPath(), invokePrefix)
+	nameEscaped, ok2 := strings.CutSuffix(rest, "/invocations")
+	if !ok1 || !ok2 || r.Method != http.MethodPost {
+		writeServiceError(w, http.StatusNotFound, "UnknownOperationException", "only POST "+invokePrefix+"{FunctionName}/invocations is served")
+		return Function{}, "", nil, false
+	}
+	name, err := url.PathUnescape(nameEscaped)
+	if err != nil {
+		writeServiceError(w, http.StatusBadRequest, "InvalidParameterValueException", "bad function name: "+err.Error())
+		return Function{}, "", nil, false
+	}
+	name = FunctionName(name)
+	fn, found := s.functions[name]
+	if !found {
+		writeServiceError(w, http.StatusNotFound, "ResourceNotFoundException", "Function not found: "+name)
+		return Function{}, "", nil, false
+	}
+	if t := r.Header.Get("X-Amz-Invocation-Type"); t != "" && t != "RequestResponse" {
+		writeServiceError(w, http.StatusBadRequest, "InvalidParameterValueException", "only RequestResponse invocations are served, got "+t)
+		return Function{}, "", nil, false
+	}
+	payload, err = io.ReadAll(r.Body)
+	if err != nil {
+		writeServiceError(w, http.StatusBadRequest, "InvalidRequestContentException", "read payload: "+err.Error())
+		return Function{}, "", nil, false
+	}
+	if len(payload) == 0 {
+		payload = []byte("{}")
+	}
+	return fn, name, payload, true
+}
+
+// run invokes fn in an execution environment (within its timeout, if it
+// has one) and returns its answer.
+func (s *Server) run(ctx context.Context, fn Function, name string, id int, payload []byte) ([]byte, error) {
+	requestID := fmt.Sprintf("local-%08d", id)
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{
+		AwsRequestID:       requestID,
 		InvokedFunctionArn: "arn:aws:lambda:us-east-1:123456789012:function:" + name,
 	})
-	var out []byte
 	env, err := s.environment(ctx, fn)
-	if err == nil {
-		if fn.Timeout > 0 {
-			out, err = s.invokeWithin(ctx, fn, env.handler, payload, fmt.Sprintf("local-%08d", id))
-		} else {
-			out, err = s.invoke(ctx, env.handler, payload)
-		}
-		var timedOut *timeoutError
-		if !errors.As(err, &timedOut) {
-			// Lambda does not reuse an environment whose invocation
-			// timed out (its handler may still be running here).
-			s.release(fn, env)
-		}
+	if err != nil {
+		return nil, err
 	}
-	s.end(id, fn, time.Since(started))
+	var out []byte
+	if fn.Timeout > 0 {
+		out, err = s.invokeWithin(ctx, fn, env.handler, payload, requestID)
+	} else {
+		out, err = s.invoke(ctx, env.handler, payload)
+	}
+	var timedOut *timeoutError
+	if !errors.As(err, &timedOut) {
+		// Lambda does not reuse an environment whose invocation
+		// timed out (its handler may still be running here).
+		s.release(fn, env)
+	}
+	return out, err
+}
 
+// answer writes the invocation's answer as Lambda does: the handler's
+// output, or its error document with X-Amz-Function-Error: Unhandled.
+func (s *Server) answer(w http.ResponseWriter, out []byte, err error) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Amz-Executed-Version", "$LATEST")
 	if err != nil {
@@ -379,10 +402,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case *timeoutError:
 			errorType, errorMessage = TimeoutErrorType, e.Error()
 		}
-		body, _ := json.Marshal(invokeError{ErrorType: errorType, ErrorMessage: errorMessage})
-		w.WriteHeader(http.StatusOK)
-		w.Write(body) //nolint:errcheck // the engine sees a broken connection.
-		return
+		out, _ = json.Marshal(invokeError{ErrorType: errorType, ErrorMessage: errorMessage})
 	}
 	w.WriteHeader(http.StatusOK)
 	w.Write(out) //nolint:errcheck // the engine sees a broken connection.

@@ -5,15 +5,7 @@ import (
 	"testing"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
-
-// A seeded job starts in the status the Store looks jobs up by.
-func TestStatusInProgressIsTheStoresWord(t *testing.T) {
-	if jobseed.StatusInProgress != requeststatus.StatusInProgress {
-		t.Errorf("jobseed.StatusInProgress = %q, requeststatus.StatusInProgress = %q", jobseed.StatusInProgress, requeststatus.StatusInProgress)
-	}
-}
 
 func TestNewRequestIDIsAVersion4UUID(t *testing.T) {
 	v4 := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)

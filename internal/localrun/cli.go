@@ -15,7 +15,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/execution"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
 )
 
@@ -65,6 +68,9 @@ type command struct {
 	// flags are parsed. run returns the exit status, or an error
 	// (a *ConfigError gives ExitUsage).
 	setup func(fs *flag.FlagSet) (run func(ctx context.Context, c *CLI, common *commonFlags) (int, error))
+	// main, when set, runs a command that parses its own command line
+	// (rerun's is recovery's) instead of setup.
+	main func(c *CLI, ctx context.Context, args []string) int
 }
 
 var commands = map[string]command{}
@@ -105,7 +111,7 @@ func (f *commonFlags) declare(fs *flag.FlagSet) {
 // engineFlag declares --engine for the commands that run the workflow; its
 // value is checked once, by CheckEngine, when the flags are parsed.
 func engineFlag(fs *flag.FlagSet) *string {
-	return fs.String("engine", EngineNode, "Step Functions engine: node (aws-local-stepfunctions) or moto (LocalStack's interpreter in moto, Python)")
+	return fs.String("engine", stepengine.EngineNode, "Step Functions engine: node (aws-local-stepfunctions) or moto (LocalStack's interpreter in moto, Python)")
 }
 
 // Main runs the command line and returns the exit status: 0 when the
@@ -123,7 +129,10 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
-		return c.fail(&ConfigError{fmt.Errorf("unknown command %q (want %s)", args[0], strings.Join(commandNames(), ", "))})
+		return c.fail(&localservices.ConfigError{Err: fmt.Errorf("unknown command %q (want %s)", args[0], strings.Join(commandNames(), ", "))})
+	}
+	if cmd.main != nil {
+		return cmd.main(c, ctx, args[1:])
 	}
 	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -132,10 +141,10 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	run := cmd.setup(fs)
 	if err := fs.Parse(args[1:]); err != nil {
 		c.usageOf(cmd)
-		return c.fail(&ConfigError{err})
+		return c.fail(&localservices.ConfigError{Err: err})
 	}
 	if fs.NArg() > 0 {
-		return c.fail(&ConfigError{fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))})
+		return c.fail(&localservices.ConfigError{Err: fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))})
 	}
 	code, err := run(ctx, c, common)
 	if err != nil {
@@ -150,9 +159,12 @@ func (c *CLI) usage() {
 	for _, name := range commandNames() {
 		fmt.Fprintf(c.Stderr, "  %s %s\n", name, commands[name].usage)
 	}
-	fmt.Fprint(c.Stderr, "\nflags of every command:\n")
+	fmt.Fprint(c.Stderr, "\nflags of every command (rerun takes recovery rerun's instead: rerun --help):\n")
 	c.printFlags(nil)
 	for _, name := range commandNames() {
+		if commands[name].setup == nil {
+			continue // its own command line: COMMAND --help
+		}
 		fmt.Fprintf(c.Stderr, "\n%s flags:\n", name)
 		c.printFlags(commands[name].setup)
 	}
@@ -189,11 +201,16 @@ func init() {
 			engine := engineFlag(fs)
 			return func(ctx context.Context, c *CLI, common *commonFlags) (int, error) {
 				if *event == "" {
-					return 0, &ConfigError{errors.New("run needs --event FILE")}
+					return 0, &localservices.ConfigError{Err: errors.New("run needs --event FILE")}
 				}
 				return c.runOnce(ctx, common, *engine, *event)
 			}
 		},
+	})
+	registerCommand(command{
+		name:  "rerun",
+		usage: rerunUsage,
+		main:  (*CLI).rerunMain,
 	})
 	registerCommand(command{
 		name:  "demo",
@@ -219,7 +236,7 @@ environment:
 
 // fail prints an error and returns its exit status.
 func (c *CLI) fail(err error) int {
-	var ce *ConfigError
+	var ce *localservices.ConfigError
 	if errors.As(err, &ce) {
 		fmt.Fprintf(c.Stderr, "local: %v\n", err)
 		return ExitUsage
@@ -235,7 +252,7 @@ func (c *CLI) fail(err error) int {
 // runOnce runs one execution: of the event in eventFile (run), or of the
 // demo's event once the demo is seeded (eventFile "").
 func (c *CLI) runOnce(ctx context.Context, f *commonFlags, engine, eventFile string) (int, error) {
-	if err := CheckEngine(engine); err != nil {
+	if err := execution.CheckEngine(engine); err != nil {
 		return 0, err
 	}
 	res, err := c.execute(ctx, f, engine, eventFile)
@@ -248,8 +265,7 @@ func (c *CLI) runOnce(ctx context.Context, f *commonFlags, engine, eventFile str
 	return ExitFailed, nil
 }
 
-func (c *CLI) execute(ctx context.Context, f *commonFlags, engine, eventFile string) (*Result, error) {
-	cmd := f.command
+func (c *CLI) execute(ctx context.Context, f *commonFlags, engine, eventFile string) (*execution.Result, error) {
 	root, err := c.repoRoot(f.repo)
 	if err != nil {
 		return nil, err
@@ -266,47 +282,16 @@ func (c *CLI) execute(ctx context.Context, f *commonFlags, engine, eventFile str
 	if err != nil {
 		return nil, err
 	}
-
 	logPath, logw, closeLog, err := c.openLog(root, f)
 	if err != nil {
 		return nil, err
 	}
 	defer closeLog()
-
 	getenv := c.Getenv
-	if cmd == "demo" {
+	if f.command == "demo" {
 		getenv = demoEnv(c.Getenv, c.Stderr)
 	}
-	if _, err := LoadSettings(root, getenv); err != nil {
-		return nil, err // before any server starts or builds
-	}
-	if getenv(EnvS3Endpoint) == "" {
-		// Build versitygw now (first time only) so the user sees why it
-		// takes minutes.
-		if _, err := s3server.Binary(ctx, c.Stderr); err != nil {
-			return nil, err
-		}
-	}
-	var out io.Writer = c.Stdout
-	if f.json {
-		out = nil
-	}
-	buckets, err := cdkBuckets(root)
-	if err != nil {
-		return nil, err
-	}
-	fmt.Fprintln(c.Stderr, "local: starting services...")
-	runner, err := NewRunner(ctx, Config{
-		Engine:    engine,
-		RepoRoot:  root,
-		Getenv:    getenv,
-		S3Dir:     f.dataDir,
-		DBDir:     f.dbDir,
-		Buckets:   append(buckets, demoRestoreBucket, demoArchiveBucket),
-		Out:       out,
-		ServerLog: logw,
-		LambdaLog: logw,
-	})
+	runner, err := c.startRunner(ctx, f, execution.Config{Engine: engine, RepoRoot: root, Getenv: getenv, ServerLog: logw, LambdaLog: logw})
 	if err != nil {
 		return nil, err
 	}
@@ -314,34 +299,61 @@ func (c *CLI) execute(ctx context.Context, f *commonFlags, engine, eventFile str
 	c.describeServices(runner, logPath)
 
 	var demo *demoSeed
-	if cmd == "demo" {
+	if f.command == "demo" {
 		if demo, err = seedDemo(ctx, runner.Services); err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(c.Stderr, "local: demo seeded: %d restored objects in s3://%s, %d open jobs in request_status\n",
 			len(demo.keys), demoRestoreBucket, len(demo.keys))
 	}
-
 	res, err := runner.Run(ctx, event)
 	if err != nil {
 		return nil, err
 	}
+	return res, c.printRun(ctx, f, res, demo, runner.Services)
+}
+
+// startRunner checks the settings before any server starts or builds, then
+// starts the runner on cfg with the data directories, the buckets and the
+// output the flags ask for.
+func (c *CLI) startRunner(ctx context.Context, f *commonFlags, cfg execution.Config) (*execution.Runner, error) {
+	if _, err := localservices.LoadSettings(cfg.RepoRoot, cfg.Getenv); err != nil {
+		return nil, err
+	}
+	if cfg.Getenv(localservices.EnvS3Endpoint) == "" {
+		// Build versitygw now (first time only) so the user sees why it
+		// takes minutes.
+		if _, err := s3server.Binary(ctx, c.Stderr); err != nil {
+			return nil, err
+		}
+	}
+	buckets, err := cdkBuckets(cfg.RepoRoot)
+	if err != nil {
+		return nil, err
+	}
+	cfg.S3Dir, cfg.DBDir = f.dataDir, f.dbDir
+	cfg.Buckets = append(buckets, demoRestoreBucket, demoArchiveBucket)
+	if !f.json {
+		cfg.Out = c.Stdout
+	}
+	fmt.Fprintln(c.Stderr, "local: starting services...")
+	return execution.NewRunner(ctx, cfg)
+}
+
+// printRun prints how the execution ended (one JSON document with --json)
+// and, after the demo, its rows.
+func (c *CLI) printRun(ctx context.Context, f *commonFlags, res *execution.Result, demo *demoSeed, s *localservices.Services) error {
 	if f.json {
 		enc := json.NewEncoder(c.Stdout)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
-		if err := enc.Encode(res); err != nil {
-			return nil, err
-		}
-	} else {
-		printResult(c.Stdout, res)
+		return enc.Encode(res)
 	}
-	if demo != nil && !f.json {
-		if err := demo.show(ctx, c.Stdout, runner.Services); err != nil {
-			return nil, err
-		}
+	printResult(c.Stdout, res)
+	if demo != nil {
+		return demo.show(ctx, c.Stdout, s)
 	}
-	return res, nil
+	return nil
 }
 
 // openLog opens the command's log file (--log-file, else
@@ -352,11 +364,11 @@ func (c *CLI) openLog(root string, f *commonFlags) (path string, w io.Writer, cl
 		path = filepath.Join(root, ".local", "logs", f.command+".log")
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return "", nil, nil, &ConfigError{fmt.Errorf("log file: %w", err)}
+		return "", nil, nil, &localservices.ConfigError{Err: fmt.Errorf("log file: %w", err)}
 	}
 	file, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
 	if err != nil {
-		return "", nil, nil, &ConfigError{fmt.Errorf("log file: %w", err)}
+		return "", nil, nil, &localservices.ConfigError{Err: fmt.Errorf("log file: %w", err)}
 	}
 	w = file
 	if f.verbose {
@@ -369,10 +381,10 @@ func (c *CLI) repoRoot(flagValue string) (string, error) {
 	if flagValue != "" {
 		root, err := filepath.Abs(flagValue)
 		if err != nil {
-			return "", &ConfigError{err}
+			return "", &localservices.ConfigError{Err: err}
 		}
-		if !isFile(filepath.Join(root, "cdk.json")) {
-			return "", &ConfigError{fmt.Errorf("--repo %s: no cdk.json there", flagValue)}
+		if fi, err := os.Stat(filepath.Join(root, "cdk.json")); err != nil || fi.IsDir() {
+			return "", &localservices.ConfigError{Err: fmt.Errorf("--repo %s: no cdk.json there", flagValue)}
 		}
 		return root, nil
 	}
@@ -380,16 +392,16 @@ func (c *CLI) repoRoot(flagValue string) (string, error) {
 	if dir == "" {
 		dir = "."
 	}
-	root, err := FindRepoRoot(dir)
+	root, err := localservices.FindRepoRoot(dir)
 	if err != nil {
-		return "", &ConfigError{fmt.Errorf("%w: run from inside the repository or pass --repo", err)}
+		return "", &localservices.ConfigError{Err: fmt.Errorf("%w: run from inside the repository or pass --repo", err)}
 	}
 	return root, nil
 }
 
 // ensureNodeModules runs `npm ci` when the engine's packages are missing.
 func (c *CLI) ensureNodeModules(ctx context.Context, root string) error {
-	if CheckNodeModules(root) == nil {
+	if localservices.CheckNodeModules(root) == nil {
 		return nil
 	}
 	fmt.Fprintf(c.Stderr, "local: node_modules is missing: running `npm ci` in %s (once)...\n", root)
@@ -398,9 +410,9 @@ func (c *CLI) ensureNodeModules(ctx context.Context, root string) error {
 	cmd.Stdout = c.Stderr
 	cmd.Stderr = c.Stderr
 	if err := cmd.Run(); err != nil {
-		return &ConfigError{fmt.Errorf("npm ci failed (%v): install Node >= 20 and npm, then run `npm ci` in %s", err, root)}
+		return &localservices.ConfigError{Err: fmt.Errorf("npm ci failed (%v): install Node >= 20 and npm, then run `npm ci` in %s", err, root)}
 	}
-	return CheckNodeModules(root)
+	return localservices.CheckNodeModules(root)
 }
 
 func (c *CLI) readEvent(name string) ([]byte, error) {
@@ -412,15 +424,15 @@ func (c *CLI) readEvent(name string) ([]byte, error) {
 		b, err = os.ReadFile(name)
 	}
 	if err != nil {
-		return nil, &ConfigError{fmt.Errorf("read the event: %w", err)}
+		return nil, &localservices.ConfigError{Err: fmt.Errorf("read the event: %w", err)}
 	}
 	if !json.Valid(b) {
-		return nil, &ConfigError{fmt.Errorf("the event in %s is not valid JSON", name)}
+		return nil, &localservices.ConfigError{Err: fmt.Errorf("the event in %s is not valid JSON", name)}
 	}
 	return b, nil
 }
 
-func (c *CLI) describeServices(r *Runner, logPath string) {
+func (c *CLI) describeServices(r *execution.Runner, logPath string) {
 	s := r.Services
 	if s.EmbeddedS3 {
 		fmt.Fprintf(c.Stderr, "local: S3: embedded versitygw at %s\n", s.S3Endpoint)
@@ -428,16 +440,16 @@ func (c *CLI) describeServices(r *Runner, logPath string) {
 			fmt.Fprintf(c.Stderr, "local: %s\n", n)
 		}
 	} else {
-		fmt.Fprintf(c.Stderr, "local: S3: %s (from %s)\n", s.S3Endpoint, EnvS3Endpoint)
+		fmt.Fprintf(c.Stderr, "local: S3: %s (from %s)\n", s.S3Endpoint, localservices.EnvS3Endpoint)
 	}
 	if s.EmbeddedDB {
 		fmt.Fprintln(c.Stderr, "local: Postgres: embedded PGlite")
 	} else {
-		fmt.Fprintf(c.Stderr, "local: Postgres: from %s\n", EnvDatabaseURL)
+		fmt.Fprintf(c.Stderr, "local: Postgres: from %s\n", localservices.EnvDatabaseURL)
 	}
 	engine := "aws-local-stepfunctions (Node)"
-	if r.cfg.Engine == EngineMoto {
-		engine = "moto " + MotoVersion + " (LocalStack's ASL interpreter, Python)"
+	if r.Config().Engine == stepengine.EngineMoto {
+		engine = "moto " + stepengine.MotoVersion + " (LocalStack's ASL interpreter, Python)"
 	}
 	fmt.Fprintf(c.Stderr, "local: workflow on %s: Map concurrency %d, %d copy attempts, Lambda logs in %s\n",
 		engine, r.Settings.MapMaxConcurrency, r.Settings.CopyRetries, logPath)
@@ -448,7 +460,7 @@ func (c *CLI) describeServices(r *Runner, logPath string) {
 func cdkBuckets(root string) ([]string, error) {
 	raw, err := os.ReadFile(filepath.Join(root, "cdk.json"))
 	if err != nil {
-		return nil, &ConfigError{fmt.Errorf("read cdk.json: %w", err)}
+		return nil, &localservices.ConfigError{Err: fmt.Errorf("read cdk.json: %w", err)}
 	}
 	var doc struct {
 		Context struct {
@@ -457,13 +469,13 @@ func cdkBuckets(root string) ([]string, error) {
 		} `json:"context"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, &ConfigError{fmt.Errorf("cdk.json: %w", err)}
+		return nil, &localservices.ConfigError{Err: fmt.Errorf("cdk.json: %w", err)}
 	}
 	return append(doc.Context.Restore, doc.Context.Archive...), nil
 }
 
 // printResult prints the final result after the history.
-func printResult(w io.Writer, r *Result) {
+func printResult(w io.Writer, r *execution.Result) {
 	fmt.Fprintln(w)
 	if r.Succeeded() {
 		fmt.Fprintf(w, "SUCCEEDED in %s\n", r.Duration.Round(time.Millisecond))

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestCLIUsageErrors(t *testing.T) {
@@ -90,4 +93,33 @@ func TestDemoOnEmbeddedServices(t *testing.T) {
 			t.Errorf("run %d: no note that DATABASE_URL is ignored:\n%s", run, stderr.String())
 		}
 	}
+}
+
+func TestParseReserved(t *testing.T) {
+	got, err := ParseReserved(" copy-file=8, request-status=4 ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]int{"copy-file": 8, "request-status": 4}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{"copy-file", "copy-file=x", "=3,"} {
+		if _, err := ParseReserved(bad); err == nil || !strings.Contains(err.Error(), "function=N") {
+			t.Errorf("ParseReserved(%q) = %v, want an error naming the form", bad, err)
+		}
+	}
+}
+
+// requireEngine returns the repository root, failing when the engine's
+// node_modules are missing.
+func requireEngine(t *testing.T) string {
+	t.Helper()
+	root, err := localservices.FindRepoRoot(".")
+	if err == nil {
+		err = localservices.CheckNodeModules(root)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
 }

@@ -14,8 +14,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/execution"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 // The demonstration's buckets: the restore bucket the sample events name,
@@ -33,13 +35,13 @@ func demoEvent() ([]byte, error) { return demoEventJSON, nil }
 // demoEnv hides AWS_ENDPOINT_URL_S3 and DATABASE_URL: the demo seeds data,
 // so it only ever runs on the embedded services.
 func demoEnv(getenv func(string) string, stderr io.Writer) func(string) string {
-	for _, name := range []string{EnvS3Endpoint, EnvDatabaseURL} {
+	for _, name := range []string{localservices.EnvS3Endpoint, localservices.EnvDatabaseURL} {
 		if getenv(name) != "" {
 			fmt.Fprintf(stderr, "local: demo ignores %s and runs on the embedded services\n", name)
 		}
 	}
 	return func(name string) string {
-		if name == EnvS3Endpoint || name == EnvDatabaseURL {
+		if name == localservices.EnvS3Endpoint || name == localservices.EnvDatabaseURL {
 			return ""
 		}
 		return getenv(name)
@@ -54,7 +56,7 @@ type demoSeed struct {
 // seedDemo puts the demo event's files in the restore bucket and an open
 // job for each in request_status, after removing what an earlier demo left
 // (its archive copies and its rows), so every demo starts the same way.
-func seedDemo(ctx context.Context, s *Services) (*demoSeed, error) {
+func seedDemo(ctx context.Context, s *localservices.Services) (*demoSeed, error) {
 	files, err := parseevent.ParseEvent(demoEventJSON)
 	if err != nil {
 		return nil, fmt.Errorf("demo event: %w", err)
@@ -63,7 +65,7 @@ func seedDemo(ctx context.Context, s *Services) (*demoSeed, error) {
 	for _, f := range files {
 		seed.keys = append(seed.keys, f.SourceKey)
 	}
-	if _, err := s.DB.Exec(ctx, "DELETE FROM request_status WHERE object_key = ANY($1)", seed.keys); err != nil {
+	if _, err := requeststatus.NewTable(s.DB).DeleteKeys(ctx, seed.keys); err != nil {
 		return nil, fmt.Errorf("demo: clear earlier rows: %w", err)
 	}
 	for i, f := range files {
@@ -80,7 +82,7 @@ func seedDemo(ctx context.Context, s *Services) (*demoSeed, error) {
 		}); err != nil {
 			return nil, fmt.Errorf("demo: put s3://%s/%s: %w", f.SourceBucket, f.SourceKey, err)
 		}
-		job, err := jobseed.Insert(ctx, s.DB, jobseed.Row{
+		job, err := requeststatus.NewTable(s.DB).Insert(ctx, requeststatus.Row{
 			GranuleID:         fmt.Sprintf("demo-granule-%d", i+1),
 			ObjectKey:         f.SourceKey,
 			RestoreBucketDest: f.SourceBucket,
@@ -104,7 +106,7 @@ func demoBody(i int, key string) []byte {
 }
 
 // show prints the archive bucket's contents and the demo's rows.
-func (d *demoSeed) show(ctx context.Context, w io.Writer, s *Services) error {
+func (d *demoSeed) show(ctx context.Context, w io.Writer, s *localservices.Services) error {
 	out, err := s.S3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(demoArchiveBucket)})
 	if err != nil {
 		return fmt.Errorf("list s3://%s: %w", demoArchiveBucket, err)
@@ -124,12 +126,12 @@ func (d *demoSeed) show(ctx context.Context, w io.Writer, s *Services) error {
 	tw = tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  REQUEST ID\tOBJECT KEY\tARCHIVE BUCKET\tSTATUS\tLAST UPDATE\tERR MSG")
 	for _, id := range d.requestIDs {
-		row, err := jobseed.Read(ctx, s.DB, id)
+		row, err := requeststatus.NewTable(s.DB).Read(ctx, id)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", row.RequestID, row.ObjectKey, row.ArchiveBucketDest,
-			row.JobStatus, row.LastUpdateTime.Local().Format("15:04:05.000"), oneLine(row.ErrMsg, 80))
+			row.JobStatus, row.LastUpdateTime.Local().Format("15:04:05.000"), execution.OneLine(row.ErrMsg, 80))
 	}
 	tw.Flush()
 	return nil

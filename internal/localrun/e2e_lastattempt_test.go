@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/faultproxy"
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
 )
 
 // A resumed multipart copy whose every attempt fails transiently: the last
@@ -83,7 +83,7 @@ func TestScenarioLastAttemptAbortsResumedUpload(t *testing.T) {
 		t.Errorf("row %q %q, want error naming SlowDown or DeadlineExceeded", row.JobStatus, row.ErrMsg)
 	}
 	switch h.engine {
-	case localrun.EngineMoto: // as AWS: the last attempt knows it is the last
+	case stepengine.EngineMoto: // as AWS: the last attempt knows it is the last
 		if len(ups.Uploads) != 0 {
 			t.Errorf("%d multipart uploads left open, want the last attempt to abort it", len(ups.Uploads))
 		}

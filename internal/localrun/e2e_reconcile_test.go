@@ -17,18 +17,19 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/execution"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/faultproxy"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 // age makes a row look untouched for d.
 func (h *harness) age(job jobseed.Row, d time.Duration) {
 	h.t.Helper()
-	if _, err := h.db.Exec(h.ctx, `UPDATE request_status SET last_update_time = now() - $2::interval, request_time = now() - $2::interval
-		WHERE request_id = $1`, job.RequestID, d.String()); err != nil {
+	if err := requeststatus.NewTable(h.db).Backdate(h.ctx, job.RequestID, d); err != nil {
 		h.t.Fatal(err)
 	}
 }
@@ -53,7 +54,7 @@ func TestScenarioReconcileCopiesFilesWithoutEvent(t *testing.T) {
 
 	gate := make(chan struct{})
 	starter := &localrun.LocalExecutions{Runner: h.runner, Gate: gate}
-	rec, err := h.runner.Reconciler(starter, time.Hour)
+	rec, err := localrun.Reconciler(h.runner, starter, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,8 +77,9 @@ func TestScenarioReconcileCopiesFilesWithoutEvent(t *testing.T) {
 	// name with the same input while that execution is open: Step
 	// Functions (and LocalExecutions) answer with the open execution,
 	// whose start date is earlier than the call (a second at least: see
-	// reconcile.CopyStarter.Start).
-	time.Sleep(1100 * time.Millisecond)
+	// reconcile.CopyStarter.Start). The sweep's clock runs two seconds
+	// ahead instead of the test sleeping; the window stays the same.
+	rec.Now = func() time.Time { return time.Now().Add(2 * time.Second) }
 	rec.Config.Grace = time.Nanosecond
 	third, err := rec.Sweep(h.ctx)
 	if err != nil {
@@ -159,7 +161,7 @@ func TestScenarioSweepLeavesAFileInFlightAlone(t *testing.T) {
 	job := h.insertJob(key)
 	h.age(job, 5*time.Hour) // a Standard restore's hours
 
-	done := make(chan *localrun.Result, 1)
+	done := make(chan *execution.Result, 1)
 	go func() {
 		res, err := h.runner.Run(h.ctx, classicEvent(t, restoredFile{key, 18}))
 		if err != nil {
@@ -175,7 +177,7 @@ func TestScenarioSweepLeavesAFileInFlightAlone(t *testing.T) {
 
 	gate := make(chan struct{})
 	starter := &localrun.LocalExecutions{Runner: h.runner, Gate: gate}
-	rec, err := h.runner.Reconciler(starter, time.Hour)
+	rec, err := localrun.Reconciler(h.runner, starter, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,13 +34,17 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/execution"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/faultproxy"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/testenv"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 const (
@@ -53,7 +57,7 @@ const (
 // schema, a runner wired to both.
 type harness struct {
 	t *testing.T
-	// engine is the engine running this scenario (localrun.EngineNode or
+	// engine is the engine running this scenario (stepengine.EngineNode or
 	// EngineMoto).
 	engine string
 	ctx    context.Context
@@ -67,11 +71,11 @@ type harness struct {
 	// serverLog is the runner's ServerLog: the embedded servers' output
 	// and the runner's notes.
 	serverLog *childproc.Output
-	runner    *localrun.Runner
+	runner    *execution.Runner
 }
 
 type harnessOptions struct {
-	// engine runs the definition: localrun.EngineNode or EngineMoto; empty
+	// engine runs the definition: stepengine.EngineNode or EngineMoto; empty
 	// takes $LOCAL_E2E_ENGINE (see scenarioEngine), so every scenario runs
 	// on the engine `make test` asks for.
 	engine    string
@@ -97,11 +101,11 @@ type harnessOptions struct {
 func newHarness(t *testing.T, opts harnessOptions) *harness {
 	t.Helper()
 	ctx := context.Background()
-	root, err := localrun.FindRepoRoot(".")
+	root, err := localservices.FindRepoRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := localrun.CheckNodeModules(root); err != nil {
+	if err := localservices.CheckNodeModules(root); err != nil {
 		t.Fatal(err)
 	}
 	engine := scenarioEngine(t, opts.engine)
@@ -135,7 +139,7 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 	if opts.lambdaEnv != nil {
 		h.lambda = opts.lambdaEnv(h)
 	}
-	runner, err := localrun.NewRunner(ctx, localrun.Config{
+	runner, err := execution.NewRunner(ctx, execution.Config{
 		Engine:     engine,
 		RepoRoot:   root,
 		Getenv:     func(k string) string { return h.env[k] },
@@ -186,9 +190,9 @@ func scenarioEngine(t *testing.T, want string) string {
 		engine = os.Getenv(engineEnv)
 	}
 	if engine == "" {
-		engine = localrun.EngineNode
+		engine = stepengine.EngineNode
 	}
-	if engine == localrun.EngineMoto {
+	if engine == stepengine.EngineMoto {
 		requireMoto(t)
 	}
 	return engine
@@ -199,18 +203,15 @@ var (
 	motoErr  error
 )
 
-// requireMoto skips the test when the moto engine cannot run here (fails
-// under CI=true, where it must).
+// requireMoto stops the test when the moto engine cannot run here
+// (testenv.Unavailable).
 func requireMoto(t *testing.T) {
 	t.Helper()
-	motoOnce.Do(func() { motoErr = localrun.CheckMoto(context.Background(), "") })
+	motoOnce.Do(func() { motoErr = stepengine.CheckMoto(context.Background(), "") })
 	if motoErr == nil {
 		return
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("CI=true and the moto engine cannot run: %v", motoErr)
-	}
-	t.Skipf("SKIPPED on the moto engine: %v", motoErr)
+	testenv.Unavailable(t, fmt.Sprintf("the moto engine cannot run: %v", motoErr))
 }
 
 func randomHex(n int) string {
@@ -280,7 +281,7 @@ func (h *harness) job(requestID string) jobseed.Row {
 	return job
 }
 
-func (h *harness) run(event []byte) *localrun.Result {
+func (h *harness) run(event []byte) *execution.Result {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(h.ctx, 3*time.Minute)
 	defer cancel()
@@ -333,7 +334,7 @@ func readEvent(t *testing.T, name string) []byte {
 }
 
 // outputResults decodes a succeeded execution's output.
-func outputResults(t *testing.T, res *localrun.Result) []contract.FileResult {
+func outputResults(t *testing.T, res *execution.Result) []contract.FileResult {
 	t.Helper()
 	if !res.Succeeded() {
 		t.Fatalf("execution %s: %s: %s", res.Status, res.ErrorName(), res.CauseText())
@@ -347,7 +348,7 @@ func outputResults(t *testing.T, res *localrun.Result) []contract.FileResult {
 
 // failedResults checks that the execution failed with CopyRequestError and
 // returns the file results its message lists.
-func failedResults(t *testing.T, res *localrun.Result) []contract.FileResult {
+func failedResults(t *testing.T, res *execution.Result) []contract.FileResult {
 	t.Helper()
 	if res.Succeeded() || res.ErrorName() != "CopyRequestError" {
 		t.Fatalf("execution %s with error %q (%s), want FAILED with CopyRequestError", res.Status, res.ErrorName(), res.CauseText())
@@ -360,7 +361,7 @@ func failedResults(t *testing.T, res *localrun.Result) []contract.FileResult {
 }
 
 // rerunInput returns the re-run input a CopyRequestError cause carries.
-func rerunInput(t *testing.T, res *localrun.Result) []byte {
+func rerunInput(t *testing.T, res *execution.Result) []byte {
 	t.Helper()
 	_, input, err := aggregate.ParseMessage(res.CauseText())
 	if err != nil || input == nil {
@@ -370,7 +371,7 @@ func rerunInput(t *testing.T, res *localrun.Result) []byte {
 }
 
 // countEvents counts history events of a type in a state.
-func countEvents(res *localrun.Result, typ, state string) int {
+func countEvents(res *execution.Result, typ, state string) int {
 	n := 0
 	for _, ev := range res.History {
 		if ev.Type == typ && ev.State != nil && ev.State.Name == state {
@@ -382,7 +383,7 @@ func countEvents(res *localrun.Result, typ, state string) int {
 
 // scheduledRetryCounts returns the retry_count each invocation of a Task
 // state was scheduled with, from the moto engine's AWS history events.
-func scheduledRetryCounts(t *testing.T, res *localrun.Result, state string) []int {
+func scheduledRetryCounts(t *testing.T, res *execution.Result, state string) []int {
 	t.Helper()
 	var counts []int
 	for _, ev := range res.History {
@@ -660,7 +661,7 @@ func TestScenarioSlowDownRetried(t *testing.T) {
 					t.Errorf("copy failed with %s: %s, want TransientCopyError naming SlowDown", ev.Error, ev.CauseText())
 				}
 			}
-			if h.engine == localrun.EngineMoto {
+			if h.engine == stepengine.EngineMoto {
 				// AWS's history: each attempt's LambdaFunctionScheduled
 				// input carries $$.State.RetryCount (engine_compare_test
 				// pins the Node engine's constant 0).
@@ -986,12 +987,12 @@ func TestScenarioFiftyFilesConcurrencyFive(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("archive keys (-want +got):\n%s", diff)
 	}
-	var incomplete int
-	if err := h.db.QueryRow(h.ctx, "SELECT count(*) FROM request_status WHERE job_status <> 'complete'").Scan(&incomplete); err != nil {
+	counts, err := requeststatus.NewTable(h.db).CountByStatus(h.ctx, requeststatus.Selection{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if incomplete != 0 {
-		t.Errorf("%d rows not complete", incomplete)
+	if counts[requeststatus.StatusInProgress] != 0 || counts[requeststatus.StatusError] != 0 || counts["null"] != 0 {
+		t.Errorf("rows not complete: %v", counts)
 	}
 	t.Logf("copies in flight at most: %d by the history, %d by the Invoke API server (wall time %v)",
 		res.MaxCopiesInHistory, res.MaxCopiesInFlight, time.Since(start).Round(time.Millisecond))

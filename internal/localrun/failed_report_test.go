@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
@@ -24,7 +25,7 @@ func TestLoadReportsFailedFiles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts versitygw")
 	}
-	root, err := localrun.FindRepoRoot(".")
+	root, err := localservices.FindRepoRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}

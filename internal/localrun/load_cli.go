@@ -8,9 +8,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/execution"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/loadsim"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 )
 
 func init() {
@@ -29,9 +34,9 @@ func init() {
 			copyDelay := fs.Duration("copy-delay", 0, "hold every CopyObject and UploadPartCopy this long before S3 sees it (scaled time): long copies")
 			return func(ctx context.Context, c *CLI, common *commonFlags) (int, error) {
 				if *events == "" {
-					return 0, &ConfigError{errors.New("load needs --events FILE")}
+					return 0, &localservices.ConfigError{Err: errors.New("load needs --events FILE")}
 				}
-				if err := CheckEngine(*engine); err != nil {
+				if err := execution.CheckEngine(*engine); err != nil {
 					return 0, err
 				}
 				res, err := ParseReserved(*reserved)
@@ -39,9 +44,9 @@ func init() {
 					return 0, err
 				}
 				if *scale < 1 {
-					return 0, &ConfigError{fmt.Errorf("--time-scale %v: want at least 1", *scale)}
+					return 0, &localservices.ConfigError{Err: fmt.Errorf("--time-scale %v: want at least 1", *scale)}
 				}
-				return c.load(ctx, common, LoadConfig{
+				return c.load(ctx, common, loadsim.LoadConfig{
 					Engine: *engine, Rate: *rate, AccountConcurrency: *account, Reserved: res, ColdStart: *coldStart,
 					DBMaxConnections: *dbMax, TimeScale: *scale, CopyDelay: *copyDelay,
 				}, *events)
@@ -60,14 +65,14 @@ func ParseReserved(s string) (map[string]int, error) {
 		name, v, ok := strings.Cut(strings.TrimSpace(pair), "=")
 		n, err := strconv.Atoi(v)
 		if !ok || err != nil {
-			return nil, &ConfigError{fmt.Errorf("--reserved %q: want function=N pairs separated by commas, e.g. copy-file=8,request-status=4", pair)}
+			return nil, &localservices.ConfigError{Err: fmt.Errorf("--reserved %q: want function=N pairs separated by commas, e.g. copy-file=8,request-status=4", pair)}
 		}
 		out[name] = n
 	}
 	return out, nil
 }
 
-func (c *CLI) load(ctx context.Context, f *commonFlags, cfg LoadConfig, eventsFile string) (int, error) {
+func (c *CLI) load(ctx context.Context, f *commonFlags, cfg loadsim.LoadConfig, eventsFile string) (int, error) {
 	root, err := c.repoRoot(f.repo)
 	if err != nil {
 		return 0, err
@@ -76,12 +81,12 @@ func (c *CLI) load(ctx context.Context, f *commonFlags, cfg LoadConfig, eventsFi
 	if eventsFile != "-" {
 		file, err := os.Open(eventsFile)
 		if err != nil {
-			return 0, &ConfigError{fmt.Errorf("read the events: %w", err)}
+			return 0, &localservices.ConfigError{Err: fmt.Errorf("read the events: %w", err)}
 		}
 		defer file.Close()
 		in = file
 	}
-	lines, err := ReadEventLines(in, eventsFile)
+	lines, err := loadsim.ReadEventLines(in, eventsFile)
 	if err != nil {
 		return 0, err
 	}
@@ -109,7 +114,7 @@ func (c *CLI) load(ctx context.Context, f *commonFlags, cfg LoadConfig, eventsFi
 		cfg.Progress = c.Stderr
 	}
 	fmt.Fprintln(c.Stderr, "local: starting services...")
-	l, err := NewLoad(ctx, cfg)
+	l, err := loadsim.NewLoad(ctx, cfg)
 	if err != nil {
 		return 0, err
 	}
@@ -134,13 +139,13 @@ func (c *CLI) load(ctx context.Context, f *commonFlags, cfg LoadConfig, eventsFi
 	return ExitSucceeded, nil
 }
 
-func printLoadReport(w io.Writer, r *LoadReport) {
+func printLoadReport(w io.Writer, r *loadsim.LoadReport) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "executions\t%d started, %d succeeded, %d failed\n", r.Executions.Started, r.Executions.Succeeded, r.Executions.Failed)
 	for _, name := range sortedKeys(r.Failures) {
 		fmt.Fprintf(tw, "  failed with %s\t%d\n", name, r.Failures[name])
 	}
-	printFailed(tw, r.Failed)
+	loadsim.PrintFailed(tw, r.Failed)
 	fmt.Fprintf(tw, "files (request_status)\t%d: %d complete, %d error, %d unrecorded (inprogress), %d without a job\n",
 		r.Files.Total, r.Files.Complete, r.Files.Error, r.Files.Unrecorded, r.Files.NoJob)
 	fmt.Fprintf(tw, "time\t%s, %.2f files/s\n", runTime(r), r.FilesPerSecond)
@@ -168,9 +173,19 @@ func printLoadReport(w io.Writer, r *LoadReport) {
 
 // runTime prints the run's duration in seconds with two decimals, and the
 // scaled duration it stands for when time was scaled.
-func runTime(r *LoadReport) string {
+func runTime(r *loadsim.LoadReport) string {
 	if r.TimeScale <= 1 {
 		return fmt.Sprintf("%.2f s", r.Seconds)
 	}
 	return fmt.Sprintf("%.2f s (x%g scaled: %.1f s)", r.Seconds, r.TimeScale, r.Seconds*r.TimeScale)
+}
+
+// sortedKeys returns m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

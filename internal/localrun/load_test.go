@@ -32,10 +32,14 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/loadsim"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
@@ -43,7 +47,7 @@ import (
 type loadWorld struct {
 	t     *testing.T
 	ctx   context.Context
-	load  *localrun.Load
+	load  *loadsim.Load
 	db    *pgxpool.Pool
 	log   *childproc.Output
 	s3srv *s3server.Server
@@ -51,12 +55,12 @@ type loadWorld struct {
 
 // newLoadWorld starts an S3 server and a schema of its own and prepares a
 // load run with cfg (RepoRoot, Getenv, Buckets filled in).
-func newLoadWorld(t *testing.T, cfg localrun.LoadConfig) *loadWorld {
+func newLoadWorld(t *testing.T, cfg loadsim.LoadConfig) *loadWorld {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts versitygw and runs many executions")
 	}
-	root, err := localrun.FindRepoRoot(".")
+	root, err := localservices.FindRepoRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +81,7 @@ func newLoadWorld(t *testing.T, cfg localrun.LoadConfig) *loadWorld {
 	if os.Getenv("E2E_SHOW_OUTPUT") != "" {
 		cfg.Progress = os.Stderr
 	}
-	w.load, err = localrun.NewLoad(w.ctx, cfg)
+	w.load, err = loadsim.NewLoad(w.ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +136,7 @@ func (w *loadWorld) seed(prefix string, n int, withObject, withJob bool) [][]byt
 	return events
 }
 
-func (w *loadWorld) run(events [][]byte) *localrun.LoadReport {
+func (w *loadWorld) run(events [][]byte) *loadsim.LoadReport {
 	w.t.Helper()
 	ctx, cancel := context.WithTimeout(w.ctx, 4*time.Minute)
 	defer cancel()
@@ -144,7 +148,7 @@ func (w *loadWorld) run(events [][]byte) *localrun.LoadReport {
 	return rep
 }
 
-func summary(r *localrun.LoadReport) string {
+func summary(r *loadsim.LoadReport) string {
 	return fmt.Sprintf("executions %+v failures %v files %+v throttles %d environments %v peak in flight %d peak db %d seconds %.1f (x%g) transitions/file %.1f GB-s/file %.5f $/M files %.2f %v",
 		r.Executions, r.Failures, r.Files, r.Throttles, r.Environments, r.PeakInFlight, r.PeakDBConnections, r.Seconds, r.TimeScale,
 		r.StateTransitionsPerFile, r.LambdaGBSecondsPerFile, r.CostPerMillionFilesUSD, r.CostItems)
@@ -187,7 +191,7 @@ func loadSize(n int) int {
 // each row updated once, no execution failed. (The issue's 1,000 events
 // run with LOAD_SCALE=5.)
 func TestLoadBurst(t *testing.T) {
-	w := newLoadWorld(t, localrun.LoadConfig{AccountConcurrency: 20, DBMaxConnections: 10, TimeScale: 20})
+	w := newLoadWorld(t, loadsim.LoadConfig{AccountConcurrency: 20, DBMaxConnections: 10, TimeScale: 20})
 	n := loadSize(200)
 	events := w.seed("burst", n, true, true)
 	rep := w.run(events)
@@ -216,7 +220,7 @@ func TestLoadBurst(t *testing.T) {
 // copies of 3 minutes each: 30 minutes of queueing, scaled): every file
 // complete.
 func TestLoadSaturation(t *testing.T) {
-	w := newLoadWorld(t, localrun.LoadConfig{AccountConcurrency: 4, TimeScale: 600, CopyDelay: 3 * time.Minute})
+	w := newLoadWorld(t, loadsim.LoadConfig{AccountConcurrency: 4, TimeScale: 600, CopyDelay: 3 * time.Minute})
 	n := loadSize(40)
 	events := w.seed("saturation", n, true, true)
 	rep := w.run(events)
@@ -234,7 +238,7 @@ func TestLoadSaturation(t *testing.T) {
 // complete: every file complete once it returns.
 func TestLoadDatabaseOutage(t *testing.T) {
 	const scale = 100
-	w := newLoadWorld(t, localrun.LoadConfig{AccountConcurrency: 20, DBMaxConnections: 10, TimeScale: scale, Rate: 100})
+	w := newLoadWorld(t, loadsim.LoadConfig{AccountConcurrency: 20, DBMaxConnections: 10, TimeScale: scale, Rate: 100})
 	n := loadSize(100)
 	events := w.seed("outage", n, true, true)
 	// Down once a quarter of the files are complete, for 5 minutes scaled.
@@ -242,11 +246,14 @@ func TestLoadDatabaseOutage(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for done := 0; done < n/4; time.Sleep(10 * time.Millisecond) {
-			if err := w.db.QueryRow(w.ctx, `SELECT count(*) FROM request_status WHERE job_status = 'complete'`).Scan(&done); err != nil {
+		table := requeststatus.NewTable(w.db)
+		for done := int64(0); done < int64(n/4); time.Sleep(10 * time.Millisecond) {
+			counts, err := table.CountByStatus(w.ctx, requeststatus.Selection{})
+			if err != nil {
 				t.Errorf("count complete rows: %v", err)
 				return
 			}
+			done = counts[requeststatus.StatusComplete]
 		}
 		if err := w.load.DatabaseOutage(w.ctx, true); err != nil {
 			t.Errorf("outage: %v", err)
@@ -271,7 +278,7 @@ func TestLoadDatabaseOutage(t *testing.T) {
 // hours scaled): no file's row leaves inprogress unseen, each such file is in
 // its execution's CopyRequestError with a re-run input naming it.
 func TestLoadDatabaseOutageOutlastsRetries(t *testing.T) {
-	w := newLoadWorld(t, localrun.LoadConfig{AccountConcurrency: 10, DBMaxConnections: 5, TimeScale: 2000})
+	w := newLoadWorld(t, loadsim.LoadConfig{AccountConcurrency: 10, DBMaxConnections: 5, TimeScale: 2000})
 	n := 10
 	events := w.seed("longoutage", n, true, true)
 	if err := w.load.DatabaseOutage(w.ctx, true); err != nil {
@@ -306,9 +313,9 @@ func TestLoadMixed(t *testing.T) {
 	for _, tc := range []struct {
 		engine    string
 		good, bad int
-	}{{localrun.EngineNode, 30, 5}, {localrun.EngineMoto, 10, 2}} {
+	}{{stepengine.EngineNode, 30, 5}, {stepengine.EngineMoto, 10, 2}} {
 		t.Run(tc.engine, func(t *testing.T) {
-			if tc.engine == localrun.EngineMoto {
+			if tc.engine == stepengine.EngineMoto {
 				requireMoto(t)
 			}
 			testLoadMixed(t, tc.engine, tc.good, tc.bad)
@@ -317,7 +324,7 @@ func TestLoadMixed(t *testing.T) {
 }
 
 func testLoadMixed(t *testing.T, engine string, nGood, nBad int) {
-	w := newLoadWorld(t, localrun.LoadConfig{Engine: engine, AccountConcurrency: 10, DBMaxConnections: 5, TimeScale: 20})
+	w := newLoadWorld(t, loadsim.LoadConfig{Engine: engine, AccountConcurrency: 10, DBMaxConnections: 5, TimeScale: 20})
 	good := w.seed("mixed/good", nGood, true, true)
 	noJob := w.seed("mixed/nojob", nBad, true, false)
 	noObject := w.seed("mixed/noobject", nBad, false, true)
@@ -335,16 +342,12 @@ func testLoadMixed(t *testing.T, engine string, nGood, nBad int) {
 	if rep.Files.Complete != nGood || rep.Files.Error != nBad || rep.Files.NoJob != nBad || rep.Files.Unrecorded != 0 {
 		t.Errorf("files %+v: want %d complete, %d error (no source object), %d without a job", rep.Files, nGood, nBad, nBad)
 	}
-	rows, err := w.db.Query(w.ctx, `SELECT object_key, err_msg FROM request_status WHERE job_status = 'error'`)
+	failed, err := requeststatus.NewTable(w.db).RowsWithStatus(w.ctx, requeststatus.StatusError)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var key, msg string
-		if err := rows.Scan(&key, &msg); err != nil {
-			t.Fatal(err)
-		}
+	for _, row := range failed {
+		key, msg := row.ObjectKey, row.ErrMsg
 		if !strings.HasPrefix(key, "mixed/noobject/") || !strings.Contains(msg, "NoSuchKey") {
 			t.Errorf("error row %s: %q, want only the files without a source object, with NoSuchKey", key, msg)
 		}
@@ -367,7 +370,7 @@ func TestLoadReportsFigures(t *testing.T) {
 		{"ten files per event", 10, 4.3, 3.2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newLoadWorld(t, localrun.LoadConfig{})
+			w := newLoadWorld(t, loadsim.LoadConfig{})
 			var events [][]byte
 			for e := 0; e < 3; e++ {
 				var files []restoredFile
@@ -438,7 +441,7 @@ func TestLoadCommandJSON(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts versitygw")
 	}
-	root, err := localrun.FindRepoRoot(".")
+	root, err := localservices.FindRepoRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}

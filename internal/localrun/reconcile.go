@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/execution"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/lambdafn"
@@ -34,7 +36,7 @@ const LocalStateMachineARN = "arn:aws:states:us-east-1:123456789012:stateMachine
 // execution; otherwise it is refused with ExecutionAlreadyExists. Wait
 // waits for them all.
 type LocalExecutions struct {
-	Runner *Runner
+	Runner *execution.Runner
 	// Gate, when set, holds every execution until it is closed (tests
 	// sweep again while the first sweep's executions have not run).
 	Gate <-chan struct{}
@@ -51,10 +53,10 @@ type LocalExecutions struct {
 
 // LocalExecution is one execution LocalExecutions started.
 type LocalExecution struct {
-	Name   string  `json:"name"`
-	Status string  `json:"status"`
-	Error  string  `json:"error,omitempty"`
-	Result *Result `json:"-"`
+	Name   string            `json:"name"`
+	Status string            `json:"status"`
+	Error  string            `json:"error,omitempty"`
+	Result *execution.Result `json:"-"`
 	done   chan struct{}
 
 	input     string
@@ -127,13 +129,13 @@ func (l *LocalExecutions) Wait() []*LocalExecution {
 // Reconciler returns a sweep on the runner's services that starts its
 // executions on starter: restore buckets from SOURCE_BUCKETS, else those the
 // runner creates (cdk.json's and the demo's).
-func (r *Runner) Reconciler(starter reconcile.ExecutionStarter, grace time.Duration) (*reconcile.Reconciler, error) {
+func Reconciler(r *execution.Runner, starter reconcile.ExecutionStarter, grace time.Duration) (*reconcile.Reconciler, error) {
 	cfg := reconcile.DefaultConfig()
 	cfg.StateMachineARN, cfg.Grace = LocalStateMachineARN, grace
 	if v := r.Services.Getenv(reconcile.EnvRestoreBuckets); strings.TrimSpace(v) != "" {
 		cfg.RestoreBuckets = copyfile.ParseList(v)
 	} else {
-		ctx, err := cdkContext(r.cfg.RepoRoot)
+		ctx, err := cdkContext(r.Config().RepoRoot)
 		if err != nil {
 			return nil, err
 		}
@@ -154,13 +156,13 @@ type reconcileContext struct {
 func cdkContext(root string) (reconcileContext, error) {
 	raw, err := os.ReadFile(filepath.Join(root, "cdk.json"))
 	if err != nil {
-		return reconcileContext{}, &ConfigError{fmt.Errorf("read cdk.json: %w", err)}
+		return reconcileContext{}, &localservices.ConfigError{Err: fmt.Errorf("read cdk.json: %w", err)}
 	}
 	var doc struct {
 		Context reconcileContext `json:"context"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
-		return reconcileContext{}, &ConfigError{fmt.Errorf("cdk.json: %w", err)}
+		return reconcileContext{}, &localservices.ConfigError{Err: fmt.Errorf("cdk.json: %w", err)}
 	}
 	return doc.Context, nil
 }
@@ -180,7 +182,7 @@ func init() {
 			grace := fs.Duration("grace", -1, "rows not updated for this long count as stuck (default: cdk.json's reconcileGraceMinutes, as deployed)")
 			engine := engineFlag(fs)
 			return func(ctx context.Context, c *CLI, common *commonFlags) (int, error) {
-				if err := CheckEngine(*engine); err != nil {
+				if err := execution.CheckEngine(*engine); err != nil {
 					return 0, err
 				}
 				return c.reconcileMain(ctx, common, *engine, *grace)
@@ -240,7 +242,7 @@ func (c *CLI) reconcile(ctx context.Context, f *commonFlags, engine string, grac
 		return nil, err
 	}
 	defer closeLog()
-	if c.Getenv(EnvS3Endpoint) == "" {
+	if c.Getenv(localservices.EnvS3Endpoint) == "" {
 		if _, err := s3server.Binary(ctx, c.Stderr); err != nil {
 			return nil, err
 		}
@@ -250,7 +252,7 @@ func (c *CLI) reconcile(ctx context.Context, f *commonFlags, engine string, grac
 		return nil, err
 	}
 	fmt.Fprintln(c.Stderr, "local: starting services...")
-	runner, err := NewRunner(ctx, Config{
+	runner, err := execution.NewRunner(ctx, execution.Config{
 		Engine: engine, RepoRoot: root, Getenv: c.Getenv, S3Dir: f.dataDir, DBDir: f.dbDir,
 		Buckets:   append(buckets, demoRestoreBucket, demoArchiveBucket),
 		ServerLog: logw, LambdaLog: logw,
@@ -265,13 +267,13 @@ func (c *CLI) reconcile(ctx context.Context, f *commonFlags, engine string, grac
 
 // SweepOnce runs one sweep on runner, starting its executions on the local
 // engine, and waits for them.
-func SweepOnce(ctx context.Context, runner *Runner, grace time.Duration, progress io.Writer) (*SweepResult, error) {
+func SweepOnce(ctx context.Context, runner *execution.Runner, grace time.Duration, progress io.Writer) (*SweepResult, error) {
 	starter := &LocalExecutions{Runner: runner, Context: ctx}
-	rec, err := runner.Reconciler(starter, grace)
+	rec, err := Reconciler(runner, starter, grace)
 	if err != nil {
 		return nil, err
 	}
-	logw := runner.cfg.LambdaLog
+	logw := runner.Config().LambdaLog
 	if logw == nil {
 		logw = io.Discard
 	}

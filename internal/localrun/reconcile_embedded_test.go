@@ -9,8 +9,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/execution"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 )
 
 // The sweep on the embedded services `go run ./cmd/local reconcile` starts
@@ -20,16 +22,16 @@ func TestReconcileOnEmbeddedServices(t *testing.T) {
 	if testing.Short() {
 		t.Skip("SKIPPED with -short: starts PGlite and versitygw")
 	}
-	root, err := localrun.FindRepoRoot(".")
+	root, err := localservices.FindRepoRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := localrun.CheckNodeModules(root); err != nil {
+	if err := localservices.CheckNodeModules(root); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	runner, err := localrun.NewRunner(ctx, localrun.Config{
+	runner, err := execution.NewRunner(ctx, execution.Config{
 		RepoRoot: root, Getenv: func(string) string { return "" },
 		S3Dir: t.TempDir(), DBDir: t.TempDir(), Buckets: []string{restoreBucket, archiveBucket},
 	})

@@ -14,9 +14,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 // seedSmallSize is the size of a seeded object whose event gives none.
@@ -31,7 +32,7 @@ func init() {
 			archive := fs.String("archive-bucket", "", "archive_bucket_dest of the seeded jobs (default: ARCHIVE_BUCKETS' first entry, else cdk.json's first archiveBuckets entry, else "+demoArchiveBucket+")")
 			return func(ctx context.Context, c *CLI, common *commonFlags) (int, error) {
 				if *events == "" {
-					return 0, &ConfigError{errors.New("seed needs --events FILE")}
+					return 0, &localservices.ConfigError{Err: errors.New("seed needs --events FILE")}
 				}
 				return c.seed(ctx, common, *events, *archive)
 			}
@@ -94,7 +95,7 @@ func (c *CLI) seed(ctx context.Context, f *commonFlags, eventsFile, archive stri
 // seedServices starts the services as `run` does: from the environment, or
 // embedded with the same data directories (--data-dir, --db-dir, defaults
 // under <repo>/.local).
-func (c *CLI) seedServices(ctx context.Context, root string, f *commonFlags, buckets []string) (*Services, func(), error) {
+func (c *CLI) seedServices(ctx context.Context, root string, f *commonFlags, buckets []string) (*localservices.Services, func(), error) {
 	if err := c.ensureNodeModules(ctx, root); err != nil {
 		return nil, nil, err
 	}
@@ -110,7 +111,7 @@ func (c *CLI) seedServices(ctx context.Context, root string, f *commonFlags, buc
 		dbDir = filepath.Join(root, ".local", "pglite")
 	}
 	fmt.Fprintln(c.Stderr, "local: starting services...")
-	s, err := StartServices(ctx, ServicesConfig{RepoRoot: root, Getenv: c.Getenv, S3Dir: dataDir, DBDir: dbDir, Buckets: buckets, Log: logw})
+	s, err := localservices.StartServices(ctx, localservices.ServicesConfig{RepoRoot: root, Getenv: c.Getenv, S3Dir: dataDir, DBDir: dbDir, Buckets: buckets, Log: logw})
 	if err != nil {
 		closeLog()
 		return nil, nil, err
@@ -135,13 +136,13 @@ func defaultArchiveBucket(root string, getenv func(string) string) string {
 // Seed puts a restored object in its restore bucket for each file (of the
 // event's size, or a small one when the event gives none) unless an object
 // of that size is there, and gives each file an open job in request_status
-// pointing at archive (jobseed.EnsureOpen). Seeding twice changes nothing.
-func Seed(ctx context.Context, s *Services, files []contract.File, archive string) (SeedSummary, error) {
+// pointing at archive (requeststatus.Table.EnsureOpen). Seeding twice changes nothing.
+func Seed(ctx context.Context, s *localservices.Services, files []contract.File, archive string) (SeedSummary, error) {
 	sum := SeedSummary{Files: len(files)}
 	made := map[string]bool{}
 	for _, f := range files {
 		if s.EmbeddedS3 && !made[f.SourceBucket] {
-			if err := ensureBucket(ctx, s.S3, f.SourceBucket); err != nil {
+			if err := localservices.EnsureBucket(ctx, s.S3, f.SourceBucket); err != nil {
 				return sum, err
 			}
 			made[f.SourceBucket] = true
@@ -156,7 +157,7 @@ func Seed(ctx context.Context, s *Services, files []contract.File, archive strin
 		if put {
 			sum.ObjectsPut++
 		}
-		_, inserted, err := jobseed.EnsureOpen(ctx, s.DB, jobseed.Row{
+		_, inserted, err := requeststatus.NewTable(s.DB).EnsureOpen(ctx, requeststatus.Row{
 			GranuleID: "seeded", ObjectKey: f.SourceKey, RestoreBucketDest: f.SourceBucket, ArchiveBucketDest: archive,
 		})
 		if err != nil {
@@ -252,7 +253,7 @@ var _ io.ReadSeeker = (*patternBody)(nil)
 func cdkArchiveBuckets(root string) ([]string, error) {
 	raw, err := os.ReadFile(filepath.Join(root, "cdk.json"))
 	if err != nil {
-		return nil, &ConfigError{fmt.Errorf("read cdk.json: %w", err)}
+		return nil, &localservices.ConfigError{Err: fmt.Errorf("read cdk.json: %w", err)}
 	}
 	var doc struct {
 		Context struct {
@@ -260,7 +261,7 @@ func cdkArchiveBuckets(root string) ([]string, error) {
 		} `json:"context"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, &ConfigError{fmt.Errorf("cdk.json: %w", err)}
+		return nil, &localservices.ConfigError{Err: fmt.Errorf("cdk.json: %w", err)}
 	}
 	return doc.Context.Archive, nil
 }

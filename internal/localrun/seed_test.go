@@ -11,8 +11,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 // TestSeedTwice: `seed` puts each file of the events (one classic and one
@@ -24,7 +26,7 @@ func TestSeedTwice(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts versitygw")
 	}
-	root, err := localrun.FindRepoRoot(".")
+	root, err := localservices.FindRepoRoot(".")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,8 +64,12 @@ func TestSeedTwice(t *testing.T) {
 	for key, size := range map[string]int64{txt: 645, hdf: 5242880} {
 		var n int
 		var archive, restore string
-		err := db.QueryRow(context.Background(), `SELECT count(*), min(archive_bucket_dest), min(restore_bucket_dest)
-FROM request_status WHERE object_key = $1 AND job_status = 'inprogress'`, key).Scan(&n, &archive, &restore)
+		rows, err := requeststatus.NewTable(db).RowsOfKey(context.Background(), key)
+		for _, row := range rows {
+			if row.JobStatus == requeststatus.StatusInProgress {
+				n, archive, restore = n+1, row.ArchiveBucketDest, row.RestoreBucketDest
+			}
+		}
 		if err != nil || n != 1 || archive != archiveBucket || restore != restoreBucket {
 			t.Errorf("%s: %d open jobs to %q from %q (%v), want one to %s from %s", key, n, archive, restore, err, archiveBucket, restoreBucket)
 		}

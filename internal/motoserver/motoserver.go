@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/childproc"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/testenv"
 )
 
 // Version is the moto release the tests are written against.
@@ -173,15 +174,12 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 // Close stops the server. Safe to call more than once.
 func (s *Server) Close() { s.proc.Stop() }
 
-// Require skips the test when moto's server cannot run here, saying why,
-// or fails it when CI=true (CI must run it).
+// Require stops the test when moto's server cannot run here
+// (testenv.Unavailable: skipped loudly, failed under CI=true).
 func Require(t testing.TB) {
 	t.Helper()
 	if err := Check(context.Background()); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true and moto's server cannot run: %v", err)
-		}
-		t.Skipf("SKIPPED: %v", err)
+		testenv.Unavailable(t, fmt.Sprintf("moto's server cannot run: %v", err))
 	}
 }
 

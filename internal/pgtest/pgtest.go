@@ -20,30 +20,20 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/testenv"
 )
 
-// URL returns TEST_DATABASE_URL. When it is unset the test is skipped
-// loudly, or fails when CI=true: CI must not pass by skipping.
+// URL returns TEST_DATABASE_URL. When it is unset the test stops
+// (testenv.Unavailable: skipped loudly, failed under CI=true).
 func URL(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv("TEST_DATABASE_URL")
 	if u == "" {
-		Unavailable(t, "TEST_DATABASE_URL is not set: this test needs a Postgres, e.g. "+
+		testenv.Unavailable(t, "TEST_DATABASE_URL is not set: this test needs a Postgres, e.g. "+
 			"TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
 	}
 	return u
-}
-
-// Unavailable stops a test whose real peer (or the access it needs to one)
-// is missing: it skips loudly, or fails when CI=true, since CI must not pass
-// by skipping. why says what is missing and how to provide it.
-func Unavailable(t testing.TB, why string) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatal(why + " (CI=true: a missing peer fails the test)")
-		return
-	}
-	t.Skip("SKIPPED: " + why)
 }
 
 // prefixPattern keeps schema names that need no quoting in search_path.

@@ -17,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
 )
@@ -34,6 +33,36 @@ type CLI struct {
 	// Terminal says whether Stdout is a terminal (by default: a character
 	// device).
 	Terminal func(io.Writer) bool
+	// Program names the command in messages and usage ("recovery" when
+	// empty).
+	Program string
+	// Backend, when set, gives the services rerun works on instead of
+	// AWS's: the local runner passes its own (go run ./cmd/local rerun).
+	Backend func(ctx context.Context) (*Backend, error)
+}
+
+// Backend is what rerun works on: the rows, the restored objects, and the
+// starter of the executions. cmd/recovery connects to AWS's; a command that
+// brings its own (the local runner's engine) sets CLI.Backend.
+type Backend struct {
+	DB         reconcile.DB
+	S3         reconcile.ObjectStore
+	Executions reconcile.ExecutionStarter
+	// StateMachineARN is the workflow the executions belong to.
+	StateMachineARN string
+	// Wait, when set, waits for the executions started and says how each
+	// ended (a local engine's executions end before the command does).
+	Wait func() []Outcome
+	// Close releases the services.
+	Close func()
+}
+
+// Outcome is how an execution rerun started ended, when the backend waits
+// for them.
+type Outcome struct {
+	Name   string `json:"name"`
+	Status string `json:"status"`
+	Error  string `json:"error,omitempty"`
 }
 
 // command is one subcommand: its name, the arguments it takes, what it
@@ -49,7 +78,7 @@ var commands = []command{
 	{"status", "[--request-group ID] [--granule ID] [--since DURATION] [--json | --watch [--interval DURATION]] [flags]",
 		"Count the selected rows by status, group the failed files by error, list the files waiting longest and the restores about to expire; --watch follows the progress per request group.",
 		(*CLI).status},
-	{"rerun", "[--request-group ID] [--granule ID] [--since DURATION] [--failed] [--stuck] [--grace DURATION] [--dry-run] [--state-machine-arn ARN | --local] [flags]",
+	{"rerun", "[--request-group ID] [--granule ID] [--since DURATION] [--failed] [--stuck] [--grace DURATION] [--dry-run] [--state-machine-arn ARN] [flags]",
 		"Start executions for the selected failed (or stuck) files whose restored copies S3 still has; list the others with the reason. It changes no row.",
 		(*CLI).rerun},
 	{CreateIndexesCommand, "[--check]",
@@ -77,6 +106,7 @@ func usage() string {
 		fmt.Fprintf(&b, "%s: %s\n", c.name, c.summary)
 	}
 	b.WriteString("\n'recovery COMMAND --help' lists a command's flags. Exit status: 0 done, 1 a file could not be handled or a check could not be made, 2 bad usage, 130 interrupted (status --watch).\n")
+	b.WriteString("To re-run on the local runner's engine and services instead of AWS: go run ./cmd/local rerun [rerun's flags].\n")
 	return b.String()
 }
 
@@ -104,7 +134,7 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 		fmt.Fprintf(c.Stderr, "recovery: unknown command %q\n", args[0])
 		return 2
 	}
-	err := cmd.run(c, ctx, newFlagSet(cmd), args[1:])
+	err := cmd.run(c, ctx, c.newFlagSet(cmd), args[1:])
 	var (
 		ue   usageError
 		help errHelp
@@ -115,16 +145,23 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 		help.fs.Usage()
 		return 0
 	case errors.As(err, &ue):
-		fmt.Fprintf(c.Stderr, "recovery %s: %v\n", cmd.name, err)
-		fmt.Fprintf(c.Stderr, "'recovery %s --help' lists the flags\n", cmd.name)
+		fmt.Fprintf(c.Stderr, "%s %s: %v\n", c.program(), cmd.name, err)
+		fmt.Fprintf(c.Stderr, "'%s %s --help' lists the flags\n", c.program(), cmd.name)
 		return 2
 	case errors.Is(err, ErrInterrupted):
 		return 130
 	case err != nil:
-		fmt.Fprintf(c.Stderr, "recovery %s: %v\n", cmd.name, err)
+		fmt.Fprintf(c.Stderr, "%s %s: %v\n", c.program(), cmd.name, err)
 		return 1
 	}
 	return 0
+}
+
+func (c *CLI) program() string {
+	if c.Program != "" {
+		return c.Program
+	}
+	return "recovery"
 }
 
 func (c *CLI) now() time.Time {
@@ -136,10 +173,10 @@ func (c *CLI) now() time.Time {
 
 // newFlagSet is a command's flags, with a usage that prints the command's
 // synopsis, summary and every flag.
-func newFlagSet(cmd *command) *flag.FlagSet {
+func (c *CLI) newFlagSet(cmd *command) *flag.FlagSet {
 	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: recovery %s %s\n\n%s\n\nflags:\n", cmd.name, cmd.synopsis, cmd.summary)
+		fmt.Fprintf(fs.Output(), "usage: %s %s %s\n\n%s\n\nflags:\n", c.program(), cmd.name, cmd.synopsis, cmd.summary)
 		fs.PrintDefaults()
 	}
 	return fs
@@ -271,7 +308,8 @@ func (c *CLI) status(ctx context.Context, fs *flag.FlagSet, args []string) error
 	if watch {
 		return c.watch(ctx, svc.db, sel, interval)
 	}
-	st, err := ReadStatus(ctx, svc.db, svc.s3, sel, opts, c.now())
+	opts.Now = c.now()
+	st, err := ReadStatus(ctx, Clients{DB: svc.db, S3: svc.s3}, sel, opts)
 	if err != nil {
 		return err
 	}
@@ -364,14 +402,14 @@ func PrintStatus(w io.Writer, st *Status) {
 	}
 }
 
-func (c *CLI) rerun(ctx context.Context, fs *flag.FlagSet, args []string) error {
-	var (
-		opts    RerunOptions
-		asJSON  bool
-		local   bool
-		buckets string
-		region  string
-	)
+// rerunFlags are rerun's flags beyond RerunOptions.
+type rerunFlags struct {
+	asJSON          bool
+	buckets, region string
+}
+
+// parseRerun parses rerun's flags into opts and f, and checks them.
+func (c *CLI) parseRerun(fs *flag.FlagSet, args []string, opts *RerunOptions, f *rerunFlags) error {
 	selectorFlags(fs, &opts.Selector)
 	fs.BoolVar(&opts.Failed, "failed", false, "re-run rows in error (the default when neither --failed nor --stuck is given)")
 	fs.BoolVar(&opts.Stuck, "stuck", false, "re-run rows inprogress not updated within --grace")
@@ -379,80 +417,101 @@ func (c *CLI) rerun(ctx context.Context, fs *flag.FlagSet, args []string) error 
 	fs.IntVar(&opts.Limit, "limit", DefaultRerunLimit, "select at most this many rows (oldest update first)")
 	fs.BoolVar(&opts.DryRun, "dry-run", false, "say what would be started; start nothing")
 	fs.StringVar(&opts.StateMachineARN, "state-machine-arn", "", "the copy workflow's ARN (stack output StateMachineArn; default $STATE_MACHINE_ARN)")
-	fs.BoolVar(&local, "local", false, "run the executions on the local runner's engine (go run ./cmd/local's services) and wait for them")
-	fs.StringVar(&buckets, "restore-buckets", "", "comma-separated restore buckets to ask for rows without restore_bucket_dest (default $SOURCE_BUCKETS)")
-	regionFlag(fs, &region)
-	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	fs.StringVar(&f.buckets, "restore-buckets", "", "comma-separated restore buckets to ask for rows without restore_bucket_dest (default $SOURCE_BUCKETS)")
+	regionFlag(fs, &f.region)
+	fs.BoolVar(&f.asJSON, "json", false, "print the report as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	switch {
-	case opts.Grace < 0:
-		return usageError{fmt.Errorf("--grace %s is negative", opts.Grace)}
-	case opts.Limit < 1:
-		return usageError{fmt.Errorf("--limit %d: want at least 1", opts.Limit)}
-	case local && set(fs, "state-machine-arn"):
-		return usageError{errors.New("--state-machine-arn and --local: give one (--local runs on the local engine, not on a deployed state machine)")}
-	case local && region != "":
-		return usageError{errors.New("--region and --local: the local services need no region")}
-	}
-	if !opts.Failed && !opts.Stuck {
-		opts.Failed = true
+	if err := c.checkRerun(fs, opts, f.region); err != nil {
+		return err
 	}
 	if opts.Stuck {
 		if w := StuckGraceWarning(opts.Grace); w != "" {
 			fmt.Fprintf(c.Stderr, "warning: %s\n", w)
 		}
 	}
-	if opts.StateMachineARN == "" {
-		opts.StateMachineARN = c.Getenv(reconcile.EnvStateMachineARN)
+	opts.RestoreBuckets = c.restoreBuckets(f.buckets)
+	return nil
+}
+
+// checkRerun refuses rerun's flags that make no sense, and fills in the
+// defaults.
+func (c *CLI) checkRerun(fs *flag.FlagSet, opts *RerunOptions, region string) error {
+	switch {
+	case opts.Grace < 0:
+		return usageError{fmt.Errorf("--grace %s is negative", opts.Grace)}
+	case opts.Limit < 1:
+		return usageError{fmt.Errorf("--limit %d: want at least 1", opts.Limit)}
+	case c.Backend != nil && set(fs, "state-machine-arn"):
+		return usageError{fmt.Errorf("--state-machine-arn: %s runs the executions on its own engine, not on a deployed state machine", c.program())}
+	case c.Backend != nil && region != "":
+		return usageError{fmt.Errorf("--region: %s's services need no region", c.program())}
 	}
-	if local {
-		opts.StateMachineARN = localrun.LocalStateMachineARN
+	if !opts.Failed && !opts.Stuck {
+		opts.Failed = true
+	}
+	if opts.StateMachineARN == "" && c.Backend == nil {
+		opts.StateMachineARN = c.Getenv(reconcile.EnvStateMachineARN)
 	}
 	if err := opts.Selector.Check(); err != nil {
 		return usageError{err}
 	}
-	if !opts.DryRun && reconcile.ValidStateMachineARN(opts.StateMachineARN) != nil {
-		return usageError{fmt.Errorf("--state-machine-arn %q is not a state machine ARN (the stack output StateMachineArn); or use --local or --dry-run", opts.StateMachineARN)}
+	if c.Backend == nil && !opts.DryRun && reconcile.ValidStateMachineARN(opts.StateMachineARN) != nil {
+		return usageError{fmt.Errorf("--state-machine-arn %q is not a state machine ARN (the stack output StateMachineArn); or use --dry-run, or go run ./cmd/local rerun for the local runner", opts.StateMachineARN)}
 	}
-	opts.RestoreBuckets = c.restoreBuckets(buckets)
+	return nil
+}
 
+func (c *CLI) rerun(ctx context.Context, fs *flag.FlagSet, args []string) error {
 	var (
-		svc     *services
-		starter *localrun.LocalExecutions
+		opts RerunOptions
+		f    rerunFlags
 	)
-	if local {
-		root, err := localrun.FindRepoRoot(".")
-		if err != nil {
-			return usageError{fmt.Errorf("--local: %w: run from inside the repository", err)}
-		}
-		runner, err := localrun.NewRunner(ctx, localrun.Config{RepoRoot: root, Getenv: c.Getenv})
-		if err != nil {
-			return err
-		}
-		defer runner.Close()
-		starter = &localrun.LocalExecutions{Runner: runner, Context: ctx}
-		svc = &services{db: runner.Services.DB, s3: runner.Services.S3, sfn: starter, close: func() {}}
-	} else {
-		var err error
-		if svc, err = c.connect(ctx, region); err != nil {
-			return err
-		}
-		defer svc.close()
+	if err := c.parseRerun(fs, args, &opts, &f); err != nil {
+		return err
 	}
-	rep, err := Rerun(ctx, svc.db, svc.s3, svc.sfn, opts, c.now())
+	svc, err := c.rerunBackend(ctx, f.region)
 	if err != nil {
 		return err
 	}
-	var outcomes []*localrun.LocalExecution
-	if starter != nil {
-		outcomes = starter.Wait()
+	defer svc.Close()
+	if c.Backend != nil {
+		opts.StateMachineARN = svc.StateMachineARN
 	}
+	opts.Now = c.now()
+	rep, err := Rerun(ctx, Clients{DB: svc.DB, S3: svc.S3, SFN: svc.Executions}, opts)
+	if err != nil {
+		return err
+	}
+	var outcomes []Outcome
+	if svc.Wait != nil {
+		outcomes = svc.Wait()
+	}
+	return c.reportRerun(rep, outcomes, f.asJSON)
+}
+
+// rerunBackend connects to the services rerun works on: CLI.Backend's,
+// else AWS's.
+func (c *CLI) rerunBackend(ctx context.Context, region string) (*Backend, error) {
+	if c.Backend != nil {
+		return c.Backend(ctx)
+	}
+	svc, err := c.connect(ctx, region)
+	if err != nil {
+		return nil, err
+	}
+	return &Backend{DB: svc.db, S3: svc.s3, Executions: svc.sfn, Close: svc.close}, nil
+}
+
+// reportRerun prints the report (and the executions' outcomes, when the
+// backend waited for them) and returns an error when a file could not be
+// started, ran and failed, or could not be checked.
+func (c *CLI) reportRerun(rep *RerunReport, outcomes []Outcome, asJSON bool) error {
 	if asJSON {
 		if err := writeJSON(c.Stdout, struct {
 			*RerunReport
-			Outcomes []*localrun.LocalExecution `json:"outcomes,omitempty"`
+			Outcomes []Outcome `json:"outcomes,omitempty"`
 		}{rep, outcomes}); err != nil {
 			return err
 		}
@@ -475,7 +534,7 @@ func (c *CLI) rerun(ctx context.Context, fs *flag.FlagSet, args []string) error 
 	return checks
 }
 
-func printRerun(w io.Writer, rep *RerunReport, outcomes []*localrun.LocalExecution) {
+func printRerun(w io.Writer, rep *RerunReport, outcomes []Outcome) {
 	verb := "started"
 	if rep.DryRun {
 		verb = "would start (dry run)"

@@ -7,10 +7,9 @@ import (
 	"sort"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
@@ -31,22 +30,25 @@ type RerunOptions struct {
 	// MaxFilesPerExecution bounds each execution's event (default
 	// reconcile.DefaultMaxFilesPerExecution).
 	MaxFilesPerExecution int
+	// Now is when the rerun runs (time.Now when zero): --stuck's grace
+	// and --since count back from it.
+	Now time.Time
 }
 
 // DefaultRerunLimit is how many rows one rerun selects unless told.
 const DefaultRerunLimit = 1000
 
 // DefaultStuckGrace is how long an inprogress row must have gone unmarked
-// for rerun --stuck to select it unless told: the reconcile sweep's default
-// grace, which covers the longest the workflow can leave a row unmarked
-// while it still works on the file (docs/reconcile.md). A shorter grace may
-// start a second execution for a file still in flight.
+// for rerun --stuck to select it unless told. It is the reconcile sweep's
+// default grace. That grace covers the longest the workflow can leave a
+// row unmarked while it still works on the file (docs/reconcile.md). A
+// shorter grace may start a second execution for a file still in flight.
 const DefaultStuckGrace = reconcile.DefaultGraceMinutes * time.Minute
 
-// StuckGraceWarning returns a warning when grace is shorter than the
-// longest the workflow, rendered with the default settings, can leave a
-// file's row unmarked while it works on it (statemachine.MaxUnmarked), and
-// "" otherwise. A warning, not a refusal: an operator may know the
+// StuckGraceWarning returns a warning when grace is shorter than
+// statemachine.MaxUnmarked with the default settings, and "" otherwise.
+// That bound is the longest the workflow can leave a file's row unmarked
+// while it works on it. A warning, not a refusal: an operator may know the
 // executions of the files are over.
 func StuckGraceWarning(grace time.Duration) string {
 	bound, err := statemachine.MaxUnmarked(statemachine.DefaultSettings())
@@ -85,21 +87,53 @@ type LeftFile struct {
 	Why       string `json:"why"`
 }
 
+// rerunRows is what rerun needs of request_status: requeststatus.Table
+// satisfies it.
+type rerunRows interface {
+	RerunCandidates(ctx context.Context, q requeststatus.RerunSelection) ([]requeststatus.RerunCandidate, error)
+}
+
+var _ rerunRows = (*requeststatus.Table)(nil)
+
 // Rerun selects the rows, asks S3 about each (reconcile.RestoreFinder), and
-// starts executions for the restored ones in batches, named
-// "rerun-<minute>-<digest of the request ids>", so that the same rerun
-// repeated within a minute starts nothing twice. It changes no row: the
+// starts executions for the restored ones in batches. The executions are
+// named "rerun-<minute>-<digest of the request ids>": the same rerun
+// repeated within a minute starts nothing twice. It changes no row; the
 // executions record the outcomes.
-func Rerun(ctx context.Context, db Querier, s3c reconcile.ObjectStore, sf reconcile.ExecutionStarter, opts RerunOptions, now time.Time) (*RerunReport, error) {
-	if err := opts.Selector.Check(); err != nil {
+func Rerun(ctx context.Context, c Clients, opts RerunOptions) (*RerunReport, error) {
+	opts, err := opts.checked()
+	if err != nil {
 		return nil, err
 	}
+	var rows rerunRows = requeststatus.NewTable(c.DB)
+	q := requeststatus.RerunSelection{Selection: opts.Selector.selection(opts.Now), Failed: opts.Failed, Limit: opts.Limit}
+	if opts.Stuck {
+		q.StuckBefore = opts.Now.Add(-opts.Grace)
+	}
+	selected, err := rows.RerunCandidates(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	rep := &RerunReport{Selected: len(selected), DryRun: opts.DryRun, Left: []LeftFile{}, Executions: []reconcile.ExecutionReport{}}
+	queue, err := rep.restored(ctx, c.S3, selected, opts)
+	if err != nil {
+		return nil, err
+	}
+	rep.start(ctx, c.SFN, queue, opts)
+	return rep, nil
+}
+
+// checked is opts with its defaults, or an error naming what is wrong.
+func (opts RerunOptions) checked() (RerunOptions, error) {
+	if err := opts.Selector.Check(); err != nil {
+		return opts, err
+	}
 	if !opts.Failed && !opts.Stuck {
-		return nil, errors.New("select --failed, --stuck or both")
+		return opts, errors.New("select --failed, --stuck or both")
 	}
 	if !opts.DryRun {
 		if err := reconcile.ValidStateMachineARN(opts.StateMachineARN); err != nil {
-			return nil, fmt.Errorf("--state-machine-arn %q: %w (the stack output StateMachineArn); or use --dry-run", opts.StateMachineARN, err)
+			return opts, fmt.Errorf("--state-machine-arn %q: %w (the stack output StateMachineArn); or use --dry-run", opts.StateMachineARN, err)
 		}
 	}
 	if opts.Limit <= 0 {
@@ -108,39 +142,27 @@ func Rerun(ctx context.Context, db Querier, s3c reconcile.ObjectStore, sf reconc
 	if opts.MaxFilesPerExecution <= 0 {
 		opts.MaxFilesPerExecution = reconcile.DefaultMaxFilesPerExecution
 	}
-	args := []any{}
-	var which string
-	switch {
-	case opts.Failed && opts.Stuck:
-		args = append(args, now.Add(-opts.Grace))
-		which = "(job_status = 'error' OR (job_status = 'inprogress' AND last_update_time < $1))"
-	case opts.Failed:
-		which = "job_status = 'error'"
-	default:
-		args = append(args, now.Add(-opts.Grace))
-		which = "job_status = 'inprogress' AND last_update_time < $1"
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
 	}
-	rows, err := db.Query(ctx, `SELECT request_id::text, object_key, coalesce(restore_bucket_dest, ''), coalesce(archive_bucket_dest, '')
-FROM request_status `+and(which, opts.Selector.where(&args, now))+`
-ORDER BY last_update_time, request_id LIMIT `+fmt.Sprint(opts.Limit), args...)
-	if err != nil {
-		return nil, fmt.Errorf("select files to re-run: %w", err)
-	}
-	type sel struct{ ID, Key, Restore, Archive string }
-	selected, err := pgx.CollectRows(rows, pgx.RowToStructByPos[sel])
-	if err != nil {
-		return nil, fmt.Errorf("select files to re-run: %w", err)
-	}
-	rep := &RerunReport{Selected: len(selected), DryRun: opts.DryRun, Left: []LeftFile{}, Executions: []reconcile.ExecutionReport{}}
-	type ready struct {
-		ref  reconcile.FileRef
-		file contract.File
-	}
+	return opts, nil
+}
+
+// ready is a selected file S3 says can be copied now.
+type ready struct {
+	ref  reconcile.FileRef
+	file contract.File
+}
+
+// restored asks S3 about each selected file and returns those that can be
+// copied now, in request_id order. It adds the others to rep.Left with the
+// reason, and the checks that failed to rep.CheckFailures.
+func (rep *RerunReport) restored(ctx context.Context, s3c reconcile.ObjectStore, selected []requeststatus.RerunCandidate, opts RerunOptions) ([]ready, error) {
 	var queue []ready
-	finder := reconcile.RestoreFinder{S3: s3c, Buckets: opts.RestoreBuckets, Now: now}
+	finder := reconcile.RestoreFinder{S3: s3c, Buckets: opts.RestoreBuckets, Now: opts.Now}
 	var failed checkFailures
 	for i, s := range selected {
-		r, err := finder.Find(ctx, s.Restore, s.Key)
+		r, err := finder.Find(ctx, s.RestoreBucket, s.ObjectKey)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -151,28 +173,38 @@ ORDER BY last_update_time, request_id LIMIT `+fmt.Sprint(opts.Limit), args...)
 			}
 			continue
 		}
-		why := ""
-		switch {
-		case s.Archive == "":
-			why = "the row has no archive_bucket_dest"
-		case r.State == reconcile.StateRunning:
-			why = "its restore is still running"
-		case r.State == reconcile.StateExpired:
-			why = "it is archived and not restored: request the restore again first"
-		case r.State == reconcile.StateMissing:
-			why = "no object under the key in the restore bucket(s)"
-		}
-		if why != "" {
-			rep.Left = append(rep.Left, LeftFile{RequestID: s.ID, Key: s.Key, State: string(r.State), Why: why})
+		if why := notReady(s, r); why != "" {
+			rep.Left = append(rep.Left, LeftFile{RequestID: s.RequestID, Key: s.ObjectKey, State: string(r.State), Why: why})
 			continue
 		}
 		rep.Waiting++
-		queue = append(queue, ready{reconcile.FileRef{RequestID: s.ID, Bucket: r.Bucket, Key: s.Key}, r.File(s.Key)})
+		queue = append(queue, ready{reconcile.FileRef{RequestID: s.RequestID, Bucket: r.Bucket, Key: s.ObjectKey}, r.File(s.ObjectKey)})
 	}
 	rep.CheckFailures = failed.list
 	sort.Slice(queue, func(i, j int) bool { return queue[i].ref.RequestID < queue[j].ref.RequestID })
+	return queue, nil
+}
+
+// notReady says why a selected file cannot be copied now, or "".
+func notReady(s requeststatus.RerunCandidate, r reconcile.Restore) string {
+	switch {
+	case s.ArchiveBucket == "":
+		return "the row has no archive_bucket_dest"
+	case r.State == reconcile.StateRunning:
+		return "its restore is still running"
+	case r.State == reconcile.StateExpired:
+		return "it is archived and not restored: request the restore again first"
+	case r.State == reconcile.StateMissing:
+		return "no object under the key in the restore bucket(s)"
+	}
+	return ""
+}
+
+// start starts the queue's executions in batches that fit one event each
+// (in a dry run, only says what it would start).
+func (rep *RerunReport) start(ctx context.Context, sf reconcile.ExecutionStarter, queue []ready, opts RerunOptions) {
 	starter := reconcile.CopyStarter{SFN: sf, StateMachineARN: opts.StateMachineARN, Prefix: "rerun",
-		Window: now.UTC().Truncate(time.Minute).Format("20060102T1504")}
+		Window: opts.Now.UTC().Truncate(time.Minute).Format("20060102T1504")}
 	for len(queue) > 0 {
 		files := make([]contract.File, min(len(queue), opts.MaxFilesPerExecution))
 		for i := range files {
@@ -194,5 +226,4 @@ ORDER BY last_update_time, request_id LIMIT `+fmt.Sprint(opts.Limit), args...)
 		}
 		queue = queue[n:]
 	}
-	return rep, nil
 }

@@ -68,9 +68,9 @@ func TestRerunFailedFiles(t *testing.T) {
 	insert(t, db, jobseed.Row{ObjectKey: "ok-1.dat", JobStatus: "error", ArchiveBucketDest: "archive"}) // another group
 
 	sf := &starter{}
-	rep, err := recovery.Rerun(ctx, db, c, sf, recovery.RerunOptions{
+	rep, err := recovery.Rerun(ctx, recovery.Clients{DB: db, S3: c, SFN: sf}, recovery.RerunOptions{
 		Selector: recovery.Selector{RequestGroupID: group}, Failed: true, StateMachineARN: "arn:aws:states:us-east-1:1:stateMachine:copy",
-	}, time.Now())
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,8 +148,8 @@ func TestStatusExpiringRestores(t *testing.T) {
 		}
 		insert(t, db, jobseed.Row{RequestGroupID: group, ObjectKey: key, ArchiveBucketDest: "archive"}) // no restore_bucket_dest
 	}
-	st, err := recovery.ReadStatus(ctx, db, c, recovery.Selector{RequestGroupID: group},
-		recovery.StatusOptions{CheckRestores: 10, RestoreBuckets: []string{"restore"}}, time.Now().Add(time.Second))
+	st, err := recovery.ReadStatus(ctx, recovery.Clients{DB: db, S3: c}, recovery.Selector{RequestGroupID: group},
+		recovery.StatusOptions{CheckRestores: 10, RestoreBuckets: []string{"restore"}, Now: time.Now().Add(time.Second)})
 	if err != nil {
 		t.Fatal(err)
 	}

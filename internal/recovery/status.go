@@ -1,21 +1,20 @@
 // Package recovery is the operators' view of request_status and their way
-// to re-run files: `cmd/recovery status` (counts by status, failures grouped
-// by error, the files waiting longest, restores about to expire; --watch
-// for a progress bar per request group) and `cmd/recovery rerun` (start
-// executions for the failed or stuck files it selects, as the reconcile
-// sweep does).
+// to re-run files. `cmd/recovery status` counts the rows by status, groups
+// the failures by error, and lists the files waiting longest and the
+// restores about to expire. With --watch it draws a progress bar per
+// request group. `cmd/recovery rerun` starts executions for the failed or stuck
+// files it selects, as the reconcile sweep does.
 package recovery
 
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
-	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 // Selector narrows the rows: every field set must match. request_group_id
@@ -44,37 +43,14 @@ func (s Selector) Check() error {
 	return nil
 }
 
-// where returns the selector's conditions ("" for none) with their
-// arguments appended to args, numbered after the ones already there.
-func (s Selector) where(args *[]any, now time.Time) string {
-	var conds []string
-	add := func(cond string, v any) {
-		*args = append(*args, v)
-		conds = append(conds, fmt.Sprintf(cond, len(*args)))
-	}
-	if s.RequestGroupID != "" {
-		add("request_group_id = $%d::uuid", s.RequestGroupID)
-	}
-	if s.GranuleID != "" {
-		add("granule_id = $%d", s.GranuleID)
-	}
+// selection is the rows s selects at now, as request_status's queries
+// take it.
+func (s Selector) selection(now time.Time) requeststatus.Selection {
+	sel := requeststatus.Selection{RequestGroupID: s.RequestGroupID, GranuleID: s.GranuleID}
 	if s.Since > 0 {
-		add("request_time >= $%d", now.Add(-s.Since))
+		sel.RequestedAfter = now.Add(-s.Since)
 	}
-	return strings.Join(conds, " AND ")
-}
-
-func and(conds ...string) string {
-	var kept []string
-	for _, c := range conds {
-		if c != "" {
-			kept = append(kept, c)
-		}
-	}
-	if len(kept) == 0 {
-		return ""
-	}
-	return "WHERE " + strings.Join(kept, " AND ")
+	return sel
 }
 
 // Status is `cmd/recovery status`'s report; its JSON form is --json's.
@@ -104,21 +80,10 @@ func (st *Status) CheckError() error {
 
 // FailureGroup is the failed files whose err_msg is the same once the key,
 // ids and times are taken out.
-type FailureGroup struct {
-	Error   string    `json:"error"`
-	Count   int64     `json:"count"`
-	Example string    `json:"example_err_msg"`
-	Files   []FileRow `json:"files"`
-}
+type FailureGroup = requeststatus.FailureGroup
 
 // FileRow is one row, briefly.
-type FileRow struct {
-	RequestID      string    `json:"request_id"`
-	RequestGroupID string    `json:"request_group_id"`
-	GranuleID      string    `json:"granule_id"`
-	Key            string    `json:"key"`
-	LastUpdate     time.Time `json:"last_update_time"`
-}
+type FileRow = requeststatus.FileRow
 
 // WaitingFile is an inprogress row, with how long since its last update.
 type WaitingFile struct {
@@ -144,12 +109,6 @@ const (
 	DefaultWaitingRows = 10
 )
 
-// normalizedErrSQL is err_msg with the row's key, UUIDs and RFC 3339 times
-// replaced, so that the same failure of different files groups together.
-const normalizedErrSQL = `regexp_replace(regexp_replace(replace(coalesce(err_msg, ''), object_key, '<key>'),
-    '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}', '<id>', 'g'),
-    '[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9:]+)', '<time>', 'g')`
-
 // StatusOptions bounds the report.
 type StatusOptions struct {
 	// Waiting is how many of the longest-waiting files to list.
@@ -159,112 +118,95 @@ type StatusOptions struct {
 	CheckRestores int
 	// RestoreBuckets are asked for rows without restore_bucket_dest.
 	RestoreBuckets []string
+	// Now is the report's time (time.Now when zero).
+	Now time.Time
 }
 
 // Querier is what the queries need: *pgxpool.Pool satisfies it.
 type Querier = reconcile.DB
 
-// ReadStatus builds the report for sel.
-func ReadStatus(ctx context.Context, db Querier, s3c reconcile.ObjectStore, sel Selector, opts StatusOptions, now time.Time) (*Status, error) {
+// Clients are the database, S3 and Step Functions clients status and
+// rerun use. Status needs S3 only to check restores; only rerun starts
+// executions.
+type Clients struct {
+	DB  Querier
+	S3  reconcile.ObjectStore
+	SFN reconcile.ExecutionStarter
+}
+
+// statusRows is what the report needs of request_status:
+// requeststatus.Table satisfies it.
+type statusRows interface {
+	CountByStatus(ctx context.Context, sel requeststatus.Selection) (map[string]int64, error)
+	FailureGroups(ctx context.Context, sel requeststatus.Selection, maxGroups, filesPerGroup int) ([]requeststatus.FailureGroup, error)
+	Waiting(ctx context.Context, sel requeststatus.Selection, limit int) ([]requeststatus.WaitingRow, error)
+}
+
+var _ statusRows = (*requeststatus.Table)(nil)
+
+// ReadStatus builds the report for sel at opts.Now, from c.DB and, when
+// opts.CheckRestores is set, c.S3.
+func ReadStatus(ctx context.Context, c Clients, sel Selector, opts StatusOptions) (*Status, error) {
 	if err := sel.Check(); err != nil {
 		return nil, err
 	}
 	if opts.Waiting <= 0 {
 		opts.Waiting = DefaultWaitingRows
 	}
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
 	st := &Status{Selector: sel, Counts: map[string]int64{"inprogress": 0, "complete": 0, "error": 0},
 		Failed: []FailureGroup{}, Waiting: []WaitingFile{}, Expiring: []RestoreExpiry{}}
-	st.Warnings = indexWarnings(ctx, db)
-
-	var args []any
-	rows, err := db.Query(ctx, `SELECT coalesce(job_status, 'null'), count(*) FROM request_status `+and(sel.where(&args, now))+` GROUP BY 1`, args...)
+	st.Warnings = indexWarnings(ctx, c.DB)
+	var rows statusRows = requeststatus.NewTable(c.DB)
+	where := sel.selection(opts.Now)
+	counts, err := rows.CountByStatus(ctx, where)
 	if err != nil {
-		return nil, fmt.Errorf("count rows by status: %w", err)
+		return nil, err
 	}
-	type count struct {
-		Status string
-		N      int64
+	maps.Copy(st.Counts, counts)
+	if st.Failed, err = rows.FailureGroups(ctx, where, MaxFailureGroups, FilesPerGroup); err != nil {
+		return nil, err
 	}
-	counts, err := pgx.CollectRows(rows, pgx.RowToStructByPos[count])
+	waiting, err := rows.Waiting(ctx, where, max(opts.Waiting, opts.CheckRestores))
 	if err != nil {
-		return nil, fmt.Errorf("count rows by status: %w", err)
+		return nil, err
 	}
-	for _, c := range counts {
-		st.Counts[c.Status] = c.N
+	for _, w := range waiting[:min(len(waiting), opts.Waiting)] {
+		st.Waiting = append(st.Waiting, WaitingFile{FileRow: w.FileRow, RestoreBucket: w.RestoreBucket,
+			Waiting: opts.Now.Sub(w.LastUpdate).Round(time.Second).String()})
 	}
-
-	args = nil
-	rows, err = db.Query(ctx, `SELECT `+normalizedErrSQL+` AS error, count(*),
-    (array_agg(coalesce(err_msg, '') ORDER BY last_update_time DESC))[1],
-    (array_agg(request_id::text ORDER BY last_update_time DESC))[1:`+fmt.Sprint(FilesPerGroup)+`],
-    (array_agg(request_group_id::text ORDER BY last_update_time DESC))[1:`+fmt.Sprint(FilesPerGroup)+`],
-    (array_agg(granule_id ORDER BY last_update_time DESC))[1:`+fmt.Sprint(FilesPerGroup)+`],
-    (array_agg(object_key ORDER BY last_update_time DESC))[1:`+fmt.Sprint(FilesPerGroup)+`],
-    (array_agg(last_update_time ORDER BY last_update_time DESC))[1:`+fmt.Sprint(FilesPerGroup)+`]
-FROM request_status `+and("job_status = 'error'", sel.where(&args, now))+`
-GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT `+fmt.Sprint(MaxFailureGroups), args...)
-	if err != nil {
-		return nil, fmt.Errorf("group failed files: %w", err)
-	}
-	st.Failed, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (FailureGroup, error) {
-		var (
-			g                   FailureGroup
-			ids, gids, grs, kys []string
-			times               []time.Time
-		)
-		if err := r.Scan(&g.Error, &g.Count, &g.Example, &ids, &gids, &grs, &kys, &times); err != nil {
-			return g, err
-		}
-		for i := range ids {
-			g.Files = append(g.Files, FileRow{RequestID: ids[i], RequestGroupID: gids[i], GranuleID: grs[i], Key: kys[i], LastUpdate: times[i]})
-		}
-		return g, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("group failed files: %w", err)
-	}
-
-	args = nil
-	rows, err = db.Query(ctx, `SELECT request_id::text, request_group_id::text, granule_id, object_key, last_update_time,
-    coalesce(restore_bucket_dest, '')
-FROM request_status `+and("job_status = 'inprogress'", sel.where(&args, now))+`
-ORDER BY last_update_time, request_id LIMIT `+fmt.Sprint(max(opts.Waiting, opts.CheckRestores)), args...)
-	if err != nil {
-		return nil, fmt.Errorf("list waiting files: %w", err)
-	}
-	waiting, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (WaitingFile, error) {
-		var w WaitingFile
-		err := r.Scan(&w.RequestID, &w.RequestGroupID, &w.GranuleID, &w.Key, &w.LastUpdate, &w.RestoreBucket)
-		w.Waiting = now.Sub(w.LastUpdate).Round(time.Second).String()
-		return w, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list waiting files: %w", err)
-	}
-	st.Waiting = waiting[:min(len(waiting), opts.Waiting)]
-	if opts.CheckRestores > 0 && s3c != nil {
-		finder := reconcile.RestoreFinder{S3: s3c, Buckets: opts.RestoreBuckets, Now: now}
-		var failed checkFailures
-		toCheck := waiting[:min(len(waiting), opts.CheckRestores)]
-		for i, w := range toCheck {
-			r, err := finder.Find(ctx, w.RestoreBucket, w.Key)
-			if err != nil {
-				if ctx.Err() != nil {
-					return nil, ctx.Err()
-				}
-				if failed.add(err) {
-					failed.skip(len(toCheck) - i - 1)
-					break
-				}
-				continue
-			}
-			st.RestoresChecked++
-			soon := !r.ExpiryDate.IsZero() && r.ExpiryDate.Before(now.Add(24*time.Hour))
-			if soon || r.State == reconcile.StateExpired {
-				st.Expiring = append(st.Expiring, RestoreExpiry{RequestID: w.RequestID, Bucket: r.Bucket, Key: w.Key, State: string(r.State), Expiry: r.ExpiryDate})
-			}
-		}
-		st.CheckFailures = failed.list
+	if opts.CheckRestores > 0 && c.S3 != nil {
+		return st, st.checkRestores(ctx, c.S3, waiting[:min(len(waiting), opts.CheckRestores)], opts)
 	}
 	return st, nil
+}
+
+// checkRestores asks S3 about the restores of waiting, oldest first. It
+// adds to st those expiring within 24 hours (or expired) and the checks
+// that failed. It stops at a cause that fails every check alike.
+func (st *Status) checkRestores(ctx context.Context, s3c reconcile.ObjectStore, waiting []requeststatus.WaitingRow, opts StatusOptions) error {
+	finder := reconcile.RestoreFinder{S3: s3c, Buckets: opts.RestoreBuckets, Now: opts.Now}
+	var failed checkFailures
+	defer func() { st.CheckFailures = failed.list }()
+	for i, w := range waiting {
+		r, err := finder.Find(ctx, w.RestoreBucket, w.Key)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if failed.add(err) {
+				failed.skip(len(waiting) - i - 1)
+				break
+			}
+			continue
+		}
+		st.RestoresChecked++
+		soon := !r.ExpiryDate.IsZero() && r.ExpiryDate.Before(opts.Now.Add(24*time.Hour))
+		if soon || r.State == reconcile.StateExpired {
+			st.Expiring = append(st.Expiring, RestoreExpiry{RequestID: w.RequestID, Bucket: r.Bucket, Key: w.Key, State: string(r.State), Expiry: r.ExpiryDate})
+		}
+	}
+	return nil
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 // GroupProgress is one request group's selected files by status at one
@@ -50,24 +50,22 @@ func (g GroupProgress) ETA() (d time.Duration, ok bool) {
 // request_group_id order. It is status's count by job_status, grouped by
 // request group as well.
 func ReadProgress(ctx context.Context, db Querier, sel Selector, now time.Time) ([]GroupProgress, error) {
-	var args []any
-	rows, err := db.Query(ctx, `SELECT request_group_id::text,
-    count(*) FILTER (WHERE job_status = 'complete'),
-    count(*) FILTER (WHERE job_status = 'error'),
-    count(*) FILTER (WHERE job_status IS DISTINCT FROM 'complete' AND job_status IS DISTINCT FROM 'error')
-FROM request_status `+and(sel.where(&args, now))+`
-GROUP BY 1 ORDER BY 1`, args...)
+	var rows progressRows = requeststatus.NewTable(db)
+	counts, err := rows.CountByGroup(ctx, sel.selection(now))
 	if err != nil {
-		return nil, fmt.Errorf("count rows by request group and status: %w", err)
+		return nil, err
 	}
-	groups, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (GroupProgress, error) {
-		var g GroupProgress
-		return g, r.Scan(&g.RequestGroupID, &g.Complete, &g.Error, &g.InProgress)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("count rows by request group and status: %w", err)
+	groups := make([]GroupProgress, len(counts))
+	for i, c := range counts {
+		groups[i] = GroupProgress{RequestGroupID: c.RequestGroupID, Complete: c.Complete, Error: c.Error, InProgress: c.InProgress}
 	}
 	return groups, nil
+}
+
+// progressRows is what the watch needs of request_status:
+// requeststatus.Table satisfies it.
+type progressRows interface {
+	CountByGroup(ctx context.Context, sel requeststatus.Selection) ([]requeststatus.GroupCounts, error)
 }
 
 // RateWindow turns readings of a finished-files count into files per
@@ -146,10 +144,11 @@ const (
 // ErrInterrupted says the watch was stopped before the files finished.
 var ErrInterrupted = errors.New("interrupted")
 
-// Run reads and draws until the selected files are all complete or error
-// (it returns the last reading, and an error when some ended in error or
-// none is selected) or ctx ends (ErrInterrupted; the last reading stays
-// on screen with a line saying how many files were left).
+// Run reads and draws until the selected files are all complete or error,
+// or ctx ends. It returns the last reading. The error says when some files
+// ended in error or none is selected. When ctx ends it is ErrInterrupted;
+// the last reading stays on screen, with a line saying how many files were
+// left.
 func (w *Watch) Run(ctx context.Context) ([]GroupProgress, error) {
 	if w.Window <= 0 {
 		w.Window = DefaultRateWindow
@@ -160,7 +159,7 @@ func (w *Watch) Run(ctx context.Context) ([]GroupProgress, error) {
 	w.rates = map[string]*RateWindow{}
 	if w.Terminal {
 		// Hide the cursor while redrawing, and turn the terminal's
-		// line wrap off (DECAWM): a line wider than the terminal is
+		// line wrap off (DECAWM). A line wider than the terminal is then
 		// clipped instead of taking two rows, so moving up one row per
 		// line finds the frame's start. Both are restored at the end.
 		io.WriteString(w.Out, "\x1b[?25l\x1b[?7l")
@@ -235,7 +234,7 @@ func (w *Watch) draw(at time.Time, groups []GroupProgress) {
 		if w.drawn > 0 {
 			fmt.Fprintf(&b, "\x1b[%dA", w.drawn) // back to the frame's first line
 		}
-		lines := FrameLines(at, w.Selector, w.Interval, groups, w.MaxGroups)
+		lines := w.frameLines(at, groups)
 		for _, l := range lines {
 			b.WriteString("\x1b[2K" + l + "\n")
 		}
@@ -248,9 +247,9 @@ func (w *Watch) draw(at time.Time, groups []GroupProgress) {
 	w.Out.Write(b.Bytes())
 }
 
-// shown orders the groups to draw (unfinished first, each part by
-// request_group_id) and cuts them at max, summing the rest in one extra
-// row; the total row stays last.
+// shown orders the groups to draw: unfinished first, each part by
+// request_group_id. It cuts them at max and sums the rest in one extra
+// row. The total row stays last.
 func shown(groups []GroupProgress, maxGroups int) []GroupProgress {
 	total := groups[len(groups)-1]
 	gs := append([]GroupProgress(nil), groups[:len(groups)-1]...)
@@ -270,11 +269,11 @@ func shown(groups []GroupProgress, maxGroups int) []GroupProgress {
 	return gs
 }
 
-// FrameLines is a terminal frame: a header, then a line per group and the
+// frameLines is a terminal frame: a header, then a line per group and the
 // total of all selected files when there is more than one group.
-func FrameLines(at time.Time, sel Selector, interval time.Duration, groups []GroupProgress, maxGroups int) []string {
-	lines := []string{fmt.Sprintf("request_status progress (%s) at %s, every %s; Ctrl-C stops", scope(sel), at.UTC().Format(time.RFC3339), interval)}
-	for _, g := range shown(groups, maxGroups) {
+func (w *Watch) frameLines(at time.Time, groups []GroupProgress) []string {
+	lines := []string{fmt.Sprintf("request_status progress (%s) at %s, every %s; Ctrl-C stops", scope(w.Selector), at.UTC().Format(time.RFC3339), w.Interval)}
+	for _, g := range shown(groups, w.MaxGroups) {
 		lines = append(lines, "  "+ProgressLine(g))
 	}
 	return lines
@@ -290,8 +289,8 @@ func PlainLines(at time.Time, groups []GroupProgress, maxGroups int) []string {
 	return lines
 }
 
-// ProgressLine is a group's bar, time left, rate and counts (in this order,
-// so that a narrow terminal, which clips the line, cuts the counts first):
+// ProgressLine is a group's bar, time left, rate and counts. A narrow
+// terminal clips the line, so the counts come last:
 //
 //	0f8fad5b-d9cb-469f-a165-70867728950e  [#########x....................]   41%  ETA 9m0s  2.0 files/min  12 complete  1 error  18 inprogress  of 31
 func ProgressLine(g GroupProgress) string {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/recovery"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -156,7 +157,7 @@ func (r watchRun) run(t *testing.T, step func(i int) bool) (out, stderr string, 
 func finish(t *testing.T, db *pgxpool.Pool, status string, keys ...string) {
 	t.Helper()
 	for _, k := range keys {
-		if _, err := db.Exec(context.Background(), "UPDATE request_status SET job_status = $1, last_update_time = now() WHERE object_key = $2", status, k); err != nil {
+		if _, err := requeststatus.NewTable(db).SetStatus(context.Background(), k, status); err != nil {
 			t.Fatal(err)
 		}
 	}

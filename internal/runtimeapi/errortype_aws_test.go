@@ -135,9 +135,8 @@ func TestRequestStatusErrorType(t *testing.T) {
 	t.Run("open job found", func(t *testing.T) {
 		const requestID = "0b6f3a44-2a8e-4c1b-9a7e-5d0c1e2f3a4b"
 		key := "granules/a+b=c café.iso.xml"
-		_, err := conn.Exec(context.Background(), `INSERT INTO request_status
-			(request_id, request_group_id, granule_id, object_key, archive_bucket_dest, job_status, request_time, last_update_time)
-			VALUES ($1, $1, 'g1', $2, 'archive', 'inprogress', now(), now())`, requestID, key)
+		_, err := requeststatus.NewTable(conn).Insert(context.Background(), requeststatus.Row{
+			RequestID: requestID, RequestGroupID: requestID, GranuleID: "g1", ObjectKey: key, ArchiveBucketDest: "archive"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -176,7 +176,8 @@ func Invoke(ctx context.Context, binary string, inv Invocation) (Result, error) 
 		_ = srv.Close()
 	}()
 
-	ctx, cancel := context.WithDeadline(ctx, api.deadline)
+	ctx, cancel := context.WithDeadlineCause(ctx, api.deadline,
+		fmt.Errorf("%w: no report within the %s deadline", context.DeadlineExceeded, inv.Deadline))
 	defer cancel()
 	var logs childproc.Output
 	cmd := exec.Command(binary)

@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/testenv"
 )
 
 func start(t *testing.T, p Params) (*Server, *s3.Client) {
@@ -180,7 +182,7 @@ func TestPrefixWriteRate(t *testing.T) {
 // benchmarks compare like with like.
 func TestBoto3CopiesOnTheModel(t *testing.T) {
 	if err := exec.Command("python3", "-c", "import boto3").Run(); err != nil {
-		t.Skipf("python3 with boto3 not available: %v", err)
+		testenv.Unavailable(t, fmt.Sprintf("python3 with boto3 not available (%v): pip install boto3", err))
 	}
 	m, _ := start(t, fast())
 	m.PutObject("restore", "g/x.h5", 100<<20)

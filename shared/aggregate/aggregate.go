@@ -1,6 +1,7 @@
-// Package aggregate is the aggregate function, the workflow's last step: it
-// turns every file's iteration into the original Lambda's per-file result
-// and fails with CopyRequestError when any file was not copied and recorded.
+// Package aggregate is the aggregate function, the workflow's last step.
+// It turns each file's iteration into the original Lambda's per-file
+// result. It fails with CopyRequestError when any file was not copied and
+// recorded.
 package aggregate
 
 import (
@@ -13,24 +14,20 @@ import (
 )
 
 // CopyRequestError is the aggregate Lambda's error when any file was not
-// copied and recorded, or the event was rejected. Its message starts as the
-// original Lambda's: "File copy failed. " followed by the JSON list of every
-// file's result (contract.FailureMessage). When files failed, a second line
-// follows with the re-run input: "Re-run input for the N failed files
-// (...): " and a classic S3 event naming only those files (see Rerun), which
-// an operator pastes into a new execution once the cause is fixed. A reader
-// of the list should decode the first JSON value after the prefix, not the
-// rest of the message (ParseMessage does both).
+// copied and recorded, or the event was rejected.
 //
-// Step Functions cuts an error's cause at contract.MaxCauseChars, which
-// would leave a list that is not JSON. Every file's result stays in the
-// list: the longest error messages are shortened there if the list alone
-// would not fit (contract.FitErrMsgs; request_status.err_msg keeps them
-// whole), and parse-event rejects events with more files than the list can
-// hold (contract.FilesWithinReport). The re-run input takes the room left:
-// when it cannot name every failed file, it names the first K that fit and
-// its line says how many were left out and that the aggregate function's
-// log has the full input (Handle logs it in its LogRerunInput line).
+// Its message starts as the original Lambda's: "File copy failed. " and
+// the JSON list of every file's result (contract.FailureMessage). When
+// files failed, a second line holds the re-run input (see Rerun). It
+// starts "Re-run input for the N failed files (...): ". A reader decodes
+// the first JSON value after the prefix (ParseMessage does both).
+//
+// The message fits contract.MaxCauseChars. Every file's result stays in
+// the list; the longest error messages are shortened if needed
+// (contract.FitErrMsgs). The re-run input takes the room left. When it
+// cannot name every failed file, it names the first ones that fit and says
+// how many it left out. Handle then logs the full input (LogRerunInput).
+// docs/event-size.md says why.
 type CopyRequestError struct {
 	// Results holds every file's result, the successful ones too.
 	Results []contract.FileResult
@@ -45,11 +42,11 @@ func (e *CopyRequestError) Error() string {
 	return e.render().message
 }
 
-// Rerun is the re-run input for every failed file, whether or not the
-// message could hold it all: the classic S3 event notification
-// ({"Records":[...]}) that names only them, keys encoded as S3 encodes them,
-// version ids, ETags and restore expiry kept. Nil when no file failed (an
-// event that was rejected as a whole names no file).
+// Rerun is the re-run input for every failed file, even when the message
+// could not hold it all. It is a classic S3 event ({"Records":[...]})
+// naming only those files. Keys are encoded as S3 encodes them; version
+// ids, ETags and restore expiry are kept. It is nil when no file failed
+// (a rejected event names no file).
 func (e *CopyRequestError) Rerun() json.RawMessage {
 	if len(e.Failed) == 0 {
 		return nil
@@ -87,10 +84,10 @@ func (e *CopyRequestError) render() *causeFit {
 		e.fit = &causeFit{message: full, rerun: len(e.Failed)}
 		return e.fit
 	}
-	// Every result first (shortened only if the list alone is too long),
-	// then as many failed files in the re-run input as the rest holds: the
-	// message grows with k, so the largest k that fits is found by
-	// bisection; k = 0 leaves a line that only points at the log.
+	// Every result first, shortened only if the list alone is too long.
+	// Then as many failed files in the re-run input as the rest holds.
+	// The message grows with k: bisection finds the largest k that fits.
+	// k = 0 leaves a line that only points at the log.
 	none := contract.CauseChars(contract.ErrorTypeCopyRequest, e.message(nil, 0)) -
 		contract.CauseChars(contract.ErrorTypeCopyRequest, contract.FailureMessage(nil)) // the re-run line naming no file
 	results, _ := contract.FitErrMsgsLeaving(e.Results, none)

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/lambdafn"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 )
 
@@ -16,6 +17,7 @@ type AggregateHandler struct {
 	// Metrics receives the files copied and failed (by error name); nil
 	// writes none.
 	Metrics *metrics.Writer
+	invoker lambdafn.Invoker // Invoke's aws-lambda-go handler, built once
 }
 
 // Handle logs one line per file and returns the results, or the

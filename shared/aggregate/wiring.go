@@ -14,12 +14,15 @@ import (
 // settings and uses no AWS service; the signature is the one every function
 // shares (lambdafn.Constructor).
 func NewHandlerFromEnv(_ context.Context, _ aws.Config, _ func(string) string, logger *slog.Logger) (*AggregateHandler, error) {
-	return &AggregateHandler{Logger: logger, Metrics: metrics.New(logger, "aggregate")}, nil
+	h := &AggregateHandler{Logger: logger, Metrics: metrics.New(logger, "aggregate")}
+	h.invoker.Build(h.Handle)
+	return h, nil
 }
 
-// Invoke serves one invocation's JSON payload with Handle (lambda.Handler).
+// Invoke serves one invocation's JSON payload with Handle (lambda.Handler),
+// through the aws-lambda-go handler built once (lambdafn.Invoker).
 func (h *AggregateHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	return lambda.NewHandler(h.Handle).Invoke(ctx, payload)
+	return h.invoker.Invoke(ctx, h.Handle, payload)
 }
 
 var _ lambda.Handler = (*AggregateHandler)(nil)

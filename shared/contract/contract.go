@@ -1,7 +1,7 @@
-// Package contract defines the documents that flow between the states of the
-// copy workflow: the restored files the event names, the job found for each,
-// the outcome of each copy, the errors Step Functions catches, and the
-// per-file results the aggregator reports.
+// Package contract defines the documents that flow between the states of
+// the copy workflow. They are the restored files the event names, the job
+// found for each, and the outcome of each copy. They also cover the errors
+// Step Functions catches and the per-file results the aggregator reports.
 //
 // The JSON field names here are the contract with statemachine/definition.asl.json:
 // change one only together with the other.
@@ -16,10 +16,10 @@ import (
 // already decoded.
 //
 // VersionID and ETag are the event's version id and ETag of the restored
-// object (classic records: s3.object.versionId / eTag; EventBridge:
-// detail.object.version-id / etag), empty when the event has none (an
-// unversioned bucket has no version id). They are always present in the
-// JSON, so the state machine can pass them on without a missing-path error.
+// object (classic: s3.object.versionId, eTag; EventBridge:
+// detail.object.version-id, etag). They are empty when the event has none.
+// They are always present in the JSON, so that a state machine path to
+// them never fails.
 type File struct {
 	SourceBucket string `json:"source_bucket"`
 	SourceKey    string `json:"source_key"`
@@ -73,9 +73,10 @@ type ParsedEvent struct {
 	Files []File `json:"files"`
 }
 
-// The operations of the request-status Lambda: look up a file's open job
-// before the copy (which marks it as picked up), mark it again each time a
-// copy resumes, record the copy's outcome after it.
+// The operations of the request-status Lambda. find_open_job looks up a
+// file's open job before the copy and marks it picked up. mark_picked_up
+// marks it again each time a copy resumes. record_outcome records the
+// copy's outcome.
 const (
 	OperationFindOpenJob   = "find_open_job"
 	OperationMarkPickedUp  = "mark_picked_up"
@@ -101,10 +102,10 @@ type StatusRequest struct {
 }
 
 // Job is the job found in request_status for a file: the output of the
-// find_open_job operation. The newest open job (job_status <> 'complete') is
-// preferred; when the key has none but has a complete one, that one is
-// returned with AlreadyComplete set, so a duplicate event after success copies
-// the file again (idempotent) and succeeds instead of failing.
+// find_open_job operation. It is the newest open job (job_status <>
+// 'complete'). When the key has only complete jobs, it is the newest of
+// those, with AlreadyComplete set. A duplicate event after success then
+// copies the file again and succeeds.
 type Job struct {
 	RequestID       string `json:"request_id"`
 	TargetBucket    string `json:"target_bucket"`
@@ -131,31 +132,26 @@ type CopyRequest struct {
 	// the real size from HeadObject and does not trust this value.
 	Size int64 `json:"size,omitempty"`
 	// VersionID, when set, is the version of the source to copy (the
-	// event's): every S3 call on the source names it, so a version written
-	// after the restore is not copied instead.
+	// event's). Every S3 call on the source names it.
 	VersionID string `json:"version_id,omitempty"`
 	// ETag, when set, is the ETag the event reported for the restored
-	// object (with or without quotes). A source whose ETag differs has
-	// changed since the restore, and the copy fails with
-	// PermanentCopyError SourceChanged instead of archiving other bytes.
+	// object (with or without quotes). A source whose ETag differs fails
+	// the copy with PermanentCopyError SourceChanged.
 	ETag string `json:"etag,omitempty"`
-	// UploadID and SourceETag are the resume token of a multipart copy that
-	// an earlier invocation left unfinished (its CopyOutcome with Complete
-	// false): the copier lists the upload's parts and copies only the
-	// missing ones, still pinned to SourceETag. Empty starts a new copy.
-	// If the upload is gone or the source's ETag is no longer SourceETag,
-	// the copy starts over with a new upload.
+	// UploadID and SourceETag are the resume token of a multipart copy
+	// that an earlier invocation left unfinished (CopyOutcome.Complete
+	// false). The copier then copies only the missing parts, still pinned
+	// to SourceETag. Empty starts a new copy. If the upload is gone or the
+	// source's ETag changed, the copy starts over with a new upload.
 	UploadID   string `json:"upload_id,omitempty"`
 	SourceETag string `json:"source_etag,omitempty"`
 	// SourceVersionID is part of the same token: the version of the source
-	// the upload copies (its CopyOutcome's SourceVersionID; empty for an
-	// unversioned source). A resume whose source has another version id
-	// starts over with a new upload.
+	// the upload copies (empty for an unversioned source). A resume whose
+	// source has another version id starts over with a new upload.
 	SourceVersionID string `json:"source_version_id,omitempty"`
-	// PartSize is the part size of the upload named by UploadID (its
-	// CopyOutcome's PartSize). A resume whose part size differs from the
-	// copier's plan (made under other multipart settings) starts over with
-	// a new upload: parts of the same number and size may hold other bytes.
+	// PartSize is the part size of the upload named by UploadID. A resume
+	// whose part size differs from the copier's plan starts over with a
+	// new upload (docs/copying.md).
 	PartSize int64 `json:"part_size,omitempty"`
 	// Passes and ElapsedMS are the previous passes' count and total
 	// duration (the last CopyOutcome's), so the pass that finishes the
@@ -163,16 +159,14 @@ type CopyRequest struct {
 	// first pass.
 	Passes    int   `json:"passes,omitempty"`
 	ElapsedMS int64 `json:"elapsed_ms,omitempty"`
-	// RetryCount is this invocation's $$.State.RetryCount (0 on the first
-	// attempt; AWS's Context object,
-	// https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html)
-	// and MaxRetries the MaxAttempts of the "Copy file" retrier of
-	// TransientCopyError. RetryCount counts the retries of every retrier of
-	// the state (throttling too), so once it has reached MaxRetries no
-	// retry of a TransientCopyError follows (see LastAttempt); after
-	// throttled attempts it may get there early, which costs a restarted
-	// upload, never a leaked one. Nil: not known (a definition without
-	// them), treated as not the last attempt.
+	// RetryCount is this invocation's $$.State.RetryCount, 0 on the first
+	// attempt
+	// (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-contextobject.html).
+	// MaxRetries is the MaxAttempts of the "Copy file" retrier of
+	// TransientCopyError. RetryCount counts every retrier's retries, so at
+	// MaxRetries no retry of a TransientCopyError follows (LastAttempt).
+	// Nil is not known, treated as not the last attempt. docs/copying.md
+	// says what an early count costs.
 	RetryCount *int `json:"retry_count,omitempty"`
 	MaxRetries *int `json:"max_retries,omitempty"`
 }
@@ -187,12 +181,11 @@ func (r CopyRequest) LastAttempt() bool {
 // CopyOutcome is the copy-file Lambda's output.
 //
 // Complete is true for every finished copy. A multipart copy that cannot
-// finish before the Lambda's deadline stops early and returns Complete
+// finish before the Lambda's deadline stops early. It returns Complete
 // false with its resume token (UploadID, SourceETag, SourceVersionID,
-// PartSize): the workflow then invokes the copy again with that token in
-// its CopyRequest. UploadID, SourceETag and SourceVersionID are always
-// present in the JSON (empty when Complete), so the state machine can pass
-// them on without a missing-path error.
+// PartSize). The workflow then invokes the copy again with that token.
+// UploadID, SourceETag and SourceVersionID are always present in the JSON
+// (empty when Complete), so that a state machine path to them never fails.
 type CopyOutcome struct {
 	TargetBucket string `json:"target_bucket"`
 	TargetKey    string `json:"target_key"`
@@ -241,8 +234,8 @@ type Iteration struct {
 	CopyError   *StateError  `json:"copy_error,omitempty"`
 	RecordError *StateError  `json:"record_error,omitempty"`
 	// Marked and MarkError are the last "Mark copy resumed" pass's result
-	// or caught error: a mark is best effort, so a MarkError does not fail
-	// the file, but it stays in the iteration (and the history) to be seen.
+	// or caught error. A MarkError does not fail the file (a mark is best
+	// effort); it stays in the iteration to be seen.
 	Marked    *Marked     `json:"marked,omitempty"`
 	MarkError *StateError `json:"mark_error,omitempty"`
 }

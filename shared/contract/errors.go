@@ -7,12 +7,11 @@ import (
 )
 
 // The routed errors: the error names the functions report, on which the
-// state machine's Retry and Catch and the aggregate function route. Each is the name of the Go error type that carries it (in the
-// function's package), since the Lambda runtime reports a returned error's
-// type name as errorType (ErrorType). Tests check that every error type is
-// listed, that each type's name equals its constant, that
-// definition.asl.json names no other error (besides States.* and Lambda.*),
-// and that docs/workflow.md's table lists exactly these.
+// state machine's Retry and Catch and the aggregate function route. Each
+// is the name of the Go error type that carries it, in the function's
+// package: the Lambda runtime reports that name as errorType (ErrorType).
+// Tests check that this list, the error types, definition.asl.json and
+// docs/workflow.md's table agree.
 const (
 	// InvalidEventError: parse-event rejected the event (parseevent).
 	InvalidEventError = "InvalidEventError"
@@ -53,12 +52,11 @@ var RoutedErrors = []string{
 	CopyRequestError,
 }
 
-// ErrorType returns the errorType aws-lambda-go reports for err (see its
-// lambda/errors.go): a messages.InvokeResponse_Error value reports its own
-// Type; any other error reports the name of its Go type, and for a pointer
-// the name of the type it points to. Only the outermost type counts:
+// ErrorType returns the errorType aws-lambda-go reports for err (its
+// lambda/errors.go). A messages.InvokeResponse_Error reports its own Type.
+// Any other error reports the name of its Go type, or of the type a
+// pointer points to. Only the outermost type counts:
 // fmt.Errorf("...: %w", err) reports "wrapError". A nil err gives "".
-// Handlers log it; the local runner reports it as AWS's runtime does.
 func ErrorType(err error) string {
 	if err == nil {
 		return ""

@@ -9,12 +9,11 @@ import (
 )
 
 // Step Functions limits the workflow must stay within
-// (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html#service-limits-task-executions):
-// a state's input or output larger than MaxStatePayloadBytes fails the
-// execution with States.DataLimitExceeded, and an error's cause is cut at
-// MaxCauseChars characters (the Cause of ExecutionFailedEventDetails and
-// TaskFailedEventDetails has a maximum length of 32,768:
-// https://docs.aws.amazon.com/step-functions/latest/apireference/API_ExecutionFailedEventDetails.html).
+// (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html#service-limits-task-executions).
+// A state's input or output larger than MaxStatePayloadBytes fails the
+// execution with States.DataLimitExceeded. An error's cause is cut at
+// MaxCauseChars characters
+// (https://docs.aws.amazon.com/step-functions/latest/apireference/API_ExecutionFailedEventDetails.html).
 const (
 	MaxStatePayloadBytes = 256 * 1024
 	MaxCauseChars        = 32768
@@ -46,9 +45,9 @@ func FailureMessage(results []FileResult) string {
 }
 
 // CauseChars is the length in characters of the cause Step Functions
-// records for a Lambda function error: the function's error payload,
-// {"errorMessage": message, "errorType": errorType}, as JSON text, where
-// every quote and backslash of the message is escaped once more.
+// records for a Lambda function error. The cause is the error payload
+// {"errorMessage": message, "errorType": errorType} as JSON text, so every
+// quote and backslash of the message is escaped once more.
 func CauseChars(errorType, message string) int {
 	b, _ := json.Marshal(struct {
 		ErrorMessage string `json:"errorMessage"`
@@ -58,11 +57,10 @@ func CauseChars(errorType, message string) int {
 }
 
 // FitErrMsgs returns results whose failure message, as a CopyRequestError
-// cause, fits in MaxCauseChars: the longest error messages are shortened
-// (each to the same number of characters, ending in "…") just enough;
-// results that fit already are returned as they are. ok is false when even
-// empty error messages would not fit (too many files: see
-// FilesWithinReport).
+// cause, fits in MaxCauseChars. It shortens the longest error messages
+// just enough, each to the same length, ending in "…". Results that fit
+// already are returned as they are. ok is false when even empty error
+// messages would not fit (see FilesWithinReport).
 func FitErrMsgs(results []FileResult) (fitted []FileResult, ok bool) {
 	return FitErrMsgsLeaving(results, 0)
 }
@@ -113,30 +111,24 @@ func capErrMsgs(results []FileResult, n int) []FileResult {
 	return out
 }
 
-// The room the report of an event keeps for each file, beyond what the event
-// itself says (bucket and key): the longest request id the schema's
-// generator writes (a UUID), the longest archive bucket name, and
-// ReportErrMsgChars characters of error message.
+// The room the report of an event keeps for each file, beyond its bucket
+// and key. It holds a request id (a UUID), the longest archive bucket
+// name and ReportErrMsgChars characters of error message.
 const (
 	reportRequestIDChars   = 36
 	reportTargetBucketChar = 63
 	// ReportErrMsgChars is the error message every file's result keeps in
-	// the report of a failed request, however many files the event names;
-	// longer messages are shortened in the report (FitErrMsgs), never in
+	// the report of a failed request, however many files the event names.
+	// Longer messages are shortened in the report (FitErrMsgs), never in
 	// request_status.err_msg.
 	ReportErrMsgChars = 300
 )
 
 // FilesWithinReport returns how many of files, from the first, fit in one
-// event: the CopyRequestError that would report every one of them failed,
-// with a request id, an archive bucket of the longest name and
-// ReportErrMsgChars characters of error message each, must fit in Step
-// Functions' MaxCauseChars. parse-event rejects an event naming more.
-//
-// With keys of 100 characters 50 files fit; with keys of S3's
-// maximum, 1,024 bytes, about 20. The Map's output stays far below
-// MaxStatePayloadBytes for as many files (each iteration holds its key a
-// few times and its errors' causes).
+// event. The CopyRequestError reporting every one of them failed must fit
+// in MaxCauseChars, with the room each file's report keeps (see
+// ReportErrMsgChars). parse-event rejects an event naming more. The
+// figures are in docs/event-size.md.
 func FilesWithinReport(files []File) int {
 	worst := make([]FileResult, 0, len(files))
 	for i, f := range files {

@@ -136,8 +136,8 @@ func BenchmarkCopyThroughput(b *testing.B) {
 				cfg := copyfile.DefaultConfig()
 				cfg.MultipartChecksum = copyfile.ChecksumOff // versitygw v1.8.0 gap; see multipartEnv
 				if m.concurrency > 0 {
-					cfg.ChunkSize = chunkMB * copyfile.MiB
-					cfg.PartSizeFloor = cfg.ChunkSize // fixed parts, as measured in BENCHMARKS.md
+					cfg.Chunksize = chunkMB * copyfile.MiB
+					cfg.MinPart = cfg.Chunksize // fixed parts, as measured in BENCHMARKS.md
 					cfg.Concurrency = m.concurrency
 				}
 				cfg.MultipartThreshold = copyfile.MaxCopyObjectSize

@@ -30,7 +30,7 @@ const (
 	EnvSourceBuckets        = "SOURCE_BUCKETS"
 	EnvArchiveBuckets       = "ARCHIVE_BUCKETS"
 	EnvMultipartThresholdMB = "MULTIPART_THRESHOLD_MB"
-	EnvMultipartChunkSizeMB = "MULTIPART_CHUNKSIZE_MB"
+	EnvMultipartChunksizeMB = "MULTIPART_CHUNKSIZE_MB"
 	EnvMultipartMinPartMB   = "MULTIPART_MIN_PART_MB"
 	EnvMultipartConcurrency = "MULTIPART_CONCURRENCY"
 	EnvMultipartChecksum    = "MULTIPART_CHECKSUM"
@@ -46,13 +46,13 @@ const ObjectACLNone = "none"
 
 // The bounds of the multipart settings, in MiB (MB in the variable names)
 // or parts at once. The copy Lambda checks its environment against them and
-// the CDK app its context (multipartThresholdMb, multipartChunkSizeMb,
+// the CDK app its context (multipartThresholdMb, multipartChunksizeMb,
 // multipartMinPartMb, multipartConcurrency), so both accept the same values.
 const (
 	MinMultipartThresholdMB = 0
 	MaxMultipartThresholdMB = MaxCopyObjectSize / MiB // 5120: CopyObject's limit
-	MinMultipartChunkSizeMB = MinPartSize / MiB       // 5
-	MaxMultipartChunkSizeMB = MaxPartSize / MiB       // 5120
+	MinMultipartChunksizeMB = MinPartSize / MiB       // 5
+	MaxMultipartChunksizeMB = MaxPartSize / MiB       // 5120
 	MinMultipartMinPartMB   = MinPartSize / MiB       // 5
 	MaxMultipartMinPartMB   = MaxPartSize / MiB       // 5120
 	MinMultipartConcurrency = 1
@@ -70,12 +70,12 @@ const (
 
 // Defaults of the settings; see Config.
 const (
-	DefaultMultipartChunkSizeMB = 1024
+	DefaultMultipartChunksizeMB = 1024
 	DefaultMultipartMinPartMB   = 12
-	// DefaultMultipartThresholdMB is two floors: the smallest object the
-	// plan splits in two, where on the model a multipart copy (one round
-	// trip more, half the bytes per request) overtakes one CopyObject
-	// (TestDefaultThresholdFromModel; BENCHMARKS.md).
+	// DefaultMultipartThresholdMB is two minimum parts: the smallest
+	// object the plan splits in two. There, on the model, a multipart copy
+	// overtakes one CopyObject (TestDefaultThresholdFromModel;
+	// BENCHMARKS.md).
 	DefaultMultipartThresholdMB = 2 * DefaultMultipartMinPartMB
 	DefaultMultipartConcurrency = 256
 	DefaultDeadlineMarginSecs   = 30
@@ -89,10 +89,10 @@ const (
 )
 
 // MinDeadlineMargin is the smallest COPY_DEADLINE_MARGIN_SECS accepted. The
-// copy stops DeadlineMargin before the Lambda's deadline and the cleanup
-// (aborting a multipart upload, checking it is gone) may run until one second
-// before it, so the cleanup always has at least four seconds. A
-// Config.DeadlineMargin set below it in code is raised to it.
+// copy stops DeadlineMargin before the Lambda's deadline. The cleanup
+// (aborting a multipart upload) may run until one second before it, so it
+// always has at least four seconds. A Config.DeadlineMargin set below it in
+// code is raised to it.
 const MinDeadlineMargin = 5 * time.Second
 
 // MaxDeadlineMarginSecs is the largest COPY_DEADLINE_MARGIN_SECS accepted.
@@ -110,15 +110,15 @@ type Config struct {
 	// with a multipart upload, others with one CopyObject
 	// (MULTIPART_THRESHOLD_MB, at most 5120).
 	MultipartThreshold int64
-	// ChunkSize is the largest part in bytes (MULTIPART_CHUNKSIZE_MB, 5 to
-	// 5120). It is raised for a copy that would otherwise need more than
-	// 10,000 parts. The part size is chosen between PartSizeFloor and it so
-	// that the parts fill the concurrency (see partPlan).
-	ChunkSize int64
-	// PartSizeFloor is the smallest part in bytes (MULTIPART_MIN_PART_MB, 5
-	// to 5120; lowered to ChunkSize when above it). It bounds the request
-	// rate of small objects' copies.
-	PartSizeFloor int64
+	// Chunksize is the largest part in bytes (MULTIPART_CHUNKSIZE_MB,
+	// cdk.json multipartChunksizeMb; 5 to 5120). It is raised for a copy
+	// that would otherwise need more than 10,000 parts. partPlan chooses
+	// each copy's part size between MinPart and Chunksize.
+	Chunksize int64
+	// MinPart is the smallest part in bytes (MULTIPART_MIN_PART_MB,
+	// cdk.json multipartMinPartMb; 5 to 5120; lowered to Chunksize when
+	// above it). It bounds the request rate of small objects' copies.
+	MinPart int64
 	// Concurrency is how many parts are copied at once at most
 	// (MULTIPART_CONCURRENCY, MinMultipartConcurrency to
 	// MaxMultipartConcurrency). Under S3 SlowDown the
@@ -128,30 +128,26 @@ type Config struct {
 	// destination bucket's default (S3 does not carry the source's class).
 	StorageClass types.StorageClass
 	// KMSKeyID, when set, encrypts the archive copy with SSE-KMS under this
-	// key (ARCHIVE_KMS_KEY_ID); when empty the copy sends no encryption
-	// header at all, so the archive bucket's default encryption applies
-	// (the source's encryption is not repeated: an explicit header would
-	// override that default).
+	// key (ARCHIVE_KMS_KEY_ID). When empty the copy sends no encryption
+	// header, so the archive bucket's default encryption applies (see
+	// ArchiveCopier.encryption).
 	KMSKeyID string
-	// ObjectACL is the canned ACL sent with the copy
-	// (ARCHIVE_OBJECT_ACL): bucket-owner-full-control by default, so a
-	// copy into another account's bucket ends owned by that bucket's
-	// owner; "none" (empty here) sends no ACL header, for S3-compatible
-	// servers that refuse ACL headers.
+	// ObjectACL is the canned ACL sent with the copy (ARCHIVE_OBJECT_ACL).
+	// The default, bucket-owner-full-control, gives a copy into another
+	// account's bucket to that bucket's owner. "none" (empty here) sends no
+	// ACL header, for S3-compatible servers that refuse ACL headers.
 	ObjectACL types.ObjectCannedACL
-	// MultipartChecksum says whether a multipart copy asks S3 for a
-	// full-object checksum in the source's algorithm and has S3 check it
-	// at completion (MULTIPART_CHECKSUM=source, the default), or leaves the
-	// destination's checksum to S3's default (MULTIPART_CHECKSUM=off; for
-	// servers that compute copied parts' checksums wrongly, such as
-	// versitygw v1.8.0). Either way the size is checked, and a full-object
-	// checksum the destination has in the source's algorithm is compared.
+	// MultipartChecksum is MULTIPART_CHECKSUM. With "source" (the default)
+	// a multipart copy asks S3 for a full-object checksum in the source's
+	// algorithm, which S3 checks at completion. With "off" the
+	// destination's checksum is S3's default; use it for servers that
+	// compute copied parts' checksums wrongly (versitygw v1.8.0). Either way
+	// the size is checked, and a comparable checksum is compared.
 	MultipartChecksum string
-	// DeadlineMargin is the time kept free before the Lambda's deadline: a
-	// multipart copy that would end later pauses (it returns its resume
-	// token; with no part copied it fails as transient), and the cleanup
-	// (aborting a multipart upload) runs in this time
-	// (COPY_DEADLINE_MARGIN_SECS, at least 5: MinDeadlineMargin).
+	// DeadlineMargin is the time kept free before the Lambda's deadline
+	// (COPY_DEADLINE_MARGIN_SECS, at least MinDeadlineMargin). A multipart
+	// copy that would end later pauses and returns its resume token; with no
+	// part copied it fails as transient. The cleanup runs in this time.
 	DeadlineMargin time.Duration
 	// ProgressInterval is how often a multipart copy logs its progress
 	// (parts and bytes done; COPY_PROGRESS_SECS, 1 to 900), so a long copy
@@ -163,8 +159,8 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		MultipartThreshold: DefaultMultipartThresholdMB * MiB,
-		ChunkSize:          DefaultMultipartChunkSizeMB * MiB,
-		PartSizeFloor:      DefaultMultipartMinPartMB * MiB,
+		Chunksize:          DefaultMultipartChunksizeMB * MiB,
+		MinPart:            DefaultMultipartMinPartMB * MiB,
 		Concurrency:        DefaultMultipartConcurrency,
 		DeadlineMargin:     DefaultDeadlineMarginSecs * time.Second,
 		MultipartChecksum:  ChecksumSource,
@@ -184,10 +180,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	if c.MultipartThreshold, err = mib(getenv, EnvMultipartThresholdMB, DefaultMultipartThresholdMB, MinMultipartThresholdMB, MaxMultipartThresholdMB); err != nil {
 		return Config{}, err
 	}
-	if c.ChunkSize, err = mib(getenv, EnvMultipartChunkSizeMB, DefaultMultipartChunkSizeMB, MinMultipartChunkSizeMB, MaxMultipartChunkSizeMB); err != nil {
+	if c.Chunksize, err = mib(getenv, EnvMultipartChunksizeMB, DefaultMultipartChunksizeMB, MinMultipartChunksizeMB, MaxMultipartChunksizeMB); err != nil {
 		return Config{}, err
 	}
-	if c.PartSizeFloor, err = mib(getenv, EnvMultipartMinPartMB, DefaultMultipartMinPartMB, MinMultipartMinPartMB, MaxMultipartMinPartMB); err != nil {
+	if c.MinPart, err = mib(getenv, EnvMultipartMinPartMB, DefaultMultipartMinPartMB, MinMultipartMinPartMB, MaxMultipartMinPartMB); err != nil {
 		return Config{}, err
 	}
 	n, err := intVar(getenv, EnvMultipartConcurrency, DefaultMultipartConcurrency, MinMultipartConcurrency, MaxMultipartConcurrency)
@@ -243,8 +239,8 @@ func (c Config) Env() map[string]string {
 		EnvSourceBuckets:        strings.Join(c.SourceBuckets, ","),
 		EnvArchiveBuckets:       strings.Join(c.ArchiveBuckets, ","),
 		EnvMultipartThresholdMB: strconv.FormatInt(c.MultipartThreshold/MiB, 10),
-		EnvMultipartChunkSizeMB: strconv.FormatInt(c.ChunkSize/MiB, 10),
-		EnvMultipartMinPartMB:   strconv.FormatInt(c.PartSizeFloor/MiB, 10),
+		EnvMultipartChunksizeMB: strconv.FormatInt(c.Chunksize/MiB, 10),
+		EnvMultipartMinPartMB:   strconv.FormatInt(c.MinPart/MiB, 10),
 		EnvMultipartConcurrency: strconv.Itoa(c.Concurrency),
 		EnvMultipartChecksum:    c.MultipartChecksum,
 		EnvObjectACL:            acl,

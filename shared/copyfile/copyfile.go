@@ -1,10 +1,11 @@
-// Package copyfile is the copy-file function: it copies a restored object
-// server-side to its archive bucket, same key: one CopyObject up to
-// MULTIPART_THRESHOLD_MB, else parallel UploadPartCopy (plan.go), pausing
-// before the Lambda's deadline to resume in the next invocation. The copy
-// is pinned to the event's version and ETag, keeps metadata, content
-// headers and tags, and is checked for size and checksum. Each failure is a
-// TransientCopyError or a PermanentCopyError, for the workflow to route on.
+// Package copyfile is the copy-file function. It copies a restored object
+// server-side to its archive bucket, same key. Up to MULTIPART_THRESHOLD_MB
+// it sends one CopyObject, above it parallel UploadPartCopy (plan.go). A
+// multipart copy pauses before the Lambda's deadline and resumes in the
+// next invocation. The copy is pinned to the event's version and ETag,
+// keeps metadata, content headers and tags, and is checked for size and
+// checksum. Each failure is a TransientCopyError or a PermanentCopyError,
+// for the workflow to route on.
 //
 // Copy reads as its steps: inspect the source, then copy it whole and
 // verify it, or plan, transfer and complete its parts (multipart.go).
@@ -55,9 +56,10 @@ func NewArchiveCopier(client S3API, cfg Config) *ArchiveCopier {
 //
 // A multipart copy that cannot finish before ctx's deadline (minus the
 // margin) returns, without error, an outcome with Complete false and a
-// resume token; called again with that token in req, Copy continues the
-// same upload. Every finished copy has Complete true. On failure the token's upload is kept for the workflow's retry only
-// when the failure is transient and a retry follows (see copyRun.fail).
+// resume token. Called again with that token in req, Copy continues the
+// same upload. Every finished copy has Complete true. On failure the
+// token's upload is kept for the workflow's retry only when the failure is
+// transient and a retry follows (see copyRun.fail).
 func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (contract.CopyOutcome, error) {
 	start := a.clock()
 	c := Copy{SourceBucket: req.SourceBucket, SourceKey: req.SourceKey, TargetBucket: req.TargetBucket}
@@ -352,10 +354,9 @@ func (r *copyRun) copySingle(src sourceObject) error {
 // The source's encryption is not repeated on purpose. An explicit
 // x-amz-server-side-encryption header overrides the archive bucket's
 // default, and since January 2023 nearly every source reports SSE-S3. That
-// would defeat an archive bucket whose default is SSE-KMS. AWS: "When
-// copying an object, if you don't specify encryption information in your
-// copy request, the encryption setting of the target object is set to the
-// default encryption configuration of the destination bucket"
+// would defeat an archive bucket whose default is SSE-KMS. Without
+// encryption headers, the copy gets the destination bucket's default
+// encryption
 // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObject.html);
 // CreateMultipartUpload likewise
 // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CreateMultipartUpload.html).

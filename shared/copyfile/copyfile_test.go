@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -20,7 +21,7 @@ import (
 func testConfig() Config {
 	c := DefaultConfig()
 	c.MultipartThreshold = 8 * MiB
-	c.ChunkSize = 5 * MiB
+	c.Chunksize = 5 * MiB
 	c.Concurrency = 3
 	return c
 }
@@ -416,33 +417,39 @@ func TestCopyDeadline(t *testing.T) {
 		{name: "abort takes 2 s", margin: 5 * time.Second, abortDelay: 2 * time.Second},
 	} {
 		t.Run("deadline reached mid-part: stopped and aborted: "+tc.name, func(t *testing.T) {
-			f := newFakeS3("restore", "archive")
-			f.put("restore", "big", pattern(20*MiB), s3.HeadObjectOutput{}) // 4 parts, one wave
-			f.delay = time.Hour
-			f.abortDelay = tc.abortDelay
-			cfg := testConfig()
-			cfg.Concurrency = 4
-			cfg.DeadlineMargin = tc.margin
-			ctx, cancel := context.WithTimeout(context.Background(), MinDeadlineMargin+300*time.Millisecond)
-			defer cancel()
-			start := time.Now()
-			_, err := NewArchiveCopier(f, cfg).Copy(ctx, contract.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"})
-			var te *TransientCopyError
-			if !errors.As(err, &te) || te.Code != "DeadlineExceeded" {
-				t.Fatalf("err = %v, want TransientCopyError DeadlineExceeded", err)
-			}
-			if !strings.Contains(te.Message, "; stopped; multipart upload upload-1 aborted") {
-				t.Errorf("message %q does not say the copy stopped and the upload was aborted", te.Message)
-			}
-			if ctx.Err() != nil {
-				t.Errorf("returned after the Lambda deadline, not before it")
-			}
-			if elapsed := time.Since(start); elapsed > tc.abortDelay+3*time.Second {
-				t.Errorf("returned after %s; the copy should stop at the deadline minus the 5 s margin (0.3 s)", elapsed)
-			}
-			if len(f.uploads) != 0 {
-				t.Errorf("%d multipart uploads left open", len(f.uploads))
-			}
+			// In a synctest bubble the deadlines, the parts' wait and the
+			// abort's delay run on the fake clock.
+			synctest.Test(t, func(t *testing.T) {
+				f := newFakeS3("restore", "archive")
+				f.put("restore", "big", pattern(20*MiB), s3.HeadObjectOutput{}) // 4 parts, one wave
+				f.delay = time.Hour
+				f.abortDelay = tc.abortDelay
+				cfg := testConfig()
+				cfg.Concurrency = 4
+				cfg.DeadlineMargin = tc.margin
+				ctx, cancel := context.WithTimeout(context.Background(), MinDeadlineMargin+300*time.Millisecond)
+				defer cancel()
+				start := time.Now()
+				_, err := NewArchiveCopier(f, cfg).Copy(ctx, contract.CopyRequest{SourceBucket: "restore", SourceKey: "big", TargetBucket: "archive"})
+				var te *TransientCopyError
+				if !errors.As(err, &te) || te.Code != "DeadlineExceeded" {
+					t.Fatalf("err = %v, want TransientCopyError DeadlineExceeded", err)
+				}
+				if !strings.Contains(te.Message, "; stopped; multipart upload upload-1 aborted") {
+					t.Errorf("message %q does not say the copy stopped and the upload was aborted", te.Message)
+				}
+				if ctx.Err() != nil {
+					t.Errorf("returned after the Lambda deadline, not before it")
+				}
+				// The bubble's clock is exact: the copy stops at the deadline
+				// minus the 5 s margin (0.3 s), then the abort takes its delay.
+				if elapsed, want := time.Since(start), 300*time.Millisecond+tc.abortDelay; elapsed != want {
+					t.Errorf("returned after %s, want %s: stopped at the deadline minus the 5 s margin (0.3 s), then aborted", elapsed, want)
+				}
+				if len(f.uploads) != 0 {
+					t.Errorf("%d multipart uploads left open", len(f.uploads))
+				}
+			})
 		})
 	}
 	t.Run("deadline reached mid-part, abort fails: says so, still transient", func(t *testing.T) {

@@ -32,10 +32,10 @@ type TransientCopyError struct {
 func (e *TransientCopyError) Error() string { return e.Copy.describe(e.Code, e.Message) }
 func (e *TransientCopyError) Unwrap() error { return e.Err }
 
-// PermanentCopyError is a copy failure a retry will not fix: no such source
-// or bucket, access denied, an archived object not restored, bad input, a
-// bucket outside the allowlist, a failed integrity check. The workflow
-// records it without retrying.
+// PermanentCopyError is a copy failure a retry will not fix. Examples: no
+// such source or bucket, access denied, an archived object not restored,
+// bad input, a failed integrity check. The workflow records it without
+// retrying.
 type PermanentCopyError struct {
 	Copy
 	Code    string

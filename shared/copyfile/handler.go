@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/lambdafn"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 )
 
@@ -22,6 +23,7 @@ type CopyHandler struct {
 	Logger *slog.Logger
 	// Metrics receives the EMF line of each finished copy; nil writes none.
 	Metrics *metrics.Writer
+	invoker lambdafn.Invoker // Invoke's aws-lambda-go handler, built once
 }
 
 // Handle copies one file and logs one line about it. Its error is a

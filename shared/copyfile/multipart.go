@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
@@ -111,11 +113,9 @@ func (r *copyRun) fullChecksum(src sourceObject) bool {
 // instead: the next pass lists the parts and completes.
 //
 // S3 checks the copy itself, so no HeadObject follows. It refuses a size
-// other than x-amz-mp-object-size ("If there's a mismatch between the
-// specified object size value and the actual object size value, it results
-// in an HTTP 400 InvalidRequest error",
-// https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html)
-// and validates a full-object checksum sent with it "before storing the
+// other than x-amz-mp-object-size with 400 InvalidRequest
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CompleteMultipartUpload.html).
+// It validates a full-object checksum sent with it "before storing the
 // object" (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html).
 // The checksum S3 answers is compared too, for servers that do not check.
 func (r *copyRun) complete(src sourceObject, parts []types.CompletedPart, mean time.Duration, prog *multipartProgress) error {
@@ -158,6 +158,25 @@ func (r *copyRun) complete(src sourceObject, parts []types.CompletedPart, mean t
 	return nil
 }
 
+// completeUpload sends CompleteMultipartUpload; on SlowDown it backs off
+// and sends it again, as a part copy does, up to maxThrottles times or
+// until ctx ends.
+func (r *copyRun) completeUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput) (*s3.CompleteMultipartUploadOutput, error) {
+	for n := 1; ; n++ {
+		out, err := r.S3.CompleteMultipartUpload(ctx, in, throttlesNotRetried)
+		if err == nil || !isThrottle(err) || n >= maxThrottles {
+			return out, err
+		}
+		t := time.NewTimer(throttleBackoff(n))
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		}
+	}
+}
+
 // finishReserve is the time kept free before the copy deadline for
 // CompleteMultipartUpload: a quarter of the mean
 // part duration, at least 1 s, at most the deadline margin.
@@ -165,9 +184,9 @@ func (a *ArchiveCopier) finishReserve(mean time.Duration) time.Duration {
 	return min(max(time.Second, mean/4), a.margin())
 }
 
-// finishContext is CompleteMultipartUpload's context: derived from the
-// Lambda's, it ends at the copy deadline or reserve from now, whichever is
-// later, but at least half the margin before the Lambda's deadline.
+// finishContext is CompleteMultipartUpload's context, derived from the
+// Lambda's. It ends at the copy deadline or reserve from now, whichever is
+// later. It ends at least half the margin before the Lambda's deadline.
 func (r *copyRun) finishContext(reserve time.Duration) (context.Context, context.CancelFunc) {
 	stop, ok := r.copyCtx.Deadline()
 	lambda, hasLambda := r.ctx.Deadline()
@@ -401,6 +420,48 @@ func (r *copyRun) copyPart(pc *partCopies, p partRange, epoch int) {
 	pc.progress.add(p.size())
 }
 
+// uploadPartCopy sends a part copy in win's slot of epoch; on SlowDown it
+// backs off and resends in a new slot, up to maxThrottles times. held: the
+// caller holds a slot. If stop closes meanwhile it returns nil, nil.
+func (r *copyRun) uploadPartCopy(win *window, epoch int, stop <-chan struct{}, in *s3.UploadPartCopyInput) (out *s3.UploadPartCopyOutput, held bool, err error) {
+	ctx, c := r.copyCtx, r.c
+	for n := 1; ; n++ {
+		out, err = r.S3.UploadPartCopy(ctx, in, throttlesNotRetried)
+		if err == nil {
+			if win.copied(epoch) {
+				r.logger().InfoContext(ctx, "part copies back to full concurrency after S3 SlowDown",
+					"target_bucket", c.TargetBucket, "key", c.SourceKey, "in_flight_limit", win.max)
+			}
+			return out, true, nil
+		}
+		if !isThrottle(err) || n >= maxThrottles || ctx.Err() != nil {
+			return nil, true, err
+		}
+		if limit, cut := win.throttled(epoch); cut {
+			r.logger().WarnContext(ctx, "S3 SlowDown: fewer part copies in flight",
+				"target_bucket", c.TargetBucket, "key", c.SourceKey, "part", aws.ToInt32(in.PartNumber), "in_flight_limit", limit)
+		}
+		win.release()
+		t := time.NewTimer(throttleBackoff(n))
+		select {
+		case <-t.C:
+		case <-stop:
+			t.Stop()
+			return nil, false, nil
+		case <-ctx.Done():
+			t.Stop()
+			return nil, false, ctx.Err()
+		}
+		var ok bool
+		if epoch, ok = win.acquire(ctx, stop); !ok {
+			if ctx.Err() != nil {
+				return nil, false, ctx.Err()
+			}
+			return nil, false, nil
+		}
+	}
+}
+
 // abort aborts the upload under cleanupContext and checks with ListParts
 // that it is gone, up to three times. A failure is logged and returned.
 //
@@ -454,6 +515,52 @@ func isNoSuchUpload(err error) bool {
 		return true
 	}
 	return httpStatus(err) == 404
+}
+
+// maxThrottles is how many SlowDown answers in a row one part copy takes
+// before the copy fails.
+const maxThrottles = 10
+
+// firstBackoff is the longest wait after a part's first SlowDown.
+const firstBackoff = 100 * time.Millisecond
+
+// throttleBackoff is the wait before a part is sent again after its n-th
+// SlowDown in a row (n from 1). Tests replace it.
+var throttleBackoff = fullJitterBackoff
+
+// fullJitterBackoff is full jitter over 100 ms × 2^(n-1), at most 5 s, as
+// AWS's exponential back-off with jitter.
+func fullJitterBackoff(n int) time.Duration {
+	ceiling := min(firstBackoff<<min(n-1, 6), 5*time.Second)
+	return time.Duration(rand.Int64N(int64(ceiling))) + time.Millisecond
+}
+
+// isThrottle reports whether err is a throttling answer (SlowDown and the
+// other codes the SDK counts as throttles).
+func isThrottle(err error) bool {
+	return retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary
+}
+
+// throttlesNotRetried is the option of a part copy's UploadPartCopy: the
+// SDK's retryer, except that a throttle is returned at once to the window.
+func throttlesNotRetried(o *s3.Options) {
+	if o.Retryer != nil {
+		o.Retryer = &noThrottleRetry{Retryer: o.Retryer}
+	}
+}
+
+type noThrottleRetry struct{ aws.Retryer }
+
+func (r *noThrottleRetry) IsErrorRetryable(err error) bool {
+	return !isThrottle(err) && r.Retryer.IsErrorRetryable(err)
+}
+
+// GetAttemptToken keeps the wrapped retryer's attempt token (aws.RetryerV2).
+func (r *noThrottleRetry) GetAttemptToken(ctx context.Context) (func(error) error, error) {
+	if v2, ok := r.Retryer.(aws.RetryerV2); ok {
+		return v2.GetAttemptToken(ctx)
+	}
+	return r.Retryer.GetInitialToken(), nil
 }
 
 // supportsFullObjectMultipart reports whether a multipart upload can carry a

@@ -8,28 +8,20 @@ package copyfile
 // every slot has a part in every wave, so partPlan chooses the number of
 // parts first:
 //
-//	lo = ceil(size / maxPart)          parts no larger than the maximum
-//	hi = min(size / floor, 10,000)     parts no smaller than the floor
+//	lo = ceil(size / chunksize)        parts no larger than the chunksize
+//	hi = min(size / minPart, 10,000)   parts no smaller than the minimum part
 //	P  = the smallest multiple of Concurrency >= lo, if <= hi (full waves),
-//	     else hi (one wave of floor-sized parts)
+//	     else hi (one wave of minimum-size parts)
 //	part size = ceil(size / P)
 //
-// If hi < lo (under two floors, or floor = maximum), parts are maxPart. maxPart is
-// MULTIPART_CHUNKSIZE_MB, raised to fit 10,000 parts (48.8 TiB, S3's
-// largest object, is 10,000 parts of 5 GiB); floor is
-// MULTIPART_MIN_PART_MB.
+// If hi < lo (under two minimum parts, or minPart = chunksize), parts are
+// chunksize. chunksize is Config.Chunksize (MULTIPART_CHUNKSIZE_MB, cdk.json
+// multipartChunksizeMb), raised to fit 10,000 parts (48.8 TiB, S3's largest
+// object, is 10,000 parts of 5 GiB). minPart is Config.MinPart
+// (MULTIPART_MIN_PART_MB, cdk.json multipartMinPartMb).
 //
-// The defaults were chosen on the calibrated model of S3 (internal/s3model;
-// BENCHMARKS.md). With them this copier beats AWS's restore-and-copy
-// guidance (boto3, 16 MiB parts, 200 threads) at every size from 1 GiB to
-// 48.8 TiB (TestDefaultsBeatTheGuidance):
-//
-//   - 256 slots, the most allowed: fewer waves than the guidance's 200.
-//   - A 12 MiB floor: smaller parts than its 16 MiB up to 3 GiB. Ten
-//     copies of 256 floors then send 3,371 writes per second, under S3's
-//     3,500 per prefix; at 5 MiB they would send about 4,670.
-//   - A 1 GiB maximum: a pass that pauses wastes at most one 31 s part per
-//     slot.
+// Why the defaults are what they are, with the figures, is in
+// BENCHMARKS.md ("The part plan").
 //
 // The plan depends only on the size and the configuration, never on the
 // window's current concurrency. A resumed copy thus plans the same parts;
@@ -39,28 +31,28 @@ package copyfile
 // partSize returns the part size the copy of an object of size bytes uses:
 // see the plan above.
 func (c Config) partSize(size int64) int64 {
-	return partPlan(size, c.ChunkSize, c.PartSizeFloor, c.Concurrency)
+	return partPlan(size, c.Chunksize, c.MinPart, c.Concurrency)
 }
 
 // partPlan returns the part size for an object of size bytes copied with
-// slots parts at once, parts at most maxPart and at least floor bytes
-// (both clamped to S3's limits; see the plan above).
-func partPlan(size, maxPart, floor int64, slots int) int64 {
+// slots parts at once. Parts are at most chunksize and at least minPart
+// bytes, both clamped to S3's limits (see the plan above).
+func partPlan(size, chunksize, minPart int64, slots int) int64 {
 	slots64 := int64(max(slots, 1))
-	maxPart = min(max(maxPart, MinPartSize), MaxPartSize)
-	if need := ceilDiv(size, MaxParts); maxPart < need {
+	chunksize = min(max(chunksize, MinPartSize), MaxPartSize)
+	if need := ceilDiv(size, MaxParts); chunksize < need {
 		// More than 10,000 parts otherwise. Above 10,000 × 5 GiB this
 		// exceeds MaxPartSize and S3 refuses the parts: no plan fits.
-		maxPart = ceilDiv(need, MiB) * MiB
+		chunksize = ceilDiv(need, MiB) * MiB
 	}
-	floor = min(max(floor, MinPartSize), maxPart)
+	minPart = min(max(minPart, MinPartSize), chunksize)
 	if size <= 0 {
-		return maxPart
+		return chunksize
 	}
-	lo := ceilDiv(size, maxPart)
-	hi := min(size/floor, MaxParts)
+	lo := ceilDiv(size, chunksize)
+	hi := min(size/minPart, MaxParts)
 	if hi < lo {
-		return maxPart
+		return chunksize
 	}
 	parts := ceilDiv(lo, slots64) * slots64
 	if parts > hi {

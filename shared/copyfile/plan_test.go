@@ -38,14 +38,14 @@ func TestPartPlanExamples(t *testing.T) {
 		{"defaults, 10 TiB: 10,000 parts, maximum raised", def, 10 * testTiB, ceilDiv(10*testTiB, 10000), 10000},
 		{"defaults, 48.8 TiB (S3's largest): 10,000 parts of 5 GiB", def, s3MaxObject, MaxPartSize, 10000},
 		// The old fixed plan: floor = maximum = 5 MiB.
-		{"5 MiB parts, 40 MiB", Config{ChunkSize: 5 * MiB, Concurrency: 3}, 40 * MiB, 5 * MiB, 8},
-		{"5 MiB parts, 12 MiB: last part smaller", Config{ChunkSize: 5 * MiB, Concurrency: 4}, 12 * MiB, 5 * MiB, 3},
-		{"5 MiB parts raised for 10,000 parts", Config{ChunkSize: 5 * MiB, Concurrency: 16}, 100 * testGiB, ceilDiv(100*testGiB, 9312), 9312},
-		{"never below 5 MiB", Config{ChunkSize: 1, Concurrency: 1}, 6 * MiB, 5 * MiB, 2},
+		{"5 MiB parts, 40 MiB", Config{Chunksize: 5 * MiB, Concurrency: 3}, 40 * MiB, 5 * MiB, 8},
+		{"5 MiB parts, 12 MiB: last part smaller", Config{Chunksize: 5 * MiB, Concurrency: 4}, 12 * MiB, 5 * MiB, 3},
+		{"5 MiB parts raised for 10,000 parts", Config{Chunksize: 5 * MiB, Concurrency: 16}, 100 * testGiB, ceilDiv(100*testGiB, 9312), 9312},
+		{"never below 5 MiB", Config{Chunksize: 1, Concurrency: 1}, 6 * MiB, 5 * MiB, 2},
 		// ORCA's 250 MB as the maximum: the parts still fill the slots.
-		{"250 MiB maximum, 1 GiB", Config{ChunkSize: 250 * MiB, PartSizeFloor: 16 * MiB, Concurrency: 16}, testGiB, 64 * MiB, 16},
-		{"250 MiB maximum, 10 GiB", Config{ChunkSize: 250 * MiB, PartSizeFloor: 16 * MiB, Concurrency: 16}, 10 * testGiB, ceilDiv(10*testGiB, 48), 48},
-		{"5 GiB maximum, 5 TiB at 256", Config{ChunkSize: MaxPartSize, PartSizeFloor: 16 * MiB, Concurrency: 256}, 5 * testTiB, 5 * testGiB, 1024},
+		{"250 MiB maximum, 1 GiB", Config{Chunksize: 250 * MiB, MinPart: 16 * MiB, Concurrency: 16}, testGiB, 64 * MiB, 16},
+		{"250 MiB maximum, 10 GiB", Config{Chunksize: 250 * MiB, MinPart: 16 * MiB, Concurrency: 16}, 10 * testGiB, ceilDiv(10*testGiB, 48), 48},
+		{"5 GiB maximum, 5 TiB at 256", Config{Chunksize: MaxPartSize, MinPart: 16 * MiB, Concurrency: 256}, 5 * testTiB, 5 * testGiB, 1024},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,7 +83,7 @@ func TestPartPlanInvariants(t *testing.T) {
 		for _, c := range concurrencies {
 			for _, size := range sizes {
 				name := fmt.Sprintf("floor=%dMiB/max=%dMiB/c=%d/size=%d", b.floor/MiB, b.max/MiB, c, size)
-				cfg := Config{ChunkSize: b.max, PartSizeFloor: b.floor, Concurrency: c}
+				cfg := Config{Chunksize: b.max, MinPart: b.floor, Concurrency: c}
 				ps := cfg.partSize(size)
 				parts := planParts(size, ps)
 				n := int64(len(parts))
@@ -151,7 +151,7 @@ func TestPartPlanDefaultsFillTheSlots(t *testing.T) {
 		ps := def.partSize(size)
 		n := int64(len(planParts(size, ps)))
 		switch {
-		case size <= MaxParts*def.ChunkSize:
+		case size <= MaxParts*def.Chunksize:
 			if n%int64(def.Concurrency) != 0 {
 				t.Errorf("size %d: %d parts, not a multiple of %d", size, n, def.Concurrency)
 			}
@@ -185,9 +185,9 @@ func TestDefaultsBeatTheGuidance(t *testing.T) {
 		}
 	}
 	for k := int64(1); k <= 40; k++ {
-		sizes = append(sizes, k*int64(def.Concurrency)*def.ChunkSize)
+		sizes = append(sizes, k*int64(def.Concurrency)*def.Chunksize)
 	}
-	sizes = append(sizes, int64(def.Concurrency)*def.PartSizeFloor, s3MaxObject)
+	sizes = append(sizes, int64(def.Concurrency)*def.MinPart, s3MaxObject)
 	worst, at := 1e9, int64(0)
 	for _, base := range sizes {
 		for _, size := range []int64{base, base + 1} {

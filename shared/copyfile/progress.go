@@ -39,9 +39,9 @@ func (p *copyProgress) read() (int, int64) {
 	return p.parts, p.bytes
 }
 
-// logProgress logs, every Config.ProgressInterval until stop is called,
-// the parts and bytes done of the copy's total (earlier passes' included)
-// and this pass's rate, so that a long copy is visibly alive.
+// logProgress logs the parts and bytes done every Config.ProgressInterval
+// until stop is called. The totals include earlier passes'; the rate is
+// this pass's.
 func (r *copyRun) logProgress(total, have partCount) (prog *copyProgress, stop func()) {
 	ctx, c, uploadID := r.ctx, r.c, r.uploadID
 	totalParts, totalBytes, haveParts, haveBytes := total.parts, total.bytes, have.parts, have.bytes

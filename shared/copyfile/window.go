@@ -2,69 +2,25 @@ package copyfile
 
 import (
 	"context"
-	"math/rand/v2"
 	"sync"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
 
-// Adaptive back-off under S3 SlowDown.
-//
-// S3 answers 503 SlowDown when a prefix gets more requests than it serves.
-// That is at least 3,500 writes per second per prefix, more once S3 has
-// scaled it ("you may see some 503 (Slow Down) errors" meanwhile:
-// https://docs.aws.amazon.com/AmazonS3/latest/userguide/optimizing-performance.html).
-// The SDK's retry sends a throttled request again but keeps the others in
-// flight. After three attempts it fails the part, and the copy with it.
-//
-// A multipart copy sends less instead. The SDK does not retry its part
-// copies on a throttle (throttlesNotRetried). A throttled part halves the
-// window of parts in flight and is sent again after a jittered back-off.
-// The window is cut once per round of requests (epoch) and at most once
-// per cutGap: without the gap, the parts of one throttled round come back
-// from their jittered back-offs one after another and halve the window
-// again and again, down to one part in flight (ten copies into one prefix:
-// 2.3 times as long as one copy alone on the S3 model, 1.6 times with the
-// gap; BENCHMARKS.md).
-// Each part copied that was sent after the last cut widens the window by
-// one, up to Config.Concurrency. A part copy takes seconds and a burst is
-// short, so the window is whole again within about one round of parts.
-// Only a part throttled maxThrottles times in a row fails the copy
-// (TransientCopyError SlowDown, retried by the workflow).
-// CompleteMultipartUpload backs off the same way (completeUpload): failing
-// it would cost the whole upload on the workflow's retry.
-//
-// The SDK's adaptive retry mode was considered. It rate-limits the whole
-// client with a token bucket but still fails a request after its maximum
-// attempts. Part copies that last seconds are better paced by how many are
-// in flight than by how often one is sent.
-
-// maxThrottles is how many SlowDown answers in a row one part copy takes
-// before the copy fails.
-const maxThrottles = 10
-
-// firstBackoff is the longest wait after a part's first SlowDown.
-const firstBackoff = 100 * time.Millisecond
-
-// cutGap is the least time between two cuts of a window, on the copier's
-// clock: the longest first back-off. A cut shows only once the parts it
-// throttled come back from their back-off; answers sooner than that, even
-// to requests sent after the cut, come from the same overload. Tests
-// replace it, with throttleBackoff.
+// cutGap is the least time between two cuts of a window: the longest
+// first back-off. A cut shows only once the parts it throttled come back
+// from their back-off. Tests replace it.
 var cutGap = firstBackoff
 
-// window is the number of part copies a multipart copy keeps in flight.
+// window is the number of part copies a multipart copy keeps in flight. It
+// halves under S3 SlowDown and widens by one per part copied
+// (docs/copying.md says why).
 type window struct {
 	mu       sync.Mutex
 	limit    int // part copies allowed in flight now
 	max      int // Config.Concurrency
 	inFlight int
-	// epoch counts the cuts: a SlowDown for a request sent before the
-	// last cut does not cut again (a burst of answers to the requests of
-	// one round halves the window once).
+	// epoch counts the cuts. A SlowDown for a request sent before the
+	// last cut does not cut again.
 	epoch int
 	// now is the copier's clock; lastCut is when the last cut came. No
 	// cut comes within gap of the last one.
@@ -150,104 +106,4 @@ func (w *window) throttled(epoch int) (limit int, cut bool) {
 func (w *window) signal() {
 	close(w.wake)
 	w.wake = make(chan struct{})
-}
-
-// throttleBackoff is the wait before a part is sent again after its n-th
-// SlowDown in a row (n from 1). Tests replace it.
-var throttleBackoff = fullJitterBackoff
-
-// fullJitterBackoff is full jitter over 100 ms × 2^(n-1), at most 5 s, as
-// AWS's exponential back-off with jitter.
-func fullJitterBackoff(n int) time.Duration {
-	ceiling := min(firstBackoff<<min(n-1, 6), 5*time.Second)
-	return time.Duration(rand.Int64N(int64(ceiling))) + time.Millisecond
-}
-
-// isThrottle reports whether err is a throttling answer (SlowDown and the
-// other codes the SDK counts as throttles).
-func isThrottle(err error) bool {
-	return retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary
-}
-
-// throttlesNotRetried is the option of a part copy's UploadPartCopy: the
-// SDK's retryer, except that a throttle is returned at once to the window.
-func throttlesNotRetried(o *s3.Options) {
-	if o.Retryer != nil {
-		o.Retryer = &noThrottleRetry{Retryer: o.Retryer}
-	}
-}
-
-type noThrottleRetry struct{ aws.Retryer }
-
-func (r *noThrottleRetry) IsErrorRetryable(err error) bool {
-	return !isThrottle(err) && r.Retryer.IsErrorRetryable(err)
-}
-
-// GetAttemptToken keeps the wrapped retryer's attempt token (aws.RetryerV2).
-func (r *noThrottleRetry) GetAttemptToken(ctx context.Context) (func(error) error, error) {
-	if v2, ok := r.Retryer.(aws.RetryerV2); ok {
-		return v2.GetAttemptToken(ctx)
-	}
-	return r.Retryer.GetInitialToken(), nil
-}
-
-// uploadPartCopy sends a part copy in win's slot of epoch; on SlowDown it
-// backs off and resends in a new slot, up to maxThrottles times. held: the
-// caller holds a slot. If stop closes meanwhile it returns nil, nil.
-func (r *copyRun) uploadPartCopy(win *window, epoch int, stop <-chan struct{}, in *s3.UploadPartCopyInput) (out *s3.UploadPartCopyOutput, held bool, err error) {
-	ctx, c := r.copyCtx, r.c
-	for n := 1; ; n++ {
-		out, err = r.S3.UploadPartCopy(ctx, in, throttlesNotRetried)
-		if err == nil {
-			if win.copied(epoch) {
-				r.logger().InfoContext(ctx, "part copies back to full concurrency after S3 SlowDown",
-					"target_bucket", c.TargetBucket, "key", c.SourceKey, "in_flight_limit", win.max)
-			}
-			return out, true, nil
-		}
-		if !isThrottle(err) || n >= maxThrottles || ctx.Err() != nil {
-			return nil, true, err
-		}
-		if limit, cut := win.throttled(epoch); cut {
-			r.logger().WarnContext(ctx, "S3 SlowDown: fewer part copies in flight",
-				"target_bucket", c.TargetBucket, "key", c.SourceKey, "part", aws.ToInt32(in.PartNumber), "in_flight_limit", limit)
-		}
-		win.release()
-		t := time.NewTimer(throttleBackoff(n))
-		select {
-		case <-t.C:
-		case <-stop:
-			t.Stop()
-			return nil, false, nil
-		case <-ctx.Done():
-			t.Stop()
-			return nil, false, ctx.Err()
-		}
-		var ok bool
-		if epoch, ok = win.acquire(ctx, stop); !ok {
-			if ctx.Err() != nil {
-				return nil, false, ctx.Err()
-			}
-			return nil, false, nil
-		}
-	}
-}
-
-// completeUpload sends CompleteMultipartUpload; on SlowDown it backs off
-// and sends it again, as a part copy does, up to maxThrottles times or
-// until ctx ends.
-func (r *copyRun) completeUpload(ctx context.Context, in *s3.CompleteMultipartUploadInput) (*s3.CompleteMultipartUploadOutput, error) {
-	for n := 1; ; n++ {
-		out, err := r.S3.CompleteMultipartUpload(ctx, in, throttlesNotRetried)
-		if err == nil || !isThrottle(err) || n >= maxThrottles {
-			return out, err
-		}
-		t := time.NewTimer(throttleBackoff(n))
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return nil, err
-		}
-	}
 }

@@ -12,11 +12,9 @@ import (
 )
 
 // NewHandlerFromEnv builds the copy-file Lambda's handler from getenv's
-// environment: ConfigFromEnv (part size, concurrency, checksums, ...), an S3
-// client from awsCfg with HTTPClient sized for the concurrency and
-// S3ClientOptions (AWS_ENDPOINT_URL_S3, S3_FORCE_PATH_STYLE), an s3region.Client
-// (each call goes to a client of its bucket's region), an ArchiveCopier and
-// a CopyHandler logging to logger. An error names the
+// environment (ConfigFromEnv, S3ClientOptions). Its S3 client comes from
+// awsCfg, with an HTTPClient sized for the concurrency. Each S3 call goes to
+// a client of its bucket's region (s3region.Client). An error names the
 // setting that is wrong.
 func NewHandlerFromEnv(_ context.Context, awsCfg aws.Config, getenv func(string) string, logger *slog.Logger) (*CopyHandler, error) {
 	cfg, err := ConfigFromEnv(getenv)
@@ -30,12 +28,15 @@ func NewHandlerFromEnv(_ context.Context, awsCfg aws.Config, getenv func(string)
 	awsCfg.HTTPClient = HTTPClient(cfg.Concurrency)
 	copier := NewArchiveCopier(s3region.New(awsCfg, opt), cfg)
 	copier.Logger = logger
-	return &CopyHandler{Copier: copier, Logger: logger, Metrics: metrics.New(logger, "copy-file")}, nil
+	h := &CopyHandler{Copier: copier, Logger: logger, Metrics: metrics.New(logger, "copy-file")}
+	h.invoker.Build(h.Handle)
+	return h, nil
 }
 
-// Invoke serves one invocation's JSON payload with Handle (lambda.Handler).
+// Invoke serves one invocation's JSON payload with Handle (lambda.Handler),
+// through the aws-lambda-go handler built once (lambdafn.Invoker).
 func (h *CopyHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	return lambda.NewHandler(h.Handle).Invoke(ctx, payload)
+	return h.invoker.Invoke(ctx, h.Handle, payload)
 }
 
 var _ lambda.Handler = (*CopyHandler)(nil)

@@ -1,21 +1,23 @@
-// Package lambdafn starts the workflow's Lambda functions, all the same way:
-// a JSON logger that puts the invocation's Lambda request id on every line,
-// the AWS configuration, the function's own constructor (which reads the
-// function's environment), and a clear failure before lambda.Start when the
-// configuration is wrong.
+// Package lambdafn starts every Lambda function the same way. It builds a
+// JSON logger that puts the request id on every line, and the AWS
+// configuration. It calls the function's own constructor, which reads the
+// environment. A wrong configuration fails before lambda.Start, with a
+// clear message.
 //
-// Each function's package owns its wiring in a constructor of the shape
-// [Constructor] (NewHandlerFromEnv); functions/<name>/main.go only calls
-// [Start] with it, and the local runner calls the same constructors.
+// Each function's package owns its wiring in a [Constructor]
+// (NewHandlerFromEnv). functions/<name>/main.go only calls [Start] with it;
+// the local runner calls the same constructors. docs/functions.md says why.
 package lambdafn
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -23,9 +25,9 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 )
 
-// Constructor builds a function's handler from its environment (getenv), the
-// AWS configuration and the logger. It returns an error, naming the setting,
-// when the configuration is wrong; it does not talk to the network.
+// Constructor builds a function's handler from its environment (getenv),
+// the AWS configuration and the logger. A wrong configuration is an error
+// naming the setting. It does not talk to the network.
 type Constructor[H lambda.Handler] func(ctx context.Context, awsCfg aws.Config, getenv func(string) string, logger *slog.Logger) (H, error)
 
 // RequestIDKey is the log attribute that carries the Lambda request id, as
@@ -33,14 +35,12 @@ type Constructor[H lambda.Handler] func(ctx context.Context, awsCfg aws.Config, 
 const RequestIDKey = "requestId"
 
 // NewLogger returns a JSON logger writing to w with Lambda's key names
-// (timestamp, message: lambdacontext.ReplaceAttr). Every record logged with
-// a context that carries a Lambda context (the *Context slog calls, as the
-// handlers use) gets the request id as requestId.
+// (timestamp, message: lambdacontext.ReplaceAttr). A record logged with a
+// Lambda context (the *Context slog calls) gets the request id as
+// requestId.
 //
-// lambdacontext.NewLogger does the same but writes only to os.Stdout and
-// picks TEXT or JSON from AWS_LAMBDA_LOG_FORMAT at package init; this one
-// takes its writer (tests, the local runner) and is always JSON, as the
-// functions are deployed with LoggingFormat JSON.
+// Unlike lambdacontext.NewLogger, it takes its writer (tests, the local
+// runner) and always writes JSON, the functions' deployed LoggingFormat.
 func NewLogger(w io.Writer, level slog.Leveler) *slog.Logger {
 	return slog.New(&requestIDHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{
 		Level:       level,
@@ -100,9 +100,9 @@ func Build[H lambda.Handler](ctx context.Context, newHandler Constructor[H], get
 }
 
 // Start builds the function name with newHandler from the process
-// environment and serves invocations (lambda.Start). When the configuration
-// is wrong it logs why and exits with status 1 before lambda.Start, so the
-// Lambda init fails with that message instead of every invocation failing.
+// environment and serves invocations (lambda.Start). When the
+// configuration is wrong, it logs why and exits with status 1 before
+// lambda.Start. The Lambda init then fails with that message.
 func Start[H lambda.Handler](name string, newHandler Constructor[H]) {
 	h, logger, err := Build(context.Background(), newHandler, os.Getenv, os.Stdout)
 	if err != nil {
@@ -124,4 +124,57 @@ func Any[H lambda.Handler](newHandler Constructor[H]) Constructor[lambda.Handler
 		}
 		return h, nil
 	}
+}
+
+// Invoker serves a handler's invocations through aws-lambda-go handlers
+// built once, as lambda.Start does. One built handler serves one
+// invocation at a time, since aws-lambda-go reuses its answer buffer.
+// Invocations served at once (the local Invoke API) get a handler each,
+// built at the first overlap and kept. The zero value is ready to use.
+type Invoker struct {
+	mu    sync.Mutex
+	idle  []lambda.Handler // built handlers serving no invocation now
+	built int
+}
+
+// newHandler is lambda.NewHandler; tests count its calls.
+var newHandler = lambda.NewHandler
+
+// Build builds the aws-lambda-go handler of handle (a function of a shape
+// lambda.NewHandler accepts) unless one is built already. Constructors call
+// it, so the cost falls in the cold start.
+func (i *Invoker) Build(handle any) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.built == 0 {
+		i.idle = append(i.idle, newHandler(handle))
+		i.built++
+	}
+}
+
+// Invoke serves one invocation's JSON payload with a handler of handle: an
+// idle one, or one built now. The answer is the caller's own copy.
+func (i *Invoker) Invoke(ctx context.Context, handle any, payload []byte) ([]byte, error) {
+	h := i.take(handle)
+	defer i.release(h)
+	out, err := h.Invoke(ctx, payload)
+	return bytes.Clone(out), err // before release lets another invocation reuse the buffer
+}
+
+func (i *Invoker) take(handle any) lambda.Handler {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if n := len(i.idle); n > 0 {
+		h := i.idle[n-1]
+		i.idle = i.idle[:n-1]
+		return h
+	}
+	i.built++
+	return newHandler(handle)
+}
+
+func (i *Invoker) release(h lambda.Handler) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.idle = append(i.idle, h)
 }

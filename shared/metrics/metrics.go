@@ -1,6 +1,6 @@
-// Package metrics writes CloudWatch Embedded Metric Format (EMF) lines: one
-// JSON object per line in the function's log (standard output), from which
-// CloudWatch Logs extracts metrics without any API call or extra permission
+// Package metrics writes CloudWatch Embedded Metric Format (EMF) lines. Each
+// is one JSON object per line in the function's log. CloudWatch Logs
+// extracts the metrics, with no API call and no extra permission
 // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Lambda.html).
 // The format is AWS's specification
 // (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html):
@@ -73,14 +73,12 @@ type Metric struct {
 // Dimension is a dimension name and its value for one line.
 type Dimension struct{ Name, Value string }
 
-// Writer writes EMF lines for one function, through the function's logger:
-// each line is a log record whose attributes are the EMF members (the _aws
-// metadata, the dimensions, the values) beside the logger's own (timestamp,
-// level, message "metrics", requestId), which EMF allows. So the lines go
-// wherever the function logs (stdout in Lambda, the runner's log locally).
-// They are written whatever the logger's level (AWS_LAMBDA_LOG_LEVEL=ERROR
-// must not turn metrics off). A nil *Writer writes nothing, so handlers
-// built without one (tests) need no checks.
+// Writer writes EMF lines for one function, through the function's
+// logger. Each line is a log record. Its attributes are the EMF members
+// (_aws, the dimensions, the values) beside the logger's own (timestamp,
+// level, message "metrics", requestId). The lines go wherever the function
+// logs, whatever the logger's level. A nil *Writer writes nothing.
+// docs/functions.md says why.
 type Writer struct {
 	logger   *slog.Logger
 	function string
@@ -90,14 +88,11 @@ type Writer struct {
 // LogMessage is the message of a metrics log line.
 const LogMessage = "metrics"
 
-// Level is the level of every metrics line ("level":"INFO"), and
-// LambdaLogLevel the application log level the functions must be deployed
-// with for Lambda to keep them: with the JSON log format Lambda drops
-// application lines below the function's ApplicationLogLevel by their
-// "level" key (and counts a line without one as INFO),
-// https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html.
-// A function raised to WARN would lose every metric, so infra pins the
-// functions' ApplicationLogLevel to LambdaLogLevel.
+// Level is the level of every metrics line ("level":"INFO"). LambdaLogLevel
+// is the application log level the functions must be deployed with to keep
+// them: Lambda drops JSON lines below ApplicationLogLevel by their "level"
+// key. infra pins it (docs/runbook.md, "Dashboard and metrics";
+// https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html).
 const (
 	Level          = slog.LevelInfo
 	LambdaLogLevel = "INFO"

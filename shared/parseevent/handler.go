@@ -6,12 +6,14 @@ import (
 	"log/slog"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/lambdafn"
 )
 
 // ParseHandler is the parse-event Lambda: it turns the triggering event into
 // the list of files the workflow's Map iterates over.
 type ParseHandler struct {
-	Logger *slog.Logger
+	Logger  *slog.Logger
+	invoker lambdafn.Invoker // Invoke's aws-lambda-go handler, built once
 }
 
 // Handle parses one event. A rejected event is returned as the

@@ -1,16 +1,13 @@
-// Package parseevent is the parse-event function: it reads the event S3 emits when an object restored from
-// Glacier is ready, and turns it into the list of restored files to copy,
-// with their keys decoded.
+// Package parseevent is the parse-event function. It reads the event S3
+// emits when an object restored from Glacier is ready. It returns the list
+// of restored files to copy, with their keys decoded.
 //
-// Two shapes are accepted: the classic S3 event notification
-// ({"Records":[{"s3":{...}}]}) and the EventBridge "Object Restore Completed"
-// event (one object in detail.bucket.name / detail.object.key). A classic
-// record whose eventName is present must be "ObjectRestore:Completed" (a
-// record of a restore that has only started, "ObjectRestore:Post", names an
-// object that cannot be copied yet); a record without eventName is accepted,
-// as hand-written test events often omit it. An event that
-// is malformed in any record is rejected as a whole with an
-// *InvalidEventError, so that nothing is copied from a half-understood event.
+// It accepts two shapes: the classic S3 event notification
+// ({"Records":[{"s3":{...}}]}) and the EventBridge "Object Restore
+// Completed" event (detail.bucket.name, detail.object.key). A classic
+// record's eventName, when present, must be "ObjectRestore:Completed". An
+// event malformed in any record is rejected as a whole with an
+// *InvalidEventError. docs/workflow.md says why.
 package parseevent
 
 import (
@@ -57,11 +54,11 @@ func (e *InvalidEventError) Error() string {
 }
 
 // DecodeKey turns an object key as S3 event notifications carry it into the
-// object's real key. The one rule, for both event shapes: keys are
-// form-URL-encoded, so "+" is a space and "%2B" a plus, and are decoded with
-// url.QueryUnescape. A bad escape is an error, and so is a key that is not
-// valid UTF-8 once decoded (S3 keys are UTF-8; anything else would be
-// silently altered on its way through the workflow's JSON documents).
+// object's real key. It is the one rule for both event shapes. Keys are
+// form-URL-encoded ("+" is a space, "%2B" a plus) and decoded with
+// url.QueryUnescape. A bad escape is an error. So is a key that is not
+// valid UTF-8 once decoded: S3 keys are UTF-8, and the workflow's JSON
+// documents would alter anything else.
 func DecodeKey(encoded string) (string, error) {
 	key, err := url.QueryUnescape(encoded)
 	if err != nil {
@@ -169,9 +166,9 @@ func checkEventName(path string, raw json.RawMessage, name string) *InvalidEvent
 
 // recordError explains why a record could not be decoded.
 func recordError(path string, raw json.RawMessage, err error) *InvalidEventError {
-	// events.S3Object decodes the key in its own UnmarshalJSON and fails on
-	// a bad escape without saying which field; read the raw key again so the
-	// error names it, worded as DecodeKey words it.
+	// events.S3Object decodes the key itself, and its error on a bad escape
+	// names no field. Read the raw key again so the error names it, in
+	// DecodeKey's words.
 	var escapeErr url.EscapeError
 	if errors.As(err, &escapeErr) {
 		var rawKey struct {
@@ -284,9 +281,9 @@ func parseEventBridge(data []byte) ([]contract.File, error) {
 }
 
 // restoredFile checks one object's fields, found under path, and decodes
-// its key. The version id and ETag are carried as the event gives them
-// (empty when absent): the copier copies that version and refuses a source
-// whose ETag is no longer the event's.
+// its key. It carries the version id and ETag as the event gives them,
+// empty when absent. The copier copies that version and refuses a source
+// whose ETag changed.
 func restoredFile(path, bucket, encodedKey string, size int64, versionID, etag string) (contract.File, error) {
 	if bucket == "" {
 		return contract.File{}, &InvalidEventError{Field: path + ".bucket.name", Problem: "is missing"}

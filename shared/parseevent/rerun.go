@@ -9,11 +9,10 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
-// EncodeKey is the inverse of DecodeKey: it form-encodes an object key the
-// way S3 event notifications carry it ("red flower.jpg" becomes
-// "red+flower.jpg", a real "+" becomes "%2B"), leaving "/" as it is, as S3
-// does, so that prefixes stay readable. DecodeKey(EncodeKey(k)) == k for
-// every valid UTF-8 key.
+// EncodeKey is the inverse of DecodeKey. It form-encodes an object key the
+// way S3 event notifications carry it: "red flower.jpg" becomes
+// "red+flower.jpg", a real "+" becomes "%2B". It leaves "/" as it is, as S3
+// does. DecodeKey(EncodeKey(k)) == k for every valid UTF-8 key.
 //
 // AWS documents the encoding only by example: "The s3 key provides
 // information about the bucket and object involved in the event. The object
@@ -55,11 +54,11 @@ type glacierEventData struct {
 	} `json:"restoreEventData"`
 }
 
-// NotificationEvent returns the classic S3 event notification
-// ({"Records":[...]}, one "ObjectRestore:Completed" record per file, keys
-// encoded with EncodeKey, version id, ETag and restore expiry kept when
-// known) that names exactly files: ParseEvent gives files back. It is the
-// input that re-runs those files through the workflow.
+// NotificationEvent returns the classic S3 event notification that names
+// exactly files: ParseEvent gives files back. It has one
+// "ObjectRestore:Completed" record per file, keys encoded with EncodeKey,
+// and the version id, ETag and restore expiry when known. It is the input
+// that re-runs those files through the workflow.
 func NotificationEvent(files []contract.File) []byte {
 	event := notification{Records: make([]notificationRecord, 0, len(files))}
 	for _, f := range files {

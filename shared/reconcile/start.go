@@ -48,6 +48,9 @@ type CopyStarter struct {
 	// Prefix is "reconcile" for the sweep, "rerun" for cmd/recovery.
 	Prefix string
 	Window string
+	// Now is the clock Start compares an answer's start date with
+	// (time.Now when nil).
+	Now func() time.Time
 }
 
 // Planned is the execution Start would start for files, whose event names
@@ -67,6 +70,9 @@ func (c CopyStarter) Planned(files []FileRef, event []contract.File) ExecutionRe
 func (c CopyStarter) Start(ctx context.Context, files []FileRef, event []contract.File) ExecutionReport {
 	x := c.Planned(files, event)
 	called := time.Now()
+	if c.Now != nil {
+		called = c.Now()
+	}
 	out, err := c.SFN.StartExecution(ctx, &sfn.StartExecutionInput{
 		StateMachineArn: aws.String(c.StateMachineARN),
 		Name:            aws.String(x.Name),

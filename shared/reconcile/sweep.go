@@ -1,10 +1,10 @@
-// Package reconcile finds the restored files that no event brought into the
-// copy workflow (notifications off, a rule disabled, a dead-letter message
-// expired, an execution nobody re-ran) and brings them in: a sweep lists the
-// request_status rows still 'inprogress' after a grace period, asks S3 what
-// became of each restore, starts executions for the files waiting to be
-// copied, and records 'error' for those whose restore expired or whose
-// object is gone. It is the reconcile Lambda's logic, and `cmd/recovery
+// Package reconcile brings into the copy workflow the restored files that
+// no event brought in. Notifications may be off, a rule disabled, a
+// dead-letter message expired, an execution never re-run. A sweep lists the
+// request_status rows still 'inprogress' after a grace period. It asks S3
+// what became of each restore. It starts executions for the files waiting
+// to be copied. It records 'error' for those whose restore expired or
+// whose object is gone. This is the reconcile Lambda's logic; `cmd/recovery
 // rerun` and the local runner's `reconcile` use it too.
 package reconcile
 
@@ -23,6 +23,7 @@ import (
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
 // ExecutionStarter is the part of the Step Functions client the sweep uses
@@ -31,15 +32,15 @@ type ExecutionStarter interface {
 	StartExecution(ctx context.Context, in *sfn.StartExecutionInput, optFns ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error)
 }
 
-// The err_msg prefixes the sweep writes. On an 'inprogress' row, MarkStarted
-// and MarkReRestored say what the sweep did (a later sweep that lists the
-// row again knows it is stuck again); the workflow clears err_msg when it
-// records the copy.
+// The err_msg prefixes the sweep writes. On an 'inprogress' row,
+// MarkStarted and MarkReRestored say what the sweep did. A later sweep that
+// lists the row again knows it is stuck again. The workflow clears err_msg
+// when it records the copy.
 //
-// MarkRestoreRunning says a sweep found the row's restore still running:
-// its last_update_time moved to then, so no sweep asks S3 about it again
-// before another grace period (a row whose err_msg says MarkReRestored keeps
-// that message, which stops a second paid restore).
+// MarkRestoreRunning says a sweep found the row's restore still running.
+// Its last_update_time moved to then: no sweep asks S3 about it again
+// before another grace period. A row whose err_msg says MarkReRestored
+// keeps that message, which stops a second paid restore.
 const (
 	MarkStarted        = "reconcile: copy started by the sweep at "
 	MarkReRestored     = "reconcile: restore requested again at "
@@ -50,9 +51,9 @@ const (
 const headConcurrency = 16
 
 // DefaultDeadlineMargin is how long before its context's deadline (the
-// Lambda's timeout) a sweep stops listing rows and asking S3: time enough
-// to record the page in hand, start the claimed files' executions, and log
-// the report and write the metrics.
+// Lambda's timeout) a sweep stops listing rows and asking S3. It leaves
+// time to record the page in hand and start its claimed files' executions.
+// It leaves time to log the report and write the metrics.
 const DefaultDeadlineMargin = time.Minute
 
 // MaxNamedFiles bounds each list of Report.Files, so that a huge sweep's
@@ -125,8 +126,8 @@ type Report struct {
 }
 
 // NamedFiles names the files a sweep counted as missing, expired (recorded
-// error or restored again), not here, and started: the first
-// MaxNamedFiles of each, and how many were left out.
+// error or restored again), not here, and started. Each list holds at most
+// MaxNamedFiles; LeftOut counts the rest.
 type NamedFiles struct {
 	Missing []FileRef `json:"missing"`
 	Expired []FileRef `json:"expired"`
@@ -216,14 +217,16 @@ type sweep struct {
 	// ends then, for the queries and HeadObject calls in flight.
 	stopAt  time.Time
 	listCtx context.Context
+	// rows are request_status's sweep queries on r.DB.
+	rows stuckRows
 }
 
-// Sweep runs one sweep: it lists the stuck rows a page at a time
-// (listPages), and for each page asks S3 about its rows, records what it
-// found and starts the page's claimed files' executions (sweepPage). It
-// stops listing DeadlineMargin before ctx's deadline (Report.CutShort). It
-// returns the report and, when something failed, a *SweepError (the report
-// says what was done anyway).
+// Sweep runs one sweep. It lists the stuck rows a page at a time
+// (listPages). For each page it asks S3 about the rows, records what it
+// found and starts the claimed files' executions (sweepPage). It stops
+// listing DeadlineMargin before ctx's deadline (Report.CutShort). It
+// returns the report, and a *SweepError when something failed; the report
+// says what was done anyway.
 func (r *Reconciler) Sweep(ctx context.Context) (*Report, error) {
 	// The indexes first: a build (at most IndexBuildTimeout) comes before
 	// the sweep's clock starts, and the deadline still bounds the sweep.
@@ -244,7 +247,7 @@ func (r *Reconciler) Sweep(ctx context.Context) (*Report, error) {
 // stop listing DeadlineMargin before ctx's deadline.
 func (r *Reconciler) newSweep(ctx context.Context) (*sweep, context.CancelFunc) {
 	now := r.now()
-	s := &sweep{r: r, now: now, stamp: now.UTC().Format(time.RFC3339), listCtx: ctx,
+	s := &sweep{r: r, now: now, stamp: now.UTC().Format(time.RFC3339), listCtx: ctx, rows: requeststatus.NewTable(r.DB),
 		rep: &Report{Window: WindowName(now, r.Config.Period), Executions: []ExecutionReport{},
 			Files: NamedFiles{Missing: []FileRef{}, Expired: []FileRef{}, NotHere: []FileRef{}, Started: []FileRef{}}}}
 	cancel := context.CancelFunc(func() {})
@@ -291,15 +294,15 @@ func (r *Reconciler) maxFiles() int {
 // time is up (CutShort).
 func (s *sweep) listPages(ctx context.Context) {
 	cfg := s.r.Config
-	q := stuckPage{cutoff: s.now.Add(-cfg.Grace), after: firstPage, limit: cfg.PageSize, buckets: cfg.RestoreBuckets}
-	if q.limit <= 0 {
-		q.limit = DefaultPageSize
+	q := requeststatus.StuckPage{Cutoff: s.now.Add(-cfg.Grace), After: requeststatus.FirstPage, Limit: cfg.PageSize, Buckets: cfg.RestoreBuckets}
+	if q.Limit <= 0 {
+		q.Limit = DefaultPageSize
 	}
 	for {
 		if s.timeUp() {
 			return
 		}
-		rows, err := listStuck(s.listCtx, s.r.DB, q)
+		rows, err := s.rows.ListStuck(s.listCtx, q)
 		if err != nil && s.timeUp() {
 			return
 		}
@@ -311,20 +314,21 @@ func (s *sweep) listPages(ctx context.Context) {
 			return
 		}
 		s.sweepPage(ctx, rows)
-		if len(rows) < q.limit {
+		if len(rows) < q.Limit {
 			return
 		}
 		if cfg.MaxFilesPerSweep > 0 && s.claimed >= cfg.MaxFilesPerSweep {
 			s.rep.Truncated = true // the rest waits for the next sweep
 			return
 		}
-		q = q.next(rows)
+		q = q.Next(rows)
 	}
 }
 
-// sweepPage is one page's steps in order: count the rows, ask S3 about
-// each (until time is up: the rest are not reached), classify the answers,
-// record the outcomes, claim the waiting files and start their executions.
+// sweepPage runs one page's steps in order. It counts the rows and asks
+// S3 about each until time is up (the rest are not reached). It classifies
+// the answers and records the outcomes. It claims the waiting files and
+// starts their executions.
 func (s *sweep) sweepPage(ctx context.Context, rows []StuckRow) {
 	s.count(rows)
 	answers := s.askS3(rows)
@@ -396,11 +400,11 @@ func (s *sweep) askS3(rows []StuckRow) []answer {
 	return answers
 }
 
-// classify returns the updates the answers call for (errors, restores
-// requested again, then the claims) and the files waiting to be copied;
-// a row S3 could not be asked about is skipped, with a problem.
-func (s *sweep) classify(ctx context.Context, rows []StuckRow, answers []answer) ([]rowUpdate, []pending) {
-	var updates []rowUpdate
+// classify returns the updates the answers call for and the files waiting
+// to be copied. The updates are errors, restores requested again, then the
+// claims. A row S3 could not be asked about is skipped, with a problem.
+func (s *sweep) classify(ctx context.Context, rows []StuckRow, answers []answer) ([]requeststatus.GuardedUpdate, []pending) {
+	var updates []requeststatus.GuardedUpdate
 	var waiting []pending
 	for i, row := range rows {
 		if err := answers[i].err; err != nil {
@@ -424,21 +428,21 @@ func (s *sweep) classify(ctx context.Context, rows []StuckRow, answers []answer)
 
 // decide counts row under what S3 said of its file and returns the update
 // to record (nil for none) and whether the file waits to be copied.
-func (s *sweep) decide(ctx context.Context, row StuckRow, res Restore) (*rowUpdate, bool) {
+func (s *sweep) decide(ctx context.Context, row StuckRow, res Restore) (*requeststatus.GuardedUpdate, bool) {
 	where := describeWhere(row, s.r.Config.RestoreBuckets, res.Bucket)
 	switch res.State {
 	case StateRunning:
 		s.rep.Running++
 		s.r.log().InfoContext(ctx, "reconcile: restore still running; not asked again for a grace period",
 			"request_id", row.RequestID, "bucket", res.Bucket, "key", row.ObjectKey)
-		return &rowUpdate{row, statusInProgress, s.runningMessage(row)}, false
+		return update(row, statusInProgress, s.runningMessage(row)), false
 	case StateWaiting:
 		s.rep.Waiting++
 		if row.ArchiveBucketDest != "" {
 			return nil, true
 		}
 		s.rep.NoArchive++
-		return &rowUpdate{row, statusError, noArchiveMessage(where, row)}, false
+		return update(row, statusError, noArchiveMessage(where, row)), false
 	case StateExpired:
 		s.rep.Expired++
 		s.rep.Files.add(&s.rep.Files.Expired, FileRef{RequestID: row.RequestID, Bucket: res.Bucket, Key: row.ObjectKey})
@@ -456,14 +460,14 @@ func (s *sweep) decide(ctx context.Context, row StuckRow, res Restore) (*rowUpda
 		}
 		s.rep.Missing++
 		s.rep.Files.add(&s.rep.Files.Missing, FileRef{RequestID: row.RequestID, Bucket: row.RestoreBucketDest, Key: row.ObjectKey})
-		return &rowUpdate{row, statusError, missingMessage(where)}, false
+		return update(row, statusError, missingMessage(where)), false
 	}
 	return nil, false
 }
 
 // runningMessage is the err_msg of a row whose restore is still running:
-// MarkRestoreRunning, unless a sweep requested this restore (MarkReRestored
-// stays, so an expiry after it is not restored a third time).
+// MarkRestoreRunning. When a sweep requested this restore, MarkReRestored
+// stays, so an expiry after it is not restored a third time.
 func (s *sweep) runningMessage(row StuckRow) string {
 	if strings.HasPrefix(row.ErrMsg, MarkReRestored) {
 		return row.ErrMsg
@@ -471,16 +475,16 @@ func (s *sweep) runningMessage(row StuckRow) string {
 	return fmt.Sprintf("%s%s: not asked again for %s", MarkRestoreRunning, s.stamp, s.r.Config.Grace)
 }
 
-// expired is the update for a file archived again: the restore requested
-// again when ReRestore is on, no sweep did so before and S3 accepts; else
-// an error saying what expired.
-func (s *sweep) expired(ctx context.Context, row StuckRow, res Restore, where string) rowUpdate {
+// expired is the update for a file archived again. It requests the
+// restore again when ReRestore is on, no sweep did so before and S3
+// accepts. Otherwise it is an error saying what expired.
+func (s *sweep) expired(ctx context.Context, row StuckRow, res Restore, where string) requeststatus.GuardedUpdate {
 	if s.r.Config.ReRestore && !strings.HasPrefix(row.ErrMsg, MarkReRestored) {
 		if msg, ok := s.reRestore(ctx, row, res); ok {
-			return rowUpdate{row, statusInProgress, msg}
+			return *update(row, statusInProgress, msg)
 		}
 	}
-	return rowUpdate{row, statusError, expiredMessage(where, res, row)}
+	return *update(row, statusError, expiredMessage(where, res, row))
 }
 
 // reRestore requests the restore again; ok is false when S3 refused (a
@@ -504,19 +508,24 @@ func (s *sweep) reRestore(ctx context.Context, row StuckRow, res Restore) (msg s
 		s.stamp, describeRestoreRequest(req)), true
 }
 
-// claim is the update claiming a waiting file: last_update_time moves to
-// now, so no sweep lists it again within the grace period, and err_msg
+// claim is the update claiming a waiting file. Its last_update_time moves
+// to now, so no sweep lists it again within the grace period. Its err_msg
 // says this sweep started its copy.
-func (s *sweep) claim(row StuckRow) rowUpdate {
-	return rowUpdate{row, statusInProgress,
-		fmt.Sprintf("%s%s: no event had copied this restored file within %s", MarkStarted, s.stamp, s.r.Config.Grace)}
+func (s *sweep) claim(row StuckRow) requeststatus.GuardedUpdate {
+	return *update(row, statusInProgress,
+		fmt.Sprintf("%s%s: no event had copied this restored file within %s", MarkStarted, s.stamp, s.r.Config.Grace))
+}
+
+// update is the guarded update setting row's job_status and err_msg.
+func update(row StuckRow, status, errMsg string) *requeststatus.GuardedUpdate {
+	return &requeststatus.GuardedUpdate{Row: row, Status: status, ErrMsg: errMsg}
 }
 
 // record applies the guarded updates and returns the waiting files it
-// claimed; a row changed since listed is skipped, and when the update
-// fails every row is (a problem) and none is claimed.
-func (s *sweep) record(ctx context.Context, updates []rowUpdate, waiting []pending) []pending {
-	changed, err := applyUpdates(ctx, s.r.DB, updates)
+// claimed. A row changed since listed is skipped. When the update fails,
+// every row is skipped (a problem) and none is claimed.
+func (s *sweep) record(ctx context.Context, updates []requeststatus.GuardedUpdate, waiting []pending) []pending {
+	changed, err := s.rows.ApplyGuarded(ctx, updates)
 	if err != nil {
 		s.problem(err.Error())
 		s.rep.Skipped += len(updates)
@@ -524,10 +533,10 @@ func (s *sweep) record(ctx context.Context, updates []rowUpdate, waiting []pendi
 	}
 	s.rep.Skipped += len(updates) - len(changed)
 	for _, u := range updates {
-		if !changed[u.row.RequestID] {
-			s.r.log().InfoContext(ctx, "reconcile: row changed since listed; left alone", "request_id", u.row.RequestID, "key", u.row.ObjectKey)
-		} else if u.status == statusError {
-			s.r.log().WarnContext(ctx, "reconcile: recorded error", "request_id", u.row.RequestID, "key", u.row.ObjectKey, "err_msg", u.errMsg)
+		if !changed[u.Row.RequestID] {
+			s.r.log().InfoContext(ctx, "reconcile: row changed since listed; left alone", "request_id", u.Row.RequestID, "key", u.Row.ObjectKey)
+		} else if u.Status == statusError {
+			s.r.log().WarnContext(ctx, "reconcile: recorded error", "request_id", u.Row.RequestID, "key", u.Row.ObjectKey, "err_msg", u.ErrMsg)
 		}
 	}
 	var claimed []pending
@@ -594,7 +603,7 @@ func expiredMessage(where string, res Restore, row StuckRow) string {
 // order the page listed them in.
 func (s *sweep) startBatches(ctx context.Context, claimed []pending) {
 	sort.Slice(claimed, func(i, j int) bool { return claimed[i].row.RequestID < claimed[j].row.RequestID })
-	starter := CopyStarter{SFN: s.r.SFN, StateMachineARN: s.r.Config.StateMachineARN, Prefix: "reconcile", Window: s.rep.Window}
+	starter := CopyStarter{SFN: s.r.SFN, StateMachineARN: s.r.Config.StateMachineARN, Prefix: "reconcile", Window: s.rep.Window, Now: s.r.now}
 	for queue := claimed; len(queue) > 0; {
 		queue = s.startBatch(ctx, starter, queue)
 	}

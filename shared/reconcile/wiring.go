@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/lambdafn"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
@@ -23,6 +24,7 @@ const FunctionName = "reconcile"
 type Handler struct {
 	Reconciler *Reconciler
 	close      func()
+	invoker    lambdafn.Invoker // Invoke's aws-lambda-go handler, built once
 }
 
 // NewHandlerFromEnv builds the reconcile Lambda's handler from getenv's
@@ -53,6 +55,7 @@ func NewHandlerFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(strin
 		Logger:  logger,
 		Metrics: metrics.New(logger, FunctionName),
 	}
+	h.invoker.Build(h.Handle)
 	return h, nil
 }
 
@@ -89,9 +92,10 @@ func (h *Handler) Handle(ctx context.Context, _ any) (*Report, error) {
 	return rep, err
 }
 
-// Invoke serves one invocation's JSON payload with Handle (lambda.Handler).
+// Invoke serves one invocation's JSON payload with Handle (lambda.Handler),
+// through the aws-lambda-go handler built once (lambdafn.Invoker).
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	return lambda.NewHandler(h.Handle).Invoke(ctx, payload)
+	return h.invoker.Invoke(ctx, h.Handle, payload)
 }
 
 // Close releases the database pool.

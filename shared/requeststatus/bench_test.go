@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
@@ -17,12 +16,12 @@ func BenchmarkFindAndRecord(b *testing.B) {
 	store := NewStore(pool)
 	// Some history for the key, as a real table has.
 	for range 10 {
-		if _, err := jobseed.Insert(ctx, pool, jobseed.Row{ObjectKey: "bench/other.txt", ArchiveBucketDest: "archive"}); err != nil {
+		if _, err := NewTable(pool).Insert(ctx, Row{ObjectKey: "bench/other.txt", ArchiveBucketDest: "archive"}); err != nil {
 			b.Fatal(err)
 		}
 	}
 	failed := &contract.StateError{Error: "TransientCopyError", Cause: "slow down"}
-	job, err := jobseed.Insert(ctx, pool, jobseed.Row{ObjectKey: "bench/file.txt", ArchiveBucketDest: "archive"})
+	job, err := NewTable(pool).Insert(ctx, Row{ObjectKey: "bench/file.txt", ArchiveBucketDest: "archive"})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 )
 
@@ -40,18 +39,18 @@ func testPool(t testing.TB) *pgxpool.Pool {
 }
 
 // mustInsert seeds a job and returns it as inserted.
-func mustInsert(t testing.TB, db DB, job jobseed.Row) jobseed.Row {
+func mustInsert(t testing.TB, db Queryer, job Row) Row {
 	t.Helper()
-	got, err := jobseed.Insert(context.Background(), db, job)
+	got, err := NewTable(db).Insert(context.Background(), job)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return got
 }
 
-func mustRead(t testing.TB, db DB, requestID string) jobseed.Row {
+func mustRead(t testing.TB, db Queryer, requestID string) Row {
 	t.Helper()
-	got, err := jobseed.Read(context.Background(), db, requestID)
+	got, err := NewTable(db).Read(context.Background(), requestID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/lambdafn"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 )
 
@@ -57,7 +58,8 @@ type StatusHandler struct {
 	// database was unavailable; nil writes none.
 	Metrics *metrics.Writer
 
-	db DB // what NewHandlerFromEnv built, released by Close
+	db      DB               // what NewHandlerFromEnv built, released by Close
+	invoker lambdafn.Invoker // Invoke's aws-lambda-go handler, built once
 }
 
 // Handle runs the operation req names. Its errors are returned unwrapped, so

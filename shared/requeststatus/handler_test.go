@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 )
@@ -223,7 +222,7 @@ func TestStatusResponseNeedsExactlyOneDocument(t *testing.T) {
 func TestStatusHandlerOnPostgres(t *testing.T) {
 	t.Parallel()
 	pool := testPool(t)
-	job := mustInsert(t, pool, jobseed.Row{ObjectKey: "dir/a b+c.txt", ArchiveBucketDest: "archive"})
+	job := mustInsert(t, pool, Row{ObjectKey: "dir/a b+c.txt", ArchiveBucketDest: "archive"})
 	invoke := lambda.NewHandler((&StatusHandler{Store: NewStore(pool), Logger: slog.New(slog.DiscardHandler)}).Handle).Invoke
 
 	steps := []struct {
@@ -266,13 +265,13 @@ func TestRecordedErrMsgNamesRestoreExpiry(t *testing.T) {
 		{`,"file":{"source_bucket":"restore","source_key":"k2","size":1}`, "NoSuchKey: The specified key does not exist."},
 		{``, "NoSuchKey: The specified key does not exist."},
 	} {
-		job := mustInsert(t, pool, jobseed.Row{ObjectKey: "expiry/" + tc.want[:8], ArchiveBucketDest: "archive"})
+		job := mustInsert(t, pool, Row{ObjectKey: "expiry/" + tc.want[:8], ArchiveBucketDest: "archive"})
 		in := fmt.Sprintf(`{"operation":"record_outcome","source_key":%q,"request_id":%q,"copy_error":{"Error":"PermanentCopyError","Cause":%q}%s}`,
 			job.ObjectKey, job.RequestID, cause, tc.file)
 		if out, err := invoke(context.Background(), []byte(in)); err != nil || string(out) != `{"job_status":"error"}` {
 			t.Fatalf("record: %s, %v", out, err)
 		}
-		row, err := jobseed.Read(context.Background(), pool, job.RequestID)
+		row, err := NewTable(pool).Read(context.Background(), job.RequestID)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,7 +11,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 )
 
@@ -112,7 +111,7 @@ func TestCreateReconcileIndexesLetsWritesThrough(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer open.Rollback(ctx) //nolint:errcheck // after Commit a no-op
-	if _, err := jobseed.Insert(ctx, open, jobseed.Row{ObjectKey: "open.dat", ArchiveBucketDest: "archive"}); err != nil {
+	if _, err := NewTable(open).Insert(ctx, Row{ObjectKey: "open.dat", ArchiveBucketDest: "archive"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -147,7 +146,7 @@ func TestCreateReconcileIndexesLetsWritesThrough(t *testing.T) {
 	if _, err := writer.Exec(ctx, "SET LOCAL lock_timeout = '5s'"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := jobseed.Insert(ctx, writer, jobseed.Row{ObjectKey: "during-build.dat", ArchiveBucketDest: "archive"}); err != nil {
+	if _, err := NewTable(writer).Insert(ctx, Row{ObjectKey: "during-build.dat", ArchiveBucketDest: "archive"}); err != nil {
 		t.Errorf("an insert during the build: %v (want it to go through)", err)
 	}
 	if err := writer.Commit(ctx); err != nil {
@@ -173,7 +172,7 @@ func TestReconcileIndexInvalidIsReportedAndRebuilt(t *testing.T) {
 	ctx := context.Background()
 	_, pool := tableWithoutReconcileIndexes(t)
 	for _, k := range []string{"a.dat", "b.dat"} {
-		mustInsert(t, pool, jobseed.Row{ObjectKey: k, JobStatus: "error", ArchiveBucketDest: "archive", ErrMsg: "x"})
+		mustInsert(t, pool, Row{ObjectKey: k, JobStatus: "error", ArchiveBucketDest: "archive", ErrMsg: "x"})
 	}
 	// A unique index on job_status fails on the two 'error' rows; built
 	// concurrently, it stays behind, invalid, under the index's name.

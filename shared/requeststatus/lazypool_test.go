@@ -27,7 +27,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
@@ -347,7 +346,7 @@ func TestSSMTransient(t *testing.T) {
 func TestLazyPoolOnPostgres(t *testing.T) {
 	url := pgtest.URL(t)
 	pool := testPool(t)
-	job := mustInsert(t, pool, jobseed.Row{ObjectKey: "a.txt", ArchiveBucketDest: "archive"})
+	job := mustInsert(t, pool, Row{ObjectKey: "a.txt", ArchiveBucketDest: "archive"})
 	schema := pool.Config().ConnConfig.RuntimeParams["search_path"]
 
 	cc, err := pgx.ParseConfig(url)

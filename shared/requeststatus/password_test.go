@@ -19,8 +19,8 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/testenv"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
@@ -329,14 +329,14 @@ func TestLazyPoolRefusedStaticPassword(t *testing.T) {
 func TestLazyPoolRotatedPasswordOnPostgres(t *testing.T) {
 	url := pgtest.URL(t)
 	pool := testPool(t)
-	job := mustInsert(t, pool, jobseed.Row{ObjectKey: "a.txt", ArchiveBucketDest: "archive"})
+	job := mustInsert(t, pool, Row{ObjectKey: "a.txt", ArchiveBucketDest: "archive"})
 	schema := pool.Config().ConnConfig.RuntimeParams["search_path"]
 	cc, err := pgx.ParseConfig(url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cc.TLSConfig != nil {
-		pgtest.Unavailable(t, "this test proxies plaintext connections; TEST_DATABASE_URL needs sslmode=disable")
+		testenv.Unavailable(t, "this test proxies plaintext connections; TEST_DATABASE_URL needs sslmode=disable")
 	}
 	server := startPasswordServer(t, "password-A", net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))))
 

@@ -71,7 +71,7 @@ func ApplySchema(ctx context.Context, db TxStarter) error {
 }
 
 // checkColumnsSQL fails when request_status lacks a column that the Store or
-// the test seeding (internal/jobseed) reads or writes.
+// the seeding (Table.Insert, Table.Read) reads or writes.
 const checkColumnsSQL = `SELECT request_id, request_group_id, granule_id, object_key, job_type,
 	restore_bucket_dest, archive_bucket_dest, job_status, request_time, last_update_time, err_msg
 	FROM request_status LIMIT 0`

@@ -10,8 +10,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 )
 
 func TestApplySchemaTwiceKeepsRowsAndShape(t *testing.T) {
@@ -22,7 +20,7 @@ func TestApplySchemaTwiceKeepsRowsAndShape(t *testing.T) {
 	if err := ApplySchema(ctx, pool); err != nil {
 		t.Fatalf("first ApplySchema: %v", err)
 	}
-	job := mustInsert(t, pool, jobseed.Row{ObjectKey: "a/b.txt", ArchiveBucketDest: "archive"})
+	job := mustInsert(t, pool, Row{ObjectKey: "a/b.txt", ArchiveBucketDest: "archive"})
 	if err := ApplySchema(ctx, pool); err != nil {
 		t.Fatalf("second ApplySchema: %v", err)
 	}
@@ -89,31 +87,31 @@ func TestSchemaConstraints(t *testing.T) {
 	pool := testPool(t)
 	tests := []struct {
 		name     string
-		job      jobseed.Row
+		job      Row
 		wantCode string // SQLSTATE; "" means the insert succeeds
 	}{
-		{name: "inprogress", job: jobseed.Row{JobStatus: "inprogress"}},
-		{name: "complete", job: jobseed.Row{JobStatus: "complete"}},
-		{name: "error", job: jobseed.Row{JobStatus: "error", ErrMsg: "boom"}},
-		{name: "regenerate job type", job: jobseed.Row{JobType: "regenerate"}},
-		{name: "unknown job_status", job: jobseed.Row{JobStatus: "done"}, wantCode: "23514"},
-		{name: "unknown job_type", job: jobseed.Row{JobType: "copy"}, wantCode: "23514"},
-		{name: "granule_id over 100 chars", job: jobseed.Row{GranuleID: strings.Repeat("g", 101)}, wantCode: "22001"},
-		{name: "duplicate request_id", job: jobseed.Row{RequestID: "7d2b0b9e-1f5c-4f7e-9a51-4a1d6f0c2b11"}, wantCode: "23505"},
+		{name: "inprogress", job: Row{JobStatus: "inprogress"}},
+		{name: "complete", job: Row{JobStatus: "complete"}},
+		{name: "error", job: Row{JobStatus: "error", ErrMsg: "boom"}},
+		{name: "regenerate job type", job: Row{JobType: "regenerate"}},
+		{name: "unknown job_status", job: Row{JobStatus: "done"}, wantCode: "23514"},
+		{name: "unknown job_type", job: Row{JobType: "copy"}, wantCode: "23514"},
+		{name: "granule_id over 100 chars", job: Row{GranuleID: strings.Repeat("g", 101)}, wantCode: "22001"},
+		{name: "duplicate request_id", job: Row{RequestID: "7d2b0b9e-1f5c-4f7e-9a51-4a1d6f0c2b11"}, wantCode: "23505"},
 	}
-	mustInsert(t, pool, jobseed.Row{RequestID: "7d2b0b9e-1f5c-4f7e-9a51-4a1d6f0c2b11", ObjectKey: "first"})
+	mustInsert(t, pool, Row{RequestID: "7d2b0b9e-1f5c-4f7e-9a51-4a1d6f0c2b11", ObjectKey: "first"})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.job.ObjectKey = "k/" + tc.name
-			_, err := jobseed.Insert(context.Background(), pool, tc.job)
+			_, err := NewTable(pool).Insert(context.Background(), tc.job)
 			var pgErr *pgconn.PgError
 			switch {
 			case tc.wantCode == "" && err != nil:
-				t.Fatalf("jobseed.Insert: %v", err)
+				t.Fatalf("Table.Insert: %v", err)
 			case tc.wantCode != "" && !errors.As(err, &pgErr):
-				t.Fatalf("jobseed.Insert error = %v, want SQLSTATE %s", err, tc.wantCode)
+				t.Fatalf("Table.Insert error = %v, want SQLSTATE %s", err, tc.wantCode)
 			case tc.wantCode != "" && pgErr.Code != tc.wantCode:
-				t.Fatalf("jobseed.Insert SQLSTATE = %s (%v), want %s", pgErr.Code, err, tc.wantCode)
+				t.Fatalf("Table.Insert SQLSTATE = %s (%v), want %s", pgErr.Code, err, tc.wantCode)
 			}
 		})
 	}
@@ -156,7 +154,7 @@ func TestSeededJobDefaults(t *testing.T) {
 	t.Parallel()
 	pool := testPool(t)
 	before := time.Now().Add(-time.Second)
-	job := mustInsert(t, pool, jobseed.Row{ObjectKey: "defaults.txt"})
+	job := mustInsert(t, pool, Row{ObjectKey: "defaults.txt"})
 	got := mustRead(t, pool, job.RequestID)
 	if got.JobStatus != StatusInProgress || got.JobType != "restore" || got.GranuleID != "granule" ||
 		got.ArchiveBucketDest != "" || got.RequestTime.Before(before) || !got.LastUpdateTime.Equal(got.RequestTime) {

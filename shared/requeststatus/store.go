@@ -1,8 +1,9 @@
 // Package requeststatus keeps the request_status table of the restore
-// workflow: it finds the job a restored file belongs to and records the
-// outcome of the file's copy. It also holds the table's schema, the database
-// configuration (environment and SSM Parameter Store) and the handler of the
-// request-status Lambda.
+// workflow. Its Store finds the job a restored file belongs to and records
+// the outcome of the file's copy. It is the table's one owner: every query
+// on it is here, the sweep's, the operators' and the seeding's too (Table).
+// It also holds the table's schema, the database configuration
+// (environment and SSM Parameter Store) and the request-status handler.
 package requeststatus
 
 import (

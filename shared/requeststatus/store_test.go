@@ -13,8 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/testenv"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
@@ -58,7 +58,7 @@ func TestFindOpenJob(t *testing.T) {
 	}
 	for key, rows := range seed {
 		for _, r := range rows {
-			mustInsert(t, pool, jobseed.Row{RequestID: r.id, ObjectKey: key, JobStatus: r.status,
+			mustInsert(t, pool, Row{RequestID: r.id, ObjectKey: key, JobStatus: r.status,
 				ArchiveBucketDest: r.archive, RequestTime: base, LastUpdateTime: base.Add(r.updated)})
 		}
 	}
@@ -130,47 +130,47 @@ func TestRecordOutcome(t *testing.T) {
 	}
 	tests := []struct {
 		name       string
-		seed       jobseed.Row // ObjectKey set from the name; RequestID generated
-		requestID  string      // "" means the seeded row's id
-		key        string      // "" means the seeded row's key
+		seed       Row    // ObjectKey set from the name; RequestID generated
+		requestID  string // "" means the seeded row's id
+		key        string // "" means the seeded row's key
 		copyErr    *contract.StateError
 		wantStatus string
-		wantErr    string      // %T of the error, "" for none
-		wantRow    jobseed.Row // JobStatus and ErrMsg of the row afterwards
-		wantTouch  bool        // last_update_time moved to now()
-		nullStatus bool        // job_status set to NULL after seeding (the column allows it)
+		wantErr    string // %T of the error, "" for none
+		wantRow    Row    // JobStatus and ErrMsg of the row afterwards
+		wantTouch  bool   // last_update_time moved to now()
+		nullStatus bool   // job_status set to NULL after seeding (the column allows it)
 	}{
 		// The original's rows may hold NULL: NULL is not 'complete', so an
 		// error is recorded (a plain <> 'complete' would skip the row).
 		{name: "NULL status then error", nullStatus: true, copyErr: copyErr,
-			wantStatus: "error", wantRow: jobseed.Row{JobStatus: "error", ErrMsg: "copy s/a.txt: NoSuchKey: it's gone"}, wantTouch: true},
+			wantStatus: "error", wantRow: Row{JobStatus: "error", ErrMsg: "copy s/a.txt: NoSuchKey: it's gone"}, wantTouch: true},
 		{name: "NULL status then success", nullStatus: true,
-			wantStatus: "complete", wantRow: jobseed.Row{JobStatus: "complete"}, wantTouch: true},
-		{name: "inprogress then success", seed: jobseed.Row{JobStatus: "inprogress"},
-			wantStatus: "complete", wantRow: jobseed.Row{JobStatus: "complete"}, wantTouch: true},
-		{name: "inprogress then error", seed: jobseed.Row{JobStatus: "inprogress"}, copyErr: copyErr,
-			wantStatus: "error", wantRow: jobseed.Row{JobStatus: "error", ErrMsg: "copy s/a.txt: NoSuchKey: it's gone"}, wantTouch: true},
-		{name: "error with a bare cause", seed: jobseed.Row{JobStatus: "inprogress"},
+			wantStatus: "complete", wantRow: Row{JobStatus: "complete"}, wantTouch: true},
+		{name: "inprogress then success", seed: Row{JobStatus: "inprogress"},
+			wantStatus: "complete", wantRow: Row{JobStatus: "complete"}, wantTouch: true},
+		{name: "inprogress then error", seed: Row{JobStatus: "inprogress"}, copyErr: copyErr,
+			wantStatus: "error", wantRow: Row{JobStatus: "error", ErrMsg: "copy s/a.txt: NoSuchKey: it's gone"}, wantTouch: true},
+		{name: "error with a bare cause", seed: Row{JobStatus: "inprogress"},
 			copyErr:    &contract.StateError{Error: "States.Timeout", Cause: "task timed out"},
-			wantStatus: "error", wantRow: jobseed.Row{JobStatus: "error", ErrMsg: "task timed out"}, wantTouch: true},
-		{name: "error without any message", seed: jobseed.Row{JobStatus: "inprogress"}, copyErr: &contract.StateError{},
-			wantStatus: "error", wantRow: jobseed.Row{JobStatus: "error", ErrMsg: "copy failed without an error message"}, wantTouch: true},
-		{name: "error then success clears err_msg", seed: jobseed.Row{JobStatus: "error", ErrMsg: "earlier failure"},
-			wantStatus: "complete", wantRow: jobseed.Row{JobStatus: "complete"}, wantTouch: true},
-		{name: "error then error", seed: jobseed.Row{JobStatus: "error", ErrMsg: "earlier failure"}, copyErr: copyErr,
-			wantStatus: "error", wantRow: jobseed.Row{JobStatus: "error", ErrMsg: "copy s/a.txt: NoSuchKey: it's gone"}, wantTouch: true},
-		{name: "complete then error is not downgraded", seed: jobseed.Row{JobStatus: "complete"}, copyErr: copyErr,
-			wantStatus: "complete", wantRow: jobseed.Row{JobStatus: "complete"}, wantTouch: false},
-		{name: "complete then success", seed: jobseed.Row{JobStatus: "complete"},
-			wantStatus: "complete", wantRow: jobseed.Row{JobStatus: "complete"}, wantTouch: true},
-		{name: "hostile key", seed: jobseed.Row{ObjectKey: hostileKey}, copyErr: &contract.StateError{Cause: hostileKey},
-			wantStatus: "error", wantRow: jobseed.Row{JobStatus: "error", ErrMsg: hostileKey}, wantTouch: true},
-		{name: "unknown request id", seed: jobseed.Row{}, requestID: "00000000-0000-4000-8000-0000000000ff",
-			wantErr: "*requeststatus.StatusUpdateError", wantRow: jobseed.Row{JobStatus: "inprogress"}},
-		{name: "malformed request id", seed: jobseed.Row{}, requestID: "not-a-uuid'; --",
-			wantErr: "*requeststatus.StatusUpdateError", wantRow: jobseed.Row{JobStatus: "inprogress"}},
-		{name: "request id of another key", seed: jobseed.Row{}, key: "some/other/key",
-			wantErr: "*requeststatus.StatusUpdateError", wantRow: jobseed.Row{JobStatus: "inprogress"}},
+			wantStatus: "error", wantRow: Row{JobStatus: "error", ErrMsg: "task timed out"}, wantTouch: true},
+		{name: "error without any message", seed: Row{JobStatus: "inprogress"}, copyErr: &contract.StateError{},
+			wantStatus: "error", wantRow: Row{JobStatus: "error", ErrMsg: "copy failed without an error message"}, wantTouch: true},
+		{name: "error then success clears err_msg", seed: Row{JobStatus: "error", ErrMsg: "earlier failure"},
+			wantStatus: "complete", wantRow: Row{JobStatus: "complete"}, wantTouch: true},
+		{name: "error then error", seed: Row{JobStatus: "error", ErrMsg: "earlier failure"}, copyErr: copyErr,
+			wantStatus: "error", wantRow: Row{JobStatus: "error", ErrMsg: "copy s/a.txt: NoSuchKey: it's gone"}, wantTouch: true},
+		{name: "complete then error is not downgraded", seed: Row{JobStatus: "complete"}, copyErr: copyErr,
+			wantStatus: "complete", wantRow: Row{JobStatus: "complete"}, wantTouch: false},
+		{name: "complete then success", seed: Row{JobStatus: "complete"},
+			wantStatus: "complete", wantRow: Row{JobStatus: "complete"}, wantTouch: true},
+		{name: "hostile key", seed: Row{ObjectKey: hostileKey}, copyErr: &contract.StateError{Cause: hostileKey},
+			wantStatus: "error", wantRow: Row{JobStatus: "error", ErrMsg: hostileKey}, wantTouch: true},
+		{name: "unknown request id", seed: Row{}, requestID: "00000000-0000-4000-8000-0000000000ff",
+			wantErr: "*requeststatus.StatusUpdateError", wantRow: Row{JobStatus: "inprogress"}},
+		{name: "malformed request id", seed: Row{}, requestID: "not-a-uuid'; --",
+			wantErr: "*requeststatus.StatusUpdateError", wantRow: Row{JobStatus: "inprogress"}},
+		{name: "request id of another key", seed: Row{}, key: "some/other/key",
+			wantErr: "*requeststatus.StatusUpdateError", wantRow: Row{JobStatus: "inprogress"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -201,7 +201,7 @@ func TestRecordOutcome(t *testing.T) {
 				t.Errorf("RecordOutcome status = %q, want %q", status, tc.wantStatus)
 			}
 			row := mustRead(t, pool, job.RequestID)
-			if diff := cmp.Diff(tc.wantRow, jobseed.Row{JobStatus: row.JobStatus, ErrMsg: row.ErrMsg}); diff != "" {
+			if diff := cmp.Diff(tc.wantRow, Row{JobStatus: row.JobStatus, ErrMsg: row.ErrMsg}); diff != "" {
 				t.Errorf("row afterwards (-want +got):\n%s", diff)
 			}
 			if touched := row.LastUpdateTime.After(base); touched != tc.wantTouch {
@@ -227,7 +227,7 @@ func TestNoDowngradeSequenceAndRace(t *testing.T) {
 	store := NewStore(pool)
 	failed := &contract.StateError{Error: "PermanentCopyError", Cause: "late failure"}
 
-	job := mustInsert(t, pool, jobseed.Row{ObjectKey: "dup.txt", ArchiveBucketDest: "archive"})
+	job := mustInsert(t, pool, Row{ObjectKey: "dup.txt", ArchiveBucketDest: "archive"})
 	if s, err := store.RecordOutcome(ctx, job.RequestID, "dup.txt", nil); err != nil || s != StatusComplete {
 		t.Fatalf("record success: %q, %v", s, err)
 	}
@@ -244,7 +244,7 @@ func TestNoDowngradeSequenceAndRace(t *testing.T) {
 
 	// Successes and failures racing on one open job: once any success has
 	// committed, the row stays complete.
-	race := mustInsert(t, pool, jobseed.Row{ObjectKey: "race.txt", ArchiveBucketDest: "archive"})
+	race := mustInsert(t, pool, Row{ObjectKey: "race.txt", ArchiveBucketDest: "archive"})
 	var wg sync.WaitGroup
 	errs := make([]error, 16)
 	for i := range errs {
@@ -283,7 +283,7 @@ func TestDatabaseUnavailable(t *testing.T) {
 	store := NewStore(pool)
 
 	_, findErr := store.FindOpenJob(context.Background(), "a.txt")
-	_, recordErr := store.RecordOutcome(context.Background(), jobseed.NewRequestID(), "a.txt", nil)
+	_, recordErr := store.RecordOutcome(context.Background(), NewRequestID(), "a.txt", nil)
 	for name, err := range map[string]error{"FindOpenJob": findErr, "RecordOutcome": recordErr} {
 		var unavailable *DatabaseUnavailableError
 		if !errors.As(err, &unavailable) || err != error(unavailable) {
@@ -300,7 +300,7 @@ func TestDatabaseUnavailableAfterAdminShutdown(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := testPool(t)
-	job := mustInsert(t, pool, jobseed.Row{ObjectKey: "terminated.txt", ArchiveBucketDest: "archive"})
+	job := mustInsert(t, pool, Row{ObjectKey: "terminated.txt", ArchiveBucketDest: "archive"})
 
 	// A one-connection pool whose connection an administrator terminates.
 	cfg := pool.Config().Copy()
@@ -337,9 +337,9 @@ func TestDatabaseUnavailableTooManyConnections(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := testPool(t)
-	role := "requeststatus_nolimit_" + strings.ReplaceAll(jobseed.NewRequestID()[:8], "-", "")
+	role := "requeststatus_nolimit_" + strings.ReplaceAll(NewRequestID()[:8], "-", "")
 	if _, err := pool.Exec(ctx, "CREATE ROLE "+pgx.Identifier{role}.Sanitize()+" LOGIN CONNECTION LIMIT 0"); err != nil {
-		pgtest.Unavailable(t, fmt.Sprintf("cannot create a role to provoke too_many_connections (TEST_DATABASE_URL's user needs CREATEROLE): %v", err))
+		testenv.Unavailable(t, fmt.Sprintf("cannot create a role to provoke too_many_connections (TEST_DATABASE_URL's user needs CREATEROLE): %v", err))
 	}
 	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), "DROP ROLE "+pgx.Identifier{role}.Sanitize()) })
 
@@ -361,7 +361,7 @@ func TestDatabaseUnavailableOnTimeout(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool := testPool(t)
-	job := mustInsert(t, pool, jobseed.Row{ObjectKey: "locked.txt", ArchiveBucketDest: "archive"})
+	job := mustInsert(t, pool, Row{ObjectKey: "locked.txt", ArchiveBucketDest: "archive"})
 
 	// Another transaction holds the row, so the update waits past the timeout.
 	tx, err := pool.Begin(ctx)
@@ -461,8 +461,8 @@ func TestMarkPickedUp(t *testing.T) {
 	pool := testPool(t)
 	store := NewStore(pool)
 
-	seed := func(id, key, status, archive, errMsg string) jobseed.Row {
-		return mustInsert(t, pool, jobseed.Row{RequestID: id, ObjectKey: key, JobStatus: status, ArchiveBucketDest: archive,
+	seed := func(id, key, status, archive, errMsg string) Row {
+		return mustInsert(t, pool, Row{RequestID: id, ObjectKey: key, JobStatus: status, ArchiveBucketDest: archive,
 			RestoreBucketDest: "restore", ErrMsg: errMsg, RequestTime: base, LastUpdateTime: base.Add(time.Minute)})
 	}
 	open := seed("00000000-0000-4000-8000-000000000101", "open", "inprogress", "archive", "listed by a sweep")
@@ -472,14 +472,14 @@ func TestMarkPickedUp(t *testing.T) {
 	resumed := seed("00000000-0000-4000-8000-000000000105", "resumed", "inprogress", "archive", "")
 
 	// unchanged fails unless the row reads back exactly as seeded.
-	unchanged := func(want jobseed.Row) {
+	unchanged := func(want Row) {
 		t.Helper()
 		if diff := cmp.Diff(want, mustRead(t, pool, want.RequestID)); diff != "" {
 			t.Errorf("row %s (%s) changed (-before +after):\n%s", want.RequestID, want.JobStatus, diff)
 		}
 	}
 	// marked fails unless only last_update_time moved, to the database's now().
-	marked := func(before jobseed.Row, since time.Time) {
+	marked := func(before Row, since time.Time) {
 		t.Helper()
 		after := mustRead(t, pool, before.RequestID)
 		if after.LastUpdateTime.Before(since) {
@@ -519,7 +519,7 @@ func TestMarkPickedUp(t *testing.T) {
 
 	// MarkPickedUp (a copy resuming) marks the inprogress row of its key only.
 	for _, tc := range []struct {
-		row        jobseed.Row
+		row        Row
 		key        string
 		wantMarked bool
 	}{

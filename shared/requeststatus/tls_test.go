@@ -31,6 +31,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/testenv"
 )
 
 // testCA is a certificate authority made for one test.
@@ -178,7 +179,7 @@ func TestVerifyFullAcceptsOnlyTheTrustedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	if cc.TLSConfig != nil {
-		pgtest.Unavailable(t, "this test relays plaintext connections; TEST_DATABASE_URL needs sslmode=disable")
+		testenv.Unavailable(t, "this test relays plaintext connections; TEST_DATABASE_URL needs sslmode=disable")
 	}
 	target := net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port)))
 	serverCA := newTestCA(t, "server-ca")

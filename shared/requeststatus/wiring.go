@@ -17,15 +17,14 @@ import (
 // NewHandlerFromEnv builds the request-status Lambda's handler from getenv's
 // environment (ConfigFromEnv). A configuration error stops the cold start.
 // Nothing here talks to the network:
-//   - with DATABASE_URL the pool is built now (NewPoolFromEnv;
-//     pgxpool.NewWithConfig does not connect; a database that is down is
-//     reported by the first query as DatabaseUnavailableError);
-//   - otherwise the host and password are read from SSM (a client from
-//     awsCfg), and the pool built, by the first invocation (LazyPool), so
-//     that an SSM failure is that invocation's DatabaseUnavailableError or
-//     DatabaseError, not a failed init; if the database later refuses that
-//     password (it was rotated), the pool is dropped and the retry reads
-//     SSM again.
+//   - With DATABASE_URL the pool is built now (NewPoolFromEnv). It connects
+//     at the first query, which reports a database that is down as
+//     DatabaseUnavailableError.
+//   - Otherwise the first invocation reads the host and password from SSM
+//     (a client from awsCfg) and builds the pool (LazyPool). An SSM failure
+//     is then that invocation's DatabaseUnavailableError or DatabaseError,
+//     not a failed init. If the database later refuses that password (it
+//     was rotated), the pool is dropped and the retry reads SSM again.
 //
 // The handler holds the pool: Close releases it.
 func NewHandlerFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(string) string, logger *slog.Logger) (*StatusHandler, error) {
@@ -47,7 +46,9 @@ func NewHandlerFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(strin
 		logger.InfoContext(ctx, "request-status: database pool configured; it connects at the first query", "database", Describe(pool.Config()))
 		db = pool
 	}
-	return &StatusHandler{Store: NewStore(db), Logger: logger, Metrics: metrics.New(logger, "request-status"), db: db}, nil
+	h := &StatusHandler{Store: NewStore(db), Logger: logger, Metrics: metrics.New(logger, "request-status"), db: db}
+	h.invoker.Build(h.Handle)
+	return h, nil
 }
 
 // NewPoolFromEnv builds the pgx pool request-status uses when DATABASE_URL
@@ -85,9 +86,10 @@ func (h *StatusHandler) Close() {
 	}
 }
 
-// Invoke serves one invocation's JSON payload with Handle (lambda.Handler).
+// Invoke serves one invocation's JSON payload with Handle (lambda.Handler),
+// through the aws-lambda-go handler built once (lambdafn.Invoker).
 func (h *StatusHandler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	return lambda.NewHandler(h.Handle).Invoke(ctx, payload)
+	return h.invoker.Invoke(ctx, h.Handle, payload)
 }
 
 var _ lambda.Handler = (*StatusHandler)(nil)

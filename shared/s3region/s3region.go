@@ -33,16 +33,14 @@ var _ API = (*s3.Client)(nil)
 
 // Client sends each call to a client for the region of the bucket the call
 // names. The first call on a bucket asks HeadBucket, from the home region,
-// where the bucket is. S3 names it in x-amz-bucket-region on the 200 and on
-// the 301 alike ("calls to the HeadBucket operation always return the
-// bucket's location through an HTTP response header, whether access to the
-// bucket is authorized or not",
-// https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLocation.html;
+// where the bucket is. S3 names the region in x-amz-bucket-region, on a 200
+// and on a 301 alike
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetBucketLocation.html;
 // https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadBucket.html).
-// The region is kept for the container's life; one client is made per
-// region. A call still redirected (the bucket was re-created elsewhere) is
-// sent once more to the region the redirect names; else it fails with an
-// error that Misdirected recognises.
+// The region is kept for the container's life, with one client per region.
+// A call still redirected is sent once more to the region the redirect
+// names. Otherwise it fails with an error that Misdirected recognises.
+// docs/functions.md says why.
 type Client struct {
 	home       API
 	homeRegion string
@@ -55,21 +53,19 @@ type Client struct {
 
 var _ API = (*Client)(nil)
 
-// New returns a Client whose client for the Lambda's region
-// (cfg.Region) is s3.NewFromConfig(cfg, opts...) and whose client for
-// another region is made the same way with Options.Region set to it (after
-// opts, so the region's own endpoint is used; an endpoint set by opts,
-// such as AWS_ENDPOINT_URL_S3's, still applies to every region).
+// New returns a Client whose home client is s3.NewFromConfig(cfg, opts...)
+// for cfg.Region. The client of another region is made the same way, with
+// Options.Region set after opts. An endpoint set by opts (such as
+// AWS_ENDPOINT_URL_S3's) still applies to every region.
 func New(cfg aws.Config, opts ...func(*s3.Options)) *Client {
 	return NewWith(s3.NewFromConfig(cfg, opts...), cfg.Region, func(region string) API {
 		return s3.NewFromConfig(cfg, append(append([]func(*s3.Options){}, opts...), func(o *s3.Options) { o.Region = region })...)
 	})
 }
 
-// NewWith returns a Client from its parts: home, the client of
-// homeRegion, which also asks HeadBucket for the buckets' regions, and
-// forRegion, which makes the client of another region (called once per
-// region).
+// NewWith returns a Client from its parts. home is the client of
+// homeRegion; it also asks HeadBucket for the buckets' regions. forRegion
+// makes the client of another region, once per region.
 func NewWith(home API, homeRegion string, forRegion func(region string) API) *Client {
 	return &Client{home: home, homeRegion: homeRegion, forRegion: forRegion,
 		regions: map[string]string{}, clients: map[string]API{}}
@@ -117,10 +113,9 @@ func httpStatus(err error) int {
 
 // BucketRegion returns the region of bucket: the one remembered, else the
 // one HeadBucket (sent to the home region) names, remembered from then on.
-// When HeadBucket names none, the home region is used and not remembered
-// (the call itself then says what is wrong: no such bucket, access
-// denied, a fault worth retrying), except after a 301 without a region,
-// which is a *regionError.
+// When HeadBucket names none, it returns the home region without
+// remembering it; the call itself then says what is wrong. A 301 without a
+// region is a *regionError.
 func (r *Client) BucketRegion(ctx context.Context, bucket string) (string, error) {
 	r.mu.Lock()
 	region, ok := r.regions[bucket]

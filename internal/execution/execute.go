@@ -1,0 +1,194 @@
+package execution
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
+)
+
+// Execution is one run of a definition on a local engine, with the Lambda
+// tasks served by in-process handlers.
+type Execution struct {
+	// Engine is EngineNode (default when empty) or EngineMoto.
+	Engine string
+	// Python runs the moto engine ($LOCAL_PYTHON or python3 when empty).
+	Python string
+	// RepoRoot holds node_modules (aws-local-stepfunctions).
+	RepoRoot string
+	// Definition is the rendered ASL.
+	Definition []byte
+	// Functions serve the definition's Lambda tasks, by function name.
+	Functions []invokeapi.Function
+	// ErrorReport names handler errors as the Lambda runtime does.
+	ErrorReport invokeapi.ErrorReport
+	// RetryIntervalOverrides shortens Retry pauses on the Node engine
+	// (engine option; the definition is unchanged). Nil keeps the
+	// definition's timing.
+	RetryIntervalOverrides map[string]any
+	// RetryPause, when positive, caps every Retry pause on the moto engine
+	// (its driver shortens the interpreter's sleep; the definition is
+	// unchanged).
+	RetryPause time.Duration
+	// Out receives one line per execution event and progress lines; nil
+	// prints nothing.
+	Out io.Writer
+	// EngineLog receives the engine's stderr; nil discards it.
+	EngineLog io.Writer
+	// ProgressEvery is how often running copies are reported once they
+	// have run ProgressAfter (defaults 5 s and 10 s).
+	ProgressEvery, ProgressAfter time.Duration
+}
+
+// Result is how an execution ended. Its JSON form is the runner's --json
+// document.
+type Result struct {
+	Status string            `json:"status"` // SUCCEEDED or FAILED
+	Output json.RawMessage   `json:"output"`
+	Error  *string           `json:"error"`
+	Cause  *string           `json:"cause"`
+	Events []json.RawMessage `json:"events"`
+
+	// History is the parsed event log.
+	History []stepengine.Event `json:"-"`
+	// MaxCopiesInFlight is the most copy-file invocations the Invoke API
+	// served at once; MaxCopiesInHistory the most copy states the history
+	// shows running at once.
+	MaxCopiesInFlight  int `json:"-"`
+	MaxCopiesInHistory int `json:"-"`
+	// Calls counts the invocations of each function that ran its
+	// handler; Throttled those the Invoke API refused (ThrottleFirst).
+	Calls     map[string]int `json:"-"`
+	Throttled map[string]int `json:"-"`
+	// Duration is the wall time of the execution.
+	Duration time.Duration `json:"-"`
+}
+
+// Succeeded reports whether the execution succeeded.
+func (r *Result) Succeeded() bool { return r.Status == "SUCCEEDED" }
+
+// ErrorName returns the error name, or "".
+func (r *Result) ErrorName() string { return deref(r.Error) }
+
+// CauseText returns the cause, or "".
+func (r *Result) CauseText() string { return deref(r.Cause) }
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// copyStateName is the copy task's state name in statemachine/definition.asl.json,
+// used to count copies in flight in the history.
+const copyStateName = "Copy file"
+
+// Execute runs the execution with the given input event. An error means the
+// run could not happen (engine missing, definition refused, cancelled); a
+// failed execution is a Result with Status FAILED.
+func Execute(ctx context.Context, x Execution, event []byte) (*Result, error) {
+	if !json.Valid(event) {
+		return nil, &localservices.ConfigError{Err: fmt.Errorf("the event is not valid JSON")}
+	}
+	srv, err := invokeapi.Start(x.Functions, x.ErrorReport)
+	if err != nil {
+		return nil, err
+	}
+	defer srv.Close()
+
+	history := NewHistory(x.Out, copyStateName)
+	stopProgress := reportProgress(srv, history, x.ProgressEvery, x.ProgressAfter)
+	defer stopProgress()
+
+	if err := CheckEngine(x.Engine); err != nil {
+		return nil, err
+	}
+	var engine stepengine.Engine = &stepengine.Node{RepoRoot: x.RepoRoot, LambdaEndpoint: srv.URL, Stderr: x.EngineLog}
+	if x.Engine == stepengine.EngineMoto {
+		engine = &stepengine.Moto{Python: x.Python, LambdaEndpoint: srv.URL, Stderr: x.EngineLog}
+	}
+	start := time.Now()
+	res, err := engine.Run(ctx, stepengine.Job{
+		Definition:             x.Definition,
+		Input:                  event,
+		RetryIntervalOverrides: x.RetryIntervalOverrides,
+		RetryPause:             x.RetryPause,
+	}, history.Add)
+	stopProgress()
+	if err != nil {
+		return nil, err
+	}
+	out := &Result{
+		Status:             res.Status,
+		History:            history.Events(),
+		MaxCopiesInFlight:  srv.MaxInFlight(statemachine.FunctionCopyFile),
+		MaxCopiesInHistory: history.MaxCopiesInFlight(),
+		Duration:           time.Since(start),
+		Calls:              map[string]int{},
+		Throttled:          map[string]int{},
+	}
+	for _, f := range x.Functions {
+		out.Calls[f.Name] = srv.Calls(f.Name)
+		out.Throttled[f.Name] = srv.Throttled(f.Name)
+	}
+	for _, ev := range out.History {
+		out.Events = append(out.Events, ev.Raw)
+	}
+	if res.Status == "SUCCEEDED" {
+		out.Output = res.Output
+		if len(out.Output) == 0 {
+			out.Output = json.RawMessage("null")
+		}
+	} else {
+		out.Output = json.RawMessage("null")
+		out.Error, out.Cause = &res.Error, &res.Cause
+	}
+	return out, nil
+}
+
+// reportProgress prints a line for each copy that has run longer than after,
+// every period, until the returned stop is called (idempotent).
+func reportProgress(srv *invokeapi.Server, h *History, every, after time.Duration) (stop func()) {
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	if after <= 0 {
+		after = 10 * time.Second
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				for _, inv := range srv.InFlight() {
+					if inv.Function != statemachine.FunctionCopyFile || now.Sub(inv.Started) < after {
+						continue
+					}
+					key := findString(inv.Payload, "source_key")
+					h.Printf("%s", progressLine(now, key, inv.Started))
+				}
+			}
+		}
+	}()
+	var stopped bool
+	return func() {
+		if !stopped {
+			stopped = true
+			close(done)
+			<-finished
+		}
+	}
+}

@@ -1,0 +1,737 @@
+package loadsim
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/execution"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/faultproxy"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/lambdafn"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
+)
+
+// LoadConfig configures a load run: many events, each its own execution,
+// against Lambda-like concurrency and a Postgres role with a connection
+// limit.
+type LoadConfig struct {
+	// RepoRoot, Engine, Getenv, S3Dir, DBDir and Buckets are as in Config.
+	RepoRoot, Engine string
+	Getenv           func(string) string
+	S3Dir, DBDir     string
+	Buckets          []string
+	// Rate is how many executions start per (real) second, as
+	// EventBridge's StartExecution calls would; 0 starts them all at once.
+	Rate float64
+	// AccountConcurrency bounds the invocations in flight across every
+	// function (0: no limit); Reserved gives functions, by name, their
+	// reserved concurrency (invokeapi.Account, Function.ReservedConcurrency).
+	AccountConcurrency int
+	Reserved           map[string]int
+	// ColdStart is slept before each new execution environment's first
+	// invocation.
+	ColdStart time.Duration
+	// DBMaxConnections, when positive, is the CONNECTION LIMIT of the
+	// Postgres role the Lambdas connect as (a role created for the run, not
+	// a superuser, whom the limit would not bind). It needs DATABASE_URL.
+	DBMaxConnections int
+	// TimeScale, when above 1, runs the engine's Retry pauses (with their
+	// backoff, cap and jitter) that many times faster. On the Node engine
+	// every timer is scaled (Wait states and task timeouts too), so the
+	// definition's task TimeoutSeconds are multiplied by it and still
+	// bound the Lambdas' real time; moto's driver scales the Retry sleep
+	// only. CopyDelay is in scaled time too.
+	TimeScale float64
+	// CopyDelay, when positive, holds every CopyObject and UploadPartCopy
+	// request this long (scaled time) before S3 sees it: copies that
+	// occupy their environment for a long time.
+	CopyDelay time.Duration
+	// Progress receives a progress line every ProgressEvery (default 1 s)
+	// while the run goes; nil prints none.
+	Progress      io.Writer
+	ProgressEvery time.Duration
+	// ServerLog receives the servers' and the engine's output, LambdaLog
+	// the Lambdas' JSON logs (counted for the cost of log ingestion).
+	ServerLog, LambdaLog io.Writer
+}
+
+// Load is a prepared load run: services up, definition rendered, the
+// database role created.
+type Load struct {
+	Services   *localservices.Services
+	Settings   statemachine.Settings
+	Definition []byte
+	// Role is the Postgres role the Lambdas connect as ("" when the
+	// database is PGlite).
+	Role string
+
+	cfg       LoadConfig
+	lambdaEnv map[string]string
+	s3proxy   *faultproxy.Proxy
+	s3put     []*faultproxy.Rule // PUT, COPY, POST, LIST requests
+	s3get     *faultproxy.Rule   // GET, HEAD and the others
+	lambdaLog *countingWriter
+	closers   []func()
+}
+
+// NewLoad starts or connects to the services, renders the definition and,
+// for a Postgres server, creates the Lambdas' role.
+func NewLoad(ctx context.Context, cfg LoadConfig) (_ *Load, err error) {
+	if err := cfg.check(ctx); err != nil {
+		return nil, err
+	}
+	settings, err := localservices.LoadSettings(cfg.RepoRoot, cfg.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	definition, err := statemachine.Render(settings)
+	if err != nil {
+		return nil, &localservices.ConfigError{Err: err}
+	}
+	if cfg.TimeScale > 1 && cfg.Engine != stepengine.EngineMoto {
+		// The Node engine's timers all run faster, its task timeouts
+		// too; moto's driver scales only the Retry pauses.
+		if definition, err = scaleTaskTimeouts(definition, cfg.TimeScale); err != nil {
+			return nil, err
+		}
+	}
+	l := &Load{Settings: settings, Definition: definition, cfg: cfg, lambdaEnv: map[string]string{}}
+	defer func() {
+		if err != nil {
+			l.Close()
+		}
+	}()
+	l.Services, err = localservices.StartServices(ctx, localservices.ServicesConfig{
+		RepoRoot: cfg.RepoRoot, Getenv: cfg.Getenv, S3Dir: cfg.S3Dir, DBDir: cfg.DBDir,
+		Buckets: cfg.Buckets, Log: cfg.ServerLog,
+	})
+	if err != nil {
+		return nil, err
+	}
+	l.closers = append(l.closers, l.Services.Close)
+	if err := l.proxyS3(); err != nil {
+		return nil, err
+	}
+	if !l.Services.EmbeddedDB {
+		if err := l.createRole(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
+}
+
+// check refuses a configuration the load cannot run and fills in the
+// defaults.
+func (cfg *LoadConfig) check(ctx context.Context) error {
+	if cfg.Getenv == nil {
+		cfg.Getenv = os.Getenv
+	}
+	if err := execution.CheckEngine(cfg.Engine); err != nil {
+		return err
+	}
+	if cfg.Engine == stepengine.EngineMoto {
+		if err := stepengine.CheckMoto(ctx, ""); err != nil {
+			return &localservices.ConfigError{Err: err}
+		}
+	}
+	if err := localservices.CheckNodeModules(cfg.RepoRoot); err != nil {
+		return &localservices.ConfigError{Err: err}
+	}
+	if cfg.Rate < 0 || cfg.AccountConcurrency < 0 || cfg.DBMaxConnections < 0 || cfg.ColdStart < 0 || cfg.CopyDelay < 0 {
+		return &localservices.ConfigError{Err: errors.New("--rate, --account-concurrency, --db-max-connections, --cold-start and --copy-delay cannot be negative")}
+	}
+	for name, n := range cfg.Reserved {
+		if !isFunction(name) {
+			return &localservices.ConfigError{Err: fmt.Errorf("--reserved %s=%d: no function %s (want one of %s)", name, n, name, strings.Join(statemachine.FunctionNames(), ", "))}
+		}
+		if n < 1 {
+			return &localservices.ConfigError{Err: fmt.Errorf("--reserved %s=%d: want at least 1", name, n)}
+		}
+	}
+	if cfg.DBMaxConnections > 0 && strings.TrimSpace(cfg.Getenv(localservices.EnvDatabaseURL)) == "" {
+		return &localservices.ConfigError{Err: fmt.Errorf("--db-max-connections needs a Postgres server in %s (the embedded PGlite has one session and no roles)", localservices.EnvDatabaseURL)}
+	}
+	if cfg.S3Dir == "" {
+		cfg.S3Dir = filepath.Join(cfg.RepoRoot, ".local", "s3")
+	}
+	if cfg.DBDir == "" {
+		cfg.DBDir = filepath.Join(cfg.RepoRoot, ".local", "pglite")
+	}
+	if cfg.TimeScale < 1 {
+		cfg.TimeScale = 1
+	}
+	return nil
+}
+
+// proxyS3 sends every S3 request of the Lambdas through a proxy that
+// counts it by price class and holds copies for CopyDelay.
+func (l *Load) proxyS3() (err error) {
+	cfg := l.cfg
+	copies := &faultproxy.Rule{Match: isCopyRequest, Delay: time.Duration(float64(cfg.CopyDelay) / cfg.TimeScale)}
+	if cfg.CopyDelay == 0 {
+		copies.Delay = 0
+	}
+	puts := &faultproxy.Rule{Match: isPutClassRequest}
+	l.s3get = &faultproxy.Rule{}
+	l.s3put = []*faultproxy.Rule{copies, puts}
+	l.s3proxy, err = faultproxy.New(l.Services.S3Endpoint, copies, puts, l.s3get)
+	if err != nil {
+		return err
+	}
+	l.closers = append(l.closers, l.s3proxy.Close)
+	l.lambdaEnv[localservices.EnvS3Endpoint] = l.s3proxy.URL
+	return nil
+}
+
+func isFunction(name string) bool {
+	for _, f := range statemachine.Functions {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// isCopyRequest matches a CopyObject or UploadPartCopy request.
+func isCopyRequest(r *http.Request) bool {
+	return r.Method == http.MethodPut && r.Header.Get("X-Amz-Copy-Source") != ""
+}
+
+// isPutClassRequest matches what S3 prices as PUT, COPY, POST, LIST
+// requests (https://aws.amazon.com/s3/pricing/): the rest (GET, HEAD, ...)
+// are in the cheaper class. DELETE and AbortMultipartUpload are free; they
+// are counted with the GETs, an upper bound.
+func isPutClassRequest(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodPut, http.MethodPost:
+		return true
+	case http.MethodGet:
+		q := r.URL.Query()
+		return q.Has("list-type") || q.Has("uploads") || q.Has("versions")
+	}
+	return false
+}
+
+// createRole creates the role the Lambdas connect as: LOGIN, not a
+// superuser, CONNECTION LIMIT DBMaxConnections (-1, none, when unset), with
+// what request-status needs on request_status. Postgres refuses the
+// connection beyond the limit itself (53300 too_many_connections).
+func (l *Load) createRole(ctx context.Context) error {
+	base, err := url.Parse(l.Services.Getenv(localservices.EnvDatabaseURL))
+	if err != nil || (base.Scheme != "postgres" && base.Scheme != "postgresql") {
+		return &localservices.ConfigError{Err: fmt.Errorf("%s: the load runner needs a postgres:// URL to connect the Lambdas as their own role", localservices.EnvDatabaseURL)}
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	l.Role = "cfta_load_" + hex.EncodeToString(b[:])
+	_, _ = rand.Read(b[:])
+	password := hex.EncodeToString(b[:])
+	limit := l.cfg.DBMaxConnections
+	if limit == 0 {
+		limit = -1
+	}
+	var schema string
+	if err := l.Services.DB.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	role, sch := pgx.Identifier{l.Role}.Sanitize(), pgx.Identifier{schema}.Sanitize()
+	for _, stmt := range []string{
+		fmt.Sprintf("CREATE ROLE %s LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE CONNECTION LIMIT %d PASSWORD '%s'", role, limit, password),
+		fmt.Sprintf("GRANT USAGE ON SCHEMA %s TO %s", sch, role),
+		fmt.Sprintf("GRANT SELECT, UPDATE ON %s.request_status TO %s", sch, role),
+	} {
+		if _, err := l.Services.DB.Exec(ctx, stmt); err != nil {
+			return &localservices.ConfigError{Err: fmt.Errorf("create the Lambdas' database role (the %s user needs CREATEROLE): %w", localservices.EnvDatabaseURL, err)}
+		}
+	}
+	l.closers = append(l.closers, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = l.Services.DB.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", l.Role)
+		_, _ = l.Services.DB.Exec(ctx, "DROP OWNED BY "+role)
+		_, _ = l.Services.DB.Exec(ctx, "DROP ROLE "+role)
+	})
+	u := *base
+	u.User = url.UserPassword(l.Role, password)
+	l.lambdaEnv[localservices.EnvDatabaseURL] = u.String()
+	return nil
+}
+
+// DatabaseOutage takes the Lambdas' database away (down) or gives it back:
+// the role's CONNECTION LIMIT goes to 0 and its sessions are terminated,
+// so Postgres refuses every connection (53300) until it is restored.
+func (l *Load) DatabaseOutage(ctx context.Context, down bool) error {
+	if l.Role == "" {
+		return errors.New("a database outage needs a Postgres server (DATABASE_URL)")
+	}
+	limit := l.cfg.DBMaxConnections
+	if limit == 0 {
+		limit = -1
+	}
+	if down {
+		limit = 0
+	}
+	if _, err := l.Services.DB.Exec(ctx, fmt.Sprintf("ALTER ROLE %s CONNECTION LIMIT %d", pgx.Identifier{l.Role}.Sanitize(), limit)); err != nil {
+		return err
+	}
+	if down {
+		_, err := l.Services.DB.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1", l.Role)
+		return err
+	}
+	return nil
+}
+
+// Close stops what NewLoad started, the role dropped.
+func (l *Load) Close() {
+	for i := len(l.closers) - 1; i >= 0; i-- {
+		l.closers[i]()
+	}
+	l.closers = nil
+}
+
+// LoadReport is how a load run went: the --json document.
+type LoadReport struct {
+	Executions struct {
+		Started   int `json:"started"`
+		Succeeded int `json:"succeeded"`
+		Failed    int `json:"failed"`
+	} `json:"executions"`
+	// Failures counts the failed executions by error name.
+	Failures map[string]int `json:"failures"`
+	// Failed lists every failed execution, by its event's line, with its
+	// failed files, their reasons and its re-run input (failed_report.go).
+	Failed []FailedExecution `json:"failed"`
+	// Files are the events' files by the status of their newest
+	// request_status row after the run; NoJob those with no row at all.
+	Files struct {
+		Total      int `json:"total"`
+		Complete   int `json:"complete"`
+		Error      int `json:"error"`
+		Unrecorded int `json:"unrecorded"`
+		NoJob      int `json:"no_job"`
+	} `json:"files"`
+	Throttles            int            `json:"throttles"`
+	ThrottlesPerFunction map[string]int `json:"throttles_per_function"`
+	PeakEnvironments     int            `json:"peak_environments"`
+	Environments         map[string]int `json:"environments"`
+	PeakInFlight         int            `json:"peak_invocations_in_flight"`
+	// PeakDBConnections is the most sessions of the Lambdas' role seen at
+	// once (sampled every 20 ms); not measured (0) on PGlite: DBSessions
+	// says which.
+	PeakDBConnections  int     `json:"peak_db_connections"`
+	DBSessionsMeasured bool    `json:"db_sessions_measured"`
+	DBSessions         string  `json:"db_sessions"`
+	Seconds            float64 `json:"seconds"`
+	FilesPerSecond     float64 `json:"files_per_second"`
+	// TimeScale is the run's time scale: multiply Seconds by it for the
+	// scaled duration.
+	TimeScale float64 `json:"time_scale"`
+
+	StateTransitionsPerFile float64 `json:"state_transitions_per_file"`
+	LambdaRequestsPerFile   float64 `json:"lambda_requests_per_file"`
+	LambdaGBSecondsPerFile  float64 `json:"lambda_gb_seconds_per_file"`
+	S3PutClassPerFile       float64 `json:"s3_put_class_requests_per_file"`
+	S3GetClassPerFile       float64 `json:"s3_get_class_requests_per_file"`
+	LogBytesPerFile         float64 `json:"log_bytes_per_file"`
+	CostPerMillionFilesUSD  float64 `json:"cost_per_million_files_usd"`
+	// CostItems splits the cost per million files by billed item.
+	CostItems map[string]float64 `json:"cost_items_per_million_files_usd"`
+	Prices    []Price            `json:"prices"`
+}
+
+// Run starts every event as its own execution, at cfg.Rate, and waits for
+// all of them to end. An error means the runner itself failed; executions
+// that failed are counted in the report.
+func (l *Load) Run(ctx context.Context, events [][]byte) (*LoadReport, error) {
+	if len(events) == 0 {
+		return nil, &localservices.ConfigError{Err: errors.New("no events to run")}
+	}
+	l.lambdaLog = &countingWriter{w: l.cfg.LambdaLog}
+	fns, err := l.functions(ctx)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := invokeapi.StartAccount(invokeapi.Account{Concurrency: l.cfg.AccountConcurrency}, fns, execution.LambdaErrorReport)
+	if err != nil {
+		return nil, &localservices.ConfigError{Err: err}
+	}
+	defer srv.Close()
+	engine, err := stepengine.StartServer(ctx, l.cfg.Engine, l.cfg.RepoRoot, srv.URL, stepengine.ServeJob{
+		Definition: l.Definition, TimeScale: l.cfg.TimeScale,
+	}, l.cfg.ServerLog)
+	if err != nil {
+		return nil, err
+	}
+	peakDB := l.watchConnections()
+	defer peakDB.stop()
+
+	rep := &LoadReport{Failures: map[string]int{}, Failed: []FailedExecution{}, ThrottlesPerFunction: map[string]int{}, Environments: map[string]int{}, TimeScale: l.cfg.TimeScale}
+	t := &tally{start: time.Now(), events: len(events)}
+	feedErr := l.feed(ctx, engine, events, t)
+	if err := l.collect(ctx, engine, t, rep, func(final bool) { l.progress(t, rep, srv, peakDB, final) }); err != nil {
+		return nil, err
+	}
+	if err := <-feedErr; err != nil {
+		return nil, err
+	}
+	rep.Seconds = time.Since(t.start).Seconds()
+	peakDB.stop()
+	l.progress(t, rep, srv, peakDB, true)
+	rep.Executions.Started = int(t.started.Load())
+	if t.ended != len(events) {
+		return nil, fmt.Errorf("load engine: %d of %d executions reported an end", t.ended, len(events))
+	}
+	rep.PeakDBConnections = peakDB.peak()
+	rep.DBSessionsMeasured, rep.DBSessions = l.Role != "", l.sessionsMeasure()
+	sortFailed(rep.Failed)
+	if err := l.countFiles(ctx, events, rep); err != nil {
+		return nil, err
+	}
+	if rep.Seconds > 0 {
+		rep.FilesPerSecond = float64(rep.Files.Complete) / rep.Seconds
+	}
+	l.usage(srv, events, t, rep)
+	return rep, nil
+}
+
+// tally is what a load run counts as its executions start and end.
+type tally struct {
+	start       time.Time
+	events      int
+	started     atomic.Int64
+	ended       int
+	transitions int
+	logBytes    int64 // the engine's execution logs
+
+	lastLine    string
+	lastPrinted time.Time
+}
+
+// feed starts the events on engine, at cfg.Rate, then closes its input;
+// the channel says why it stopped early, or nil.
+func (l *Load) feed(ctx context.Context, engine *stepengine.Server, events [][]byte, t *tally) <-chan error {
+	feedErr := make(chan error, 1)
+	go func() {
+		defer engine.CloseInput()
+		var interval time.Duration
+		if l.cfg.Rate > 0 {
+			interval = time.Duration(float64(time.Second) / l.cfg.Rate)
+		}
+		for i, ev := range events {
+			if interval > 0 {
+				if wait := time.Until(t.start.Add(time.Duration(i) * interval)); wait > 0 {
+					select {
+					case <-time.After(wait):
+					case <-ctx.Done():
+						feedErr <- ctx.Err()
+						return
+					}
+				}
+			}
+			if err := engine.Start(i, ev); err != nil {
+				feedErr <- fmt.Errorf("load engine: start execution %d: %w", i, err)
+				return
+			}
+			t.started.Add(1)
+		}
+		feedErr <- nil
+	}()
+	return feedErr
+}
+
+// collect counts the executions as engine reports their ends, calling
+// progress every cfg.ProgressEvery, until the engine process has ended.
+func (l *Load) collect(ctx context.Context, engine *stepengine.Server, t *tally, rep *LoadReport, progress func(final bool)) error {
+	every := l.cfg.ProgressEvery
+	if every <= 0 {
+		every = time.Second
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+loop:
+	for {
+		select {
+		case line, ok := <-engine.Ended():
+			if !ok {
+				break loop
+			}
+			t.ended++
+			t.transitions += line.Transitions
+			t.logBytes += line.LogBytes
+			if line.Result.Status == "SUCCEEDED" {
+				rep.Executions.Succeeded++
+			} else {
+				rep.Executions.Failed++
+				rep.Failures[line.Result.Error]++
+				rep.Failed = append(rep.Failed, newFailedExecution(line.ID, line.Result.Error, line.Result.Cause))
+			}
+		case <-tick.C:
+			progress(false)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return engine.Wait()
+}
+
+// progress prints a line to cfg.Progress when something changed, else
+// every 10 s, and always when final.
+func (l *Load) progress(t *tally, rep *LoadReport, srv *invokeapi.Server, peakDB *connectionWatch, final bool) {
+	if l.cfg.Progress == nil {
+		return
+	}
+	throttles := 0
+	for _, f := range statemachine.Functions {
+		throttles += srv.Stats(f.Name).Throttled
+	}
+	line := fmt.Sprintf("%d/%d started, %d ended (%d succeeded, %d failed), %d invocations in flight, %d throttled, %s",
+		t.started.Load(), t.events, t.ended, rep.Executions.Succeeded, rep.Executions.Failed,
+		len(srv.InFlight()), throttles, l.sessionsNow(peakDB))
+	if line == t.lastLine && !final && time.Since(t.lastPrinted) < 10*time.Second {
+		return
+	}
+	t.lastLine, t.lastPrinted = line, time.Now()
+	fmt.Fprintf(l.cfg.Progress, "local: load %5.1fs: %s\n", time.Since(t.start).Seconds(), line)
+}
+
+// usage fills in the report's Lambda, S3 and log figures and what they
+// would cost in AWS.
+func (l *Load) usage(srv *invokeapi.Server, events [][]byte, t *tally, rep *LoadReport) {
+	rep.PeakInFlight = srv.PeakInFlight()
+	var billedGBs float64
+	var requests int
+	for _, f := range statemachine.Functions {
+		st := srv.Stats(f.Name)
+		rep.Throttles += st.Throttled
+		rep.ThrottlesPerFunction[f.Name] = st.Throttled
+		rep.Environments[f.Name] = st.Environments
+		rep.PeakEnvironments += st.Environments
+		requests += st.Calls
+		billedGBs += st.Billed.Seconds() * float64(f.MemoryMB) / 1024
+	}
+	files := 0
+	for _, ev := range events {
+		if fs, err := parseevent.ParseEvent(ev); err == nil {
+			files += len(fs)
+		}
+	}
+	putClass := 0
+	for _, r := range l.s3put {
+		putClass += r.Hits()
+	}
+	u := Usage{
+		Files: files, Transitions: t.transitions, LambdaRequests: requests, LambdaGBSeconds: billedGBs,
+		S3PutClass: putClass, S3GetClass: l.s3get.Hits(), LogBytes: t.logBytes + l.lambdaLog.n.Load(),
+	}
+	u.fill(rep)
+}
+
+// functions builds the four functions, each invocation of which runs in an
+// execution environment of its own made by the function's constructor
+// (own pgx pool, own S3 client), as Lambda does.
+func (l *Load) functions(ctx context.Context) ([]invokeapi.Function, error) {
+	getenv := func(name string) string {
+		if v, ok := l.lambdaEnv[name]; ok {
+			return v
+		}
+		return l.Services.Getenv(name)
+	}
+	logger := lambdafn.NewLogger(l.lambdaLog, lambdafn.LevelFromEnv(getenv))
+	awsCfg, err := localservices.AWSConfig(ctx, getenv)
+	if err != nil {
+		return nil, err
+	}
+	var fns []invokeapi.Function
+	for _, f := range statemachine.Functions {
+		build, ok := localservices.Constructors[f.Name]
+		if !ok {
+			return nil, fmt.Errorf("local runner: no constructor for function %s", f.Name)
+		}
+		// Fail before the run when the function's configuration is wrong.
+		h, err := build(ctx, awsCfg, getenv, logger.With("function", f.Name))
+		if err != nil {
+			return nil, &localservices.ConfigError{Err: fmt.Errorf("%s: %w", f.Name, err)}
+		}
+		if c, ok := h.(interface{ Close() }); ok {
+			c.Close()
+		}
+		log := logger.With("function", f.Name)
+		fns = append(fns, invokeapi.Function{
+			Name: f.Name,
+			NewEnvironment: func(ctx context.Context) (lambda.Handler, error) {
+				return build(context.WithoutCancel(ctx), awsCfg, getenv, log)
+			},
+			ColdStart:           l.cfg.ColdStart,
+			ReservedConcurrency: l.cfg.Reserved[f.Name],
+			Timeout:             time.Duration(f.TimeoutSecs) * time.Second,
+		})
+	}
+	return fns, nil
+}
+
+// countFiles reads the newest request_status row of every file of the
+// events.
+func (l *Load) countFiles(ctx context.Context, events [][]byte, rep *LoadReport) error {
+	table := requeststatus.NewTable(l.Services.DB)
+	for _, ev := range events {
+		files, err := parseevent.ParseEvent(ev)
+		if err != nil {
+			continue
+		}
+		for _, f := range files {
+			rep.Files.Total++
+			status, found, err := table.LatestStatus(ctx, f.SourceKey)
+			switch {
+			case err != nil:
+				return fmt.Errorf("read request_status after the run: %w", err)
+			case !found:
+				rep.Files.NoJob++
+			case status == "complete":
+				rep.Files.Complete++
+			case status == "error":
+				rep.Files.Error++
+			default:
+				rep.Files.Unrecorded++
+			}
+		}
+	}
+	return nil
+}
+
+// connectionWatch samples the role's sessions.
+type connectionWatch struct {
+	mu         sync.Mutex
+	max, last  int
+	done, gone chan struct{}
+}
+
+func (c *connectionWatch) peak() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.max
+}
+
+func (c *connectionWatch) now() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.last
+}
+
+func (c *connectionWatch) stop() {
+	select {
+	case <-c.done:
+	default:
+		close(c.done)
+		<-c.gone
+	}
+}
+
+func (l *Load) watchConnections() *connectionWatch {
+	w := &connectionWatch{done: make(chan struct{}), gone: make(chan struct{})}
+	if l.Role == "" {
+		close(w.gone)
+		return w
+	}
+	go func() {
+		defer close(w.gone)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-w.done:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				var n int
+				err := l.Services.DB.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE usename = $1", l.Role).Scan(&n)
+				cancel()
+				if err == nil {
+					w.mu.Lock()
+					w.last = n
+					w.max = max(w.max, n)
+					w.mu.Unlock()
+				}
+			}
+		}
+	}()
+	return w
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n.Add(int64(len(p)))
+	if c.w == nil {
+		return len(p), nil
+	}
+	return c.w.Write(p)
+}
+
+// scaleTaskTimeouts multiplies every TimeoutSeconds of the definition by
+// scale (see LoadConfig.TimeScale).
+func scaleTaskTimeouts(definition []byte, scale float64) ([]byte, error) {
+	var doc any
+	dec := json.NewDecoder(bytes.NewReader(definition))
+	dec.UseNumber()
+	if err := dec.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("definition: %w", err)
+	}
+	var walk func(v any)
+	walk = func(v any) {
+		switch t := v.(type) {
+		case map[string]any:
+			for k, child := range t {
+				if n, ok := child.(json.Number); ok && k == "TimeoutSeconds" {
+					f, _ := n.Float64()
+					t[k] = int(f*scale + 0.5)
+					continue
+				}
+				walk(child)
+			}
+		case []any:
+			for _, child := range t {
+				walk(child)
+			}
+		}
+	}
+	walk(doc)
+	return json.Marshal(doc)
+}
+
+// ReadEvents reads NDJSON as ReadEventLines does, without the line numbers.
+func ReadEvents(r io.Reader, name string) ([][]byte, error) {
+	lines, err := ReadEventLines(r, name)
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]byte, len(lines))
+	for i, l := range lines {
+		out[i] = l.Event
+	}
+	return out, nil
+}

@@ -1,0 +1,88 @@
+package localrun_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localrun"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
+)
+
+// `go run ./cmd/local rerun` is recovery's rerun on the local services: it
+// re-runs a failed file through the real definition on the local engine
+// (versitygw, Postgres), waits, and the row ends complete.
+func TestRerunOnLocalEngine(t *testing.T) {
+	root, err := localservices.FindRepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := localservices.CheckNodeModules(root); err != nil {
+		t.Fatal(err)
+	}
+	srv := s3server.StartForTest(t, "restore-bucket", "archive-bucket")
+	url, _ := pgtest.Schema(t, "rerun")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	db, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := requeststatus.ApplySchema(ctx, db); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := srv.Client(ctx)
+	if _, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("restore-bucket"), Key: aws.String("again/file.txt"),
+		Body: bytes.NewReader([]byte("restored"))}); err != nil {
+		t.Fatal(err)
+	}
+	job, err := jobseed.Insert(ctx, db, jobseed.Row{ObjectKey: "again/file.txt", JobStatus: "error", ErrMsg: "copy failed: SlowDown",
+		RestoreBucketDest: "restore-bucket", ArchiveBucketDest: "archive-bucket"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"DATABASE_URL": url, "AWS_ENDPOINT_URL_S3": srv.Endpoint, "AWS_REGION": srv.Region,
+		"AWS_ACCESS_KEY_ID": srv.AccessKey, "AWS_SECRET_ACCESS_KEY": srv.SecretKey}
+	var stdout, stderr bytes.Buffer
+	cli := &localrun.CLI{Stdout: &stdout, Stderr: &stderr, Dir: root, Getenv: func(k string) string { return env[k] }}
+	if code := cli.Main(ctx, []string{"rerun", "--failed"}); code != localrun.ExitSucceeded {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "ran: SUCCEEDED") {
+		t.Errorf("output does not say the execution succeeded:\n%s", stdout.String())
+	}
+	got, err := jobseed.Read(ctx, db, job.RequestID)
+	if err != nil || got.JobStatus != "complete" || got.ErrMsg != "" {
+		t.Errorf("row %q %q (%v), want complete", got.JobStatus, got.ErrMsg, err)
+	}
+}
+
+// rerun's flags are recovery's, checked as recovery checks them; a
+// deployed state machine or a region makes no sense on the local engine.
+func TestRerunRefusesAWSFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"rerun", "--state-machine-arn", "arn:aws:states:us-east-1:123456789012:stateMachine:copy"}, "--state-machine-arn: go run ./cmd/local runs the executions on its own engine"},
+		{[]string{"rerun", "--region", "eu-west-1"}, "--region: go run ./cmd/local's services need no region"},
+		{[]string{"rerun", "--limit", "0"}, "--limit 0: want at least 1"},
+	} {
+		var stdout, stderr bytes.Buffer
+		cli := &localrun.CLI{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
+		if code := cli.Main(context.Background(), tc.args); code != localrun.ExitUsage || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), localrun.ExitUsage, tc.want)
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package localservices
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/infra/cdkcontext"
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
+)
+
+// FunctionARN is the ARN the local definition names a function by
+// (statemachine.FunctionParseEvent, ...).
+func FunctionARN(name string) string {
+	return "arn:aws:lambda:us-east-1:123456789012:function:" + name
+}
+
+// The environment variables that override cdk.json's workflow policy for a
+// local run.
+const (
+	EnvCopyRetries        = "COPY_RETRIES"
+	EnvCopyRetrySleepSecs = "COPY_RETRY_SLEEP_SECS"
+	EnvMapMaxConcurrency  = "MAP_MAX_CONCURRENCY"
+)
+
+// ConfigError is a usage or configuration problem (exit status 2).
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// LoadSettings returns the workflow settings CDK deploys with (cdk.json's
+// context under repoRoot), overridden by COPY_RETRIES, COPY_RETRY_SLEEP_SECS
+// and MAP_MAX_CONCURRENCY when getenv has them, with the local function ARNs.
+func LoadSettings(repoRoot string, getenv func(string) string) (statemachine.Settings, error) {
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "cdk.json"))
+	if err != nil {
+		return statemachine.Settings{}, &ConfigError{fmt.Errorf("read cdk.json: %w", err)}
+	}
+	var doc struct {
+		Context map[string]any `json:"context"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		return statemachine.Settings{}, &ConfigError{fmt.Errorf("cdk.json: %w", err)}
+	}
+	s, err := cdkcontext.WorkflowSettings(doc.Context)
+	if err != nil {
+		return statemachine.Settings{}, &ConfigError{fmt.Errorf("cdk.json: %w", err)}
+	}
+	var errs []error
+	for _, o := range []struct {
+		env string
+		dst *int
+	}{
+		{EnvCopyRetries, &s.CopyRetries},
+		{EnvCopyRetrySleepSecs, &s.CopyRetrySleepSecs},
+		{EnvMapMaxConcurrency, &s.MapMaxConcurrency},
+	} {
+		v := strings.TrimSpace(getenv(o.env))
+		if v == "" {
+			continue
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: not a whole number", o.env, v))
+			continue
+		}
+		*o.dst = n
+	}
+	if err := errors.Join(errs...); err != nil {
+		return statemachine.Settings{}, &ConfigError{err}
+	}
+	s.FunctionARNs = map[string]string{}
+	for _, f := range statemachine.Functions {
+		s.FunctionARNs[f.Name] = FunctionARN(f.Name)
+	}
+	if err := s.Validate(); err != nil {
+		return statemachine.Settings{}, &ConfigError{fmt.Errorf("workflow settings (cdk.json context with %s, %s, %s): %w",
+			EnvCopyRetries, EnvCopyRetrySleepSecs, EnvMapMaxConcurrency, err)}
+	}
+	return s, nil
+}
+
+// RetryOverrides returns retryIntervalOverrides for the engine that make every
+// state with a Retry field pause ms milliseconds before each retry, instead of
+// the definition's IntervalSeconds/BackoffRate. The definition is unchanged.
+func RetryOverrides(definition []byte, ms int) (map[string]any, error) {
+	var doc any
+	if err := json.Unmarshal(definition, &doc); err != nil {
+		return nil, fmt.Errorf("definition: %w", err)
+	}
+	out := map[string]any{}
+	var walk func(states map[string]any)
+	walk = func(states map[string]any) {
+		for name, v := range states {
+			st, ok := v.(map[string]any)
+			if !ok {
+				continue
+			}
+			if _, ok := st["Retry"]; ok {
+				out[name] = ms
+			}
+			for _, sub := range []string{"ItemProcessor", "Iterator"} {
+				if p, ok := st[sub].(map[string]any); ok {
+					if inner, ok := p["States"].(map[string]any); ok {
+						walk(inner)
+					}
+				}
+			}
+			if branches, ok := st["Branches"].([]any); ok {
+				for _, b := range branches {
+					if bm, ok := b.(map[string]any); ok {
+						if inner, ok := bm["States"].(map[string]any); ok {
+							walk(inner)
+						}
+					}
+				}
+			}
+		}
+	}
+	if m, ok := doc.(map[string]any); ok {
+		if states, ok := m["States"].(map[string]any); ok {
+			walk(states)
+		}
+	}
+	return out, nil
+}
