@@ -124,6 +124,9 @@ func (cfg *Config) Check() error {
 	if cfg.MaxWait < 0 {
 		return &ConfigError{fmt.Sprintf("--max-wait %s is negative", cfg.MaxWait)}
 	}
+	if cfg.VisibilitySeconds < 0 || cfg.VisibilitySeconds > maxVisibilitySeconds {
+		return &ConfigError{fmt.Sprintf("--visibility-timeout %d: want 0 to %d seconds (12 hours, SQS's most)", cfg.VisibilitySeconds, maxVisibilitySeconds)}
+	}
 	if cfg.VisibilitySeconds == 0 {
 		cfg.VisibilitySeconds = 60
 	}
@@ -135,6 +138,11 @@ func (cfg *Config) Check() error {
 	}
 	return nil
 }
+
+// maxVisibilitySeconds is the longest visibility timeout SQS accepts: 12
+// hours ("The minimum is 0 seconds. The maximum is 12 hours",
+// https://docs.aws.amazon.com/sdkfornet/v3/apidocs/items/SQS/TChangeMessageVisibilityRequest.html).
+const maxVisibilitySeconds = 43200
 
 // deadLetterAttributes are the message attributes EventBridge sets.
 var deadLetterAttributes = []string{"ERROR_CODE", "ERROR_MESSAGE", "EXHAUSTED_RETRY_CONDITION", "RETRY_ATTEMPTS", "RULE_ARN", "TARGET_ARN"}

@@ -408,6 +408,9 @@ func TestConfigCheck(t *testing.T) {
 		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q"}, "--state-machine-arn is missing"},
 		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", StateMachineARN: "copy"}, `--state-machine-arn "copy" is not a state machine ARN`},
 		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", DryRun: true, Max: -1}, "--max -1 is negative"},
+		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", DryRun: true, VisibilitySeconds: -5}, "--visibility-timeout -5"},
+		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", DryRun: true, VisibilitySeconds: 43201}, "--visibility-timeout 43201"},
+		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", DryRun: true, VisibilitySeconds: 43200}, ""},
 		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", DryRun: true}, ""},
 	} {
 		err := tc.cfg.Check()
