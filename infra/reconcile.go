@@ -94,14 +94,19 @@ func readReconcileConfig(r *contextReader) ReconcileConfig {
 // 25,000 history events when every task makes every attempt its retriers
 // allow (statemachine.MaxFilesPerExecution), or than the reconcile
 // function accepts (reconcile.MaxFilesPerExecutionLimit, the bound of the
-// default settings).
+// default settings). Workflow settings that leave no room for one file are
+// refused whether or not the sweep is deployed: parse-event gets the same
+// bound (newParseEventFunction).
 func (c Config) checkReconcileBatch() []error {
-	if !c.Reconcile.Enabled() || c.Workflow.ValidatePolicy() != nil {
-		return nil // no sweep, or workflow settings whose own errors are reported
+	if c.Workflow.ValidatePolicy() != nil {
+		return nil // workflow settings whose own errors are reported
 	}
 	files, events, err := statemachine.MaxFilesPerExecution(c.Workflow)
 	if err != nil {
-		return []error{fmt.Errorf("%s: the workflow's history bound cannot be counted: %w", ctxReconcileMaxFiles, err)}
+		return []error{fmt.Errorf("%s, %s: the workflow's history bound: %w", statemachine.ContextCopyRetries, statemachine.ContextDatabaseRetries, err)}
+	}
+	if !c.Reconcile.Enabled() {
+		return nil
 	}
 	bound := min(files, reconcile.MaxFilesPerExecutionLimit)
 	if n := c.Reconcile.MaxFilesPerExecution; n > bound {
