@@ -387,6 +387,15 @@ func TestStackWithDefaults(t *testing.T) {
 		}
 	})
 
+	t.Run("parse-event Lambda environment", func(t *testing.T) {
+		// THEN parse-event rejects events of more files than one execution
+		// carries within the history quota (statemachine.MaxFilesPerExecution)
+		env := s.props(t, s.functionID(statemachine.FunctionParseEvent))["Environment"].(map[string]any)["Variables"]
+		if diff := cmp.Diff(map[string]any{"MAX_FILES_PER_EVENT": "8"}, env); diff != "" {
+			t.Errorf("parse-event environment (-want +got):\n%s", diff)
+		}
+	})
+
 	t.Run("database Lambda environment", func(t *testing.T) {
 		// THEN the request-status Lambda gets the database settings and the
 		// names (not the values) of the SSM parameters

@@ -26,6 +26,16 @@ var MarkingOperations = []string{"find_open_job", "mark_picked_up"}
 // filled with stand-ins (they do not change the figure). See
 // UnmarkedBound for how it is counted.
 func MaxUnmarked(s Settings) (time.Duration, error) {
+	def, err := Render(withStandInARNs(s))
+	if err != nil {
+		return 0, err
+	}
+	return UnmarkedBound(def)
+}
+
+// withStandInARNs returns s with a stand-in ARN for every function it has
+// none for.
+func withStandInARNs(s Settings) Settings {
 	arns := map[string]string{}
 	for _, f := range Functions {
 		arns[f.Name] = "arn:aws:lambda:us-east-1:123456789012:function:" + f.Name
@@ -34,11 +44,7 @@ func MaxUnmarked(s Settings) (time.Duration, error) {
 		}
 	}
 	s.FunctionARNs = arns
-	def, err := Render(s)
-	if err != nil {
-		return 0, err
-	}
-	return UnmarkedBound(def)
+	return s
 }
 
 // aslState is what UnmarkedBound reads of a state.
