@@ -1,8 +1,11 @@
 package loadsim
 
 import (
+	"slices"
+
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3model"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 )
 
@@ -10,10 +13,11 @@ import (
 // none (seed's default too).
 const modelSmallSize = 4096
 
-// startModel starts the S3 model (LoadConfig.S3Model) with its buckets and
-// returns the environment that points the services and the Lambdas at it:
-// its endpoint, any static credentials (it checks no signature), the region
-// its HeadBucket names.
+// startModel starts the S3 model (LoadConfig.S3Model) with its buckets
+// (LoadConfig.Buckets and ARCHIVE_BUCKETS; the events' restore buckets come
+// with their files, seedModel) and returns the environment that points the
+// services and the Lambdas at it: its endpoint, any static credentials (it
+// checks no signature), the region its HeadBucket names.
 func (l *Load) startModel() (func(string) string, error) {
 	p := s3model.DefaultParams() // time scale 1: S3's latency in real time
 	m, err := s3model.Start(p)
@@ -22,10 +26,11 @@ func (l *Load) startModel() (func(string) string, error) {
 	}
 	l.model = m
 	l.closers = append(l.closers, func() { _ = m.Close() })
-	for _, b := range l.cfg.Buckets {
+	base := l.cfg.Getenv
+	// The buckets the run names and those copy-file may copy to.
+	for _, b := range slices.Concat(l.cfg.Buckets, copyfile.ParseList(base(copyfile.EnvArchiveBuckets))) {
 		m.CreateBucket(b)
 	}
-	base := l.cfg.Getenv
 	overlay := map[string]string{
 		localservices.EnvS3Endpoint: m.URL,
 		"AWS_ACCESS_KEY_ID":         "model",
