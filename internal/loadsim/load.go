@@ -25,6 +25,7 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/faultproxy"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3model"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/lambdafn"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
@@ -67,6 +68,16 @@ type LoadConfig struct {
 	// request this long (scaled time) before S3 sees it: copies that
 	// occupy their environment for a long time.
 	CopyDelay time.Duration
+	// S3Model runs the Lambdas against the calibrated model of S3
+	// (internal/s3model, DefaultParams: 100 ms per request, the calibrated
+	// per-request copy rate) instead of versitygw or AWS_ENDPOINT_URL_S3.
+	// Its requests take S3's latency in real time whatever TimeScale is,
+	// so the Lambdas' durations, and the GB-seconds billed from them, are
+	// what AWS would bill rather than loopback's milliseconds. The model
+	// is in memory: Run puts every file of the events in it (the event's
+	// size, 4 KiB when it gives none, the event's ETag when it names one);
+	// the open jobs come from the database as for any run.
+	S3Model bool
 	// Progress receives a progress line every ProgressEvery (default 1 s)
 	// while the run goes; nil prints none.
 	Progress      io.Writer
@@ -88,6 +99,7 @@ type Load struct {
 
 	cfg       LoadConfig
 	lambdaEnv map[string]string
+	model     *s3model.Server // with S3Model
 	s3proxy   *faultproxy.Proxy
 	s3put     []*faultproxy.Rule // PUT, COPY, POST, LIST requests
 	s3get     *faultproxy.Rule   // GET, HEAD and the others
@@ -122,8 +134,14 @@ func NewLoad(ctx context.Context, cfg LoadConfig) (_ *Load, err error) {
 			l.Close()
 		}
 	}()
+	getenv := cfg.Getenv
+	if cfg.S3Model {
+		if getenv, err = l.startModel(); err != nil {
+			return nil, err
+		}
+	}
 	l.Services, err = localservices.StartServices(ctx, localservices.ServicesConfig{
-		RepoRoot: cfg.RepoRoot, Getenv: cfg.Getenv, S3Dir: cfg.S3Dir, DBDir: cfg.DBDir,
+		RepoRoot: cfg.RepoRoot, Getenv: getenv, S3Dir: cfg.S3Dir, DBDir: cfg.DBDir,
 		Buckets: cfg.Buckets, Log: cfg.ServerLog,
 	})
 	if err != nil {
@@ -168,6 +186,9 @@ func (cfg *LoadConfig) check(ctx context.Context) error {
 		if n < 1 {
 			return &localservices.ConfigError{Err: fmt.Errorf("--reserved %s=%d: want at least 1", name, n)}
 		}
+	}
+	if e := strings.TrimSpace(cfg.Getenv(localservices.EnvS3Endpoint)); cfg.S3Model && e != "" {
+		return &localservices.ConfigError{Err: fmt.Errorf("--s3-model runs the Lambdas against the S3 model, but %s names another S3 endpoint (%s): unset one of them", localservices.EnvS3Endpoint, e)}
 	}
 	if cfg.DBMaxConnections > 0 && strings.TrimSpace(cfg.Getenv(localservices.EnvDatabaseURL)) == "" {
 		return &localservices.ConfigError{Err: fmt.Errorf("--db-max-connections needs a Postgres server in %s (the embedded PGlite has one session and no roles)", localservices.EnvDatabaseURL)}
@@ -358,6 +379,29 @@ type LoadReport struct {
 	// CostItems splits the cost per million files by billed item.
 	CostItems map[string]float64 `json:"cost_items_per_million_files_usd"`
 	Prices    []Price            `json:"prices"`
+	// Functions is each function's share of the Lambda figures: its
+	// GB-seconds are its billed milliseconds times its deployed memory.
+	Functions map[string]FunctionUsage `json:"functions"`
+	// S3 is the S3 peer the Lambdas ran against: "model" (the calibrated
+	// S3 model, durations as on AWS) or "endpoint" (versitygw or
+	// AWS_ENDPOINT_URL_S3, loopback durations).
+	S3 string `json:"s3"`
+	// S3Operations counts the Lambdas' S3 requests by operation (the model
+	// only: nil otherwise).
+	S3Operations map[string]int `json:"s3_operations,omitempty"`
+}
+
+// FunctionUsage is one function's Lambda usage in a load run.
+type FunctionUsage struct {
+	// MemoryMB is the function's deployed memory (statemachine.Functions).
+	MemoryMB int `json:"memory_mb"`
+	// Requests counts the invocations whose handler ran.
+	Requests int `json:"requests"`
+	// BilledMs is the invocations' durations, each rounded up to the
+	// millisecond as Lambda bills them, added up.
+	BilledMs int64 `json:"billed_ms"`
+	// GBSeconds is BilledMs/1000 x MemoryMB/1024.
+	GBSeconds float64 `json:"gb_seconds"`
 }
 
 // Run starts every event as its own execution, at cfg.Rate, and waits for
@@ -368,6 +412,7 @@ func (l *Load) Run(ctx context.Context, events [][]byte) (*LoadReport, error) {
 		return nil, &localservices.ConfigError{Err: errors.New("no events to run")}
 	}
 	l.lambdaLog = &countingWriter{w: l.cfg.LambdaLog}
+	l.seedModel(events)
 	fns, err := l.functions(ctx)
 	if err != nil {
 		return nil, err
@@ -386,7 +431,7 @@ func (l *Load) Run(ctx context.Context, events [][]byte) (*LoadReport, error) {
 	peakDB := l.watchConnections()
 	defer peakDB.stop()
 
-	rep := &LoadReport{Failures: map[string]int{}, Failed: []FailedExecution{}, ThrottlesPerFunction: map[string]int{}, Environments: map[string]int{}, TimeScale: l.cfg.TimeScale}
+	rep := &LoadReport{Failures: map[string]int{}, Failed: []FailedExecution{}, ThrottlesPerFunction: map[string]int{}, Environments: map[string]int{}, TimeScale: l.cfg.TimeScale, S3: l.s3Backend()}
 	t := &tally{start: time.Now(), events: len(events)}
 	feedErr := l.feed(ctx, engine, events, t)
 	if err := l.collect(ctx, engine, t, rep, func(final bool) { l.progress(t, rep, srv, peakDB, final) }); err != nil {
@@ -521,14 +566,21 @@ func (l *Load) usage(srv *invokeapi.Server, events [][]byte, t *tally, rep *Load
 	rep.PeakInFlight = srv.PeakInFlight()
 	var billedGBs float64
 	var requests int
+	rep.Functions = map[string]FunctionUsage{}
 	for _, f := range statemachine.Functions {
 		st := srv.Stats(f.Name)
 		rep.Throttles += st.Throttled
 		rep.ThrottlesPerFunction[f.Name] = st.Throttled
 		rep.Environments[f.Name] = st.Environments
 		rep.PeakEnvironments += st.Environments
-		requests += st.Calls
-		billedGBs += st.Billed.Seconds() * float64(f.MemoryMB) / 1024
+		fu := FunctionUsage{MemoryMB: f.MemoryMB, Requests: st.Calls, BilledMs: st.Billed.Milliseconds()}
+		fu.GBSeconds = float64(fu.BilledMs) / 1000 * float64(f.MemoryMB) / 1024
+		rep.Functions[f.Name] = fu
+		requests += fu.Requests
+		billedGBs += fu.GBSeconds
+	}
+	if l.model != nil {
+		rep.S3Operations = l.model.Stats().Requests
 	}
 	files := 0
 	for _, ev := range events {

@@ -74,6 +74,15 @@ func newLoadWorld(t *testing.T, cfg loadsim.LoadConfig) *loadWorld {
 		"AWS_REGION":            srv.Region,
 	}
 	w := &loadWorld{t: t, ctx: context.Background(), log: &childproc.Output{Max: 1 << 20}, s3srv: srv}
+	w.prepare(cfg, root, dbURL, env)
+	return w
+}
+
+// prepare prepares the load run of a world whose S3 peer env names (or the
+// S3 model, cfg.S3Model) and counts the outcome updates of each row.
+func (w *loadWorld) prepare(cfg loadsim.LoadConfig, root, dbURL string, env map[string]string) {
+	t := w.t
+	var err error
 	cfg.RepoRoot = root
 	cfg.Getenv = func(k string) string { return env[k] }
 	cfg.Buckets = []string{restoreBucket, archiveBucket}
@@ -113,7 +122,6 @@ func newLoadWorld(t *testing.T, cfg loadsim.LoadConfig) *loadWorld {
 			t.Fatal(err)
 		}
 	}
-	return w
 }
 
 // seed puts n objects under prefix in the restore bucket and an open job
