@@ -111,21 +111,8 @@ func (w *eventWalker) from(name, via string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	var next []string
-	if !st.End && st.Next != "" {
-		next = append(next, st.Next)
-	}
-	for _, c := range st.Catch {
-		next = append(next, c.Next)
-	}
-	for _, c := range st.Choices {
-		next = append(next, c.Next)
-	}
-	if st.Default != "" {
-		next = append(next, st.Default)
-	}
 	longest := 0
-	for _, n := range next {
+	for _, n := range st.successors() {
 		e, err := w.from(n, name)
 		if err != nil {
 			return 0, err

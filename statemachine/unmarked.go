@@ -147,6 +147,25 @@ func UnmarkedBound(definition []byte) (time.Duration, error) {
 	return time.Duration(math.Ceil(worst)) * time.Second, nil
 }
 
+// successors are the states st can go on to: Next, each Catch's Next,
+// each Choice's Next and the Default.
+func (st aslState) successors() []string {
+	var next []string
+	if !st.End && st.Next != "" {
+		next = append(next, st.Next)
+	}
+	for _, c := range st.Catch {
+		next = append(next, c.Next)
+	}
+	for _, c := range st.Choices {
+		next = append(next, c.Next)
+	}
+	if st.Default != "" {
+		next = append(next, st.Default)
+	}
+	return next
+}
+
 func isMarking(st aslState) bool {
 	op, _ := st.Parameters["operation"].(string)
 	return st.Type == "Task" && slices.Contains(MarkingOperations, op)
@@ -194,18 +213,7 @@ func (w *spanWalker) from(name, via string) (float64, error) {
 	// Where the path goes on from here: a marking task ends the span.
 	var next []string
 	if !isMarking(st) {
-		if !st.End && st.Next != "" {
-			next = append(next, st.Next)
-		}
-		for _, c := range st.Catch {
-			next = append(next, c.Next)
-		}
-	}
-	for _, c := range st.Choices {
-		next = append(next, c.Next)
-	}
-	if st.Default != "" {
-		next = append(next, st.Default)
+		next = st.successors()
 	}
 	longest := 0.0
 	for _, n := range next {
