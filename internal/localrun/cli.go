@@ -415,7 +415,21 @@ func (c *CLI) ensureNodeModules(ctx context.Context, root string) error {
 	return localservices.CheckNodeModules(root)
 }
 
+// readEvent reads the one JSON event of name ("-" reads stdin).
 func (c *CLI) readEvent(name string) ([]byte, error) {
+	b, err := c.readInput(name, "the event")
+	if err != nil {
+		return nil, err
+	}
+	if !json.Valid(b) {
+		return nil, &localservices.ConfigError{Err: fmt.Errorf("the event in %s is not valid JSON", name)}
+	}
+	return b, nil
+}
+
+// readInput reads the file name, or stdin when name is "-"; what names
+// the input in the error.
+func (c *CLI) readInput(name, what string) ([]byte, error) {
 	var b []byte
 	var err error
 	if name == "-" {
@@ -424,10 +438,7 @@ func (c *CLI) readEvent(name string) ([]byte, error) {
 		b, err = os.ReadFile(name)
 	}
 	if err != nil {
-		return nil, &localservices.ConfigError{Err: fmt.Errorf("read the event: %w", err)}
-	}
-	if !json.Valid(b) {
-		return nil, &localservices.ConfigError{Err: fmt.Errorf("the event in %s is not valid JSON", name)}
+		return nil, &localservices.ConfigError{Err: fmt.Errorf("read %s: %w", what, err)}
 	}
 	return b, nil
 }
@@ -458,9 +469,15 @@ func (c *CLI) describeServices(r *execution.Runner, logPath string) {
 // cdkBuckets returns cdk.json's restoreBuckets and archiveBuckets, which the
 // embedded S3 server creates.
 func cdkBuckets(root string) ([]string, error) {
+	restore, archive, err := cdkContextBuckets(root)
+	return append(restore, archive...), err
+}
+
+// cdkContextBuckets returns cdk.json's restoreBuckets and archiveBuckets.
+func cdkContextBuckets(root string) (restore, archive []string, err error) {
 	raw, err := os.ReadFile(filepath.Join(root, "cdk.json"))
 	if err != nil {
-		return nil, &localservices.ConfigError{Err: fmt.Errorf("read cdk.json: %w", err)}
+		return nil, nil, &localservices.ConfigError{Err: fmt.Errorf("read cdk.json: %w", err)}
 	}
 	var doc struct {
 		Context struct {
@@ -469,9 +486,9 @@ func cdkBuckets(root string) ([]string, error) {
 		} `json:"context"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, &localservices.ConfigError{Err: fmt.Errorf("cdk.json: %w", err)}
+		return nil, nil, &localservices.ConfigError{Err: fmt.Errorf("cdk.json: %w", err)}
 	}
-	return append(doc.Context.Restore, doc.Context.Archive...), nil
+	return doc.Context.Restore, doc.Context.Archive, nil
 }
 
 // printResult prints the final result after the history.

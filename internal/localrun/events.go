@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/loadsim"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
@@ -17,15 +15,9 @@ import (
 // document, however it is indented (the form `run --event` takes), or one
 // event per line (the form `load --events` takes).
 func (c *CLI) readEventsFile(name string) ([]loadsim.EventLine, error) {
-	var b []byte
-	var err error
-	if name == "-" {
-		b, err = io.ReadAll(c.Stdin)
-	} else {
-		b, err = os.ReadFile(name)
-	}
+	b, err := c.readInput(name, "the events")
 	if err != nil {
-		return nil, &localservices.ConfigError{Err: fmt.Errorf("read the events: %w", err)}
+		return nil, err
 	}
 	if doc := bytes.TrimSpace(b); json.Valid(doc) {
 		lead := len(b) - len(bytes.TrimLeft(b, " \t\r\n"))

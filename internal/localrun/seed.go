@@ -2,12 +2,10 @@ package localrun
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -126,11 +124,11 @@ func defaultArchiveBucket(root string, getenv func(string) string) string {
 	if list := copyfile.ParseList(getenv(copyfile.EnvArchiveBuckets)); len(list) > 0 {
 		return list[0]
 	}
-	buckets, err := cdkArchiveBuckets(root)
-	if err != nil || len(buckets) == 0 {
+	_, archive, err := cdkContextBuckets(root)
+	if err != nil || len(archive) == 0 {
 		return demoArchiveBucket
 	}
-	return buckets[0]
+	return archive[0]
 }
 
 // Seed puts a restored object in its restore bucket for each file (of the
@@ -248,20 +246,3 @@ func (p *patternBody) Seek(offset int64, whence int) (int64, error) {
 }
 
 var _ io.ReadSeeker = (*patternBody)(nil)
-
-// cdkArchiveBuckets returns cdk.json's archiveBuckets.
-func cdkArchiveBuckets(root string) ([]string, error) {
-	raw, err := os.ReadFile(filepath.Join(root, "cdk.json"))
-	if err != nil {
-		return nil, &localservices.ConfigError{Err: fmt.Errorf("read cdk.json: %w", err)}
-	}
-	var doc struct {
-		Context struct {
-			Archive []string `json:"archiveBuckets"`
-		} `json:"context"`
-	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, &localservices.ConfigError{Err: fmt.Errorf("cdk.json: %w", err)}
-	}
-	return doc.Context.Archive, nil
-}
