@@ -48,6 +48,12 @@ func NewLogger(w io.Writer, level slog.Leveler) *slog.Logger {
 	})})
 }
 
+// SystemLogLevel is the functions' system log level (Lambda's platform
+// lines: START and REPORT at INFO), which infra deploys and the load
+// runner counts (docs/runbook.md, "Logs";
+// https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html).
+const SystemLogLevel = "INFO"
+
 // LevelFromEnv reads AWS_LAMBDA_LOG_LEVEL (the function's application log
 // level, set by Lambda's advanced logging controls) as lambdacontext does:
 // DEBUG, INFO, WARN or ERROR; anything else, or unset, is INFO.
