@@ -343,11 +343,12 @@ func TestStackWithDefaults(t *testing.T) {
 		// THEN every function's ApplicationLogLevel is the level the EMF
 		// metrics lines are written at (Lambda drops JSON lines below it,
 		// so a higher level would blank the dashboard), and SystemLogLevel
-		// keeps Lambda's START/END/REPORT lines
+		// is WARN: no START/REPORT lines, whose bytes the load runner counts
+		// at the same level (lambdafn.SystemLogLevel)
 		for _, name := range functionNames {
 			lc := s.props(t, s.functionID(name))["LoggingConfig"].(map[string]any)
 			got := map[string]any{"ApplicationLogLevel": lc["ApplicationLogLevel"], "SystemLogLevel": lc["SystemLogLevel"]}
-			want := map[string]any{"ApplicationLogLevel": metrics.LambdaLogLevel, "SystemLogLevel": "INFO"}
+			want := map[string]any{"ApplicationLogLevel": metrics.LambdaLogLevel, "SystemLogLevel": "WARN"}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("%s LoggingConfig (-want +got):\n%s", name, diff)
 			}
