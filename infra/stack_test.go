@@ -454,13 +454,16 @@ func TestStackWithDefaults(t *testing.T) {
 		})
 	})
 
-	t.Run("Standard state machine logging ALL with execution data and X-Ray", func(t *testing.T) {
-		// THEN
+	t.Run("Standard state machine logging ERROR with execution data and X-Ray", func(t *testing.T) {
+		// THEN errors are logged with their causes; the whole history stays
+		// in Step Functions (a Standard workflow), not in paid logs, and
+		// the load runner counts the log at the same level
+		// (statemachine.LogLevel)
 		expect(t, "state machine properties", func() {
 			s.template.HasResourceProperties(jsii.String("AWS::StepFunctions::StateMachine"), assertions.Match_ObjectLike(&map[string]any{
 				"StateMachineType": "STANDARD",
 				"LoggingConfiguration": assertions.Match_ObjectLike(&map[string]any{
-					"Level":                "ALL",
+					"Level":                "ERROR",
 					"IncludeExecutionData": true,
 				}),
 				"TracingConfiguration": map[string]any{"Enabled": true},

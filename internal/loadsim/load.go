@@ -431,7 +431,7 @@ type tally struct {
 	started     atomic.Int64
 	ended       int
 	transitions int
-	logBytes    int64 // the engine's execution logs
+	logBytes    int64 // the state machine's log at its deployed level
 
 	lastLine    string
 	lastPrinted time.Time
@@ -487,7 +487,7 @@ loop:
 			}
 			t.ended++
 			t.transitions += line.Transitions
-			t.logBytes += line.LogBytes
+			t.logBytes += stateMachineLogBytes(line, statemachine.LogLevel)
 			if line.Result.Status == "SUCCEEDED" {
 				rep.Executions.Succeeded++
 			} else {

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/lambdafn"
 )
 
@@ -25,7 +26,10 @@ import (
 //     log messages"). Their shape is the Telemetry API's event
 //     (https://docs.aws.amazon.com/lambda/latest/dg/telemetry-schema-reference.html),
 //     with the X-Ray tracing member active tracing adds;
-//   - the state machine's log (engine events; see LoadReport).
+//   - the state machine's log at its deployed level (statemachine.LogLevel):
+//     the engine's events of the types that level keeps, each as the
+//     engine's JSON (AWS's log lines add the execution ARN and a few ids,
+//     so this counts somewhat less than AWS would).
 //
 // The platform lines of an environment's start (platform.initStart,
 // platform.initReport) are not counted: one per environment, not per file.
@@ -112,3 +116,41 @@ func platformBytesPerInvocation(systemLevel string, memoryMB int) int64 {
 // deployedSystemLogLevel is the system log level the runner counts the
 // platform lines at: the one infra deploys.
 var deployedSystemLogLevel = lambdafn.SystemLogLevel
+
+// stateMachineLogBytes is the size of the events of one execution that
+// the state machine's log keeps at level (statemachine.LogLevel): all at
+// ALL, the error events at ERROR, the execution's own failure at FATAL
+// (https://docs.aws.amazon.com/step-functions/latest/dg/cloudwatch-log-level.html).
+func stateMachineLogBytes(line stepengine.Ended, level string) int64 {
+	if line.LogBytesByType == nil || strings.EqualFold(level, "ALL") {
+		return line.LogBytes
+	}
+	var n int64
+	for eventType, bytes := range line.LogBytesByType {
+		if loggedAt(level, eventType) {
+			n += bytes
+		}
+	}
+	return n
+}
+
+// loggedAt says whether the state machine's log keeps an event of
+// eventType at level. Error events are AWS's *Failed, *TimedOut and
+// *Aborted types (TaskFailed, LambdaFunctionFailed, MapIterationFailed,
+// ExecutionFailed, ...); aws-local-stepfunctions names them StateFailed,
+// ExecutionTimeout, and a failure retried or caught StateRetried and
+// StateCaught.
+func loggedAt(level, eventType string) bool {
+	execution := strings.HasPrefix(eventType, "Execution")
+	failure := strings.HasSuffix(eventType, "Failed") || strings.HasSuffix(eventType, "TimedOut") ||
+		strings.HasSuffix(eventType, "Timeout") || strings.HasSuffix(eventType, "Aborted")
+	switch strings.ToUpper(level) {
+	case "ALL":
+		return true
+	case "ERROR":
+		return failure || eventType == "StateRetried" || eventType == "StateCaught"
+	case "FATAL":
+		return execution && failure
+	}
+	return false
+}
