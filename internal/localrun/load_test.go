@@ -342,6 +342,11 @@ func testLoadMixed(t *testing.T, engine string, nGood, nBad int) {
 	if rep.Files.Complete != nGood || rep.Files.Error != nBad || rep.Files.NoJob != nBad || rep.Files.Unrecorded != 0 {
 		t.Errorf("files %+v: want %d complete, %d error (no source object), %d without a job", rep.Files, nGood, nBad, nBad)
 	}
+	// The state machine's log (at ERROR) holds the failures' events, under
+	// either engine's event names.
+	if n := rep.LogBytesPerFileBySource[loadsim.LogSourceStateMachine]; n <= 0 {
+		t.Errorf("state machine log: %.0f bytes per file, want the failed executions' error events", n)
+	}
 	failed, err := requeststatus.NewTable(w.db).RowsWithStatus(w.ctx, requeststatus.StatusError)
 	if err != nil {
 		t.Fatal(err)
