@@ -90,7 +90,7 @@ func NewCopyWorkflow(scope constructs.Construct, id string, props *CopyWorkflowP
 		Role:             role,
 		Logs: &awsstepfunctions.LogOptions{
 			Destination:          logGroup,
-			Level:                awsstepfunctions.LogLevel_ALL,
+			Level:                awsstepfunctions.LogLevel(statemachine.LogLevel),
 			IncludeExecutionData: jsii.Bool(true),
 		},
 		TracingEnabled: jsii.Bool(true),

@@ -103,7 +103,8 @@ type Load struct {
 	s3proxy   *faultproxy.Proxy
 	s3put     []*faultproxy.Rule // PUT, COPY, POST, LIST requests
 	s3get     *faultproxy.Rule   // GET, HEAD and the others
-	lambdaLog *countingWriter
+	// lambdaLog counts each function's log, by function name.
+	lambdaLog map[string]*functionLog
 	closers   []func()
 }
 
@@ -375,7 +376,11 @@ type LoadReport struct {
 	S3PutClassPerFile       float64 `json:"s3_put_class_requests_per_file"`
 	S3GetClassPerFile       float64 `json:"s3_get_class_requests_per_file"`
 	LogBytesPerFile         float64 `json:"log_bytes_per_file"`
-	CostPerMillionFilesUSD  float64 `json:"cost_per_million_files_usd"`
+	// LogBytesPerFileBySource splits LogBytesPerFile: each function's
+	// lines with its platform lines (logbytes.go), and the state machine's
+	// log (LogSourceStateMachine).
+	LogBytesPerFileBySource map[string]float64 `json:"log_bytes_per_file_by_source"`
+	CostPerMillionFilesUSD  float64            `json:"cost_per_million_files_usd"`
 	// CostItems splits the cost per million files by billed item.
 	CostItems map[string]float64 `json:"cost_items_per_million_files_usd"`
 	Prices    []Price            `json:"prices"`
@@ -411,7 +416,11 @@ func (l *Load) Run(ctx context.Context, events [][]byte) (*LoadReport, error) {
 	if len(events) == 0 {
 		return nil, &localservices.ConfigError{Err: errors.New("no events to run")}
 	}
-	l.lambdaLog = &countingWriter{w: l.cfg.LambdaLog}
+	sink := &lockedWriter{w: l.cfg.LambdaLog}
+	l.lambdaLog = map[string]*functionLog{}
+	for _, f := range statemachine.Functions {
+		l.lambdaLog[f.Name] = &functionLog{name: f.Name, sink: sink}
+	}
 	l.seedModel(events)
 	fns, err := l.functions(ctx)
 	if err != nil {
@@ -467,7 +476,7 @@ type tally struct {
 	started     atomic.Int64
 	ended       int
 	transitions int
-	logBytes    int64 // the engine's execution logs
+	logBytes    int64 // the state machine's log at its deployed level
 
 	lastLine    string
 	lastPrinted time.Time
@@ -523,7 +532,7 @@ loop:
 			}
 			t.ended++
 			t.transitions += line.Transitions
-			t.logBytes += line.LogBytes
+			t.logBytes += stateMachineLogBytes(line, statemachine.LogLevel)
 			if line.Result.Status == "SUCCEEDED" {
 				rep.Executions.Succeeded++
 			} else {
@@ -567,8 +576,10 @@ func (l *Load) usage(srv *invokeapi.Server, events [][]byte, t *tally, rep *Load
 	var billedGBs float64
 	var requests int
 	rep.Functions = map[string]FunctionUsage{}
+	logBytes := map[string]int64{LogSourceStateMachine: t.logBytes}
 	for _, f := range statemachine.Functions {
 		st := srv.Stats(f.Name)
+		logBytes[f.Name] = l.lambdaLog[f.Name].n.Load() + int64(st.Calls)*platformBytesPerInvocation(deployedSystemLogLevel, f.MemoryMB)
 		rep.Throttles += st.Throttled
 		rep.ThrottlesPerFunction[f.Name] = st.Throttled
 		rep.Environments[f.Name] = st.Environments
@@ -594,7 +605,7 @@ func (l *Load) usage(srv *invokeapi.Server, events [][]byte, t *tally, rep *Load
 	}
 	u := Usage{
 		Files: files, Transitions: t.transitions, LambdaRequests: requests, LambdaGBSeconds: billedGBs,
-		S3PutClass: putClass, S3GetClass: l.s3get.Hits(), LogBytes: t.logBytes + l.lambdaLog.n.Load(),
+		S3PutClass: putClass, S3GetClass: l.s3get.Hits(), LogBytesBySource: logBytes,
 	}
 	u.fill(rep)
 }
@@ -609,7 +620,6 @@ func (l *Load) functions(ctx context.Context) ([]invokeapi.Function, error) {
 		}
 		return l.Services.Getenv(name)
 	}
-	logger := lambdafn.NewLogger(l.lambdaLog, lambdafn.LevelFromEnv(getenv))
 	awsCfg, err := localservices.AWSConfig(ctx, getenv)
 	if err != nil {
 		return nil, err
@@ -620,15 +630,17 @@ func (l *Load) functions(ctx context.Context) ([]invokeapi.Function, error) {
 		if !ok {
 			return nil, fmt.Errorf("local runner: no constructor for function %s", f.Name)
 		}
+		// Each function logs through its own counter, as to its own log
+		// group.
+		log := lambdafn.NewLogger(l.lambdaLog[f.Name], lambdafn.LevelFromEnv(getenv))
 		// Fail before the run when the function's configuration is wrong.
-		h, err := build(ctx, awsCfg, getenv, logger.With("function", f.Name))
+		h, err := build(ctx, awsCfg, getenv, log)
 		if err != nil {
 			return nil, &localservices.ConfigError{Err: fmt.Errorf("%s: %w", f.Name, err)}
 		}
 		if c, ok := h.(interface{ Close() }); ok {
 			c.Close()
 		}
-		log := logger.With("function", f.Name)
 		fns = append(fns, invokeapi.Function{
 			Name: f.Name,
 			NewEnvironment: func(ctx context.Context) (lambda.Handler, error) {
@@ -638,6 +650,11 @@ func (l *Load) functions(ctx context.Context) ([]invokeapi.Function, error) {
 			ReservedConcurrency: l.cfg.Reserved[f.Name],
 			Timeout:             time.Duration(f.TimeoutSecs) * time.Second,
 		})
+	}
+	// The check above is no environment of the run: its lines are not
+	// counted.
+	for _, fl := range l.lambdaLog {
+		fl.n.Store(0)
 	}
 	return fns, nil
 }
@@ -728,20 +745,6 @@ func (l *Load) watchConnections() *connectionWatch {
 		}
 	}()
 	return w
-}
-
-// countingWriter counts the bytes written through it.
-type countingWriter struct {
-	w io.Writer
-	n atomic.Int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	c.n.Add(int64(len(p)))
-	if c.w == nil {
-		return len(p), nil
-	}
-	return c.w.Write(p)
 }
 
 // scaleTaskTimeouts multiplies every TimeoutSeconds of the definition by
