@@ -124,6 +124,9 @@ func (cfg *Config) Check() error {
 	if cfg.MaxWait < 0 {
 		return &ConfigError{fmt.Sprintf("--max-wait %s is negative", cfg.MaxWait)}
 	}
+	if cfg.VisibilitySeconds < 0 || cfg.VisibilitySeconds > maxVisibilitySeconds {
+		return &ConfigError{fmt.Sprintf("--visibility-timeout %d: want 0 to %d seconds (12 hours, SQS's most)", cfg.VisibilitySeconds, maxVisibilitySeconds)}
+	}
 	if cfg.VisibilitySeconds == 0 {
 		cfg.VisibilitySeconds = 60
 	}
@@ -135,6 +138,11 @@ func (cfg *Config) Check() error {
 	}
 	return nil
 }
+
+// maxVisibilitySeconds is the longest visibility timeout SQS accepts: 12
+// hours ("The minimum is 0 seconds. The maximum is 12 hours",
+// https://docs.aws.amazon.com/sdkfornet/v3/apidocs/items/SQS/TChangeMessageVisibilityRequest.html).
+const maxVisibilitySeconds = 43200
 
 // deadLetterAttributes are the message attributes EventBridge sets.
 var deadLetterAttributes = []string{"ERROR_CODE", "ERROR_MESSAGE", "EXHAUSTED_RETRY_CONDITION", "RETRY_ATTEMPTS", "RULE_ARN", "TARGET_ARN"}
@@ -165,6 +173,9 @@ type replay struct {
 	sum  Summary
 	seen map[string]bool
 	kept map[string]*kept
+	// undeleted are the messages whose execution started but whose
+	// DeleteMessage failed: deleted when they come back.
+	undeleted map[string]bool
 }
 
 // Replay reads the queue until it has nothing left for it (or cfg.Max
@@ -193,7 +204,7 @@ func Replay(ctx context.Context, q SQSAPI, sf SFNAPI, cfg Config, out io.Writer)
 	if err := cfg.Check(); err != nil {
 		return Summary{}, err
 	}
-	r := &replay{ctx: ctx, q: q, sf: sf, cfg: cfg, out: out, seen: map[string]bool{}, kept: map[string]*kept{}}
+	r := &replay{ctx: ctx, q: q, sf: sf, cfg: cfg, out: out, seen: map[string]bool{}, kept: map[string]*kept{}, undeleted: map[string]bool{}}
 	defer r.releaseKept()
 	err := r.run()
 	r.report()
@@ -276,6 +287,11 @@ func (r *replay) receive() (bool, error) {
 			continue
 		}
 		if r.seen[id] {
+			if r.undeleted[id] {
+				// Its execution started but the delete failed: back
+				// after its visibility timeout, delete it now.
+				r.deleteMessage(m, fmt.Sprintf("message %s: its execution was started above", id))
+			}
 			continue // deleted, the queue's copy is on its way out
 		}
 		r.seen[id] = true
@@ -435,7 +451,7 @@ func (r *replay) handle(m sqstypes.Message) bool {
 	default:
 		sum.AlreadyStarted++
 		line += fmt.Sprintf("\n  execution %s was already started by an earlier replay (%s)", name, prior.Status)
-		return deleteMessage(ctx, r.q, cfg, m, out, line)
+		return r.deleteMessage(m, line)
 	}
 	started, err := r.sf.StartExecution(ctx, &sfn.StartExecutionInput{
 		StateMachineArn: aws.String(cfg.StateMachineARN),
@@ -455,19 +471,23 @@ func (r *replay) handle(m sqstypes.Message) bool {
 		sum.Started++
 		line += "\n  started " + aws.ToString(started.ExecutionArn)
 	}
-	return deleteMessage(ctx, r.q, cfg, m, out, line)
+	return r.deleteMessage(m, line)
 }
 
 // deleteMessage deletes a replayed message; it reports whether the message
 // is gone (or hidden until a later replay deletes it).
-func deleteMessage(ctx context.Context, q SQSAPI, cfg Config, m sqstypes.Message, out io.Writer, line string) bool {
-	if _, err := q.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(cfg.QueueURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
+func (r *replay) deleteMessage(m sqstypes.Message, line string) bool {
+	id := aws.ToString(m.MessageId)
+	if _, err := r.q.DeleteMessage(r.ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(r.cfg.QueueURL), ReceiptHandle: m.ReceiptHandle}); err != nil {
 		// The execution runs; the message comes back after the visibility
-		// timeout and the next replay finds the execution by its name.
-		fmt.Fprintf(out, "%s\n  WARNING: the execution started but deleting the message failed (%v); a later replay will only delete it\n", line, err)
-		return true // hidden until the timeout, then the next replay deletes it
+		// timeout: this replay deletes it then (receive), or the next
+		// replay finds the execution by its name.
+		r.undeleted[id] = true
+		fmt.Fprintf(r.out, "%s\n  WARNING: the execution started but deleting the message failed (%v); it is deleted when it comes back (or by a later replay)\n", line, err)
+		return true // hidden until the timeout
 	}
-	fmt.Fprintf(out, "%s; message deleted\n", line)
+	delete(r.undeleted, id)
+	fmt.Fprintf(r.out, "%s; message deleted\n", line)
 	return true
 }
 

@@ -329,6 +329,34 @@ func TestReplay(t *testing.T) {
 		}
 	})
 
+	t.Run("a message whose delete failed is deleted when it comes back, not waited for as another reader's", func(t *testing.T) {
+		// GIVEN a message, and an SQS whose first DeleteMessage fails
+		w := newWorld(t, srv)
+		id := w.deadLetter(sampleEvent(t, "granules/undeleted.h5"))
+		q := &failFirstDelete{SQSAPI: w.sqs}
+
+		// WHEN the replay starts its execution, fails to delete it, and
+		// the message comes back after its 1 s visibility timeout
+		var out bytes.Buffer
+		sum, err := Replay(w.ctx, q, w.sfn, Config{QueueURL: w.queueURL, StateMachineARN: w.smARN, VisibilitySeconds: 1,
+			MaxWait: 20 * time.Second, PollInterval: 200 * time.Millisecond}, &out)
+
+		// THEN the replay deletes it then (one execution, nothing left,
+		// no "did not receive")
+		if err != nil {
+			t.Errorf("Replay: %v\n%s", err, out.String())
+		}
+		if diff := cmp.Diff(Summary{Started: 1}, sum); diff != "" {
+			t.Errorf("summary (-want +got):\n%s\n%s", diff, out.String())
+		}
+		if got := w.executions(); len(got) != 1 || got[ExecutionName(id)] == "" {
+			t.Errorf("executions %v, want %s", got, ExecutionName(id))
+		}
+		if n := w.queueDepth(); n != 0 {
+			t.Errorf("%d messages left in the queue\n%s", n, out.String())
+		}
+	})
+
 	t.Run("a kept message whose execution ends while the replay waits is then deleted", func(t *testing.T) {
 		// GIVEN a message whose execution an earlier replay started and
 		// which still runs
@@ -380,6 +408,9 @@ func TestConfigCheck(t *testing.T) {
 		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q"}, "--state-machine-arn is missing"},
 		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", StateMachineARN: "copy"}, `--state-machine-arn "copy" is not a state machine ARN`},
 		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", DryRun: true, Max: -1}, "--max -1 is negative"},
+		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", DryRun: true, VisibilitySeconds: -5}, "--visibility-timeout -5"},
+		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", DryRun: true, VisibilitySeconds: 43201}, "--visibility-timeout 43201"},
+		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", DryRun: true, VisibilitySeconds: 43200}, ""},
 		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", DryRun: true}, ""},
 	} {
 		err := tc.cfg.Check()
@@ -423,4 +454,19 @@ func (o *watchedOutput) String() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.buf.String()
+}
+
+// failFirstDelete is an SQS whose first DeleteMessage fails (a transient
+// error after the execution started).
+type failFirstDelete struct {
+	SQSAPI
+	failed bool
+}
+
+func (f *failFirstDelete) DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error) {
+	if !f.failed {
+		f.failed = true
+		return nil, fmt.Errorf("injected: connection reset")
+	}
+	return f.SQSAPI.DeleteMessage(ctx, in, opts...)
 }

@@ -24,9 +24,14 @@ func (c *CLI) rerunMain(ctx context.Context, args []string) int {
 // rerunBackend starts the local services (those the environment names, or
 // embedded ones) and hands rerun an execution starter on the local engine.
 func (c *CLI) rerunBackend(ctx context.Context) (*recovery.Backend, error) {
-	root, err := c.repoRoot("")
+	// Not c.repoRoot: its hint, --repo, is no flag of rerun's.
+	dir := c.Dir
+	if dir == "" {
+		dir = "."
+	}
+	root, err := localservices.FindRepoRoot(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: run it from inside the repository", err)
 	}
 	if err := localservices.CheckNodeModules(root); err != nil {
 		return nil, fmt.Errorf("%w: run `npm ci` in %s", err, root)

@@ -86,3 +86,17 @@ func TestRerunRefusesAWSFlags(t *testing.T) {
 		}
 	}
 }
+
+// Outside the repository, rerun says to run it from inside: it takes
+// recovery rerun's flags, so the other commands' --repo would be refused.
+func TestRerunOutsideTheRepositoryNamesNoRepoFlag(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	cli := &localrun.CLI{Stdout: &stdout, Stderr: &stderr, Dir: t.TempDir(), Getenv: func(string) string { return "" }}
+	code := cli.Main(context.Background(), []string{"rerun", "--dry-run"})
+	if code == localrun.ExitSucceeded || !strings.Contains(stderr.String(), "from inside the repository") || strings.Contains(stderr.String(), "--repo") {
+		t.Errorf("exit %d, stderr %q; want a failure saying to run from inside the repository, naming no --repo flag", code, stderr.String())
+	}
+	if code := cli.Main(context.Background(), []string{"rerun", "--repo", "."}); code != localrun.ExitUsage {
+		t.Errorf("rerun --repo: exit %d, want %d (not one of rerun's flags)", code, localrun.ExitUsage)
+	}
+}

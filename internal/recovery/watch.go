@@ -107,8 +107,9 @@ func (r *RateWindow) PerMinute() (rate float64, ok bool) {
 	return max(0, float64(last.done-first.done)/span.Minutes()), true
 }
 
-// Watch redraws the progress of the selected files per request group on
-// every tick until every one is complete or error, or ctx ends.
+// Watch redraws the progress of the selected files (selected at its first
+// reading) per request group on every tick until every one is complete or
+// error, or ctx ends.
 type Watch struct {
 	DB       Querier
 	Selector Selector
@@ -167,8 +168,12 @@ func (w *Watch) Run(ctx context.Context) ([]GroupProgress, error) {
 	}
 	var last []GroupProgress
 	at := w.Now()
+	// The selection is the files selected at the start: --since counts
+	// back from the first reading, or files still inprogress would slide
+	// out of the window and the watch end as if they had finished.
+	start := at
 	for {
-		groups, err := ReadProgress(ctx, w.DB, w.Selector, at)
+		groups, err := ReadProgress(ctx, w.DB, w.Selector, start)
 		if err != nil {
 			if ctx.Err() != nil {
 				return last, w.interrupted(last)

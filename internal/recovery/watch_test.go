@@ -231,3 +231,18 @@ func TestStatusWatchNothingSelected(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 1 and no rows match the selection", code, stderr)
 	}
 }
+
+// --since selects the files requested within it of the watch's start:
+// the selection stays fixed while the watch runs. A file still inprogress
+// must not slide out of the window as the readings go on, which would end
+// the watch as finished (exit 0) with that file never copied.
+func TestStatusWatchSinceKeepsItsFiles(t *testing.T) {
+	url, db := seededDB(t)
+	t0 := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC) // watchRun's first reading
+	insert(t, db, jobseed.Row{RequestGroupID: groupA, ObjectKey: "old", RequestTime: t0.Add(-45 * time.Second)})
+	insert(t, db, jobseed.Row{RequestGroupID: groupA, ObjectKey: "new", RequestTime: t0.Add(-10 * time.Second), JobStatus: "complete"})
+	out, stderr, code := watchRun{url: url, args: []string{"--since", "1m"}}.run(t, func(i int) bool { return i < 3 })
+	if code != 130 || !strings.Contains(out, "interrupted: 1 of 2 files still inprogress\n") {
+		t.Errorf("exit %d, stderr %q, output:\n%s\nwant 130 and the file requested 45 s before the start still watched (1 of 2 inprogress)", code, stderr, out)
+	}
+}
