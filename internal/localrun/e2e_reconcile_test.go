@@ -230,14 +230,7 @@ func TestScenarioFailedMarkResumesTheCopy(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(proxy.Close)
-			return map[string]string{
-				"AWS_ENDPOINT_URL_S3":       proxy.URL,
-				"MULTIPART_THRESHOLD_MB":    "5",
-				"MULTIPART_CHUNKSIZE_MB":    "5",
-				"MULTIPART_CONCURRENCY":     "1",
-				"MULTIPART_CHECKSUM":        "off", // versitygw's part-checksum bug (docs/limits.md)
-				"COPY_DEADLINE_MARGIN_SECS": "5",
-			}
+			return resumableCopyEnv(proxy.URL)
 		},
 	})
 	const key = "granules/mark refused+1.h5"

@@ -1087,15 +1087,9 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(proxy.Close)
-			return map[string]string{
-				"AWS_ENDPOINT_URL_S3":       proxy.URL,
-				"MULTIPART_THRESHOLD_MB":    "5",
-				"MULTIPART_CHUNKSIZE_MB":    "5",
-				"MULTIPART_CONCURRENCY":     "1",
-				"MULTIPART_CHECKSUM":        "off", // versitygw's part-checksum bug (docs/limits.md)
-				"COPY_DEADLINE_MARGIN_SECS": "5",
-				"COPY_PROGRESS_SECS":        "1",
-			}
+			env := resumableCopyEnv(proxy.URL)
+			env["COPY_PROGRESS_SECS"] = "1"
+			return env
 		},
 	})
 	const key = "granules/too big for one invocation+1.h5"
@@ -1311,5 +1305,19 @@ func TestScenarioCopiesTheEventsVersion(t *testing.T) {
 		if got := h.job(job.RequestID); got.JobStatus != "complete" {
 			t.Errorf("%s: row status %q (%s), want complete", shape, got.JobStatus, got.ErrMsg)
 		}
+	}
+}
+
+// resumableCopyEnv is copy-file's environment for a copy that cannot finish
+// in one invocation of copyTimeout 8.5 s: S3 through the proxy at proxyURL,
+// 5 MiB parts copied one at a time, and a 5 s deadline margin.
+func resumableCopyEnv(proxyURL string) map[string]string {
+	return map[string]string{
+		"AWS_ENDPOINT_URL_S3":       proxyURL,
+		"MULTIPART_THRESHOLD_MB":    "5",
+		"MULTIPART_CHUNKSIZE_MB":    "5",
+		"MULTIPART_CONCURRENCY":     "1",
+		"MULTIPART_CHECKSUM":        "off", // versitygw's part-checksum bug (docs/limits.md)
+		"COPY_DEADLINE_MARGIN_SECS": "5",
 	}
 }
