@@ -243,6 +243,7 @@ func (c Config) check() []error {
 	errs = append(errs, c.checkBucketsAndKeys()...)
 	errs = append(errs, c.checkRestoreBucketRegions()...)
 	errs = append(errs, c.checkReconcileGrace()...)
+	errs = append(errs, c.checkReconcileBatch()...)
 	errs = append(errs, c.checkDatabase()...)
 	errs = append(errs, c.checkNetwork()...)
 	if c.AlarmEmail != "" {

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/jsii-runtime-go"
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/lambdafn"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 )
 
@@ -84,8 +85,12 @@ func NewGoFunction(scope constructs.Construct, id string, props *GoFunctionProps
 		// (metrics.Level), so a function raised to WARN would blank the
 		// dashboard. Pinned here, a deploy resets a level raised by hand.
 		ApplicationLogLevelV2: applicationLogLevel,
-		SystemLogLevelV2:      awslambda.SystemLogLevel_INFO,
-		Tracing:               awslambda.Tracing_ACTIVE,
+		// WARN: no START/REPORT line per invocation (about 600 bytes
+		// each, a third of a small file's function logs); Lambda's own
+		// metrics keep Duration, Errors and Throttles (docs/runbook.md,
+		// "Logs").
+		SystemLogLevelV2: awslambda.SystemLogLevel(lambdafn.SystemLogLevel),
+		Tracing:          awslambda.Tracing_ACTIVE,
 	}
 	if props.ReservedConcurrency > 0 {
 		fnProps.ReservedConcurrentExecutions = jsii.Number(props.ReservedConcurrency)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -37,10 +38,11 @@ const (
 	ctxReconcileReRestore     = "reconcileReRestore"
 	ctxReconcileReRestoreDays = "reconcileReRestoreDays"
 	ctxReconcileReRestoreTier = "reconcileReRestoreTier"
+	ctxReconcileMaxFiles      = "reconcileMaxFilesPerExecution"
 )
 
 var reconcileContextKeys = []string{ctxReconcilePeriodMinutes, ctxReconcileGraceMinutes,
-	ctxReconcileReRestore, ctxReconcileReRestoreDays, ctxReconcileReRestoreTier}
+	ctxReconcileReRestore, ctxReconcileReRestoreDays, ctxReconcileReRestoreTier, ctxReconcileMaxFiles}
 
 // ReconcileConfig is the sweep's schedule and policy.
 type ReconcileConfig struct {
@@ -55,6 +57,10 @@ type ReconcileConfig struct {
 	ReRestore     bool
 	ReRestoreDays int
 	ReRestoreTier string
+	// MaxFilesPerExecution bounds the files of one execution the sweep
+	// starts; at most statemachine.MaxFilesPerExecution of the workflow
+	// settings (checkReconcileBatch).
+	MaxFilesPerExecution int
 }
 
 // Enabled reports whether the stack deploys the sweep.
@@ -74,11 +80,43 @@ func readReconcileConfig(r *contextReader) ReconcileConfig {
 		ReRestore:     r.boolean(ctxReconcileReRestore),
 		ReRestoreDays: r.integer(ctxReconcileReRestoreDays, 1, reconcile.MaxReRestoreDays),
 		ReRestoreTier: r.str(ctxReconcileReRestoreTier, true),
+		// Its upper bound is the workflow's (checkReconcileBatch).
+		MaxFilesPerExecution: r.integer(ctxReconcileMaxFiles, 1, math.MaxInt32),
 	}
 	if c.ReRestoreTier != "" && !slices.Contains(reconcile.ReRestoreTiers, c.ReRestoreTier) {
 		r.errs = append(r.errs, fmt.Errorf("%s = %q: want one of %s", ctxReconcileReRestoreTier, c.ReRestoreTier, strings.Join(reconcile.ReRestoreTiers, ", ")))
 	}
 	return c
+}
+
+// checkReconcileBatch refuses more files per execution than the workflow,
+// as c.Workflow renders it, can carry without risking Step Functions'
+// 25,000 history events when every task makes every attempt its retriers
+// allow (statemachine.MaxFilesPerExecution), or than the reconcile
+// function accepts (reconcile.MaxFilesPerExecutionLimit, the bound of the
+// default settings). Workflow settings that leave no room for one file are
+// refused whether or not the sweep is deployed: parse-event gets the same
+// bound (newParseEventFunction).
+func (c Config) checkReconcileBatch() []error {
+	if c.Workflow.ValidatePolicy() != nil {
+		return nil // workflow settings whose own errors are reported
+	}
+	files, events, err := statemachine.MaxFilesPerExecution(c.Workflow)
+	if err != nil {
+		return []error{fmt.Errorf("%s, %s: the workflow's history bound: %w", statemachine.ContextCopyRetries, statemachine.ContextDatabaseRetries, err)}
+	}
+	if !c.Reconcile.Enabled() {
+		return nil
+	}
+	bound := min(files, reconcile.MaxFilesPerExecutionLimit)
+	if n := c.Reconcile.MaxFilesPerExecution; n > bound {
+		return []error{fmt.Errorf("%s = %d: above %d, the most files one execution can carry without risking Step Functions' %d history events with these workflow settings "+
+			"(%d files: up to %d events, every task making every attempt its retriers allow, from %s, %s and the fixed throttling retries; the reconcile function accepts at most %d): "+
+			"set %s to at most %d, or lower those settings (docs/limits.md)",
+			ctxReconcileMaxFiles, n, bound, statemachine.HistoryEventLimit, files, events,
+			statemachine.ContextCopyRetries, statemachine.ContextDatabaseRetries, reconcile.MaxFilesPerExecutionLimit, ctxReconcileMaxFiles, bound)}
+	}
+	return nil
 }
 
 // checkReconcileGrace refuses a grace shorter than the longest the
@@ -158,6 +196,7 @@ func newReconcileFunction(c constructs.Construct, props *ReconcilerProps) *GoFun
 	sweep.ReRestore = rc.ReRestore
 	sweep.ReRestoreDays = int32(rc.ReRestoreDays)
 	sweep.ReRestoreTier = rc.ReRestoreTier
+	sweep.MaxFilesPerExecution = rc.MaxFilesPerExecution
 	env := sweep.Env()
 	maps.Copy(env, databaseEnvironment(cfg.Database))
 	fnProps := &GoFunctionProps{

@@ -51,8 +51,8 @@ func TestReconcileSweep(t *testing.T) {
 			"SOURCE_BUCKETS": "restore-a,restore-b", "STATE_MACHINE_ARN": map[string]any{"Ref": smID},
 			"RECONCILE_PERIOD_MINUTES": "60", "RECONCILE_GRACE_MINUTES": "1320", "RECONCILE_RERESTORE": "false",
 			"RECONCILE_RERESTORE_DAYS": "3", "RECONCILE_RERESTORE_TIER": "Standard",
-			// the function's defaults, now listed (reconcile.Config.Env)
-			"RECONCILE_PAGE_SIZE": "500", "RECONCILE_MAX_FILES_PER_EXECUTION": "50",
+			// the function's defaults, now listed (reconcile.Config.Env); the batch is cdk.json's reconcileMaxFilesPerExecution
+			"RECONCILE_PAGE_SIZE": "500", "RECONCILE_MAX_FILES_PER_EXECUTION": "8",
 			"RECONCILE_MAX_FILES_PER_SWEEP": "10000",
 		}
 		if diff := cmp.Diff(want, env); diff != "" {
@@ -212,16 +212,58 @@ func TestReconcileGraceCoversTheWorkflow(t *testing.T) {
 	}
 }
 
+// TestReconcileBatchWithinHistoryBound: synth refuses a
+// reconcileMaxFilesPerExecution above the history bound of the deployment's
+// own workflow settings (statemachine.MaxFilesPerExecution), naming the
+// key, the value, the bound and the settings; cdk.json's default passes.
+func TestReconcileBatchWithinHistoryBound(t *testing.T) {
+	tests := []struct {
+		name    string
+		set     map[string]any
+		wantErr []string // fragments; none: accepted
+	}{
+		{name: "cdk.json's defaults"},
+		{name: "the 50 files the sweep used to start", set: map[string]any{ctxReconcileMaxFiles: 50},
+			wantErr: []string{"reconcileMaxFilesPerExecution = 50: above 8, the most files one execution can carry", "25000 history events",
+				"8 files: up to 20338 events", "copyRetries", "databaseRetries", "set reconcileMaxFilesPerExecution to at most 8"}},
+		// Copy file: 1 + 99 + 100 attempts on each of its two passes, 3,045
+		// events a file: (22,500 - 634) / 3,045 = 7.
+		{name: "more copy retries lower the bound below the default",
+			set:     map[string]any{statemachine.ContextCopyRetries: 100},
+			wantErr: []string{"reconcileMaxFilesPerExecution = 8: above 7"}},
+		{name: "no sweep, no batch to check", set: map[string]any{ctxReconcileMaxFiles: 50, ctxReconcilePeriodMinutes: 0}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := cdkJSONContext(t)
+			ctx["restoreBuckets"], ctx["archiveBuckets"] = []any{"restore-a"}, []any{"archive-a"}
+			maps.Copy(ctx, tc.set)
+			_, err := ConfigFromContext(func(k string) any { return ctx[k] })
+			if len(tc.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("ConfigFromContext: %v", err)
+				}
+				return
+			}
+			for _, want := range tc.wantErr {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("error %v does not say %q", err, want)
+				}
+			}
+		})
+	}
+}
+
 // cdk.json's reconcile defaults are the function's own (what a sweep does
 // without them set, as the local runner runs it).
 func TestReconcileDefaultsMatchTheFunction(t *testing.T) {
 	ctx := cdkJSONContext(t)
 	got := map[string]any{ctxReconcilePeriodMinutes: ctx[ctxReconcilePeriodMinutes], ctxReconcileGraceMinutes: ctx[ctxReconcileGraceMinutes],
 		ctxReconcileReRestore: ctx[ctxReconcileReRestore], ctxReconcileReRestoreDays: ctx[ctxReconcileReRestoreDays],
-		ctxReconcileReRestoreTier: ctx[ctxReconcileReRestoreTier]}
+		ctxReconcileReRestoreTier: ctx[ctxReconcileReRestoreTier], ctxReconcileMaxFiles: ctx[ctxReconcileMaxFiles]}
 	want := map[string]any{ctxReconcilePeriodMinutes: float64(reconcile.DefaultPeriodMinutes), ctxReconcileGraceMinutes: float64(reconcile.DefaultGraceMinutes),
 		ctxReconcileReRestore: false, ctxReconcileReRestoreDays: float64(reconcile.DefaultReRestoreDays),
-		ctxReconcileReRestoreTier: reconcile.DefaultReRestoreTier}
+		ctxReconcileReRestoreTier: reconcile.DefaultReRestoreTier, ctxReconcileMaxFiles: float64(reconcile.DefaultMaxFilesPerExecution)}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("cdk.json (-reconcile's defaults +cdk.json):\n%s", diff)
 	}

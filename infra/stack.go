@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
@@ -14,6 +15,7 @@ import (
 	"github.com/cdklabs/cdk-nag-go/cdknag/v2"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
@@ -26,6 +28,7 @@ var functionNames = statemachine.FunctionNames()
 var functionBuilders = map[string]func(stack awscdk.Stack, cfg Config, props *GoFunctionProps) *GoFunction{
 	statemachine.FunctionRequestStatus: newRequestStatusFunction,
 	statemachine.FunctionCopyFile:      newCopyFileFunction,
+	statemachine.FunctionParseEvent:    newParseEventFunction,
 }
 
 // ArchiveCopyStackProps is the stack's configuration and the code of its
@@ -205,6 +208,16 @@ func newRequestStatusFunction(stack awscdk.Stack, cfg Config, props *GoFunctionP
 	fn := NewGoFunction(stack, props.ConstructID, props)
 	grantDatabaseParameters(stack, fn, cfg.Database)
 	return fn
+}
+
+// newParseEventFunction rejects an event of more files than one execution
+// of this deployment's workflow can carry within Step Functions' 25,000
+// history events (statemachine.MaxFilesPerExecution of its settings;
+// checkReconcileBatch refuses settings that allow none).
+func newParseEventFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps) *GoFunction {
+	files, _, _ := statemachine.MaxFilesPerExecution(cfg.Workflow)
+	props.Environment = map[string]string{parseevent.EnvMaxFiles: strconv.Itoa(files)}
+	return NewGoFunction(stack, props.ConstructID, props)
 }
 
 // newCopyFileFunction is the only function that touches S3: it reads the

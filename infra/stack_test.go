@@ -343,11 +343,12 @@ func TestStackWithDefaults(t *testing.T) {
 		// THEN every function's ApplicationLogLevel is the level the EMF
 		// metrics lines are written at (Lambda drops JSON lines below it,
 		// so a higher level would blank the dashboard), and SystemLogLevel
-		// keeps Lambda's START/END/REPORT lines
+		// is WARN: no START/REPORT lines, whose bytes the load runner counts
+		// at the same level (lambdafn.SystemLogLevel)
 		for _, name := range functionNames {
 			lc := s.props(t, s.functionID(name))["LoggingConfig"].(map[string]any)
 			got := map[string]any{"ApplicationLogLevel": lc["ApplicationLogLevel"], "SystemLogLevel": lc["SystemLogLevel"]}
-			want := map[string]any{"ApplicationLogLevel": metrics.LambdaLogLevel, "SystemLogLevel": "INFO"}
+			want := map[string]any{"ApplicationLogLevel": metrics.LambdaLogLevel, "SystemLogLevel": "WARN"}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("%s LoggingConfig (-want +got):\n%s", name, diff)
 			}
@@ -384,6 +385,15 @@ func TestStackWithDefaults(t *testing.T) {
 		}
 		if diff := cmp.Diff(want, env); diff != "" {
 			t.Errorf("copy-file environment (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("parse-event Lambda environment", func(t *testing.T) {
+		// THEN parse-event rejects events of more files than one execution
+		// carries within the history quota (statemachine.MaxFilesPerExecution)
+		env := s.props(t, s.functionID(statemachine.FunctionParseEvent))["Environment"].(map[string]any)["Variables"]
+		if diff := cmp.Diff(map[string]any{"MAX_FILES_PER_EVENT": "8"}, env); diff != "" {
+			t.Errorf("parse-event environment (-want +got):\n%s", diff)
 		}
 	})
 
@@ -453,13 +463,16 @@ func TestStackWithDefaults(t *testing.T) {
 		})
 	})
 
-	t.Run("Standard state machine logging ALL with execution data and X-Ray", func(t *testing.T) {
-		// THEN
+	t.Run("Standard state machine logging ERROR with execution data and X-Ray", func(t *testing.T) {
+		// THEN errors are logged with their causes; the whole history stays
+		// in Step Functions (a Standard workflow), not in paid logs, and
+		// the load runner counts the log at the same level
+		// (statemachine.LogLevel)
 		expect(t, "state machine properties", func() {
 			s.template.HasResourceProperties(jsii.String("AWS::StepFunctions::StateMachine"), assertions.Match_ObjectLike(&map[string]any{
 				"StateMachineType": "STANDARD",
 				"LoggingConfiguration": assertions.Match_ObjectLike(&map[string]any{
-					"Level":                "ALL",
+					"Level":                "ERROR",
 					"IncludeExecutionData": true,
 				}),
 				"TracingConfiguration": map[string]any{"Enabled": true},

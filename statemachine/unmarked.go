@@ -26,6 +26,16 @@ var MarkingOperations = []string{"find_open_job", "mark_picked_up"}
 // filled with stand-ins (they do not change the figure). See
 // UnmarkedBound for how it is counted.
 func MaxUnmarked(s Settings) (time.Duration, error) {
+	def, err := Render(withStandInARNs(s))
+	if err != nil {
+		return 0, err
+	}
+	return UnmarkedBound(def)
+}
+
+// withStandInARNs returns s with a stand-in ARN for every function it has
+// none for.
+func withStandInARNs(s Settings) Settings {
 	arns := map[string]string{}
 	for _, f := range Functions {
 		arns[f.Name] = "arn:aws:lambda:us-east-1:123456789012:function:" + f.Name
@@ -34,11 +44,7 @@ func MaxUnmarked(s Settings) (time.Duration, error) {
 		}
 	}
 	s.FunctionARNs = arns
-	def, err := Render(s)
-	if err != nil {
-		return 0, err
-	}
-	return UnmarkedBound(def)
+	return s
 }
 
 // aslState is what UnmarkedBound reads of a state.
@@ -141,6 +147,25 @@ func UnmarkedBound(definition []byte) (time.Duration, error) {
 	return time.Duration(math.Ceil(worst)) * time.Second, nil
 }
 
+// successors are the states st can go on to: Next, each Catch's Next,
+// each Choice's Next and the Default.
+func (st aslState) successors() []string {
+	var next []string
+	if !st.End && st.Next != "" {
+		next = append(next, st.Next)
+	}
+	for _, c := range st.Catch {
+		next = append(next, c.Next)
+	}
+	for _, c := range st.Choices {
+		next = append(next, c.Next)
+	}
+	if st.Default != "" {
+		next = append(next, st.Default)
+	}
+	return next
+}
+
 func isMarking(st aslState) bool {
 	op, _ := st.Parameters["operation"].(string)
 	return st.Type == "Task" && slices.Contains(MarkingOperations, op)
@@ -188,18 +213,7 @@ func (w *spanWalker) from(name, via string) (float64, error) {
 	// Where the path goes on from here: a marking task ends the span.
 	var next []string
 	if !isMarking(st) {
-		if !st.End && st.Next != "" {
-			next = append(next, st.Next)
-		}
-		for _, c := range st.Catch {
-			next = append(next, c.Next)
-		}
-	}
-	for _, c := range st.Choices {
-		next = append(next, c.Next)
-	}
-	if st.Default != "" {
-		next = append(next, st.Default)
+		next = st.successors()
 	}
 	longest := 0.0
 	for _, n := range next {

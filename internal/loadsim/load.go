@@ -25,6 +25,7 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/faultproxy"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3model"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/lambdafn"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/parseevent"
@@ -67,6 +68,16 @@ type LoadConfig struct {
 	// request this long (scaled time) before S3 sees it: copies that
 	// occupy their environment for a long time.
 	CopyDelay time.Duration
+	// S3Model runs the Lambdas against the calibrated model of S3
+	// (internal/s3model, DefaultParams: 100 ms per request, the calibrated
+	// per-request copy rate) instead of versitygw or AWS_ENDPOINT_URL_S3.
+	// Its requests take S3's latency in real time whatever TimeScale is,
+	// so the Lambdas' durations, and the GB-seconds billed from them, are
+	// what AWS would bill rather than loopback's milliseconds. The model
+	// is in memory: Run puts every file of the events in it (the event's
+	// size, 4 KiB when it gives none, the event's ETag when it names one);
+	// the open jobs come from the database as for any run.
+	S3Model bool
 	// Progress receives a progress line every ProgressEvery (default 1 s)
 	// while the run goes; nil prints none.
 	Progress      io.Writer
@@ -88,10 +99,12 @@ type Load struct {
 
 	cfg       LoadConfig
 	lambdaEnv map[string]string
+	model     *s3model.Server // with S3Model
 	s3proxy   *faultproxy.Proxy
 	s3put     []*faultproxy.Rule // PUT, COPY, POST, LIST requests
 	s3get     *faultproxy.Rule   // GET, HEAD and the others
-	lambdaLog *countingWriter
+	// lambdaLog counts each function's log, by function name.
+	lambdaLog map[string]*functionLog
 	closers   []func()
 }
 
@@ -122,8 +135,14 @@ func NewLoad(ctx context.Context, cfg LoadConfig) (_ *Load, err error) {
 			l.Close()
 		}
 	}()
+	getenv := cfg.Getenv
+	if cfg.S3Model {
+		if getenv, err = l.startModel(); err != nil {
+			return nil, err
+		}
+	}
 	l.Services, err = localservices.StartServices(ctx, localservices.ServicesConfig{
-		RepoRoot: cfg.RepoRoot, Getenv: cfg.Getenv, S3Dir: cfg.S3Dir, DBDir: cfg.DBDir,
+		RepoRoot: cfg.RepoRoot, Getenv: getenv, S3Dir: cfg.S3Dir, DBDir: cfg.DBDir,
 		Buckets: cfg.Buckets, Log: cfg.ServerLog,
 	})
 	if err != nil {
@@ -168,6 +187,9 @@ func (cfg *LoadConfig) check(ctx context.Context) error {
 		if n < 1 {
 			return &localservices.ConfigError{Err: fmt.Errorf("--reserved %s=%d: want at least 1", name, n)}
 		}
+	}
+	if e := strings.TrimSpace(cfg.Getenv(localservices.EnvS3Endpoint)); cfg.S3Model && e != "" {
+		return &localservices.ConfigError{Err: fmt.Errorf("--s3-model runs the Lambdas against the S3 model, but %s names another S3 endpoint (%s): unset one of them", localservices.EnvS3Endpoint, e)}
 	}
 	if cfg.DBMaxConnections > 0 && strings.TrimSpace(cfg.Getenv(localservices.EnvDatabaseURL)) == "" {
 		return &localservices.ConfigError{Err: fmt.Errorf("--db-max-connections needs a Postgres server in %s (the embedded PGlite has one session and no roles)", localservices.EnvDatabaseURL)}
@@ -354,10 +376,37 @@ type LoadReport struct {
 	S3PutClassPerFile       float64 `json:"s3_put_class_requests_per_file"`
 	S3GetClassPerFile       float64 `json:"s3_get_class_requests_per_file"`
 	LogBytesPerFile         float64 `json:"log_bytes_per_file"`
-	CostPerMillionFilesUSD  float64 `json:"cost_per_million_files_usd"`
+	// LogBytesPerFileBySource splits LogBytesPerFile: each function's
+	// lines with its platform lines (logbytes.go), and the state machine's
+	// log (LogSourceStateMachine).
+	LogBytesPerFileBySource map[string]float64 `json:"log_bytes_per_file_by_source"`
+	CostPerMillionFilesUSD  float64            `json:"cost_per_million_files_usd"`
 	// CostItems splits the cost per million files by billed item.
 	CostItems map[string]float64 `json:"cost_items_per_million_files_usd"`
 	Prices    []Price            `json:"prices"`
+	// Functions is each function's share of the Lambda figures: its
+	// GB-seconds are its billed milliseconds times its deployed memory.
+	Functions map[string]FunctionUsage `json:"functions"`
+	// S3 is the S3 peer the Lambdas ran against: "model" (the calibrated
+	// S3 model, durations as on AWS) or "endpoint" (versitygw or
+	// AWS_ENDPOINT_URL_S3, loopback durations).
+	S3 string `json:"s3"`
+	// S3Operations counts the Lambdas' S3 requests by operation (the model
+	// only: nil otherwise).
+	S3Operations map[string]int `json:"s3_operations,omitempty"`
+}
+
+// FunctionUsage is one function's Lambda usage in a load run.
+type FunctionUsage struct {
+	// MemoryMB is the function's deployed memory (statemachine.Functions).
+	MemoryMB int `json:"memory_mb"`
+	// Requests counts the invocations whose handler ran.
+	Requests int `json:"requests"`
+	// BilledMs is the invocations' durations, each rounded up to the
+	// millisecond as Lambda bills them, added up.
+	BilledMs int64 `json:"billed_ms"`
+	// GBSeconds is BilledMs/1000 x MemoryMB/1024.
+	GBSeconds float64 `json:"gb_seconds"`
 }
 
 // Run starts every event as its own execution, at cfg.Rate, and waits for
@@ -367,7 +416,12 @@ func (l *Load) Run(ctx context.Context, events [][]byte) (*LoadReport, error) {
 	if len(events) == 0 {
 		return nil, &localservices.ConfigError{Err: errors.New("no events to run")}
 	}
-	l.lambdaLog = &countingWriter{w: l.cfg.LambdaLog}
+	sink := &lockedWriter{w: l.cfg.LambdaLog}
+	l.lambdaLog = map[string]*functionLog{}
+	for _, f := range statemachine.Functions {
+		l.lambdaLog[f.Name] = &functionLog{name: f.Name, sink: sink}
+	}
+	l.seedModel(events)
 	fns, err := l.functions(ctx)
 	if err != nil {
 		return nil, err
@@ -386,7 +440,7 @@ func (l *Load) Run(ctx context.Context, events [][]byte) (*LoadReport, error) {
 	peakDB := l.watchConnections()
 	defer peakDB.stop()
 
-	rep := &LoadReport{Failures: map[string]int{}, Failed: []FailedExecution{}, ThrottlesPerFunction: map[string]int{}, Environments: map[string]int{}, TimeScale: l.cfg.TimeScale}
+	rep := &LoadReport{Failures: map[string]int{}, Failed: []FailedExecution{}, ThrottlesPerFunction: map[string]int{}, Environments: map[string]int{}, TimeScale: l.cfg.TimeScale, S3: l.s3Backend()}
 	t := &tally{start: time.Now(), events: len(events)}
 	feedErr := l.feed(ctx, engine, events, t)
 	if err := l.collect(ctx, engine, t, rep, func(final bool) { l.progress(t, rep, srv, peakDB, final) }); err != nil {
@@ -422,7 +476,7 @@ type tally struct {
 	started     atomic.Int64
 	ended       int
 	transitions int
-	logBytes    int64 // the engine's execution logs
+	logBytes    int64 // the state machine's log at its deployed level
 
 	lastLine    string
 	lastPrinted time.Time
@@ -478,7 +532,7 @@ loop:
 			}
 			t.ended++
 			t.transitions += line.Transitions
-			t.logBytes += line.LogBytes
+			t.logBytes += stateMachineLogBytes(line, statemachine.LogLevel)
 			if line.Result.Status == "SUCCEEDED" {
 				rep.Executions.Succeeded++
 			} else {
@@ -521,14 +575,23 @@ func (l *Load) usage(srv *invokeapi.Server, events [][]byte, t *tally, rep *Load
 	rep.PeakInFlight = srv.PeakInFlight()
 	var billedGBs float64
 	var requests int
+	rep.Functions = map[string]FunctionUsage{}
+	logBytes := map[string]int64{LogSourceStateMachine: t.logBytes}
 	for _, f := range statemachine.Functions {
 		st := srv.Stats(f.Name)
+		logBytes[f.Name] = l.lambdaLog[f.Name].n.Load() + int64(st.Calls)*platformBytesPerInvocation(deployedSystemLogLevel, f.MemoryMB)
 		rep.Throttles += st.Throttled
 		rep.ThrottlesPerFunction[f.Name] = st.Throttled
 		rep.Environments[f.Name] = st.Environments
 		rep.PeakEnvironments += st.Environments
-		requests += st.Calls
-		billedGBs += st.Billed.Seconds() * float64(f.MemoryMB) / 1024
+		fu := FunctionUsage{MemoryMB: f.MemoryMB, Requests: st.Calls, BilledMs: st.Billed.Milliseconds()}
+		fu.GBSeconds = float64(fu.BilledMs) / 1000 * float64(f.MemoryMB) / 1024
+		rep.Functions[f.Name] = fu
+		requests += fu.Requests
+		billedGBs += fu.GBSeconds
+	}
+	if l.model != nil {
+		rep.S3Operations = l.model.Stats().Requests
 	}
 	files := 0
 	for _, ev := range events {
@@ -542,7 +605,7 @@ func (l *Load) usage(srv *invokeapi.Server, events [][]byte, t *tally, rep *Load
 	}
 	u := Usage{
 		Files: files, Transitions: t.transitions, LambdaRequests: requests, LambdaGBSeconds: billedGBs,
-		S3PutClass: putClass, S3GetClass: l.s3get.Hits(), LogBytes: t.logBytes + l.lambdaLog.n.Load(),
+		S3PutClass: putClass, S3GetClass: l.s3get.Hits(), LogBytesBySource: logBytes,
 	}
 	u.fill(rep)
 }
@@ -557,7 +620,6 @@ func (l *Load) functions(ctx context.Context) ([]invokeapi.Function, error) {
 		}
 		return l.Services.Getenv(name)
 	}
-	logger := lambdafn.NewLogger(l.lambdaLog, lambdafn.LevelFromEnv(getenv))
 	awsCfg, err := localservices.AWSConfig(ctx, getenv)
 	if err != nil {
 		return nil, err
@@ -568,15 +630,17 @@ func (l *Load) functions(ctx context.Context) ([]invokeapi.Function, error) {
 		if !ok {
 			return nil, fmt.Errorf("local runner: no constructor for function %s", f.Name)
 		}
+		// Each function logs through its own counter, as to its own log
+		// group.
+		log := lambdafn.NewLogger(l.lambdaLog[f.Name], lambdafn.LevelFromEnv(getenv))
 		// Fail before the run when the function's configuration is wrong.
-		h, err := build(ctx, awsCfg, getenv, logger.With("function", f.Name))
+		h, err := build(ctx, awsCfg, getenv, log)
 		if err != nil {
 			return nil, &localservices.ConfigError{Err: fmt.Errorf("%s: %w", f.Name, err)}
 		}
 		if c, ok := h.(interface{ Close() }); ok {
 			c.Close()
 		}
-		log := logger.With("function", f.Name)
 		fns = append(fns, invokeapi.Function{
 			Name: f.Name,
 			NewEnvironment: func(ctx context.Context) (lambda.Handler, error) {
@@ -586,6 +650,11 @@ func (l *Load) functions(ctx context.Context) ([]invokeapi.Function, error) {
 			ReservedConcurrency: l.cfg.Reserved[f.Name],
 			Timeout:             time.Duration(f.TimeoutSecs) * time.Second,
 		})
+	}
+	// The check above is no environment of the run: its lines are not
+	// counted.
+	for _, fl := range l.lambdaLog {
+		fl.n.Store(0)
 	}
 	return fns, nil
 }
@@ -676,20 +745,6 @@ func (l *Load) watchConnections() *connectionWatch {
 		}
 	}()
 	return w
-}
-
-// countingWriter counts the bytes written through it.
-type countingWriter struct {
-	w io.Writer
-	n atomic.Int64
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	c.n.Add(int64(len(p)))
-	if c.w == nil {
-		return len(p), nil
-	}
-	return c.w.Write(p)
 }
 
 // scaleTaskTimeouts multiplies every TimeoutSeconds of the definition by

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
 )
 
 func TestS3PriceClass(t *testing.T) {
@@ -71,5 +73,76 @@ func TestReadEvents(t *testing.T) {
 	}
 	if _, err := ReadEvents(strings.NewReader("\n\n"), "empty.ndjson"); err == nil || !strings.Contains(err.Error(), "empty.ndjson has no events") {
 		t.Errorf("empty file: %v", err)
+	}
+}
+
+// The state machine's log keeps, at each level, the events AWS logs at it
+// (https://docs.aws.amazon.com/step-functions/latest/dg/cloudwatch-log-level.html),
+// under either engine's names.
+func TestStateMachineLogLevels(t *testing.T) {
+	for _, tc := range []struct {
+		eventType        string
+		all, error, fata bool
+	}{
+		{"ExecutionStarted", true, false, false},
+		{"TaskStateEntered", true, false, false},
+		{"StateEntered", true, false, false},
+		{"LambdaFunctionSucceeded", true, false, false},
+		{"LambdaFunctionFailed", true, true, false},
+		{"TaskFailed", true, true, false},
+		{"LambdaFunctionTimedOut", true, true, false},
+		{"MapIterationFailed", true, true, false},
+		{"StateFailed", true, true, false},
+		{"StateRetried", true, true, false},
+		{"StateCaught", true, true, false},
+		{"ExecutionFailed", true, true, true},
+		{"ExecutionTimedOut", true, true, true},
+		{"ExecutionTimeout", true, true, true},
+		{"ExecutionAborted", true, true, true},
+		{"ExecutionSucceeded", true, false, false},
+	} {
+		for level, want := range map[string]bool{"ALL": tc.all, "ERROR": tc.error, "FATAL": tc.fata, "OFF": false} {
+			if got := loggedAt(level, tc.eventType); got != want {
+				t.Errorf("%s at %s: logged %v, want %v", tc.eventType, level, got, want)
+			}
+		}
+	}
+	line := stepengine.Ended{LogBytes: 1000, LogBytesByType: map[string]int64{"StateEntered": 900, "StateRetried": 60, "ExecutionSucceeded": 40}}
+	for level, want := range map[string]int64{"ALL": 1000, "ERROR": 60, "FATAL": 0} {
+		if got := stateMachineLogBytes(line, level); got != want {
+			t.Errorf("%s: %d bytes, want %d", level, got, want)
+		}
+	}
+}
+
+// Lambda's START and REPORT lines count at system level INFO (and DEBUG),
+// not at WARN.
+func TestPlatformBytesPerInvocation(t *testing.T) {
+	info := platformBytesPerInvocation("INFO", 1769)
+	if info < 400 || info > 800 {
+		t.Errorf("START + REPORT at INFO: %d bytes, want about 600", info)
+	}
+	if debug := platformBytesPerInvocation("DEBUG", 1769); debug != info {
+		t.Errorf("at DEBUG %d bytes, want INFO's %d", debug, info)
+	}
+	if warn := platformBytesPerInvocation("WARN", 1769); warn != 0 {
+		t.Errorf("at WARN %d bytes, want none", warn)
+	}
+}
+
+// A function's lines are counted as the function writes them, and passed
+// on to the runner's one log with the function named.
+func TestFunctionLogCountsWhatTheFunctionWrites(t *testing.T) {
+	var sink strings.Builder
+	f := &functionLog{name: "copy-file", sink: &lockedWriter{w: &sink}}
+	line := `{"level":"INFO","message":"file copied"}` + "\n"
+	if n, err := f.Write([]byte(line)); err != nil || n != len(line) {
+		t.Fatalf("Write: %d, %v", n, err)
+	}
+	if got := f.n.Load(); got != int64(len(line)) {
+		t.Errorf("counted %d bytes, want %d", got, len(line))
+	}
+	if want := `{"function":"copy-file","level":"INFO","message":"file copied"}` + "\n"; sink.String() != want {
+		t.Errorf("log line %q, want %q", sink.String(), want)
 	}
 }

@@ -38,7 +38,9 @@ type Usage struct {
 	LambdaRequests         int
 	LambdaGBSeconds        float64
 	S3PutClass, S3GetClass int
-	LogBytes               int64
+	// LogBytesBySource is what CloudWatch Logs ingests, by function and
+	// for the state machine (LogSourceStateMachine).
+	LogBytesBySource map[string]int64
 }
 
 // fill sets the report's per-file figures and cost per million files.
@@ -53,7 +55,11 @@ func (u Usage) fill(rep *LoadReport) {
 	rep.LambdaGBSecondsPerFile = perFile(u.LambdaGBSeconds)
 	rep.S3PutClassPerFile = perFile(float64(u.S3PutClass))
 	rep.S3GetClassPerFile = perFile(float64(u.S3GetClass))
-	rep.LogBytesPerFile = perFile(float64(u.LogBytes))
+	rep.LogBytesPerFileBySource = map[string]float64{}
+	for source, n := range u.LogBytesBySource {
+		rep.LogBytesPerFileBySource[source] = perFile(float64(n))
+		rep.LogBytesPerFile += perFile(float64(n))
+	}
 	const million = 1e6
 	rep.CostItems = map[string]float64{
 		"state_transitions": rep.StateTransitionsPerFile * priceTransition.USD * million,

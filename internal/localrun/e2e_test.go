@@ -477,7 +477,8 @@ func TestScenarioCopiesFiles(t *testing.T) {
 // checkEMF checks the functions' EMF lines in the Lambda log of a run that
 // copied files: FilesCopied from the aggregate function, BytesCopied once
 // per file from copy-file, a database latency per status call; it logs the
-// EMF bytes per file.
+// bytes per file of the lines carrying metrics (the outcome lines that are
+// also EMF documents, metrics.Writer.Log).
 func checkEMF(t *testing.T, log string, files int) {
 	t.Helper()
 	var emfBytes int
@@ -501,7 +502,7 @@ func checkEMF(t *testing.T, log string, files int) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("EMF lines by function and metric (-want +got):\n%s", diff)
 	}
-	t.Logf("EMF: %d bytes for %d files (%d per file)", emfBytes, files, emfBytes/files)
+	t.Logf("lines with EMF: %d bytes for %d files (%d per file)", emfBytes, files, emfBytes/files)
 }
 
 // Scenario: Lambda throttles. The account's concurrency is taken (long

@@ -32,6 +32,7 @@ func init() {
 			dbMax := fs.Int("db-max-connections", 0, "CONNECTION LIMIT of the Postgres role the Lambdas connect as (needs DATABASE_URL; 0: no limit)")
 			scale := fs.Float64("time-scale", 1, "run the engine's timers (Retry pauses, Wait states) this many times faster; task timeouts and --copy-delay are scaled with them")
 			copyDelay := fs.Duration("copy-delay", 0, "hold every CopyObject and UploadPartCopy this long before S3 sees it (scaled time): long copies")
+			s3Model := fs.Bool("s3-model", false, "run against the calibrated S3 model (S3's 100 ms per request, in real time) instead of versitygw: Lambda durations and GB-seconds as AWS would bill them; the model holds every file of the events, the jobs come from the database")
 			return func(ctx context.Context, c *CLI, common *commonFlags) (int, error) {
 				if *events == "" {
 					return 0, &localservices.ConfigError{Err: errors.New("load needs --events FILE")}
@@ -48,7 +49,7 @@ func init() {
 				}
 				return c.load(ctx, common, loadsim.LoadConfig{
 					Engine: *engine, Rate: *rate, AccountConcurrency: *account, Reserved: res, ColdStart: *coldStart,
-					DBMaxConnections: *dbMax, TimeScale: *scale, CopyDelay: *copyDelay,
+					DBMaxConnections: *dbMax, TimeScale: *scale, CopyDelay: *copyDelay, S3Model: *s3Model,
 				}, *events)
 			}
 		},
@@ -162,6 +163,17 @@ func printLoadReport(w io.Writer, r *loadsim.LoadReport) {
 	}
 	fmt.Fprintf(tw, "per file\t%.1f state transitions, %.1f Lambda requests, %.4f GB-s, %.1f S3 PUT-class + %.1f GET-class requests, %.0f log bytes\n",
 		r.StateTransitionsPerFile, r.LambdaRequestsPerFile, r.LambdaGBSecondsPerFile, r.S3PutClassPerFile, r.S3GetClassPerFile, r.LogBytesPerFile)
+	for _, name := range sortedKeys(r.Functions) {
+		fu := r.Functions[name]
+		fmt.Fprintf(tw, "  %s\t%d requests, %d billed ms at %d MB: %.4f GB-s\n", name, fu.Requests, fu.BilledMs, fu.MemoryMB, fu.GBSeconds)
+	}
+	if r.S3Operations != nil {
+		var ops []string
+		for _, name := range sortedKeys(r.S3Operations) {
+			ops = append(ops, fmt.Sprintf("%s %d", name, r.S3Operations[name]))
+		}
+		fmt.Fprintf(tw, "S3 (the model)\t%s\n", strings.Join(ops, ", "))
+	}
 	fmt.Fprintf(tw, "cost per million files\t$%.2f", r.CostPerMillionFilesUSD)
 	var items []string
 	for _, name := range sortedKeys(r.CostItems) {

@@ -74,6 +74,15 @@ func newLoadWorld(t *testing.T, cfg loadsim.LoadConfig) *loadWorld {
 		"AWS_REGION":            srv.Region,
 	}
 	w := &loadWorld{t: t, ctx: context.Background(), log: &childproc.Output{Max: 1 << 20}, s3srv: srv}
+	w.prepare(cfg, root, dbURL, env)
+	return w
+}
+
+// prepare prepares the load run of a world whose S3 peer env names (or the
+// S3 model, cfg.S3Model) and counts the outcome updates of each row.
+func (w *loadWorld) prepare(cfg loadsim.LoadConfig, root, dbURL string, env map[string]string) {
+	t := w.t
+	var err error
 	cfg.RepoRoot = root
 	cfg.Getenv = func(k string) string { return env[k] }
 	cfg.Buckets = []string{restoreBucket, archiveBucket}
@@ -113,7 +122,6 @@ func newLoadWorld(t *testing.T, cfg loadsim.LoadConfig) *loadWorld {
 			t.Fatal(err)
 		}
 	}
-	return w
 }
 
 // seed puts n objects under prefix in the restore bucket and an open job
@@ -342,6 +350,23 @@ func testLoadMixed(t *testing.T, engine string, nGood, nBad int) {
 	if rep.Files.Complete != nGood || rep.Files.Error != nBad || rep.Files.NoJob != nBad || rep.Files.Unrecorded != 0 {
 		t.Errorf("files %+v: want %d complete, %d error (no source object), %d without a job", rep.Files, nGood, nBad, nBad)
 	}
+	// The state machine's log (at ERROR) holds the failures' events, under
+	// either engine's event names, each with its error and cause: the
+	// failed copies and lookups, the aggregate's and the execution's
+	// failure (the CopyRequestError cause is the event's failure report),
+	// and the retried calls the connection limit refused. Measured when
+	// this was written: on Node 9.6 to 10 KB per failed execution (more
+	// refusals: it runs more at once), on moto 2.2 KB. Over 14 KB on Node
+	// means error events counted with the states' inputs, which AWS does
+	// not log with them (it counted 21 to 27 KB so).
+	smBytes := rep.LogBytesPerFileBySource[loadsim.LogSourceStateMachine] * float64(rep.Files.Total)
+	t.Logf("log bytes per file by source %v; state machine %.0f bytes per failed execution", rep.LogBytesPerFileBySource, smBytes/float64(rep.Executions.Failed))
+	if smBytes <= 0 {
+		t.Errorf("state machine log: no bytes, want the failed executions' error events")
+	}
+	if perFailed := smBytes / float64(rep.Executions.Failed); engine == stepengine.EngineNode && perFailed > 14000 {
+		t.Errorf("state machine log: %.0f bytes per failed execution, want at most 14000", perFailed)
+	}
 	failed, err := requeststatus.NewTable(w.db).RowsWithStatus(w.ctx, requeststatus.StatusError)
 	if err != nil {
 		t.Fatal(err)
@@ -365,9 +390,10 @@ func TestLoadReportsFigures(t *testing.T) {
 		name                         string
 		filesPerEvent                int
 		transitionsPerFile, requests float64
+		maxLogBytes                  float64 // per file (see checkLogBytes)
 	}{
-		{"one file per event", 1, 7, 5},
-		{"ten files per event", 10, 4.3, 3.2},
+		{"one file per event", 1, 7, 5, 3500},
+		{"ten files per event", 10, 4.3, 3.2, 3000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newLoadWorld(t, loadsim.LoadConfig{})
@@ -389,6 +415,7 @@ func TestLoadReportsFigures(t *testing.T) {
 			if diff := rep.LambdaRequestsPerFile - tc.requests; diff > 0.01 || diff < -0.01 {
 				t.Errorf("%.2f Lambda requests per file, want %.1f", rep.LambdaRequestsPerFile, tc.requests)
 			}
+			checkLogBytes(t, rep, tc.maxLogBytes)
 			if rep.Throttles != 0 || rep.LambdaGBSecondsPerFile <= 0 || rep.S3PutClassPerFile < 1 || rep.CostPerMillionFilesUSD <= 0 {
 				t.Errorf("figures %s: want no throttles, some GB-seconds, at least the CopyObject, a cost", summary(rep))
 			}
@@ -404,6 +431,41 @@ func TestLoadReportsFigures(t *testing.T) {
 					rep.S3PutClassPerFile, rep.S3GetClassPerFile, wantGet, rep.Environments[statemachine.FunctionCopyFile], files)
 			}
 		})
+	}
+}
+
+// checkLogBytes pins the log bytes per file of a run of small copies that
+// all succeed, as CloudWatch Logs would ingest them at the deployed levels
+// (loadsim's logbytes.go): no state machine line (its log is at ERROR and
+// nothing failed), and the functions' lines within max. Measured when the
+// bound was set: 2.9 KB per file with one file per event (request-status
+// 1.6 KB: two call lines of about 700 bytes, each with its EMF metrics, and
+// one "pool configured" line per new environment, here one per file;
+// copy-file 0.73 KB, its one outcome line; aggregate 0.35 KB; parse-event
+// 0.2 KB) and 2.4 KB with ten (aggregate and parse-event write once per
+// event). The bounds leave about 20% for the lines' variable fields
+// (timestamps, durations, ids); a line more per file, a REPORT line per
+// invocation or a state machine logging ALL breaks them. At $0.50 per GB,
+// 3.5 KB per file is $1.63 per million files.
+func checkLogBytes(t *testing.T, rep *loadsim.LoadReport, max float64) {
+	t.Helper()
+	t.Logf("log bytes per file %.0f by source %v: $%.2f per million files", rep.LogBytesPerFile, rep.LogBytesPerFileBySource, rep.CostItems["log_ingestion"])
+	if n := rep.LogBytesPerFileBySource[loadsim.LogSourceStateMachine]; n != 0 {
+		t.Errorf("state machine log: %.0f bytes per file, want none at level %s for executions that succeeded without a retry", n, statemachine.LogLevel)
+	}
+	var sum float64
+	for _, f := range statemachine.Functions {
+		n, ok := rep.LogBytesPerFileBySource[f.Name]
+		if !ok || n <= 0 {
+			t.Errorf("no log bytes counted for %s: %v", f.Name, rep.LogBytesPerFileBySource)
+		}
+		sum += n
+	}
+	if math.Abs(sum-rep.LogBytesPerFile) > 0.01 {
+		t.Errorf("log_bytes_per_file %.1f is not the sum of its sources %.1f", rep.LogBytesPerFile, sum)
+	}
+	if rep.LogBytesPerFile > max {
+		t.Errorf("log bytes per file %.0f, want at most %.0f: %v", rep.LogBytesPerFile, max, rep.LogBytesPerFileBySource)
 	}
 }
 

@@ -28,7 +28,8 @@ type RerunOptions struct {
 	StateMachineARN string
 	RestoreBuckets  []string
 	// MaxFilesPerExecution bounds each execution's event (default
-	// reconcile.DefaultMaxFilesPerExecution).
+	// reconcile.DefaultMaxFilesPerExecution; at most
+	// reconcile.MaxFilesPerExecutionLimit, the history quota's bound).
 	MaxFilesPerExecution int
 	// Now is when the rerun runs (time.Now when zero): --stuck's grace
 	// and --since count back from it.
@@ -141,6 +142,9 @@ func (opts RerunOptions) checked() (RerunOptions, error) {
 	}
 	if opts.MaxFilesPerExecution <= 0 {
 		opts.MaxFilesPerExecution = reconcile.DefaultMaxFilesPerExecution
+	}
+	if opts.MaxFilesPerExecution > reconcile.MaxFilesPerExecutionLimit {
+		return opts, fmt.Errorf("%d files per execution: at most %d, so that no execution can pass Step Functions' 25,000 history events (docs/limits.md)", opts.MaxFilesPerExecution, reconcile.MaxFilesPerExecutionLimit)
 	}
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()

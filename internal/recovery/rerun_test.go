@@ -161,3 +161,16 @@ func TestStatusExpiringRestores(t *testing.T) {
 		t.Errorf("expiring (-want +got):\n%s\nchecked %d, want 3", diff, st.RestoresChecked)
 	}
 }
+
+// TestRerunBatchWithinHistoryQuota: rerun starts no execution of more files
+// than reconcile.MaxFilesPerExecutionLimit (the default workflow's history
+// bound), by default or when asked for more.
+func TestRerunBatchWithinHistoryQuota(t *testing.T) {
+	_, err := recovery.Rerun(context.Background(), recovery.Clients{}, recovery.RerunOptions{
+		Failed: true, DryRun: true, Selector: recovery.Selector{RequestGroupID: "0f8fad5b-d9cb-469f-a165-70867728950e"},
+		MaxFilesPerExecution: reconcile.MaxFilesPerExecutionLimit + 1,
+	})
+	if err == nil || !strings.Contains(err.Error(), "25,000 history events") {
+		t.Errorf("rerun of %d files per execution: err = %v, want a refusal naming the history quota", reconcile.MaxFilesPerExecutionLimit+1, err)
+	}
+}

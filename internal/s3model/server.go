@@ -163,10 +163,22 @@ func (s *Server) CreateBucket(name string) {
 // PutObject stores an object of size bytes (creating the bucket) and
 // returns its ETag, quoted.
 func (s *Server) PutObject(bucket, key string, size int64) string {
+	return s.PutObjectETag(bucket, key, size, "")
+}
+
+// PutObjectETag is PutObject with the object's ETag given (quoted or
+// bare), as a restore event names it, or a new one when etag is "". It
+// takes no model time: it seeds the model, it is not a request.
+func (s *Server) PutObjectETag(bucket, key string, size int64, etag string) string {
 	s.CreateBucket(bucket)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	o := &object{size: size, etag: s.etag(bucket, key, fmt.Sprint(size)), modified: time.Now().UTC(), contentType: "binary/octet-stream"}
+	if etag = strings.Trim(etag, `"`); etag != "" {
+		etag = `"` + etag + `"`
+	} else {
+		etag = s.etag(bucket, key, fmt.Sprint(size))
+	}
+	o := &object{size: size, etag: etag, modified: time.Now().UTC(), contentType: "binary/octet-stream"}
 	s.buckets[bucket][key] = o
 	return o.etag
 }

@@ -235,3 +235,28 @@ func TestTLS(t *testing.T) {
 		t.Error("HeadBucket without trusting the certificate succeeded")
 	}
 }
+
+// TestPutObjectETag: an object seeded with the ETag its restore event names
+// answers HeadObject with that ETag, and a copy conditioned on it succeeds
+// (copy-file sends the event's ETag as x-amz-copy-source-if-match).
+func TestPutObjectETag(t *testing.T) {
+	m, c := start(t, fast())
+	ctx := context.Background()
+	m.CreateBucket("dst")
+	for _, given := range []string{"4494be60507cf93c1f980eabb49c4df2", `"4494be60507cf93c1f980eabb49c4df2"`} {
+		if got := m.PutObjectETag("src", "k", 645, given); got != `"4494be60507cf93c1f980eabb49c4df2"` {
+			t.Errorf("PutObjectETag(%s) = %s, want the ETag quoted", given, got)
+		}
+	}
+	head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("src"), Key: aws.String("k")})
+	if err != nil || aws.ToString(head.ETag) != `"4494be60507cf93c1f980eabb49c4df2"` || aws.ToInt64(head.ContentLength) != 645 {
+		t.Fatalf("HeadObject = %+v, %v; want the seeded ETag and 645 bytes", head, err)
+	}
+	if _, err := c.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("dst"), Key: aws.String("k"), CopySource: aws.String("src/k"),
+		CopySourceIfMatch: aws.String("4494be60507cf93c1f980eabb49c4df2")}); err != nil {
+		t.Errorf("CopyObject conditioned on the seeded ETag: %v", err)
+	}
+	if etag := m.PutObjectETag("src", "new", 1, ""); len(etag) != 34 {
+		t.Errorf("PutObjectETag without an ETag = %s, want a new quoted MD5-like ETag", etag)
+	}
+}

@@ -245,11 +245,28 @@ async function main() {
   emit({ result });
 }
 
+// asLogged is an event as the state machine's log would hold it: an error
+// event (a state's failure, retry or catch, a Map iteration's failure)
+// without the inputs and outputs of its state and parent state and without
+// the Retry / Catch definition, as AWS logs a TaskFailed,
+// LambdaFunctionFailed or MapIterationFailed event with its error and cause
+// only. A retried failure is a StateFailed (with its cause) and a
+// StateRetried event here, as AWS logs its failure events.
+function asLogged(event) {
+  if (!['StateFailed', 'StateRetried', 'StateCaught', 'MapIterationFailed', 'ParallelBranchFailed'].includes(event.type)) return event;
+  const { state, parentState, retry, catch: caught, ...logged } = event;
+  if (state) logged.state = { name: state.name, type: state.type };
+  if (parentState) logged.parentState = { name: parentState.name, type: parentState.type };
+  if (retry) logged.retry = { attempt: retry.attempt };
+  return logged;
+}
+
 // Many executions in one process (the load runner): the first stdin line is
 // the job without input ({definition, retryIntervalOverrides, timeScale}),
 // each next line {id, input} starts an execution at once. Each execution
-// prints one line when it ends: {id, result, transitions, logBytes} (the
-// size of its event log, with inputs and outputs), transitions
+// prints one line when it ends: {id, result, transitions, logBytes,
+// logBytesByType} (the size of its event log, with inputs and outputs, in
+// all and by event type), transitions
 // counting what Step Functions bills (every state entered, and every retry:
 // https://aws.amazon.com/step-functions/pricing/). With timeScale > 1 every
 // timer of the engine runs that many times faster (Retry pauses with their
@@ -284,11 +301,14 @@ async function serve() {
     running.push((async () => {
       let transitions = 0;
       let logBytes = 0;
+      const logBytesByType = {};
       const result = await runExecution(machine, job, msg.input, (event) => {
         if (event.type === 'StateEntered' || event.type === 'StateRetried') transitions++;
-        logBytes += Buffer.byteLength(JSON.stringify(event), 'utf8');
+        const n = Buffer.byteLength(JSON.stringify(asLogged(event)), 'utf8');
+        logBytes += n;
+        logBytesByType[event.type] = (logBytesByType[event.type] || 0) + n;
       });
-      emit({ id: msg.id, result, transitions, logBytes });
+      emit({ id: msg.id, result, transitions, logBytes, logBytesByType });
     })());
   }
   await Promise.all(running);

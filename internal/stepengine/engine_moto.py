@@ -143,8 +143,8 @@ def serve():
     """Many executions in one process (the load runner), as engine.cjs's
     serve mode: the first stdin line is the job without input
     ({definition, timeScale}), each next line {id, input} starts an
-    execution; each prints {id, result, transitions, logBytes} when it
-    ends."""
+    execution; each prints {id, result, transitions, logBytes,
+    logBytesByType} when it ends."""
     job = json.loads(sys.stdin.readline() or "null")
     if not job:
         fail_invalid("EngineError", "no job on stdin")
@@ -198,9 +198,13 @@ def serve():
                 if status["status"] == "RUNNING":
                     continue
                 events = history(sfn, arn)
-                log_bytes = sum(len(json.dumps(ev, default=_json_default).encode()) for ev in events)
+                by_type = {}
+                for ev in events:
+                    n = len(json.dumps(ev, default=_json_default).encode())
+                    by_type[ev["type"]] = by_type.get(ev["type"], 0) + n
                 emit({"id": running.pop(arn), "result": result_of(status),
-                      "transitions": transitions(events), "logBytes": log_bytes})
+                      "transitions": transitions(events), "logBytes": sum(by_type.values()),
+                      "logBytesByType": by_type})
             if running:
                 time.sleep(0.05)
     return 0

@@ -28,6 +28,9 @@ type Ended struct {
 	Result      *Result `json:"result"`
 	Transitions int     `json:"transitions"`
 	LogBytes    int64   `json:"logBytes"`
+	// LogBytesByType splits LogBytes by event type (the engine's names:
+	// AWS's on moto, aws-local-stepfunctions' own on Node).
+	LogBytesByType map[string]int64 `json:"logBytesByType"`
 }
 
 // Server is one engine process running many executions of one

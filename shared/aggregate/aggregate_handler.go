@@ -20,7 +20,8 @@ type AggregateHandler struct {
 	invoker lambdafn.Invoker // Invoke's aws-lambda-go handler, built once
 }
 
-// Handle logs one line per file and returns the results, or the
+// Handle logs one line per failed file and one for the request, and
+// returns the results, or the
 // *CopyRequestError itself (unwrapped, so Lambda reports errorType
 // "CopyRequestError").
 func (h *AggregateHandler) Handle(ctx context.Context, req contract.AggregateRequest) ([]contract.FileResult, error) {
@@ -33,21 +34,19 @@ func (h *AggregateHandler) Handle(ctx context.Context, req contract.AggregateReq
 	if cre, ok := err.(*CopyRequestError); ok {
 		results = cre.Results
 	}
+	// A file copied has its lines already (copy-file's "file copied",
+	// request-status's "request status record_outcome"): only failures get
+	// one here.
 	failed := 0
 	for _, r := range results {
-		attrs := []any{
-			"request_id", r.RequestID, "source_bucket", r.SourceBucket, "source_key", r.SourceKey,
-			"target_bucket", r.TargetBucket, "success", r.Success,
-		}
 		if r.Success {
-			logger.InfoContext(ctx, "file copied", attrs...)
 			continue
 		}
 		failed++
-		logger.ErrorContext(ctx, "file failed", append(attrs, "err_msg", r.ErrMsg)...)
+		logger.ErrorContext(ctx, "file failed", "request_id", r.RequestID, "source_bucket", r.SourceBucket, "source_key", r.SourceKey,
+			"target_bucket", r.TargetBucket, "success", r.Success, "err_msg", r.ErrMsg)
 	}
-	logger.InfoContext(ctx, "copy request finished", "files", len(results), "failed", failed)
-	h.emit(ctx, req, results)
+	h.finished(ctx, logger, req, results, failed)
 	if cre, ok := err.(*CopyRequestError); ok && len(cre.Failed) > 0 {
 		// The full re-run input, which the error's message may have had to
 		// shorten to fit a cause (left_out_of_cause files).
@@ -60,12 +59,10 @@ func (h *AggregateHandler) Handle(ctx context.Context, req contract.AggregateReq
 	return results, nil
 }
 
-// emit writes one EMF line with the files copied and one per error name with
-// the files that failed with it.
-func (h *AggregateHandler) emit(ctx context.Context, req contract.AggregateRequest, results []contract.FileResult) {
-	if h.Metrics == nil {
-		return
-	}
+// finished logs the request's line, which is also the EMF document of the
+// files copied, and one EMF line per error name with the files that failed
+// with it.
+func (h *AggregateHandler) finished(ctx context.Context, logger *slog.Logger, req contract.AggregateRequest, results []contract.FileResult, failedFiles int) {
 	copied := 0
 	failed := map[string]int{}
 	var names []string
@@ -83,7 +80,9 @@ func (h *AggregateHandler) emit(ctx context.Context, req contract.AggregateReque
 		}
 		failed[name]++
 	}
-	h.Metrics.Emit(ctx, nil, metrics.Metric{Name: metrics.FilesCopied, Unit: metrics.Count, Value: float64(copied)})
+	h.Metrics.Log(ctx, logger, slog.LevelInfo, "copy request finished",
+		[]slog.Attr{slog.Int("files", len(results)), slog.Int("failed", failedFiles)}, nil,
+		metrics.Metric{Name: metrics.FilesCopied, Unit: metrics.Count, Value: float64(copied)})
 	for _, name := range names {
 		h.Metrics.Emit(ctx, []metrics.Dimension{{Name: metrics.DimensionErrorName, Value: name}},
 			metrics.Metric{Name: metrics.FilesFailed, Unit: metrics.Count, Value: float64(failed[name])})

@@ -64,8 +64,9 @@ func (h *CopyHandler) Handle(ctx context.Context, req contract.CopyRequest) (con
 		return out, nil
 	}
 	if err == nil {
-		log.InfoContext(ctx, "file copied", append(attrs, "passes", out.Passes, "elapsed_ms", out.ElapsedMS)...)
-		h.Metrics.Emit(ctx, nil, CopyMetrics(out)...)
+		// The outcome line is the copy's EMF document too.
+		line := slog.Group("", append(attrs, "passes", out.Passes, "elapsed_ms", out.ElapsedMS)...).Value.Group()
+		h.Metrics.Log(ctx, log, slog.LevelInfo, "file copied", line, nil, CopyMetrics(out)...)
 		return out, nil
 	}
 	// The error's Go type is its name for Step Functions. Copy returns one

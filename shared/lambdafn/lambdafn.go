@@ -48,6 +48,14 @@ func NewLogger(w io.Writer, level slog.Leveler) *slog.Logger {
 	})})
 }
 
+// SystemLogLevel is the functions' system log level, which infra deploys
+// and the load runner counts the platform lines at. At INFO Lambda writes a
+// START and a REPORT line per invocation; at WARN neither
+// (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html).
+// WARN: they cost about 600 bytes per invocation, and Lambda's own metrics
+// keep Duration, Errors and Throttles (docs/runbook.md, "Logs").
+const SystemLogLevel = "WARN"
+
 // LevelFromEnv reads AWS_LAMBDA_LOG_LEVEL (the function's application log
 // level, set by Lambda's advanced logging controls) as lambdacontext does:
 // DEBUG, INFO, WARN or ERROR; anything else, or unset, is INFO.

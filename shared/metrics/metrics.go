@@ -76,8 +76,9 @@ type Dimension struct{ Name, Value string }
 // Writer writes EMF lines for one function, through the function's
 // logger. Each line is a log record. Its attributes are the EMF members
 // (_aws, the dimensions, the values) beside the logger's own (timestamp,
-// level, message "metrics", requestId). The lines go wherever the function
-// logs, whatever the logger's level. A nil *Writer writes nothing.
+// level, message "metrics" from Emit or the outcome line's own from Log,
+// requestId). The lines go wherever the function logs, whatever the
+// logger's level. A nil *Writer writes no metrics.
 // docs/functions.md says why.
 type Writer struct {
 	logger   *slog.Logger
@@ -112,12 +113,7 @@ func (w *Writer) Emit(ctx context.Context, dims []Dimension, ms ...Metric) {
 	if w == nil || w.logger == nil {
 		return
 	}
-	kept := ms[:0:0]
-	for _, m := range ms {
-		if !math.IsNaN(m.Value) && !math.IsInf(m.Value, 0) {
-			kept = append(kept, m)
-		}
-	}
+	kept := finite(ms)
 	if len(kept) == 0 {
 		return
 	}
@@ -126,6 +122,40 @@ func (w *Writer) Emit(ctx context.Context, dims []Dimension, ms ...Metric) {
 	// The handler, not the logger: the logger would drop the record below
 	// its level.
 	_ = w.logger.Handler().Handle(ctx, r)
+}
+
+// Log writes one log line, level and msg with attrs, that is also the EMF
+// document of ms: a function's outcome line and its metrics in one line,
+// instead of two that both carry the timestamp, level, message and request
+// id (docs/runbook.md, "Logs"). Like Emit it writes whatever the logger's
+// level, so its metrics are never lost to it; Lambda keeps it at
+// LambdaLogLevel as long as level is Level or above. A nil Writer, or no
+// value to write, logs the line through logger as usual; else it goes
+// where the Writer's metrics go (the function's logger: the same one in
+// every function's wiring).
+func (w *Writer) Log(ctx context.Context, logger *slog.Logger, level slog.Level, msg string, attrs []slog.Attr, dims []Dimension, ms ...Metric) {
+	kept := finite(ms)
+	if w == nil || w.logger == nil || len(kept) == 0 || level < Level {
+		if logger != nil {
+			logger.LogAttrs(ctx, level, msg, attrs...)
+		}
+		return
+	}
+	r := slog.NewRecord(w.now(), level, msg, 0)
+	r.AddAttrs(attrs...)
+	r.AddAttrs(w.Attrs(dims, kept...)...)
+	_ = w.logger.Handler().Handle(ctx, r)
+}
+
+// finite keeps the metrics whose values JSON can hold.
+func finite(ms []Metric) []Metric {
+	kept := ms[:0:0]
+	for _, m := range ms {
+		if !math.IsNaN(m.Value) && !math.IsInf(m.Value, 0) {
+			kept = append(kept, m)
+		}
+	}
+	return kept
 }
 
 // Attrs are one line's EMF members: _aws (the metadata, as raw JSON),

@@ -104,3 +104,59 @@ func TestLambdaKeepsMetricLinesAtThePinnedLevel(t *testing.T) {
 		}
 	}
 }
+
+// Log writes a function's outcome line and its metrics as one line: the
+// line's own attributes beside the EMF members, at the line's level, one
+// line, whatever the logger's level; Lambda keeps it at the pinned level.
+func TestLogIsTheOutcomeLineAndTheEMFDocument(t *testing.T) {
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelWarn, slog.LevelError} {
+		var out bytes.Buffer
+		logger := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelError + 4}))
+		w := New(logger, "request-status")
+		w.now = func() time.Time { return time.UnixMilli(1700000000123) }
+		w.Log(context.Background(), logger, level, "request status find_open_job",
+			[]slog.Attr{slog.String("key", "k"), slog.Float64("duration_ms", 1.5)},
+			[]Dimension{{DimensionOperation, "find_open_job"}}, Metric{DatabaseCallMilliseconds, Milliseconds, 1.5}, Metric{"Bad", Count, math.NaN()})
+		if strings.Count(out.String(), "\n") != 1 {
+			t.Fatalf("%v: not one line: %q", level, out.String())
+		}
+		var got map[string]any
+		if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+			t.Fatalf("%v: %s", err, out.String())
+		}
+		delete(got, "time")
+		want := map[string]any{
+			"level": level.String(), "msg": "request status find_open_job", "key": "k", "duration_ms": 1.5,
+			"_aws": map[string]any{"Timestamp": 1700000000123.0, "CloudWatchMetrics": []any{map[string]any{
+				"Namespace": "CopyFilesToArchive", "Dimensions": []any{[]any{"Function", "Operation"}},
+				"Metrics": []any{map[string]any{"Name": "DatabaseCallMilliseconds", "Unit": "Milliseconds"}},
+			}}},
+			"Function": "request-status", "Operation": "find_open_job", "DatabaseCallMilliseconds": 1.5,
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%v: line (-want +got):\n%s", level, diff)
+		}
+		if !lambdaKeeps(t, bytes.TrimSpace(out.Bytes()), LambdaLogLevel) {
+			t.Errorf("Lambda at %s drops the line %s", LambdaLogLevel, out.String())
+		}
+	}
+}
+
+// Without a Writer, or below the metrics' level, or with no value to write,
+// the line is logged as any other, through the logger and its level.
+func TestLogWithoutMetricsIsAPlainLine(t *testing.T) {
+	var out bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var nilWriter *Writer
+	nilWriter.Log(context.Background(), logger, slog.LevelInfo, "a", nil, nil, Metric{"B", Count, 1})
+	New(logger, "f").Log(context.Background(), logger, slog.LevelInfo, "b", nil, nil, Metric{"B", Count, math.Inf(1)})
+	New(logger, "f").Log(context.Background(), logger, slog.LevelDebug, "c", nil, nil, Metric{"B", Count, 1})
+	for i, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if strings.Contains(line, "_aws") || !strings.Contains(line, `"msg":"`+string(rune('a'+i))+`"`) {
+			t.Errorf("line %d: %s", i, line)
+		}
+	}
+	if n := strings.Count(out.String(), "\n"); n != 3 {
+		t.Errorf("%d lines, want 3:\n%s", n, out.String())
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
@@ -81,5 +82,33 @@ func TestParseHandler(t *testing.T) {
 				t.Errorf("log line (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestParseHandlerBoundsFilesPerExecution: with MAX_FILES_PER_EVENT set (the
+// CDK app sets the deployment's history bound), an event of more files is
+// rejected as a whole with an *InvalidEventError naming the bound and how
+// to split; one at the bound is parsed; a bad value is refused at cold start.
+func TestParseHandlerBoundsFilesPerExecution(t *testing.T) {
+	env := map[string]string{EnvMaxFiles: "8"}
+	h, err := NewHandlerFromEnv(context.Background(), aws.Config{}, func(k string) string { return env[k] }, lambdafn.NewLogger(&bytes.Buffer{}, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.Handle(context.Background(), notificationWith(9, 100))
+	if _, ok := err.(*InvalidEventError); !ok {
+		t.Fatalf("9 files with %s=8: error %v (%T), want *InvalidEventError unwrapped", EnvMaxFiles, err, err)
+	}
+	for _, want := range []string{"event names 9 files; one execution may carry at most 8", "25,000 history events", "events of at most 8"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if got, err := h.Handle(context.Background(), notificationWith(8, 100)); err != nil || len(got.Files) != 8 {
+		t.Errorf("8 files with %s=8: %d files, error %v; want all 8", EnvMaxFiles, len(got.Files), err)
+	}
+	env[EnvMaxFiles] = "eight"
+	if _, err := NewHandlerFromEnv(context.Background(), aws.Config{}, func(k string) string { return env[k] }, nil); err == nil || !strings.Contains(err.Error(), `MAX_FILES_PER_EVENT="eight"`) {
+		t.Errorf("%s=eight: err = %v, want it named", EnvMaxFiles, err)
 	}
 }

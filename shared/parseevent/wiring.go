@@ -2,17 +2,31 @@ package parseevent
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
-// NewHandlerFromEnv builds the parse-event Lambda's handler. It has no
-// settings and uses no AWS service; the signature is the one every function
-// shares (lambdafn.Constructor).
-func NewHandlerFromEnv(_ context.Context, _ aws.Config, _ func(string) string, logger *slog.Logger) (*ParseHandler, error) {
+// EnvMaxFiles bounds the files of one event (ParseHandler.MaxFiles); unset
+// or 0, no bound but the report's.
+const EnvMaxFiles = "MAX_FILES_PER_EVENT"
+
+// NewHandlerFromEnv builds the parse-event Lambda's handler. Its one
+// setting is EnvMaxFiles; it uses no AWS service; the signature is the one
+// every function shares (lambdafn.Constructor).
+func NewHandlerFromEnv(_ context.Context, _ aws.Config, getenv func(string) string, logger *slog.Logger) (*ParseHandler, error) {
 	h := &ParseHandler{Logger: logger}
+	if v := strings.TrimSpace(getenv(EnvMaxFiles)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("parse-event configuration: %s=%q: want a whole number, 0 for no bound", EnvMaxFiles, v)
+		}
+		h.MaxFiles = n
+	}
 	h.invoker.Build(h.Handle)
 	return h, nil
 }

@@ -10,6 +10,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
 // The environment variables ConfigFromEnv reads and Config.Env renders
@@ -49,15 +50,20 @@ const (
 	DefaultReRestoreDays = 3
 	DefaultReRestoreTier = string(s3types.TierStandard)
 	DefaultPageSize      = 500
-	// DefaultMaxFilesPerExecution bounds the files of one execution below
-	// what contract.FilesWithinReport allows, so that one execution's Map
-	// stays small (MaxFilesPerExecutionLimit is the most it may be set to).
-	DefaultMaxFilesPerExecution = 50
-	MaxFilesPerExecutionLimit   = 500
+	// DefaultMaxFilesPerExecution bounds the files of one execution so that
+	// it cannot pass Step Functions' 25,000 history events even when every
+	// task makes every attempt its retriers allow:
+	// statemachine.MaxFilesPerExecution of cdk.json's defaults, 8 files,
+	// at most 20,338 events (docs/limits.md). It is also the most
+	// RECONCILE_MAX_FILES_PER_EXECUTION may be set to
+	// (MaxFilesPerExecutionLimit); the CDK app deploys less where the
+	// deployment's own workflow settings allow fewer files.
+	DefaultMaxFilesPerExecution = 8
+	MaxFilesPerExecutionLimit   = DefaultMaxFilesPerExecution
 	// DefaultMaxFilesPerSweep bounds the files one sweep starts copies of
-	// (and holds in memory): at 50 files an execution, 200 StartExecution
-	// calls, well within Step Functions' StartExecution rate
-	// (a bucket of 800 to 1,300, refilling 150 to 300 a second).
+	// (and holds in memory): at 8 files an execution, 1,250 StartExecution
+	// calls, made one at a time, within Step Functions' StartExecution
+	// rate (a bucket of 800 to 1,300, refilling 150 to 300 a second).
 	DefaultMaxFilesPerSweep = 10000
 	MaxPageSize             = 10000
 	// MaxReRestoreDays is S3's largest Days of a restore request (30,000
@@ -124,7 +130,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.number(EnvPeriodMinutes, 1, 100000, func(n int) { c.Period = time.Duration(n) * time.Minute })
 	e.number(EnvReRestoreDays, 1, MaxReRestoreDays, func(n int) { c.ReRestoreDays = int32(n) })
 	e.number(EnvPageSize, 1, MaxPageSize, func(n int) { c.PageSize = n })
-	e.number(EnvMaxFiles, 1, MaxFilesPerExecutionLimit, func(n int) { c.MaxFilesPerExecution = n })
+	e.filesPerExecution(func(n int) { c.MaxFilesPerExecution = n })
 	e.number(EnvMaxFilesSweep, 1, 1000000, func(n int) { c.MaxFilesPerSweep = n })
 	c.ReRestore = e.onOff(EnvReRestore)
 	if v := strings.TrimSpace(getenv(EnvReRestoreTier)); v != "" {
@@ -184,6 +190,26 @@ func (e *envReader) number(name string, lo, hi int, set func(int)) {
 		return
 	}
 	set(n)
+}
+
+// filesPerExecution reads EnvMaxFiles: from 1 to MaxFilesPerExecutionLimit,
+// the most files an execution of the default workflow can carry without
+// risking the 25,000-event history quota.
+func (e *envReader) filesPerExecution(set func(int)) {
+	v := strings.TrimSpace(e.getenv(EnvMaxFiles))
+	if v == "" {
+		return
+	}
+	n, err := strconv.Atoi(v)
+	switch {
+	case err != nil || n < 1:
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: want a whole number from 1 to %d", EnvMaxFiles, v, MaxFilesPerExecutionLimit))
+	case n > MaxFilesPerExecutionLimit:
+		e.errs = append(e.errs, fmt.Errorf("%s=%q: above %d, the most files one execution can carry without risking Step Functions' %d history events when every task makes every attempt its retriers allow (statemachine.MaxFilesPerExecution of the default settings; docs/limits.md)",
+			EnvMaxFiles, v, MaxFilesPerExecutionLimit, statemachine.HistoryEventLimit))
+	default:
+		set(n)
+	}
 }
 
 // onOff reads name as a switch: unset, false, 0 or off is false; true, 1

@@ -1,6 +1,8 @@
 package reconcile
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/envtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
 const arn = "arn:aws:states:us-east-1:123456789012:stateMachine:copy"
@@ -49,7 +52,7 @@ func TestConfigEnvRoundTrip(t *testing.T) {
 		ReRestoreDays:        MaxReRestoreDays,
 		ReRestoreTier:        string(s3types.TierBulk),
 		PageSize:             MaxPageSize,
-		MaxFilesPerExecution: MaxFilesPerExecutionLimit,
+		MaxFilesPerExecution: 1,
 		MaxFilesPerSweep:     1,
 	}
 	// A field added to Config without a variable in Env fails here once it
@@ -121,5 +124,27 @@ func TestExecutionName(t *testing.T) {
 	}
 	if len(a) > 80 || strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") != "" {
 		t.Errorf("name %q: want at most 80 characters of [A-Za-z0-9_-]", a)
+	}
+}
+
+// TestMaxFilesPerExecutionWithinHistoryQuota: the sweep's (and rerun's)
+// batch never exceeds what the default workflow's history bound allows
+// (statemachine.MaxFilesPerExecution), and a larger
+// RECONCILE_MAX_FILES_PER_EXECUTION is refused, naming the variable, the
+// value and the bound.
+func TestMaxFilesPerExecutionWithinHistoryQuota(t *testing.T) {
+	safe, events, err := statemachine.MaxFilesPerExecution(statemachine.DefaultSettings())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if DefaultMaxFilesPerExecution > safe || MaxFilesPerExecutionLimit > safe {
+		t.Errorf("DefaultMaxFilesPerExecution %d, MaxFilesPerExecutionLimit %d: the default workflow allows at most %d files an execution (%d events)",
+			DefaultMaxFilesPerExecution, MaxFilesPerExecutionLimit, safe, events)
+	}
+	env := map[string]string{EnvMaxFiles: strconv.Itoa(safe + 1)}
+	_, err = ConfigFromEnv(func(k string) string { return env[k] })
+	want := fmt.Sprintf("%s=%q: above %d", EnvMaxFiles, strconv.Itoa(safe+1), safe)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("%s=%d: err = %v, want it to contain %s", EnvMaxFiles, safe+1, err, want)
 	}
 }

@@ -71,12 +71,13 @@ func (h *StatusHandler) Handle(ctx context.Context, req contract.StatusRequest) 
 	resp, status, err := h.run(ctx, req)
 	err = routable(err)
 
+	ms := float64(time.Since(start).Microseconds()) / 1000
 	attrs := []slog.Attr{
 		slog.String("operation", req.Operation),
 		slog.String("key", req.SourceKey),
 		slog.String("request_id", req.RequestID),
 		slog.String("status", status),
-		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+		slog.Float64("duration_ms", ms),
 	}
 	if resp.Job != nil {
 		attrs[2] = slog.String("request_id", resp.Job.RequestID)
@@ -87,17 +88,19 @@ func (h *StatusHandler) Handle(ctx context.Context, req contract.StatusRequest) 
 		level = slog.LevelError
 		attrs = append(attrs, slog.String("error_type", contract.ErrorType(err)), slog.String("error", err.Error()))
 	}
-	h.logger().LogAttrs(ctx, level, msg, attrs...)
-	if status != "invalid" { // a database call was made
-		var unavailable *DatabaseUnavailableError
-		down := 0.0
-		if errors.As(err, &unavailable) {
-			down = 1
-		}
-		h.Metrics.Emit(ctx, []metrics.Dimension{{Name: metrics.DimensionOperation, Value: req.Operation}},
-			metrics.Metric{Name: metrics.DatabaseCallMilliseconds, Unit: metrics.Milliseconds, Value: float64(time.Since(start).Microseconds()) / 1000},
-			metrics.Metric{Name: metrics.DatabaseUnavailable, Unit: metrics.Count, Value: down})
+	if status == "invalid" { // no database call was made: no metrics
+		h.logger().LogAttrs(ctx, level, msg, attrs...)
+		return resp, err
 	}
+	var unavailable *DatabaseUnavailableError
+	down := 0.0
+	if errors.As(err, &unavailable) {
+		down = 1
+	}
+	// The outcome line is the call's EMF document too.
+	h.Metrics.Log(ctx, h.logger(), level, msg, attrs, []metrics.Dimension{{Name: metrics.DimensionOperation, Value: req.Operation}},
+		metrics.Metric{Name: metrics.DatabaseCallMilliseconds, Unit: metrics.Milliseconds, Value: ms},
+		metrics.Metric{Name: metrics.DatabaseUnavailable, Unit: metrics.Count, Value: down})
 	return resp, err
 }
 
