@@ -41,9 +41,14 @@ type ExecutionStarter interface {
 // Its last_update_time moved to then: no sweep asks S3 about it again
 // before another grace period. A row whose err_msg says MarkReRestored
 // keeps that message, which stops a second paid restore.
+//
+// MarkStartFailed says a sweep claimed the row but its execution did not
+// start: the claim was undone (last_update_time back to the value listed),
+// so the next sweep tries again and does not count it stuck again.
 const (
 	MarkStarted        = "reconcile: copy started by the sweep at "
 	MarkReRestored     = "reconcile: restore requested again at "
+	MarkStartFailed    = "reconcile: copy not started by the sweep at "
 	MarkRestoreRunning = "reconcile: restore still running at "
 )
 
@@ -512,8 +517,39 @@ func (s *sweep) reRestore(ctx context.Context, row StuckRow, res Restore) (msg s
 // to now, so no sweep lists it again within the grace period. Its err_msg
 // says this sweep started its copy.
 func (s *sweep) claim(row StuckRow) requeststatus.GuardedUpdate {
-	return *update(row, statusInProgress,
-		fmt.Sprintf("%s%s: no event had copied this restored file within %s", MarkStarted, s.stamp, s.r.Config.Grace))
+	return *update(row, statusInProgress, s.claimMessage())
+}
+
+// claimMessage is the err_msg of this sweep's claims.
+func (s *sweep) claimMessage() string {
+	return fmt.Sprintf("%s%s: no event had copied this restored file within %s", MarkStarted, s.stamp, s.r.Config.Grace)
+}
+
+// unclaim undoes the claims of batch, whose execution did not start
+// (requeststatus.Table.UndoClaims: only rows still carrying this sweep's
+// claim). A claim left in place would say the copy started although
+// nothing did, keep the rows from the next sweeps for a grace period, and
+// have them counted StuckAgain then. So last_update_time goes back to the
+// value listed: the next sweep retries the files at once. err_msg says
+// MarkStartFailed and why, rather than the err_msg before the claim: an
+// operator reading the row sees that a sweep found the file restored and
+// could not start its copy, and the next sweep's claim replaces it.
+func (s *sweep) unclaim(ctx context.Context, batch []pending, why string) {
+	msg := fmt.Sprintf("%s%s: %s; the next sweep tries again", MarkStartFailed, s.stamp, why)
+	claims := make([]requeststatus.UndoneClaim, len(batch))
+	for i, p := range batch {
+		claims[i] = requeststatus.UndoneClaim{Row: p.row, Claim: s.claimMessage(), ErrMsg: msg}
+	}
+	undone, err := s.rows.UndoClaims(ctx, claims)
+	if err != nil {
+		s.problem(fmt.Sprintf("undo the claims of %d files whose execution did not start (they are retried after the grace period): %v", len(batch), err))
+		return
+	}
+	for _, p := range batch {
+		if !undone[p.row.RequestID] {
+			s.r.log().InfoContext(ctx, "reconcile: claimed row changed since; its claim is left to it", "request_id", p.row.RequestID, "key", p.row.ObjectKey)
+		}
+	}
 }
 
 // update is the guarded update setting row's job_status and err_msg.
@@ -622,8 +658,9 @@ func (s *sweep) startBatch(ctx context.Context, starter CopyStarter, queue []pen
 	switch {
 	case x.Error != "":
 		s.problem(fmt.Sprintf("start execution %s: %s", x.Name, x.Error))
-		s.r.log().ErrorContext(ctx, "reconcile: could not start an execution; its files are retried after the grace period",
+		s.r.log().ErrorContext(ctx, "reconcile: could not start an execution; its files are retried at the next sweep",
 			"execution", x.Name, "files", len(batch), "error", x.Error)
+		s.unclaim(ctx, batch, fmt.Sprintf("could not start execution %s: %s", x.Name, x.Error))
 	case x.AlreadyStarted:
 		s.rep.AlreadyStarted++
 		s.r.log().InfoContext(ctx, "reconcile: execution already started by an earlier sweep of this window", "execution", x.Name, "files", len(batch))
