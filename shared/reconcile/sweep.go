@@ -113,8 +113,9 @@ type Report struct {
 	// this stack's restore buckets has: left alone, never recorded as
 	// missing (another stack's file, or one not restored yet).
 	NotHere int `json:"not_here"`
-	// NotReached counts rows listed but not asked about: the sweep was cut
-	// short first. They are left for the next sweep.
+	// NotReached counts rows listed but not asked about (HeadObject, or
+	// RestoreObject for an expired restore to request again): the sweep
+	// was cut short first. They are left for the next sweep.
 	NotReached int `json:"not_reached,omitempty"`
 	// Truncated says the sweep stopped listing at MaxFilesPerSweep waiting
 	// files; the next sweep goes on.
@@ -449,9 +450,13 @@ func (s *sweep) decide(ctx context.Context, row StuckRow, res Restore) (*request
 		s.rep.NoArchive++
 		return update(row, statusError, noArchiveMessage(where, row)), false
 	case StateExpired:
+		u, reached := s.expired(ctx, row, res, where)
+		if !reached {
+			s.rep.NotReached++
+			return nil, false
+		}
 		s.rep.Expired++
 		s.rep.Files.add(&s.rep.Files.Expired, FileRef{RequestID: row.RequestID, Bucket: res.Bucket, Key: row.ObjectKey})
-		u := s.expired(ctx, row, res, where)
 		return &u, false
 	case StateMissing:
 		if row.RestoreBucketDest == "" {
@@ -482,35 +487,52 @@ func (s *sweep) runningMessage(row StuckRow) string {
 
 // expired is the update for a file archived again. It requests the
 // restore again when ReRestore is on, no sweep did so before and S3
-// accepts. Otherwise it is an error saying what expired.
-func (s *sweep) expired(ctx context.Context, row StuckRow, res Restore, where string) requeststatus.GuardedUpdate {
+// accepts. Otherwise it is an error saying what expired. reached is false
+// when the restore was to be requested again but the sweep's stop time
+// had come (as for HeadObject, no RestoreObject is issued after it, and
+// one cut off by it is not a problem): the row is left as it was, for the
+// next sweep.
+func (s *sweep) expired(ctx context.Context, row StuckRow, res Restore, where string) (u requeststatus.GuardedUpdate, reached bool) {
 	if s.r.Config.ReRestore && !strings.HasPrefix(row.ErrMsg, MarkReRestored) {
-		if msg, ok := s.reRestore(ctx, row, res); ok {
-			return *update(row, statusInProgress, msg)
+		if s.timeUp() {
+			return u, false
+		}
+		msg, ok, cut := s.reRestore(ctx, row, res)
+		if cut {
+			s.rep.CutShort = true
+			return u, false
+		}
+		if ok {
+			return *update(row, statusInProgress, msg), true
 		}
 	}
-	return *update(row, statusError, expiredMessage(where, res, row))
+	return *update(row, statusError, expiredMessage(where, res, row)), true
 }
 
-// reRestore requests the restore again; ok is false when S3 refused (a
-// problem; the row is then recorded as expired).
-func (s *sweep) reRestore(ctx context.Context, row StuckRow, res Restore) (msg string, ok bool) {
+// reRestore requests the restore again, on the sweep's listing context
+// (it ends at the stop time); ok is false when S3 refused (a problem; the
+// row is then recorded as expired), cut is true when the call failed past
+// the stop time (not a problem).
+func (s *sweep) reRestore(ctx context.Context, row StuckRow, res Restore) (msg string, ok, cut bool) {
 	cfg := s.r.Config
 	req, err := ReRestoreRequest(res, cfg.ReRestoreDays, cfg.ReRestoreTier)
 	if err == nil {
-		_, err = s.r.S3.RestoreObject(ctx, &s3.RestoreObjectInput{
+		_, err = s.r.S3.RestoreObject(s.listCtx, &s3.RestoreObjectInput{
 			Bucket: aws.String(res.Bucket), Key: aws.String(row.ObjectKey), RestoreRequest: req})
+		if err != nil && s.pastStop() {
+			return "", false, true
+		}
 	}
 	if err != nil {
 		s.problem(fmt.Sprintf("request %s: RestoreObject s3://%s/%s: %v", row.RequestID, res.Bucket, row.ObjectKey, err))
-		return "", false
+		return "", false, false
 	}
 	s.rep.ReRestored++
 	s.r.log().WarnContext(ctx, "reconcile: restore requested again (RECONCILE_RERESTORE is on)",
 		"request_id", row.RequestID, "bucket", res.Bucket, "key", row.ObjectKey,
 		"storage_class", res.StorageClass, "archive_status", res.ArchiveStatus, "request", describeRestoreRequest(req))
 	return fmt.Sprintf("%s%s (%s): the earlier restore had expired before any copy", MarkReRestored,
-		s.stamp, describeRestoreRequest(req)), true
+		s.stamp, describeRestoreRequest(req)), true, false
 }
 
 // claim is the update claiming a waiting file. Its last_update_time moves
