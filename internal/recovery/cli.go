@@ -296,6 +296,15 @@ func (c *CLI) status(ctx context.Context, fs *flag.FlagSet, args []string) error
 	case set(fs, "interval") && !watch:
 		return usageError{errors.New("--interval is --watch's: give --watch too")}
 	}
+	if watch {
+		// --watch reads the counts only: the report's flags would be
+		// silently ignored.
+		for _, name := range []string{"waiting", "check-restores", "restore-buckets"} {
+			if set(fs, name) {
+				return usageError{fmt.Errorf("--%s has no effect with --watch (it reads the counts per request group only)", name)}
+			}
+		}
+	}
 	if sel.Since > 0 {
 		sel.SinceText = sel.Since.String()
 	}
@@ -306,6 +315,11 @@ func (c *CLI) status(ctx context.Context, fs *flag.FlagSet, args []string) error
 	}
 	defer svc.close()
 	if watch {
+		// The report's warnings (the reconcile indexes missing) once,
+		// on stderr: the frames are redrawn in place.
+		for _, w := range indexWarnings(ctx, svc.db) {
+			fmt.Fprintf(c.Stderr, "warning: %s\n", w)
+		}
 		return c.watch(ctx, svc.db, sel, interval)
 	}
 	opts.Now = c.now()

@@ -69,6 +69,10 @@ func TestRefusesNonsense(t *testing.T) {
 		{[]string{"status", "--watch", "--interval", "0s"}, "--interval 0s: want a positive duration"},
 		{[]string{"status", "--watch", "--json"}, "--watch draws for people"},
 		{[]string{"status", "--interval", "10s"}, "--interval is --watch's"},
+		// --watch reads the counts only: the report's flags would be ignored.
+		{[]string{"status", "--watch", "--check-restores", "5"}, "--check-restores has no effect with --watch"},
+		{[]string{"status", "--watch", "--waiting", "3"}, "--waiting has no effect with --watch"},
+		{[]string{"status", "--watch", "--restore-buckets", "b"}, "--restore-buckets has no effect with --watch"},
 		{[]string{"status", "--since", "-2h"}, "--since -2h0m0s is negative"},
 		{[]string{"status", "--nope"}, "flag provided but not defined: -nope"},
 	}
