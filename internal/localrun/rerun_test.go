@@ -75,14 +75,34 @@ func TestRerunRefusesAWSFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"rerun", "--state-machine-arn", "arn:aws:states:us-east-1:123456789012:stateMachine:copy"}, "--state-machine-arn: go run ./cmd/local runs the executions on its own engine"},
-		{[]string{"rerun", "--region", "eu-west-1"}, "--region: go run ./cmd/local's services need no region"},
+		{[]string{"rerun", "--state-machine-arn", "arn:aws:states:us-east-1:123456789012:stateMachine:copy"},
+			"flag provided but not defined: -state-machine-arn (go run ./cmd/local runs the executions on its own engine"},
+		{[]string{"rerun", "--region", "eu-west-1"}, "flag provided but not defined: -region (go run ./cmd/local needs no region"},
 		{[]string{"rerun", "--limit", "0"}, "--limit 0: want at least 1"},
 	} {
 		var stdout, stderr bytes.Buffer
 		cli := &localrun.CLI{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
 		if code := cli.Main(context.Background(), tc.args); code != localrun.ExitUsage || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tc.args, code, stderr.String(), localrun.ExitUsage, tc.want)
+		}
+	}
+}
+
+// rerun --help lists the flags rerun takes here: recovery's without
+// --state-machine-arn and --region, which it refuses, in the synopsis too.
+func TestRerunHelpListsNoAWSFlags(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	cli := &localrun.CLI{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
+	if code := cli.Main(context.Background(), []string{"rerun", "--help"}); code != localrun.ExitSucceeded {
+		t.Fatalf("exit %d, stderr %q; want %d", code, stderr.String(), localrun.ExitSucceeded)
+	}
+	help := stdout.String()
+	if !strings.HasPrefix(help, "usage: go run ./cmd/local rerun [--request-group ID]") || !strings.Contains(help, "\n  -failed") {
+		t.Errorf("rerun --help does not print rerun's usage and flags:\n%s", help)
+	}
+	for _, flag := range []string{"state-machine-arn", "region"} {
+		if strings.Contains(help, "-"+flag) {
+			t.Errorf("rerun --help names -%s, which rerun refuses:\n%s", flag, help)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -49,6 +50,27 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	stdout, _, code := runCLI(nil, "--help")
 	if code != 0 || !strings.Contains(stdout, "recovery status ") || !strings.Contains(stdout, "recovery rerun ") {
 		t.Errorf("recovery --help: exit %d, %q", code, stdout)
+	}
+}
+
+// With a Backend (the local runner's), rerun declares no
+// --state-machine-arn or --region: its help and synopsis name neither,
+// and giving one is refused naming it, exit 2.
+func TestRerunWithBackendHasNoAWSFlags(t *testing.T) {
+	var out, errb bytes.Buffer
+	cli := &recovery.CLI{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Program: "local",
+		Backend: func(context.Context) (*recovery.Backend, error) { return nil, errors.New("not reached") }}
+	if code := cli.Main(context.Background(), []string{"rerun", "--help"}); code != 0 || !strings.Contains(out.String(), "\n  -dry-run") {
+		t.Fatalf("rerun --help: exit %d, stdout:\n%s", code, out.String())
+	}
+	for _, flag := range []string{"state-machine-arn", "region"} {
+		if strings.Contains(out.String(), "-"+flag) {
+			t.Errorf("rerun --help names -%s:\n%s", flag, out.String())
+		}
+		errb.Reset()
+		if code := cli.Main(context.Background(), []string{"rerun", "--" + flag, "x"}); code != 2 || !strings.Contains(errb.String(), "not defined: -"+flag) {
+			t.Errorf("rerun --%s x: exit %d, stderr %q; want 2 naming the flag", flag, code, errb.String())
+		}
 	}
 }
 
