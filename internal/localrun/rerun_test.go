@@ -3,6 +3,8 @@ package localrun_test
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -113,10 +115,28 @@ func TestRerunOutsideTheRepositoryNamesNoRepoFlag(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	cli := &localrun.CLI{Stdout: &stdout, Stderr: &stderr, Dir: t.TempDir(), Getenv: func(string) string { return "" }}
 	code := cli.Main(context.Background(), []string{"rerun", "--dry-run"})
-	if code == localrun.ExitSucceeded || !strings.Contains(stderr.String(), "from inside the repository") || strings.Contains(stderr.String(), "--repo") {
-		t.Errorf("exit %d, stderr %q; want a failure saying to run from inside the repository, naming no --repo flag", code, stderr.String())
+	if code != localrun.ExitUsage || !strings.Contains(stderr.String(), "from inside the repository") || strings.Contains(stderr.String(), "--repo") {
+		t.Errorf("exit %d, stderr %q; want %d (configuration), saying to run from inside the repository, naming no --repo flag", code, stderr.String(), localrun.ExitUsage)
 	}
 	if code := cli.Main(context.Background(), []string{"rerun", "--repo", "."}); code != localrun.ExitUsage {
 		t.Errorf("rerun --repo: exit %d, want %d (not one of rerun's flags)", code, localrun.ExitUsage)
+	}
+}
+
+// A repository without node_modules is a setup to fix, not a file that
+// failed: rerun exits 2 (as cmd/local's other commands do for
+// configuration errors) and says to run npm ci.
+func TestRerunWithoutNodeModulesIsAConfigurationError(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"go.mod", "package.json"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	cli := &localrun.CLI{Stdout: &stdout, Stderr: &stderr, Dir: dir, Getenv: func(string) string { return "" }}
+	code := cli.Main(context.Background(), []string{"rerun", "--dry-run"})
+	if code != localrun.ExitUsage || !strings.Contains(stderr.String(), "npm ci") || strings.Count(stderr.String(), "npm ci") != 1 {
+		t.Errorf("exit %d, stderr %q; want %d and npm ci named once", code, stderr.String(), localrun.ExitUsage)
 	}
 }

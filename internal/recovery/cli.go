@@ -123,6 +123,14 @@ func usage() string {
 
 type usageError struct{ error }
 
+// UsageError is a Backend's error of usage or configuration (a repository
+// not found, an install missing, a setting wrong): Main prints it and
+// exits 2, as for a bad flag, not 1.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
 // errHelp is a request for a command's help: it is printed and the exit
 // status is 0.
 type errHelp struct{ fs *flag.FlagSet }
@@ -147,8 +155,9 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	}
 	err := cmd.run(c, ctx, c.newFlagSet(cmd), args[1:])
 	var (
-		ue   usageError
-		help errHelp
+		ue      usageError
+		help    errHelp
+		backend *UsageError
 	)
 	switch {
 	case errors.As(err, &help):
@@ -158,6 +167,9 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(c.Stderr, "%s %s: %v\n", c.program(), cmd.name, err)
 		fmt.Fprintf(c.Stderr, "'%s %s --help' lists the flags\n", c.program(), cmd.name)
+		return 2
+	case errors.As(err, &backend):
+		fmt.Fprintf(c.Stderr, "%s %s: %v\n", c.program(), cmd.name, err)
 		return 2
 	case errors.Is(err, ErrInterrupted):
 		return 130

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -70,6 +71,26 @@ func TestRerunWithBackendHasNoAWSFlags(t *testing.T) {
 		errb.Reset()
 		if code := cli.Main(context.Background(), []string{"rerun", "--" + flag, "x"}); code != 2 || !strings.Contains(errb.String(), "not defined: -"+flag) {
 			t.Errorf("rerun --%s x: exit %d, stderr %q; want 2 naming the flag", flag, code, errb.String())
+		}
+	}
+}
+
+// A Backend's setup error that is one of usage or configuration
+// (recovery.UsageError) exits 2; any other setup error exits 1.
+func TestRerunBackendUsageErrorExits2(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		code int
+	}{
+		{&recovery.UsageError{Err: errors.New("no repository root here")}, 2},
+		{fmt.Errorf("start: %w", &recovery.UsageError{Err: errors.New("node_modules missing")}), 2},
+		{errors.New("the engine crashed"), 1},
+	} {
+		var out, errb bytes.Buffer
+		cli := &recovery.CLI{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Program: "local",
+			Backend: func(context.Context) (*recovery.Backend, error) { return nil, tc.err }}
+		if code := cli.Main(context.Background(), []string{"rerun", "--dry-run"}); code != tc.code || !strings.Contains(errb.String(), "local rerun: "+tc.err.Error()) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and the error", tc.err, code, errb.String(), tc.code)
 		}
 	}
 }
