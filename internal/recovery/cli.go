@@ -216,7 +216,7 @@ func selectorFlags(fs *flag.FlagSet, sel *Selector) {
 }
 
 func regionFlag(fs *flag.FlagSet, region *string) {
-	fs.StringVar(region, "region", "", "the AWS region of S3 and Step Functions (default $AWS_REGION, then $AWS_DEFAULT_REGION, then the AWS profile's)")
+	fs.StringVar(region, "region", "", "the AWS region of S3 and Step Functions, and of SSM when the database settings are read from there (default $AWS_REGION, then $AWS_DEFAULT_REGION, then the AWS profile's)")
 }
 
 func parse(fs *flag.FlagSet, args []string) error {
