@@ -59,7 +59,7 @@ type ReconcileConfig struct {
 	ReRestoreTier string
 	// MaxFilesPerExecution bounds the files of one execution the sweep
 	// starts; at most statemachine.MaxFilesPerExecution of the workflow
-	// settings (checkReconcileBatch).
+	// settings and at most the Map's MaxConcurrency (checkReconcileBatch).
 	MaxFilesPerExecution int
 }
 
@@ -96,7 +96,8 @@ func readReconcileConfig(r *contextReader) ReconcileConfig {
 // function accepts (reconcile.MaxFilesPerExecutionLimit, the bound of the
 // default settings). Workflow settings that leave no room for one file are
 // refused whether or not the sweep is deployed: parse-event gets the same
-// bound (newParseEventFunction).
+// bound (newParseEventFunction). It also refuses more files per execution
+// than the Map runs at once (checkReconcileBatchConcurrency).
 func (c Config) checkReconcileBatch() []error {
 	if c.Workflow.ValidatePolicy() != nil {
 		return nil // workflow settings whose own errors are reported
@@ -108,15 +109,35 @@ func (c Config) checkReconcileBatch() []error {
 	if !c.Reconcile.Enabled() {
 		return nil
 	}
+	var errs []error
+	if err := c.checkReconcileBatchConcurrency(); err != nil {
+		errs = append(errs, err)
+	}
 	bound := min(files, reconcile.MaxFilesPerExecutionLimit)
 	if n := c.Reconcile.MaxFilesPerExecution; n > bound {
-		return []error{fmt.Errorf("%s = %d: above %d, the most files one execution can carry without risking Step Functions' %d history events with these workflow settings "+
+		errs = append(errs, fmt.Errorf("%s = %d: above %d, the most files one execution can carry without risking Step Functions' %d history events with these workflow settings "+
 			"(%d files: up to %d events, every task making every attempt its retriers allow, from %s, %s and the fixed throttling retries; the reconcile function accepts at most %d): "+
 			"set %s to at most %d, or lower those settings (docs/limits.md)",
 			ctxReconcileMaxFiles, n, bound, statemachine.HistoryEventLimit, files, events,
-			statemachine.ContextCopyRetries, statemachine.ContextDatabaseRetries, reconcile.MaxFilesPerExecutionLimit, ctxReconcileMaxFiles, bound)}
+			statemachine.ContextCopyRetries, statemachine.ContextDatabaseRetries, reconcile.MaxFilesPerExecutionLimit, ctxReconcileMaxFiles, bound))
 	}
-	return nil
+	return errs
+}
+
+// checkReconcileBatchConcurrency refuses more files per execution than the
+// Map runs at once (mapMaxConcurrency). The grace is checked against
+// statemachine.MaxUnmarked, which counts nothing before a file's "Find
+// open job": that holds only while all of an execution's files start at
+// once. A file queued behind others in the Map stays unmarked until its
+// turn, so a sweep could start a second copy of it.
+func (c Config) checkReconcileBatchConcurrency() error {
+	n, conc := c.Reconcile.MaxFilesPerExecution, c.Workflow.MapMaxConcurrency
+	if n <= conc {
+		return nil
+	}
+	return fmt.Errorf("%s = %d: above %s = %d, the files one execution runs at once; the files queued behind them stay unmarked until their turn, "+
+		"which the reconcile grace does not count, so a sweep could start a second copy: set %s to at most %d, or raise %s (docs/reconcile.md)",
+		ctxReconcileMaxFiles, n, statemachine.ContextMapMaxConcurrency, conc, ctxReconcileMaxFiles, conc, statemachine.ContextMapMaxConcurrency)
 }
 
 // checkReconcileGrace refuses a grace shorter than the longest the

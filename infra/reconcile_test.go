@@ -232,6 +232,14 @@ func TestReconcileBatchWithinHistoryBound(t *testing.T) {
 			set:     map[string]any{statemachine.ContextCopyRetries: 100},
 			wantErr: []string{"reconcileMaxFilesPerExecution = 8: above 7"}},
 		{name: "no sweep, no batch to check", set: map[string]any{ctxReconcileMaxFiles: 50, ctxReconcilePeriodMinutes: 0}},
+		// A file queued behind others in the Map is unmarked until its
+		// turn, which the grace's bound does not count.
+		{name: "more files than the Map runs at once",
+			set: map[string]any{statemachine.ContextMapMaxConcurrency: 4},
+			wantErr: []string{"reconcileMaxFilesPerExecution = 8: above mapMaxConcurrency = 4", "unmarked until their turn",
+				"set reconcileMaxFilesPerExecution to at most 4, or raise mapMaxConcurrency"}},
+		{name: "as many files as the Map runs at once",
+			set: map[string]any{statemachine.ContextMapMaxConcurrency: 4, ctxReconcileMaxFiles: 4}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

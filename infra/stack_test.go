@@ -818,6 +818,7 @@ func TestStackWithEveryOption(t *testing.T) {
 		"copyRetrySleepSecs":             "10",
 		"reconcileGraceMinutes":          "1380", // covers the longer copy retries (bound 1,311 minutes; checkReconcileGrace)
 		"mapMaxConcurrency":              "4",
+		"reconcileMaxFilesPerExecution":  "4", // at most mapMaxConcurrency (checkReconcileBatchConcurrency)
 		"requestStatusConcurrency":       "20",
 		"copyFileConcurrency":            "50",
 		"databaseSslMode":                "verify-ca",

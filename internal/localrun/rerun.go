@@ -2,6 +2,7 @@ package localrun
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/execution"
@@ -29,14 +30,20 @@ func (c *CLI) rerunBackend(ctx context.Context) (*recovery.Backend, error) {
 	if dir == "" {
 		dir = "."
 	}
+	// A setup error is one of configuration (exit 2, as cmd/local's
+	// ConfigError), not a file that could not be handled (1).
 	root, err := localservices.FindRepoRoot(dir)
 	if err != nil {
-		return nil, fmt.Errorf("%w: run it from inside the repository", err)
+		return nil, &recovery.UsageError{Err: fmt.Errorf("%w: run it from inside the repository", err)}
 	}
 	if err := localservices.CheckNodeModules(root); err != nil {
-		return nil, fmt.Errorf("%w: run `npm ci` in %s", err, root)
+		return nil, &recovery.UsageError{Err: err} // it says to run npm ci, and where
 	}
 	runner, err := execution.NewRunner(ctx, execution.Config{RepoRoot: root, Getenv: c.Getenv})
+	var ce *localservices.ConfigError
+	if errors.As(err, &ce) {
+		return nil, &recovery.UsageError{Err: err}
+	}
 	if err != nil {
 		return nil, err
 	}

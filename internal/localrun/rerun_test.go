@@ -3,6 +3,8 @@ package localrun_test
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -75,8 +77,9 @@ func TestRerunRefusesAWSFlags(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"rerun", "--state-machine-arn", "arn:aws:states:us-east-1:123456789012:stateMachine:copy"}, "--state-machine-arn: go run ./cmd/local runs the executions on its own engine"},
-		{[]string{"rerun", "--region", "eu-west-1"}, "--region: go run ./cmd/local's services need no region"},
+		{[]string{"rerun", "--state-machine-arn", "arn:aws:states:us-east-1:123456789012:stateMachine:copy"},
+			"flag provided but not defined: -state-machine-arn (go run ./cmd/local runs the executions on its own engine"},
+		{[]string{"rerun", "--region", "eu-west-1"}, "flag provided but not defined: -region (go run ./cmd/local needs no region"},
 		{[]string{"rerun", "--limit", "0"}, "--limit 0: want at least 1"},
 	} {
 		var stdout, stderr bytes.Buffer
@@ -87,16 +90,53 @@ func TestRerunRefusesAWSFlags(t *testing.T) {
 	}
 }
 
+// rerun --help lists the flags rerun takes here: recovery's without
+// --state-machine-arn and --region, which it refuses, in the synopsis too.
+func TestRerunHelpListsNoAWSFlags(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	cli := &localrun.CLI{Stdout: &stdout, Stderr: &stderr, Getenv: func(string) string { return "" }}
+	if code := cli.Main(context.Background(), []string{"rerun", "--help"}); code != localrun.ExitSucceeded {
+		t.Fatalf("exit %d, stderr %q; want %d", code, stderr.String(), localrun.ExitSucceeded)
+	}
+	help := stdout.String()
+	if !strings.HasPrefix(help, "usage: go run ./cmd/local rerun [--request-group ID]") || !strings.Contains(help, "\n  -failed") {
+		t.Errorf("rerun --help does not print rerun's usage and flags:\n%s", help)
+	}
+	for _, flag := range []string{"state-machine-arn", "region"} {
+		if strings.Contains(help, "-"+flag) {
+			t.Errorf("rerun --help names -%s, which rerun refuses:\n%s", flag, help)
+		}
+	}
+}
+
 // Outside the repository, rerun says to run it from inside: it takes
 // recovery rerun's flags, so the other commands' --repo would be refused.
 func TestRerunOutsideTheRepositoryNamesNoRepoFlag(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	cli := &localrun.CLI{Stdout: &stdout, Stderr: &stderr, Dir: t.TempDir(), Getenv: func(string) string { return "" }}
 	code := cli.Main(context.Background(), []string{"rerun", "--dry-run"})
-	if code == localrun.ExitSucceeded || !strings.Contains(stderr.String(), "from inside the repository") || strings.Contains(stderr.String(), "--repo") {
-		t.Errorf("exit %d, stderr %q; want a failure saying to run from inside the repository, naming no --repo flag", code, stderr.String())
+	if code != localrun.ExitUsage || !strings.Contains(stderr.String(), "from inside the repository") || strings.Contains(stderr.String(), "--repo") {
+		t.Errorf("exit %d, stderr %q; want %d (configuration), saying to run from inside the repository, naming no --repo flag", code, stderr.String(), localrun.ExitUsage)
 	}
 	if code := cli.Main(context.Background(), []string{"rerun", "--repo", "."}); code != localrun.ExitUsage {
 		t.Errorf("rerun --repo: exit %d, want %d (not one of rerun's flags)", code, localrun.ExitUsage)
+	}
+}
+
+// A repository without node_modules is a setup to fix, not a file that
+// failed: rerun exits 2 (as cmd/local's other commands do for
+// configuration errors) and says to run npm ci.
+func TestRerunWithoutNodeModulesIsAConfigurationError(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"go.mod", "package.json"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("{}"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	cli := &localrun.CLI{Stdout: &stdout, Stderr: &stderr, Dir: dir, Getenv: func(string) string { return "" }}
+	code := cli.Main(context.Background(), []string{"rerun", "--dry-run"})
+	if code != localrun.ExitUsage || !strings.Contains(stderr.String(), "npm ci") || strings.Count(stderr.String(), "npm ci") != 1 {
+		t.Errorf("exit %d, stderr %q; want %d and npm ci named once", code, stderr.String(), localrun.ExitUsage)
 	}
 }

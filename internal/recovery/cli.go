@@ -78,12 +78,23 @@ var commands = []command{
 	{"status", "[--request-group ID] [--granule ID] [--since DURATION] [--json | --watch [--interval DURATION]] [flags]",
 		"Count the selected rows by status, group the failed files by error, list the files waiting longest and the restores about to expire; --watch follows the progress per request group.",
 		(*CLI).status},
-	{"rerun", "[--request-group ID] [--granule ID] [--since DURATION] [--failed] [--stuck] [--grace DURATION] [--dry-run] [--state-machine-arn ARN] [flags]",
+	{"rerun", "[--request-group ID] [--granule ID] [--since DURATION] [--failed] [--stuck] [--grace DURATION] [--dry-run]" + awsOnlySynopsis + " [flags]",
 		"Start executions for the selected failed (or stuck) files whose restored copies S3 still has; list the others with the reason. It changes no row.",
 		(*CLI).rerun},
 	{CreateIndexesCommand, "[--check]",
 		"Build the reconcile indexes request_status lacks (and rebuild invalid ones) with CREATE INDEX CONCURRENTLY; run it once per database as the table's owner.",
 		(*CLI).createIndexes},
+}
+
+// awsOnlySynopsis is the part of rerun's synopsis a CLI with a Backend
+// leaves out: it declares no --state-machine-arn (nor --region).
+const awsOnlySynopsis = " [--state-machine-arn ARN]"
+
+// awsOnlyFlags are rerun's flags for AWS's services, not declared with a
+// Backend, and why.
+var awsOnlyFlags = map[string]string{
+	"state-machine-arn": "runs the executions on its own engine, not on a deployed state machine",
+	"region":            "needs no region: its services are local",
 }
 
 func lookup(name string) *command {
@@ -112,6 +123,14 @@ func usage() string {
 
 type usageError struct{ error }
 
+// UsageError is a Backend's error of usage or configuration (a repository
+// not found, an install missing, a setting wrong): Main prints it and
+// exits 2, as for a bad flag, not 1.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
 // errHelp is a request for a command's help: it is printed and the exit
 // status is 0.
 type errHelp struct{ fs *flag.FlagSet }
@@ -136,8 +155,9 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	}
 	err := cmd.run(c, ctx, c.newFlagSet(cmd), args[1:])
 	var (
-		ue   usageError
-		help errHelp
+		ue      usageError
+		help    errHelp
+		backend *UsageError
 	)
 	switch {
 	case errors.As(err, &help):
@@ -147,6 +167,9 @@ func (c *CLI) Main(ctx context.Context, args []string) int {
 	case errors.As(err, &ue):
 		fmt.Fprintf(c.Stderr, "%s %s: %v\n", c.program(), cmd.name, err)
 		fmt.Fprintf(c.Stderr, "'%s %s --help' lists the flags\n", c.program(), cmd.name)
+		return 2
+	case errors.As(err, &backend):
+		fmt.Fprintf(c.Stderr, "%s %s: %v\n", c.program(), cmd.name, err)
 		return 2
 	case errors.Is(err, ErrInterrupted):
 		return 130
@@ -176,7 +199,11 @@ func (c *CLI) now() time.Time {
 func (c *CLI) newFlagSet(cmd *command) *flag.FlagSet {
 	fs := flag.NewFlagSet(cmd.name, flag.ContinueOnError)
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: %s %s %s\n\n%s\n\nflags:\n", c.program(), cmd.name, cmd.synopsis, cmd.summary)
+		synopsis := cmd.synopsis
+		if c.Backend != nil {
+			synopsis = strings.Replace(synopsis, awsOnlySynopsis, "", 1)
+		}
+		fmt.Fprintf(fs.Output(), "usage: %s %s %s\n\n%s\n\nflags:\n", c.program(), cmd.name, synopsis, cmd.summary)
 		fs.PrintDefaults()
 	}
 	return fs
@@ -189,7 +216,7 @@ func selectorFlags(fs *flag.FlagSet, sel *Selector) {
 }
 
 func regionFlag(fs *flag.FlagSet, region *string) {
-	fs.StringVar(region, "region", "", "the AWS region of S3 and Step Functions (default $AWS_REGION, then $AWS_DEFAULT_REGION, then the AWS profile's)")
+	fs.StringVar(region, "region", "", "the AWS region of S3 and Step Functions, and of SSM when the database settings are read from there (default $AWS_REGION, then $AWS_DEFAULT_REGION, then the AWS profile's)")
 }
 
 func parse(fs *flag.FlagSet, args []string) error {
@@ -296,6 +323,15 @@ func (c *CLI) status(ctx context.Context, fs *flag.FlagSet, args []string) error
 	case set(fs, "interval") && !watch:
 		return usageError{errors.New("--interval is --watch's: give --watch too")}
 	}
+	if watch {
+		// --watch reads the counts only: the report's flags would be
+		// silently ignored.
+		for _, name := range []string{"waiting", "check-restores", "restore-buckets"} {
+			if set(fs, name) {
+				return usageError{fmt.Errorf("--%s has no effect with --watch (it reads the counts per request group only)", name)}
+			}
+		}
+	}
 	if sel.Since > 0 {
 		sel.SinceText = sel.Since.String()
 	}
@@ -306,6 +342,11 @@ func (c *CLI) status(ctx context.Context, fs *flag.FlagSet, args []string) error
 	}
 	defer svc.close()
 	if watch {
+		// The report's warnings (the reconcile indexes missing) once,
+		// on stderr: the frames are redrawn in place.
+		for _, w := range indexWarnings(ctx, svc.db) {
+			fmt.Fprintf(c.Stderr, "warning: %s\n", w)
+		}
 		return c.watch(ctx, svc.db, sel, interval)
 	}
 	opts.Now = c.now()
@@ -416,14 +457,18 @@ func (c *CLI) parseRerun(fs *flag.FlagSet, args []string, opts *RerunOptions, f 
 	fs.DurationVar(&opts.Grace, "grace", DefaultStuckGrace, "with --stuck: how long unmarked (last_update_time) counts as stuck; the reconcile sweep's default, and a warning when shorter than the workflow's longest unmarked span")
 	fs.IntVar(&opts.Limit, "limit", DefaultRerunLimit, "select at most this many rows (oldest update first)")
 	fs.BoolVar(&opts.DryRun, "dry-run", false, "say what would be started; start nothing")
-	fs.StringVar(&opts.StateMachineARN, "state-machine-arn", "", "the copy workflow's ARN (stack output StateMachineArn; default $STATE_MACHINE_ARN)")
+	if c.Backend == nil {
+		fs.StringVar(&opts.StateMachineARN, "state-machine-arn", "", "the copy workflow's ARN (stack output StateMachineArn; default $STATE_MACHINE_ARN)")
+	}
 	fs.StringVar(&f.buckets, "restore-buckets", "", "comma-separated restore buckets to ask for rows without restore_bucket_dest (default $SOURCE_BUCKETS)")
-	regionFlag(fs, &f.region)
+	if c.Backend == nil {
+		regionFlag(fs, &f.region)
+	}
 	fs.BoolVar(&f.asJSON, "json", false, "print the report as JSON")
 	if err := parse(fs, args); err != nil {
-		return err
+		return c.explainAWSOnly(err)
 	}
-	if err := c.checkRerun(fs, opts, f.region); err != nil {
+	if err := c.checkRerun(opts); err != nil {
 		return err
 	}
 	if opts.Stuck {
@@ -435,18 +480,28 @@ func (c *CLI) parseRerun(fs *flag.FlagSet, args []string, opts *RerunOptions, f 
 	return nil
 }
 
+// explainAWSOnly adds why to the flag package's error for a flag of
+// AWS's that a CLI with a Backend does not declare.
+func (c *CLI) explainAWSOnly(err error) error {
+	var ue usageError
+	if c.Backend == nil || !errors.As(err, &ue) {
+		return err
+	}
+	name, ok := strings.CutPrefix(ue.Error(), "flag provided but not defined: -")
+	if why, known := awsOnlyFlags[strings.TrimPrefix(name, "-")]; ok && known {
+		return usageError{fmt.Errorf("%w (%s %s)", ue.error, c.program(), why)}
+	}
+	return err
+}
+
 // checkRerun refuses rerun's flags that make no sense, and fills in the
 // defaults.
-func (c *CLI) checkRerun(fs *flag.FlagSet, opts *RerunOptions, region string) error {
+func (c *CLI) checkRerun(opts *RerunOptions) error {
 	switch {
 	case opts.Grace < 0:
 		return usageError{fmt.Errorf("--grace %s is negative", opts.Grace)}
 	case opts.Limit < 1:
 		return usageError{fmt.Errorf("--limit %d: want at least 1", opts.Limit)}
-	case c.Backend != nil && set(fs, "state-machine-arn"):
-		return usageError{fmt.Errorf("--state-machine-arn: %s runs the executions on its own engine, not on a deployed state machine", c.program())}
-	case c.Backend != nil && region != "":
-		return usageError{fmt.Errorf("--region: %s's services need no region", c.program())}
 	}
 	if !opts.Failed && !opts.Stuck {
 		opts.Failed = true

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -52,6 +54,47 @@ func TestHelpListsEveryFlag(t *testing.T) {
 	}
 }
 
+// With a Backend (the local runner's), rerun declares no
+// --state-machine-arn or --region: its help and synopsis name neither,
+// and giving one is refused naming it, exit 2.
+func TestRerunWithBackendHasNoAWSFlags(t *testing.T) {
+	var out, errb bytes.Buffer
+	cli := &recovery.CLI{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Program: "local",
+		Backend: func(context.Context) (*recovery.Backend, error) { return nil, errors.New("not reached") }}
+	if code := cli.Main(context.Background(), []string{"rerun", "--help"}); code != 0 || !strings.Contains(out.String(), "\n  -dry-run") {
+		t.Fatalf("rerun --help: exit %d, stdout:\n%s", code, out.String())
+	}
+	for _, flag := range []string{"state-machine-arn", "region"} {
+		if strings.Contains(out.String(), "-"+flag) {
+			t.Errorf("rerun --help names -%s:\n%s", flag, out.String())
+		}
+		errb.Reset()
+		if code := cli.Main(context.Background(), []string{"rerun", "--" + flag, "x"}); code != 2 || !strings.Contains(errb.String(), "not defined: -"+flag) {
+			t.Errorf("rerun --%s x: exit %d, stderr %q; want 2 naming the flag", flag, code, errb.String())
+		}
+	}
+}
+
+// A Backend's setup error that is one of usage or configuration
+// (recovery.UsageError) exits 2; any other setup error exits 1.
+func TestRerunBackendUsageErrorExits2(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		code int
+	}{
+		{&recovery.UsageError{Err: errors.New("no repository root here")}, 2},
+		{fmt.Errorf("start: %w", &recovery.UsageError{Err: errors.New("node_modules missing")}), 2},
+		{errors.New("the engine crashed"), 1},
+	} {
+		var out, errb bytes.Buffer
+		cli := &recovery.CLI{Stdout: &out, Stderr: &errb, Getenv: func(string) string { return "" }, Program: "local",
+			Backend: func(context.Context) (*recovery.Backend, error) { return nil, tc.err }}
+		if code := cli.Main(context.Background(), []string{"rerun", "--dry-run"}); code != tc.code || !strings.Contains(errb.String(), "local rerun: "+tc.err.Error()) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and the error", tc.err, code, errb.String(), tc.code)
+		}
+	}
+}
+
 // Values that make no sense are refused before anything is reached, with
 // exit 2 and the flag named.
 func TestRefusesNonsense(t *testing.T) {
@@ -69,6 +112,10 @@ func TestRefusesNonsense(t *testing.T) {
 		{[]string{"status", "--watch", "--interval", "0s"}, "--interval 0s: want a positive duration"},
 		{[]string{"status", "--watch", "--json"}, "--watch draws for people"},
 		{[]string{"status", "--interval", "10s"}, "--interval is --watch's"},
+		// --watch reads the counts only: the report's flags would be ignored.
+		{[]string{"status", "--watch", "--check-restores", "5"}, "--check-restores has no effect with --watch"},
+		{[]string{"status", "--watch", "--waiting", "3"}, "--waiting has no effect with --watch"},
+		{[]string{"status", "--watch", "--restore-buckets", "b"}, "--restore-buckets has no effect with --watch"},
 		{[]string{"status", "--since", "-2h"}, "--since -2h0m0s is negative"},
 		{[]string{"status", "--nope"}, "flag provided but not defined: -nope"},
 	}

@@ -246,3 +246,17 @@ func TestStatusWatchSinceKeepsItsFiles(t *testing.T) {
 		t.Errorf("exit %d, stderr %q, output:\n%s\nwant 130 and the file requested 45 s before the start still watched (1 of 2 inprogress)", code, stderr, out)
 	}
 }
+
+// status --watch on a table without the reconcile indexes warns once, on
+// stderr, as status does in its report: the frames stay as they are.
+func TestStatusWatchWarnsOfMissingIndexes(t *testing.T) {
+	url, db := seededDB(t)
+	seedGroups(t, db)
+	if _, err := db.Exec(context.Background(), "DROP INDEX "+requeststatus.IndexInProgress+", "+requeststatus.IndexError); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := watchRun{url: url}.run(t, func(i int) bool { return i < 2 })
+	if code != 130 || strings.Count(stderr, "warning: "+missingBoth) != 1 {
+		t.Errorf("exit %d, stderr %q; want 130 and the warning once:\n%s", code, stderr, missingBoth)
+	}
+}

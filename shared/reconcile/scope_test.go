@@ -243,3 +243,53 @@ func TestSweepLeavesRowsCutOffAtTheDeadline(t *testing.T) {
 		t.Errorf("cut.dat changed (-before +after):\n%s", diff)
 	}
 }
+
+// slowRestoreS3 counts RestoreObject calls; each takes an hour of the
+// fake clock.
+type slowRestoreS3 struct {
+	reconcile.ObjectStore
+	clock    *fakeClock
+	restores int
+}
+
+func (c *slowRestoreS3) RestoreObject(ctx context.Context, in *s3.RestoreObjectInput, o ...func(*s3.Options)) (*s3.RestoreObjectOutput, error) {
+	c.restores++
+	c.clock.advance(time.Hour)
+	return c.ObjectStore.RestoreObject(ctx, in, o...)
+}
+
+// Restores requested again stop at the sweep's stop time as HeadObject
+// calls do: once the first RestoreObject has used up the time, the other
+// expired rows are left as they were, not reached, for the next sweep.
+func TestSweepStopsRequestingRestoresAtItsDeadline(t *testing.T) {
+	srv := startMoto(t)
+	w := newWorld(t, srv)
+	var jobs []jobseed.Row
+	for i, key := range []string{"x.dat", "y.dat", "z.dat"} {
+		w.put(restoreBucket, key, s3types.StorageClassGlacier)
+		jobs = append(jobs, w.insert(key, "inprogress", time.Duration(5-i)*time.Hour, nil))
+	}
+	w.restoreTransition("manual", 1_000_000_000) // requested restores stay running
+	clock := &fakeClock{t: time.Now()}
+	ctx, cancel := context.WithDeadline(w.ctx, clock.now().Add(time.Hour))
+	defer cancel()
+	r := w.reconciler(reconcile.Config{ReRestore: true, ReRestoreDays: 2, ReRestoreTier: "Bulk"})
+	s3c := &slowRestoreS3{ObjectStore: w.s3, clock: clock}
+	r.S3, r.Now = s3c, clock.now
+	rep, err := r.Sweep(ctx)
+	if err != nil {
+		t.Fatalf("Sweep: %v", err)
+	}
+	if s3c.restores != 1 || rep.ReRestored != 1 || rep.Expired != 1 || rep.NotReached != 2 || !rep.CutShort {
+		t.Errorf("RestoreObject calls %d, re-restored %d, expired %d, not reached %d, cut short %v; want 1, 1, 1, 2, true",
+			s3c.restores, rep.ReRestored, rep.Expired, rep.NotReached, rep.CutShort)
+	}
+	if got := w.row(jobs[0].RequestID); !strings.HasPrefix(got.ErrMsg, reconcile.MarkReRestored) {
+		t.Errorf("x.dat: err_msg %q, want re-restored", got.ErrMsg)
+	}
+	for _, j := range jobs[1:] {
+		if diff := cmp.Diff(j, w.row(j.RequestID)); diff != "" {
+			t.Errorf("%s, not reached, changed (-before +after):\n%s", j.ObjectKey, diff)
+		}
+	}
+}

@@ -50,6 +50,7 @@ type StuckRow = requeststatus.StuckRow
 type stuckRows interface {
 	ListStuck(ctx context.Context, q requeststatus.StuckPage) ([]requeststatus.StuckRow, error)
 	ApplyGuarded(ctx context.Context, updates []requeststatus.GuardedUpdate) (map[string]bool, error)
+	UndoClaims(ctx context.Context, claims []requeststatus.UndoneClaim) (map[string]bool, error)
 }
 
 var _ stuckRows = (*requeststatus.Table)(nil)

@@ -41,9 +41,14 @@ type ExecutionStarter interface {
 // Its last_update_time moved to then: no sweep asks S3 about it again
 // before another grace period. A row whose err_msg says MarkReRestored
 // keeps that message, which stops a second paid restore.
+//
+// MarkStartFailed says a sweep claimed the row but its execution did not
+// start: the claim was undone (last_update_time back to the value listed),
+// so the next sweep tries again and does not count it stuck again.
 const (
 	MarkStarted        = "reconcile: copy started by the sweep at "
 	MarkReRestored     = "reconcile: restore requested again at "
+	MarkStartFailed    = "reconcile: copy not started by the sweep at "
 	MarkRestoreRunning = "reconcile: restore still running at "
 )
 
@@ -108,8 +113,9 @@ type Report struct {
 	// this stack's restore buckets has: left alone, never recorded as
 	// missing (another stack's file, or one not restored yet).
 	NotHere int `json:"not_here"`
-	// NotReached counts rows listed but not asked about: the sweep was cut
-	// short first. They are left for the next sweep.
+	// NotReached counts rows listed but not asked about (HeadObject, or
+	// RestoreObject for an expired restore to request again): the sweep
+	// was cut short first. They are left for the next sweep.
 	NotReached int `json:"not_reached,omitempty"`
 	// Truncated says the sweep stopped listing at MaxFilesPerSweep waiting
 	// files; the next sweep goes on.
@@ -444,9 +450,13 @@ func (s *sweep) decide(ctx context.Context, row StuckRow, res Restore) (*request
 		s.rep.NoArchive++
 		return update(row, statusError, noArchiveMessage(where, row)), false
 	case StateExpired:
+		u, reached := s.expired(ctx, row, res, where)
+		if !reached {
+			s.rep.NotReached++
+			return nil, false
+		}
 		s.rep.Expired++
 		s.rep.Files.add(&s.rep.Files.Expired, FileRef{RequestID: row.RequestID, Bucket: res.Bucket, Key: row.ObjectKey})
-		u := s.expired(ctx, row, res, where)
 		return &u, false
 	case StateMissing:
 		if row.RestoreBucketDest == "" {
@@ -477,43 +487,91 @@ func (s *sweep) runningMessage(row StuckRow) string {
 
 // expired is the update for a file archived again. It requests the
 // restore again when ReRestore is on, no sweep did so before and S3
-// accepts. Otherwise it is an error saying what expired.
-func (s *sweep) expired(ctx context.Context, row StuckRow, res Restore, where string) requeststatus.GuardedUpdate {
+// accepts. Otherwise it is an error saying what expired. reached is false
+// when the restore was to be requested again but the sweep's stop time
+// had come (as for HeadObject, no RestoreObject is issued after it, and
+// one cut off by it is not a problem): the row is left as it was, for the
+// next sweep.
+func (s *sweep) expired(ctx context.Context, row StuckRow, res Restore, where string) (u requeststatus.GuardedUpdate, reached bool) {
 	if s.r.Config.ReRestore && !strings.HasPrefix(row.ErrMsg, MarkReRestored) {
-		if msg, ok := s.reRestore(ctx, row, res); ok {
-			return *update(row, statusInProgress, msg)
+		if s.timeUp() {
+			return u, false
+		}
+		msg, ok, cut := s.reRestore(ctx, row, res)
+		if cut {
+			s.rep.CutShort = true
+			return u, false
+		}
+		if ok {
+			return *update(row, statusInProgress, msg), true
 		}
 	}
-	return *update(row, statusError, expiredMessage(where, res, row))
+	return *update(row, statusError, expiredMessage(where, res, row)), true
 }
 
-// reRestore requests the restore again; ok is false when S3 refused (a
-// problem; the row is then recorded as expired).
-func (s *sweep) reRestore(ctx context.Context, row StuckRow, res Restore) (msg string, ok bool) {
+// reRestore requests the restore again, on the sweep's listing context
+// (it ends at the stop time); ok is false when S3 refused (a problem; the
+// row is then recorded as expired), cut is true when the call failed past
+// the stop time (not a problem).
+func (s *sweep) reRestore(ctx context.Context, row StuckRow, res Restore) (msg string, ok, cut bool) {
 	cfg := s.r.Config
 	req, err := ReRestoreRequest(res, cfg.ReRestoreDays, cfg.ReRestoreTier)
 	if err == nil {
-		_, err = s.r.S3.RestoreObject(ctx, &s3.RestoreObjectInput{
+		_, err = s.r.S3.RestoreObject(s.listCtx, &s3.RestoreObjectInput{
 			Bucket: aws.String(res.Bucket), Key: aws.String(row.ObjectKey), RestoreRequest: req})
+		if err != nil && s.pastStop() {
+			return "", false, true
+		}
 	}
 	if err != nil {
 		s.problem(fmt.Sprintf("request %s: RestoreObject s3://%s/%s: %v", row.RequestID, res.Bucket, row.ObjectKey, err))
-		return "", false
+		return "", false, false
 	}
 	s.rep.ReRestored++
 	s.r.log().WarnContext(ctx, "reconcile: restore requested again (RECONCILE_RERESTORE is on)",
 		"request_id", row.RequestID, "bucket", res.Bucket, "key", row.ObjectKey,
 		"storage_class", res.StorageClass, "archive_status", res.ArchiveStatus, "request", describeRestoreRequest(req))
 	return fmt.Sprintf("%s%s (%s): the earlier restore had expired before any copy", MarkReRestored,
-		s.stamp, describeRestoreRequest(req)), true
+		s.stamp, describeRestoreRequest(req)), true, false
 }
 
 // claim is the update claiming a waiting file. Its last_update_time moves
 // to now, so no sweep lists it again within the grace period. Its err_msg
 // says this sweep started its copy.
 func (s *sweep) claim(row StuckRow) requeststatus.GuardedUpdate {
-	return *update(row, statusInProgress,
-		fmt.Sprintf("%s%s: no event had copied this restored file within %s", MarkStarted, s.stamp, s.r.Config.Grace))
+	return *update(row, statusInProgress, s.claimMessage())
+}
+
+// claimMessage is the err_msg of this sweep's claims.
+func (s *sweep) claimMessage() string {
+	return fmt.Sprintf("%s%s: no event had copied this restored file within %s", MarkStarted, s.stamp, s.r.Config.Grace)
+}
+
+// unclaim undoes the claims of batch, whose execution did not start
+// (requeststatus.Table.UndoClaims: only rows still carrying this sweep's
+// claim). A claim left in place would say the copy started although
+// nothing did, keep the rows from the next sweeps for a grace period, and
+// have them counted StuckAgain then. So last_update_time goes back to the
+// value listed: the next sweep retries the files at once. err_msg says
+// MarkStartFailed and why, rather than the err_msg before the claim: an
+// operator reading the row sees that a sweep found the file restored and
+// could not start its copy, and the next sweep's claim replaces it.
+func (s *sweep) unclaim(ctx context.Context, batch []pending, why string) {
+	msg := fmt.Sprintf("%s%s: %s; the next sweep tries again", MarkStartFailed, s.stamp, why)
+	claims := make([]requeststatus.UndoneClaim, len(batch))
+	for i, p := range batch {
+		claims[i] = requeststatus.UndoneClaim{Row: p.row, Claim: s.claimMessage(), ErrMsg: msg}
+	}
+	undone, err := s.rows.UndoClaims(ctx, claims)
+	if err != nil {
+		s.problem(fmt.Sprintf("undo the claims of %d files whose execution did not start (they are retried after the grace period): %v", len(batch), err))
+		return
+	}
+	for _, p := range batch {
+		if !undone[p.row.RequestID] {
+			s.r.log().InfoContext(ctx, "reconcile: claimed row changed since; its claim is left to it", "request_id", p.row.RequestID, "key", p.row.ObjectKey)
+		}
+	}
 }
 
 // update is the guarded update setting row's job_status and err_msg.
@@ -622,8 +680,9 @@ func (s *sweep) startBatch(ctx context.Context, starter CopyStarter, queue []pen
 	switch {
 	case x.Error != "":
 		s.problem(fmt.Sprintf("start execution %s: %s", x.Name, x.Error))
-		s.r.log().ErrorContext(ctx, "reconcile: could not start an execution; its files are retried after the grace period",
+		s.r.log().ErrorContext(ctx, "reconcile: could not start an execution; its files are retried at the next sweep",
 			"execution", x.Name, "files", len(batch), "error", x.Error)
+		s.unclaim(ctx, batch, fmt.Sprintf("could not start execution %s: %s", x.Name, x.Error))
 	case x.AlreadyStarted:
 		s.rep.AlreadyStarted++
 		s.r.log().InfoContext(ctx, "reconcile: execution already started by an earlier sweep of this window", "execution", x.Name, "files", len(batch))

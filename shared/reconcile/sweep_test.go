@@ -444,3 +444,44 @@ func TestSweepNoArchiveAndMaxFilesPerSweep(t *testing.T) {
 		t.Errorf("second sweep: stuck %d, started %d, truncated %v; want 1 (d.dat), 1, false", rep2.Stuck, rep2.Started, rep2.Truncated)
 	}
 }
+
+// failingStarter refuses every StartExecution, as a throttled or denied
+// call does.
+type failingStarter struct{}
+
+func (failingStarter) StartExecution(context.Context, *sfn.StartExecutionInput, ...func(*sfn.Options)) (*sfn.StartExecutionOutput, error) {
+	return nil, &sfntypes.ExecutionLimitExceeded{Message: aws.String("too many executions")}
+}
+
+// A StartExecution that fails undoes the sweep's claim: the row does not
+// say the copy started, its last_update_time is back to the value listed,
+// and the next sweep retries it at once without counting it stuck again.
+func TestSweepUndoesTheClaimWhenTheStartFails(t *testing.T) {
+	srv := startMoto(t)
+	w := newWorld(t, srv)
+	w.put(restoreBucket, "unstarted.dat", s3types.StorageClassStandard)
+	job := w.insert("unstarted.dat", "inprogress", 2*time.Hour, nil)
+	r := w.reconciler(reconcile.Config{})
+	r.SFN = failingStarter{}
+	rep, err := r.Sweep(w.ctx)
+	if err == nil || rep.Started != 0 || len(rep.Problems) != 1 {
+		t.Fatalf("Sweep: err %v, started %d, problems %q; want an error, 0, one problem", err, rep.Started, rep.Problems)
+	}
+	got := w.row(job.RequestID)
+	if got.JobStatus != "inprogress" || !got.LastUpdateTime.Equal(job.LastUpdateTime) ||
+		!strings.HasPrefix(got.ErrMsg, reconcile.MarkStartFailed) || !strings.Contains(got.ErrMsg, "too many executions") {
+		t.Errorf("row %q, last update %v, err_msg %q; want inprogress, %v (as listed), %q saying why",
+			got.JobStatus, got.LastUpdateTime, got.ErrMsg, job.LastUpdateTime, reconcile.MarkStartFailed)
+	}
+
+	// The next sweep, with Step Functions back, starts the copy and does
+	// not count the row stuck again.
+	r.SFN = w.start
+	rep, err = r.Sweep(w.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Stuck != 1 || rep.StuckAgain != 0 || rep.Started != 1 {
+		t.Errorf("next sweep: stuck %d, stuck again %d, started %d; want 1, 0, 1", rep.Stuck, rep.StuckAgain, rep.Started)
+	}
+}

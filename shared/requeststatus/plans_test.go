@@ -110,7 +110,7 @@ func planCases(ctx context.Context, group string, now time.Time) []planCase {
 		}
 	}
 	return []planCase{
-		{name: "sweep: two pages and their guarded updates", run: func(t *Table) error {
+		{name: "sweep: two pages, their guarded updates and undone claims", run: func(t *Table) error {
 			for range 2 {
 				rows, err := t.ListStuck(ctx, page)
 				if err != nil || len(rows) == 0 {
@@ -121,6 +121,13 @@ func planCases(ctx context.Context, group string, now time.Time) []planCase {
 					updates[i] = GuardedUpdate{Row: r, Status: StatusInProgress, ErrMsg: "reconcile: restore still running"}
 				}
 				if _, err := t.ApplyGuarded(ctx, updates); err != nil {
+					return err
+				}
+				undo := make([]UndoneClaim, len(rows))
+				for i, r := range rows {
+					undo[i] = UndoneClaim{Row: r, Claim: "reconcile: restore still running", ErrMsg: "reconcile: copy not started"}
+				}
+				if _, err := t.UndoClaims(ctx, undo); err != nil {
 					return err
 				}
 				page = page.Next(rows)

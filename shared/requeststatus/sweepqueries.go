@@ -141,3 +141,56 @@ func (t *Table) ApplyGuarded(ctx context.Context, updates []GuardedUpdate) (map[
 	}
 	return out, nil
 }
+
+// undoClaimSQL undoes the sweep's claims of rows whose execution did not
+// start. It changes a row only while it is still inprogress and still
+// carries the claim's err_msg (which names the sweep's time): a row the
+// workflow or anyone else updated since is left alone. last_update_time
+// goes back to the value the sweep listed, so the next sweep lists the row
+// at once, not a grace period later.
+//
+//	$1 request ids  $2 their listed last_update_time  $3 the claim's err_msg  $4 new err_msg
+const undoClaimSQL = `UPDATE request_status r
+SET err_msg = l.msg, last_update_time = l.listed
+FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[]) AS l(id, listed, claim, msg)
+WHERE r.request_id = l.id
+  AND r.job_status = 'inprogress'
+  AND r.err_msg = l.claim
+RETURNING r.request_id::text`
+
+// UndoneClaim is one claim to undo: the row as listed, the err_msg the
+// claim wrote, and the err_msg to leave instead.
+type UndoneClaim struct {
+	Row    StuckRow
+	Claim  string
+	ErrMsg string
+}
+
+// UndoClaims undoes the claims in one statement and returns the request
+// ids it changed. A row no longer carrying its claim is not changed and
+// not returned.
+func (t *Table) UndoClaims(ctx context.Context, claims []UndoneClaim) (map[string]bool, error) {
+	if len(claims) == 0 {
+		return map[string]bool{}, nil
+	}
+	ids := make([]string, len(claims))
+	listed := make([]time.Time, len(claims))
+	marks := make([]string, len(claims))
+	msgs := make([]string, len(claims))
+	for i, c := range claims {
+		ids[i], listed[i], marks[i], msgs[i] = c.Row.RequestID, c.Row.LastUpdateTime, c.Claim, c.ErrMsg
+	}
+	rows, err := t.db.Query(ctx, undoClaimSQL, ids, listed, marks, msgs)
+	if err != nil {
+		return nil, fmt.Errorf("undo %d claims: %w", len(claims), err)
+	}
+	undone, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("undo %d claims: %w", len(claims), err)
+	}
+	out := make(map[string]bool, len(undone))
+	for _, id := range undone {
+		out[id] = true
+	}
+	return out, nil
+}

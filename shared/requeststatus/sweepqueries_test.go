@@ -104,3 +104,48 @@ func TestApplyGuardedLeavesChangedRows(t *testing.T) {
 		t.Errorf("no updates: %v, %v", changed, err)
 	}
 }
+
+// UndoClaims puts back the listed last_update_time of rows still carrying
+// the claim, with the new err_msg; a row the workflow recorded since keeps
+// what it recorded.
+func TestUndoClaimsLeavesRowsRecordedSince(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := testPool(t)
+	for i, k := range []string{"unstarted", "copied"} {
+		mustInsert(t, pool, Row{ObjectKey: k, RestoreBucketDest: "restore", ArchiveBucketDest: "archive",
+			RequestTime: base, LastUpdateTime: base.Add(time.Duration(i) * time.Second)})
+	}
+	tbl := NewTable(pool)
+	listed, err := tbl.ListStuck(ctx, StuckPage{Cutoff: time.Now(), After: FirstPage, Limit: 10})
+	if err != nil || len(listed) != 2 {
+		t.Fatalf("listed %d rows (%v), want 2", len(listed), err)
+	}
+	const claim = "reconcile: copy started by the sweep at T"
+	var updates []GuardedUpdate
+	var undo []UndoneClaim
+	for _, r := range listed {
+		updates = append(updates, GuardedUpdate{Row: r, Status: StatusInProgress, ErrMsg: claim})
+		undo = append(undo, UndoneClaim{Row: r, Claim: claim, ErrMsg: "reconcile: copy not started"})
+	}
+	if changed, err := tbl.ApplyGuarded(ctx, updates); err != nil || len(changed) != 2 {
+		t.Fatalf("claimed %v (%v), want 2 rows", changed, err)
+	}
+	if _, err := NewStore(pool).RecordOutcome(ctx, listed[1].RequestID, "copied", nil); err != nil {
+		t.Fatal(err)
+	}
+	undone, err := tbl.UndoClaims(ctx, undo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]bool{listed[0].RequestID: true}, undone); diff != "" {
+		t.Errorf("undone (-want +got):\n%s", diff)
+	}
+	got := mustRead(t, pool, listed[0].RequestID)
+	if got.JobStatus != StatusInProgress || !got.LastUpdateTime.Equal(listed[0].LastUpdateTime) || got.ErrMsg != "reconcile: copy not started" {
+		t.Errorf("unstarted: %q %v %q, want inprogress, %v (as listed), the new err_msg", got.JobStatus, got.LastUpdateTime, got.ErrMsg, listed[0].LastUpdateTime)
+	}
+	if got := mustRead(t, pool, listed[1].RequestID); got.JobStatus != StatusComplete {
+		t.Errorf("copied: job_status %q, want complete (recorded after the claim)", got.JobStatus)
+	}
+}
