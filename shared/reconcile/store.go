@@ -9,12 +9,10 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
 
-// DB is what the sweep needs from a database handle: *pgxpool.Pool,
-// *pgx.Conn and pgx.Tx satisfy it (PoolDB adapts requeststatus.LazyPool).
-type DB interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-}
+// DB is what the sweep needs from a database handle, the handle
+// requeststatus.Table queries: *pgxpool.Pool, *pgx.Conn and pgx.Tx satisfy
+// it (PoolDB adapts requeststatus.LazyPool).
+type DB = requeststatus.Queryer
 
 // PoolDB is a DB on a requeststatus.LazyPool: the host and password are
 // read from SSM at the first query, inside the invocation. Exec goes
