@@ -171,11 +171,7 @@ func TestReconcileGraceCoversTheWorkflow(t *testing.T) {
 		t.Fatal(err)
 	}
 	boundMin := int((bound + time.Minute - 1) / time.Minute) // 1277 with the defaults
-	tests := []struct {
-		name    string
-		set     map[string]any
-		wantErr []string // fragments; none: accepted
-	}{
+	tests := []contextCase{
 		{name: "cdk.json's defaults"},
 		{name: "the grace the sweep had before the mark",
 			set: map[string]any{ctxReconcileGraceMinutes: 60},
@@ -191,25 +187,7 @@ func TestReconcileGraceCoversTheWorkflow(t *testing.T) {
 		{name: "no sweep, no grace to check",
 			set: map[string]any{ctxReconcileGraceMinutes: 60, ctxReconcilePeriodMinutes: 0}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			ctx := cdkJSONContext(t)
-			ctx["restoreBuckets"], ctx["archiveBuckets"] = []any{"restore-a"}, []any{"archive-a"}
-			maps.Copy(ctx, tc.set)
-			_, err := ConfigFromContext(func(k string) any { return ctx[k] })
-			if len(tc.wantErr) == 0 {
-				if err != nil {
-					t.Fatalf("ConfigFromContext: %v", err)
-				}
-				return
-			}
-			for _, want := range tc.wantErr {
-				if err == nil || !strings.Contains(err.Error(), want) {
-					t.Errorf("error %v does not say %q", err, want)
-				}
-			}
-		})
-	}
+	checkContextCases(t, tests)
 }
 
 // TestReconcileBatchWithinHistoryBound: synth refuses a
@@ -217,11 +195,7 @@ func TestReconcileGraceCoversTheWorkflow(t *testing.T) {
 // own workflow settings (statemachine.MaxFilesPerExecution), naming the
 // key, the value, the bound and the settings; cdk.json's default passes.
 func TestReconcileBatchWithinHistoryBound(t *testing.T) {
-	tests := []struct {
-		name    string
-		set     map[string]any
-		wantErr []string // fragments; none: accepted
-	}{
+	tests := []contextCase{
 		{name: "cdk.json's defaults"},
 		{name: "the 50 files the sweep used to start", set: map[string]any{ctxReconcileMaxFiles: 50},
 			wantErr: []string{"reconcileMaxFilesPerExecution = 50: above 8, the most files one execution can carry", "25000 history events",
@@ -241,6 +215,36 @@ func TestReconcileBatchWithinHistoryBound(t *testing.T) {
 		{name: "as many files as the Map runs at once",
 			set: map[string]any{statemachine.ContextMapMaxConcurrency: 4, ctxReconcileMaxFiles: 4}},
 	}
+	checkContextCases(t, tests)
+}
+
+// cdk.json's reconcile defaults are the function's own (what a sweep does
+// without them set, as the local runner runs it).
+func TestReconcileDefaultsMatchTheFunction(t *testing.T) {
+	ctx := cdkJSONContext(t)
+	got := map[string]any{ctxReconcilePeriodMinutes: ctx[ctxReconcilePeriodMinutes], ctxReconcileGraceMinutes: ctx[ctxReconcileGraceMinutes],
+		ctxReconcileReRestore: ctx[ctxReconcileReRestore], ctxReconcileReRestoreDays: ctx[ctxReconcileReRestoreDays],
+		ctxReconcileReRestoreTier: ctx[ctxReconcileReRestoreTier], ctxReconcileMaxFiles: ctx[ctxReconcileMaxFiles]}
+	want := map[string]any{ctxReconcilePeriodMinutes: float64(reconcile.DefaultPeriodMinutes), ctxReconcileGraceMinutes: float64(reconcile.DefaultGraceMinutes),
+		ctxReconcileReRestore: false, ctxReconcileReRestoreDays: float64(reconcile.DefaultReRestoreDays),
+		ctxReconcileReRestoreTier: reconcile.DefaultReRestoreTier, ctxReconcileMaxFiles: float64(reconcile.DefaultMaxFilesPerExecution)}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("cdk.json (-reconcile's defaults +cdk.json):\n%s", diff)
+	}
+}
+
+// contextCase is cdk.json's context with set over it, and the fragments
+// the synth error must hold (none: the context is accepted).
+type contextCase struct {
+	name    string
+	set     map[string]any
+	wantErr []string
+}
+
+// checkContextCases runs ConfigFromContext on each case, with one restore
+// and one archive bucket, and checks its error.
+func checkContextCases(t *testing.T, tests []contextCase) {
+	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := cdkJSONContext(t)
@@ -259,20 +263,5 @@ func TestReconcileBatchWithinHistoryBound(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// cdk.json's reconcile defaults are the function's own (what a sweep does
-// without them set, as the local runner runs it).
-func TestReconcileDefaultsMatchTheFunction(t *testing.T) {
-	ctx := cdkJSONContext(t)
-	got := map[string]any{ctxReconcilePeriodMinutes: ctx[ctxReconcilePeriodMinutes], ctxReconcileGraceMinutes: ctx[ctxReconcileGraceMinutes],
-		ctxReconcileReRestore: ctx[ctxReconcileReRestore], ctxReconcileReRestoreDays: ctx[ctxReconcileReRestoreDays],
-		ctxReconcileReRestoreTier: ctx[ctxReconcileReRestoreTier], ctxReconcileMaxFiles: ctx[ctxReconcileMaxFiles]}
-	want := map[string]any{ctxReconcilePeriodMinutes: float64(reconcile.DefaultPeriodMinutes), ctxReconcileGraceMinutes: float64(reconcile.DefaultGraceMinutes),
-		ctxReconcileReRestore: false, ctxReconcileReRestoreDays: float64(reconcile.DefaultReRestoreDays),
-		ctxReconcileReRestoreTier: reconcile.DefaultReRestoreTier, ctxReconcileMaxFiles: float64(reconcile.DefaultMaxFilesPerExecution)}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("cdk.json (-reconcile's defaults +cdk.json):\n%s", diff)
 	}
 }
