@@ -95,6 +95,24 @@ func (w *world) executions() map[string]string {
 	return got
 }
 
+// wantReplayedOnce checks that a replay ended without error having
+// started exactly message id's execution, and left the queue empty.
+func (w *world) wantReplayedOnce(t *testing.T, id string, sum Summary, err error, out string) {
+	t.Helper()
+	if err != nil {
+		t.Errorf("Replay: %v\n%s", err, out)
+	}
+	if diff := cmp.Diff(Summary{Started: 1}, sum); diff != "" {
+		t.Errorf("summary (-want +got):\n%s\n%s", diff, out)
+	}
+	if got := w.executions(); len(got) != 1 || got[ExecutionName(id)] == "" {
+		t.Errorf("executions %v, want %s", got, ExecutionName(id))
+	}
+	if n := w.queueDepth(); n != 0 {
+		t.Errorf("%d messages left in the queue\n%s", n, out)
+	}
+}
+
 func (w *world) queueDepth() int {
 	w.t.Helper()
 	n := 0
@@ -299,18 +317,7 @@ func TestReplay(t *testing.T) {
 
 		// THEN it does not end there: it waits for the message, replays
 		// it, and ends with the queue empty
-		if err != nil {
-			t.Errorf("Replay: %v\n%s", err, out.String())
-		}
-		if diff := cmp.Diff(Summary{Started: 1}, sum); diff != "" {
-			t.Errorf("summary (-want +got):\n%s\n%s", diff, out.String())
-		}
-		if got := w.executions(); len(got) != 1 || got[ExecutionName(id)] == "" {
-			t.Errorf("executions %v, want %s", got, ExecutionName(id))
-		}
-		if n := w.queueDepth(); n != 0 {
-			t.Errorf("%d messages left in the queue", n)
-		}
+		w.wantReplayedOnce(t, id, sum, err, out.String())
 	})
 
 	t.Run("a message hidden past --max-wait is reported, not taken for an empty queue", func(t *testing.T) {
@@ -343,18 +350,7 @@ func TestReplay(t *testing.T) {
 
 		// THEN the replay deletes it then (one execution, nothing left,
 		// no "did not receive")
-		if err != nil {
-			t.Errorf("Replay: %v\n%s", err, out.String())
-		}
-		if diff := cmp.Diff(Summary{Started: 1}, sum); diff != "" {
-			t.Errorf("summary (-want +got):\n%s\n%s", diff, out.String())
-		}
-		if got := w.executions(); len(got) != 1 || got[ExecutionName(id)] == "" {
-			t.Errorf("executions %v, want %s", got, ExecutionName(id))
-		}
-		if n := w.queueDepth(); n != 0 {
-			t.Errorf("%d messages left in the queue\n%s", n, out.String())
-		}
+		w.wantReplayedOnce(t, id, sum, err, out.String())
 	})
 
 	t.Run("a kept message whose execution ends while the replay waits is then deleted", func(t *testing.T) {
