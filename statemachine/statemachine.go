@@ -78,7 +78,37 @@ type Settings struct {
 	// TaskTimeoutSecs bounds every other task; it must exceed
 	// FunctionTimeoutSecs (context taskTimeoutSecs).
 	TaskTimeoutSecs int
+
+	// ChunkFiles is how many files one Express child copies (context
+	// chunkFiles): all at once, so at most MaxInlineMapConcurrency.
+	ChunkFiles int
+	// ChunkMapMaxConcurrency is how many Express children one execution
+	// runs at once (context chunkMapMaxConcurrency).
+	ChunkMapMaxConcurrency int
+	// ChunkExecutionType is the Express children's ExecutionType:
+	// "EXPRESS" (deployed; the zero value means it) or "STANDARD", which
+	// the local runner renders for moto, whose interpreter refuses EXPRESS.
+	ChunkExecutionType string
 }
+
+// The Express lane's fixed budget (statemachine.ExpressBound keeps the
+// child's worst case under Express's 5 minutes): copy-file is told to return
+// within ExpressCopyBudgetSecs, its task gives up waiting after
+// ExpressCopyTaskTimeoutSecs, and the status tasks after
+// ExpressTaskTimeoutSecs. A task that gives up hands the file to the
+// Standard lane; the Lambda it left may still finish, which is harmless: a
+// copy and a status update are idempotent.
+const (
+	ExpressCopyBudgetSecs      = 45
+	ExpressCopyTaskTimeoutSecs = 75
+	ExpressTaskTimeoutSecs     = 10
+)
+
+// The execution types of the Express lane's children.
+const (
+	ExecutionTypeExpress  = "EXPRESS"
+	ExecutionTypeStandard = "STANDARD"
+)
 
 // The Lambda functions' timeouts, as deployed and as the local runner
 // enforces them: the copy function gets Lambda's maximum, as a multipart
@@ -110,6 +140,8 @@ const (
 	ContextDatabaseRetryMaxDelaySecs = "databaseRetryMaxDelaySecs"
 	ContextCopyTaskTimeoutSecs       = "copyTaskTimeoutSecs"
 	ContextTaskTimeoutSecs           = "taskTimeoutSecs"
+	ContextChunkFiles                = "chunkFiles"
+	ContextChunkMapMaxConcurrency    = "chunkMapMaxConcurrency"
 )
 
 // Limits the settings must respect.
@@ -136,6 +168,8 @@ func DefaultSettings() Settings {
 		DatabaseRetryMaxDelaySecs: 120,
 		CopyTaskTimeoutSecs:       960,
 		TaskTimeoutSecs:           60,
+		ChunkFiles:                40,
+		ChunkMapMaxConcurrency:    10,
 	}
 }
 
@@ -206,22 +240,35 @@ var anyPlaceholder = regexp.MustCompile(`\$\{[A-Za-z][A-Za-z0-9]*\}`)
 // values maps each placeholder of the definition to its value.
 func (s Settings) values() map[string]any {
 	vals := map[string]any{
-		"MapMaxConcurrency":            s.MapMaxConcurrency,
-		"CopyMaxAttempts":              s.CopyRetries - 1,
-		"CopyRetryIntervalSeconds":     s.CopyRetryIntervalSecs(),
-		"CopyRetryBackoffRate":         s.CopyRetryBackoffRate,
-		"CopyRetryMaxDelaySeconds":     s.CopyRetryMaxDelaySecs,
-		"DatabaseMaxAttempts":          s.DatabaseRetries - 1,
-		"DatabaseRetryIntervalSeconds": s.DatabaseRetryIntervalSecs,
-		"DatabaseRetryBackoffRate":     s.DatabaseRetryBackoffRate,
-		"DatabaseRetryMaxDelaySeconds": s.DatabaseRetryMaxDelaySecs,
-		"CopyTaskTimeoutSeconds":       s.CopyTaskTimeoutSecs,
-		"TaskTimeoutSeconds":           s.TaskTimeoutSecs,
+		"MapMaxConcurrency":             s.MapMaxConcurrency,
+		"CopyMaxAttempts":               s.CopyRetries - 1,
+		"CopyRetryIntervalSeconds":      s.CopyRetryIntervalSecs(),
+		"CopyRetryBackoffRate":          s.CopyRetryBackoffRate,
+		"CopyRetryMaxDelaySeconds":      s.CopyRetryMaxDelaySecs,
+		"DatabaseMaxAttempts":           s.DatabaseRetries - 1,
+		"DatabaseRetryIntervalSeconds":  s.DatabaseRetryIntervalSecs,
+		"DatabaseRetryBackoffRate":      s.DatabaseRetryBackoffRate,
+		"DatabaseRetryMaxDelaySeconds":  s.DatabaseRetryMaxDelaySecs,
+		"CopyTaskTimeoutSeconds":        s.CopyTaskTimeoutSecs,
+		"TaskTimeoutSeconds":            s.TaskTimeoutSecs,
+		"ChunkFiles":                    s.ChunkFiles,
+		"ChunkMapMaxConcurrency":        s.ChunkMapMaxConcurrency,
+		"ChunkExecutionType":            s.chunkExecutionType(),
+		"ExpressCopyBudgetSeconds":      ExpressCopyBudgetSecs,
+		"ExpressCopyTaskTimeoutSeconds": ExpressCopyTaskTimeoutSecs,
+		"ExpressTaskTimeoutSeconds":     ExpressTaskTimeoutSecs,
 	}
 	for _, f := range Functions {
 		vals[f.ARNPlaceholder] = s.FunctionARNs[f.Name]
 	}
 	return vals
+}
+
+func (s Settings) chunkExecutionType() string {
+	if s.ChunkExecutionType == "" {
+		return ExecutionTypeExpress
+	}
+	return s.ChunkExecutionType
 }
 
 // Render returns the definition with every placeholder replaced by its
@@ -247,11 +294,20 @@ func Render(s Settings) ([]byte, error) {
 		}
 		return b
 	})
+	// Inside a string (an intrinsic's argument, such as
+	// States.ArrayPartition's chunk size) only integer settings are
+	// replaced: they need no quoting.
+	out = anyPlaceholder.ReplaceAllFunc(out, func(m []byte) []byte {
+		if v, ok := vals[string(m[2:len(m)-1])].(int); ok {
+			return []byte(fmt.Sprint(v))
+		}
+		return m
+	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("render state machine: %w", err)
 	}
 	if left := anyPlaceholder.Find(out); left != nil {
-		return nil, fmt.Errorf("render state machine: placeholder %s is left in the output (only whole string values are replaced)", left)
+		return nil, fmt.Errorf("render state machine: placeholder %s is left in the output (inside a string only integer settings are replaced)", left)
 	}
 	if !json.Valid(out) {
 		return nil, errors.New("render state machine: the result is not valid JSON")
