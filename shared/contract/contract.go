@@ -318,13 +318,13 @@ type StandardItem struct {
 // report (Operation empty).
 const OperationSort = "sort"
 
-// SortRequest is "Sort results"' input: the batch's files, the messages
-// parse-event rejected, and the Express Map's output as it came (an array
+// SortRequest is "Sort results"' input: the batch's files in their chunks,
+// the messages parse-event rejected, and the Express Map's output as it came (an array
 // with one entry per chunk: the chunk's iterations, or what a chunk that
 // failed ended with; or the error the Map's Catch caught).
 type SortRequest struct {
 	Operation    string            `json:"operation"`
-	Files        []File            `json:"files"`
+	Chunks       [][]File          `json:"chunks"`
 	Rejected     []RejectedMessage `json:"rejected"`
 	ChunkResults json.RawMessage   `json:"chunk_results"`
 }
