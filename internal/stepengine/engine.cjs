@@ -115,6 +115,30 @@ lambdaSdk.LambdaClient.prototype.send = async function send(command, ...rest) {
   return out;
 };
 
+// Each event inside a Map iteration gets mapPath: the Map iterations it
+// happened in, outermost first ([{map, index}, ...]; a Map iteration's own
+// events end with that iteration). The engine forwards an iteration's events
+// to the Map's execution level by level and keeps one index only (the outer
+// one for state events, the inner one for iteration events), which does not
+// tell nested Maps apart: a Distributed Map child's inline Map, for one. A
+// Distributed Map runs inline here, so its child's events come in this same
+// log, each path starting with the child. The event logger's class is not
+// exported: it is reached through the first execution's options.
+let eventLoggerPatched = false;
+const originalExecute = StateMachine.prototype.execute;
+StateMachine.prototype.execute = function execute(input, options, ...rest) {
+  if (!eventLoggerPatched && options && options.eventLogger) {
+    eventLoggerPatched = true;
+    const proto = Object.getPrototypeOf(options.eventLogger);
+    const forward = proto.forwardNestedMapEvent;
+    proto.forwardNestedMapEvent = function forwardNestedMapEvent(event, index, mapStateName, ...args) {
+      const mapPath = [{ map: mapStateName, index }, ...(event.mapPath || [])];
+      return forward.call(this, { ...event, mapPath }, index, mapStateName, ...args);
+    };
+  }
+  return originalExecute.call(this, input, options, ...rest);
+};
+
 function emit(line) {
   process.stdout.write(JSON.stringify(line) + '\n');
 }
