@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -42,6 +43,13 @@ func requireMotoEngine(t *testing.T) {
 // local Invoke API, Retry pauses shortened.
 func runOn(t *testing.T, engine string, definition string, functions ...invokeapi.Function) *Result {
 	t.Helper()
+	return runOnWith(t, engine, definition, `{}`, nil, functions...)
+}
+
+// runOnWith is runOn with an input and a writer for the printed history
+// (nil prints nothing).
+func runOnWith(t *testing.T, engine, definition, input string, out io.Writer, functions ...invokeapi.Function) *Result {
+	t.Helper()
 	root := requireEngine(t)
 	if engine == stepengine.EngineMoto {
 		requireMotoEngine(t)
@@ -56,7 +64,8 @@ func runOn(t *testing.T, engine string, definition string, functions ...invokeap
 		Engine: engine, RepoRoot: root, Definition: []byte(definition),
 		Functions: functions, ErrorReport: testErrorReport,
 		RetryIntervalOverrides: overrides, RetryPause: 10 * time.Millisecond,
-	}, []byte(`{}`))
+		Out: out,
+	}, []byte(input))
 	if err != nil {
 		t.Fatalf("%s engine: %v", engine, err)
 	}
