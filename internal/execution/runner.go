@@ -104,6 +104,7 @@ func NewRunner(ctx context.Context, cfg Config) (_ *Runner, err error) {
 	if err != nil {
 		return nil, err
 	}
+	settings.ChunkExecutionType = ChunkExecutionType(cfg.Engine)
 	definition, err := statemachine.Render(settings)
 	if err != nil {
 		return nil, &localservices.ConfigError{Err: err}
@@ -182,6 +183,18 @@ func (r *Runner) Close() {
 // LambdaErrorReport reports a handler error as aws-lambda-go does.
 func LambdaErrorReport(err error) (string, string) {
 	return contract.ErrorType(err), contract.ErrorMessage(err)
+}
+
+// ChunkExecutionType is the Express lane children's execution type an
+// engine runs: moto's interpreter refuses EXPRESS when it parses the
+// definition ("expecting STANDARD"), so a moto run renders STANDARD
+// children, which run the same states; the Node engine ignores the type
+// and runs the deployed EXPRESS rendering (docs/local-engines.md).
+func ChunkExecutionType(engine string) string {
+	if engine == stepengine.EngineMoto {
+		return statemachine.ExecutionTypeStandard
+	}
+	return statemachine.ExecutionTypeExpress
 }
 
 // CheckEngine reports a name that selects no engine: the one place the
