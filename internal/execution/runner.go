@@ -24,7 +24,8 @@ type Config struct {
 	Engine string
 	// Getenv is the runner's environment (os.Getenv when nil): the
 	// Lambdas' settings, AWS_ENDPOINT_URL_S3, DATABASE_URL, COPY_RETRIES,
-	// COPY_RETRY_SLEEP_SECS, MAP_MAX_CONCURRENCY.
+	// COPY_RETRY_SLEEP_SECS, MAP_MAX_CONCURRENCY, CHUNK_FILES,
+	// CHUNK_MAP_MAX_CONCURRENCY.
 	Getenv func(string) string
 	// S3Dir and DBDir hold the embedded services' data (defaults
 	// <RepoRoot>/.local/s3 and <RepoRoot>/.local/pglite).
