@@ -650,24 +650,30 @@ func TestScenarioSlowDownRetried(t *testing.T) {
 			if len(results) != 1 || !results[0].Success {
 				t.Errorf("results = %+v, want one success", results)
 			}
-			if got := countEvents(res, "StateRetried", "Copy file"); got != 2 {
-				t.Errorf("history shows %d retries of Copy file, want 2", got)
+			// The Express lane tries twice (its one short retry), then
+			// hands the file over; the Standard lane's first attempt copies.
+			if got := countEvents(res, "StateRetried", expressCopyState); got != 1 {
+				t.Errorf("history shows %d retries of %s, want 1", got, expressCopyState)
 			}
-			if got := countEvents(res, "StateFailed", "Copy file"); got != 2 {
-				t.Errorf("history shows %d failures of Copy file, want 2", got)
+			if got := countEvents(res, "StateFailed", expressCopyState); got != 2 {
+				t.Errorf("history shows %d failures of %s, want 2", got, expressCopyState)
+			}
+			if got := countEvents(res, "StateFailed", standardCopyState) + countEvents(res, "StateRetried", standardCopyState); got != 0 {
+				t.Errorf("history shows %d failures and retries of %s, want none", got, standardCopyState)
 			}
 			for _, ev := range res.History {
-				if ev.Type == "StateFailed" && ev.State.Name == "Copy file" &&
+				if ev.Type == "StateFailed" && ev.State.Name == expressCopyState &&
 					(ev.Error != "TransientCopyError" || !strings.Contains(ev.CauseText(), "SlowDown")) {
 					t.Errorf("copy failed with %s: %s, want TransientCopyError naming SlowDown", ev.Error, ev.CauseText())
 				}
 			}
 			if h.engine == stepengine.EngineMoto {
-				// AWS's history: each attempt's LambdaFunctionScheduled
-				// input carries $$.State.RetryCount (engine_compare_test
-				// pins the Node engine's constant 0).
-				if diff := cmp.Diff([]int{0, 1, 2}, scheduledRetryCounts(t, res, "Copy file")); diff != "" {
-					t.Errorf("retry_count of the copy attempts (-want +got):\n%s", diff)
+				// AWS's history: the Standard lane's attempt's
+				// LambdaFunctionScheduled input carries
+				// $$.State.RetryCount (engine_compare_test pins the
+				// count over retries and the Node engine's constant 0).
+				if diff := cmp.Diff([]int{0}, scheduledRetryCounts(t, res, standardCopyState)); diff != "" {
+					t.Errorf("retry_count of the Standard lane's copy attempts (-want +got):\n%s", diff)
 				}
 			}
 			if slowDown.Hits() != tc.slowDowns {
@@ -696,11 +702,14 @@ func TestScenarioMissingSource(t *testing.T) {
 	if len(results) != 1 || results[0].SourceKey != singleKey || results[0].Success || results[0].RequestID != job.RequestID {
 		t.Fatalf("results = %+v, want one failed result for %s", results, singleKey)
 	}
-	if got := countEvents(res, "StateRetried", "Copy file"); got != 0 {
-		t.Errorf("Copy file retried %d times, want none (a missing object is permanent)", got)
+	if got := countEvents(res, "StateRetried", expressCopyState); got != 0 {
+		t.Errorf("%s retried %d times, want none (a missing object is permanent)", expressCopyState, got)
 	}
-	if got := countEvents(res, "StateFailed", "Copy file"); got != 1 {
-		t.Errorf("Copy file failed %d times, want once", got)
+	if got := countEvents(res, "StateFailed", expressCopyState); got != 1 {
+		t.Errorf("%s failed %d times, want once", expressCopyState, got)
+	}
+	if got := countEvents(res, "StateEntered", standardCopyState); got != 0 {
+		t.Errorf("%s entered %d times, want never (the Express lane recorded the error)", standardCopyState, got)
 	}
 	row := h.job(job.RequestID)
 	if row.JobStatus != "error" {
@@ -784,8 +793,10 @@ func TestScenarioNoOpenJob(t *testing.T) {
 	if keys := h.archiveKeys(); len(keys) != 0 {
 		t.Errorf("archive holds %q, want nothing", keys)
 	}
-	if got := countEvents(res, "StateEntered", "Copy file"); got != 0 {
-		t.Errorf("Copy file entered %d times, want never", got)
+	for _, state := range []string{expressCopyState, standardCopyState} {
+		if got := countEvents(res, "StateEntered", state); got != 0 {
+			t.Errorf("%s entered %d times, want never", state, got)
+		}
 	}
 }
 
@@ -815,8 +826,8 @@ func TestScenarioRecordWithoutKey(t *testing.T) {
 	if diff := cmp.Diff(before, h.job(job.RequestID)); diff != "" {
 		t.Errorf("row changed (-before +after):\n%s", diff)
 	}
-	if got := countEvents(res, "StateEntered", "Find open job"); got != 0 {
-		t.Errorf("Find open job entered %d times, want never", got)
+	if got := countEvents(res, "StateEntered", "Find open jobs") + countEvents(res, "StateEntered", "Find open job"); got != 0 {
+		t.Errorf("Find open jobs / Find open job entered %d times, want never", got)
 	}
 }
 
@@ -845,8 +856,8 @@ func TestScenarioInputNotAnObject(t *testing.T) {
 			if got := countEvents(res, "StateEntered", "Event rejected"); got != 1 {
 				t.Errorf("Event rejected entered %d times, want once", got)
 			}
-			if got := countEvents(res, "StateEntered", "Find open job"); got != 0 {
-				t.Errorf("Find open job entered %d times, want never", got)
+			if got := countEvents(res, "StateEntered", "Find open jobs") + countEvents(res, "StateEntered", "Find open job"); got != 0 {
+				t.Errorf("Find open jobs / Find open job entered %d times, want never", got)
 			}
 		})
 	}
@@ -941,13 +952,14 @@ func TestScenarioSameEventTwice(t *testing.T) {
 	}
 }
 
-// Scenario 10: fifty files with Map concurrency 5: all copied and complete,
-// never more than five copies in flight (by the history and by the Invoke
-// API server).
+// Scenario 10: fifty files with concurrency 5 (Express children of 5
+// files, one child at a time; Standard children 5 at a time): all copied
+// and complete, never more than five copies in flight (by the history and
+// by the Invoke API server).
 func TestScenarioFiftyFilesConcurrencyFive(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{
-		env: map[string]string{"MAP_MAX_CONCURRENCY": "5"},
+		env: map[string]string{"MAP_MAX_CONCURRENCY": "5", "CHUNK_FILES": "5", "CHUNK_MAP_MAX_CONCURRENCY": "1"},
 		lambdaEnv: func(h *harness) map[string]string {
 			// Each copy takes a moment, so that iterations overlap.
 			slow := &faultproxy.Rule{Match: faultproxy.IsCopyObject, Delay: 40 * time.Millisecond}
@@ -1031,15 +1043,14 @@ func TestScenarioMultipartOnEmbeddedS3(t *testing.T) {
 	if diff := cmp.Diff(want, outputResults(t, res)); diff != "" {
 		t.Errorf("output (-want +got):\n%s", diff)
 	}
+	// One pass, in the Express lane: a 12 MiB copy ends well within its
+	// budget.
 	var outcomes []contract.CopyOutcome
-	for _, ev := range res.History {
-		if ev.Type == "StateExited" && ev.State != nil && ev.State.Name == "Copy file" {
-			var it contract.Iteration
-			if err := json.Unmarshal(ev.State.Output, &it); err != nil || it.Copy == nil {
-				t.Fatalf("Copy file output %s: no copy outcome (%v)", ev.State.Output, err)
-			}
-			outcomes = append(outcomes, *it.Copy)
+	for _, p := range copyPasses(t, res) {
+		if p.lane != expressMap+": "+expressCopyState {
+			t.Errorf("a copy pass in %s, want the Express lane's only", p.lane)
 		}
+		outcomes = append(outcomes, p.outcome)
 	}
 	wantOutcome := []contract.CopyOutcome{{TargetBucket: archiveBucket, TargetKey: key, Bytes: 12 << 20, Multipart: true, Parts: 3,
 		Complete: true, PartSize: 5 << 20, PartsDone: 3, PartsTotal: 3, BytesDone: 12 << 20, Passes: 1}}
