@@ -175,8 +175,39 @@ async function readStdin() {
   return JSON.parse(Buffer.concat(chunks).toString('utf8'));
 }
 
+// A Choice rule's type test with false (`"IsNull": false`: the value is not
+// null) matches when the test fails, in AWS
+// (https://docs.aws.amazon.com/step-functions/latest/dg/state-choice.html,
+// "IsNull": "true" or "false"). aws-local-stepfunctions 3.0 returns
+// `test && ...`, so with false it never matches. The definition the engine
+// gets says the same with Not ({"Not": {"Variable", "IsNull": true}}),
+// which it evaluates as AWS does; the deployed definition is unchanged.
+const TYPE_TESTS = ['IsNull', 'IsPresent', 'IsNumeric', 'IsString', 'IsBoolean', 'IsTimestamp'];
+
+function negatedTypeTests(rule) {
+  if (!rule || typeof rule !== 'object' || Array.isArray(rule)) return rule;
+  const out = { ...rule };
+  for (const k of ['And', 'Or']) {
+    if (Array.isArray(out[k])) out[k] = out[k].map(negatedTypeTests);
+  }
+  if (out.Not) out.Not = negatedTypeTests(out.Not);
+  const test = TYPE_TESTS.find((t) => out[t] === false);
+  if (!test) return out;
+  const { Variable, [test]: _false, ...rest } = out;
+  return { ...rest, Not: { Variable, [test]: true } };
+}
+
+function withChoiceFixes(node) {
+  if (Array.isArray(node)) return node.map(withChoiceFixes);
+  if (!node || typeof node !== 'object') return node;
+  const out = {};
+  for (const [k, v] of Object.entries(node)) out[k] = withChoiceFixes(v);
+  if (out.Type === 'Choice' && Array.isArray(out.Choices)) out.Choices = out.Choices.map(negatedTypeTests);
+  return out;
+}
+
 function newMachine(job) {
-  return new StateMachine(job.definition, {
+  return new StateMachine(withChoiceFixes(job.definition), {
     validationOptions: job.validationOptions || {},
     awsConfig: {
       region: job.region || 'us-east-1',
