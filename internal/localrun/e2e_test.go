@@ -475,8 +475,10 @@ func TestScenarioCopiesFiles(t *testing.T) {
 }
 
 // checkEMF checks the functions' EMF lines in the Lambda log of a run that
-// copied files: FilesCopied from the aggregate function, BytesCopied once
-// per file from copy-file, a database latency per status call; it logs the
+// copied files in one Express child: FilesCopied from the aggregate
+// function, BytesCopied once per file from copy-file, a database latency
+// per status call (one find_open_jobs for the child, one record per file);
+// it logs the
 // bytes per file of the lines carrying metrics (the outcome lines that are
 // also EMF documents, metrics.Writer.Log).
 func checkEMF(t *testing.T, log string, files int) {
@@ -498,7 +500,7 @@ func checkEMF(t *testing.T, log string, files int) {
 			}
 		}
 	}
-	want := map[string]float64{"aggregate FilesCopied": 1, "copy-file BytesCopied": float64(files), "request-status DatabaseCallMilliseconds": float64(2 * files)}
+	want := map[string]float64{"aggregate FilesCopied": 1, "copy-file BytesCopied": float64(files), "request-status DatabaseCallMilliseconds": float64(1 + files)}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("EMF lines by function and metric (-want +got):\n%s", diff)
 	}
@@ -733,8 +735,8 @@ func TestScenarioMissingSource(t *testing.T) {
 }
 
 // Scenario 5b: the re-run input in the cause. A run fails because one of
-// two sources is missing; the object is then put; the re-run input from the
-// cause names only that file (its key encoded as S3 encodes it) and, started
+// two sources is missing (the cause lists the failed file only); the object
+// is then put; the re-run input from the cause names only that file (its key encoded as S3 encodes it) and, started
 // as a new execution, copies it: the execution succeeds and the row becomes
 // complete. The file that was copied the first time is not touched again.
 func TestScenarioRerunInputFromCause(t *testing.T) {
@@ -747,8 +749,8 @@ func TestScenarioRerunInputFromCause(t *testing.T) {
 	res := h.run(readEvent(t, "s3-records-two-files-encoded-keys.json"))
 
 	results := failedResults(t, res)
-	if len(results) != 2 || !results[0].Success || results[1].Success {
-		t.Fatalf("results = %+v, want the first file copied, the second failed", results)
+	if len(results) != 1 || results[0].Success || results[0].SourceKey != missing {
+		t.Fatalf("results = %+v, want the second file failed, and only it listed", results)
 	}
 	if got := h.job(missingJob.RequestID).JobStatus; got != "error" {
 		t.Fatalf("missing file's row is %q, want error", got)
@@ -840,7 +842,9 @@ func TestScenarioRecordWithoutKey(t *testing.T) {
 
 // An execution input that is not a JSON object (Step Functions accepts any
 // JSON value): the execution fails with CopyRequestError saying why, not
-// with States.ResultPathMatchFailure from the Catcher; nothing is copied.
+// with States.ResultPathMatchFailure from the Catcher; nothing is copied. A
+// string is rejected as an event; a list is a batch (the intake's Pipe
+// sends one), each element of which is rejected alone, as not an event.
 func TestScenarioInputNotAnObject(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})
@@ -848,20 +852,27 @@ func TestScenarioInputNotAnObject(t *testing.T) {
 	job := h.insertJob(singleKey)
 	before := h.job(job.RequestID)
 
-	for _, input := range []string{`[1,2]`, `"x"`} {
-		t.Run(input, func(t *testing.T) {
-			res := h.run([]byte(input))
+	for _, tc := range []struct {
+		input         string
+		wantCause     []string
+		eventRejected int
+	}{
+		{`"x"`, []string{"nothing was copied", "event is not a JSON object"}, 1},
+		{`[1,2]`, []string{"2 messages of the batch rejected", `{"index":1,"error":"event is not a JSON object"}`}, 0},
+	} {
+		t.Run(tc.input, func(t *testing.T) {
+			res := h.run([]byte(tc.input))
 
 			if res.Succeeded() || res.ErrorName() != "CopyRequestError" {
 				t.Fatalf("execution %s with error %q (%s), want FAILED with CopyRequestError", res.Status, res.ErrorName(), res.CauseText())
 			}
-			for _, want := range []string{"nothing was copied", "event is not a JSON object"} {
+			for _, want := range tc.wantCause {
 				if !strings.Contains(res.CauseText(), want) {
 					t.Errorf("cause %q does not say %q", res.CauseText(), want)
 				}
 			}
-			if got := countEvents(res, "StateEntered", "Event rejected"); got != 1 {
-				t.Errorf("Event rejected entered %d times, want once", got)
+			if got := countEvents(res, "StateEntered", "Event rejected"); got != tc.eventRejected {
+				t.Errorf("Event rejected entered %d times, want %d", got, tc.eventRejected)
 			}
 			if got := countEvents(res, "StateEntered", "Find open jobs") + countEvents(res, "StateEntered", "Find open job"); got != 0 {
 				t.Errorf("Find open jobs / Find open job entered %d times, want never", got)
@@ -877,8 +888,11 @@ func TestScenarioInputNotAnObject(t *testing.T) {
 }
 
 // Scenario 8: the database refuses connections once the copy starts (after
-// the job lookup): the status update is retried, then the execution fails
-// and the file's result says the status was not recorded.
+// the job lookup): the Express child's status update is retried once, then
+// the file is handed to the Standard lane, whose job lookup retries for
+// long; then the execution fails and the file's result says the database
+// was unavailable. The file is archived, its row left inprogress, and the
+// cause holds its re-run input.
 func TestScenarioDatabaseDownWhileRecording(t *testing.T) {
 	t.Parallel()
 	var dbProxy *tcpProxy
@@ -914,16 +928,18 @@ func TestScenarioDatabaseDownWhileRecording(t *testing.T) {
 	if len(results) != 1 || results[0].Success {
 		t.Fatalf("results = %+v, want one failed result", results)
 	}
-	if !strings.Contains(results[0].ErrMsg, "status could not be recorded") {
-		t.Errorf("err_msg %q does not say the status was not recorded", results[0].ErrMsg)
+	if !strings.Contains(results[0].ErrMsg, "DatabaseUnavailableError") {
+		t.Errorf("err_msg %q does not say the database was unavailable", results[0].ErrMsg)
 	}
-	wantRetries := h.runner.Settings.DatabaseRetries - 1
-	if got := countEvents(res, "StateRetried", "Record copy complete"); got != wantRetries {
-		t.Errorf("Record copy complete retried %d times, want %d", got, wantRetries)
+	rerunInput(t, res)
+	for state, want := range map[string]int{"Record copy complete (Express)": 1, "Find open job": h.runner.Settings.DatabaseRetries - 1} {
+		if got := countEvents(res, "StateRetried", state); got != want {
+			t.Errorf("%s retried %d times, want %d", state, got, want)
+		}
 	}
 	for _, ev := range res.History {
-		if ev.Type == "StateFailed" && ev.State.Name == "Record copy complete" && ev.Error != "DatabaseUnavailableError" {
-			t.Errorf("status update failed with %q, want DatabaseUnavailableError", ev.Error)
+		if ev.Type == "StateFailed" && ev.Error != "DatabaseUnavailableError" {
+			t.Errorf("%s failed with %q, want DatabaseUnavailableError", ev.State.Name, ev.Error)
 		}
 	}
 	if got, _ := h.archived(singleKey); !bytes.Equal(got, body) {
@@ -1080,27 +1096,26 @@ func TestScenarioMultipartOnEmbeddedS3(t *testing.T) {
 // Scenario 12: a file too large for one copy invocation. The copy-file
 // function's timeout is 8.5 s here (the runner's test knob; 900 s deployed)
 // with the smallest deadline margin (5 s), so a pass may copy for 3.5 s,
-// one part at a time. A gate in the fault proxy holds the first copy of
-// part 3 until the copier gives up on it at its copy deadline (the proxy
-// never forwards it), so the first pass copies exactly parts 1 and 2 and
-// returns complete=false with its resume token, whatever the machine's
-// load; the "Copy finished?" Choice sends the iteration back to "Copy
-// file", which resumes the same upload, the gate now open, and copies
-// parts 3 to 6. The history shows the loop without a retry; the file is
-// copied byte for byte with one upload, each part forwarded to S3 once, no
-// upload left open, and the row ends complete.
+// one part at a time. Two gates in the fault proxy each hold one part copy
+// until the copier gives up on it at its copy deadline (the proxy never
+// forwards it), whatever the machine's load: the first pass, in the
+// Express child, copies parts 1 and 2 and returns complete=false with its
+// resume token, and "Copy finished? (Express)" hands the file over to the
+// Standard lane; there "Copy file" resumes the same upload, copies parts 3
+// and 4 and is held at part 5; "Copy finished?" marks the row and sends the
+// iteration back to "Copy file", which copies parts 5 and 6. The history
+// shows the loop without a retry; the file is copied byte for byte with one
+// upload, each part forwarded to S3 once, no upload left open, and the row
+// ends complete.
 func TestScenarioResumableCopyLoops(t *testing.T) {
 	t.Parallel()
-	gate := &faultproxy.Rule{Match: func(r *http.Request) bool {
-		n, err := strconv.Atoi(r.URL.Query().Get("partNumber"))
-		return faultproxy.IsUploadPartCopy(r) && err == nil && n >= 3
-	}, Times: 1, Delay: time.Hour}
+	gates := []*faultproxy.Rule{partGate(3), partGate(5)}
 	parts := &faultproxy.Rule{Match: faultproxy.IsUploadPartCopy} // counts the parts forwarded
 	creates := &faultproxy.Rule{Match: func(r *http.Request) bool { return r.Method == http.MethodPost && r.URL.Query().Has("uploads") }}
 	h := newHarness(t, harnessOptions{
 		copyTimeout: 8500 * time.Millisecond,
 		lambdaEnv: func(h *harness) map[string]string {
-			proxy, err := faultproxy.New(h.s3srv.Endpoint, creates, gate, parts)
+			proxy, err := faultproxy.New(h.s3srv.Endpoint, creates, gates[0], gates[1], parts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1128,20 +1143,15 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 		t.Errorf("output (-want +got):\n%s", diff)
 	}
 	var outcomes []contract.CopyOutcome
-	for _, ev := range res.History {
-		if ev.Type == "StateExited" && ev.State != nil && ev.State.Name == "Copy file" {
-			var it contract.Iteration
-			if err := json.Unmarshal(ev.State.Output, &it); err != nil || it.Copy == nil {
-				t.Fatalf("Copy file output %s: no copy outcome (%v)", ev.State.Output, err)
-			}
-			outcomes = append(outcomes, *it.Copy)
-		}
+	var lanes []string
+	for i, p := range copyPasses(t, res) {
+		outcomes = append(outcomes, p.outcome)
+		lanes = append(lanes, p.lane)
+		t.Logf("pass %d (%s): complete=%v parts %d/%d, %d ms", i+1, p.lane, p.outcome.Complete, p.outcome.PartsDone, p.outcome.PartsTotal, p.outcome.DurationMS)
 	}
-	for i, o := range outcomes {
-		t.Logf("pass %d: complete=%v parts %d/%d, %d ms", i+1, o.Complete, o.PartsDone, o.PartsTotal, o.DurationMS)
-	}
-	if len(outcomes) != 2 {
-		t.Fatalf("%d passes through Copy file, want 2 (the gate stops the first after two parts)", len(outcomes))
+	wantLanes := []string{expressMap + ": " + expressCopyState, standardMap + ": " + standardCopyState, standardMap + ": " + standardCopyState}
+	if diff := cmp.Diff(wantLanes, lanes); diff != "" {
+		t.Fatalf("copy passes by lane (-want +got; the gates stop the first two after two parts each):\n%s", diff)
 	}
 	first, last := outcomes[0], outcomes[len(outcomes)-1]
 	if first.Complete || first.PartsDone != 2 || first.PartsTotal != 6 || first.UploadID == "" || first.SourceETag == "" {
@@ -1158,22 +1168,28 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 	if !last.Complete || last.PartsDone != 6 || last.BytesDone != 30<<20 || last.UploadID != "" {
 		t.Errorf("last pass = %+v, want complete with 6 parts", last)
 	}
-	// The passes and their time add up across the loop (the CopyPasses and
-	// CopySeconds metrics).
-	if first.Passes != 1 || last.Passes != 2 || last.ElapsedMS != first.DurationMS+last.DurationMS {
-		t.Errorf("passes %d then %d, elapsed %d ms after %d + %d ms; want 1, 2 and the sum",
-			first.Passes, last.Passes, last.ElapsedMS, first.DurationMS, last.DurationMS)
+	// The passes and their time add up across the loop and the lanes (the
+	// CopyPasses and CopySeconds metrics).
+	var sum int64
+	for _, o := range outcomes {
+		sum += o.DurationMS
+	}
+	if first.Passes != 1 || last.Passes != 3 || last.ElapsedMS != sum {
+		t.Errorf("passes %d then %d, elapsed %d ms after passes of %d ms in all; want 1, 3 and the sum",
+			first.Passes, last.Passes, last.ElapsedMS, sum)
 	}
 	// The first pass, held at part 3 for seconds, logged its progress every
 	// second, and the runner printed it beside the history.
 	if want := "copying " + key + ": 2 of 6 parts, 10.0 of 30.0 MiB (33.3%)"; !strings.Contains(h.out.String(), want) {
 		t.Errorf("the runner's output has no progress line %q", want)
 	}
-	if got := countEvents(res, "StateEntered", "Copy finished?"); got != len(outcomes) {
-		t.Errorf("the Choice was entered %d times, want once per pass (%d)", got, len(outcomes))
+	checkHandedOver(t, res)
+	if got := countEvents(res, "StateEntered", "Copy finished?"); got != 2 {
+		t.Errorf("Copy finished? was entered %d times, want once per Standard lane pass (2)", got)
 	}
-	// Each resumed pass is preceded by a mark of the row (issue 22): the
-	// reconcile sweep counts its grace from it.
+	// Each resumed pass in the Standard lane is preceded by a mark of the
+	// row (issue 22): the reconcile sweep counts its grace from it. The
+	// Standard child's first pass follows "Find open job", which marks.
 	var marks int
 	for _, ev := range res.History {
 		if ev.Type == "StateExited" && ev.State != nil && ev.State.Name == "Mark copy resumed" {
@@ -1184,21 +1200,23 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 			marks++
 		}
 	}
-	if marks != len(outcomes)-1 {
-		t.Errorf("%d marks of the row, want one per resumed pass (%d)", marks, len(outcomes)-1)
+	if marks != 1 {
+		t.Errorf("%d marks of the row, want one (the Standard lane's resumed pass)", marks)
 	}
 	// A retry of the task shows as StateRetried (a failed attempt), not as
 	// another StateEntered.
 	for _, typ := range []string{"StateRetried", "StateFailed", "StateCaught"} {
-		if got := countEvents(res, typ, "Copy file"); got != 0 {
-			t.Errorf("Copy file has %d %s events, want none: every pass should succeed", got, typ)
+		if got := countEvents(res, typ, standardCopyState) + countEvents(res, typ, expressCopyState); got != 0 {
+			t.Errorf("the copy states have %d %s events, want none: every pass should succeed", got, typ)
+		}
+	}
+	for i, g := range gates {
+		if g.Hits() != 1 {
+			t.Errorf("gate %d held %d part copies, want 1", i+1, g.Hits())
 		}
 	}
 	if creates.Hits() != 1 {
 		t.Errorf("%d multipart uploads created, want 1: every later pass resumes it", creates.Hits())
-	}
-	if gate.Hits() != 1 {
-		t.Errorf("the gate held %d part copies, want 1", gate.Hits())
 	}
 	if n := parts.Hits(); n != 6 {
 		t.Errorf("%d part copies forwarded for 6 parts over %d passes, want each part copied once", n, len(outcomes))
@@ -1324,6 +1342,15 @@ func TestScenarioCopiesTheEventsVersion(t *testing.T) {
 			t.Errorf("%s: row status %q (%s), want complete", shape, got.JobStatus, got.ErrMsg)
 		}
 	}
+}
+
+// partGate holds the first copy of part n or later for an hour: the
+// copier gives up on it at its copy deadline, the proxy never forwards it.
+func partGate(n int) *faultproxy.Rule {
+	return &faultproxy.Rule{Match: func(r *http.Request) bool {
+		part, err := strconv.Atoi(r.URL.Query().Get("partNumber"))
+		return faultproxy.IsUploadPartCopy(r) && err == nil && part >= n
+	}, Times: 1, Delay: time.Hour}
 }
 
 // resumableCopyEnv is copy-file's environment for a copy that cannot finish
