@@ -241,10 +241,10 @@ type objectRestoreCompleted struct {
 		Name string `json:"name"`
 	} `json:"bucket"`
 	Object struct {
-		Key       string `json:"key"`
+		Key       string    `json:"key"`
 		Size      eventSize `json:"size"`
 		ETag      string    `json:"etag"`
-		VersionID string `json:"version-id"`
+		VersionID string    `json:"version-id"`
 	} `json:"object"`
 	RestoreExpiryTime  string `json:"restore-expiry-time"`
 	SourceStorageClass string `json:"source-storage-class"`
