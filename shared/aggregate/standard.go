@@ -77,9 +77,10 @@ func standardOutcome(f contract.File, entry json.RawMessage) fileOutcome {
 		File  *contract.File `json:"file"`
 		Error *string        `json:"Error"`
 	}
-	if len(entry) == 0 || json.Unmarshal(entry, &shape) != nil {
+	if len(bytes.TrimSpace(entry)) == 0 || string(bytes.TrimSpace(entry)) == "null" {
 		return failedOutcome(f, errorNameNoResult, "the Standard lane gave no result for this file")
 	}
+	_ = json.Unmarshal(entry, &shape) // not an object: neither field, described below
 	if shape.File != nil {
 		var it contract.Iteration
 		if err := json.Unmarshal(entry, &it); err != nil {
