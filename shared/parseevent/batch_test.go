@@ -195,6 +195,7 @@ func TestParseHandlerLogsRejectedMessages(t *testing.T) {
 }
 
 func FuzzParseInput(f *testing.F) {
+	f.Add(readTestdata(f, "pipe-batch-one-bad-message.json"))
 	f.Add(batch(pipeMessage("m0", restoreEvent("restore", "a+b")), `17`, restoreEvent("r", "%zz")))
 	f.Add(batch(pipeMessage("m0", string(notificationWith(2, 20)))))
 	f.Add([]byte(`[{"messageId":"x","body":null}]`))
@@ -224,4 +225,21 @@ func FuzzParseInput(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The sample batch: the first message's file, the second message rejected
+// alone.
+func TestParseInputSampleBatch(t *testing.T) {
+	got, err := ParseInput(readTestdata(t, "pipe-batch-one-bad-message.json"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := contract.ParsedEvent{
+		Files: []contract.File{{SourceBucket: "my-dr-fake-glacier-bucket", SourceKey: "dr-glacier/MOD09GQ.A0219114.N5aUCG.006.0656338553321.hdf",
+			Size: 5242880, ETag: "b1946ac92492d2347c6235b4d2611184", RestoreExpiryTime: "2026-11-25T00:00:00Z"}},
+		Rejected: []contract.RejectedMessage{{Index: 1, MessageID: "059f36b4-87a3-44ab-83d2-661975015231", Error: "detail.object.key is missing"}},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ParseInput (-want +got):\n%s", diff)
+	}
 }
