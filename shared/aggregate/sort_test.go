@@ -44,7 +44,19 @@ func sortRequest(t *testing.T, chunks [][]contract.File, chunkResults any) contr
 		Rejected: []contract.RejectedMessage{{Index: 4, MessageID: "m4", Error: "detail.object.key is missing"}}}
 }
 
-func TestSort(t *testing.T) {
+// sortCase is one case of TestSort: chunks, the Express Map's output, and
+// what Sort should make of them.
+type sortCase struct {
+	name         string
+	chunks       [][]contract.File
+	chunkResults any
+	wantDone     []contract.Iteration
+	wantStandard []contract.StandardItem
+	wantCounts   SortCounts
+}
+
+// sortCases covers every shape of the Express Map's output.
+func sortCases() []sortCase {
 	f := make([]contract.File, 8)
 	for i := range f {
 		f[i] = chunkFile(i)
@@ -54,14 +66,7 @@ func TestSort(t *testing.T) {
 	throttled := &contract.StateError{Error: "Lambda.TooManyRequestsException", Cause: "Rate exceeded"}
 	initial := &contract.CopyOutcome{} // the ItemSelector's empty token
 	noJob := contract.Iteration{File: f[3], LookupError: &contract.StateError{Error: contract.NoOpenJobError, Cause: "no open job"}, Copy: initial}
-	tests := []struct {
-		name         string
-		chunks       [][]contract.File
-		chunkResults any
-		wantDone     []contract.Iteration
-		wantStandard []contract.StandardItem
-		wantCounts   SortCounts
-	}{
+	return []sortCase{
 		{
 			name:         "every file done",
 			chunks:       [][]contract.File{{f[0], f[1]}, {f[2]}},
@@ -124,7 +129,10 @@ func TestSort(t *testing.T) {
 			wantCounts:   SortCounts{},
 		},
 	}
-	for _, tc := range tests {
+}
+
+func TestSort(t *testing.T) {
+	for _, tc := range sortCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			req := sortRequest(t, tc.chunks, tc.chunkResults)
 			got, counts, err := Sort(req)
