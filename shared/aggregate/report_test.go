@@ -64,11 +64,19 @@ func TestReportReadsTheStandardLane(t *testing.T) {
 			wantFailed: map[string]string{
 				f[2].SourceKey: "the Standard lane's execution for this file failed: States.Timeout: the execution timed out",
 				f[3].SourceKey: "the Standard lane's execution for this file failed: [7]",
-				f[4].SourceKey: "the Standard lane reported s3://restore/granules/000.h5 in this file's place; " +
+				f[4].SourceKey: "the Standard lane gave no result for this file; " +
 					"restored copy expires 2026-12-24T00:00:00Z: re-run before then or restore again",
 				f[5].SourceKey: "the Standard lane gave no result for this file",
 			},
-			wantNames: []string{"States.Timeout", errorNameNoResult, errorNameOtherResult, errorNameNoResult},
+			wantNames: []string{"States.Timeout", errorNameNoResult, errorNameNoResult, errorNameNoResult},
+		},
+		{
+			name: "a list short of a failed child's entry: the others keep their own results",
+			req:  reportRequest(t, nil, f[1:4], []any{standardIteration(f[1]), standardIteration(f[3])}),
+			wantFailed: map[string]string{
+				f[2].SourceKey: "the Standard lane gave no result for this file",
+			},
+			wantNames: []string{errorNameNoResult},
 		},
 		{
 			name: "the Map's catch: every Standard file fails with it",

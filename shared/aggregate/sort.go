@@ -96,13 +96,7 @@ func chunkIterations(entry json.RawMessage) (its []*contract.Iteration, ok bool)
 	}
 	its = make([]*contract.Iteration, len(elements))
 	for i, element := range elements {
-		var it contract.Iteration
-		var present struct {
-			File *json.RawMessage `json:"file"`
-		}
-		if json.Unmarshal(element, &present) == nil && present.File != nil && json.Unmarshal(element, &it) == nil {
-			its[i] = &it
-		}
+		its[i] = iterationOf(element)
 	}
 	return its, true
 }

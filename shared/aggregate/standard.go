@@ -33,67 +33,72 @@ func failedOutcome(f contract.File, errorName, msg string) fileOutcome {
 	}
 }
 
-// The error names of files the Standard lane gave no iteration for, when
-// no caught error names it.
-const (
-	errorNameNoResult    = "NoStandardResult"
-	errorNameOtherResult = "OtherFileReported"
-)
+// errorNameNoResult is the error name of a file the Standard lane gave no
+// iteration for, when no caught error names it.
+const errorNameNoResult = "NoStandardResult"
 
 // standardOutcomes turns the Standard lane's Map output into one outcome
 // per Standard item, in order. raw is a list with one entry per item: the
 // item's iteration, or what its failed child ended with ({Error, Cause}:
 // the file failed with that error); or an object, the error the Map's
-// Catch caught, with which every Standard file fails.
+// Catch caught, with which every Standard file fails. Iterations are
+// matched to items as Sort matches them (by position, checking the
+// object, else by the object), so a list that lacks an entry shifts no
+// file's result onto another.
 func standardOutcomes(items []contract.StandardItem, raw json.RawMessage) []fileOutcome {
 	if len(items) == 0 {
 		return nil
 	}
 	trimmed := bytes.TrimSpace(raw)
-	var entries []json.RawMessage
+	out := make([]fileOutcome, len(items))
 	if len(trimmed) > 0 && trimmed[0] == '{' {
 		mapErr := stateError(trimmed)
-		out := make([]fileOutcome, len(items))
 		for i, item := range items {
 			out[i] = failedOutcome(item.File, errorNameOf(mapErr), "the Standard lane failed before this file's result: "+describe(mapErr, trimmed))
 		}
 		return out
 	}
+	var entries []json.RawMessage
 	_ = json.Unmarshal(trimmed, &entries) // anything else: no entry, each file fails below
-	out := make([]fileOutcome, len(items))
+	its := make([]*contract.Iteration, len(entries))
+	for k, entry := range entries {
+		its[k] = iterationOf(entry)
+	}
+	files := make([]contract.File, len(items))
 	for i, item := range items {
-		var entry json.RawMessage
-		if i < len(entries) {
-			entry = entries[i]
+		files[i] = item.File
+	}
+	for i, it := range matchIterations(files, its) {
+		switch {
+		case it != nil:
+			out[i] = iterationOutcome(*it)
+		case i < len(entries) && its[i] == nil && !isNull(entries[i]):
+			childErr := stateError(entries[i])
+			out[i] = failedOutcome(files[i], errorNameOf(childErr), "the Standard lane's execution for this file failed: "+describe(childErr, entries[i]))
+		default: // no entry, or another file's iteration in its place
+			out[i] = failedOutcome(files[i], errorNameNoResult, "the Standard lane gave no result for this file")
 		}
-		out[i] = standardOutcome(item.File, entry)
 	}
 	return out
 }
 
-// standardOutcome is one Standard item's outcome from its entry.
-func standardOutcome(f contract.File, entry json.RawMessage) fileOutcome {
-	var shape struct {
-		File  *contract.File `json:"file"`
-		Error *string        `json:"Error"`
+// iterationOf reads an iteration document; nil when entry is none (it has
+// no "file").
+func iterationOf(entry json.RawMessage) *contract.Iteration {
+	var present struct {
+		File *json.RawMessage `json:"file"`
 	}
-	if len(bytes.TrimSpace(entry)) == 0 || string(bytes.TrimSpace(entry)) == "null" {
-		return failedOutcome(f, errorNameNoResult, "the Standard lane gave no result for this file")
+	var it contract.Iteration
+	if json.Unmarshal(entry, &present) != nil || present.File == nil || json.Unmarshal(entry, &it) != nil {
+		return nil
 	}
-	_ = json.Unmarshal(entry, &shape) // not an object: neither field, described below
-	if shape.File != nil {
-		var it contract.Iteration
-		if err := json.Unmarshal(entry, &it); err != nil {
-			return failedOutcome(f, errorNameNoResult, "the Standard lane's result for this file could not be read: "+err.Error())
-		}
-		if !sameObject(it.File, f) {
-			return failedOutcome(f, errorNameOtherResult, fmt.Sprintf("the Standard lane reported s3://%s/%s in this file's place",
-				it.File.SourceBucket, it.File.SourceKey))
-		}
-		return iterationOutcome(it)
-	}
-	childErr := stateError(entry)
-	return failedOutcome(f, errorNameOf(childErr), "the Standard lane's execution for this file failed: "+describe(childErr, entry))
+	return &it
+}
+
+// isNull reports whether a JSON value is null (or empty).
+func isNull(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	return len(t) == 0 || string(t) == "null"
 }
 
 // stateError reads a caught error ({Error, Cause}); nil when raw is none.
