@@ -45,6 +45,12 @@ const errorNameNoResult = "NoStandardResult"
 // matched to items as Sort matches them (by position, checking the
 // object, else by the object), so a list that lacks an entry shifts no
 // file's result onto another.
+//
+// A Distributed Map without ResultWriter returns its children's outputs as
+// a list (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-asl-use-map-state-distributed.html);
+// what a failed child leaves there could not be tried offline. Whatever it
+// is ({Error, Cause}, another document, or no entry at all), the file has
+// no iteration of its own and fails: it is never counted as copied.
 func standardOutcomes(items []contract.StandardItem, raw json.RawMessage) []fileOutcome {
 	if len(items) == 0 {
 		return nil
