@@ -94,7 +94,7 @@ func NewArchiveCopyStack(scope constructs.Construct, id string, props *ArchiveCo
 		fns[name] = fn.Function
 	}
 	s.Dashboard = NewDashboard(stack, "Dashboard", &DashboardProps{
-		StateMachine: wf.StateMachine, DeadLetterQueue: s.Trigger.DeadLetterQueue, Functions: fns,
+		StateMachine: wf.StateMachine, DeadLetterQueue: s.Trigger.DeadLetterQueue, Intake: s.Intake, Functions: fns,
 	})
 
 	if cfg.Reconcile.Enabled() {
