@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strconv"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
@@ -77,11 +79,12 @@ func (a *WorkflowAlarms) addIntakeAlarms(c constructs.Construct, props *Workflow
 	in := props.Intake
 	a.IntakeDeadLetterAlarm = NewAlarm(c, "IntakeDeadLetters", &AlarmProps{
 		Description: "The Pipe could not start a copy workflow execution for a restore event of the intake queue " + *in.Queue.QueueName() +
-			" (5 receives), and it is in the intake's dead-letter queue " + *in.DeadLetterQueue.QueueName() + ": replay it into the intake (docs/runbook.md).",
+			" (" + strconv.Itoa(maxIntakeReceives) + " receives), and it is in the intake's dead-letter queue " + *in.DeadLetterQueue.QueueName() + ": replay it into the intake (docs/runbook.md).",
 		Metric: queueDepth(in.DeadLetterQueue),
 		Topic:  topic,
 	})
-	// Maximum over the period: one stalled minute is enough.
+	// The most over 5 minutes: the oldest event's age at any minute past
+	// the threshold fires it.
 	a.IntakeStalledAlarm = NewAlarm(c, "IntakeStalled", &AlarmProps{
 		Description: "The oldest restore event of the intake queue " + *in.Queue.QueueName() + " has waited more than " +
 			*props.IntakeStalled.ToHumanString() + " (a batching window and a visibility timeout): the Pipe is not starting executions; see the Pipe's state and docs/runbook.md.",
