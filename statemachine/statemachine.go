@@ -156,9 +156,9 @@ const (
 	// (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html;
 	// its MaxConcurrency field takes up to 10,000).
 	MaxDistributedMapConcurrency = 10000
-	maxRetries              = 100
-	maxSeconds              = 99999999 // ASL's bound on IntervalSeconds, TimeoutSeconds
-	maxBackoffRate          = 10
+	maxRetries                   = 100
+	maxSeconds                   = 99999999 // ASL's bound on IntervalSeconds, TimeoutSeconds
+	maxBackoffRate               = 10
 )
 
 // DefaultSettings returns the policy cdk.json ships with and no function ARNs.
