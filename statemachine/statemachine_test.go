@@ -536,7 +536,7 @@ func TestRenderParameters(t *testing.T) {
 			"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key",
 			"copy_error.$": "$.copy_error", "file.$": "$.file",
 		},
-		"Event rejected": {"event_error.$": "$"},
+		"Event rejected":  {"event_error.$": "$"},
 		"Cut into chunks": {"rejected.$": "$.rejected", "chunks.$": "States.ArrayPartition($.files, 40)"},
 		"Find open jobs":  {"operation": "find_open_jobs", "files.$": "$.files"},
 		"Copy file (Express)": {
@@ -697,6 +697,17 @@ func TestValidate(t *testing.T) {
 			s.CopyTaskTimeoutSecs = CopyFunctionTimeoutSecs + 1
 			s.TaskTimeoutSecs = FunctionTimeoutSecs + 1
 		}},
+		{name: "no file a chunk", change: func(s *Settings) { s.ChunkFiles = 0 }, want: []string{"chunkFiles = 0: must be between 1 and 40"}},
+		// A child copies its whole chunk at once, and an inline Map runs 40.
+		{name: "chunk above the inline Map's 40", change: func(s *Settings) { s.ChunkFiles = 41 }, want: []string{"chunkFiles = 41: must be between 1 and 40"}},
+		{name: "no chunk at a time", change: func(s *Settings) { s.ChunkMapMaxConcurrency = 0 }, want: []string{"chunkMapMaxConcurrency = 0: must be between 1 and 10000"}},
+		{name: "chunks above Distributed Map's 10,000", change: func(s *Settings) { s.ChunkMapMaxConcurrency = 10001 }, want: []string{"chunkMapMaxConcurrency = 10001"}},
+		{name: "the most chunks at a time and a one-file chunk are valid", change: func(s *Settings) {
+			s.ChunkMapMaxConcurrency = MaxDistributedMapConcurrency
+			s.ChunkFiles = 1
+		}},
+		{name: "STANDARD children for moto are valid", change: func(s *Settings) { s.ChunkExecutionType = ExecutionTypeStandard }},
+		{name: "unknown execution type", change: func(s *Settings) { s.ChunkExecutionType = "express" }, want: []string{`ChunkExecutionType = "express": must be empty, EXPRESS or STANDARD`}},
 		{name: "timeout above ASL's bound", change: func(s *Settings) { s.CopyTaskTimeoutSecs = 100000000 }, want: []string{"copyTaskTimeoutSecs = 100000000: must be at most 99999999"}},
 		{
 			name: "several at once are all named",
