@@ -30,18 +30,20 @@ type Settings struct {
 	// tokens, the local runner plain ARNs).
 	FunctionARNs map[string]string
 
-	// MapMaxConcurrency is how many files one execution handles at once
-	// (context key mapMaxConcurrency). It bounds the database connections
-	// per execution only: every S3 or EventBridge event starts its own
-	// execution, usually with one file. Across executions the
+	// MapMaxConcurrency is how many Standard lane children one execution
+	// runs at once (context mapMaxConcurrency): the files the Express lane
+	// handed over. A child queued behind them waits for a slot with its
+	// row unmarked (UnmarkedBound's known limit). It bounds their database
+	// connections within one execution only; across executions the
 	// request-status Lambda's reserved concurrency (the CDK app's context
 	// key requestStatusConcurrency, one connection per container; off by
 	// default) or the database role's connection limit bounds them. Every
-	// task retries throttling (Lambda.TooManyRequestsException) longer
-	// than other Lambda faults: one fixed retrier in definition.asl.json,
-	// up to 100 retries from 2 s doubling to at most 300 s, full jitter
-	// (about four hours on average before it gives up, each retry one
-	// state transition; docs/concurrency.md).
+	// task of a Standard execution retries throttling
+	// (Lambda.TooManyRequestsException) longer than other Lambda faults:
+	// one fixed retrier in definition.asl.json, up to 100 retries from 2 s
+	// doubling to at most 300 s, full jitter (about four hours on average
+	// before it gives up, each retry one state transition;
+	// docs/concurrency.md).
 	MapMaxConcurrency int
 
 	// CopyRetries is the total number of copy attempts, as the original's
