@@ -33,7 +33,7 @@ const ExpressDurationLimit = 5 * time.Minute
 // less a 30 s (10 %) margin for what the bound does not count. The bound
 // counts every task's attempts at their TimeoutSeconds and every retry's
 // full wait, but not the time Step Functions takes to start the child and
-// to move between its states (about ten on the worst path), nor the round
+// to move between its states (seven on the worst path), nor the round
 // trip of an invocation Lambda refused (throttled: at most six on the
 // path, counted as taking no time). Each is milliseconds on AWS; the margin
 // allows a second each and then some.
@@ -105,8 +105,8 @@ func chunkFiles(doc aslStateList, itemsPath string) (int, error) {
 }
 
 // mapRounds is how many times over a Map runs its iterations one after
-// another: items / MaxConcurrency, rounded up, MaxConcurrency 0 (or
-// absent) meaning no limit but limit's.
+// another: items / MaxConcurrency, rounded up, where MaxConcurrency is at
+// most limit (the Map's own) and 0 or absent means limit.
 func mapRounds(st aslState, items, limit int) int {
 	conc := limit
 	if st.MaxConcurrency != nil && *st.MaxConcurrency > 0 {

@@ -150,34 +150,22 @@ func UnmarkedBound(definition []byte) (time.Duration, error) {
 // unmarkedSpans is the longest span of every marking task in doc, its
 // Standard and Express children included, and whether there was any.
 func unmarkedSpans(doc aslStateList) (worst float64, found bool, err error) {
-	var errs []error
-	lists := []struct {
-		name string
-		list aslStateList
-	}{{"the definition", doc}}
-	for _, name := range sortedNames(doc.States) {
-		if st := doc.States[name]; st.ItemProcessor != nil {
-			lists = append(lists, struct {
-				name string
-				list aslStateList
-			}{name, *st.ItemProcessor})
+	lists := map[string]aslStateList{"": doc}
+	for name, st := range doc.States {
+		if st.ItemProcessor != nil {
+			lists[name] = *st.ItemProcessor
 		}
 	}
-	for _, l := range lists {
-		marks := markingTasks(l.list)
-		if len(marks) == 0 {
-			continue
-		}
-		found = true
-		if l.name == ExpressLaneMap {
-			d, err := expressSpan(doc)
-			errs = append(errs, err)
-			worst = max(worst, d)
-			continue
-		}
-		for _, name := range marks {
-			w := newSpanWalker(l.list, true, 0, 0)
-			d, err := w.after(name, l.list.States[name])
+	var errs []error
+	for name, list := range lists {
+		for _, mark := range markingTasks(list) {
+			found = true
+			var d float64
+			if name == ExpressLaneMap {
+				d, err = expressSpan(doc) // the same for every mark of the child
+			} else {
+				d, err = newSpanWalker(list, true, 0, 0).after(mark, list.States[mark])
+			}
 			errs = append(errs, err)
 			worst = max(worst, d)
 		}
