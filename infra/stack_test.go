@@ -392,7 +392,7 @@ func TestStackWithDefaults(t *testing.T) {
 		// THEN parse-event rejects events of more files than one execution
 		// carries within the history quota (statemachine.MaxFilesPerExecution)
 		env := s.props(t, s.functionID(statemachine.FunctionParseEvent))["Environment"].(map[string]any)["Variables"]
-		if diff := cmp.Diff(map[string]any{"MAX_FILES_PER_EVENT": "8"}, env); diff != "" {
+		if diff := cmp.Diff(map[string]any{"MAX_FILES_PER_EVENT": "100"}, env); diff != "" {
 			t.Errorf("parse-event environment (-want +got):\n%s", diff)
 		}
 	})

@@ -3,6 +3,8 @@ package statemachine
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // HistoryEventLimit is the most history events one Standard execution may
@@ -24,10 +26,9 @@ const HistoryEventLimit = 25000
 const HistoryEventBudget = HistoryEventLimit * 9 / 10
 
 // maxFilesPerExecution is the most files one parent execution carries
-// (parse-event splits nothing: the intake's batches and the sweep stay
-// within it). It stands in for contract.MaxFilesPerExecution until that
-// constant lands (helper fn-a's branch i24-fn-a); both are 100.
-const maxFilesPerExecution = 100
+// (parse-event rejects more; the intake's batches and the sweep stay
+// within it).
+const maxFilesPerExecution = contract.MaxFilesPerExecution
 
 // HistoryPasses is how often HistoryBound lets one path enter each state:
 // 2, so a copy that resumes once ("Copy finished?" -> "Mark copy resumed"

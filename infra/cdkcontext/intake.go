@@ -3,6 +3,8 @@ package cdkcontext
 import (
 	"errors"
 	"fmt"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // The context keys of the intake: how the EventBridge Pipe batches the
@@ -16,10 +18,9 @@ const (
 const (
 	// MaxPipeBatchSize is the most restore events one execution may be
 	// started with: the files one parent execution carries
-	// (contract.MaxFilesPerExecution, once fn-a's constant reaches i24b;
-	// the Pipe itself allows 10,000,
+	// (contract.MaxFilesPerExecution; the Pipe itself allows 10,000,
 	// https://docs.aws.amazon.com/eventbridge/latest/pipes-reference/API_PipeSourceSqsQueueParameters.html).
-	MaxPipeBatchSize = 100
+	MaxPipeBatchSize = contract.MaxFilesPerExecution
 	// MaxPipeBatchWindowSecs is the Pipe's longest batching window (same
 	// page).
 	MaxPipeBatchWindowSecs = 300
