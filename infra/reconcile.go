@@ -89,20 +89,20 @@ func readReconcileConfig(r *contextReader) ReconcileConfig {
 	return c
 }
 
-// checkReconcileBatch refuses more files per execution than the workflow,
-// as c.Workflow renders it, can carry without risking Step Functions'
-// 25,000 history events when every task makes every attempt its retriers
-// allow (statemachine.MaxFilesPerExecution), or than the reconcile
-// function accepts (reconcile.MaxFilesPerExecutionLimit, the bound of the
-// default settings). Workflow settings that leave no room for one file are
-// refused whether or not the sweep is deployed: parse-event gets the same
-// bound (newParseEventFunction). It also refuses more files per execution
-// than the Map runs at once (checkReconcileBatchConcurrency).
+// checkReconcileBatch refuses workflow settings whose executions could
+// pass Step Functions' 25,000 history events when every task makes every
+// attempt its retriers allow (statemachine.MaxFilesPerExecution: the parent
+// and each Standard lane child are bounded whatever the files), and more
+// files per sweep execution than one execution carries (the same bound,
+// contract.MaxFilesPerExecution, and parse-event's: newParseEventFunction)
+// or than the reconcile function accepts (reconcile.MaxFilesPerExecutionLimit).
+// It also refuses more files per execution than the Standard lane runs at
+// once (checkReconcileBatchConcurrency).
 func (c Config) checkReconcileBatch() []error {
 	if c.Workflow.ValidatePolicy() != nil {
 		return nil // workflow settings whose own errors are reported
 	}
-	files, events, err := statemachine.MaxFilesPerExecution(c.Workflow)
+	files, _, err := statemachine.MaxFilesPerExecution(c.Workflow)
 	if err != nil {
 		return []error{fmt.Errorf("%s, %s: the workflow's history bound: %w", statemachine.ContextCopyRetries, statemachine.ContextDatabaseRetries, err)}
 	}
@@ -115,11 +115,9 @@ func (c Config) checkReconcileBatch() []error {
 	}
 	bound := min(files, reconcile.MaxFilesPerExecutionLimit)
 	if n := c.Reconcile.MaxFilesPerExecution; n > bound {
-		errs = append(errs, fmt.Errorf("%s = %d: above %d, the most files one execution can carry without risking Step Functions' %d history events with these workflow settings "+
-			"(%d files: up to %d events, every task making every attempt its retriers allow, from %s, %s and the fixed throttling retries; the reconcile function accepts at most %d): "+
-			"set %s to at most %d, or lower those settings (docs/limits.md)",
-			ctxReconcileMaxFiles, n, bound, statemachine.HistoryEventLimit, files, events,
-			statemachine.ContextCopyRetries, statemachine.ContextDatabaseRetries, reconcile.MaxFilesPerExecutionLimit, ctxReconcileMaxFiles, bound))
+		errs = append(errs, fmt.Errorf("%s = %d: above %d, the most files one execution carries (its state holds them within Step Functions' 256 KiB; "+
+			"parse-event and the reconcile function accept no more): set %s to at most %d (docs/limits.md)",
+			ctxReconcileMaxFiles, n, bound, ctxReconcileMaxFiles, bound))
 	}
 	return errs
 }

@@ -197,15 +197,14 @@ func TestReconcileGraceCoversTheWorkflow(t *testing.T) {
 func TestReconcileBatchWithinHistoryBound(t *testing.T) {
 	tests := []contextCase{
 		{name: "cdk.json's defaults"},
-		{name: "the 50 files the sweep used to start", set: map[string]any{ctxReconcileMaxFiles: 50},
-			wantErr: []string{"reconcileMaxFilesPerExecution = 50: above 8, the most files one execution can carry", "25000 history events",
-				"8 files: up to 20338 events", "copyRetries", "databaseRetries", "set reconcileMaxFilesPerExecution to at most 8"}},
-		// Copy file: 1 + 99 + 100 attempts on each of its two passes, 3,045
-		// events a file: (22,500 - 634) / 3,045 = 7.
-		{name: "more copy retries lower the bound below the default",
-			set:     map[string]any{statemachine.ContextCopyRetries: 100},
-			wantErr: []string{"reconcileMaxFilesPerExecution = 8: above 7"}},
-		{name: "no sweep, no batch to check", set: map[string]any{ctxReconcileMaxFiles: 50, ctxReconcilePeriodMinutes: 0}},
+		{name: "more files than one execution carries",
+			set:     map[string]any{ctxReconcileMaxFiles: 101, statemachine.ContextMapMaxConcurrency: 40},
+			wantErr: []string{"reconcileMaxFilesPerExecution = 101: above 100, the most files one execution carries", "set reconcileMaxFilesPerExecution to at most 100"}},
+		// The history bound no longer depends on the files: a Standard
+		// lane child holds one file, the parent's Maps are Distributed.
+		{name: "most copy retries, most files the Standard lane runs at once",
+			set: map[string]any{statemachine.ContextCopyRetries: 100, statemachine.ContextMapMaxConcurrency: 40, ctxReconcileMaxFiles: 40, ctxReconcileGraceMinutes: 2923}},
+		{name: "no sweep, no batch to check", set: map[string]any{ctxReconcileMaxFiles: 500, ctxReconcilePeriodMinutes: 0}},
 		// A file queued behind others in the Map is unmarked until its
 		// turn, which the grace's bound does not count.
 		{name: "more files than the Map runs at once",

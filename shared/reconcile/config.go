@@ -50,16 +50,16 @@ const (
 	DefaultReRestoreDays = 3
 	DefaultReRestoreTier = string(s3types.TierStandard)
 	DefaultPageSize      = 500
-	// DefaultMaxFilesPerExecution bounds the files of one execution so that
-	// it cannot pass Step Functions' 25,000 history events even when every
-	// task makes every attempt its retriers allow:
-	// statemachine.MaxFilesPerExecution of cdk.json's defaults, 8 files,
-	// at most 20,338 events (docs/limits.md). It is also the most
-	// RECONCILE_MAX_FILES_PER_EXECUTION may be set to
-	// (MaxFilesPerExecutionLimit); the CDK app deploys less where the
-	// deployment's own workflow settings allow fewer files.
+	// DefaultMaxFilesPerExecution is the files of one execution the sweep
+	// starts: 8, as before the batched workflow (issue 24), whose history
+	// no longer grows with its files. MaxFilesPerExecutionLimit is the most
+	// RECONCILE_MAX_FILES_PER_EXECUTION may be set to:
+	// statemachine.MaxFilesPerExecution of cdk.json's defaults, 100 files,
+	// with at most 2,463 events in any one Standard execution (the parent
+	// or a Standard lane child; docs/workflow.md). The CDK app deploys less
+	// where the deployment's own workflow settings allow fewer files.
 	DefaultMaxFilesPerExecution = 8
-	MaxFilesPerExecutionLimit   = DefaultMaxFilesPerExecution
+	MaxFilesPerExecutionLimit   = 100
 	// DefaultMaxFilesPerSweep bounds the files one sweep starts copies of
 	// (and holds in memory): at 8 files an execution, 1,250 StartExecution
 	// calls, made one at a time, within Step Functions' StartExecution
