@@ -1,7 +1,6 @@
 package localservices
 
 import (
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -57,11 +56,6 @@ func LoadSettings(repoRoot string, getenv func(string) string) (statemachine.Set
 	if err != nil {
 		return statemachine.Settings{}, &ConfigError{fmt.Errorf("cdk.json: %w", err)}
 	}
-	// cdk.json does not carry chunkFiles and chunkMapMaxConcurrency yet
-	// (infra/cdkcontext will read them): until then the defaults apply.
-	def := statemachine.DefaultSettings()
-	s.ChunkFiles = cmp.Or(s.ChunkFiles, def.ChunkFiles)
-	s.ChunkMapMaxConcurrency = cmp.Or(s.ChunkMapMaxConcurrency, def.ChunkMapMaxConcurrency)
 	var errs []error
 	for _, o := range []struct {
 		env string
