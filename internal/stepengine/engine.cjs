@@ -307,7 +307,10 @@ async function main() {
 // LambdaFunctionFailed or MapIterationFailed event with its error and cause
 // only. A retried failure is a StateFailed (with its cause) and a
 // StateRetried event here, as AWS logs its failure events.
-function asLogged(event) {
+function asLogged(withPath) {
+  // mapPath is this driver's (see forwardNestedMapEvent above): AWS logs no
+  // such field.
+  const { mapPath, ...event } = withPath;
   if (!['StateFailed', 'StateRetried', 'StateCaught', 'MapIterationFailed', 'ParallelBranchFailed'].includes(event.type)) return event;
   const { state, parentState, retry, catch: caught, ...logged } = event;
   if (state) logged.state = { name: state.name, type: state.type };

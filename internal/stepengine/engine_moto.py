@@ -36,12 +36,13 @@ def fail_invalid(error, cause):
     emit({"result": {"status": "INVALID", "error": error, "cause": cause}})
 
 
-def setup(job):
+def setup(job, child_histories=False):
     """Configures moto for a run of job: executions run for real, Lambda
     calls pass through to the loopback Invoke API, Retry pauses capped
     (retryPauseMs) or scaled (timeScale), Lambda service errors named as
-    AWS names them. Returns (boto3, mock_aws), or None after reporting that
-    moto is missing."""
+    AWS names them, and, with child_histories, each Distributed Map child's
+    events queued for the driver (record_child_histories). Returns (boto3,
+    mock_aws), or None after reporting that moto is missing."""
     try:
         import boto3
         from moto import mock_aws
@@ -69,7 +70,8 @@ def setup(job):
             retrier_decl.time = types.SimpleNamespace(sleep=lambda s: real_sleep(s / scale))
 
     name_lambda_service_errors()
-    record_child_histories()
+    if child_histories:
+        record_child_histories()
     return boto3, mock_aws
 
 
@@ -116,7 +118,7 @@ def main():
     if os.environ.get("ENGINE_SERVE") == "1":
         return serve()
     job = json.load(sys.stdin)
-    modules = setup(job)
+    modules = setup(job, child_histories=True)
     if modules is None:
         return 1
     boto3, mock_aws = modules
