@@ -218,7 +218,10 @@ type CopyRequest struct {
 	// (the Express lane's: its child must end within 5 minutes). A
 	// multipart copy not finished in time returns Complete false with its
 	// resume token, as at the Lambda's deadline; 0 leaves only the
-	// Lambda's deadline.
+	// Lambda's deadline. A single CopyObject (below the multipart
+	// threshold) is not bound by it; a negative value fails the copy
+	// (PermanentCopyError InvalidInput). docs/copying.md says how the
+	// deadline margin applies to a budget.
 	TimeBudgetSecs int `json:"time_budget_secs,omitempty"`
 }
 
