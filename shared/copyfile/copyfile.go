@@ -1,10 +1,10 @@
 // Package copyfile is the copy-file function. It copies a restored object
 // server-side to its archive bucket, same key. Up to MULTIPART_THRESHOLD_MB
 // it sends one CopyObject, above it parallel UploadPartCopy (plan.go). A
-// multipart copy pauses before the Lambda's deadline and resumes in the
-// next invocation. The copy is pinned to the event's version and ETag,
-// keeps metadata, content headers and tags, and is checked for size and
-// checksum. Each failure is a TransientCopyError or a PermanentCopyError,
+// multipart copy pauses before the Lambda's deadline, or the end of the
+// time budget the request gives, and resumes in the next invocation. The
+// copy is pinned to the event's version and ETag, keeps metadata, content
+// headers and tags, and is checked for size and checksum. Each failure is a TransientCopyError or a PermanentCopyError,
 // for the workflow to route on.
 //
 // Copy reads as its steps: inspect the source, then copy it whole and
@@ -194,8 +194,8 @@ func (a *ArchiveCopier) deadlineMargin() time.Duration {
 //
 // The budget ends ctx at start+budget, and copyCtx (the copy deadline: no
 // part starts that would end after it, a part in flight at it is cut off,
-// and the copy pauses as at the Lambda's deadline) budgetMargin before.
-// budgetMargin is min(DeadlineMargin, budget/3). DeadlineMargin (30 s by
+// and the copy pauses as at the Lambda's deadline) the budget's margin
+// before, min(DeadlineMargin, budget/3). DeadlineMargin (30 s by
 // default) is sized for the Lambda's 900 s: the time to complete or abort
 // an upload and return. Taken whole from the Express lane's 45 s it would
 // leave 15 s of copying; a third of the budget still leaves
