@@ -10,7 +10,8 @@
 // brings a fresh message it waits, up to --max-wait, for messages hidden
 // from it (in flight with another reader), then prints what it kept and
 // why. An event sent twice (a replay stopped between sending and deleting,
-// then run again) is copied and recorded once.
+// then run again) is harmless: the later copy finds the file's row
+// complete and leaves it so (internal/dlqreplay).
 //
 // It uses the default AWS configuration (AWS_PROFILE, AWS_REGION, ...;
 // AWS_ENDPOINT_URL for a local endpoint). Exit status: 0 the queue has

@@ -187,11 +187,14 @@ type replay struct {
 //
 // A replay that stops between SendMessage and DeleteMessage leaves the dead
 // letter to be sent again by the next replay: the event then reaches the
-// intake twice. That is harmless: SQS itself delivers a message at least
-// once ("you might get that message copy again",
-// https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/standard-queues-at-least-once-delivery.html),
-// so the workflow takes each file's open job once (find_open_jobs skips a
-// job already complete) and records it once.
+// intake twice. That is harmless, and the workflow is built for it: SQS
+// itself delivers a message at least once ("you might get that message
+// copy again",
+// https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/standard-queues-at-least-once-delivery.html).
+// The file's job is the same row either time; a copy after the first has
+// finished finds it complete (contract.Job.AlreadyComplete), writes the
+// same object to the same key again, and leaves the row complete: a
+// complete row is never turned back to error (requeststatus.RecordOutcome).
 //
 // A receive that brings no fresh message does not end the replay: it asks
 // the queue how many messages it still holds (GetQueueAttributes:

@@ -14,7 +14,9 @@ import (
 // A file whose restore event still waits in the intake queue is in flight:
 // its copy starts once the Pipe delivers its batch. During a backlog the
 // sweep would find such files restored and not copied, and start a second
-// copy of each (harmless, each is recorded once, but a backlog multiplied).
+// copy of each (harmless: the later copy finds the row complete, writes
+// the same object again and leaves the row complete; but a backlog
+// multiplied).
 // So the sweep first reads the age of the intake's oldest message and,
 // while it is older than Config.IntakeGrace, holds off: it lists nothing
 // and starts nothing, and reports held_off with the age.
@@ -119,9 +121,9 @@ func ValidQueueURL(url string) error {
 
 // holdOff reads the intake's age and reports whether the sweep holds off:
 // the oldest message is older than IntakeGrace. The age goes in the report
-// either way. A failed read does not hold the sweep off (the files it
-// would start are copied and recorded once even if their event arrives
-// too); it is a warning.
+// either way. A failed read does not hold the sweep off (a file it starts
+// whose event then arrives too is only copied twice, harmlessly); it is a
+// warning.
 func (s *sweep) holdOff(ctx context.Context) bool {
 	r := s.r
 	if r.IntakeAge == nil {
