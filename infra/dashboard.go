@@ -196,6 +196,7 @@ func reconcileWidgets(period awscdk.Duration) []awscloudwatch.IWidget {
 			Right: &[]awscloudwatch.IMetric{
 				metric(reconcile.MetricStarted, "executions started"),
 				metric(reconcile.MetricCutShort, "sweeps cut short at their deadline"),
+				metric(reconcile.MetricHeldOff, "sweeps held off (intake backlog)"),
 			},
 		}),
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -173,6 +174,10 @@ type ReconcilerProps struct {
 	// Topic receives the sweep's alarms; Dashboard gets its widgets.
 	Topic     awssns.ITopic
 	Dashboard awscloudwatch.Dashboard
+	// IntakeQueue is the intake; the sweep holds off while its oldest
+	// message is older than IntakeGrace (shared/reconcile/intake.go).
+	IntakeQueue awssqs.IQueue
+	IntakeGrace time.Duration
 }
 
 // Reconciler is the scheduled sweep: the reconcile function, its schedule,
@@ -191,6 +196,7 @@ func NewReconciler(scope constructs.Construct, id string, props *ReconcilerProps
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	fn := newReconcileFunction(c, props)
 	grantReconcileAccess(fn, props.Config, props.StateMachine)
+	grantIntakeAge(fn)
 	period := awscdk.Duration_Minutes(jsii.Number(float64(rc.PeriodMinutes)))
 	rule := scheduleReconcile(c, fn, rc.PeriodMinutes, period)
 	alarms := NewReconcileAlarms(c, &ReconcileAlarmsProps{Function: fn.Function, Period: period, Topic: props.Topic})
@@ -216,6 +222,8 @@ func newReconcileFunction(c constructs.Construct, props *ReconcilerProps) *GoFun
 	sweep.ReRestoreDays = int32(rc.ReRestoreDays)
 	sweep.ReRestoreTier = rc.ReRestoreTier
 	sweep.MaxFilesPerExecution = rc.MaxFilesPerExecution
+	sweep.IntakeQueueURL = *props.IntakeQueue.QueueUrl()
+	sweep.IntakeGrace = props.IntakeGrace
 	env := sweep.Env()
 	maps.Copy(env, databaseEnvironment(cfg.Database))
 	fnProps := &GoFunctionProps{
@@ -266,11 +274,28 @@ func grantReconcileAccess(fn *GoFunction, cfg Config, sm awsstepfunctions.StateM
 		Actions:   jsii.Strings("states:StartExecution"),
 		Resources: &[]*string{sm.StateMachineArn()},
 	}))
+	appliesTo = append(appliesTo, "Resource::*")
 	cdknag.NagSuppressions_AddResourceSuppressions(fn.Role, &[]*cdknag.NagPackSuppression{{
-		Id:        jsii.String("AwsSolutions-IAM5"),
-		Reason:    jsii.String("Any object of a restore bucket may have been restored: object ARNs are bucket/*, limited to the configured restore buckets."),
+		Id: jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("Any object of a restore bucket may have been restored: object ARNs are bucket/*, limited to the configured restore buckets. " +
+			"cloudwatch:GetMetricData (the intake queue's age) has no resource type: its only resource is *."),
 		AppliesTo: &appliesTo,
 	}}, jsii.Bool(true))
+}
+
+// grantIntakeAge lets the sweep read the intake queue's
+// ApproximateAgeOfOldestMessage: cloudwatch:GetMetricData, which supports
+// no resource-level permission, so its resource is "*"
+// (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html;
+// https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/permissions-reference-cw.html:
+// "specify a wildcard character (*) as the resource value"). It reads
+// metrics only, no queue: the sweep needs no SQS permission.
+func grantIntakeAge(fn *GoFunction) {
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("ReadIntakeAge"),
+		Actions:   jsii.Strings("cloudwatch:GetMetricData"),
+		Resources: jsii.Strings("*"),
+	}))
 }
 
 // scheduleReconcile runs fn every period, without asynchronous retries.

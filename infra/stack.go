@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
@@ -101,6 +102,7 @@ func NewArchiveCopyStack(scope constructs.Construct, id string, props *ArchiveCo
 		s.Reconciler = NewReconciler(stack, "Reconcile", &ReconcilerProps{
 			Config: cfg, StateMachine: wf.StateMachine, Code: props.FunctionCode(statemachine.FunctionReconcile),
 			LogRetention: logRetention, Topic: s.Alarms.Topic, Dashboard: s.Dashboard,
+			IntakeQueue: s.Intake.Queue, IntakeGrace: time.Duration(IntakeStalledSecs(cfg.Intake)) * time.Second,
 		})
 	}
 
