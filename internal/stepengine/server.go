@@ -35,13 +35,13 @@ type Ended struct {
 	// MapIterations gives each Map iteration's run by its Map state's name
 	// (Node engine only: it runs a Distributed Map's children inline, so
 	// their states and runs are in the parent's events; nil on moto).
-	TransitionsByState map[string]int         `json:"transitionsByState"`
-	MapIterations      map[string][]Iteration `json:"mapIterations"`
+	TransitionsByState map[string]int            `json:"transitionsByState"`
+	MapIterations      map[string][]IterationRun `json:"mapIterations"`
 }
 
-// Iteration is one Map iteration's run: how long it took (from its start to
+// IterationRun is one Map iteration's run: how long it took (from its start to
 // its end, in the engine's milliseconds) and whether it failed.
-type Iteration struct {
+type IterationRun struct {
 	Ms     int64 `json:"ms"`
 	Failed bool  `json:"failed"`
 }
