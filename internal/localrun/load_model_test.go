@@ -83,9 +83,7 @@ func TestLoadOnS3Model(t *testing.T) {
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
 	rep := w.run(events)
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
-	if rep.Executions.Succeeded != n || rep.Files.Complete != n {
-		t.Fatalf("executions %+v (failures %v), files %+v: want all %d succeeded and complete", rep.Executions, rep.Failures, rep.Files, n)
-	}
+	checkAllComplete(t, rep, n)
 	if rep.S3 != "model" || rep.Throttles != 0 {
 		t.Errorf("s3 %q, %d throttles: want the model, none", rep.S3, rep.Throttles)
 	}
