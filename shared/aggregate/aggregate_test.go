@@ -113,8 +113,13 @@ func TestIterationResult(t *testing.T) {
 			want: ok(`the copy of key "granules/a+b=c café.iso.xml" did not finish (0 of 0 parts copied)`),
 		},
 		{
-			name: "no copy outcome",
+			name: "copied in the Express lane, which keeps no copy outcome",
 			it:   contract.Iteration{File: aggFile, Job: aggJob, Recorded: aggComplete},
+			want: ok(""),
+		},
+		{
+			name: "no copy outcome, nothing recorded",
+			it:   contract.Iteration{File: aggFile, Job: aggJob},
 			want: ok(`no copy outcome for key "granules/a+b=c café.iso.xml"`),
 		},
 		{
@@ -157,8 +162,8 @@ func TestAggregate(t *testing.T) {
 			name: "one failed",
 			req:  contract.AggregateRequest{Iterations: []contract.Iteration{good, missing}},
 			wantErr: `File copy failed. [` +
-				`{"request_id":"req-1","source_bucket":"restore","source_key":"granules/a+b=c café.iso.xml","target_bucket":"archive","success":true,"err_msg":""},` +
 				`{"request_id":"req-2","source_bucket":"restore","source_key":"gone&lost.h5","target_bucket":"archive","success":false,"err_msg":"NoSuchKey"}]` + "\n" +
+				`1 of 2 files failed.` + "\n" +
 				`Re-run input for the failed file (start a new execution with it once the cause is fixed): ` +
 				`{"Records":[{"eventName":"ObjectRestore:Completed","s3":{"bucket":{"name":"restore"},"object":{"key":"gone%26lost.h5"}}}]}`,
 		},
@@ -249,7 +254,7 @@ func TestAggregateHandler(t *testing.T) {
 			h := &AggregateHandler{Logger: lambdafn.NewLogger(&logs, nil)}
 			ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "lambda-req"})
 
-			got, err := h.Handle(ctx, tc.req)
+			got, err := h.Report(ctx, tc.req)
 
 			if tc.wantErr {
 				if _, ok := err.(*CopyRequestError); !ok {

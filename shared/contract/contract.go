@@ -100,7 +100,11 @@ const (
 	OperationMarkPickedUp  = "mark_picked_up"
 	OperationRecordOutcome = "record_outcome"
 	// OperationFindOpenJobs is find_open_job for a chunk of files in one
-	// call (the Express lane's "Find open jobs"): Files in, FoundJobs out.
+	// call (the Express lane's "Find open jobs"): Files in (1 to 40, each
+	// with its source_key), FoundJobs out. Each file gets what
+	// find_open_job would give it, the mark included: its job, or in
+	// LookupError the NoOpenJobError find_open_job would fail with. A
+	// database unavailable fails the whole call (DatabaseUnavailableError).
 	OperationFindOpenJobs = "find_open_jobs"
 )
 
@@ -120,7 +124,8 @@ type StatusRequest struct {
 	// failed copy): the recorded err_msg says until when its restored copy
 	// can be re-run. Optional.
 	File *File `json:"file,omitempty"`
-	// Files are the chunk's files (find_open_jobs).
+	// Files are the chunk's files (find_open_jobs), at most
+	// statemachine.MaxInlineMapConcurrency.
 	Files []File `json:"files,omitempty"`
 }
 
@@ -132,7 +137,9 @@ type FoundJobs struct {
 
 // FoundJob is one file's open job, or why it has none. Job and LookupError
 // are always present in the JSON, one of them null, so that the state
-// machine's ItemSelector paths to them never fail.
+// machine's ItemSelector paths to them never fail. LookupError is
+// {"Error":"NoOpenJobError","Cause":<the error's message>}: the bare
+// message, which StateError.Message reads as it reads a caught error's.
 type FoundJob struct {
 	File        File        `json:"file"`
 	Job         *Job        `json:"job"`
@@ -211,7 +218,10 @@ type CopyRequest struct {
 	// (the Express lane's: its child must end within 5 minutes). A
 	// multipart copy not finished in time returns Complete false with its
 	// resume token, as at the Lambda's deadline; 0 leaves only the
-	// Lambda's deadline.
+	// Lambda's deadline. A single CopyObject (below the multipart
+	// threshold) is not bound by it; a negative value fails the copy
+	// (PermanentCopyError InvalidInput). docs/copying.md says how the
+	// deadline margin applies to a budget.
 	TimeBudgetSecs int `json:"time_budget_secs,omitempty"`
 }
 
