@@ -127,7 +127,10 @@ func TestParentHistoryBoundMatchesMoto(t *testing.T) {
 
 // motoRun is what testdata/history_moto.py prints.
 type motoRun struct {
-	Status        string         `json:"status"`
+	Status string `json:"status"`
+	// Output is the execution's output (JSON text), empty unless it
+	// succeeded.
+	Output        string         `json:"output"`
 	Events        []string       `json:"events"`
 	UnusedAnswers map[string]int `json:"unused_answers"`
 }

@@ -77,7 +77,8 @@ func resultsOf(outcomes []fileOutcome) []contract.FileResult {
 }
 
 // IterationResult is one file's result: success only when its job was
-// found, the copy succeeded and the outcome was recorded.
+// found, the copy succeeded and the outcome was recorded, or when its job
+// was already complete and the Express child left it alone (AlreadyCopied).
 func IterationResult(it contract.Iteration) contract.FileResult {
 	r := contract.FileResult{
 		SourceBucket: it.File.SourceBucket,
@@ -115,6 +116,8 @@ func iterationFailure(it contract.Iteration) string {
 			key, it.LookupError.Error, it.LookupError.Message())
 	case it.Job == nil:
 		return fmt.Sprintf("no job was looked up in request_status for key %q", key)
+	case AlreadyCopied(it):
+		return ""
 	case it.CopyError != nil && it.RecordError != nil:
 		return fmt.Sprintf("%s; and the status could not be recorded: %s", it.CopyError.Message(), it.RecordError.Message())
 	case it.CopyError != nil:
@@ -133,6 +136,17 @@ func iterationFailure(it contract.Iteration) string {
 		return fmt.Sprintf("copied to %s but the status was recorded as %q", copyTarget(it), it.Recorded.JobStatus)
 	}
 	return ""
+}
+
+// AlreadyCopied reports whether an iteration is a duplicate the Express
+// child ended at "Already copied": its job was already complete, and it
+// carries no copy, record, error or hand-over (nothing was done, nothing
+// went wrong). A file copied again (the Standard lane) is not one: it has
+// its copy and record, judged as any other.
+func AlreadyCopied(it contract.Iteration) bool {
+	return it.Job != nil && it.Job.AlreadyComplete &&
+		it.Copy == nil && it.Recorded == nil && it.Handover == nil &&
+		it.LookupError == nil && it.CopyError == nil && it.RecordError == nil && it.HandoverError == nil
 }
 
 // copyTarget names where a successful copy went: bucket/key. The Express

@@ -100,14 +100,18 @@ func (h *AggregateHandler) Report(ctx context.Context, req contract.AggregateReq
 }
 
 // finished logs the request's line, which is also the EMF document of the
-// files copied, and one EMF line per error name with the files that failed
-// with it.
+// files copied (a duplicate left alone, already_copied, is not one), and
+// one EMF line per error name with the files that failed with it.
 func (h *AggregateHandler) finished(ctx context.Context, logger *slog.Logger, outcomes []fileOutcome, failedFiles, rejected int) {
-	copied := 0
+	copied, already := 0, 0
 	failed := map[string]int{}
 	var names []string
 	for _, o := range outcomes {
-		if o.result.Success {
+		switch {
+		case o.alreadyCopied:
+			already++
+			continue
+		case o.result.Success:
 			copied++
 			continue
 		}
@@ -119,6 +123,9 @@ func (h *AggregateHandler) finished(ctx context.Context, logger *slog.Logger, ou
 	attrs := []slog.Attr{slog.Int("files", len(outcomes)), slog.Int("failed", failedFiles)}
 	if rejected > 0 {
 		attrs = append(attrs, slog.Int("rejected", rejected))
+	}
+	if already > 0 {
+		attrs = append(attrs, slog.Int("already_copied", already))
 	}
 	h.Metrics.Log(ctx, logger, slog.LevelInfo, "copy request finished", attrs, nil,
 		metrics.Metric{Name: metrics.FilesCopied, Unit: metrics.Count, Value: float64(copied)})

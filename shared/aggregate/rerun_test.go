@@ -241,10 +241,12 @@ func BenchmarkCopyRequestError(b *testing.B) {
 }
 
 // The aggregate function's EMF lines: files copied, and files failed by
-// error name.
+// error name. A duplicate left alone ("Already copied") succeeds but is
+// not counted as copied: the request's line says already_copied instead.
 func TestAggregateWritesEMF(t *testing.T) {
 	its := failedIterations(6, true) // 0 and 3 copied, 4 failed with PermanentCopyError
-	its = append(its, contract.Iteration{File: its[0].File, LookupError: &contract.StateError{Error: "NoOpenJobError", Cause: "none"}})
+	its = append(its, contract.Iteration{File: its[0].File, LookupError: &contract.StateError{Error: "NoOpenJobError", Cause: "none"}},
+		contract.Iteration{File: its[0].File, Job: &contract.Job{RequestID: "req-dup", TargetBucket: "archive", AlreadyComplete: true}})
 	var out bytes.Buffer
 	h := &AggregateHandler{Logger: slog.New(slog.DiscardHandler), Metrics: metrics.New(slog.New(slog.NewJSONHandler(&out, nil)), "aggregate")}
 	h.Report(context.Background(), contract.AggregateRequest{Iterations: its})
@@ -267,5 +269,8 @@ func TestAggregateWritesEMF(t *testing.T) {
 	want := map[string]float64{"FilesCopied": 2, "FilesFailed PermanentCopyError": 4, "FilesFailed NoOpenJobError": 1}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("metrics (-want +got):\n%s\n%s", diff, out.String())
+	}
+	if !strings.Contains(out.String(), `"files":8,"failed":5,"already_copied":1`) {
+		t.Errorf("the request's line does not say files 8, failed 5, already_copied 1:\n%s", out.String())
 	}
 }

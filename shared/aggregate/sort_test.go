@@ -123,6 +123,15 @@ func sortCases() []sortCase {
 			wantCounts:   SortCounts{Standard: 3, Chunks: 2, ChunksFailed: 2},
 		},
 		{
+			name:   "a duplicate the Express child left alone (\"Already copied\") is done",
+			chunks: [][]contract.File{{f[0], f[1]}},
+			chunkResults: [][]contract.Iteration{{copiedExpress(f[0]),
+				{File: f[1], Job: &contract.Job{RequestID: "req-1", TargetBucket: "archive", AlreadyComplete: true}}}},
+			wantDone: []contract.Iteration{copiedExpress(f[0]),
+				{File: f[1], Job: &contract.Job{RequestID: "req-1", TargetBucket: "archive", AlreadyComplete: true}}},
+			wantCounts: SortCounts{Done: 2, Chunks: 1},
+		},
+		{
 			name:         "no file: every message rejected",
 			chunks:       [][]contract.File{},
 			chunkResults: []any{},

@@ -11,16 +11,18 @@ import (
 
 // fileOutcome is one file's result, the file, and the error name it failed
 // with ("" on success): what the report lists and the FilesFailed metric
-// counts.
+// counts. alreadyCopied marks a success that copied nothing (a duplicate
+// left alone: AlreadyCopied), which FilesCopied does not count.
 type fileOutcome struct {
-	result    contract.FileResult
-	file      contract.File
-	errorName string
+	result        contract.FileResult
+	file          contract.File
+	errorName     string
+	alreadyCopied bool
 }
 
 // iterationOutcome is the outcome of a file whose iteration ended.
 func iterationOutcome(it contract.Iteration) fileOutcome {
-	return fileOutcome{result: IterationResult(it), file: it.File, errorName: ErrorName(it)}
+	return fileOutcome{result: IterationResult(it), file: it.File, errorName: ErrorName(it), alreadyCopied: AlreadyCopied(it)}
 }
 
 // failedOutcome is the outcome of a file whose iteration gave no document:

@@ -149,8 +149,10 @@ type FoundJob struct {
 // Job is the job found in request_status for a file: the output of the
 // find_open_job operation. It is the newest open job (job_status <>
 // 'complete'). When the key has only complete jobs, it is the newest of
-// those, with AlreadyComplete set. A duplicate event after success then
-// copies the file again and succeeds.
+// those, with AlreadyComplete set: a duplicate event after success. The
+// Express child then neither copies nor records the file ("Already
+// copied"); the Standard lane copies it again, and recording it changes
+// nothing.
 type Job struct {
 	RequestID       string `json:"request_id"`
 	TargetBucket    string `json:"target_bucket"`

@@ -257,12 +257,15 @@ func (s *Store) MarkPickedUp(ctx context.Context, requestID, key string) (bool, 
 }
 
 // recordSQL updates one job and reports, in one statement, what the row held
-// and what it ends with. The no-downgrade rule is in the UPDATE's WHERE, so
-// it holds against concurrent writers: an error ($5 false) is recorded only
-// on a row that is not 'complete'. target locks the row, so its job_status
-// is the committed value the UPDATE decided on.
+// and what it ends with. A 'complete' row is final: the UPDATE's WHERE
+// skips it, whatever the outcome, so an error never downgrades it and a
+// duplicate success (SQS and Express deliver at least once) does not
+// update it again. Being in the WHERE, the rule holds against concurrent
+// writers: target locks the row, so its job_status is the committed value
+// the UPDATE decided on, and a writer that waited for the lock sees the
+// other's 'complete' and skips the row.
 //
-//	$1 request_id  $2 object_key  $3 new job_status  $4 err_msg  $5 success
+//	$1 request_id  $2 object_key  $3 new job_status  $4 err_msg
 const recordSQL = `WITH target AS (
     SELECT request_id, object_key, job_status
     FROM request_status
@@ -274,7 +277,7 @@ const recordSQL = `WITH target AS (
     FROM target t
     WHERE r.request_id = t.request_id
       AND r.object_key = $2
-      AND ($5::boolean OR r.job_status IS DISTINCT FROM 'complete')
+      AND r.job_status IS DISTINCT FROM 'complete'
     RETURNING r.job_status
 )
 SELECT t.object_key, t.job_status, u.job_status
@@ -282,9 +285,11 @@ FROM target t LEFT JOIN updated u ON true`
 
 // RecordOutcome records a copy's outcome on the job requestID: copyErr nil
 // sets job_status 'complete', clears err_msg; otherwise it sets 'error' with
-// err_msg = copyErr.Message() (a fixed text if that is empty). Either sets last_update_time = now(). A job
-// already 'complete' is never turned back to 'error': it keeps its status
-// and row untouched. It returns the job_status the row ends with.
+// err_msg = copyErr.Message() (a fixed text if that is empty). Either sets
+// last_update_time = now(). A job already 'complete' is left untouched
+// whatever the outcome (no UPDATE at all): an error never turns it back,
+// and a duplicate success records nothing twice. It returns the job_status
+// the row ends with ('complete' for a row that already was).
 //
 // Errors: *StatusUpdateError when requestID names no row, names a row for
 // another key, or is not a valid id; *DatabaseUnavailableError when retrying
@@ -293,20 +298,20 @@ func (s *Store) RecordOutcome(ctx context.Context, requestID, key string, copyEr
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 
-	newStatus, errMsg, success := StatusComplete, (*string)(nil), true
+	newStatus, errMsg := StatusComplete, (*string)(nil)
 	if copyErr != nil {
 		msg := copyErr.Message()
 		if msg == "" {
 			msg = "copy failed without an error message"
 		}
-		newStatus, errMsg, success = StatusError, &msg, false
+		newStatus, errMsg = StatusError, &msg
 	}
 
 	var (
 		rowKey       string
 		before, ends *string
 	)
-	err := s.db.QueryRow(ctx, recordSQL, requestID, key, newStatus, errMsg, success).Scan(&rowKey, &before, &ends)
+	err := s.db.QueryRow(ctx, recordSQL, requestID, key, newStatus, errMsg).Scan(&rowKey, &before, &ends)
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -320,7 +325,7 @@ func (s *Store) RecordOutcome(ctx context.Context, requestID, key string, copyEr
 	case ends != nil:
 		return *ends, nil
 	case before != nil:
-		return *before, nil // not updated: the no-downgrade rule kept 'complete'
+		return *before, nil // not updated: the row was already 'complete'
 	default:
 		return "", &StatusUpdateError{RequestID: requestID, Key: key, Reason: "the row was not updated"}
 	}

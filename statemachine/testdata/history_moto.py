@@ -1,15 +1,16 @@
 """Runs a definition on moto's Step Functions interpreter (LocalStack's ASL
 interpreter, which writes AWS's history event types) against a stand-in
 Lambda Invoke API on loopback that answers each function (and each
-request-status operation) from a script, and prints the execution's status
-and history events as JSON.
+request-status operation) from a script, and prints the execution's status,
+history events and output as JSON.
 
 Usage: python3 history_moto.py DEFINITION.json INPUT_JSON SCRIPT_JSON
 
 SCRIPT_JSON maps "copy-file" or "request-status:<operation>" to the answers
 of its invocations, in order: {"error": "ErrorType"} fails the invocation
 with that errorType (as a Go Lambda's unhandled error), {"result": {...}}
-returns the result. Used by statemachine's TestHistoryBoundMatchesMoto.
+returns the result. Used by statemachine's moto tests (TestHistoryBoundMatchesMoto,
+TestExpressChildSkipsAnAlreadyCopiedFile).
 """
 import json
 import os
@@ -78,13 +79,15 @@ with mock_aws():
     machine = sfn.create_state_machine(name="history", definition=definition,
                                        roleArn="arn:aws:iam::123456789012:role/history")["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=machine, input=execution_input)["executionArn"]
-    status = "RUNNING"
+    status, output = "RUNNING", None
     for _ in range(1200):
-        status = sfn.describe_execution(executionArn=execution)["status"]
+        described = sfn.describe_execution(executionArn=execution)
+        status = described["status"]
         if status != "RUNNING":
+            output = described.get("output")
             break
         time.sleep(0.1)
     events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
     left = {k: len(v) for k, v in script.items() if v}
-    print(json.dumps({"status": status, "events": [e["type"] for e in events], "unused_answers": left}))
+    print(json.dumps({"status": status, "output": output, "events": [e["type"] for e in events], "unused_answers": left}))
 server.shutdown()
