@@ -79,6 +79,7 @@ lambdaSdk.LambdaClient.prototype.send = async function send(command, ...rest) {
   try {
     out = await originalSend.call(this, command, ...rest);
   } catch (err) {
+    if (command instanceof lambdaSdk.InvokeCommand) this.destroy();
     if (command instanceof lambdaSdk.InvokeCommand && err instanceof lambdaSdk.LambdaServiceException) {
       const status = err.$metadata && err.$metadata.httpStatusCode;
       const named = new Error(`${err.message} (Service: AWSLambda; Status Code: ${status}; Error Code: ${err.name})`);
@@ -94,6 +95,10 @@ lambdaSdk.LambdaClient.prototype.send = async function send(command, ...rest) {
     }
     throw err;
   }
+  // The engine makes a client for each task it runs and sends it one
+  // Invoke: its keep-alive socket would stay open for the process's life
+  // (a load run of 10,000 files ran out of file descriptors).
+  if (command instanceof lambdaSdk.InvokeCommand) this.destroy();
   if (command instanceof lambdaSdk.InvokeCommand && out && out.FunctionError) {
     const text = out.Payload ? new TextDecoder().decode(out.Payload) : '';
     let payload;
@@ -319,12 +324,29 @@ function asLogged(withPath) {
   return logged;
 }
 
+// countIteration records a Map iteration's run: at its start its timestamp,
+// at its end {ms, failed} under the Map state's name in mapIterations. The
+// Node engine runs a Distributed Map's children inline, so their starts and
+// ends are these events (the load runner bills Express children from them).
+function countIteration(event, started, mapIterations) {
+  if (!event.type.startsWith('MapIteration') || !event.parentState) return;
+  const key = `${event.parentState.name}\u0000${event.index}`;
+  if (event.type === 'MapIterationStarted') {
+    (started[key] = started[key] || []).push(event.timestamp);
+    return;
+  }
+  const begun = (started[key] || []).shift();
+  const runs = (mapIterations[event.parentState.name] = mapIterations[event.parentState.name] || []);
+  runs.push({ ms: begun === undefined ? 0 : event.timestamp - begun, failed: event.type === 'MapIterationFailed' });
+}
+
 // Many executions in one process (the load runner): the first stdin line is
 // the job without input ({definition, retryIntervalOverrides, timeScale}),
 // each next line {id, input} starts an execution at once. Each execution
 // prints one line when it ends: {id, result, transitions, logBytes,
-// logBytesByType} (the size of its event log, with inputs and outputs, in
-// all and by event type), transitions
+// logBytesByType, transitionsByState, mapIterations} (the size of its event
+// log, with inputs and outputs, in all and by event type; the transitions
+// by state name; each Map iteration's duration by Map state), transitions
 // counting what Step Functions bills (every state entered, and every retry:
 // https://aws.amazon.com/step-functions/pricing/). With timeScale > 1 every
 // timer of the engine runs that many times faster (Retry pauses with their
@@ -360,13 +382,21 @@ async function serve() {
       let transitions = 0;
       let logBytes = 0;
       const logBytesByType = {};
+      const transitionsByState = {};
+      const mapIterations = {};
+      const iterationStart = {};
       const result = await runExecution(machine, job, msg.input, (event) => {
-        if (event.type === 'StateEntered' || event.type === 'StateRetried') transitions++;
+        if (event.type === 'StateEntered' || event.type === 'StateRetried') {
+          transitions++;
+          const name = event.state && event.state.name;
+          transitionsByState[name] = (transitionsByState[name] || 0) + 1;
+        }
+        countIteration(event, iterationStart, mapIterations);
         const n = Buffer.byteLength(JSON.stringify(asLogged(event)), 'utf8');
         logBytes += n;
         logBytesByType[event.type] = (logBytesByType[event.type] || 0) + n;
       });
-      emit({ id: msg.id, result, transitions, logBytes, logBytesByType });
+      emit({ id: msg.id, result, transitions, logBytes, logBytesByType, transitionsByState, mapIterations });
     })());
   }
   await Promise.all(running);
