@@ -120,6 +120,30 @@ lambdaSdk.LambdaClient.prototype.send = async function send(command, ...rest) {
   return out;
 };
 
+// Each event inside a Map iteration gets mapPath: the Map iterations it
+// happened in, outermost first ([{map, index}, ...]; a Map iteration's own
+// events end with that iteration). The engine forwards an iteration's events
+// to the Map's execution level by level and keeps one index only (the outer
+// one for state events, the inner one for iteration events), which does not
+// tell nested Maps apart: a Distributed Map child's inline Map, for one. A
+// Distributed Map runs inline here, so its child's events come in this same
+// log, each path starting with the child. The event logger's class is not
+// exported: it is reached through the first execution's options.
+let eventLoggerPatched = false;
+const originalExecute = StateMachine.prototype.execute;
+StateMachine.prototype.execute = function execute(input, options, ...rest) {
+  if (!eventLoggerPatched && options && options.eventLogger) {
+    eventLoggerPatched = true;
+    const proto = Object.getPrototypeOf(options.eventLogger);
+    const forward = proto.forwardNestedMapEvent;
+    proto.forwardNestedMapEvent = function forwardNestedMapEvent(event, index, mapStateName, ...args) {
+      const mapPath = [{ map: mapStateName, index }, ...(event.mapPath || [])];
+      return forward.call(this, { ...event, mapPath }, index, mapStateName, ...args);
+    };
+  }
+  return originalExecute.call(this, input, options, ...rest);
+};
+
 function emit(line) {
   process.stdout.write(JSON.stringify(line) + '\n');
 }
@@ -156,8 +180,39 @@ async function readStdin() {
   return JSON.parse(Buffer.concat(chunks).toString('utf8'));
 }
 
+// A Choice rule's type test with false (`"IsNull": false`: the value is not
+// null) matches when the test fails, in AWS
+// (https://docs.aws.amazon.com/step-functions/latest/dg/state-choice.html,
+// "IsNull": "true" or "false"). aws-local-stepfunctions 3.0 returns
+// `test && ...`, so with false it never matches. The definition the engine
+// gets says the same with Not ({"Not": {"Variable", "IsNull": true}}),
+// which it evaluates as AWS does; the deployed definition is unchanged.
+const TYPE_TESTS = ['IsNull', 'IsPresent', 'IsNumeric', 'IsString', 'IsBoolean', 'IsTimestamp'];
+
+function negatedTypeTests(rule) {
+  if (!rule || typeof rule !== 'object' || Array.isArray(rule)) return rule;
+  const out = { ...rule };
+  for (const k of ['And', 'Or']) {
+    if (Array.isArray(out[k])) out[k] = out[k].map(negatedTypeTests);
+  }
+  if (out.Not) out.Not = negatedTypeTests(out.Not);
+  const test = TYPE_TESTS.find((t) => out[t] === false);
+  if (!test) return out;
+  const { Variable, [test]: _false, ...rest } = out;
+  return { ...rest, Not: { Variable, [test]: true } };
+}
+
+function withChoiceFixes(node) {
+  if (Array.isArray(node)) return node.map(withChoiceFixes);
+  if (!node || typeof node !== 'object') return node;
+  const out = {};
+  for (const [k, v] of Object.entries(node)) out[k] = withChoiceFixes(v);
+  if (out.Type === 'Choice' && Array.isArray(out.Choices)) out.Choices = out.Choices.map(negatedTypeTests);
+  return out;
+}
+
 function newMachine(job) {
-  return new StateMachine(job.definition, {
+  return new StateMachine(withChoiceFixes(job.definition), {
     validationOptions: job.validationOptions || {},
     awsConfig: {
       region: job.region || 'us-east-1',
@@ -257,7 +312,10 @@ async function main() {
 // LambdaFunctionFailed or MapIterationFailed event with its error and cause
 // only. A retried failure is a StateFailed (with its cause) and a
 // StateRetried event here, as AWS logs its failure events.
-function asLogged(event) {
+function asLogged(withPath) {
+  // mapPath is this driver's (see forwardNestedMapEvent above): AWS logs no
+  // such field.
+  const { mapPath, ...event } = withPath;
   if (!['StateFailed', 'StateRetried', 'StateCaught', 'MapIterationFailed', 'ParallelBranchFailed'].includes(event.type)) return event;
   const { state, parentState, retry, catch: caught, ...logged } = event;
   if (state) logged.state = { name: state.name, type: state.type };
