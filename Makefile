@@ -15,7 +15,7 @@ export TEST_DATABASE_URL
 FUZZTIME ?= 20s
 GO_TEST_FLAGS ?= -count=1 -timeout 40m
 
-.PHONY: demo test race check bench bench-load lambdas synth clean
+.PHONY: demo test race check bench bench-load bench-figure lambdas synth clean
 
 ## demo: run the sample restore event through the real workflow, locally.
 demo: node_modules
@@ -59,6 +59,12 @@ bench: node_modules
 ## 200 saturating copies, an outage in a 500-event burst; about 5 minutes on 2 cores).
 bench-load: node_modules
 	LOAD_SCALE=5 go test -count=1 -v -timeout 30m -run '^TestLoad(Burst|Saturation|DatabaseOutage)$$' ./internal/localrun
+
+## bench-figure: issue 24's cost figure: 10,000 one-file events of small objects at 100 a
+## second on the S3 model through the intake (queue, Pipe, one execution per batch);
+## $ per million files with its items, transitions and StartExecution per file (about 10 minutes).
+bench-figure: node_modules
+	LOAD_FIGURE=1 go test -count=1 -v -timeout 40m -run '^TestLoadFigure$$' ./internal/localrun
 
 ## lambdas: build the Lambda binaries as deployed (linux/arm64, stripped) into bin/.
 lambdas:

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"strconv"
+
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatchactions"
@@ -19,24 +21,36 @@ import (
 
 // WorkflowAlarmsProps names what to watch and whom to tell.
 type WorkflowAlarmsProps struct {
-	StateMachine    awsstepfunctions.StateMachine
+	StateMachine awsstepfunctions.StateMachine
+	// DeadLetterQueue is the restore rule's: events it could not send to
+	// the intake queue.
 	DeadLetterQueue awssqs.IQueue
+	// Intake is the intake queue, its dead-letter queue and Pipe.
+	Intake *Intake
+	// IntakeStalled is the age of the intake's oldest message past which
+	// the intake is stalled (IntakeStalledSecs).
+	IntakeStalled awscdk.Duration
 	// AlarmEmail, when not empty, is subscribed to the topic.
 	AlarmEmail string
 }
 
 // WorkflowAlarms raises an alarm when an execution fails (any file not
-// copied or not recorded: CopyRequestError) and when an event could not be
-// delivered to the workflow (a message in the dead-letter queue), both to an
-// encrypted SNS topic.
+// copied or not recorded: CopyRequestError), when an event could not be sent
+// to the intake queue (a message in the rule's dead-letter queue), when the
+// Pipe could not start an execution for an event (a message in the intake's
+// dead-letter queue) and when the intake's oldest event waits too long, all
+// to an encrypted SNS topic.
 type WorkflowAlarms struct {
 	constructs.Construct
 	Topic           awssns.Topic
 	FailedAlarm     awscloudwatch.Alarm
 	DeadLetterAlarm awscloudwatch.Alarm
+	// IntakeDeadLetterAlarm and IntakeStalledAlarm watch the intake.
+	IntakeDeadLetterAlarm awscloudwatch.Alarm
+	IntakeStalledAlarm    awscloudwatch.Alarm
 }
 
-// NewWorkflowAlarms creates the topic, its key and the two alarms.
+// NewWorkflowAlarms creates the topic, its key and the four alarms.
 func NewWorkflowAlarms(scope constructs.Construct, id string, props *WorkflowAlarmsProps) *WorkflowAlarms {
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	topic := newAlarmTopic(c, props.AlarmEmail)
@@ -49,14 +63,46 @@ func NewWorkflowAlarms(scope constructs.Construct, id string, props *WorkflowAla
 		Topic: topic,
 	})
 	dead := NewAlarm(c, "DeadLetters", &AlarmProps{
-		Description: "A restore event could not start the copy workflow and is in the dead-letter queue.",
-		Metric: props.DeadLetterQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
+		Description: "A restore event could not be sent to the intake queue and is in the restore rule's dead-letter queue " +
+			*props.DeadLetterQueue.QueueName() + ": replay it into the intake (docs/runbook.md).",
+		Metric: queueDepth(props.DeadLetterQueue),
+		Topic:  topic,
+	})
+	a := &WorkflowAlarms{Construct: c, Topic: topic, FailedAlarm: failed, DeadLetterAlarm: dead}
+	a.addIntakeAlarms(c, props, topic)
+	return a
+}
+
+// addIntakeAlarms adds the intake's two alarms: a message in its
+// dead-letter queue, and its oldest message older than props.IntakeStalled.
+func (a *WorkflowAlarms) addIntakeAlarms(c constructs.Construct, props *WorkflowAlarmsProps, topic awssns.ITopic) {
+	in := props.Intake
+	a.IntakeDeadLetterAlarm = NewAlarm(c, "IntakeDeadLetters", &AlarmProps{
+		Description: "The Pipe could not start a copy workflow execution for a restore event of the intake queue " + *in.Queue.QueueName() +
+			" (" + strconv.Itoa(maxIntakeReceives) + " receives), and it is in the intake's dead-letter queue " + *in.DeadLetterQueue.QueueName() + ": replay it into the intake (docs/runbook.md).",
+		Metric: queueDepth(in.DeadLetterQueue),
+		Topic:  topic,
+	})
+	// The most over 5 minutes: the oldest event's age at any minute past
+	// the threshold fires it.
+	a.IntakeStalledAlarm = NewAlarm(c, "IntakeStalled", &AlarmProps{
+		Description: "The oldest restore event of the intake queue " + *in.Queue.QueueName() + " has waited more than " +
+			*props.IntakeStalled.ToHumanString() + " (a batching window and a visibility timeout): the Pipe is not starting executions; see the Pipe's state and docs/runbook.md.",
+		Metric: in.Queue.MetricApproximateAgeOfOldestMessage(&awscloudwatch.MetricOptions{
 			Period:    awscdk.Duration_Minutes(jsii.Number(5)),
 			Statistic: jsii.String("Maximum"),
 		}),
-		Topic: topic,
+		Threshold: props.IntakeStalled.ToSeconds(nil),
+		Topic:     topic,
 	})
-	return &WorkflowAlarms{Construct: c, Topic: topic, FailedAlarm: failed, DeadLetterAlarm: dead}
+}
+
+// queueDepth is a queue's visible messages, the most in 5 minutes.
+func queueDepth(q awssqs.IQueue) awscloudwatch.IMetric {
+	return q.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
+		Period:    awscdk.Duration_Minutes(jsii.Number(5)),
+		Statistic: jsii.String("Maximum"),
+	})
 }
 
 // newAlarmTopic creates the encrypted topic every alarm publishes to, and
@@ -107,21 +153,27 @@ type AlarmProps struct {
 	// Description is the alarm's text in the email: what happened and
 	// where to look.
 	Description string
-	// Metric fires the alarm when it reaches 1 in one period.
+	// Metric fires the alarm when it reaches Threshold in one period.
 	Metric awscloudwatch.IMetric
-	Topic  awssns.ITopic
+	// Threshold is 1 when nil: one failure, one dead letter.
+	Threshold *float64
+	Topic     awssns.ITopic
 }
 
 // NewAlarm creates the stack's one kind of alarm, named alarmName(id): it
-// fires when props.Metric is at least 1 in one period, counts missing data
-// as fine, and publishes to props.Topic. Every alarm of the stack is made
-// here, in this file.
+// fires when props.Metric is at least props.Threshold (1 unless set) in one
+// period, counts missing data as fine, and publishes to props.Topic. Every
+// alarm of the stack is made here, in this file.
 func NewAlarm(scope constructs.Construct, id string, props *AlarmProps) awscloudwatch.Alarm {
+	threshold := props.Threshold
+	if threshold == nil {
+		threshold = jsii.Number(1)
+	}
 	a := awscloudwatch.NewAlarm(scope, jsii.String(id), &awscloudwatch.AlarmProps{
 		AlarmName:          alarmName(id),
 		AlarmDescription:   jsii.String(props.Description),
 		Metric:             props.Metric,
-		Threshold:          jsii.Number(1),
+		Threshold:          threshold,
 		EvaluationPeriods:  jsii.Number(1),
 		ComparisonOperator: awscloudwatch.ComparisonOperator_GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
 		TreatMissingData:   awscloudwatch.TreatMissingData_NOT_BREACHING,

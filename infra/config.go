@@ -63,6 +63,7 @@ func contextKeys() []string {
 		ctxVPCID, ctxSubnetIDs, ctxSecurityGroupID, ctxAlarmEmail, ctxLogRetentionDays,
 	}
 	keys = append(keys, reconcileContextKeys...)
+	keys = append(keys, cdkcontext.IntakeKeys()...)
 	return append(keys, cdkcontext.WorkflowKeys()...)
 }
 
@@ -105,6 +106,9 @@ type Config struct {
 
 	// Workflow is the state machine policy (function ARNs left empty).
 	Workflow statemachine.Settings
+	// Intake is how the Pipe batches the intake queue into executions
+	// (pipeBatchSize, pipeBatchWindowSecs).
+	Intake cdkcontext.IntakeSettings
 
 	MultipartThresholdMB int
 	MultipartChunksizeMB int
@@ -230,6 +234,11 @@ func ConfigFromContext(lookup func(key string) any) (Config, error) {
 		r.errs = append(r.errs, err)
 	}
 	c.Workflow = wf
+	intake, err := cdkcontext.Intake(ctx)
+	if err != nil {
+		r.errs = append(r.errs, err)
+	}
+	c.Intake = intake
 	r.errs = append(r.errs, c.check()...)
 	if err := errors.Join(r.errs...); err != nil {
 		return Config{}, fmt.Errorf("invalid CDK context (cdk.json or -c key=value):\n%w", err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/infra/cdkcontext"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/copyfile"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 )
@@ -51,6 +52,15 @@ func TestConfigFromContext(t *testing.T) {
 			wantVal: []any{6432, true, 30},
 		},
 		{name: "missing key", delete: "databaseName", wantErr: []string{"databaseName is missing"}},
+		{
+			name:    "pipe batch settings from -c",
+			change:  map[string]any{"pipeBatchSize": "25", "pipeBatchWindowSecs": "120"},
+			want:    func(c Config) any { return c.Intake },
+			wantVal: cdkcontext.IntakeSettings{BatchSize: 25, BatchWindowSecs: 120},
+		},
+		{name: "pipe batch above one execution's files", change: map[string]any{"pipeBatchSize": 101}, wantErr: []string{"pipeBatchSize = 101: must be a whole number from 1 to 100"}},
+		{name: "pipe window above 300 s", change: map[string]any{"pipeBatchWindowSecs": "600"}, wantErr: []string{"pipeBatchWindowSecs = 600: must be a whole number from 0 to 300"}},
+		{name: "pipe batch key missing", delete: "pipeBatchWindowSecs", wantErr: []string{"pipeBatchWindowSecs is missing"}},
 		{name: "bad bucket name", change: map[string]any{"restoreBuckets": "Not_A_Bucket"}, wantErr: []string{`restoreBuckets: "Not_A_Bucket" is not an S3 bucket name`}},
 		{name: "restore bucket is an archive bucket", change: map[string]any{"archiveBuckets": "restore-a"}, wantErr: []string{`both name "restore-a"`}},
 		{name: "port out of range", change: map[string]any{"databasePort": 70000}, wantErr: []string{"databasePort = 70000"}},

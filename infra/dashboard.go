@@ -18,8 +18,11 @@ import (
 
 // DashboardProps names what the dashboard shows.
 type DashboardProps struct {
-	StateMachine    awsstepfunctions.StateMachine
+	StateMachine awsstepfunctions.StateMachine
+	// DeadLetterQueue is the restore rule's.
 	DeadLetterQueue awssqs.IQueue
+	// Intake is the intake queue and its dead-letter queue.
+	Intake *Intake
 	// Functions by name (functions/<name>), in the order to show them.
 	Functions map[string]awslambda.IFunction
 }
@@ -36,7 +39,7 @@ const DashboardName = "${AWS::StackName}-${AWS::Region}"
 // workflow's executions, the files copied and failed and the copies' bytes,
 // duration and throughput (the functions' EMF metrics, namespace
 // CopyFilesToArchive), the database calls, each function's errors and
-// throttles, and the dead-letter queue's depth.
+// throttles, the dead-letter queues' depth and the intake's oldest event.
 func NewDashboard(scope constructs.Construct, id string, props *DashboardProps) awscloudwatch.Dashboard {
 	dash := awscloudwatch.NewDashboard(scope, jsii.String(id), &awscloudwatch.DashboardProps{
 		DashboardName:   awscdk.Fn_Sub(jsii.String(DashboardName), nil),
@@ -156,10 +159,15 @@ func healthWidgets(props *DashboardProps) []awscloudwatch.IWidget {
 			dbLatency("record_outcome", "p50"), dbLatency("record_outcome", "p99"),
 		}, []awscloudwatch.IMetric{dbUnavailable("find_open_job"), dbUnavailable("record_outcome")}),
 		graph("Errors and throttles per function", 8, errorsAndThrottles, nil),
-		graph("Dead-letter queue depth", 8, []awscloudwatch.IMetric{
+		graph("Dead-letter queues and the intake's oldest event (s)", 8, []awscloudwatch.IMetric{
 			props.DeadLetterQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
-				Statistic: jsii.String("Maximum"), Period: dashboardPeriod(), Label: jsii.String("events waiting (replay with cmd/replay-dlq)")}),
-		}, nil),
+				Statistic: jsii.String("Maximum"), Period: dashboardPeriod(), Label: jsii.String("events not sent to the intake (replay with cmd/replay-dlq)")}),
+			props.Intake.DeadLetterQueue.MetricApproximateNumberOfMessagesVisible(&awscloudwatch.MetricOptions{
+				Statistic: jsii.String("Maximum"), Period: dashboardPeriod(), Label: jsii.String("events the Pipe could not start (replay with cmd/replay-dlq)")}),
+		}, []awscloudwatch.IMetric{
+			props.Intake.Queue.MetricApproximateAgeOfOldestMessage(&awscloudwatch.MetricOptions{
+				Statistic: jsii.String("Maximum"), Period: dashboardPeriod(), Label: jsii.String("intake's oldest event (s)")}),
+		}),
 	}
 }
 
@@ -188,6 +196,7 @@ func reconcileWidgets(period awscdk.Duration) []awscloudwatch.IWidget {
 			Right: &[]awscloudwatch.IMetric{
 				metric(reconcile.MetricStarted, "executions started"),
 				metric(reconcile.MetricCutShort, "sweeps cut short at their deadline"),
+				metric(reconcile.MetricHeldOff, "sweeps held off (intake backlog)"),
 			},
 		}),
 	}

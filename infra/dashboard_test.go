@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
@@ -92,7 +93,10 @@ func TestDashboard(t *testing.T) {
 	fnRef := func(name string) string {
 		return "<{Ref:" + s.logicalID(s.stack.Functions[name].Function.Node().DefaultChild()) + "}>"
 	}
-	dlq := "<{Fn::GetAtt:[" + s.logicalID(s.stack.Trigger.DeadLetterQueue.Node().DefaultChild()) + ",QueueName]}>"
+	queueName := func(q awssqs.IQueue) string {
+		return "<{Fn::GetAtt:[" + s.logicalID(q.Node().DefaultChild()) + ",QueueName]}>"
+	}
+	dlq, intakeDLQ, intake := queueName(s.stack.Trigger.DeadLetterQueue), queueName(s.stack.Intake.DeadLetterQueue), queueName(s.stack.Intake.Queue)
 	ns := metrics.Namespace
 	var lambdaRows []string
 	for _, name := range functionNames {
@@ -117,7 +121,11 @@ func TestDashboard(t *testing.T) {
 			ns + " CopyPasses Function copy-file stat=Average",
 		},
 		"Errors and throttles per function": lambdaRows,
-		"Dead-letter queue depth":           {"AWS/SQS ApproximateNumberOfMessagesVisible QueueName " + dlq + " stat=Maximum"},
+		"Dead-letter queues and the intake's oldest event (s)": {
+			"AWS/SQS ApproximateNumberOfMessagesVisible QueueName " + dlq + " stat=Maximum",
+			"AWS/SQS ApproximateNumberOfMessagesVisible QueueName " + intakeDLQ + " stat=Maximum",
+			"AWS/SQS ApproximateAgeOfOldestMessage QueueName " + intake + " stat=Maximum",
+		},
 		// The sweep's row: each of its metrics, one point per sweep (60 minutes).
 		"Reconcile: stuck files per sweep": {
 			ns + " StuckFiles Function reconcile stat=Sum period=3600", ns + " StuckAgainFiles Function reconcile stat=Sum period=3600",

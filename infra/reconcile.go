@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslambda"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awslogs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awssns"
+	"github.com/aws/aws-cdk-go/awscdk/v2/awssqs"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awsstepfunctions"
 	"github.com/aws/constructs-go/constructs/v10"
 	"github.com/aws/jsii-runtime-go"
@@ -89,20 +90,20 @@ func readReconcileConfig(r *contextReader) ReconcileConfig {
 	return c
 }
 
-// checkReconcileBatch refuses more files per execution than the workflow,
-// as c.Workflow renders it, can carry without risking Step Functions'
-// 25,000 history events when every task makes every attempt its retriers
-// allow (statemachine.MaxFilesPerExecution), or than the reconcile
-// function accepts (reconcile.MaxFilesPerExecutionLimit, the bound of the
-// default settings). Workflow settings that leave no room for one file are
-// refused whether or not the sweep is deployed: parse-event gets the same
-// bound (newParseEventFunction). It also refuses more files per execution
-// than the Map runs at once (checkReconcileBatchConcurrency).
+// checkReconcileBatch refuses workflow settings whose executions could
+// pass Step Functions' 25,000 history events when every task makes every
+// attempt its retriers allow (statemachine.MaxFilesPerExecution: the parent
+// and each Standard lane child are bounded whatever the files), and more
+// files per sweep execution than one execution carries (the same bound,
+// contract.MaxFilesPerExecution, and parse-event's: newParseEventFunction)
+// or than the reconcile function accepts (reconcile.MaxFilesPerExecutionLimit).
+// It also refuses more files per execution than the Standard lane runs at
+// once (checkReconcileBatchConcurrency).
 func (c Config) checkReconcileBatch() []error {
 	if c.Workflow.ValidatePolicy() != nil {
 		return nil // workflow settings whose own errors are reported
 	}
-	files, events, err := statemachine.MaxFilesPerExecution(c.Workflow)
+	files, _, err := statemachine.MaxFilesPerExecution(c.Workflow)
 	if err != nil {
 		return []error{fmt.Errorf("%s, %s: the workflow's history bound: %w", statemachine.ContextCopyRetries, statemachine.ContextDatabaseRetries, err)}
 	}
@@ -115,11 +116,9 @@ func (c Config) checkReconcileBatch() []error {
 	}
 	bound := min(files, reconcile.MaxFilesPerExecutionLimit)
 	if n := c.Reconcile.MaxFilesPerExecution; n > bound {
-		errs = append(errs, fmt.Errorf("%s = %d: above %d, the most files one execution can carry without risking Step Functions' %d history events with these workflow settings "+
-			"(%d files: up to %d events, every task making every attempt its retriers allow, from %s, %s and the fixed throttling retries; the reconcile function accepts at most %d): "+
-			"set %s to at most %d, or lower those settings (docs/limits.md)",
-			ctxReconcileMaxFiles, n, bound, statemachine.HistoryEventLimit, files, events,
-			statemachine.ContextCopyRetries, statemachine.ContextDatabaseRetries, reconcile.MaxFilesPerExecutionLimit, ctxReconcileMaxFiles, bound))
+		errs = append(errs, fmt.Errorf("%s = %d: above %d, the most files one execution carries (its state holds them within Step Functions' 256 KiB; "+
+			"parse-event and the reconcile function accept no more): set %s to at most %d (docs/limits.md)",
+			ctxReconcileMaxFiles, n, bound, ctxReconcileMaxFiles, bound))
 	}
 	return errs
 }
@@ -175,6 +174,10 @@ type ReconcilerProps struct {
 	// Topic receives the sweep's alarms; Dashboard gets its widgets.
 	Topic     awssns.ITopic
 	Dashboard awscloudwatch.Dashboard
+	// IntakeQueue is the intake; the sweep holds off while its oldest
+	// message is older than IntakeGrace (shared/reconcile/intake.go).
+	IntakeQueue awssqs.IQueue
+	IntakeGrace time.Duration
 }
 
 // Reconciler is the scheduled sweep: the reconcile function, its schedule,
@@ -193,6 +196,7 @@ func NewReconciler(scope constructs.Construct, id string, props *ReconcilerProps
 	c := constructs.NewConstruct(scope, jsii.String(id))
 	fn := newReconcileFunction(c, props)
 	grantReconcileAccess(fn, props.Config, props.StateMachine)
+	grantIntakeAge(fn)
 	period := awscdk.Duration_Minutes(jsii.Number(float64(rc.PeriodMinutes)))
 	rule := scheduleReconcile(c, fn, rc.PeriodMinutes, period)
 	alarms := NewReconcileAlarms(c, &ReconcileAlarmsProps{Function: fn.Function, Period: period, Topic: props.Topic})
@@ -218,6 +222,8 @@ func newReconcileFunction(c constructs.Construct, props *ReconcilerProps) *GoFun
 	sweep.ReRestoreDays = int32(rc.ReRestoreDays)
 	sweep.ReRestoreTier = rc.ReRestoreTier
 	sweep.MaxFilesPerExecution = rc.MaxFilesPerExecution
+	sweep.IntakeQueueURL = *props.IntakeQueue.QueueUrl()
+	sweep.IntakeGrace = props.IntakeGrace
 	env := sweep.Env()
 	maps.Copy(env, databaseEnvironment(cfg.Database))
 	fnProps := &GoFunctionProps{
@@ -268,11 +274,28 @@ func grantReconcileAccess(fn *GoFunction, cfg Config, sm awsstepfunctions.StateM
 		Actions:   jsii.Strings("states:StartExecution"),
 		Resources: &[]*string{sm.StateMachineArn()},
 	}))
+	appliesTo = append(appliesTo, "Resource::*")
 	cdknag.NagSuppressions_AddResourceSuppressions(fn.Role, &[]*cdknag.NagPackSuppression{{
-		Id:        jsii.String("AwsSolutions-IAM5"),
-		Reason:    jsii.String("Any object of a restore bucket may have been restored: object ARNs are bucket/*, limited to the configured restore buckets."),
+		Id: jsii.String("AwsSolutions-IAM5"),
+		Reason: jsii.String("Any object of a restore bucket may have been restored: object ARNs are bucket/*, limited to the configured restore buckets. " +
+			"cloudwatch:GetMetricData (the intake queue's age) has no resource type: its only resource is *."),
 		AppliesTo: &appliesTo,
 	}}, jsii.Bool(true))
+}
+
+// grantIntakeAge lets the sweep read the intake queue's
+// ApproximateAgeOfOldestMessage: cloudwatch:GetMetricData, which supports
+// no resource-level permission, so its resource is "*"
+// (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatch.html;
+// https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/permissions-reference-cw.html:
+// "specify a wildcard character (*) as the resource value"). It reads
+// metrics only, no queue: the sweep needs no SQS permission.
+func grantIntakeAge(fn *GoFunction) {
+	fn.Role.AddToPolicy(awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+		Sid:       jsii.String("ReadIntakeAge"),
+		Actions:   jsii.Strings("cloudwatch:GetMetricData"),
+		Resources: jsii.Strings("*"),
+	}))
 }
 
 // scheduleReconcile runs fn every period, without asynchronous retries.

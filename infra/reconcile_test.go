@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/copy-files-to-archive/copy-files-to-archive/infra/cdkcontext"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/reconcile"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
@@ -39,6 +40,7 @@ func TestReconcileSweep(t *testing.T) {
 	fnID := s.logicalID(r.Function.Function.Node().DefaultChild())
 	roleID := s.logicalID(r.Function.Role.Node().DefaultChild())
 	smID := s.logicalID(s.stack.Workflow.StateMachine.Node().DefaultChild())
+	intakeID := s.logicalID(s.stack.Intake.Queue.Node().DefaultChild())
 
 	t.Run("the function's settings", func(t *testing.T) {
 		// THEN it gets the database settings, the restore buckets and the
@@ -54,6 +56,9 @@ func TestReconcileSweep(t *testing.T) {
 			// the function's defaults, now listed (reconcile.Config.Env); the batch is cdk.json's reconcileMaxFilesPerExecution
 			"RECONCILE_PAGE_SIZE": "500", "RECONCILE_MAX_FILES_PER_EXECUTION": "8",
 			"RECONCILE_MAX_FILES_PER_SWEEP": "10000",
+			// the intake it holds off for: its URL (the queue's Ref) and
+			// the age past which the intake is stalled
+			"RECONCILE_INTAKE_QUEUE_URL": map[string]any{"Ref": intakeID}, "RECONCILE_INTAKE_GRACE_SECONDS": "300",
 		}
 		if diff := cmp.Diff(want, env); diff != "" {
 			t.Errorf("environment (-want +got):\n%s", diff)
@@ -67,6 +72,7 @@ func TestReconcileSweep(t *testing.T) {
 			}
 		}
 		cfgEnv[reconcile.EnvStateMachineARN] = "arn:aws:states:us-east-1:123456789012:stateMachine:x"
+		cfgEnv[reconcile.EnvIntakeQueueURL] = "https://sqs.us-east-1.amazonaws.com/123456789012/intake"
 		if _, err := reconcile.ConfigFromEnv(func(k string) string { return cfgEnv[k] }); err != nil {
 			t.Errorf("reconcile.ConfigFromEnv refuses the deployed environment: %v", err)
 		}
@@ -79,7 +85,7 @@ func TestReconcileSweep(t *testing.T) {
 		for sid, want := range map[string]string{
 			"AskAboutRestoredObjects": `"s3:GetObject"`, "TellMissingRestoredObjects": `"s3:ListBucket"`,
 			"StartCopies": `"states:StartExecution"`, "ReadDatabaseParameters": `"ssm:GetParameter"`,
-			"DecryptDatabasePasswordThroughSSM": `"kms:Decrypt"`,
+			"DecryptDatabasePasswordThroughSSM": `"kms:Decrypt"`, "ReadIntakeAge": `"cloudwatch:GetMetricData"`,
 		} {
 			if got[sid] != want {
 				t.Errorf("statement %s: actions %s, want %s (all: %v)", sid, got[sid], want, got)
@@ -93,6 +99,10 @@ func TestReconcileSweep(t *testing.T) {
 				if diff := cmp.Diff(map[string]any{"Ref": smID}, st["Resource"]); diff != "" {
 					t.Errorf("StartExecution on (-want +got):\n%s", diff)
 				}
+			}
+			// GetMetricData has no resource type: "*" is its only resource
+			if st["Sid"] == "ReadIntakeAge" && st["Resource"] != "*" {
+				t.Errorf("GetMetricData on %v, want *", st["Resource"])
 			}
 		}
 	})
@@ -135,6 +145,14 @@ func TestReconcileSweep(t *testing.T) {
 		onEnv := on.props(t, on.logicalID(on.stack.Reconciler.Function.Function.Node().DefaultChild()))["Environment"].(map[string]any)["Variables"].(map[string]any)
 		if onEnv[reconcile.EnvReRestore] != "true" || onEnv[reconcile.EnvPeriodMinutes] != "30" {
 			t.Errorf("re-restore on, every 30 minutes: environment %v", onEnv)
+		}
+		// GIVEN a longer batching window: THEN the intake grace follows
+		// the age past which the intake is stalled
+		slow := synth(t, map[string]any{"restoreBuckets": []any{"restore-a"}, "archiveBuckets": []any{"archive-a"},
+			cdkcontext.ContextPipeBatchWindowSecs: 300})
+		slowEnv := slow.props(t, slow.logicalID(slow.stack.Reconciler.Function.Function.Node().DefaultChild()))["Environment"].(map[string]any)["Variables"].(map[string]any)
+		if got := slowEnv[reconcile.EnvIntakeGraceSecs]; got != "780" {
+			t.Errorf("a 300 s batching window: %s = %v, want 780 (300 + 300 + 6 × 30)", reconcile.EnvIntakeGraceSecs, got)
 		}
 		// GIVEN reconcilePeriodMinutes=0: THEN no sweep at all
 		off := synth(t, map[string]any{"restoreBuckets": []any{"restore-a"}, "archiveBuckets": []any{"archive-a"},
@@ -197,15 +215,14 @@ func TestReconcileGraceCoversTheWorkflow(t *testing.T) {
 func TestReconcileBatchWithinHistoryBound(t *testing.T) {
 	tests := []contextCase{
 		{name: "cdk.json's defaults"},
-		{name: "the 50 files the sweep used to start", set: map[string]any{ctxReconcileMaxFiles: 50},
-			wantErr: []string{"reconcileMaxFilesPerExecution = 50: above 8, the most files one execution can carry", "25000 history events",
-				"8 files: up to 20338 events", "copyRetries", "databaseRetries", "set reconcileMaxFilesPerExecution to at most 8"}},
-		// Copy file: 1 + 99 + 100 attempts on each of its two passes, 3,045
-		// events a file: (22,500 - 634) / 3,045 = 7.
-		{name: "more copy retries lower the bound below the default",
-			set:     map[string]any{statemachine.ContextCopyRetries: 100},
-			wantErr: []string{"reconcileMaxFilesPerExecution = 8: above 7"}},
-		{name: "no sweep, no batch to check", set: map[string]any{ctxReconcileMaxFiles: 50, ctxReconcilePeriodMinutes: 0}},
+		{name: "more files than one execution carries",
+			set:     map[string]any{ctxReconcileMaxFiles: 101, statemachine.ContextMapMaxConcurrency: 40},
+			wantErr: []string{"reconcileMaxFilesPerExecution = 101: above 100, the most files one execution carries", "set reconcileMaxFilesPerExecution to at most 100"}},
+		// The history bound no longer depends on the files: a Standard
+		// lane child holds one file, the parent's Maps are Distributed.
+		{name: "most copy retries, most files the Standard lane runs at once",
+			set: map[string]any{statemachine.ContextCopyRetries: 100, statemachine.ContextMapMaxConcurrency: 40, ctxReconcileMaxFiles: 40, ctxReconcileGraceMinutes: 2923}},
+		{name: "no sweep, no batch to check", set: map[string]any{ctxReconcileMaxFiles: 500, ctxReconcilePeriodMinutes: 0}},
 		// A file queued behind others in the Map is unmarked until its
 		// turn, which the grace's bound does not count.
 		{name: "more files than the Map runs at once",
@@ -230,6 +247,11 @@ func TestReconcileDefaultsMatchTheFunction(t *testing.T) {
 		ctxReconcileReRestoreTier: reconcile.DefaultReRestoreTier, ctxReconcileMaxFiles: float64(reconcile.DefaultMaxFilesPerExecution)}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("cdk.json (-reconcile's defaults +cdk.json):\n%s", diff)
+	}
+	// The sweep's default intake grace is the age past which cdk.json's
+	// intake is stalled (what the stack deploys).
+	if stalled := IntakeStalledSecs(cdkcontext.DefaultIntakeSettings()); stalled != reconcile.DefaultIntakeGraceSecs {
+		t.Errorf("reconcile.DefaultIntakeGraceSecs %d, the default intake's stalled age %d", reconcile.DefaultIntakeGraceSecs, stalled)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-cdk-go/awscdk/v2"
 	"github.com/aws/aws-cdk-go/awscdk/v2/awscloudwatch"
@@ -42,12 +43,15 @@ type ArchiveCopyStackProps struct {
 }
 
 // ArchiveCopyStack is the whole system: the workflow's four Lambdas and the
-// reconcile sweep's, the state machine, the EventBridge trigger and the
-// alarms.
+// reconcile sweep's, the state machine, the EventBridge trigger, the intake
+// queue and Pipe, and the alarms.
 type ArchiveCopyStack struct {
 	awscdk.Stack
 	Functions map[string]*GoFunction
 	Workflow  *CopyWorkflow
+	// Intake is the queue and Pipe that start one execution per batch of
+	// restore events.
+	Intake    *Intake
 	Trigger   *RestoreTrigger
 	Alarms    *WorkflowAlarms
 	Dashboard awscloudwatch.Dashboard
@@ -84,29 +88,21 @@ func NewArchiveCopyStack(scope constructs.Construct, id string, props *ArchiveCo
 	}
 	s.Workflow = wf
 
-	s.Trigger = NewRestoreTrigger(stack, "RestoreTrigger", &RestoreTriggerProps{
-		StateMachine:              wf.StateMachine,
-		RestoreBuckets:            cfg.RestoreBuckets,
-		EnableBucketNotifications: cfg.EnableRestoreBucketEventBridge,
-	})
-	s.Alarms = NewWorkflowAlarms(stack, "Alarms", &WorkflowAlarmsProps{
-		StateMachine:    wf.StateMachine,
-		DeadLetterQueue: s.Trigger.DeadLetterQueue,
-		AlarmEmail:      cfg.AlarmEmail,
-	})
+	s.addIntake(cfg)
 
 	fns := map[string]awslambda.IFunction{}
 	for name, fn := range s.Functions {
 		fns[name] = fn.Function
 	}
 	s.Dashboard = NewDashboard(stack, "Dashboard", &DashboardProps{
-		StateMachine: wf.StateMachine, DeadLetterQueue: s.Trigger.DeadLetterQueue, Functions: fns,
+		StateMachine: wf.StateMachine, DeadLetterQueue: s.Trigger.DeadLetterQueue, Intake: s.Intake, Functions: fns,
 	})
 
 	if cfg.Reconcile.Enabled() {
 		s.Reconciler = NewReconciler(stack, "Reconcile", &ReconcilerProps{
 			Config: cfg, StateMachine: wf.StateMachine, Code: props.FunctionCode(statemachine.FunctionReconcile),
 			LogRetention: logRetention, Topic: s.Alarms.Topic, Dashboard: s.Dashboard,
+			IntakeQueue: s.Intake.Queue, IntakeGrace: time.Duration(IntakeStalledSecs(cfg.Intake)) * time.Second,
 		})
 	}
 
@@ -117,6 +113,28 @@ func NewArchiveCopyStack(scope constructs.Construct, id string, props *ArchiveCo
 	}
 	awscdk.Aspects_Of(stack).Add(cdknag.NewAwsSolutionsChecks(&cdknag.NagPackProps{Verbose: jsii.Bool(true)}), nil)
 	return s, nil
+}
+
+// addIntake creates the intake (queue, Pipe), the restore rule that feeds
+// it, and the alarms on the workflow and the intake.
+func (s *ArchiveCopyStack) addIntake(cfg Config) {
+	s.Intake = NewIntake(s.Stack, "Intake", &IntakeProps{
+		StateMachine: s.Workflow.StateMachine,
+		Settings:     cfg.Intake,
+		StartAfter:   []constructs.IConstruct{s.Workflow.MapPolicy},
+	})
+	s.Trigger = NewRestoreTrigger(s.Stack, "RestoreTrigger", &RestoreTriggerProps{
+		Intake:                    s.Intake.Queue,
+		RestoreBuckets:            cfg.RestoreBuckets,
+		EnableBucketNotifications: cfg.EnableRestoreBucketEventBridge,
+	})
+	s.Alarms = NewWorkflowAlarms(s.Stack, "Alarms", &WorkflowAlarmsProps{
+		StateMachine:    s.Workflow.StateMachine,
+		DeadLetterQueue: s.Trigger.DeadLetterQueue,
+		Intake:          s.Intake,
+		IntakeStalled:   awscdk.Duration_Seconds(jsii.Number(float64(IntakeStalledSecs(cfg.Intake)))),
+		AlarmEmail:      cfg.AlarmEmail,
+	})
 }
 
 // addWorkflowFunctions creates the functions of statemachine.Functions,
@@ -146,14 +164,24 @@ func (s *ArchiveCopyStack) addWorkflowFunctions(cfg Config, code func(name strin
 }
 
 // addOutputs exports what operators and other accounts need: the state
-// machine, the dead-letter queue, the alarm topic and the copy role.
+// machine, the intake and the dead-letter queues, the alarm topic and the
+// copy role.
 func (s *ArchiveCopyStack) addOutputs() {
 	awscdk.NewCfnOutput(s.Stack, jsii.String("StateMachineArn"), &awscdk.CfnOutputProps{
 		Value:       s.Workflow.StateMachine.StateMachineArn(),
 		Description: jsii.String("Start an execution with an S3 event ({\"Records\": [...]}) to copy files by hand"),
 	})
 	awscdk.NewCfnOutput(s.Stack, jsii.String("DeadLetterQueueUrl"), &awscdk.CfnOutputProps{
-		Value: s.Trigger.DeadLetterQueue.QueueUrl(),
+		Value:       s.Trigger.DeadLetterQueue.QueueUrl(),
+		Description: jsii.String("Restore events the rule could not send to the intake queue"),
+	})
+	awscdk.NewCfnOutput(s.Stack, jsii.String("IntakeQueueUrl"), &awscdk.CfnOutputProps{
+		Value:       s.Intake.Queue.QueueUrl(),
+		Description: jsii.String("Send a restore event here to have it copied with the next batch"),
+	})
+	awscdk.NewCfnOutput(s.Stack, jsii.String("IntakeDeadLetterQueueUrl"), &awscdk.CfnOutputProps{
+		Value:       s.Intake.DeadLetterQueue.QueueUrl(),
+		Description: jsii.String("Restore events the Pipe could not start an execution for"),
 	})
 	awscdk.NewCfnOutput(s.Stack, jsii.String("AlarmTopicArn"), &awscdk.CfnOutputProps{
 		Value: s.Alarms.Topic.TopicArn(),

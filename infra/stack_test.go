@@ -392,7 +392,7 @@ func TestStackWithDefaults(t *testing.T) {
 		// THEN parse-event rejects events of more files than one execution
 		// carries within the history quota (statemachine.MaxFilesPerExecution)
 		env := s.props(t, s.functionID(statemachine.FunctionParseEvent))["Environment"].(map[string]any)["Variables"]
-		if diff := cmp.Diff(map[string]any{"MAX_FILES_PER_EVENT": "8"}, env); diff != "" {
+		if diff := cmp.Diff(map[string]any{"MAX_FILES_PER_EVENT": "100"}, env); diff != "" {
 			t.Errorf("parse-event environment (-want +got):\n%s", diff)
 		}
 	})
@@ -509,20 +509,20 @@ func TestStackWithDefaults(t *testing.T) {
 			t.Errorf("event pattern (-want +got):\n%s", diff)
 		}
 
-		// AND the target is the state machine, with retries and the DLQ
-		smID := s.logicalID(s.stack.Workflow.StateMachine.Node().DefaultChild())
+		// AND the target is the intake queue, with retries and the DLQ
+		// (the transformer: intake_test.go)
+		queueID := s.logicalID(s.stack.Intake.Queue.Node().DefaultChild())
 		dlqID := s.logicalID(s.stack.Trigger.DeadLetterQueue.Node().DefaultChild())
 		targets := s.props(t, s.logicalID(s.stack.Trigger.Rule.Node().DefaultChild()))["Targets"].([]any)
 		if len(targets) != 1 {
 			t.Fatalf("want 1 target, got %v", targets)
 		}
 		target := targets[0].(map[string]any)
-		got2 := map[string]any{"Arn": target["Arn"], "DeadLetterConfig": target["DeadLetterConfig"], "RetryPolicy": target["RetryPolicy"], "Input": target["Input"]}
+		got2 := map[string]any{"Arn": target["Arn"], "DeadLetterConfig": target["DeadLetterConfig"], "RetryPolicy": target["RetryPolicy"]}
 		want2 := map[string]any{
-			"Arn":              map[string]any{"Ref": smID},
+			"Arn":              getAttArn(queueID),
 			"DeadLetterConfig": map[string]any{"Arn": getAttArn(dlqID)},
 			"RetryPolicy":      map[string]any{"MaximumRetryAttempts": float64(185), "MaximumEventAgeInSeconds": float64(86400)},
-			"Input":            nil, // the whole event: parse-event reads the EventBridge shape
 		}
 		if diff := cmp.Diff(want2, got2); diff != "" {
 			t.Errorf("rule target (-want +got):\n%s", diff)
@@ -618,6 +618,9 @@ func TestStackWithDefaults(t *testing.T) {
 		wantNames := map[string]bool{
 			`{"Fn::Sub":"${AWS::StackName}-ExecutionsFailed"}`: true,
 			`{"Fn::Sub":"${AWS::StackName}-DeadLetters"}`:      true,
+			// The intake's (intake_test.go).
+			`{"Fn::Sub":"${AWS::StackName}-IntakeDeadLetters"}`: true,
+			`{"Fn::Sub":"${AWS::StackName}-IntakeStalled"}`:     true,
 			// The reconcile sweep's (reconcile_test.go).
 			`{"Fn::Sub":"${AWS::StackName}-FilesStuckAcrossSweeps"}`:    true,
 			`{"Fn::Sub":"${AWS::StackName}-RestoresExpiredBeforeCopy"}`: true,

@@ -33,6 +33,9 @@ type CopyWorkflow struct {
 	StateMachine awsstepfunctions.StateMachine
 	Role         awsiam.Role
 	LogGroup     awslogs.LogGroup
+	// MapPolicy lets the state machine run its Distributed Maps' children
+	// (nothing may start an execution before it exists).
+	MapPolicy awsiam.Policy
 	// Definition is the rendered ASL, with the ARNs as CDK tokens.
 	Definition string
 }
@@ -96,6 +99,8 @@ func NewCopyWorkflow(scope constructs.Construct, id string, props *CopyWorkflowP
 		TracingEnabled: jsii.Bool(true),
 	})
 
+	mapPolicy := newDistributedMapPolicy(c, sm, role)
+
 	cdknag.NagSuppressions_AddResourceSuppressions(sm, &[]*cdknag.NagPackSuppression{{
 		Id: jsii.String("AwsSolutions-SF1"),
 		Reason: jsii.String("The state machine logs at " + statemachine.LogLevel + ": every failed or retried task, iteration and execution, with its cause. " +
@@ -111,7 +116,54 @@ func NewCopyWorkflow(scope constructs.Construct, id string, props *CopyWorkflowP
 		AppliesTo: &[]any{"Resource::*"},
 	}}, jsii.Bool(true))
 
-	return &CopyWorkflow{Construct: c, StateMachine: sm, Role: role, LogGroup: logGroup, Definition: string(definition)}, nil
+	return &CopyWorkflow{Construct: c, StateMachine: sm, Role: role, LogGroup: logGroup, MapPolicy: mapPolicy, Definition: string(definition)}, nil
+}
+
+// newDistributedMapPolicy lets the state machine run its two Distributed
+// Maps ("Copy chunks", Express children; "Copy in the Standard lane",
+// Standard children): each child is an execution of this same state
+// machine, so its role may start executions of it, and describe and stop
+// the Map Runs' children, whose ARNs are execution:<name>/<Map Run
+// label>:<id> (https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html).
+// Express children need nothing more: they run with this role (the
+// functions they invoke are in InvokeWorkflowFunctions) and cannot be
+// stopped or described. They log through the state machine's own logging
+// configuration (level statemachine.LogLevel, with execution data): a
+// child has no state machine of its own to configure, and
+// DescribeStateMachineForExecution of a child returns the parent's, "the
+// state machine associated with the Map Run"
+// (https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeStateMachineForExecution.html),
+// so an Express child's failure is in the state machine's log group.
+//
+// A policy of its own, not the role's default policy: the state machine
+// depends on that one, and naming the state machine in it would be a
+// dependency cycle.
+func newDistributedMapPolicy(c constructs.Construct, sm awsstepfunctions.StateMachine, role awsiam.Role) awsiam.Policy {
+	children := awscdk.Stack_Of(c).FormatArn(&awscdk.ArnComponents{
+		Service: jsii.String("states"), Resource: jsii.String("execution"), ArnFormat: awscdk.ArnFormat_COLON_RESOURCE_NAME,
+		ResourceName: jsii.String(*sm.StateMachineName() + "/*"),
+	})
+	policy := awsiam.NewPolicy(c, jsii.String("DistributedMapPolicy"), &awsiam.PolicyProps{
+		Roles: &[]awsiam.IRole{role},
+		Statements: &[]awsiam.PolicyStatement{
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("StartChildExecutions"),
+				Actions:   jsii.Strings("states:StartExecution"),
+				Resources: &[]*string{sm.StateMachineArn()},
+			}),
+			awsiam.NewPolicyStatement(&awsiam.PolicyStatementProps{
+				Sid:       jsii.String("WatchChildExecutions"),
+				Actions:   jsii.Strings("states:DescribeExecution", "states:StopExecution"),
+				Resources: &[]*string{children},
+			}),
+		},
+	})
+	cdknag.NagSuppressions_AddResourceSuppressions(policy, &[]*cdknag.NagPackSuppression{{
+		Id:        jsii.String("AwsSolutions-IAM5"),
+		Reason:    jsii.String("A Distributed Map names its children execution:<state machine>/<Map Run label>:<id> at run time: the executions of this state machine's Map Runs, nothing else."),
+		AppliesTo: &[]any{&cdknag.RegexAppliesTo{Regex: jsii.String(`/^Resource::arn:<AWS::Partition>:states:(<AWS::Region>|[a-z0-9-]+):<AWS::AccountId>:execution:<[^>]+\.Name>\/\*$/g`)}},
+	}}, jsii.Bool(false))
+	return policy
 }
 
 // StateMachineLogGroupPrefix starts the name of the state machine's log group.

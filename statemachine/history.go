@@ -3,6 +3,8 @@ package statemachine
 import (
 	"encoding/json"
 	"fmt"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
 
 // HistoryEventLimit is the most history events one Standard execution may
@@ -14,18 +16,25 @@ import (
 // so a failing execution's own error, the report, is lost.
 const HistoryEventLimit = 25000
 
-// HistoryEventBudget is the most events HistoryBound may count for an
-// execution MaxFilesPerExecution allows: 10% below HistoryEventLimit. The
+// HistoryEventBudget is the most events ParentHistoryBound and
+// StandardChildHistoryBound may count: 10% below HistoryEventLimit. The
 // per-state counts below come from the HistoryEvent reference, not from a
 // run on AWS; the headroom absorbs an event type the count misses per
-// state (about one event for every ten counted on the worst path).
+// state (about one event for every ten counted on the worst path), and an
+// operator's redrive of a failed parent (ExecutionRedriven, MapRunRedriven
+// and the states run again after the failed one).
 const HistoryEventBudget = HistoryEventLimit * 9 / 10
 
-// HistoryPasses is how often HistoryBound lets one path through the Map
-// enter each state: 2, so a copy that resumes once ("Copy finished?" ->
-// "Mark copy resumed" -> "Copy file") is counted with every task on both
-// passes making every attempt. A copy that resumes more often adds the
-// loop's events again for each further pass (docs/limits.md).
+// maxFilesPerExecution is the most files one parent execution carries
+// (parse-event rejects more; the intake's batches and the sweep stay
+// within it).
+const maxFilesPerExecution = contract.MaxFilesPerExecution
+
+// HistoryPasses is how often HistoryBound lets one path enter each state:
+// 2, so a copy that resumes once ("Copy finished?" -> "Mark copy resumed"
+// -> "Copy file") is counted with every task on both passes making every
+// attempt. A copy that resumes more often adds the loop's events again for
+// each further pass (docs/limits.md).
 const HistoryPasses = 2
 
 // The history events of one execution, by the event types of the
@@ -33,9 +42,9 @@ const HistoryPasses = 2
 // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_HistoryEvent.html,
 // the events GetExecutionHistory returns):
 const (
-	// executionEvents: ExecutionStarted, then one of ExecutionSucceeded,
+	// executionStartEnd: ExecutionStarted, then one of ExecutionSucceeded,
 	// ExecutionFailed, ExecutionAborted or ExecutionTimedOut.
-	executionEvents = 2
+	executionStartEnd = 2
 	// stateEvents: <Type>StateEntered and <Type>StateExited of any state
 	// (TaskStateEntered/Exited, ChoiceStateEntered/Exited,
 	// PassStateEntered/Exited, MapStateEntered/Exited, ...); a Fail state
@@ -52,20 +61,30 @@ const (
 	// mapEvents: a Map state's MapStateStarted and one of MapStateSucceeded,
 	// MapStateFailed or MapStateAborted (its Entered/Exited are stateEvents).
 	mapEvents = 2
-	// iterationEvents: per item, MapIterationStarted and one of
-	// MapIterationSucceeded, MapIterationFailed or MapIterationAborted.
+	// iterationEvents: per item of an inline Map, MapIterationStarted and
+	// one of MapIterationSucceeded, MapIterationFailed or
+	// MapIterationAborted.
 	iterationEvents = 2
+	// mapRunEvents: a Distributed Map's Map Run, MapRunStarted and one of
+	// MapRunSucceeded, MapRunFailed or MapRunAborted. Its children are
+	// executions of their own, each with its own history
+	// (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html:
+	// "Each child workflow execution has its own, separate execution
+	// history from that of the parent workflow"), so the parent counts
+	// none of their events, however many items the Map gets.
+	mapRunEvents = 2
 )
 
 // HistoryBound returns the most history events one Standard execution of
-// the rendered definition can have when its Map gets files items:
+// the definition can have when each of its inline Maps gets files items:
 // executionEvents, plus the longest path from StartAt to the end where each
 // state counts stateEvents, each Task (1 + the sum of its retriers'
 // MaxAttempts) x lambdaAttemptEvents (every task makes every attempt its
-// retriers allow, each retrier counting its own), and each Map mapEvents
-// plus, per item, iterationEvents and its ItemProcessor's longest path. A
-// path enters each state at most HistoryPasses times; Next, Choice
-// (Choices and Default) and Catch edges are followed.
+// retriers allow, each retrier counting its own), each inline Map
+// mapEvents plus, per item, iterationEvents and its ItemProcessor's longest
+// path, and each Distributed Map mapEvents and mapRunEvents only. A path
+// enters each state at most HistoryPasses times; Next, Choice (Choices and
+// Default) and Catch edges are followed.
 func HistoryBound(definition []byte, files int) (int, error) {
 	if files < 0 {
 		return 0, fmt.Errorf("history bound: %d files: must be at least 0", files)
@@ -74,11 +93,54 @@ func HistoryBound(definition []byte, files int) (int, error) {
 	if err := json.Unmarshal(definition, &doc); err != nil {
 		return 0, fmt.Errorf("history bound: read definition: %w", err)
 	}
-	n, err := longestEvents(doc, files)
+	return executionEvents(doc, files)
+}
+
+// ParentHistoryBound returns HistoryBound for the parent execution of a
+// rendered definition: its Maps are Distributed, so the bound does not
+// depend on the batch's size; an inline Map at the top level, whose
+// iterations would count, is an error.
+func ParentHistoryBound(definition []byte) (int, error) {
+	var doc aslStateList
+	if err := json.Unmarshal(definition, &doc); err != nil {
+		return 0, fmt.Errorf("parent history bound: read definition: %w", err)
+	}
+	n, err := executionEvents(doc, noInlineMaps)
+	if err != nil {
+		return 0, fmt.Errorf("parent %w", err)
+	}
+	return n, nil
+}
+
+// StandardChildHistoryBound returns HistoryBound for one child of the
+// Standard lane (StandardLaneMap's ItemProcessor, one file: today's
+// per-file iteration), an execution of its own.
+func StandardChildHistoryBound(definition []byte) (int, error) {
+	var doc aslStateList
+	if err := json.Unmarshal(definition, &doc); err != nil {
+		return 0, fmt.Errorf("standard child history bound: read definition: %w", err)
+	}
+	lane, ok := doc.States[StandardLaneMap]
+	if !ok || lane.ItemProcessor == nil || !lane.ItemProcessor.distributed() {
+		return 0, fmt.Errorf("standard child history bound: no Distributed Map state %q", StandardLaneMap)
+	}
+	n, err := executionEvents(*lane.ItemProcessor, noInlineMaps)
+	if err != nil {
+		return 0, fmt.Errorf("standard child %w", err)
+	}
+	return n, nil
+}
+
+// noInlineMaps, as the files of executionEvents, refuses inline Maps.
+const noInlineMaps = -1
+
+// executionEvents is the most events of an execution of states.
+func executionEvents(states aslStateList, files int) (int, error) {
+	n, err := longestEvents(states, files)
 	if err != nil {
 		return 0, fmt.Errorf("history bound: %w", err)
 	}
-	return executionEvents + n, nil
+	return executionStartEnd + n, nil
 }
 
 // longestEvents is the most events of a path through states from StartAt.
@@ -131,6 +193,12 @@ func (w *eventWalker) stateEvents(name string, st aslState) (int, error) {
 		if st.ItemProcessor == nil {
 			return 0, fmt.Errorf("map state %q has no ItemProcessor", name)
 		}
+		if st.ItemProcessor.distributed() {
+			return stateEvents + mapEvents + mapRunEvents, nil
+		}
+		if w.files == noInlineMaps {
+			return 0, fmt.Errorf("inline map state %q: its iterations would count in this execution's history, as many as its items", name)
+		}
 		per, err := longestEvents(*st.ItemProcessor, w.files)
 		if err != nil {
 			return 0, fmt.Errorf("map state %q: %w", name, err)
@@ -157,27 +225,31 @@ func taskAttempts(retry []aslRetrier) int {
 	return n
 }
 
-// MaxFilesPerExecution returns the most files one execution of the workflow
-// rendered with s may carry so that HistoryBound stays within
-// HistoryEventBudget, and that bound. Function ARNs missing from s are
-// filled with stand-ins (they do not change the figure).
+// MaxFilesPerExecution returns the most files one execution of the
+// workflow rendered with s carries (100, contract.MaxFilesPerExecution:
+// the parent's history does not grow with them, its Maps being
+// Distributed) and the larger of its two history bounds, the parent's
+// (ParentHistoryBound) and a Standard lane child's
+// (StandardChildHistoryBound); an error when either is above
+// HistoryEventBudget. Function ARNs missing from s are filled with
+// stand-ins (they do not change the figures).
 func MaxFilesPerExecution(s Settings) (files, events int, err error) {
-	def, err := Render(withStandInARNs(s))
+	def, err := fill(withStandInARNs(s))
 	if err != nil {
 		return 0, 0, err
 	}
-	none, err := HistoryBound(def, 0)
+	parent, err := ParentHistoryBound(def)
 	if err != nil {
 		return 0, 0, err
 	}
-	one, err := HistoryBound(def, 1)
+	child, err := StandardChildHistoryBound(def)
 	if err != nil {
 		return 0, 0, err
 	}
-	perFile := one - none
-	if perFile <= 0 || none+perFile > HistoryEventBudget {
-		return 0, one, fmt.Errorf("history bound: one file already needs up to %d events, above the budget of %d (%d below the limit of %d)", one, HistoryEventBudget, HistoryEventLimit-HistoryEventBudget, HistoryEventLimit)
+	events = max(parent, child)
+	if events > HistoryEventBudget {
+		return 0, events, fmt.Errorf("history bound: the parent may have up to %d events and a Standard lane child up to %d, above the budget of %d (%d below the limit of %d)",
+			parent, child, HistoryEventBudget, HistoryEventLimit-HistoryEventBudget, HistoryEventLimit)
 	}
-	files = (HistoryEventBudget - none) / perFile
-	return files, none + files*perFile, nil
+	return maxFilesPerExecution, events, nil
 }

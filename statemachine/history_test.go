@@ -2,6 +2,8 @@ package statemachine
 
 import (
 	"bytes"
+	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -59,66 +61,120 @@ func TestHistoryBoundHandMade(t *testing.T) {
 	}
 }
 
-// TestMaxFilesPerExecutionDefaults pins the figures of cdk.json's defaults:
+// TestHistoryBoundsDefaults pins the two Standard histories of cdk.json's
+// defaults, counted by hand (every task making every attempt):
 //
-//	outside the Map: 2 (execution) + "Read restored files" 2 + 104 x 3
-//	  + the Map's 4 + "Report results" 2 + 104 x 3 = 634
-//	a status task: 1 + 99 (database) + 100 (throttling) + 3 (Lambda
+//	the parent: 2 (execution)
+//	  + Read restored files 2 + (1 + 100 (throttling) + 3 (Lambda faults)) x 3 = 314
+//	  + Cut into chunks 2
+//	  + Copy chunks: MapStateEntered/Exited, MapStateStarted/Succeeded,
+//	    MapRunStarted/Succeeded = 6 (its Express children have their own)
+//	  + Sort results 314 + Copy in the Standard lane 6 + Report results 314
+//	  = 958, whatever the batch's files
+//	a Standard lane child (one file):
+//	  a status task: 1 + 99 (database) + 100 (throttling) + 3 (Lambda
 //	  faults) = 203 attempts: 2 + 609 = 611 events
-//	"Copy file": 1 + 2 (copy) + 100 (throttling) = 103 attempts: 311 events
-//	a file: 2 (iteration) + Find open job 611 + (Copy file 311 + Copy
-//	  finished? 2 + Mark copy resumed 611) + Copy file 311 + Copy finished? 2
+//	  "Copy file": 1 + 2 (copy) + 100 (throttling) = 103 attempts: 311 events
+//	  2 (execution) + Find open job 611 + (Copy file 311 + Copy finished? 2
+//	  + Mark copy resumed 611) + Copy file 311 + Copy finished? 2
 //	  + Record copy complete 611 + its Catch's Status not recorded 2 = 2,463
-//	files = (22,500 - 634) / 2,463 = 8, at 634 + 8 x 2,463 = 20,338 events
-func TestMaxFilesPerExecutionDefaults(t *testing.T) {
-	files, events, err := MaxFilesPerExecution(DefaultSettings())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if files != 8 || events != 20338 {
-		t.Errorf("MaxFilesPerExecution(defaults) = %d files, %d events; want 8, 20,338 (hand-computed)", files, events)
-	}
-	if events > HistoryEventBudget || HistoryEventBudget >= HistoryEventLimit {
-		t.Errorf("%d events over the budget %d, or the budget not under the limit %d", events, HistoryEventBudget, HistoryEventLimit)
-	}
-}
-
-// TestHistoryBoundFollowsTheRetriers: a retrier's MaxAttempts in the
-// rendered definition changes the bound by 3 events per attempt on the
-// worst path, so raising the throttle retrier lowers the safe file count.
-func TestHistoryBoundFollowsTheRetriers(t *testing.T) {
+//
+// so MaxFilesPerExecution is the 100 files the intake's batches carry,
+// with at most 2,463 events in any one Standard execution.
+func TestHistoryBoundsDefaults(t *testing.T) {
 	def, err := Render(withARNs(DefaultSettings()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, err := HistoryBound(def, 1)
+	parent, err := ParentHistoryBound(def)
+	if err != nil || parent != 958 {
+		t.Errorf("ParentHistoryBound(defaults) = %d, %v; want 958 (hand-computed)", parent, err)
+	}
+	child, err := StandardChildHistoryBound(def)
+	if err != nil || child != 2463 {
+		t.Errorf("StandardChildHistoryBound(defaults) = %d, %v; want 2,463 (hand-computed)", child, err)
+	}
+	files, events, err := MaxFilesPerExecution(DefaultSettings())
+	if err != nil || files != maxFilesPerExecution || events != 2463 {
+		t.Errorf("MaxFilesPerExecution(defaults) = %d files, %d events, %v; want %d, 2,463", files, events, err, maxFilesPerExecution)
+	}
+	if HistoryEventBudget >= HistoryEventLimit {
+		t.Errorf("the budget %d is not under the limit %d", HistoryEventBudget, HistoryEventLimit)
+	}
+}
+
+// TestParentHistoryDoesNotGrowWithTheBatch: the parent's Maps are
+// Distributed, so its bound is the same for 1 file or 1,000; a Map run
+// inline would put every iteration in the parent's history, and is refused.
+func TestParentHistoryDoesNotGrowWithTheBatch(t *testing.T) {
+	def, err := Render(withARNs(DefaultSettings()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	raised := bytes.ReplaceAll(def, []byte(`"MaxAttempts": 100,`), []byte(`"MaxAttempts": 200,`))
-	got, err := HistoryBound(raised, 1)
+	parent, err := ParentHistoryBound(def)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Every task on the path has one throttle retrier: Read restored files,
-	// Report results, and in the file's path Find open job, Copy file twice,
-	// Mark copy resumed and Record copy complete: 7 tasks x 100 x 3.
-	if want := base + 7*100*3; got != want {
-		t.Errorf("throttle MaxAttempts 100 -> 200: bound %d, want %d", got, want)
+	for _, files := range []int{1, maxFilesPerExecution, 1000} {
+		if got, err := HistoryBound(def, files); err != nil || got != parent {
+			t.Errorf("HistoryBound(def, %d) = %d, %v; want the parent's %d", files, got, err, parent)
+		}
 	}
-	s := DefaultSettings()
-	s.DatabaseRetries = 100
-	f100, _, err := MaxFilesPerExecution(s)
+	inline := editState(t, def, ExpressLaneMap, func(st map[string]any) {
+		st["ItemProcessor"].(map[string]any)["ProcessorConfig"] = map[string]any{"Mode": "INLINE"}
+	})
+	if _, err := ParentHistoryBound(inline); err == nil || !strings.Contains(err.Error(), "inline map state") {
+		t.Errorf("ParentHistoryBound with an inline chunk Map: error = %v, want it refused", err)
+	}
+}
+
+// TestHistoryBoundsFollowTheRetriers: a retrier's MaxAttempts in the
+// rendered definition changes each bound by 3 events per attempt on its
+// worst path, and settings change the Standard child's; no setting within
+// ValidatePolicy's ranges takes either past the budget (the most copy and
+// database retries give a child 3,045 events), but a definition whose
+// retriers would is refused by CheckBounds, which Render runs.
+func TestHistoryBoundsFollowTheRetriers(t *testing.T) {
+	def, err := Render(withARNs(DefaultSettings()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.DatabaseRetries = 10
-	f10, _, err := MaxFilesPerExecution(s)
-	if err != nil {
-		t.Fatal(err)
+	// The parent has three tasks on its path (Read restored files, Sort
+	// results, Report results), the child five (Find open job, Copy file
+	// twice, Mark copy resumed, Record copy complete).
+	for _, tc := range []struct {
+		attempts              int
+		parentDelta, child    int
+		parentOver, childOver bool
+	}{
+		{200, 3 * 100 * 3, 2463 + 5*100*3, false, false},
+		{2600, 3 * 2500 * 3, 2463 + 5*2500*3, true, true},
+	} {
+		raised := bytes.ReplaceAll(def, []byte(`"MaxAttempts": 100,`), []byte(fmt.Sprintf(`"MaxAttempts": %d,`, tc.attempts)))
+		parent, err := ParentHistoryBound(raised)
+		if err != nil || parent != 958+tc.parentDelta {
+			t.Errorf("throttle MaxAttempts %d: parent bound %d, %v; want %d", tc.attempts, parent, err, 958+tc.parentDelta)
+		}
+		child, err := StandardChildHistoryBound(raised)
+		if err != nil || child != tc.child {
+			t.Errorf("throttle MaxAttempts %d: child bound %d, %v; want %d", tc.attempts, child, err, tc.child)
+		}
+		err = CheckBounds(raised)
+		for what, over := range map[string]bool{"the parent execution may have": tc.parentOver, "a Standard lane child may have": tc.childOver} {
+			if got := err != nil && strings.Contains(err.Error(), what); got != over {
+				t.Errorf("throttle MaxAttempts %d: CheckBounds = %v; want %q refused: %v", tc.attempts, err, what, over)
+			}
+		}
 	}
-	if f10 <= f100 {
-		t.Errorf("databaseRetries 10 allows %d files, 100 allows %d: fewer retries must allow more files", f10, f100)
+	most := DefaultSettings()
+	most.CopyRetries, most.DatabaseRetries = maxRetries, maxRetries
+	if _, events, err := MaxFilesPerExecution(most); err != nil || events != 3045 {
+		t.Errorf("the most copy and database retries: %d events, %v; want 3,045 within the budget", events, err)
+	}
+	fewer := DefaultSettings()
+	fewer.DatabaseRetries = 10
+	if _, events, err := MaxFilesPerExecution(fewer); err != nil || events != 2463-3*90*3 {
+		t.Errorf("databaseRetries 10: %d events, %v; want %d (90 fewer attempts of the child's three status tasks)", events, err, 2463-3*90*3)
 	}
 }
 

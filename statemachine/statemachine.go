@@ -30,18 +30,20 @@ type Settings struct {
 	// tokens, the local runner plain ARNs).
 	FunctionARNs map[string]string
 
-	// MapMaxConcurrency is how many files one execution handles at once
-	// (context key mapMaxConcurrency). It bounds the database connections
-	// per execution only: every S3 or EventBridge event starts its own
-	// execution, usually with one file. Across executions the
+	// MapMaxConcurrency is how many Standard lane children one execution
+	// runs at once (context mapMaxConcurrency): the files the Express lane
+	// handed over. A child queued behind them waits for a slot with its
+	// row unmarked (UnmarkedBound's known limit). It bounds their database
+	// connections within one execution only; across executions the
 	// request-status Lambda's reserved concurrency (the CDK app's context
 	// key requestStatusConcurrency, one connection per container; off by
 	// default) or the database role's connection limit bounds them. Every
-	// task retries throttling (Lambda.TooManyRequestsException) longer
-	// than other Lambda faults: one fixed retrier in definition.asl.json,
-	// up to 100 retries from 2 s doubling to at most 300 s, full jitter
-	// (about four hours on average before it gives up, each retry one
-	// state transition; docs/concurrency.md).
+	// task of a Standard execution retries throttling
+	// (Lambda.TooManyRequestsException) longer than other Lambda faults:
+	// one fixed retrier in definition.asl.json, up to 100 retries from 2 s
+	// doubling to at most 300 s, full jitter (about four hours on average
+	// before it gives up, each retry one state transition;
+	// docs/concurrency.md).
 	MapMaxConcurrency int
 
 	// CopyRetries is the total number of copy attempts, as the original's
@@ -78,7 +80,37 @@ type Settings struct {
 	// TaskTimeoutSecs bounds every other task; it must exceed
 	// FunctionTimeoutSecs (context taskTimeoutSecs).
 	TaskTimeoutSecs int
+
+	// ChunkFiles is how many files one Express child copies (context
+	// chunkFiles): all at once, so at most MaxInlineMapConcurrency.
+	ChunkFiles int
+	// ChunkMapMaxConcurrency is how many Express children one execution
+	// runs at once (context chunkMapMaxConcurrency).
+	ChunkMapMaxConcurrency int
+	// ChunkExecutionType is the Express children's ExecutionType:
+	// "EXPRESS" (deployed; the zero value means it) or "STANDARD", which
+	// the local runner renders for moto, whose interpreter refuses EXPRESS.
+	ChunkExecutionType string
 }
+
+// The Express lane's fixed budget (statemachine.ExpressBound keeps the
+// child's worst case under Express's 5 minutes): copy-file is told to return
+// within ExpressCopyBudgetSecs, its task gives up waiting after
+// ExpressCopyTaskTimeoutSecs, and the status tasks after
+// ExpressTaskTimeoutSecs. A task that gives up hands the file to the
+// Standard lane; the Lambda it left may still finish, which is harmless: a
+// copy and a status update are idempotent.
+const (
+	ExpressCopyBudgetSecs      = 45
+	ExpressCopyTaskTimeoutSecs = 75
+	ExpressTaskTimeoutSecs     = 10
+)
+
+// The execution types of the Express lane's children.
+const (
+	ExecutionTypeExpress  = "EXPRESS"
+	ExecutionTypeStandard = "STANDARD"
+)
 
 // The Lambda functions' timeouts, as deployed and as the local runner
 // enforces them: the copy function gets Lambda's maximum, as a multipart
@@ -110,6 +142,8 @@ const (
 	ContextDatabaseRetryMaxDelaySecs = "databaseRetryMaxDelaySecs"
 	ContextCopyTaskTimeoutSecs       = "copyTaskTimeoutSecs"
 	ContextTaskTimeoutSecs           = "taskTimeoutSecs"
+	ContextChunkFiles                = "chunkFiles"
+	ContextChunkMapMaxConcurrency    = "chunkMapMaxConcurrency"
 )
 
 // Limits the settings must respect.
@@ -117,9 +151,16 @@ const (
 	// MaxInlineMapConcurrency is the most iterations an inline Map runs at
 	// once; a higher MaxConcurrency changes nothing.
 	MaxInlineMapConcurrency = 40
-	maxRetries              = 100
-	maxSeconds              = 99999999 // ASL's bound on IntervalSeconds, TimeoutSeconds
-	maxBackoffRate          = 10
+	// MaxDistributedMapConcurrency is the most child executions a
+	// Distributed Map runs at once: "You can specify the number of child
+	// workflow executions that can run in parallel. If you don't,
+	// Step Functions runs 10,000 parallel child workflow executions"
+	// (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html;
+	// its MaxConcurrency field takes up to 10,000).
+	MaxDistributedMapConcurrency = 10000
+	maxRetries                   = 100
+	maxSeconds                   = 99999999 // ASL's bound on IntervalSeconds, TimeoutSeconds
+	maxBackoffRate               = 10
 )
 
 // DefaultSettings returns the policy cdk.json ships with and no function ARNs.
@@ -136,6 +177,8 @@ func DefaultSettings() Settings {
 		DatabaseRetryMaxDelaySecs: 120,
 		CopyTaskTimeoutSecs:       960,
 		TaskTimeoutSecs:           60,
+		ChunkFiles:                40,
+		ChunkMapMaxConcurrency:    10,
 	}
 }
 
@@ -192,6 +235,58 @@ func (s Settings) ValidatePolicy() error {
 	}
 	timeoutAbove(ContextCopyTaskTimeoutSecs, s.CopyTaskTimeoutSecs, CopyFunctionTimeoutSecs, "the copy Lambda's")
 	timeoutAbove(ContextTaskTimeoutSecs, s.TaskTimeoutSecs, FunctionTimeoutSecs, "the other Lambdas'")
+	// A child copies its whole chunk at once: the inline Map runs at most
+	// 40 iterations at a time, so a larger chunk would queue files and
+	// lengthen the child (ExpressBound).
+	intIn(ContextChunkFiles, s.ChunkFiles, 1, MaxInlineMapConcurrency)
+	intIn(ContextChunkMapMaxConcurrency, s.ChunkMapMaxConcurrency, 1, MaxDistributedMapConcurrency)
+	switch s.ChunkExecutionType {
+	case "", ExecutionTypeExpress, ExecutionTypeStandard:
+	default:
+		errs = append(errs, fmt.Errorf("ChunkExecutionType = %q: must be empty, %s or %s", s.ChunkExecutionType, ExecutionTypeExpress, ExecutionTypeStandard))
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	return s.checkBounds()
+}
+
+// checkBounds renders the definition with s (stand-in ARNs where s has
+// none) and checks it against the bounds CheckBounds holds it to.
+func (s Settings) checkBounds() error {
+	def, err := fill(withStandInARNs(s))
+	if err != nil {
+		return err
+	}
+	return CheckBounds(def)
+}
+
+// CheckBounds reports where a rendered definition breaks a limit of Step
+// Functions even when every task makes every attempt its retriers allow:
+// an Express child that could outlive ExpressBudget (ExpressBound), or a
+// Standard execution, the parent or a Standard lane child, that could pass
+// HistoryEventBudget events (ParentHistoryBound, StandardChildHistoryBound).
+func CheckBounds(definition []byte) error {
+	var errs []error
+	if d, err := ExpressBound(definition); err != nil {
+		errs = append(errs, err)
+	} else if d > ExpressBudget {
+		errs = append(errs, fmt.Errorf("an Express child (%q) may run %s when every task makes every attempt: above the budget of %s (Express's limit of %s less %s margin)",
+			ExpressLaneMap, d, ExpressBudget, ExpressDurationLimit, ExpressDurationLimit-ExpressBudget))
+	}
+	for _, b := range []struct {
+		what  string
+		count func([]byte) (int, error)
+	}{{"the parent execution", ParentHistoryBound}, {"a Standard lane child", StandardChildHistoryBound}} {
+		n, err := b.count(definition)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case n > HistoryEventBudget:
+			errs = append(errs, fmt.Errorf("%s may have %d history events when every task makes every attempt: above the budget of %d (%d below Step Functions' limit of %d)",
+				b.what, n, HistoryEventBudget, HistoryEventLimit-HistoryEventBudget, HistoryEventLimit))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -206,22 +301,35 @@ var anyPlaceholder = regexp.MustCompile(`\$\{[A-Za-z][A-Za-z0-9]*\}`)
 // values maps each placeholder of the definition to its value.
 func (s Settings) values() map[string]any {
 	vals := map[string]any{
-		"MapMaxConcurrency":            s.MapMaxConcurrency,
-		"CopyMaxAttempts":              s.CopyRetries - 1,
-		"CopyRetryIntervalSeconds":     s.CopyRetryIntervalSecs(),
-		"CopyRetryBackoffRate":         s.CopyRetryBackoffRate,
-		"CopyRetryMaxDelaySeconds":     s.CopyRetryMaxDelaySecs,
-		"DatabaseMaxAttempts":          s.DatabaseRetries - 1,
-		"DatabaseRetryIntervalSeconds": s.DatabaseRetryIntervalSecs,
-		"DatabaseRetryBackoffRate":     s.DatabaseRetryBackoffRate,
-		"DatabaseRetryMaxDelaySeconds": s.DatabaseRetryMaxDelaySecs,
-		"CopyTaskTimeoutSeconds":       s.CopyTaskTimeoutSecs,
-		"TaskTimeoutSeconds":           s.TaskTimeoutSecs,
+		"MapMaxConcurrency":             s.MapMaxConcurrency,
+		"CopyMaxAttempts":               s.CopyRetries - 1,
+		"CopyRetryIntervalSeconds":      s.CopyRetryIntervalSecs(),
+		"CopyRetryBackoffRate":          s.CopyRetryBackoffRate,
+		"CopyRetryMaxDelaySeconds":      s.CopyRetryMaxDelaySecs,
+		"DatabaseMaxAttempts":           s.DatabaseRetries - 1,
+		"DatabaseRetryIntervalSeconds":  s.DatabaseRetryIntervalSecs,
+		"DatabaseRetryBackoffRate":      s.DatabaseRetryBackoffRate,
+		"DatabaseRetryMaxDelaySeconds":  s.DatabaseRetryMaxDelaySecs,
+		"CopyTaskTimeoutSeconds":        s.CopyTaskTimeoutSecs,
+		"TaskTimeoutSeconds":            s.TaskTimeoutSecs,
+		"ChunkFiles":                    s.ChunkFiles,
+		"ChunkMapMaxConcurrency":        s.ChunkMapMaxConcurrency,
+		"ChunkExecutionType":            s.chunkExecutionType(),
+		"ExpressCopyBudgetSeconds":      ExpressCopyBudgetSecs,
+		"ExpressCopyTaskTimeoutSeconds": ExpressCopyTaskTimeoutSecs,
+		"ExpressTaskTimeoutSeconds":     ExpressTaskTimeoutSecs,
 	}
 	for _, f := range Functions {
 		vals[f.ARNPlaceholder] = s.FunctionARNs[f.Name]
 	}
 	return vals
+}
+
+func (s Settings) chunkExecutionType() string {
+	if s.ChunkExecutionType == "" {
+		return ExecutionTypeExpress
+	}
+	return s.ChunkExecutionType
 }
 
 // Render returns the definition with every placeholder replaced by its
@@ -231,6 +339,12 @@ func Render(s Settings) ([]byte, error) {
 	if err := s.Validate(); err != nil {
 		return nil, fmt.Errorf("render state machine: %w", err)
 	}
+	return fill(s)
+}
+
+// fill replaces the placeholders of the definition with the values of s,
+// which it does not validate.
+func fill(s Settings) ([]byte, error) {
 	vals := s.values()
 	var errs []error
 	out := placeholder.ReplaceAllFunc(definition, func(m []byte) []byte {
@@ -247,11 +361,20 @@ func Render(s Settings) ([]byte, error) {
 		}
 		return b
 	})
+	// Inside a string (an intrinsic's argument, such as
+	// States.ArrayPartition's chunk size) only integer settings are
+	// replaced: they need no quoting.
+	out = anyPlaceholder.ReplaceAllFunc(out, func(m []byte) []byte {
+		if v, ok := vals[string(m[2:len(m)-1])].(int); ok {
+			return []byte(fmt.Sprint(v))
+		}
+		return m
+	})
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("render state machine: %w", err)
 	}
 	if left := anyPlaceholder.Find(out); left != nil {
-		return nil, fmt.Errorf("render state machine: placeholder %s is left in the output (only whole string values are replaced)", left)
+		return nil, fmt.Errorf("render state machine: placeholder %s is left in the output (inside a string only integer settings are replaced)", left)
 	}
 	if !json.Valid(out) {
 		return nil, errors.New("render state machine: the result is not valid JSON")

@@ -144,6 +144,30 @@ var throttleRetrier = retrier{
 	ErrorEquals: []string{"Lambda.TooManyRequestsException"}, IntervalSeconds: 2, MaxAttempts: 100, BackoffRate: 2, MaxDelaySeconds: 300, JitterStrategy: "FULL",
 }
 
+// The Express child's tasks retry briefly, whatever the settings: a file
+// still failing hands over to the Standard lane, whose retriers are the
+// long ones above, and the child stays within ExpressBudget.
+var (
+	expressDatabaseRetrier = retrier{
+		ErrorEquals: []string{"DatabaseUnavailableError"}, IntervalSeconds: 1, MaxAttempts: 1, BackoffRate: 2, MaxDelaySeconds: 2, JitterStrategy: "FULL",
+	}
+	expressThrottleRetrier = retrier{
+		ErrorEquals: []string{"Lambda.TooManyRequestsException"}, IntervalSeconds: 1, MaxAttempts: 2, BackoffRate: 2, MaxDelaySeconds: 4, JitterStrategy: "FULL",
+	}
+	expressFaultRetrier = retrier{
+		ErrorEquals:     lambdaFaultRetrier.ErrorEquals,
+		IntervalSeconds: 1, MaxAttempts: 1, BackoffRate: 2, MaxDelaySeconds: 2, JitterStrategy: "FULL",
+	}
+	expressCopyRetrier = retrier{
+		ErrorEquals:     append([]string{"TransientCopyError"}, lambdaFaultRetrier.ErrorEquals...),
+		IntervalSeconds: 1, MaxAttempts: 1, BackoffRate: 2, MaxDelaySeconds: 2, JitterStrategy: "FULL",
+	}
+	// handedOver are the errors after which "Copy file (Express)" gives the
+	// file to the Standard lane: all but a permanent failure.
+	handedOver = []string{"TransientCopyError", "Lambda.TooManyRequestsException", "Lambda.Unknown", "Sandbox.Timedout", "States.Timeout",
+		"Lambda.ClientExecutionTimeoutException", "Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException"}
+)
+
 func TestRenderRetryAndCatch(t *testing.T) {
 	custom := DefaultSettings()
 	custom.CopyRetries = 5
@@ -236,6 +260,28 @@ func TestRenderRetryAndCatch(t *testing.T) {
 				"Report results": {
 					retry: []retrier{throttleRetrier, lambdaFaultRetrier},
 				},
+				"Sort results": {
+					retry: []retrier{throttleRetrier, lambdaFaultRetrier},
+				},
+				"Find open jobs": {
+					retry: []retrier{expressDatabaseRetrier, expressThrottleRetrier, expressFaultRetrier},
+					catch: []catcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.lookup_error", Next: "Hand the chunk over"}},
+				},
+				"Copy file (Express)": {
+					retry: []retrier{expressCopyRetrier, expressThrottleRetrier},
+					catch: []catcher{
+						{ErrorEquals: handedOver, ResultPath: "$.handover_error", Next: "Hand over to the Standard lane"},
+						{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.copy_error", Next: "Record copy error (Express)"},
+					},
+				},
+				"Record copy complete (Express)": {
+					retry: []retrier{expressDatabaseRetrier, expressThrottleRetrier, expressFaultRetrier},
+					catch: []catcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.record_error", Next: "Hand over to the Standard lane"}},
+				},
+				"Record copy error (Express)": {
+					retry: []retrier{expressDatabaseRetrier, expressThrottleRetrier, expressFaultRetrier},
+					catch: []catcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.record_error", Next: "Hand over to the Standard lane"}},
+				},
 			}
 			for name, w := range want {
 				st, ok := states[name]
@@ -284,10 +330,15 @@ func TestEveryTaskRetriesLambdaFaults(t *testing.T) {
 }
 
 // TestEveryTaskSurvivesThrottlingAsLongAsTheStatusTasks: the retrier that
-// handles Lambda.TooManyRequestsException is the same on every task, so no
-// task gives up on a throttled function sooner than the status tasks do.
+// handles Lambda.TooManyRequestsException is the same on every task of a
+// Standard execution (the parent and the Standard lane), so no task gives
+// up on a throttled function sooner than the status tasks do. The Express
+// child's tasks share a short one instead: a file they give up on is handed
+// over to the Standard lane, not failed.
 func TestEveryTaskSurvivesThrottlingAsLongAsTheStatusTasks(t *testing.T) {
-	for name, st := range allStates(renderDoc(t, withARNs(DefaultSettings()))) {
+	doc := renderDoc(t, withARNs(DefaultSettings()))
+	express := allStates(*doc.States[ExpressLaneMap].ItemProcessor)
+	for name, st := range allStates(doc) {
 		if st.Type != "Task" {
 			continue
 		}
@@ -302,7 +353,11 @@ func TestEveryTaskSurvivesThrottlingAsLongAsTheStatusTasks(t *testing.T) {
 			t.Errorf("%s does not retry Lambda.TooManyRequestsException", name)
 			continue
 		}
-		if diff := cmp.Diff(throttleRetrier, *got); diff != "" {
+		want := throttleRetrier
+		if _, ok := express[name]; ok {
+			want = expressThrottleRetrier
+		}
+		if diff := cmp.Diff(want, *got); diff != "" {
 			t.Errorf("%s throttle retrier (-want +got):\n%s", name, diff)
 		}
 	}
@@ -404,6 +459,8 @@ func TestRenderTimeoutsResourcesAndConcurrency(t *testing.T) {
 	s.CopyTaskTimeoutSecs = 1000
 	s.TaskTimeoutSecs = 45
 	s.MapMaxConcurrency = 7
+	s.ChunkFiles = 25
+	s.ChunkMapMaxConcurrency = 300
 	doc := renderDoc(t, s)
 	states := allStates(doc)
 
@@ -419,6 +476,12 @@ func TestRenderTimeoutsResourcesAndConcurrency(t *testing.T) {
 		"Record copy complete": {statusARN, 45},
 		"Record copy error":    {statusARN, 45},
 		"Report results":       {aggARN, 45},
+		"Sort results":         {aggARN, 45},
+		// The Express lane's timeouts are fixed: ExpressBound holds them.
+		"Find open jobs":                 {statusARN, ExpressTaskTimeoutSecs},
+		"Copy file (Express)":            {copyARN, ExpressCopyTaskTimeoutSecs},
+		"Record copy complete (Express)": {statusARN, ExpressTaskTimeoutSecs},
+		"Record copy error (Express)":    {statusARN, ExpressTaskTimeoutSecs},
 	}
 	got := map[string]task{}
 	for name, st := range states {
@@ -434,9 +497,13 @@ func TestRenderTimeoutsResourcesAndConcurrency(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("tasks (-want +got):\n%s", diff)
 	}
-	m := doc.States["Copy each file"]
-	if m.MaxConcurrency == nil || *m.MaxConcurrency != 7 {
-		t.Errorf("Map MaxConcurrency = %v, want 7", m.MaxConcurrency)
+	for name, want := range map[string]int{StandardLaneMap: 7, ExpressLaneMap: 300, "Copy each file of the chunk": 25} {
+		if m := states[name]; m.MaxConcurrency == nil || *m.MaxConcurrency != want {
+			t.Errorf("%s MaxConcurrency = %v, want %d", name, m.MaxConcurrency, want)
+		}
+	}
+	if got := doc.States["Cut into chunks"].Parameters["chunks.$"]; got != "States.ArrayPartition($.files, 25)" {
+		t.Errorf("Cut into chunks: chunks.$ = %v, want States.ArrayPartition($.files, 25)", got)
 	}
 }
 
@@ -469,7 +536,31 @@ func TestRenderParameters(t *testing.T) {
 			"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key",
 			"copy_error.$": "$.copy_error", "file.$": "$.file",
 		},
-		"Event rejected": {"iterations": []any{}, "event_error.$": "$"},
+		"Event rejected":  {"event_error.$": "$"},
+		"Cut into chunks": {"rejected.$": "$.rejected", "chunks.$": "States.ArrayPartition($.files, 40)"},
+		"Find open jobs":  {"operation": "find_open_jobs", "files.$": "$.files"},
+		"Copy file (Express)": {
+			"source_bucket.$": "$.file.source_bucket",
+			"source_key.$":    "$.file.source_key",
+			"size.$":          "$.file.size",
+			"version_id.$":    "$.file.version_id",
+			"etag.$":          "$.file.etag",
+			"target_bucket.$": "$.job.target_bucket",
+			// the resume token, empty: the Express lane starts every copy
+			"upload_id.$":         "$.copy.upload_id",
+			"source_etag.$":       "$.copy.source_etag",
+			"source_version_id.$": "$.copy.source_version_id",
+			"part_size.$":         "$.copy.part_size",
+			"passes.$":            "$.copy.passes",
+			"elapsed_ms.$":        "$.copy.elapsed_ms",
+			"time_budget_secs":    float64(ExpressCopyBudgetSecs),
+		},
+		"Record copy complete (Express)": {"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key"},
+		"Record copy error (Express)": {
+			"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key",
+			"copy_error.$": "$.copy_error", "file.$": "$.file",
+		},
+		"Sort results": {"operation": contract.OperationSort, "chunks.$": "$.chunks", "rejected.$": "$.rejected", "chunk_results.$": "$.chunk_results"},
 	}
 	for name, w := range want {
 		if diff := cmp.Diff(w, states[name].Parameters); diff != "" {
@@ -515,23 +606,16 @@ func TestCopyKnowsItsLastAttempt(t *testing.T) {
 	}
 }
 
-// TestCopyLoopsUntilComplete pins the resumable copy's loop: the Map
-// starts every iteration with an unfinished, token-less $.copy (so "Copy
-// file" finds $.copy.upload_id on its first pass), "Copy file" goes to the
+// TestCopyLoopsUntilComplete pins the resumable copy's loop in the Standard
+// lane: each child starts from the $.copy "Sort results" gives it (empty,
+// or an Express copy's resume token: TestCopyPathsAlwaysPresent), "Copy
+// file" goes to the
 // Choice, which sends an outcome with complete=false back to "Copy file"
 // through "Mark copy resumed" (which keeps $.copy: its own result goes to
 // $.marked, its caught error to $.mark_error) and any other to "Record copy
 // complete".
 func TestCopyLoopsUntilComplete(t *testing.T) {
 	doc := renderDoc(t, withARNs(DefaultSettings()))
-	wantSelector := map[string]any{
-		"file.$": "$$.Map.Item.Value",
-		"copy": map[string]any{"complete": false, "upload_id": "", "source_etag": "", "source_version_id": "", "part_size": float64(0),
-			"passes": float64(0), "elapsed_ms": float64(0)},
-	}
-	if diff := cmp.Diff(wantSelector, doc.States["Copy each file"].ItemSelector); diff != "" {
-		t.Errorf("Map ItemSelector (-want +got):\n%s", diff)
-	}
 	states := allStates(doc)
 	if got := states["Copy file"].Next; got != "Copy finished?" {
 		t.Errorf("Copy file's Next = %q, want the Choice", got)
@@ -561,8 +645,13 @@ func TestEveryPlaceholderHasASetting(t *testing.T) {
 	if diff := cmp.Diff(inSettings, inFile); diff != "" {
 		t.Errorf("placeholders (-settings +definition):\n%s", diff)
 	}
-	if all := anyPlaceholder.FindAll(definition, -1); len(all) != len(placeholder.FindAll(definition, -1)) {
-		t.Errorf("definition has placeholders inside longer strings, which Render does not replace: %s", all)
+	// A placeholder inside a longer string (States.ArrayPartition's chunk
+	// size) is replaced only when its setting is an integer.
+	vals := withARNs(DefaultSettings()).values()
+	for _, m := range anyPlaceholder.FindAll(placeholder.ReplaceAll(definition, nil), -1) {
+		if _, isInt := vals[string(m[2:len(m)-1])].(int); !isInt {
+			t.Errorf("definition has placeholder %s inside a longer string, where Render replaces only integer settings", m)
+		}
 	}
 	out, err := Render(withARNs(DefaultSettings()))
 	if err != nil {
@@ -608,6 +697,17 @@ func TestValidate(t *testing.T) {
 			s.CopyTaskTimeoutSecs = CopyFunctionTimeoutSecs + 1
 			s.TaskTimeoutSecs = FunctionTimeoutSecs + 1
 		}},
+		{name: "no file a chunk", change: func(s *Settings) { s.ChunkFiles = 0 }, want: []string{"chunkFiles = 0: must be between 1 and 40"}},
+		// A child copies its whole chunk at once, and an inline Map runs 40.
+		{name: "chunk above the inline Map's 40", change: func(s *Settings) { s.ChunkFiles = 41 }, want: []string{"chunkFiles = 41: must be between 1 and 40"}},
+		{name: "no chunk at a time", change: func(s *Settings) { s.ChunkMapMaxConcurrency = 0 }, want: []string{"chunkMapMaxConcurrency = 0: must be between 1 and 10000"}},
+		{name: "chunks above Distributed Map's 10,000", change: func(s *Settings) { s.ChunkMapMaxConcurrency = 10001 }, want: []string{"chunkMapMaxConcurrency = 10001"}},
+		{name: "the most chunks at a time and a one-file chunk are valid", change: func(s *Settings) {
+			s.ChunkMapMaxConcurrency = MaxDistributedMapConcurrency
+			s.ChunkFiles = 1
+		}},
+		{name: "STANDARD children for moto are valid", change: func(s *Settings) { s.ChunkExecutionType = ExecutionTypeStandard }},
+		{name: "unknown execution type", change: func(s *Settings) { s.ChunkExecutionType = "express" }, want: []string{`ChunkExecutionType = "express": must be empty, EXPRESS or STANDARD`}},
 		{name: "timeout above ASL's bound", change: func(s *Settings) { s.CopyTaskTimeoutSecs = 100000000 }, want: []string{"copyTaskTimeoutSecs = 100000000: must be at most 99999999"}},
 		{
 			name: "several at once are all named",
@@ -750,49 +850,102 @@ func TestFunctionsMatchTheFunctionsFolder(t *testing.T) {
 	}
 }
 
-// TestCopyPathsAlwaysPresent checks that every $.file.* and $.copy.* path
-// "Copy file" reads is a field that contract.File (parse-event's output,
-// the Map's items) always encodes, and a paused contract.CopyOutcome (the
-// only outcome the loop reads back: a multipart copy of an unversioned
-// source, its token's strings empty) encodes too: a missing path fails
-// the state with States.Runtime. The Map's ItemSelector must start $.copy
-// with each.
+// TestCopyPathsAlwaysPresent checks that every $.file.*, $.job.* and
+// $.copy.* path the copy tasks read is a field that is always encoded: a
+// missing path fails the state with States.Runtime.
+//
+//   - "Copy file (Express)" reads the iteration the Express ItemSelector
+//     builds from a contract.FoundJob (file, job, lookup_error, each always
+//     present) and a literal, empty $.copy that must hold every
+//     contract.CopyToken field.
+//   - "Copy file" in the Standard lane reads the iteration its ItemSelector
+//     builds from a contract.StandardItem ("Sort results" fills its copy
+//     with every contract.CopyToken field), and on a resumed pass a paused
+//     contract.CopyOutcome (a multipart copy of an unversioned source, its
+//     token's strings empty).
 func TestCopyPathsAlwaysPresent(t *testing.T) {
 	doc := renderDoc(t, withARNs(DefaultSettings()))
-	fields := func(v any) map[string]any {
-		b, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var m map[string]any
-		if err := json.Unmarshal(b, &m); err != nil {
-			t.Fatal(err)
-		}
-		return m
-	}
+	states := allStates(doc)
+	token := jsonFields(t, contract.CopyToken{})
 	paused := contract.CopyOutcome{Multipart: true, Parts: 2, PartSize: 5 << 20, PartsTotal: 2, PartsDone: 1, BytesDone: 5 << 20}
-	file, outcome := fields(contract.File{}), fields(paused)
-	initial, _ := doc.States["Copy each file"].ItemSelector["copy"].(map[string]any)
-	for param, v := range allStates(doc)["Copy file"].Parameters {
+
+	express := states["Copy each file of the chunk"].ItemSelector
+	wantExpress := map[string]any{"file.$": "$$.Map.Item.Value.file", "job.$": "$$.Map.Item.Value.job", "lookup_error.$": "$$.Map.Item.Value.lookup_error"}
+	for k, v := range wantExpress {
+		if express[k] != v {
+			t.Errorf("Express ItemSelector %s = %v, want %v", k, express[k], v)
+		}
+	}
+	checkItemPaths(t, "FoundJob", wantExpress, jsonFields(t, contract.FoundJob{}))
+	initial, _ := express["copy"].(map[string]any)
+	if diff := cmp.Diff(keysOf(token), keysOf(initial)); diff != "" {
+		t.Errorf("Express ItemSelector's copy vs contract.CopyToken's fields (-token +copy):\n%s", diff)
+	}
+	checkCopyReads(t, "Copy file (Express)", states, map[string]map[string]any{"$.copy.": initial, "$.file.": jsonFields(t, contract.File{}), "$.job.": jsonFields(t, contract.Job{})})
+
+	standard := states[StandardLaneMap].ItemSelector
+	wantStandard := map[string]any{"file.$": "$$.Map.Item.Value.file", "copy.$": "$$.Map.Item.Value.copy"}
+	if diff := cmp.Diff(wantStandard, standard); diff != "" {
+		t.Errorf("Standard lane ItemSelector (-want +got):\n%s", diff)
+	}
+	checkItemPaths(t, "StandardItem", wantStandard, jsonFields(t, contract.StandardItem{}))
+	for _, copyFields := range []map[string]any{token, jsonFields(t, paused)} {
+		checkCopyReads(t, "Copy file", states, map[string]map[string]any{"$.copy.": copyFields, "$.file.": jsonFields(t, contract.File{}), "$.job.": jsonFields(t, contract.Job{})})
+	}
+}
+
+// checkItemPaths checks that each $$.Map.Item.Value.X an ItemSelector reads
+// is a field of the item (named by its contract type).
+func checkItemPaths(t *testing.T, item string, selector map[string]any, fields map[string]any) {
+	t.Helper()
+	for k, v := range selector {
+		name, ok := strings.CutPrefix(v.(string), "$$.Map.Item.Value.")
+		if _, present := fields[name]; !ok || !present {
+			t.Errorf("ItemSelector %s reads %v, which contract.%s does not always encode", k, v, item)
+		}
+	}
+}
+
+// checkCopyReads checks every path task reads under each prefix against
+// the fields found there.
+func checkCopyReads(t *testing.T, task string, states map[string]state, at map[string]map[string]any) {
+	t.Helper()
+	for param, v := range states[task].Parameters {
 		path, ok := v.(string)
 		if !strings.HasSuffix(param, ".$") || !ok {
 			continue
 		}
-		switch name, isFile := strings.CutPrefix(path, "$.file."); {
-		case isFile:
-			if _, ok := file[name]; !ok {
-				t.Errorf("%s reads %s, which contract.File omits when empty", param, path)
-			}
-		case strings.HasPrefix(path, "$.copy."):
-			name := strings.TrimPrefix(path, "$.copy.")
-			if _, ok := outcome[name]; !ok {
-				t.Errorf("%s reads %s, which contract.CopyOutcome omits when empty", param, path)
-			}
-			if _, ok := initial[name]; !ok {
-				t.Errorf("%s reads %s, which the Map's ItemSelector does not start", param, path)
+		for prefix, fields := range at {
+			if name, under := strings.CutPrefix(path, prefix); under {
+				if _, present := fields[name]; !present {
+					t.Errorf("%s: %s reads %s, which is not always there", task, param, path)
+				}
 			}
 		}
 	}
+}
+
+// jsonFields is v's JSON object as a map: the fields it always encodes.
+func jsonFields(t *testing.T, v any) map[string]any {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func keysOf(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 // retryBudget returns the longest a retrier waits in all before it gives up

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -13,10 +12,11 @@ import (
 
 // MarkingOperations are the request-status operations that mark a file's
 // request_status row as picked up (last_update_time = now() on the
-// 'inprogress' row): "Find open job" when it finds the job, "Mark copy
-// resumed" each time a copy resumes. The reconcile sweep counts its grace
-// from that mark (docs/reconcile.md).
-var MarkingOperations = []string{"find_open_job", "mark_picked_up"}
+// 'inprogress' row): "Find open jobs" when the Express lane finds the
+// chunk's jobs, then in the Standard lane "Find open job" when it finds the
+// job and "Mark copy resumed" each time a copy resumes. The reconcile sweep
+// counts its grace from that mark (docs/reconcile.md).
+var MarkingOperations = []string{"find_open_jobs", "find_open_job", "mark_picked_up"}
 
 // MaxUnmarked returns the longest time the workflow, rendered with s, can
 // leave a file's row unmarked while its execution still works on it: the
@@ -24,7 +24,7 @@ var MarkingOperations = []string{"find_open_job", "mark_picked_up"}
 // a second execution for a file whose execution is only throttled, retrying
 // the database or resuming a large copy. Function ARNs missing from s are
 // filled with stand-ins (they do not change the figure). See
-// UnmarkedBound for how it is counted.
+// UnmarkedBound for how it is counted, and what it cannot count.
 func MaxUnmarked(s Settings) (time.Duration, error) {
 	def, err := Render(withStandInARNs(s))
 	if err != nil {
@@ -47,10 +47,11 @@ func withStandInARNs(s Settings) Settings {
 	return s
 }
 
-// aslState is what UnmarkedBound reads of a state.
+// aslState is what the bounds read of a state.
 type aslState struct {
 	Type           string         `json:"Type"`
 	TimeoutSeconds *float64       `json:"TimeoutSeconds"`
+	Seconds        *float64       `json:"Seconds"`
 	Parameters     map[string]any `json:"Parameters"`
 	Retry          []aslRetrier   `json:"Retry"`
 	Catch          []struct {
@@ -61,13 +62,26 @@ type aslState struct {
 	Choices []struct {
 		Next string `json:"Next"`
 	} `json:"Choices"`
-	Default       string        `json:"Default"`
-	ItemProcessor *aslStateList `json:"ItemProcessor"`
+	Default        string        `json:"Default"`
+	ItemsPath      string        `json:"ItemsPath"`
+	MaxConcurrency *int          `json:"MaxConcurrency"`
+	ItemProcessor  *aslStateList `json:"ItemProcessor"`
 }
 
+// aslStateList is a definition's or an ItemProcessor's states.
 type aslStateList struct {
-	StartAt string              `json:"StartAt"`
-	States  map[string]aslState `json:"States"`
+	StartAt         string              `json:"StartAt"`
+	States          map[string]aslState `json:"States"`
+	ProcessorConfig struct {
+		Mode          string `json:"Mode"`
+		ExecutionType string `json:"ExecutionType"`
+	} `json:"ProcessorConfig"`
+}
+
+// distributed reports whether the list is a Distributed Map's
+// ItemProcessor: each item runs as a child execution of its own.
+func (l aslStateList) distributed() bool {
+	return l.ProcessorConfig.Mode == "DISTRIBUTED"
 }
 
 // aslRetrier is a Retry entry; absent fields take ASL's defaults
@@ -80,11 +94,10 @@ type aslRetrier struct {
 	MaxDelaySeconds *float64 `json:"MaxDelaySeconds"`
 }
 
-// UnmarkedBound returns, for a rendered definition, the longest time between
-// the end of a marking task (a Task whose Parameters.operation is one of
-// MarkingOperations) and the end of the next marking task or of the file's
-// iteration (its outcome recorded, or given up): the longest path through
-// the Map's states, over Next, Choice and Catch edges, where
+// UnmarkedBound returns, for a rendered definition, the longest time
+// between the end of a marking task (a Task whose Parameters.operation is
+// one of MarkingOperations) and the end of the next marking task or of the
+// file's Standard child (its outcome recorded, or given up), where
 //
 //   - a task makes every attempt its retriers allow, 1 + the sum of their
 //     MaxAttempts (each retrier counts its own),
@@ -94,57 +107,117 @@ type aslRetrier struct {
 //   - every retry waits its full backoff, IntervalSeconds * BackoffRate^n
 //     capped at MaxDelaySeconds (full jitter only ever waits less).
 //
-// A span ends when a marking task ends. The bound assumes the mark
-// succeeds: a mark that fails after all its retries (the database
-// unavailable for hours; request-status logs and meters every failed call,
-// and the iteration keeps the caught error as mark_error) leaves the row
-// with its previous mark, and the copy goes on. The time before an
-// execution's first mark is not counted: until "Find open job" finds the
-// row, no execution has picked it up. A cycle without a marking task is an
-// error: the span would have no bound.
+// Two kinds of span:
+//
+//   - In a Standard child (StandardLaneMap), the longest path over Next,
+//     Choice and Catch edges from the end of "Find open job" or "Mark copy
+//     resumed" to the next of them or the child's end.
+//   - From the Express lane's mark ("Find open jobs") the file may be
+//     handed over: the span runs to the end of ExpressLaneMap, which waits
+//     for every child (its rounds x ExpressBound: a child that started with
+//     this one may end after it; the rounds are the chunks of
+//     MaxFilesPerExecution files over the Map's MaxConcurrency), then
+//     through "Sort results" into the Standard lane, to the end of the
+//     Standard child's first mark ("Find open job").
+//
+// Known limit: a Standard child queued behind the Standard lane's
+// MaxConcurrency (mapMaxConcurrency) waits for a free slot, unmarked, for
+// as long as the children before it take: hours each when they are
+// throttled or copy large objects. No bound is counted for that wait; the
+// Express mark's span counts a child that starts at once.
+//
+// The bound assumes the mark succeeds: a mark that fails after all its
+// retries (the database unavailable for hours; request-status logs and
+// meters every failed call) leaves the row with its previous mark, and the
+// copy goes on. The time before an execution's first mark is not counted:
+// until a lookup finds the row, no execution has picked it up. A cycle
+// without a marking task is an error: the span would have no bound.
 func UnmarkedBound(definition []byte) (time.Duration, error) {
 	var doc aslStateList
 	if err := json.Unmarshal(definition, &doc); err != nil {
 		return 0, fmt.Errorf("unmarked bound: read definition: %w", err)
 	}
-	var (
-		worst float64
-		found bool
-		errs  []error
-	)
-	var visit func(states aslStateList)
-	visit = func(states aslStateList) {
-		names := make([]string, 0, len(states.States))
-		for name := range states.States {
-			names = append(names, name)
-		}
-		sort.Strings(names)
-		for _, name := range names {
-			st := states.States[name]
-			if st.ItemProcessor != nil {
-				visit(*st.ItemProcessor)
-			}
-			if !isMarking(st) {
-				continue
-			}
-			found = true
-			w := &spanWalker{states: states.States, onPath: map[string]bool{}, memo: map[string]float64{}}
-			d, err := w.after(name, st)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			worst = max(worst, d)
-		}
-	}
-	visit(doc)
-	if err := errors.Join(errs...); err != nil {
+	worst, found, err := unmarkedSpans(doc)
+	if err != nil {
 		return 0, fmt.Errorf("unmarked bound: %w", err)
 	}
 	if !found {
 		return 0, fmt.Errorf("unmarked bound: no task marks the row (Parameters.operation one of %s)", strings.Join(MarkingOperations, ", "))
 	}
-	return time.Duration(math.Ceil(worst)) * time.Second, nil
+	return seconds(worst), nil
+}
+
+// unmarkedSpans is the longest span of every marking task in doc, its
+// Standard and Express children included, and whether there was any.
+func unmarkedSpans(doc aslStateList) (worst float64, found bool, err error) {
+	lists := map[string]aslStateList{"": doc}
+	for name, st := range doc.States {
+		if st.ItemProcessor != nil {
+			lists[name] = *st.ItemProcessor
+		}
+	}
+	var errs []error
+	for name, list := range lists {
+		for _, mark := range markingTasks(list) {
+			found = true
+			var d float64
+			if name == ExpressLaneMap {
+				d, err = expressSpan(doc) // the same for every mark of the child
+			} else {
+				d, err = newSpanWalker(list, true, 0, 0).after(mark, list.States[mark])
+			}
+			errs = append(errs, err)
+			worst = max(worst, d)
+		}
+	}
+	return worst, found, errors.Join(errs...)
+}
+
+// expressSpan is the longest span from the Express lane's mark: until
+// ExpressLaneMap ends, every round of its children at its worst, then on
+// through the parent to the next mark.
+func expressSpan(doc aslStateList) (float64, error) {
+	lane, chunk, err := expressLane(doc)
+	if err != nil {
+		return 0, err
+	}
+	child, err := expressChildWorst(doc)
+	if err != nil {
+		return 0, err
+	}
+	chunks := (maxFilesPerExecution + chunk - 1) / chunk
+	rounds := mapRounds(lane, chunks, MaxDistributedMapConcurrency)
+	parent := newSpanWalker(doc, true, 0, 0)
+	after := 0.0
+	for _, n := range lane.successors() {
+		d, err := parent.from(n, ExpressLaneMap)
+		if err != nil {
+			return 0, err
+		}
+		after = max(after, d)
+	}
+	return float64(rounds)*child + after, nil
+}
+
+// markingTasks lists the marking tasks of list (not those of its Maps'
+// ItemProcessors), sorted.
+func markingTasks(list aslStateList) []string {
+	var marks []string
+	for _, name := range sortedNames(list.States) {
+		if isMarking(list.States[name]) {
+			marks = append(marks, name)
+		}
+	}
+	return marks
+}
+
+func sortedNames(states map[string]aslState) []string {
+	names := make([]string, 0, len(states))
+	for name := range states {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
 }
 
 // successors are the states st can go on to: Next, each Catch's Next,
@@ -171,24 +244,37 @@ func isMarking(st aslState) bool {
 	return st.Type == "Task" && slices.Contains(MarkingOperations, op)
 }
 
-// spanWalker finds the longest unmarked span within one list of states.
+// spanWalker finds the longest path, in seconds, within one list of
+// states: to the end of the list, or (stopAtMarks) to the end of the next
+// marking task.
 type spanWalker struct {
-	states map[string]aslState
+	states      map[string]aslState
+	stopAtMarks bool
+	// items is how many items an inline Map of these states gets (the
+	// chunk's files in an Express child); 0 where none is known.
+	items int
+	// atEnd is what a path that ends these states goes on to take.
+	atEnd  float64
 	onPath map[string]bool
 	memo   map[string]float64
+}
+
+func newSpanWalker(list aslStateList, stopAtMarks bool, items int, atEnd float64) *spanWalker {
+	return &spanWalker{states: list.States, stopAtMarks: stopAtMarks, items: items, atEnd: atEnd,
+		onPath: map[string]bool{}, memo: map[string]float64{}}
 }
 
 // after is the longest span, in seconds, from the end of state name's
 // successful run (st marks when it succeeds) to the next mark or the end.
 func (w *spanWalker) after(name string, st aslState) (float64, error) {
 	if st.End || st.Next == "" {
-		return 0, nil
+		return w.atEnd, nil
 	}
 	return w.from(st.Next, name)
 }
 
 // from is the longest span, in seconds, from the start of state name to the
-// end of the next marking task or of the iteration.
+// end of the next marking task (stopAtMarks) or of the list.
 func (w *spanWalker) from(name, via string) (float64, error) {
 	if d, ok := w.memo[name]; ok {
 		return d, nil
@@ -203,17 +289,20 @@ func (w *spanWalker) from(name, via string) (float64, error) {
 	w.onPath[name] = true
 	defer delete(w.onPath, name)
 
-	own := 0.0
-	if st.Type == "Task" {
-		var err error
-		if own, err = taskWorst(name, st); err != nil {
-			return 0, err
-		}
+	own, err := w.own(name, st)
+	if err != nil {
+		return 0, err
 	}
-	// Where the path goes on from here: a marking task ends the span.
-	var next []string
-	if !isMarking(st) {
-		next = st.successors()
+	next := st.successors()
+	switch {
+	case w.stopAtMarks && isMarking(st):
+		next = nil // a marking task ends the span
+	case st.Type == "Map" && st.ItemProcessor.distributed():
+		w.memo[name] = own // the file's work goes on in its child: own counts it
+		return own, nil
+	case len(next) == 0:
+		w.memo[name] = own + w.atEnd
+		return own + w.atEnd, nil
 	}
 	longest := 0.0
 	for _, n := range next {
@@ -225,6 +314,47 @@ func (w *spanWalker) from(name, via string) (float64, error) {
 	}
 	w.memo[name] = own + longest
 	return own + longest, nil
+}
+
+// own is the longest state name itself takes, in seconds: a Task its
+// taskWorst, a Wait its Seconds, an inline Map its rounds of its
+// ItemProcessor's longest path, a Distributed Map one child's longest path
+// (from its start to its first mark when stopAtMarks), the others nothing.
+func (w *spanWalker) own(name string, st aslState) (float64, error) {
+	switch st.Type {
+	case "Task":
+		return taskWorst(name, st)
+	case "Wait":
+		if st.Seconds == nil {
+			return 0, fmt.Errorf("wait state %q has no Seconds: its wait has no bound here", name)
+		}
+		return *st.Seconds, nil
+	case "Map":
+		return w.mapWorst(name, st)
+	case "Parallel":
+		return 0, fmt.Errorf("state %q: Parallel states are not counted", name)
+	default:
+		return 0, nil
+	}
+}
+
+// mapWorst is own for a Map state.
+func (w *spanWalker) mapWorst(name string, st aslState) (float64, error) {
+	if st.ItemProcessor == nil {
+		return 0, fmt.Errorf("map state %q has no ItemProcessor", name)
+	}
+	inner := newSpanWalker(*st.ItemProcessor, w.stopAtMarks, 0, 0)
+	per, err := inner.from(st.ItemProcessor.StartAt, name)
+	if err != nil {
+		return 0, fmt.Errorf("map state %q: %w", name, err)
+	}
+	if st.ItemProcessor.distributed() {
+		return per, nil
+	}
+	if w.items == 0 {
+		return 0, fmt.Errorf("inline map state %q: how many items it gets is unknown", name)
+	}
+	return float64(mapRounds(st, w.items, MaxInlineMapConcurrency)) * per, nil
 }
 
 // ThrottlingErrors are the errors of a Lambda invocation that Lambda refused

@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +103,11 @@ func TestMaxUnmarkedFollowsTheSettings(t *testing.T) {
 		// the 99 database retries wait at most 240 s instead of 120 from the 7th
 		{"database max delay 120 -> 240 s", func(s *Settings) { s.DatabaseRetryMaxDelaySecs = 240 }, (128 + 92*240 - 93*120) * time.Second},
 		{"map concurrency does not matter", func(s *Settings) { s.MapMaxConcurrency = 40 }, 0},
+		// One-file chunks one at a time: the Express span waits for 100
+		// rounds of children, 100 x 224 s, then Sort results and the
+		// Standard child's Find open job (TestUnmarkedBoundExpressSpan):
+		// 22,400 + 28,357 + 45,583 = 96,340 s, above the Standard span.
+		{"one-file chunks one at a time", func(s *Settings) { s.ChunkFiles, s.ChunkMapMaxConcurrency = 1, 1 }, (96340 - 76576) * time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,7 +137,56 @@ func TestUnmarkedBoundNeedsTheMarks(t *testing.T) {
 		t.Errorf("UnmarkedBound without the resume mark: error = %v, want the loop named", err)
 	}
 	noMark := bytes.ReplaceAll(noResumeMark, []byte(`"operation": "find_open_job"`), []byte(`"operation": "lookup"`))
+	noMark = bytes.ReplaceAll(noMark, []byte(`"operation": "find_open_jobs"`), []byte(`"operation": "lookups"`))
 	if _, err := UnmarkedBound(noMark); err == nil || !strings.Contains(err.Error(), "no task marks the row") {
 		t.Errorf("UnmarkedBound without marks: error = %v, want no marking task", err)
+	}
+}
+
+// TestUnmarkedBoundExpressSpan works out by hand the span from the Express
+// lane's mark ("Find open jobs") to the Standard lane's first: the chunk
+// Map ends when its last child does, at most its rounds x ExpressBound
+// after our child started, then "Sort results" and, in the file's Standard
+// child, "Find open job" make every attempt:
+//
+//	rounds: 100 files in chunks of 40 = 3 chunks, 10 at a time: 1 x 224 s
+//	Sort results: 1 + 3 (Lambda faults) = 4 attempts that run x 60 s = 240 s,
+//	  throttle retries wait 28,110 s, Lambda fault retries 1 + 2 + 4 = 7 s: 28,357 s
+//	Find open job: 45,583 s (TestMaxUnmarkedDefaults' status task)
+//	= 224 + 28,357 + 45,583 = 74,164 s
+//
+// below the Standard lane's 76,576 s, so MaxUnmarked keeps that. The time
+// a Standard child waits for a slot behind mapMaxConcurrency is not
+// counted (UnmarkedBound's known limit).
+func TestUnmarkedBoundExpressSpan(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*Settings)
+		want   float64
+	}{
+		{"defaults", func(*Settings) {}, 74164},
+		// 100 one-file chunks, 50 at a time: 2 rounds.
+		{"two rounds of children", func(s *Settings) { s.ChunkFiles, s.ChunkMapMaxConcurrency = 1, 50 }, 74164 + 224},
+		{"a longer task timeout lengthens Sort results and Find open job", func(s *Settings) { s.TaskTimeoutSecs += 10 }, 74164 + (4+103)*10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := withARNs(DefaultSettings())
+			tc.change(&s)
+			def, err := Render(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var doc aslStateList
+			if err := json.Unmarshal(def, &doc); err != nil {
+				t.Fatal(err)
+			}
+			got, err := expressSpan(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("expressSpan = %v s, want %v s", got, tc.want)
+			}
+		})
 	}
 }

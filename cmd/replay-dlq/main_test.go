@@ -19,13 +19,29 @@ func TestUsageErrors(t *testing.T) {
 		want string
 	}{
 		{nil, "--queue-url is missing"},
-		{[]string{"--queue-url", "https://sqs.us-east-1.amazonaws.com/1/q"}, "--state-machine-arn is missing"},
+		{[]string{"--queue-url", "https://sqs.us-east-1.amazonaws.com/1/q"}, "--intake-queue-url is missing"},
+		{[]string{"--queue-url", "https://sqs.us-east-1.amazonaws.com/1/q", "--intake-queue-url", "https://sqs.us-east-1.amazonaws.com/1/q"}, "replaying a queue into itself"},
 		{[]string{"--bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"--dry-run", "extra"}, "unexpected arguments"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), tc.args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), tc.want) {
 			t.Errorf("run(%q) = %d, stderr %q; want 2 and %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+}
+
+// --help names every flag the command has, and says where each queue URL
+// comes from.
+func TestHelpListsEveryFlag(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"--help"}, &stdout, &stderr); code != 2 {
+		t.Errorf("--help exit %d, want 2 (flag.ErrHelp)", code)
+	}
+	for _, want := range []string{"-queue-url", "DeadLetterQueueUrl", "IntakeDeadLetterQueueUrl", "-intake-queue-url", "IntakeQueueUrl",
+		"-dry-run", "-max ", "-max-wait", "-visibility-timeout"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("--help lacks %q:\n%s", want, stderr.String())
 		}
 	}
 }

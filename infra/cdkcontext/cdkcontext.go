@@ -34,6 +34,8 @@ func WorkflowSettings(ctx map[string]any) (statemachine.Settings, error) {
 		{statemachine.ContextDatabaseRetryMaxDelaySecs, &s.DatabaseRetryMaxDelaySecs},
 		{statemachine.ContextCopyTaskTimeoutSecs, &s.CopyTaskTimeoutSecs},
 		{statemachine.ContextTaskTimeoutSecs, &s.TaskTimeoutSecs},
+		{statemachine.ContextChunkFiles, &s.ChunkFiles},
+		{statemachine.ContextChunkMapMaxConcurrency, &s.ChunkMapMaxConcurrency},
 	}
 	for _, f := range ints {
 		v, err := Number(ctx, f.key)
@@ -79,6 +81,7 @@ func WorkflowKeys() []string {
 		statemachine.ContextDatabaseRetries, statemachine.ContextDatabaseRetryIntervalSecs,
 		statemachine.ContextDatabaseRetryBackoffRate, statemachine.ContextDatabaseRetryMaxDelaySecs,
 		statemachine.ContextCopyTaskTimeoutSecs, statemachine.ContextTaskTimeoutSecs,
+		statemachine.ContextChunkFiles, statemachine.ContextChunkMapMaxConcurrency,
 	}
 	sort.Strings(keys)
 	return keys

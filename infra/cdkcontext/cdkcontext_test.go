@@ -61,6 +61,16 @@ func TestWorkflowSettings(t *testing.T) {
 		{name: "fraction where a whole number is needed", change: map[string]any{"copyRetries": 2.5}, wantErr: "context copyRetries = 2.5: must be a whole number"},
 		{name: "out of range", change: map[string]any{"mapMaxConcurrency": "0"}, wantErr: "mapMaxConcurrency = 0"},
 		{name: "wrong type", change: map[string]any{"taskTimeoutSecs": []any{1}}, wantErr: "context taskTimeoutSecs"},
+		{
+			name:   "chunk settings from context",
+			change: map[string]any{"chunkFiles": "25", "chunkMapMaxConcurrency": 500},
+			check: func(s statemachine.Settings) bool {
+				return s.ChunkFiles == 25 && s.ChunkMapMaxConcurrency == 500 && s.ChunkExecutionType == ""
+			},
+		},
+		{name: "chunk above the inline Map's 40", change: map[string]any{"chunkFiles": 41}, wantErr: "chunkFiles = 41: must be between 1 and 40"},
+		{name: "chunks above Distributed Map's 10,000", change: map[string]any{"chunkMapMaxConcurrency": 10001}, wantErr: "chunkMapMaxConcurrency = 10001: must be between 1 and 10000"},
+		{name: "missing chunk key is named", delete: "chunkFiles", wantErr: "context chunkFiles is missing"},
 		{name: "copy task timeout not above the copy Lambda's", change: map[string]any{"copyTaskTimeoutSecs": "900"}, wantErr: "copyTaskTimeoutSecs = 900: must exceed the copy Lambda's timeout"},
 	}
 	for _, tc := range tests {

@@ -1,8 +1,7 @@
 package dlqreplay
 
-// Against moto's server as the SQS and Step Functions endpoint
-// (internal/motoserver): moto's StartExecution records the execution, with
-// its name and input, without running the definition.
+// Against moto's server as the SQS endpoint (internal/motoserver): a
+// dead-letter queue and an intake queue of its own per test.
 
 import (
 	"bytes"
@@ -10,13 +9,11 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/google/go-cmp/cmp"
@@ -25,38 +22,36 @@ import (
 )
 
 type world struct {
-	t        *testing.T
-	ctx      context.Context
-	sqs      *sqs.Client
-	sfn      *sfn.Client
-	queueURL string
-	smARN    string
+	t         *testing.T
+	ctx       context.Context
+	sqs       *sqs.Client
+	queueURL  string // the dead-letter queue
+	intakeURL string
 }
 
 func newWorld(t *testing.T, srv *motoserver.Server) *world {
 	t.Helper()
-	ctx := context.Background()
-	cfg := awsConfig(srv)
-	w := &world{t: t, ctx: ctx, sqs: sqs.NewFromConfig(cfg), sfn: sfn.NewFromConfig(cfg)}
+	w := &world{t: t, ctx: context.Background(), sqs: sqs.NewFromConfig(awsConfig(srv))}
 	name := fmt.Sprintf("dlq-%d", time.Now().UnixNano())
-	q, err := w.sqs.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.queueURL = aws.ToString(q.QueueUrl)
-	sm, err := w.sfn.CreateStateMachine(ctx, &sfn.CreateStateMachineInput{
-		Name:       aws.String(name),
-		Definition: aws.String(`{"StartAt":"Done","States":{"Done":{"Type":"Succeed"}}}`),
-		RoleArn:    aws.String("arn:aws:iam::123456789012:role/states"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.smARN = aws.ToString(sm.StateMachineArn)
+	w.queueURL = w.createQueue(name)
+	w.intakeURL = w.createQueue(name + "-intake")
 	return w
 }
 
-// deadLetter sends body as EventBridge does to a target's DLQ.
+func (w *world) createQueue(name string) string {
+	w.t.Helper()
+	q, err := w.sqs.CreateQueue(w.ctx, &sqs.CreateQueueInput{QueueName: aws.String(name)})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return aws.ToString(q.QueueUrl)
+}
+
+func (w *world) config() Config {
+	return Config{QueueURL: w.queueURL, IntakeQueueURL: w.intakeURL}
+}
+
+// deadLetter sends body as EventBridge does to a rule target's DLQ.
 func (w *world) deadLetter(body string) string {
 	w.t.Helper()
 	attr := func(v string) sqstypes.MessageAttributeValue {
@@ -64,12 +59,12 @@ func (w *world) deadLetter(body string) string {
 	}
 	out, err := w.sqs.SendMessage(w.ctx, &sqs.SendMessageInput{QueueUrl: aws.String(w.queueURL), MessageBody: aws.String(body),
 		MessageAttributes: map[string]sqstypes.MessageAttributeValue{
-			"ERROR_CODE":                attr("ThrottlingException"),
-			"ERROR_MESSAGE":             attr("Rate exceeded"),
+			"ERROR_CODE":                attr("SQS.AccessDenied"),
+			"ERROR_MESSAGE":             attr("Access denied"),
 			"EXHAUSTED_RETRY_CONDITION": attr("MaximumRetryAttempts"),
 			"RETRY_ATTEMPTS":            attr("185"),
 			"RULE_ARN":                  attr("arn:aws:events:us-east-1:123456789012:rule/restore"),
-			"TARGET_ARN":                attr(w.smARN),
+			"TARGET_ARN":                attr("arn:aws:sqs:us-east-1:123456789012:intake"),
 		}})
 	if err != nil {
 		w.t.Fatal(err)
@@ -77,41 +72,32 @@ func (w *world) deadLetter(body string) string {
 	return aws.ToString(out.MessageId)
 }
 
-// executions returns the executions' inputs by name.
-func (w *world) executions() map[string]string {
+// intake receives every message of the intake queue: body and its
+// REPLAYED_FROM attribute.
+func (w *world) intake() map[string]string {
 	w.t.Helper()
-	out, err := w.sfn.ListExecutions(w.ctx, &sfn.ListExecutionsInput{StateMachineArn: aws.String(w.smARN)})
-	if err != nil {
-		w.t.Fatal(err)
-	}
 	got := map[string]string{}
-	for _, e := range out.Executions {
-		d, err := w.sfn.DescribeExecution(w.ctx, &sfn.DescribeExecutionInput{ExecutionArn: e.ExecutionArn})
+	for {
+		out, err := w.sqs.ReceiveMessage(w.ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(w.intakeURL), MaxNumberOfMessages: 10,
+			VisibilityTimeout: 300, MessageAttributeNames: []string{"All"}})
 		if err != nil {
 			w.t.Fatal(err)
 		}
-		got[aws.ToString(e.Name)] = aws.ToString(d.Input)
+		if len(out.Messages) == 0 {
+			return got
+		}
+		for _, m := range out.Messages {
+			from := aws.ToString(m.MessageAttributes[AttributeReplayedFrom].StringValue)
+			if _, dup := got[from]; dup {
+				w.t.Errorf("dead letter %s sent to the intake twice", from)
+			}
+			got[from] = aws.ToString(m.Body)
+		}
 	}
-	return got
 }
 
-// wantReplayedOnce checks that a replay ended without error having
-// started exactly message id's execution, and left the queue empty.
-func (w *world) wantReplayedOnce(t *testing.T, id string, sum Summary, err error, out string) {
-	t.Helper()
-	if err != nil {
-		t.Errorf("Replay: %v\n%s", err, out)
-	}
-	if diff := cmp.Diff(Summary{Started: 1}, sum); diff != "" {
-		t.Errorf("summary (-want +got):\n%s\n%s", diff, out)
-	}
-	if got := w.executions(); len(got) != 1 || got[ExecutionName(id)] == "" {
-		t.Errorf("executions %v, want %s", got, ExecutionName(id))
-	}
-	if n := w.queueDepth(); n != 0 {
-		t.Errorf("%d messages left in the queue\n%s", n, out)
-	}
-}
+// replayedFrom is the REPLAYED_FROM a dead letter's copy carries.
+func (w *world) replayedFrom(id string) string { return queueName(w.queueURL) + "/" + id }
 
 func (w *world) queueDepth() int {
 	w.t.Helper()
@@ -129,24 +115,36 @@ func (w *world) queueDepth() int {
 	return n
 }
 
-// visibleMessages counts the messages a receive sees now, leaving them
-// visible (queueDepth hides what it counts).
-func (w *world) visibleMessages() int {
-	w.t.Helper()
-	out, err := w.sqs.ReceiveMessage(w.ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(w.queueURL), MaxNumberOfMessages: 10})
+// wantReplayedOnce checks that a replay ended without error having sent
+// exactly dead letter id's body to the intake, and left the queue empty.
+func (w *world) wantReplayedOnce(t *testing.T, id, body string, sum Summary, err error, out string) {
+	t.Helper()
 	if err != nil {
-		w.t.Fatal(err)
+		t.Errorf("Replay: %v\n%s", err, out)
 	}
-	for _, m := range out.Messages {
-		if _, err := w.sqs.ChangeMessageVisibility(w.ctx, &sqs.ChangeMessageVisibilityInput{
-			QueueUrl: aws.String(w.queueURL), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: 0}); err != nil {
-			w.t.Fatal(err)
-		}
+	if diff := cmp.Diff(Summary{Sent: 1}, sum); diff != "" {
+		t.Errorf("summary (-want +got):\n%s\n%s", diff, out)
 	}
-	return len(out.Messages)
+	if diff := cmp.Diff(map[string]string{w.replayedFrom(id): body}, w.intake()); diff != "" {
+		t.Errorf("intake (-want +got):\n%s", diff)
+	}
+	if n := w.queueDepth(); n != 0 {
+		t.Errorf("%d messages left in the dead-letter queue\n%s", n, out)
+	}
 }
 
-func sampleEvent(t *testing.T, key string) string {
+// sampleEvent is the restore rule's message for key: the transformed event
+// (infra/trigger.go's template) as the intake and both dead-letter queues
+// hold it.
+func sampleEvent(key string) string {
+	return `{"detail-type":"Object Restore Completed","source":"aws.s3","detail":{"bucket":{"name":"restore"},` +
+		`"object":{"key":"` + key + `","size":1024,"etag":"d41d8cd98f00b204e9800998ecf8427e","version-id":""},` +
+		`"restore-expiry-time":"2026-12-10T00:00:00Z"}}`
+}
+
+// wholeEvent is a whole EventBridge event, as a rule's dead letter from
+// before the intake held it.
+func wholeEvent(t *testing.T, key string) string {
 	t.Helper()
 	b, err := os.ReadFile("../../shared/parseevent/testdata/eventbridge-object-restore-completed.json")
 	if err != nil {
@@ -160,143 +158,81 @@ func TestReplay(t *testing.T) {
 
 	t.Run("dry run lists and changes nothing", func(t *testing.T) {
 		w := newWorld(t, srv)
-		id := w.deadLetter(sampleEvent(t, "granules/one+file.h5"))
-		w.deadLetter(sampleEvent(t, "granules/two.h5"))
+		id := w.deadLetter(sampleEvent("granules/one+file.h5"))
+		w.deadLetter(sampleEvent("granules/two.h5"))
 		var out bytes.Buffer
-		sum, err := Replay(w.ctx, w.sqs, w.sfn, Config{QueueURL: w.queueURL, DryRun: true}, &out)
+		sum, err := Replay(w.ctx, w.sqs, Config{QueueURL: w.queueURL, DryRun: true}, &out)
 		if err != nil || sum.Listed != 2 {
 			t.Fatalf("Replay: %+v, %v\n%s", sum, err, out.String())
 		}
 		for _, want := range []string{
-			"message " + id + ": s3://my-dr-fake-glacier-bucket/granules/one file.h5; dead-lettered: ERROR_CODE=ThrottlingException ERROR_MESSAGE=Rate exceeded EXHAUSTED_RETRY_CONDITION=MaximumRetryAttempts RETRY_ATTEMPTS=185",
-			"would start execution dlq-" + id,
-			"replay-dlq: 2 listed (dry run: nothing started or deleted)",
+			"message " + id + ": s3://restore/granules/one file.h5; dead-lettered: ERROR_CODE=SQS.AccessDenied ERROR_MESSAGE=Access denied EXHAUSTED_RETRY_CONDITION=MaximumRetryAttempts RETRY_ATTEMPTS=185",
+			"would be sent to the intake",
+			"replay-dlq: 2 listed (dry run: nothing sent or deleted)",
 		} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("output lacks %q:\n%s", want, out.String())
 			}
 		}
-		if got := w.executions(); len(got) != 0 {
-			t.Errorf("a dry run started %v", got)
+		if got := w.intake(); len(got) != 0 {
+			t.Errorf("a dry run sent %v", got)
 		}
 		if got := w.queueDepth(); got != 2 {
 			t.Errorf("queue holds %d messages after a dry run, want 2", got)
 		}
 	})
 
-	t.Run("replay starts one execution per message with the event as input, then deletes it", func(t *testing.T) {
+	t.Run("replay sends each body to the intake, then deletes the dead letter", func(t *testing.T) {
 		w := newWorld(t, srv)
-		bodies := map[string]string{}
+		want := map[string]string{}
 		for i := range 12 { // more than one receive's worth
-			body := sampleEvent(t, fmt.Sprintf("granules/file-%02d.h5", i))
-			bodies[ExecutionName(w.deadLetter(body))] = body
+			body := sampleEvent(fmt.Sprintf("granules/file-%02d.h5", i))
+			if i == 11 {
+				body = wholeEvent(t, "granules/before-the-intake.h5")
+			}
+			want[w.replayedFrom(w.deadLetter(body))] = body
 		}
 		var out bytes.Buffer
-		sum, err := Replay(w.ctx, w.sqs, w.sfn, Config{QueueURL: w.queueURL, StateMachineARN: w.smARN}, &out)
-		if err != nil || sum.Started != 12 || sum.Failed != 0 {
+		sum, err := Replay(w.ctx, w.sqs, w.config(), &out)
+		if err != nil || cmp.Diff(Summary{Sent: 12}, sum) != "" {
 			t.Fatalf("Replay: %+v, %v\n%s", sum, err, out.String())
 		}
-		got := w.executions()
-		if len(got) != 12 {
-			t.Errorf("%d executions, want 12", len(got))
-		}
-		for name, body := range bodies {
-			if got[name] != body {
-				t.Errorf("execution %s input %q, want the message body", name, got[name])
-			}
+		if diff := cmp.Diff(want, w.intake()); diff != "" {
+			t.Errorf("intake (-want +got):\n%s", diff)
 		}
 		if n := w.queueDepth(); n != 0 {
 			t.Errorf("%d messages left in the queue", n)
 		}
-		if !strings.Contains(out.String(), "replay-dlq: 12 started, 0 already started by an earlier replay, 0 failed") {
+		if !strings.Contains(out.String(), "replay-dlq: 12 sent to the intake, 0 failed") {
 			t.Errorf("summary missing:\n%s", out.String())
 		}
 	})
 
-	t.Run("a message whose execution is still running is kept until it has ended, then only deleted", func(t *testing.T) {
-		// GIVEN a message whose execution an earlier replay started (and
-		// stopped before deleting the message); moto's execution stays
-		// RUNNING, as a long copy's would
+	t.Run("a message that cannot be sent, or that the workflow would reject, stays in the queue", func(t *testing.T) {
 		w := newWorld(t, srv)
-		body := sampleEvent(t, "granules/again.h5")
-		id := w.deadLetter(body)
-		prior, err := w.sfn.StartExecution(w.ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(w.smARN),
-			Name: aws.String(ExecutionName(id)), Input: aws.String(body)})
-		if err != nil {
-			t.Fatal(err)
-		}
-
-		// WHEN the replay runs while the execution runs, waiting for nothing
-		var out bytes.Buffer
-		sum, err := Replay(w.ctx, w.sqs, w.sfn, Config{QueueURL: w.queueURL, StateMachineARN: w.smARN}, &out)
-		// THEN it starts nothing, says the execution still runs, keeps
-		// the message and says so (in AWS StartExecution of a running
-		// execution with the same name and input succeeds: it must not be
-		// taken for a start)
-		if err == nil || !strings.Contains(err.Error(), "1 messages stay in the queue unresolved") {
-			t.Errorf("Replay: %v, want an error: a message stays unresolved\n%s", err, out.String())
-		}
-		if diff := cmp.Diff(Summary{StillRunning: 1}, sum); diff != "" {
-			t.Errorf("summary while running (-want +got):\n%s\n%s", diff, out.String())
-		}
-		for _, want := range []string{
-			"execution " + ExecutionName(id) + ", started by an earlier replay at ",
-			"is still RUNNING: message kept until it has ended",
-			"replay-dlq: 0 started, 0 already started by an earlier replay, 0 failed, 1 kept while their execution still runs",
-			"replay-dlq: kept 1 in the queue, their execution still runs after waiting up to 0s",
-			"\n  " + id + " (execution " + ExecutionName(id) + " RUNNING)\n",
-		} {
-			if !strings.Contains(out.String(), want) {
-				t.Errorf("output lacks %q:\n%s", want, out.String())
-			}
-		}
-		if n := w.visibleMessages(); n != 1 {
-			t.Errorf("%d messages in the queue while the execution runs, want 1", n)
-		}
-
-		// WHEN the execution has ended and the replay runs again
-		if _, err := w.sfn.StopExecution(w.ctx, &sfn.StopExecutionInput{ExecutionArn: prior.ExecutionArn}); err != nil {
-			t.Fatal(err)
-		}
-		out.Reset()
-		sum, err = Replay(w.ctx, w.sqs, w.sfn, Config{QueueURL: w.queueURL, StateMachineARN: w.smARN}, &out)
-		if err != nil {
-			t.Fatalf("Replay: %v\n%s", err, out.String())
-		}
-		// THEN the message is deleted, still with the one execution
-		if diff := cmp.Diff(Summary{AlreadyStarted: 1}, sum); diff != "" {
-			t.Errorf("summary after the execution ended (-want +got):\n%s\n%s", diff, out.String())
-		}
-		if !strings.Contains(out.String(), "was already started by an earlier replay (ABORTED); message deleted") {
-			t.Errorf("output:\n%s", out.String())
-		}
-		if got := w.executions(); len(got) != 1 {
-			t.Errorf("executions %v: want the one execution, not a second", got)
-		}
-		if n := w.queueDepth(); n != 0 {
-			t.Errorf("%d messages left in the queue", n)
-		}
-	})
-
-	t.Run("a message whose execution cannot start stays in the queue", func(t *testing.T) {
-		w := newWorld(t, srv)
-		w.deadLetter(sampleEvent(t, "granules/kept.h5"))
+		w.deadLetter(sampleEvent("granules/kept.h5"))
 		w.deadLetter("not json")
-		missing := strings.Replace(w.smARN, ":stateMachine:", ":stateMachine:gone-", 1)
+		w.deadLetter(`{"detail-type":"Object Created","source":"aws.s3","detail":{}}`)
+		cfg := w.config()
+		cfg.IntakeQueueURL = w.intakeURL + "-gone"
 		var out bytes.Buffer
-		sum, err := Replay(w.ctx, w.sqs, w.sfn, Config{QueueURL: w.queueURL, StateMachineARN: missing}, &out)
-		if err == nil || sum.Failed != 2 || sum.Started != 0 {
-			t.Fatalf("Replay: %+v, %v; want 2 failures\n%s", sum, err, out.String())
+		sum, err := Replay(w.ctx, w.sqs, cfg, &out)
+		if err == nil || sum.Failed != 3 || sum.Sent != 0 {
+			t.Fatalf("Replay: %+v, %v; want 3 failures\n%s", sum, err, out.String())
 		}
-		for _, want := range []string{"NOT REPLAYED (kept in the queue): StartExecution:", "StateMachineDoesNotExist",
-			"NOT REPLAYED: the body is not JSON", "replay-dlq: kept 2 in the queue, they could not be replayed",
-			"(the body is not JSON)", "(StartExecution: ", "2 messages stay in the queue unresolved"} {
+		for _, want := range []string{"NOT REPLAYED (kept in the queue): SendMessage to " + cfg.IntakeQueueURL,
+			"NOT REPLAYED (kept in the queue): the body is not JSON", "the workflow would reject it: ",
+			"replay-dlq: kept 3 in the queue, they could not be replayed",
+			"(the body is not JSON, so it is not an event)", "(SendMessage: ", "3 messages stay in the queue unresolved"} {
 			if !strings.Contains(out.String()+err.Error(), want) {
 				t.Errorf("output lacks %q:\n%s%v", want, out.String(), err)
 			}
 		}
-		if n := w.queueDepth(); n != 2 {
-			t.Errorf("%d messages in the queue, want both kept", n)
+		if n := w.queueDepth(); n != 3 {
+			t.Errorf("%d messages in the queue, want all 3 kept", n)
+		}
+		if got := w.intake(); len(got) != 0 {
+			t.Errorf("intake got %v", got)
 		}
 	})
 
@@ -304,30 +240,32 @@ func TestReplay(t *testing.T) {
 		// GIVEN a message another reader (or an earlier replay that
 		// stopped) received and holds hidden for 2 s
 		w := newWorld(t, srv)
-		id := w.deadLetter(sampleEvent(t, "granules/hidden.h5"))
+		body := sampleEvent("granules/hidden.h5")
+		id := w.deadLetter(body)
 		held, err := w.sqs.ReceiveMessage(w.ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(w.queueURL), VisibilityTimeout: 2})
 		if err != nil || len(held.Messages) != 1 {
 			t.Fatalf("receive: %v, %d messages", err, len(held.Messages))
 		}
 
 		// WHEN the replay runs: its first receive brings nothing
+		cfg := w.config()
+		cfg.MaxWait, cfg.PollInterval = 30*time.Second, 200*time.Millisecond
 		var out bytes.Buffer
-		sum, err := Replay(w.ctx, w.sqs, w.sfn, Config{QueueURL: w.queueURL, StateMachineARN: w.smARN,
-			MaxWait: 30 * time.Second, PollInterval: 200 * time.Millisecond}, &out)
+		sum, err := Replay(w.ctx, w.sqs, cfg, &out)
 
 		// THEN it does not end there: it waits for the message, replays
 		// it, and ends with the queue empty
-		w.wantReplayedOnce(t, id, sum, err, out.String())
+		w.wantReplayedOnce(t, id, body, sum, err, out.String())
 	})
 
 	t.Run("a message hidden past --max-wait is reported, not taken for an empty queue", func(t *testing.T) {
 		w := newWorld(t, srv)
-		w.deadLetter(sampleEvent(t, "granules/held.h5"))
+		w.deadLetter(sampleEvent("granules/held.h5"))
 		if _, err := w.sqs.ReceiveMessage(w.ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(w.queueURL), VisibilityTimeout: 300}); err != nil {
 			t.Fatal(err)
 		}
 		var out bytes.Buffer
-		sum, err := Replay(w.ctx, w.sqs, w.sfn, Config{QueueURL: w.queueURL, StateMachineARN: w.smARN}, &out)
+		sum, err := Replay(w.ctx, w.sqs, w.config(), &out)
 		if err == nil || sum.NotReceived != 1 {
 			t.Errorf("Replay: %+v, %v; want 1 message not received and an error\n%s", sum, err, out.String())
 		}
@@ -336,78 +274,64 @@ func TestReplay(t *testing.T) {
 		}
 	})
 
-	t.Run("a message whose delete failed is deleted when it comes back, not waited for as another reader's", func(t *testing.T) {
+	t.Run("a dead letter whose delete failed is deleted when it comes back, not sent again", func(t *testing.T) {
 		// GIVEN a message, and an SQS whose first DeleteMessage fails
 		w := newWorld(t, srv)
-		id := w.deadLetter(sampleEvent(t, "granules/undeleted.h5"))
+		body := sampleEvent("granules/undeleted.h5")
+		id := w.deadLetter(body)
 		q := &failFirstDelete{SQSAPI: w.sqs}
 
-		// WHEN the replay starts its execution, fails to delete it, and
-		// the message comes back after its 1 s visibility timeout
+		// WHEN the replay sends it, fails to delete it, and the message
+		// comes back after its 1 s visibility timeout
+		cfg := w.config()
+		cfg.VisibilitySeconds, cfg.MaxWait, cfg.PollInterval = 1, 20*time.Second, 200*time.Millisecond
 		var out bytes.Buffer
-		sum, err := Replay(w.ctx, q, w.sfn, Config{QueueURL: w.queueURL, StateMachineARN: w.smARN, VisibilitySeconds: 1,
-			MaxWait: 20 * time.Second, PollInterval: 200 * time.Millisecond}, &out)
+		sum, err := Replay(w.ctx, q, cfg, &out)
 
-		// THEN the replay deletes it then (one execution, nothing left,
-		// no "did not receive")
-		w.wantReplayedOnce(t, id, sum, err, out.String())
-	})
-
-	t.Run("a kept message whose execution ends while the replay waits is then deleted", func(t *testing.T) {
-		// GIVEN a message whose execution an earlier replay started and
-		// which still runs
-		w := newWorld(t, srv)
-		body := sampleEvent(t, "granules/waited.h5")
-		id := w.deadLetter(body)
-		prior, err := w.sfn.StartExecution(w.ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(w.smARN),
-			Name: aws.String(ExecutionName(id)), Input: aws.String(body)})
-		if err != nil {
-			t.Fatal(err)
-		}
-
-		// WHEN the replay waits, and the execution ends once the replay
-		// has seen it running
-		out := &watchedOutput{want: "is still RUNNING", seen: make(chan struct{})}
-		go func() {
-			select {
-			case <-out.seen:
-				w.sfn.StopExecution(context.Background(), &sfn.StopExecutionInput{ExecutionArn: prior.ExecutionArn})
-			case <-time.After(30 * time.Second):
-			}
-		}()
-		sum, err := Replay(w.ctx, w.sqs, w.sfn, Config{QueueURL: w.queueURL, StateMachineARN: w.smARN,
-			MaxWait: 30 * time.Second, PollInterval: 200 * time.Millisecond}, out)
-
-		// THEN the replay deletes the message and ends with nothing kept
-		if err != nil {
-			t.Errorf("Replay: %v\n%s", err, out.String())
-		}
-		if diff := cmp.Diff(Summary{AlreadyStarted: 1}, sum); diff != "" {
-			t.Errorf("summary (-want +got):\n%s\n%s", diff, out.String())
-		}
-		if !strings.Contains(out.String(), "was already started by an earlier replay (ABORTED); message deleted") {
+		// THEN the replay deletes it then: one message in the intake,
+		// nothing left, no "did not receive"
+		w.wantReplayedOnce(t, id, body, sum, err, out.String())
+		if !strings.Contains(out.String(), "WARNING: sent, but deleting the dead letter failed") {
 			t.Errorf("output:\n%s", out.String())
 		}
-		if n := w.queueDepth(); n != 0 {
-			t.Errorf("%d messages left in the queue", n)
+	})
+
+	t.Run("--max replays that many and leaves the rest", func(t *testing.T) {
+		w := newWorld(t, srv)
+		for i := range 3 {
+			w.deadLetter(sampleEvent(fmt.Sprintf("granules/max-%d.h5", i)))
+		}
+		cfg := w.config()
+		cfg.Max = 2
+		var out bytes.Buffer
+		sum, err := Replay(w.ctx, w.sqs, cfg, &out)
+		if err != nil || cmp.Diff(Summary{Sent: 2}, sum) != "" {
+			t.Errorf("Replay: %+v, %v\n%s", sum, err, out.String())
+		}
+		if got, n := len(w.intake()), w.queueDepth(); got != 2 || n != 1 {
+			t.Errorf("intake %d, dead letters left %d; want 2 and 1", got, n)
 		}
 	})
 }
 
 func TestConfigCheck(t *testing.T) {
+	const q, intake = "https://sqs.us-east-1.amazonaws.com/1/q", "https://sqs.us-east-1.amazonaws.com/1/intake"
 	for _, tc := range []struct {
 		cfg  Config
 		want string
 	}{
 		{Config{}, "--queue-url is missing"},
 		{Config{QueueURL: "my-queue"}, `--queue-url "my-queue" is not a queue URL`},
-		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q"}, "--state-machine-arn is missing"},
-		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", StateMachineARN: "copy"}, `--state-machine-arn "copy" is not a state machine ARN`},
-		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", DryRun: true, Max: -1}, "--max -1 is negative"},
-		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", DryRun: true, VisibilitySeconds: -5}, "--visibility-timeout -5"},
-		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", DryRun: true, VisibilitySeconds: 43201}, "--visibility-timeout 43201"},
-		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", DryRun: true, VisibilitySeconds: 43200}, ""},
-		{Config{QueueURL: "https://sqs.us-east-1.amazonaws.com/1/q", DryRun: true}, ""},
+		{Config{QueueURL: q}, "--intake-queue-url is missing"},
+		{Config{QueueURL: q, IntakeQueueURL: "intake"}, `--intake-queue-url "intake" is not a queue URL`},
+		{Config{QueueURL: q, IntakeQueueURL: q + "/"}, "--intake-queue-url is --queue-url"},
+		{Config{QueueURL: q, IntakeQueueURL: intake}, ""},
+		{Config{QueueURL: q, DryRun: true, Max: -1}, "--max -1 is negative"},
+		{Config{QueueURL: q, DryRun: true, MaxWait: -time.Second}, "--max-wait -1s is negative"},
+		{Config{QueueURL: q, DryRun: true, VisibilitySeconds: -5}, "--visibility-timeout -5"},
+		{Config{QueueURL: q, DryRun: true, VisibilitySeconds: 43201}, "--visibility-timeout 43201"},
+		{Config{QueueURL: q, DryRun: true, VisibilitySeconds: 43200}, ""},
+		{Config{QueueURL: q, DryRun: true}, ""},
 	} {
 		err := tc.cfg.Check()
 		if (err == nil) != (tc.want == "") || err != nil && !strings.Contains(err.Error(), tc.want) {
@@ -426,34 +350,8 @@ func awsConfig(srv *motoserver.Server) aws.Config {
 	}
 }
 
-// watchedOutput collects a replay's output and closes seen once it holds
-// want.
-type watchedOutput struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	want string
-	seen chan struct{}
-	once sync.Once
-}
-
-func (o *watchedOutput) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	n, err := o.buf.Write(p)
-	if strings.Contains(o.buf.String(), o.want) {
-		o.once.Do(func() { close(o.seen) })
-	}
-	return n, err
-}
-
-func (o *watchedOutput) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
-}
-
 // failFirstDelete is an SQS whose first DeleteMessage fails (a transient
-// error after the execution started).
+// error after the body was sent).
 type failFirstDelete struct {
 	SQSAPI
 	failed bool

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -42,6 +43,13 @@ func requireMotoEngine(t *testing.T) {
 // local Invoke API, Retry pauses shortened.
 func runOn(t *testing.T, engine string, definition string, functions ...invokeapi.Function) *Result {
 	t.Helper()
+	return runOnWith(t, engine, definition, `{}`, nil, functions...)
+}
+
+// runOnWith is runOn with an input and a writer for the printed history
+// (nil prints nothing).
+func runOnWith(t *testing.T, engine, definition, input string, out io.Writer, functions ...invokeapi.Function) *Result {
+	t.Helper()
 	root := requireEngine(t)
 	if engine == stepengine.EngineMoto {
 		requireMotoEngine(t)
@@ -56,7 +64,8 @@ func runOn(t *testing.T, engine string, definition string, functions ...invokeap
 		Engine: engine, RepoRoot: root, Definition: []byte(definition),
 		Functions: functions, ErrorReport: testErrorReport,
 		RetryIntervalOverrides: overrides, RetryPause: 10 * time.Millisecond,
-	}, []byte(`{}`))
+		Out: out,
+	}, []byte(input))
 	if err != nil {
 		t.Fatalf("%s engine: %v", engine, err)
 	}
@@ -269,6 +278,47 @@ func TestEnginesRetryACopyThatTimesOut(t *testing.T) {
 			}
 			if diff := cmp.Diff([]string{invokeapi.TimeoutErrorType}, names); diff != "" {
 				t.Errorf("failed attempts' error names on %s (-want +got):\n%s", engine, diff)
+			}
+		})
+	}
+}
+
+// A Choice's type test with false matches when the test fails
+// (https://docs.aws.amazon.com/step-functions/latest/dg/state-choice.html:
+// "IsNull": true or false). moto evaluates it so; aws-local-stepfunctions
+// 3.0 never matches a false test, which engine.cjs works around by giving
+// the engine the same rule with Not. Both engines route a non-null
+// lookup_error, and a null one, as AWS would (the batched definition's
+// "Job found?").
+func TestEnginesChoiceTypeTestFalse(t *testing.T) {
+	definition := `{
+	  "StartAt": "Job found?",
+	  "States": {
+	    "Job found?": {
+	      "Type": "Choice",
+	      "Choices": [
+	        {"Variable": "$.lookup_error", "IsNull": false, "Next": "No open job"},
+	        {"And": [{"Variable": "$.size", "IsNumeric": false}, {"Variable": "$.size", "IsPresent": true}], "Next": "Size not a number"}
+	      ],
+	      "Default": "Copy"
+	    },
+	    "No open job": {"Type": "Pass", "Result": {"route": "no open job"}, "End": true},
+	    "Size not a number": {"Type": "Pass", "Result": {"route": "size not a number"}, "End": true},
+	    "Copy": {"Type": "Pass", "Result": {"route": "copy"}, "End": true}
+	  }
+	}`
+	inputs := map[string]string{
+		`{"lookup_error": {"Error": "NoOpenJobError"}, "size": 1}`: "no open job",
+		`{"lookup_error": null, "size": "1"}`:                      "size not a number",
+		`{"lookup_error": null, "size": 1}`:                        "copy",
+	}
+	for _, engine := range []string{stepengine.EngineNode, stepengine.EngineMoto} {
+		t.Run(engine, func(t *testing.T) {
+			for input, want := range inputs {
+				res := runOnWith(t, engine, definition, input, nil)
+				if got := findString(res.Output, "route"); !res.Succeeded() || got != want {
+					t.Errorf("%s on %s: %s, route %q (%s), want %q", input, engine, res.Status, got, res.CauseText(), want)
+				}
 			}
 		})
 	}

@@ -1,6 +1,7 @@
 package execution
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -86,9 +87,48 @@ func deref(s *string) string {
 	return *s
 }
 
-// copyStateName is the copy task's state name in statemachine/definition.asl.json,
-// used to count copies in flight in the history.
-const copyStateName = "Copy file"
+// copyStateNames are the copy task states of statemachine/definition.asl.json
+// (the Standard lane's and the Express lane's), used to count copies in
+// flight in the history.
+var copyStateNames = []string{"Copy file", "Copy file (Express)"}
+
+// aslStates is what childMaps reads of a definition: its states, and of each
+// Map its Label and ItemProcessor.
+type aslStates struct {
+	States map[string]struct {
+		Type          string     `json:"Type"`
+		Label         string     `json:"Label"`
+		ItemProcessor *aslStates `json:"ItemProcessor"`
+		Iterator      *aslStates `json:"Iterator"`
+	} `json:"States"`
+	ProcessorConfig struct {
+		Mode string `json:"Mode"`
+	} `json:"ProcessorConfig"`
+}
+
+// childMaps names each Distributed Map of a definition (at any depth) by its
+// Label, else its state name: its iterations are child executions.
+func childMaps(definition []byte) map[string]string {
+	children := map[string]string{}
+	var walk func(s *aslStates)
+	walk = func(s *aslStates) {
+		if s == nil {
+			return
+		}
+		for name, st := range s.States {
+			if st.ItemProcessor != nil && st.ItemProcessor.ProcessorConfig.Mode == "DISTRIBUTED" {
+				children[name] = cmp.Or(st.Label, name)
+			}
+			walk(st.ItemProcessor)
+			walk(st.Iterator)
+		}
+	}
+	var def aslStates
+	if json.Unmarshal(definition, &def) == nil {
+		walk(&def)
+	}
+	return children
+}
 
 // Execute runs the execution with the given input event. An error means the
 // run could not happen (engine missing, definition refused, cancelled); a
@@ -103,7 +143,8 @@ func Execute(ctx context.Context, x Execution, event []byte) (*Result, error) {
 	}
 	defer srv.Close()
 
-	history := NewHistory(x.Out, copyStateName)
+	history := NewHistory(x.Out, copyStateNames...)
+	history.Children = childMaps(x.Definition)
 	stopProgress := reportProgress(srv, history, x.ProgressEvery, x.ProgressAfter)
 	defer stopProgress()
 

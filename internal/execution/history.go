@@ -12,67 +12,110 @@ import (
 )
 
 // History follows an execution's events: which file each Map iteration works
-// on, and how many copies run at once. It prints one line per event when
-// given a writer. It is safe for concurrent use.
+// on, which Distributed Map child (child execution) an event belongs to, and
+// how many copies run at once. It prints one line per event when given a
+// writer. It is safe for concurrent use.
 type History struct {
-	// CopyState is the name of the copy task state (for the in-flight count).
-	CopyState string
+	// CopyStates are the names of the copy task states (for the in-flight
+	// count): the Standard lane's and the Express lane's.
+	CopyStates []string
+	// Children names each Distributed Map state whose iterations are child
+	// executions by its Label (or its name), for the EXECUTION column.
+	Children map[string]string
 
 	mu         sync.Mutex
 	out        io.Writer
 	events     []stepengine.Event
-	keyByIndex map[int]string
-	copying    map[int]bool
+	keyByPath  map[string]string
+	copying    map[string]bool
 	maxCopying int
 	headed     bool
 }
 
 // NewHistory returns a History printing to out (nil prints nothing).
-func NewHistory(out io.Writer, copyState string) *History {
+func NewHistory(out io.Writer, copyStates ...string) *History {
 	return &History{
-		CopyState:  copyState,
+		CopyStates: copyStates,
+		Children:   map[string]string{},
 		out:        out,
-		keyByIndex: map[int]string{},
-		copying:    map[int]bool{},
+		keyByPath:  map[string]string{},
+		copying:    map[string]bool{},
 	}
 }
+
+// historyHeader is the first line History prints (docs/local.md shows it).
+var historyHeader = fmt.Sprintf("%-12s  %-15s  %-30s  %-21s  %-40s  %s", "TIME", "EXECUTION", "STATE", "EVENT", "FILE", "DETAIL")
 
 // Add records an event and prints its line.
 func (h *History) Add(ev stepengine.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.events = append(h.events, ev)
-	if ev.Type == "MapIterationStarted" && ev.Index != nil {
-		if key := findString(ev.Input, "source_key"); key != "" {
-			h.keyByIndex[*ev.Index] = key
-		}
-	}
-	if ev.Type == "StateEntered" && ev.Index != nil && h.keyByIndex[*ev.Index] == "" {
-		// AWS's MapIterationStarted carries no input (the moto engine):
-		// the iteration's first state input names the file.
-		if key := findString(ev.Input, "source_key"); key != "" {
-			h.keyByIndex[*ev.Index] = key
-		}
-	}
-	if ev.State != nil && ev.Index != nil && ev.State.Name == h.CopyState {
-		switch ev.Type {
-		case "StateEntered":
-			h.copying[*ev.Index] = true
-		case "StateExited", "StateCaught":
-			delete(h.copying, *ev.Index)
-		}
-		h.maxCopying = max(h.maxCopying, len(h.copying))
-	}
-	if ev.Type == "MapIterationFailed" && ev.Index != nil {
-		delete(h.copying, *ev.Index)
-	}
+	h.learnKey(ev)
+	h.countCopies(ev)
 	if h.out != nil {
 		if !h.headed {
 			h.headed = true
-			fmt.Fprintf(h.out, "%-12s  %-22s  %-19s  %-40s  %s\n", "TIME", "STATE", "EVENT", "FILE", "DETAIL")
+			fmt.Fprintln(h.out, historyHeader)
 		}
 		fmt.Fprintln(h.out, h.line(ev))
 	}
+}
+
+// learnKey notes the file an iteration works on: from its
+// MapIterationStarted input or, as AWS's MapIterationStarted carries none
+// (the moto engine), from its first state's input. An iteration of a
+// chunk of files has no one key.
+func (h *History) learnKey(ev stepengine.Event) {
+	if len(ev.Path) == 0 {
+		return
+	}
+	p := pathKey(ev.Path)
+	if _, ok := h.keyByPath[p]; ok {
+		return
+	}
+	input := ev.Input
+	if ev.Type == "StateEntered" && ev.State != nil {
+		input = ev.State.Input
+	}
+	if ev.Type == "MapIterationStarted" || ev.Type == "StateEntered" || ev.Type == "ExecutionStarted" {
+		if key := findString(input, "source_key"); key != "" {
+			h.keyByPath[p] = key
+		}
+	}
+}
+
+// countCopies follows the copy states running at once.
+func (h *History) countCopies(ev stepengine.Event) {
+	if len(ev.Path) == 0 {
+		return
+	}
+	p := pathKey(ev.Path)
+	if ev.State != nil && h.isCopyState(ev.State.Name) {
+		switch ev.Type {
+		case "StateEntered":
+			h.copying[p] = true
+		case "StateExited", "StateCaught":
+			delete(h.copying, p)
+		}
+		h.maxCopying = max(h.maxCopying, len(h.copying))
+	}
+	if ev.Type == "MapIterationFailed" || ev.Type == "ExecutionFailed" {
+		for q := range h.copying {
+			if strings.HasPrefix(q, p) {
+				delete(h.copying, q)
+			}
+		}
+	}
+}
+
+func (h *History) isCopyState(name string) bool {
+	for _, s := range h.CopyStates {
+		if s == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Printf prints a line of its own (e.g. progress) between event lines.
@@ -98,10 +141,21 @@ func (h *History) MaxCopiesInFlight() int {
 	return h.maxCopying
 }
 
-// Key returns the file key of the event, where known.
+// pathKey is a Map iteration path as text, each level ending in "/", so
+// that a path's text is a prefix of the paths inside it.
+func pathKey(path []stepengine.Iteration) string {
+	var b strings.Builder
+	for _, it := range path {
+		fmt.Fprintf(&b, "%s#%d/", it.Map, it.Index)
+	}
+	return b.String()
+}
+
+// key returns the file the event is about, where known: its iteration's, or
+// the innermost enclosing iteration's that has one.
 func (h *History) key(ev stepengine.Event) string {
-	if ev.Index != nil {
-		if k, ok := h.keyByIndex[*ev.Index]; ok {
+	for n := len(ev.Path); n > 0; n-- {
+		if k, ok := h.keyByPath[pathKey(ev.Path[:n])]; ok {
 			return k
 		}
 	}
@@ -111,7 +165,19 @@ func (h *History) key(ev stepengine.Event) string {
 	return ""
 }
 
-// line formats one event: time, state, file key, event type, detail.
+// where splits an event's path into the child execution it belongs to
+// ("parent" outside any) and the Map iterations inside that execution.
+func (h *History) where(ev stepengine.Event) (execution string, inner []stepengine.Iteration) {
+	if len(ev.Path) > 0 {
+		if label, ok := h.Children[ev.Path[0].Map]; ok {
+			return fmt.Sprintf("%s#%d", label, ev.Path[0].Index), ev.Path[1:]
+		}
+	}
+	return "parent", ev.Path
+}
+
+// line formats one event: time, execution, state, event type, file,
+// detail.
 func (h *History) line(ev stepengine.Event) string {
 	state := "-"
 	switch {
@@ -120,20 +186,28 @@ func (h *History) line(ev stepengine.Event) string {
 	case ev.ParentState != nil:
 		state = ev.ParentState.Name
 	}
+	execution, inner := h.where(ev)
 	file := h.key(ev)
-	if ev.Index != nil {
-		file = fmt.Sprintf("#%d %s", *ev.Index, file)
+	if n := len(inner); n > 0 {
+		file = strings.TrimSpace(fmt.Sprintf("#%d %s", inner[n-1].Index, file))
 	}
-	var detail string
+	return strings.TrimRight(fmt.Sprintf("%s  %-15s  %-30s  %-21s  %-40s  %s",
+		ev.Time().Format("15:04:05.000"), execution, state, ev.Type, file, OneLine(eventDetail(ev), 400)), " ")
+}
+
+// eventDetail is what the line says beyond the event's type: an error and
+// its cause, a retry's attempt, a catcher's next state.
+func eventDetail(ev stepengine.Event) string {
 	switch ev.Type {
 	case "StateFailed", "ExecutionFailed", "MapIterationFailed":
-		detail = ev.Error
+		detail := ev.Error
 		if c := ev.CauseText(); c != "" {
 			detail += ": " + c
 		}
+		return detail
 	case "StateRetried":
 		if ev.Retry != nil {
-			detail = fmt.Sprintf("retry %d", ev.Retry.Attempt)
+			return fmt.Sprintf("retry %d", ev.Retry.Attempt)
 		}
 	case "StateCaught":
 		var c struct {
@@ -144,11 +218,10 @@ func (h *History) line(ev stepengine.Event) string {
 			} `json:"catch"`
 		}
 		if json.Unmarshal(ev.Raw, &c) == nil && c.Catch.Catcher.Next != "" {
-			detail = "-> " + c.Catch.Catcher.Next
+			return "-> " + c.Catch.Catcher.Next
 		}
 	}
-	return strings.TrimRight(fmt.Sprintf("%s  %-22s  %-19s  %-40s  %s",
-		ev.Time().Format("15:04:05.000"), state, ev.Type, file, OneLine(detail, 400)), " ")
+	return ""
 }
 
 // findString returns the first string value of the named field anywhere in

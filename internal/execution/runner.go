@@ -24,7 +24,8 @@ type Config struct {
 	Engine string
 	// Getenv is the runner's environment (os.Getenv when nil): the
 	// Lambdas' settings, AWS_ENDPOINT_URL_S3, DATABASE_URL, COPY_RETRIES,
-	// COPY_RETRY_SLEEP_SECS, MAP_MAX_CONCURRENCY.
+	// COPY_RETRY_SLEEP_SECS, MAP_MAX_CONCURRENCY, CHUNK_FILES,
+	// CHUNK_MAP_MAX_CONCURRENCY.
 	Getenv func(string) string
 	// S3Dir and DBDir hold the embedded services' data (defaults
 	// <RepoRoot>/.local/s3 and <RepoRoot>/.local/pglite).
@@ -104,6 +105,7 @@ func NewRunner(ctx context.Context, cfg Config) (_ *Runner, err error) {
 	if err != nil {
 		return nil, err
 	}
+	settings.ChunkExecutionType = ChunkExecutionType(cfg.Engine)
 	definition, err := statemachine.Render(settings)
 	if err != nil {
 		return nil, &localservices.ConfigError{Err: err}
@@ -182,6 +184,18 @@ func (r *Runner) Close() {
 // LambdaErrorReport reports a handler error as aws-lambda-go does.
 func LambdaErrorReport(err error) (string, string) {
 	return contract.ErrorType(err), contract.ErrorMessage(err)
+}
+
+// ChunkExecutionType is the Express lane children's execution type an
+// engine runs: moto's interpreter refuses EXPRESS when it parses the
+// definition ("expecting STANDARD"), so a moto run renders STANDARD
+// children, which run the same states; the Node engine ignores the type
+// and runs the deployed EXPRESS rendering (docs/local-engines.md).
+func ChunkExecutionType(engine string) string {
+	if engine == stepengine.EngineMoto {
+		return statemachine.ExecutionTypeStandard
+	}
+	return statemachine.ExecutionTypeExpress
 }
 
 // CheckEngine reports a name that selects no engine: the one place the

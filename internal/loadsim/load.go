@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -33,18 +32,22 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
-// LoadConfig configures a load run: many events, each its own execution,
-// against Lambda-like concurrency and a Postgres role with a connection
-// limit.
+// LoadConfig configures a load run: many events, sent one by one to the
+// intake (the queue and the Pipe, which starts one execution per batch:
+// intake.go), against Lambda-like concurrency and a Postgres role with a
+// connection limit.
 type LoadConfig struct {
 	// RepoRoot, Engine, Getenv, S3Dir, DBDir and Buckets are as in Config.
 	RepoRoot, Engine string
 	Getenv           func(string) string
 	S3Dir, DBDir     string
 	Buckets          []string
-	// Rate is how many executions start per (real) second, as
-	// EventBridge's StartExecution calls would; 0 starts them all at once.
+	// Rate is how many events reach the intake queue per (real) second, as
+	// EventBridge's SendMessage calls would; 0 sends them all at once.
 	Rate float64
+	// Pipe is how the Pipe batches; zero reads cdk.json (LoadPipeSettings).
+	// Its window is in scaled time, as the engine's timers.
+	Pipe PipeSettings
 	// AccountConcurrency bounds the invocations in flight across every
 	// function (0: no limit); Reserved gives functions, by name, their
 	// reserved concurrency (invokeapi.Account, Function.ReservedConcurrency).
@@ -93,16 +96,20 @@ type Load struct {
 	Services   *localservices.Services
 	Settings   statemachine.Settings
 	Definition []byte
+	// Pipe is how the stand-in Pipe batches the events.
+	Pipe PipeSettings
 	// Role is the Postgres role the Lambdas connect as ("" when the
 	// database is PGlite).
 	Role string
 
 	cfg       LoadConfig
 	lambdaEnv map[string]string
-	model     *s3model.Server // with S3Model
-	s3proxy   *faultproxy.Proxy
-	s3put     []*faultproxy.Rule // PUT, COPY, POST, LIST requests
-	s3get     *faultproxy.Rule   // GET, HEAD and the others
+	// shape is the deployed definition's, which billing reads.
+	shape   workflowShape
+	model   *s3model.Server // with S3Model
+	s3proxy *faultproxy.Proxy
+	s3put   []*faultproxy.Rule // PUT, COPY, POST, LIST requests
+	s3get   *faultproxy.Rule   // GET, HEAD and the others
 	// lambdaLog counts each function's log, by function name.
 	lambdaLog map[string]*functionLog
 	closers   []func()
@@ -118,8 +125,24 @@ func NewLoad(ctx context.Context, cfg LoadConfig) (_ *Load, err error) {
 	if err != nil {
 		return nil, err
 	}
+	shape, err := deployedShape(settings)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Engine == stepengine.EngineMoto {
+		// moto refuses EXPRESS children (DESIGN.md's table of the
+		// engines' Map features): it runs them as Standard ones.
+		settings.ChunkExecutionType = statemachine.ExecutionTypeStandard
+	}
 	definition, err := statemachine.Render(settings)
 	if err != nil {
+		return nil, &localservices.ConfigError{Err: err}
+	}
+	if cfg.Pipe.BatchSize == 0 {
+		if cfg.Pipe, err = LoadPipeSettings(cfg.RepoRoot); err != nil {
+			return nil, &localservices.ConfigError{Err: err}
+		}
+	} else if err := cfg.Pipe.check(); err != nil {
 		return nil, &localservices.ConfigError{Err: err}
 	}
 	if cfg.TimeScale > 1 && cfg.Engine != stepengine.EngineMoto {
@@ -129,7 +152,7 @@ func NewLoad(ctx context.Context, cfg LoadConfig) (_ *Load, err error) {
 			return nil, err
 		}
 	}
-	l := &Load{Settings: settings, Definition: definition, cfg: cfg, lambdaEnv: map[string]string{}}
+	l := &Load{Settings: settings, Definition: definition, Pipe: cfg.Pipe, cfg: cfg, lambdaEnv: map[string]string{}, shape: shape}
 	defer func() {
 		if err != nil {
 			l.Close()
@@ -224,6 +247,17 @@ func (l *Load) proxyS3() (err error) {
 	l.closers = append(l.closers, l.s3proxy.Close)
 	l.lambdaEnv[localservices.EnvS3Endpoint] = l.s3proxy.URL
 	return nil
+}
+
+// deployedShape reads the definition as deployed (Express children, what
+// the local rendering for moto changes) for billing.
+func deployedShape(settings statemachine.Settings) (workflowShape, error) {
+	settings.ChunkExecutionType = ""
+	deployed, err := statemachine.Render(settings)
+	if err != nil {
+		return workflowShape{}, &localservices.ConfigError{Err: err}
+	}
+	return newWorkflowShape(deployed)
 }
 
 func isFunction(name string) bool {
@@ -330,284 +364,6 @@ func (l *Load) Close() {
 		l.closers[i]()
 	}
 	l.closers = nil
-}
-
-// LoadReport is how a load run went: the --json document.
-type LoadReport struct {
-	Executions struct {
-		Started   int `json:"started"`
-		Succeeded int `json:"succeeded"`
-		Failed    int `json:"failed"`
-	} `json:"executions"`
-	// Failures counts the failed executions by error name.
-	Failures map[string]int `json:"failures"`
-	// Failed lists every failed execution, by its event's line, with its
-	// failed files, their reasons and its re-run input (failed_report.go).
-	Failed []FailedExecution `json:"failed"`
-	// Files are the events' files by the status of their newest
-	// request_status row after the run; NoJob those with no row at all.
-	Files struct {
-		Total      int `json:"total"`
-		Complete   int `json:"complete"`
-		Error      int `json:"error"`
-		Unrecorded int `json:"unrecorded"`
-		NoJob      int `json:"no_job"`
-	} `json:"files"`
-	Throttles            int            `json:"throttles"`
-	ThrottlesPerFunction map[string]int `json:"throttles_per_function"`
-	PeakEnvironments     int            `json:"peak_environments"`
-	Environments         map[string]int `json:"environments"`
-	PeakInFlight         int            `json:"peak_invocations_in_flight"`
-	// PeakDBConnections is the most sessions of the Lambdas' role seen at
-	// once (sampled every 20 ms); not measured (0) on PGlite: DBSessions
-	// says which.
-	PeakDBConnections  int     `json:"peak_db_connections"`
-	DBSessionsMeasured bool    `json:"db_sessions_measured"`
-	DBSessions         string  `json:"db_sessions"`
-	Seconds            float64 `json:"seconds"`
-	FilesPerSecond     float64 `json:"files_per_second"`
-	// TimeScale is the run's time scale: multiply Seconds by it for the
-	// scaled duration.
-	TimeScale float64 `json:"time_scale"`
-
-	StateTransitionsPerFile float64 `json:"state_transitions_per_file"`
-	LambdaRequestsPerFile   float64 `json:"lambda_requests_per_file"`
-	LambdaGBSecondsPerFile  float64 `json:"lambda_gb_seconds_per_file"`
-	S3PutClassPerFile       float64 `json:"s3_put_class_requests_per_file"`
-	S3GetClassPerFile       float64 `json:"s3_get_class_requests_per_file"`
-	LogBytesPerFile         float64 `json:"log_bytes_per_file"`
-	// LogBytesPerFileBySource splits LogBytesPerFile: each function's
-	// lines with its platform lines (logbytes.go), and the state machine's
-	// log (LogSourceStateMachine).
-	LogBytesPerFileBySource map[string]float64 `json:"log_bytes_per_file_by_source"`
-	CostPerMillionFilesUSD  float64            `json:"cost_per_million_files_usd"`
-	// CostItems splits the cost per million files by billed item.
-	CostItems map[string]float64 `json:"cost_items_per_million_files_usd"`
-	Prices    []Price            `json:"prices"`
-	// Functions is each function's share of the Lambda figures: its
-	// GB-seconds are its billed milliseconds times its deployed memory.
-	Functions map[string]FunctionUsage `json:"functions"`
-	// S3 is the S3 peer the Lambdas ran against: "model" (the calibrated
-	// S3 model, durations as on AWS) or "endpoint" (versitygw or
-	// AWS_ENDPOINT_URL_S3, loopback durations).
-	S3 string `json:"s3"`
-	// S3Operations counts the Lambdas' S3 requests by operation (the model
-	// only: nil otherwise).
-	S3Operations map[string]int `json:"s3_operations,omitempty"`
-}
-
-// FunctionUsage is one function's Lambda usage in a load run.
-type FunctionUsage struct {
-	// MemoryMB is the function's deployed memory (statemachine.Functions).
-	MemoryMB int `json:"memory_mb"`
-	// Requests counts the invocations whose handler ran.
-	Requests int `json:"requests"`
-	// BilledMs is the invocations' durations, each rounded up to the
-	// millisecond as Lambda bills them, added up.
-	BilledMs int64 `json:"billed_ms"`
-	// GBSeconds is BilledMs/1000 x MemoryMB/1024.
-	GBSeconds float64 `json:"gb_seconds"`
-}
-
-// Run starts every event as its own execution, at cfg.Rate, and waits for
-// all of them to end. An error means the runner itself failed; executions
-// that failed are counted in the report.
-func (l *Load) Run(ctx context.Context, events [][]byte) (*LoadReport, error) {
-	if len(events) == 0 {
-		return nil, &localservices.ConfigError{Err: errors.New("no events to run")}
-	}
-	sink := &lockedWriter{w: l.cfg.LambdaLog}
-	l.lambdaLog = map[string]*functionLog{}
-	for _, f := range statemachine.Functions {
-		l.lambdaLog[f.Name] = &functionLog{name: f.Name, sink: sink}
-	}
-	l.seedModel(events)
-	fns, err := l.functions(ctx)
-	if err != nil {
-		return nil, err
-	}
-	srv, err := invokeapi.StartAccount(invokeapi.Account{Concurrency: l.cfg.AccountConcurrency}, fns, execution.LambdaErrorReport)
-	if err != nil {
-		return nil, &localservices.ConfigError{Err: err}
-	}
-	defer srv.Close()
-	engine, err := stepengine.StartServer(ctx, l.cfg.Engine, l.cfg.RepoRoot, srv.URL, stepengine.ServeJob{
-		Definition: l.Definition, TimeScale: l.cfg.TimeScale,
-	}, l.cfg.ServerLog)
-	if err != nil {
-		return nil, err
-	}
-	peakDB := l.watchConnections()
-	defer peakDB.stop()
-
-	rep := &LoadReport{Failures: map[string]int{}, Failed: []FailedExecution{}, ThrottlesPerFunction: map[string]int{}, Environments: map[string]int{}, TimeScale: l.cfg.TimeScale, S3: l.s3Backend()}
-	t := &tally{start: time.Now(), events: len(events)}
-	feedErr := l.feed(ctx, engine, events, t)
-	if err := l.collect(ctx, engine, t, rep, func(final bool) { l.progress(t, rep, srv, peakDB, final) }); err != nil {
-		return nil, err
-	}
-	if err := <-feedErr; err != nil {
-		return nil, err
-	}
-	rep.Seconds = time.Since(t.start).Seconds()
-	peakDB.stop()
-	l.progress(t, rep, srv, peakDB, true)
-	rep.Executions.Started = int(t.started.Load())
-	if t.ended != len(events) {
-		return nil, fmt.Errorf("load engine: %d of %d executions reported an end", t.ended, len(events))
-	}
-	rep.PeakDBConnections = peakDB.peak()
-	rep.DBSessionsMeasured, rep.DBSessions = l.Role != "", l.sessionsMeasure()
-	sortFailed(rep.Failed)
-	if err := l.countFiles(ctx, events, rep); err != nil {
-		return nil, err
-	}
-	if rep.Seconds > 0 {
-		rep.FilesPerSecond = float64(rep.Files.Complete) / rep.Seconds
-	}
-	l.usage(srv, events, t, rep)
-	return rep, nil
-}
-
-// tally is what a load run counts as its executions start and end.
-type tally struct {
-	start       time.Time
-	events      int
-	started     atomic.Int64
-	ended       int
-	transitions int
-	logBytes    int64 // the state machine's log at its deployed level
-
-	lastLine    string
-	lastPrinted time.Time
-}
-
-// feed starts the events on engine, at cfg.Rate, then closes its input;
-// the channel says why it stopped early, or nil.
-func (l *Load) feed(ctx context.Context, engine *stepengine.Server, events [][]byte, t *tally) <-chan error {
-	feedErr := make(chan error, 1)
-	go func() {
-		defer engine.CloseInput()
-		var interval time.Duration
-		if l.cfg.Rate > 0 {
-			interval = time.Duration(float64(time.Second) / l.cfg.Rate)
-		}
-		for i, ev := range events {
-			if interval > 0 {
-				if wait := time.Until(t.start.Add(time.Duration(i) * interval)); wait > 0 {
-					select {
-					case <-time.After(wait):
-					case <-ctx.Done():
-						feedErr <- ctx.Err()
-						return
-					}
-				}
-			}
-			if err := engine.Start(i, ev); err != nil {
-				feedErr <- fmt.Errorf("load engine: start execution %d: %w", i, err)
-				return
-			}
-			t.started.Add(1)
-		}
-		feedErr <- nil
-	}()
-	return feedErr
-}
-
-// collect counts the executions as engine reports their ends, calling
-// progress every cfg.ProgressEvery, until the engine process has ended.
-func (l *Load) collect(ctx context.Context, engine *stepengine.Server, t *tally, rep *LoadReport, progress func(final bool)) error {
-	every := l.cfg.ProgressEvery
-	if every <= 0 {
-		every = time.Second
-	}
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-loop:
-	for {
-		select {
-		case line, ok := <-engine.Ended():
-			if !ok {
-				break loop
-			}
-			t.ended++
-			t.transitions += line.Transitions
-			t.logBytes += stateMachineLogBytes(line, statemachine.LogLevel)
-			if line.Result.Status == "SUCCEEDED" {
-				rep.Executions.Succeeded++
-			} else {
-				rep.Executions.Failed++
-				rep.Failures[line.Result.Error]++
-				rep.Failed = append(rep.Failed, newFailedExecution(line.ID, line.Result.Error, line.Result.Cause))
-			}
-		case <-tick.C:
-			progress(false)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return engine.Wait()
-}
-
-// progress prints a line to cfg.Progress when something changed, else
-// every 10 s, and always when final.
-func (l *Load) progress(t *tally, rep *LoadReport, srv *invokeapi.Server, peakDB *connectionWatch, final bool) {
-	if l.cfg.Progress == nil {
-		return
-	}
-	throttles := 0
-	for _, f := range statemachine.Functions {
-		throttles += srv.Stats(f.Name).Throttled
-	}
-	line := fmt.Sprintf("%d/%d started, %d ended (%d succeeded, %d failed), %d invocations in flight, %d throttled, %s",
-		t.started.Load(), t.events, t.ended, rep.Executions.Succeeded, rep.Executions.Failed,
-		len(srv.InFlight()), throttles, l.sessionsNow(peakDB))
-	if line == t.lastLine && !final && time.Since(t.lastPrinted) < 10*time.Second {
-		return
-	}
-	t.lastLine, t.lastPrinted = line, time.Now()
-	fmt.Fprintf(l.cfg.Progress, "local: load %5.1fs: %s\n", time.Since(t.start).Seconds(), line)
-}
-
-// usage fills in the report's Lambda, S3 and log figures and what they
-// would cost in AWS.
-func (l *Load) usage(srv *invokeapi.Server, events [][]byte, t *tally, rep *LoadReport) {
-	rep.PeakInFlight = srv.PeakInFlight()
-	var billedGBs float64
-	var requests int
-	rep.Functions = map[string]FunctionUsage{}
-	logBytes := map[string]int64{LogSourceStateMachine: t.logBytes}
-	for _, f := range statemachine.Functions {
-		st := srv.Stats(f.Name)
-		logBytes[f.Name] = l.lambdaLog[f.Name].n.Load() + int64(st.Calls)*platformBytesPerInvocation(deployedSystemLogLevel, f.MemoryMB)
-		rep.Throttles += st.Throttled
-		rep.ThrottlesPerFunction[f.Name] = st.Throttled
-		rep.Environments[f.Name] = st.Environments
-		rep.PeakEnvironments += st.Environments
-		fu := FunctionUsage{MemoryMB: f.MemoryMB, Requests: st.Calls, BilledMs: st.Billed.Milliseconds()}
-		fu.GBSeconds = float64(fu.BilledMs) / 1000 * float64(f.MemoryMB) / 1024
-		rep.Functions[f.Name] = fu
-		requests += fu.Requests
-		billedGBs += fu.GBSeconds
-	}
-	if l.model != nil {
-		rep.S3Operations = l.model.Stats().Requests
-	}
-	files := 0
-	for _, ev := range events {
-		if fs, err := parseevent.ParseEvent(ev); err == nil {
-			files += len(fs)
-		}
-	}
-	putClass := 0
-	for _, r := range l.s3put {
-		putClass += r.Hits()
-	}
-	u := Usage{
-		Files: files, Transitions: t.transitions, LambdaRequests: requests, LambdaGBSeconds: billedGBs,
-		S3PutClass: putClass, S3GetClass: l.s3get.Hits(), LogBytesBySource: logBytes,
-	}
-	u.fill(rep)
 }
 
 // functions builds the four functions, each invocation of which runs in an

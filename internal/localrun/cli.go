@@ -228,7 +228,8 @@ const envHelp = `
 environment:
   AWS_ENDPOINT_URL_S3     use this S3 endpoint (credentials and region from the usual AWS_* variables)
   DATABASE_URL            use this Postgres (the request_status schema is applied if missing)
-  COPY_RETRIES, COPY_RETRY_SLEEP_SECS, MAP_MAX_CONCURRENCY
+  COPY_RETRIES, COPY_RETRY_SLEEP_SECS, MAP_MAX_CONCURRENCY, CHUNK_FILES,
+  CHUNK_MAP_MAX_CONCURRENCY
                           override cdk.json's workflow policy
   every variable the Lambdas read in AWS (SOURCE_BUCKETS, ARCHIVE_BUCKETS, MULTIPART_*,
   STORAGE_CLASS, DATABASE_MAX_CONNS, ...) is read from this environment too

@@ -9,8 +9,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -210,22 +208,20 @@ func TestScenarioSweepLeavesAFileInFlightAlone(t *testing.T) {
 }
 
 // A mark that fails does not fail the copy, and is not silent: the file of
-// scenario 12 (a copy resumed once), with the database refusing every mark
-// after the first (a trigger raises on an update that moves only
-// last_update_time of a row marked within the last hour). "Mark copy
-// resumed" fails with DatabaseError (not retried), its catcher keeps the
-// error as the iteration's mark_error and resumes the copy; the file is
-// copied and recorded complete, and request-status logged the failed mark.
+// scenario 12 (a copy paused in its Express child and once more in the
+// Standard lane), with the database refusing every mark after the first two
+// (a trigger raises on the third update that moves only last_update_time:
+// the Express child's "Find open jobs" and the Standard child's "Find open
+// job" mark the row first). "Mark copy resumed" fails with DatabaseError
+// (not retried), its catcher keeps the error as the iteration's mark_error
+// and resumes the copy; the file is copied and recorded complete, and
+// request-status logged the failed mark.
 func TestScenarioFailedMarkResumesTheCopy(t *testing.T) {
 	t.Parallel()
-	gate := &faultproxy.Rule{Match: func(r *http.Request) bool {
-		n, err := strconv.Atoi(r.URL.Query().Get("partNumber"))
-		return faultproxy.IsUploadPartCopy(r) && err == nil && n >= 3
-	}, Times: 1, Delay: time.Hour}
 	h := newHarness(t, harnessOptions{
 		copyTimeout: 8500 * time.Millisecond,
 		lambdaEnv: func(h *harness) map[string]string {
-			proxy, err := faultproxy.New(h.s3srv.Endpoint, gate)
+			proxy, err := faultproxy.New(h.s3srv.Endpoint, partGate(3), partGate(5))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -239,15 +235,22 @@ func TestScenarioFailedMarkResumesTheCopy(t *testing.T) {
 	h.putObject(key, body)
 	job := h.insertJob(key)
 	h.age(job, 5*time.Hour)
-	if _, err := h.db.Exec(h.ctx, `CREATE FUNCTION refuse_second_mark() RETURNS trigger LANGUAGE plpgsql AS $$
+	// A failed update rolls its count back: every mark after the second is
+	// refused.
+	if _, err := h.db.Exec(h.ctx, `CREATE TABLE marks (n int NOT NULL); INSERT INTO marks VALUES (0);
+CREATE FUNCTION refuse_third_mark() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    marked int;
 BEGIN
-    IF NEW.job_status IS NOT DISTINCT FROM OLD.job_status AND NEW.err_msg IS NOT DISTINCT FROM OLD.err_msg
-       AND OLD.last_update_time > now() - interval '1 hour' THEN
-        RAISE EXCEPTION 'test: marks refused';
+    IF NEW.job_status IS NOT DISTINCT FROM OLD.job_status AND NEW.err_msg IS NOT DISTINCT FROM OLD.err_msg THEN
+        UPDATE marks SET n = n + 1 RETURNING n INTO marked;
+        IF marked > 2 THEN
+            RAISE EXCEPTION 'test: marks refused';
+        END IF;
     END IF;
     RETURN NEW;
 END $$;
-CREATE TRIGGER refuse_second_mark BEFORE UPDATE ON request_status FOR EACH ROW EXECUTE FUNCTION refuse_second_mark();`); err != nil {
+CREATE TRIGGER refuse_third_mark BEFORE UPDATE ON request_status FOR EACH ROW EXECUTE FUNCTION refuse_third_mark();`); err != nil {
 		t.Fatal(err)
 	}
 

@@ -475,8 +475,10 @@ func TestScenarioCopiesFiles(t *testing.T) {
 }
 
 // checkEMF checks the functions' EMF lines in the Lambda log of a run that
-// copied files: FilesCopied from the aggregate function, BytesCopied once
-// per file from copy-file, a database latency per status call; it logs the
+// copied files in one Express child: FilesCopied from the aggregate
+// function, BytesCopied once per file from copy-file, a database latency
+// per status call (one find_open_jobs for the child, one record per file);
+// it logs the
 // bytes per file of the lines carrying metrics (the outcome lines that are
 // also EMF documents, metrics.Writer.Log).
 func checkEMF(t *testing.T, log string, files int) {
@@ -498,7 +500,7 @@ func checkEMF(t *testing.T, log string, files int) {
 			}
 		}
 	}
-	want := map[string]float64{"aggregate FilesCopied": 1, "copy-file BytesCopied": float64(files), "request-status DatabaseCallMilliseconds": float64(2 * files)}
+	want := map[string]float64{"aggregate FilesCopied": 1, "copy-file BytesCopied": float64(files), "request-status DatabaseCallMilliseconds": float64(1 + files)}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("EMF lines by function and metric (-want +got):\n%s", diff)
 	}
@@ -508,11 +510,14 @@ func checkEMF(t *testing.T, log string, files int) {
 // Scenario: Lambda throttles. The account's concurrency is taken (long
 // copies elsewhere), so Lambda refuses the first 5 invocations of every
 // function with 429 TooManyRequestsException, which reaches the workflow as
-// Lambda.TooManyRequestsException. Every task retries it on the same
-// retrier (6 retries), so the event is not rejected, each file is copied
-// once (a throttled invocation never runs the handler), its row is
-// complete and the execution succeeds. Before every task had that retrier,
-// "Read restored files" gave up after 3 and rejected the event.
+// Lambda.TooManyRequestsException. The parent's and the Standard lane's
+// tasks retry it for hours, so the event is not rejected; the Express
+// child's "Find open jobs" retries it twice only, then hands its chunk over
+// to the Standard lane (its third throttled invocation is caught, not
+// retried). Each file is copied once (a throttled invocation never runs the
+// handler), its row is complete and the execution succeeds. Before every
+// task had the long retrier, "Read restored files" gave up after 3 and
+// rejected the event.
 func TestScenarioThrottledFunctions(t *testing.T) {
 	t.Parallel()
 	const throttles = 5
@@ -544,8 +549,9 @@ func TestScenarioThrottledFunctions(t *testing.T) {
 	if diff := cmp.Diff(wantThrottled, res.Throttled); diff != "" {
 		t.Errorf("throttled invocations (-want +got):\n%s", diff)
 	}
-	// Each file copied once: one copy-file handler run per file.
-	wantCalls := map[string]int{"parse-event": 1, "request-status": 2 * len(keys), "copy-file": len(keys), "aggregate": 1}
+	// Each file copied once: one copy-file handler run per file; the
+	// aggregate function sorts and reports.
+	wantCalls := map[string]int{"parse-event": 1, "request-status": 2 * len(keys), "copy-file": len(keys), "aggregate": 2}
 	if diff := cmp.Diff(wantCalls, res.Calls); diff != "" {
 		t.Errorf("handler runs (-want +got):\n%s", diff)
 	}
@@ -565,8 +571,11 @@ func TestScenarioThrottledFunctions(t *testing.T) {
 			retried++
 		}
 	}
-	if retried != 4*throttles {
-		t.Errorf("%d StateRetried events, want %d (one per throttled invocation)", retried, 4*throttles)
+	if retried != 4*throttles-1 {
+		t.Errorf("%d StateRetried events, want %d (one per throttled invocation but the one the Express child caught)", retried, 4*throttles-1)
+	}
+	if got := countEvents(res, "StateEntered", "Hand the chunk over"); got != 1 {
+		t.Errorf("Hand the chunk over entered %d times, want once", got)
 	}
 	t.Logf("throttled execution: %v wall time with the retry pauses shortened to 20 ms (%d throttled invocations, %d retries)",
 		res.Duration.Round(time.Millisecond), 4*throttles, retried)
@@ -650,24 +659,30 @@ func TestScenarioSlowDownRetried(t *testing.T) {
 			if len(results) != 1 || !results[0].Success {
 				t.Errorf("results = %+v, want one success", results)
 			}
-			if got := countEvents(res, "StateRetried", "Copy file"); got != 2 {
-				t.Errorf("history shows %d retries of Copy file, want 2", got)
+			// The Express lane tries twice (its one short retry), then
+			// hands the file over; the Standard lane's first attempt copies.
+			if got := countEvents(res, "StateRetried", expressCopyState); got != 1 {
+				t.Errorf("history shows %d retries of %s, want 1", got, expressCopyState)
 			}
-			if got := countEvents(res, "StateFailed", "Copy file"); got != 2 {
-				t.Errorf("history shows %d failures of Copy file, want 2", got)
+			if got := countEvents(res, "StateFailed", expressCopyState); got != 2 {
+				t.Errorf("history shows %d failures of %s, want 2", got, expressCopyState)
+			}
+			if got := countEvents(res, "StateFailed", standardCopyState) + countEvents(res, "StateRetried", standardCopyState); got != 0 {
+				t.Errorf("history shows %d failures and retries of %s, want none", got, standardCopyState)
 			}
 			for _, ev := range res.History {
-				if ev.Type == "StateFailed" && ev.State.Name == "Copy file" &&
+				if ev.Type == "StateFailed" && ev.State.Name == expressCopyState &&
 					(ev.Error != "TransientCopyError" || !strings.Contains(ev.CauseText(), "SlowDown")) {
 					t.Errorf("copy failed with %s: %s, want TransientCopyError naming SlowDown", ev.Error, ev.CauseText())
 				}
 			}
 			if h.engine == stepengine.EngineMoto {
-				// AWS's history: each attempt's LambdaFunctionScheduled
-				// input carries $$.State.RetryCount (engine_compare_test
-				// pins the Node engine's constant 0).
-				if diff := cmp.Diff([]int{0, 1, 2}, scheduledRetryCounts(t, res, "Copy file")); diff != "" {
-					t.Errorf("retry_count of the copy attempts (-want +got):\n%s", diff)
+				// AWS's history: the Standard lane's attempt's
+				// LambdaFunctionScheduled input carries
+				// $$.State.RetryCount (engine_compare_test pins the
+				// count over retries and the Node engine's constant 0).
+				if diff := cmp.Diff([]int{0}, scheduledRetryCounts(t, res, standardCopyState)); diff != "" {
+					t.Errorf("retry_count of the Standard lane's copy attempts (-want +got):\n%s", diff)
 				}
 			}
 			if slowDown.Hits() != tc.slowDowns {
@@ -696,11 +711,14 @@ func TestScenarioMissingSource(t *testing.T) {
 	if len(results) != 1 || results[0].SourceKey != singleKey || results[0].Success || results[0].RequestID != job.RequestID {
 		t.Fatalf("results = %+v, want one failed result for %s", results, singleKey)
 	}
-	if got := countEvents(res, "StateRetried", "Copy file"); got != 0 {
-		t.Errorf("Copy file retried %d times, want none (a missing object is permanent)", got)
+	if got := countEvents(res, "StateRetried", expressCopyState); got != 0 {
+		t.Errorf("%s retried %d times, want none (a missing object is permanent)", expressCopyState, got)
 	}
-	if got := countEvents(res, "StateFailed", "Copy file"); got != 1 {
-		t.Errorf("Copy file failed %d times, want once", got)
+	if got := countEvents(res, "StateFailed", expressCopyState); got != 1 {
+		t.Errorf("%s failed %d times, want once", expressCopyState, got)
+	}
+	if got := countEvents(res, "StateEntered", standardCopyState); got != 0 {
+		t.Errorf("%s entered %d times, want never (the Express lane recorded the error)", standardCopyState, got)
 	}
 	row := h.job(job.RequestID)
 	if row.JobStatus != "error" {
@@ -717,8 +735,8 @@ func TestScenarioMissingSource(t *testing.T) {
 }
 
 // Scenario 5b: the re-run input in the cause. A run fails because one of
-// two sources is missing; the object is then put; the re-run input from the
-// cause names only that file (its key encoded as S3 encodes it) and, started
+// two sources is missing (the cause lists the failed file only); the object
+// is then put; the re-run input from the cause names only that file (its key encoded as S3 encodes it) and, started
 // as a new execution, copies it: the execution succeeds and the row becomes
 // complete. The file that was copied the first time is not touched again.
 func TestScenarioRerunInputFromCause(t *testing.T) {
@@ -731,8 +749,8 @@ func TestScenarioRerunInputFromCause(t *testing.T) {
 	res := h.run(readEvent(t, "s3-records-two-files-encoded-keys.json"))
 
 	results := failedResults(t, res)
-	if len(results) != 2 || !results[0].Success || results[1].Success {
-		t.Fatalf("results = %+v, want the first file copied, the second failed", results)
+	if len(results) != 1 || results[0].Success || results[0].SourceKey != missing {
+		t.Fatalf("results = %+v, want the second file failed, and only it listed", results)
 	}
 	if got := h.job(missingJob.RequestID).JobStatus; got != "error" {
 		t.Fatalf("missing file's row is %q, want error", got)
@@ -784,8 +802,10 @@ func TestScenarioNoOpenJob(t *testing.T) {
 	if keys := h.archiveKeys(); len(keys) != 0 {
 		t.Errorf("archive holds %q, want nothing", keys)
 	}
-	if got := countEvents(res, "StateEntered", "Copy file"); got != 0 {
-		t.Errorf("Copy file entered %d times, want never", got)
+	for _, state := range []string{expressCopyState, standardCopyState} {
+		if got := countEvents(res, "StateEntered", state); got != 0 {
+			t.Errorf("%s entered %d times, want never", state, got)
+		}
 	}
 }
 
@@ -815,14 +835,16 @@ func TestScenarioRecordWithoutKey(t *testing.T) {
 	if diff := cmp.Diff(before, h.job(job.RequestID)); diff != "" {
 		t.Errorf("row changed (-before +after):\n%s", diff)
 	}
-	if got := countEvents(res, "StateEntered", "Find open job"); got != 0 {
-		t.Errorf("Find open job entered %d times, want never", got)
+	if got := countEvents(res, "StateEntered", "Find open jobs") + countEvents(res, "StateEntered", "Find open job"); got != 0 {
+		t.Errorf("Find open jobs / Find open job entered %d times, want never", got)
 	}
 }
 
 // An execution input that is not a JSON object (Step Functions accepts any
 // JSON value): the execution fails with CopyRequestError saying why, not
-// with States.ResultPathMatchFailure from the Catcher; nothing is copied.
+// with States.ResultPathMatchFailure from the Catcher; nothing is copied. A
+// string is rejected as an event; a list is a batch (the intake's Pipe
+// sends one), each element of which is rejected alone, as not an event.
 func TestScenarioInputNotAnObject(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{})
@@ -830,23 +852,30 @@ func TestScenarioInputNotAnObject(t *testing.T) {
 	job := h.insertJob(singleKey)
 	before := h.job(job.RequestID)
 
-	for _, input := range []string{`[1,2]`, `"x"`} {
-		t.Run(input, func(t *testing.T) {
-			res := h.run([]byte(input))
+	for _, tc := range []struct {
+		input         string
+		wantCause     []string
+		eventRejected int
+	}{
+		{`"x"`, []string{"nothing was copied", "event is not a JSON object"}, 1},
+		{`[1,2]`, []string{"2 messages of the batch rejected", `{"index":1,"error":"event is not a JSON object"}`}, 0},
+	} {
+		t.Run(tc.input, func(t *testing.T) {
+			res := h.run([]byte(tc.input))
 
 			if res.Succeeded() || res.ErrorName() != "CopyRequestError" {
 				t.Fatalf("execution %s with error %q (%s), want FAILED with CopyRequestError", res.Status, res.ErrorName(), res.CauseText())
 			}
-			for _, want := range []string{"nothing was copied", "event is not a JSON object"} {
+			for _, want := range tc.wantCause {
 				if !strings.Contains(res.CauseText(), want) {
 					t.Errorf("cause %q does not say %q", res.CauseText(), want)
 				}
 			}
-			if got := countEvents(res, "StateEntered", "Event rejected"); got != 1 {
-				t.Errorf("Event rejected entered %d times, want once", got)
+			if got := countEvents(res, "StateEntered", "Event rejected"); got != tc.eventRejected {
+				t.Errorf("Event rejected entered %d times, want %d", got, tc.eventRejected)
 			}
-			if got := countEvents(res, "StateEntered", "Find open job"); got != 0 {
-				t.Errorf("Find open job entered %d times, want never", got)
+			if got := countEvents(res, "StateEntered", "Find open jobs") + countEvents(res, "StateEntered", "Find open job"); got != 0 {
+				t.Errorf("Find open jobs / Find open job entered %d times, want never", got)
 			}
 		})
 	}
@@ -859,8 +888,11 @@ func TestScenarioInputNotAnObject(t *testing.T) {
 }
 
 // Scenario 8: the database refuses connections once the copy starts (after
-// the job lookup): the status update is retried, then the execution fails
-// and the file's result says the status was not recorded.
+// the job lookup): the Express child's status update is retried once, then
+// the file is handed to the Standard lane, whose job lookup retries for
+// long; then the execution fails and the file's result says the database
+// was unavailable. The file is archived, its row left inprogress, and the
+// cause holds its re-run input.
 func TestScenarioDatabaseDownWhileRecording(t *testing.T) {
 	t.Parallel()
 	var dbProxy *tcpProxy
@@ -896,16 +928,18 @@ func TestScenarioDatabaseDownWhileRecording(t *testing.T) {
 	if len(results) != 1 || results[0].Success {
 		t.Fatalf("results = %+v, want one failed result", results)
 	}
-	if !strings.Contains(results[0].ErrMsg, "status could not be recorded") {
-		t.Errorf("err_msg %q does not say the status was not recorded", results[0].ErrMsg)
+	if !strings.Contains(results[0].ErrMsg, "DatabaseUnavailableError") {
+		t.Errorf("err_msg %q does not say the database was unavailable", results[0].ErrMsg)
 	}
-	wantRetries := h.runner.Settings.DatabaseRetries - 1
-	if got := countEvents(res, "StateRetried", "Record copy complete"); got != wantRetries {
-		t.Errorf("Record copy complete retried %d times, want %d", got, wantRetries)
+	rerunInput(t, res)
+	for state, want := range map[string]int{"Record copy complete (Express)": 1, "Find open job": h.runner.Settings.DatabaseRetries - 1} {
+		if got := countEvents(res, "StateRetried", state); got != want {
+			t.Errorf("%s retried %d times, want %d", state, got, want)
+		}
 	}
 	for _, ev := range res.History {
-		if ev.Type == "StateFailed" && ev.State.Name == "Record copy complete" && ev.Error != "DatabaseUnavailableError" {
-			t.Errorf("status update failed with %q, want DatabaseUnavailableError", ev.Error)
+		if ev.Type == "StateFailed" && ev.State.Name != "Report results" && ev.Error != "DatabaseUnavailableError" {
+			t.Errorf("%s failed with %q, want DatabaseUnavailableError", ev.State.Name, ev.Error)
 		}
 	}
 	if got, _ := h.archived(singleKey); !bytes.Equal(got, body) {
@@ -941,13 +975,14 @@ func TestScenarioSameEventTwice(t *testing.T) {
 	}
 }
 
-// Scenario 10: fifty files with Map concurrency 5: all copied and complete,
-// never more than five copies in flight (by the history and by the Invoke
-// API server).
+// Scenario 10: fifty files with concurrency 5 (Express children of 5
+// files, one child at a time; Standard children 5 at a time): all copied
+// and complete, never more than five copies in flight (by the history and
+// by the Invoke API server).
 func TestScenarioFiftyFilesConcurrencyFive(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOptions{
-		env: map[string]string{"MAP_MAX_CONCURRENCY": "5"},
+		env: map[string]string{"MAP_MAX_CONCURRENCY": "5", "CHUNK_FILES": "5", "CHUNK_MAP_MAX_CONCURRENCY": "1"},
 		lambdaEnv: func(h *harness) map[string]string {
 			// Each copy takes a moment, so that iterations overlap.
 			slow := &faultproxy.Rule{Match: faultproxy.IsCopyObject, Delay: 40 * time.Millisecond}
@@ -1031,15 +1066,14 @@ func TestScenarioMultipartOnEmbeddedS3(t *testing.T) {
 	if diff := cmp.Diff(want, outputResults(t, res)); diff != "" {
 		t.Errorf("output (-want +got):\n%s", diff)
 	}
+	// One pass, in the Express lane: a 12 MiB copy ends well within its
+	// budget.
 	var outcomes []contract.CopyOutcome
-	for _, ev := range res.History {
-		if ev.Type == "StateExited" && ev.State != nil && ev.State.Name == "Copy file" {
-			var it contract.Iteration
-			if err := json.Unmarshal(ev.State.Output, &it); err != nil || it.Copy == nil {
-				t.Fatalf("Copy file output %s: no copy outcome (%v)", ev.State.Output, err)
-			}
-			outcomes = append(outcomes, *it.Copy)
+	for _, p := range copyPasses(t, res) {
+		if p.lane != expressMap+": "+expressCopyState {
+			t.Errorf("a copy pass in %s, want the Express lane's only", p.lane)
 		}
+		outcomes = append(outcomes, p.outcome)
 	}
 	wantOutcome := []contract.CopyOutcome{{TargetBucket: archiveBucket, TargetKey: key, Bytes: 12 << 20, Multipart: true, Parts: 3,
 		Complete: true, PartSize: 5 << 20, PartsDone: 3, PartsTotal: 3, BytesDone: 12 << 20, Passes: 1}}
@@ -1062,27 +1096,26 @@ func TestScenarioMultipartOnEmbeddedS3(t *testing.T) {
 // Scenario 12: a file too large for one copy invocation. The copy-file
 // function's timeout is 8.5 s here (the runner's test knob; 900 s deployed)
 // with the smallest deadline margin (5 s), so a pass may copy for 3.5 s,
-// one part at a time. A gate in the fault proxy holds the first copy of
-// part 3 until the copier gives up on it at its copy deadline (the proxy
-// never forwards it), so the first pass copies exactly parts 1 and 2 and
-// returns complete=false with its resume token, whatever the machine's
-// load; the "Copy finished?" Choice sends the iteration back to "Copy
-// file", which resumes the same upload, the gate now open, and copies
-// parts 3 to 6. The history shows the loop without a retry; the file is
-// copied byte for byte with one upload, each part forwarded to S3 once, no
-// upload left open, and the row ends complete.
+// one part at a time. Two gates in the fault proxy each hold one part copy
+// until the copier gives up on it at its copy deadline (the proxy never
+// forwards it), whatever the machine's load: the first pass, in the
+// Express child, copies parts 1 and 2 and returns complete=false with its
+// resume token, and "Copy finished? (Express)" hands the file over to the
+// Standard lane; there "Copy file" resumes the same upload, copies parts 3
+// and 4 and is held at part 5; "Copy finished?" marks the row and sends the
+// iteration back to "Copy file", which copies parts 5 and 6. The history
+// shows the loop without a retry; the file is copied byte for byte with one
+// upload, each part forwarded to S3 once, no upload left open, and the row
+// ends complete.
 func TestScenarioResumableCopyLoops(t *testing.T) {
 	t.Parallel()
-	gate := &faultproxy.Rule{Match: func(r *http.Request) bool {
-		n, err := strconv.Atoi(r.URL.Query().Get("partNumber"))
-		return faultproxy.IsUploadPartCopy(r) && err == nil && n >= 3
-	}, Times: 1, Delay: time.Hour}
+	gates := []*faultproxy.Rule{partGate(3), partGate(5)}
 	parts := &faultproxy.Rule{Match: faultproxy.IsUploadPartCopy} // counts the parts forwarded
 	creates := &faultproxy.Rule{Match: func(r *http.Request) bool { return r.Method == http.MethodPost && r.URL.Query().Has("uploads") }}
 	h := newHarness(t, harnessOptions{
 		copyTimeout: 8500 * time.Millisecond,
 		lambdaEnv: func(h *harness) map[string]string {
-			proxy, err := faultproxy.New(h.s3srv.Endpoint, creates, gate, parts)
+			proxy, err := faultproxy.New(h.s3srv.Endpoint, creates, gates[0], gates[1], parts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -1110,20 +1143,15 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 		t.Errorf("output (-want +got):\n%s", diff)
 	}
 	var outcomes []contract.CopyOutcome
-	for _, ev := range res.History {
-		if ev.Type == "StateExited" && ev.State != nil && ev.State.Name == "Copy file" {
-			var it contract.Iteration
-			if err := json.Unmarshal(ev.State.Output, &it); err != nil || it.Copy == nil {
-				t.Fatalf("Copy file output %s: no copy outcome (%v)", ev.State.Output, err)
-			}
-			outcomes = append(outcomes, *it.Copy)
-		}
+	var lanes []string
+	for i, p := range copyPasses(t, res) {
+		outcomes = append(outcomes, p.outcome)
+		lanes = append(lanes, p.lane)
+		t.Logf("pass %d (%s): complete=%v parts %d/%d, %d ms", i+1, p.lane, p.outcome.Complete, p.outcome.PartsDone, p.outcome.PartsTotal, p.outcome.DurationMS)
 	}
-	for i, o := range outcomes {
-		t.Logf("pass %d: complete=%v parts %d/%d, %d ms", i+1, o.Complete, o.PartsDone, o.PartsTotal, o.DurationMS)
-	}
-	if len(outcomes) != 2 {
-		t.Fatalf("%d passes through Copy file, want 2 (the gate stops the first after two parts)", len(outcomes))
+	wantLanes := []string{expressMap + ": " + expressCopyState, standardMap + ": " + standardCopyState, standardMap + ": " + standardCopyState}
+	if diff := cmp.Diff(wantLanes, lanes); diff != "" {
+		t.Fatalf("copy passes by lane (-want +got; the gates stop the first two after two parts each):\n%s", diff)
 	}
 	first, last := outcomes[0], outcomes[len(outcomes)-1]
 	if first.Complete || first.PartsDone != 2 || first.PartsTotal != 6 || first.UploadID == "" || first.SourceETag == "" {
@@ -1140,22 +1168,28 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 	if !last.Complete || last.PartsDone != 6 || last.BytesDone != 30<<20 || last.UploadID != "" {
 		t.Errorf("last pass = %+v, want complete with 6 parts", last)
 	}
-	// The passes and their time add up across the loop (the CopyPasses and
-	// CopySeconds metrics).
-	if first.Passes != 1 || last.Passes != 2 || last.ElapsedMS != first.DurationMS+last.DurationMS {
-		t.Errorf("passes %d then %d, elapsed %d ms after %d + %d ms; want 1, 2 and the sum",
-			first.Passes, last.Passes, last.ElapsedMS, first.DurationMS, last.DurationMS)
+	// The passes and their time add up across the loop and the lanes (the
+	// CopyPasses and CopySeconds metrics).
+	var sum int64
+	for _, o := range outcomes {
+		sum += o.DurationMS
+	}
+	if first.Passes != 1 || last.Passes != 3 || last.ElapsedMS != sum {
+		t.Errorf("passes %d then %d, elapsed %d ms after passes of %d ms in all; want 1, 3 and the sum",
+			first.Passes, last.Passes, last.ElapsedMS, sum)
 	}
 	// The first pass, held at part 3 for seconds, logged its progress every
 	// second, and the runner printed it beside the history.
 	if want := "copying " + key + ": 2 of 6 parts, 10.0 of 30.0 MiB (33.3%)"; !strings.Contains(h.out.String(), want) {
 		t.Errorf("the runner's output has no progress line %q", want)
 	}
-	if got := countEvents(res, "StateEntered", "Copy finished?"); got != len(outcomes) {
-		t.Errorf("the Choice was entered %d times, want once per pass (%d)", got, len(outcomes))
+	checkHandedOver(t, res)
+	if got := countEvents(res, "StateEntered", "Copy finished?"); got != 2 {
+		t.Errorf("Copy finished? was entered %d times, want once per Standard lane pass (2)", got)
 	}
-	// Each resumed pass is preceded by a mark of the row (issue 22): the
-	// reconcile sweep counts its grace from it.
+	// Each resumed pass in the Standard lane is preceded by a mark of the
+	// row (issue 22): the reconcile sweep counts its grace from it. The
+	// Standard child's first pass follows "Find open job", which marks.
 	var marks int
 	for _, ev := range res.History {
 		if ev.Type == "StateExited" && ev.State != nil && ev.State.Name == "Mark copy resumed" {
@@ -1166,21 +1200,23 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 			marks++
 		}
 	}
-	if marks != len(outcomes)-1 {
-		t.Errorf("%d marks of the row, want one per resumed pass (%d)", marks, len(outcomes)-1)
+	if marks != 1 {
+		t.Errorf("%d marks of the row, want one (the Standard lane's resumed pass)", marks)
 	}
 	// A retry of the task shows as StateRetried (a failed attempt), not as
 	// another StateEntered.
 	for _, typ := range []string{"StateRetried", "StateFailed", "StateCaught"} {
-		if got := countEvents(res, typ, "Copy file"); got != 0 {
-			t.Errorf("Copy file has %d %s events, want none: every pass should succeed", got, typ)
+		if got := countEvents(res, typ, standardCopyState) + countEvents(res, typ, expressCopyState); got != 0 {
+			t.Errorf("the copy states have %d %s events, want none: every pass should succeed", got, typ)
+		}
+	}
+	for i, g := range gates {
+		if g.Hits() != 1 {
+			t.Errorf("gate %d held %d part copies, want 1", i+1, g.Hits())
 		}
 	}
 	if creates.Hits() != 1 {
 		t.Errorf("%d multipart uploads created, want 1: every later pass resumes it", creates.Hits())
-	}
-	if gate.Hits() != 1 {
-		t.Errorf("the gate held %d part copies, want 1", gate.Hits())
 	}
 	if n := parts.Hits(); n != 6 {
 		t.Errorf("%d part copies forwarded for 6 parts over %d passes, want each part copied once", n, len(outcomes))
@@ -1306,6 +1342,15 @@ func TestScenarioCopiesTheEventsVersion(t *testing.T) {
 			t.Errorf("%s: row status %q (%s), want complete", shape, got.JobStatus, got.ErrMsg)
 		}
 	}
+}
+
+// partGate holds the first copy of part n or later for an hour: the
+// copier gives up on it at its copy deadline, the proxy never forwards it.
+func partGate(n int) *faultproxy.Rule {
+	return &faultproxy.Rule{Match: func(r *http.Request) bool {
+		part, err := strconv.Atoi(r.URL.Query().Get("partNumber"))
+		return faultproxy.IsUploadPartCopy(r) && err == nil && part >= n
+	}, Times: 1, Delay: time.Hour}
 }
 
 // resumableCopyEnv is copy-file's environment for a copy that cannot finish

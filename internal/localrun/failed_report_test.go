@@ -3,6 +3,7 @@ package localrun_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,9 +19,9 @@ import (
 
 // TestLoadReportsFailedFiles: `seed` then `load` on an events file whose
 // line 3 names a file that was never seeded (no object, no job) among two
-// seeded ones. `load --json` names the failed file, its reason and its
-// re-run input by the events file's line; the text lists it by line number;
-// the time has decimals.
+// seeded ones: one batch, one execution. `load --json` names the batch's
+// lines, and the failed file with its event's line, its reason and its
+// re-run input; the text lists it by line number; the time has decimals.
 func TestLoadReportsFailedFiles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts versitygw")
@@ -59,24 +60,27 @@ func TestLoadReportsFailedFiles(t *testing.T) {
 	var doc struct {
 		Executions struct{ Succeeded, Failed int }
 		Failed     []struct {
-			Line       int                 `json:"line"`
-			Error      string              `json:"error"`
-			Files      []map[string]string `json:"files"`
-			RerunInput json.RawMessage     `json:"rerun_input"`
+			Lines []int  `json:"lines"`
+			Error string `json:"error"`
+			Files []struct {
+				Line                int
+				Bucket, Key, Reason string
+			} `json:"files"`
+			RerunInput json.RawMessage `json:"rerun_input"`
 		} `json:"failed"`
 	}
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("stdout is not the JSON report: %v\n%s", err, out)
 	}
-	if doc.Executions.Succeeded != 2 || doc.Executions.Failed != 1 || len(doc.Failed) != 1 {
-		t.Fatalf("executions %+v, failed %+v: want 2 succeeded, the event of line 3 failed\n%s", doc.Executions, doc.Failed, out)
+	if doc.Executions.Succeeded != 0 || doc.Executions.Failed != 1 || len(doc.Failed) != 1 {
+		t.Fatalf("executions %+v, failed %+v: want the batch's one execution failed\n%s", doc.Executions, doc.Failed, out)
 	}
 	f := doc.Failed[0]
-	if f.Line != 3 || f.Error != "CopyRequestError" || len(f.Files) != 1 {
-		t.Fatalf("failed execution: line %d, %s, files %v: want line 3, CopyRequestError, one file", f.Line, f.Error, f.Files)
+	if fmt.Sprint(f.Lines) != "[1 3 4]" || f.Error != "CopyRequestError" || len(f.Files) != 1 {
+		t.Fatalf("failed execution: lines %v, %s, files %v: want lines 1, 3, 4, CopyRequestError, one file", f.Lines, f.Error, f.Files)
 	}
-	if got := f.Files[0]; got["bucket"] != restoreBucket || got["key"] != "report/never seeded.dat" || !strings.Contains(got["reason"], "no open job") {
-		t.Errorf("failed file %v: want %s/report/never seeded.dat, no open job", got, restoreBucket)
+	if got := f.Files[0]; got.Line != 3 || got.Bucket != restoreBucket || got.Key != "report/never seeded.dat" || !strings.Contains(got.Reason, "no open job") {
+		t.Errorf("failed file %+v: want line 3, %s/report/never seeded.dat, no open job", got, restoreBucket)
 	}
 	rerun, err := parseevent.ParseEvent(f.RerunInput)
 	if err != nil || len(rerun) != 1 || rerun[0].SourceKey != "report/never seeded.dat" {

@@ -21,11 +21,11 @@ import (
 func init() {
 	registerCommand(command{
 		name:  "load",
-		usage: "--events FILE [flags]   run every event of FILE (NDJSON) as its own execution, Lambda's concurrency enforced",
+		usage: "--events FILE [flags]   send every event of FILE (NDJSON) to the intake (queue and Pipe: one execution per batch), Lambda's concurrency enforced",
 		setup: func(fs *flag.FlagSet) func(context.Context, *CLI, *commonFlags) (int, error) {
 			events := fs.String("events", "", `events file: one S3 notification or EventBridge event per line ("-" reads stdin)`)
 			engine := engineFlag(fs)
-			rate := fs.Float64("rate", 0, "executions started per second (0: all at once)")
+			rate := fs.Float64("rate", 0, "events sent to the intake queue per second (0: all at once)")
 			account := fs.Int("account-concurrency", 0, "the account's Lambda concurrency across the four functions; beyond it an invocation is refused 429 TooManyRequestsException (0: no limit)")
 			reserved := fs.String("reserved", "", "reserved concurrency per function, e.g. copy-file=8,request-status=4")
 			coldStart := fs.Duration("cold-start", 0, "time a new execution environment takes before its first invocation")
@@ -161,8 +161,15 @@ func printLoadReport(w io.Writer, r *loadsim.LoadReport) {
 	} else {
 		fmt.Fprintf(tw, "database sessions\t%s\n", r.DBSessions)
 	}
-	fmt.Fprintf(tw, "per file\t%.1f state transitions, %.1f Lambda requests, %.4f GB-s, %.1f S3 PUT-class + %.1f GET-class requests, %.0f log bytes\n",
-		r.StateTransitionsPerFile, r.LambdaRequestsPerFile, r.LambdaGBSecondsPerFile, r.S3PutClassPerFile, r.S3GetClassPerFile, r.LogBytesPerFile)
+	in := r.Intake
+	fmt.Fprintf(tw, "intake (%s)\tbatches of up to %d events within %d s: %d batches, largest %d events (%d bytes)\n",
+		in.Source, in.BatchSize, in.WindowSecs, in.Batches, in.LargestBatch, in.LargestBatchBytes)
+	p := r.PerFile
+	fmt.Fprintf(tw, "per file\t%.3f Standard transitions, %.3f StartExecution, %.3f Express requests, %.5f Express GB-s, %.2f SQS + %.2f Pipes requests\n",
+		p.StandardTransitions, p.StartExecutions, p.ExpressRequests, p.ExpressGBSeconds, p.SQSRequests, p.PipeRequests)
+	fmt.Fprintf(tw, "\t%.1f Lambda requests, %.4f GB-s, %.1f S3 PUT-class + %.1f GET-class requests, %.0f log bytes\n",
+		p.LambdaRequests, p.LambdaGBSeconds, p.S3PutClass, p.S3GetClass, p.LogBytes)
+	fmt.Fprintf(tw, "\t(transitions of %s)\n", r.StepFunctionsCounted)
 	for _, name := range sortedKeys(r.Functions) {
 		fu := r.Functions[name]
 		fmt.Fprintf(tw, "  %s\t%d requests, %d billed ms at %d MB: %.4f GB-s\n", name, fu.Requests, fu.BilledMs, fu.MemoryMB, fu.GBSeconds)

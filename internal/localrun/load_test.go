@@ -1,7 +1,8 @@
 package localrun_test
 
-// Mass-recovery scenarios: many events at once, each its own execution, on
-// the real definition and engine, with Lambda's concurrency enforced by the
+// Mass-recovery scenarios: many events at once, sent to the intake (the
+// runner's stand-ins for the SQS queue and the Pipe, which starts one
+// execution per batch of events), on the real definition and engine, with Lambda's concurrency enforced by the
 // local Invoke API (429 TooManyRequestsException beyond it), an execution
 // environment per concurrent invocation (each its own pgx pool and S3
 // client) and a Postgres role whose CONNECTION LIMIT Postgres itself
@@ -38,7 +39,6 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/pgtest"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/s3server"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
-	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
@@ -146,7 +146,14 @@ func (w *loadWorld) seed(prefix string, n int, withObject, withJob bool) [][]byt
 
 func (w *loadWorld) run(events [][]byte) *loadsim.LoadReport {
 	w.t.Helper()
-	ctx, cancel := context.WithTimeout(w.ctx, 4*time.Minute)
+	return w.runFor(events, 4*time.Minute)
+}
+
+// runFor runs the events, failing the test when the run takes more than
+// limit (a guard against a hung run, not a measure).
+func (w *loadWorld) runFor(events [][]byte, limit time.Duration) *loadsim.LoadReport {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(w.ctx, limit)
 	defer cancel()
 	rep, err := w.load.Run(ctx, events)
 	if err != nil {
@@ -157,9 +164,9 @@ func (w *loadWorld) run(events [][]byte) *loadsim.LoadReport {
 }
 
 func summary(r *loadsim.LoadReport) string {
-	return fmt.Sprintf("executions %+v failures %v files %+v throttles %d environments %v peak in flight %d peak db %d seconds %.1f (x%g) transitions/file %.1f GB-s/file %.5f $/M files %.2f %v",
-		r.Executions, r.Failures, r.Files, r.Throttles, r.Environments, r.PeakInFlight, r.PeakDBConnections, r.Seconds, r.TimeScale,
-		r.StateTransitionsPerFile, r.LambdaGBSecondsPerFile, r.CostPerMillionFilesUSD, r.CostItems)
+	return fmt.Sprintf("executions %+v failures %v files %+v intake %+v throttles %d environments %v peak in flight %d peak db %d seconds %.1f (x%g) per file %+v $/M files %.2f %v",
+		r.Executions, r.Failures, r.Files, r.Intake, r.Throttles, r.Environments, r.PeakInFlight, r.PeakDBConnections, r.Seconds, r.TimeScale,
+		r.PerFile, r.CostPerMillionFilesUSD, r.CostItems)
 }
 
 // updatesPerRow returns how many rows were updated once, and the rows
@@ -195,16 +202,17 @@ func loadSize(n int) int {
 }
 
 // TestLoadBurst: single-file events all at once against account
-// concurrency 20 and a database limit of 10 sessions: every file complete,
-// each row updated once, no execution failed. (The 1,000 events
-// run with LOAD_SCALE=5.)
+// concurrency 20 and a database limit of 10 sessions: one execution per
+// batch of the Pipe's size, every file complete, each row updated once, no
+// execution failed. (The 1,000 events run with LOAD_SCALE=5.)
 func TestLoadBurst(t *testing.T) {
 	w := newLoadWorld(t, loadsim.LoadConfig{AccountConcurrency: 20, DBMaxConnections: 10, TimeScale: 20})
 	n := loadSize(200)
 	events := w.seed("burst", n, true, true)
 	rep := w.run(events)
-	if rep.Executions.Succeeded != n || rep.Executions.Failed != 0 {
-		t.Errorf("executions %+v (failures %v), want all %d succeeded", rep.Executions, rep.Failures, n)
+	batches := (n + w.load.Pipe.BatchSize - 1) / w.load.Pipe.BatchSize
+	if rep.Executions.Started != batches || rep.Executions.Succeeded != batches || rep.Executions.Failed != 0 {
+		t.Errorf("executions %+v (failures %v), want %d started (batches of %d), all succeeded", rep.Executions, rep.Failures, batches, w.load.Pipe.BatchSize)
 	}
 	if rep.Files.Complete != n {
 		t.Errorf("files %+v, want %d complete", rep.Files, n)
@@ -232,9 +240,7 @@ func TestLoadSaturation(t *testing.T) {
 	n := loadSize(40)
 	events := w.seed("saturation", n, true, true)
 	rep := w.run(events)
-	if rep.Executions.Succeeded != n || rep.Files.Complete != n {
-		t.Errorf("executions %+v (failures %v), files %+v: want all %d succeeded and complete", rep.Executions, rep.Failures, rep.Files, n)
-	}
+	checkAllComplete(t, rep, n)
 	// n copies of 3 minutes, 4 at a time, take n*3/4 minutes at least.
 	if scaled, least := time.Duration(rep.Seconds*rep.TimeScale)*time.Second, time.Duration(n*3/4)*time.Minute; scaled < least*5/6 {
 		t.Errorf("the run took %s scaled, want about %s at least: %d copies of 3 minutes, 4 at a time", scaled, least, n)
@@ -273,18 +279,26 @@ func TestLoadDatabaseOutage(t *testing.T) {
 	}()
 	rep := w.run(events)
 	wg.Wait()
-	if rep.Executions.Succeeded != n || rep.Files.Complete != n {
-		t.Errorf("executions %+v (failures %v), files %+v: want all %d succeeded and complete", rep.Executions, rep.Failures, rep.Files, n)
-	}
+	checkAllComplete(t, rep, n)
 	if once, more := w.updatesPerRow(); once != n || len(more) > 0 {
 		t.Errorf("%d rows updated once, want %d; updated more than once: %v", once, n, more)
+	}
+}
+
+// checkAllComplete: every execution succeeded and every one of n files is
+// complete.
+func checkAllComplete(t *testing.T, rep *loadsim.LoadReport, n int) {
+	t.Helper()
+	if rep.Executions.Started == 0 || rep.Executions.Succeeded != rep.Executions.Started || rep.Files.Complete != n {
+		t.Errorf("executions %+v (failures %v), files %+v: want all succeeded and %d complete", rep.Executions, rep.Failures, rep.Files, n)
 	}
 }
 
 // TestLoadDatabaseOutageOutlastsRetries: the database refuses every
 // connection for longer than the status tasks retry (all the run, about 3
 // hours scaled): no file's row leaves inprogress unseen, each such file is in
-// its execution's CopyRequestError with a re-run input naming it.
+// its execution's CopyRequestError with its event's line and a re-run input
+// naming it.
 func TestLoadDatabaseOutageOutlastsRetries(t *testing.T) {
 	w := newLoadWorld(t, loadsim.LoadConfig{AccountConcurrency: 10, DBMaxConnections: 5, TimeScale: 2000})
 	n := 10
@@ -293,21 +307,22 @@ func TestLoadDatabaseOutageOutlastsRetries(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep := w.run(events)
-	if rep.Executions.Failed != n || rep.Failures["CopyRequestError"] != n || rep.Files.Unrecorded != n {
+	if rep.Executions.Failed != rep.Executions.Started || rep.Failures["CopyRequestError"] != rep.Executions.Started || rep.Files.Unrecorded != n {
 		t.Fatalf("executions %+v, failures %v, files %+v: want every execution failed with CopyRequestError, every row inprogress", rep.Executions, rep.Failures, rep.Files)
 	}
+	listed := map[string]int{}
 	for _, f := range rep.Failed {
-		results, rerun, err := aggregate.ParseMessage(f.Cause)
-		if err != nil {
-			t.Errorf("event %d: the cause is not a failure report: %v\n%s", f.Event, err, f.Cause)
-			continue
+		for _, file := range f.Files {
+			listed[file.Key] = file.Line
+			if !strings.Contains(string(f.RerunInput), file.Key) {
+				t.Errorf("execution %d: re-run input %s does not name %s", f.Execution, f.RerunInput, file.Key)
+			}
 		}
-		key := eventFiles(t, events[f.Event])[0].key
-		if len(results) != 1 || results[0].SourceKey != key || results[0].Success {
-			t.Errorf("event %d: results %+v, want %s failed", f.Event, results, key)
-		}
-		if !strings.Contains(string(rerun), key) {
-			t.Errorf("event %d: re-run input %s does not name %s", f.Event, rerun, key)
+	}
+	for i, ev := range events {
+		key := eventFiles(t, ev)[0].key
+		if line, ok := listed[key]; !ok || line != i+1 {
+			t.Errorf("%s: listed %v with line %d, want listed with its event's line %d", key, ok, line, i+1)
 		}
 	}
 }
@@ -344,8 +359,22 @@ func testLoadMixed(t *testing.T, engine string, nGood, nBad int) {
 		}
 	}
 	rep := w.run(events)
-	if rep.Executions.Succeeded != nGood || rep.Executions.Failed != 2*nBad || rep.Failures["CopyRequestError"] != 2*nBad {
-		t.Errorf("executions %+v, failures %v: want %d succeeded and %d failed with CopyRequestError", rep.Executions, rep.Failures, nGood, 2*nBad)
+	// One batch: its execution fails with CopyRequestError listing exactly
+	// the bad files.
+	if rep.Executions.Started != 1 || rep.Executions.Failed != 1 || rep.Failures["CopyRequestError"] != 1 {
+		t.Errorf("executions %+v, failures %v: want the batch's one execution failed with CopyRequestError", rep.Executions, rep.Failures)
+	}
+	failedFiles := 0
+	for _, f := range rep.Failed {
+		for _, file := range f.Files {
+			failedFiles++
+			if !strings.HasPrefix(file.Key, "mixed/nojob/") && !strings.HasPrefix(file.Key, "mixed/noobject/") {
+				t.Errorf("failed file %s (%s): a good file", file.Key, file.Reason)
+			}
+		}
+	}
+	if failedFiles != 2*nBad {
+		t.Errorf("%d failed files listed, want the %d bad ones", failedFiles, 2*nBad)
 	}
 	if rep.Files.Complete != nGood || rep.Files.Error != nBad || rep.Files.NoJob != nBad || rep.Files.Unrecorded != 0 {
 		t.Errorf("files %+v: want %d complete, %d error (no source object), %d without a job", rep.Files, nGood, nBad, nBad)
@@ -353,19 +382,18 @@ func testLoadMixed(t *testing.T, engine string, nGood, nBad int) {
 	// The state machine's log (at ERROR) holds the failures' events, under
 	// either engine's event names, each with its error and cause: the
 	// failed copies and lookups, the aggregate's and the execution's
-	// failure (the CopyRequestError cause is the event's failure report),
-	// and the retried calls the connection limit refused. Measured when
-	// this was written: on Node 9.6 to 10 KB per failed execution (more
-	// refusals: it runs more at once), on moto 2.2 KB. Over 14 KB on Node
-	// means error events counted with the states' inputs, which AWS does
-	// not log with them (it counted 21 to 27 KB so).
+	// failure (the CopyRequestError cause is the batch's failure report),
+	// and the retried calls the connection limit refused. Measured with one
+	// execution per event: on Node 9.6 to 10 KB per failed file, on moto
+	// 2.2 KB. Over 14 KB per failed file on Node means error events counted
+	// with the states' inputs, which AWS does not log with them.
 	smBytes := rep.LogBytesPerFileBySource[loadsim.LogSourceStateMachine] * float64(rep.Files.Total)
-	t.Logf("log bytes per file by source %v; state machine %.0f bytes per failed execution", rep.LogBytesPerFileBySource, smBytes/float64(rep.Executions.Failed))
+	t.Logf("log bytes per file by source %v; state machine %.0f bytes per failed file", rep.LogBytesPerFileBySource, smBytes/float64(max(failedFiles, 1)))
 	if smBytes <= 0 {
-		t.Errorf("state machine log: no bytes, want the failed executions' error events")
+		t.Errorf("state machine log: no bytes, want the failed files' error events")
 	}
-	if perFailed := smBytes / float64(rep.Executions.Failed); engine == stepengine.EngineNode && perFailed > 14000 {
-		t.Errorf("state machine log: %.0f bytes per failed execution, want at most 14000", perFailed)
+	if perFailed := smBytes / float64(max(failedFiles, 1)); engine == stepengine.EngineNode && perFailed > 14000 {
+		t.Errorf("state machine log: %.0f bytes per failed file, want at most 14000", perFailed)
 	}
 	failed, err := requeststatus.NewTable(w.db).RowsWithStatus(w.ctx, requeststatus.StatusError)
 	if err != nil {
@@ -379,21 +407,25 @@ func testLoadMixed(t *testing.T, engine string, nGood, nBad int) {
 	}
 }
 
-// TestLoadReportsFigures: the figures of one-file and ten-file events, on
-// an unsaturated account, are what the definition implies: a transition per
-// state entered (Read restored files, Copy each file, then per file Find open
-// job, Copy file, Copy finished?, Record copy complete, then Report
-// results), a Lambda request per task (parse, then per file find, copy,
-// record, then report).
+// TestLoadReportsFigures: the billed units of one-file and ten-file
+// events, on an unsaturated account, are what the batched definition
+// implies for three events (one batch, one chunk, nothing for the Standard
+// lane): Standard transitions are the parent's six states (Read restored
+// files, Cut into chunks, Copy chunks, Sort results, Copy in the Standard
+// lane, Report results) and the one Express child it starts, whose own
+// states are not transitions; one Express request; Lambda requests are
+// parse, find_open_jobs, per file copy and record, sort and report; one
+// StartExecution; the intake's SQS calls are a SendMessage per event, the
+// Pipe's ReceiveMessage calls and a DeleteMessageBatch per 10 messages; a
+// Pipes request per message.
 func TestLoadReportsFigures(t *testing.T) {
 	for _, tc := range []struct {
-		name                         string
-		filesPerEvent                int
-		transitionsPerFile, requests float64
-		maxLogBytes                  float64 // per file (see checkLogBytes)
+		name          string
+		filesPerEvent int
+		maxLogBytes   float64 // per file (see checkLogBytes)
 	}{
-		{"one file per event", 1, 7, 5, 3500},
-		{"ten files per event", 10, 4.3, 3.2, 3000},
+		{"one file per event", 1, 3500},
+		{"ten files per event", 10, 3000},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newLoadWorld(t, loadsim.LoadConfig{})
@@ -406,31 +438,60 @@ func TestLoadReportsFigures(t *testing.T) {
 				events = append(events, classicEvent(t, files...))
 			}
 			rep := w.run(events)
-			if n := 3 * tc.filesPerEvent; rep.Files.Complete != n {
-				t.Fatalf("files %+v, want %d complete", rep.Files, n)
+			n := 3 * tc.filesPerEvent
+			if rep.Files.Complete != n || rep.Executions.Started != 1 {
+				t.Fatalf("files %+v, executions %+v: want %d complete, one execution", rep.Files, rep.Executions, n)
 			}
-			if diff := rep.StateTransitionsPerFile - tc.transitionsPerFile; diff > 0.01 || diff < -0.01 {
-				t.Errorf("%.2f state transitions per file, want %.1f", rep.StateTransitionsPerFile, tc.transitionsPerFile)
-			}
-			if diff := rep.LambdaRequestsPerFile - tc.requests; diff > 0.01 || diff < -0.01 {
-				t.Errorf("%.2f Lambda requests per file, want %.1f", rep.LambdaRequestsPerFile, tc.requests)
-			}
+			checkBilledUnits(t, rep, len(events), n)
 			checkLogBytes(t, rep, tc.maxLogBytes)
-			if rep.Throttles != 0 || rep.LambdaGBSecondsPerFile <= 0 || rep.S3PutClassPerFile < 1 || rep.CostPerMillionFilesUSD <= 0 {
-				t.Errorf("figures %s: want no throttles, some GB-seconds, at least the CopyObject, a cost", summary(rep))
+			p := rep.PerFile
+			if rep.Throttles != 0 || p.LambdaGBSeconds <= 0 || p.ExpressGBSeconds <= 0 || rep.CostPerMillionFilesUSD <= 0 {
+				t.Errorf("figures %s: want no throttles, some Lambda and Express GB-seconds, a cost", summary(rep))
 			}
 			// S3 (docs/concurrency.md, cost per file): per file HeadObject of
 			// the source, CopyObject, HeadObject of the archive copy; per new
 			// copy-file environment one HeadBucket per bucket it touches (the
 			// region lookup it then remembers), here a restore and an archive
 			// bucket.
-			files := float64(3 * tc.filesPerEvent)
-			wantGet := 2 + 2*float64(rep.Environments[statemachine.FunctionCopyFile])/files
-			if rep.S3PutClassPerFile != 1 || math.Abs(rep.S3GetClassPerFile-wantGet) > 0.01 {
-				t.Errorf("S3 requests per file: %.2f PUT-class + %.2f GET-class, want 1 + %.2f (%d copy-file environments for %g files)",
-					rep.S3PutClassPerFile, rep.S3GetClassPerFile, wantGet, rep.Environments[statemachine.FunctionCopyFile], files)
+			wantGet := 2 + 2*float64(rep.Environments[statemachine.FunctionCopyFile])/float64(n)
+			if p.S3PutClass != 1 || math.Abs(p.S3GetClass-wantGet) > 0.01 {
+				t.Errorf("S3 requests per file: %.2f PUT-class + %.2f GET-class, want 1 + %.2f (%d copy-file environments for %d files)",
+					p.S3PutClass, p.S3GetClass, wantGet, rep.Environments[statemachine.FunctionCopyFile], n)
 			}
 		})
+	}
+}
+
+// checkBilledUnits checks the per-file units of a run of events holding
+// files files, all copied in one batch and one chunk by the Express lane.
+func checkBilledUnits(t *testing.T, rep *loadsim.LoadReport, events, files int) {
+	t.Helper()
+	n := float64(files)
+	in := rep.Intake
+	if in.SendMessage != events || in.DeleteMessageBatch != (events+9)/10 || in.ReceiveMessage < 1 || in.PipeRequests != events {
+		t.Errorf("intake %+v: want %d SendMessage, %d DeleteMessageBatch, some ReceiveMessage, %d Pipes requests", in.IntakeCalls, events, (events+9)/10, events)
+	}
+	want := loadsim.BilledUnits{
+		StandardTransitions: 7 / n, ExpressRequests: 1 / n, StartExecutions: 1 / n,
+		LambdaRequests: float64(4+2*files) / n,
+		SQSRequests:    float64(in.SendMessage+in.ReceiveMessage+in.DeleteMessageBatch) / n,
+		PipeRequests:   float64(events) / n,
+	}
+	got := rep.PerFile
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"standard_transitions", got.StandardTransitions, want.StandardTransitions},
+		{"express_requests", got.ExpressRequests, want.ExpressRequests},
+		{"start_executions", got.StartExecutions, want.StartExecutions},
+		{"lambda_requests", got.LambdaRequests, want.LambdaRequests},
+		{"sqs_requests", got.SQSRequests, want.SQSRequests},
+		{"pipe_requests", got.PipeRequests, want.PipeRequests},
+	} {
+		if math.Abs(c.got-c.want) > 1e-9 {
+			t.Errorf("%s per file %.4f, want %.4f (%s)", c.name, c.got, c.want, summary(rep))
+		}
 	}
 }
 
@@ -449,7 +510,7 @@ func TestLoadReportsFigures(t *testing.T) {
 // 3.5 KB per file is $1.63 per million files.
 func checkLogBytes(t *testing.T, rep *loadsim.LoadReport, max float64) {
 	t.Helper()
-	t.Logf("log bytes per file %.0f by source %v: $%.2f per million files", rep.LogBytesPerFile, rep.LogBytesPerFileBySource, rep.CostItems["log_ingestion"])
+	t.Logf("log bytes per file %.0f by source %v: $%.2f per million files", rep.PerFile.LogBytes, rep.LogBytesPerFileBySource, rep.CostItems["log_ingestion"])
 	if n := rep.LogBytesPerFileBySource[loadsim.LogSourceStateMachine]; n != 0 {
 		t.Errorf("state machine log: %.0f bytes per file, want none at level %s for executions that succeeded without a retry", n, statemachine.LogLevel)
 	}
@@ -461,11 +522,11 @@ func checkLogBytes(t *testing.T, rep *loadsim.LoadReport, max float64) {
 		}
 		sum += n
 	}
-	if math.Abs(sum-rep.LogBytesPerFile) > 0.01 {
-		t.Errorf("log_bytes_per_file %.1f is not the sum of its sources %.1f", rep.LogBytesPerFile, sum)
+	if math.Abs(sum-rep.PerFile.LogBytes) > 0.01 {
+		t.Errorf("per_file.log_bytes %.1f is not the sum of its sources %.1f", rep.PerFile.LogBytes, sum)
 	}
-	if rep.LogBytesPerFile > max {
-		t.Errorf("log bytes per file %.0f, want at most %.0f: %v", rep.LogBytesPerFile, max, rep.LogBytesPerFileBySource)
+	if rep.PerFile.LogBytes > max {
+		t.Errorf("log bytes per file %.0f, want at most %.0f: %v", rep.PerFile.LogBytes, max, rep.LogBytesPerFileBySource)
 	}
 }
 
@@ -524,13 +585,14 @@ func TestLoadCommandJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout.String()), &doc); err != nil {
 		t.Fatalf("stdout is not one JSON document: %v\n%s", err, stdout.String())
 	}
-	for _, field := range []string{"executions", "files", "throttles", "peak_environments", "peak_db_connections", "seconds",
-		"state_transitions_per_file", "lambda_gb_seconds_per_file", "cost_per_million_files_usd", "prices"} {
+	for _, field := range []string{"executions", "files", "intake", "throttles", "peak_environments", "peak_db_connections", "seconds",
+		"per_file", "step_functions_counted", "cost_items_per_million_files_usd", "cost_per_million_files_usd", "prices"} {
 		if _, ok := doc[field]; !ok {
 			t.Errorf("the document has no %q:\n%s", field, stdout.String())
 		}
 	}
-	want := map[string]any{"started": 2.0, "succeeded": 0.0, "failed": 2.0}
+	// The two events are one batch: one execution.
+	want := map[string]any{"started": 1.0, "succeeded": 0.0, "failed": 1.0}
 	if diff := cmp.Diff(want, doc["executions"]); diff != "" {
 		t.Errorf("executions (-want +got):\n%s", diff)
 	}
@@ -548,7 +610,7 @@ func TestLoadCommandJSON(t *testing.T) {
 	if code != localrun.ExitSucceeded {
 		t.Fatalf("exit %d, want %d\nstderr:\n%s", code, localrun.ExitSucceeded, stderr.String())
 	}
-	for _, want := range []string{"2 started, 0 succeeded, 2 failed", "line 1 ", "line 2 ", "no open job in request_status", "cost per million files", "local: load"} {
+	for _, want := range []string{"1 started, 0 succeeded, 1 failed", "line 1 ", "line 2 ", "no open job in request_status", "cost per million files", "local: load"} {
 		if !strings.Contains(stdout.String()+stderr.String(), want) {
 			t.Errorf("output lacks %q:\n%s\n%s", want, stdout.String(), stderr.String())
 		}

@@ -25,6 +25,10 @@ const (
 	EnvCopyRetries        = "COPY_RETRIES"
 	EnvCopyRetrySleepSecs = "COPY_RETRY_SLEEP_SECS"
 	EnvMapMaxConcurrency  = "MAP_MAX_CONCURRENCY"
+	// EnvChunkFiles and EnvChunkMapMaxConcurrency bound the Express lane:
+	// files per child (all copied at once) and children at once.
+	EnvChunkFiles             = "CHUNK_FILES"
+	EnvChunkMapMaxConcurrency = "CHUNK_MAP_MAX_CONCURRENCY"
 )
 
 // ConfigError is a usage or configuration problem (exit status 2).
@@ -34,8 +38,9 @@ func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
 // LoadSettings returns the workflow settings CDK deploys with (cdk.json's
-// context under repoRoot), overridden by COPY_RETRIES, COPY_RETRY_SLEEP_SECS
-// and MAP_MAX_CONCURRENCY when getenv has them, with the local function ARNs.
+// context under repoRoot), overridden by COPY_RETRIES, COPY_RETRY_SLEEP_SECS,
+// MAP_MAX_CONCURRENCY, CHUNK_FILES and CHUNK_MAP_MAX_CONCURRENCY when getenv
+// has them, with the local function ARNs.
 func LoadSettings(repoRoot string, getenv func(string) string) (statemachine.Settings, error) {
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "cdk.json"))
 	if err != nil {
@@ -59,6 +64,8 @@ func LoadSettings(repoRoot string, getenv func(string) string) (statemachine.Set
 		{EnvCopyRetries, &s.CopyRetries},
 		{EnvCopyRetrySleepSecs, &s.CopyRetrySleepSecs},
 		{EnvMapMaxConcurrency, &s.MapMaxConcurrency},
+		{EnvChunkFiles, &s.ChunkFiles},
+		{EnvChunkMapMaxConcurrency, &s.ChunkMapMaxConcurrency},
 	} {
 		v := strings.TrimSpace(getenv(o.env))
 		if v == "" {
@@ -79,8 +86,8 @@ func LoadSettings(repoRoot string, getenv func(string) string) (statemachine.Set
 		s.FunctionARNs[f.Name] = FunctionARN(f.Name)
 	}
 	if err := s.Validate(); err != nil {
-		return statemachine.Settings{}, &ConfigError{fmt.Errorf("workflow settings (cdk.json context with %s, %s, %s): %w",
-			EnvCopyRetries, EnvCopyRetrySleepSecs, EnvMapMaxConcurrency, err)}
+		return statemachine.Settings{}, &ConfigError{fmt.Errorf("workflow settings (cdk.json context with %s, %s, %s, %s, %s): %w",
+			EnvCopyRetries, EnvCopyRetrySleepSecs, EnvMapMaxConcurrency, EnvChunkFiles, EnvChunkMapMaxConcurrency, err)}
 	}
 	return s, nil
 }

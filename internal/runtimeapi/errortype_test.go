@@ -42,8 +42,10 @@ func TestParseEventErrorType(t *testing.T) {
 				ErrorMessage: "Records[0].s3.object.key is missing"},
 		},
 		{
+			// A JSON list is a batch (each element judged alone): a
+			// string is neither a batch nor an event.
 			name:  "not an object",
-			event: []byte(`[1,2]`),
+			event: []byte(`"not an event"`),
 			wantError: &FunctionError{ErrorType: "InvalidEventError",
 				ErrorMessage: "event is not a JSON object"},
 		},
@@ -57,7 +59,7 @@ func TestParseEventErrorType(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			got := InvokeFunction(t, binary, Invocation{Event: tc.event})
 			if diff := cmp.Diff(tc.wantError, got.Error); diff != "" {
-				t.Errorf("reported error (-want +got):\n%s\nlogs:\n%s", diff, got.Logs)
+				t.Fatalf("reported error (-want +got):\n%s\nlogs:\n%s", diff, got.Logs)
 			}
 			if tc.wantError != nil {
 				// The local runner names errors with contract.ErrorType:
@@ -101,9 +103,10 @@ func TestAggregateErrorType(t *testing.T) {
 		{
 			name: "failed iteration",
 			req:  contract.AggregateRequest{Iterations: []contract.Iteration{succeeded, failed}},
+			// The cause lists the failed files only, then how many of all.
 			wantError: &FunctionError{ErrorType: "CopyRequestError", ErrorMessage: `File copy failed. [` +
-				`{"request_id":"req-1","source_bucket":"restore","source_key":"a b.h5","target_bucket":"archive","success":true,"err_msg":""},` +
 				`{"request_id":"req-1","source_bucket":"restore","source_key":"a b.h5","target_bucket":"archive","success":false,"err_msg":"NoSuchKey"}]` + "\n" +
+				"1 of 2 files failed.\n" +
 				`Re-run input for the failed file (start a new execution with it once the cause is fixed): ` +
 				`{"Records":[{"eventName":"ObjectRestore:Completed","s3":{"bucket":{"name":"restore"},"object":{"key":"a+b.h5","size":1}}}]}`},
 		},
@@ -127,7 +130,7 @@ func TestAggregateErrorType(t *testing.T) {
 			}
 			got := InvokeFunction(t, binary, Invocation{Event: event})
 			if diff := cmp.Diff(tc.wantError, got.Error); diff != "" {
-				t.Errorf("reported error (-want +got):\n%s\nlogs:\n%s", diff, got.Logs)
+				t.Fatalf("reported error (-want +got):\n%s\nlogs:\n%s", diff, got.Logs)
 			}
 			want, err := aggregate.Aggregate(tc.req)
 			if tc.wantError != nil {

@@ -3,6 +3,7 @@ package stepengine
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -19,7 +20,8 @@ import (
 //     a state exited right after a failure is a StateCaught (a Catcher
 //     took it), as the Node engine reports them;
 //   - events inside a Map iteration carry the iteration's index, found by
-//     following previousEventId back to MapIterationStarted;
+//     following previousEventId back to MapIterationStarted, and the path of
+//     Map iterations they are in (inline Maps nest);
 //   - every other event (LambdaFunctionScheduled, MapStateStarted, ...)
 //     passes through under its AWS type.
 //
@@ -31,8 +33,8 @@ type awsHistory struct {
 // awsNode is what later events need to know about an earlier one.
 type awsNode struct {
 	typ     string
-	index   *int   // Map iteration, nil outside any
-	state   string // the state the event belongs to
+	path    []Iteration // the Map iterations it is in, outermost first
+	state   string      // the state the event belongs to
 	stype   string
 	failed  bool // a failed task attempt
 	retries int  // StateRetried so far in this state entry
@@ -86,26 +88,25 @@ func (h *awsHistory) add(raw json.RawMessage) ([]Event, error) {
 	prev := h.byID[ev.PreviousEventID]
 	node := &awsNode{typ: ev.Type}
 	if prev != nil {
-		node.index, node.state, node.stype, node.retries = prev.index, prev.state, prev.stype, prev.retries
+		node.path, node.state, node.stype, node.retries = prev.path, prev.state, prev.stype, prev.retries
 		switch prev.typ {
 		case "MapIterationSucceeded", "MapIterationFailed", "MapIterationAborted":
-			node.index = nil // back in the Map state itself
+			node.path = prev.path[:max(0, len(prev.path)-1)] // back in the Map state itself
 			node.state, node.stype = "", ""
 		}
 	}
 	h.byID[ev.ID] = node
 
-	out := Event{Type: ev.Type, Timestamp: ev.Timestamp, Index: node.index, Raw: raw}
+	out := Event{Type: ev.Type, Timestamp: ev.Timestamp, Raw: raw}
 	state := func() *EventState { return &EventState{Name: node.state, Type: node.stype} }
 	switch {
 	case strings.HasPrefix(ev.Type, "MapIteration"):
-		node.index = d.Index
-		out.Index = d.Index
-		out.ParentState = &EventState{Name: d.Name, Type: "Map"}
-		out.Error, out.Cause = d.Error, causeJSON(d.Cause)
-		if ev.Type == "MapIterationStarted" {
+		if ev.Type == "MapIterationStarted" && d.Index != nil {
+			node.path = append(slices.Clip(node.path), Iteration{Map: d.Name, Index: *d.Index})
 			node.state, node.stype = "", ""
 		}
+		out.ParentState = &EventState{Name: d.Name, Type: "Map"}
+		out.Error, out.Cause = d.Error, causeJSON(d.Cause)
 	case strings.HasSuffix(ev.Type, "StateEntered"):
 		node.state, node.stype, node.retries = d.Name, strings.TrimSuffix(ev.Type, "StateEntered"), 0
 		out.Type = "StateEntered"
@@ -128,22 +129,61 @@ func (h *awsHistory) add(raw json.RawMessage) ([]Event, error) {
 		out.Error, out.Cause = d.Error, causeJSON(d.Cause)
 	case strings.HasSuffix(ev.Type, "Scheduled") && prev != nil && prev.failed:
 		node.retries++
-		return []Event{
-			{Type: "StateRetried", Timestamp: ev.Timestamp, Index: node.index, State: state(),
-				Retry: &struct {
-					Attempt int `json:"attempt"`
-				}{Attempt: node.retries}, Raw: raw},
-		}, nil
+		out = Event{Type: "StateRetried", Timestamp: ev.Timestamp, State: state(),
+			Retry: &struct {
+				Attempt int `json:"attempt"`
+			}{Attempt: node.retries}, Raw: raw}
 	default:
 		if strings.HasPrefix(ev.Type, "Execution") {
 			out.Error, out.Cause = d.Error, causeJSON(d.Cause)
-			out.Index = nil
+			node.path = nil // the execution's own event, in no iteration
 		}
 		if node.state != "" && !strings.HasPrefix(ev.Type, "Execution") {
 			out.State = state()
 		}
 	}
+	out.Path, out.Index = pathIndex(node.path)
 	return []Event{out}, nil
+}
+
+// pathIndex returns an event's Path (nil when empty) and Index (the last
+// iteration's, nil outside any).
+func pathIndex(path []Iteration) ([]Iteration, *int) {
+	if len(path) == 0 {
+		return nil, nil
+	}
+	p := slices.Clone(path)
+	return p, &p[len(p)-1].Index
+}
+
+// awsHistories reads the histories of one execution and of its Distributed
+// Map children (each child's its own, numbered from 1, as on AWS), and
+// tells each child's events by a Path starting with the child.
+type awsHistories struct {
+	parent   *awsHistory
+	children map[Iteration]*awsHistory
+}
+
+func newAWSHistories() *awsHistories {
+	return &awsHistories{parent: newAWSHistory(), children: map[Iteration]*awsHistory{}}
+}
+
+// add reads one AWS history event, of the execution (child nil) or of a
+// Distributed Map child, and returns the Events it stands for.
+func (hs *awsHistories) add(raw json.RawMessage, child *Iteration) ([]Event, error) {
+	if child == nil {
+		return hs.parent.add(raw)
+	}
+	h := hs.children[*child]
+	if h == nil {
+		h = newAWSHistory()
+		hs.children[*child] = h
+	}
+	evs, err := h.add(raw)
+	for i := range evs {
+		evs[i].Path, evs[i].Index = pathIndex(append([]Iteration{*child}, evs[i].Path...))
+	}
+	return evs, err
 }
 
 // jsonText returns a history event's JSON text field as raw JSON (nil when

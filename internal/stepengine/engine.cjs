@@ -79,6 +79,7 @@ lambdaSdk.LambdaClient.prototype.send = async function send(command, ...rest) {
   try {
     out = await originalSend.call(this, command, ...rest);
   } catch (err) {
+    if (command instanceof lambdaSdk.InvokeCommand) this.destroy();
     if (command instanceof lambdaSdk.InvokeCommand && err instanceof lambdaSdk.LambdaServiceException) {
       const status = err.$metadata && err.$metadata.httpStatusCode;
       const named = new Error(`${err.message} (Service: AWSLambda; Status Code: ${status}; Error Code: ${err.name})`);
@@ -94,6 +95,10 @@ lambdaSdk.LambdaClient.prototype.send = async function send(command, ...rest) {
     }
     throw err;
   }
+  // The engine makes a client for each task it runs and sends it one
+  // Invoke: its keep-alive socket would stay open for the process's life
+  // (a load run of 10,000 files ran out of file descriptors).
+  if (command instanceof lambdaSdk.InvokeCommand) this.destroy();
   if (command instanceof lambdaSdk.InvokeCommand && out && out.FunctionError) {
     const text = out.Payload ? new TextDecoder().decode(out.Payload) : '';
     let payload;
@@ -113,6 +118,30 @@ lambdaSdk.LambdaClient.prototype.send = async function send(command, ...rest) {
     }
   }
   return out;
+};
+
+// Each event inside a Map iteration gets mapPath: the Map iterations it
+// happened in, outermost first ([{map, index}, ...]; a Map iteration's own
+// events end with that iteration). The engine forwards an iteration's events
+// to the Map's execution level by level and keeps one index only (the outer
+// one for state events, the inner one for iteration events), which does not
+// tell nested Maps apart: a Distributed Map child's inline Map, for one. A
+// Distributed Map runs inline here, so its child's events come in this same
+// log, each path starting with the child. The event logger's class is not
+// exported: it is reached through the first execution's options.
+let eventLoggerPatched = false;
+const originalExecute = StateMachine.prototype.execute;
+StateMachine.prototype.execute = function execute(input, options, ...rest) {
+  if (!eventLoggerPatched && options && options.eventLogger) {
+    eventLoggerPatched = true;
+    const proto = Object.getPrototypeOf(options.eventLogger);
+    const forward = proto.forwardNestedMapEvent;
+    proto.forwardNestedMapEvent = function forwardNestedMapEvent(event, index, mapStateName, ...args) {
+      const mapPath = [{ map: mapStateName, index }, ...(event.mapPath || [])];
+      return forward.call(this, { ...event, mapPath }, index, mapStateName, ...args);
+    };
+  }
+  return originalExecute.call(this, input, options, ...rest);
 };
 
 function emit(line) {
@@ -151,8 +180,39 @@ async function readStdin() {
   return JSON.parse(Buffer.concat(chunks).toString('utf8'));
 }
 
+// A Choice rule's type test with false (`"IsNull": false`: the value is not
+// null) matches when the test fails, in AWS
+// (https://docs.aws.amazon.com/step-functions/latest/dg/state-choice.html,
+// "IsNull": "true" or "false"). aws-local-stepfunctions 3.0 returns
+// `test && ...`, so with false it never matches. The definition the engine
+// gets says the same with Not ({"Not": {"Variable", "IsNull": true}}),
+// which it evaluates as AWS does; the deployed definition is unchanged.
+const TYPE_TESTS = ['IsNull', 'IsPresent', 'IsNumeric', 'IsString', 'IsBoolean', 'IsTimestamp'];
+
+function negatedTypeTests(rule) {
+  if (!rule || typeof rule !== 'object' || Array.isArray(rule)) return rule;
+  const out = { ...rule };
+  for (const k of ['And', 'Or']) {
+    if (Array.isArray(out[k])) out[k] = out[k].map(negatedTypeTests);
+  }
+  if (out.Not) out.Not = negatedTypeTests(out.Not);
+  const test = TYPE_TESTS.find((t) => out[t] === false);
+  if (!test) return out;
+  const { Variable, [test]: _false, ...rest } = out;
+  return { ...rest, Not: { Variable, [test]: true } };
+}
+
+function withChoiceFixes(node) {
+  if (Array.isArray(node)) return node.map(withChoiceFixes);
+  if (!node || typeof node !== 'object') return node;
+  const out = {};
+  for (const [k, v] of Object.entries(node)) out[k] = withChoiceFixes(v);
+  if (out.Type === 'Choice' && Array.isArray(out.Choices)) out.Choices = out.Choices.map(negatedTypeTests);
+  return out;
+}
+
 function newMachine(job) {
-  return new StateMachine(job.definition, {
+  return new StateMachine(withChoiceFixes(job.definition), {
     validationOptions: job.validationOptions || {},
     awsConfig: {
       region: job.region || 'us-east-1',
@@ -252,7 +312,10 @@ async function main() {
 // LambdaFunctionFailed or MapIterationFailed event with its error and cause
 // only. A retried failure is a StateFailed (with its cause) and a
 // StateRetried event here, as AWS logs its failure events.
-function asLogged(event) {
+function asLogged(withPath) {
+  // mapPath is this driver's (see forwardNestedMapEvent above): AWS logs no
+  // such field.
+  const { mapPath, ...event } = withPath;
   if (!['StateFailed', 'StateRetried', 'StateCaught', 'MapIterationFailed', 'ParallelBranchFailed'].includes(event.type)) return event;
   const { state, parentState, retry, catch: caught, ...logged } = event;
   if (state) logged.state = { name: state.name, type: state.type };
@@ -261,12 +324,29 @@ function asLogged(event) {
   return logged;
 }
 
+// countIteration records a Map iteration's run: at its start its timestamp,
+// at its end {ms, failed} under the Map state's name in mapIterations. The
+// Node engine runs a Distributed Map's children inline, so their starts and
+// ends are these events (the load runner bills Express children from them).
+function countIteration(event, started, mapIterations) {
+  if (!event.type.startsWith('MapIteration') || !event.parentState) return;
+  const key = `${event.parentState.name}\u0000${event.index}`;
+  if (event.type === 'MapIterationStarted') {
+    (started[key] = started[key] || []).push(event.timestamp);
+    return;
+  }
+  const begun = (started[key] || []).shift();
+  const runs = (mapIterations[event.parentState.name] = mapIterations[event.parentState.name] || []);
+  runs.push({ ms: begun === undefined ? 0 : event.timestamp - begun, failed: event.type === 'MapIterationFailed' });
+}
+
 // Many executions in one process (the load runner): the first stdin line is
 // the job without input ({definition, retryIntervalOverrides, timeScale}),
 // each next line {id, input} starts an execution at once. Each execution
 // prints one line when it ends: {id, result, transitions, logBytes,
-// logBytesByType} (the size of its event log, with inputs and outputs, in
-// all and by event type), transitions
+// logBytesByType, transitionsByState, mapIterations} (the size of its event
+// log, with inputs and outputs, in all and by event type; the transitions
+// by state name; each Map iteration's duration by Map state), transitions
 // counting what Step Functions bills (every state entered, and every retry:
 // https://aws.amazon.com/step-functions/pricing/). With timeScale > 1 every
 // timer of the engine runs that many times faster (Retry pauses with their
@@ -302,13 +382,21 @@ async function serve() {
       let transitions = 0;
       let logBytes = 0;
       const logBytesByType = {};
+      const transitionsByState = {};
+      const mapIterations = {};
+      const iterationStart = {};
       const result = await runExecution(machine, job, msg.input, (event) => {
-        if (event.type === 'StateEntered' || event.type === 'StateRetried') transitions++;
+        if (event.type === 'StateEntered' || event.type === 'StateRetried') {
+          transitions++;
+          const name = event.state && event.state.name;
+          transitionsByState[name] = (transitionsByState[name] || 0) + 1;
+        }
+        countIteration(event, iterationStart, mapIterations);
         const n = Buffer.byteLength(JSON.stringify(asLogged(event)), 'utf8');
         logBytes += n;
         logBytesByType[event.type] = (logBytesByType[event.type] || 0) + n;
       });
-      emit({ id: msg.id, result, transitions, logBytes, logBytesByType });
+      emit({ id: msg.id, result, transitions, logBytes, logBytesByType, transitionsByState, mapIterations });
     })());
   }
   await Promise.all(running);

@@ -49,8 +49,21 @@ type Event struct {
 	Retry       *struct {
 		Attempt int `json:"attempt"`
 	} `json:"retry,omitempty"`
+	// Path lists the Map iterations the event happened in, outermost
+	// first: empty for the execution's own states; a Map iteration's own
+	// events (MapIterationStarted, ...) end with that iteration. The first
+	// entry of an event in a Distributed Map child names the child. Index,
+	// where set, is the last entry's.
+	Path []Iteration `json:"mapPath,omitempty"`
 
 	Raw json.RawMessage `json:"-"`
+}
+
+// Iteration is one Map iteration: the Map state's name and the item's
+// index. For a Distributed Map it is a child execution.
+type Iteration struct {
+	Map   string `json:"map"`
+	Index int    `json:"index"`
 }
 
 // EventState names the state an event is about.
@@ -127,10 +140,13 @@ func (e *Node) Run(ctx context.Context, job Job, onEvent func(Event)) (*Result, 
 		startErr: func(err error) error {
 			return fmt.Errorf("engine: start %s: %w", node, err)
 		},
-		event: func(raw json.RawMessage) error {
+		event: func(raw json.RawMessage, _ *Iteration) error {
 			var ev Event
 			if err := json.Unmarshal(raw, &ev); err != nil {
 				return fmt.Errorf("engine: unreadable event: %w", err)
+			}
+			if n := len(ev.Path); n > 0 {
+				ev.Index = &ev.Path[n-1].Index
 			}
 			ev.Raw = append(json.RawMessage(nil), raw...)
 			if onEvent != nil {

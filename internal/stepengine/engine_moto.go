@@ -90,15 +90,15 @@ func (e *Moto) Run(ctx context.Context, job Job, onEvent func(Event)) (*Result, 
 	cmd := exec.CommandContext(ctx, python, "-c", motoScript)
 	cmd.Env = append(engineEnv(os.Environ(), e.LambdaEndpoint), "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1")
 	cmd.Stdin = bytes.NewReader(stdin)
-	hist := newAWSHistory()
+	hist := newAWSHistories()
 	result, err := streamEngine(ctx, cmd, engineStream{
 		name:   "moto engine",
 		stderr: e.Stderr,
 		startErr: func(err error) error {
 			return fmt.Errorf("moto engine: start %s: %w (%w)", python, err, ErrMotoMissing)
 		},
-		event: func(raw json.RawMessage) error {
-			evs, err := hist.add(raw)
+		event: func(raw json.RawMessage, child *Iteration) error {
+			evs, err := hist.add(raw, child)
 			if err != nil {
 				return err
 			}

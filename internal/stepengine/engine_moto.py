@@ -36,12 +36,13 @@ def fail_invalid(error, cause):
     emit({"result": {"status": "INVALID", "error": error, "cause": cause}})
 
 
-def setup(job):
+def setup(job, child_histories=False):
     """Configures moto for a run of job: executions run for real, Lambda
     calls pass through to the loopback Invoke API, Retry pauses capped
     (retryPauseMs) or scaled (timeScale), Lambda service errors named as
-    AWS names them. Returns (boto3, mock_aws), or None after reporting that
-    moto is missing."""
+    AWS names them, and, with child_histories, each Distributed Map child's
+    events queued for the driver (record_child_histories). Returns (boto3,
+    mock_aws), or None after reporting that moto is missing."""
     try:
         import boto3
         from moto import mock_aws
@@ -69,14 +70,32 @@ def setup(job):
             retrier_decl.time = types.SimpleNamespace(sleep=lambda s: real_sleep(s / scale))
 
     name_lambda_service_errors()
+    if child_histories:
+        record_child_histories()
     return boto3, mock_aws
+
+
+def moto_readable(definition):
+    """The definition as moto 5.2.1's parser reads it: its ASL grammar takes
+    ToleratedFailurePercentage only as a decimal number (100.0), though AWS
+    takes any number from 0 to 100 (DescribeMapRun's
+    toleratedFailurePercentage is a float), so an integer one is written as
+    a float. Nothing else changes."""
+    if isinstance(definition, dict):
+        return {
+            k: float(v) if k == "ToleratedFailurePercentage" and isinstance(v, int) else moto_readable(v)
+            for k, v in definition.items()
+        }
+    if isinstance(definition, list):
+        return [moto_readable(v) for v in definition]
+    return definition
 
 
 def create_machine(sfn, job, name="copy-files-to-archive"):
     try:
         return sfn.create_state_machine(
             name=name,
-            definition=json.dumps(job["definition"]),
+            definition=json.dumps(moto_readable(job["definition"])),
             roleArn="arn:aws:iam::123456789012:role/local-state-machine",
             type="STANDARD",
         )
@@ -99,7 +118,7 @@ def main():
     if os.environ.get("ENGINE_SERVE") == "1":
         return serve()
     job = json.load(sys.stdin)
-    modules = setup(job)
+    modules = setup(job, child_histories=True)
     if modules is None:
         return 1
     boto3, mock_aws = modules
@@ -116,12 +135,20 @@ def main():
         arn = execution["executionArn"]
         seen = 0
         while True:
+            # The children's events taken before the parent's history is
+            # read, and written after it: a child's events then follow its
+            # Map Run's MapRunStarted.
+            children = taken_child_events()
             status = sfn.describe_execution(executionArn=arn)
             events = history(sfn, arn)
             for ev in events[seen:]:
                 emit({"event": ev})
             seen = len(events)
+            for line in children:
+                emit(line)
             if status["status"] != "RUNNING":
+                for line in taken_child_events():
+                    emit(line)
                 break
             time.sleep(0.02)
         emit({"result": result_of(status)})
@@ -240,6 +267,84 @@ def name_lambda_service_errors():
         return failure
 
     cls._from_error = _from_error
+
+
+# Events of Distributed Map children, in the order they happened: (child, AWS
+# history event) pairs, child = {"map": Map state name, "index": item index}.
+child_events = queue.Queue()
+
+
+class ChildHistory:
+    """One Distributed Map child's own history, as AWS keeps one per child
+    execution (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html:
+    each child workflow execution has its own execution history): moto 5.2.1
+    runs a Map Run's children in frames of the parent's interpreter and
+    sends all their events to one EventManager it then drops. This one
+    numbers a child's events from 1 and queues each for the driver, framed by
+    ExecutionStarted and ExecutionSucceeded / ExecutionFailed as a child
+    execution's history is (frames write neither)."""
+
+    def __init__(self, child):
+        from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+
+        self.child = child
+        self.manager = EventManager()
+        self.manager._publish_history_event = self.publish
+        self.next_id = 1
+
+    def publish(self, event_id, source_event_id, event_type, timestamp, event_details):
+        # add_event passes the timestamp as ISO 8601 text.
+        if isinstance(timestamp, str):
+            timestamp = datetime.datetime.fromisoformat(timestamp.replace("Z", "+00:00"))
+        self.add(event_type, event_details or {}, previous=source_event_id, event_id=event_id, timestamp=timestamp)
+
+    def add(self, event_type, details, previous=None, event_id=None, timestamp=None):
+        event = dict(details)
+        event["id"] = event_id if event_id is not None else self.manager._event_id_gen.get()
+        event["previousEventId"] = previous if previous is not None else event["id"] - 1
+        event["type"] = str(getattr(event_type, "value", event_type))
+        event["timestamp"] = timestamp or datetime.datetime.now(tz=datetime.timezone.utc)
+        child_events.put((self.child, event))
+
+
+def record_child_histories():
+    """Gives each Distributed Map child its own history (ChildHistory)."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+        distributed_item_processor_worker as worker,
+    )
+
+    cls = worker.DistributedItemProcessorWorker
+    original = cls._eval_job
+
+    def _eval_job(self, env, job):
+        state = env.states.context_object.context_object_data.get("State") or {}
+        child = {"map": state.get("Name") or self._map_run_record.map_run_arn, "index": job.job_index}
+        hist = ChildHistory(child)
+        env.event_manager = hist.manager
+        hist.add("ExecutionStarted", {"executionStartedEventDetails": {"input": json.dumps(job.job_input)}}, previous=0)
+        original(self, env, job)
+        last = hist.manager._event_id_gen._next_id - 1
+        if job.job_output is not None:
+            out = {"output": json.dumps(job.job_output)}
+            hist.add("ExecutionSucceeded", {"executionSucceededEventDetails": out}, previous=last)
+            return
+        state = env.program_state()
+        error = getattr(state, "error", None) or {}
+        hist.add("ExecutionFailed", {"executionFailedEventDetails": {
+            "error": error.get("error", "States.Runtime"), "cause": error.get("cause", "")}}, previous=last)
+
+    cls._eval_job = _eval_job
+
+
+def taken_child_events():
+    """The children's events queued so far, as protocol lines."""
+    lines = []
+    while True:
+        try:
+            child, event = child_events.get_nowait()
+        except queue.Empty:
+            return lines
+        lines.append({"event": event, "child": child})
 
 
 def history(sfn, arn):

@@ -18,6 +18,9 @@ import (
 type engineLine struct {
 	Event  json.RawMessage `json:"event,omitempty"`
 	Result *Result         `json:"result,omitempty"`
+	// Child names the Distributed Map child whose own history the event
+	// belongs to (the moto engine); nil for the execution's own events.
+	Child *Iteration `json:"child,omitempty"`
 }
 
 // engineStream is what differs between the engine drivers around the child
@@ -29,9 +32,10 @@ type engineStream struct {
 	stderr io.Writer
 	// startErr builds the error for a process that could not start.
 	startErr func(err error) error
-	// event handles one event line (called from the caller's goroutine); an
+	// event handles one event line (called from the caller's goroutine),
+	// child naming the Distributed Map child it comes from, if any; an
 	// error is returned as is when no result line follows.
-	event func(raw json.RawMessage) error
+	event func(raw json.RawMessage, child *Iteration) error
 	// noResult builds the error for a process that printed no result line,
 	// given cmd.Wait's error and the tail of its stderr (trimmed).
 	noResult func(waitErr error, stderr string) error
@@ -71,7 +75,7 @@ func streamEngine(ctx context.Context, cmd *exec.Cmd, s engineStream) (*Result, 
 		case line.Result != nil:
 			result = line.Result
 		case line.Event != nil:
-			if err := s.event(line.Event); err != nil {
+			if err := s.event(line.Event, line.Child); err != nil {
 				decodeErr = err
 			}
 		}

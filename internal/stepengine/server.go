@@ -31,6 +31,19 @@ type Ended struct {
 	// LogBytesByType splits LogBytes by event type (the engine's names:
 	// AWS's on moto, aws-local-stepfunctions' own on Node).
 	LogBytesByType map[string]int64 `json:"logBytesByType"`
+	// TransitionsByState splits Transitions by state name, and
+	// MapIterations gives each Map iteration's run by its Map state's name
+	// (Node engine only: it runs a Distributed Map's children inline, so
+	// their states and runs are in the parent's events; nil on moto).
+	TransitionsByState map[string]int            `json:"transitionsByState"`
+	MapIterations      map[string][]IterationRun `json:"mapIterations"`
+}
+
+// IterationRun is one Map iteration's run: how long it took (from its start to
+// its end, in the engine's milliseconds) and whether it failed.
+type IterationRun struct {
+	Ms     int64 `json:"ms"`
+	Failed bool  `json:"failed"`
 }
 
 // Server is one engine process running many executions of one

@@ -2,6 +2,7 @@ package aggregate
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
@@ -9,9 +10,11 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/metrics"
 )
 
-// AggregateHandler is the aggregate Lambda: the workflow's last step, which
-// reports every file's result and fails the execution with CopyRequestError
-// when any file failed.
+// AggregateHandler is the aggregate Lambda, which each execution calls
+// twice: "Sort results" (operation "sort") and "Report results" (no
+// operation), the workflow's last step, which reports every file's result
+// and fails the execution with CopyRequestError when any file failed or
+// a message of the batch was rejected.
 type AggregateHandler struct {
 	Logger *slog.Logger
 	// Metrics receives the files copied and failed (by error name); nil
@@ -20,33 +23,70 @@ type AggregateHandler struct {
 	invoker lambdafn.Invoker // Invoke's aws-lambda-go handler, built once
 }
 
-// Handle logs one line per failed file and one for the request, and
-// returns the results, or the
-// *CopyRequestError itself (unwrapped, so Lambda reports errorType
-// "CopyRequestError").
-func (h *AggregateHandler) Handle(ctx context.Context, req contract.AggregateRequest) ([]contract.FileResult, error) {
-	logger := h.Logger
-	if logger == nil {
-		logger = slog.Default()
+// Handle serves one call: contract.SortRequest when its operation is
+// contract.OperationSort (its answer is contract.Sorted), else
+// contract.AggregateRequest (its answer is the per-file results). An input
+// it cannot read fails with an error saying what was wrong.
+func (h *AggregateHandler) Handle(ctx context.Context, payload json.RawMessage) (any, error) {
+	var op struct {
+		Operation string `json:"operation"`
 	}
+	if err := json.Unmarshal(payload, &op); err != nil {
+		return nil, &invalidRequestError{"not a JSON object: " + err.Error()}
+	}
+	switch op.Operation {
+	case contract.OperationSort:
+		var req contract.SortRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			return nil, &invalidRequestError{"sort: " + err.Error()}
+		}
+		return h.Sort(ctx, req)
+	case "":
+		var req contract.AggregateRequest
+		if err := json.Unmarshal(payload, &req); err != nil {
+			return nil, &invalidRequestError{"report: " + err.Error()}
+		}
+		return h.Report(ctx, req)
+	}
+	return nil, &invalidRequestError{"unknown operation " + op.Operation + `: want "sort", or none for the report`}
+}
 
-	results, err := Aggregate(req)
-	if cre, ok := err.(*CopyRequestError); ok {
-		results = cre.Results
+// Sort is "Sort results" (Sort), logging one INFO line with its counts.
+func (h *AggregateHandler) Sort(ctx context.Context, req contract.SortRequest) (contract.Sorted, error) {
+	sorted, counts, err := Sort(req)
+	if err != nil {
+		return contract.Sorted{}, err
+	}
+	h.logger().InfoContext(ctx, "results sorted", "done", counts.Done, "standard", counts.Standard, "chunks", counts.Chunks,
+		"chunks_failed", counts.ChunksFailed, "unreported", counts.Unreported, "rejected", len(sorted.Rejected))
+	return sorted, nil
+}
+
+// Report is "Report results" (Aggregate). It logs one ERROR line per
+// failed file and per rejected message, one for the request, and the full
+// re-run input; it returns the results, or the *CopyRequestError itself
+// (unwrapped, so Lambda reports errorType "CopyRequestError").
+func (h *AggregateHandler) Report(ctx context.Context, req contract.AggregateRequest) ([]contract.FileResult, error) {
+	logger := h.logger()
+	outcomes, err := aggregate(req)
+	if cre, ok := err.(*CopyRequestError); ok && req.EventError != nil {
+		outcomes = []fileOutcome{{result: cre.Results[0], errorName: ErrorNameOfEvent(req)}}
 	}
 	// A file copied has its lines already (copy-file's "file copied",
 	// request-status's "request status record_outcome"): only failures get
 	// one here.
 	failed := 0
-	for _, r := range results {
-		if r.Success {
-			continue
+	for _, o := range outcomes {
+		if r := o.result; !r.Success {
+			failed++
+			logger.ErrorContext(ctx, LogFileFailed, "request_id", r.RequestID, "source_bucket", r.SourceBucket, "source_key", r.SourceKey,
+				"target_bucket", r.TargetBucket, "success", r.Success, "err_msg", r.ErrMsg)
 		}
-		failed++
-		logger.ErrorContext(ctx, "file failed", "request_id", r.RequestID, "source_bucket", r.SourceBucket, "source_key", r.SourceKey,
-			"target_bucket", r.TargetBucket, "success", r.Success, "err_msg", r.ErrMsg)
 	}
-	h.finished(ctx, logger, req, results, failed)
+	for _, r := range req.Rejected {
+		logger.ErrorContext(ctx, LogMessageRejected, "index", r.Index, "message_id", r.MessageID, "error", r.Error)
+	}
+	h.finished(ctx, logger, outcomes, failed, len(req.Rejected))
 	if cre, ok := err.(*CopyRequestError); ok && len(cre.Failed) > 0 {
 		// The full re-run input, which the error's message may have had to
 		// shorten to fit a cause (left_out_of_cause files).
@@ -56,37 +96,51 @@ func (h *AggregateHandler) Handle(ctx context.Context, req contract.AggregateReq
 	if err != nil {
 		return nil, err
 	}
-	return results, nil
+	return resultsOf(outcomes), nil
 }
 
 // finished logs the request's line, which is also the EMF document of the
-// files copied, and one EMF line per error name with the files that failed
-// with it.
-func (h *AggregateHandler) finished(ctx context.Context, logger *slog.Logger, req contract.AggregateRequest, results []contract.FileResult, failedFiles int) {
-	copied := 0
+// files copied (a duplicate left alone, already_copied, is not one), and
+// one EMF line per error name with the files that failed with it.
+func (h *AggregateHandler) finished(ctx context.Context, logger *slog.Logger, outcomes []fileOutcome, failedFiles, rejected int) {
+	copied, already := 0, 0
 	failed := map[string]int{}
 	var names []string
-	for i, r := range results {
-		if r.Success {
+	for _, o := range outcomes {
+		switch {
+		case o.alreadyCopied:
+			already++
+			continue
+		case o.result.Success:
 			copied++
 			continue
 		}
-		name := ErrorNameOfEvent(req)
-		if i < len(req.Iterations) {
-			name = ErrorName(req.Iterations[i])
+		if failed[o.errorName] == 0 {
+			names = append(names, o.errorName)
 		}
-		if failed[name] == 0 {
-			names = append(names, name)
-		}
-		failed[name]++
+		failed[o.errorName]++
 	}
-	h.Metrics.Log(ctx, logger, slog.LevelInfo, "copy request finished",
-		[]slog.Attr{slog.Int("files", len(results)), slog.Int("failed", failedFiles)}, nil,
+	attrs := []slog.Attr{slog.Int("files", len(outcomes)), slog.Int("failed", failedFiles)}
+	if rejected > 0 {
+		attrs = append(attrs, slog.Int("rejected", rejected))
+	}
+	if already > 0 {
+		attrs = append(attrs, slog.Int("already_copied", already))
+	}
+	h.Metrics.Log(ctx, logger, slog.LevelInfo, "copy request finished", attrs, nil,
 		metrics.Metric{Name: metrics.FilesCopied, Unit: metrics.Count, Value: float64(copied)})
 	for _, name := range names {
 		h.Metrics.Emit(ctx, []metrics.Dimension{{Name: metrics.DimensionErrorName, Value: name}},
 			metrics.Metric{Name: metrics.FilesFailed, Unit: metrics.Count, Value: float64(failed[name])})
 	}
+}
+
+// logger is h.Logger, else slog's default.
+func (h *AggregateHandler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.Default()
 }
 
 // ErrorName names why an iteration failed, for the FilesFailed metric: the

@@ -25,6 +25,8 @@ var (
 	aggJob      = &contract.Job{RequestID: "req-1", TargetBucket: "archive"}
 	aggCopied   = &contract.CopyOutcome{TargetBucket: "archive", TargetKey: "granules/a+b=c café.iso.xml", Bytes: 512, Complete: true}
 	aggComplete = &contract.Recorded{JobStatus: "complete"}
+	// aggDone is the job of a duplicate delivery: already complete.
+	aggDone = &contract.Job{RequestID: "req-1", TargetBucket: "archive", AlreadyComplete: true}
 )
 
 func TestIterationResult(t *testing.T) {
@@ -45,6 +47,34 @@ func TestIterationResult(t *testing.T) {
 			name: "already complete job copied again",
 			it:   contract.Iteration{File: aggFile, Job: &contract.Job{RequestID: "req-1", TargetBucket: "archive", AlreadyComplete: true}, Copy: aggCopied, Recorded: aggComplete},
 			want: ok(""),
+		},
+		{
+			name: "already complete, left alone by the Express child (\"Already copied\")",
+			it:   contract.Iteration{File: aggFile, Job: aggDone},
+			want: ok(""),
+		},
+		{
+			name: "already complete, but only the initial copy token: not left alone, never success",
+			it:   contract.Iteration{File: aggFile, Job: aggDone, Copy: &contract.CopyOutcome{}},
+			want: ok(`the copy of key "granules/a+b=c café.iso.xml" did not finish (0 of 0 parts copied)`),
+		},
+		{
+			name: "already complete, copied again and the copy failed",
+			it: contract.Iteration{File: aggFile, Job: aggDone, Recorded: aggComplete,
+				CopyError: &contract.StateError{Error: "PermanentCopyError", Cause: aggLambdaCause("PermanentCopyError", "InvalidObjectState: restored copy expired")}},
+			want: ok("InvalidObjectState: restored copy expired"),
+		},
+		{
+			name: "already complete, handed over and not done",
+			it: contract.Iteration{File: aggFile, Job: aggDone, Handover: &contract.Handover{Lane: "standard"},
+				HandoverError: &contract.StateError{Error: "Lambda.TooManyRequestsException", Cause: "Rate exceeded"}},
+			want: ok(`no copy outcome for key "granules/a+b=c café.iso.xml"`),
+		},
+		{
+			name: "already complete, recording failed",
+			it: contract.Iteration{File: aggFile, Job: aggDone,
+				RecordError: &contract.StateError{Error: "DatabaseUnavailableError", Cause: "connection refused"}},
+			want: ok(`no copy outcome for key "granules/a+b=c café.iso.xml"`),
 		},
 		{
 			name: "no open job",
@@ -113,8 +143,13 @@ func TestIterationResult(t *testing.T) {
 			want: ok(`the copy of key "granules/a+b=c café.iso.xml" did not finish (0 of 0 parts copied)`),
 		},
 		{
-			name: "no copy outcome",
+			name: "copied in the Express lane, which keeps no copy outcome",
 			it:   contract.Iteration{File: aggFile, Job: aggJob, Recorded: aggComplete},
+			want: ok(""),
+		},
+		{
+			name: "no copy outcome, nothing recorded",
+			it:   contract.Iteration{File: aggFile, Job: aggJob},
 			want: ok(`no copy outcome for key "granules/a+b=c café.iso.xml"`),
 		},
 		{
@@ -149,6 +184,12 @@ func TestAggregate(t *testing.T) {
 			want: []contract.FileResult{IterationResult(good), IterationResult(good)},
 		},
 		{
+			name: "a duplicate the Express child left alone, beside a copied file: both succeed",
+			req:  contract.AggregateRequest{Done: []contract.Iteration{good, {File: aggFile, Job: aggDone}}},
+			want: []contract.FileResult{IterationResult(good), {RequestID: "req-1", SourceBucket: "restore",
+				SourceKey: aggFile.SourceKey, TargetBucket: "archive", Success: true}},
+		},
+		{
 			name: "no files",
 			req:  contract.AggregateRequest{Iterations: nil},
 			want: []contract.FileResult{},
@@ -157,8 +198,8 @@ func TestAggregate(t *testing.T) {
 			name: "one failed",
 			req:  contract.AggregateRequest{Iterations: []contract.Iteration{good, missing}},
 			wantErr: `File copy failed. [` +
-				`{"request_id":"req-1","source_bucket":"restore","source_key":"granules/a+b=c café.iso.xml","target_bucket":"archive","success":true,"err_msg":""},` +
 				`{"request_id":"req-2","source_bucket":"restore","source_key":"gone&lost.h5","target_bucket":"archive","success":false,"err_msg":"NoSuchKey"}]` + "\n" +
+				`1 of 2 files failed.` + "\n" +
 				`Re-run input for the failed file (start a new execution with it once the cause is fixed): ` +
 				`{"Records":[{"eventName":"ObjectRestore:Completed","s3":{"bucket":{"name":"restore"},"object":{"key":"gone%26lost.h5"}}}]}`,
 		},
@@ -249,7 +290,7 @@ func TestAggregateHandler(t *testing.T) {
 			h := &AggregateHandler{Logger: lambdafn.NewLogger(&logs, nil)}
 			ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "lambda-req"})
 
-			got, err := h.Handle(ctx, tc.req)
+			got, err := h.Report(ctx, tc.req)
 
 			if tc.wantErr {
 				if _, ok := err.(*CopyRequestError); !ok {

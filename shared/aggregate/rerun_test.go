@@ -62,8 +62,8 @@ func TestRerunInputNamesTheFailedFiles(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ParseMessage: %v\n%s", err, cre.Error())
 	}
-	if len(results) != 5 {
-		t.Errorf("%d results listed, want all 5", len(results))
+	if len(results) != 3 {
+		t.Errorf("%d results listed, want the 3 failed files'", len(results))
 	}
 	files, err := parseevent.ParseEvent(input)
 	if err != nil {
@@ -108,7 +108,7 @@ func TestFailedResultNamesRestoreExpiry(t *testing.T) {
 // causeChars is the cause's length as Step Functions counts it.
 func causeChars(msg string) int { return contract.CauseChars(contract.ErrorTypeCopyRequest, msg) }
 
-// The cause never exceeds AWS's limit. Every file's result stays listed
+// The cause never exceeds AWS's limit. Every failed file's result stays listed
 // (error messages shortened if the list alone is too long); beyond the
 // limit the re-run input names the first K failed files, K as large as
 // fits, and says how many were left out and where the full input is.
@@ -131,8 +131,8 @@ func TestCauseFitsTheLimit(t *testing.T) {
 			if err != nil {
 				t.Fatalf("ParseMessage: %v", err)
 			}
-			if len(results) != tc.n {
-				t.Errorf("%d results listed, want every file's (%d)", len(results), tc.n)
+			if len(results) != len(cre.Failed) {
+				t.Errorf("%d results listed, want every failed file's (%d)", len(results), len(cre.Failed))
 			}
 			files, err := parseevent.ParseEvent(input)
 			k := len(files)
@@ -164,7 +164,7 @@ func TestCauseFitsTheLimit(t *testing.T) {
 				t.Errorf("message lacks the left-out note %q:\n%.600s", wantNote, msg[strings.Index(msg, "\nRe-run"):])
 			}
 			// K is the most that fits: one more file would not.
-			if more := cre.message(results, k+1); causeChars(more) <= contract.MaxCauseChars {
+			if more := cre.message(layout{results, nil, k + 1}); causeChars(more) <= contract.MaxCauseChars {
 				t.Errorf("%d files fit, but %d would fit too (%d characters)", k, k+1, causeChars(more))
 			}
 		})
@@ -178,7 +178,7 @@ func TestHandlerLogsTheFullRerunInput(t *testing.T) {
 	its := failedIterations(50, false)
 	var logs bytes.Buffer
 	h := &AggregateHandler{Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
-	_, err := h.Handle(context.Background(), contract.AggregateRequest{Iterations: its})
+	_, err := h.Report(context.Background(), contract.AggregateRequest{Iterations: its})
 	cre := err.(*CopyRequestError)
 	if cre.LeftOut() == 0 {
 		t.Fatal("50 failed files fit the cause; the test needs some left out")
@@ -241,13 +241,15 @@ func BenchmarkCopyRequestError(b *testing.B) {
 }
 
 // The aggregate function's EMF lines: files copied, and files failed by
-// error name.
+// error name. A duplicate left alone ("Already copied") succeeds but is
+// not counted as copied: the request's line says already_copied instead.
 func TestAggregateWritesEMF(t *testing.T) {
 	its := failedIterations(6, true) // 0 and 3 copied, 4 failed with PermanentCopyError
-	its = append(its, contract.Iteration{File: its[0].File, LookupError: &contract.StateError{Error: "NoOpenJobError", Cause: "none"}})
+	its = append(its, contract.Iteration{File: its[0].File, LookupError: &contract.StateError{Error: "NoOpenJobError", Cause: "none"}},
+		contract.Iteration{File: its[0].File, Job: &contract.Job{RequestID: "req-dup", TargetBucket: "archive", AlreadyComplete: true}})
 	var out bytes.Buffer
 	h := &AggregateHandler{Logger: slog.New(slog.DiscardHandler), Metrics: metrics.New(slog.New(slog.NewJSONHandler(&out, nil)), "aggregate")}
-	h.Handle(context.Background(), contract.AggregateRequest{Iterations: its})
+	h.Report(context.Background(), contract.AggregateRequest{Iterations: its})
 	got := map[string]float64{}
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		var l map[string]any
@@ -267,5 +269,8 @@ func TestAggregateWritesEMF(t *testing.T) {
 	want := map[string]float64{"FilesCopied": 2, "FilesFailed PermanentCopyError": 4, "FilesFailed NoOpenJobError": 1}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("metrics (-want +got):\n%s\n%s", diff, out.String())
+	}
+	if !strings.Contains(out.String(), `"files":8,"failed":5,"already_copied":1`) {
+		t.Errorf("the request's line does not say files 8, failed 5, already_copied 1:\n%s", out.String())
 	}
 }

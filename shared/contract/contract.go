@@ -71,6 +71,24 @@ func FormatRestoreExpiry(t time.Time) string {
 // the order the event lists them.
 type ParsedEvent struct {
 	Files []File `json:"files"`
+	// Rejected lists the messages of a Pipe batch that named no valid
+	// restore event, each rejected alone: the rest of the batch is copied.
+	// Always a list (never null), so that the state machine's path to it
+	// never fails.
+	Rejected []RejectedMessage `json:"rejected"`
+}
+
+// RejectedMessage is one message of a batch that parse-event could not
+// read: which one, and why. The report lists it, so that an operator can
+// find the message and send its event again.
+type RejectedMessage struct {
+	// Index is the message's position in the batch, from 0.
+	Index int `json:"index"`
+	// MessageID is the SQS message id, when the batch gives one.
+	MessageID string `json:"message_id,omitempty"`
+	// Error says what was wrong, naming the field (as InvalidEventError
+	// does).
+	Error string `json:"error"`
 }
 
 // The operations of the request-status Lambda. find_open_job looks up a
@@ -81,6 +99,13 @@ const (
 	OperationFindOpenJob   = "find_open_job"
 	OperationMarkPickedUp  = "mark_picked_up"
 	OperationRecordOutcome = "record_outcome"
+	// OperationFindOpenJobs is find_open_job for a chunk of files in one
+	// call (the Express lane's "Find open jobs"): Files in (1 to 40, each
+	// with its source_key), FoundJobs out. Each file gets what
+	// find_open_job would give it, the mark included: its job, or in
+	// LookupError the NoOpenJobError find_open_job would fail with. A
+	// database unavailable fails the whole call (DatabaseUnavailableError).
+	OperationFindOpenJobs = "find_open_jobs"
 )
 
 // StatusRequest is the request-status Lambda's input. Which fields matter
@@ -99,13 +124,35 @@ type StatusRequest struct {
 	// failed copy): the recorded err_msg says until when its restored copy
 	// can be re-run. Optional.
 	File *File `json:"file,omitempty"`
+	// Files are the chunk's files (find_open_jobs), at most
+	// statemachine.MaxInlineMapConcurrency.
+	Files []File `json:"files,omitempty"`
+}
+
+// FoundJobs is the output of find_open_jobs: one item per file, in the
+// order of the request's Files.
+type FoundJobs struct {
+	Items []FoundJob `json:"items"`
+}
+
+// FoundJob is one file's open job, or why it has none. Job and LookupError
+// are always present in the JSON, one of them null, so that the state
+// machine's ItemSelector paths to them never fail. LookupError is
+// {"Error":"NoOpenJobError","Cause":<the error's message>}: the bare
+// message, which StateError.Message reads as it reads a caught error's.
+type FoundJob struct {
+	File        File        `json:"file"`
+	Job         *Job        `json:"job"`
+	LookupError *StateError `json:"lookup_error"`
 }
 
 // Job is the job found in request_status for a file: the output of the
 // find_open_job operation. It is the newest open job (job_status <>
 // 'complete'). When the key has only complete jobs, it is the newest of
-// those, with AlreadyComplete set. A duplicate event after success then
-// copies the file again and succeeds.
+// those, with AlreadyComplete set: a duplicate event after success. The
+// Express child then neither copies nor records the file ("Already
+// copied"); the Standard lane copies it again, and recording it changes
+// nothing.
 type Job struct {
 	RequestID       string `json:"request_id"`
 	TargetBucket    string `json:"target_bucket"`
@@ -169,6 +216,15 @@ type CopyRequest struct {
 	// says what an early count costs.
 	RetryCount *int `json:"retry_count,omitempty"`
 	MaxRetries *int `json:"max_retries,omitempty"`
+	// TimeBudgetSecs, when above 0, is how long this invocation may take
+	// (the Express lane's: its child must end within 5 minutes). A
+	// multipart copy not finished in time returns Complete false with its
+	// resume token, as at the Lambda's deadline; 0 leaves only the
+	// Lambda's deadline. A single CopyObject (below the multipart
+	// threshold) is not bound by it; a negative value fails the copy
+	// (PermanentCopyError InvalidInput). docs/copying.md says how the
+	// deadline margin applies to a budget.
+	TimeBudgetSecs int `json:"time_budget_secs,omitempty"`
 }
 
 // LastAttempt reports whether the workflow will not retry this copy after
@@ -238,14 +294,76 @@ type Iteration struct {
 	// effort); it stays in the iteration to be seen.
 	Marked    *Marked     `json:"marked,omitempty"`
 	MarkError *StateError `json:"mark_error,omitempty"`
+	// Handover is set when the Express lane gave the file to the Standard
+	// lane ({"lane": "standard"}); HandoverError is the error caught then,
+	// if any (throttled, transient, timed out).
+	Handover      *Handover   `json:"handover,omitempty"`
+	HandoverError *StateError `json:"handover_error,omitempty"`
+}
+
+// Handover says which lane a file was handed to.
+type Handover struct {
+	Lane string `json:"lane"`
+}
+
+// CopyToken is the copy state an iteration starts from: empty for a new
+// copy, or an unfinished copy's resume token. Every field is always present:
+// the Standard lane's "Copy file" reads each by path.
+type CopyToken struct {
+	Complete        bool   `json:"complete"`
+	UploadID        string `json:"upload_id"`
+	SourceETag      string `json:"source_etag"`
+	SourceVersionID string `json:"source_version_id"`
+	PartSize        int64  `json:"part_size"`
+	Passes          int    `json:"passes"`
+	ElapsedMS       int64  `json:"elapsed_ms"`
+}
+
+// StandardItem is one file for the Standard lane: the file and the copy
+// state it resumes from.
+type StandardItem struct {
+	File File      `json:"file"`
+	Copy CopyToken `json:"copy"`
+}
+
+// The aggregate Lambda's operations: "sort" between the lanes, then the
+// report (Operation empty).
+const OperationSort = "sort"
+
+// SortRequest is "Sort results"' input: the batch's files in their chunks,
+// the messages parse-event rejected, and the Express Map's output as it came (an array
+// with one entry per chunk: the chunk's iterations, or what a chunk that
+// failed ended with; or the error the Map's Catch caught).
+type SortRequest struct {
+	Operation    string            `json:"operation"`
+	Chunks       [][]File          `json:"chunks"`
+	Rejected     []RejectedMessage `json:"rejected"`
+	ChunkResults json.RawMessage   `json:"chunk_results"`
+}
+
+// Sorted is "Sort results"' output, which replaces the execution's state:
+// the finished iterations, the files for the Standard lane, and the
+// rejected messages. Every field is always a list.
+type Sorted struct {
+	Rejected []RejectedMessage `json:"rejected"`
+	Done     []Iteration       `json:"done"`
+	Standard []StandardItem    `json:"standard"`
 }
 
 // AggregateRequest is the aggregate Lambda's input: either the Map's
 // iterations, or the error that rejected the event before any file was
 // touched.
+//
+// The parent execution hands it Sorted plus the Standard lane's Map output
+// (StandardResults: one iteration per Standard item, in order, or what a
+// failed child ended with; or the error the Map's Catch caught).
 type AggregateRequest struct {
-	Iterations []Iteration `json:"iterations"`
-	EventError *StateError `json:"event_error,omitempty"`
+	Iterations      []Iteration       `json:"iterations,omitempty"`
+	EventError      *StateError       `json:"event_error,omitempty"`
+	Rejected        []RejectedMessage `json:"rejected,omitempty"`
+	Done            []Iteration       `json:"done,omitempty"`
+	Standard        []StandardItem    `json:"standard,omitempty"`
+	StandardResults json.RawMessage   `json:"standard_results,omitempty"`
 }
 
 // FileResult is one file's result, in the shape the original Lambda returned.

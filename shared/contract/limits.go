@@ -19,6 +19,18 @@ const (
 	MaxCauseChars        = 32768
 )
 
+// The most one execution carries: MaxFilesPerExecution files whose JSON
+// (File, as marshalled) sums to at most MaxFilesBytesPerExecution bytes.
+// The parent execution's state holds the files about three times (the
+// chunks, the results, the Standard lane's hand-over documents), and each
+// state's input and output must stay within MaxStatePayloadBytes.
+// parse-event rejects a message of a batch that would take the execution
+// past either, alone, and a single event past either as a whole.
+const (
+	MaxFilesPerExecution      = 100
+	MaxFilesBytesPerExecution = 64 * 1024
+)
+
 // ErrorTypeCopyRequest is the error type (Go type name) of the aggregate
 // function's failure, aggregate.CopyRequestError.
 const ErrorTypeCopyRequest = "CopyRequestError"

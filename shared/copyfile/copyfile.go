@@ -1,10 +1,10 @@
 // Package copyfile is the copy-file function. It copies a restored object
 // server-side to its archive bucket, same key. Up to MULTIPART_THRESHOLD_MB
 // it sends one CopyObject, above it parallel UploadPartCopy (plan.go). A
-// multipart copy pauses before the Lambda's deadline and resumes in the
-// next invocation. The copy is pinned to the event's version and ETag,
-// keeps metadata, content headers and tags, and is checked for size and
-// checksum. Each failure is a TransientCopyError or a PermanentCopyError,
+// multipart copy pauses before the Lambda's deadline, or the end of the
+// time budget the request gives, and resumes in the next invocation. The
+// copy is pinned to the event's version and ETag, keeps metadata, content
+// headers and tags, and is checked for size and checksum. Each failure is a TransientCopyError or a PermanentCopyError,
 // for the workflow to route on.
 //
 // Copy reads as its steps: inspect the source, then copy it whole and
@@ -55,16 +55,17 @@ func NewArchiveCopier(client S3API, cfg Config) *ArchiveCopier {
 // Its error is always a *TransientCopyError or a *PermanentCopyError.
 //
 // A multipart copy that cannot finish before ctx's deadline (minus the
-// margin) returns, without error, an outcome with Complete false and a
-// resume token. Called again with that token in req, Copy continues the
-// same upload. Every finished copy has Complete true. On failure the
-// token's upload is kept for the workflow's retry only when the failure is
-// transient and a retry follows (see copyRun.fail).
+// margin), or within req.TimeBudgetSecs (see withinBudget), returns,
+// without error, an outcome with Complete false and a resume token. Called
+// again with that token in req, Copy continues the same upload. Every
+// finished copy has Complete true. On failure the token's upload is kept
+// for the workflow's retry only when the failure is transient and a retry
+// follows (see copyRun.fail).
 func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (contract.CopyOutcome, error) {
 	start := a.clock()
 	c := Copy{SourceBucket: req.SourceBucket, SourceKey: req.SourceKey, TargetBucket: req.TargetBucket}
 	out := contract.CopyOutcome{TargetBucket: req.TargetBucket, TargetKey: req.SourceKey}
-	if f := a.admit(c); f != nil {
+	if f := a.admit(c, req.TimeBudgetSecs); f != nil {
 		return out, f.routed(c)
 	}
 	copyCtx, cancel, f := a.copyContext(ctx)
@@ -73,6 +74,7 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (con
 	}
 	defer cancel()
 	r := &copyRun{ArchiveCopier: a, c: c, req: req, ctx: ctx, copyCtx: copyCtx,
+		margin: a.deadlineMargin(), limit: "the Lambda deadline",
 		uploadID: req.UploadID, resumed: req.UploadID != ""}
 
 	// 1. Inspect the source.
@@ -94,6 +96,8 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (con
 		}
 	} else {
 		out.Multipart = true
+		endBudget := r.withinBudget(start)
+		defer endBudget()
 		prog, err := r.copyMultipart(src)
 		out.Parts = prog.partsTotal
 		out.PartSize, out.PartsTotal, out.PartsDone, out.BytesDone = prog.partSize, prog.partsTotal, prog.partsDone, prog.bytesDone
@@ -101,7 +105,7 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (con
 			return out, r.fail(err)
 		}
 		if !prog.complete {
-			// Paused before the deadline: the workflow calls again with the token.
+			// Paused before the deadline (or the budget's end): the workflow calls again with the token.
 			out.UploadID, out.SourceETag, out.SourceVersionID = prog.uploadID, aws.ToString(src.head.ETag), aws.ToString(src.head.VersionId)
 			out.DurationMS = a.clock().Sub(start).Milliseconds()
 			return out, nil
@@ -119,8 +123,14 @@ type copyRun struct {
 	c   Copy
 	req contract.CopyRequest
 	// ctx is the Lambda's; copyCtx ends the margin before its deadline.
-	// Cleanup and CompleteMultipartUpload's budget derive from ctx.
+	// Cleanup and CompleteMultipartUpload's budget derive from ctx. Under a
+	// time budget (withinBudget) ctx ends with the budget and copyCtx the
+	// budget's margin before.
 	ctx, copyCtx context.Context
+	// margin is the time between copyCtx's deadline and ctx's; limit names
+	// what ctx's deadline is, for messages.
+	margin time.Duration
+	limit  string
 	// uploadID is the multipart upload the run holds ("" for none);
 	// resumed says it is the token's, which a retry may resume.
 	uploadID string
@@ -133,7 +143,10 @@ func (c Config) multipart(size int64) bool {
 }
 
 // admit checks the request's fields and the bucket allowlists.
-func (a *ArchiveCopier) admit(c Copy) *failure {
+func (a *ArchiveCopier) admit(c Copy, budgetSecs int) *failure {
+	if budgetSecs < 0 {
+		return permanent("InvalidInput", fmt.Sprintf("time_budget_secs is %d: want 0 (no budget) or more", budgetSecs), nil)
+	}
 	for _, f := range []struct{ name, value string }{
 		{"source_bucket", c.SourceBucket},
 		{"source_key", c.SourceKey},
@@ -161,18 +174,59 @@ func (a *ArchiveCopier) copyContext(ctx context.Context) (context.Context, conte
 		ctx, cancel := context.WithCancel(ctx)
 		return ctx, cancel, nil
 	}
-	stop := deadline.Add(-a.margin())
+	stop := deadline.Add(-a.deadlineMargin())
 	if !a.clock().Before(stop) {
 		return nil, nil, transient("DeadlineExceeded",
-			fmt.Sprintf("no time left before the Lambda deadline (%s) minus the %s margin", deadline.UTC().Format(time.RFC3339), a.margin()), nil)
+			fmt.Sprintf("no time left before the Lambda deadline (%s) minus the %s margin", deadline.UTC().Format(time.RFC3339), a.deadlineMargin()), nil)
 	}
 	ctx, cancel := context.WithDeadline(ctx, stop)
 	return ctx, cancel, nil
 }
 
-// margin is Config.DeadlineMargin, raised to MinDeadlineMargin.
-func (a *ArchiveCopier) margin() time.Duration {
+// deadlineMargin is Config.DeadlineMargin, raised to MinDeadlineMargin.
+func (a *ArchiveCopier) deadlineMargin() time.Duration {
 	return max(a.Config.DeadlineMargin, MinDeadlineMargin)
+}
+
+// withinBudget bounds the rest of a multipart copy by the request's time
+// budget, counted from start: it then returns within TimeBudgetSecs of its
+// start. It returns the function that releases the budget's contexts.
+//
+// The budget ends ctx at start+budget, and copyCtx (the copy deadline: no
+// part starts that would end after it, a part in flight at it is cut off,
+// and the copy pauses as at the Lambda's deadline) the budget's margin
+// before, min(DeadlineMargin, budget/3). DeadlineMargin (30 s by
+// default) is sized for the Lambda's 900 s: the time to complete or abort
+// an upload and return. Taken whole from the Express lane's 45 s it would
+// leave 15 s of copying; a third of the budget still leaves
+// CompleteMultipartUpload its reserve (finishReserve, at most the margin)
+// and the cleanup of a failure, and the Express task waits 30 s more than
+// the budget (statemachine.ExpressCopyTaskTimeoutSecs). A large budget
+// keeps the Lambda's margin.
+//
+// A single CopyObject gets no budget: S3 cannot pause it, and cut off it
+// would be lost work; it runs to the Lambda's deadline as without one. A
+// budget that ends after the Lambda's deadline (minus its margin) changes
+// nothing either.
+func (r *copyRun) withinBudget(start time.Time) context.CancelFunc {
+	if r.req.TimeBudgetSecs <= 0 {
+		return func() {}
+	}
+	budget := time.Duration(r.req.TimeBudgetSecs) * time.Second
+	margin := min(r.deadlineMargin(), budget/3)
+	// The budget counts on the copier's clock; the contexts on the
+	// runtime's.
+	end := time.Now().Add(start.Add(budget).Sub(r.clock()))
+	if stop, ok := r.copyCtx.Deadline(); ok && !end.Add(-margin).Before(stop) {
+		return func() {}
+	}
+	ctx, cancelCtx := context.WithDeadline(r.ctx, end)
+	copyCtx, cancelCopy := context.WithDeadline(r.copyCtx, end.Add(-margin))
+	r.ctx, r.copyCtx, r.margin, r.limit = ctx, copyCtx, margin, fmt.Sprintf("the time budget of %d s", r.req.TimeBudgetSecs)
+	return func() {
+		cancelCopy()
+		cancelCtx()
+	}
 }
 
 // sourceObject is what HeadObject told about the source.
@@ -420,7 +474,7 @@ func (r *copyRun) fail(err error) error {
 	f := classify(err)
 	if f.code != "DeadlineExceeded" && errors.Is(r.copyCtx.Err(), context.DeadlineExceeded) && r.ctx.Err() == nil {
 		// Stopped at the copy deadline while the Lambda still runs.
-		f = transient("DeadlineExceeded", fmt.Sprintf("the copy would not finish before the Lambda deadline minus the %s margin; stopped", r.margin()), err)
+		f = transient("DeadlineExceeded", fmt.Sprintf("the copy would not finish before %s minus the %s margin; stopped", r.limit, r.margin), err)
 	}
 	return f.routed(r.c, r.settle(f), r.aclHint(f))
 }

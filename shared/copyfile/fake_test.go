@@ -36,6 +36,11 @@ type fakeS3 struct {
 	fail func(op string, in any) error
 	// delay, if set, is waited in UploadPartCopy (honouring ctx).
 	delay time.Duration
+	// partDelay, if set, is the wait of part n instead of delay.
+	partDelay func(n int32) time.Duration
+	// copyDelay, if set, is waited in CopyObject (honouring ctx: a
+	// cancelled wait copies nothing).
+	copyDelay time.Duration
 	// abortDelay, if set, is waited in AbortMultipartUpload (honouring ctx).
 	abortDelay time.Duration
 	// completeDelay, if set, is waited in CompleteMultipartUpload
@@ -181,6 +186,9 @@ func (f *fakeS3) CopyObject(ctx context.Context, in *s3.CopyObjectInput, _ ...fu
 	if err := f.begin("CopyObject", in); err != nil {
 		return nil, err
 	}
+	if err := wait(ctx, "CopyObject", f.copyDelay); err != nil {
+		return nil, err
+	}
 	b, k, err := parseSource(*in.CopySource)
 	if err != nil {
 		return nil, apiError(400, "InvalidArgument", err.Error())
@@ -243,12 +251,12 @@ func (f *fakeS3) UploadPartCopy(ctx context.Context, in *s3.UploadPartCopyInput,
 	if err := f.begin("UploadPartCopy", in); err != nil {
 		return nil, err
 	}
-	if f.delay > 0 {
-		select {
-		case <-time.After(f.delay):
-		case <-ctx.Done():
-			return nil, &smithy.OperationError{ServiceID: "S3", OperationName: "UploadPartCopy", Err: ctx.Err()}
-		}
+	delay := f.delay
+	if f.partDelay != nil {
+		delay = f.partDelay(*in.PartNumber)
+	}
+	if err := wait(ctx, "UploadPartCopy", delay); err != nil {
+		return nil, err
 	}
 	b, k, err := parseSource(*in.CopySource)
 	if err != nil {
@@ -413,4 +421,18 @@ func (f *fakeS3) DeleteObject(ctx context.Context, in *s3.DeleteObjectInput, _ .
 	defer f.mu.Unlock()
 	delete(f.objects, *in.Bucket+"/"+*in.Key)
 	return &s3.DeleteObjectOutput{}, nil
+}
+
+// wait waits d (none when 0) unless ctx ends first, which fails op as the
+// SDK would.
+func wait(ctx context.Context, op string, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	select {
+	case <-time.After(d):
+		return nil
+	case <-ctx.Done():
+		return &smithy.OperationError{ServiceID: "S3", OperationName: op, Err: ctx.Err()}
+	}
 }

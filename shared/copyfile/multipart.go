@@ -95,7 +95,7 @@ func (r *copyRun) copyMultipart(src sourceObject) (multipartProgress, error) {
 		return prog, err
 	case stopped && prog.newParts == 0:
 		return prog, transient("DeadlineExceeded", fmt.Sprintf(
-			"no part could be copied before the Lambda deadline minus the %s margin (%d of %d parts done); stopped", r.margin(), prog.partsDone, prog.partsTotal), nil)
+			"no part could be copied before %s minus the %s margin (%d of %d parts done); stopped", r.limit, r.margin, prog.partsDone, prog.partsTotal), nil)
 	case stopped:
 		return prog, nil
 	}
@@ -179,24 +179,25 @@ func (r *copyRun) completeUpload(ctx context.Context, in *s3.CompleteMultipartUp
 
 // finishReserve is the time kept free before the copy deadline for
 // CompleteMultipartUpload: a quarter of the mean
-// part duration, at least 1 s, at most the deadline margin.
-func (a *ArchiveCopier) finishReserve(mean time.Duration) time.Duration {
-	return min(max(time.Second, mean/4), a.margin())
+// part duration, at least 1 s, at most the run's margin.
+func (r *copyRun) finishReserve(mean time.Duration) time.Duration {
+	return min(max(time.Second, mean/4), r.margin)
 }
 
 // finishContext is CompleteMultipartUpload's context, derived from the
-// Lambda's. It ends at the copy deadline or reserve from now, whichever is
-// later. It ends at least half the margin before the Lambda's deadline.
+// run's ctx (the Lambda's, or the time budget's). It ends at the copy
+// deadline or reserve from now, whichever is later. It ends at least half
+// the run's margin before ctx's deadline.
 func (r *copyRun) finishContext(reserve time.Duration) (context.Context, context.CancelFunc) {
 	stop, ok := r.copyCtx.Deadline()
-	lambda, hasLambda := r.ctx.Deadline()
-	if !ok || !hasLambda {
+	end, hasEnd := r.ctx.Deadline()
+	if !ok || !hasEnd {
 		return context.WithCancel(r.copyCtx)
 	}
 	if later := r.clock().Add(reserve); later.After(stop) {
 		stop = later
 	}
-	if limit := lambda.Add(-r.margin() / 2); stop.After(limit) {
+	if limit := end.Add(-r.margin / 2); stop.After(limit) {
 		stop = limit
 	}
 	return context.WithDeadline(r.ctx, stop)

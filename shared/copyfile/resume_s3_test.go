@@ -309,3 +309,51 @@ func TestResumeOnS3ServerListsPartsOverPages(t *testing.T) {
 	}
 	r.checkCopied(t, key, data)
 }
+
+// A copy told time_budget_secs (the Express lane's) on a real S3 server:
+// parts from 4 on are held by the server, and the Lambda has no deadline,
+// so only the budget can end the pass. It returns complete false with its
+// resume token (parts 1 to 3 copied), and the next pass, without a budget
+// and with the server no longer holding parts, resumes the token and
+// completes. The watchdog only keeps a budget that is not kept from
+// hanging the test for the gate's hour.
+func TestTimeBudgetOnS3ServerPausesThenResumes(t *testing.T) {
+	r := newResumeRig(t, 4)
+	key := "granules/within budget.h5"
+	data := randomBytes(t, 40<<20) // 8 parts of 5 MiB
+	r.e.put(t, source{key: key, data: data, contentType: "application/x-hdf5"})
+	first := firstRequest(key)
+	// 9 s: parts stop at 9 - min(5, 9/3) = 6 s after the start.
+	first["time_budget_secs"] = 9
+
+	// A context without a deadline, cancelled only by the watchdog.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan pass, 1)
+	go func() { done <- invoke(t, ctx, r.handler(t), first) }()
+	var p pass
+	select {
+	case p = <-done:
+	case <-time.After(time.Minute):
+		cancel()
+		<-done
+		t.Fatal("the pass was still running a minute after its 9 s budget")
+	}
+	if p.err != nil {
+		t.Fatalf("first pass: %v", p.err)
+	}
+	if p.out["complete"] != false || num(p.out, "parts_done") != 3 || p.out["upload_id"] == "" || p.out["source_etag"] == "" {
+		t.Fatalf("first pass = %v, want paused after parts 1 to 3 with a resume token", p.out)
+	}
+
+	r.gateOpen.Store(true)
+	next := nextRequest(firstRequest(key), p.out)
+	second := invoke(t, context.Background(), r.handler(t), next)
+	if second.err != nil {
+		t.Fatalf("second pass: %v", second.err)
+	}
+	if second.out["complete"] != true || num(second.out, "parts_done") != 8 || num(second.out, "passes") != 2 {
+		t.Errorf("second pass = %v, want complete with 8 parts in 2 passes", second.out)
+	}
+	r.checkCopied(t, key, data)
+}

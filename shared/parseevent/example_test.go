@@ -42,3 +42,14 @@ func ExampleNotificationEvent() {
 	// Output:
 	// {"Records":[{"eventName":"ObjectRestore:Completed","s3":{"bucket":{"name":"restore"},"object":{"key":"L0A+RAD+%281+of+20%29.h5","size":2048,"versionId":"3HL4kqtJlcpXroDTDmJ"}},"glacierEventData":{"restoreEventData":{"lifecycleRestorationExpiryTime":"2026-11-25T00:00:00Z"}}}]}
 }
+
+func ExampleParseInput() {
+	batch := `[{"messageId":"m0","body":"{\"detail-type\":\"Object Restore Completed\",\"source\":\"aws.s3\",` +
+		`\"detail\":{\"bucket\":{\"name\":\"restore\"},\"object\":{\"key\":\"L0A+RAD.h5\",\"size\":2048,\"etag\":\"\",\"version-id\":null}}}"},` +
+		`{"messageId":"m1","body":"{\"detail-type\":\"Object Restore Completed\",\"detail\":{\"bucket\":{\"name\":\"restore\"},\"object\":{\"key\":\"\"}}}"}]`
+	parsed, err := parseevent.ParseInput([]byte(batch), 0)
+	fmt.Printf("%+v\n%+v %v\n", parsed.Files, parsed.Rejected, err)
+	// Output:
+	// [{SourceBucket:restore SourceKey:L0A RAD.h5 Size:2048 VersionID: ETag: RestoreExpiryTime:}]
+	// [{Index:1 MessageID:m1 Error:detail.object.key is missing}] <nil>
+}

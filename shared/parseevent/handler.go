@@ -10,49 +10,54 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/lambdafn"
 )
 
-// ParseHandler is the parse-event Lambda: it turns the triggering event into
-// the list of files the workflow's Map iterates over.
+// ParseHandler is the parse-event Lambda: it turns the execution's input (a
+// Pipe's batch, or one event) into the files the workflow copies and the
+// messages it rejected (ParseInput).
 type ParseHandler struct {
 	Logger *slog.Logger
-	// MaxFiles bounds the files of one event (EnvMaxFiles): the most one
-	// execution can carry without risking Step Functions' 25,000 history
-	// events (statemachine.MaxFilesPerExecution of the deployment's
-	// settings, which the CDK app sets). 0: only the report's bound
-	// (contract.FilesWithinReport), as on the local engines, which keep
-	// no such quota.
+	// MaxFiles bounds the files of one execution (EnvMaxFiles); 0 is
+	// contract.MaxFilesPerExecution. contract.MaxFilesBytesPerExecution
+	// bounds them too, and so does the report (contract.FilesWithinReport)
+	// for a single event.
 	MaxFiles int
 	invoker  lambdafn.Invoker // Invoke's aws-lambda-go handler, built once
 }
 
-// Handle parses one event. A rejected event is returned as the
+// Handle parses one execution's input. A rejected event is returned as the
 // *InvalidEventError itself, unwrapped, so that Lambda reports errorType
-// "InvalidEventError" and the workflow can route on it.
+// "InvalidEventError" and the workflow can route on it. A batch is never
+// rejected as a whole: its bad messages are listed in Rejected, each
+// logged at WARN.
 func (h *ParseHandler) Handle(ctx context.Context, event json.RawMessage) (contract.ParsedEvent, error) {
 	logger := h.logger()
-	files, err := ParseEvent(event)
-	if err == nil {
-		err = checkFileCount(len(files), h.MaxFiles)
-	}
+	parsed, err := ParseInput(event, h.MaxFiles)
 	if err != nil {
 		logger.WarnContext(ctx, "event rejected", "files", 0, "error", err.Error())
 		return contract.ParsedEvent{}, err
 	}
-	attrs := []any{"files", len(files)}
-	if len(files) > 0 {
-		attrs = append(attrs, "bucket", files[0].SourceBucket, "first_key", files[0].SourceKey)
+	for _, r := range parsed.Rejected {
+		logger.WarnContext(ctx, "message rejected", "index", r.Index, "message_id", r.MessageID, "error", r.Error)
+	}
+	attrs := []any{"files", len(parsed.Files)}
+	if len(parsed.Rejected) > 0 {
+		attrs = append(attrs, "rejected", len(parsed.Rejected))
+	}
+	if len(parsed.Files) > 0 {
+		attrs = append(attrs, "bucket", parsed.Files[0].SourceBucket, "first_key", parsed.Files[0].SourceKey)
 	}
 	logger.InfoContext(ctx, "event parsed", attrs...)
-	return contract.ParsedEvent{Files: files}, nil
+	return parsed, nil
 }
 
-// checkFileCount rejects an event of more than maxFiles files (0: any).
+// checkFileCount rejects an event of more than maxFiles files.
 func checkFileCount(files, maxFiles int) error {
-	if maxFiles <= 0 || files <= maxFiles {
+	if files <= maxFiles {
 		return nil
 	}
 	return &InvalidEventError{Problem: fmt.Sprintf("event names %d files; one execution may carry at most %d, "+
-		"so that it cannot pass Step Functions' 25,000 history events when every task makes every attempt its retriers allow (docs/limits.md). "+
-		"Send the files in events of at most %d (cmd/recovery rerun splits them by itself)", files, maxFiles, maxFiles)}
+		"so that its state stays within Step Functions' %d bytes (contract.MaxFilesPerExecution). "+
+		"Send the files in events of at most %d (cmd/recovery rerun splits them by itself)",
+		files, maxFiles, contract.MaxStatePayloadBytes, maxFiles)}
 }
 
 // logger is h.Logger, else slog's default. The request id is the logger's

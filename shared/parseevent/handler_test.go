@@ -29,7 +29,7 @@ func TestParseHandler(t *testing.T) {
 			want: contract.ParsedEvent{Files: []contract.File{
 				{SourceBucket: "my-dr-fake-glacier-bucket", SourceKey: "granules/L0A RAD RAW product (1 of 20).h5", Size: 2048},
 				{SourceBucket: "my-dr-fake-glacier-bucket", SourceKey: "granules/a+b=c café.iso.xml", Size: 512},
-			}},
+			}, Rejected: []contract.RejectedMessage{}},
 			wantLog: map[string]any{
 				"level": "INFO", "message": "event parsed", "requestId": "req-1", "files": 2.0,
 				"bucket": "my-dr-fake-glacier-bucket", "first_key": "granules/L0A RAD RAW product (1 of 20).h5",
@@ -85,8 +85,7 @@ func TestParseHandler(t *testing.T) {
 	}
 }
 
-// TestParseHandlerBoundsFilesPerExecution: with MAX_FILES_PER_EVENT set (the
-// CDK app sets the deployment's history bound), an event of more files is
+// TestParseHandlerBoundsFilesPerExecution: with MAX_FILES_PER_EVENT set, an event of more files is
 // rejected as a whole with an *InvalidEventError naming the bound and how
 // to split; one at the bound is parsed; a bad value is refused at cold start.
 func TestParseHandlerBoundsFilesPerExecution(t *testing.T) {
@@ -99,7 +98,7 @@ func TestParseHandlerBoundsFilesPerExecution(t *testing.T) {
 	if _, ok := err.(*InvalidEventError); !ok {
 		t.Fatalf("9 files with %s=8: error %v (%T), want *InvalidEventError unwrapped", EnvMaxFiles, err, err)
 	}
-	for _, want := range []string{"event names 9 files; one execution may carry at most 8", "25,000 history events", "events of at most 8"} {
+	for _, want := range []string{"event names 9 files; one execution may carry at most 8", "262144 bytes", "events of at most 8"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not say %q", err, want)
 		}

@@ -8,6 +8,10 @@
 // record's eventName, when present, must be "ObjectRestore:Completed". An
 // event malformed in any record is rejected as a whole with an
 // *InvalidEventError. docs/workflow.md says why.
+//
+// An execution's input may also be a batch (ParseInput): the list of SQS
+// messages the intake's EventBridge Pipe reads, each holding one event.
+// Each message is judged alone: a bad one is rejected, the rest copied.
 package parseevent
 
 import (
@@ -237,13 +241,35 @@ type objectRestoreCompleted struct {
 		Name string `json:"name"`
 	} `json:"bucket"`
 	Object struct {
-		Key       string `json:"key"`
-		Size      int64  `json:"size"`
-		ETag      string `json:"etag"`
-		VersionID string `json:"version-id"`
+		Key       string    `json:"key"`
+		Size      eventSize `json:"size"`
+		ETag      string    `json:"etag"`
+		VersionID string    `json:"version-id"`
 	} `json:"object"`
 	RestoreExpiryTime  string `json:"restore-expiry-time"`
 	SourceStorageClass string `json:"source-storage-class"`
+}
+
+// eventSize is detail.object.size: a number, or absent. The intake's input
+// transformer writes "" or null where the original event had no size: a
+// variable whose JSON path does not exist in the event "isn't created and
+// won't appear in the output"
+// (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html#eb-transform-input-issues),
+// so a quoted placeholder becomes "" and a missing value null. Both read as
+// 0, unknown.
+type eventSize int64
+
+func (s *eventSize) UnmarshalJSON(data []byte) error {
+	if string(data) == `""` || string(data) == "null" {
+		*s = 0
+		return nil
+	}
+	var n int64
+	if err := json.Unmarshal(data, &n); err != nil {
+		return err
+	}
+	*s = eventSize(n)
+	return nil
 }
 
 // parseEventBridge reads an EventBridge Object Restore Completed event: one
@@ -265,7 +291,7 @@ func parseEventBridge(data []byte) ([]contract.File, error) {
 		return nil, decodeError("detail", "an object", err)
 	}
 	o := detail.Object
-	file, err := restoredFile("detail", detail.Bucket.Name, o.Key, o.Size, o.VersionID, o.ETag)
+	file, err := restoredFile("detail", detail.Bucket.Name, o.Key, int64(o.Size), o.VersionID, o.ETag)
 	if err != nil {
 		return nil, err
 	}

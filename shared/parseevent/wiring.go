@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 )
 
-// EnvMaxFiles bounds the files of one event (ParseHandler.MaxFiles); unset
-// or 0, no bound but the report's.
+// EnvMaxFiles bounds the files of one execution (ParseHandler.MaxFiles);
+// unset or 0, contract.MaxFilesPerExecution.
 const EnvMaxFiles = "MAX_FILES_PER_EVENT"
 
 // NewHandlerFromEnv builds the parse-event Lambda's handler. Its one
@@ -23,7 +23,7 @@ func NewHandlerFromEnv(_ context.Context, _ aws.Config, getenv func(string) stri
 	if v := strings.TrimSpace(getenv(EnvMaxFiles)); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
-			return nil, fmt.Errorf("parse-event configuration: %s=%q: want a whole number, 0 for no bound", EnvMaxFiles, v)
+			return nil, fmt.Errorf("parse-event configuration: %s=%q: want a whole number, 0 for the default", EnvMaxFiles, v)
 		}
 		h.MaxFiles = n
 	}

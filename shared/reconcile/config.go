@@ -29,6 +29,10 @@ const (
 	EnvPageSize       = "RECONCILE_PAGE_SIZE"
 	EnvMaxFiles       = "RECONCILE_MAX_FILES_PER_EXECUTION"
 	EnvMaxFilesSweep  = "RECONCILE_MAX_FILES_PER_SWEEP"
+	// EnvIntakeQueueURL is the intake queue whose oldest message the sweep
+	// looks at before it sweeps (intake.go); unset, it does not look.
+	EnvIntakeQueueURL  = "RECONCILE_INTAKE_QUEUE_URL"
+	EnvIntakeGraceSecs = "RECONCILE_INTAKE_GRACE_SECONDS"
 )
 
 // Defaults of the settings; the CDK app's context defaults are the same
@@ -50,22 +54,32 @@ const (
 	DefaultReRestoreDays = 3
 	DefaultReRestoreTier = string(s3types.TierStandard)
 	DefaultPageSize      = 500
-	// DefaultMaxFilesPerExecution bounds the files of one execution so that
-	// it cannot pass Step Functions' 25,000 history events even when every
-	// task makes every attempt its retriers allow:
-	// statemachine.MaxFilesPerExecution of cdk.json's defaults, 8 files,
-	// at most 20,338 events (docs/limits.md). It is also the most
-	// RECONCILE_MAX_FILES_PER_EXECUTION may be set to
-	// (MaxFilesPerExecutionLimit); the CDK app deploys less where the
-	// deployment's own workflow settings allow fewer files.
+	// DefaultMaxFilesPerExecution is the files of one execution the sweep
+	// starts: 8, as before the batched workflow (issue 24), whose history
+	// no longer grows with its files. MaxFilesPerExecutionLimit is the most
+	// RECONCILE_MAX_FILES_PER_EXECUTION may be set to:
+	// statemachine.MaxFilesPerExecution of cdk.json's defaults, 100 files,
+	// with at most 2,463 events in any one Standard execution (the parent
+	// or a Standard lane child; docs/workflow.md). The CDK app deploys less
+	// where the deployment's own workflow settings allow fewer files.
 	DefaultMaxFilesPerExecution = 8
-	MaxFilesPerExecutionLimit   = DefaultMaxFilesPerExecution
+	MaxFilesPerExecutionLimit   = 100
 	// DefaultMaxFilesPerSweep bounds the files one sweep starts copies of
 	// (and holds in memory): at 8 files an execution, 1,250 StartExecution
 	// calls, made one at a time, within Step Functions' StartExecution
 	// rate (a bucket of 800 to 1,300, refilling 150 to 300 a second).
 	DefaultMaxFilesPerSweep = 10000
 	MaxPageSize             = 10000
+	// DefaultIntakeGraceSecs is the age of the intake's oldest message past
+	// which the sweep holds off: 300 s, the age past which the stack calls
+	// the intake stalled with cdk.json's Pipe settings (a 60 s batching
+	// window, and a visibility timeout of that window plus six times the
+	// Pipe's 30 s delivery; infra's IntakeStalledSecs). The CDK app deploys
+	// its own settings' value.
+	DefaultIntakeGraceSecs = 300
+	// MaxIntakeGraceSecs is the longest intake grace: the intake keeps a
+	// message 7 days.
+	MaxIntakeGraceSecs = 7 * 24 * 3600
 	// MaxReRestoreDays is S3's largest Days of a restore request (30,000
 	// days is AWS's bound for RestoreRequest Days).
 	MaxReRestoreDays = 30000
@@ -103,6 +117,10 @@ type Config struct {
 	// MaxFilesPerSweep stops the listing once this many files wait (0:
 	// no bound); the next sweep goes on.
 	MaxFilesPerSweep int
+	// IntakeQueueURL is the intake queue; when set, the sweep holds off
+	// while its oldest message is older than IntakeGrace (intake.go).
+	IntakeQueueURL string
+	IntakeGrace    time.Duration
 }
 
 // DefaultConfig is Config with every default (the CDK app's context
@@ -116,6 +134,7 @@ func DefaultConfig() Config {
 		PageSize:             DefaultPageSize,
 		MaxFilesPerExecution: DefaultMaxFilesPerExecution,
 		MaxFilesPerSweep:     DefaultMaxFilesPerSweep,
+		IntakeGrace:          DefaultIntakeGraceSecs * time.Second,
 	}
 }
 
@@ -132,6 +151,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	e.number(EnvPageSize, 1, MaxPageSize, func(n int) { c.PageSize = n })
 	e.filesPerExecution(func(n int) { c.MaxFilesPerExecution = n })
 	e.number(EnvMaxFilesSweep, 1, 1000000, func(n int) { c.MaxFilesPerSweep = n })
+	e.number(EnvIntakeGraceSecs, 0, MaxIntakeGraceSecs, func(n int) { c.IntakeGrace = time.Duration(n) * time.Second })
+	if c.IntakeQueueURL = strings.TrimSpace(getenv(EnvIntakeQueueURL)); c.IntakeQueueURL != "" {
+		e.check(EnvIntakeQueueURL, c.IntakeQueueURL, ValidQueueURL(c.IntakeQueueURL))
+	}
 	c.ReRestore = e.onOff(EnvReRestore)
 	if v := strings.TrimSpace(getenv(EnvReRestoreTier)); v != "" {
 		e.check(EnvReRestoreTier, v, ValidTier(v))
@@ -151,7 +174,8 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 // Env renders c as the environment ConfigFromEnv reads, so that
 // ConfigFromEnv(c.Env()) gives c back (the CDK app deploys the reconcile
 // function with it, merged with requeststatus.Config's Env for the
-// database). Durations render in whole minutes, rounded down. What
+// database). Durations render in whole minutes (the intake grace in whole
+// seconds), rounded down. What
 // ConfigFromEnv refuses renders as it is and is refused there: a Period
 // under a minute, and a MaxFilesPerSweep of 0 (no bound, which only code
 // may ask for: a deployed sweep is always bounded).
@@ -167,6 +191,8 @@ func (c Config) Env() map[string]string {
 		EnvPageSize:        strconv.Itoa(c.PageSize),
 		EnvMaxFiles:        strconv.Itoa(c.MaxFilesPerExecution),
 		EnvMaxFilesSweep:   strconv.Itoa(c.MaxFilesPerSweep),
+		EnvIntakeQueueURL:  c.IntakeQueueURL,
+		EnvIntakeGraceSecs: strconv.FormatInt(int64(c.IntakeGrace/time.Second), 10),
 	}
 }
 

@@ -28,10 +28,15 @@ func TestConfigFromEnv(t *testing.T) {
 	if c.Grace != DefaultGraceMinutes*time.Minute || c.Period != time.Hour || c.ReRestore || c.ReRestoreTier != "Standard" || len(c.RestoreBuckets) != 2 {
 		t.Errorf("defaults: %+v", c)
 	}
+	if c.IntakeQueueURL != "" || c.IntakeGrace != DefaultIntakeGraceSecs*time.Second {
+		t.Errorf("intake defaults: queue %q, grace %s; want none and %d s", c.IntakeQueueURL, c.IntakeGrace, DefaultIntakeGraceSecs)
+	}
 	_, err = ConfigFromEnv(env(map[string]string{EnvStateMachineARN: "copy", EnvGraceMinutes: "-1",
-		EnvReRestore: "maybe", EnvReRestoreTier: "Fast", EnvPageSize: "0"}))
+		EnvReRestore: "maybe", EnvReRestoreTier: "Fast", EnvPageSize: "0",
+		EnvIntakeQueueURL: "intake", EnvIntakeGraceSecs: "604801"}))
 	for _, want := range []string{EnvStateMachineARN + `="copy"`, EnvGraceMinutes + `="-1"`, EnvReRestore + `="maybe"`,
-		EnvReRestoreTier + `="Fast"`, EnvPageSize + `="0"`} {
+		EnvReRestoreTier + `="Fast"`, EnvPageSize + `="0"`, EnvIntakeQueueURL + `="intake": not a queue URL`,
+		EnvIntakeGraceSecs + `="604801": want a whole number from 0 to 604800`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not name %s", err, want)
 		}
@@ -54,6 +59,8 @@ func TestConfigEnvRoundTrip(t *testing.T) {
 		PageSize:             MaxPageSize,
 		MaxFilesPerExecution: 1,
 		MaxFilesPerSweep:     1,
+		IntakeQueueURL:       "https://sqs.us-east-1.amazonaws.com/123456789012/intake",
+		IntakeGrace:          0,
 	}
 	// A field added to Config without a variable in Env fails here once it
 	// is set in all.

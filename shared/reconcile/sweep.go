@@ -80,6 +80,10 @@ type Reconciler struct {
 	// listing and asking S3 (DefaultDeadlineMargin when 0), at most a
 	// quarter of the time the sweep has.
 	DeadlineMargin time.Duration
+	// IntakeAge reads the intake queue's oldest message age; the sweep
+	// holds off while it is older than Config.IntakeGrace (intake.go).
+	// Nil: the sweep does not look.
+	IntakeAge IntakeAgeReader
 }
 
 // Report is what one sweep found and did; its JSON form is the local
@@ -122,12 +126,20 @@ type Report struct {
 	Truncated bool `json:"truncated,omitempty"`
 	// CutShort says the sweep stopped before it had listed every stuck
 	// row, DeadlineMargin before its deadline; the next sweep goes on.
-	CutShort   bool              `json:"cut_short,omitempty"`
-	Files      NamedFiles        `json:"files"`
-	Executions []ExecutionReport `json:"executions"`
-	Problems   []string          `json:"problems,omitempty"`
+	CutShort bool `json:"cut_short,omitempty"`
+	// HeldOff says the sweep listed nothing and started nothing: the
+	// intake queue's oldest message, IntakeOldestAgeSecs old, waited
+	// longer than the intake grace, so its files are still in flight
+	// (intake.go). IntakeOldestAgeSecs is set whenever the sweep read an
+	// age.
+	HeldOff             bool              `json:"held_off"`
+	IntakeOldestAgeSecs *int64            `json:"intake_oldest_age_secs,omitempty"`
+	Files               NamedFiles        `json:"files"`
+	Executions          []ExecutionReport `json:"executions"`
+	Problems            []string          `json:"problems,omitempty"`
 	// Warnings do not fail the sweep: the reconcile indexes are missing
-	// and could not be created (ensureIndexes).
+	// and could not be created (ensureIndexes), or the intake's age could
+	// not be read (holdOff).
 	Warnings []string `json:"warnings,omitempty"`
 }
 
@@ -227,7 +239,8 @@ type sweep struct {
 	rows stuckRows
 }
 
-// Sweep runs one sweep. It lists the stuck rows a page at a time
+// Sweep runs one sweep. It holds off, doing nothing, while the intake
+// queue's oldest message is older than Config.IntakeGrace (holdOff). It lists the stuck rows a page at a time
 // (listPages). For each page it asks S3 about the rows, records what it
 // found and starts the claimed files' executions (sweepPage). It stops
 // listing DeadlineMargin before ctx's deadline (Report.CutShort). It
@@ -240,7 +253,9 @@ func (r *Reconciler) Sweep(ctx context.Context) (*Report, error) {
 	s, cancel := r.newSweep(ctx)
 	defer cancel()
 	s.rep.Warnings = warnings
-	s.listPages(ctx)
+	if !s.holdOff(ctx) {
+		s.listPages(ctx)
+	}
 	r.emit(ctx, s.rep)
 	s.logDone(ctx)
 	if len(s.rep.Problems) > 0 {
@@ -616,7 +631,7 @@ func (s *sweep) logDone(ctx context.Context) {
 		"stuck", rep.Stuck, "stuck_again", rep.StuckAgain, "waiting", rep.Waiting, "running", rep.Running,
 		"expired", rep.Expired, "missing", rep.Missing, "re_restored", rep.ReRestored,
 		"started", rep.Started, "already_started", rep.AlreadyStarted, "skipped", rep.Skipped,
-		"not_here", rep.NotHere, "not_reached", rep.NotReached, "cut_short", rep.CutShort,
+		"not_here", rep.NotHere, "not_reached", rep.NotReached, "cut_short", rep.CutShort, "held_off", rep.HeldOff,
 		"problems", len(rep.Problems), "files", rep.Files)
 }
 
@@ -726,14 +741,21 @@ const (
 	// MetricNotHere counts rows without restore_bucket_dest that none of
 	// this stack's restore buckets has (Report.NotHere).
 	MetricNotHere = "RowsNotInRestoreBuckets"
+	// MetricHeldOff is 1 for a sweep that held off because the intake
+	// queue's oldest message was older than the intake grace
+	// (Report.HeldOff), else 0.
+	MetricHeldOff = "ReconcileHeldOff"
 )
 
 // emit writes the sweep's metrics from rep; FilesStarted counts only the
 // files of executions this sweep started.
 func (r *Reconciler) emit(ctx context.Context, rep *Report) {
-	files, cutShort := 0, 0.0
+	files, cutShort, heldOff := 0, 0.0, 0.0
 	if rep.CutShort {
 		cutShort = 1
+	}
+	if rep.HeldOff {
+		heldOff = 1
 	}
 	for _, x := range rep.Executions {
 		if x.Error == "" && !x.AlreadyStarted {
@@ -751,5 +773,6 @@ func (r *Reconciler) emit(ctx context.Context, rep *Report) {
 		metrics.Metric{Name: MetricRestoreRunning, Unit: metrics.Count, Value: float64(rep.Running)},
 		metrics.Metric{Name: MetricCutShort, Unit: metrics.Count, Value: cutShort},
 		metrics.Metric{Name: MetricNotHere, Unit: metrics.Count, Value: float64(rep.NotHere)},
+		metrics.Metric{Name: MetricHeldOff, Unit: metrics.Count, Value: heldOff},
 	)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/cloudwatch"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -31,8 +32,9 @@ type Handler struct {
 // environment: ConfigFromEnv, the database as request-status reaches it
 // (requeststatus.ConfigFromEnv: DATABASE_URL, or the host and password from
 // SSM read at the first sweep), an S3 client as copy-file's
-// (copyfile.S3ClientOptions) and a Step Functions client. Nothing here
-// talks to the network.
+// (copyfile.S3ClientOptions), a Step Functions client and, when the intake
+// queue is set, a CloudWatch client to read its oldest message's age.
+// Nothing here talks to the network.
 func NewHandlerFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(string) string, logger *slog.Logger) (*Handler, error) {
 	cfg, err := ConfigFromEnv(getenv)
 	if err != nil {
@@ -54,6 +56,9 @@ func NewHandlerFromEnv(ctx context.Context, awsCfg aws.Config, getenv func(strin
 		SFN:     sfn.NewFromConfig(awsCfg),
 		Logger:  logger,
 		Metrics: metrics.New(logger, FunctionName),
+	}
+	if cfg.IntakeQueueURL != "" {
+		h.Reconciler.IntakeAge = CloudWatchIntakeAge{CloudWatch: cloudwatch.NewFromConfig(awsCfg), QueueName: QueueNameOf(cfg.IntakeQueueURL)}
 	}
 	h.invoker.Build(h.Handle)
 	return h, nil

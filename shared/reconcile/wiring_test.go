@@ -65,3 +65,31 @@ func TestDatabaseFromSSM(t *testing.T) {
 		t.Errorf("Exec: %v", err)
 	}
 }
+
+// With the intake queue set, the handler reads the queue's oldest message
+// age from CloudWatch under the queue's name; without it, not at all.
+func TestHandlerReadsTheIntakeAgeWhenTheQueueIsSet(t *testing.T) {
+	for url, want := range map[string]reconcile.IntakeAgeReader{
+		"": nil,
+		"https://sqs.us-east-1.amazonaws.com/123456789012/Stack-IntakeQueue-X": reconcile.CloudWatchIntakeAge{QueueName: "Stack-IntakeQueue-X"},
+	} {
+		env := map[string]string{reconcile.EnvStateMachineARN: stateMachine, reconcile.EnvIntakeQueueURL: url,
+			"DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?sslmode=disable"}
+		h, err := reconcile.NewHandlerFromEnv(context.Background(), aws.Config{Region: "us-east-1"}, func(k string) string { return env[k] }, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := h.Reconciler.IntakeAge
+		if cw, ok := got.(reconcile.CloudWatchIntakeAge); ok {
+			if cw.CloudWatch == nil {
+				t.Errorf("%q: no CloudWatch client", url)
+			}
+			cw.CloudWatch = nil
+			got = cw
+		}
+		if got != want {
+			t.Errorf("%q: IntakeAge %#v, want %#v", url, got, want)
+		}
+		h.Close()
+	}
+}

@@ -14,12 +14,22 @@ import (
 // schema's name.
 func emptySchemaPool(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
+	return emptySchemaPoolWith(t, nil)
+}
+
+// emptySchemaPoolWith is emptySchemaPool with configure applied to the
+// pool's configuration (nil: none), e.g. to trace its queries.
+func emptySchemaPoolWith(t testing.TB, configure func(*pgxpool.Config)) (*pgxpool.Pool, string) {
+	t.Helper()
 	connString, schema := pgtest.Schema(t, "requeststatus_test")
 	cfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		t.Fatalf("parse TEST_DATABASE_URL: %v", err)
 	}
 	cfg.MaxConns = 4
+	if configure != nil {
+		configure(cfg)
+	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("create pool: %v", err)

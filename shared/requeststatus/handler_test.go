@@ -25,6 +25,8 @@ type fakeStore struct {
 	recordErr error
 	marked    bool
 	markErr   error
+	lookups   []JobLookup
+	findsErr  error
 	calls     []string
 }
 
@@ -33,6 +35,11 @@ var _ JobStore = (*fakeStore)(nil)
 func (f *fakeStore) FindOpenJob(_ context.Context, key string) (contract.Job, error) {
 	f.calls = append(f.calls, fmt.Sprintf("find %q", key))
 	return f.job, f.findErr
+}
+
+func (f *fakeStore) FindOpenJobs(_ context.Context, keys []string) ([]JobLookup, error) {
+	f.calls = append(f.calls, fmt.Sprintf("finds %q", keys))
+	return f.lookups, f.findsErr
 }
 
 func (f *fakeStore) MarkPickedUp(_ context.Context, requestID, key string) (bool, error) {
@@ -54,6 +61,7 @@ func TestStatusHandler(t *testing.T) {
 		wantErrorType string // as aws-lambda-go reports it
 		wantErrText   string // a fragment of the error message
 		wantCalls     []string
+		wantLevel     string // the log line's level when not the default (ERROR on an error, else INFO)
 	}{
 		{
 			name:       "find open job",
@@ -68,6 +76,52 @@ func TestStatusHandler(t *testing.T) {
 			store:      fakeStore{job: contract.Job{RequestID: "r-1", TargetBucket: "archive", AlreadyComplete: true}},
 			wantOutput: `{"request_id":"r-1","target_bucket":"archive","already_complete":true}`,
 			wantCalls:  []string{`find "a.txt"`},
+		},
+		{
+			name:  "find open jobs of a chunk",
+			input: `{"operation":"find_open_jobs","files":[{"source_bucket":"restore","source_key":"a.txt","size":1,"version_id":"","etag":""},{"source_bucket":"restore","source_key":"b.txt","size":2,"version_id":"v","etag":"e"}]}`,
+			store: fakeStore{lookups: []JobLookup{{Job: contract.Job{RequestID: "r-1", TargetBucket: "archive"}},
+				{Job: contract.Job{RequestID: "r-2", TargetBucket: "archive", AlreadyComplete: true}}}},
+			wantOutput: `{"items":[` +
+				`{"file":{"source_bucket":"restore","source_key":"a.txt","size":1,"version_id":"","etag":""},"job":{"request_id":"r-1","target_bucket":"archive"},"lookup_error":null},` +
+				`{"file":{"source_bucket":"restore","source_key":"b.txt","size":2,"version_id":"v","etag":"e"},"job":{"request_id":"r-2","target_bucket":"archive","already_complete":true},"lookup_error":null}]}`,
+			wantCalls: []string{`finds ["a.txt" "b.txt"]`},
+		},
+		{
+			name:  "find open jobs: a file without a job gets NoOpenJobError as its lookup_error",
+			input: `{"operation":"find_open_jobs","files":[{"source_bucket":"restore","source_key":"gone.txt","size":1,"version_id":"","etag":""},{"source_bucket":"restore","source_key":"a.txt","size":1,"version_id":"","etag":""}]}`,
+			store: fakeStore{lookups: []JobLookup{{NoJob: &NoOpenJobError{Key: "gone.txt"}}, {Job: contract.Job{RequestID: "r-1", TargetBucket: "archive"}}}},
+			wantOutput: `{"items":[` +
+				`{"file":{"source_bucket":"restore","source_key":"gone.txt","size":1,"version_id":"","etag":""},"job":null,"lookup_error":{"Error":"NoOpenJobError","Cause":"no open job in request_status for key \"gone.txt\""}},` +
+				`{"file":{"source_bucket":"restore","source_key":"a.txt","size":1,"version_id":"","etag":""},"job":{"request_id":"r-1","target_bucket":"archive"},"lookup_error":null}]}`,
+			wantCalls: []string{`finds ["gone.txt" "a.txt"]`},
+			wantLevel: "WARN",
+		},
+		{
+			name:          "find open jobs: the database unavailable fails the whole chunk",
+			input:         `{"operation":"find_open_jobs","files":[{"source_key":"a.txt"}]}`,
+			store:         fakeStore{findsErr: &DatabaseUnavailableError{Op: "find open jobs", Err: errors.New("connection refused")}},
+			wantErrorType: "DatabaseUnavailableError",
+			wantErrText:   "connection refused",
+			wantCalls:     []string{`finds ["a.txt"]`},
+		},
+		{
+			name:          "find open jobs needs files",
+			input:         `{"operation":"find_open_jobs","files":[]}`,
+			wantErrorType: "InvalidStatusRequestError",
+			wantErrText:   `operation "find_open_jobs" needs files (1 to 40)`,
+		},
+		{
+			name:          "find open jobs takes at most 40 files",
+			input:         fmt.Sprintf(`{"operation":"find_open_jobs","files":[%s{"source_key":"last"}]}`, strings.Repeat(`{"source_key":"k"},`, 40)),
+			wantErrorType: "InvalidStatusRequestError",
+			wantErrText:   "takes at most 40 files, got 41",
+		},
+		{
+			name:          "find open jobs names the file without a key",
+			input:         `{"operation":"find_open_jobs","files":[{"source_key":"a.txt"},{"source_bucket":"restore"}]}`,
+			wantErrorType: "InvalidStatusRequestError",
+			wantErrText:   "files[1] has no source_key",
 		},
 		{
 			name:       "mark picked up",
@@ -200,7 +254,11 @@ func TestStatusHandler(t *testing.T) {
 					t.Errorf("log line lacks %q: %s", field, lines[0])
 				}
 			}
-			if wantLevel := map[bool]string{true: "ERROR", false: "INFO"}[err != nil]; line["level"] != wantLevel {
+			wantLevel := map[bool]string{true: "ERROR", false: "INFO"}[err != nil]
+			if tc.wantLevel != "" {
+				wantLevel = tc.wantLevel
+			}
+			if line["level"] != wantLevel {
 				t.Errorf("log level = %v, want %s", line["level"], wantLevel)
 			}
 			if err != nil && line["error_type"] != tc.wantErrorType {
@@ -211,7 +269,7 @@ func TestStatusHandler(t *testing.T) {
 }
 
 func TestStatusResponseNeedsExactlyOneDocument(t *testing.T) {
-	for _, r := range []StatusResponse{{}, {Job: &contract.Job{}, Recorded: &contract.Recorded{}}} {
+	for _, r := range []StatusResponse{{}, {Job: &contract.Job{}, Recorded: &contract.Recorded{}}, {Found: &contract.FoundJobs{}, Marked: &contract.Marked{}}} {
 		if _, err := json.Marshal(r); err == nil {
 			t.Errorf("json.Marshal(%+v) succeeded, want an error", r)
 		}
@@ -309,5 +367,33 @@ func TestStatusHandlerWritesEMF(t *testing.T) {
 		if ms, ok := l[metrics.DatabaseCallMilliseconds].(float64); !ok || ms < 0 {
 			t.Errorf("line %d has no latency: %s", i, lines[i])
 		}
+	}
+}
+
+// find_open_jobs on a real database, end to end through aws-lambda-go: each
+// file comes back with its job or NoOpenJobError, in order, and the job
+// found is marked picked up.
+func TestStatusHandlerFindOpenJobsOnPostgres(t *testing.T) {
+	t.Parallel()
+	pool := testPool(t)
+	job := mustInsert(t, pool, Row{ObjectKey: "dir/a b+c.txt", ArchiveBucketDest: "archive", RequestTime: base})
+	invoke := lambda.NewHandler((&StatusHandler{Store: NewStore(pool), Logger: slog.New(slog.DiscardHandler)}).Handle).Invoke
+
+	in := `{"operation":"find_open_jobs","files":[` +
+		`{"source_bucket":"restore","source_key":"missing.txt","size":1,"version_id":"","etag":""},` +
+		`{"source_bucket":"restore","source_key":"dir/a b+c.txt","size":2,"version_id":"","etag":""}]}`
+	out, err := invoke(context.Background(), []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"items":[` +
+		`{"file":{"source_bucket":"restore","source_key":"missing.txt","size":1,"version_id":"","etag":""},"job":null,` +
+		`"lookup_error":{"Error":"NoOpenJobError","Cause":"no open job in request_status for key \"missing.txt\""}},` +
+		fmt.Sprintf(`{"file":{"source_bucket":"restore","source_key":"dir/a b+c.txt","size":2,"version_id":"","etag":""},"job":{"request_id":%q,"target_bucket":"archive"},"lookup_error":null}]}`, job.RequestID)
+	if string(out) != want {
+		t.Errorf("output\n%s\nwant\n%s", out, want)
+	}
+	if row := mustRead(t, pool, job.RequestID); !row.LastUpdateTime.After(base) {
+		t.Errorf("the job found was not marked picked up: last_update_time %s", row.LastUpdateTime)
 	}
 }

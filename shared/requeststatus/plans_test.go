@@ -11,6 +11,7 @@ package requeststatus
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -36,6 +37,11 @@ type recorded struct {
 func (r *recorder) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	r.qs = append(r.qs, recorded{sql, args})
 	return r.db.Query(ctx, sql, args...)
+}
+
+func (r *recorder) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	r.qs = append(r.qs, recorded{sql, args})
+	return r.db.QueryRow(ctx, sql, args...)
 }
 
 func (r *recorder) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
@@ -84,17 +90,30 @@ func scans(node map[string]any, out *[]string) {
 	}
 }
 
-// planCase is one use of the Table, and which of its queries (1-based)
-// reads every row by nature (0: none).
+// planCase is one use of the Table (or of the Store, the workflow's), and
+// which of its queries (1-based) reads every row by nature (0: none).
 type planCase struct {
 	name     string
 	run      func(t *Table) error
+	store    func(s *Store) error
 	fullScan int
+}
+
+// chunkKeysOfPlanRows are a full chunk of the keys of seedPlanRows(n),
+// spread over the table: inprogress (i % 100 = 0), error (1) and complete
+// rows in turn, and a key without a row.
+func chunkKeysOfPlanRows(n int) []string {
+	keys := []string{"data/none/file-0.dat"}
+	for j := 1; len(keys) < MaxChunkFiles; j++ {
+		i := j*n/MaxChunkFiles/100*100 + j%3
+		keys = append(keys, fmt.Sprintf("data/%d/file-%d.dat", i/10, i))
+	}
+	return keys
 }
 
 // planCases are the sweep's, status's, status --watch's and rerun's uses
 // of the Table on the seeded rows.
-func planCases(ctx context.Context, group string, now time.Time) []planCase {
+func planCases(ctx context.Context, group string, now time.Time, planRows int) []planCase {
 	page := StuckPage{Cutoff: now.Add(-time.Hour), After: FirstPage, Limit: 500, Buckets: []string{"restore"}}
 	of := Selection{RequestGroupID: group}
 	status := func(sel Selection) func(t *Table) error {
@@ -110,6 +129,10 @@ func planCases(ctx context.Context, group string, now time.Time) []planCase {
 		}
 	}
 	return []planCase{
+		{name: "find open jobs of a chunk", store: func(s *Store) error {
+			_, err := s.FindOpenJobs(ctx, chunkKeysOfPlanRows(planRows))
+			return err
+		}},
 		{name: "sweep: two pages, their guarded updates and undone claims", run: func(t *Table) error {
 			for range 2 {
 				rows, err := t.ListStuck(ctx, page)
@@ -166,9 +189,15 @@ func TestQueryPlans(t *testing.T) {
 	if err := db.QueryRow(ctx, "SELECT md5('g'||42)::uuid::text").Scan(&group); err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range planCases(ctx, group, time.Now()) {
+	for _, tc := range planCases(ctx, group, time.Now(), n) {
 		rec := &recorder{db: db}
-		if err := tc.run(NewTable(rec)); err != nil {
+		var err error
+		if tc.store != nil {
+			err = tc.store(NewStore(rec))
+		} else {
+			err = tc.run(NewTable(rec))
+		}
+		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		for i, q := range rec.qs {

@@ -52,6 +52,12 @@ func NewStore(db DB) *Store {
 	return &Store{db: db, QueryTimeout: DefaultQueryTimeout}
 }
 
+// newestOpenFirst orders a key's rows as FindOpenJob and FindOpenJobs pick
+// them, and keeps the first: open (job_status is not 'complete'; NULL
+// counts as open) before complete, then the newest.
+const newestOpenFirst = `ORDER BY job_status IS NOT DISTINCT FROM 'complete', last_update_time DESC, request_time DESC
+    LIMIT 1`
+
 // findJobSQL picks the key's newest open job (job_status is not 'complete';
 // NULL counts as open, as in the original Lambda, whose Python test
 // `job_status != "complete"` was true for NULL), else its newest complete one,
@@ -65,8 +71,7 @@ const findJobSQL = `WITH found AS (
     SELECT request_id, archive_bucket_dest, job_status
     FROM request_status
     WHERE object_key = $1
-    ORDER BY job_status IS NOT DISTINCT FROM 'complete', last_update_time DESC, request_time DESC
-    LIMIT 1
+    ` + newestOpenFirst + `
 ), marked AS (
     UPDATE request_status r
     SET last_update_time = now()
@@ -112,17 +117,109 @@ func (s *Store) FindOpenJob(ctx context.Context, key string) (contract.Job, erro
 	if err != nil {
 		return contract.Job{}, classify(fmt.Sprintf("find open job for key %q", key), err)
 	}
-	if archive == nil || *archive == "" {
+	job, noJob := foundJob(key, &requestID, archive, status)
+	if noJob != nil {
+		return contract.Job{}, noJob
+	}
+	return job, nil
+}
+
+// foundJob turns the row a lookup found for key into its job: requestID
+// nil is no row; a row without an archive bucket is no usable job either.
+func foundJob(key string, requestID, archive, status *string) (contract.Job, *NoOpenJobError) {
+	switch {
+	case requestID == nil:
+		return contract.Job{}, &NoOpenJobError{Key: key}
+	case archive == nil || *archive == "":
 		return contract.Job{}, &NoOpenJobError{
 			Key:    key,
-			Reason: fmt.Sprintf("its job %s has no archive_bucket_dest", requestID),
+			Reason: fmt.Sprintf("its job %s has no archive_bucket_dest", *requestID),
 		}
 	}
 	return contract.Job{
-		RequestID:       requestID,
+		RequestID:       *requestID,
 		TargetBucket:    *archive,
 		AlreadyComplete: status != nil && *status == StatusComplete,
 	}, nil
+}
+
+// MaxChunkFiles is the most files one FindOpenJobs call looks up: an
+// Express child's chunk, whose files the inline Map "Copy each file of the
+// chunk" runs all at once (statemachine.MaxInlineMapConcurrency).
+const MaxChunkFiles = 40
+
+// findJobsSQL is findJobSQL for a chunk of keys in one statement: each
+// distinct key's row is picked as findJobSQL picks it (one index lookup per
+// key, LATERAL), the rows found are marked as findJobSQL marks them, and
+// the answer lists, in the order of $1 (duplicates included, each with its
+// key's row), the request_id, archive_bucket_dest and job_status found, NULL
+// for a key without a row. The answer is one row of three arrays, so the
+// chunk costs one round trip. The data-modifying CTE runs whether or not
+// the outer query reads it
+// (https://www.postgresql.org/docs/current/queries-with.html#QUERIES-WITH-MODIFYING).
+//
+//	$1 object_keys (text[])
+const findJobsSQL = `WITH keys AS (
+    SELECT k.key, k.ord FROM unnest($1::text[]) WITH ORDINALITY AS k(key, ord)
+), found AS (
+    SELECT d.key, j.request_id, j.archive_bucket_dest, j.job_status
+    FROM (SELECT DISTINCT key FROM keys) d
+    CROSS JOIN LATERAL (
+        SELECT request_id, archive_bucket_dest, job_status
+        FROM request_status
+        WHERE object_key = d.key
+        ` + newestOpenFirst + `
+    ) j
+), marked AS (
+    UPDATE request_status r
+    SET last_update_time = now()
+    FROM found f
+    WHERE r.request_id = f.request_id
+      AND r.job_status = 'inprogress'
+      AND coalesce(f.archive_bucket_dest, '') <> ''
+    RETURNING r.request_id
+)
+SELECT array_agg(f.request_id::text ORDER BY k.ord),
+       array_agg(f.archive_bucket_dest ORDER BY k.ord),
+       array_agg(f.job_status ORDER BY k.ord)
+FROM keys k LEFT JOIN found f ON f.key = k.key`
+
+// JobLookup is one key's answer from FindOpenJobs: its job, or NoJob when
+// FindOpenJob would fail with that *NoOpenJobError.
+type JobLookup struct {
+	Job   contract.Job
+	NoJob *NoOpenJobError
+}
+
+// FindOpenJobs is FindOpenJob for up to MaxChunkFiles keys in one
+// statement: one JobLookup per key, in the order of keys, each the job
+// FindOpenJob would return for that key, or its *NoOpenJobError. It marks
+// the jobs found as picked up exactly where FindOpenJob would. A key
+// given twice gets the same job twice (its row is marked once).
+//
+// Errors, for the whole call: *InvalidStatusRequestError when keys is
+// empty or longer than MaxChunkFiles; *DatabaseUnavailableError when
+// retrying may help; *DatabaseError otherwise.
+func (s *Store) FindOpenJobs(ctx context.Context, keys []string) ([]JobLookup, error) {
+	if len(keys) == 0 || len(keys) > MaxChunkFiles {
+		return nil, &InvalidStatusRequestError{Reason: fmt.Sprintf("%d keys to look up; want 1 to %d", len(keys), MaxChunkFiles)}
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+
+	var requestIDs, archives, statuses []*string
+	err := s.db.QueryRow(ctx, findJobsSQL, keys).Scan(&requestIDs, &archives, &statuses)
+	if err != nil {
+		return nil, classify(fmt.Sprintf("find open jobs for %d keys (first %q)", len(keys), keys[0]), err)
+	}
+	if len(requestIDs) != len(keys) || len(archives) != len(keys) || len(statuses) != len(keys) {
+		return nil, &DatabaseError{Op: "find open jobs", Err: fmt.Errorf("%d answers for %d keys", len(requestIDs), len(keys))}
+	}
+	out := make([]JobLookup, len(keys))
+	for i, key := range keys {
+		out[i].Job, out[i].NoJob = foundJob(key, requestIDs[i], archives[i], statuses[i])
+	}
+	return out, nil
 }
 
 // markSQL marks a job as picked up again (a copy resuming): only its
@@ -160,12 +257,15 @@ func (s *Store) MarkPickedUp(ctx context.Context, requestID, key string) (bool, 
 }
 
 // recordSQL updates one job and reports, in one statement, what the row held
-// and what it ends with. The no-downgrade rule is in the UPDATE's WHERE, so
-// it holds against concurrent writers: an error ($5 false) is recorded only
-// on a row that is not 'complete'. target locks the row, so its job_status
-// is the committed value the UPDATE decided on.
+// and what it ends with. A 'complete' row is final: the UPDATE's WHERE
+// skips it, whatever the outcome, so an error never downgrades it and a
+// duplicate success (SQS and Express deliver at least once) does not
+// update it again. Being in the WHERE, the rule holds against concurrent
+// writers: target locks the row, so its job_status is the committed value
+// the UPDATE decided on, and a writer that waited for the lock sees the
+// other's 'complete' and skips the row.
 //
-//	$1 request_id  $2 object_key  $3 new job_status  $4 err_msg  $5 success
+//	$1 request_id  $2 object_key  $3 new job_status  $4 err_msg
 const recordSQL = `WITH target AS (
     SELECT request_id, object_key, job_status
     FROM request_status
@@ -177,7 +277,7 @@ const recordSQL = `WITH target AS (
     FROM target t
     WHERE r.request_id = t.request_id
       AND r.object_key = $2
-      AND ($5::boolean OR r.job_status IS DISTINCT FROM 'complete')
+      AND r.job_status IS DISTINCT FROM 'complete'
     RETURNING r.job_status
 )
 SELECT t.object_key, t.job_status, u.job_status
@@ -185,9 +285,11 @@ FROM target t LEFT JOIN updated u ON true`
 
 // RecordOutcome records a copy's outcome on the job requestID: copyErr nil
 // sets job_status 'complete', clears err_msg; otherwise it sets 'error' with
-// err_msg = copyErr.Message() (a fixed text if that is empty). Either sets last_update_time = now(). A job
-// already 'complete' is never turned back to 'error': it keeps its status
-// and row untouched. It returns the job_status the row ends with.
+// err_msg = copyErr.Message() (a fixed text if that is empty). Either sets
+// last_update_time = now(). A job already 'complete' is left untouched
+// whatever the outcome (no UPDATE at all): an error never turns it back,
+// and a duplicate success records nothing twice. It returns the job_status
+// the row ends with ('complete' for a row that already was).
 //
 // Errors: *StatusUpdateError when requestID names no row, names a row for
 // another key, or is not a valid id; *DatabaseUnavailableError when retrying
@@ -196,20 +298,20 @@ func (s *Store) RecordOutcome(ctx context.Context, requestID, key string, copyEr
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 
-	newStatus, errMsg, success := StatusComplete, (*string)(nil), true
+	newStatus, errMsg := StatusComplete, (*string)(nil)
 	if copyErr != nil {
 		msg := copyErr.Message()
 		if msg == "" {
 			msg = "copy failed without an error message"
 		}
-		newStatus, errMsg, success = StatusError, &msg, false
+		newStatus, errMsg = StatusError, &msg
 	}
 
 	var (
 		rowKey       string
 		before, ends *string
 	)
-	err := s.db.QueryRow(ctx, recordSQL, requestID, key, newStatus, errMsg, success).Scan(&rowKey, &before, &ends)
+	err := s.db.QueryRow(ctx, recordSQL, requestID, key, newStatus, errMsg).Scan(&rowKey, &before, &ends)
 	var pgErr *pgconn.PgError
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -223,7 +325,7 @@ func (s *Store) RecordOutcome(ctx context.Context, requestID, key string, copyEr
 	case ends != nil:
 		return *ends, nil
 	case before != nil:
-		return *before, nil // not updated: the no-downgrade rule kept 'complete'
+		return *before, nil // not updated: the row was already 'complete'
 	default:
 		return "", &StatusUpdateError{RequestID: requestID, Key: key, Reason: "the row was not updated"}
 	}

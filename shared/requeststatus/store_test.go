@@ -161,8 +161,10 @@ func TestRecordOutcome(t *testing.T) {
 			wantStatus: "error", wantRow: Row{JobStatus: "error", ErrMsg: "copy s/a.txt: NoSuchKey: it's gone"}, wantTouch: true},
 		{name: "complete then error is not downgraded", seed: Row{JobStatus: "complete"}, copyErr: copyErr,
 			wantStatus: "complete", wantRow: Row{JobStatus: "complete"}, wantTouch: false},
+		// A duplicate success records nothing: the row, last_update_time
+		// included, is left as it was.
 		{name: "complete then success", seed: Row{JobStatus: "complete"},
-			wantStatus: "complete", wantRow: Row{JobStatus: "complete"}, wantTouch: true},
+			wantStatus: "complete", wantRow: Row{JobStatus: "complete"}, wantTouch: false},
 		{name: "hostile key", seed: Row{ObjectKey: hostileKey}, copyErr: &contract.StateError{Cause: hostileKey},
 			wantStatus: "error", wantRow: Row{JobStatus: "error", ErrMsg: hostileKey}, wantTouch: true},
 		{name: "unknown request id", seed: Row{}, requestID: "00000000-0000-4000-8000-0000000000ff",

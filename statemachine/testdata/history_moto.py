@@ -1,29 +1,54 @@
 """Runs a definition on moto's Step Functions interpreter (LocalStack's ASL
 interpreter, which writes AWS's history event types) against a stand-in
-Lambda Invoke API on loopback that fails every invocation with a retried
-error, and prints the execution's status and history events as JSON.
+Lambda Invoke API on loopback that answers each function (and each
+request-status operation) from a script, and prints the execution's status,
+history events and output as JSON.
 
-Usage: python3 history_moto.py DEFINITION.json INPUT_JSON ERROR_TYPE
-Used by statemachine's TestHistoryBoundMatchesMoto.
+Usage: python3 history_moto.py DEFINITION.json INPUT_JSON SCRIPT_JSON
+
+SCRIPT_JSON maps "copy-file" or "request-status:<operation>" to the answers
+of its invocations, in order: {"error": "ErrorType"} fails the invocation
+with that errorType (as a Go Lambda's unhandled error), {"result": {...}}
+returns the result. Used by statemachine's moto tests (TestHistoryBoundMatchesMoto,
+TestExpressChildSkipsAnAlreadyCopiedFile).
 """
 import json
 import os
 import sys
 import threading
 import time
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-definition_path, execution_input, error_type = sys.argv[1], sys.argv[2], sys.argv[3]
+definition_path, execution_input, script = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+lock = threading.Lock()
 
 
-class FailingInvoke(BaseHTTPRequestHandler):
-    """Answers every Invoke as a function error of error_type."""
+def next_answer(path, body):
+    """Pops the next scripted answer of the function the path names."""
+    arn = urllib.parse.unquote(path.split("/functions/")[1].split("/")[0])
+    key = arn.rsplit(":", 1)[-1]
+    if isinstance(body, dict) and body.get("operation"):
+        key += ":" + body["operation"]
+    with lock:
+        answers = script.get(key) or []
+        if not answers:
+            return {"error": "UnscriptedCall", "message": "no answer left for " + key}
+        return answers.pop(0)
+
+
+class ScriptedInvoke(BaseHTTPRequestHandler):
+    """Answers every Invoke from the script."""
 
     def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        body = json.dumps({"errorType": error_type, "errorMessage": "stand-in failure"}).encode()
+        request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"null")
+        answer = next_answer(self.path, request)
         self.send_response(200)
-        self.send_header("X-Amz-Function-Error", "Unhandled")
+        if "error" in answer:
+            body = json.dumps({"errorType": answer["error"], "errorMessage": answer.get("message", "stand-in failure")}).encode()
+            self.send_header("X-Amz-Function-Error", "Unhandled")
+        else:
+            body = json.dumps(answer["result"]).encode()
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -33,7 +58,7 @@ class FailingInvoke(BaseHTTPRequestHandler):
         pass
 
 
-server = HTTPServer(("127.0.0.1", 0), FailingInvoke)
+server = HTTPServer(("127.0.0.1", 0), ScriptedInvoke)
 threading.Thread(target=server.serve_forever, daemon=True).start()
 os.environ["AWS_ENDPOINT_URL_LAMBDA"] = "http://127.0.0.1:%d" % server.server_address[1]
 os.environ["AWS_ACCESS_KEY_ID"] = "testing"
@@ -54,12 +79,15 @@ with mock_aws():
     machine = sfn.create_state_machine(name="history", definition=definition,
                                        roleArn="arn:aws:iam::123456789012:role/history")["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=machine, input=execution_input)["executionArn"]
-    status = "RUNNING"
-    for _ in range(600):
-        status = sfn.describe_execution(executionArn=execution)["status"]
+    status, output = "RUNNING", None
+    for _ in range(1200):
+        described = sfn.describe_execution(executionArn=execution)
+        status = described["status"]
         if status != "RUNNING":
+            output = described.get("output")
             break
         time.sleep(0.1)
     events = sfn.get_execution_history(executionArn=execution, maxResults=1000)["events"]
-    print(json.dumps({"status": status, "events": [e["type"] for e in events]}))
+    left = {k: len(v) for k, v in script.items() if v}
+    print(json.dumps({"status": status, "output": output, "events": [e["type"] for e in events], "unused_answers": left}))
 server.shutdown()
