@@ -92,21 +92,24 @@ var Functions = []Function{
 }
 
 // ExpressCopyMemoryMB is copy-file-express's memory, from issue 24's figure
-// (docs/concurrency.md, `make bench-figure`). A small copy is three S3
-// requests one after another: 394 ms billed at 1,769 MB, 0.680 GB-s a
-// file, $9.07 per million files, nearly all of it waiting on S3. The
-// whole test process (every Lambda, the Invoke API, the S3 model, the
-// proxy) used 10.6 ms of CPU a file, an upper bound on one copy's. Lambda
-// gives CPU in proportion to memory, one vCPU at 1,769 MB
+// (docs/concurrency.md, `make bench-figure`): a small copy is three S3
+// requests one after another, 394 ms billed at 1,769 MB (0.680 GB-s,
+// $9.07 per million files), nearly all of it waiting on S3. The run at
+// 256 MB billed 396 ms a copy; the whole test process (every Lambda, the
+// Invoke API, the S3 model, the proxy) used 3.9 ms of CPU a file, an upper
+// bound on one copy's (an earlier run, 10.6 ms). Lambda gives CPU in
+// proportion to memory, one vCPU at 1,769 MB
 // (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html),
-// so 256 MB is 256/1769 = 0.145 vCPU: the copy's CPU takes at most
-// 10.6/0.145 = 73 ms there, (394 + 73) ms x 0.25 GB = 0.117 GB-s, $1.56
-// per million files, $7.5 less. 128 MB (0.072 vCPU: at most 147 ms, 0.068
-// GB-s, $0.90) would save $0.66 more, but also stretches the init phase
-// Lambda bills and the part waves of the multipart copies the Express lane
-// starts before handing them over (0.23 ms of CPU a part, 256 a wave:
-// shared/copyfile/BENCHMARKS.md) to 0.8 s a wave, and leaves the 256
-// connections of a wave little headroom: not worth it unmeasured on AWS.
+// which the local runner does not enforce: at 256 MB, 256/1769 = 0.145
+// vCPU, that CPU takes at most 3.9/0.145 = 27 ms (73 ms for 10.6), so
+// (396 + 27) ms x 0.25 GB = 0.106 GB-s, $1.41 per million files at arm64's
+// $0.0000133334 a GB-s ($1.56 with 73 ms): about $7.7 less than at
+// 1,769 MB. 128 MB (0.072 vCPU: at most 54 ms, 0.056 GB-s, $0.75) would
+// save $0.66 more, but also stretches the init phase Lambda bills and the
+// part waves of the multipart copies the Express lane starts before it
+// hands them over (0.23 ms of CPU a part, 256 a wave:
+// shared/copyfile/BENCHMARKS.md) to 0.8 s a wave: not without a
+// measurement on AWS.
 const ExpressCopyMemoryMB = 256
 
 // FunctionReconcile is the scheduled reconcile sweep (functions/reconcile):
