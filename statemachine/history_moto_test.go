@@ -227,7 +227,8 @@ func parentScript(t *testing.T) string {
 	script := map[string][]map[string]any{
 		FunctionParseEvent: worst(ok(contract.ParsedEvent{Files: []contract.File{file}, Rejected: []contract.RejectedMessage{}})),
 		FunctionRequestStatus + ":" + contract.OperationFindOpenJobs: {ok(contract.FoundJobs{Items: []contract.FoundJob{{File: file, Job: job}}})},
-		FunctionCopyFile: {copied, copied},
+		FunctionCopyFileExpress: {copied},
+		FunctionCopyFile:        {copied},
 		FunctionRequestStatus + ":" + contract.OperationRecordOutcome: {ok(contract.Recorded{}), ok(contract.Recorded{})},
 		FunctionAggregate + ":" + contract.OperationSort: worst(ok(contract.Sorted{Rejected: []contract.RejectedMessage{}, Done: []contract.Iteration{},
 			Standard: []contract.StandardItem{{File: file}}})),
