@@ -243,7 +243,8 @@ func parentScript(t *testing.T) string {
 	script := map[string][]map[string]any{
 		FunctionParseEvent: worst(ok(contract.ParsedEvent{Files: []contract.File{file}, Rejected: []contract.RejectedMessage{}})),
 		FunctionRequestStatus + ":" + contract.OperationFindOpenJobs: {found, found},
-		FunctionCopyFile: {copied, copied, copied},
+		FunctionCopyFileExpress: {copied, copied},
+		FunctionCopyFile:        {copied},
 		FunctionRequestStatus + ":" + contract.OperationRecordOutcome: {ok(contract.Recorded{}), ok(contract.Recorded{}), ok(contract.Recorded{})},
 		FunctionAggregate + ":" + contract.OperationSort:              append(worst(ok(deferred)), worst(ok(toStandard))...),
 		FunctionRequestStatus + ":" + contract.OperationFindOpenJob:   {ok(job)},

@@ -68,10 +68,11 @@ type (
 )
 
 const (
-	parseARN  = "arn:aws:lambda:us-east-1:123456789012:function:parse-event"
-	statusARN = "arn:aws:lambda:us-east-1:123456789012:function:request-status"
-	copyARN   = "arn:aws:lambda:us-east-1:123456789012:function:copy-file"
-	aggARN    = "arn:aws:lambda:us-east-1:123456789012:function:aggregate"
+	parseARN       = "arn:aws:lambda:us-east-1:123456789012:function:parse-event"
+	statusARN      = "arn:aws:lambda:us-east-1:123456789012:function:request-status"
+	copyARN        = "arn:aws:lambda:us-east-1:123456789012:function:copy-file"
+	copyExpressARN = "arn:aws:lambda:us-east-1:123456789012:function:copy-file-express"
+	aggARN         = "arn:aws:lambda:us-east-1:123456789012:function:aggregate"
 )
 
 func withARNs(s Settings) Settings {
@@ -478,8 +479,9 @@ func TestRenderTimeoutsResourcesAndConcurrency(t *testing.T) {
 		"Report results":       {aggARN, 45},
 		"Sort results":         {aggARN, 45},
 		// The Express lane's timeouts are fixed: ExpressBound holds them.
-		"Find open jobs":                 {statusARN, ExpressTaskTimeoutSecs},
-		"Copy file (Express)":            {copyARN, ExpressCopyTaskTimeoutSecs},
+		"Find open jobs": {statusARN, ExpressTaskTimeoutSecs},
+		// The Express lane's copy runs copy-file's code at its own memory.
+		"Copy file (Express)":            {copyExpressARN, ExpressCopyTaskTimeoutSecs},
 		"Record copy complete (Express)": {statusARN, ExpressTaskTimeoutSecs},
 		"Record copy error (Express)":    {statusARN, ExpressTaskTimeoutSecs},
 	}
@@ -633,6 +635,32 @@ func TestCopyLoopsUntilComplete(t *testing.T) {
 	}
 	if got := states["Mark copy resumed"].Next; got != "Copy file" {
 		t.Errorf("Mark copy resumed's Next = %q, want Copy file", got)
+	}
+}
+
+// The Express lane's copy is copy-file's code deployed again: its own name,
+// placeholder and memory (ExpressCopyMemoryMB, below the Standard lane's
+// whole vCPU), built from functions/copy-file, after copy-file in the list
+// (the CDK app gives it copy-file's role and log group).
+func TestExpressCopyFunctionIsCopyFilesCode(t *testing.T) {
+	byName := map[string]int{}
+	for i, f := range Functions {
+		byName[f.Name] = i
+	}
+	std, express := Functions[byName[FunctionCopyFile]], Functions[byName[FunctionCopyFileExpress]]
+	got := map[string]any{
+		"folder": express.Folder(), "placeholder": express.ARNPlaceholder, "memory": express.MemoryMB,
+		"standard folder": std.Folder(), "standard memory": std.MemoryMB, "after copy-file": byName[FunctionCopyFileExpress] > byName[FunctionCopyFile],
+	}
+	want := map[string]any{
+		"folder": "copy-file", "placeholder": "CopyFileExpressFunctionArn", "memory": 256,
+		"standard folder": "copy-file", "standard memory": 1769, "after copy-file": true,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("copy functions (-want +got):\n%s", diff)
+	}
+	if n := len(Folders()); n != len(Functions)-1 {
+		t.Errorf("Folders() has %d folders for %d functions, want one less (two deployments of copy-file)", n, len(Functions))
 	}
 }
 
@@ -835,7 +863,7 @@ func TestErrorEqualsNamesOnlyRoutedErrors(t *testing.T) {
 	}
 }
 
-// Every function of the lists is built from functions/<Name>, and every
+// Every function of the lists is built from functions/<Folder()>, and every
 // folder there is in Functions or OtherFunctions.
 func TestFunctionsMatchTheFunctionsFolder(t *testing.T) {
 	entries, err := os.ReadDir(filepath.Join("..", "functions"))
@@ -848,7 +876,7 @@ func TestFunctionsMatchTheFunctionsFolder(t *testing.T) {
 			dirs = append(dirs, e.Name())
 		}
 	}
-	names := append(FunctionNames(), OtherFunctions...)
+	names := append(Folders(), OtherFunctions...)
 	sort.Strings(names)
 	if diff := cmp.Diff(names, dirs); diff != "" {
 		t.Errorf("statemachine.Functions and OtherFunctions (-) and functions/*/main.go (+) differ:\n%s", diff)

@@ -58,8 +58,8 @@ type Result struct {
 
 	// History is the parsed event log.
 	History []stepengine.Event `json:"-"`
-	// MaxCopiesInFlight is the most copy-file invocations the Invoke API
-	// served at once; MaxCopiesInHistory the most copy states the history
+	// MaxCopiesInFlight is the most invocations of copy-file's code (both
+	// lanes' copy functions together) the Invoke API served at once; MaxCopiesInHistory the most copy states the history
 	// shows running at once.
 	MaxCopiesInFlight  int `json:"-"`
 	MaxCopiesInHistory int `json:"-"`
@@ -177,7 +177,7 @@ func Execute(ctx context.Context, x Execution, event []byte) (*Result, error) {
 	out := &Result{
 		Status:             res.Status,
 		History:            history.Events(),
-		MaxCopiesInFlight:  srv.MaxInFlight(statemachine.FunctionCopyFile),
+		MaxCopiesInFlight:  srv.MaxInFlightOfCode(statemachine.FunctionCopyFile),
 		MaxCopiesInHistory: history.MaxCopiesInFlight(),
 		Duration:           time.Since(start),
 		Calls:              map[string]int{},
@@ -223,7 +223,7 @@ func reportProgress(srv *invokeapi.Server, h *History, every, after time.Duratio
 				return
 			case now := <-t.C:
 				for _, inv := range srv.InFlight() {
-					if inv.Function != statemachine.FunctionCopyFile || now.Sub(inv.Started) < after {
+					if inv.Code != statemachine.FunctionCopyFile || now.Sub(inv.Started) < after {
 						continue
 					}
 					key := findString(inv.Payload, "source_key")

@@ -251,8 +251,8 @@ func TestScenarioBatchWithABadMessage(t *testing.T) {
 			t.Errorf("row %s: status %q err_msg %q, want complete", job.ObjectKey, got.JobStatus, got.ErrMsg)
 		}
 	}
-	if got := res.Calls[statemachine.FunctionCopyFile]; got != len(keys) {
-		t.Errorf("%d copy-file calls, want %d (one per good message)", got, len(keys))
+	if got := res.Calls[statemachine.FunctionCopyFileExpress]; got != len(keys) {
+		t.Errorf("%d copy-file-express calls, want %d (one per good message)", got, len(keys))
 	}
 }
 
