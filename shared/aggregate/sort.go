@@ -97,7 +97,9 @@ func sortFile(sorted *contract.Sorted, f contract.File, it *contract.Iteration) 
 
 // deferralWait is how long deferred files wait before the next round: full
 // jitter of min(cap, base * 2^round), at least 1 second (a Wait of 0 would
-// go round at once, into the same throttling).
+// go round at once, into the same throttling). It is a whole number: the
+// Wait state's SecondsPath must select an integer number of seconds
+// (https://docs.aws.amazon.com/step-functions/latest/dg/amazon-states-language-wait-state.html).
 func deferralWait(req contract.SortRequest, jitter func(int) int) int {
 	ceiling := max(req.WaitBaseSecs, 1)
 	for range req.Round {
