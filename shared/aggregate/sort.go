@@ -35,7 +35,8 @@ func Sort(req contract.SortRequest) (contract.Sorted, SortCounts, error) {
 // sortWith is Sort with jitter(n) drawing the wait from [0, n). A file whose
 // iteration ended without a hand-over is done. An unfinished copy handed
 // over with its resume token goes to the Standard lane, which resumes it
-// for hours. Every other file is deferred: one handed over throttled,
+// for hours; so does a copy that timed out in the Express lane
+// (outlastedExpress). Every other file is deferred: one handed over throttled,
 // failing transiently or its status not recorded, and every file the
 // Express lane did not report (its chunk's child failed or found no jobs,
 // or the Map failed as a whole). Deferred files go round the Express lane
@@ -90,6 +91,11 @@ func sortFile(sorted *contract.Sorted, f contract.File, it *contract.Iteration) 
 		sorted.Done = append(sorted.Done, *it)
 	case unfinishedCopy(it):
 		sorted.Standard = append(sorted.Standard, contract.StandardItem{File: f, Copy: resumeToken(it)})
+	case outlastedExpress(it):
+		// Going round would wait out the same 75 s again, and copy again
+		// while the first invocation may still be copying: the Standard
+		// lane's copy task waits up to the function's 900 s.
+		sorted.Standard = append(sorted.Standard, contract.StandardItem{File: f})
 	default:
 		sorted.Deferred = append(sorted.Deferred, f)
 	}
@@ -188,6 +194,20 @@ func matchIterations(chunk []contract.File, its []*contract.Iteration) []*contra
 // sameObject reports whether two files name the same object version.
 func sameObject(a, b contract.File) bool {
 	return a.SourceBucket == b.SourceBucket && a.SourceKey == b.SourceKey && a.VersionID == b.VersionID
+}
+
+// copyTimeoutErrors are the errors of a copy that ran out of time, not
+// capacity: the Express copy task gave up waiting (States.Timeout) or the
+// invocation reached its function's timeout (Sandbox.Timedout, or
+// Lambda.Unknown on older runtimes,
+// https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-invocation.html#troubleshooting-timeouts).
+var copyTimeoutErrors = map[string]bool{"States.Timeout": true, "Sandbox.Timedout": true, "Lambda.Unknown": true}
+
+// outlastedExpress reports whether it was handed over because its copy
+// ran longer than the Express lane allows: a long single-request copy that
+// cannot pause, which only the Standard lane can wait for.
+func outlastedExpress(it *contract.Iteration) bool {
+	return it.HandoverError != nil && copyTimeoutErrors[it.HandoverError.Error]
 }
 
 // unfinishedCopy reports whether it was handed over with an unfinished

@@ -96,6 +96,16 @@ func sortCases() []sortCase {
 			wantCounts:   SortCounts{Done: 2, Standard: 1, Deferred: 2, Chunks: 1},
 		},
 		{
+			name:   "a copy that timed out in the Express lane goes to the Standard lane, not round again",
+			chunks: [][]contract.File{{f[0], f[1], f[2]}},
+			chunkResults: [][]contract.Iteration{{handedOver(f[0], initial, &contract.StateError{Error: "States.Timeout"}),
+				handedOver(f[1], initial, &contract.StateError{Error: "Sandbox.Timedout"}),
+				handedOver(f[2], initial, &contract.StateError{Error: "TransientCopyError", Cause: "SlowDown"})}},
+			wantStandard: []contract.StandardItem{{File: f[0]}, {File: f[1]}},
+			wantDeferred: []contract.File{f[2]},
+			wantCounts:   SortCounts{Standard: 2, Deferred: 1, Chunks: 1},
+		},
+		{
 			name:   "a chunk whose lookup failed, and a failed child: all their files deferred",
 			chunks: [][]contract.File{{f[0], f[1]}, {f[2]}, {f[3]}, {f[4]}},
 			chunkResults: []any{
