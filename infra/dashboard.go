@@ -105,7 +105,9 @@ func executionWidgets(sm awsstepfunctions.StateMachine) []awscloudwatch.IWidget 
 }
 
 // copyWidgets are the second row: bytes per day, copy duration,
-// throughput and passes.
+// throughput and passes, of both lanes' copies: copy-file-express runs
+// copy-file's code, whose metrics carry Function = copy-file
+// (copyfile.NewHandlerFromEnv).
 func copyWidgets() []awscloudwatch.IWidget {
 	perDay := awscloudwatch.NewMetric(&awscloudwatch.MetricProps{
 		Namespace: jsii.String(metrics.Namespace), MetricName: jsii.String(metrics.BytesCopied),

@@ -32,6 +32,10 @@ type GoFunctionProps struct {
 	ReservedConcurrency int
 	// LogRetention is how long the function's log group keeps its logs.
 	LogRetention awslogs.RetentionDays
+	// Shared, when not nil, is the function whose role and log group this
+	// one uses instead of its own (two deployments of the same code: one
+	// principal, one log group).
+	Shared *GoFunction
 	// VPC placement; all nil for a Lambda outside any VPC.
 	VPC            awsec2.IVpc
 	Subnets        []awsec2.ISubnet
@@ -46,12 +50,17 @@ type GoFunction struct {
 	Function awslambda.Function
 	Role     awsiam.Role
 	LogGroup awslogs.LogGroup
+	// Environment is the function's environment, as given.
+	Environment map[string]string
 }
 
-// NewGoFunction creates the function, its role and its log group.
+// NewGoFunction creates the function, its role and its log group (or uses
+// props.Shared's).
 func NewGoFunction(scope constructs.Construct, id string, props *GoFunctionProps) *GoFunction {
 	c := constructs.NewConstruct(scope, jsii.String(id))
-
+	if props.Shared != nil {
+		return newGoFunction(c, props, props.Shared.Role, props.Shared.LogGroup)
+	}
 	role := awsiam.NewRole(c, jsii.String("Role"), &awsiam.RoleProps{
 		AssumedBy:   awsiam.NewServicePrincipal(jsii.String("lambda.amazonaws.com"), nil),
 		Description: jsii.String("Runs the " + id + " Lambda of the copy-files-to-archive workflow"),
@@ -63,6 +72,21 @@ func NewGoFunction(scope constructs.Construct, id string, props *GoFunctionProps
 	// logs:CreateLogStream and logs:PutLogEvents on this log group only (no
 	// AWSLambdaBasicExecutionRole, which allows every log group).
 	logGroup.GrantWrite(role)
+	// Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords
+	// on "*".
+	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
+		Id:        jsii.String("AwsSolutions-IAM5"),
+		Reason:    jsii.String("X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level permissions, so their resource is \"*\"."),
+		AppliesTo: &[]any{"Resource::*"},
+	}}, jsii.Bool(true))
+	return newGoFunction(c, props, role, logGroup)
+}
+
+// newGoFunction creates the function in c, running as role and logging to
+// logGroup. Several functions may log to one log group, each to streams
+// named after the function, its version and its execution environment
+// (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-loggroups.html).
+func newGoFunction(c constructs.Construct, props *GoFunctionProps, role awsiam.Role, logGroup awslogs.LogGroup) *GoFunction {
 
 	env := map[string]*string{}
 	for k, v := range props.Environment {
@@ -109,16 +133,7 @@ func NewGoFunction(scope constructs.Construct, id string, props *GoFunctionProps
 		}}, jsii.Bool(true))
 	}
 	fn := awslambda.NewFunction(c, jsii.String("Function"), fnProps)
-
-	// Active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords
-	// on "*".
-	cdknag.NagSuppressions_AddResourceSuppressions(role, &[]*cdknag.NagPackSuppression{{
-		Id:        jsii.String("AwsSolutions-IAM5"),
-		Reason:    jsii.String("X-Ray's PutTraceSegments and PutTelemetryRecords support no resource-level permissions, so their resource is \"*\"."),
-		AppliesTo: &[]any{"Resource::*"},
-	}}, jsii.Bool(true))
-
-	return &GoFunction{Construct: c, Function: fn, Role: role, LogGroup: logGroup}
+	return &GoFunction{Construct: c, Function: fn, Role: role, LogGroup: logGroup, Environment: props.Environment}
 }
 
 // applicationLogLevel is the functions' ApplicationLogLevel: the level the

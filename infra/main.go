@@ -42,7 +42,7 @@ func run() error {
 	// The CLI runs the app from the directory of cdk.json: the module root.
 	builder := lambdaBuilder{ModuleDir: ".", OutDir: filepath.Join("bin", "lambda")}
 	code := map[string]awslambda.Code{}
-	for _, name := range append(functionNames, statemachine.OtherFunctions...) {
+	for _, name := range append(statemachine.Folders(), statemachine.OtherFunctions...) {
 		dir, err := builder.Build(name, "./functions/"+name)
 		if err != nil {
 			return err

@@ -20,8 +20,8 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
-// functionNames lists the functions the stack deploys, by the folder name
-// under functions/.
+// functionNames lists the workflow functions the stack deploys, by name
+// (statemachine.Function.Name; Folder is what each is built from).
 var functionNames = statemachine.FunctionNames()
 
 // functionBuilders build the functions that need more than GoFunctionProps
@@ -30,6 +30,13 @@ var functionBuilders = map[string]func(stack awscdk.Stack, cfg Config, props *Go
 	statemachine.FunctionRequestStatus: newRequestStatusFunction,
 	statemachine.FunctionCopyFile:      newCopyFileFunction,
 	statemachine.FunctionParseEvent:    newParseEventFunction,
+}
+
+// sharedFunctions are the functions deployed from another's code with its
+// settings, role and log group (statemachine.Function.Source), by name:
+// the one whose they share.
+var sharedFunctions = map[string]string{
+	statemachine.FunctionCopyFileExpress: statemachine.FunctionCopyFile,
 }
 
 // ArchiveCopyStackProps is the stack's configuration and the code of its
@@ -42,7 +49,7 @@ type ArchiveCopyStackProps struct {
 	FunctionCode func(name string) awslambda.Code
 }
 
-// ArchiveCopyStack is the whole system: the workflow's four Lambdas and the
+// ArchiveCopyStack is the whole system: the workflow's five Lambdas and the
 // reconcile sweep's, the state machine, the EventBridge trigger, the intake
 // queue and Pipe, and the alarms.
 type ArchiveCopyStack struct {
@@ -146,13 +153,15 @@ func (s *ArchiveCopyStack) addWorkflowFunctions(cfg Config, code func(name strin
 		fnProps := &GoFunctionProps{
 			ConstructID:  f.ConstructID,
 			Description:  f.Description,
-			Code:         code(f.Name),
+			Code:         code(f.Folder()),
 			Timeout:      awscdk.Duration_Seconds(jsii.Number(f.TimeoutSecs)),
 			MemoryMB:     float64(f.MemoryMB),
 			LogRetention: logRetention,
 		}
 		var fn *GoFunction
-		if build, ok := functionBuilders[f.Name]; ok {
+		if shared, ok := sharedFunctions[f.Name]; ok {
+			fn = newSharedFunction(s.Stack, cfg, fnProps, s.Functions[shared])
+		} else if build, ok := functionBuilders[f.Name]; ok {
 			fn = build(s.Stack, cfg, fnProps)
 		} else {
 			fn = NewGoFunction(s.Stack, f.ConstructID, fnProps)
@@ -268,6 +277,21 @@ func newCopyFileFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps)
 	grantCopyKeys(fn, cfg)
 	suppressCopyObjectWildcards(fn, cfg)
 	return fn
+}
+
+// newSharedFunction deploys shared's code again with props' memory and
+// timeout: the same environment (hence the same buckets, KMS key and copy
+// settings), its role (the archive buckets' policies name one principal,
+// the CopyRoleArn output: docs/cross-account.md) and its log group (the
+// copies' lines and their metrics, whose Function dimension the code sets,
+// in one place). shared must come before it in statemachine.Functions.
+func newSharedFunction(stack awscdk.Stack, cfg Config, props *GoFunctionProps, shared *GoFunction) *GoFunction {
+	props.Shared = shared
+	props.Environment = map[string]string{}
+	for k, v := range shared.Environment {
+		props.Environment[k] = v
+	}
+	return NewGoFunction(stack, props.ConstructID, props)
 }
 
 // grantCopyObjects lets the copy read the restore buckets' objects and

@@ -361,8 +361,9 @@ func TestStackWithDefaults(t *testing.T) {
 	t.Run("log groups keep logs for logRetentionDays", func(t *testing.T) {
 		// THEN the functions' log groups and the state machine's keep 90 days
 		groups := s.resources("AWS::Logs::LogGroup")
-		if len(groups) != len(functionNames)+2 { // and the reconcile sweep's
-			t.Errorf("want %d log groups, got %d", len(functionNames)+2, len(groups))
+		// (copy-file-express logs to copy-file's)
+		if len(groups) != len(statemachine.Folders())+2 { // and the reconcile sweep's
+			t.Errorf("want %d log groups, got %d", len(statemachine.Folders())+2, len(groups))
 		}
 		for id, g := range groups {
 			if got := g["Properties"].(map[string]any)["RetentionInDays"]; got != float64(90) {
@@ -385,6 +386,33 @@ func TestStackWithDefaults(t *testing.T) {
 		}
 		if diff := cmp.Diff(want, env); diff != "" {
 			t.Errorf("copy-file environment (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("copy-file-express is copy-file deployed again at its own memory", func(t *testing.T) {
+		// THEN the Express lane's copy function has copy-file's environment,
+		// role (the one principal of the CopyRoleArn output) and log group,
+		// and the memory statemachine.Functions gives each
+		std := s.props(t, s.functionID(statemachine.FunctionCopyFile))
+		express := s.props(t, s.functionID(statemachine.FunctionCopyFileExpress))
+		if s.functionID(statemachine.FunctionCopyFile) == s.functionID(statemachine.FunctionCopyFileExpress) {
+			t.Fatal("one function for both lanes")
+		}
+		for _, key := range []string{"Environment", "Role", "LoggingConfig", "Runtime", "Handler", "Timeout"} {
+			if diff := cmp.Diff(std[key], express[key]); diff != "" {
+				t.Errorf("%s differs (-copy-file +copy-file-express):\n%s", key, diff)
+			}
+		}
+		got := map[string]any{"copy-file": std["MemorySize"], "copy-file-express": express["MemorySize"]}
+		want := map[string]any{"copy-file": float64(1769), "copy-file-express": float64(statemachine.ExpressCopyMemoryMB)}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("MemorySize (-want +got):\n%s", diff)
+		}
+		if n := len(s.resources("AWS::IAM::Role")); n == 0 {
+			t.Fatal("no roles")
+		}
+		if s.roleID(statemachine.FunctionCopyFileExpress) != s.roleID(statemachine.FunctionCopyFile) {
+			t.Errorf("copy-file-express runs as %s, copy-file as %s: want one role", s.roleID(statemachine.FunctionCopyFileExpress), s.roleID(statemachine.FunctionCopyFile))
 		}
 	})
 
@@ -847,6 +875,9 @@ func TestStackWithEveryOption(t *testing.T) {
 		want := map[string]any{
 			statemachine.FunctionParseEvent: nil, statemachine.FunctionRequestStatus: float64(20),
 			statemachine.FunctionCopyFile: float64(50), statemachine.FunctionAggregate: nil,
+			// The Express lane's copies give up within 75 s: they need no
+			// share kept from the other functions.
+			statemachine.FunctionCopyFileExpress: nil,
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("ReservedConcurrentExecutions (-want +got):\n%s", diff)

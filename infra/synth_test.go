@@ -41,7 +41,7 @@ func runCDK(t *testing.T, cli string, args ...string) (string, error) {
 // the real functions for linux/arm64 and the template references them.
 func TestCDKSynth(t *testing.T) {
 	if testing.Short() {
-		t.Skip("SKIPPED with -short: cdk synth builds the four Lambdas")
+		t.Skip("SKIPPED with -short: cdk synth builds the Lambdas")
 	}
 	cli := cdkCLI(t)
 

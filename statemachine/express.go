@@ -18,14 +18,17 @@ const (
 	// StandardLaneMap runs one Standard child per file the Express lane
 	// did not finish: today's per-file iteration.
 	StandardLaneMap = "Copy in the Standard lane"
+	// SortResultsState sorts each round's results; its Parameters carry
+	// the deferral policy (max_rounds, wait_base_secs, wait_cap_secs).
+	SortResultsState = "Sort results"
 )
 
 // ExpressDurationLimit is the longest an Express execution runs: "Maximum
 // execution time ... Express Workflows: 5 minutes"
 // (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html,
 // "Quotas related to state machine executions"). A child still running
-// then is stopped and reports nothing; "Sort results" sends its whole chunk
-// to the Standard lane, so nothing is lost, but every file of the chunk is
+// then is stopped and reports nothing; "Sort results" defers its whole chunk
+// to go round again, so nothing is lost, but every file of the chunk is
 // copied again.
 const ExpressDurationLimit = 5 * time.Minute
 
@@ -84,13 +87,15 @@ func expressLane(doc aslStateList) (aslState, int, error) {
 	return lane, chunk, nil
 }
 
-// arrayPartition matches the intrinsic that cuts the files into chunks.
-var arrayPartition = regexp.MustCompile(`^States\.ArrayPartition\(\s*\$\.files\s*,\s*(\d+)\s*\)$`)
+// arrayPartition matches the intrinsic that cuts the files ("Cut into
+// chunks") or the deferred files ("Cut deferred into chunks") into chunks.
+var arrayPartition = regexp.MustCompile(`^States\.ArrayPartition\(\s*\$\.(?:files|deferred)\s*,\s*(\d+)\s*\)$`)
 
-// chunkFiles finds the chunk size: the States.ArrayPartition of the
-// top-level state whose Parameters write itemsPath (the Express Map's).
+// chunkFiles finds the chunk size: the largest States.ArrayPartition of
+// the top-level states whose Parameters write itemsPath (the Express Map's).
 func chunkFiles(doc aslStateList, itemsPath string) (int, error) {
 	key := strings.TrimPrefix(itemsPath, "$.") + ".$"
+	largest := 0
 	for _, st := range doc.States {
 		expr, _ := st.Parameters[key].(string)
 		if m := arrayPartition.FindStringSubmatch(expr); m != nil {
@@ -98,10 +103,13 @@ func chunkFiles(doc aslStateList, itemsPath string) (int, error) {
 			if err != nil || n < 1 {
 				return 0, fmt.Errorf("chunk size %q: want a whole number of at least 1", m[1])
 			}
-			return n, nil
+			largest = max(largest, n)
 		}
 	}
-	return 0, fmt.Errorf("no state writes %s with States.ArrayPartition($.files, N): the chunk size is unknown", itemsPath)
+	if largest == 0 {
+		return 0, fmt.Errorf("no state writes %s with States.ArrayPartition($.files, N): the chunk size is unknown", itemsPath)
+	}
+	return largest, nil
 }
 
 // mapRounds is how many times over a Map runs its iterations one after

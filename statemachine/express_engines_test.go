@@ -53,7 +53,7 @@ func TestExpressChildSkipsAnAlreadyCopiedFile(t *testing.T) {
 	ok := func(v any) map[string]any { return map[string]any{"result": v} }
 	script := string(mustJSON(t, map[string][]map[string]any{
 		FunctionRequestStatus + ":" + contract.OperationFindOpenJobs: {ok(found)},
-		FunctionCopyFile: {ok(contract.CopyOutcome{Complete: true, Passes: 1})},
+		FunctionCopyFileExpress: {ok(contract.CopyOutcome{Complete: true, Passes: 1})},
 		FunctionRequestStatus + ":" + contract.OperationRecordOutcome: {ok(contract.Recorded{JobStatus: "complete"})},
 	}))
 	input := string(mustJSON(t, map[string][]contract.File{"files": {done, open, missing}}))

@@ -126,9 +126,12 @@ func TestExpressBoundNeedsTheChunkSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	changed := editState(t, def, "Cut into chunks", func(st map[string]any) {
-		st["Parameters"].(map[string]any)["chunks.$"] = "$.files"
-	})
+	changed := def
+	for name, list := range map[string]string{"Cut into chunks": "$.files", "Cut deferred into chunks": "$.deferred"} {
+		changed = editState(t, changed, name, func(st map[string]any) {
+			st["Parameters"].(map[string]any)["chunks.$"] = list
+		})
+	}
 	if _, err := ExpressBound(changed); err == nil || !strings.Contains(err.Error(), "chunk size is unknown") {
 		t.Errorf("ExpressBound without ArrayPartition: error = %v, want the chunk size unknown", err)
 	}

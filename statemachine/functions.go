@@ -6,10 +6,12 @@ package statemachine
 // a functions/<Name>/main.go, its package's NewHandlerFromEnv, its state in
 // definition.asl.json and its constructor in the local runner.
 type Function struct {
-	// Name is the folder under functions/ it is built from, the name the
-	// CDK app deploys it under (with a prefix) and the name the local
-	// Invoke API serves it by.
+	// Name is the name the CDK app deploys it under (with a prefix) and
+	// the name the local Invoke API serves it by.
 	Name string
+	// Source is the folder under functions/ it is built from, when not
+	// Name (two deployments of the same code: see Folder).
+	Source string
 	// ARNPlaceholder is the definition's "${...}" placeholder for its ARN.
 	ARNPlaceholder string
 	// TimeoutSecs is its timeout, as deployed and as the local runner
@@ -29,8 +31,20 @@ const (
 	FunctionParseEvent    = "parse-event"
 	FunctionRequestStatus = "request-status"
 	FunctionCopyFile      = "copy-file"
-	FunctionAggregate     = "aggregate"
+	// FunctionCopyFileExpress is copy-file's code deployed a second time,
+	// at the memory the Express lane's small copies need.
+	FunctionCopyFileExpress = "copy-file-express"
+	FunctionAggregate       = "aggregate"
 )
+
+// Folder is the folder under functions/ the function is built from: Source,
+// else Name.
+func (f Function) Folder() string {
+	if f.Source != "" {
+		return f.Source
+	}
+	return f.Name
+}
 
 // Functions lists the workflow's Lambdas, in the order the state machine
 // first calls them (the order the CDK app creates them in).
@@ -59,11 +73,44 @@ var Functions = []Function{
 		Description: "Copies one restored object server-side to its archive bucket (multipart above the threshold)",
 	},
 	{
+		// After copy-file, whose role and log group the CDK app gives it
+		// (one principal for the archive buckets' policies, one log group
+		// for the copies' lines and metrics).
+		Name: FunctionCopyFileExpress, Source: FunctionCopyFile, ARNPlaceholder: "CopyFileExpressFunctionArn",
+		// The same code: its task gives up at ExpressCopyTaskTimeoutSeconds
+		// anyway, and the copy returns within time_budget_secs.
+		TimeoutSecs: CopyFunctionTimeoutSecs,
+		// See ExpressCopyMemoryMB.
+		ConstructID: "CopyFileExpress", MemoryMB: ExpressCopyMemoryMB,
+		Description: "Copies one restored object for the Express lane (copy-file's code; a multipart copy pauses and goes on in the Standard lane)",
+	},
+	{
 		Name: FunctionAggregate, ARNPlaceholder: "AggregateFunctionArn", TimeoutSecs: FunctionTimeoutSecs,
 		ConstructID: "Aggregate", MemoryMB: 256,
 		Description: "Reports one result per file; fails with CopyRequestError when any file failed",
 	},
 }
+
+// ExpressCopyMemoryMB is copy-file-express's memory, from issue 24's figure
+// (docs/concurrency.md, `make bench-figure`): a small copy is three S3
+// requests one after another, 394 ms billed at 1,769 MB (0.680 GB-s,
+// $9.07 per million files), nearly all of it waiting on S3. The run at
+// 256 MB billed 396 ms a copy; the whole test process (every Lambda, the
+// Invoke API, the S3 model, the proxy) used 3.9 ms of CPU a file, an upper
+// bound on one copy's (an earlier run, 10.6 ms). Lambda gives CPU in
+// proportion to memory, one vCPU at 1,769 MB
+// (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html),
+// which the local runner does not enforce: at 256 MB, 256/1769 = 0.145
+// vCPU, that CPU takes at most 3.9/0.145 = 27 ms (73 ms for 10.6), so
+// (396 + 27) ms x 0.25 GB = 0.106 GB-s, $1.41 per million files at arm64's
+// $0.0000133334 a GB-s ($1.56 with 73 ms): about $7.7 less than at
+// 1,769 MB. 128 MB (0.072 vCPU: at most 54 ms, 0.056 GB-s, $0.75) would
+// save $0.66 more, but also stretches the init phase Lambda bills and the
+// part waves of the multipart copies the Express lane starts before it
+// hands them over (0.23 ms of CPU a part, 256 a wave:
+// shared/copyfile/BENCHMARKS.md) to 0.8 s a wave: not without a
+// measurement on AWS.
+const ExpressCopyMemoryMB = 256
 
 // FunctionReconcile is the scheduled reconcile sweep (functions/reconcile):
 // a Lambda of the system but no state of the definition, so it is not in
@@ -76,6 +123,20 @@ const FunctionReconcile = "reconcile"
 // OtherFunctions are the folders under functions/ that are not in
 // Functions.
 var OtherFunctions = []string{FunctionReconcile}
+
+// Folders returns the folders under functions/ that Functions are built
+// from, each once, in the order of Functions.
+func Folders() []string {
+	var folders []string
+	seen := map[string]bool{}
+	for _, f := range Functions {
+		if !seen[f.Folder()] {
+			seen[f.Folder()] = true
+			folders = append(folders, f.Folder())
+		}
+	}
+	return folders
+}
 
 // FunctionNames returns the names of Functions, in order.
 func FunctionNames() []string {

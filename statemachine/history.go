@@ -3,6 +3,7 @@ package statemachine
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
@@ -99,7 +100,10 @@ func HistoryBound(definition []byte, files int) (int, error) {
 // ParentHistoryBound returns HistoryBound for the parent execution of a
 // rendered definition: its Maps are Distributed, so the bound does not
 // depend on the batch's size; an inline Map at the top level, whose
-// iterations would count, is an error.
+// iterations would count, is an error. The parent goes round the Express
+// lane up to "Sort results"' max_rounds times (deferred files), so a path
+// enters each of its states up to that many times: every round counts its
+// states, its Map's events and "Sort results"' every attempt.
 func ParentHistoryBound(definition []byte) (int, error) {
 	var doc aslStateList
 	if err := json.Unmarshal(definition, &doc); err != nil {
@@ -134,9 +138,24 @@ func StandardChildHistoryBound(definition []byte) (int, error) {
 // noInlineMaps, as the files of executionEvents, refuses inline Maps.
 const noInlineMaps = -1
 
-// executionEvents is the most events of an execution of states.
+// deferralRounds is "Sort results"' max_rounds: how many rounds of the
+// Express lane one parent runs at most; 0 when it has none.
+func deferralRounds(doc aslStateList) int {
+	n, _ := doc.States[SortResultsState].Parameters["max_rounds"].(float64)
+	return int(n)
+}
+
+// executionEvents is the most events of an execution of states, a path
+// entering each top-level state at most HistoryPasses times, or, in a
+// parent, as many times as it runs the Express lane (deferralRounds: its
+// only loop).
 func executionEvents(states aslStateList, files int) (int, error) {
-	n, err := longestEvents(states, files)
+	passes := HistoryPasses
+	if rounds := deferralRounds(states); rounds > 0 {
+		passes = rounds
+	}
+	w := &eventWalker{states: states.States, files: files, passes: passes, visits: map[string]int{}}
+	n, err := w.from(states.StartAt, "StartAt")
 	if err != nil {
 		return 0, fmt.Errorf("history bound: %w", err)
 	}
@@ -145,7 +164,7 @@ func executionEvents(states aslStateList, files int) (int, error) {
 
 // longestEvents is the most events of a path through states from StartAt.
 func longestEvents(states aslStateList, files int) (int, error) {
-	w := &eventWalker{states: states.States, files: files, visits: map[string]int{}}
+	w := &eventWalker{states: states.States, files: files, passes: HistoryPasses, visits: map[string]int{}}
 	return w.from(states.StartAt, "StartAt")
 }
 
@@ -153,6 +172,7 @@ func longestEvents(states aslStateList, files int) (int, error) {
 type eventWalker struct {
 	states map[string]aslState
 	files  int
+	passes int // how often a path may enter each state
 	visits map[string]int
 }
 
@@ -163,7 +183,7 @@ func (w *eventWalker) from(name, via string) (int, error) {
 	if !ok {
 		return 0, fmt.Errorf("state %q (reached from %q) does not exist", name, via)
 	}
-	if w.visits[name] >= HistoryPasses {
+	if w.visits[name] >= w.passes {
 		return 0, nil
 	}
 	w.visits[name]++
@@ -174,7 +194,7 @@ func (w *eventWalker) from(name, via string) (int, error) {
 		return 0, err
 	}
 	longest := 0
-	for _, n := range st.successors() {
+	for _, n := range slices.Compact(slices.Sorted(slices.Values(st.successors()))) {
 		e, err := w.from(n, name)
 		if err != nil {
 			return 0, err

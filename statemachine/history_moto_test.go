@@ -76,13 +76,17 @@ func TestHistoryBoundMatchesMoto(t *testing.T) {
 // children as executions of their own (the chunk Map rendered STANDARD:
 // moto refuses EXPRESS). The stand-in drives every parent task through
 // every attempt (throttled once, three Lambda faults, then its answer) and
-// the children down their short path, so the parent's history has exactly
-// ParentHistoryBound's count of the definition as run:
+// the children down their short path; the first "Sort results" defers the
+// file, so the parent goes round the Express lane both of its motoRounds,
+// and its history has exactly ParentHistoryBound's count of the definition
+// as run:
 //
-//	ExecutionStarted, 3 tasks x (Entered, 5 x 3 Lambda events, Exited),
-//	PassStateEntered/Exited, and per Map MapStateEntered, MapStateStarted,
-//	MapRunStarted, MapRunSucceeded, MapStateSucceeded, MapStateExited,
-//	ExecutionSucceeded: 2 + 3 x 17 + 2 + 2 x 6 = 67
+//	ExecutionStarted, 4 tasks (Read, Sort twice, Report) x (Entered,
+//	5 x 3 Lambda events, Exited), 2 Pass states and the Wait and the Choice
+//	twice, Entered/Exited each, and per Map run (the chunk Map twice, the
+//	Standard lane once) MapStateEntered, MapStateStarted, MapRunStarted,
+//	MapRunSucceeded, MapStateSucceeded, MapStateExited,
+//	ExecutionSucceeded: 2 + 4 x 17 + 5 x 2 + 3 x 6 = 98
 func TestParentHistoryBoundMatchesMoto(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs moto (about 10 s)")
@@ -110,8 +114,8 @@ func TestParentHistoryBoundMatchesMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bound != 67 {
-		t.Fatalf("ParentHistoryBound of the definition as run = %d, want 67 (hand-counted)", bound)
+	if bound != 98 {
+		t.Fatalf("ParentHistoryBound of the definition as run = %d, want 98 (hand-counted)", bound)
 	}
 	run := runOnMoto(t, python, parent, `{"Records": []}`, parentScript(t))
 	if run.Status != "SUCCEEDED" || len(run.Events) != bound || len(run.UnusedAnswers) > 0 {
@@ -119,8 +123,8 @@ func TestParentHistoryBoundMatchesMoto(t *testing.T) {
 			run.Status, len(run.Events), run.UnusedAnswers, bound, strings.Join(run.Events, "\n"))
 	}
 	for _, typ := range []string{"MapRunStarted", "MapRunSucceeded"} {
-		if n := countOf(run.Events, typ); n != 2 {
-			t.Errorf("moto wrote %d %s, want one per Distributed Map", n, typ)
+		if n := countOf(run.Events, typ); n != 3 {
+			t.Errorf("moto wrote %d %s, want one per Distributed Map run (the chunk Map twice)", n, typ)
 		}
 	}
 }
@@ -184,11 +188,18 @@ func forMoto(list map[string]any) {
 			}
 			r["MaxDelaySeconds"] = 1
 		}
+		if params, ok := st["Parameters"].(map[string]any); ok && params["max_rounds"] != nil {
+			params["max_rounds"] = motoRounds
+		}
 		if ip, ok := st["ItemProcessor"].(map[string]any); ok {
 			forMoto(ip)
 		}
 	}
 }
+
+// motoRounds is the max_rounds forMoto gives "Sort results": the parent
+// goes round the Express lane twice, not DeferMaxRounds times.
+const motoRounds = 2
 
 // standardChildForMoto cuts the Standard lane's child (StandardLaneMap's
 // ItemProcessor) out of a rendered definition as a state machine of its
@@ -224,14 +235,19 @@ func parentScript(t *testing.T) string {
 	file := contract.File{SourceBucket: "restore", SourceKey: "a", Size: 1}
 	job := &contract.Job{RequestID: "r1", TargetBucket: "archive"}
 	copied := ok(contract.CopyOutcome{Complete: true, Passes: 1})
+	found := ok(contract.FoundJobs{Items: []contract.FoundJob{{File: file, Job: job}}})
+	deferred := contract.Sorted{Rejected: []contract.RejectedMessage{}, Done: []contract.Iteration{}, Standard: []contract.StandardItem{},
+		Deferred: []contract.File{file}, Round: 1, WaitSecs: 1}
+	toStandard := contract.Sorted{Rejected: []contract.RejectedMessage{}, Done: []contract.Iteration{},
+		Standard: []contract.StandardItem{{File: file}}, Deferred: []contract.File{}, Round: 2}
 	script := map[string][]map[string]any{
 		FunctionParseEvent: worst(ok(contract.ParsedEvent{Files: []contract.File{file}, Rejected: []contract.RejectedMessage{}})),
-		FunctionRequestStatus + ":" + contract.OperationFindOpenJobs: {ok(contract.FoundJobs{Items: []contract.FoundJob{{File: file, Job: job}}})},
-		FunctionCopyFile: {copied, copied},
-		FunctionRequestStatus + ":" + contract.OperationRecordOutcome: {ok(contract.Recorded{}), ok(contract.Recorded{})},
-		FunctionAggregate + ":" + contract.OperationSort: worst(ok(contract.Sorted{Rejected: []contract.RejectedMessage{}, Done: []contract.Iteration{},
-			Standard: []contract.StandardItem{{File: file}}})),
-		FunctionRequestStatus + ":" + contract.OperationFindOpenJob: {ok(job)},
+		FunctionRequestStatus + ":" + contract.OperationFindOpenJobs: {found, found},
+		FunctionCopyFileExpress: {copied, copied},
+		FunctionCopyFile:        {copied},
+		FunctionRequestStatus + ":" + contract.OperationRecordOutcome: {ok(contract.Recorded{}), ok(contract.Recorded{}), ok(contract.Recorded{})},
+		FunctionAggregate + ":" + contract.OperationSort:              append(worst(ok(deferred)), worst(ok(toStandard))...),
+		FunctionRequestStatus + ":" + contract.OperationFindOpenJob:   {ok(job)},
 		FunctionAggregate: worst(ok(map[string]any{"results": []any{}})),
 	}
 	b, err := json.Marshal(script)

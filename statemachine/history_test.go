@@ -69,8 +69,12 @@ func TestHistoryBoundHandMade(t *testing.T) {
 //	  + Cut into chunks 2
 //	  + Copy chunks: MapStateEntered/Exited, MapStateStarted/Succeeded,
 //	    MapRunStarted/Succeeded = 6 (its Express children have their own)
-//	  + Sort results 314 + Copy in the Standard lane 6 + Report results 314
-//	  = 958, whatever the batch's files
+//	  + rounds of the Express lane (Sort results' max_rounds, 20), each
+//	    Copy chunks 6 + Sort results 314 + Go round again? 2 = 322, the
+//	    first 19 followed by Wait before going round 2 + Cut deferred
+//	    into chunks 2: 20 x 322 + 19 x 4 = 6,516
+//	  + Copy in the Standard lane 6 + Report results 314
+//	  = 7,154, whatever the batch's files (958 with no round again)
 //	a Standard lane child (one file):
 //	  a status task: 1 + 99 (database) + 100 (throttling) + 3 (Lambda
 //	  faults) = 203 attempts: 2 + 609 = 611 events
@@ -80,23 +84,23 @@ func TestHistoryBoundHandMade(t *testing.T) {
 //	  + Record copy complete 611 + its Catch's Status not recorded 2 = 2,463
 //
 // so MaxFilesPerExecution is the 100 files the intake's batches carry,
-// with at most 2,463 events in any one Standard execution.
+// with at most 7,154 events in any one Standard execution (the parent's).
 func TestHistoryBoundsDefaults(t *testing.T) {
 	def, err := Render(withARNs(DefaultSettings()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	parent, err := ParentHistoryBound(def)
-	if err != nil || parent != 958 {
-		t.Errorf("ParentHistoryBound(defaults) = %d, %v; want 958 (hand-computed)", parent, err)
+	if err != nil || parent != 7154 {
+		t.Errorf("ParentHistoryBound(defaults) = %d, %v; want 7,154 (hand-computed)", parent, err)
 	}
 	child, err := StandardChildHistoryBound(def)
 	if err != nil || child != 2463 {
 		t.Errorf("StandardChildHistoryBound(defaults) = %d, %v; want 2,463 (hand-computed)", child, err)
 	}
 	files, events, err := MaxFilesPerExecution(DefaultSettings())
-	if err != nil || files != maxFilesPerExecution || events != 2463 {
-		t.Errorf("MaxFilesPerExecution(defaults) = %d files, %d events, %v; want %d, 2,463", files, events, err, maxFilesPerExecution)
+	if err != nil || files != maxFilesPerExecution || events != 7154 {
+		t.Errorf("MaxFilesPerExecution(defaults) = %d files, %d events, %v; want %d, 7,154", files, events, err, maxFilesPerExecution)
 	}
 	if HistoryEventBudget >= HistoryEventLimit {
 		t.Errorf("the budget %d is not under the limit %d", HistoryEventBudget, HistoryEventLimit)
@@ -139,21 +143,22 @@ func TestHistoryBoundsFollowTheRetriers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The parent has three tasks on its path (Read restored files, Sort
-	// results, Report results), the child five (Find open job, Copy file
-	// twice, Mark copy resumed, Record copy complete).
+	// The parent has 22 tasks on its path (Read restored files, Sort
+	// results in each of 20 rounds, Report results), the child five (Find
+	// open job, Copy file twice, Mark copy resumed, Record copy complete).
 	for _, tc := range []struct {
 		attempts              int
 		parentDelta, child    int
 		parentOver, childOver bool
 	}{
-		{200, 3 * 100 * 3, 2463 + 5*100*3, false, false},
-		{2600, 3 * 2500 * 3, 2463 + 5*2500*3, true, true},
+		{200, 22 * 100 * 3, 2463 + 5*100*3, false, false},
+		{340, 22 * 240 * 3, 2463 + 5*240*3, true, false},
+		{2600, 22 * 2500 * 3, 2463 + 5*2500*3, true, true},
 	} {
 		raised := bytes.ReplaceAll(def, []byte(`"MaxAttempts": 100,`), []byte(fmt.Sprintf(`"MaxAttempts": %d,`, tc.attempts)))
 		parent, err := ParentHistoryBound(raised)
-		if err != nil || parent != 958+tc.parentDelta {
-			t.Errorf("throttle MaxAttempts %d: parent bound %d, %v; want %d", tc.attempts, parent, err, 958+tc.parentDelta)
+		if err != nil || parent != 7154+tc.parentDelta {
+			t.Errorf("throttle MaxAttempts %d: parent bound %d, %v; want %d", tc.attempts, parent, err, 7154+tc.parentDelta)
 		}
 		child, err := StandardChildHistoryBound(raised)
 		if err != nil || child != tc.child {
@@ -168,13 +173,55 @@ func TestHistoryBoundsFollowTheRetriers(t *testing.T) {
 	}
 	most := DefaultSettings()
 	most.CopyRetries, most.DatabaseRetries = maxRetries, maxRetries
-	if _, events, err := MaxFilesPerExecution(most); err != nil || events != 3045 {
-		t.Errorf("the most copy and database retries: %d events, %v; want 3,045 within the budget", events, err)
+	if child := childBound(t, most); child != 3045 {
+		t.Errorf("the most copy and database retries: a child has %d events; want 3,045 within the budget", child)
+	}
+	if _, events, err := MaxFilesPerExecution(most); err != nil || events != 7154 {
+		t.Errorf("the most copy and database retries: %d events, %v; want the parent's 7,154", events, err)
 	}
 	fewer := DefaultSettings()
 	fewer.DatabaseRetries = 10
-	if _, events, err := MaxFilesPerExecution(fewer); err != nil || events != 2463-3*90*3 {
-		t.Errorf("databaseRetries 10: %d events, %v; want %d (90 fewer attempts of the child's three status tasks)", events, err, 2463-3*90*3)
+	if child := childBound(t, fewer); child != 2463-3*90*3 {
+		t.Errorf("databaseRetries 10: a child has %d events; want %d (90 fewer attempts of the child's three status tasks)", child, 2463-3*90*3)
+	}
+}
+
+// childBound is StandardChildHistoryBound of the definition rendered with s.
+func childBound(t *testing.T, s Settings) int {
+	t.Helper()
+	def, err := Render(withARNs(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := StandardChildHistoryBound(def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestParentHistoryCountsTheRounds: every round of the Express lane adds
+// its 326 events (Copy chunks 6, Sort results 314, Go round again? 2, the
+// wait 2, Cut deferred into chunks 2) to the parent's bound, so a
+// max_rounds of 70 takes the parent past the budget, and CheckBounds
+// refuses it.
+func TestParentHistoryCountsTheRounds(t *testing.T) {
+	def, err := Render(withARNs(DefaultSettings()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		rounds, want int
+		over         bool
+	}{{1, 7154 - 19*326, false}, {21, 7154 + 326, false}, {70, 7154 + 50*326, true}} {
+		edited := bytes.Replace(def, []byte(fmt.Sprintf(`"max_rounds": %d,`, DeferMaxRounds)), []byte(fmt.Sprintf(`"max_rounds": %d,`, tc.rounds)), 1)
+		if got, err := ParentHistoryBound(edited); err != nil || got != tc.want {
+			t.Errorf("max_rounds %d: parent bound %d, %v; want %d", tc.rounds, got, err, tc.want)
+		}
+		err := CheckBounds(edited)
+		if got := err != nil && strings.Contains(err.Error(), "the parent execution may have"); got != tc.over {
+			t.Errorf("max_rounds %d: CheckBounds = %v; want the parent refused: %v", tc.rounds, err, tc.over)
+		}
 	}
 }
 

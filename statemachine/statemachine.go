@@ -106,6 +106,25 @@ const (
 	ExpressTaskTimeoutSecs     = 10
 )
 
+// The deferral policy: files "Sort results" defers (throttled, failing
+// transiently, their status refused, or in a child that died) wait before
+// they go round the Express lane again, a full jitter of
+// min(DeferWaitCapSecs, DeferWaitBaseSecs * 2^round) seconds; after
+// DeferMaxRounds rounds they go to the Standard lane, whose tasks retry for
+// hours. Constants, like the Express lane's budget, not context keys: the
+// parent's history (ParentHistoryBound counts every round) and the rows'
+// unmarked time (UnmarkedBound counts the longest wait) depend on them.
+// 2 s doubling to 60 s: a slot a copy frees is claimed within a minute
+// (the Standard lane's throttle retrier waits up to 300 s), while the
+// jitter spreads the chunks of many executions; 20 rounds hold a file in
+// the Express lane for up to about 15 minutes of waits before the Standard
+// lane, at about 330 parent events a round.
+const (
+	DeferWaitBaseSecs = 2
+	DeferWaitCapSecs  = 60
+	DeferMaxRounds    = 20
+)
+
 // The execution types of the Express lane's children.
 const (
 	ExecutionTypeExpress  = "EXPRESS"
@@ -318,6 +337,9 @@ func (s Settings) values() map[string]any {
 		"ExpressCopyBudgetSeconds":      ExpressCopyBudgetSecs,
 		"ExpressCopyTaskTimeoutSeconds": ExpressCopyTaskTimeoutSecs,
 		"ExpressTaskTimeoutSeconds":     ExpressTaskTimeoutSecs,
+		"DeferMaxRounds":                DeferMaxRounds,
+		"DeferWaitBaseSeconds":          DeferWaitBaseSecs,
+		"DeferWaitCapSeconds":           DeferWaitCapSecs,
 	}
 	for _, f := range Functions {
 		vals[f.ARNPlaceholder] = s.FunctionARNs[f.Name]

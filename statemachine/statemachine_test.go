@@ -68,10 +68,11 @@ type (
 )
 
 const (
-	parseARN  = "arn:aws:lambda:us-east-1:123456789012:function:parse-event"
-	statusARN = "arn:aws:lambda:us-east-1:123456789012:function:request-status"
-	copyARN   = "arn:aws:lambda:us-east-1:123456789012:function:copy-file"
-	aggARN    = "arn:aws:lambda:us-east-1:123456789012:function:aggregate"
+	parseARN       = "arn:aws:lambda:us-east-1:123456789012:function:parse-event"
+	statusARN      = "arn:aws:lambda:us-east-1:123456789012:function:request-status"
+	copyARN        = "arn:aws:lambda:us-east-1:123456789012:function:copy-file"
+	copyExpressARN = "arn:aws:lambda:us-east-1:123456789012:function:copy-file-express"
+	aggARN         = "arn:aws:lambda:us-east-1:123456789012:function:aggregate"
 )
 
 func withARNs(s Settings) Settings {
@@ -478,8 +479,9 @@ func TestRenderTimeoutsResourcesAndConcurrency(t *testing.T) {
 		"Report results":       {aggARN, 45},
 		"Sort results":         {aggARN, 45},
 		// The Express lane's timeouts are fixed: ExpressBound holds them.
-		"Find open jobs":                 {statusARN, ExpressTaskTimeoutSecs},
-		"Copy file (Express)":            {copyARN, ExpressCopyTaskTimeoutSecs},
+		"Find open jobs": {statusARN, ExpressTaskTimeoutSecs},
+		// The Express lane's copy runs copy-file's code at its own memory.
+		"Copy file (Express)":            {copyExpressARN, ExpressCopyTaskTimeoutSecs},
 		"Record copy complete (Express)": {statusARN, ExpressTaskTimeoutSecs},
 		"Record copy error (Express)":    {statusARN, ExpressTaskTimeoutSecs},
 	}
@@ -536,9 +538,12 @@ func TestRenderParameters(t *testing.T) {
 			"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key",
 			"copy_error.$": "$.copy_error", "file.$": "$.file",
 		},
-		"Event rejected":  {"event_error.$": "$"},
-		"Cut into chunks": {"rejected.$": "$.rejected", "chunks.$": "States.ArrayPartition($.files, 40)"},
-		"Find open jobs":  {"operation": "find_open_jobs", "files.$": "$.files"},
+		"Event rejected": {"event_error.$": "$"},
+		"Cut into chunks": {"rejected.$": "$.rejected", "chunks.$": "States.ArrayPartition($.files, 40)",
+			"done": []any{}, "standard": []any{}, "round": float64(0)},
+		"Cut deferred into chunks": {"rejected.$": "$.rejected", "chunks.$": "States.ArrayPartition($.deferred, 40)",
+			"done.$": "$.done", "standard.$": "$.standard", "round.$": "$.round"},
+		"Find open jobs": {"operation": "find_open_jobs", "files.$": "$.files"},
 		"Copy file (Express)": {
 			"source_bucket.$": "$.file.source_bucket",
 			"source_key.$":    "$.file.source_key",
@@ -560,7 +565,9 @@ func TestRenderParameters(t *testing.T) {
 			"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key",
 			"copy_error.$": "$.copy_error", "file.$": "$.file",
 		},
-		"Sort results": {"operation": contract.OperationSort, "chunks.$": "$.chunks", "rejected.$": "$.rejected", "chunk_results.$": "$.chunk_results"},
+		"Sort results": {"operation": contract.OperationSort, "chunks.$": "$.chunks", "rejected.$": "$.rejected", "chunk_results.$": "$.chunk_results",
+			"done.$": "$.done", "standard.$": "$.standard", "round.$": "$.round", "max_rounds": float64(DeferMaxRounds),
+			"wait_base_secs": float64(DeferWaitBaseSecs), "wait_cap_secs": float64(DeferWaitCapSecs)},
 	}
 	for name, w := range want {
 		if diff := cmp.Diff(w, states[name].Parameters); diff != "" {
@@ -628,6 +635,32 @@ func TestCopyLoopsUntilComplete(t *testing.T) {
 	}
 	if got := states["Mark copy resumed"].Next; got != "Copy file" {
 		t.Errorf("Mark copy resumed's Next = %q, want Copy file", got)
+	}
+}
+
+// The Express lane's copy is copy-file's code deployed again: its own name,
+// placeholder and memory (ExpressCopyMemoryMB, below the Standard lane's
+// whole vCPU), built from functions/copy-file, after copy-file in the list
+// (the CDK app gives it copy-file's role and log group).
+func TestExpressCopyFunctionIsCopyFilesCode(t *testing.T) {
+	byName := map[string]int{}
+	for i, f := range Functions {
+		byName[f.Name] = i
+	}
+	std, express := Functions[byName[FunctionCopyFile]], Functions[byName[FunctionCopyFileExpress]]
+	got := map[string]any{
+		"folder": express.Folder(), "placeholder": express.ARNPlaceholder, "memory": express.MemoryMB,
+		"standard folder": std.Folder(), "standard memory": std.MemoryMB, "after copy-file": byName[FunctionCopyFileExpress] > byName[FunctionCopyFile],
+	}
+	want := map[string]any{
+		"folder": "copy-file", "placeholder": "CopyFileExpressFunctionArn", "memory": 256,
+		"standard folder": "copy-file", "standard memory": 1769, "after copy-file": true,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("copy functions (-want +got):\n%s", diff)
+	}
+	if n := len(Folders()); n != len(Functions)-1 {
+		t.Errorf("Folders() has %d folders for %d functions, want one less (two deployments of copy-file)", n, len(Functions))
 	}
 }
 
@@ -830,7 +863,7 @@ func TestErrorEqualsNamesOnlyRoutedErrors(t *testing.T) {
 	}
 }
 
-// Every function of the lists is built from functions/<Name>, and every
+// Every function of the lists is built from functions/<Folder()>, and every
 // folder there is in Functions or OtherFunctions.
 func TestFunctionsMatchTheFunctionsFolder(t *testing.T) {
 	entries, err := os.ReadDir(filepath.Join("..", "functions"))
@@ -843,7 +876,7 @@ func TestFunctionsMatchTheFunctionsFolder(t *testing.T) {
 			dirs = append(dirs, e.Name())
 		}
 	}
-	names := append(FunctionNames(), OtherFunctions...)
+	names := append(Folders(), OtherFunctions...)
 	sort.Strings(names)
 	if diff := cmp.Diff(names, dirs); diff != "" {
 		t.Errorf("statemachine.Functions and OtherFunctions (-) and functions/*/main.go (+) differ:\n%s", diff)
@@ -978,5 +1011,64 @@ func TestRetryBudgetsRideOutHours(t *testing.T) {
 	}
 	if lambdaFaultRetrier.MaxDelaySeconds > throttleRetrier.MaxDelaySeconds {
 		t.Errorf("the Lambda fault retrier waits longer than the throttle retrier")
+	}
+}
+
+// TestRoundPathsAlwaysPresent pins the loop of deferred files to the
+// contract: "Sort results" reads from both cuts only what each writes and
+// sends only contract.SortRequest's fields; "Go round again?", the wait
+// and "Cut deferred into chunks" read only contract.Sorted's fields, which
+// are always present (a missing path fails the execution).
+func TestRoundPathsAlwaysPresent(t *testing.T) {
+	def, err := Render(withARNs(DefaultSettings()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		States map[string]map[string]any `json:"States"`
+	}
+	if err := json.Unmarshal(def, &doc); err != nil {
+		t.Fatal(err)
+	}
+	sorted := jsonFields(t, contract.Sorted{})
+	request := jsonFields(t, contract.SortRequest{})
+	params := func(name string) map[string]any { p, _ := doc.States[name]["Parameters"].(map[string]any); return p }
+	readsOf := func(p map[string]any) map[string]string {
+		reads := map[string]string{}
+		for k, v := range p {
+			if path, ok := v.(string); ok && strings.HasSuffix(k, ".$") {
+				reads[strings.TrimSuffix(k, ".$")] = path
+			}
+		}
+		return reads
+	}
+	for field, path := range readsOf(params(SortResultsState)) {
+		if _, ok := request[field]; !ok {
+			t.Errorf("%s sends %s: not a field of contract.SortRequest", SortResultsState, field)
+		}
+		if field == "chunk_results" {
+			continue // Copy chunks' ResultPath
+		}
+		for _, cut := range []string{"Cut into chunks", "Cut deferred into chunks"} {
+			p := params(cut)
+			if _, ok := p[strings.TrimPrefix(path, "$.")]; !ok {
+				if _, ok := p[strings.TrimPrefix(path, "$.")+".$"]; !ok {
+					t.Errorf("%s reads %s, which %q does not write", SortResultsState, path, cut)
+				}
+			}
+		}
+	}
+	reads := []string{doc.States["Wait before going round"]["SecondsPath"].(string)}
+	for _, c := range doc.States["Go round again?"]["Choices"].([]any) {
+		reads = append(reads, c.(map[string]any)["Variable"].(string))
+	}
+	for _, path := range readsOf(params("Cut deferred into chunks")) {
+		reads = append(reads, strings.TrimSuffix(strings.TrimPrefix(path, "States.ArrayPartition("), ", 40)"))
+	}
+	for _, path := range reads {
+		field := strings.TrimSuffix(strings.TrimPrefix(path, "$."), "[0]")
+		if _, ok := sorted[field]; !ok {
+			t.Errorf("the loop reads %s: not a field of contract.Sorted (%v)", path, keysOf(sorted))
+		}
 	}
 }

@@ -52,6 +52,7 @@ type aslState struct {
 	Type           string         `json:"Type"`
 	TimeoutSeconds *float64       `json:"TimeoutSeconds"`
 	Seconds        *float64       `json:"Seconds"`
+	SecondsPath    string         `json:"SecondsPath"`
 	Parameters     map[string]any `json:"Parameters"`
 	Retry          []aslRetrier   `json:"Retry"`
 	Catch          []struct {
@@ -118,7 +119,10 @@ type aslRetrier struct {
 //     this one may end after it; the rounds are the chunks of
 //     MaxFilesPerExecution files over the Map's MaxConcurrency), then
 //     through "Sort results" into the Standard lane, to the end of the
-//     Standard child's first mark ("Find open job").
+//     Standard child's first mark ("Find open job"); or, for a deferred
+//     file, through "Go round again?", the longest wait ("Sort results"'
+//     wait_cap_secs) and the lane's rounds of children again, until its
+//     chunk's child marks it ("Find open jobs").
 //
 // Known limit: a Standard child queued behind the Standard lane's
 // MaxConcurrency (mapMaxConcurrency) waits for a free slot, unmarked, for
@@ -188,6 +192,9 @@ func expressSpan(doc aslStateList) (float64, error) {
 	chunks := (maxFilesPerExecution + chunk - 1) / chunk
 	rounds := mapRounds(lane, chunks, MaxDistributedMapConcurrency)
 	parent := newSpanWalker(doc, true, 0, 0)
+	// A deferred file waits, then goes round: its chunk's child marks it
+	// again within the lane's rounds of children.
+	parent.pathWait, parent.laneOwn = deferralWaitBound(doc), float64(rounds)*child
 	after := 0.0
 	for _, n := range lane.successors() {
 		d, err := parent.from(n, ExpressLaneMap)
@@ -197,6 +204,19 @@ func expressSpan(doc aslStateList) (float64, error) {
 		after = max(after, d)
 	}
 	return float64(rounds)*child + after, nil
+}
+
+// deferralWaitBound is the longest "Sort results" makes deferred files
+// wait: its wait_cap_secs (or wait_base_secs, when larger), at least 1 s;
+// 0 when it has neither.
+func deferralWaitBound(doc aslStateList) float64 {
+	p := doc.States[SortResultsState].Parameters
+	base, _ := p["wait_base_secs"].(float64)
+	ceiling, _ := p["wait_cap_secs"].(float64)
+	if base == 0 && ceiling == 0 {
+		return 0
+	}
+	return max(base, ceiling, 1)
 }
 
 // markingTasks lists the marking tasks of list (not those of its Maps'
@@ -254,9 +274,15 @@ type spanWalker struct {
 	// chunk's files in an Express child); 0 where none is known.
 	items int
 	// atEnd is what a path that ends these states goes on to take.
-	atEnd  float64
-	onPath map[string]bool
-	memo   map[string]float64
+	atEnd float64
+	// pathWait is the longest a Wait state with a SecondsPath waits (the
+	// deferral's cap); 0 where none is known.
+	pathWait float64
+	// laneOwn, when above 0, is what ExpressLaneMap takes until a file's
+	// chunk marks its rows again: its rounds of children at their worst.
+	laneOwn float64
+	onPath  map[string]bool
+	memo    map[string]float64
 }
 
 func newSpanWalker(list aslStateList, stopAtMarks bool, items int, atEnd float64) *spanWalker {
@@ -325,11 +351,17 @@ func (w *spanWalker) own(name string, st aslState) (float64, error) {
 	case "Task":
 		return taskWorst(name, st)
 	case "Wait":
-		if st.Seconds == nil {
-			return 0, fmt.Errorf("wait state %q has no Seconds: its wait has no bound here", name)
+		switch {
+		case st.Seconds != nil:
+			return *st.Seconds, nil
+		case st.SecondsPath != "" && w.pathWait > 0:
+			return w.pathWait, nil
 		}
-		return *st.Seconds, nil
+		return 0, fmt.Errorf("wait state %q has no Seconds: its wait has no bound here", name)
 	case "Map":
+		if name == ExpressLaneMap && w.laneOwn > 0 {
+			return w.laneOwn, nil
+		}
 		return w.mapWorst(name, st)
 	case "Parallel":
 		return 0, fmt.Errorf("state %q: Parallel states are not counted", name)

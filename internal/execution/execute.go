@@ -35,7 +35,7 @@ type Execution struct {
 	RetryIntervalOverrides map[string]any
 	// RetryPause, when positive, caps every Retry pause on the moto engine
 	// (its driver shortens the interpreter's sleep; the definition is
-	// unchanged).
+	// unchanged), and every Wait state's pause on both engines.
 	RetryPause time.Duration
 	// Out receives one line per execution event and progress lines; nil
 	// prints nothing.
@@ -58,8 +58,8 @@ type Result struct {
 
 	// History is the parsed event log.
 	History []stepengine.Event `json:"-"`
-	// MaxCopiesInFlight is the most copy-file invocations the Invoke API
-	// served at once; MaxCopiesInHistory the most copy states the history
+	// MaxCopiesInFlight is the most invocations of copy-file's code (both
+	// lanes' copy functions together) the Invoke API served at once; MaxCopiesInHistory the most copy states the history
 	// shows running at once.
 	MaxCopiesInFlight  int `json:"-"`
 	MaxCopiesInHistory int `json:"-"`
@@ -155,13 +155,21 @@ func Execute(ctx context.Context, x Execution, event []byte) (*Result, error) {
 	if x.Engine == stepengine.EngineMoto {
 		engine = &stepengine.Moto{Python: x.Python, LambdaEndpoint: srv.URL, Stderr: x.EngineLog}
 	}
-	start := time.Now()
-	res, err := engine.Run(ctx, stepengine.Job{
+	job := stepengine.Job{
 		Definition:             x.Definition,
 		Input:                  event,
 		RetryIntervalOverrides: x.RetryIntervalOverrides,
 		RetryPause:             x.RetryPause,
-	}, history.Add)
+	}
+	if x.RetryPause > 0 && x.Engine != stepengine.EngineMoto {
+		// Wait states pause as briefly as retries (moto's driver caps them
+		// with RetryPause itself).
+		if job.WaitTimeOverrides, err = localservices.WaitOverrides(x.Definition, int(x.RetryPause.Milliseconds())); err != nil {
+			return nil, err
+		}
+	}
+	start := time.Now()
+	res, err := engine.Run(ctx, job, history.Add)
 	stopProgress()
 	if err != nil {
 		return nil, err
@@ -169,7 +177,7 @@ func Execute(ctx context.Context, x Execution, event []byte) (*Result, error) {
 	out := &Result{
 		Status:             res.Status,
 		History:            history.Events(),
-		MaxCopiesInFlight:  srv.MaxInFlight(statemachine.FunctionCopyFile),
+		MaxCopiesInFlight:  srv.MaxInFlightOfCode(statemachine.FunctionCopyFile),
 		MaxCopiesInHistory: history.MaxCopiesInFlight(),
 		Duration:           time.Since(start),
 		Calls:              map[string]int{},
@@ -215,7 +223,7 @@ func reportProgress(srv *invokeapi.Server, h *History, every, after time.Duratio
 				return
 			case now := <-t.C:
 				for _, inv := range srv.InFlight() {
-					if inv.Function != statemachine.FunctionCopyFile || now.Sub(inv.Started) < after {
+					if inv.Code != statemachine.FunctionCopyFile || now.Sub(inv.Started) < after {
 						continue
 					}
 					key := findString(inv.Payload, "source_key")

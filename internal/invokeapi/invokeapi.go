@@ -76,13 +76,27 @@ type Function struct {
 	// TooManyRequestsException, the handler not run (tests of the
 	// workflow's throttle retries).
 	ThrottleFirst int
+	// Code names the code the function runs, when other functions run it
+	// too (two deployments of one handler): MaxInFlightOfCode counts their
+	// invocations together. Empty means Name.
+	Code string
+}
+
+// code is what MaxInFlightOfCode counts fn's invocations under.
+func (fn Function) code() string {
+	if fn.Code != "" {
+		return fn.Code
+	}
+	return fn.Name
 }
 
 // Invocation is one invocation in progress.
 type Invocation struct {
 	Function string
-	Payload  []byte
-	Started  time.Time
+	// Code is the function's Code (its Name when it has none).
+	Code    string
+	Payload []byte
+	Started time.Time
 }
 
 // Account is what the functions share, as in one AWS account and region.
@@ -132,8 +146,11 @@ type Server struct {
 	inFlight    map[int]Invocation
 	perFunction map[string]int
 	maxInFlight map[string]int
-	calls       map[string]int
-	throttled   map[string]int
+	// perCode and maxPerCode are perFunction and maxInFlight by
+	// Function.Code.
+	perCode, maxPerCode map[string]int
+	calls               map[string]int
+	throttled           map[string]int
 	// inFlightUnreserved counts the unreserved functions' invocations now;
 	// inFlightAll every function's, peakAll its largest value.
 	inFlightUnreserved, inFlightAll, peakAll int
@@ -188,6 +205,8 @@ func StartAccount(account Account, functions []Function, report ErrorReport) (*S
 		inFlight:     map[int]Invocation{},
 		perFunction:  map[string]int{},
 		maxInFlight:  map[string]int{},
+		perCode:      map[string]int{},
+		maxPerCode:   map[string]int{},
 		calls:        map[string]int{},
 		throttled:    map[string]int{},
 	}
@@ -260,6 +279,14 @@ func (s *Server) MaxInFlight(function string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.maxInFlight[function]
+}
+
+// MaxInFlightOfCode returns the largest number of concurrent invocations
+// of the functions that run code (Function.Code) seen so far.
+func (s *Server) MaxInFlightOfCode(code string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxPerCode[code]
 }
 
 // Throttled returns how many invocations of the named function were refused
@@ -506,12 +533,14 @@ func (s *Server) begin(fn Function, payload []byte) (id int, refused string) {
 	s.inFlightAll++
 	s.peakAll = max(s.peakAll, s.inFlightAll)
 	s.nextID++
-	s.inFlight[s.nextID] = Invocation{Function: name, Payload: payload, Started: time.Now()}
+	s.inFlight[s.nextID] = Invocation{Function: name, Code: fn.code(), Payload: payload, Started: time.Now()}
 	s.perFunction[name]++
 	s.calls[name]++
 	if s.perFunction[name] > s.maxInFlight[name] {
 		s.maxInFlight[name] = s.perFunction[name]
 	}
+	s.perCode[fn.code()]++
+	s.maxPerCode[fn.code()] = max(s.maxPerCode[fn.code()], s.perCode[fn.code()])
 	return s.nextID, ""
 }
 
@@ -520,6 +549,7 @@ func (s *Server) end(id int, fn Function, took time.Duration) {
 	defer s.mu.Unlock()
 	delete(s.inFlight, id)
 	s.perFunction[fn.Name]--
+	s.perCode[fn.code()]--
 	s.inFlightAll--
 	if fn.ReservedConcurrency == 0 && s.unreserved > 0 {
 		s.inFlightUnreserved--

@@ -388,3 +388,48 @@ func TestFunctionTimeout(t *testing.T) {
 		})
 	}
 }
+
+// Two functions that run the same code (two deployments of copy-file) are
+// counted together by MaxInFlightOfCode, each alone by MaxInFlight; a
+// function without Code is counted under its name.
+func TestMaxInFlightOfCode(t *testing.T) {
+	release := make(chan struct{})
+	var overlap, closed int32
+	newEnv := func(context.Context) (lambda.Handler, error) {
+		return &closableHandler{release: release, busy: new(int32), overlap: &overlap, closed: &closed}, nil
+	}
+	srv, err := Start([]Function{
+		{Name: "copy", Code: "copy", NewEnvironment: newEnv},
+		{Name: "copy-express", Code: "copy", NewEnvironment: newEnv},
+		{Name: "status", NewEnvironment: newEnv},
+	}, report)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	answers := make(chan string, 10)
+	for _, name := range []string{"copy", "copy-express", "copy-express", "status"} {
+		invokeAsync(t, srv, name, answers)
+	}
+	waitInFlight(t, srv, 4)
+	codes := map[string]bool{}
+	for _, inv := range srv.InFlight() {
+		codes[inv.Function+" runs "+inv.Code] = true
+	}
+	close(release)
+	for i := 0; i < 4; i++ {
+		<-answers
+	}
+	got := map[string]int{
+		"copy": srv.MaxInFlight("copy"), "copy-express": srv.MaxInFlight("copy-express"),
+		"code copy": srv.MaxInFlightOfCode("copy"), "code status": srv.MaxInFlightOfCode("status"),
+	}
+	want := map[string]int{"copy": 1, "copy-express": 2, "code copy": 3, "code status": 1}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("peaks in flight (-want +got):\n%s", diff)
+	}
+	wantCodes := map[string]bool{"copy runs copy": true, "copy-express runs copy": true, "status runs status": true}
+	if diff := cmp.Diff(wantCodes, codes); diff != "" {
+		t.Errorf("invocations in flight (-want +got):\n%s", diff)
+	}
+}

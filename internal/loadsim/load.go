@@ -382,9 +382,9 @@ func (l *Load) functions(ctx context.Context) ([]invokeapi.Function, error) {
 	}
 	var fns []invokeapi.Function
 	for _, f := range statemachine.Functions {
-		build, ok := localservices.Constructors[f.Name]
+		build, ok := localservices.Constructors[f.Folder()]
 		if !ok {
-			return nil, fmt.Errorf("local runner: no constructor for function %s", f.Name)
+			return nil, fmt.Errorf("local runner: no constructor for function %s (functions/%s)", f.Name, f.Folder())
 		}
 		// Each function logs through its own counter, as to its own log
 		// group.
@@ -398,7 +398,7 @@ func (l *Load) functions(ctx context.Context) ([]invokeapi.Function, error) {
 			c.Close()
 		}
 		fns = append(fns, invokeapi.Function{
-			Name: f.Name,
+			Name: f.Name, Code: f.Folder(),
 			NewEnvironment: func(ctx context.Context) (lambda.Handler, error) {
 				return build(context.WithoutCancel(ctx), awsCfg, getenv, log)
 			},

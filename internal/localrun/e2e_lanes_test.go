@@ -24,6 +24,7 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/execution"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/faultproxy"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/jobseed"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
@@ -127,6 +128,15 @@ func TestScenarioExpressBudgetHandsOverToStandardLane(t *testing.T) {
 		t.Errorf("Standard lane pass = %+v, want the second pass, complete with 8 parts", last)
 	}
 	checkHandedOver(t, res)
+	if h.engine == stepengine.EngineMoto {
+		// AWS's history: the Standard lane's attempt's
+		// LambdaFunctionScheduled input carries $$.State.RetryCount
+		// (engine_compare_test pins the count over retries and the Node
+		// engine's constant 0).
+		if diff := cmp.Diff([]int{0}, scheduledRetryCounts(t, res, standardCopyState)); diff != "" {
+			t.Errorf("retry_count of the Standard lane's copy attempts (-want +got):\n%s", diff)
+		}
+	}
 	if creates.Hits() != 1 || gate.Hits() != 1 || parts.Hits() != 8 {
 		t.Errorf("%d uploads created, %d part copies held, %d forwarded; want 1, 1 and 8 (the Standard lane resumes the upload)",
 			creates.Hits(), gate.Hits(), parts.Hits())
@@ -241,8 +251,8 @@ func TestScenarioBatchWithABadMessage(t *testing.T) {
 			t.Errorf("row %s: status %q err_msg %q, want complete", job.ObjectKey, got.JobStatus, got.ErrMsg)
 		}
 	}
-	if got := res.Calls[statemachine.FunctionCopyFile]; got != len(keys) {
-		t.Errorf("%d copy-file calls, want %d (one per good message)", got, len(keys))
+	if got := res.Calls[statemachine.FunctionCopyFileExpress]; got != len(keys) {
+		t.Errorf("%d copy-file-express calls, want %d (one per good message)", got, len(keys))
 	}
 }
 

@@ -45,6 +45,7 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/aggregate"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/requeststatus"
+	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
 const (
@@ -513,11 +514,13 @@ func checkEMF(t *testing.T, log string, files int) {
 // Lambda.TooManyRequestsException. The parent's and the Standard lane's
 // tasks retry it for hours, so the event is not rejected; the Express
 // child's "Find open jobs" retries it twice only, then hands its chunk over
-// to the Standard lane (its third throttled invocation is caught, not
-// retried). Each file is copied once (a throttled invocation never runs the
-// handler), its row is complete and the execution succeeds. Before every
-// task had the long retrier, "Read restored files" gave up after 3 and
-// rejected the event.
+// (its third throttled invocation is caught, not retried): "Sort results"
+// defers the chunk, which waits and goes round the Express lane again, not
+// to the Standard lane. In the second round one file's copy is throttled a
+// third time and goes round once more. Each file is copied once (a
+// throttled invocation never runs the handler), its row is complete and the
+// execution succeeds with no Standard child. Before every task had the long
+// retrier, "Read restored files" gave up after 3 and rejected the event.
 func TestScenarioThrottledFunctions(t *testing.T) {
 	t.Parallel()
 	const throttles = 5
@@ -542,16 +545,19 @@ func TestScenarioThrottledFunctions(t *testing.T) {
 			t.Errorf("%s failed: %s", r.SourceKey, r.ErrMsg)
 		}
 	}
+	// The throttled find_open_jobs defers the chunk, which goes round the
+	// Express lane: the Standard lane's copy-file is never invoked.
 	wantThrottled := map[string]int{}
 	for name := range res.Calls {
 		wantThrottled[name] = throttles
 	}
+	wantThrottled["copy-file"] = 0
 	if diff := cmp.Diff(wantThrottled, res.Throttled); diff != "" {
 		t.Errorf("throttled invocations (-want +got):\n%s", diff)
 	}
-	// Each file copied once: one copy-file handler run per file; the
-	// aggregate function sorts and reports.
-	wantCalls := map[string]int{"parse-event": 1, "request-status": 2 * len(keys), "copy-file": len(keys), "aggregate": 2}
+	// Each file copied once: one copy-file-express handler run per file;
+	// the aggregate function sorts three rounds and reports.
+	wantCalls := map[string]int{"parse-event": 1, "request-status": 2 * len(keys), "copy-file": 0, "copy-file-express": len(keys), "aggregate": 4}
 	if diff := cmp.Diff(wantCalls, res.Calls); diff != "" {
 		t.Errorf("handler runs (-want +got):\n%s", diff)
 	}
@@ -571,11 +577,13 @@ func TestScenarioThrottledFunctions(t *testing.T) {
 			retried++
 		}
 	}
-	if retried != 4*throttles-1 {
-		t.Errorf("%d StateRetried events, want %d (one per throttled invocation but the one the Express child caught)", retried, 4*throttles-1)
+	if retried != 4*throttles-2 {
+		t.Errorf("%d StateRetried events, want %d (one per throttled invocation but the two the Express children caught)", retried, 4*throttles-2)
 	}
-	if got := countEvents(res, "StateEntered", "Hand the chunk over"); got != 1 {
-		t.Errorf("Hand the chunk over entered %d times, want once", got)
+	for state, want := range map[string]int{"Hand the chunk over": 1, "Wait before going round": 2, "Copy chunks": 3, "Find open job": 0} {
+		if got := countEvents(res, "StateEntered", state); got != want {
+			t.Errorf("%s entered %d times, want %d", state, got, want)
+		}
 	}
 	t.Logf("throttled execution: %v wall time with the retry pauses shortened to 20 ms (%d throttled invocations, %d retries)",
 		res.Duration.Round(time.Millisecond), 4*throttles, retried)
@@ -601,8 +609,8 @@ func TestScenarioOversizedEventRejected(t *testing.T) {
 		!strings.Contains(results[0].ErrMsg, "32768-character error cause") {
 		t.Errorf("results %+v, want one failed result naming the bound", results)
 	}
-	if n := res.Calls["copy-file"] + res.Calls["request-status"]; n != 0 {
-		t.Errorf("%d copy-file and request-status calls, want none", n)
+	if n := res.Calls["copy-file"] + res.Calls["copy-file-express"] + res.Calls["request-status"]; n != 0 {
+		t.Errorf("%d copy and request-status calls, want none", n)
 	}
 	if keys := h.archiveKeys(); len(keys) != 0 {
 		t.Errorf("archive holds %v", keys)
@@ -660,29 +668,23 @@ func TestScenarioSlowDownRetried(t *testing.T) {
 				t.Errorf("results = %+v, want one success", results)
 			}
 			// The Express lane tries twice (its one short retry), then
-			// hands the file over; the Standard lane's first attempt copies.
+			// hands the file over; it is deferred, and the second round's
+			// Express copy copies it. The Standard lane runs no child.
+			for state, want := range map[string]int{expressCopyState: 2, "Wait before going round": 1, standardCopyState: 0} {
+				if got := countEvents(res, "StateEntered", state); got != want {
+					t.Errorf("%s entered %d times, want %d", state, got, want)
+				}
+			}
 			if got := countEvents(res, "StateRetried", expressCopyState); got != 1 {
 				t.Errorf("history shows %d retries of %s, want 1", got, expressCopyState)
 			}
 			if got := countEvents(res, "StateFailed", expressCopyState); got != 2 {
 				t.Errorf("history shows %d failures of %s, want 2", got, expressCopyState)
 			}
-			if got := countEvents(res, "StateFailed", standardCopyState) + countEvents(res, "StateRetried", standardCopyState); got != 0 {
-				t.Errorf("history shows %d failures and retries of %s, want none", got, standardCopyState)
-			}
 			for _, ev := range res.History {
 				if ev.Type == "StateFailed" && ev.State.Name == expressCopyState &&
 					(ev.Error != "TransientCopyError" || !strings.Contains(ev.CauseText(), "SlowDown")) {
 					t.Errorf("copy failed with %s: %s, want TransientCopyError naming SlowDown", ev.Error, ev.CauseText())
-				}
-			}
-			if h.engine == stepengine.EngineMoto {
-				// AWS's history: the Standard lane's attempt's
-				// LambdaFunctionScheduled input carries
-				// $$.State.RetryCount (engine_compare_test pins the
-				// count over retries and the Node engine's constant 0).
-				if diff := cmp.Diff([]int{0}, scheduledRetryCounts(t, res, standardCopyState)); diff != "" {
-					t.Errorf("retry_count of the Standard lane's copy attempts (-want +got):\n%s", diff)
 				}
 			}
 			if slowDown.Hits() != tc.slowDowns {
@@ -889,9 +891,11 @@ func TestScenarioInputNotAnObject(t *testing.T) {
 
 // Scenario 8: the database refuses connections once the copy starts (after
 // the job lookup): the Express child's status update is retried once, then
-// the file is handed to the Standard lane, whose job lookup retries for
-// long; then the execution fails and the file's result says the database
-// was unavailable. The file is archived, its row left inprogress, and the
+// the file is handed over and deferred; it goes round the Express lane
+// again, where each round's "Find open jobs" is retried once and the chunk
+// deferred again, until the last round (statemachine.DeferMaxRounds) gives
+// it to the Standard lane, whose job lookup retries for long; then the
+// execution fails and the file's result says the database was unavailable. The file is archived, its row left inprogress, and the
 // cause holds its re-run input.
 func TestScenarioDatabaseDownWhileRecording(t *testing.T) {
 	t.Parallel()
@@ -932,9 +936,15 @@ func TestScenarioDatabaseDownWhileRecording(t *testing.T) {
 		t.Errorf("err_msg %q does not say the database was unavailable", results[0].ErrMsg)
 	}
 	rerunInput(t, res)
-	for state, want := range map[string]int{"Record copy complete (Express)": 1, "Find open job": h.runner.Settings.DatabaseRetries - 1} {
+	for state, want := range map[string]int{"Record copy complete (Express)": 1, "Find open jobs": statemachine.DeferMaxRounds - 1,
+		"Find open job": h.runner.Settings.DatabaseRetries - 1} {
 		if got := countEvents(res, "StateRetried", state); got != want {
 			t.Errorf("%s retried %d times, want %d", state, got, want)
+		}
+	}
+	for state, want := range map[string]int{"Wait before going round": statemachine.DeferMaxRounds - 1, "Copy in the Standard lane": 1} {
+		if got := countEvents(res, "StateEntered", state); got != want {
+			t.Errorf("%s entered %d times, want %d", state, got, want)
 		}
 	}
 	for _, ev := range res.History {

@@ -19,7 +19,9 @@ import (
 )
 
 // Constructors are the functions' own constructors, the ones their main.go
-// files pass to lambdafn.Start, by statemachine.Functions name.
+// files pass to lambdafn.Start, by the folder under functions/ they are
+// built from (statemachine.Function.Folder: copy-file-express is
+// copy-file's).
 var Constructors = map[string]lambdafn.Constructor[lambda.Handler]{
 	statemachine.FunctionParseEvent:    lambdafn.Any(parseevent.NewHandlerFromEnv),
 	statemachine.FunctionRequestStatus: lambdafn.Any(requeststatus.NewHandlerFromEnv),
@@ -32,7 +34,8 @@ var Constructors = map[string]lambdafn.Constructor[lambda.Handler]{
 // configuration it names (AWSConfig), logging JSON to log as deployed
 // (lambdafn.NewLogger, with a "function" attribute). Each invocation gets
 // the function's deployed timeout as its deadline; copyTimeout, when
-// positive, replaces copy-file's (tests of the resumable copy). close
+// positive, replaces that of each function built from copy-file (tests of
+// the resumable copy). close
 // releases what they hold (the request-status pool).
 func Functions(ctx context.Context, getenv func(string) string, log io.Writer, copyTimeout time.Duration) (fns []invokeapi.Function, close func(), err error) {
 	if log == nil {
@@ -55,10 +58,10 @@ func Functions(ctx context.Context, getenv func(string) string, log io.Writer, c
 		}
 	}
 	for _, f := range statemachine.Functions {
-		build, ok := Constructors[f.Name]
+		build, ok := Constructors[f.Folder()]
 		if !ok {
 			close()
-			return nil, nil, fmt.Errorf("local runner: no constructor for function %s", f.Name)
+			return nil, nil, fmt.Errorf("local runner: no constructor for function %s (functions/%s)", f.Name, f.Folder())
 		}
 		h, err := build(ctx, awsCfg, getenv, logger.With("function", f.Name))
 		if err != nil {
@@ -69,10 +72,10 @@ func Functions(ctx context.Context, getenv func(string) string, log io.Writer, c
 			closers = append(closers, c.Close)
 		}
 		timeout := time.Duration(f.TimeoutSecs) * time.Second
-		if f.Name == statemachine.FunctionCopyFile && copyTimeout > 0 {
+		if f.Folder() == statemachine.FunctionCopyFile && copyTimeout > 0 {
 			timeout = copyTimeout
 		}
-		fns = append(fns, invokeapi.Function{Name: f.Name, Handler: h, Timeout: timeout})
+		fns = append(fns, invokeapi.Function{Name: f.Name, Code: f.Folder(), Handler: h, Timeout: timeout})
 	}
 	return fns, close, nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -132,6 +133,40 @@ func RetryOverrides(definition []byte, ms int) (map[string]any, error) {
 	if m, ok := doc.(map[string]any); ok {
 		if states, ok := m["States"].(map[string]any); ok {
 			walk(states)
+		}
+	}
+	return out, nil
+}
+
+// WaitOverrides returns waitTimeOverrides for the Node engine that make
+// every Wait state of the definition (the deferred files' "Wait before
+// going round", at any depth) pause ms milliseconds instead of its Seconds
+// or SecondsPath. The definition is unchanged.
+func WaitOverrides(definition []byte, ms int) (map[string]int, error) {
+	var doc struct {
+		States map[string]json.RawMessage `json:"States"`
+	}
+	if err := json.Unmarshal(definition, &doc); err != nil {
+		return nil, fmt.Errorf("definition: %w", err)
+	}
+	out := map[string]int{}
+	for name, raw := range doc.States {
+		var st struct {
+			Type          string          `json:"Type"`
+			ItemProcessor json.RawMessage `json:"ItemProcessor"`
+		}
+		if err := json.Unmarshal(raw, &st); err != nil {
+			return nil, fmt.Errorf("state %q: %w", name, err)
+		}
+		if st.Type == "Wait" {
+			out[name] = ms
+		}
+		if len(st.ItemProcessor) > 0 {
+			inner, err := WaitOverrides(st.ItemProcessor, ms)
+			if err != nil {
+				return nil, err
+			}
+			maps.Copy(out, inner)
 		}
 	}
 	return out, nil

@@ -63,11 +63,22 @@ def setup(job, child_histories=False):
         from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 
         real_sleep = time.sleep
+        from moto.stepfunctions.parser.asl.component.state.wait.wait_function import wait_function
+
         if pause_ms:
             cap = pause_ms / 1000.0
-            retrier_decl.time = types.SimpleNamespace(sleep=lambda s: real_sleep(min(s, cap)))
+            shorten = lambda s: min(s, cap)
         else:
-            retrier_decl.time = types.SimpleNamespace(sleep=lambda s: real_sleep(s / scale))
+            shorten = lambda s: s / scale
+        retrier_decl.time = types.SimpleNamespace(sleep=lambda s: real_sleep(shorten(s)))
+
+        # A Wait state (the deferred files' "Wait before going round")
+        # pauses as briefly: moto 5.2.1 waits on the execution's event.
+        def short_wait(self, env, wait_seconds):
+            if wait_seconds > 0:
+                env.program_state_event.wait(shorten(wait_seconds))
+
+        wait_function.WaitFunction._wait_interval = short_wait
 
     name_lambda_service_errors()
     if child_histories:

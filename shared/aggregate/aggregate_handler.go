@@ -57,7 +57,7 @@ func (h *AggregateHandler) Sort(ctx context.Context, req contract.SortRequest) (
 	if err != nil {
 		return contract.Sorted{}, err
 	}
-	h.logger().InfoContext(ctx, "results sorted", "done", counts.Done, "standard", counts.Standard, "chunks", counts.Chunks,
+	h.logger().InfoContext(ctx, "results sorted", "round", sorted.Round, "done", counts.Done, "standard", counts.Standard, "deferred", counts.Deferred, "chunks", counts.Chunks,
 		"chunks_failed", counts.ChunksFailed, "unreported", counts.Unreported, "rejected", len(sorted.Rejected))
 	return sorted, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/shared/contract"
 )
@@ -15,29 +16,41 @@ type invalidRequestError struct{ problem string }
 
 func (e *invalidRequestError) Error() string { return "invalid aggregate request: " + e.problem }
 
-// SortCounts says how "Sort results" sorted a batch: the files the Express
-// lane finished (Done), those for the Standard lane (Standard), the chunks
-// whose child reported no iterations (ChunksFailed) and the files of the
-// other chunks their child did not report (Unreported).
+// SortCounts says how "Sort results" sorted a round: the files the Express
+// lane finished (Done), those for the Standard lane (Standard) and those
+// deferred to go round again (Deferred), all rounds so far included; the
+// round's chunks, those whose child reported no iterations (ChunksFailed)
+// and the files of the other chunks their child did not report
+// (Unreported).
 type SortCounts struct {
-	Done, Standard, Chunks, ChunksFailed, Unreported int
+	Done, Standard, Deferred, Chunks, ChunksFailed, Unreported int
 }
 
-// Sort is "Sort results": it splits the Express lane's results. A file
-// whose iteration ended without a hand-over is done. Every other file goes
-// to the Standard lane: one handed over, with its unfinished copy's resume
-// token, and every file the Express lane did not report (its chunk's
-// child failed, or the Map failed as a whole), with an empty token.
-// Nothing is lost: each file of Chunks ends in exactly one of the two.
+// Sort is "Sort results": it splits one round of the Express lane's
+// results, with a random full jitter for the wait (sortWith).
 func Sort(req contract.SortRequest) (contract.Sorted, SortCounts, error) {
+	return sortWith(req, rand.IntN)
+}
+
+// sortWith is Sort with jitter(n) drawing the wait from [0, n). A file whose
+// iteration ended without a hand-over is done. An unfinished copy handed
+// over with its resume token goes to the Standard lane, which resumes it
+// for hours; so does a copy that timed out in the Express lane
+// (outlastedExpress). Every other file is deferred: one handed over throttled,
+// failing transiently or its status not recorded, and every file the
+// Express lane did not report (its chunk's child failed or found no jobs,
+// or the Map failed as a whole). Deferred files go round the Express lane
+// again after the wait, unless this was round MaxRounds: then they go to
+// the Standard lane with an empty token. Done and Standard carry the
+// earlier rounds'. Nothing is lost: each file of Chunks ends in exactly one
+// of the three lists.
+func sortWith(req contract.SortRequest, jitter func(int) int) (contract.Sorted, SortCounts, error) {
 	entries, whole, err := chunkEntries(req.ChunkResults)
 	if err != nil {
 		return contract.Sorted{}, SortCounts{}, err
 	}
-	sorted := contract.Sorted{Rejected: req.Rejected, Done: []contract.Iteration{}, Standard: []contract.StandardItem{}}
-	if sorted.Rejected == nil {
-		sorted.Rejected = []contract.RejectedMessage{}
-	}
+	sorted := contract.Sorted{Rejected: orEmpty(req.Rejected), Done: append([]contract.Iteration{}, req.Done...),
+		Standard: append([]contract.StandardItem{}, req.Standard...), Deferred: []contract.File{}, Round: req.Round + 1}
 	counts := SortCounts{Chunks: len(req.Chunks)}
 	for i, chunk := range req.Chunks {
 		var its []*contract.Iteration
@@ -49,21 +62,70 @@ func Sort(req contract.SortRequest) (contract.Sorted, SortCounts, error) {
 			counts.ChunksFailed++
 		}
 		for j, it := range matchIterations(chunk, its) {
-			switch {
-			case it == nil:
-				if ok {
-					counts.Unreported++
-				}
-				sorted.Standard = append(sorted.Standard, contract.StandardItem{File: chunk[j]})
-			case it.Handover != nil:
-				sorted.Standard = append(sorted.Standard, contract.StandardItem{File: chunk[j], Copy: resumeToken(it)})
-			default:
-				sorted.Done = append(sorted.Done, *it)
+			if it == nil && ok {
+				counts.Unreported++
 			}
+			sortFile(&sorted, chunk[j], it)
 		}
 	}
-	counts.Done, counts.Standard = len(sorted.Done), len(sorted.Standard)
+	if len(sorted.Deferred) > 0 && sorted.Round >= req.MaxRounds {
+		for _, f := range sorted.Deferred {
+			sorted.Standard = append(sorted.Standard, contract.StandardItem{File: f})
+		}
+		sorted.Deferred = []contract.File{}
+	}
+	if len(sorted.Deferred) > 0 {
+		sorted.WaitSecs = deferralWait(req, jitter)
+	}
+	counts.Done, counts.Standard, counts.Deferred = len(sorted.Done), len(sorted.Standard), len(sorted.Deferred)
 	return sorted, counts, nil
+}
+
+// sortFile puts file f, whose iteration is it (nil when unreported), in
+// its list.
+func sortFile(sorted *contract.Sorted, f contract.File, it *contract.Iteration) {
+	switch {
+	case it == nil:
+		sorted.Deferred = append(sorted.Deferred, f)
+	case it.Handover == nil:
+		sorted.Done = append(sorted.Done, *it)
+	case unfinishedCopy(it):
+		sorted.Standard = append(sorted.Standard, contract.StandardItem{File: f, Copy: resumeToken(it)})
+	case outlastedExpress(it):
+		// Going round would wait out the same 75 s again, and copy again
+		// while the first invocation may still be copying: the Standard
+		// lane's copy task waits up to the function's 900 s.
+		sorted.Standard = append(sorted.Standard, contract.StandardItem{File: f})
+	default:
+		sorted.Deferred = append(sorted.Deferred, f)
+	}
+}
+
+// deferralWait is how long deferred files wait before the next round: full
+// jitter of min(cap, base * 2^round), at least 1 second (a Wait of 0 would
+// go round at once, into the same throttling). It is a whole number: the
+// Wait state's SecondsPath must select an integer number of seconds
+// (https://docs.aws.amazon.com/step-functions/latest/dg/amazon-states-language-wait-state.html).
+func deferralWait(req contract.SortRequest, jitter func(int) int) int {
+	ceiling := max(req.WaitBaseSecs, 1)
+	for range req.Round {
+		if ceiling >= req.WaitCapSecs {
+			break
+		}
+		ceiling *= 2
+	}
+	if req.WaitCapSecs > 0 {
+		ceiling = min(ceiling, req.WaitCapSecs)
+	}
+	return max(1, jitter(ceiling+1))
+}
+
+// orEmpty is rejected, an empty list rather than null.
+func orEmpty(rejected []contract.RejectedMessage) []contract.RejectedMessage {
+	if rejected == nil {
+		return []contract.RejectedMessage{}
+	}
+	return rejected
 }
 
 // chunkEntries reads the Express Map's output: a list with one entry per
@@ -134,14 +196,29 @@ func sameObject(a, b contract.File) bool {
 	return a.SourceBucket == b.SourceBucket && a.SourceKey == b.SourceKey && a.VersionID == b.VersionID
 }
 
-// resumeToken is the copy state a handed-over file resumes from in the
-// Standard lane: its unfinished copy's resume token, else an empty token
-// (a new copy).
+// copyTimeoutErrors are the errors of a copy that ran out of time, not
+// capacity: the Express copy task gave up waiting (States.Timeout) or the
+// invocation reached its function's timeout (Sandbox.Timedout, or
+// Lambda.Unknown on older runtimes,
+// https://docs.aws.amazon.com/lambda/latest/dg/troubleshooting-invocation.html#troubleshooting-timeouts).
+var copyTimeoutErrors = map[string]bool{"States.Timeout": true, "Sandbox.Timedout": true, "Lambda.Unknown": true}
+
+// outlastedExpress reports whether it was handed over because its copy
+// ran longer than the Express lane allows: a long single-request copy that
+// cannot pause, which only the Standard lane can wait for.
+func outlastedExpress(it *contract.Iteration) bool {
+	return it.HandoverError != nil && copyTimeoutErrors[it.HandoverError.Error]
+}
+
+// unfinishedCopy reports whether it was handed over with an unfinished
+// copy and its resume token: the Standard lane resumes it.
+func unfinishedCopy(it *contract.Iteration) bool {
+	return it.Copy != nil && !it.Copy.Complete && it.Copy.UploadID != ""
+}
+
+// resumeToken is the resume token of it's unfinished copy.
 func resumeToken(it *contract.Iteration) contract.CopyToken {
 	c := it.Copy
-	if c == nil || c.Complete {
-		return contract.CopyToken{}
-	}
 	return contract.CopyToken{UploadID: c.UploadID, SourceETag: c.SourceETag, SourceVersionID: c.SourceVersionID,
 		PartSize: c.PartSize, Passes: c.Passes, ElapsedMS: c.ElapsedMS}
 }

@@ -334,20 +334,36 @@ const OperationSort = "sort"
 // the messages parse-event rejected, and the Express Map's output as it came (an array
 // with one entry per chunk: the chunk's iterations, or what a chunk that
 // failed ended with; or the error the Map's Catch caught).
+//
+// The parent may run the Express lane several rounds (deferred files go
+// round again): Done and Standard are what earlier rounds gave, Round the
+// rounds run before this one (0 in the first), and MaxRounds, WaitBaseSecs
+// and WaitCapSecs the deferral policy (the definition's constants).
 type SortRequest struct {
 	Operation    string            `json:"operation"`
 	Chunks       [][]File          `json:"chunks"`
 	Rejected     []RejectedMessage `json:"rejected"`
 	ChunkResults json.RawMessage   `json:"chunk_results"`
+	Done         []Iteration       `json:"done"`
+	Standard     []StandardItem    `json:"standard"`
+	Round        int               `json:"round"`
+	MaxRounds    int               `json:"max_rounds"`
+	WaitBaseSecs int               `json:"wait_base_secs"`
+	WaitCapSecs  int               `json:"wait_cap_secs"`
 }
 
 // Sorted is "Sort results"' output, which replaces the execution's state:
-// the finished iterations, the files for the Standard lane, and the
-// rejected messages. Every field is always a list.
+// the finished iterations and the files for the Standard lane (this
+// round's appended to the earlier rounds'), the rejected messages, and the
+// files deferred to go round the Express lane again after WaitSecs; Round
+// is the rounds run so far. Every list is always a list.
 type Sorted struct {
 	Rejected []RejectedMessage `json:"rejected"`
 	Done     []Iteration       `json:"done"`
 	Standard []StandardItem    `json:"standard"`
+	Deferred []File            `json:"deferred"`
+	Round    int               `json:"round"`
+	WaitSecs int               `json:"wait_secs"`
 }
 
 // AggregateRequest is the aggregate Lambda's input: either the Map's
