@@ -28,9 +28,11 @@ type engineRun struct {
 // from the rendered definition (expressChildForEngines), on both local
 // engines against scripted Lambda answers, with a chunk of three files
 // whose lookup finds: a job already complete (a duplicate delivery), an
-// open job, no job. The script answers one copy and one record only, so
-// the duplicate must end at "Already copied" without calling either:
-// three invocations in all, no answer left, and its iteration carries only
+// open job, no job, and an open job for a file an earlier round copied
+// (file.copied). The script answers one copy and two records only, so
+// the duplicate must end at "Already copied" without calling either, and
+// the copied file be recorded without a copy: four invocations in all, no
+// answer left, and its iteration carries only
 // its file and job (no copy, no record, no hand-over), which the report
 // counts as a success (shared/aggregate). The file without a job must end
 // at "No open job" on both engines (aws-local-stepfunctions 3.0.0 never
@@ -44,19 +46,21 @@ func TestExpressChildSkipsAnAlreadyCopiedFile(t *testing.T) {
 	done := contract.File{SourceBucket: "restore", SourceKey: "done.txt", Size: 1}
 	open := contract.File{SourceBucket: "restore", SourceKey: "open.txt", Size: 1}
 	missing := contract.File{SourceBucket: "restore", SourceKey: "missing.txt", Size: 1}
+	copied := contract.File{SourceBucket: "restore", SourceKey: "copied.txt", Size: 1, Copied: true}
 	doneJob := &contract.Job{RequestID: "r-done", TargetBucket: "archive", AlreadyComplete: true}
 	found := contract.FoundJobs{Items: []contract.FoundJob{
 		{File: done, Job: doneJob},
 		{File: open, Job: &contract.Job{RequestID: "r-open", TargetBucket: "archive"}},
 		{File: missing, LookupError: &contract.StateError{Error: contract.NoOpenJobError, Cause: "no open job"}},
+		{File: copied, Job: &contract.Job{RequestID: "r-copied", TargetBucket: "archive"}},
 	}}
 	ok := func(v any) map[string]any { return map[string]any{"result": v} }
 	script := string(mustJSON(t, map[string][]map[string]any{
 		FunctionRequestStatus + ":" + contract.OperationFindOpenJobs: {ok(found)},
 		FunctionCopyFileExpress: {ok(contract.CopyOutcome{Complete: true, Passes: 1})},
-		FunctionRequestStatus + ":" + contract.OperationRecordOutcome: {ok(contract.Recorded{JobStatus: "complete"})},
+		FunctionRequestStatus + ":" + contract.OperationRecordOutcome: {ok(contract.Recorded{JobStatus: "complete"}), ok(contract.Recorded{JobStatus: "complete"})},
 	}))
-	input := string(mustJSON(t, map[string][]contract.File{"files": {done, open, missing}}))
+	input := string(mustJSON(t, map[string][]contract.File{"files": {done, open, missing, copied}}))
 	wantDone := string(mustJSON(t, contract.Iteration{File: done, Job: doneJob}))
 
 	for engine, run := range map[string]func(t *testing.T) engineRun{
@@ -74,12 +78,16 @@ func TestExpressChildSkipsAnAlreadyCopiedFile(t *testing.T) {
 			if r.Status != "SUCCEEDED" || len(r.UnusedAnswers) > 0 {
 				t.Fatalf("%s (answers left unused: %v), want SUCCEEDED with every answer used: %s\n%s", r.Status, r.UnusedAnswers, r.Output, r.Trace)
 			}
-			if r.Invocations != 3 {
-				t.Errorf("%d invocations, want 3 (find_open_jobs, then one copy and one record, for open.txt):\n%s", r.Invocations, r.Trace)
+			if r.Invocations != 4 {
+				t.Errorf("%d invocations, want 4 (find_open_jobs, one copy and one record for open.txt, one record for copied.txt):\n%s", r.Invocations, r.Trace)
 			}
 			var its []json.RawMessage
-			if err := json.Unmarshal([]byte(r.Output), &its); err != nil || len(its) != 3 {
-				t.Fatalf("child output %s: %v; want three iterations", r.Output, err)
+			if err := json.Unmarshal([]byte(r.Output), &its); err != nil || len(its) != 4 {
+				t.Fatalf("child output %s: %v; want four iterations", r.Output, err)
+			}
+			var recordedOnly contract.Iteration
+			if json.Unmarshal(its[3], &recordedOnly) != nil || recordedOnly.Recorded == nil || recordedOnly.Recorded.JobStatus != "complete" || recordedOnly.Handover != nil {
+				t.Errorf("copied.txt's iteration = %s, want it recorded complete", its[3])
 			}
 			var compact bytes.Buffer
 			if err := json.Compact(&compact, its[0]); err != nil || compact.String() != wantDone {

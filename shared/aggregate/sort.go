@@ -97,6 +97,12 @@ func sortFile(sorted *contract.Sorted, f contract.File, it *contract.Iteration) 
 		// lane's copy task waits up to the function's 900 s.
 		sorted.Standard = append(sorted.Standard, contract.StandardItem{File: f})
 	default:
+		// A copy that finished is not copied again: the next round
+		// only records it (a file copied in an earlier round keeps the
+		// mark, whatever this round's iteration says).
+		if it.Copy != nil && it.Copy.Complete && it.CopyError == nil {
+			f.Copied = true
+		}
 		sorted.Deferred = append(sorted.Deferred, f)
 	}
 }

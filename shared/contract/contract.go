@@ -34,6 +34,13 @@ type File struct {
 	// Empty when the event does not say. After it, a re-run needs a new
 	// restore first.
 	RestoreExpiryTime string `json:"restore_expiry_time,omitempty"`
+
+	// Copied is set by "Sort results" on a file an earlier Express round
+	// copied but could not record (its status refused or throttled within
+	// the short budget): the next round only records it ("Job found?"
+	// skips the copy). Events never set it; the Standard lane ignores it
+	// (it copies again, idempotently).
+	Copied bool `json:"copied,omitempty"`
 }
 
 // RestoreExpiryNote is what a failed file's err_msg says about its restored

@@ -24,7 +24,7 @@ func ExampleParseEvent() {
 	_, err = parseevent.ParseEvent([]byte(`{"Records":[{"s3":{"bucket":{"name":"restore"},"object":{"size":2048}}}]}`))
 	fmt.Println(err)
 	// Output:
-	// [{SourceBucket:restore SourceKey:L0A RAD (1 of 20).h5 Size:2048 VersionID: ETag: RestoreExpiryTime:}] <nil>
+	// [{SourceBucket:restore SourceKey:L0A RAD (1 of 20).h5 Size:2048 VersionID: ETag: RestoreExpiryTime: Copied:false}] <nil>
 	// Records[0].s3.object.key is missing
 }
 
@@ -50,6 +50,6 @@ func ExampleParseInput() {
 	parsed, err := parseevent.ParseInput([]byte(batch), 0)
 	fmt.Printf("%+v\n%+v %v\n", parsed.Files, parsed.Rejected, err)
 	// Output:
-	// [{SourceBucket:restore SourceKey:L0A RAD.h5 Size:2048 VersionID: ETag: RestoreExpiryTime:}]
+	// [{SourceBucket:restore SourceKey:L0A RAD.h5 Size:2048 VersionID: ETag: RestoreExpiryTime: Copied:false}]
 	// [{Index:1 MessageID:m1 Error:detail.object.key is missing}] <nil>
 }
