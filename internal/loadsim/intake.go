@@ -4,13 +4,13 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/copy-files-to-archive/copy-files-to-archive/infra/cdkcontext"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 )
 
 // The intake as deployed (issue 24): the restore rule sends each event to
@@ -36,11 +36,8 @@ import (
 // string. BatchSize is 1 to 10,000 and MaximumBatchingWindowInSeconds 0 to
 // 300 (https://docs.aws.amazon.com/eventbridge/latest/pipes-reference/API_PipeSourceSqsQueueParameters.html).
 
-// The Pipe's defaults when cdk.json names no pipeBatchSize or
-// pipeBatchWindowSecs (the keys the infra sets the Pipe from).
+// The stand-in queue's and Pipe's constants.
 const (
-	defaultPipeBatchSize       = 100
-	defaultPipeBatchWindowSecs = 60
 	// sqsLongPollSecs is the poller's ReceiveMessage WaitTimeSeconds (SQS's
 	// longest long poll): an empty queue answers after it.
 	sqsLongPollSecs = 20
@@ -62,40 +59,29 @@ const (
 type PipeSettings struct {
 	BatchSize  int `json:"batch_size"`
 	WindowSecs int `json:"batch_window_secs"`
-	// Source says where they came from: "cdk.json" or "defaults".
+	// Source says where they came from: "cdk.json", or "" when the
+	// caller set them (LoadConfig.Pipe).
 	Source string `json:"source"`
 }
 
 // LoadPipeSettings reads pipeBatchSize and pipeBatchWindowSecs from
-// cdk.json's context; either missing takes its default (100 messages, 60
-// s), and Source says "defaults" then.
+// cdk.json's context as the CDK app does (cdkcontext.Intake: the same
+// bounds, each error naming its key), so the stand-in batches as the
+// deployed Pipe would.
 func LoadPipeSettings(repoRoot string) (PipeSettings, error) {
-	s := PipeSettings{BatchSize: defaultPipeBatchSize, WindowSecs: defaultPipeBatchWindowSecs, Source: "defaults"}
-	raw, err := os.ReadFile(filepath.Join(repoRoot, "cdk.json"))
+	ctx, err := localservices.CDKContext(repoRoot)
 	if err != nil {
-		return s, fmt.Errorf("read cdk.json: %w", err)
+		return PipeSettings{}, err
 	}
-	var doc struct {
-		Context struct {
-			BatchSize  *int `json:"pipeBatchSize"`
-			WindowSecs *int `json:"pipeBatchWindowSecs"`
-		} `json:"context"`
+	in, err := cdkcontext.Intake(ctx)
+	if err != nil {
+		return PipeSettings{}, fmt.Errorf("cdk.json: %w", err)
 	}
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return s, fmt.Errorf("cdk.json: %w", err)
-	}
-	if doc.Context.BatchSize != nil && doc.Context.WindowSecs != nil {
-		s.Source = "cdk.json"
-	}
-	if doc.Context.BatchSize != nil {
-		s.BatchSize = *doc.Context.BatchSize
-	}
-	if doc.Context.WindowSecs != nil {
-		s.WindowSecs = *doc.Context.WindowSecs
-	}
-	return s, s.check()
+	return PipeSettings{BatchSize: in.BatchSize, WindowSecs: in.BatchWindowSecs, Source: "cdk.json"}, nil
 }
 
+// check refuses settings the Pipe itself would (explicit LoadConfig.Pipe
+// settings; cdk.json's go through cdkcontext.Intake, which is stricter).
 func (s PipeSettings) check() error {
 	if s.BatchSize < 1 || s.BatchSize > 10000 {
 		return fmt.Errorf("pipe batch size %d: want 1 to 10000", s.BatchSize)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,6 +127,8 @@ func TestQueueCountsEmptyReceives(t *testing.T) {
 	}
 }
 
+// TestLoadPipeSettings: the stand-in reads the Pipe's keys as the CDK app
+// does (cdkcontext.Intake): what cdk.json says, and the deploy's refusals.
 func TestLoadPipeSettings(t *testing.T) {
 	dir := t.TempDir()
 	write := func(context string) {
@@ -133,20 +136,18 @@ func TestLoadPipeSettings(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write(`{}`)
-	if s, err := LoadPipeSettings(dir); err != nil || s != (PipeSettings{BatchSize: 100, WindowSecs: 60, Source: "defaults"}) {
-		t.Errorf("no keys: %+v, %v; want the defaults", s, err)
-	}
-	write(`{"pipeBatchSize": 500, "pipeBatchWindowSecs": 30}`)
-	if s, err := LoadPipeSettings(dir); err != nil || s != (PipeSettings{BatchSize: 500, WindowSecs: 30, Source: "cdk.json"}) {
+	write(`{"pipeBatchSize": 50, "pipeBatchWindowSecs": 30}`)
+	if s, err := LoadPipeSettings(dir); err != nil || s != (PipeSettings{BatchSize: 50, WindowSecs: 30, Source: "cdk.json"}) {
 		t.Errorf("both keys: %+v, %v", s, err)
 	}
-	write(`{"pipeBatchSize": 10001}`)
-	if _, err := LoadPipeSettings(dir); err == nil {
-		t.Error("batch size 10001 accepted: the Pipe takes at most 10000")
-	}
-	write(`{"pipeBatchWindowSecs": 301}`)
-	if _, err := LoadPipeSettings(dir); err == nil {
-		t.Error("window 301 s accepted: the Pipe waits at most 300 s")
+	for _, tc := range []struct{ context, want string }{
+		{`{"pipeBatchWindowSecs": 30}`, "pipeBatchSize is missing"},
+		{`{"pipeBatchSize": 101, "pipeBatchWindowSecs": 30}`, "pipeBatchSize = 101"}, // one execution carries 100 files
+		{`{"pipeBatchSize": 50, "pipeBatchWindowSecs": 301}`, "pipeBatchWindowSecs = 301"},
+	} {
+		write(tc.context)
+		if _, err := LoadPipeSettings(dir); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one naming %q", tc.context, err, tc.want)
+		}
 	}
 }

@@ -38,22 +38,33 @@ type ConfigError struct{ Err error }
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
-// LoadSettings returns the workflow settings CDK deploys with (cdk.json's
-// context under repoRoot), overridden by COPY_RETRIES, COPY_RETRY_SLEEP_SECS,
-// MAP_MAX_CONCURRENCY, CHUNK_FILES and CHUNK_MAP_MAX_CONCURRENCY when getenv
-// has them, with the local function ARNs.
-func LoadSettings(repoRoot string, getenv func(string) string) (statemachine.Settings, error) {
+// CDKContext returns cdk.json's "context" under repoRoot, which
+// infra/cdkcontext reads for the CDK app and the local runner alike; its
+// errors are *ConfigError.
+func CDKContext(repoRoot string) (map[string]any, error) {
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "cdk.json"))
 	if err != nil {
-		return statemachine.Settings{}, &ConfigError{fmt.Errorf("read cdk.json: %w", err)}
+		return nil, &ConfigError{fmt.Errorf("read cdk.json: %w", err)}
 	}
 	var doc struct {
 		Context map[string]any `json:"context"`
 	}
 	if err := json.Unmarshal(raw, &doc); err != nil {
-		return statemachine.Settings{}, &ConfigError{fmt.Errorf("cdk.json: %w", err)}
+		return nil, &ConfigError{fmt.Errorf("cdk.json: %w", err)}
 	}
-	s, err := cdkcontext.WorkflowSettings(doc.Context)
+	return doc.Context, nil
+}
+
+// LoadSettings returns the workflow settings CDK deploys with (cdk.json's
+// context under repoRoot), overridden by COPY_RETRIES, COPY_RETRY_SLEEP_SECS,
+// MAP_MAX_CONCURRENCY, CHUNK_FILES and CHUNK_MAP_MAX_CONCURRENCY when getenv
+// has them, with the local function ARNs.
+func LoadSettings(repoRoot string, getenv func(string) string) (statemachine.Settings, error) {
+	ctx, err := CDKContext(repoRoot)
+	if err != nil {
+		return statemachine.Settings{}, err
+	}
+	s, err := cdkcontext.WorkflowSettings(ctx)
 	if err != nil {
 		return statemachine.Settings{}, &ConfigError{fmt.Errorf("cdk.json: %w", err)}
 	}
