@@ -58,6 +58,21 @@ func NewStore(db DB) *Store {
 const newestOpenFirst = `ORDER BY job_status IS NOT DISTINCT FROM 'complete', last_update_time DESC, request_time DESC
     LIMIT 1`
 
+// markFound marks the rows a lookup found (the CTE "found": request_id,
+// archive_bucket_dest) as picked up, as FindOpenJob and FindOpenJobs both
+// do: last_update_time = now() on an 'inprogress' row that names an archive
+// bucket, nothing else. The UPDATE re-checks job_status on the row's latest
+// version, so a row completed meanwhile by another writer is not marked.
+const markFound = `marked AS (
+    UPDATE request_status r
+    SET last_update_time = now()
+    FROM found f
+    WHERE r.request_id = f.request_id
+      AND r.job_status = 'inprogress'
+      AND coalesce(f.archive_bucket_dest, '') <> ''
+    RETURNING r.request_id
+)`
+
 // findJobSQL picks the key's newest open job (job_status is not 'complete';
 // NULL counts as open, as in the original Lambda, whose Python test
 // `job_status != "complete"` was true for NULL), else its newest complete one,
@@ -72,15 +87,7 @@ const findJobSQL = `WITH found AS (
     FROM request_status
     WHERE object_key = $1
     ` + newestOpenFirst + `
-), marked AS (
-    UPDATE request_status r
-    SET last_update_time = now()
-    FROM found f
-    WHERE r.request_id = f.request_id
-      AND r.job_status = 'inprogress'
-      AND coalesce(f.archive_bucket_dest, '') <> ''
-    RETURNING r.request_id
-)
+), ` + markFound + `
 SELECT f.request_id::text, f.archive_bucket_dest, f.job_status, EXISTS (SELECT 1 FROM marked)
 FROM found f`
 
@@ -170,15 +177,7 @@ const findJobsSQL = `WITH keys AS (
         WHERE object_key = d.key
         ` + newestOpenFirst + `
     ) j
-), marked AS (
-    UPDATE request_status r
-    SET last_update_time = now()
-    FROM found f
-    WHERE r.request_id = f.request_id
-      AND r.job_status = 'inprogress'
-      AND coalesce(f.archive_bucket_dest, '') <> ''
-    RETURNING r.request_id
-)
+), ` + markFound + `
 SELECT array_agg(f.request_id::text ORDER BY k.ord),
        array_agg(f.archive_bucket_dest ORDER BY k.ord),
        array_agg(f.job_status ORDER BY k.ord)
