@@ -13,6 +13,20 @@ import (
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
+// changedCDKContext is cdk.json's context with change set over it and the
+// key del (when not "") removed.
+func changedCDKContext(t *testing.T, change map[string]any, del string) map[string]any {
+	t.Helper()
+	ctx := readCDKContext(t)
+	for k, v := range change {
+		ctx[k] = v
+	}
+	if del != "" {
+		delete(ctx, del)
+	}
+	return ctx
+}
+
 // readCDKContext returns the "context" object of the repository's cdk.json.
 func readCDKContext(t *testing.T) map[string]any {
 	t.Helper()
@@ -75,13 +89,7 @@ func TestWorkflowSettings(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := readCDKContext(t)
-			for k, v := range tc.change {
-				ctx[k] = v
-			}
-			if tc.delete != "" {
-				delete(ctx, tc.delete)
-			}
+			ctx := changedCDKContext(t, tc.change, tc.delete)
 			got, err := WorkflowSettings(ctx)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {

@@ -40,13 +40,7 @@ func TestIntake(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := readCDKContext(t)
-			for k, v := range tc.change {
-				ctx[k] = v
-			}
-			if tc.delete != "" {
-				delete(ctx, tc.delete)
-			}
+			ctx := changedCDKContext(t, tc.change, tc.delete)
 			got, err := Intake(ctx)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
