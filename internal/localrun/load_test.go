@@ -410,11 +410,11 @@ func testLoadMixed(t *testing.T, engine string, nGood, nBad int) {
 // TestLoadReportsFigures: the billed units of one-file and ten-file
 // events, on an unsaturated account, are what the batched definition
 // implies for three events (one batch, one chunk, nothing for the Standard
-// lane): Standard transitions are the parent's seven states (Read restored
-// files, Cut into chunks, Copy chunks, Sort results, Go round again?, Copy
-// in the Standard lane, Report results) and the one Express child it
-// starts, whose own
-// states are not transitions; one Express request; Lambda requests are
+// lane): Standard transitions are the parent's five states (Read restored
+// files, Copy chunks, Sort results, Go round again?, Report results: the
+// chunks are cut in ResultSelectors, and an empty Standard lane is not
+// entered) and the one Express child it starts, whose own states are not
+// transitions; one Express request; Lambda requests are
 // parse, find_open_jobs, per file copy and record, sort and report; one
 // StartExecution; the intake's SQS calls are a SendMessage per event, the
 // Pipe's ReceiveMessage calls and a DeleteMessageBatch per 10 messages; a
@@ -473,7 +473,7 @@ func checkBilledUnits(t *testing.T, rep *loadsim.LoadReport, events, files int) 
 		t.Errorf("intake %+v: want %d SendMessage, %d DeleteMessageBatch, some ReceiveMessage, %d Pipes requests", in.IntakeCalls, events, (events+9)/10, events)
 	}
 	want := loadsim.BilledUnits{
-		StandardTransitions: 8 / n, ExpressRequests: 1 / n, StartExecutions: 1 / n,
+		StandardTransitions: 6 / n, ExpressRequests: 1 / n, StartExecutions: 1 / n,
 		LambdaRequests: float64(4+2*files) / n,
 		SQSRequests:    float64(in.SendMessage+in.ReceiveMessage+in.DeleteMessageBatch) / n,
 		PipeRequests:   float64(events) / n,
