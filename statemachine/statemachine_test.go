@@ -666,7 +666,7 @@ func TestExpressCopyFunctionIsCopyFilesCode(t *testing.T) {
 		"standard folder": std.Folder(), "standard memory": std.MemoryMB, "after copy-file": byName[FunctionCopyFileExpress] > byName[FunctionCopyFile],
 	}
 	want := map[string]any{
-		"folder": "copy-file", "placeholder": "CopyFileExpressFunctionArn", "memory": 256,
+		"folder": "copy-file", "placeholder": "CopyFileExpressFunctionArn", "memory": 128,
 		"standard folder": "copy-file", "standard memory": 1769, "after copy-file": true,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
