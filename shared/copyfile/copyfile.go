@@ -479,17 +479,23 @@ func etagProvesCopy(src sourceObject, out *s3.CopyObjectOutput) bool {
 // resultChecksum is the checksum of algorithm alg that CopyObject answered
 // ("" for none).
 func resultChecksum(r *types.CopyObjectResult, alg types.ChecksumAlgorithm) string {
+	return checksumOf(alg, r.ChecksumCRC32, r.ChecksumCRC32C, r.ChecksumCRC64NVME, r.ChecksumSHA256, r.ChecksumSHA1)
+}
+
+// checksumOf picks, from an S3 answer's checksum fields, the one of
+// algorithm alg ("" when absent or another algorithm).
+func checksumOf(alg types.ChecksumAlgorithm, crc32, crc32c, crc64nvme, sha256, sha1 *string) string {
 	switch alg {
 	case types.ChecksumAlgorithmCrc64nvme:
-		return aws.ToString(r.ChecksumCRC64NVME)
+		return aws.ToString(crc64nvme)
 	case types.ChecksumAlgorithmCrc32c:
-		return aws.ToString(r.ChecksumCRC32C)
+		return aws.ToString(crc32c)
 	case types.ChecksumAlgorithmCrc32:
-		return aws.ToString(r.ChecksumCRC32)
+		return aws.ToString(crc32)
 	case types.ChecksumAlgorithmSha256:
-		return aws.ToString(r.ChecksumSHA256)
+		return aws.ToString(sha256)
 	case types.ChecksumAlgorithmSha1:
-		return aws.ToString(r.ChecksumSHA1)
+		return aws.ToString(sha1)
 	}
 	return ""
 }
