@@ -56,7 +56,7 @@ bench: node_modules
 	go test -run '^$$' -bench . -benchmem -timeout 60m ./shared/...
 
 ## bench-load: the mass-recovery scenarios sized up five times (1,000-event burst,
-## 200 saturating copies, an outage in a 500-event burst; about 5 minutes on 2 cores).
+## 200 saturating copies, an outage in a 500-event burst; about 5 minutes on 2 cores, the saturation alone 3).
 bench-load: node_modules
 	LOAD_SCALE=5 go test -count=1 -v -timeout 30m -run '^TestLoad(Burst|Saturation|DatabaseOutage)$$' ./internal/localrun
 
