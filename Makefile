@@ -56,11 +56,11 @@ bench: node_modules
 	go test -run '^$$' -bench . -benchmem -timeout 60m ./shared/...
 
 ## bench-load: the mass-recovery scenarios sized up five times (1,000-event burst,
-## 200 saturating copies, an outage in a 500-event burst; about 5 minutes on 2 cores).
+## 200 saturating copies, an outage in a 500-event burst; about 5 minutes on 2 cores, the saturation alone 3).
 bench-load: node_modules
 	LOAD_SCALE=5 go test -count=1 -v -timeout 30m -run '^TestLoad(Burst|Saturation|DatabaseOutage)$$' ./internal/localrun
 
-## bench-figure: issue 24's cost figure: 10,000 one-file events of small objects at 100 a
+## bench-figure: issue 24's cost figure: 10,000 one-file events of small objects at 20 a
 ## second on the S3 model through the intake (queue, Pipe, one execution per batch);
 ## $ per million files with its items, transitions and StartExecution per file (about 10 minutes).
 bench-figure: node_modules

@@ -50,8 +50,9 @@ const ExpressBudget = ExpressDurationLimit - 30*time.Second
 // copies the whole chunk at once, as the definition does). Each task takes
 // its attempts x TimeoutSeconds plus its retries' capped backoff, the
 // attempts of a throttling-only retrier taking no run time (taskWorst);
-// Choice and Pass states take none. The chunk's files are the size
-// "Cut into chunks" gives States.ArrayPartition.
+// Choice and Pass states take none. The chunk's files are the size the
+// ResultSelectors of "Read restored files" and "Sort results" give
+// States.ArrayPartition.
 func ExpressBound(definition []byte) (time.Duration, error) {
 	var doc aslStateList
 	if err := json.Unmarshal(definition, &doc); err != nil {
@@ -87,18 +88,23 @@ func expressLane(doc aslStateList) (aslState, int, error) {
 	return lane, chunk, nil
 }
 
-// arrayPartition matches the intrinsic that cuts the files ("Cut into
-// chunks") or the deferred files ("Cut deferred into chunks") into chunks.
+// arrayPartition matches the intrinsic that cuts the files ("Read restored
+// files") or the deferred files ("Sort results") into chunks.
 var arrayPartition = regexp.MustCompile(`^States\.ArrayPartition\(\s*\$\.(?:files|deferred)\s*,\s*(\d+)\s*\)$`)
 
 // chunkFiles finds the chunk size: the largest States.ArrayPartition of
-// the top-level states whose Parameters write itemsPath (the Express Map's).
+// the top-level states whose Parameters or ResultSelector write itemsPath
+// (the Express Map's).
 func chunkFiles(doc aslStateList, itemsPath string) (int, error) {
 	key := strings.TrimPrefix(itemsPath, "$.") + ".$"
 	largest := 0
 	for _, st := range doc.States {
-		expr, _ := st.Parameters[key].(string)
-		if m := arrayPartition.FindStringSubmatch(expr); m != nil {
+		for _, template := range []map[string]any{st.Parameters, st.ResultSelector} {
+			expr, _ := template[key].(string)
+			m := arrayPartition.FindStringSubmatch(expr)
+			if m == nil {
+				continue
+			}
 			n, err := strconv.Atoi(m[1])
 			if err != nil || n < 1 {
 				return 0, fmt.Errorf("chunk size %q: want a whole number of at least 1", m[1])

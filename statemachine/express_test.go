@@ -127,9 +127,9 @@ func TestExpressBoundNeedsTheChunkSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	changed := def
-	for name, list := range map[string]string{"Cut into chunks": "$.files", "Cut deferred into chunks": "$.deferred"} {
+	for name, list := range map[string]string{"Read restored files": "$.files", SortResultsState: "$.deferred"} {
 		changed = editState(t, changed, name, func(st map[string]any) {
-			st["Parameters"].(map[string]any)["chunks.$"] = list
+			st["ResultSelector"].(map[string]any)["chunks.$"] = list
 		})
 	}
 	if _, err := ExpressBound(changed); err == nil || !strings.Contains(err.Error(), "chunk size is unknown") {

@@ -92,25 +92,31 @@ var Functions = []Function{
 }
 
 // ExpressCopyMemoryMB is copy-file-express's memory, from issue 24's figure
-// (docs/concurrency.md, `make bench-figure`): a small copy is three S3
-// requests one after another, 394 ms billed at 1,769 MB (0.680 GB-s,
-// $9.07 per million files), nearly all of it waiting on S3. The run at
-// 256 MB billed 396 ms a copy; the whole test process (every Lambda, the
-// Invoke API, the S3 model, the proxy) used 3.9 ms of CPU a file, an upper
-// bound on one copy's (an earlier run, 10.6 ms). Lambda gives CPU in
-// proportion to memory, one vCPU at 1,769 MB
+// (docs/concurrency.md, `make bench-figure`): a small copy is two S3
+// requests one after another (HeadObject of the source, CopyObject; the
+// archive's HeadObject is skipped when CopyObject's ETag proves the copy),
+// about 290 ms on the calibrated S3 model (390 ms with the third request),
+// nearly all of it waiting on S3, so the bill is nearly proportional to
+// the memory: at 390 ms, 0.680 GB-s a copy at 1,769 MB ($9.07 per million
+// files), 0.099 at 256 MB ($1.32), 0.049 at 128 MB ($0.66); at 290 ms and
+// 128 MB, Lambda's least
 // (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html),
-// which the local runner does not enforce: at 256 MB, 256/1769 = 0.145
-// vCPU, that CPU takes at most 3.9/0.145 = 27 ms (73 ms for 10.6), so
-// (396 + 27) ms x 0.25 GB = 0.106 GB-s, $1.41 per million files at arm64's
-// $0.0000133334 a GB-s ($1.56 with 73 ms): about $7.7 less than at
-// 1,769 MB. 128 MB (0.072 vCPU: at most 54 ms, 0.056 GB-s, $0.75) would
-// save $0.66 more, but also stretches the init phase Lambda bills and the
-// part waves of the multipart copies the Express lane starts before it
-// hands them over (0.23 ms of CPU a part, 256 a wave:
-// shared/copyfile/BENCHMARKS.md) to 0.8 s a wave: not without a
-// measurement on AWS.
-const ExpressCopyMemoryMB = 256
+// 0.036 GB-s ($0.49).
+// Lambda gives CPU in proportion to memory, one vCPU at 1,769 MB (same
+// page), which the local runner does not enforce: at 128 MB, 128/1769 =
+// 0.072 vCPU. The whole test process (every Lambda, the Invoke API, the S3
+// model, the proxy) used 3.9 ms of CPU a file, an upper bound on one
+// copy's, which takes at most 54 ms there: (290 + 54) ms x 0.125 GB =
+// 0.043 GB-s, at most $0.57 per million files at arm64's $0.0000133334 a
+// GB-s. The Express lane also starts multipart copies, which pause at
+// time_budget_secs and go on in the Standard lane at 1,769 MB: their part
+// waves (0.23 ms of CPU a part, 256 a wave: shared/copyfile/BENCHMARKS.md)
+// take up to 0.8 s a wave at 128 MB (2.7 s for the first, whose
+// connections shake hands: 0.77 ms a part), well within the 45 s budget,
+// and their memory (a connection and a goroutine a part, a few MB a wave)
+// is far below 128 MB. Init is billed too, once per environment (about
+// one for every hundred copies in the figure's run).
+const ExpressCopyMemoryMB = 128
 
 // FunctionReconcile is the scheduled reconcile sweep (functions/reconcile):
 // a Lambda of the system but no state of the definition, so it is not in

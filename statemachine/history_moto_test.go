@@ -82,11 +82,11 @@ func TestHistoryBoundMatchesMoto(t *testing.T) {
 // as run:
 //
 //	ExecutionStarted, 4 tasks (Read, Sort twice, Report) x (Entered,
-//	5 x 3 Lambda events, Exited), 2 Pass states and the Wait and the Choice
-//	twice, Entered/Exited each, and per Map run (the chunk Map twice, the
+//	5 x 3 Lambda events, Exited), the Wait once and the Choice twice,
+//	Entered/Exited each, and per Map run (the chunk Map twice, the
 //	Standard lane once) MapStateEntered, MapStateStarted, MapRunStarted,
 //	MapRunSucceeded, MapStateSucceeded, MapStateExited,
-//	ExecutionSucceeded: 2 + 4 x 17 + 5 x 2 + 3 x 6 = 98
+//	ExecutionSucceeded: 2 + 4 x 17 + 3 x 2 + 3 x 6 = 94
 func TestParentHistoryBoundMatchesMoto(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs moto (about 10 s)")
@@ -114,8 +114,8 @@ func TestParentHistoryBoundMatchesMoto(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bound != 98 {
-		t.Fatalf("ParentHistoryBound of the definition as run = %d, want 98 (hand-counted)", bound)
+	if bound != 94 {
+		t.Fatalf("ParentHistoryBound of the definition as run = %d, want 94 (hand-counted)", bound)
 	}
 	run := runOnMoto(t, python, parent, `{"Records": []}`, parentScript(t))
 	if run.Status != "SUCCEEDED" || len(run.Events) != bound || len(run.UnusedAnswers) > 0 {

@@ -66,15 +66,14 @@ func TestHistoryBoundHandMade(t *testing.T) {
 //
 //	the parent: 2 (execution)
 //	  + Read restored files 2 + (1 + 100 (throttling) + 3 (Lambda faults)) x 3 = 314
-//	  + Cut into chunks 2
-//	  + Copy chunks: MapStateEntered/Exited, MapStateStarted/Succeeded,
-//	    MapRunStarted/Succeeded = 6 (its Express children have their own)
+//	    (its ResultSelector cuts the chunks: no state of its own)
 //	  + rounds of the Express lane (Sort results' max_rounds, 20), each
-//	    Copy chunks 6 + Sort results 314 + Go round again? 2 = 322, the
-//	    first 19 followed by Wait before going round 2 + Cut deferred
-//	    into chunks 2: 20 x 322 + 19 x 4 = 6,516
+//	    Copy chunks 6 (MapStateEntered/Exited, MapStateStarted/Succeeded,
+//	    MapRunStarted/Succeeded; its Express children have their own)
+//	    + Sort results 314 + Go round again? 2 = 322, the first 19
+//	    followed by Wait before going round 2: 20 x 322 + 19 x 2 = 6,478
 //	  + Copy in the Standard lane 6 + Report results 314
-//	  = 7,154, whatever the batch's files (958 with no round again)
+//	  = 7,114, whatever the batch's files (958 with no round again)
 //	a Standard lane child (one file):
 //	  a status task: 1 + 99 (database) + 100 (throttling) + 3 (Lambda
 //	  faults) = 203 attempts: 2 + 609 = 611 events
@@ -84,23 +83,23 @@ func TestHistoryBoundHandMade(t *testing.T) {
 //	  + Record copy complete 611 + its Catch's Status not recorded 2 = 2,463
 //
 // so MaxFilesPerExecution is the 100 files the intake's batches carry,
-// with at most 7,154 events in any one Standard execution (the parent's).
+// with at most 7,114 events in any one Standard execution (the parent's).
 func TestHistoryBoundsDefaults(t *testing.T) {
 	def, err := Render(withARNs(DefaultSettings()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	parent, err := ParentHistoryBound(def)
-	if err != nil || parent != 7154 {
-		t.Errorf("ParentHistoryBound(defaults) = %d, %v; want 7,154 (hand-computed)", parent, err)
+	if err != nil || parent != 7114 {
+		t.Errorf("ParentHistoryBound(defaults) = %d, %v; want 7,114 (hand-computed)", parent, err)
 	}
 	child, err := StandardChildHistoryBound(def)
 	if err != nil || child != 2463 {
 		t.Errorf("StandardChildHistoryBound(defaults) = %d, %v; want 2,463 (hand-computed)", child, err)
 	}
 	files, events, err := MaxFilesPerExecution(DefaultSettings())
-	if err != nil || files != maxFilesPerExecution || events != 7154 {
-		t.Errorf("MaxFilesPerExecution(defaults) = %d files, %d events, %v; want %d, 7,154", files, events, err, maxFilesPerExecution)
+	if err != nil || files != maxFilesPerExecution || events != 7114 {
+		t.Errorf("MaxFilesPerExecution(defaults) = %d files, %d events, %v; want %d, 7,114", files, events, err, maxFilesPerExecution)
 	}
 	if HistoryEventBudget >= HistoryEventLimit {
 		t.Errorf("the budget %d is not under the limit %d", HistoryEventBudget, HistoryEventLimit)
@@ -157,8 +156,8 @@ func TestHistoryBoundsFollowTheRetriers(t *testing.T) {
 	} {
 		raised := bytes.ReplaceAll(def, []byte(`"MaxAttempts": 100,`), []byte(fmt.Sprintf(`"MaxAttempts": %d,`, tc.attempts)))
 		parent, err := ParentHistoryBound(raised)
-		if err != nil || parent != 7154+tc.parentDelta {
-			t.Errorf("throttle MaxAttempts %d: parent bound %d, %v; want %d", tc.attempts, parent, err, 7154+tc.parentDelta)
+		if err != nil || parent != 7114+tc.parentDelta {
+			t.Errorf("throttle MaxAttempts %d: parent bound %d, %v; want %d", tc.attempts, parent, err, 7114+tc.parentDelta)
 		}
 		child, err := StandardChildHistoryBound(raised)
 		if err != nil || child != tc.child {
@@ -176,8 +175,8 @@ func TestHistoryBoundsFollowTheRetriers(t *testing.T) {
 	if child := childBound(t, most); child != 3045 {
 		t.Errorf("the most copy and database retries: a child has %d events; want 3,045 within the budget", child)
 	}
-	if _, events, err := MaxFilesPerExecution(most); err != nil || events != 7154 {
-		t.Errorf("the most copy and database retries: %d events, %v; want the parent's 7,154", events, err)
+	if _, events, err := MaxFilesPerExecution(most); err != nil || events != 7114 {
+		t.Errorf("the most copy and database retries: %d events, %v; want the parent's 7,114", events, err)
 	}
 	fewer := DefaultSettings()
 	fewer.DatabaseRetries = 10
@@ -201,8 +200,8 @@ func childBound(t *testing.T, s Settings) int {
 }
 
 // TestParentHistoryCountsTheRounds: every round of the Express lane adds
-// its 326 events (Copy chunks 6, Sort results 314, Go round again? 2, the
-// wait 2, Cut deferred into chunks 2) to the parent's bound, so a
+// its 324 events (Copy chunks 6, Sort results 314, Go round again? 2, the
+// wait 2) to the parent's bound, so a
 // max_rounds of 70 takes the parent past the budget, and CheckBounds
 // refuses it.
 func TestParentHistoryCountsTheRounds(t *testing.T) {
@@ -213,7 +212,7 @@ func TestParentHistoryCountsTheRounds(t *testing.T) {
 	for _, tc := range []struct {
 		rounds, want int
 		over         bool
-	}{{1, 7154 - 19*326, false}, {21, 7154 + 326, false}, {70, 7154 + 50*326, true}} {
+	}{{1, 7114 - 19*324, false}, {21, 7114 + 324, false}, {70, 7114 + 50*324, true}} {
 		edited := bytes.Replace(def, []byte(fmt.Sprintf(`"max_rounds": %d,`, DeferMaxRounds)), []byte(fmt.Sprintf(`"max_rounds": %d,`, tc.rounds)), 1)
 		if got, err := ParentHistoryBound(edited); err != nil || got != tc.want {
 			t.Errorf("max_rounds %d: parent bound %d, %v; want %d", tc.rounds, got, err, tc.want)

@@ -36,6 +36,7 @@ type (
 		Resource       string         `json:"Resource"`
 		TimeoutSeconds *int           `json:"TimeoutSeconds"`
 		Parameters     map[string]any `json:"Parameters"`
+		ResultSelector map[string]any `json:"ResultSelector"`
 		ResultPath     *string        `json:"ResultPath"`
 		MaxConcurrency *int           `json:"MaxConcurrency"`
 		Retry          []retrier      `json:"Retry"`
@@ -504,8 +505,11 @@ func TestRenderTimeoutsResourcesAndConcurrency(t *testing.T) {
 			t.Errorf("%s MaxConcurrency = %v, want %d", name, m.MaxConcurrency, want)
 		}
 	}
-	if got := doc.States["Cut into chunks"].Parameters["chunks.$"]; got != "States.ArrayPartition($.files, 25)" {
-		t.Errorf("Cut into chunks: chunks.$ = %v, want States.ArrayPartition($.files, 25)", got)
+	for name, list := range map[string]string{"Read restored files": "$.files", SortResultsState: "$.deferred"} {
+		want := "States.ArrayPartition(" + list + ", 25)"
+		if got := doc.States[name].ResultSelector["chunks.$"]; got != want {
+			t.Errorf("%s: ResultSelector chunks.$ = %v, want %s", name, got, want)
+		}
 	}
 }
 
@@ -539,10 +543,6 @@ func TestRenderParameters(t *testing.T) {
 			"copy_error.$": "$.copy_error", "file.$": "$.file",
 		},
 		"Event rejected": {"event_error.$": "$"},
-		"Cut into chunks": {"rejected.$": "$.rejected", "chunks.$": "States.ArrayPartition($.files, 40)",
-			"done": []any{}, "standard": []any{}, "round": float64(0)},
-		"Cut deferred into chunks": {"rejected.$": "$.rejected", "chunks.$": "States.ArrayPartition($.deferred, 40)",
-			"done.$": "$.done", "standard.$": "$.standard", "round.$": "$.round"},
 		"Find open jobs": {"operation": "find_open_jobs", "files.$": "$.files"},
 		"Copy file (Express)": {
 			"source_bucket.$": "$.file.source_bucket",
@@ -572,6 +572,19 @@ func TestRenderParameters(t *testing.T) {
 	for name, w := range want {
 		if diff := cmp.Diff(w, states[name].Parameters); diff != "" {
 			t.Errorf("%s Parameters (-want +got):\n%s", name, diff)
+		}
+	}
+	// The chunks are cut in the tasks' ResultSelectors (no Pass state of
+	// their own: each state entered is a transition).
+	selectors := map[string]map[string]any{
+		"Read restored files": {"rejected.$": "$.rejected", "chunks.$": "States.ArrayPartition($.files, 40)",
+			"done": []any{}, "standard": []any{}, "round": float64(0)},
+		SortResultsState: {"rejected.$": "$.rejected", "chunks.$": "States.ArrayPartition($.deferred, 40)",
+			"done.$": "$.done", "standard.$": "$.standard", "round.$": "$.round", "wait_secs.$": "$.wait_secs"},
+	}
+	for name, st := range states {
+		if diff := cmp.Diff(selectors[name], st.ResultSelector); diff != "" {
+			t.Errorf("%s ResultSelector (-want +got):\n%s", name, diff)
 		}
 	}
 	resultPaths := map[string]string{"Find open job": "$.job", "Copy file": "$.copy", "Mark copy resumed": "$.marked", "Record copy complete": "$.recorded", "Record copy error": "$.recorded"}
@@ -653,7 +666,7 @@ func TestExpressCopyFunctionIsCopyFilesCode(t *testing.T) {
 		"standard folder": std.Folder(), "standard memory": std.MemoryMB, "after copy-file": byName[FunctionCopyFileExpress] > byName[FunctionCopyFile],
 	}
 	want := map[string]any{
-		"folder": "copy-file", "placeholder": "CopyFileExpressFunctionArn", "memory": 256,
+		"folder": "copy-file", "placeholder": "CopyFileExpressFunctionArn", "memory": 128,
 		"standard folder": "copy-file", "standard memory": 1769, "after copy-file": true,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -1015,10 +1028,12 @@ func TestRetryBudgetsRideOutHours(t *testing.T) {
 }
 
 // TestRoundPathsAlwaysPresent pins the loop of deferred files to the
-// contract: "Sort results" reads from both cuts only what each writes and
-// sends only contract.SortRequest's fields; "Go round again?", the wait
-// and "Cut deferred into chunks" read only contract.Sorted's fields, which
-// are always present (a missing path fails the execution).
+// contract: "Sort results" reads only what both ResultSelectors that write
+// the state before it ("Read restored files"' and its own, the round
+// before) write, and sends only contract.SortRequest's fields; its
+// ResultSelector reads only contract.Sorted's fields, which are always
+// present (a missing path fails the execution); "Go round again?" and the
+// wait read only what that ResultSelector writes.
 func TestRoundPathsAlwaysPresent(t *testing.T) {
 	def, err := Render(withARNs(DefaultSettings()))
 	if err != nil {
@@ -1032,7 +1047,12 @@ func TestRoundPathsAlwaysPresent(t *testing.T) {
 	}
 	sorted := jsonFields(t, contract.Sorted{})
 	request := jsonFields(t, contract.SortRequest{})
-	params := func(name string) map[string]any { p, _ := doc.States[name]["Parameters"].(map[string]any); return p }
+	template := func(name, key string) map[string]any { p, _ := doc.States[name][key].(map[string]any); return p }
+	writes := func(p map[string]any, field string) bool {
+		_, plain := p[field]
+		_, path := p[field+".$"]
+		return plain || path
+	}
 	readsOf := func(p map[string]any) map[string]string {
 		reads := map[string]string{}
 		for k, v := range p {
@@ -1042,33 +1062,33 @@ func TestRoundPathsAlwaysPresent(t *testing.T) {
 		}
 		return reads
 	}
-	for field, path := range readsOf(params(SortResultsState)) {
+	for field, path := range readsOf(template(SortResultsState, "Parameters")) {
 		if _, ok := request[field]; !ok {
 			t.Errorf("%s sends %s: not a field of contract.SortRequest", SortResultsState, field)
 		}
 		if field == "chunk_results" {
 			continue // Copy chunks' ResultPath
 		}
-		for _, cut := range []string{"Cut into chunks", "Cut deferred into chunks"} {
-			p := params(cut)
-			if _, ok := p[strings.TrimPrefix(path, "$.")]; !ok {
-				if _, ok := p[strings.TrimPrefix(path, "$.")+".$"]; !ok {
-					t.Errorf("%s reads %s, which %q does not write", SortResultsState, path, cut)
-				}
+		for _, writer := range []string{"Read restored files", SortResultsState} {
+			if !writes(template(writer, "ResultSelector"), strings.TrimPrefix(path, "$.")) {
+				t.Errorf("%s reads %s, which %q's ResultSelector does not write", SortResultsState, path, writer)
 			}
+		}
+	}
+	for field, path := range readsOf(template(SortResultsState, "ResultSelector")) {
+		read := strings.TrimSuffix(strings.TrimPrefix(path, "States.ArrayPartition("), ", 40)")
+		if _, ok := sorted[strings.TrimPrefix(read, "$.")]; !ok {
+			t.Errorf("%s's ResultSelector reads %s for %s: not a field of contract.Sorted (%v)", SortResultsState, read, field, keysOf(sorted))
 		}
 	}
 	reads := []string{doc.States["Wait before going round"]["SecondsPath"].(string)}
 	for _, c := range doc.States["Go round again?"]["Choices"].([]any) {
 		reads = append(reads, c.(map[string]any)["Variable"].(string))
 	}
-	for _, path := range readsOf(params("Cut deferred into chunks")) {
-		reads = append(reads, strings.TrimSuffix(strings.TrimPrefix(path, "States.ArrayPartition("), ", 40)"))
-	}
 	for _, path := range reads {
 		field := strings.TrimSuffix(strings.TrimPrefix(path, "$."), "[0]")
-		if _, ok := sorted[field]; !ok {
-			t.Errorf("the loop reads %s: not a field of contract.Sorted (%v)", path, keysOf(sorted))
+		if !writes(template(SortResultsState, "ResultSelector"), field) {
+			t.Errorf("the loop reads %s, which %s's ResultSelector does not write", path, SortResultsState)
 		}
 	}
 }

@@ -54,6 +54,7 @@ type aslState struct {
 	Seconds        *float64       `json:"Seconds"`
 	SecondsPath    string         `json:"SecondsPath"`
 	Parameters     map[string]any `json:"Parameters"`
+	ResultSelector map[string]any `json:"ResultSelector"`
 	Retry          []aslRetrier   `json:"Retry"`
 	Catch          []struct {
 		Next string `json:"Next"`

@@ -264,12 +264,20 @@ func checkRejected(t *testing.T, res *execution.Result, id string) {
 		if ev.Type != "StateExited" || ev.State == nil || ev.State.Name != "Read restored files" {
 			continue
 		}
-		var parsed contract.ParsedEvent
+		// Its ResultSelector hands on the files cut into chunks.
+		var parsed struct {
+			Chunks   [][]contract.File          `json:"chunks"`
+			Rejected []contract.RejectedMessage `json:"rejected"`
+		}
 		if err := json.Unmarshal(ev.State.Output, &parsed); err != nil {
 			t.Fatalf("Read restored files output %s: %v", ev.State.Output, err)
 		}
-		if len(parsed.Files) != 2 || len(parsed.Rejected) != 1 || parsed.Rejected[0].Index != 1 || parsed.Rejected[0].MessageID != id {
-			t.Errorf("parsed batch: %d files, rejected %+v; want 2 files and message %s (index 1) rejected", len(parsed.Files), parsed.Rejected, id)
+		files := 0
+		for _, c := range parsed.Chunks {
+			files += len(c)
+		}
+		if files != 2 || len(parsed.Rejected) != 1 || parsed.Rejected[0].Index != 1 || parsed.Rejected[0].MessageID != id {
+			t.Errorf("parsed batch: %d files, rejected %+v; want 2 files and message %s (index 1) rejected", files, parsed.Rejected, id)
 		}
 		return
 	}

@@ -235,8 +235,16 @@ func TestLoadBurst(t *testing.T) {
 // for far longer than a fixed retry budget of minutes (4 concurrent, 40
 // copies of 3 minutes each: 30 minutes of queueing, scaled): every file
 // complete.
+//
+// Time runs 60 times faster, not 600: every hop of the local runner (an
+// engine transition, a Lambda call through the Invoke API) takes its
+// milliseconds in real time, which the scale multiplies. At 600 a round of
+// the Express lane (a dozen hops) gains about a minute and a half of scaled
+// time that AWS, whose hops take tens of milliseconds, does not spend: the
+// same run measured 63% of the throughput bound at 600, 90% at 60
+// (docs/concurrency.md).
 func TestLoadSaturation(t *testing.T) {
-	w := newLoadWorld(t, loadsim.LoadConfig{AccountConcurrency: 4, TimeScale: 600, CopyDelay: 3 * time.Minute})
+	w := newLoadWorld(t, loadsim.LoadConfig{AccountConcurrency: 4, TimeScale: 60, CopyDelay: 3 * time.Minute})
 	n := loadSize(40)
 	events := w.seed("saturation", n, true, true)
 	rep := w.run(events)
@@ -410,11 +418,11 @@ func testLoadMixed(t *testing.T, engine string, nGood, nBad int) {
 // TestLoadReportsFigures: the billed units of one-file and ten-file
 // events, on an unsaturated account, are what the batched definition
 // implies for three events (one batch, one chunk, nothing for the Standard
-// lane): Standard transitions are the parent's seven states (Read restored
-// files, Cut into chunks, Copy chunks, Sort results, Go round again?, Copy
-// in the Standard lane, Report results) and the one Express child it
-// starts, whose own
-// states are not transitions; one Express request; Lambda requests are
+// lane): Standard transitions are the parent's five states (Read restored
+// files, Copy chunks, Sort results, Go round again?, Report results: the
+// chunks are cut in ResultSelectors, and an empty Standard lane is not
+// entered) and the one Express child it starts, whose own states are not
+// transitions; one Express request; Lambda requests are
 // parse, find_open_jobs, per file copy and record, sort and report; one
 // StartExecution; the intake's SQS calls are a SendMessage per event, the
 // Pipe's ReceiveMessage calls and a DeleteMessageBatch per 10 messages; a
@@ -450,11 +458,12 @@ func TestLoadReportsFigures(t *testing.T) {
 				t.Errorf("figures %s: want no throttles, some Lambda and Express GB-seconds, a cost", summary(rep))
 			}
 			// S3 (docs/concurrency.md, cost per file): per file HeadObject of
-			// the source, CopyObject, HeadObject of the archive copy; per new
-			// copy-file environment one HeadBucket per bucket it touches (the
-			// region lookup it then remembers), here a restore and an archive
-			// bucket.
-			wantGet := 2 + 2*float64(copyEnvironments(rep))/float64(n)
+			// the source and CopyObject (versitygw answers the source's MD5
+			// ETag, which proves the copy: no HeadObject of the archive copy);
+			// per new copy-file environment one HeadBucket per bucket it
+			// touches (the region lookup it then remembers), here a restore
+			// and an archive bucket.
+			wantGet := 1 + 2*float64(copyEnvironments(rep))/float64(n)
 			if p.S3PutClass != 1 || math.Abs(p.S3GetClass-wantGet) > 0.01 {
 				t.Errorf("S3 requests per file: %.2f PUT-class + %.2f GET-class, want 1 + %.2f (%d copy environments for %d files)",
 					p.S3PutClass, p.S3GetClass, wantGet, copyEnvironments(rep), n)
@@ -473,7 +482,7 @@ func checkBilledUnits(t *testing.T, rep *loadsim.LoadReport, events, files int) 
 		t.Errorf("intake %+v: want %d SendMessage, %d DeleteMessageBatch, some ReceiveMessage, %d Pipes requests", in.IntakeCalls, events, (events+9)/10, events)
 	}
 	want := loadsim.BilledUnits{
-		StandardTransitions: 8 / n, ExpressRequests: 1 / n, StartExecutions: 1 / n,
+		StandardTransitions: 6 / n, ExpressRequests: 1 / n, StartExecutions: 1 / n,
 		LambdaRequests: float64(4+2*files) / n,
 		SQSRequests:    float64(in.SendMessage+in.ReceiveMessage+in.DeleteMessageBatch) / n,
 		PipeRequests:   float64(events) / n,

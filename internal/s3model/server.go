@@ -535,14 +535,36 @@ func (s *Server) copyObject(w http.ResponseWriter, r *http.Request, bucket, key,
 		return
 	}
 	s.mu.Lock()
-	o := &object{size: src.size, etag: s.etag(bucket, key), modified: time.Now().UTC(), contentType: src.contentType, metadata: src.metadata}
+	o := &object{size: src.size, etag: copyETag(src, r.Header), modified: time.Now().UTC(), contentType: src.contentType, metadata: src.metadata}
+	if o.etag == "" {
+		o.etag = s.etag(bucket, key)
+	}
 	s.buckets[bucket][key] = o
 	s.mu.Unlock()
+	if sse := r.Header.Get("x-amz-server-side-encryption"); sse != "" {
+		w.Header().Set("x-amz-server-side-encryption", sse)
+	}
 	s.answer(w, r, http.StatusOK, struct {
 		XMLName      xml.Name `xml:"CopyObjectResult"`
 		LastModified string   `xml:"LastModified"`
 		ETag         string   `xml:"ETag"`
 	}{LastModified: o.modified.Format(time.RFC3339), ETag: o.etag})
+}
+
+// copyETag is the ETag S3 gives a CopyObject's copy when it is the
+// source's, else "" (a new one). A single-part object in plaintext or
+// SSE-S3 has the MD5 of its bytes as ETag, one under SSE-KMS or SSE-C or
+// made by a multipart upload has not
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html, ETag):
+// the copy of a single-part source, asked for no KMS or SSE-C encryption,
+// holds the same bytes and so the same ETag. The model keeps no source
+// encryption (its objects are put in plaintext).
+func copyETag(src *object, h http.Header) string {
+	sse := h.Get("x-amz-server-side-encryption")
+	if strings.Contains(src.etag, "-") || (sse != "" && sse != "AES256") || h.Get("x-amz-server-side-encryption-customer-algorithm") != "" {
+		return ""
+	}
+	return src.etag
 }
 
 // putObject stores an object of the body's size (the bytes are read and

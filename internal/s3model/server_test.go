@@ -260,3 +260,48 @@ func TestPutObjectETag(t *testing.T) {
 		t.Errorf("PutObjectETag without an ETag = %s, want a new quoted MD5-like ETag", etag)
 	}
 }
+
+// TestCopyObjectETag: as S3 does, a CopyObject of a single-part source in
+// plaintext answers the source's ETag (the MD5 of the same bytes); a copy
+// asked for SSE-KMS or SSE-C, or of a multipart source, gets an ETag of its
+// own; the encryption asked for is answered.
+func TestCopyObjectETag(t *testing.T) {
+	m, c := start(t, fast())
+	ctx := context.Background()
+	m.CreateBucket("dst")
+	single := m.PutObjectETag("src", "single", 645, "4494be60507cf93c1f980eabb49c4df2")
+	multi := m.PutObjectETag("src", "multi", 645, "4494be60507cf93c1f980eabb49c4df2-3")
+	for _, tc := range []struct {
+		name, key string
+		sse       types.ServerSideEncryption
+		ssec      string
+		same      bool
+	}{
+		{"single-part, plaintext", "single", "", "", true},
+		{"single-part, SSE-S3", "single", types.ServerSideEncryptionAes256, "", true},
+		{"single-part, SSE-KMS", "single", types.ServerSideEncryptionAwsKms, "", false},
+		{"single-part, SSE-C", "single", "", "AES256", false},
+		{"multipart", "multi", "", "", false},
+	} {
+		in := &s3.CopyObjectInput{Bucket: aws.String("dst"), Key: aws.String(tc.key), CopySource: aws.String("src/" + tc.key), ServerSideEncryption: tc.sse}
+		if tc.ssec != "" {
+			in.SSECustomerAlgorithm, in.SSECustomerKey = aws.String(tc.ssec), aws.String("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+		}
+		out, err := c.CopyObject(ctx, in)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		src := map[string]string{"single": single, "multi": multi}[tc.key]
+		got := aws.ToString(out.CopyObjectResult.ETag)
+		if same := got == src; same != tc.same {
+			t.Errorf("%s: copy's ETag %s, source's %s; want the same: %v", tc.name, got, src, tc.same)
+		}
+		if out.ServerSideEncryption != tc.sse {
+			t.Errorf("%s: answered encryption %q, want %q", tc.name, out.ServerSideEncryption, tc.sse)
+		}
+		head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("dst"), Key: aws.String(tc.key)})
+		if err != nil || aws.ToString(head.ETag) != got {
+			t.Errorf("%s: HeadObject of the copy = %v, %v; want ETag %s", tc.name, head, err, got)
+		}
+	}
+}

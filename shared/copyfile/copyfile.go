@@ -4,7 +4,8 @@
 // multipart copy pauses before the Lambda's deadline, or the end of the
 // time budget the request gives, and resumes in the next invocation. The
 // copy is pinned to the event's version and ETag, keeps metadata, content
-// headers and tags, and is checked for size and checksum. Each failure is a TransientCopyError or a PermanentCopyError,
+// headers and tags, and is checked for size and checksum (a single
+// CopyObject's copy by its ETag where that is the content's MD5). Each failure is a TransientCopyError or a PermanentCopyError,
 // for the workflow to route on.
 //
 // Copy reads as its steps: inspect the source, then copy it whole and
@@ -15,6 +16,7 @@ package copyfile
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -88,11 +90,14 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (con
 	// CompleteMultipartUpload verifies those (see complete).
 	if !a.Config.multipart(src.size) {
 		r.drop() // a token's upload is of no use to a whole-object copy
-		if err := r.copySingle(src); err != nil {
+		copied, err := r.copySingle(src)
+		if err != nil {
 			return out, r.fail(err)
 		}
-		if err := r.verify(src); err != nil {
-			return out, r.fail(err)
+		if !etagProvesCopy(src, copied) {
+			if err := r.verify(src); err != nil {
+				return out, r.fail(err)
+			}
 		}
 	} else {
 		out.Multipart = true
@@ -383,7 +388,8 @@ func fullObjectChecksum(h *s3.HeadObjectOutput) (checksum, bool) {
 
 // copySingle copies with one CopyObject. S3 keeps metadata, content
 // headers and tags itself; encryption, ACL and storage class are set here.
-func (r *copyRun) copySingle(src sourceObject) error {
+// It returns CopyObject's answer (see etagProvesCopy).
+func (r *copyRun) copySingle(src sourceObject) (*s3.CopyObjectOutput, error) {
 	in := &s3.CopyObjectInput{
 		Bucket:            aws.String(r.c.TargetBucket),
 		Key:               aws.String(r.c.SourceKey),
@@ -398,8 +404,7 @@ func (r *copyRun) copySingle(src sourceObject) error {
 	if src.hasChecksum {
 		in.ChecksumAlgorithm = src.checksum.alg
 	}
-	_, err := r.S3.CopyObject(r.copyCtx, in)
-	return err
+	return r.S3.CopyObject(r.copyCtx, in)
 }
 
 // encryption returns the archive copy's SSE settings: SSE-KMS under
@@ -421,9 +426,102 @@ func (a *ArchiveCopier) encryption() (types.ServerSideEncryption, *string) {
 	return "", nil
 }
 
+// etagProvesCopy reports whether CopyObject's answer proves that the
+// archive copy holds exactly the source's bytes, so that verify's
+// HeadObject (a GET-class request and a round trip) is not needed: the
+// copy's ETag equals the source's, and both are MD5 digests of the
+// content.
+//
+// S3 documents when an ETag is the MD5 digest of the object's data
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_Object.html, ETag):
+// for an object created by PUT, POST or Copy and stored in plaintext or
+// under SSE-S3 it is; under SSE-C or SSE-KMS it is not; for an object
+// created by a multipart upload (or UploadPartCopy) it is not, whatever the
+// encryption (its ETag has a "-N" suffix). CopyObjectResult's ETag is the
+// ETag of the new object
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/API_CopyObjectResult.html;
+// earlier editions of S3's API model added "The source and destination ETag
+// is identical for a successfully copied non-multipart object"). So when
+// the source's
+// ETag (the one HeadObject read and CopySourceIfMatch pinned) is a
+// single-part MD5, neither the source nor the copy is under SSE-KMS
+// (DSSE-KMS included) or SSE-C, and the copy's ETag is the same digest, the
+// copy's bytes are the source's: its size and any checksum are too.
+// Anything else (no result ETag, another ETag, a multipart-style or
+// non-hex ETag, an encryption other than none or AES256) leaves verify to
+// decide, as does an S3-compatible server that answers its own kind of
+// ETag.
+//
+// The copy's checksum is part of what verify checks: S3 computes it from
+// the bytes, but a server may record a wrong one (moto 5.2.1 does for a
+// CRC32C CopyObject asks for). CopyObjectResult carries it at no cost: one
+// of the source's algorithm that differs from the source's also leaves
+// verify to decide (and refuse the copy).
+func etagProvesCopy(src sourceObject, out *s3.CopyObjectOutput) bool {
+	if src.head == nil || out == nil || out.CopyObjectResult == nil {
+		return false
+	}
+	res := out.CopyObjectResult
+	etag := aws.ToString(res.ETag)
+	if !md5ETag(etag) || !sameETag(etag, aws.ToString(src.head.ETag)) ||
+		!md5Encryption(src.head.ServerSideEncryption, src.head.SSECustomerAlgorithm) ||
+		!md5Encryption(out.ServerSideEncryption, out.SSECustomerAlgorithm) {
+		return false
+	}
+	if src.hasChecksum {
+		if got := resultChecksum(res, src.checksum.alg); got != "" && got != src.checksum.value {
+			return false
+		}
+	}
+	return true
+}
+
+// resultChecksum is the checksum of algorithm alg that CopyObject answered
+// ("" for none).
+func resultChecksum(r *types.CopyObjectResult, alg types.ChecksumAlgorithm) string {
+	return checksumOf(alg, r.ChecksumCRC32, r.ChecksumCRC32C, r.ChecksumCRC64NVME, r.ChecksumSHA256, r.ChecksumSHA1)
+}
+
+// checksumOf picks, from an S3 answer's checksum fields, the one of
+// algorithm alg ("" when absent or another algorithm).
+func checksumOf(alg types.ChecksumAlgorithm, crc32, crc32c, crc64nvme, sha256, sha1 *string) string {
+	switch alg {
+	case types.ChecksumAlgorithmCrc64nvme:
+		return aws.ToString(crc64nvme)
+	case types.ChecksumAlgorithmCrc32c:
+		return aws.ToString(crc32c)
+	case types.ChecksumAlgorithmCrc32:
+		return aws.ToString(crc32)
+	case types.ChecksumAlgorithmSha256:
+		return aws.ToString(sha256)
+	case types.ChecksumAlgorithmSha1:
+		return aws.ToString(sha1)
+	}
+	return ""
+}
+
+// md5ETag reports whether etag (quoted or bare) has the shape of an MD5
+// digest: 32 hex digits, no multipart "-N" suffix.
+func md5ETag(etag string) bool {
+	s := strings.Trim(etag, `"`)
+	if len(s) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// md5Encryption reports whether an object stored under sse (and the SSE-C
+// algorithm sseC) keeps the MD5 digest of its data as its ETag: plaintext
+// or SSE-S3 only.
+func md5Encryption(sse types.ServerSideEncryption, sseC *string) bool {
+	return aws.ToString(sseC) == "" && (sse == "" || sse == types.ServerSideEncryptionAes256)
+}
+
 // verify checks a CopyObject's archive copy with HeadObject: its size and,
 // where comparable, its checksum. S3 documents no size check for
-// CopyObject, so this request stays. A bad copy is deleted.
+// CopyObject, so this request stays unless the copy's ETag proves the
+// bytes (etagProvesCopy). A bad copy is deleted.
 func (r *copyRun) verify(src sourceObject) error {
 	dst, err := r.S3.HeadObject(r.copyCtx, &s3.HeadObjectInput{
 		Bucket:       aws.String(r.c.TargetBucket),

@@ -3,6 +3,8 @@ package copyfile
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -564,6 +566,10 @@ func TestCopyIntegrity(t *testing.T) {
 				if tc.srcChecksum != nil && f.copied[0].ChecksumAlgorithm != types.ChecksumAlgorithmCrc32 {
 					t.Errorf("CopyObject checksum algorithm %q, want CRC32", f.copied[0].ChecksumAlgorithm)
 				}
+				// The fake's ETags are not MD5s: verify's HeadObject decides.
+				if n := f.headsOf("archive", "k"); n != 1 {
+					t.Errorf("%d HeadObject calls on the archive copy, want 1 (verify)", n)
+				}
 			}
 			if tc.wantCode == "" {
 				if err != nil {
@@ -585,5 +591,154 @@ func TestCopyIntegrity(t *testing.T) {
 				t.Errorf("%d multipart uploads left open", len(f.uploads))
 			}
 		})
+	}
+}
+
+// TestCopyETagProvesCopy: a CopyObject whose answer carries the source's
+// ETag, an MD5 of the content (32 hex digits, no "-N"), with neither the
+// source nor the copy under SSE-KMS or SSE-C, holds the source's bytes: no
+// HeadObject of the archive copy. Any other answer is verified with
+// HeadObject, and a bad copy still fails IntegrityCheckFailed. In the
+// cases that verify, the fake answers the source's ETag even for a bad
+// copy (unless the case says otherwise): only verify can catch it there.
+func TestCopyETagProvesCopy(t *testing.T) {
+	data := pattern(100)
+	sum := md5.Sum(data)
+	md5ETag := `"` + hex.EncodeToString(sum[:]) + `"`
+	otherSum := md5.Sum([]byte("other"))
+	otherETag := `"` + hex.EncodeToString(otherSum[:]) + `"`
+	tests := []struct {
+		name      string
+		srcETag   string
+		srcSSE    types.ServerSideEncryption
+		srcSSEC   string
+		kmsKey    string  // Config.KMSKeyID: the copy is SSE-KMS
+		copyETag  *string // nil: the fake's choice (see fakeS3.copyETag)
+		wantHeads int     // HeadObject calls on the archive copy
+	}{
+		{name: "same MD5 ETag, plaintext", srcETag: md5ETag, wantHeads: 0},
+		{name: "same MD5 ETag, bare and upper case", srcETag: strings.ToUpper(strings.Trim(md5ETag, `"`)), copyETag: aws.String(md5ETag), wantHeads: 0},
+		{name: "same MD5 ETag, SSE-S3 source", srcETag: md5ETag, srcSSE: types.ServerSideEncryptionAes256, wantHeads: 0},
+		{name: "the copy answers another ETag", srcETag: md5ETag, copyETag: aws.String(otherETag), wantHeads: 1},
+		{name: "the copy answers no ETag", srcETag: md5ETag, copyETag: aws.String(""), wantHeads: 1},
+		{name: "SSE-KMS copy, same ETag", srcETag: md5ETag, kmsKey: "arn:aws:kms:us-east-1:111122223333:key/k", copyETag: aws.String(md5ETag), wantHeads: 1},
+		{name: "SSE-KMS source, same ETag", srcETag: md5ETag, srcSSE: types.ServerSideEncryptionAwsKms, copyETag: aws.String(md5ETag), wantHeads: 1},
+		{name: "DSSE-KMS source, same ETag", srcETag: md5ETag, srcSSE: types.ServerSideEncryptionAwsKmsDsse, copyETag: aws.String(md5ETag), wantHeads: 1},
+		{name: "SSE-C source, same ETag", srcETag: md5ETag, srcSSEC: "AES256", copyETag: aws.String(md5ETag), wantHeads: 1},
+		{name: "multipart-style ETag, same", srcETag: `"` + strings.Trim(md5ETag, `"`)[:32] + `-3"`, copyETag: aws.String(`"` + strings.Trim(md5ETag, `"`)[:32] + `-3"`), wantHeads: 1},
+		{name: "not hex, same", srcETag: `"` + strings.Repeat("z", 32) + `"`, copyETag: aws.String(`"` + strings.Repeat("z", 32) + `"`), wantHeads: 1},
+	}
+	for _, tc := range tests {
+		for _, bad := range []string{"", "size", "checksum"} {
+			if bad != "" && tc.wantHeads == 0 {
+				continue // the same MD5: the copy cannot be bad
+			}
+			name := tc.name
+			if bad != "" {
+				name += ", bad " + bad
+			}
+			t.Run(name, func(t *testing.T) {
+				f := newFakeS3("restore", "archive")
+				f.put("restore", "k", data, s3.HeadObjectOutput{ServerSideEncryption: tc.srcSSE, SSECustomerAlgorithm: optional(tc.srcSSEC)})
+				f.objects["restore/k"].head.ETag = aws.String(tc.srcETag)
+				f.objects["restore/k"].checksum = aws.String("AAAAAA==")
+				f.copyETag = tc.copyETag
+				wantMsg := ""
+				switch bad {
+				case "size":
+					f.corruptSize = 99
+					wantMsg = "the archive copy has 99 bytes, the source 100 (the bad copy was deleted)"
+				case "checksum":
+					f.dstChecksum = aws.String("BBBBBB==")
+					wantMsg = "the archive copy's CRC32 checksum is BBBBBB==, the source's AAAAAA== (the bad copy was deleted)"
+				}
+				cfg := testConfig()
+				cfg.KMSKeyID = tc.kmsKey
+				_, err := NewArchiveCopier(f, cfg).Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"})
+				if len(f.copied) != 1 {
+					t.Fatalf("%d CopyObject calls, want 1", len(f.copied))
+				}
+				if n := f.headsOf("archive", "k"); n != tc.wantHeads {
+					t.Errorf("%d HeadObject calls on the archive copy, want %d", n, tc.wantHeads)
+				}
+				if n := f.headsOf("restore", "k"); n != 1 {
+					t.Errorf("%d HeadObject calls on the source, want 1", n)
+				}
+				if wantMsg == "" {
+					if err != nil {
+						t.Fatal(err)
+					}
+					if f.object("archive", "k") == nil {
+						t.Error("archive copy missing")
+					}
+					return
+				}
+				var pe *PermanentCopyError
+				if !errors.As(err, &pe) || pe.Code != "IntegrityCheckFailed" || pe.Message != wantMsg {
+					t.Fatalf("err = %v, want PermanentCopyError IntegrityCheckFailed: %s", err, wantMsg)
+				}
+				if f.object("archive", "k") != nil {
+					t.Error("bad copy left in the archive bucket")
+				}
+			})
+		}
+	}
+	t.Run("same MD5 ETag, the answer's checksum differs: verified, refused", func(t *testing.T) {
+		// A server that records a wrong checksum for the right bytes (moto
+		// 5.2.1's CRC32C): CopyObject's answer shows it.
+		f := newFakeS3("restore", "archive")
+		f.put("restore", "k", data, s3.HeadObjectOutput{})
+		f.objects["restore/k"].head.ETag = aws.String(md5ETag)
+		f.objects["restore/k"].checksum = aws.String("AAAAAA==")
+		f.copyETag = aws.String(md5ETag)
+		f.dstChecksum = aws.String("BBBBBB==")
+		_, err := NewArchiveCopier(f, testConfig()).Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"})
+		var pe *PermanentCopyError
+		if want := "the archive copy's CRC32 checksum is BBBBBB==, the source's AAAAAA== (the bad copy was deleted)"; !errors.As(err, &pe) || pe.Code != "IntegrityCheckFailed" || pe.Message != want {
+			t.Fatalf("err = %v, want PermanentCopyError IntegrityCheckFailed: %s", err, want)
+		}
+		if n := f.headsOf("archive", "k"); n != 1 {
+			t.Errorf("%d HeadObject calls on the archive copy, want 1", n)
+		}
+	})
+	t.Run("a bad copy answers an ETag of other bytes: verified, refused", func(t *testing.T) {
+		// The fake's own choice for a bad copy (no copyETag): the ETag of
+		// the bytes it holds, which are not the source's.
+		f := newFakeS3("restore", "archive")
+		f.put("restore", "k", data, s3.HeadObjectOutput{})
+		f.objects["restore/k"].head.ETag = aws.String(md5ETag)
+		f.corruptSize = 99
+		_, err := NewArchiveCopier(f, testConfig()).Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"})
+		var pe *PermanentCopyError
+		if !errors.As(err, &pe) || pe.Code != "IntegrityCheckFailed" {
+			t.Fatalf("err = %v, want PermanentCopyError IntegrityCheckFailed", err)
+		}
+		if n := f.headsOf("archive", "k"); n != 1 {
+			t.Errorf("%d HeadObject calls on the archive copy, want 1", n)
+		}
+	})
+}
+
+// TestETagProvesCopyNeedsAnswer: without CopyObject's result (a server
+// that answers none) nothing is proved; a checksum the answer lacks is not
+// held against it, one that differs is.
+func TestETagProvesCopyNeedsAnswer(t *testing.T) {
+	etag := aws.String(`"0123456789abcdef0123456789abcdef"`)
+	src := sourceObject{head: &s3.HeadObjectOutput{ETag: etag},
+		checksum: checksum{types.ChecksumAlgorithmCrc64nvme, "AAAAAAAAAAA="}, hasChecksum: true}
+	for _, out := range []*s3.CopyObjectOutput{nil, {}, {CopyObjectResult: &types.CopyObjectResult{}},
+		{CopyObjectResult: &types.CopyObjectResult{ETag: etag, ChecksumCRC64NVME: aws.String("BBBBBBBBBBB=")}}} {
+		if etagProvesCopy(src, out) {
+			t.Errorf("etagProvesCopy(%+v) = true, want false", out)
+		}
+	}
+	for _, res := range []*types.CopyObjectResult{{ETag: etag}, {ETag: etag, ChecksumCRC64NVME: aws.String("AAAAAAAAAAA=")},
+		{ETag: etag, ChecksumCRC32: aws.String("BBBBBB==")}} {
+		if !etagProvesCopy(src, &s3.CopyObjectOutput{CopyObjectResult: res}) {
+			t.Errorf("etagProvesCopy(%+v) = false, want true (same MD5 ETag, no differing checksum of the source's algorithm)", res)
+		}
+	}
+	if etagProvesCopy(sourceObject{}, &s3.CopyObjectOutput{CopyObjectResult: &types.CopyObjectResult{ETag: etag}}) {
+		t.Error("etagProvesCopy without the source's HeadObject = true, want false")
 	}
 }

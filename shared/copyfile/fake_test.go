@@ -2,6 +2,8 @@ package copyfile
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -55,6 +57,13 @@ type fakeS3 struct {
 	// dstChecksum, if set, is the CRC32 HeadObject reports for the
 	// destination.
 	dstChecksum *string
+	// copyETag, if set, is the ETag CopyObject answers. Unset, it answers
+	// the source's, as S3 does for a copy of a single-part object, unless
+	// corruptSize or dstChecksum says the copy's bytes differ: then an
+	// ETag of other bytes, as S3 would compute it for them.
+	copyETag *string
+	// heads records HeadObject's "bucket/key", in call order.
+	heads []string
 	// listPageSize is the number of parts a ListParts page holds (0: 1000).
 	listPageSize int
 	// partCalls records UploadPartCopy's part numbers, in call order.
@@ -147,6 +156,9 @@ func parseSource(cs string) (bucket, key string, err error) {
 }
 
 func (f *fakeS3) HeadObject(ctx context.Context, in *s3.HeadObjectInput, _ ...func(*s3.Options)) (*s3.HeadObjectOutput, error) {
+	f.mu.Lock()
+	f.heads = append(f.heads, *in.Bucket+"/"+*in.Key)
+	f.mu.Unlock()
 	if err := f.begin("HeadObject", in); err != nil {
 		return nil, err
 	}
@@ -208,7 +220,36 @@ func (f *fakeS3) CopyObject(ctx context.Context, in *s3.CopyObjectInput, _ ...fu
 	dst.head.ServerSideEncryption = in.ServerSideEncryption
 	dst.head.SSEKMSKeyId = in.SSEKMSKeyId
 	f.objects[*in.Bucket+"/"+*in.Key] = &dst
-	return &s3.CopyObjectOutput{}, nil
+	etag := src.head.ETag
+	switch {
+	case f.copyETag != nil:
+		etag = f.copyETag
+	case f.corruptSize != 0 || aws.ToString(f.dstChecksum) != "" && *f.dstChecksum != aws.ToString(src.checksum):
+		sum := md5.Sum([]byte("other bytes than " + aws.ToString(src.head.ETag)))
+		etag = aws.String(`"` + hex.EncodeToString(sum[:]) + `"`)
+	}
+	// The answer's checksum is the copy's (dstChecksum, else the source's).
+	sum := src.checksum
+	if f.dstChecksum != nil {
+		sum = f.dstChecksum
+	}
+	return &s3.CopyObjectOutput{
+		CopyObjectResult:     &types.CopyObjectResult{ETag: etag, ChecksumCRC32: sum},
+		ServerSideEncryption: in.ServerSideEncryption, SSEKMSKeyId: in.SSEKMSKeyId,
+	}, nil
+}
+
+// headsOf counts the HeadObject calls on bucket/key.
+func (f *fakeS3) headsOf(bucket, key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, h := range f.heads {
+		if h == bucket+"/"+key {
+			n++
+		}
+	}
+	return n
 }
 
 func (f *fakeS3) GetObjectTagging(ctx context.Context, in *s3.GetObjectTaggingInput, _ ...func(*s3.Options)) (*s3.GetObjectTaggingOutput, error) {

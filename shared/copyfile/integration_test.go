@@ -3,7 +3,9 @@ package copyfile_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -201,6 +203,61 @@ func TestCopyAgainstS3Server(t *testing.T) {
 			}
 			if want.Metadata["granule-id"] != "G123" || want.Tags["stage"] != "restored copy" {
 				t.Errorf("the source itself lacks its metadata or tags: %+v", want)
+			}
+		})
+	}
+}
+
+// TestCopyETagSkipsArchiveHead: the S3 server answers a small unencrypted
+// CopyObject with the source's ETag, the MD5 of its bytes, so the copier
+// makes no HeadObject of the archive copy. The same answer marked SSE-KMS
+// (the header added at the proxy, as S3 sends it for a copy under the
+// archive bucket's KMS default) proves nothing: the copy is verified.
+func TestCopyETagSkipsArchiveHead(t *testing.T) {
+	e := newS3Env(t)
+	src := source{key: "etag/small file.nc", data: randomBytes(t, 64<<10), contentType: "application/x-netcdf"}
+	e.put(t, src)
+	sum := md5.Sum(src.data)
+	wantETag := hex.EncodeToString(sum[:])
+	for _, tc := range []struct {
+		name      string
+		copySSE   http.Header // added to the CopyObject answer
+		wantHeads int         // HeadObject of the archive copy
+	}{
+		{name: "plain copy: its ETag proves it", wantHeads: 0},
+		{name: "answer says SSE-KMS: verified", copySSE: http.Header{"X-Amz-Server-Side-Encryption": {"aws:kms"}}, wantHeads: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			copies := &faultproxy.Rule{Match: faultproxy.IsCopyObject, Header: tc.copySSE}
+			heads := &faultproxy.Rule{Match: func(r *http.Request) bool {
+				return faultproxy.IsHeadObject(r) && faultproxy.IsBucket("archive")(r)
+			}}
+			p, err := faultproxy.New(e.srv.Endpoint, copies, heads)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			copier := copyfile.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, nil))
+			if _, err := copier.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: src.key, TargetBucket: "archive"}); err != nil {
+				t.Fatalf("Copy: %v", err)
+			}
+			if copies.Hits() != 1 {
+				t.Fatalf("%d CopyObject requests passed the proxy, want 1", copies.Hits())
+			}
+			for _, bucket := range []string{"restore", "archive"} {
+				h, err := e.client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(src.key)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := strings.Trim(aws.ToString(h.ETag), `"`); got != wantETag {
+					t.Errorf("%s's ETag is %s, want the MD5 of the bytes, %s (a server whose ETags are not MD5s gets the HeadObject)", bucket, got, wantETag)
+				}
+			}
+			if n := heads.Hits(); n != tc.wantHeads {
+				t.Errorf("%d HeadObject requests for the archive copy, want %d", n, tc.wantHeads)
+			}
+			if _, data := e.state(t, "archive", src.key); !bytes.Equal(data, src.data) {
+				t.Error("archive copy's bytes differ")
 			}
 		})
 	}

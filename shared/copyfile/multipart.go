@@ -602,15 +602,8 @@ func setExpectedChecksum(c checksum, in *s3.CompleteMultipartUploadInput) {
 }
 
 // completedChecksum is the checksum of alg that CompleteMultipartUpload
-// answered, or "".
+// answered, or "" (the CRC families only: a multipart object's SHA
+// checksums are composite, not comparable with a whole object's).
 func completedChecksum(alg types.ChecksumAlgorithm, out *s3.CompleteMultipartUploadOutput) string {
-	switch alg {
-	case types.ChecksumAlgorithmCrc32:
-		return aws.ToString(out.ChecksumCRC32)
-	case types.ChecksumAlgorithmCrc32c:
-		return aws.ToString(out.ChecksumCRC32C)
-	case types.ChecksumAlgorithmCrc64nvme:
-		return aws.ToString(out.ChecksumCRC64NVME)
-	}
-	return ""
+	return checksumOf(alg, out.ChecksumCRC32, out.ChecksumCRC32C, out.ChecksumCRC64NVME, nil, nil)
 }
