@@ -228,16 +228,7 @@ func TestCopyETagSkipsArchiveHead(t *testing.T) {
 		{name: "answer says SSE-KMS: verified", copySSE: http.Header{"X-Amz-Server-Side-Encryption": {"aws:kms"}}, wantHeads: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			copies := &faultproxy.Rule{Match: faultproxy.IsCopyObject, Header: tc.copySSE}
-			heads := &faultproxy.Rule{Match: func(r *http.Request) bool {
-				return faultproxy.IsHeadObject(r) && faultproxy.IsBucket("archive")(r)
-			}}
-			p, err := faultproxy.New(e.srv.Endpoint, copies, heads)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			copier := copyfile.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, nil))
+			copies, heads, copier := countingCopier(t, e, tc.copySSE)
 			if _, err := copier.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: src.key, TargetBucket: "archive"}); err != nil {
 				t.Fatalf("Copy: %v", err)
 			}
@@ -263,6 +254,23 @@ func TestCopyETagSkipsArchiveHead(t *testing.T) {
 	}
 }
 
+// countingCopier is a copier whose requests pass a proxy counting its
+// CopyObject requests (answered with copyHeader added) and its HeadObject
+// requests of the archive bucket.
+func countingCopier(t *testing.T, e *s3env, copyHeader http.Header) (copies, heads *faultproxy.Rule, copier *copyfile.ArchiveCopier) {
+	t.Helper()
+	copies = &faultproxy.Rule{Match: faultproxy.IsCopyObject, Header: copyHeader}
+	heads = &faultproxy.Rule{Match: func(r *http.Request) bool {
+		return faultproxy.IsHeadObject(r) && faultproxy.IsBucket("archive")(r)
+	}}
+	p, err := faultproxy.New(e.srv.Endpoint, copies, heads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return copies, heads, copyfile.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, nil))
+}
+
 // TestCopyChecksArchiveAgainstS3Server: a copy made once is not made
 // again by a request with CheckArchive (the Standard lane's): one HeadObject
 // of the archive copy and no CopyObject. A source whose bytes changed
@@ -271,16 +279,7 @@ func TestCopyChecksArchiveAgainstS3Server(t *testing.T) {
 	e := newS3Env(t)
 	src := source{key: "check/small file.nc", data: randomBytes(t, 64<<10), contentType: "application/x-netcdf"}
 	e.put(t, src)
-	copies := &faultproxy.Rule{Match: faultproxy.IsCopyObject}
-	heads := &faultproxy.Rule{Match: func(r *http.Request) bool {
-		return faultproxy.IsHeadObject(r) && faultproxy.IsBucket("archive")(r)
-	}}
-	p, err := faultproxy.New(e.srv.Endpoint, copies, heads)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	copier := copyfile.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, nil))
+	copies, heads, copier := countingCopier(t, e, nil)
 	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: src.key, TargetBucket: "archive"}
 	// copyOnce copies; wantHeads is the archive HeadObject requests it
 	// makes, at least (a copy's ETag the server does not make an MD5 is
