@@ -535,6 +535,10 @@ func TestRenderParameters(t *testing.T) {
 			"elapsed_ms.$":        "$.copy.elapsed_ms",
 			"retry_count.$":       "$$.State.RetryCount",
 			"max_retries":         float64(2),
+			// a copy an Express invocation that timed out may have made
+			// is not made again (the Express lane does not check: two S3
+			// requests a copy)
+			"check_archive": true,
 		},
 		"Mark copy resumed":    {"operation": "mark_picked_up", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key"},
 		"Record copy complete": {"operation": "record_outcome", "request_id.$": "$.job.request_id", "source_key.$": "$.file.source_key"},

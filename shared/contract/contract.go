@@ -232,6 +232,16 @@ type CopyRequest struct {
 	// (PermanentCopyError InvalidInput). docs/copying.md says how the
 	// deadline margin applies to a budget.
 	TimeBudgetSecs int `json:"time_budget_secs,omitempty"`
+	// CheckArchive, when set, makes a copy below the multipart threshold
+	// whose archive copy already holds the source's bytes not be made
+	// again: one HeadObject of the archive object first, and no CopyObject
+	// when its ETag (or, under SSE-KMS, its size and full-object checksum)
+	// proves the bytes are the source's. Any other answer, an error
+	// included, copies as without it. Ignored for a multipart copy and a
+	// resume token. The Standard lane sets it (a copy it gets may have
+	// finished in an Express invocation that timed out); the Express lane
+	// does not (two S3 requests a copy).
+	CheckArchive bool `json:"check_archive,omitempty"`
 }
 
 // LastAttempt reports whether the workflow will not retry this copy after
@@ -274,6 +284,10 @@ type CopyOutcome struct {
 	// state machine can pass them back.
 	Passes    int   `json:"passes"`
 	ElapsedMS int64 `json:"elapsed_ms"`
+	// AlreadyArchived says the copy was not made: CheckArchive found an
+	// archive copy holding the source's bytes. Complete is true, Bytes the
+	// source's size.
+	AlreadyArchived bool `json:"already_archived,omitempty"`
 }
 
 // StateError is what a Step Functions Catch puts at its ResultPath:

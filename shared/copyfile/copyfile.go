@@ -5,8 +5,11 @@
 // time budget the request gives, and resumes in the next invocation. The
 // copy is pinned to the event's version and ETag, keeps metadata, content
 // headers and tags, and is checked for size and checksum (a single
-// CopyObject's copy by its ETag where that is the content's MD5). Each failure is a TransientCopyError or a PermanentCopyError,
-// for the workflow to route on.
+// CopyObject's copy by its ETag where that is the content's MD5). A request
+// with CheckArchive (the Standard lane's) makes no CopyObject when the
+// archive copy already holds the source's bytes (alreadyArchived). Each
+// failure is a TransientCopyError or a PermanentCopyError, for the
+// workflow to route on.
 //
 // Copy reads as its steps: inspect the source, then copy it whole and
 // verify it, or plan, transfer and complete its parts (multipart.go).
@@ -89,6 +92,11 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (con
 	// 2. Copy it whole and verify it, or plan and transfer its parts;
 	// CompleteMultipartUpload verifies those (see complete).
 	if !a.Config.multipart(src.size) {
+		if req.CheckArchive && req.UploadID == "" && r.alreadyArchived(src) {
+			out.AlreadyArchived, out.Complete = true, true
+			out.DurationMS = a.clock().Sub(start).Milliseconds()
+			return out, nil
+		}
 		r.drop() // a token's upload is of no use to a whole-object copy
 		copied, err := r.copySingle(src)
 		if err != nil {
@@ -458,22 +466,94 @@ func (a *ArchiveCopier) encryption() (types.ServerSideEncryption, *string) {
 // of the source's algorithm that differs from the source's also leaves
 // verify to decide (and refuse the copy).
 func etagProvesCopy(src sourceObject, out *s3.CopyObjectOutput) bool {
-	if src.head == nil || out == nil || out.CopyObjectResult == nil {
+	if out == nil || out.CopyObjectResult == nil {
 		return false
 	}
 	res := out.CopyObjectResult
-	etag := aws.ToString(res.ETag)
-	if !md5ETag(etag) || !sameETag(etag, aws.ToString(src.head.ETag)) ||
-		!md5Encryption(src.head.ServerSideEncryption, src.head.SSECustomerAlgorithm) ||
-		!md5Encryption(out.ServerSideEncryption, out.SSECustomerAlgorithm) {
+	cp := archiveObject{etag: aws.ToString(res.ETag), sse: out.ServerSideEncryption, sseC: out.SSECustomerAlgorithm, size: -1}
+	if src.hasChecksum {
+		cp.checksum = resultChecksum(res, src.checksum.alg)
+	}
+	return md5ProvesBytes(src, cp)
+}
+
+// archiveObject is what an S3 answer tells about an archive copy: its
+// ETag, encryption, size (-1: not told) and checksum of the source's
+// algorithm ("" when not told).
+type archiveObject struct {
+	etag     string
+	sse      types.ServerSideEncryption
+	sseC     *string
+	size     int64
+	checksum string
+}
+
+// md5Comparable reports whether the copy's and the source's ETags are
+// both MD5 digests of their bytes, so that equal ETags mean equal bytes
+// (see etagProvesCopy).
+func md5Comparable(src sourceObject, cp archiveObject) bool {
+	return src.head != nil && md5ETag(cp.etag) && md5ETag(aws.ToString(src.head.ETag)) &&
+		md5Encryption(src.head.ServerSideEncryption, src.head.SSECustomerAlgorithm) &&
+		md5Encryption(cp.sse, cp.sseC)
+}
+
+// md5ProvesBytes reports whether the copy's ETag proves it holds src's
+// bytes: both ETags are MD5 digests (md5Comparable) and equal, and what
+// else the answer tells does not contradict it (a size, a checksum of the
+// source's algorithm).
+func md5ProvesBytes(src sourceObject, cp archiveObject) bool {
+	if !md5Comparable(src, cp) || !sameETag(cp.etag, aws.ToString(src.head.ETag)) {
 		return false
 	}
-	if src.hasChecksum {
-		if got := resultChecksum(res, src.checksum.alg); got != "" && got != src.checksum.value {
-			return false
-		}
+	if cp.size >= 0 && cp.size != src.size {
+		return false
 	}
-	return true
+	return !src.hasChecksum || cp.checksum == "" || cp.checksum == src.checksum.value
+}
+
+// alreadyArchived reports whether the archive copy already holds src's
+// bytes (CopyRequest.CheckArchive), with one HeadObject of it, checksum
+// mode enabled as verify's. The check never fails a copy: a missing
+// archive copy, any other answer and any error (logged) say no, and the
+// copy is made.
+func (r *copyRun) alreadyArchived(src sourceObject) bool {
+	dst, err := r.S3.HeadObject(r.copyCtx, &s3.HeadObjectInput{
+		Bucket:       aws.String(r.c.TargetBucket),
+		Key:          aws.String(r.c.SourceKey),
+		ChecksumMode: types.ChecksumModeEnabled,
+	})
+	if err != nil {
+		if httpStatus(err) != 404 {
+			r.logger().WarnContext(r.ctx, "archive copy could not be checked; copying the file",
+				"source_bucket", r.c.SourceBucket, "source_key", r.c.SourceKey, "target_bucket", r.c.TargetBucket,
+				"error", err.Error())
+		}
+		return false
+	}
+	return holdsSource(src, dst)
+}
+
+// holdsSource reports whether the archive object dst (its HeadObject)
+// holds src's bytes. Where both ETags are MD5 digests (md5Comparable) they
+// decide, with the sizes and any checksums of the same algorithm
+// (md5ProvesBytes). Otherwise (SSE-KMS, whose ETags are not MD5s, or a
+// multipart-style ETag) the sizes must be equal and both objects carry
+// equal full-object checksums of the same algorithm.
+func holdsSource(src sourceObject, dst *s3.HeadObjectOutput) bool {
+	if src.head == nil || dst == nil || dst.ContentLength == nil {
+		return false
+	}
+	cp := archiveObject{etag: aws.ToString(dst.ETag), sse: dst.ServerSideEncryption, sseC: dst.SSECustomerAlgorithm,
+		size: aws.ToInt64(dst.ContentLength)}
+	got, ok := fullObjectChecksum(dst)
+	sameAlg := ok && src.hasChecksum && got.alg == src.checksum.alg
+	if sameAlg {
+		cp.checksum = got.value
+	}
+	if md5Comparable(src, cp) {
+		return md5ProvesBytes(src, cp)
+	}
+	return cp.size == src.size && sameAlg && got.value == src.checksum.value
 }
 
 // resultChecksum is the checksum of algorithm alg that CopyObject answered

@@ -6,6 +6,7 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -740,5 +741,177 @@ func TestETagProvesCopyNeedsAnswer(t *testing.T) {
 	}
 	if etagProvesCopy(sourceObject{}, &s3.CopyObjectOutput{CopyObjectResult: &types.CopyObjectResult{ETag: etag}}) {
 		t.Error("etagProvesCopy without the source's HeadObject = true, want false")
+	}
+}
+
+// TestCopyChecksArchive: with CheckArchive, a copy below the multipart
+// threshold whose archive copy already holds the source's bytes makes no
+// CopyObject and says so (AlreadyArchived); any other archive copy, a
+// missing one or a failed HeadObject of it copies as without the check.
+func TestCopyChecksArchive(t *testing.T) {
+	data := pattern(100)
+	sum := md5.Sum(data)
+	md5ETag := `"` + hex.EncodeToString(sum[:]) + `"`
+	otherSum := md5.Sum([]byte("other"))
+	otherETag := `"` + hex.EncodeToString(otherSum[:]) + `"`
+	kmsETag := `"` + strings.Repeat("ab", 16) + `"` // not the MD5 of the bytes
+	type archive struct {
+		size     int
+		etag     string
+		sse      types.ServerSideEncryption
+		checksum *string
+	}
+	same := &archive{size: 100, etag: md5ETag, checksum: aws.String("AAAAAA==")}
+	tests := []struct {
+		name        string
+		srcChecksum *string // nil: none
+		archive     *archive
+		headErr     error // HeadObject of the archive copy fails so
+		wantCopy    bool
+		wantWarn    bool
+	}{
+		{name: "same MD5 ETag, size and checksum", srcChecksum: aws.String("AAAAAA=="), archive: same},
+		{name: "same MD5 ETag and size, no checksums", archive: &archive{size: 100, etag: md5ETag}},
+		{name: "same MD5 ETag and size, only the archive has a checksum", archive: same},
+		{name: "same MD5 ETag, bare, SSE-S3", srcChecksum: aws.String("AAAAAA=="),
+			archive: &archive{size: 100, etag: strings.Trim(md5ETag, `"`), sse: types.ServerSideEncryptionAes256, checksum: aws.String("AAAAAA==")}},
+		{name: "another ETag", srcChecksum: aws.String("AAAAAA=="), archive: &archive{size: 100, etag: otherETag, checksum: aws.String("AAAAAA==")}, wantCopy: true},
+		{name: "another size", srcChecksum: aws.String("AAAAAA=="), archive: &archive{size: 99, etag: md5ETag, checksum: aws.String("AAAAAA==")}, wantCopy: true},
+		{name: "same MD5 ETag, another checksum", srcChecksum: aws.String("AAAAAA=="), archive: &archive{size: 100, etag: md5ETag, checksum: aws.String("BBBBBB==")}, wantCopy: true},
+		{name: "SSE-KMS archive, same size and checksum", srcChecksum: aws.String("AAAAAA=="),
+			archive: &archive{size: 100, etag: kmsETag, sse: types.ServerSideEncryptionAwsKms, checksum: aws.String("AAAAAA==")}},
+		{name: "SSE-KMS archive, same MD5 ETag but another checksum", srcChecksum: aws.String("AAAAAA=="),
+			archive: &archive{size: 100, etag: md5ETag, sse: types.ServerSideEncryptionAwsKms, checksum: aws.String("BBBBBB==")}, wantCopy: true},
+		{name: "SSE-KMS archive, checksums differ", srcChecksum: aws.String("AAAAAA=="),
+			archive: &archive{size: 100, etag: kmsETag, sse: types.ServerSideEncryptionAwsKms, checksum: aws.String("BBBBBB==")}, wantCopy: true},
+		{name: "SSE-KMS archive, same checksum, another size", srcChecksum: aws.String("AAAAAA=="),
+			archive: &archive{size: 99, etag: kmsETag, sse: types.ServerSideEncryptionAwsKms, checksum: aws.String("AAAAAA==")}, wantCopy: true},
+		{name: "SSE-KMS archive, no checksum", srcChecksum: aws.String("AAAAAA=="),
+			archive: &archive{size: 100, etag: kmsETag, sse: types.ServerSideEncryptionAwsKms}, wantCopy: true},
+		{name: "DSSE-KMS archive, same MD5 ETag, no checksums", archive: &archive{size: 100, etag: md5ETag, sse: types.ServerSideEncryptionAwsKmsDsse}, wantCopy: true},
+		{name: "no archive copy (404)", srcChecksum: aws.String("AAAAAA=="), wantCopy: true},
+		{name: "HeadObject of the archive copy fails", srcChecksum: aws.String("AAAAAA=="), archive: same,
+			headErr: apiError(500, "InternalError", "We encountered an internal error."), wantCopy: true, wantWarn: true},
+		{name: "HeadObject of the archive copy refused", srcChecksum: aws.String("AAAAAA=="), archive: same,
+			headErr: apiError(403, "AccessDenied", "Access Denied"), wantCopy: true, wantWarn: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeS3("restore", "archive")
+			f.put("restore", "k", data, s3.HeadObjectOutput{})
+			f.objects["restore/k"].head.ETag = aws.String(md5ETag)
+			f.objects["restore/k"].checksum = tc.srcChecksum
+			if a := tc.archive; a != nil {
+				f.put("archive", "k", pattern(a.size), s3.HeadObjectOutput{ServerSideEncryption: a.sse})
+				f.objects["archive/k"].head.ETag = aws.String(a.etag)
+				f.objects["archive/k"].checksum = a.checksum
+			}
+			if tc.headErr != nil {
+				f.fail = func(op string, in any) error {
+					if h, ok := in.(*s3.HeadObjectInput); ok && *h.Bucket == "archive" {
+						return tc.headErr
+					}
+					return nil
+				}
+			}
+			var logs bytes.Buffer
+			c := NewArchiveCopier(f, testConfig())
+			c.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+			out, err := c.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive", CheckArchive: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(f.copied); got != map[bool]int{false: 0, true: 1}[tc.wantCopy] {
+				t.Errorf("%d CopyObject calls, want copied %v", got, tc.wantCopy)
+			}
+			want := contract.CopyOutcome{TargetBucket: "archive", TargetKey: "k", Bytes: 100, Complete: true, AlreadyArchived: !tc.wantCopy}
+			if diff := cmp.Diff(want, out, cmpopts.IgnoreFields(contract.CopyOutcome{}, "DurationMS")); diff != "" {
+				t.Errorf("outcome (-want +got):\n%s", diff)
+			}
+			if calls := f.callList(); calls[0] != "HeadObject" || calls[1] != "HeadObject" || f.heads[1] != "archive/k" {
+				t.Errorf("calls %v (HeadObject of %v), want the source's HeadObject then the archive copy's", calls, f.heads)
+			}
+			if !tc.wantCopy {
+				if calls := f.callList(); len(calls) != 2 {
+					t.Errorf("calls %v, want the two HeadObjects only", calls)
+				}
+				if !bytes.Equal(f.object("archive", "k").data, pattern(tc.archive.size)) {
+					t.Error("archive copy changed")
+				}
+			} else if !bytes.Equal(f.object("archive", "k").data, data) {
+				t.Error("archive copy does not hold the source's bytes")
+			}
+			if warned := strings.Contains(logs.String(), `"level":"WARN"`); warned != tc.wantWarn {
+				t.Errorf("WARN logged %v, want %v:\n%s", warned, tc.wantWarn, logs.String())
+			}
+			if tc.wantWarn && !strings.Contains(logs.String(), "archive copy could not be checked") {
+				t.Errorf("no warning about the check:\n%s", logs.String())
+			}
+		})
+	}
+}
+
+// TestCopyChecksArchiveOnlyWhenAsked: without CheckArchive no HeadObject
+// of the archive copy comes before the CopyObject (the Express lane's two
+// requests); a multipart copy and a resumed one are not checked.
+func TestCopyChecksArchiveOnlyWhenAsked(t *testing.T) {
+	small := pattern(100)
+	sum := md5.Sum(small)
+	md5ETag := `"` + hex.EncodeToString(sum[:]) + `"`
+	t.Run("without CheckArchive", func(t *testing.T) {
+		f := newFakeS3("restore", "archive")
+		f.put("restore", "k", small, s3.HeadObjectOutput{})
+		f.objects["restore/k"].head.ETag = aws.String(md5ETag)
+		f.put("archive", "k", small, s3.HeadObjectOutput{})
+		f.objects["archive/k"].head.ETag = aws.String(md5ETag)
+		out, err := NewArchiveCopier(f, testConfig()).Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"HeadObject", "CopyObject"}, f.callList()); diff != "" {
+			t.Errorf("calls (-want +got):\n%s", diff)
+		}
+		if out.AlreadyArchived || !out.Complete {
+			t.Errorf("outcome %+v, want complete, not already archived", out)
+		}
+	})
+	for _, tc := range []struct {
+		name string
+		size int
+		req  func(*contract.CopyRequest)
+	}{
+		{"multipart", 12 * MiB, func(*contract.CopyRequest) {}},
+		{"with a resume token", 100, func(r *contract.CopyRequest) { r.UploadID, r.SourceETag = "upload-gone", md5ETag }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			data := pattern(tc.size)
+			f := newFakeS3("restore", "archive")
+			f.put("restore", "k", data, s3.HeadObjectOutput{})
+			f.put("archive", "k", data, s3.HeadObjectOutput{})
+			req := contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive", Size: int64(tc.size), CheckArchive: true}
+			tc.req(&req)
+			out, err := NewArchiveCopier(f, testConfig()).Copy(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.AlreadyArchived || !out.Complete {
+				t.Errorf("outcome %+v, want complete, not already archived", out)
+			}
+			heads := 0 // HeadObject calls before the copy: the source's only
+			for _, op := range f.callList() {
+				if op == "CopyObject" || op == "CreateMultipartUpload" {
+					break
+				}
+				if op == "HeadObject" {
+					heads++
+				}
+			}
+			if heads != 1 || f.heads[0] != "restore/k" {
+				t.Errorf("%d HeadObject calls before the copy (%v), want the source's only: %v", heads, f.heads, f.callList())
+			}
+			if len(f.copied)+len(f.created) != 1 {
+				t.Errorf("%d CopyObject and %d CreateMultipartUpload calls, want one copy", len(f.copied), len(f.created))
+			}
+		})
 	}
 }

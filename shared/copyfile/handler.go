@@ -58,6 +58,10 @@ func (h *CopyHandler) Handle(ctx context.Context, req contract.CopyRequest) (con
 	if out.Multipart {
 		attrs = append(attrs, "parts_done", out.PartsDone, "part_size", out.PartSize)
 	}
+	if out.AlreadyArchived {
+		// Not copied: the archive copy already held the source's bytes.
+		attrs = append(attrs, "already_archived", true)
+	}
 	if err == nil && !out.Complete {
 		log.InfoContext(ctx, "file copy paused before the deadline; the workflow resumes it",
 			append(attrs, "upload_id", out.UploadID, "source_etag", out.SourceETag, "bytes_done", out.BytesDone)...)
@@ -95,14 +99,20 @@ func errorCode(err error) string {
 
 // CopyMetrics are the metrics of a finished copy: its size, the time its
 // passes took together, the throughput (MB/s, 10^6 bytes) and the passes.
+// A copy not made (AlreadyArchived) copied 0 bytes and has no throughput:
+// its seconds are the check's.
 func CopyMetrics(out contract.CopyOutcome) []metrics.Metric {
 	secs := float64(out.ElapsedMS) / 1000
+	copied := out.Bytes
+	if out.AlreadyArchived {
+		copied = 0
+	}
 	ms := []metrics.Metric{
-		{Name: metrics.BytesCopied, Unit: metrics.Bytes, Value: float64(out.Bytes)},
+		{Name: metrics.BytesCopied, Unit: metrics.Bytes, Value: float64(copied)},
 		{Name: metrics.CopySeconds, Unit: metrics.Seconds, Value: secs},
 		{Name: metrics.CopyPasses, Unit: metrics.Count, Value: float64(out.Passes)},
 	}
-	if secs > 0 {
+	if secs > 0 && !out.AlreadyArchived {
 		ms = append(ms, metrics.Metric{Name: metrics.CopyThroughput, Unit: metrics.MBPerSecond, Value: float64(out.Bytes) / 1e6 / secs})
 	}
 	return ms

@@ -90,6 +90,15 @@ func TestHandlerLogsOneLinePerCopy(t *testing.T) {
 			},
 		},
 		{
+			name:    "not copied: the archive copy was already in place",
+			outcome: contract.CopyOutcome{TargetBucket: "archive", TargetKey: "k", Bytes: 42, DurationMS: 12, Complete: true, AlreadyArchived: true},
+			wantLine: map[string]any{
+				"level": "INFO", "msg": "file copied", "source_bucket": "restore", "source_key": "k", "target_bucket": "archive",
+				"bytes": float64(42), "multipart": false, "parts": float64(0), "duration_ms": float64(12),
+				"already_archived": true, "passes": float64(1), "elapsed_ms": float64(12),
+			},
+		},
+		{
 			name: "paused before the deadline: the resume token is logged",
 			outcome: contract.CopyOutcome{TargetBucket: "archive", TargetKey: "k", Bytes: 42 * MiB, Multipart: true, Parts: 9, DurationMS: 1234,
 				UploadID: "u-1", SourceETag: `"e-1"`, PartSize: 5 * MiB, PartsDone: 4, PartsTotal: 9, BytesDone: 20 * MiB},

@@ -228,16 +228,7 @@ func TestCopyETagSkipsArchiveHead(t *testing.T) {
 		{name: "answer says SSE-KMS: verified", copySSE: http.Header{"X-Amz-Server-Side-Encryption": {"aws:kms"}}, wantHeads: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			copies := &faultproxy.Rule{Match: faultproxy.IsCopyObject, Header: tc.copySSE}
-			heads := &faultproxy.Rule{Match: func(r *http.Request) bool {
-				return faultproxy.IsHeadObject(r) && faultproxy.IsBucket("archive")(r)
-			}}
-			p, err := faultproxy.New(e.srv.Endpoint, copies, heads)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer p.Close()
-			copier := copyfile.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, nil))
+			copies, heads, copier := countingCopier(t, e, tc.copySSE)
 			if _, err := copier.Copy(context.Background(), contract.CopyRequest{SourceBucket: "restore", SourceKey: src.key, TargetBucket: "archive"}); err != nil {
 				t.Fatalf("Copy: %v", err)
 			}
@@ -261,6 +252,69 @@ func TestCopyETagSkipsArchiveHead(t *testing.T) {
 			}
 		})
 	}
+}
+
+// countingCopier is a copier whose requests pass a proxy counting its
+// CopyObject requests (answered with copyHeader added) and its HeadObject
+// requests of the archive bucket.
+func countingCopier(t *testing.T, e *s3env, copyHeader http.Header) (copies, heads *faultproxy.Rule, copier *copyfile.ArchiveCopier) {
+	t.Helper()
+	copies = &faultproxy.Rule{Match: faultproxy.IsCopyObject, Header: copyHeader}
+	heads = &faultproxy.Rule{Match: func(r *http.Request) bool {
+		return faultproxy.IsHeadObject(r) && faultproxy.IsBucket("archive")(r)
+	}}
+	p, err := faultproxy.New(e.srv.Endpoint, copies, heads)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Close)
+	return copies, heads, copyfile.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, nil))
+}
+
+// TestCopyChecksArchiveAgainstS3Server: a copy made once is not made
+// again by a request with CheckArchive (the Standard lane's): one HeadObject
+// of the archive copy and no CopyObject. A source whose bytes changed
+// since (same size) is copied again.
+func TestCopyChecksArchiveAgainstS3Server(t *testing.T) {
+	e := newS3Env(t)
+	src := source{key: "check/small file.nc", data: randomBytes(t, 64<<10), contentType: "application/x-netcdf"}
+	e.put(t, src)
+	copies, heads, copier := countingCopier(t, e, nil)
+	req := contract.CopyRequest{SourceBucket: "restore", SourceKey: src.key, TargetBucket: "archive"}
+	// copyOnce copies; wantHeads is the archive HeadObject requests it
+	// makes, at least (a copy's ETag the server does not make an MD5 is
+	// verified with one more).
+	copyOnce := func(t *testing.T, check bool, wantCopies, wantHeads int, wantArchived bool) {
+		t.Helper()
+		req.CheckArchive = check
+		before := heads.Hits()
+		out, err := copier.Copy(context.Background(), req)
+		if err != nil {
+			t.Fatalf("Copy: %v", err)
+		}
+		if !out.Complete || out.AlreadyArchived != wantArchived || out.Bytes != int64(len(src.data)) {
+			t.Errorf("outcome %+v, want complete, already archived %v, %d bytes", out, wantArchived, len(src.data))
+		}
+		if copies.Hits() != wantCopies {
+			t.Errorf("%d CopyObject requests in all, want %d", copies.Hits(), wantCopies)
+		}
+		if n := heads.Hits() - before; n < wantHeads || wantArchived && n != wantHeads {
+			t.Errorf("%d HeadObject requests of the archive copy, want %d", n, wantHeads)
+		}
+		if _, data := e.state(t, "archive", src.key); !bytes.Equal(data, src.data) {
+			t.Error("archive copy's bytes differ from the source's")
+		}
+	}
+	// The first copy, as the Express lane makes it (its ETag proves it:
+	// no HeadObject on versitygw; moto's ETags may differ, then verify's).
+	copyOnce(t, false, 1, 0, false)
+	// Again with the check: one HeadObject, no CopyObject.
+	copyOnce(t, true, 1, 1, true)
+	// The source changes (same size): the archive copy no longer holds
+	// its bytes, so the check copies it again.
+	src.data = randomBytes(t, len(src.data))
+	e.put(t, src)
+	copyOnce(t, true, 2, 1, false)
 }
 
 func TestCopyAgainstS3ServerFailures(t *testing.T) {

@@ -78,6 +78,8 @@ func TestCopyWritesEMF(t *testing.T) {
 	}{
 		{"finished on the third pass", contract.CopyOutcome{Bytes: 3 * 1000 * 1000 * 1000, Multipart: true, Complete: true, DurationMS: 2000}, nil,
 			map[string]float64{"BytesCopied Bytes": 3e9, "CopySeconds Seconds": 10, "CopyThroughput Megabytes/Second": 300, "CopyPasses Count": 3}},
+		{"not copied: already archived", contract.CopyOutcome{Bytes: 3e9, Complete: true, AlreadyArchived: true, DurationMS: 2000}, nil,
+			map[string]float64{"BytesCopied Bytes": 0, "CopySeconds Seconds": 10, "CopyPasses Count": 3}},
 		{"paused", contract.CopyOutcome{Bytes: 3e9, Multipart: true, DurationMS: 2000, UploadID: "u"}, nil, nil},
 		{"failed", contract.CopyOutcome{}, &PermanentCopyError{Code: "NoSuchKey"}, nil},
 	} {
