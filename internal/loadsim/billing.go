@@ -32,8 +32,11 @@ import (
 // The Node engine runs a Distributed Map's children inline, so their
 // states' events come with the parent's: the definition's structure tells
 // them apart (workflowShape). moto runs them as executions of their own,
-// whose histories its driver does not read: there the parent's
-// transitions are all that is counted.
+// each with its own history: its serve mode gives the parent's
+// transitions, and its children's by Map state name with their runs
+// (stepengine.Ended.ChildTransitions, MapIterations); the children of a
+// Map the deployed definition makes EXPRESS bill requests and duration,
+// not their transitions, whatever execution type moto ran them as.
 
 // expressBilledMemoryMB is the memory each Express child is billed at.
 const expressBilledMemoryMB = 64
@@ -138,10 +141,16 @@ type stepFunctionsUsage struct {
 // bill counts one execution's billed Step Functions units from its Ended
 // line.
 func (w workflowShape) bill(line stepengine.Ended) stepFunctionsUsage {
+	u := stepFunctionsUsage{ChildrenCounted: line.TransitionsByState != nil || line.ChildTransitions != nil}
 	if line.TransitionsByState == nil {
-		return stepFunctionsUsage{StandardTransitions: line.Transitions}
+		// moto: the parent's own history, and its children's by Map.
+		u.StandardTransitions = line.Transitions
+		for mapName, n := range line.ChildTransitions {
+			if w.distributed[mapName] != "EXPRESS" {
+				u.StandardTransitions += n
+			}
+		}
 	}
-	u := stepFunctionsUsage{ChildrenCounted: true}
 	for name, n := range line.TransitionsByState {
 		if !w.express[name] {
 			u.StandardTransitions += n

@@ -3,6 +3,7 @@ package loadsim
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/localservices"
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/stepengine"
+	"github.com/copy-files-to-archive/copy-files-to-archive/internal/testenv"
 	"github.com/copy-files-to-archive/copy-files-to-archive/statemachine"
 )
 
@@ -118,14 +120,85 @@ func TestBillingFromTheNodeEngine(t *testing.T) {
 	}
 }
 
+// On moto, which runs each Distributed Map child with a history of its
+// own (and refuses EXPRESS: the Express Map runs STANDARD children there),
+// the serve mode's line gives the parent's transitions and the children's
+// by Map: billed against the deployed shape, the same 13 transitions and 3
+// Express requests as on Node.
+func TestBillingFromTheMotoEngine(t *testing.T) {
+	if err := stepengine.CheckMoto(context.Background(), ""); err != nil {
+		testenv.Unavailable(t, fmt.Sprintf("the moto engine cannot run: %v", err))
+	}
+	root, err := localservices.FindRepoRoot(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	asRun := strings.Replace(billingDefinition, `"ExecutionType":"EXPRESS"`, `"ExecutionType":"STANDARD"`, 1)
+	engine, err := stepengine.StartServer(ctx, stepengine.EngineMoto, root, "http://127.0.0.1:9", stepengine.ServeJob{Definition: json.RawMessage(asRun)}, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := engine.Start(7, json.RawMessage(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = engine.CloseInput()
+	line, ok := <-engine.Ended()
+	if err := engine.Wait(); err != nil || !ok {
+		t.Fatalf("engine: %v (line %v)", err, ok)
+	}
+	if line.Result.Status != "SUCCEEDED" {
+		t.Fatalf("execution %s: %s %s", line.Result.Status, line.Result.Error, line.Result.Cause)
+	}
+	// The parent's own history: its 4 states; the Standard children's 2
+	// states each; the Express Map's children (3, run STANDARD here) 4 each
+	// (Find, Each, 2 inline Copy), not billed as transitions.
+	if line.Transitions != 4 || !cmp.Equal(line.ChildTransitions, map[string]int{"Chunks": 3 * 4, "Lane": 2 * 2}) {
+		t.Errorf("moto line: %d transitions, children's %v; want 4, Chunks 12 and Lane 4", line.Transitions, line.ChildTransitions)
+	}
+	shape, err := newWorkflowShape([]byte(billingDefinition))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := shape.bill(line)
+	if got.StandardTransitions != 4+3+2+2*2 || got.ExpressRequests != 3 || !got.ChildrenCounted {
+		t.Errorf("billed %+v from %d, %v and %v: want 13 Standard transitions (4 parent states, 5 children started, 4 Standard child states), 3 Express requests",
+			got, line.Transitions, line.ChildTransitions, line.MapIterations)
+	}
+	// moto's interpreter is slower than Node's: its children's runs, each
+	// from its own history's first event to its last, are billed as they
+	// are, in 100 ms steps at 64 MB.
+	runs := line.MapIterations["Chunks"]
+	want := 0.0
+	for _, r := range runs {
+		want += expressGBSeconds(r.Ms)
+		if r.Ms < 0 || r.Ms > 10000 || r.Failed {
+			t.Errorf("Express child run %+v: want a success of 0 to 10 s", r)
+		}
+	}
+	if len(runs) != 3 || math.Abs(got.ExpressGBSeconds-want) > 1e-12 || got.ExpressGBSeconds < 3*0.1*64/1024 {
+		t.Errorf("Express GB-s %g, want %g, at least three 100 ms steps at 64 MB (runs %v)", got.ExpressGBSeconds, want, runs)
+	}
+}
+
 func TestBillWithoutChildren(t *testing.T) {
 	shape, err := newWorkflowShape([]byte(billingDefinition))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// moto's driver: the parent's history only.
+	// An engine line without the children's figures: the parent's only.
 	if got := shape.bill(stepengine.Ended{Transitions: 6}); got != (stepFunctionsUsage{StandardTransitions: 6}) {
 		t.Errorf("billed %+v, want the line's 6 transitions only", got)
+	}
+	// moto's: the parent's, the Standard children's, and one per child
+	// started; an Express Map's children's transitions are not billed.
+	line := stepengine.Ended{Transitions: 6, ChildTransitions: map[string]int{"Chunks": 40, "Lane": 9},
+		MapIterations: map[string][]stepengine.IterationRun{"Chunks": {{Ms: 150}, {Ms: 50}}, "Lane": {{Ms: 10}}}}
+	want := stepFunctionsUsage{StandardTransitions: 6 + 9 + 3, ExpressRequests: 2, ExpressGBSeconds: expressGBSeconds(150) + expressGBSeconds(50), ChildrenCounted: true}
+	if got := shape.bill(line); math.Abs(got.ExpressGBSeconds-want.ExpressGBSeconds) > 1e-12 || got.StandardTransitions != want.StandardTransitions ||
+		got.ExpressRequests != want.ExpressRequests || !got.ChildrenCounted {
+		t.Errorf("billed %+v, want %+v", got, want)
 	}
 }
 

@@ -51,9 +51,10 @@ type LoadReport struct {
 	// what happened: the engine's events (billing.go), the intake's calls,
 	// the Invoke API, the S3 requests served and the logs written.
 	PerFile BilledUnits `json:"per_file"`
+
 	// StepFunctionsCounted says whose states the transitions count: the
-	// parents' and the children's (Node engine), or the parents' only
-	// (moto, whose children are executions of their own).
+	// parents' and the children's (both engines: Node runs the children
+	// inline, moto's serve mode reads each child's own history).
 	StepFunctionsCounted string `json:"step_functions_counted"`
 	// LogBytesPerFileBySource splits PerFile.LogBytes: each function's
 	// lines with its platform lines (logbytes.go), and the state machine's

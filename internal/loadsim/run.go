@@ -251,9 +251,9 @@ func (l *Load) usage(srv *invokeapi.Server, events [][]byte, t *tally, rep *Load
 		u.S3PutClass += r.Hits()
 	}
 	u.S3GetClass = l.s3get.Hits()
-	rep.StepFunctionsCounted = "parents and children (the Node engine runs the children inline)"
+	rep.StepFunctionsCounted = "parents and children (the Node engine runs them inline; moto's serve mode reads each child's own history)"
 	if !t.billed.ChildrenCounted {
-		rep.StepFunctionsCounted = "parents only (moto runs the children as executions of their own, not read)"
+		rep.StepFunctionsCounted = "parents only (the engine gave no figures of the children)"
 	}
 	u.fill(rep)
 }

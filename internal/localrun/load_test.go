@@ -384,6 +384,15 @@ func testLoadMixed(t *testing.T, engine string, nGood, nBad int) {
 	if failedFiles != 2*nBad {
 		t.Errorf("%d failed files listed, want the %d bad ones", failedFiles, 2*nBad)
 	}
+	// Both engines bill the Express children they ran (moto from each
+	// child's own history): at least one request, and the parent's five
+	// states with one transition per child started.
+	children := math.Round(rep.PerFile.ExpressRequests * float64(rep.Files.Total))
+	if transitions := math.Round(rep.PerFile.StandardTransitions * float64(rep.Files.Total)); children < 1 || transitions < 5+children ||
+		!strings.HasPrefix(rep.StepFunctionsCounted, "parents and children") {
+		t.Errorf("%v Express children, %v Standard transitions (%s): want at least one child, and the parent's 5 states and a transition per child",
+			children, transitions, rep.StepFunctionsCounted)
+	}
 	if rep.Files.Complete != nGood || rep.Files.Error != nBad || rep.Files.NoJob != nBad || rep.Files.Unrecorded != 0 {
 		t.Errorf("files %+v: want %d complete, %d error (no source object), %d without a job", rep.Files, nGood, nBad, nBad)
 	}

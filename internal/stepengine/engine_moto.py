@@ -182,15 +182,19 @@ def serve():
     serve mode: the first stdin line is the job without input
     ({definition, timeScale}), each next line {id, input} starts an
     execution; each prints {id, result, transitions, logBytes,
-    logBytesByType} when it ends."""
+    logBytesByType, childTransitions, mapIterations} when it ends: its own
+    transitions, and its Distributed Map children's by Map state name
+    (ChildTally), each child's run in mapIterations as engine.cjs gives
+    them."""
     job = json.loads(sys.stdin.readline() or "null")
     if not job:
         fail_invalid("EngineError", "no job on stdin")
         return 1
-    modules = setup(job)
+    modules = setup(job, child_histories=True)
     if modules is None:
         return 1
     boto3, mock_aws = modules
+    tally = ChildTally()
     # moto 5.2.1 deep-copies the state machine each time it starts an
     # execution; once one runs, something the copy reaches holds a thread
     # lock, which cannot be copied, so a second StartExecution fails. The
@@ -231,10 +235,15 @@ def serve():
                     input=json.dumps(msg["input"]),
                 )
                 running[execution["executionArn"]] = msg["id"]
+            tally.take(taken_child_events())
             for arn in list(running):
                 status = sfn.describe_execution(executionArn=arn)
                 if status["status"] == "RUNNING":
                     continue
+                # A child ends before its Map Run, and so before its
+                # parent: its events are queued by now.
+                tally.take(taken_child_events())
+                child_transitions, map_iterations = tally.pop(arn)
                 events = history(sfn, arn)
                 by_type = {}
                 for ev in events:
@@ -242,7 +251,8 @@ def serve():
                     by_type[ev["type"]] = by_type.get(ev["type"], 0) + n
                 emit({"id": running.pop(arn), "result": result_of(status),
                       "transitions": transitions(events), "logBytes": sum(by_type.values()),
-                      "logBytesByType": by_type})
+                      "logBytesByType": by_type, "childTransitions": child_transitions,
+                      "mapIterations": map_iterations})
             if running:
                 time.sleep(0.05)
     return 0
@@ -329,7 +339,10 @@ def record_child_histories():
 
     def _eval_job(self, env, job):
         state = env.states.context_object.context_object_data.get("State") or {}
-        child = {"map": state.get("Name") or self._map_run_record.map_run_arn, "index": job.job_index}
+        # moto runs a child in a frame of its parent: the context
+        # object's execution is the parent's.
+        parent = (env.states.context_object.context_object_data.get("Execution") or {}).get("Id")
+        child = {"map": state.get("Name") or self._map_run_record.map_run_arn, "index": job.job_index, "parent": parent}
         hist = ChildHistory(child)
         env.event_manager = hist.manager
         hist.add("ExecutionStarted", {"executionStartedEventDetails": {"input": json.dumps(job.job_input)}}, previous=0)
@@ -345,6 +358,43 @@ def record_child_histories():
             "error": error.get("error", "States.Runtime"), "cause": error.get("cause", "")}}, previous=last)
 
     cls._eval_job = _eval_job
+
+
+class ChildTally:
+    """What the serve mode keeps of each Distributed Map child's events,
+    by parent execution: per child its first and last event's time and the
+    counts transitions() needs, so that a parent's line can give its
+    children's billed transitions and runs without keeping their events."""
+
+    def __init__(self):
+        self.children = {}  # (parent, map, index) -> counts and times
+
+    def take(self, lines):
+        for line in lines:
+            child, event = line["child"], line["event"]
+            key = (child.get("parent"), child["map"], child["index"])
+            c = self.children.setdefault(key, {"entered": 0, "tasks": 0, "scheduled": 0, "first": None, "last": None, "failed": False})
+            typ = event["type"]
+            c["entered"] += typ.endswith("StateEntered")
+            c["tasks"] += typ == "TaskStateEntered"
+            c["scheduled"] += typ == "LambdaFunctionScheduled"
+            c["failed"] = c["failed"] or typ == "ExecutionFailed"
+            ts = event["timestamp"]
+            c["first"] = ts if c["first"] is None else min(c["first"], ts)
+            c["last"] = ts if c["last"] is None else max(c["last"], ts)
+
+    def pop(self, parent):
+        """The children of parent, forgotten: ({map: transitions},
+        {map: [{ms, failed}]}), as engine.cjs's mapIterations."""
+        child_transitions, map_iterations = {}, {}
+        for key in [k for k in self.children if k[0] == parent]:
+            c = self.children.pop(key)
+            name = key[1]
+            n = c["entered"] + max(0, c["scheduled"] - c["tasks"])
+            child_transitions[name] = child_transitions.get(name, 0) + n
+            ms = int((c["last"] - c["first"]).total_seconds() * 1000)
+            map_iterations.setdefault(name, []).append({"ms": ms, "failed": c["failed"]})
+        return child_transitions, map_iterations
 
 
 def taken_child_events():

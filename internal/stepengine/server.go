@@ -31,12 +31,18 @@ type Ended struct {
 	// LogBytesByType splits LogBytes by event type (the engine's names:
 	// AWS's on moto, aws-local-stepfunctions' own on Node).
 	LogBytesByType map[string]int64 `json:"logBytesByType"`
-	// TransitionsByState splits Transitions by state name, and
-	// MapIterations gives each Map iteration's run by its Map state's name
-	// (Node engine only: it runs a Distributed Map's children inline, so
-	// their states and runs are in the parent's events; nil on moto).
-	TransitionsByState map[string]int            `json:"transitionsByState"`
-	MapIterations      map[string][]IterationRun `json:"mapIterations"`
+	// TransitionsByState splits Transitions by state name (Node engine
+	// only: it runs a Distributed Map's children inline, so their states
+	// are in the parent's events and Transitions counts them; nil on moto).
+	TransitionsByState map[string]int `json:"transitionsByState"`
+	// MapIterations gives each Map iteration's run by its Map state's name:
+	// on Node every Map's, on moto each Distributed Map child's (from its
+	// own history, engine_moto.py's ChildTally).
+	MapIterations map[string][]IterationRun `json:"mapIterations"`
+	// ChildTransitions is, on moto, the transitions of the Distributed Map
+	// children's own histories by Map state name; Transitions is then the
+	// parent's alone. Nil on Node.
+	ChildTransitions map[string]int `json:"childTransitions"`
 }
 
 // IterationRun is one Map iteration's run: how long it took (from its start to
