@@ -572,22 +572,7 @@ func TestCopyIntegrity(t *testing.T) {
 					t.Errorf("%d HeadObject calls on the archive copy, want 1 (verify)", n)
 				}
 			}
-			if tc.wantCode == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if f.object("archive", "k") == nil {
-					t.Error("archive copy missing")
-				}
-				return
-			}
-			var pe *PermanentCopyError
-			if !errors.As(err, &pe) || pe.Code != tc.wantCode || pe.Message != tc.wantMsg {
-				t.Fatalf("err = %v, want PermanentCopyError %s: %s", err, tc.wantCode, tc.wantMsg)
-			}
-			if f.object("archive", "k") != nil {
-				t.Error("bad copy left in the archive bucket")
-			}
+			checkCopyEnd(t, f, err, tc.wantCode, tc.wantMsg)
 			if len(f.uploads) != 0 {
 				t.Errorf("%d multipart uploads left open", len(f.uploads))
 			}
@@ -665,22 +650,11 @@ func TestCopyETagProvesCopy(t *testing.T) {
 				if n := f.headsOf("restore", "k"); n != 1 {
 					t.Errorf("%d HeadObject calls on the source, want 1", n)
 				}
-				if wantMsg == "" {
-					if err != nil {
-						t.Fatal(err)
-					}
-					if f.object("archive", "k") == nil {
-						t.Error("archive copy missing")
-					}
-					return
+				wantCode := ""
+				if wantMsg != "" {
+					wantCode = "IntegrityCheckFailed"
 				}
-				var pe *PermanentCopyError
-				if !errors.As(err, &pe) || pe.Code != "IntegrityCheckFailed" || pe.Message != wantMsg {
-					t.Fatalf("err = %v, want PermanentCopyError IntegrityCheckFailed: %s", err, wantMsg)
-				}
-				if f.object("archive", "k") != nil {
-					t.Error("bad copy left in the archive bucket")
-				}
+				checkCopyEnd(t, f, err, wantCode, wantMsg)
 			})
 		}
 	}
@@ -913,5 +887,28 @@ func TestCopyChecksArchiveOnlyWhenAsked(t *testing.T) {
 				t.Errorf("%d CopyObject and %d CreateMultipartUpload calls, want one copy", len(f.copied), len(f.created))
 			}
 		})
+	}
+}
+
+// checkCopyEnd checks how a copy of restore/k ended: with wantCode "" a
+// success and the archive copy there; else a PermanentCopyError wantCode
+// saying wantMsg, and no copy left in the archive bucket.
+func checkCopyEnd(t *testing.T, f *fakeS3, err error, wantCode, wantMsg string) {
+	t.Helper()
+	if wantCode == "" {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.object("archive", "k") == nil {
+			t.Error("archive copy missing")
+		}
+		return
+	}
+	var pe *PermanentCopyError
+	if !errors.As(err, &pe) || pe.Code != wantCode || pe.Message != wantMsg {
+		t.Fatalf("err = %v, want PermanentCopyError %s: %s", err, wantCode, wantMsg)
+	}
+	if f.object("archive", "k") != nil {
+		t.Error("bad copy left in the archive bucket")
 	}
 }
