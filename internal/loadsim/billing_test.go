@@ -88,23 +88,7 @@ func TestBillingFromTheNodeEngine(t *testing.T) {
 	if err := localservices.CheckNodeModules(root); err != nil {
 		t.Skip(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	engine, err := stepengine.StartServer(ctx, stepengine.EngineNode, root, "http://127.0.0.1:9", stepengine.ServeJob{Definition: json.RawMessage(billingDefinition)}, os.Stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := engine.Start(7, json.RawMessage(`{}`)); err != nil {
-		t.Fatal(err)
-	}
-	_ = engine.CloseInput()
-	line, ok := <-engine.Ended()
-	if err := engine.Wait(); err != nil || !ok {
-		t.Fatalf("engine: %v (line %v)", err, ok)
-	}
-	if line.Result.Status != "SUCCEEDED" {
-		t.Fatalf("execution %s: %s %s", line.Result.Status, line.Result.Error, line.Result.Cause)
-	}
+	line := runServed(t, stepengine.EngineNode, root, billingDefinition)
 	shape, err := newWorkflowShape([]byte(billingDefinition))
 	if err != nil {
 		t.Fatal(err)
@@ -133,24 +117,8 @@ func TestBillingFromTheMotoEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	asRun := strings.Replace(billingDefinition, `"ExecutionType":"EXPRESS"`, `"ExecutionType":"STANDARD"`, 1)
-	engine, err := stepengine.StartServer(ctx, stepengine.EngineMoto, root, "http://127.0.0.1:9", stepengine.ServeJob{Definition: json.RawMessage(asRun)}, os.Stderr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := engine.Start(7, json.RawMessage(`{}`)); err != nil {
-		t.Fatal(err)
-	}
-	_ = engine.CloseInput()
-	line, ok := <-engine.Ended()
-	if err := engine.Wait(); err != nil || !ok {
-		t.Fatalf("engine: %v (line %v)", err, ok)
-	}
-	if line.Result.Status != "SUCCEEDED" {
-		t.Fatalf("execution %s: %s %s", line.Result.Status, line.Result.Error, line.Result.Cause)
-	}
+	line := runServed(t, stepengine.EngineMoto, root, asRun)
 	// The parent's own history: its 4 states; the Standard children's 2
 	// states each; the Express Map's children (3, run STANDARD here) 4 each
 	// (Find, Each, 2 inline Copy), not billed as transitions.
@@ -180,6 +148,30 @@ func TestBillingFromTheMotoEngine(t *testing.T) {
 	if len(runs) != 3 || math.Abs(got.ExpressGBSeconds-want) > 1e-12 || got.ExpressGBSeconds < 3*0.1*64/1024 {
 		t.Errorf("Express GB-s %g, want %g, at least three 100 ms steps at 64 MB (runs %v)", got.ExpressGBSeconds, want, runs)
 	}
+}
+
+// runServed runs one execution of definition (input {}) in engine's serve
+// mode and returns its Ended line; it must succeed.
+func runServed(t *testing.T, engine, root, definition string) stepengine.Ended {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	server, err := stepengine.StartServer(ctx, engine, root, "http://127.0.0.1:9", stepengine.ServeJob{Definition: json.RawMessage(definition)}, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := server.Start(7, json.RawMessage(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = server.CloseInput()
+	line, ok := <-server.Ended()
+	if err := server.Wait(); err != nil || !ok {
+		t.Fatalf("engine: %v (line %v)", err, ok)
+	}
+	if line.Result.Status != "SUCCEEDED" {
+		t.Fatalf("execution %s: %s %s", line.Result.Status, line.Result.Error, line.Result.Cause)
+	}
+	return line
 }
 
 func TestBillWithoutChildren(t *testing.T) {
