@@ -17,8 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/execution"
@@ -144,12 +142,8 @@ func TestScenarioExpressBudgetHandsOverToStandardLane(t *testing.T) {
 	if got, ok := h.archived(key); !ok || !bytes.Equal(got, body) {
 		t.Errorf("%q archived: %v, same bytes: %v", key, ok, bytes.Equal(got, body))
 	}
-	ups, err := h.s3.ListMultipartUploads(h.ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(archiveBucket)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ups.Uploads) != 0 {
-		t.Errorf("%d multipart uploads left open", len(ups.Uploads))
+	if n := h.openUploads(); n != 0 {
+		t.Errorf("%d multipart uploads left open", n)
 	}
 	if got := h.job(job.RequestID); got.JobStatus != "complete" || got.ErrMsg != "" {
 		t.Errorf("row: status %q err_msg %q, want complete", got.JobStatus, got.ErrMsg)

@@ -249,6 +249,16 @@ func (h *harness) archived(key string) ([]byte, bool) {
 	return b, true
 }
 
+// openUploads counts the multipart uploads left open in the archive bucket.
+func (h *harness) openUploads() int {
+	h.t.Helper()
+	ups, err := h.s3.ListMultipartUploads(h.ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(archiveBucket)})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return len(ups.Uploads)
+}
+
 func (h *harness) archiveKeys() []string {
 	h.t.Helper()
 	out, err := h.s3.ListObjectsV2(h.ctx, &s3.ListObjectsV2Input{Bucket: aws.String(archiveBucket)})
@@ -1236,12 +1246,8 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 	} else if !bytes.Equal(got, body) {
 		t.Errorf("%q archived with different bytes (%d bytes, want %d)", key, len(got), len(body))
 	}
-	ups, err := h.s3.ListMultipartUploads(h.ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(archiveBucket)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ups.Uploads) != 0 {
-		t.Errorf("%d multipart uploads left open", len(ups.Uploads))
+	if n := h.openUploads(); n != 0 {
+		t.Errorf("%d multipart uploads left open", n)
 	}
 	if got := h.job(job.RequestID); got.JobStatus != "complete" || got.ErrMsg != "" {
 		t.Errorf("row: status %q err_msg %q, want complete without error", got.JobStatus, got.ErrMsg)
