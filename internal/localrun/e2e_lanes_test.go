@@ -88,11 +88,7 @@ func TestScenarioExpressBudgetHandsOverToStandardLane(t *testing.T) {
 	parts := &faultproxy.Rule{Match: faultproxy.IsUploadPartCopy} // counts the parts forwarded
 	creates := &faultproxy.Rule{Match: func(r *http.Request) bool { return r.Method == http.MethodPost && r.URL.Query().Has("uploads") }}
 	h := newHarness(t, harnessOptions{lambdaEnv: func(h *harness) map[string]string {
-		proxy, err := faultproxy.New(h.s3srv.Endpoint, creates, gate, parts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(proxy.Close)
+		proxy := h.s3Proxy(creates, gate, parts)
 		return resumableCopyEnv(proxy.URL)
 	}})
 	const key = "granules/cut by the Express budget+1.h5"

@@ -36,11 +36,7 @@ func TestScenarioLastAttemptAbortsResumedUpload(t *testing.T) {
 	h := newHarness(t, harnessOptions{
 		copyTimeout: 8500 * time.Millisecond,
 		lambdaEnv: func(h *harness) map[string]string {
-			proxy, err := faultproxy.New(h.s3srv.Endpoint, gate, slowDown)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(proxy.Close)
+			proxy := h.s3Proxy(gate, slowDown)
 			return map[string]string{
 				"AWS_ENDPOINT_URL_S3":       proxy.URL,
 				"AWS_MAX_ATTEMPTS":          "1", // one S3 request per part per attempt

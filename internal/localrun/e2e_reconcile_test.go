@@ -146,11 +146,7 @@ func TestScenarioSweepLeavesAFileInFlightAlone(t *testing.T) {
 	held := &faultproxy.Rule{Match: faultproxy.IsCopyObject, Times: 1, Delay: 4 * time.Second}
 	h := newHarness(t, harnessOptions{
 		lambdaEnv: func(h *harness) map[string]string {
-			proxy, err := faultproxy.New(h.s3srv.Endpoint, held)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(proxy.Close)
+			proxy := h.s3Proxy(held)
 			return map[string]string{"AWS_ENDPOINT_URL_S3": proxy.URL}
 		},
 	})
@@ -221,11 +217,7 @@ func TestScenarioFailedMarkResumesTheCopy(t *testing.T) {
 	h := newHarness(t, harnessOptions{
 		copyTimeout: 8500 * time.Millisecond,
 		lambdaEnv: func(h *harness) map[string]string {
-			proxy, err := faultproxy.New(h.s3srv.Endpoint, partGate(3), partGate(5))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(proxy.Close)
+			proxy := h.s3Proxy(partGate(3), partGate(5))
 			return resumableCopyEnv(proxy.URL)
 		},
 	})

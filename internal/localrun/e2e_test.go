@@ -249,6 +249,19 @@ func (h *harness) archived(key string) ([]byte, bool) {
 	return b, true
 }
 
+// s3Proxy starts a fault proxy with rules in front of the harness's S3
+// server, closed with the test; its URL is the endpoint the Lambdas are
+// given instead.
+func (h *harness) s3Proxy(rules ...*faultproxy.Rule) *faultproxy.Proxy {
+	h.t.Helper()
+	p, err := faultproxy.New(h.s3srv.Endpoint, rules...)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(p.Close)
+	return p
+}
+
 // openUploads counts the multipart uploads left open in the archive bucket.
 func (h *harness) openUploads() int {
 	h.t.Helper()
@@ -656,11 +669,7 @@ func TestScenarioSlowDownRetried(t *testing.T) {
 			slowDown := &faultproxy.Rule{Match: faultproxy.IsCopyObject, Times: tc.slowDowns,
 				Status: http.StatusServiceUnavailable, Code: "SlowDown", Message: "Please reduce your request rate."}
 			h := newHarness(t, harnessOptions{lambdaEnv: func(h *harness) map[string]string {
-				proxy, err := faultproxy.New(h.s3srv.Endpoint, slowDown)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(proxy.Close)
+				proxy := h.s3Proxy(slowDown)
 				env := map[string]string{"AWS_ENDPOINT_URL_S3": proxy.URL}
 				if tc.maxAttempts != "" {
 					env["AWS_MAX_ATTEMPTS"] = tc.maxAttempts
@@ -925,11 +934,7 @@ func TestScenarioDatabaseDownWhileRecording(t *testing.T) {
 			}
 			return false
 		}}
-		s3proxy, err := faultproxy.New(h.s3srv.Endpoint, closeDB)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s3proxy.Close)
+		s3proxy := h.s3Proxy(closeDB)
 		return map[string]string{"DATABASE_URL": u.String(), "AWS_ENDPOINT_URL_S3": s3proxy.URL}
 	}})
 	body := []byte("copied, not recorded " + randomHex(16))
@@ -1006,11 +1011,7 @@ func TestScenarioFiftyFilesConcurrencyFive(t *testing.T) {
 		lambdaEnv: func(h *harness) map[string]string {
 			// Each copy takes a moment, so that iterations overlap.
 			slow := &faultproxy.Rule{Match: faultproxy.IsCopyObject, Delay: 40 * time.Millisecond}
-			proxy, err := faultproxy.New(h.s3srv.Endpoint, slow)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(proxy.Close)
+			proxy := h.s3Proxy(slow)
 			return map[string]string{"AWS_ENDPOINT_URL_S3": proxy.URL}
 		},
 	})
@@ -1135,11 +1136,7 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 	h := newHarness(t, harnessOptions{
 		copyTimeout: 8500 * time.Millisecond,
 		lambdaEnv: func(h *harness) map[string]string {
-			proxy, err := faultproxy.New(h.s3srv.Endpoint, creates, gates[0], gates[1], parts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(proxy.Close)
+			proxy := h.s3Proxy(creates, gates[0], gates[1], parts)
 			env := resumableCopyEnv(proxy.URL)
 			env["COPY_PROGRESS_SECS"] = "1"
 			return env
