@@ -6,6 +6,8 @@ package localrun_test
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -46,8 +48,8 @@ func newModelLoadWorld(t *testing.T, cfg loadsim.LoadConfig) *loadWorld {
 }
 
 // seedJobs gives n files under prefix an open job and returns one
-// single-file event per file, of size bytes (the model holds the objects
-// the events name).
+// single-file event per file, of size bytes, with an eTag as S3's events
+// carry (the model holds the objects the events name, with that ETag).
 func (w *loadWorld) seedJobs(prefix string, n, size int) [][]byte {
 	w.t.Helper()
 	var events [][]byte
@@ -56,7 +58,8 @@ func (w *loadWorld) seedJobs(prefix string, n, size int) [][]byte {
 		if _, err := jobseed.Insert(w.ctx, w.db, jobseed.Row{ObjectKey: key, RestoreBucketDest: restoreBucket, ArchiveBucketDest: archiveBucket}); err != nil {
 			w.t.Fatal(err)
 		}
-		events = append(events, classicEvent(w.t, restoredFile{key: key, size: size}))
+		sum := md5.Sum([]byte(key))
+		events = append(events, classicEvent(w.t, restoredFile{key: key, size: size, etag: hex.EncodeToString(sum[:])}))
 	}
 	return events
 }
