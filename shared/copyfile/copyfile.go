@@ -5,13 +5,16 @@
 // time budget the request gives, and resumes in the next invocation. The
 // copy is pinned to the event's version and ETag, keeps metadata, content
 // headers and tags, and is checked for size and checksum (a single
-// CopyObject's copy by its ETag where that is the content's MD5). A request
+// CopyObject's copy by its ETag where that is the content's MD5). A small
+// source whose event gives its size and MD5 ETag takes one request, the
+// CopyObject, with no HeadObject of the source first. A request
 // with CheckArchive (the Standard lane's) makes no CopyObject when the
 // archive copy already holds the source's bytes (alreadyArchived). Each
 // failure is a TransientCopyError or a PermanentCopyError, for the
 // workflow to route on.
 //
-// Copy reads as its steps: inspect the source, then copy it whole and
+// Copy reads as its steps: copy a small source its event describes at
+// once (copyFromEvent), else inspect the source, then copy it whole and
 // verify it, or plan, transfer and complete its parts (multipart.go).
 // copyRun.fail classifies and settles whatever fails. BENCHMARKS.md holds
 // the measurements behind the defaults.
