@@ -92,22 +92,23 @@ var Functions = []Function{
 }
 
 // ExpressCopyMemoryMB is copy-file-express's memory, from issue 24's figure
-// (docs/concurrency.md, `make bench-figure`): a small copy is two S3
-// requests one after another (HeadObject of the source, CopyObject; the
-// archive's HeadObject is skipped when CopyObject's ETag proves the copy),
-// about 290 ms on the calibrated S3 model (390 ms with the third request),
-// nearly all of it waiting on S3, so the bill is nearly proportional to
-// the memory: at 390 ms, 0.680 GB-s a copy at 1,769 MB ($9.07 per million
-// files), 0.099 at 256 MB ($1.32), 0.049 at 128 MB ($0.66); at 290 ms and
-// 128 MB, Lambda's least
+// (docs/concurrency.md, `make bench-figure`): a small copy whose event
+// gives its size and ETag is one S3 request, CopyObject (no HeadObject of
+// the source before it, copyfile.copyFromEvent; none of the archive after
+// it when its ETag proves the copy), 139 ms billed on the calibrated S3
+// model (about 290 ms with the source's HeadObject, 390 ms with the
+// archive's too), nearly all of it waiting on S3, so the bill is nearly
+// proportional to the memory: at 390 ms, 0.680 GB-s a copy at 1,769 MB
+// ($9.07 per million files), 0.099 at 256 MB ($1.32), 0.049 at 128 MB
+// ($0.66); at 139 ms and 128 MB, Lambda's least
 // (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html),
-// 0.036 GB-s ($0.49).
+// 0.017 GB-s ($0.23).
 // Lambda gives CPU in proportion to memory, one vCPU at 1,769 MB (same
 // page), which the local runner does not enforce: at 128 MB, 128/1769 =
 // 0.072 vCPU. The whole test process (every Lambda, the Invoke API, the S3
-// model, the proxy) used 3.9 ms of CPU a file, an upper bound on one
-// copy's, which takes at most 54 ms there: (290 + 54) ms x 0.125 GB =
-// 0.043 GB-s, at most $0.57 per million files at arm64's $0.0000133334 a
+// model, the proxy) used 3.3 ms of CPU a file, an upper bound on one
+// copy's, which takes at most 46 ms there: (139 + 46) ms x 0.125 GB =
+// 0.023 GB-s, at most $0.31 per million files at arm64's $0.0000133334 a
 // GB-s. The Express lane also starts multipart copies, which pause at
 // time_budget_secs and go on in the Standard lane at 1,769 MB: their part
 // waves (0.23 ms of CPU a part, 256 a wave: shared/copyfile/BENCHMARKS.md)

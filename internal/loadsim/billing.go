@@ -139,8 +139,12 @@ type stepFunctionsUsage struct {
 }
 
 // bill counts one execution's billed Step Functions units from its Ended
-// line.
-func (w workflowShape) bill(line stepengine.Ended) stepFunctionsUsage {
+// line. An Express child's run is billed in scaled time, its real ms times
+// scale (LoadConfig.TimeScale): a child waiting on copies held for three
+// minutes of scaled time lives three minutes on AWS. The engine's own hops
+// are scaled with it, which the runner's time model does everywhere (its
+// real milliseconds count scale times in scaled time): an upper bound.
+func (w workflowShape) bill(line stepengine.Ended, scale float64) stepFunctionsUsage {
 	u := stepFunctionsUsage{ChildrenCounted: line.TransitionsByState != nil || line.ChildTransitions != nil}
 	if line.TransitionsByState == nil {
 		// moto: the parent's own history, and its children's by Map.
@@ -167,7 +171,7 @@ func (w workflowShape) bill(line stepengine.Ended) stepFunctionsUsage {
 		}
 		for _, r := range runs {
 			u.ExpressRequests++
-			u.ExpressGBSeconds += expressGBSeconds(r.Ms)
+			u.ExpressGBSeconds += expressGBSeconds(int64(float64(r.Ms) * max(scale, 1)))
 		}
 	}
 	return u

@@ -93,7 +93,7 @@ func TestBillingFromTheNodeEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := shape.bill(line)
+	got := shape.bill(line, 1)
 	if got.StandardTransitions != 4+3+2+2*2 || got.ExpressRequests != 3 || !got.ChildrenCounted {
 		t.Errorf("billed %+v from %v and %v: want 13 Standard transitions (4 parent states, 5 children started, 4 Standard child states), 3 Express requests",
 			got, line.TransitionsByState, line.MapIterations)
@@ -129,7 +129,7 @@ func TestBillingFromTheMotoEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := shape.bill(line)
+	got := shape.bill(line, 1)
 	if got.StandardTransitions != 4+3+2+2*2 || got.ExpressRequests != 3 || !got.ChildrenCounted {
 		t.Errorf("billed %+v from %d, %v and %v: want 13 Standard transitions (4 parent states, 5 children started, 4 Standard child states), 3 Express requests",
 			got, line.Transitions, line.ChildTransitions, line.MapIterations)
@@ -180,7 +180,7 @@ func TestBillWithoutChildren(t *testing.T) {
 		t.Fatal(err)
 	}
 	// An engine line without the children's figures: the parent's only.
-	if got := shape.bill(stepengine.Ended{Transitions: 6}); got != (stepFunctionsUsage{StandardTransitions: 6}) {
+	if got := shape.bill(stepengine.Ended{Transitions: 6}, 1); got != (stepFunctionsUsage{StandardTransitions: 6}) {
 		t.Errorf("billed %+v, want the line's 6 transitions only", got)
 	}
 	// moto's: the parent's, the Standard children's, and one per child
@@ -188,9 +188,16 @@ func TestBillWithoutChildren(t *testing.T) {
 	line := stepengine.Ended{Transitions: 6, ChildTransitions: map[string]int{"Chunks": 40, "Lane": 9},
 		MapIterations: map[string][]stepengine.IterationRun{"Chunks": {{Ms: 150}, {Ms: 50}}, "Lane": {{Ms: 10}}}}
 	want := stepFunctionsUsage{StandardTransitions: 6 + 9 + 3, ExpressRequests: 2, ExpressGBSeconds: expressGBSeconds(150) + expressGBSeconds(50), ChildrenCounted: true}
-	if got := shape.bill(line); math.Abs(got.ExpressGBSeconds-want.ExpressGBSeconds) > 1e-12 || got.StandardTransitions != want.StandardTransitions ||
+	if got := shape.bill(line, 1); math.Abs(got.ExpressGBSeconds-want.ExpressGBSeconds) > 1e-12 || got.StandardTransitions != want.StandardTransitions ||
 		got.ExpressRequests != want.ExpressRequests || !got.ChildrenCounted {
 		t.Errorf("billed %+v, want %+v", got, want)
+	}
+	// At time scale 60 the children's runs are billed in scaled time: 9 s
+	// and 3 s; the transitions and requests do not change.
+	want.ExpressGBSeconds = expressGBSeconds(9000) + expressGBSeconds(3000)
+	if got := shape.bill(line, 60); math.Abs(got.ExpressGBSeconds-want.ExpressGBSeconds) > 1e-12 || got.StandardTransitions != want.StandardTransitions ||
+		got.ExpressRequests != want.ExpressRequests {
+		t.Errorf("billed at scale 60 %+v, want %+v", got, want)
 	}
 }
 

@@ -105,11 +105,10 @@ type Load struct {
 	cfg       LoadConfig
 	lambdaEnv map[string]string
 	// shape is the deployed definition's, which billing reads.
-	shape   workflowShape
-	model   *s3model.Server // with S3Model
-	s3proxy *faultproxy.Proxy
-	s3put   []*faultproxy.Rule // PUT, COPY, POST, LIST requests
-	s3get   *faultproxy.Rule   // GET, HEAD and the others
+	shape workflowShape
+	model *s3model.Server // with S3Model
+	// s3 is each function's way to S3, by function name (see proxyS3).
+	s3 map[string]*s3Proxy
 	// lambdaLog counts each function's log, by function name.
 	lambdaLog map[string]*functionLog
 	closers   []func()
@@ -229,24 +228,50 @@ func (cfg *LoadConfig) check(ctx context.Context) error {
 	return nil
 }
 
-// proxyS3 sends every S3 request of the Lambdas through a proxy that
-// counts it by price class and holds copies for CopyDelay.
-func (l *Load) proxyS3() (err error) {
+// s3Proxy is one function's way to S3: a proxy that counts its requests
+// by price class and holds its copies for CopyDelay.
+type s3Proxy struct {
+	proxy  *faultproxy.Proxy
+	copies *faultproxy.Rule // CopyObject and UploadPartCopy (PUT class), held
+	puts   *faultproxy.Rule // the rest of the PUT, COPY, POST, LIST requests
+	gets   *faultproxy.Rule // GET, HEAD and the others
+}
+
+// proxyS3 sends every S3 request of the Lambdas through a proxy of the
+// function's own (s3Proxy): the copies each function held are what its
+// billed duration gains in scaled time (see heldMs).
+func (l *Load) proxyS3() error {
 	cfg := l.cfg
-	copies := &faultproxy.Rule{Match: isCopyRequest, Delay: time.Duration(float64(cfg.CopyDelay) / cfg.TimeScale)}
-	if cfg.CopyDelay == 0 {
-		copies.Delay = 0
+	l.s3 = map[string]*s3Proxy{}
+	for _, f := range statemachine.Functions {
+		p := &s3Proxy{
+			copies: &faultproxy.Rule{Match: isCopyRequest, Delay: time.Duration(float64(cfg.CopyDelay) / cfg.TimeScale)},
+			puts:   &faultproxy.Rule{Match: isPutClassRequest},
+			gets:   &faultproxy.Rule{},
+		}
+		var err error
+		if p.proxy, err = faultproxy.New(l.Services.S3Endpoint, p.copies, p.puts, p.gets); err != nil {
+			return err
+		}
+		l.closers = append(l.closers, p.proxy.Close)
+		l.s3[f.Name] = p
 	}
-	puts := &faultproxy.Rule{Match: isPutClassRequest}
-	l.s3get = &faultproxy.Rule{}
-	l.s3put = []*faultproxy.Rule{copies, puts}
-	l.s3proxy, err = faultproxy.New(l.Services.S3Endpoint, copies, puts, l.s3get)
-	if err != nil {
-		return err
-	}
-	l.closers = append(l.closers, l.s3proxy.Close)
-	l.lambdaEnv[localservices.EnvS3Endpoint] = l.s3proxy.URL
 	return nil
+}
+
+// heldMs is how much longer, in scaled time, function's invocations waited
+// on the copies the runner held than they did in real time: each held copy
+// took CopyDelay / TimeScale of real time for CopyDelay of scaled time.
+// Lambda bills a copy held for three minutes as three minutes; the rest of
+// an invocation (its own work and S3's latency) is real time, billed as it
+// ran.
+func (l *Load) heldMs(function string) int64 {
+	p, ok := l.s3[function]
+	if !ok || l.cfg.CopyDelay <= 0 {
+		return 0
+	}
+	real := time.Duration(float64(l.cfg.CopyDelay) / l.cfg.TimeScale)
+	return int64(p.copies.Hits()) * (l.cfg.CopyDelay - real).Milliseconds()
 }
 
 // deployedShape reads the definition as deployed (Express children, what
@@ -370,18 +395,24 @@ func (l *Load) Close() {
 // execution environment of its own made by the function's constructor
 // (own pgx pool, own S3 client), as Lambda does.
 func (l *Load) functions(ctx context.Context) ([]invokeapi.Function, error) {
-	getenv := func(name string) string {
-		if v, ok := l.lambdaEnv[name]; ok {
-			return v
+	envOf := func(function string) func(string) string {
+		return func(name string) string {
+			if p, ok := l.s3[function]; ok && name == localservices.EnvS3Endpoint {
+				return p.proxy.URL
+			}
+			if v, ok := l.lambdaEnv[name]; ok {
+				return v
+			}
+			return l.Services.Getenv(name)
 		}
-		return l.Services.Getenv(name)
-	}
-	awsCfg, err := localservices.AWSConfig(ctx, getenv)
-	if err != nil {
-		return nil, err
 	}
 	var fns []invokeapi.Function
 	for _, f := range statemachine.Functions {
+		getenv := envOf(f.Name)
+		awsCfg, err := localservices.AWSConfig(ctx, getenv)
+		if err != nil {
+			return nil, err
+		}
 		build, ok := localservices.Constructors[f.Folder()]
 		if !ok {
 			return nil, fmt.Errorf("local runner: no constructor for function %s (functions/%s)", f.Name, f.Folder())

@@ -182,7 +182,7 @@ func (l *Load) collect(ctx context.Context, engine *stepengine.Server, t *tally,
 				return engine.Wait()
 			}
 			t.ended++
-			t.billed.add(l.shape.bill(line))
+			t.billed.add(l.shape.bill(line, l.cfg.TimeScale))
 			t.logBytes += stateMachineLogBytes(line, statemachine.LogLevel)
 			if line.Result.Status == "SUCCEEDED" {
 				rep.Executions.Succeeded++
@@ -235,7 +235,7 @@ func (l *Load) usage(srv *invokeapi.Server, events [][]byte, t *tally, rep *Load
 		rep.ThrottlesPerFunction[f.Name] = st.Throttled
 		rep.Environments[f.Name] = st.Environments
 		rep.PeakEnvironments += st.Environments
-		fu := FunctionUsage{MemoryMB: f.MemoryMB, Requests: st.Calls, BilledMs: st.Billed.Milliseconds()}
+		fu := FunctionUsage{MemoryMB: f.MemoryMB, Requests: st.Calls, BilledMs: st.Billed.Milliseconds() + l.heldMs(f.Name)}
 		fu.GBSeconds = float64(fu.BilledMs) / 1000 * float64(f.MemoryMB) / 1024
 		rep.Functions[f.Name] = fu
 		u.LambdaRequests += fu.Requests
@@ -247,10 +247,10 @@ func (l *Load) usage(srv *invokeapi.Server, events [][]byte, t *tally, rep *Load
 	for _, keys := range t.keys {
 		u.Files += len(keys)
 	}
-	for _, r := range l.s3put {
-		u.S3PutClass += r.Hits()
+	for _, p := range l.s3 {
+		u.S3PutClass += p.copies.Hits() + p.puts.Hits()
+		u.S3GetClass += p.gets.Hits()
 	}
-	u.S3GetClass = l.s3get.Hits()
 	rep.StepFunctionsCounted = "parents and children (the Node engine runs them inline; moto's serve mode reads each child's own history)"
 	if !t.billed.ChildrenCounted {
 		rep.StepFunctionsCounted = "parents only (the engine gave no figures of the children)"

@@ -97,7 +97,7 @@ func TestScenarioExpressBudgetHandsOverToStandardLane(t *testing.T) {
 	h.putObject(key, body)
 	job := h.insertJob(key)
 
-	res := h.run(classicEvent(t, restoredFile{key, len(body)}))
+	res := h.run(classicEvent(t, restoredFile{key: key, size: len(body)}))
 	t.Logf("execution took %v", res.Duration.Round(time.Millisecond))
 
 	want := []contract.FileResult{{RequestID: job.RequestID, SourceBucket: restoreBucket, SourceKey: key, TargetBucket: archiveBucket, Success: true}}

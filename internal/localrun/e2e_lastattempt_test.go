@@ -53,7 +53,7 @@ func TestScenarioLastAttemptAbortsResumedUpload(t *testing.T) {
 	rand.Read(body)
 	h.putObject(key, body)
 	job := h.insertJob(key)
-	event := classicEvent(t, restoredFile{key, len(body)})
+	event := classicEvent(t, restoredFile{key: key, size: len(body)})
 
 	res := h.run(event)
 

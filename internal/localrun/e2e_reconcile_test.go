@@ -157,7 +157,7 @@ func TestScenarioSweepLeavesAFileInFlightAlone(t *testing.T) {
 
 	done := make(chan *execution.Result, 1)
 	go func() {
-		res, err := h.runner.Run(h.ctx, classicEvent(t, restoredFile{key, 18}))
+		res, err := h.runner.Run(h.ctx, classicEvent(t, restoredFile{key: key, size: 18}))
 		if err != nil {
 			t.Errorf("run: %v", err)
 		}
@@ -246,7 +246,7 @@ CREATE TRIGGER refuse_third_mark BEFORE UPDATE ON request_status FOR EACH ROW EX
 		t.Fatal(err)
 	}
 
-	res := h.run(classicEvent(t, restoredFile{key, len(body)}))
+	res := h.run(classicEvent(t, restoredFile{key: key, size: len(body)}))
 
 	if diff := cmp.Diff([]contract.FileResult{{RequestID: job.RequestID, SourceBucket: restoreBucket, SourceKey: key,
 		TargetBucket: archiveBucket, Success: true}}, outputResults(t, res)); diff != "" {

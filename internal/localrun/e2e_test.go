@@ -320,6 +320,7 @@ func (h *harness) run(event []byte) *execution.Result {
 type restoredFile struct {
 	key  string
 	size int
+	etag string // the event's eTag, as S3 sends it; "" for none
 }
 
 // classicEvent returns a classic S3 notification with one
@@ -329,11 +330,15 @@ func classicEvent(t *testing.T, files ...restoredFile) []byte {
 	t.Helper()
 	records := make([]any, 0, len(files))
 	for _, f := range files {
+		object := map[string]any{"key": url.QueryEscape(f.key), "size": f.size}
+		if f.etag != "" {
+			object["eTag"] = f.etag
+		}
 		records = append(records, map[string]any{
 			"eventSource": "aws:s3", "eventName": "ObjectRestore:Completed",
 			"s3": map[string]any{
 				"bucket": map[string]any{"name": restoreBucket},
-				"object": map[string]any{"key": url.QueryEscape(f.key), "size": f.size},
+				"object": object,
 			},
 		})
 	}
@@ -1022,7 +1027,7 @@ func TestScenarioFiftyFilesConcurrencyFive(t *testing.T) {
 		h.putObject(key, []byte(key))
 		h.insertJob(key)
 		want = append(want, key)
-		files = append(files, restoredFile{key, len(key)})
+		files = append(files, restoredFile{key: key, size: len(key)})
 	}
 	event := classicEvent(t, files...)
 
@@ -1076,7 +1081,7 @@ func TestScenarioMultipartOnEmbeddedS3(t *testing.T) {
 	rand.Read(body)
 	h.putObject(key, body)
 	job := h.insertJob(key)
-	event := classicEvent(t, restoredFile{key, len(body)})
+	event := classicEvent(t, restoredFile{key: key, size: len(body)})
 
 	res := h.run(event)
 
@@ -1147,7 +1152,7 @@ func TestScenarioResumableCopyLoops(t *testing.T) {
 	rand.Read(body)
 	h.putObject(key, body)
 	job := h.insertJob(key)
-	event := classicEvent(t, restoredFile{key, len(body)})
+	event := classicEvent(t, restoredFile{key: key, size: len(body)})
 
 	res := h.run(event)
 	t.Logf("execution took %v", res.Duration.Round(time.Millisecond))

@@ -5,13 +5,16 @@
 // time budget the request gives, and resumes in the next invocation. The
 // copy is pinned to the event's version and ETag, keeps metadata, content
 // headers and tags, and is checked for size and checksum (a single
-// CopyObject's copy by its ETag where that is the content's MD5). A request
+// CopyObject's copy by its ETag where that is the content's MD5). A small
+// source whose event gives its size and MD5 ETag takes one request, the
+// CopyObject, with no HeadObject of the source first. A request
 // with CheckArchive (the Standard lane's) makes no CopyObject when the
 // archive copy already holds the source's bytes (alreadyArchived). Each
 // failure is a TransientCopyError or a PermanentCopyError, for the
 // workflow to route on.
 //
-// Copy reads as its steps: inspect the source, then copy it whole and
+// Copy reads as its steps: copy a small source its event describes at
+// once (copyFromEvent), else inspect the source, then copy it whole and
 // verify it, or plan, transfer and complete its parts (multipart.go).
 // copyRun.fail classifies and settles whatever fails. BENCHMARKS.md holds
 // the measurements behind the defaults.
@@ -82,7 +85,20 @@ func (a *ArchiveCopier) Copy(ctx context.Context, req contract.CopyRequest) (con
 		margin: a.deadlineMargin(), limit: "the Lambda deadline",
 		uploadID: req.UploadID, resumed: req.UploadID != ""}
 
-	// 1. Inspect the source.
+	// 1. A small source the event describes is copied at once, with no
+	// HeadObject first (copyFromEvent); any other, or one that copy could
+	// not settle, is inspected first.
+	if src, ok := r.eventSource(); ok {
+		done, err := r.copyFromEvent(src, &out)
+		if err != nil {
+			return out, r.fail(err)
+		}
+		if done {
+			out.Complete = true
+			out.DurationMS = a.clock().Sub(start).Milliseconds()
+			return out, nil
+		}
+	}
 	src, err := r.inspect()
 	if err != nil {
 		return out, r.fail(err)
@@ -294,6 +310,78 @@ func (r *copyRun) inspect() (sourceObject, error) {
 	src.size = aws.ToInt64(head.ContentLength)
 	src.checksum, src.hasChecksum = fullObjectChecksum(head)
 	return src, nil
+}
+
+// eventSource is the source as the request's event describes it, when
+// that is enough to copy it with one CopyObject and no HeadObject first: a
+// new copy (no resume token, no CheckArchive) of a source whose size the
+// event gives, below the multipart threshold, whose ETag the event gives as
+// a single-part MD5, to an archive copy not under a configured KMS key
+// (whose ETag could prove nothing, see etagProvesCopy).
+//
+// It is a sourceObject as inspect would read it for an unencrypted object
+// with no checksum: CopySourceIfMatch pins the event's ETag, so the bytes
+// copied are the ones the event's size and ETag describe. The source's
+// encryption is not known; etagProvesCopy stays sound for all that: an
+// SSE-KMS or SSE-C source's ETag is not the MD5 of its bytes (S3's
+// API_Object.html, ETag), so it cannot equal the copy's, and the copy is
+// then verified. No checksum algorithm is asked for: S3 gives the copy the
+// source's algorithm when CopyObject names none ("If the CopyObject request
+// does not include this x-amz-checksum-algorithm header, the checksum
+// algorithm will be copied from the source object", API_CopyObject.html).
+func (r *copyRun) eventSource() (sourceObject, bool) {
+	req := r.req
+	if req.UploadID != "" || req.CheckArchive || req.Size <= 0 || r.Config.multipart(req.Size) ||
+		!md5ETag(req.ETag) || r.Config.KMSKeyID != "" {
+		return sourceObject{}, false
+	}
+	etag, size := `"`+strings.Trim(req.ETag, `"`)+`"`, req.Size
+	return sourceObject{
+		head:      &s3.HeadObjectOutput{ETag: &etag, ContentLength: &size, VersionId: optional(req.VersionID)},
+		size:      size,
+		versionID: req.VersionID,
+	}, true
+}
+
+// copyFromEvent copies src (eventSource's) with one CopyObject. It is done
+// when the copy's ETag proves the bytes (etagProvesCopy), or when the
+// source, read after all, verifies it (out.Bytes is then the size read).
+//
+// It is not done, with no error, when S3 refused the copy for a reason a
+// retry of the same request would not fix: the event's ETag no longer
+// matches (PreconditionFailed), or a permanent error (a missing key, a
+// source not restored, a size the event understated). Copy then inspects
+// the source, whose HeadObject names the cause as it does for any copy
+// (SourceChanged, InvalidObjectState with the restore's state, NoSuchKey
+// or NoSuchVersion), or copies it after all when the event was wrong: one
+// request more on a path that fails anyway. A transient error (throttling,
+// a 5xx, a timeout) is returned for the workflow's retry.
+func (r *copyRun) copyFromEvent(src sourceObject, out *contract.CopyOutcome) (done bool, err error) {
+	copied, err := r.copySingle(src)
+	if err != nil {
+		if f := classify(err); f.transient && f.code != "PreconditionFailed" {
+			return false, err
+		}
+		return false, nil
+	}
+	out.Bytes = src.size
+	if etagProvesCopy(src, copied) {
+		return true, nil
+	}
+	read, err := r.inspect()
+	var f *failure
+	if errors.As(err, &f) && f.code == "SourceChanged" {
+		// A server that ignores CopySourceIfMatch (moto 5.2.1 does; S3
+		// refuses with 412) copied the object as it is now: its copy is
+		// not the event's object and must not stay.
+		f.msg = r.deleteCopy(f.msg, "the copy the server made although the ETag no longer matched")
+		return false, f
+	}
+	if err != nil {
+		return false, err
+	}
+	out.Bytes = read.size
+	return true, r.verify(read)
 }
 
 // headError names a failed HeadObject of the source. A HEAD answer has no
@@ -634,14 +722,18 @@ func (r *copyRun) verify(src sourceObject) error {
 // badCopy deletes an archive copy that differs from its source, so a bad
 // copy does not look good; the failure is permanent.
 func (r *copyRun) badCopy(problem string) error {
+	return permanent("IntegrityCheckFailed", r.deleteCopy(problem, "the bad copy"), nil)
+}
+
+// deleteCopy deletes the archive copy, named what in the problem it
+// returns, which says whether that worked.
+func (r *copyRun) deleteCopy(problem, what string) string {
 	delCtx, cancel := cleanupContext(r.ctx)
 	defer cancel()
 	if _, derr := r.S3.DeleteObject(delCtx, &s3.DeleteObjectInput{Bucket: aws.String(r.c.TargetBucket), Key: aws.String(r.c.SourceKey)}); derr != nil {
-		problem += fmt.Sprintf(" (deleting the bad copy failed too: %v)", derr)
-	} else {
-		problem += " (the bad copy was deleted)"
+		return problem + fmt.Sprintf(" (deleting %s failed too: %v)", what, derr)
 	}
-	return permanent("IntegrityCheckFailed", problem, nil)
+	return problem + fmt.Sprintf(" (%s was deleted)", what)
 }
 
 // What becomes of a failed copy is decided here, once.

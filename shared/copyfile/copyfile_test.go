@@ -912,3 +912,69 @@ func checkCopyEnd(t *testing.T, f *fakeS3, err error, wantCode, wantMsg string) 
 		t.Error("bad copy left in the archive bucket")
 	}
 }
+
+// TestCopyFromEventWhen pins when a copy starts with its CopyObject
+// (copyFromEvent) and when with the source's HeadObject: only a new copy,
+// without CheckArchive, of a source the event gives a size below the
+// multipart threshold and a single-part MD5 ETag, to an archive copy not
+// under a configured KMS key. A throttled CopyObject is returned for the
+// workflow's retry, with no HeadObject.
+func TestCopyFromEventWhen(t *testing.T) {
+	data := []byte("restored bytes")
+	sum := md5.Sum(data)
+	etag := hex.EncodeToString(sum[:])
+	event := contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive", Size: int64(len(data)), ETag: etag}
+	inspected := []string{"HeadObject", "CopyObject"}
+	for _, tc := range []struct {
+		name      string
+		edit      func(*contract.CopyRequest, *Config)
+		fail      func(op string, in any) error
+		wantCalls []string
+		transient string // the TransientCopyError's code; "" for a copy
+	}{
+		{name: "described by its event", wantCalls: []string{"CopyObject"}},
+		{name: "no size", edit: func(r *contract.CopyRequest, _ *Config) { r.Size = 0 }, wantCalls: inspected},
+		{name: "no ETag", edit: func(r *contract.CopyRequest, _ *Config) { r.ETag = "" }, wantCalls: inspected},
+		{name: "multipart-style ETag", edit: func(r *contract.CopyRequest, _ *Config) { r.ETag = etag + "-2" }, wantCalls: nil},
+		{name: "above the multipart threshold", edit: func(r *contract.CopyRequest, c *Config) { c.MultipartThreshold = 1; r.Size = 2 }, wantCalls: nil},
+		{name: "CheckArchive", edit: func(r *contract.CopyRequest, _ *Config) { r.CheckArchive = true },
+			wantCalls: []string{"HeadObject", "HeadObject", "CopyObject"}},
+		{name: "archive KMS key", edit: func(_ *contract.CopyRequest, c *Config) { c.KMSKeyID = "archive-key" },
+			wantCalls: []string{"HeadObject", "CopyObject", "HeadObject"}},
+		{name: "throttled", fail: func(op string, _ any) error {
+			if op == "CopyObject" {
+				return apiError(503, "SlowDown", "Please reduce your request rate.")
+			}
+			return nil
+		}, wantCalls: []string{"CopyObject"}, transient: "SlowDown"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeS3("restore", "archive")
+			f.put("restore", "k", data, s3.HeadObjectOutput{})
+			f.object("restore", "k").head.ETag = aws.String(`"` + etag + `"`)
+			f.fail = tc.fail
+			req, cfg := event, testConfig()
+			if tc.edit != nil {
+				tc.edit(&req, &cfg)
+			}
+			_, err := NewArchiveCopier(f, cfg).Copy(context.Background(), req)
+			calls := f.callList()
+			if tc.wantCalls == nil { // the source's HeadObject first, then whatever the path needs
+				if len(calls) == 0 || calls[0] != "HeadObject" {
+					t.Errorf("S3 calls = %v, want the source's HeadObject first", calls)
+				}
+				return
+			}
+			if diff := cmp.Diff(tc.wantCalls, calls); diff != "" {
+				t.Errorf("S3 calls (-want +got):\n%s", diff)
+			}
+			var te *TransientCopyError
+			switch {
+			case tc.transient == "" && err != nil:
+				t.Fatalf("Copy: %v", err)
+			case tc.transient != "" && (!errors.As(err, &te) || te.Code != tc.transient):
+				t.Fatalf("err = %T %v, want TransientCopyError %s", err, err, tc.transient)
+			}
+		})
+	}
+}

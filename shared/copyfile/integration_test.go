@@ -254,6 +254,122 @@ func TestCopyETagSkipsArchiveHead(t *testing.T) {
 	}
 }
 
+// TestCopyFromEventAgainstS3Server: a small source the event describes
+// (its size and single-part ETag) is copied with one CopyObject and no
+// HeadObject at all, keeping its metadata, content headers, tags and
+// checksum (which S3 copies when CopyObject names no algorithm). When the
+// CopyObject cannot settle it, the source's HeadObject names the cause as
+// for any copy: an object overwritten since the event fails SourceChanged
+// and a deleted one NoSuchKey, with nothing archived; a copy whose answer
+// proves nothing (marked SSE-KMS at the proxy) is verified against the
+// source read after all.
+func TestCopyFromEventAgainstS3Server(t *testing.T) {
+	e := newS3Env(t)
+	ctx := context.Background()
+	put := func(t *testing.T, s source) (req contract.CopyRequest) {
+		t.Helper()
+		e.put(t, s)
+		h, err := e.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("restore"), Key: aws.String(s.key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return contract.CopyRequest{SourceBucket: "restore", SourceKey: s.key, TargetBucket: "archive",
+			Size: aws.ToInt64(h.ContentLength), ETag: strings.Trim(aws.ToString(h.ETag), `"`)}
+	}
+	for _, tc := range []struct {
+		name       string
+		copyHeader http.Header // added to the CopyObject answer
+		change     func(t *testing.T, key string)
+		wantCode   string // "" for a copy
+		wantHeads  map[string]int
+	}{
+		{name: "described by its event: one CopyObject", wantHeads: map[string]int{}},
+		{name: "answer proves nothing: verified", copyHeader: http.Header{"X-Amz-Server-Side-Encryption": {"aws:kms"}},
+			wantHeads: map[string]int{"restore": 1, "archive": 1}},
+		{name: "overwritten since the event", wantCode: "SourceChanged", wantHeads: map[string]int{"restore": 1},
+			change: func(t *testing.T, key string) {
+				e.put(t, source{key: key, data: []byte("other bytes"), contentType: "text/plain"})
+			}},
+		{name: "deleted since the event", wantCode: "NoSuchKey", wantHeads: map[string]int{"restore": 1},
+			change: func(t *testing.T, key string) {
+				if _, err := e.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("restore"), Key: aws.String(key)}); err != nil {
+					t.Fatal(err)
+				}
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := source{key: "event/" + tc.name + "/granule+1.nc", data: randomBytes(t, 48<<10), contentType: "application/x-netcdf",
+				metadata: map[string]string{"mission": "gpm"}, tags: "project=cumulus&tier=a%20b"}
+			req := put(t, src)
+			want, _ := e.state(t, "restore", src.key)
+			if tc.change != nil {
+				tc.change(t, src.key)
+			}
+			copies := &faultproxy.Rule{Match: faultproxy.IsCopyObject, Header: tc.copyHeader}
+			heads := map[string]*faultproxy.Rule{}
+			for _, b := range []string{"restore", "archive"} {
+				heads[b] = &faultproxy.Rule{Match: func(r *http.Request) bool { return faultproxy.IsHeadObject(r) && faultproxy.IsBucket(b)(r) }}
+			}
+			p, err := faultproxy.New(e.srv.Endpoint, copies, heads["restore"], heads["archive"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(p.Close)
+			copier := copyfile.NewArchiveCopier(e.srv.ClientFor(p.URL), configFromEnv(t, nil))
+
+			out, err := copier.Copy(ctx, req)
+
+			if copies.Hits() != 1 {
+				t.Errorf("%d CopyObject requests, want 1", copies.Hits())
+			}
+			for b, r := range heads {
+				if r.Hits() != tc.wantHeads[b] {
+					t.Errorf("%d HeadObject requests of the %s bucket, want %d", r.Hits(), b, tc.wantHeads[b])
+				}
+			}
+			if tc.wantCode != "" {
+				var pe *copyfile.PermanentCopyError
+				if !errors.As(err, &pe) || pe.Code != tc.wantCode {
+					t.Fatalf("err = %T %v, want PermanentCopyError %s", err, err, tc.wantCode)
+				}
+				if _, err := e.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("archive"), Key: aws.String(src.key)}); err == nil {
+					t.Error("an archive object exists")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Copy: %v", err)
+			}
+			if !out.Complete || out.Bytes != int64(len(src.data)) || out.Multipart {
+				t.Errorf("outcome = %+v, want complete, %d bytes, one CopyObject", out, len(src.data))
+			}
+			got, data := e.state(t, "archive", src.key)
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("archive copy's state (-source +archive):\n%s", diff)
+			}
+			if !bytes.Equal(data, src.data) {
+				t.Error("archive copy's bytes differ")
+			}
+			if srcSum, dstSum := e.checksums(t, "restore", src.key), e.checksums(t, "archive", src.key); srcSum != dstSum {
+				t.Errorf("archive copy's checksums are %q, the source's %q", dstSum, srcSum)
+			}
+		})
+	}
+}
+
+// checksums lists the full-object checksums HeadObject reports for the
+// object ("" for none).
+func (e *s3env) checksums(t *testing.T, bucket, key string) string {
+	t.Helper()
+	h, err := e.client.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+		ChecksumMode: types.ChecksumModeEnabled})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("CRC32 %s CRC32C %s CRC64NVME %s SHA1 %s SHA256 %s", aws.ToString(h.ChecksumCRC32), aws.ToString(h.ChecksumCRC32C),
+		aws.ToString(h.ChecksumCRC64NVME), aws.ToString(h.ChecksumSHA1), aws.ToString(h.ChecksumSHA256))
+}
+
 // countingCopier is a copier whose requests pass a proxy counting its
 // CopyObject requests (answered with copyHeader added) and its HeadObject
 // requests of the archive bucket.
@@ -804,8 +920,9 @@ func TestCopyArchivedSourceOnMoto(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			key := "archived/" + tc.name
 			data := randomBytes(t, tc.size)
-			if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("restore"), Key: aws.String(key),
-				Body: bytes.NewReader(data), StorageClass: tc.class}); err != nil {
+			put, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("restore"), Key: aws.String(key),
+				Body: bytes.NewReader(data), StorageClass: tc.class})
+			if err != nil {
 				t.Fatal(err)
 			}
 			if tc.restored {
@@ -815,38 +932,54 @@ func TestCopyArchivedSourceOnMoto(t *testing.T) {
 				}
 			}
 
-			_, err := copier.Copy(ctx, contract.CopyRequest{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"})
-
-			if tc.restored {
-				if err != nil {
-					t.Fatalf("restored %s: %v", tc.class, err)
-				}
-				get, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("archive"), Key: aws.String(key)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, _ := io.ReadAll(get.Body)
-				get.Body.Close()
-				if !bytes.Equal(got, data) {
-					t.Errorf("archive copy differs from the source (%d bytes, want %d)", len(got), len(data))
-				}
-				return
-			}
-			var pe *copyfile.PermanentCopyError
-			if !errors.As(err, &pe) || pe.Code != "InvalidObjectState" || !strings.Contains(err.Error(), "not restored") ||
-				!strings.Contains(err.Error(), string(tc.class)) {
-				t.Fatalf("err = %T %v, want PermanentCopyError InvalidObjectState saying the %s object is not restored", err, err, tc.class)
-			}
-			if _, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("archive"), Key: aws.String(key)}); err == nil {
-				t.Error("an archive object exists")
-			}
-			ups, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("archive")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(ups.Uploads) != 0 {
-				t.Errorf("%d multipart uploads created for an unrestored source", len(ups.Uploads))
+			// A request without the event's size and ETag, and one with
+			// them (copyFromEvent: the CopyObject first).
+			for _, req := range []contract.CopyRequest{
+				{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive"},
+				{SourceBucket: "restore", SourceKey: key, TargetBucket: "archive", Size: int64(tc.size), ETag: strings.Trim(aws.ToString(put.ETag), `"`)},
+			} {
+				t.Run(fmt.Sprintf("size %d etag %q", req.Size, req.ETag), func(t *testing.T) { copyArchived(t, client, copier, req, data, tc.class, tc.restored) })
 			}
 		})
+	}
+}
+
+// copyArchived copies req's archived source, restored or not, and checks
+// the outcome: a copy of data, or InvalidObjectState naming class with
+// nothing written.
+func copyArchived(t *testing.T, client *s3.Client, copier *copyfile.ArchiveCopier, req contract.CopyRequest, data []byte, class types.StorageClass, restored bool) {
+	t.Helper()
+	ctx, key := context.Background(), req.SourceKey
+	_, err := copier.Copy(ctx, req)
+
+	if restored {
+		if err != nil {
+			t.Fatalf("restored %s: %v", class, err)
+		}
+		get, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("archive"), Key: aws.String(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(get.Body)
+		get.Body.Close()
+		if !bytes.Equal(got, data) {
+			t.Errorf("archive copy differs from the source (%d bytes, want %d)", len(got), len(data))
+		}
+		return
+	}
+	var pe *copyfile.PermanentCopyError
+	if !errors.As(err, &pe) || pe.Code != "InvalidObjectState" || !strings.Contains(err.Error(), "not restored") ||
+		!strings.Contains(err.Error(), string(class)) {
+		t.Fatalf("err = %T %v, want PermanentCopyError InvalidObjectState saying the %s object is not restored", err, err, class)
+	}
+	if _, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("archive"), Key: aws.String(key)}); err == nil {
+		t.Error("an archive object exists")
+	}
+	ups, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("archive")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ups.Uploads) != 0 {
+		t.Errorf("%d multipart uploads created for an unrestored source", len(ups.Uploads))
 	}
 }
