@@ -921,8 +921,10 @@ func TestStackWithEveryOption(t *testing.T) {
 		want := map[string]any{
 			statemachine.FunctionParseEvent: nil, statemachine.FunctionRequestStatus: float64(20),
 			statemachine.FunctionCopyFile: float64(50), statemachine.FunctionAggregate: nil,
-			// The Express lane's copies give up within 75 s: they need no
-			// share kept from the other functions.
+			// The Express lane's copies give up within 75 s, and the
+			// Standard lane's small ones ("Copy small file", up to 64 MiB)
+			// take seconds: they need no share kept from the other
+			// functions.
 			statemachine.FunctionCopyFileExpress: nil,
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
