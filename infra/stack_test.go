@@ -761,6 +761,52 @@ func TestStackWithDefaults(t *testing.T) {
 		if diff := cmp.Diff(want, asList(invoke["Resource"])); diff != "" {
 			t.Errorf("lambda:InvokeFunction resources (-want +got):\n%s", diff)
 		}
+		// Every Task of the deployed definition, its children's included
+		// (they run with this role), invokes one of those: the Standard
+		// child's "Copy small file" copy-file-express, as the Express
+		// child's copy does.
+		may := map[string]bool{}
+		for _, r := range asList(invoke["Resource"]) {
+			if att, ok := r.(map[string]any)["Fn::GetAtt"].([]any); ok {
+				may["arn:"+att[0].(string)] = true
+			}
+		}
+		var deployed any
+		for _, sm := range s.resources("AWS::StepFunctions::StateMachine") {
+			deployed = sm["Properties"].(map[string]any)["DefinitionString"]
+		}
+		tasks := map[string]string{}
+		var walk func(list map[string]any)
+		walk = func(list map[string]any) {
+			for name, v := range list["States"].(map[string]any) {
+				st := v.(map[string]any)
+				if st["Type"] == "Task" {
+					tasks[name], _ = st["Resource"].(string)
+				}
+				if ip, ok := st["ItemProcessor"].(map[string]any); ok {
+					walk(ip)
+				}
+			}
+		}
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(resolveDefinition(t, deployed)), &doc); err != nil {
+			t.Fatal(err)
+		}
+		walk(doc)
+		for name, resource := range tasks {
+			if !may[resource] {
+				t.Errorf("task %q invokes %s, which the role may not invoke", name, resource)
+			}
+		}
+		for task, fn := range map[string]string{
+			statemachine.StandardSmallCopyState: statemachine.FunctionCopyFileExpress,
+			statemachine.StandardCopyState:      statemachine.FunctionCopyFile,
+			"Copy file (Express)":               statemachine.FunctionCopyFileExpress,
+		} {
+			if got, want := tasks[task], "arn:"+s.functionID(fn); got != want {
+				t.Errorf("task %q invokes %s, want %s (%s)", task, got, want, fn)
+			}
+		}
 		for _, st := range sts {
 			for _, a := range actions(st) {
 				if strings.HasPrefix(a, "lambda:") && st["Sid"] != "InvokeWorkflowFunctions" {
@@ -875,8 +921,10 @@ func TestStackWithEveryOption(t *testing.T) {
 		want := map[string]any{
 			statemachine.FunctionParseEvent: nil, statemachine.FunctionRequestStatus: float64(20),
 			statemachine.FunctionCopyFile: float64(50), statemachine.FunctionAggregate: nil,
-			// The Express lane's copies give up within 75 s: they need no
-			// share kept from the other functions.
+			// The Express lane's copies give up within 75 s, and the
+			// Standard lane's small ones ("Copy small file", up to 64 MiB)
+			// take seconds: they need no share kept from the other
+			// functions.
 			statemachine.FunctionCopyFileExpress: nil,
 		}
 		if diff := cmp.Diff(want, got); diff != "" {

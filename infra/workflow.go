@@ -26,7 +26,7 @@ type CopyWorkflowProps struct {
 
 // CopyWorkflow is the Standard state machine rendered from
 // statemachine/definition.asl.json, logging every event with execution data,
-// traced with X-Ray, and allowed to invoke its four functions and nothing
+// traced with X-Ray, and allowed to invoke its five functions and nothing
 // else.
 type CopyWorkflow struct {
 	constructs.Construct

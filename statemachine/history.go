@@ -38,6 +38,23 @@ const maxFilesPerExecution = contract.MaxFilesPerExecution
 // each further pass (docs/limits.md).
 const HistoryPasses = 2
 
+// The Standard child's two copy tasks: "Small copy?" sends a small file's
+// first copy to StandardSmallCopyState (copy-file-express), any other
+// first copy to StandardCopyState (copy-file), and every resumed pass
+// ("Mark copy resumed") goes to StandardCopyState.
+const (
+	StandardCopyState      = "Copy file"
+	StandardSmallCopyState = "Copy small file"
+)
+
+// samePasses maps a state to the state whose passes its entries count as:
+// "Copy small file" is the first pass of the copy in place of "Copy file"
+// (the same retriers, one or the other), so a path that enters it has one
+// pass of "Copy file" fewer, and HistoryPasses bounds the copy's passes
+// whichever task started it: a copy that resumes once is "Copy small file"
+// (or "Copy file") then "Copy file", not both then "Copy file" twice.
+var samePasses = map[string]string{StandardSmallCopyState: StandardCopyState}
+
 // The history events of one execution, by the event types of the
 // HistoryEvent reference
 // (https://docs.aws.amazon.com/step-functions/latest/apireference/API_HistoryEvent.html,
@@ -84,8 +101,9 @@ const (
 // retriers allow, each retrier counting its own), each inline Map
 // mapEvents plus, per item, iterationEvents and its ItemProcessor's longest
 // path, and each Distributed Map mapEvents and mapRunEvents only. A path
-// enters each state at most HistoryPasses times; Next, Choice (Choices and
-// Default) and Catch edges are followed.
+// enters each state at most HistoryPasses times (a state of samePasses
+// counting as the state it names); Next, Choice (Choices and Default) and
+// Catch edges are followed.
 func HistoryBound(definition []byte, files int) (int, error) {
 	if files < 0 {
 		return 0, fmt.Errorf("history bound: %d files: must be at least 0", files)
@@ -183,11 +201,15 @@ func (w *eventWalker) from(name, via string) (int, error) {
 	if !ok {
 		return 0, fmt.Errorf("state %q (reached from %q) does not exist", name, via)
 	}
-	if w.visits[name] >= w.passes {
+	key := name
+	if k, ok := samePasses[name]; ok {
+		key = k
+	}
+	if w.visits[key] >= w.passes {
 		return 0, nil
 	}
-	w.visits[name]++
-	defer func() { w.visits[name]-- }()
+	w.visits[key]++
+	defer func() { w.visits[key]-- }()
 
 	own, err := w.stateEvents(name, st)
 	if err != nil {

@@ -22,15 +22,17 @@ import (
 // path, every task making every attempt its retriers allow:
 //
 //	Find open job: DatabaseUnavailableError, throttled, 3 Lambda faults, the job
-//	Copy file: TransientCopyError twice, throttled, then unfinished (complete=false)
+//	Small copy? -> Copy small file (the file is 1 byte, no resume token):
+//	  TransientCopyError twice, throttled, then unfinished (complete=false)
 //	Copy finished? -> Mark copy resumed: as Find open job, then marked
-//	Copy file: again, then finished -> Copy finished?
+//	Copy file (copy-file): as Copy small file, then finished -> Copy finished?
 //	Record copy complete: as Find open job, then DatabaseUnavailableError
 //	  once more, caught -> Status not recorded
 //
 // So the history has exactly HistoryBound's count of the cut, which is
 // StandardChildHistoryBound's of the rendered definition less the
-// throttling retries the cut drops.
+// throttling retries the cut drops. (A larger file's path, "Copy file"
+// twice, has the same count: the two copy tasks have the same retriers.)
 func TestHistoryBoundMatchesMoto(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs moto (about 20 s)")
@@ -243,8 +245,9 @@ func parentScript(t *testing.T) string {
 	script := map[string][]map[string]any{
 		FunctionParseEvent: worst(ok(contract.ParsedEvent{Files: []contract.File{file}, Rejected: []contract.RejectedMessage{}})),
 		FunctionRequestStatus + ":" + contract.OperationFindOpenJobs: {found, found},
-		FunctionCopyFileExpress: {copied, copied},
-		FunctionCopyFile:        {copied},
+		// Both Express rounds' copies, then the Standard child's: a
+		// 1-byte file with no resume token ("Small copy?").
+		FunctionCopyFileExpress: {copied, copied, copied},
 		FunctionRequestStatus + ":" + contract.OperationRecordOutcome: {ok(contract.Recorded{}), ok(contract.Recorded{}), ok(contract.Recorded{})},
 		FunctionAggregate + ":" + contract.OperationSort:              append(worst(ok(deferred)), worst(ok(toStandard))...),
 		FunctionRequestStatus + ":" + contract.OperationFindOpenJob:   {ok(job)},
@@ -273,7 +276,8 @@ func worstPathScript(t *testing.T) string {
 	}
 	script := map[string][]map[string]any{
 		FunctionRequestStatus + ":" + contract.OperationFindOpenJob: status(ok(contract.Job{RequestID: "r1", TargetBucket: "archive"})),
-		FunctionCopyFile: append(copyPass(false), copyPass(true)...),
+		FunctionCopyFileExpress: copyPass(false),
+		FunctionCopyFile:        copyPass(true),
 		FunctionRequestStatus + ":" + contract.OperationMarkPickedUp:  status(ok(contract.Marked{Marked: true})),
 		FunctionRequestStatus + ":" + contract.OperationRecordOutcome: status(fail(contract.DatabaseUnavailableError)),
 	}

@@ -106,6 +106,26 @@ const (
 	ExpressTaskTimeoutSecs     = 10
 )
 
+// StandardSmallCopyMaxBytes is the largest file whose first copy in the
+// Standard lane ("Small copy?" -> "Copy small file") runs on
+// copy-file-express (ExpressCopyMemoryMB) rather than copy-file (1,769 MB,
+// a whole vCPU for the part waves of large copies). A file reaches the
+// Standard lane throttled past DeferMaxRounds, after an Express copy that
+// timed out, or with a multipart resume token. Without a token (the
+// Choice's other condition), a file of at most 64 MiB is, with cdk.json's
+// copy settings, one CopyObject (up to multipartThresholdMb, 24) or one
+// wave of at most five parts (multipartMinPartMb, 12, at least each): a
+// copy that spends its time waiting on S3, so its bill is nearly
+// proportional to the memory, 14 times less at 128 MB than at 1,769 MB.
+// The Express lane already sends every file to copy-file-express first,
+// with a 45 s budget (ExpressCopyBudgetSecs); here it has no budget, only
+// its Lambda timeout, the full 900 s (CopyFunctionTimeoutSecs,
+// functions.go), as copy-file's. A copy that still cannot finish returns
+// its resume token, and "Mark copy resumed" sends it to "Copy file". A
+// file whose event gives no size (0) goes to "Copy file", as a larger one
+// does.
+const StandardSmallCopyMaxBytes = 64 << 20
+
 // The deferral policy: files "Sort results" defers (throttled, failing
 // transiently, their status refused, or in a child that died) wait before
 // they go round the Express lane again, a full jitter of
@@ -340,6 +360,7 @@ func (s Settings) values() map[string]any {
 		"DeferMaxRounds":                DeferMaxRounds,
 		"DeferWaitBaseSeconds":          DeferWaitBaseSecs,
 		"DeferWaitCapSeconds":           DeferWaitCapSecs,
+		"StandardSmallCopyMaxBytes":     StandardSmallCopyMaxBytes,
 	}
 	for _, f := range Functions {
 		vals[f.ARNPlaceholder] = s.FunctionARNs[f.Name]

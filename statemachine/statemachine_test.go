@@ -246,6 +246,11 @@ func TestRenderRetryAndCatch(t *testing.T) {
 					retry: []retrier{copyRetrier, throttleRetrier},
 					catch: []catcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.copy_error", Next: "Record copy error"}},
 				},
+				// Copy file on copy-file-express: the same retriers and catcher.
+				"Copy small file": {
+					retry: []retrier{copyRetrier, throttleRetrier},
+					catch: []catcher{{ErrorEquals: []string{"States.ALL"}, ResultPath: "$.copy_error", Next: "Record copy error"}},
+				},
 				"Mark copy resumed": {
 					// A mark is best effort: a failed one resumes the copy.
 					retry: []retrier{dbRetrier, throttleRetrier, lambdaFaultRetrier},
@@ -471,9 +476,12 @@ func TestRenderTimeoutsResourcesAndConcurrency(t *testing.T) {
 		Timeout  int
 	}
 	want := map[string]task{
-		"Read restored files":  {parseARN, 45},
-		"Find open job":        {statusARN, 45},
-		"Copy file":            {copyARN, 1000},
+		"Read restored files": {parseARN, 45},
+		"Find open job":       {statusARN, 45},
+		"Copy file":           {copyARN, 1000},
+		// A small file's first copy in the Standard lane: copy-file's
+		// code at copy-file-express's memory, Copy file's timeout.
+		"Copy small file":      {copyExpressARN, 1000},
 		"Mark copy resumed":    {statusARN, 45},
 		"Record copy complete": {statusARN, 45},
 		"Record copy error":    {statusARN, 45},
@@ -573,6 +581,9 @@ func TestRenderParameters(t *testing.T) {
 			"done.$": "$.done", "standard.$": "$.standard", "round.$": "$.round", "max_rounds": float64(DeferMaxRounds),
 			"wait_base_secs": float64(DeferWaitBaseSecs), "wait_cap_secs": float64(DeferWaitCapSecs)},
 	}
+	// A small file's first copy in the Standard lane sends what Copy file
+	// sends (check_archive and max_retries included), to copy-file-express.
+	want["Copy small file"] = want["Copy file"]
 	for name, w := range want {
 		if diff := cmp.Diff(w, states[name].Parameters); diff != "" {
 			t.Errorf("%s Parameters (-want +got):\n%s", name, diff)
@@ -591,7 +602,7 @@ func TestRenderParameters(t *testing.T) {
 			t.Errorf("%s ResultSelector (-want +got):\n%s", name, diff)
 		}
 	}
-	resultPaths := map[string]string{"Find open job": "$.job", "Copy file": "$.copy", "Mark copy resumed": "$.marked", "Record copy complete": "$.recorded", "Record copy error": "$.recorded"}
+	resultPaths := map[string]string{"Find open job": "$.job", "Copy file": "$.copy", "Copy small file": "$.copy", "Mark copy resumed": "$.marked", "Record copy complete": "$.recorded", "Record copy error": "$.recorded"}
 	for name, w := range resultPaths {
 		if got := states[name].ResultPath; got == nil || *got != w {
 			t.Errorf("%s ResultPath = %v, want %s", name, got, w)
@@ -611,29 +622,33 @@ func TestCopyKnowsItsLastAttempt(t *testing.T) {
 	for _, retries := range []int{1, 3, 7} {
 		s := withARNs(DefaultSettings())
 		s.CopyRetries = retries
-		st := allStates(renderDoc(t, s))["Copy file"]
-		var transient *retrier
-		for i, r := range st.Retry {
-			if slices.Contains(r.ErrorEquals, "TransientCopyError") {
-				transient = &st.Retry[i]
+		states := allStates(renderDoc(t, s))
+		for _, name := range []string{StandardCopyState, StandardSmallCopyState} {
+			st := states[name]
+			var transient *retrier
+			for i, r := range st.Retry {
+				if slices.Contains(r.ErrorEquals, "TransientCopyError") {
+					transient = &st.Retry[i]
+				}
 			}
-		}
-		if transient == nil {
-			t.Fatal("Copy file has no retrier for TransientCopyError")
-		}
-		if got := st.Parameters["max_retries"]; got != float64(transient.MaxAttempts) || got != float64(retries-1) {
-			t.Errorf("COPY_RETRIES=%d: max_retries = %v, TransientCopyError retrier's MaxAttempts = %d, want both %d", retries, got, transient.MaxAttempts, retries-1)
-		}
-		if got := st.Parameters["retry_count.$"]; got != "$$.State.RetryCount" {
-			t.Errorf("retry_count.$ = %v, want $$.State.RetryCount", got)
+			if transient == nil {
+				t.Fatalf("%s has no retrier for TransientCopyError", name)
+			}
+			if got := st.Parameters["max_retries"]; got != float64(transient.MaxAttempts) || got != float64(retries-1) {
+				t.Errorf("%s, COPY_RETRIES=%d: max_retries = %v, TransientCopyError retrier's MaxAttempts = %d, want both %d", name, retries, got, transient.MaxAttempts, retries-1)
+			}
+			if got := st.Parameters["retry_count.$"]; got != "$$.State.RetryCount" {
+				t.Errorf("%s: retry_count.$ = %v, want $$.State.RetryCount", name, got)
+			}
 		}
 	}
 }
 
 // TestCopyLoopsUntilComplete pins the resumable copy's loop in the Standard
 // lane: each child starts from the $.copy "Sort results" gives it (empty,
-// or an Express copy's resume token: TestCopyPathsAlwaysPresent), "Copy
-// file" goes to the
+// or an Express copy's resume token: TestCopyPathsAlwaysPresent), "Find
+// open job" goes to "Small copy?" (TestSmallCopyRoutes), "Copy small file"
+// and "Copy file" go to the
 // Choice, which sends an outcome with complete=false back to "Copy file"
 // through "Mark copy resumed" (which keeps $.copy: its own result goes to
 // $.marked, its caught error to $.mark_error) and any other to "Record copy
@@ -641,8 +656,13 @@ func TestCopyKnowsItsLastAttempt(t *testing.T) {
 func TestCopyLoopsUntilComplete(t *testing.T) {
 	doc := renderDoc(t, withARNs(DefaultSettings()))
 	states := allStates(doc)
-	if got := states["Copy file"].Next; got != "Copy finished?" {
-		t.Errorf("Copy file's Next = %q, want the Choice", got)
+	if got := states["Find open job"].Next; got != "Small copy?" {
+		t.Errorf("Find open job's Next = %q, want Small copy?", got)
+	}
+	for _, name := range []string{StandardCopyState, StandardSmallCopyState} {
+		if got := states[name].Next; got != "Copy finished?" {
+			t.Errorf("%s's Next = %q, want the Choice", name, got)
+		}
 	}
 	choice := states["Copy finished?"]
 	no := false
@@ -912,7 +932,8 @@ func TestFunctionsMatchTheFunctionsFolder(t *testing.T) {
 //     builds from a contract.StandardItem ("Sort results" fills its copy
 //     with every contract.CopyToken field), and on a resumed pass a paused
 //     contract.CopyOutcome (a multipart copy of an unversioned source, its
-//     token's strings empty).
+//     token's strings empty); "Copy small file", a first pass only, reads
+//     the StandardItem's.
 func TestCopyPathsAlwaysPresent(t *testing.T) {
 	doc := renderDoc(t, withARNs(DefaultSettings()))
 	states := allStates(doc)
@@ -942,6 +963,8 @@ func TestCopyPathsAlwaysPresent(t *testing.T) {
 	for _, copyFields := range []map[string]any{token, jsonFields(t, paused)} {
 		checkCopyReads(t, "Copy file", states, map[string]map[string]any{"$.copy.": copyFields, "$.file.": jsonFields(t, contract.File{}), "$.job.": jsonFields(t, contract.Job{})})
 	}
+	// "Copy small file" runs a child's first pass only: the item's token.
+	checkCopyReads(t, "Copy small file", states, map[string]map[string]any{"$.copy.": token, "$.file.": jsonFields(t, contract.File{}), "$.job.": jsonFields(t, contract.Job{})})
 }
 
 // checkItemPaths checks that each $$.Map.Item.Value.X an ItemSelector reads

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/copy-files-to-archive/copy-files-to-archive/internal/invokeapi"
@@ -59,6 +60,9 @@ type Config struct {
 	// 429 TooManyRequestsException, as Lambda does beyond a concurrency
 	// limit (tests of the throttle retries).
 	ThrottleFirst int
+	// ThrottleOnly, when not empty, limits ThrottleFirst to the functions
+	// it names (statemachine.Functions' names).
+	ThrottleOnly []string
 }
 
 // Runner runs the workflow locally: services up, definition rendered,
@@ -144,7 +148,9 @@ func NewRunner(ctx context.Context, cfg Config) (_ *Runner, err error) {
 		return nil, err
 	}
 	for i := range r.functions {
-		r.functions[i].ThrottleFirst = cfg.ThrottleFirst
+		if len(cfg.ThrottleOnly) == 0 || slices.Contains(cfg.ThrottleOnly, r.functions[i].Name) {
+			r.functions[i].ThrottleFirst = cfg.ThrottleFirst
+		}
 	}
 	return r, nil
 }

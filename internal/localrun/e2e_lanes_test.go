@@ -273,3 +273,78 @@ func checkRejected(t *testing.T, res *execution.Result, id string) {
 	}
 	t.Error("the history has no exit of Read restored files")
 }
+
+// Scenario: two small files reach the Standard lane without a resume
+// token, throttled past the deferral rounds: the Invoke API refuses the
+// first 3 x statemachine.DeferMaxRounds invocations of request-status, so
+// every round's "Find open jobs" is throttled three times (its short
+// retrier's two retries, then the hand-over) and no Express copy runs.
+// The Standard lane then gets both files: "Small copy?" sends the one
+// whose event gives its size to "Copy small file", copy-file-express
+// (128 MB), and the one whose event gives none (size 0) to "Copy file",
+// copy-file (1,769 MB). Each copy function runs its handler once; both
+// files are archived and their rows complete.
+func TestScenarioSmallFileCopiedByCopyFileExpressInTheStandardLane(t *testing.T) {
+	t.Parallel()
+	throttles := 3 * statemachine.DeferMaxRounds
+	h := newHarness(t, harnessOptions{throttleFirst: throttles, throttleOnly: []string{statemachine.FunctionRequestStatus}})
+	sized, unsized := "granules/small, its size given.h5", "granules/small, no size given.h5"
+	bodies := map[string][]byte{}
+	var jobs []jobseed.Row
+	for _, key := range []string{sized, unsized} {
+		bodies[key] = []byte("throttled past the rounds " + randomHex(16))
+		h.putObject(key, bodies[key])
+		jobs = append(jobs, h.insertJob(key))
+	}
+
+	res := h.run(classicEvent(t, restoredFile{key: sized, size: len(bodies[sized])}, restoredFile{key: unsized}))
+
+	results := outputResults(t, res)
+	if len(results) != 2 || !results[0].Success || !results[1].Success {
+		t.Fatalf("results %+v, want both files copied", results)
+	}
+	copied := map[string]string{}
+	for _, ev := range res.History {
+		if ev.Type != "StateEntered" || ev.State == nil {
+			continue
+		}
+		switch ev.State.Name {
+		case statemachine.StandardSmallCopyState, statemachine.StandardCopyState, expressCopyState:
+			var it contract.Iteration
+			if err := json.Unmarshal(ev.State.Input, &it); err != nil {
+				t.Fatalf("%s input %s: %v", ev.State.Name, ev.State.Input, err)
+			}
+			lane := "parent"
+			if len(ev.Path) > 0 {
+				lane = ev.Path[0].Map
+			}
+			if prev, ok := copied[it.File.SourceKey]; ok {
+				t.Errorf("%s copied twice: %s, then %s", it.File.SourceKey, prev, ev.State.Name)
+			}
+			copied[it.File.SourceKey] = lane + ": " + ev.State.Name
+		}
+	}
+	want := map[string]string{sized: standardMap + ": " + statemachine.StandardSmallCopyState, unsized: standardMap + ": " + statemachine.StandardCopyState}
+	if diff := cmp.Diff(want, copied); diff != "" {
+		t.Errorf("copy states by file (-want +got):\n%s", diff)
+	}
+	if got := map[string]int{"copy-file": res.Calls[statemachine.FunctionCopyFile], "copy-file-express": res.Calls[statemachine.FunctionCopyFileExpress]}; !cmp.Equal(got, map[string]int{"copy-file": 1, "copy-file-express": 1}) {
+		t.Errorf("copy handler runs %v, want one each (throttled: %v)", got, res.Throttled)
+	}
+	if got := res.Throttled[statemachine.FunctionRequestStatus]; got != throttles {
+		t.Errorf("request-status throttled %d times, want %d (three in each round)", got, throttles)
+	}
+	if got := countEvents(res, "StateEntered", "Wait before going round"); got != statemachine.DeferMaxRounds-1 {
+		t.Errorf("Wait before going round entered %d times, want %d (every round throttled)", got, statemachine.DeferMaxRounds-1)
+	}
+	for key, body := range bodies {
+		if got, ok := h.archived(key); !ok || !bytes.Equal(got, body) {
+			t.Errorf("%q archived: %v, same bytes: %v", key, ok, bytes.Equal(got, body))
+		}
+	}
+	for _, job := range jobs {
+		if got := h.job(job.RequestID); got.JobStatus != "complete" || got.ErrMsg != "" {
+			t.Errorf("row %s: status %q err_msg %q, want complete", job.ObjectKey, got.JobStatus, got.ErrMsg)
+		}
+	}
+}

@@ -95,8 +95,10 @@ type harnessOptions struct {
 	// versioning enabled.
 	versioned bool
 	// throttleFirst: the Invoke API answers 429 TooManyRequestsException
-	// to the first throttleFirst calls of every function.
+	// to the first throttleFirst calls of every function, or of those
+	// throttleOnly names.
 	throttleFirst int
+	throttleOnly  []string
 }
 
 func newHarness(t *testing.T, opts harnessOptions) *harness {
@@ -154,6 +156,7 @@ func newHarness(t *testing.T, opts harnessOptions) *harness {
 
 		CopyFunctionTimeout: opts.copyTimeout,
 		ThrottleFirst:       opts.throttleFirst,
+		ThrottleOnly:        opts.throttleOnly,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -59,8 +59,8 @@ const (
 	// no longer grows with its files. MaxFilesPerExecutionLimit is the most
 	// RECONCILE_MAX_FILES_PER_EXECUTION may be set to:
 	// statemachine.MaxFilesPerExecution of cdk.json's defaults, 100 files,
-	// with at most 2,463 events in any one Standard execution (the parent
-	// or a Standard lane child; docs/workflow.md). The CDK app deploys less
+	// with at most 7,114 events in any one Standard execution (the
+	// parent's; a Standard lane child's at most 2,465: docs/workflow.md). The CDK app deploys less
 	// where the deployment's own workflow settings allow fewer files.
 	DefaultMaxFilesPerExecution = 8
 	MaxFilesPerExecutionLimit   = 100
