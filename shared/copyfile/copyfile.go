@@ -600,16 +600,12 @@ func md5ProvesBytes(src sourceObject, cp archiveObject) bool {
 }
 
 // alreadyArchived reports whether the archive copy already holds src's
-// bytes (CopyRequest.CheckArchive), with one HeadObject of it, checksum
-// mode enabled as verify's. The check never fails a copy: a missing
+// bytes (CopyRequest.CheckArchive), with one HeadObject of it
+// (headArchive, as verify's). The check never fails a copy: a missing
 // archive copy, any other answer and any error (logged) say no, and the
 // copy is made.
 func (r *copyRun) alreadyArchived(src sourceObject) bool {
-	dst, err := r.S3.HeadObject(r.copyCtx, &s3.HeadObjectInput{
-		Bucket:       aws.String(r.c.TargetBucket),
-		Key:          aws.String(r.c.SourceKey),
-		ChecksumMode: types.ChecksumModeEnabled,
-	})
+	dst, err := r.headArchive()
 	if err != nil {
 		if httpStatus(err) != 404 {
 			r.logger().WarnContext(r.ctx, "archive copy could not be checked; copying the file",
@@ -619,6 +615,16 @@ func (r *copyRun) alreadyArchived(src sourceObject) bool {
 		return false
 	}
 	return holdsSource(src, dst)
+}
+
+// headArchive reads the archive copy with HeadObject, checksum mode
+// enabled so that its full-object checksum comes with it.
+func (r *copyRun) headArchive() (*s3.HeadObjectOutput, error) {
+	return r.S3.HeadObject(r.copyCtx, &s3.HeadObjectInput{
+		Bucket:       aws.String(r.c.TargetBucket),
+		Key:          aws.String(r.c.SourceKey),
+		ChecksumMode: types.ChecksumModeEnabled,
+	})
 }
 
 // holdsSource reports whether the archive object dst (its HeadObject)
@@ -691,11 +697,7 @@ func md5Encryption(sse types.ServerSideEncryption, sseC *string) bool {
 // CopyObject, so this request stays unless the copy's ETag proves the
 // bytes (etagProvesCopy). A bad copy is deleted.
 func (r *copyRun) verify(src sourceObject) error {
-	dst, err := r.S3.HeadObject(r.copyCtx, &s3.HeadObjectInput{
-		Bucket:       aws.String(r.c.TargetBucket),
-		Key:          aws.String(r.c.SourceKey),
-		ChecksumMode: types.ChecksumModeEnabled,
-	})
+	dst, err := r.headArchive()
 	if err != nil {
 		return err
 	}
