@@ -10,6 +10,7 @@ package localrun_test
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -320,6 +321,13 @@ func (h *harness) run(event []byte) *execution.Result {
 }
 
 // restoredFile is one object of a hand-built S3 event.
+// md5Hex is the hex MD5 of b: the bare eTag an S3 event carries for a
+// single-part plaintext object of those bytes.
+func md5Hex(b []byte) string {
+	sum := md5.Sum(b)
+	return hex.EncodeToString(sum[:])
+}
+
 type restoredFile struct {
 	key  string
 	size int

@@ -6,8 +6,6 @@ package localrun_test
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -58,8 +56,7 @@ func (w *loadWorld) seedJobs(prefix string, n, size int) [][]byte {
 		if _, err := jobseed.Insert(w.ctx, w.db, jobseed.Row{ObjectKey: key, RestoreBucketDest: restoreBucket, ArchiveBucketDest: archiveBucket}); err != nil {
 			w.t.Fatal(err)
 		}
-		sum := md5.Sum([]byte(key))
-		events = append(events, classicEvent(w.t, restoredFile{key: key, size: size, etag: hex.EncodeToString(sum[:])}))
+		events = append(events, classicEvent(w.t, restoredFile{key: key, size: size, etag: md5Hex([]byte(key))}))
 	}
 	return events
 }

@@ -17,8 +17,6 @@ package localrun_test
 
 import (
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -142,8 +140,7 @@ func (w *loadWorld) seed(prefix string, n int, withObject, withJob bool) [][]byt
 			h.insertJob(key)
 		}
 		body := []byte("restored " + key)
-		sum := md5.Sum(body) // the ETag S3 gives a single-part plaintext object, which its events carry
-		events = append(events, classicEvent(w.t, restoredFile{key: key, size: len(body), etag: hex.EncodeToString(sum[:])}))
+		events = append(events, classicEvent(w.t, restoredFile{key: key, size: len(body), etag: md5Hex(body)}))
 	}
 	return events
 }

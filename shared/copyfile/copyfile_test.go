@@ -3,8 +3,6 @@ package copyfile
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"strings"
@@ -589,10 +587,7 @@ func TestCopyIntegrity(t *testing.T) {
 // copy (unless the case says otherwise): only verify can catch it there.
 func TestCopyETagProvesCopy(t *testing.T) {
 	data := pattern(100)
-	sum := md5.Sum(data)
-	md5ETag := `"` + hex.EncodeToString(sum[:]) + `"`
-	otherSum := md5.Sum([]byte("other"))
-	otherETag := `"` + hex.EncodeToString(otherSum[:]) + `"`
+	md5ETag, otherETag := md5ETagOf(data), md5ETagOf([]byte("other"))
 	tests := []struct {
 		name      string
 		srcETag   string
@@ -724,10 +719,7 @@ func TestETagProvesCopyNeedsAnswer(t *testing.T) {
 // missing one or a failed HeadObject of it copies as without the check.
 func TestCopyChecksArchive(t *testing.T) {
 	data := pattern(100)
-	sum := md5.Sum(data)
-	md5ETag := `"` + hex.EncodeToString(sum[:]) + `"`
-	otherSum := md5.Sum([]byte("other"))
-	otherETag := `"` + hex.EncodeToString(otherSum[:]) + `"`
+	md5ETag, otherETag := md5ETagOf(data), md5ETagOf([]byte("other"))
 	kmsETag := `"` + strings.Repeat("ab", 16) + `"` // not the MD5 of the bytes
 	type archive struct {
 		size     int
@@ -830,8 +822,7 @@ func TestCopyChecksArchive(t *testing.T) {
 // requests); a multipart copy and a resumed one are not checked.
 func TestCopyChecksArchiveOnlyWhenAsked(t *testing.T) {
 	small := pattern(100)
-	sum := md5.Sum(small)
-	md5ETag := `"` + hex.EncodeToString(sum[:]) + `"`
+	md5ETag := md5ETagOf(small)
 	t.Run("without CheckArchive", func(t *testing.T) {
 		f := newFakeS3("restore", "archive")
 		f.put("restore", "k", small, s3.HeadObjectOutput{})
@@ -921,8 +912,7 @@ func checkCopyEnd(t *testing.T, f *fakeS3, err error, wantCode, wantMsg string) 
 // workflow's retry, with no HeadObject.
 func TestCopyFromEventWhen(t *testing.T) {
 	data := []byte("restored bytes")
-	sum := md5.Sum(data)
-	etag := hex.EncodeToString(sum[:])
+	etag := strings.Trim(md5ETagOf(data), `"`) // bare, as events carry it
 	event := contract.CopyRequest{SourceBucket: "restore", SourceKey: "k", TargetBucket: "archive", Size: int64(len(data)), ETag: etag}
 	inspected := []string{"HeadObject", "CopyObject"}
 	for _, tc := range []struct {
@@ -951,7 +941,7 @@ func TestCopyFromEventWhen(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFakeS3("restore", "archive")
 			f.put("restore", "k", data, s3.HeadObjectOutput{})
-			f.object("restore", "k").head.ETag = aws.String(`"` + etag + `"`)
+			f.object("restore", "k").head.ETag = aws.String(md5ETagOf(data))
 			f.fail = tc.fail
 			req, cfg := event, testConfig()
 			if tc.edit != nil {

@@ -131,6 +131,13 @@ func (f *fakeS3) begin(op string, in any) error {
 
 // apiError builds an error shaped as the SDK returns it: an API error with a
 // code inside a response error with an HTTP status.
+// md5ETagOf is the ETag S3 gives a single-part plaintext object of b: the
+// MD5 of its bytes in hex, quoted.
+func md5ETagOf(b []byte) string {
+	sum := md5.Sum(b)
+	return `"` + hex.EncodeToString(sum[:]) + `"`
+}
+
 func apiError(status int, code, msg string) error {
 	return &smithy.OperationError{ServiceID: "S3", OperationName: "Fake", Err: &smithyhttp.ResponseError{
 		Response: &smithyhttp.Response{Response: &http.Response{StatusCode: status}},
@@ -225,8 +232,7 @@ func (f *fakeS3) CopyObject(ctx context.Context, in *s3.CopyObjectInput, _ ...fu
 	case f.copyETag != nil:
 		etag = f.copyETag
 	case f.corruptSize != 0 || aws.ToString(f.dstChecksum) != "" && *f.dstChecksum != aws.ToString(src.checksum):
-		sum := md5.Sum([]byte("other bytes than " + aws.ToString(src.head.ETag)))
-		etag = aws.String(`"` + hex.EncodeToString(sum[:]) + `"`)
+		etag = aws.String(md5ETagOf([]byte("other bytes than " + aws.ToString(src.head.ETag))))
 	}
 	// The answer's checksum is the copy's (dstChecksum, else the source's).
 	sum := src.checksum
